@@ -1,0 +1,41 @@
+/** One message format for every error the library throws: who, what, which value. */
+
+/** Renders a value for an error message: numbers as JS prints them (NaN, -1), strings quoted. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an Array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  if (value instanceof RegExp) return String(value);
+  return `a ${(value as object).constructor?.name ?? 'object'}`;
+}
+
+/** `Adam: invalid beta1: 1.5 (expected a number in [0, 1))` */
+export function optionError(owner: string, option: string, value: unknown, expected: string): RangeError {
+  return new RangeError(`${owner}: invalid ${option}: ${describeValue(value)} (expected ${expected})`);
+}
+
+/** Thrown by `update` when the gradients do not fit the parameters, or are not finite. */
+export class UpdateError extends Error {
+  /** The parameter (or gradient) name the error is about. */
+  readonly param: string;
+  /** For a non-finite gradient, the first index holding NaN or Infinity. */
+  readonly index: number | undefined;
+  constructor(message: string, param: string, index?: number) {
+    super(message);
+    this.name = 'UpdateError';
+    this.param = param;
+    this.index = index;
+  }
+}
+
+/** Thrown by `loadStateDict` and the state decoders for a state that does not fit. */
+export class StateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateError';
+  }
+}

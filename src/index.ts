@@ -1,0 +1,25 @@
+export { SGD, sgdRule, type SGDOptions, type SGDHyper, type SGDState } from './rules/sgd.ts';
+export { Momentum, momentumRule, type MomentumOptions, type MomentumHyper, type MomentumState, type MomentumVariant } from './rules/momentum.ts';
+export { Nesterov, nesterovRule, type NesterovOptions, type NesterovHyper, type NesterovState, type NesterovVariant } from './rules/nesterov.ts';
+export { AdaGrad, adagradRule, type AdaGradOptions, type AdaGradHyper, type AdaGradState, type AdaGradVariant } from './rules/adagrad.ts';
+export { RMSProp, rmspropRule, type RMSPropOptions, type RMSPropHyper, type RMSPropState, type RMSPropVariant } from './rules/rmsprop.ts';
+export { Adam, adamRule, type AdamOptions, type AdamHyper, type AdamState, type AdamVariant } from './rules/adam.ts';
+export { AdamW, adamwRule, type AdamWOptions } from './rules/adamw.ts';
+export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState } from './rules/nadam.ts';
+export { Optimizer, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
+export type { CommonOptions, CommonHyper, RuleState, UpdateRule } from './rule.ts';
+export * from './schedules.ts';
+export { clipGradNorm, zeroGrads, zerosLike, type ClipOptions } from './grads.ts';
+export {
+  STATE_FORMAT,
+  STATE_VERSION,
+  checkStateDict,
+  decodeState,
+  encodeState,
+  stateFromJSON,
+  stateToJSON,
+  type OptimizerStateDict,
+  type ParamStateRecord,
+} from './state.ts';
+export { StateError, UpdateError } from './errors.ts';
+export type { Dtype, FloatArray, LearningRate, ParamSet, Schedule } from './types.ts';

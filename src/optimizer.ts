@@ -1,0 +1,358 @@
+/**
+ * The stateful facade: `new Nesterov(options).update(params, grads)`, the book's
+ * `optimizer.update(params, grads)` over named typed arrays.
+ *
+ * The class owns one state per parameter name, created lazily on first use, and
+ * delegates every step to its rule (src/rules/). Before anything is written it checks
+ * the whole call (names, types, lengths, aliasing, state sizes, learning rates,
+ * finiteness), so a bad call throws and leaves params and state exactly as they were.
+ * After the first step of a parameter set, a step allocates nothing.
+ */
+import { StateError, UpdateError, describeValue, optionError } from './errors.ts';
+import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
+import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from './state.ts';
+import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from './types.ts';
+import { booleanOption, choiceOption } from './validate.ts';
+
+/** What `update` does when a gradient holds NaN or Infinity. */
+export type NonFinitePolicy =
+  /** throw an UpdateError naming the parameter and first index; nothing is written (default) */
+  | 'error'
+  /** skip the whole step, count it in `skippedSteps` (optax's `apply_if_finite`) */
+  | 'skip'
+  /** do not look (fastest; NaN then flows into params and state) */
+  | 'ignore';
+
+/** Which parameters an override applies to: a name, names, a pattern, or a predicate. */
+export type ParamMatcher = string | readonly string[] | RegExp | ((name: string) => boolean);
+
+/** Per-parameter options (PyTorch's param groups): the first override that matches wins. */
+export type Override<O> = Omit<O, 'variant'> & { params: ParamMatcher };
+
+export interface OptimizerOptions<O> {
+  /** Default 'error'. */
+  nonFinite?: NonFinitePolicy;
+  /**
+   * Check names, types and lengths of every call (default true). `false` is the no-check
+   * mode for speed: the caller guarantees matching arrays.
+   */
+  checkInputs?: boolean;
+  /** Per-parameter options, e.g. `[{ params: /^b/, weightDecay: 0 }]`. */
+  overrides?: readonly Override<O>[];
+}
+
+interface Slot<H, S> {
+  readonly hyper: H;
+  state: S | undefined;
+  dtype: Dtype;
+  length: number;
+  /** The learning rate of the step being taken (checked before anything is written). */
+  lr: number;
+}
+
+const OPTIMIZER_OPTION_NAMES = ['nonFinite', 'checkInputs', 'overrides'] as const;
+
+function matcherOf(owner: string, index: number, matcher: unknown): (name: string) => boolean {
+  if (typeof matcher === 'string') return (name) => name === matcher;
+  if (typeof matcher === 'function') return (name) => (matcher as (name: string) => boolean)(name) === true;
+  if (matcher instanceof RegExp) return (name) => { matcher.lastIndex = 0; return matcher.test(name); };
+  if (Array.isArray(matcher) && matcher.every((m) => typeof m === 'string')) {
+    const names = new Set<string>(matcher as string[]);
+    return (name) => names.has(name);
+  }
+  throw optionError(owner, `overrides[${index}].params`, matcher, 'a name, an array of names, a RegExp or a function');
+}
+
+function overlaps(a: FloatArray, b: FloatArray): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+function firstNonFinite(array: FloatArray): number {
+  const n = array.length;
+  for (let i = 0; i < n; i++) {
+    const x = array[i]!;
+    if (x - x !== 0) return i; // NaN for NaN and +-Infinity, 0 otherwise
+  }
+  return -1;
+}
+
+export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends RuleState> {
+  /** The resolved hyperparameters for parameters no override matches. */
+  readonly defaults: Readonly<H>;
+  readonly nonFinite: NonFinitePolicy;
+  readonly checkInputs: boolean;
+
+  readonly #rule: UpdateRule<O, H, S>;
+  readonly #overrides: { readonly matches: (name: string) => boolean; readonly hyper: H }[] = [];
+  readonly #slots = new Map<string, Slot<H, S>>();
+  #stepCount = 0;
+  #skippedSteps = 0;
+  // The call in progress, read by the pre-bound visitors below (no closure per call).
+  #params: ParamSet = {};
+  #grads: ParamSet = {};
+  #sawNonFinite = false;
+
+  constructor(rule: UpdateRule<O, H, S>, options: O & OptimizerOptions<O>) {
+    this.#rule = rule;
+    const owner = rule.name;
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
+    }
+    const { nonFinite, checkInputs, overrides, ...ruleOptions } = options;
+    this.nonFinite = choiceOption<NonFinitePolicy>(owner, 'nonFinite', nonFinite, ['error', 'skip', 'ignore']);
+    this.checkInputs = booleanOption(owner, 'checkInputs', checkInputs, true);
+    this.defaults = Object.freeze(rule.resolve(ruleOptions as unknown as O));
+    if (overrides !== undefined) {
+      if (!Array.isArray(overrides)) throw optionError(owner, 'overrides', overrides, 'an array of { params, ...options }');
+      overrides.forEach((override: unknown, index: number) => {
+        if (override === null || typeof override !== 'object') {
+          throw optionError(owner, `overrides[${index}]`, override, 'an object { params, ...options }');
+        }
+        const { params, ...rest } = override as { params?: unknown };
+        for (const key of Object.keys(rest)) {
+          if (rule.globalOptions.includes(key) || (OPTIMIZER_OPTION_NAMES as readonly string[]).includes(key)) {
+            throw new RangeError(`${owner}: overrides[${index}] may not set '${key}': it applies to the whole optimizer`);
+          }
+        }
+        const hyper = rule.resolve({ ...ruleOptions, ...rest } as unknown as O);
+        this.#overrides.push({ matches: matcherOf(owner, index, params), hyper: Object.freeze(hyper) });
+      });
+    }
+  }
+
+  /** Updates applied so far; the step number a schedule sees next. */
+  get stepCount(): number {
+    return this.#stepCount;
+  }
+
+  /** Updates skipped because a gradient was not finite (`nonFinite: 'skip'`). */
+  get skippedSteps(): number {
+    return this.#skippedSteps;
+  }
+
+  /** The resolved hyperparameters that apply to parameter `name`. */
+  hyperparameters(name: string): Readonly<H> {
+    return this.#slots.get(name)?.hyper ?? this.#resolveHyper(name);
+  }
+
+  /** The learning rate the next update will use for parameter `name` (default: the defaults). */
+  learningRate(name?: string): number {
+    const lr = name === undefined ? this.defaults.lr : this.hyperparameters(name).lr;
+    return typeof lr === 'number' ? lr : lr(this.#stepCount);
+  }
+
+  /** The live state of parameter `name` (undefined before its first update). Do not write to it. */
+  stateOf(name: string): Readonly<S> | undefined {
+    return this.#slots.get(name)?.state;
+  }
+
+  /** Forgets the state of one parameter, or of all (and the step counts) when no name is given. */
+  reset(name?: string): void {
+    if (name === undefined) {
+      this.#slots.clear();
+      this.#stepCount = 0;
+      this.#skippedSteps = 0;
+    } else {
+      this.#slots.delete(name);
+    }
+  }
+
+  /**
+   * One step for every parameter in `params`, in place, with the gradient of the same
+   * name in `grads`. Returns false when the step was skipped (`nonFinite: 'skip'`).
+   * Throws before writing anything when the call is not valid.
+   */
+  update(params: ParamSet, grads: ParamSet): boolean {
+    if (this.checkInputs) {
+      this.#checkSet('params', params);
+      this.#checkSet('grads', grads);
+    }
+    this.#params = params;
+    this.#grads = grads;
+    this.#sawNonFinite = false;
+    try {
+      if (this.checkInputs) {
+        forEachArray(params, this.#checkParam);
+        forEachArray(grads, this.#checkGradName);
+      }
+      forEachArray(params, this.#prepareParam);
+      if (this.#sawNonFinite) {
+        this.#skippedSteps += 1;
+        return false;
+      }
+      forEachArray(params, this.#applyParam);
+      this.#stepCount += 1;
+      return true;
+    } finally {
+      this.#params = {};
+      this.#grads = {};
+    }
+  }
+
+  #checkSet(which: string, set: unknown): void {
+    if (set === null || typeof set !== 'object' || Array.isArray(set) || ArrayBuffer.isView(set)) {
+      throw new TypeError(`${this.#rule.name}.update: ${which} must be an object or a Map of named Float32Array/Float64Array, got ${describeValue(set)}`);
+    }
+  }
+
+  readonly #checkParam = (param: unknown, name: string): void => {
+    const owner = `${this.#rule.name}.update`;
+    if (!isFloatArray(param)) {
+      throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
+    }
+    const grad = getArray(this.#grads, name);
+    if (grad === undefined) throw new UpdateError(`${owner}: no gradient for parameter '${name}'`, name);
+    if (!isFloatArray(grad)) {
+      throw new UpdateError(`${owner}: gradient '${name}' must be a Float32Array or Float64Array, got ${describeValue(grad)}`, name);
+    }
+    if (grad.constructor !== param.constructor) {
+      throw new UpdateError(`${owner}: gradient '${name}' is a ${grad.constructor.name} but the parameter is a ${param.constructor.name}`, name);
+    }
+    if (grad.length !== param.length) {
+      throw new UpdateError(`${owner}: gradient '${name}' has length ${grad.length} but the parameter has length ${param.length}`, name);
+    }
+    if (overlaps(grad, param)) throw new UpdateError(`${owner}: gradient '${name}' shares memory with its parameter`, name);
+    const slot = this.#slots.get(name);
+    if (slot?.state !== undefined) {
+      if (slot.length !== param.length) {
+        throw new UpdateError(
+          `${owner}: parameter '${name}' has length ${param.length} but its optimizer state was made for length ${slot.length} (call reset('${name}') to start it afresh)`,
+          name,
+        );
+      }
+      if (slot.dtype !== dtypeOf(param)) {
+        throw new UpdateError(`${owner}: parameter '${name}' is ${dtypeOf(param)} but its optimizer state is ${slot.dtype}`, name);
+      }
+    }
+  };
+
+  readonly #checkGradName = (_grad: unknown, name: string): void => {
+    if (getArray(this.#params, name) === undefined) {
+      throw new UpdateError(`${this.#rule.name}.update: gradient '${name}' has no parameter of that name`, name);
+    }
+  };
+
+  readonly #prepareParam = (param: unknown, name: string): void => {
+    const slot = this.#slotFor(name, param as FloatArray);
+    const lr = slot.hyper.lr;
+    if (typeof lr === 'number') {
+      slot.lr = lr;
+    } else {
+      const value = lr(this.#stepCount);
+      if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
+        throw new RangeError(
+          `${this.#rule.name}.update: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`,
+        );
+      }
+      slot.lr = value;
+    }
+    if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
+    const grad = getArray(this.#grads, name) as FloatArray;
+    const index = firstNonFinite(grad);
+    if (index < 0) return;
+    if (this.nonFinite === 'skip') {
+      this.#sawNonFinite = true;
+      return;
+    }
+    throw new UpdateError(`${this.#rule.name}.update: gradient '${name}' is not finite at index ${index} (${grad[index]})`, name, index);
+  };
+
+  readonly #applyParam = (param: unknown, name: string): void => {
+    const p = param as FloatArray;
+    const slot = this.#slots.get(name)!;
+    if (slot.state === undefined) {
+      slot.dtype = dtypeOf(p);
+      slot.length = p.length;
+      slot.state = this.#rule.init(p.length, slot.dtype, slot.hyper);
+    }
+    this.#rule.step(p, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot.lr);
+  };
+
+  #resolveHyper(name: string): H {
+    for (const override of this.#overrides) {
+      if (override.matches(name)) return override.hyper;
+    }
+    return this.defaults;
+  }
+
+  /** The slot of a parameter; a new one holds no state until the step is applied. */
+  #slotFor(name: string, param: FloatArray): Slot<H, S> {
+    let slot = this.#slots.get(name);
+    if (slot === undefined) {
+      slot = { hyper: this.#resolveHyper(name), state: undefined, dtype: dtypeOf(param), length: param.length, lr: 0 };
+      this.#slots.set(name, slot);
+    }
+    return slot;
+  }
+
+  /** A copy of the whole state: step counts, and per parameter its step, scalars and buffers. */
+  stateDict(): OptimizerStateDict {
+    const params: { [name: string]: ParamStateRecord } = {};
+    for (const [name, slot] of this.#slots) {
+      const state = slot.state;
+      if (state === undefined) continue;
+      const names = this.#rule.bufferNames(slot.hyper);
+      const arrays = this.#rule.buffersOf(state, slot.hyper);
+      const buffers: { [key: string]: FloatArray } = {};
+      names.forEach((key, i) => {
+        buffers[key] = arrays[i]!.slice();
+      });
+      const scalars: { [key: string]: number } = {};
+      for (const key of this.#rule.scalarNames) scalars[key] = (state as unknown as Record<string, number>)[key]!;
+      params[name] = { dtype: slot.dtype, length: slot.length, step: state.step, scalars, buffers };
+    }
+    return {
+      format: STATE_FORMAT,
+      version: STATE_VERSION,
+      optimizer: this.#rule.name,
+      variant: this.#variant(),
+      stepCount: this.#stepCount,
+      skippedSteps: this.#skippedSteps,
+      params,
+    };
+  }
+
+  /**
+   * Replaces the whole state with a saved one (copied). Everything is validated first: on
+   * any mismatch it throws a StateError and the optimizer keeps its state.
+   */
+  loadStateDict(value: unknown): void {
+    const saved = checkStateDict(value);
+    const owner = `${this.#rule.name}.loadStateDict`;
+    if (saved.optimizer !== this.#rule.name) {
+      throw new StateError(`${owner}: the state was saved by ${saved.optimizer}, not ${this.#rule.name}`);
+    }
+    if (saved.variant !== this.#variant()) {
+      throw new StateError(`${owner}: the state was saved with variant ${describeValue(saved.variant)}, this optimizer uses ${describeValue(this.#variant())}`);
+    }
+    const slots = new Map<string, Slot<H, S>>();
+    for (const [name, record] of Object.entries(saved.params)) {
+      const hyper = this.#resolveHyper(name);
+      const expected = this.#rule.bufferNames(hyper);
+      const got = Object.keys(record.buffers);
+      if (got.length !== expected.length || expected.some((key) => !(key in record.buffers))) {
+        throw new StateError(`${owner}: parameter '${name}' has buffers [${got.join(', ')}], this configuration keeps [${expected.join(', ')}]`);
+      }
+      const gotScalars = Object.keys(record.scalars);
+      const scalarNames = this.#rule.scalarNames;
+      if (gotScalars.length !== scalarNames.length || scalarNames.some((key) => !(key in record.scalars))) {
+        throw new StateError(`${owner}: parameter '${name}' has scalars [${gotScalars.join(', ')}], expected [${scalarNames.join(', ')}]`);
+      }
+      const state = this.#rule.init(record.length, record.dtype, hyper);
+      const arrays = this.#rule.buffersOf(state, hyper);
+      expected.forEach((key, i) => arrays[i]!.set(record.buffers[key]!));
+      state.step = record.step;
+      for (const key of scalarNames) (state as unknown as Record<string, number>)[key] = record.scalars[key]!;
+      slots.set(name, { hyper, state, dtype: record.dtype, length: record.length, lr: 0 });
+    }
+    this.#slots.clear();
+    for (const [name, slot] of slots) this.#slots.set(name, slot);
+    this.#stepCount = saved.stepCount;
+    this.#skippedSteps = saved.skippedSteps;
+  }
+
+  #variant(): string | null {
+    const variant = (this.defaults as unknown as { variant?: unknown }).variant;
+    return typeof variant === 'string' ? variant : null;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The contract every update rule fulfils (compare optax's `init` / `update` pair).
+ *
+ * A rule is plain data and functions: it validates its options into a resolved
+ * hyperparameter record, creates the state of one parameter, and advances that
+ * parameter by one step with a single fused loop. The `Optimizer` class owns
+ * state per parameter name and never re-implements the math.
+ */
+import type { Dtype, FloatArray, LearningRate } from './types.ts';
+import { booleanOption, learningRateOption, numberOption } from './validate.ts';
+
+/** Hyperparameters every rule has, resolved (defaults applied, validated). */
+export interface CommonHyper {
+  readonly lr: LearningRate;
+  /** Coupled (L2) weight decay: `g += weightDecay * p` (AdamW: decoupled, see there). */
+  readonly weightDecay: number;
+  /** Ascend instead of descend: the gradient is negated first. */
+  readonly maximize: boolean;
+}
+
+/** Options every rule accepts. */
+export interface CommonOptions {
+  /** Learning rate, or a schedule `(step) => lr` of the 0-based update count. */
+  lr?: LearningRate;
+  /** Coupled weight decay (L2 penalty added to the gradient). Default 0. */
+  weightDecay?: number;
+  /** Maximize the objective instead of minimizing it. Default false. */
+  maximize?: boolean;
+}
+
+/** State of one parameter. Every rule counts its own steps (PyTorch's per-parameter `step`). */
+export interface RuleState {
+  step: number;
+}
+
+export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S extends RuleState> {
+  /** Class name, used in messages and saved state. */
+  readonly name: string;
+  /** Every option name the rule accepts (common ones included). */
+  readonly optionNames: readonly string[];
+  /** Options a per-parameter override may not change (they shape the whole optimizer). */
+  readonly globalOptions: readonly string[];
+  /** Validates options and applies defaults; throws naming the option and value. */
+  resolve(options: O): H;
+  /** Names of the per-element state buffers this configuration keeps, in a fixed order. */
+  bufferNames(hyper: H): readonly string[];
+  /** The state's buffers, in the order of `bufferNames(hyper)`. */
+  buffersOf(state: S, hyper: H): readonly FloatArray[];
+  /** Names of per-parameter scalar state besides `step` (e.g. NAdam's `muProduct`). */
+  readonly scalarNames: readonly string[];
+  /** Fresh state for a parameter of this length and type. */
+  init(length: number, dtype: Dtype, hyper: H): S;
+  /** One step in place: increments `state.step`, then one fused pass over the elements. */
+  step(param: FloatArray, grad: FloatArray, state: S, hyper: H, lr: number): void;
+}
+
+export const COMMON_OPTION_NAMES = ['lr', 'weightDecay', 'maximize'] as const;
+
+/** Resolves the options every rule shares. */
+export function resolveCommon(owner: string, options: CommonOptions, defaultLr: number): CommonHyper {
+  return {
+    lr: learningRateOption(owner, options.lr, defaultLr),
+    weightDecay: numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 }),
+    maximize: booleanOption(owner, 'maximize', options.maximize, false),
+  };
+}
+
+/** A zero-filled (or `fill`-filled) array of the parameter's type. */
+export function allocate(dtype: Dtype, length: number, fill = 0): FloatArray {
+  const array = dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+  if (fill !== 0) array.fill(fill);
+  return array;
+}

@@ -1,0 +1,110 @@
+/**
+ * AdaGrad: per-coordinate step sizes from the sum of squared gradients.
+ *
+ * `variant: 'pytorch'` (default), as `torch.optim.Adagrad`:
+ *
+ *     lr_t = lr / (1 + (t - 1) * lrDecay)
+ *     h   <- h + g * g                     (h starts at initialAccumulatorValue)
+ *     p   <- p - lr_t * g / (sqrt(h) + eps)
+ *
+ * `variant: 'book'`, the book's `AdaGrad` class, operation for operation:
+ * `h += g * g; p -= lr * g / (sqrt(h) + 1e-7)`. Same formula, eps 1e-7, and the
+ * division rounded in the book's order (lr * g first).
+ *
+ * Duchi, Hazan & Singer (2011), "Adaptive subgradient methods for online learning and
+ * stochastic optimization", JMLR. Keras' Adagrad starts h at 0.1 and uses eps 1e-7.
+ *
+ * Defaults: lr 0.01 (book and PyTorch), eps 1e-10 (PyTorch; 'book': 1e-7),
+ * lrDecay 0, initialAccumulatorValue 0. State: `sum` (h).
+ */
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import type { Dtype, FloatArray } from '../types.ts';
+import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+
+export type AdaGradVariant = 'pytorch' | 'book';
+
+export interface AdaGradOptions extends CommonOptions {
+  eps?: number;
+  /** 'pytorch' only. */
+  lrDecay?: number;
+  initialAccumulatorValue?: number;
+  variant?: AdaGradVariant;
+}
+
+export interface AdaGradHyper extends CommonHyper {
+  readonly eps: number;
+  readonly lrDecay: number;
+  readonly initialAccumulatorValue: number;
+  readonly variant: AdaGradVariant;
+}
+
+export interface AdaGradState extends RuleState {
+  sum: FloatArray;
+}
+
+const NAMES = [...COMMON_OPTION_NAMES, 'eps', 'lrDecay', 'initialAccumulatorValue', 'variant'] as const;
+
+export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState> = {
+  name: 'AdaGrad',
+  optionNames: NAMES,
+  globalOptions: ['variant'],
+  resolve(options) {
+    checkKnownOptions('AdaGrad', options, NAMES);
+    const variant = choiceOption<AdaGradVariant>('AdaGrad', 'variant', options.variant, ['pytorch', 'book']);
+    if (variant === 'book') requireNeutral('AdaGrad', 'lrDecay', options.lrDecay, 0, "with variant 'book'");
+    return {
+      ...resolveCommon('AdaGrad', options, 0.01),
+      eps: numberOption('AdaGrad', 'eps', options.eps, variant === 'book' ? 1e-7 : 1e-10, { min: 0 }),
+      lrDecay: numberOption('AdaGrad', 'lrDecay', options.lrDecay, 0, { min: 0 }),
+      initialAccumulatorValue: numberOption('AdaGrad', 'initialAccumulatorValue', options.initialAccumulatorValue, 0, { min: 0 }),
+      variant,
+    };
+  },
+  bufferNames: () => ['sum'],
+  buffersOf: (s) => [s.sum],
+  scalarNames: [],
+  init: (length: number, dtype: Dtype, h: AdaGradHyper) => ({ step: 0, sum: allocate(dtype, length, h.initialAccumulatorValue) }),
+  step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, lr: number): void {
+    state.step += 1;
+    const sum = state.sum;
+    const n = p.length;
+    const sign = h.maximize ? -1 : 1;
+    const wd = h.weightDecay;
+    const decay = wd !== 0;
+    const eps = h.eps;
+    if (h.variant === 'book') {
+      for (let i = 0; i < n; i++) {
+        let gi = sign * g[i]!;
+        if (decay) gi += wd * p[i]!;
+        const s = sum[i]! + gi * gi;
+        sum[i] = s;
+        p[i] = p[i]! - (lr * gi) / (Math.sqrt(s) + eps);
+      }
+      return;
+    }
+    const negativeStep = -(lr / (1 + (state.step - 1) * h.lrDecay));
+    for (let i = 0; i < n; i++) {
+      let gi = sign * g[i]!;
+      if (decay) gi += wd * p[i]!;
+      const s = sum[i]! + gi * gi;
+      sum[i] = s;
+      // torch's addcdiv: p + (value * g) / std
+      p[i] = p[i]! + (negativeStep * gi) / (Math.sqrt(s) + eps);
+    }
+  },
+};
+
+/**
+ * AdaGrad over named typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new AdaGrad({ lr: 0.01 });
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class AdaGrad extends Optimizer<AdaGradOptions, AdaGradHyper, AdaGradState> {
+  constructor(options: AdaGradOptions & OptimizerOptions<AdaGradOptions> = {}) {
+    super(adagradRule, options);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Adam: momentum on the gradient, scaled by a running RMS, with bias correction.
+ *
+ * `variant: 'pytorch'` (default) is Algorithm 1 of Kingma & Ba (2015), "Adam: a method
+ * for stochastic optimization", as `torch.optim.Adam` computes it:
+ *
+ *     m <- beta1 * m + (1 - beta1) * g
+ *     v <- beta2 * v + (1 - beta2) * g * g
+ *     v_max <- max(v_max, v)                                  (amsgrad only)
+ *     p <- p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ *
+ * `variant: 'book'` is the book's `Adam` class operation for operation: the bias
+ * correction folded into the step size with eps outside it (the "epsilon hat" form
+ * Kingma & Ba give just before section 2.1), eps 1e-7:
+ *
+ *     lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+ *     m += (1 - beta1) * (g - m);  v += (1 - beta2) * (g * g - v)
+ *     p -= lr_t * m / (sqrt(v) + 1e-7)
+ *
+ * The two agree when eps is negligible against sqrt(v); they differ in the first steps
+ * and wherever gradients are tiny. Keras and TF.js use the book's form with eps 1e-7.
+ * amsgrad: Reddi, Kale & Kumar (2018), "On the convergence of Adam and beyond".
+ *
+ * Defaults: lr 0.001, beta1 0.9, beta2 0.999 (book = PyTorch), eps 1e-8 (PyTorch;
+ * 'book': 1e-7). State: `expAvg` (m), `expAvgSq` (v), `maxExpAvgSq` (amsgrad).
+ */
+import { powInt } from '../math.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import type { Dtype, FloatArray } from '../types.ts';
+import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+
+export type AdamVariant = 'pytorch' | 'book';
+
+export interface AdamOptions extends CommonOptions {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** 'pytorch' only. */
+  amsgrad?: boolean;
+  variant?: AdamVariant;
+}
+
+export interface AdamHyper extends CommonHyper {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly amsgrad: boolean;
+  readonly variant: AdamVariant;
+  /** AdamW's decoupled decay (`p *= 1 - lr * decoupledWeightDecay` first); 0 for Adam. */
+  readonly decoupledWeightDecay: number;
+}
+
+export interface AdamState extends RuleState {
+  expAvg: FloatArray;
+  expAvgSq: FloatArray;
+  /** amsgrad only; an empty array otherwise. */
+  maxExpAvgSq: FloatArray;
+}
+
+export const ADAM_OPTION_NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'amsgrad', 'variant'] as const;
+
+/** Validates the options Adam and AdamW share. */
+export function resolveAdamFamily(
+  owner: string,
+  options: AdamOptions,
+  defaults: { lr: number; weightDecay: number },
+  decoupled: boolean,
+): AdamHyper {
+  const variant = choiceOption<AdamVariant>(owner, 'variant', options.variant, ['pytorch', 'book']);
+  if (variant === 'book') requireNeutral(owner, 'amsgrad', options.amsgrad, false, "with variant 'book'");
+  const common = resolveCommon(owner, options, defaults.lr);
+  const weightDecay = options.weightDecay === undefined ? defaults.weightDecay : common.weightDecay;
+  return {
+    ...common,
+    weightDecay: decoupled ? 0 : weightDecay,
+    decoupledWeightDecay: decoupled ? weightDecay : 0,
+    beta1: numberOption(owner, 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
+    beta2: numberOption(owner, 'beta2', options.beta2, 0.999, { min: 0, below: 1 }),
+    eps: numberOption(owner, 'eps', options.eps, variant === 'book' ? 1e-7 : 1e-8, { min: 0 }),
+    amsgrad: booleanOption(owner, 'amsgrad', options.amsgrad, false),
+    variant,
+  };
+}
+
+export function initAdamState(length: number, dtype: Dtype, h: AdamHyper): AdamState {
+  return {
+    step: 0,
+    expAvg: allocate(dtype, length),
+    expAvgSq: allocate(dtype, length),
+    maxExpAvgSq: allocate(dtype, h.amsgrad ? length : 0),
+  };
+}
+
+export function adamBufferNames(h: AdamHyper): readonly string[] {
+  return h.amsgrad ? ['expAvg', 'expAvgSq', 'maxExpAvgSq'] : ['expAvg', 'expAvgSq'];
+}
+
+export function adamBuffersOf(s: AdamState, h: AdamHyper): readonly FloatArray[] {
+  return h.amsgrad ? [s.expAvg, s.expAvgSq, s.maxExpAvgSq] : [s.expAvg, s.expAvgSq];
+}
+
+/** The fused Adam / AdamW pass. */
+export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, lr: number): void {
+  state.step += 1;
+  const t = state.step;
+  const m = state.expAvg;
+  const v = state.expAvgSq;
+  const n = p.length;
+  const sign = h.maximize ? -1 : 1;
+  const wd = h.weightDecay;
+  const decay = wd !== 0;
+  const shrink = 1 - lr * h.decoupledWeightDecay;
+  const decoupled = h.decoupledWeightDecay !== 0;
+  const beta1 = h.beta1;
+  const beta2 = h.beta2;
+  const oneMinusBeta1 = 1 - beta1;
+  const oneMinusBeta2 = 1 - beta2;
+  const eps = h.eps;
+  if (h.variant === 'book') {
+    const lrT = (lr * Math.sqrt(1 - powInt(beta2, t))) / (1 - powInt(beta1, t));
+    for (let i = 0; i < n; i++) {
+      let gi = sign * g[i]!;
+      if (decay) gi += wd * p[i]!;
+      let pi = p[i]!;
+      if (decoupled) pi *= shrink;
+      const mi = m[i]! + oneMinusBeta1 * (gi - m[i]!);
+      const vi = v[i]! + oneMinusBeta2 * (gi * gi - v[i]!);
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = pi - (lrT * mi) / (Math.sqrt(vi) + eps);
+    }
+    return;
+  }
+  const negativeStepSize = -(lr / (1 - powInt(beta1, t)));
+  const biasCorrection2Sqrt = Math.sqrt(1 - powInt(beta2, t));
+  const vMax = state.maxExpAvgSq;
+  const amsgrad = h.amsgrad;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
+    const mi = m[i]! * beta1 + oneMinusBeta1 * gi;
+    let vi = v[i]! * beta2 + oneMinusBeta2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    if (amsgrad) {
+      const previous = vMax[i]!;
+      if (previous > vi || previous !== previous) vi = previous; // torch.maximum propagates NaN
+      vMax[i] = vi;
+    }
+    p[i] = pi + (negativeStepSize * mi) / (Math.sqrt(vi) / biasCorrection2Sqrt + eps);
+  }
+}
+
+export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
+  name: 'Adam',
+  optionNames: ADAM_OPTION_NAMES,
+  globalOptions: ['variant'],
+  resolve(options) {
+    checkKnownOptions('Adam', options, ADAM_OPTION_NAMES);
+    return resolveAdamFamily('Adam', options, { lr: 0.001, weightDecay: 0 }, false);
+  },
+  bufferNames: adamBufferNames,
+  buffersOf: adamBuffersOf,
+  scalarNames: [],
+  init: initAdamState,
+  step: adamStep,
+};
+
+/**
+ * Adam over named typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new Adam({ lr: 0.001 });
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class Adam extends Optimizer<AdamOptions, AdamHyper, AdamState> {
+  constructor(options: AdamOptions & OptimizerOptions<AdamOptions> = {}) {
+    super(adamRule, options);
+  }
+}

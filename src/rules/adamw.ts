@@ -1,0 +1,58 @@
+/**
+ * AdamW: Adam with decoupled weight decay.
+ *
+ *     p <- p * (1 - lr * weightDecay)       (before the Adam step, not through the gradient)
+ *     ... then Adam's update of m, v and p (see adam.ts), with the same variants.
+ *
+ * Loshchilov & Hutter (2019), "Decoupled weight decay regularization", as
+ * `torch.optim.AdamW` computes it: the decay is multiplied by the (scheduled) lr, not
+ * by lr / bias correction. Keras' AdamW does the same with weight_decay 0.004 default.
+ *
+ * Defaults: lr 0.001, weightDecay 0.01 (PyTorch), beta1 0.9, beta2 0.999, eps 1e-8.
+ * State: as Adam.
+ */
+import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { checkKnownOptions } from '../validate.ts';
+import type { UpdateRule } from '../rule.ts';
+import {
+  ADAM_OPTION_NAMES,
+  adamBufferNames,
+  adamBuffersOf,
+  adamStep,
+  initAdamState,
+  resolveAdamFamily,
+  type AdamHyper,
+  type AdamOptions,
+  type AdamState,
+} from './adam.ts';
+
+export type AdamWOptions = AdamOptions;
+
+export const adamwRule: UpdateRule<AdamWOptions, AdamHyper, AdamState> = {
+  name: 'AdamW',
+  optionNames: ADAM_OPTION_NAMES,
+  globalOptions: ['variant'],
+  resolve(options) {
+    checkKnownOptions('AdamW', options, ADAM_OPTION_NAMES);
+    return resolveAdamFamily('AdamW', options, { lr: 0.001, weightDecay: 0.01 }, true);
+  },
+  bufferNames: adamBufferNames,
+  buffersOf: adamBuffersOf,
+  scalarNames: [],
+  init: initAdamState,
+  step: adamStep,
+};
+
+/**
+ * AdamW over named typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new AdamW({ lr: 0.001, weightDecay: 0.01, overrides: [{ params: /^b/, weightDecay: 0 }] });
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class AdamW extends Optimizer<AdamWOptions, AdamHyper, AdamState> {
+  constructor(options: AdamWOptions & OptimizerOptions<AdamWOptions> = {}) {
+    super(adamwRule, options);
+  }
+}

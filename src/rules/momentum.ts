@@ -1,0 +1,117 @@
+/**
+ * Momentum (Polyak's heavy ball), in two formulations.
+ *
+ * `variant: 'classic'` (default) keeps the velocity in parameter units, lr inside:
+ *
+ *     v <- mu * v - lr * g
+ *     p <- p + v
+ *
+ * Polyak (1964), "Some methods of speeding up the convergence of iteration methods".
+ * This is, operation for operation, the book's `Momentum` class, and Keras' SGD with
+ * momentum.
+ *
+ * `variant: 'pytorch'` is `torch.optim.SGD(momentum=mu, dampening=d)`: the buffer holds
+ * gradients, the lr multiplies it at each step, and the first step stores the
+ * gradient undamped:
+ *
+ *     b <- g                              (first step)
+ *     b <- mu * b + (1 - d) * g           (later steps)
+ *     p <- p - lr * b
+ *
+ * Under a constant lr and d = 0 both give the same trajectory (v = -lr * b). Under a
+ * schedule they differ: 'pytorch' rescales the whole accumulated buffer by the new lr.
+ *
+ * Defaults: lr 0.01, momentum 0.9 (the book's), dampening 0 ('pytorch' only).
+ * State: `velocity` ('classic') or `momentumBuffer` ('pytorch').
+ */
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import type { Dtype, FloatArray } from '../types.ts';
+import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+
+export type MomentumVariant = 'classic' | 'pytorch';
+
+export interface MomentumOptions extends CommonOptions {
+  momentum?: number;
+  dampening?: number;
+  variant?: MomentumVariant;
+}
+
+export interface MomentumHyper extends CommonHyper {
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly variant: MomentumVariant;
+}
+
+export interface MomentumState extends RuleState {
+  /** 'classic': the velocity v; 'pytorch': the gradient buffer b. */
+  buffer: FloatArray;
+}
+
+const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
+
+export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumState> = {
+  name: 'Momentum',
+  optionNames: NAMES,
+  globalOptions: ['variant'],
+  resolve(options) {
+    checkKnownOptions('Momentum', options, NAMES);
+    const variant = choiceOption<MomentumVariant>('Momentum', 'variant', options.variant, ['classic', 'pytorch']);
+    if (variant === 'classic') {
+      requireNeutral('Momentum', 'dampening', options.dampening, 0, "with variant 'classic' (dampening is defined by variant 'pytorch')");
+    }
+    return {
+      ...resolveCommon('Momentum', options, 0.01),
+      momentum: numberOption('Momentum', 'momentum', options.momentum, 0.9, { min: 0, below: 1 }),
+      dampening: numberOption('Momentum', 'dampening', options.dampening, 0, { min: 0, max: 1 }),
+      variant,
+    };
+  },
+  bufferNames: (h) => (h.variant === 'classic' ? ['velocity'] : ['momentumBuffer']),
+  buffersOf: (s) => [s.buffer],
+  scalarNames: [],
+  init: (length: number, dtype: Dtype) => ({ step: 0, buffer: allocate(dtype, length) }),
+  step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, lr: number): void {
+    state.step += 1;
+    const b = state.buffer;
+    const n = p.length;
+    const sign = h.maximize ? -1 : 1;
+    const wd = h.weightDecay;
+    const decay = wd !== 0;
+    const mu = h.momentum;
+    if (h.variant === 'classic') {
+      for (let i = 0; i < n; i++) {
+        let gi = sign * g[i]!;
+        if (decay) gi += wd * p[i]!;
+        const v = mu * b[i]! - lr * gi;
+        b[i] = v;
+        p[i] = p[i]! + v;
+      }
+      return;
+    }
+    // PyTorch stores the first gradient as is: b = 0 * b + 1 * g on the first step.
+    const keep = state.step === 1 ? 0 : mu;
+    const take = state.step === 1 ? 1 : 1 - h.dampening;
+    for (let i = 0; i < n; i++) {
+      let gi = sign * g[i]!;
+      if (decay) gi += wd * p[i]!;
+      const buf = keep * b[i]! + take * gi;
+      b[i] = buf;
+      p[i] = p[i]! - lr * buf;
+    }
+  },
+};
+
+/**
+ * Momentum over named typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new Momentum({ lr: 0.01, momentum: 0.9 });
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class Momentum extends Optimizer<MomentumOptions, MomentumHyper, MomentumState> {
+  constructor(options: MomentumOptions & OptimizerOptions<MomentumOptions> = {}) {
+    super(momentumRule, options);
+  }
+}

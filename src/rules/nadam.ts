@@ -1,0 +1,119 @@
+/**
+ * NAdam: Adam with Nesterov momentum (Dozat 2016, "Incorporating Nesterov momentum
+ * into Adam"), with PyTorch's momentum schedule:
+ *
+ *     mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentumDecay))
+ *     P_t  = mu_1 * ... * mu_t                               (state: muProduct)
+ *     m <- beta1 * m + (1 - beta1) * g;   v <- beta2 * v + (1 - beta2) * g * g
+ *     d  = sqrt(v) / sqrt(1 - beta2^t) + eps
+ *     p <- p - lr * (1 - mu_t) / (1 - P_t) * g / d
+ *            - lr * mu_{t+1} / (1 - P_t * mu_{t+1}) * m / d
+ *
+ * This is torch 1.13's `foreach=True` path and later PyTorch releases. torch 1.13's
+ * default single-tensor path multiplies mu_t into the second product twice
+ * (`mu_product * mu * mu_next`): a different method. Keras 3 uses 0.96^t (psi = 1)
+ * and eps 1e-7; optax's nadam keeps beta1 constant. Three algorithms share the name.
+ *
+ * Defaults: lr 0.002, beta1 0.9, beta2 0.999, eps 1e-8, momentumDecay 0.004 (PyTorch).
+ * `weightDecay` is coupled (added to the gradient). State: `expAvg`, `expAvgSq`, and
+ * the scalar `muProduct` (a double; torch 1.13 keeps it as a float32 tensor).
+ */
+import { powInt } from '../math.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import type { Dtype, FloatArray } from '../types.ts';
+import { checkKnownOptions, numberOption } from '../validate.ts';
+
+export interface NAdamOptions extends CommonOptions {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  momentumDecay?: number;
+}
+
+export interface NAdamHyper extends CommonHyper {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly momentumDecay: number;
+}
+
+export interface NAdamState extends RuleState {
+  muProduct: number;
+  expAvg: FloatArray;
+  expAvgSq: FloatArray;
+}
+
+const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'momentumDecay'] as const;
+
+export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
+  name: 'NAdam',
+  optionNames: NAMES,
+  globalOptions: [],
+  resolve(options) {
+    checkKnownOptions('NAdam', options, NAMES);
+    return {
+      ...resolveCommon('NAdam', options, 0.002),
+      beta1: numberOption('NAdam', 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
+      beta2: numberOption('NAdam', 'beta2', options.beta2, 0.999, { min: 0, below: 1 }),
+      eps: numberOption('NAdam', 'eps', options.eps, 1e-8, { min: 0 }),
+      momentumDecay: numberOption('NAdam', 'momentumDecay', options.momentumDecay, 0.004, { min: 0 }),
+    };
+  },
+  bufferNames: () => ['expAvg', 'expAvgSq'],
+  buffersOf: (s) => [s.expAvg, s.expAvgSq],
+  scalarNames: ['muProduct'],
+  init: (length: number, dtype: Dtype) => ({
+    step: 0,
+    muProduct: 1,
+    expAvg: allocate(dtype, length),
+    expAvgSq: allocate(dtype, length),
+  }),
+  step(p: FloatArray, g: FloatArray, state: NAdamState, h: NAdamHyper, lr: number): void {
+    state.step += 1;
+    const t = state.step;
+    const beta1 = h.beta1;
+    const beta2 = h.beta2;
+    const mu = beta1 * (1 - 0.5 * 0.96 ** (t * h.momentumDecay));
+    const muNext = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * h.momentumDecay));
+    const muProduct = state.muProduct * mu;
+    state.muProduct = muProduct;
+    const gradStep = ((lr * (1 - mu)) / (1 - muProduct)) * -1;
+    const avgStep = ((lr * muNext) / (1 - muProduct * muNext)) * -1;
+    const biasCorrection2Sqrt = Math.sqrt(1 - powInt(beta2, t));
+    const m = state.expAvg;
+    const v = state.expAvgSq;
+    const n = p.length;
+    const sign = h.maximize ? -1 : 1;
+    const wd = h.weightDecay;
+    const decay = wd !== 0;
+    const oneMinusBeta1 = 1 - beta1;
+    const oneMinusBeta2 = 1 - beta2;
+    const eps = h.eps;
+    for (let i = 0; i < n; i++) {
+      let gi = sign * g[i]!;
+      if (decay) gi += wd * p[i]!;
+      const mi = m[i]! * beta1 + oneMinusBeta1 * gi;
+      const vi = v[i]! * beta2 + oneMinusBeta2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      const denominator = Math.sqrt(vi) / biasCorrection2Sqrt + eps;
+      const halfway = p[i]! + (gradStep * gi) / denominator;
+      p[i] = halfway + (avgStep * mi) / denominator;
+    }
+  },
+};
+
+/**
+ * NAdam over named typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new NAdam({ lr: 0.002 });
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class NAdam extends Optimizer<NAdamOptions, NAdamHyper, NAdamState> {
+  constructor(options: NAdamOptions & OptimizerOptions<NAdamOptions> = {}) {
+    super(nadamRule, options);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Nesterov's accelerated gradient (NAG), in three formulations.
+ *
+ * Sutskever et al. (2013), "On the importance of initialization and momentum in deep
+ * learning", eqs. 3-4, take the gradient at the look-ahead point theta + mu * v:
+ *
+ *     v     <- mu * v - lr * grad f(theta + mu * v)
+ *     theta <- theta + v
+ *
+ * `variant: 'nag'` (default) stores the look-ahead point p = theta + mu * v instead
+ * (Bengio et al. 2012, "Advances in optimizing recurrent networks"), so the gradient
+ * is the one at the stored parameters. With the OLD velocity on the right:
+ *
+ *     p <- p + mu^2 * v - (1 + mu) * lr * g
+ *     v <- mu * v - lr * g
+ *
+ * Its iterates are exactly theta_t + mu * v_t of the look-ahead form, and the same
+ * trajectory as Keras 3, TF.js `useNesterov` and PyTorch under a constant lr.
+ *
+ * `variant: 'pytorch'` is `torch.optim.SGD(nesterov=True)`: a gradient buffer with the
+ * lr outside it (first step b = g), so under a schedule it differs exactly as PyTorch
+ * does. It also computes PyTorch's formula with `dampening` (torch's class rejects
+ * nesterov with dampening; its functional form computes this):
+ *
+ *     b <- mu * b + (1 - dampening) * g
+ *     p <- p - lr * (g + mu * b)
+ *
+ * `variant: 'book'` is the book's `Nesterov` class ("Deep Learning from Scratch",
+ * `common/optimizer.py`, quoted in the seed post) operation for operation:
+ *
+ *     v *= mu; v -= lr * g
+ *     p += mu * mu * v; p -= (1 + mu) * lr * g
+ *
+ * It applies mu^2 to the NEW velocity: p <- p + mu^3 v - (1 + mu + mu^2) lr g. That is
+ * not NAG: its first step is (1 + mu + mu^2) lr g instead of (1 + mu) lr g. It is here
+ * for reproducing the book's numbers.
+ *
+ * Defaults: lr 0.01, momentum 0.9 (the book's). State: `velocity` ('nag', 'book') or
+ * `momentumBuffer` ('pytorch').
+ */
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import type { Dtype, FloatArray } from '../types.ts';
+import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+
+export type NesterovVariant = 'nag' | 'pytorch' | 'book';
+
+export interface NesterovOptions extends CommonOptions {
+  momentum?: number;
+  /** Only with variant 'pytorch'. */
+  dampening?: number;
+  variant?: NesterovVariant;
+}
+
+export interface NesterovHyper extends CommonHyper {
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly variant: NesterovVariant;
+}
+
+export interface NesterovState extends RuleState {
+  /** 'nag' and 'book': the velocity v; 'pytorch': the gradient buffer b. */
+  buffer: FloatArray;
+}
+
+const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
+
+export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovState> = {
+  name: 'Nesterov',
+  optionNames: NAMES,
+  globalOptions: ['variant'],
+  resolve(options) {
+    checkKnownOptions('Nesterov', options, NAMES);
+    const variant = choiceOption<NesterovVariant>('Nesterov', 'variant', options.variant, ['nag', 'pytorch', 'book']);
+    if (variant !== 'pytorch') {
+      requireNeutral('Nesterov', 'dampening', options.dampening, 0, `with variant '${variant}' (dampening is defined by variant 'pytorch')`);
+    }
+    return {
+      ...resolveCommon('Nesterov', options, 0.01),
+      momentum: numberOption('Nesterov', 'momentum', options.momentum, 0.9, { min: 0, below: 1 }),
+      dampening: numberOption('Nesterov', 'dampening', options.dampening, 0, { min: 0, max: 1 }),
+      variant,
+    };
+  },
+  bufferNames: (h) => (h.variant === 'pytorch' ? ['momentumBuffer'] : ['velocity']),
+  buffersOf: (s) => [s.buffer],
+  scalarNames: [],
+  init: (length: number, dtype: Dtype) => ({ step: 0, buffer: allocate(dtype, length) }),
+  step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, lr: number): void {
+    state.step += 1;
+    const v = state.buffer;
+    const n = p.length;
+    const sign = h.maximize ? -1 : 1;
+    const wd = h.weightDecay;
+    const decay = wd !== 0;
+    const mu = h.momentum;
+    if (h.variant === 'nag') {
+      const muSquared = mu * mu;
+      const gradScale = (1 + mu) * lr;
+      for (let i = 0; i < n; i++) {
+        let gi = sign * g[i]!;
+        if (decay) gi += wd * p[i]!;
+        const vOld = v[i]!;
+        v[i] = mu * vOld - lr * gi;
+        p[i] = p[i]! + (muSquared * vOld - gradScale * gi);
+      }
+    } else if (h.variant === 'book') {
+      const muSquared = mu * mu; // the book's `self.momentum * self.momentum`
+      const gradScale = (1 + mu) * lr; // `(1 + self.momentum) * self.lr`
+      for (let i = 0; i < n; i++) {
+        let gi = sign * g[i]!;
+        if (decay) gi += wd * p[i]!;
+        const vNew = mu * v[i]! - lr * gi;
+        v[i] = vNew;
+        // Two statements in the book, two roundings here.
+        const halfway = p[i]! + muSquared * vNew;
+        p[i] = halfway - gradScale * gi;
+      }
+    } else {
+      const keep = state.step === 1 ? 0 : mu;
+      const take = state.step === 1 ? 1 : 1 - h.dampening;
+      for (let i = 0; i < n; i++) {
+        let gi = sign * g[i]!;
+        if (decay) gi += wd * p[i]!;
+        const buf = keep * v[i]! + take * gi;
+        v[i] = buf;
+        p[i] = p[i]! - lr * (gi + mu * buf);
+      }
+    }
+  },
+};
+
+/**
+ * Nesterov over named typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new Nesterov({ lr: 0.01, momentum: 0.9 }); // variant 'nag'
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, NesterovState> {
+  constructor(options: NesterovOptions & OptimizerOptions<NesterovOptions> = {}) {
+    super(nesterovRule, options);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * RMSProp: divide by a running root-mean-square of recent gradients.
+ *
+ * `variant: 'pytorch'` (default), as `torch.optim.RMSprop`:
+ *
+ *     s <- alpha * s + (1 - alpha) * g * g
+ *     c <- alpha * c + (1 - alpha) * g            (centered only)
+ *     d  = sqrt(s - c * c) + eps                  (centered)  |  sqrt(s) + eps
+ *     b <- momentum * b + g / d;  p <- p - lr * b (momentum > 0)
+ *     p <- p - lr * g / d                         (momentum = 0)
+ *
+ * `variant: 'book'`, the book's `RMSprop` class operation for operation:
+ * `h *= alpha; h += (1 - alpha) * g * g; p -= lr * g / (sqrt(h) + 1e-7)`.
+ *
+ * Tieleman & Hinton (2012), COURSERA Neural Networks lecture 6.5; centered form from
+ * Graves (2013), "Generating sequences with recurrent neural networks". Keras uses
+ * rho 0.9 and eps 1e-7 with eps inside the square root.
+ *
+ * Defaults: lr 0.01, alpha 0.99 (book = PyTorch), eps 1e-8 (PyTorch; 'book': 1e-7),
+ * momentum 0, centered false. State: `squareAvg`, plus `gradAvg` (centered) and
+ * `momentumBuffer` (momentum > 0).
+ */
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import type { Dtype, FloatArray } from '../types.ts';
+import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+
+export type RMSPropVariant = 'pytorch' | 'book';
+
+export interface RMSPropOptions extends CommonOptions {
+  alpha?: number;
+  eps?: number;
+  /** 'pytorch' only. */
+  momentum?: number;
+  /** 'pytorch' only. */
+  centered?: boolean;
+  variant?: RMSPropVariant;
+}
+
+export interface RMSPropHyper extends CommonHyper {
+  readonly alpha: number;
+  readonly eps: number;
+  readonly momentum: number;
+  readonly centered: boolean;
+  readonly variant: RMSPropVariant;
+}
+
+export interface RMSPropState extends RuleState {
+  squareAvg: FloatArray;
+  /** Centered only; an empty array otherwise. */
+  gradAvg: FloatArray;
+  /** momentum > 0 only; an empty array otherwise. */
+  momentumBuffer: FloatArray;
+}
+
+const NAMES = [...COMMON_OPTION_NAMES, 'alpha', 'eps', 'momentum', 'centered', 'variant'] as const;
+
+export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState> = {
+  name: 'RMSProp',
+  optionNames: NAMES,
+  globalOptions: ['variant'],
+  resolve(options) {
+    checkKnownOptions('RMSProp', options, NAMES);
+    const variant = choiceOption<RMSPropVariant>('RMSProp', 'variant', options.variant, ['pytorch', 'book']);
+    if (variant === 'book') {
+      requireNeutral('RMSProp', 'momentum', options.momentum, 0, "with variant 'book'");
+      requireNeutral('RMSProp', 'centered', options.centered, false, "with variant 'book'");
+    }
+    return {
+      ...resolveCommon('RMSProp', options, 0.01),
+      alpha: numberOption('RMSProp', 'alpha', options.alpha, 0.99, { min: 0, below: 1 }),
+      eps: numberOption('RMSProp', 'eps', options.eps, variant === 'book' ? 1e-7 : 1e-8, { min: 0 }),
+      momentum: numberOption('RMSProp', 'momentum', options.momentum, 0, { min: 0, below: 1 }),
+      centered: booleanOption('RMSProp', 'centered', options.centered, false),
+      variant,
+    };
+  },
+  bufferNames: (h) => ['squareAvg', ...(h.centered ? ['gradAvg'] : []), ...(h.momentum > 0 ? ['momentumBuffer'] : [])],
+  buffersOf: (s, h) => [s.squareAvg, ...(h.centered ? [s.gradAvg] : []), ...(h.momentum > 0 ? [s.momentumBuffer] : [])],
+  scalarNames: [],
+  init: (length: number, dtype: Dtype, h: RMSPropHyper) => ({
+    step: 0,
+    squareAvg: allocate(dtype, length),
+    gradAvg: allocate(dtype, h.centered ? length : 0),
+    momentumBuffer: allocate(dtype, h.momentum > 0 ? length : 0),
+  }),
+  step(p: FloatArray, g: FloatArray, state: RMSPropState, h: RMSPropHyper, lr: number): void {
+    state.step += 1;
+    const sq = state.squareAvg;
+    const ga = state.gradAvg;
+    const buf = state.momentumBuffer;
+    const n = p.length;
+    const sign = h.maximize ? -1 : 1;
+    const wd = h.weightDecay;
+    const decay = wd !== 0;
+    const alpha = h.alpha;
+    const oneMinusAlpha = 1 - alpha;
+    const eps = h.eps;
+    if (h.variant === 'book') {
+      for (let i = 0; i < n; i++) {
+        let gi = sign * g[i]!;
+        if (decay) gi += wd * p[i]!;
+        const s = sq[i]! * alpha + oneMinusAlpha * gi * gi;
+        sq[i] = s;
+        p[i] = p[i]! - (lr * gi) / (Math.sqrt(s) + eps);
+      }
+      return;
+    }
+    const centered = h.centered;
+    const mu = h.momentum;
+    const useMomentum = mu > 0;
+    const negativeLr = -lr;
+    for (let i = 0; i < n; i++) {
+      let gi = sign * g[i]!;
+      if (decay) gi += wd * p[i]!;
+      const s = sq[i]! * alpha + oneMinusAlpha * gi * gi;
+      sq[i] = s;
+      let denominator: number;
+      if (centered) {
+        const c = ga[i]! * alpha + oneMinusAlpha * gi;
+        ga[i] = c;
+        denominator = Math.sqrt(s - c * c) + eps;
+      } else {
+        denominator = Math.sqrt(s) + eps;
+      }
+      if (useMomentum) {
+        const b = buf[i]! * mu + gi / denominator;
+        buf[i] = b;
+        p[i] = p[i]! + negativeLr * b;
+      } else {
+        p[i] = p[i]! + (negativeLr * gi) / denominator;
+      }
+    }
+  },
+};
+
+/**
+ * RMSProp over named typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new RMSProp({ lr: 0.01, alpha: 0.99 });
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class RMSProp extends Optimizer<RMSPropOptions, RMSPropHyper, RMSPropState> {
+  constructor(options: RMSPropOptions & OptimizerOptions<RMSPropOptions> = {}) {
+    super(rmspropRule, options);
+  }
+}

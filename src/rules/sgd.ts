@@ -1,0 +1,60 @@
+/**
+ * Stochastic gradient descent.
+ *
+ *     g <- g + weightDecay * p          (coupled weight decay, optional)
+ *     p <- p - lr * g
+ *
+ * Robbins & Monro (1951). Identical to the book's `SGD` ("Deep Learning from Scratch",
+ * `common/optimizer.py`) and to `torch.optim.SGD(momentum=0)`, element for element.
+ * Default lr 0.01 (the book's; PyTorch requires one).
+ *
+ * State: only the step count.
+ */
+import { COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import type { FloatArray } from '../types.ts';
+import { checkKnownOptions } from '../validate.ts';
+
+export type SGDOptions = CommonOptions;
+export type SGDHyper = CommonHyper;
+export type SGDState = RuleState;
+
+export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
+  name: 'SGD',
+  optionNames: COMMON_OPTION_NAMES,
+  globalOptions: [],
+  resolve(options) {
+    checkKnownOptions('SGD', options, COMMON_OPTION_NAMES);
+    return resolveCommon('SGD', options, 0.01);
+  },
+  bufferNames: () => [],
+  buffersOf: () => [],
+  scalarNames: [],
+  init: () => ({ step: 0 }),
+  step(p: FloatArray, g: FloatArray, state: SGDState, h: SGDHyper, lr: number): void {
+    state.step += 1;
+    const n = p.length;
+    const sign = h.maximize ? -1 : 1;
+    const wd = h.weightDecay;
+    const decay = wd !== 0;
+    for (let i = 0; i < n; i++) {
+      let gi = sign * g[i]!;
+      if (decay) gi += wd * p[i]!;
+      p[i] = p[i]! - lr * gi;
+    }
+  },
+};
+
+/**
+ * SGD over named typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new SGD({ lr: 0.1 });
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class SGD extends Optimizer<SGDOptions, SGDHyper, SGDState> {
+  constructor(options: SGDOptions & OptimizerOptions<SGDOptions> = {}) {
+    super(sgdRule, options);
+  }
+}
