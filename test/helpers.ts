@@ -1,0 +1,78 @@
+/**
+ * Shared test helpers: the optimizer registry by class name, the fixture problem's
+ * gradient, and a comparison that prints index, actual, expected, difference and
+ * tolerance on failure.
+ */
+import assert from 'node:assert/strict';
+import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, type FloatArray, type Optimizer } from '../src/index.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test-only registry over differently-typed option records
+type AnyOptimizer = Optimizer<any, any, any>;
+type Factory = (options: Record<string, unknown>) => AnyOptimizer;
+
+export const OPTIMIZERS: Record<string, Factory> = {
+  SGD: (o) => new SGD(o),
+  Momentum: (o) => new Momentum(o),
+  Nesterov: (o) => new Nesterov(o),
+  AdaGrad: (o) => new AdaGrad(o),
+  RMSProp: (o) => new RMSProp(o),
+  Adam: (o) => new Adam(o),
+  AdamW: (o) => new AdamW(o),
+  NAdam: (o) => new NAdam(o),
+};
+
+export function makeOptimizer(name: string, options: Record<string, unknown>): AnyOptimizer {
+  const factory = OPTIMIZERS[name];
+  if (factory === undefined) throw new Error(`no optimizer ${name}`);
+  return factory(options);
+}
+
+const identity = (x: number): number => x;
+
+/**
+ * Gradient of f(x) = sum (x_i^2 - c_i)^2 / 4 + s * sum x_i x_{i+1} (cyclic), in the
+ * operation order of generate.py; `round` is Math.fround for float32 (torch and numpy
+ * round after every operation), identity for float64.
+ */
+export function doubleWellGradient(x: FloatArray, c: FloatArray, coupling: number, out: FloatArray): void {
+  const round = x instanceof Float32Array ? Math.fround : identity;
+  const s = round(coupling);
+  const n = x.length;
+  for (let i = 0; i < n; i++) {
+    const xi = x[i]!;
+    const next = x[(i + 1) % n]!;
+    const previous = x[(i - 1 + n) % n]!;
+    const cubic = round(xi * round(round(xi * xi) - c[i]!));
+    out[i] = round(cubic + round(s * round(next + previous)));
+  }
+}
+
+/**
+ * Asserts |actual_i - expected_i| <= rtol * max_j |expected_j| for every i: a normwise
+ * relative tolerance, scaled to the array's magnitude.
+ */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, label: string): void {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
+  const tolerance = rtol * Math.max(scale, Number.MIN_VALUE);
+  for (let i = 0; i < expected.length; i++) {
+    const difference = Math.abs(actual[i]! - expected[i]!);
+    if (!(difference <= tolerance)) {
+      assert.fail(
+        `${label}[${i}]: actual ${actual[i]} expected ${expected[i]} difference ${difference} tolerance ${tolerance} (rtol ${rtol} x scale ${scale})`,
+      );
+    }
+  }
+}
+
+/** The largest normwise relative difference (for reporting measured agreement). */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i]!));
+    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  }
+  return scale === 0 ? worst : worst / scale;
+}
