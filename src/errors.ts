@@ -8,9 +8,10 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return `an Array of length ${value.length}`;
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
   if (value instanceof RegExp) return String(value);
-  return `a ${(value as object).constructor?.name ?? 'object'}`;
+  const type = (value as object).constructor?.name;
+  if (type === undefined || type === 'Object') return 'an object';
+  return `${/^[AEIOU]/.test(type) ? 'an' : 'a'} ${type}`;
 }
 
 /** `Adam: invalid beta1: 1.5 (expected a number in [0, 1))` */

@@ -1,0 +1,148 @@
+/**
+ * Bad input, table-driven. Every invalid option fails at construction naming the
+ * option and the value. Every bad `update` throws naming the parameter (and the first
+ * bad index) with params and optimizer state deep-equal to what they were before.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Adam, Nesterov, SGD, UpdateError, type FloatArray, type ParamSet } from '../src/index.ts';
+import { makeOptimizer } from './helpers.ts';
+import { REGISTRY } from './registry.ts';
+
+describe('invalid options fail at construction', () => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['SGD', { lr: -1 }, /^SGD: invalid lr: -1 \(expected a finite number >= 0\)$/],
+    ['SGD', { lr: NaN }, /invalid lr: NaN/],
+    ['SGD', { lr: '0.1' }, /invalid lr: "0.1"/],
+    ['SGD', { weightDecay: -0.1 }, /invalid weightDecay: -0.1/],
+    ['SGD', { maximize: 1 }, /invalid maximize: 1 \(expected true or false\)/],
+    ['SGD', { momentum: 0.9 }, /SGD: unknown option 'momentum'/],
+    ['Momentum', { momentum: 1 }, /Momentum: invalid momentum: 1 \(expected a number in \[0, 1\)\)/],
+    ['Momentum', { momentum: -0.5 }, /invalid momentum: -0.5/],
+    ['Momentum', { dampening: 0.5 }, /invalid dampening: 0.5 \(expected 0 with variant 'classic'/],
+    ['Momentum', { variant: 'pytorch', dampening: 2 }, /invalid dampening: 2 \(expected a number in \[0, 1\]\)/],
+    ['Nesterov', { variant: 'sutskever' }, /Nesterov: invalid variant: "sutskever" \(expected one of 'nag', 'pytorch', 'book'\)/],
+    ['Nesterov', { dampening: 0.1 }, /invalid dampening: 0.1 \(expected 0 with variant 'nag'/],
+    ['Nesterov', { variant: 'book', dampening: 0.1 }, /expected 0 with variant 'book'/],
+    ['Nesterov', { momentun: 0.9 }, /Nesterov: unknown option 'momentun' \(known options: lr, weightDecay, maximize, momentum, dampening, variant\)/],
+    ['AdaGrad', { eps: -1e-10 }, /AdaGrad: invalid eps: -1e-10/],
+    ['AdaGrad', { lrDecay: -1 }, /invalid lrDecay: -1/],
+    ['AdaGrad', { variant: 'book', lrDecay: 0.1 }, /invalid lrDecay: 0.1 \(expected 0 with variant 'book'\)/],
+    ['AdaGrad', { initialAccumulatorValue: -1 }, /invalid initialAccumulatorValue: -1/],
+    ['RMSProp', { alpha: 1 }, /RMSProp: invalid alpha: 1/],
+    ['RMSProp', { centered: 'yes' }, /invalid centered: "yes"/],
+    ['RMSProp', { variant: 'book', centered: true }, /invalid centered: true \(expected false with variant 'book'\)/],
+    ['RMSProp', { variant: 'book', momentum: 0.9 }, /invalid momentum: 0.9 \(expected 0 with variant 'book'\)/],
+    ['Adam', { beta1: 1 }, /Adam: invalid beta1: 1 \(expected a number in \[0, 1\)\)/],
+    ['Adam', { beta2: -0.1 }, /invalid beta2: -0.1/],
+    ['Adam', { eps: Infinity }, /invalid eps: Infinity/],
+    ['Adam', { variant: 'book', amsgrad: true }, /invalid amsgrad: true \(expected false with variant 'book'\)/],
+    ['Adam', { betas: [0.9, 0.999] }, /Adam: unknown option 'betas'/],
+    ['AdamW', { weightDecay: -0.01 }, /AdamW: invalid weightDecay: -0.01/],
+    ['NAdam', { momentumDecay: -1 }, /NAdam: invalid momentumDecay: -1/],
+    ['NAdam', { nonFinite: 'warn' }, /NAdam: invalid nonFinite: "warn" \(expected one of 'error', 'skip', 'ignore'\)/],
+    ['NAdam', { checkInputs: 'no' }, /invalid checkInputs: "no"/],
+    ['Adam', { overrides: {} }, /Adam: invalid overrides: an object \(expected an array of \{ params, \.\.\.options \}\)/],
+    ['Adam', { overrides: [{ params: 3, lr: 0.1 }] }, /invalid overrides\[0\]\.params: 3/],
+    ['Adam', { overrides: [{ params: 'b', lr: -0.1 }] }, /Adam: invalid lr: -0.1/],
+    ['Adam', { overrides: [{ params: 'b', variant: 'book' }] }, /overrides\[0\] may not set 'variant'/],
+  ];
+  for (const [name, options, message] of cases) {
+    it(`${name}(${JSON.stringify(options)})`, () => {
+      assert.throws(() => makeOptimizer(name, options), (error: Error) => error instanceof RangeError && message.test(error.message));
+    });
+  }
+});
+
+describe('a bad update throws naming the parameter, and nothing changes', () => {
+  const good = () => ({ W: new Float32Array([1, 2, 3]), b: new Float32Array([0.5]) });
+  type Case = [string, (params: Record<string, FloatArray>) => { params: ParamSet; grads: ParamSet }, RegExp];
+  const cases: Case[] = [
+    ['a missing gradient', (p) => ({ params: p, grads: { W: new Float32Array(3) } }), /no gradient for parameter 'b'/],
+    ['an extra gradient', (p) => ({ params: p, grads: { ...good(), c: new Float32Array(1) } }), /gradient 'c' has no parameter of that name/],
+    ['a length mismatch', (p) => ({ params: p, grads: { W: new Float32Array(2), b: new Float32Array(1) } }), /gradient 'W' has length 2 but the parameter has length 3/],
+    ['a dtype mismatch', (p) => ({ params: p, grads: { W: new Float64Array(3), b: new Float32Array(1) } }), /gradient 'W' is a Float64Array but the parameter is a Float32Array/],
+    ['a plain array gradient', (p) => ({ params: p, grads: { W: [1, 2, 3] as unknown as Float32Array, b: new Float32Array(1) } }), /gradient 'W' must be a Float32Array or Float64Array, got an Array of length 3/],
+    ['an Int32Array parameter', (p) => ({ params: { ...p, b: new Int32Array(1) as unknown as Float32Array }, grads: good() }), /parameter 'b' must be a Float32Array or Float64Array, got an Int32Array/],
+    ['a param that changed size', () => ({ params: { W: new Float32Array(4), b: new Float32Array(1) }, grads: { W: new Float32Array(4), b: new Float32Array(1) } }), /parameter 'W' has length 4 but its optimizer state was made for length 3/],
+    ['a param that changed dtype', () => ({ params: { W: new Float64Array(3), b: new Float32Array(1) }, grads: { W: new Float64Array(3), b: new Float32Array(1) } }), /parameter 'W' is float64 but its optimizer state is float32/],
+    ['a NaN in a gradient', (p) => ({ params: p, grads: { W: new Float32Array([0, 0, 0]), b: new Float32Array([NaN]) } }), /gradient 'b' is not finite at index 0 \(NaN\)/],
+    ['an Infinity in a gradient', (p) => ({ params: p, grads: { W: new Float32Array([0, 0, -Infinity]), b: new Float32Array(1) } }), /gradient 'W' is not finite at index 2 \(-Infinity\)/],
+    ['a gradient aliasing its parameter', (p) => ({ params: p, grads: { W: p.W!, b: new Float32Array(1) } }), /gradient 'W' shares memory with its parameter/],
+    ['params that are not a set', () => ({ params: [new Float32Array(1)] as unknown as ParamSet, grads: good() }), /params must be an object or a Map/],
+    ['grads that are null', (p) => ({ params: p, grads: null as unknown as ParamSet }), /grads must be an object or a Map/],
+  ];
+  for (const entry of REGISTRY) {
+    for (const [what, build, message] of cases) {
+      it(`${entry.id}: ${what}`, () => {
+        const optimizer = entry.make(0.01);
+        const params = good();
+        // One good step first, so that there is state to keep intact.
+        optimizer.update(params, { W: new Float32Array([0.1, -0.2, 0.3]), b: new Float32Array([0.4]) });
+        const paramsBefore = structuredClone(params);
+        const stateBefore = optimizer.stateDict();
+        const call = build(params);
+        assert.throws(() => optimizer.update(call.params, call.grads), (error: Error) => message.test(error.message));
+        assert.deepEqual(params, paramsBefore);
+        assert.deepEqual(optimizer.stateDict(), stateBefore);
+        assert.equal(optimizer.stepCount, 1);
+      });
+    }
+  }
+
+  it('UpdateError carries the parameter name and the first non-finite index', () => {
+    const opt = new Nesterov();
+    try {
+      opt.update({ w: new Float64Array(4) }, { w: new Float64Array([1, 2, NaN, NaN]) });
+      assert.fail('no error');
+    } catch (error) {
+      assert.ok(error instanceof UpdateError);
+      assert.equal(error.param, 'w');
+      assert.equal(error.index, 2);
+    }
+  });
+
+  it('a schedule that returns a bad lr is caught before anything is written', () => {
+    const opt = new SGD({ lr: (t) => (t === 0 ? 0.1 : -1) });
+    const params = { w: new Float64Array([1]) };
+    opt.update(params, { w: new Float64Array([1]) });
+    assert.throws(() => opt.update(params, { w: new Float64Array([1]) }), /the lr schedule of parameter 'w' returned -1 at step 1/);
+    assert.deepEqual(params.w, new Float64Array([0.9]));
+  });
+});
+
+describe("nonFinite: 'skip' and 'ignore'", () => {
+  it("'skip' skips the whole step, counts it, and goes on", () => {
+    const opt = new Adam({ lr: 0.1, nonFinite: 'skip' });
+    const params = { a: new Float64Array([1]), b: new Float64Array([1]) };
+    assert.equal(opt.update(params, { a: new Float64Array([1]), b: new Float64Array([1]) }), true);
+    const stateBefore = opt.stateDict();
+    const paramsBefore = structuredClone(params);
+    assert.equal(opt.update(params, { a: new Float64Array([2]), b: new Float64Array([Infinity]) }), false);
+    assert.deepEqual(params, paramsBefore);
+    assert.deepEqual({ ...opt.stateDict(), skippedSteps: 0 }, stateBefore);
+    assert.equal(opt.skippedSteps, 1);
+    assert.equal(opt.stepCount, 1);
+    assert.equal(opt.update(params, { a: new Float64Array([1]), b: new Float64Array([1]) }), true);
+    assert.equal(opt.stepCount, 2);
+  });
+
+  it("'ignore' lets NaN through (the caller asked for no check)", () => {
+    const opt = new SGD({ lr: 0.1, nonFinite: 'ignore' });
+    const params = { a: new Float64Array([1]) };
+    opt.update(params, { a: new Float64Array([NaN]) });
+    assert.ok(Number.isNaN(params.a[0]));
+  });
+
+  it('checkInputs: false skips the structure checks (no-check mode) and still computes the same step', () => {
+    const fast = new Nesterov({ lr: 0.1, checkInputs: false, nonFinite: 'ignore' });
+    const safe = new Nesterov({ lr: 0.1 });
+    const a = { w: new Float64Array([1, 2]) };
+    const b = { w: new Float64Array([1, 2]) };
+    for (let t = 0; t < 3; t++) {
+      fast.update(a, { w: new Float64Array([0.5, -0.5]) });
+      safe.update(b, { w: new Float64Array([0.5, -0.5]) });
+    }
+    assert.deepEqual(a, b);
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * One table of every rule and variant the library ships, with the settings the
+ * convergence suite uses on each standard problem. Tests iterate over it, so a new
+ * rule or variant added here is tested everywhere at once.
+ */
+import { AdaGrad, Adam, AdamW, cosineDecay, Momentum, NAdam, Nesterov, RMSProp, SGD, type LearningRate } from '../src/index.ts';
+import type { Optimizer } from '../src/index.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
+export type AnyOptimizer = Optimizer<any, any, any>;
+
+export type ProblemName = 'quadratic' | 'book' | 'rosenbrock';
+
+export interface Entry {
+  /** 'Nesterov/book' etc. */
+  id: string;
+  /** Builds the optimizer with an lr (number or schedule) and extra options. */
+  make: (lr: LearningRate, extra?: Record<string, unknown>) => AnyOptimizer;
+  /** Per problem: the lr (a schedule where a constant lr would only hover) and the step budget. */
+  settings: Record<ProblemName, { lr: LearningRate; steps: number }>;
+}
+
+const decay = (lr: number, steps: number) => cosineDecay({ lr, steps, minLr: lr / 1000 });
+
+export const REGISTRY: Entry[] = [
+  {
+    id: 'SGD',
+    make: (lr, o) => new SGD({ lr, ...o }),
+    settings: { quadratic: { lr: 0.1, steps: 300 }, book: { lr: 0.9, steps: 300 }, rosenbrock: { lr: 0.001, steps: 60000 } },
+  },
+  ...(['classic', 'pytorch'] as const).map((variant) => ({
+    id: `Momentum/${variant}`,
+    make: (lr: LearningRate, o?: Record<string, unknown>) => new Momentum({ lr, momentum: 0.9, variant, ...o }),
+    settings: { quadratic: { lr: 0.05, steps: 300 }, book: { lr: 0.1, steps: 300 }, rosenbrock: { lr: 0.0005, steps: 20000 } },
+  })),
+  ...(['nag', 'pytorch', 'book'] as const).map((variant) => ({
+    id: `Nesterov/${variant}`,
+    make: (lr: LearningRate, o?: Record<string, unknown>) => new Nesterov({ lr, momentum: 0.9, variant, ...o }),
+    settings: { quadratic: { lr: 0.05, steps: 300 }, book: { lr: 0.1, steps: 300 }, rosenbrock: { lr: 0.0005, steps: 20000 } },
+  })),
+  ...(['pytorch', 'book'] as const).map((variant) => ({
+    id: `AdaGrad/${variant}`,
+    make: (lr: LearningRate, o?: Record<string, unknown>) => new AdaGrad({ lr, variant, ...o }),
+    settings: { quadratic: { lr: 0.5, steps: 2000 }, book: { lr: 1.5, steps: 2000 }, rosenbrock: { lr: 0.5, steps: 20000 } },
+  })),
+  ...(['pytorch', 'book'] as const).map((variant) => ({
+    id: `RMSProp/${variant}`,
+    make: (lr: LearningRate, o?: Record<string, unknown>) => new RMSProp({ lr, variant, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.05, 2000), steps: 2000 },
+      book: { lr: decay(0.1, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.005, 20000), steps: 20000 },
+    },
+  })),
+  {
+    id: 'RMSProp/centered+momentum',
+    make: (lr, o) => new RMSProp({ lr, centered: true, momentum: 0.5, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.05, 2000), steps: 2000 },
+      book: { lr: decay(0.1, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.002, 20000), steps: 20000 },
+    },
+  },
+  ...(
+    [
+      ['Adam/pytorch', (lr: LearningRate, o?: Record<string, unknown>) => new Adam({ lr, ...o })],
+      ['Adam/book', (lr: LearningRate, o?: Record<string, unknown>) => new Adam({ lr, variant: 'book', ...o })],
+      ['Adam/amsgrad', (lr: LearningRate, o?: Record<string, unknown>) => new Adam({ lr, amsgrad: true, ...o })],
+      ['AdamW', (lr: LearningRate, o?: Record<string, unknown>) => new AdamW({ lr, weightDecay: 0, ...o })],
+      ['NAdam', (lr: LearningRate, o?: Record<string, unknown>) => new NAdam({ lr, ...o })],
+    ] as const
+  ).map(([id, make]) => ({
+    id,
+    make,
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
+    },
+  })),
+];
