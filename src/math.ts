@@ -11,6 +11,21 @@ const SPLITTER = 134217729; // 2^27 + 1, Veltkamp's split constant for doubles
 
 /** beta^n for an integer n >= 0, rounded once from a double-double product. */
 export function powInt(base: number, n: number): number {
+  powIntInto(base, n, result, 0);
+  return result[0]!;
+}
+
+const result = new Float64Array(1);
+
+/**
+ * powInt writing into `out[index]`: the form the optimizer steps use. A double returned
+ * from a call V8 does not inline is boxed (an allocation per call); one written into a
+ * caller's typed array is not.
+ */
+export function powIntInto(base: number, n: number, out: Float64Array, index: number): void {
+  // Exponentiation by squaring on double-double numbers (hi + lo). The product of two
+  // double-doubles is written out inline, twice: a helper returning two doubles would
+  // box them whenever V8 declines to inline it.
   let resultHi = 1;
   let resultLo = 0;
   let baseHi = base;
@@ -18,34 +33,29 @@ export function powInt(base: number, n: number): number {
   let exponent = n;
   while (exponent > 0) {
     if (exponent % 2 === 1) {
-      const hi = multiplyHi(resultHi, resultLo, baseHi, baseLo);
-      resultLo = multiplyLoLast;
-      resultHi = hi;
+      // result *= base
+      const product = resultHi * baseHi;
+      let t = SPLITTER * resultHi;
+      const aHi = t - (t - resultHi);
+      const aLo = resultHi - aHi;
+      t = SPLITTER * baseHi;
+      const bHi = t - (t - baseHi);
+      const bLo = baseHi - bHi;
+      const error = aHi * bHi - product + aHi * bLo + aLo * bHi + aLo * bLo + (resultHi * baseLo + resultLo * baseHi);
+      resultHi = product + error;
+      resultLo = error - (resultHi - product);
     }
     exponent = Math.floor(exponent / 2);
     if (exponent > 0) {
-      const hi = multiplyHi(baseHi, baseLo, baseHi, baseLo);
-      baseLo = multiplyLoLast;
-      baseHi = hi;
+      // base *= base
+      const product = baseHi * baseHi;
+      const t = SPLITTER * baseHi;
+      const aHi = t - (t - baseHi);
+      const aLo = baseHi - aHi;
+      const error = aHi * aHi - product + 2 * (aHi * aLo) + aLo * aLo + 2 * (baseHi * baseLo);
+      baseHi = product + error;
+      baseLo = error - (baseHi - product);
     }
   }
-  return resultHi + resultLo;
-}
-
-// The low word of the last double-double product (a second return value without allocating).
-let multiplyLoLast = 0;
-
-function multiplyHi(aHi: number, aLo: number, bHi: number, bLo: number): number {
-  const product = aHi * bHi;
-  let t = SPLITTER * aHi;
-  const aHiHi = t - (t - aHi);
-  const aHiLo = aHi - aHiHi;
-  t = SPLITTER * bHi;
-  const bHiHi = t - (t - bHi);
-  const bHiLo = bHi - bHiHi;
-  let error = aHiHi * bHiHi - product + aHiHi * bHiLo + aHiLo * bHiHi + aHiLo * bHiLo;
-  error += aHi * bLo + aLo * bHi;
-  const sum = product + error;
-  multiplyLoLast = error - (sum - product);
-  return sum;
+  out[index] = resultHi + resultLo;
 }

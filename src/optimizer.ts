@@ -50,6 +50,9 @@ interface Slot<H, S> {
   lr: number;
 }
 
+/** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
+const NO_ARRAYS: ParamSet = Object.freeze({});
+
 const OPTIMIZER_OPTION_NAMES = ['nonFinite', 'checkInputs', 'overrides'] as const;
 
 function matcherOf(owner: string, index: number, matcher: unknown): (name: string) => boolean {
@@ -83,17 +86,20 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly checkInputs: boolean;
 
   readonly #rule: UpdateRule<O, H, S>;
+  /** 'Nesterov.update', made once: building it per call would allocate in the hot path. */
+  readonly #owner: string;
   readonly #overrides: { readonly matches: (name: string) => boolean; readonly hyper: H }[] = [];
   readonly #slots = new Map<string, Slot<H, S>>();
   #stepCount = 0;
   #skippedSteps = 0;
   // The call in progress, read by the pre-bound visitors below (no closure per call).
-  #params: ParamSet = {};
-  #grads: ParamSet = {};
+  #params: ParamSet = NO_ARRAYS;
+  #grads: ParamSet = NO_ARRAYS;
   #sawNonFinite = false;
 
   constructor(rule: UpdateRule<O, H, S>, options: O & OptimizerOptions<O>) {
     this.#rule = rule;
+    this.#owner = `${rule.name}.update`;
     const owner = rule.name;
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
@@ -184,19 +190,19 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       this.#stepCount += 1;
       return true;
     } finally {
-      this.#params = {};
-      this.#grads = {};
+      this.#params = NO_ARRAYS;
+      this.#grads = NO_ARRAYS;
     }
   }
 
   #checkSet(which: string, set: unknown): void {
     if (set === null || typeof set !== 'object' || Array.isArray(set) || ArrayBuffer.isView(set)) {
-      throw new TypeError(`${this.#rule.name}.update: ${which} must be an object or a Map of named Float32Array/Float64Array, got ${describeValue(set)}`);
+      throw new TypeError(`${this.#owner}: ${which} must be an object or a Map of named Float32Array/Float64Array, got ${describeValue(set)}`);
     }
   }
 
   readonly #checkParam = (param: unknown, name: string): void => {
-    const owner = `${this.#rule.name}.update`;
+    const owner = this.#owner;
     if (!isFloatArray(param)) {
       throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
     }
@@ -228,7 +234,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   readonly #checkGradName = (_grad: unknown, name: string): void => {
     if (getArray(this.#params, name) === undefined) {
-      throw new UpdateError(`${this.#rule.name}.update: gradient '${name}' has no parameter of that name`, name);
+      throw new UpdateError(`${this.#owner}: gradient '${name}' has no parameter of that name`, name);
     }
   };
 
@@ -241,7 +247,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       const value = lr(this.#stepCount);
       if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
         throw new RangeError(
-          `${this.#rule.name}.update: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`,
+          `${this.#owner}: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`,
         );
       }
       slot.lr = value;
@@ -254,7 +260,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       this.#sawNonFinite = true;
       return;
     }
-    throw new UpdateError(`${this.#rule.name}.update: gradient '${name}' is not finite at index ${index} (${grad[index]})`, name, index);
+    throw new UpdateError(`${this.#owner}: gradient '${name}' is not finite at index ${index} (${grad[index]})`, name, index);
   };
 
   readonly #applyParam = (param: unknown, name: string): void => {
@@ -265,7 +271,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       slot.length = p.length;
       slot.state = this.#rule.init(p.length, slot.dtype, slot.hyper);
     }
-    this.#rule.step(p, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot.lr);
+    this.#rule.step(p, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot);
   };
 
   #resolveHyper(name: string): H {

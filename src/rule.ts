@@ -28,6 +28,12 @@ export interface CommonOptions {
   maximize?: boolean;
 }
 
+/** Per-step scalars handed to a rule's step. */
+export interface StepScalars {
+  /** The learning rate of this step (the schedule already evaluated). */
+  readonly lr: number;
+}
+
 /** State of one parameter. Every rule counts its own steps (PyTorch's per-parameter `step`). */
 export interface RuleState {
   step: number;
@@ -50,8 +56,13 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
   readonly scalarNames: readonly string[];
   /** Fresh state for a parameter of this length and type. */
   init(length: number, dtype: Dtype, hyper: H): S;
-  /** One step in place: increments `state.step`, then one fused pass over the elements. */
-  step(param: FloatArray, grad: FloatArray, state: S, hyper: H, lr: number): void;
+  /**
+   * One step in place: increments `state.step`, then one fused pass over the elements.
+   * The learning rate of this step arrives as `scalars.lr`, a field rather than an
+   * argument: a double passed to a call that is not inlined is boxed, one allocation
+   * per call.
+   */
+  step(param: FloatArray, grad: FloatArray, state: S, hyper: H, scalars: StepScalars): void;
 }
 
 export const COMMON_OPTION_NAMES = ['lr', 'weightDecay', 'maximize'] as const;

@@ -17,7 +17,7 @@
  * Defaults: lr 0.01 (book and PyTorch), eps 1e-10 (PyTorch; 'book': 1e-7),
  * lrDecay 0, initialAccumulatorValue 0. State: `sum` (h).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -65,8 +65,9 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   buffersOf: (s) => [s.sum],
   scalarNames: [],
   init: (length: number, dtype: Dtype, h: AdaGradHyper) => ({ step: 0, sum: allocate(dtype, length, h.initialAccumulatorValue) }),
-  step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, lr: number): void {
+  step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
     state.step += 1;
+    const lr = scalars.lr;
     const sum = state.sum;
     const n = p.length;
     const sign = h.maximize ? -1 : 1;

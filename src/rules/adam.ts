@@ -24,8 +24,8 @@
  * Defaults: lr 0.001, beta1 0.9, beta2 0.999 (book = PyTorch), eps 1e-8 (PyTorch;
  * 'book': 1e-7). State: `expAvg` (m), `expAvgSq` (v), `maxExpAvgSq` (amsgrad).
  */
-import { powInt } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { powIntInto } from '../math.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -100,9 +100,13 @@ export function adamBuffersOf(s: AdamState, h: AdamHyper): readonly FloatArray[]
   return h.amsgrad ? [s.expAvg, s.expAvgSq, s.maxExpAvgSq] : [s.expAvg, s.expAvgSq];
 }
 
+// beta1^t and beta2^t of the step being taken (see powIntInto for why not return values).
+const powers = new Float64Array(2);
+
 /** The fused Adam / AdamW pass. */
-export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, lr: number): void {
+export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
   state.step += 1;
+  const lr = scalars.lr;
   const t = state.step;
   const m = state.expAvg;
   const v = state.expAvgSq;
@@ -117,8 +121,12 @@ export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: Adam
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
   const eps = h.eps;
+  powIntInto(beta1, t, powers, 0);
+  powIntInto(beta2, t, powers, 1);
+  const biasCorrection1 = 1 - powers[0]!;
+  const biasCorrection2 = 1 - powers[1]!;
   if (h.variant === 'book') {
-    const lrT = (lr * Math.sqrt(1 - powInt(beta2, t))) / (1 - powInt(beta1, t));
+    const lrT = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1;
     for (let i = 0; i < n; i++) {
       let gi = sign * g[i]!;
       if (decay) gi += wd * p[i]!;
@@ -132,8 +140,8 @@ export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: Adam
     }
     return;
   }
-  const negativeStepSize = -(lr / (1 - powInt(beta1, t)));
-  const biasCorrection2Sqrt = Math.sqrt(1 - powInt(beta2, t));
+  const negativeStepSize = -(lr / biasCorrection1);
+  const biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
   const vMax = state.maxExpAvgSq;
   const amsgrad = h.amsgrad;
   for (let i = 0; i < n; i++) {

@@ -24,7 +24,7 @@
  * Defaults: lr 0.01, momentum 0.9 (the book's), dampening 0 ('pytorch' only).
  * State: `velocity` ('classic') or `momentumBuffer` ('pytorch').
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -71,8 +71,9 @@ export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumSt
   buffersOf: (s) => [s.buffer],
   scalarNames: [],
   init: (length: number, dtype: Dtype) => ({ step: 0, buffer: allocate(dtype, length) }),
-  step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, lr: number): void {
+  step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
     state.step += 1;
+    const lr = scalars.lr;
     const b = state.buffer;
     const n = p.length;
     const sign = h.maximize ? -1 : 1;

@@ -18,8 +18,8 @@
  * `weightDecay` is coupled (added to the gradient). State: `expAvg`, `expAvgSq`, and
  * the scalar `muProduct` (a double; torch 1.13 keeps it as a float32 tensor).
  */
-import { powInt } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { powIntInto } from '../math.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
@@ -46,6 +46,9 @@ export interface NAdamState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'momentumDecay'] as const;
 
+// beta2^t of the step being taken (see powIntInto in math.ts for why not a return value).
+const beta2Power = new Float64Array(1);
+
 export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   name: 'NAdam',
   optionNames: NAMES,
@@ -69,8 +72,9 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
     expAvg: allocate(dtype, length),
     expAvgSq: allocate(dtype, length),
   }),
-  step(p: FloatArray, g: FloatArray, state: NAdamState, h: NAdamHyper, lr: number): void {
+  step(p: FloatArray, g: FloatArray, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
     state.step += 1;
+    const lr = scalars.lr;
     const t = state.step;
     const beta1 = h.beta1;
     const beta2 = h.beta2;
@@ -80,7 +84,8 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
     state.muProduct = muProduct;
     const gradStep = ((lr * (1 - mu)) / (1 - muProduct)) * -1;
     const avgStep = ((lr * muNext) / (1 - muProduct * muNext)) * -1;
-    const biasCorrection2Sqrt = Math.sqrt(1 - powInt(beta2, t));
+    powIntInto(beta2, t, beta2Power, 0);
+    const biasCorrection2Sqrt = Math.sqrt(1 - beta2Power[0]!);
     const m = state.expAvg;
     const v = state.expAvgSq;
     const n = p.length;

@@ -38,7 +38,7 @@
  * Defaults: lr 0.01, momentum 0.9 (the book's). State: `velocity` ('nag', 'book') or
  * `momentumBuffer` ('pytorch').
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -86,8 +86,9 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
   buffersOf: (s) => [s.buffer],
   scalarNames: [],
   init: (length: number, dtype: Dtype) => ({ step: 0, buffer: allocate(dtype, length) }),
-  step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, lr: number): void {
+  step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
     state.step += 1;
+    const lr = scalars.lr;
     const v = state.buffer;
     const n = p.length;
     const sign = h.maximize ? -1 : 1;

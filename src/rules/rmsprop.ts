@@ -20,7 +20,7 @@
  * momentum 0, centered false. State: `squareAvg`, plus `gradAvg` (centered) and
  * `momentumBuffer` (momentum > 0).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -84,8 +84,9 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
     gradAvg: allocate(dtype, h.centered ? length : 0),
     momentumBuffer: allocate(dtype, h.momentum > 0 ? length : 0),
   }),
-  step(p: FloatArray, g: FloatArray, state: RMSPropState, h: RMSPropHyper, lr: number): void {
+  step(p: FloatArray, g: FloatArray, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
     state.step += 1;
+    const lr = scalars.lr;
     const sq = state.squareAvg;
     const ga = state.gradAvg;
     const buf = state.momentumBuffer;

@@ -10,7 +10,7 @@
  *
  * State: only the step count.
  */
-import { COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type UpdateRule } from '../rule.ts';
+import { COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { FloatArray } from '../types.ts';
 import { checkKnownOptions } from '../validate.ts';
@@ -31,8 +31,9 @@ export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
   buffersOf: () => [],
   scalarNames: [],
   init: () => ({ step: 0 }),
-  step(p: FloatArray, g: FloatArray, state: SGDState, h: SGDHyper, lr: number): void {
+  step(p: FloatArray, g: FloatArray, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
     state.step += 1;
+    const lr = scalars.lr;
     const n = p.length;
     const sign = h.maximize ? -1 : 1;
     const wd = h.weightDecay;
