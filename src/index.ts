@@ -6,7 +6,9 @@ export { RMSProp, rmspropRule, type RMSPropOptions, type RMSPropHyper, type RMSP
 export { Adam, adamRule, type AdamOptions, type AdamHyper, type AdamState, type AdamVariant } from './rules/adam.ts';
 export { AdamW, adamwRule, type AdamWOptions } from './rules/adamw.ts';
 export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState } from './rules/nadam.ts';
-export { Optimizer, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
+export { ParamStore, type ParamStoreOptions, type Shape } from './store.ts';
+export { loadKernels, wasmSimdSupported } from './wasm/kernels.ts';
+export { Optimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
 export type { CommonOptions, CommonHyper, RuleState, UpdateRule } from './rule.ts';
 export * from './schedules.ts';
 export { clipGradNorm, zeroGrads, zerosLike, type ClipOptions } from './grads.ts';

@@ -11,6 +11,8 @@
 import { StateError, UpdateError, describeValue, optionError } from './errors.ts';
 import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
 import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from './state.ts';
+import { storeOf, type ParamStore } from './store.ts';
+import type { WasmKernels } from './wasm/kernels.ts';
 import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from './types.ts';
 import { booleanOption, choiceOption } from './validate.ts';
 
@@ -29,7 +31,18 @@ export type ParamMatcher = string | readonly string[] | RegExp | ((name: string)
 /** Per-parameter options (PyTorch's param groups): the first override that matches wins. */
 export type Override<O> = Omit<O, 'variant'> & { params: ParamMatcher };
 
+/** Which kernels run the step. */
+export type Backend =
+  /** the WebAssembly SIMD kernels for a float32 ParamStore, JS otherwise (default) */
+  | 'auto'
+  /** the fused JS loops, always */
+  | 'js'
+  /** the WebAssembly kernels; updates must then be of a float32 ParamStore */
+  | 'wasm';
+
 export interface OptimizerOptions<O> {
+  /** Default 'auto'. */
+  backend?: Backend;
   /** Default 'error'. */
   nonFinite?: NonFinitePolicy;
   /**
@@ -42,6 +55,7 @@ export interface OptimizerOptions<O> {
 }
 
 interface Slot<H, S> {
+  readonly name: string;
   readonly hyper: H;
   state: S | undefined;
   dtype: Dtype;
@@ -53,7 +67,30 @@ interface Slot<H, S> {
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
 const NO_ARRAYS: ParamSet = Object.freeze({});
 
-const OPTIMIZER_OPTION_NAMES = ['nonFinite', 'checkInputs', 'overrides'] as const;
+const OPTIMIZER_OPTION_NAMES = ['nonFinite', 'checkInputs', 'overrides', 'backend'] as const;
+
+/**
+ * One kernel call of a store update: consecutive parameters with the same
+ * hyperparameters and step, as one flat range (alignment gaps included).
+ */
+interface Run<H, S> {
+  readonly hyper: H;
+  readonly slots: Slot<H, S>[];
+  readonly param: FloatArray;
+  readonly grad: FloatArray;
+  /** The run's state: views spanning the run in the store's state regions. */
+  readonly state: S;
+  /** The learning rate of the step being taken. */
+  lr: number;
+}
+
+interface StorePlan<H, S> {
+  readonly store: ParamStore;
+  /** All gradients as one view (for the JS finiteness scan). */
+  readonly grads: FloatArray;
+  readonly kernels: WasmKernels | null;
+  readonly runs: Run<H, S>[];
+}
 
 function matcherOf(owner: string, index: number, matcher: unknown): (name: string) => boolean {
   if (typeof matcher === 'string') return (name) => name === matcher;
@@ -84,6 +121,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly defaults: Readonly<H>;
   readonly nonFinite: NonFinitePolicy;
   readonly checkInputs: boolean;
+  readonly backend: Backend;
 
   readonly #rule: UpdateRule<O, H, S>;
   /** 'Nesterov.update', made once: building it per call would allocate in the hot path. */
@@ -96,6 +134,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   #params: ParamSet = NO_ARRAYS;
   #grads: ParamSet = NO_ARRAYS;
   #sawNonFinite = false;
+  #plan: StorePlan<H, S> | undefined;
 
   constructor(rule: UpdateRule<O, H, S>, options: O & OptimizerOptions<O>) {
     this.#rule = rule;
@@ -104,7 +143,11 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
     }
-    const { nonFinite, checkInputs, overrides, ...ruleOptions } = options;
+    const { nonFinite, checkInputs, overrides, backend, ...ruleOptions } = options;
+    this.backend = choiceOption<Backend>(owner, 'backend', backend, ['auto', 'js', 'wasm']);
+    if (this.backend === 'wasm' && rule.stepWasm === undefined) {
+      throw optionError(owner, 'backend', backend, `'auto' or 'js' (${owner} has no WebAssembly kernel)`);
+    }
     this.nonFinite = choiceOption<NonFinitePolicy>(owner, 'nonFinite', nonFinite, ['error', 'skip', 'ignore']);
     this.checkInputs = booleanOption(owner, 'checkInputs', checkInputs, true);
     this.defaults = Object.freeze(rule.resolve(ruleOptions as unknown as O));
@@ -154,6 +197,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   /** Forgets the state of one parameter, or of all (and the step counts) when no name is given. */
   reset(name?: string): void {
+    this.#plan = undefined;
     if (name === undefined) {
       this.#slots.clear();
       this.#stepCount = 0;
@@ -169,6 +213,14 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    * Throws before writing anything when the call is not valid.
    */
   update(params: ParamSet, grads: ParamSet): boolean {
+    const store = storeOf(params);
+    if (store !== undefined && storeOf(grads) === store) return this.#updateStore(store);
+    if (this.backend === 'wasm') {
+      throw new UpdateError(
+        `${this.#owner}: backend 'wasm' updates a float32 ParamStore: pass store.params and store.grads of the same store`,
+        '',
+      );
+    }
     if (this.checkInputs) {
       this.#checkSet('params', params);
       this.#checkSet('grads', grads);
@@ -238,20 +290,28 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
   };
 
+  /**
+   * Sets `target.lr` to the lr of this step under `hyper`, checked (a schedule may return
+   * anything). Written into the target, not returned: a returned double is boxed.
+   */
+  #setLearningRate(target: { lr: number }, hyper: H, name: string): void {
+    const lr = hyper.lr;
+    if (typeof lr === 'number') {
+      target.lr = lr;
+      return;
+    }
+    const value = lr(this.#stepCount);
+    if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
+      throw new RangeError(
+        `${this.#owner}: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`,
+      );
+    }
+    target.lr = value;
+  }
+
   readonly #prepareParam = (param: unknown, name: string): void => {
     const slot = this.#slotFor(name, param as FloatArray);
-    const lr = slot.hyper.lr;
-    if (typeof lr === 'number') {
-      slot.lr = lr;
-    } else {
-      const value = lr(this.#stepCount);
-      if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
-        throw new RangeError(
-          `${this.#owner}: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`,
-        );
-      }
-      slot.lr = value;
-    }
+    this.#setLearningRate(slot, slot.hyper, name);
     if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
     const grad = getArray(this.#grads, name) as FloatArray;
     const index = firstNonFinite(grad);
@@ -285,10 +345,146 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   #slotFor(name: string, param: FloatArray): Slot<H, S> {
     let slot = this.#slots.get(name);
     if (slot === undefined) {
-      slot = { hyper: this.#resolveHyper(name), state: undefined, dtype: dtypeOf(param), length: param.length, lr: 0 };
+      slot = { name, hyper: this.#resolveHyper(name), state: undefined, dtype: dtypeOf(param), length: param.length, lr: 0 };
       this.#slots.set(name, slot);
     }
     return slot;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // ParamStore updates: one kernel call per run of parameters sharing hyperparameters.
+
+  #updateStore(store: ParamStore): boolean {
+    let plan = this.#plan;
+    if (plan === undefined || plan.store !== store || !this.#planCurrent(plan)) plan = this.#plan = this.#makePlan(store);
+    const runs = plan.runs;
+    for (let r = 0; r < runs.length; r++) {
+      const run = runs[r]!;
+      this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
+    }
+    if (this.nonFinite !== 'ignore') {
+      const index = plan.kernels !== null
+        ? plan.kernels.exports.firstNonFinite(store.byteOffset(1, 0), store.regionLength)
+        : firstNonFinite(plan.grads);
+      if (index >= 0) {
+        if (this.nonFinite === 'skip') {
+          this.#skippedSteps += 1;
+          return false;
+        }
+        const name = store.nameAt(index)!;
+        const local = index - store.offsets[name]!;
+        throw new UpdateError(`${this.#owner}: gradient '${name}' is not finite at index ${local} (${store.grads[name]![local]})`, name, local);
+      }
+    }
+    const rule = this.#rule;
+    for (let r = 0; r < runs.length; r++) {
+      const run = runs[r]!;
+      const state = run.state;
+      if (plan.kernels !== null) rule.stepWasm!(plan.kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run);
+      else rule.step(run.param, run.grad, state, run.hyper, run);
+      // Every parameter of the run took the step: copy the run's counters to each.
+      const slots = run.slots;
+      for (let i = 0; i < slots.length; i++) {
+        const own = slots[i]!.state!;
+        own.step = state.step;
+        rule.copyScalars?.(state, own);
+      }
+    }
+    this.#stepCount += 1;
+    return true;
+  }
+
+  /** A plan stays valid while every parameter's state is where and as the plan left it. */
+  #planCurrent(plan: StorePlan<H, S>): boolean {
+    for (const run of plan.runs) {
+      for (const slot of run.slots) {
+        if (this.#slots.get(slot.name) !== slot || slot.state === undefined || slot.state.step !== run.state.step) return false;
+      }
+    }
+    return true;
+  }
+
+  #makePlan(store: ParamStore): StorePlan<H, S> {
+    const rule = this.#rule;
+    const owner = this.#owner;
+    let kernels: WasmKernels | null = null;
+    if (this.backend !== 'js' && rule.stepWasm !== undefined && store.dtype === 'float32') kernels = store.kernels;
+    if (this.backend === 'wasm' && kernels === null) {
+      throw new UpdateError(
+        store.dtype === 'float32'
+          ? `${owner}: backend 'wasm' is not available: this runtime does not run WebAssembly SIMD`
+          : `${owner}: backend 'wasm' needs a float32 ParamStore, this one is float64`,
+        '',
+      );
+    }
+    // Check everything before writing anything.
+    const slots = store.names.map((name) => this.#slotFor(name, store.params[name]!));
+    for (const slot of slots) {
+      const needed = rule.bufferNames(slot.hyper).length;
+      if (needed > store.stateBuffers) {
+        throw new UpdateError(
+          `${owner}: parameter '${slot.name}' needs ${needed} state buffers, the ParamStore has room for ${store.stateBuffers} (its stateBuffers option)`,
+          slot.name,
+        );
+      }
+      if (slot.state !== undefined && (slot.length !== store.lengths[slot.name] || slot.dtype !== store.dtype)) {
+        throw new UpdateError(
+          `${owner}: parameter '${slot.name}' has ${store.lengths[slot.name]} ${store.dtype} elements in the store, but its optimizer state was made for ${slot.length} ${slot.dtype}`,
+          slot.name,
+        );
+      }
+    }
+    // Move every state into the store's state regions (views at the parameter's offset).
+    for (const slot of slots) {
+      const offset = store.offsets[slot.name]!;
+      const regionOf = (k: number) => 2 + k;
+      const old = slot.state;
+      if (old !== undefined && this.#inStore(store, old, slot.hyper, offset)) continue;
+      let k = 0;
+      const fresh = rule.init(slot.length, store.dtype, slot.hyper, (_dtype, length, fill = 0) => {
+        const view = store.view(regionOf(k++), offset, length);
+        view.fill(fill);
+        return view;
+      });
+      if (old !== undefined) {
+        const from = rule.buffersOf(old, slot.hyper);
+        rule.buffersOf(fresh, slot.hyper).forEach((array, i) => array.set(from[i]!));
+        fresh.step = old.step;
+        for (const key of rule.scalarNames) (fresh as unknown as Record<string, number>)[key] = (old as unknown as Record<string, number>)[key]!;
+      }
+      slot.state = fresh;
+    }
+    // Group consecutive parameters that can share one kernel call.
+    const runs: Run<H, S>[] = [];
+    let start = 0;
+    for (let i = 1; i <= slots.length; i++) {
+      const a = slots[start]!;
+      const b = slots[i];
+      if (b !== undefined && b.hyper === a.hyper && this.#sameCounters(a.state!, b.state!)) continue;
+      const members = slots.slice(start, i);
+      const first = store.offsets[a.name]!;
+      const last = members[members.length - 1]!;
+      const length = store.offsets[last.name]! + last.length - first;
+      let k = 0;
+      const state = rule.init(length, store.dtype, a.hyper, (_dtype, size) => store.view(2 + k++, first, size));
+      state.step = a.state!.step;
+      for (const key of rule.scalarNames) (state as unknown as Record<string, number>)[key] = (a.state as unknown as Record<string, number>)[key]!;
+      runs.push({ hyper: a.hyper, slots: members, param: store.view(0, first, length), grad: store.view(1, first, length), state, lr: 0 });
+      start = i;
+    }
+    return { store, grads: store.view(1, 0, store.regionLength), kernels, runs };
+  }
+
+  #inStore(store: ParamStore, state: S, hyper: H, offset: number): boolean {
+    return this.#rule.buffersOf(state, hyper).every((array, k) => array.buffer === store.buffer && array.byteOffset === store.byteOffset(2 + k, offset));
+  }
+
+  #sameCounters(a: S, b: S): boolean {
+    if (a.step !== b.step) return false;
+    for (const key of this.#rule.scalarNames) {
+      if (!Object.is((a as unknown as Record<string, number>)[key], (b as unknown as Record<string, number>)[key])) return false;
+    }
+    return true;
   }
 
   /** A copy of the whole state: step counts, and per parameter its step, scalars and buffers. */
@@ -349,8 +545,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       expected.forEach((key, i) => arrays[i]!.set(record.buffers[key]!));
       state.step = record.step;
       for (const key of scalarNames) (state as unknown as Record<string, number>)[key] = record.scalars[key]!;
-      slots.set(name, { hyper, state, dtype: record.dtype, length: record.length, lr: 0 });
+      slots.set(name, { name, hyper, state, dtype: record.dtype, length: record.length, lr: 0 });
     }
+    this.#plan = undefined;
     this.#slots.clear();
     for (const [name, slot] of slots) this.#slots.set(name, slot);
     this.#stepCount = saved.stepCount;

@@ -7,6 +7,7 @@
  * state per parameter name and never re-implements the math.
  */
 import type { Dtype, FloatArray, LearningRate } from './types.ts';
+import type { WasmKernels } from './wasm/kernels.ts';
 import { booleanOption, learningRateOption, numberOption } from './validate.ts';
 
 /** Hyperparameters every rule has, resolved (defaults applied, validated). */
@@ -54,8 +55,17 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
   buffersOf(state: S, hyper: H): readonly FloatArray[];
   /** Names of per-parameter scalar state besides `step` (e.g. NAdam's `muProduct`). */
   readonly scalarNames: readonly string[];
-  /** Fresh state for a parameter of this length and type. */
-  init(length: number, dtype: Dtype, hyper: H): S;
+  /**
+   * Copies the scalars named in `scalarNames` (rules that have any). A ParamStore update
+   * steps one state for a run of parameters and copies its counters to each; a plain
+   * property copy keeps doubles unboxed where a copy by computed key would not.
+   */
+  copyScalars?(from: S, to: S): void;
+  /**
+   * Fresh state for a parameter of this length and type. Buffers come from `alloc`, in
+   * the order of `bufferNames` (a ParamStore hands out views of its state regions).
+   */
+  init(length: number, dtype: Dtype, hyper: H, alloc?: Allocator): S;
   /**
    * One step in place: increments `state.step`, then one fused pass over the elements.
    * The learning rate of this step arrives as `scalars.lr`, a field rather than an
@@ -63,7 +73,15 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * per call.
    */
   step(param: FloatArray, grad: FloatArray, state: S, hyper: H, scalars: StepScalars): void;
+  /**
+   * The same step by the WebAssembly SIMD kernel, for float32 arrays that are views of
+   * the kernels' memory (a ParamStore). Optional: without it the rule runs in JS.
+   */
+  stepWasm?(kernels: WasmKernels, param: Float32Array, grad: Float32Array, state: S, hyper: H, scalars: StepScalars): void;
 }
+
+/** Makes a state buffer: a zero-filled (or `fill`-filled) array of the given type. */
+export type Allocator = (dtype: Dtype, length: number, fill?: number) => FloatArray;
 
 export const COMMON_OPTION_NAMES = ['lr', 'weightDecay', 'maximize'] as const;
 
@@ -76,9 +94,9 @@ export function resolveCommon(owner: string, options: CommonOptions, defaultLr: 
   };
 }
 
-/** A zero-filled (or `fill`-filled) array of the parameter's type. */
-export function allocate(dtype: Dtype, length: number, fill = 0): FloatArray {
+/** The default allocator: a new zero-filled (or `fill`-filled) array of the parameter's type. */
+export const allocate: Allocator = (dtype, length, fill = 0) => {
   const array = dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
   if (fill !== 0) array.fill(fill);
   return array;
-}
+};

@@ -17,7 +17,8 @@
  * Defaults: lr 0.01 (book and PyTorch), eps 1e-10 (PyTorch; 'book': 1e-7),
  * lrDecay 0, initialAccumulatorValue 0. State: `sum` (h).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -64,7 +65,7 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   bufferNames: () => ['sum'],
   buffersOf: (s) => [s.sum],
   scalarNames: [],
-  init: (length: number, dtype: Dtype, h: AdaGradHyper) => ({ step: 0, sum: allocate(dtype, length, h.initialAccumulatorValue) }),
+  init: (length: number, dtype: Dtype, h: AdaGradHyper, alloc: Allocator = allocate) => ({ step: 0, sum: alloc(dtype, length, h.initialAccumulatorValue) }),
   step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
     state.step += 1;
     const lr = scalars.lr;
@@ -93,6 +94,18 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
       // torch's addcdiv: p + (value * g) / std
       p[i] = p[i]! + (negativeStep * gi) / (Math.sqrt(s) + eps);
     }
+  },
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
+    state.step += 1;
+    // 'book' computes p - (lr g) / d, which is p + (-lr g) / d exactly.
+    const negativeStep = h.variant === 'book' ? -scalars.lr : -(scalars.lr / (1 + (state.step - 1) * h.lrDecay));
+    const s = k.scalars;
+    s[0] = negativeStep;
+    s[1] = h.eps;
+    s[2] = h.variant === 'book' ? 1 : 0;
+    s[3] = h.maximize ? -1 : 1;
+    s[4] = h.weightDecay;
+    k.exports.adagrad(p.byteOffset, g.byteOffset, state.sum.byteOffset, p.length, k.address);
   },
 };
 

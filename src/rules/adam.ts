@@ -25,7 +25,8 @@
  * 'book': 1e-7). State: `expAvg` (m), `expAvgSq` (v), `maxExpAvgSq` (amsgrad).
  */
 import { powIntInto } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -83,12 +84,12 @@ export function resolveAdamFamily(
   };
 }
 
-export function initAdamState(length: number, dtype: Dtype, h: AdamHyper): AdamState {
+export function initAdamState(length: number, dtype: Dtype, h: AdamHyper, alloc: Allocator = allocate): AdamState {
   return {
     step: 0,
-    expAvg: allocate(dtype, length),
-    expAvgSq: allocate(dtype, length),
-    maxExpAvgSq: allocate(dtype, h.amsgrad ? length : 0),
+    expAvg: alloc(dtype, length),
+    expAvgSq: alloc(dtype, length),
+    maxExpAvgSq: h.amsgrad ? alloc(dtype, length) : allocate(dtype, 0),
   };
 }
 
@@ -162,6 +163,42 @@ export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: Adam
   }
 }
 
+/** The same step by the WebAssembly kernels; the scalars are computed as in adamStep. */
+export function adamStepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
+  state.step += 1;
+  const lr = scalars.lr;
+  powIntInto(h.beta1, state.step, powers, 0);
+  powIntInto(h.beta2, state.step, powers, 1);
+  const biasCorrection1 = 1 - powers[0]!;
+  const biasCorrection2 = 1 - powers[1]!;
+  const shrink = 1 - lr * h.decoupledWeightDecay;
+  const sign = h.maximize ? -1 : 1;
+  if (h.variant === 'book') {
+    const lrT = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1;
+    const s = k.scalars;
+    s[0] = lrT;
+    s[1] = h.beta1;
+    s[2] = h.beta2;
+    s[3] = h.eps;
+    s[4] = shrink;
+    s[5] = sign;
+    s[6] = h.weightDecay;
+    k.exports.adamBook(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address);
+  } else {
+    const s = k.scalars;
+    s[0] = -(lr / biasCorrection1);
+    s[1] = Math.sqrt(biasCorrection2);
+    s[2] = h.beta1;
+    s[3] = h.beta2;
+    s[4] = h.eps;
+    s[5] = h.amsgrad ? 1 : 0;
+    s[6] = shrink;
+    s[7] = sign;
+    s[8] = h.weightDecay;
+    k.exports.adam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, state.maxExpAvgSq.byteOffset, p.length, k.address);
+  }
+}
+
 export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
   name: 'Adam',
   optionNames: ADAM_OPTION_NAMES,
@@ -175,6 +212,7 @@ export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
   scalarNames: [],
   init: initAdamState,
   step: adamStep,
+  stepWasm: adamStepWasm,
 };
 
 /**

@@ -19,6 +19,7 @@ import {
   adamBufferNames,
   adamBuffersOf,
   adamStep,
+  adamStepWasm,
   initAdamState,
   resolveAdamFamily,
   type AdamHyper,
@@ -41,6 +42,7 @@ export const adamwRule: UpdateRule<AdamWOptions, AdamHyper, AdamState> = {
   scalarNames: [],
   init: initAdamState,
   step: adamStep,
+  stepWasm: adamStepWasm,
 };
 
 /**

@@ -24,7 +24,8 @@
  * Defaults: lr 0.01, momentum 0.9 (the book's), dampening 0 ('pytorch' only).
  * State: `velocity` ('classic') or `momentumBuffer` ('pytorch').
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -70,7 +71,7 @@ export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumSt
   bufferNames: (h) => (h.variant === 'classic' ? ['velocity'] : ['momentumBuffer']),
   buffersOf: (s) => [s.buffer],
   scalarNames: [],
-  init: (length: number, dtype: Dtype) => ({ step: 0, buffer: allocate(dtype, length) }),
+  init: (length: number, dtype: Dtype, _h: MomentumHyper, alloc: Allocator = allocate) => ({ step: 0, buffer: alloc(dtype, length) }),
   step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
     state.step += 1;
     const lr = scalars.lr;
@@ -99,6 +100,27 @@ export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumSt
       const buf = keep * b[i]! + take * gi;
       b[i] = buf;
       p[i] = p[i]! - lr * buf;
+    }
+  },
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
+    state.step += 1;
+    const sign = h.maximize ? -1 : 1;
+    if (h.variant === 'classic') {
+      const s = k.scalars;
+      s[0] = scalars.lr;
+      s[1] = h.momentum;
+      s[2] = sign;
+      s[3] = h.weightDecay;
+      k.exports.momentumClassic(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
+    } else {
+      const first = state.step === 1;
+      const s = k.scalars;
+      s[0] = scalars.lr;
+      s[1] = first ? 0 : h.momentum;
+      s[2] = first ? 1 : 1 - h.dampening;
+      s[3] = sign;
+      s[4] = h.weightDecay;
+      k.exports.momentumPytorch(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
     }
   },
 };

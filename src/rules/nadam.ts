@@ -19,7 +19,8 @@
  * the scalar `muProduct` (a double; torch 1.13 keeps it as a float32 tensor).
  */
 import { powIntInto } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
@@ -46,8 +47,24 @@ export interface NAdamState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'momentumDecay'] as const;
 
-// beta2^t of the step being taken (see powIntInto in math.ts for why not a return value).
-const beta2Power = new Float64Array(1);
+// The step's scalars: gradStep, avgStep, sqrt(1 - beta2^t), and beta2^t (written into a
+// typed array rather than returned: see powIntInto in math.ts).
+const stepScalars = new Float64Array(4);
+
+/** Counts the step, updates muProduct, and writes the step's scalars into stepScalars. */
+function advance(state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
+  const lr = scalars.lr;
+  state.step += 1;
+  const t = state.step;
+  const mu = h.beta1 * (1 - 0.5 * 0.96 ** (t * h.momentumDecay));
+  const muNext = h.beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * h.momentumDecay));
+  const muProduct = state.muProduct * mu;
+  state.muProduct = muProduct;
+  stepScalars[0] = ((lr * (1 - mu)) / (1 - muProduct)) * -1;
+  stepScalars[1] = ((lr * muNext) / (1 - muProduct * muNext)) * -1;
+  powIntInto(h.beta2, t, stepScalars, 3);
+  stepScalars[2] = Math.sqrt(1 - stepScalars[3]!);
+}
 
 export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   name: 'NAdam',
@@ -66,26 +83,22 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   bufferNames: () => ['expAvg', 'expAvgSq'],
   buffersOf: (s) => [s.expAvg, s.expAvgSq],
   scalarNames: ['muProduct'],
-  init: (length: number, dtype: Dtype) => ({
+  copyScalars(from, to) {
+    to.muProduct = from.muProduct;
+  },
+  init: (length: number, dtype: Dtype, _h: NAdamHyper, alloc: Allocator = allocate) => ({
     step: 0,
     muProduct: 1,
-    expAvg: allocate(dtype, length),
-    expAvgSq: allocate(dtype, length),
+    expAvg: alloc(dtype, length),
+    expAvgSq: alloc(dtype, length),
   }),
   step(p: FloatArray, g: FloatArray, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const lr = scalars.lr;
-    const t = state.step;
+    advance(state, h, scalars);
+    const gradStep = stepScalars[0]!;
+    const avgStep = stepScalars[1]!;
+    const biasCorrection2Sqrt = stepScalars[2]!;
     const beta1 = h.beta1;
     const beta2 = h.beta2;
-    const mu = beta1 * (1 - 0.5 * 0.96 ** (t * h.momentumDecay));
-    const muNext = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * h.momentumDecay));
-    const muProduct = state.muProduct * mu;
-    state.muProduct = muProduct;
-    const gradStep = ((lr * (1 - mu)) / (1 - muProduct)) * -1;
-    const avgStep = ((lr * muNext) / (1 - muProduct * muNext)) * -1;
-    powIntInto(beta2, t, beta2Power, 0);
-    const biasCorrection2Sqrt = Math.sqrt(1 - beta2Power[0]!);
     const m = state.expAvg;
     const v = state.expAvgSq;
     const n = p.length;
@@ -106,6 +119,19 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
       const halfway = p[i]! + (gradStep * gi) / denominator;
       p[i] = halfway + (avgStep * mi) / denominator;
     }
+  },
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
+    advance(state, h, scalars);
+    const s = k.scalars;
+    s[0] = stepScalars[0]!;
+    s[1] = stepScalars[1]!;
+    s[2] = stepScalars[2]!;
+    s[3] = h.beta1;
+    s[4] = h.beta2;
+    s[5] = h.eps;
+    s[6] = h.maximize ? -1 : 1;
+    s[7] = h.weightDecay;
+    k.exports.nadam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address);
   },
 };
 

@@ -38,7 +38,8 @@
  * Defaults: lr 0.01, momentum 0.9 (the book's). State: `velocity` ('nag', 'book') or
  * `momentumBuffer` ('pytorch').
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -85,7 +86,7 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
   bufferNames: (h) => (h.variant === 'pytorch' ? ['momentumBuffer'] : ['velocity']),
   buffersOf: (s) => [s.buffer],
   scalarNames: [],
-  init: (length: number, dtype: Dtype) => ({ step: 0, buffer: allocate(dtype, length) }),
+  init: (length: number, dtype: Dtype, _h: NesterovHyper, alloc: Allocator = allocate) => ({ step: 0, buffer: alloc(dtype, length) }),
   step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
     state.step += 1;
     const lr = scalars.lr;
@@ -129,6 +130,27 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
       }
     }
   },
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
+    state.step += 1;
+    const s = k.scalars;
+    const v = state.buffer.byteOffset;
+    s[0] = scalars.lr;
+    s[1] = h.momentum;
+    if (h.variant === 'pytorch') {
+      const first = state.step === 1;
+      s[2] = first ? 0 : h.momentum;
+      s[3] = first ? 1 : 1 - h.dampening;
+      s[4] = h.maximize ? -1 : 1;
+      s[5] = h.weightDecay;
+      k.exports.nesterovPytorch(p.byteOffset, g.byteOffset, v, p.length, k.address);
+      return;
+    }
+    s[2] = h.maximize ? -1 : 1;
+    s[3] = h.weightDecay;
+    if (h.variant === 'nag') k.exports.nesterovNag(p.byteOffset, g.byteOffset, v, p.length, k.address);
+    else k.exports.nesterovBook(p.byteOffset, g.byteOffset, v, p.length, k.address);
+  },
+
 };
 
 /**

@@ -20,7 +20,8 @@
  * momentum 0, centered false. State: `squareAvg`, plus `gradAvg` (centered) and
  * `momentumBuffer` (momentum > 0).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -78,11 +79,11 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
   bufferNames: (h) => ['squareAvg', ...(h.centered ? ['gradAvg'] : []), ...(h.momentum > 0 ? ['momentumBuffer'] : [])],
   buffersOf: (s, h) => [s.squareAvg, ...(h.centered ? [s.gradAvg] : []), ...(h.momentum > 0 ? [s.momentumBuffer] : [])],
   scalarNames: [],
-  init: (length: number, dtype: Dtype, h: RMSPropHyper) => ({
+  init: (length: number, dtype: Dtype, h: RMSPropHyper, alloc: Allocator = allocate) => ({
     step: 0,
-    squareAvg: allocate(dtype, length),
-    gradAvg: allocate(dtype, h.centered ? length : 0),
-    momentumBuffer: allocate(dtype, h.momentum > 0 ? length : 0),
+    squareAvg: alloc(dtype, length),
+    gradAvg: h.centered ? alloc(dtype, length) : allocate(dtype, 0),
+    momentumBuffer: h.momentum > 0 ? alloc(dtype, length) : allocate(dtype, 0),
   }),
   step(p: FloatArray, g: FloatArray, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
     state.step += 1;
@@ -132,6 +133,20 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
         p[i] = p[i]! + (negativeLr * gi) / denominator;
       }
     }
+  },
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
+    state.step += 1;
+    // 'book' is the same loop without centering or momentum: h*alpha + ((1-alpha) g) g, then p + (-lr g) / d.
+    const s = k.scalars;
+    s[0] = scalars.lr;
+    s[1] = h.alpha;
+    s[2] = h.eps;
+    s[3] = h.momentum;
+    s[4] = h.centered ? 1 : 0;
+    s[5] = h.momentum > 0 ? 1 : 0;
+    s[6] = h.maximize ? -1 : 1;
+    s[7] = h.weightDecay;
+    k.exports.rmsprop(p.byteOffset, g.byteOffset, state.squareAvg.byteOffset, state.gradAvg.byteOffset, state.momentumBuffer.byteOffset, p.length, k.address);
   },
 };
 

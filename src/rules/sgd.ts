@@ -11,6 +11,7 @@
  * State: only the step count.
  */
 import { COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { FloatArray } from '../types.ts';
 import { checkKnownOptions } from '../validate.ts';
@@ -43,6 +44,14 @@ export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
       if (decay) gi += wd * p[i]!;
       p[i] = p[i]! - lr * gi;
     }
+  },
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
+    state.step += 1;
+    const s = k.scalars;
+    s[0] = scalars.lr;
+    s[1] = h.maximize ? -1 : 1;
+    s[2] = h.weightDecay;
+    k.exports.sgd(p.byteOffset, g.byteOffset, p.length, k.address);
   },
 };
 

@@ -1,0 +1,100 @@
+/**
+ * Loading the WebAssembly SIMD kernels (assembly/kernels.ts, built into
+ * kernels.generated.ts by scripts/build-wasm.mjs) over a given memory.
+ *
+ * `new WebAssembly.Module` compiles synchronously, which Node and workers allow for any
+ * size; a browser's main thread allows it only for small modules, so call
+ * `await loadKernels()` once there before making a ParamStore.
+ */
+import { KERNELS_SHARED_WASM, KERNELS_WASM } from './kernels.generated.ts';
+
+/**
+ * The exports of assembly/kernels.ts: pointers are byte offsets, `s` the address of the
+ * kernel's scalars (f64, in the order its doc comment lists them).
+ */
+export interface KernelExports {
+  sgd(p: number, g: number, n: number, s: number): void;
+  momentumClassic(p: number, g: number, v: number, n: number, s: number): void;
+  momentumPytorch(p: number, g: number, b: number, n: number, s: number): void;
+  nesterovNag(p: number, g: number, v: number, n: number, s: number): void;
+  nesterovBook(p: number, g: number, v: number, n: number, s: number): void;
+  nesterovPytorch(p: number, g: number, b: number, n: number, s: number): void;
+  adagrad(p: number, g: number, h: number, n: number, s: number): void;
+  rmsprop(p: number, g: number, sq: number, ga: number, buf: number, n: number, s: number): void;
+  adam(p: number, g: number, m: number, v: number, vmax: number, n: number, s: number): void;
+  adamBook(p: number, g: number, m: number, v: number, n: number, s: number): void;
+  nadam(p: number, g: number, m: number, v: number, n: number, s: number): void;
+  firstNonFinite(x: number, n: number): number;
+  stream3to2(a: number, b: number, c: number, n: number): void;
+}
+
+/** The kernels over one memory, with the block their scalars travel in. */
+export interface WasmKernels {
+  readonly exports: KernelExports;
+  /** The scalar block: write a kernel's scalars here, then pass `address`. */
+  readonly scalars: Float64Array;
+  readonly address: number;
+}
+
+/** How many leading arguments of each kernel are pointers (the threaded path splits them). */
+export const POINTER_COUNT: Record<keyof KernelExports, number> = {
+  sgd: 2,
+  momentumClassic: 3,
+  momentumPytorch: 3,
+  nesterovNag: 3,
+  nesterovBook: 3,
+  nesterovPytorch: 3,
+  adagrad: 3,
+  rmsprop: 5,
+  adam: 5,
+  adamBook: 4,
+  nadam: 4,
+  firstNonFinite: 1,
+  stream3to2: 3,
+};
+
+function decode(base64: string): Uint8Array {
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+const modules: { plain?: WebAssembly.Module; shared?: WebAssembly.Module } = {};
+
+/** Compiles both kernel modules asynchronously (for a browser's main thread). */
+export async function loadKernels(): Promise<void> {
+  modules.plain ??= await WebAssembly.compile(decode(KERNELS_WASM) as BufferSource);
+  modules.shared ??= await WebAssembly.compile(decode(KERNELS_SHARED_WASM) as BufferSource);
+}
+
+export function kernelModule(shared: boolean): WebAssembly.Module {
+  if (shared) return (modules.shared ??= new WebAssembly.Module(decode(KERNELS_SHARED_WASM) as BufferSource));
+  return (modules.plain ??= new WebAssembly.Module(decode(KERNELS_WASM) as BufferSource));
+}
+
+/** Whether this runtime validates WebAssembly SIMD (the kernels need it). */
+export function wasmSimdSupported(): boolean {
+  try {
+    kernelModule(false);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The kernels, instantiated over `memory` (which they never grow), with their scalar
+ * block of 64 doubles at byte `address`.
+ */
+export function instantiateKernels(memory: WebAssembly.Memory, shared: boolean, address: number): WasmKernels {
+  const instance = new WebAssembly.Instance(kernelModule(shared), { env: { memory } });
+  return {
+    exports: instance.exports as unknown as KernelExports,
+    scalars: new Float64Array(memory.buffer, address, SCALAR_BLOCK_DOUBLES),
+    address,
+  };
+}
+
+/** Doubles in a kernel scalar block (the largest kernel reads 10). */
+export const SCALAR_BLOCK_DOUBLES = 64;
