@@ -256,6 +256,9 @@ export function rmsprop(p: usize, g: usize, sq: usize, ga: usize, buf: usize, n:
 /**
  * Adam / AdamW 'pytorch': m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
  * (amsgrad: v = max(vmax, v)); p = p * shrink + (negativeStepSize m) / (sqrt(v) / bc2sqrt + eps).
+ * Computed as (negativeStepSize bc2sqrt m) / (sqrt(v) + eps bc2sqrt): the same quantity
+ * with one division per element instead of two (a division costs as much as the whole
+ * rest of the loop); float32 rounding differs by an ulp or so.
  */
 export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32, s: usize): void {
   const negativeStepSize64 = load<f64>(s, 0);
@@ -267,10 +270,10 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32
   const shrink64 = load<f64>(s, 48);
   const sign64 = load<f64>(s, 56);
   const wd64 = load<f64>(s, 64);
-  const nss = <f32>negativeStepSize64, bc2 = <f32>bc2sqrt64, beta1 = <f32>beta164, beta2 = <f32>beta264;
-  const omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264), eps = <f32>eps64, shrink = <f32>shrink64, decoupled = shrink64 != 1;
+  const nss = <f32>(negativeStepSize64 * bc2sqrt64), beta1 = <f32>beta164, beta2 = <f32>beta264;
+  const omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264), eps = <f32>(eps64 * bc2sqrt64), shrink = <f32>shrink64, decoupled = shrink64 != 1;
   const sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
-  const vnss = f32x4.splat(nss), vbc2 = f32x4.splat(bc2), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2);
+  const vnss = f32x4.splat(nss), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2);
   const vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2), veps = f32x4.splat(eps), vshrink = f32x4.splat(shrink);
   const vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
   const end = <usize>(n & ~3) << 2;
@@ -286,7 +289,7 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32
       vi = f32x4.max(v128.load(vmax + o), vi);
       v128.store(vmax + o, vi);
     }
-    const d = f32x4.add(f32x4.div(f32x4.sqrt(vi), vbc2), veps);
+    const d = f32x4.add(f32x4.sqrt(vi), veps);
     v128.store(p + o, f32x4.add(pi, f32x4.div(f32x4.mul(vnss, mi), d)));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
@@ -301,7 +304,7 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32
       vi = max<f32>(load<f32>(vmax + o), vi);
       store<f32>(vmax + o, vi);
     }
-    store<f32>(p + o, pi + (nss * mi) / (sqrt<f32>(vi) / bc2 + eps));
+    store<f32>(p + o, pi + (nss * mi) / (sqrt<f32>(vi) + eps));
   }
 }
 
@@ -345,7 +348,11 @@ export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usiz
   }
 }
 
-/** NAdam: m, v as Adam; p += (gradStep g) / d; p += (avgStep m) / d, d = sqrt(v) / bc2sqrt + eps. */
+/**
+ * NAdam: m, v as Adam; p += (gradStep g) / d; p += (avgStep m) / d, d = sqrt(v) / bc2sqrt + eps.
+ * Computed as p += (gradStep' g + avgStep' m) / (sqrt(v) + eps bc2sqrt) with both steps
+ * multiplied by bc2sqrt: one division instead of three, float32 rounding within ulps.
+ */
 export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize): void {
   const gradStep64 = load<f64>(s, 0);
   const avgStep64 = load<f64>(s, 8);
@@ -355,9 +362,9 @@ export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize):
   const eps64 = load<f64>(s, 40);
   const sign64 = load<f64>(s, 48);
   const wd64 = load<f64>(s, 56);
-  const gs = <f32>gradStep64, as = <f32>avgStep64, bc2 = <f32>bc2sqrt64, beta1 = <f32>beta164, beta2 = <f32>beta264;
-  const omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264), eps = <f32>eps64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
-  const vgs = f32x4.splat(gs), vas = f32x4.splat(as), vbc2 = f32x4.splat(bc2), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2);
+  const gs = <f32>(gradStep64 * bc2sqrt64), as = <f32>(avgStep64 * bc2sqrt64), beta1 = <f32>beta164, beta2 = <f32>beta264;
+  const omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264), eps = <f32>(eps64 * bc2sqrt64), sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
+  const vgs = f32x4.splat(gs), vas = f32x4.splat(as), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2);
   const vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2), veps = f32x4.splat(eps), vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
   const end = <usize>(n & ~3) << 2;
   for (let o: usize = 0; o < end; o += 16) {
@@ -366,9 +373,9 @@ export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize):
     const vi = f32x4.add(f32x4.mul(v128.load(v + o), vb2), f32x4.mul(f32x4.mul(vomb2, gi), gi));
     v128.store(m + o, mi);
     v128.store(v + o, vi);
-    const d = f32x4.add(f32x4.div(f32x4.sqrt(vi), vbc2), veps);
-    const halfway = f32x4.add(v128.load(p + o), f32x4.div(f32x4.mul(vgs, gi), d));
-    v128.store(p + o, f32x4.add(halfway, f32x4.div(f32x4.mul(vas, mi), d)));
+    const d = f32x4.add(f32x4.sqrt(vi), veps);
+    const step = f32x4.add(f32x4.mul(vgs, gi), f32x4.mul(vas, mi));
+    v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.div(step, d)));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
@@ -376,9 +383,8 @@ export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize):
     const vi = load<f32>(v + o) * beta2 + omb2 * gi * gi;
     store<f32>(m + o, mi);
     store<f32>(v + o, vi);
-    const d = sqrt<f32>(vi) / bc2 + eps;
-    const halfway = load<f32>(p + o) + (gs * gi) / d;
-    store<f32>(p + o, halfway + (as * mi) / d);
+    const d = sqrt<f32>(vi) + eps;
+    store<f32>(p + o, load<f32>(p + o) + (gs * gi + as * mi) / d);
   }
 }
 
@@ -420,5 +426,19 @@ export function stream3to2(a: usize, b: usize, c: usize, n: i32): void {
     const z = v128.load(c + o);
     v128.store(a + o, f32x4.add(y, z));
     v128.store(c + o, x);
+  }
+}
+
+/** The memory traffic of an Adam step: reads a, b, c, d and writes a, c, d. */
+export function stream4to3(a: usize, b: usize, c: usize, d: usize, n: i32): void {
+  const end = <usize>n << 2;
+  for (let o: usize = 0; o < end; o += 16) {
+    const x = v128.load(a + o);
+    const y = v128.load(b + o);
+    const z = v128.load(c + o);
+    const w = v128.load(d + o);
+    v128.store(a + o, f32x4.add(y, z));
+    v128.store(c + o, w);
+    v128.store(d + o, x);
   }
 }

@@ -88,7 +88,8 @@ interface StorePlan<H, S> {
   readonly store: ParamStore;
   /** All gradients as one view (for the JS finiteness scan). */
   readonly grads: FloatArray;
-  readonly kernels: WasmKernels | null;
+  /** Whether the WebAssembly kernels run the steps (else the JS loops). */
+  readonly useWasm: boolean;
   readonly runs: Run<H, S>[];
 }
 
@@ -362,9 +363,11 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       const run = runs[r]!;
       this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
     }
+    // Looked up at every step: a thread pool may attach to the store at any time.
+    const kernels = plan.useWasm ? store.kernels : null;
     if (this.nonFinite !== 'ignore') {
-      const index = plan.kernels !== null
-        ? plan.kernels.exports.firstNonFinite(store.byteOffset(1, 0), store.regionLength)
+      const index = kernels !== null
+        ? kernels.exports.firstNonFinite(store.byteOffset(1, 0), store.regionLength)
         : firstNonFinite(plan.grads);
       if (index >= 0) {
         if (this.nonFinite === 'skip') {
@@ -380,7 +383,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     for (let r = 0; r < runs.length; r++) {
       const run = runs[r]!;
       const state = run.state;
-      if (plan.kernels !== null) rule.stepWasm!(plan.kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run);
+      if (kernels !== null) rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run);
       else rule.step(run.param, run.grad, state, run.hyper, run);
       // Every parameter of the run took the step: copy the run's counters to each.
       const slots = run.slots;
@@ -472,7 +475,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       runs.push({ hyper: a.hyper, slots: members, param: store.view(0, first, length), grad: store.view(1, first, length), state, lr: 0 });
       start = i;
     }
-    return { store, grads: store.view(1, 0, store.regionLength), kernels, runs };
+    return { store, grads: store.view(1, 0, store.regionLength), useWasm: kernels !== null, runs };
   }
 
   #inStore(store: ParamStore, state: S, hyper: H, offset: number): boolean {

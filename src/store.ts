@@ -127,6 +127,14 @@ export class ParamStore {
       : new Float64Array(this.buffer, byteOffset, length);
   }
 
+  /**
+   * Runs this store's kernels through `kernels` instead (a thread pool does this), or
+   * back on this thread with `undefined`.
+   */
+  useKernels(kernels: WasmKernels | undefined): void {
+    this.#kernels = kernels;
+  }
+
   /** The WebAssembly kernels over this store's memory (float32 stores; null without SIMD support). */
   get kernels(): WasmKernels | null {
     if (this.#kernels === undefined) {

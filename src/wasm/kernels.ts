@@ -26,6 +26,7 @@ export interface KernelExports {
   nadam(p: number, g: number, m: number, v: number, n: number, s: number): void;
   firstNonFinite(x: number, n: number): number;
   stream3to2(a: number, b: number, c: number, n: number): void;
+  stream4to3(a: number, b: number, c: number, d: number, n: number): void;
 }
 
 /** The kernels over one memory, with the block their scalars travel in. */
@@ -51,6 +52,7 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   nadam: 4,
   firstNonFinite: 1,
   stream3to2: 3,
+  stream4to3: 4,
 };
 
 function decode(base64: string): Uint8Array {

@@ -1,0 +1,327 @@
+/**
+ * `npm run bench`: one optimizer step, in ns per float32 element, for Nesterov and Adam
+ * at 1e3, 1e5, 1e6 and 1.6e7 elements, side by side with what a user would pick
+ * instead, and the machine's streaming bound measured in the same run.
+ *
+ *   npm run bench                    full table (a few minutes)
+ *   npm run bench -- --quick         1e3, 1e5, 1e6 only, shorter samples
+ *   npm run bench -- --json out.json also write the results as JSON
+ *
+ * Method: inputs are built outside the timed region; each cell is warmed up, then
+ * timed as the median of repeated samples of several steps each (the machine is noisy:
+ * medians and ratios carry, absolute times less so); the parameters are read after the
+ * samples, so the work cannot be skipped. "ratio" is the row's time over our best row
+ * for that rule and size.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { Adam, Nesterov, ParamStore } from '../src/index.ts';
+import { startThreads, type ThreadPool } from '../src/node/threads.ts';
+import { bookAdamStep, bookNesterovStep } from './book.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'no-torch': { type: 'boolean', default: false },
+    'no-tfjs': { type: 'boolean', default: false },
+  },
+});
+const SIZES = args.quick ? [1e3, 1e5, 1e6] : [1e3, 1e5, 1e6, 1.6e7];
+const BUDGET_SECONDS = args.quick ? 0.4 : 1.2;
+const here = dirname(fileURLToPath(import.meta.url));
+
+type Rule = 'nesterov' | 'adam';
+interface Row {
+  rule: Rule;
+  size: number;
+  impl: string;
+  nsPerElement: number | null;
+  note?: string;
+}
+const rows: Row[] = [];
+
+/** Median ns per element of `step`, sampled for about BUDGET_SECONDS. */
+function measure(step: () => void, n: number, budget = BUDGET_SECONDS): number {
+  step();
+  let start = process.hrtime.bigint();
+  step();
+  const once = Math.max(Number(process.hrtime.bigint() - start) / 1e9, 1e-7);
+  const perSample = Math.max(1, Math.floor(0.005 / once));
+  const samples = Math.max(5, Math.min(31, Math.floor(budget / (once * perSample))));
+  for (let i = 0; i < 2; i++) step();
+  const times: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    start = process.hrtime.bigint();
+    for (let i = 0; i < perSample; i++) step();
+    times.push(Number(process.hrtime.bigint() - start) / perSample);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]! / n;
+}
+
+let sink = 0;
+function consume(array: ArrayLike<number>): void {
+  sink += array[0]! + array[array.length - 1]!;
+}
+
+function record(rule: Rule, size: number, impl: string, nsPerElement: number | null, note?: string): void {
+  rows.push({ rule, size, impl, nsPerElement, ...(note === undefined ? {} : { note }) });
+  const shown = nsPerElement === null ? 'skipped' : `${nsPerElement.toFixed(3)} ns/el`;
+  process.stderr.write(`  ${rule} ${size.toExponential(1)} ${impl}: ${shown}${note ? ` (${note})` : ''}\n`);
+}
+
+function gradientsFor(n: number): Float32Array {
+  const g = new Float32Array(n);
+  for (let i = 0; i < n; i++) g[i] = Math.sin(i) * 1e-3;
+  return g;
+}
+
+// ---------------------------------------------------------------------------------
+// Ours and the book's transliteration
+
+function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
+  const make = (backend: 'js' | 'wasm', nonFinite: 'error' | 'ignore') =>
+    rule === 'nesterov' ? new Nesterov({ lr: 0.01, momentum: 0.9, backend, nonFinite }) : new Adam({ lr: 0.001, backend, nonFinite });
+
+  // The book's code, transliterated statement by statement (one pass and one temporary
+  // per numpy expression), on a plain dict of Float32Arrays.
+  {
+    const params = { w: new Float32Array(n) };
+    const grads = { w: gradientsFor(n) };
+    const state = { v: new Float32Array(n), m: new Float32Array(n), iter: 0 };
+    const step = rule === 'nesterov' ? () => bookNesterovStep(params, grads, state, 0.01, 0.9) : () => bookAdamStep(params, grads, state, 0.001, 0.9, 0.999);
+    record(rule, n, "book's code, transliterated", measure(step, n));
+    consume(params.w);
+  }
+  // Our JS kernel on a plain dict (the per-parameter path).
+  for (const nonFinite of ['error', 'ignore'] as const) {
+    const params = { w: new Float32Array(n) };
+    const grads = { w: gradientsFor(n) };
+    const opt = make('js', nonFinite);
+    record(rule, n, `ours, JS${nonFinite === 'ignore' ? ', unchecked' : ''}`, measure(() => opt.update(params, grads), n));
+    consume(params.w);
+  }
+  // Our WebAssembly kernel on a ParamStore.
+  for (const nonFinite of ['error', 'ignore'] as const) {
+    const store = new ParamStore({ w: n });
+    (store.grads.w as Float32Array).set(gradientsFor(n));
+    const opt = make('wasm', nonFinite);
+    record(rule, n, `ours, wasm${nonFinite === 'ignore' ? ', unchecked' : ''}`, measure(() => opt.update(store.params, store.grads), n));
+    consume(store.params.w!);
+  }
+  // The same on two threads over shared memory.
+  if (threads !== null) {
+    const store = new ParamStore({ w: n }, { shared: true });
+    (store.grads.w as Float32Array).set(gradientsFor(n));
+    threads.attach(store);
+    const opt = make('wasm', 'ignore');
+    record(rule, n, `ours, wasm, unchecked, ${threads.size} threads`, measure(() => opt.update(store.params, store.grads), n));
+    consume(store.params.w!);
+    threads.detach(store);
+  }
+  // The streaming bound: the same bytes moved by the fastest loop we have (wasm SIMD,
+  // no arithmetic): Nesterov reads 3 arrays and writes 2, Adam reads 4 and writes 3.
+  {
+    const store = new ParamStore({ w: n }, { stateBuffers: 2 });
+    const k = store.kernels!.exports;
+    const a = store.byteOffset(0, 0);
+    const b = store.byteOffset(1, 0);
+    const c = store.byteOffset(2, 0);
+    const d = store.byteOffset(3, 0);
+    const step = rule === 'nesterov' ? () => k.stream3to2(a, b, c, n) : () => k.stream4to3(a, b, c, d, n);
+    record(rule, n, `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`, measure(step, n));
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// TensorFlow.js (cpu and wasm backends)
+
+async function benchTfjs(rule: Rule, n: number): Promise<void> {
+  for (const backend of ['cpu', 'wasm']) {
+    await tf.setBackend(backend);
+    await tf.ready();
+    const name = `${rule}-${backend}-${n}`;
+    const variable = tf.variable(tf.zeros([n]), true, name);
+    const grad = tf.tensor1d(gradientsFor(n));
+    const optimizer = rule === 'nesterov' ? tf.train.momentum(0.01, 0.9, true) : tf.train.adam(0.001, 0.9, 0.999);
+    // The cpu backend takes ~0.1 us per element: fewer samples at the largest size.
+    const budget = backend === 'cpu' && n > 1e6 ? 0.2 : BUDGET_SECONDS;
+    const ns = measure(() => optimizer.applyGradients([{ name, tensor: grad }]), n, budget);
+    consume(variable.dataSync() as Float32Array);
+    record(rule, n, `TF.js ${backend} backend`, ns);
+    optimizer.dispose();
+    variable.dispose();
+    grad.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// PyTorch through Debian's python3-torch
+
+function benchTorch(sizes: number[], extraEnv: Record<string, string> = {}): Record<string, number> | string {
+  const python = '/usr/bin/python3';
+  if (!existsSync(python)) return `${python} not found`;
+  try {
+    const out = execFileSync(python, [join(here, 'torch_bench.py'), sizes.join(','), String(BUDGET_SECONDS)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, OMP_NUM_THREADS: '1', ...extraEnv },
+    });
+    return (JSON.parse(out) as { results: Record<string, number> }).results;
+  } catch (error) {
+    const message = (error as { stderr?: string }).stderr ?? String(error);
+    return /No module named 'torch'/.test(message) ? 'python3-torch is not installed (apt-get install python3-torch)' : message.split('\n').slice(-2).join(' ');
+  }
+}
+
+// ---------------------------------------------------------------------------------
+
+const machine = `${process.platform} ${process.arch}, node ${process.version}, ${(await import('node:os')).cpus()[0]?.model ?? 'unknown cpu'}, ${(await import('node:os')).cpus().length} cores`;
+process.stderr.write(`nesterov benchmark on ${machine}\n`);
+const threads = await startThreads(2).catch((error: Error) => {
+  process.stderr.write(`threads unavailable: ${error.message}\n`);
+  return null;
+});
+if (!args['no-tfjs']) {
+  const require = createRequire(import.meta.url);
+  setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'))}/dist/`);
+  tf.enableProdMode();
+}
+
+for (const rule of ['nesterov', 'adam'] as const) {
+  for (const n of SIZES) {
+    benchOurs(rule, n, threads);
+    if (!args['no-tfjs']) await benchTfjs(rule, n);
+  }
+}
+await threads?.close();
+
+// PyTorch allocates temporaries every step; above 32 MB glibc's malloc takes them from
+// mmap and returns them at once, so at 1.6e7 elements every step page-faults 64 MB
+// arrays in afresh. That is PyTorch as installed; the second run keeps the memory
+// (MALLOC_MMAP_THRESHOLD_), to show its kernels' own speed too.
+const TUNED = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
+const torch = args['no-torch'] ? 'skipped (--no-torch)' : benchTorch(SIZES);
+const largeSizes = SIZES.filter((n) => n * 4 > 32 * 1024 * 1024);
+const torchTuned = args['no-torch'] || largeSizes.length === 0 ? null : benchTorch(largeSizes, TUNED);
+for (const rule of ['nesterov', 'adam'] as const) {
+  for (const foreach of [true, false]) {
+    const key = (n: number) => `${rule}/foreach=${foreach ? 'True' : 'False'}/${n}`;
+    for (const n of SIZES) {
+      const impl = `PyTorch 1.13, 1 thread, foreach=${foreach ? 'True' : 'False'}`;
+      if (typeof torch === 'string') record(rule, n, impl, null, `missing: ${torch}`);
+      else record(rule, n, impl, torch[key(n)] ?? null);
+    }
+    if (torchTuned !== null) {
+      for (const n of largeSizes) {
+        const impl = `PyTorch 1.13, 1 thread, foreach=${foreach ? 'True' : 'False'}, malloc keeps memory`;
+        if (typeof torchTuned === 'string') record(rule, n, impl, null, `missing: ${torchTuned}`);
+        else record(rule, n, impl, torchTuned[key(n)] ?? null);
+      }
+    }
+  }
+}
+
+// Many small tensors against one flat tensor, and heap growth over 10,000 steps.
+const extras: Record<string, number | string> = {};
+{
+  const shapes = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, 1000]));
+  const many = new ParamStore(shapes);
+  const one = new ParamStore({ w: 1e6 });
+  for (const store of [many, one]) for (const name of store.names) (store.grads[name] as Float32Array).fill(1e-3);
+  const a = new Nesterov({ backend: 'wasm', nonFinite: 'ignore' });
+  const b = new Nesterov({ backend: 'wasm', nonFinite: 'ignore' });
+  extras['wasm: 1000 tensors of 1000, ns/el'] = measure(() => a.update(many.params, many.grads), 1e6);
+  extras['wasm: one tensor of 1e6, ns/el'] = measure(() => b.update(one.params, one.grads), 1e6);
+  const plainMany = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, new Float32Array(1000)]));
+  const plainGrads = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, new Float32Array(1000).fill(1e-3)]));
+  const plainOne = { w: new Float32Array(1e6) };
+  const plainOneGrad = { w: new Float32Array(1e6).fill(1e-3) };
+  const c = new Nesterov({ backend: 'js', nonFinite: 'ignore' });
+  const d = new Nesterov({ backend: 'js', nonFinite: 'ignore' });
+  extras['JS: 1000 tensors of 1000, ns/el'] = measure(() => c.update(plainMany, plainGrads), 1e6);
+  extras['JS: one tensor of 1e6, ns/el'] = measure(() => d.update(plainOne, plainOneGrad), 1e6);
+
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (const [label, opt, params, grads] of [
+    ['wasm store', new Adam({ backend: 'wasm' }), one.params, one.grads],
+    ['JS dict', new Adam({ backend: 'js' }), plainOne, plainOneGrad],
+  ] as const) {
+    // After 10,000 steps of warm-up (compiled code and feedback settle), the retained
+    // heap over the next 10,000 steps: a per-step leak of even one byte shows.
+    for (let i = 0; i < 10_000; i++) opt.update(params, grads);
+    gc?.();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 10_000; i++) opt.update(params, grads);
+    gc?.();
+    extras[`heap growth over 10,000 Adam steps after 10,000 of warm-up (${label}), bytes`] = gc ? process.memoryUsage().heapUsed - before : 'run with --expose-gc';
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The table
+
+const best = new Map<string, number>();
+for (const row of rows) {
+  if (!row.impl.startsWith('ours') || row.nsPerElement === null) continue;
+  const key = `${row.rule}/${row.size}`;
+  best.set(key, Math.min(best.get(key) ?? Infinity, row.nsPerElement));
+}
+const lines: string[] = [];
+lines.push(`Machine: ${machine}. Command: npm run bench${args.quick ? ' -- --quick' : ''}. Medians; ratio = time / our best.`);
+lines.push('');
+lines.push(`| rule | implementation | ${SIZES.map((n) => `${n.toExponential(1).replace('e+', 'e')} ns/el (ratio)`).join(' | ')} |`);
+lines.push(`|---|---|${SIZES.map(() => '---:').join('|')}|`);
+for (const rule of ['nesterov', 'adam'] as const) {
+  const impls = [...new Set(rows.filter((r) => r.rule === rule).map((r) => r.impl))];
+  for (const impl of impls) {
+    const cells = SIZES.map((n) => {
+      const row = rows.find((r) => r.rule === rule && r.size === n && r.impl === impl);
+      if (row === undefined || row.nsPerElement === null) return row?.note ?? 'n/a';
+      const ratio = row.nsPerElement / best.get(`${rule}/${n}`)!;
+      return `${row.nsPerElement < 10 ? row.nsPerElement.toFixed(3) : row.nsPerElement.toFixed(1)} (${ratio.toFixed(2)})`;
+    });
+    lines.push(`| ${rule === 'nesterov' ? 'Nesterov' : 'Adam'} | ${impl} | ${cells.join(' | ')} |`);
+  }
+}
+lines.push('');
+for (const [key, value] of Object.entries(extras)) lines.push(`- ${key}: ${typeof value === 'number' ? (Number.isInteger(value) ? value : value.toFixed(3)) : value}`);
+
+// The targets of the speed issue, checked on this run.
+const ns = (rule: Rule, n: number, impl: string) => rows.find((r) => r.rule === rule && r.size === n && r.impl === impl)?.nsPerElement ?? null;
+const targets: string[] = [];
+const check = (label: string, ok: boolean | null, detail: string) => targets.push(`- [${ok === null ? '?' : ok ? 'x' : ' '}] ${label}: ${detail}`);
+const largest = SIZES[SIZES.length - 1]!;
+for (const rule of ['nesterov', 'adam'] as const) {
+  const name = rule === 'nesterov' ? 'Nesterov' : 'Adam';
+  const wasm = (n: number) => ns(rule, n, 'ours, wasm, unchecked');
+  const bound = ns(rule, largest, `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`);
+  check(`${name} wasm within 1.3x of the streaming bound at ${largest.toExponential(1)}`, bound === null ? null : wasm(largest)! <= 1.3 * bound, `${(wasm(largest)! / bound!).toFixed(2)}x`);
+  for (const n of SIZES) {
+    const book = ns(rule, n, "book's code, transliterated")!;
+    const need = n === 1e5 || n === 1e6 ? 10 : 5;
+    check(`${name} wasm >= ${need}x faster than the book's transliteration at ${n.toExponential(0)}`, book / wasm(n)! >= need, `${(book / wasm(n)!).toFixed(1)}x`);
+    const js = ns(rule, n, 'ours, JS, unchecked')!;
+    check(`${name} JS kernel >= 2x faster than the book's transliteration at ${n.toExponential(0)}`, book / js >= 2, `${(book / js).toFixed(1)}x`);
+  }
+  for (const n of [1e5, largest]) {
+    const torchNs = ns(rule, n, `PyTorch 1.13, 1 thread, foreach=True${n === largest && largeSizes.includes(n) ? ', malloc keeps memory' : ''}`);
+    check(`${name} wasm faster than PyTorch foreach=True at ${n.toExponential(1)}`, torchNs === null ? null : wasm(n)! < torchNs, torchNs === null ? 'PyTorch missing' : `${(torchNs / wasm(n)!).toFixed(2)}x`);
+  }
+}
+const manyRatio = (extras['wasm: 1000 tensors of 1000, ns/el'] as number) / (extras['wasm: one tensor of 1e6, ns/el'] as number);
+check('1000 tensors of 1000 within 1.5x of one tensor of 1e6 (wasm store)', manyRatio <= 1.5, `${manyRatio.toFixed(2)}x`);
+lines.push('');
+lines.push('Targets:');
+lines.push(...targets);
+
+const table = lines.join('\n');
+console.log(table);
+if (args.json) writeFileSync(args.json, JSON.stringify({ machine, rows, extras, targets, sink }, null, 2));
