@@ -107,7 +107,9 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
     const decay = wd !== 0;
     const oneMinusBeta1 = 1 - beta1;
     const oneMinusBeta2 = 1 - beta2;
-    const eps = h.eps;
+    const gradScale = gradStep * biasCorrection2Sqrt;
+    const avgScale = avgStep * biasCorrection2Sqrt;
+    const scaledEps = h.eps * biasCorrection2Sqrt;
     for (let i = 0; i < n; i++) {
       let gi = sign * g[i]!;
       if (decay) gi += wd * p[i]!;
@@ -115,9 +117,9 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
       const vi = v[i]! * beta2 + oneMinusBeta2 * gi * gi;
       m[i] = mi;
       v[i] = vi;
-      const denominator = Math.sqrt(vi) / biasCorrection2Sqrt + eps;
-      const halfway = p[i]! + (gradStep * gi) / denominator;
-      p[i] = halfway + (avgStep * mi) / denominator;
+      // PyTorch's two steps, (gradStep g + avgStep m) / (sqrt(v) / sqrt(bc2) + eps), with
+      // numerator and denominator multiplied by sqrt(bc2): one division, not three.
+      p[i] = p[i]! + (gradScale * gi + avgScale * mi) / (Math.sqrt(vi) + scaledEps);
     }
   },
   stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
