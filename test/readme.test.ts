@@ -35,3 +35,8 @@ it('the quick start prints the NAG point the README promises', () => {
 it('the network example runs: AdamW with a schedule, overrides, clipping, save and load', () => {
   assert.equal(runBlock(blocks[1]!), '');
 });
+
+it('the ParamStore example runs: one memory, views, one update', () => {
+  const block = blocks.find((b) => b.includes('new ParamStore'))!;
+  assert.equal(runBlock(block), '');
+});
