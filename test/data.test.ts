@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { Rng } from '../src/nn/rng.ts';
-import { DataError, loadIdxFolder, loadPackageDigits, readIdx, split } from '../src/node/mnist.ts';
+import { DataError, loadIdxFolder, loadPackageDigits, readIdx, split } from '../app/data.ts';
 
 function idx(magic: number, dims: number[], data: Uint8Array): Uint8Array {
   const header = new DataView(new ArrayBuffer(4 + 4 * dims.length));

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { Nesterov } from '../src/index.ts';
 import { Network } from '../src/nn/network.ts';
 import { Rng } from '../src/nn/rng.ts';
-import { loadPackageDigits, split } from '../src/node/mnist.ts';
+import { loadPackageDigits, split } from '../app/data.ts';
 
 describe('Rng', () => {
   it('is a pure function of the seed, and its state can be saved and restored', () => {

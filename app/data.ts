@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { Rng } from '../nn/rng.ts';
+import { Rng } from '../src/nn/rng.ts';
 
 export const IMAGE_SIZE = 28 * 28;
 
