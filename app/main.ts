@@ -13,7 +13,7 @@ import { writeFileAtomicSync } from '../src/node/index.ts';
 import { Rng } from '../src/nn/rng.ts';
 import { DataError, loadIdxFolder, loadPackageDigits, split, type Digits } from './data.ts';
 import { OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
-import { BOOK_SURFACE, renderReport, ROSENBROCK_LR_SCALE, ROSENBROCK_SURFACE, trajectory } from './report.ts';
+import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
 import type { TrainConfig, TrainResult } from './train.ts';
 
 /** A bad flag or file: one line on stderr, exit code 2, nothing on disk touched. */
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
   const paths = { book: {} as Record<string, [number, number][]>, rosenbrock: {} as Record<string, [number, number][]> };
   for (const name of options.names) {
     paths.book[name] = trajectory(name, BOOK_SURFACE);
-    paths.rosenbrock[name] = trajectory(name, ROSENBROCK_SURFACE, ROSENBROCK_LR_SCALE);
+    paths.rosenbrock[name] = trajectory(name, ROSENBROCK_SURFACE);
   }
 
   const header = `${'optimizer'.padEnd(14)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;

@@ -84,9 +84,9 @@ export interface Surface {
 }
 
 /** Runs `name` (the library's optimizer) from the surface's start; returns the visited points. */
-export function trajectory(name: string, surface: Surface, lrScale = 1): [number, number][] {
+export function trajectory(name: string, surface: Surface): [number, number][] {
   const entry = OPTIMIZERS[name]!;
-  const opt = entry.make(entry.pathLr * lrScale);
+  const opt = entry.make(surface === ROSENBROCK_SURFACE ? entry.rosenbrockLr : entry.pathLr);
   const p = { xy: Float64Array.from(surface.start) };
   const g = { xy: new Float64Array(2) };
   const points: [number, number][] = [[p.xy[0]!, p.xy[1]!]];
@@ -155,12 +155,10 @@ export const ROSENBROCK_SURFACE: Surface = {
   minimum: [1, 1],
   xDomain: [-2, 2],
   yDomain: [-1, 3],
-  steps: 400,
+  steps: 2000,
   levels: [0.5, 2, 5, 10, 25, 50, 100, 200, 400, 800, 1600],
 };
 
-/** Scales the book-picture learning rates down for Rosenbrock, whose curvature is ~1000x larger. */
-export const ROSENBROCK_LR_SCALE = 0.003;
 
 export interface ReportInput {
   results: TrainResult[];
@@ -217,7 +215,7 @@ ${accuracyChart}
 <p>${escape(BOOK_SURFACE.title)}, ${BOOK_SURFACE.steps} steps with the learning rates of the book's picture. NAG and the book's Nesterov code side by side: they part from the first step.</p>
 <div class="panels" id="book-panels">${panels('book', BOOK_SURFACE)}</div>
 <h2>Paths on Rosenbrock</h2>
-<p>${escape(ROSENBROCK_SURFACE.title)}, ${ROSENBROCK_SURFACE.steps} steps, the same learning rates times ${ROSENBROCK_LR_SCALE}.</p>
+<p>${escape(ROSENBROCK_SURFACE.title)}, ${ROSENBROCK_SURFACE.steps} steps, learning rates: ${Object.entries(paths.rosenbrock).map(([name]) => `${escape(name)} ${OPTIMIZERS[name]!.rosenbrockLr}`).join(', ')}.</p>
 <div class="panels" id="rosenbrock-panels">${panels('rosenbrock', ROSENBROCK_SURFACE)}</div>
 </body></html>
 `;
