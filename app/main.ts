@@ -39,6 +39,8 @@ function parseArgs(argv: string[]) {
     .option('--out <dir>', 'where summary.json and report.html go', 'out')
     .option('--workers <n>', 'worker threads (one optimizer each at a time)', count('--workers', 1), Math.max(1, Math.min(2, cpus().length)))
     .option('--hidden <n>', 'hidden units', count('--hidden', 1), 100)
+    .option('--checkpoint-every <steps>', 'save a checkpoint of every run each STEPS steps and after every epoch (OUT/checkpoints)', count('--checkpoint-every', 1))
+    .option('--resume', 'continue each run from its checkpoint in OUT/checkpoints (bit for bit), or start it if it has none', false)
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   try {
@@ -53,7 +55,19 @@ function parseArgs(argv: string[]) {
     }
     throw error;
   }
-  const options = program.opts<{ optimizers: string; epochs: number; batch: number; lr: string[]; seed: number; data?: string; out: string; workers: number; hidden: number }>();
+  const options = program.opts<{
+    optimizers: string;
+    epochs: number;
+    batch: number;
+    lr: string[];
+    seed: number;
+    data?: string;
+    out: string;
+    workers: number;
+    hidden: number;
+    checkpointEvery?: number;
+    resume: boolean;
+  }>();
   const names = options.optimizers.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of names) {
     if (!(name in OPTIMIZERS)) throw new UsageError(`--optimizers: unknown optimizer '${name}' (known: ${OPTIMIZER_NAMES.join(', ')})`);
@@ -90,7 +104,13 @@ function workerEntry(): URL {
   return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 }
 
-async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Digits }, workers: number): Promise<TrainResult[]> {
+interface JobOptions {
+  out: string;
+  checkpointEvery: number;
+  resume: boolean;
+}
+
+async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Digits }, workers: number, jobOptions: JobOptions): Promise<TrainResult[]> {
   const tty = process.stdout.isTTY === true;
   const multi = tty ? new MultiBar({ format: ' {name} |{bar}| epoch {epoch}/{epochs} loss {loss}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic) : null;
   const bars = new Map<string, SingleBar>();
@@ -104,7 +124,7 @@ async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Dig
         for (let config = queue.shift(); config !== undefined; config = queue.shift()) {
           const current = config;
           const result = await new Promise<TrainResult>((resolveResult, reject) => {
-            const onMessage = (message: { type: string; epoch: number; step: number; steps: number; loss: number; result: TrainResult }) => {
+            const onMessage = (message: { type: string; epoch: number; step: number; steps: number; loss: number; result: TrainResult; message: string; usage: boolean }) => {
               if (message.type === 'progress') {
                 const total = current.epochs * message.steps;
                 const done = message.epoch * message.steps + message.step;
@@ -123,11 +143,14 @@ async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Dig
                 worker.off('message', onMessage);
                 worker.off('error', reject);
                 resolveResult(message.result);
+              } else if (message.type === 'failed') {
+                worker.off('message', onMessage);
+                reject(message.usage ? new UsageError(`--resume: ${message.message}`) : new Error(message.message));
               }
             };
             worker.on('message', onMessage);
             worker.once('error', reject);
-            worker.postMessage(current);
+            worker.postMessage({ config: current, ...jobOptions });
           });
           results.set(current.optimizer, result);
         }
@@ -162,7 +185,12 @@ async function main(): Promise<void> {
     `Training a ${[784, ...hidden, 10].join('-')} network on ${data.train.count} digits (test: ${data.test.count}), ${options.epochs} epochs, batch ${options.batch}, seed ${options.seed}, ${Math.min(options.workers, configs.length)} workers\n`,
   );
   const started = performance.now();
-  const results = await trainAll(configs, data, options.workers);
+  if (options.checkpointEvery !== undefined || options.resume) mkdirSync(join(outDir, 'checkpoints'), { recursive: true });
+  const results = await trainAll(configs, data, options.workers, {
+    out: outDir,
+    checkpointEvery: options.checkpointEvery ?? (options.resume ? Math.floor(data.train.count / options.batch) : 0),
+    resume: options.resume,
+  });
   const wall = (performance.now() - started) / 1000;
 
   const paths = { book: {} as Record<string, [number, number][]>, rosenbrock: {} as Record<string, [number, number][]> };

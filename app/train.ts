@@ -7,6 +7,7 @@ import { Network } from '../src/nn/network.ts';
 import { Rng } from '../src/nn/rng.ts';
 import type { Digits } from './data.ts';
 import { IMAGE_SIZE } from './data.ts';
+import type { Checkpoint } from './checkpoint.ts';
 import { OPTIMIZERS } from './optimizers.ts';
 
 export interface TrainConfig {
@@ -34,7 +35,15 @@ export interface TrainResult {
 
 export type Progress = (epoch: number, step: number, stepsPerEpoch: number, loss: number) => void;
 
-export function train(config: TrainConfig, data: { train: Digits; test: Digits }, progress: Progress): TrainResult {
+export interface CheckpointOptions {
+  /** Save every this many steps (0: never). */
+  every: number;
+  save: (checkpoint: Checkpoint) => void;
+  /** Continue from here. */
+  from?: Checkpoint;
+}
+
+export function train(config: TrainConfig, data: { train: Digits; test: Digits }, progress: Progress, checkpoints?: CheckpointOptions): TrainResult {
   const entry = OPTIMIZERS[config.optimizer]!;
   const net = new Network({ inputSize: IMAGE_SIZE, hiddenSizes: config.hidden, outputSize: 10 });
   net.initialize(new Rng(config.seed));
@@ -45,14 +54,49 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
   const stepsPerEpoch = Math.floor(trainSet.count / batch);
   const x = new Float32Array(batch * IMAGE_SIZE);
   const labels = new Uint8Array(batch);
-  const indices = Uint32Array.from({ length: trainSet.count }, (_, i) => i);
-  const losses: number[] = [];
-  const testAccuracy: number[] = [];
+  let indices = Uint32Array.from({ length: trainSet.count }, (_, i) => i);
+  let losses: number[] = [];
+  let testAccuracy: number[] = [];
   let optimizerTime = 0;
+  let secondsBefore = 0;
+  let firstEpoch = 0;
+  let firstStep = 0;
+  const resume = checkpoints?.from;
+  if (resume !== undefined) {
+    const flat = net.store.view(0, 0, net.store.regionLength);
+    if (resume.params.length !== flat.length || resume.indices.length !== indices.length) {
+      throw new Error(`checkpoint of ${config.optimizer} does not fit this network or data set`);
+    }
+    flat.set(resume.params);
+    optimizer.loadStateDict(resume.optimizer);
+    order.state.set(resume.rng);
+    indices = resume.indices.slice();
+    losses = resume.losses.slice();
+    testAccuracy = resume.testAccuracy.slice();
+    secondsBefore = resume.seconds;
+    optimizerTime = resume.optimizerSeconds * 1000;
+    firstEpoch = resume.epoch;
+    firstStep = resume.step;
+  }
   const start = performance.now();
-  for (let epoch = 0; epoch < config.epochs; epoch++) {
-    order.shuffle(indices);
-    for (let step = 0; step < stepsPerEpoch; step++) {
+  const snapshot = (epoch: number, step: number, finished: boolean): Checkpoint => ({
+    config,
+    epoch,
+    step,
+    rng: Array.from(order.state),
+    indices: indices.slice(),
+    params: Float32Array.from(net.store.view(0, 0, net.store.regionLength)),
+    optimizer: optimizer.stateDict(),
+    losses: losses.slice(),
+    testAccuracy: testAccuracy.slice(),
+    seconds: secondsBefore + (performance.now() - start) / 1000,
+    optimizerSeconds: optimizerTime / 1000,
+    finished,
+  });
+  for (let epoch = firstEpoch; epoch < config.epochs && !(resume?.finished ?? false); epoch++) {
+    // A resumed epoch keeps the order it had; a new one shuffles (the RNG state is saved).
+    if (epoch !== firstEpoch || firstStep === 0) order.shuffle(indices);
+    for (let step = epoch === firstEpoch ? firstStep : 0; step < stepsPerEpoch; step++) {
       for (let r = 0; r < batch; r++) {
         const source = indices[step * batch + r]!;
         x.set(trainSet.images.subarray(source * IMAGE_SIZE, (source + 1) * IMAGE_SIZE), r * IMAGE_SIZE);
@@ -64,10 +108,16 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
       optimizerTime += performance.now() - t;
       losses.push(loss);
       if (step % 10 === 0 || step === stepsPerEpoch - 1) progress(epoch, step + 1, stepsPerEpoch, loss);
+      const done = epoch * stepsPerEpoch + step + 1;
+      // A checkpoint between steps of an epoch; the end-of-epoch one follows the evaluation.
+      if (checkpoints && checkpoints.every > 0 && done % checkpoints.every === 0 && step + 1 < stepsPerEpoch) {
+        checkpoints.save(snapshot(epoch, step + 1, false));
+      }
     }
     testAccuracy.push(net.accuracy(test.images, test.labels, 0, test.count));
+    if (checkpoints && checkpoints.every > 0) checkpoints.save(snapshot(epoch + 1, 0, epoch + 1 === config.epochs));
   }
-  const seconds = (performance.now() - start) / 1000;
+  const seconds = secondsBefore + (performance.now() - start) / 1000;
   const lastEpoch = losses.slice(-stepsPerEpoch);
   return {
     name: config.optimizer,

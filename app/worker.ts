@@ -1,15 +1,35 @@
 /** A worker of the main job: trains the optimizers it is sent, one at a time. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Digits } from './data.ts';
+import { CheckpointError, checkpointPath, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { train, type TrainConfig } from './train.ts';
 
 const data = workerData as { train: Digits; test: Digits };
 const port = parentPort!;
-port.on('message', (config: TrainConfig | null) => {
-  if (config === null) {
+
+interface Job {
+  config: TrainConfig;
+  out: string;
+  checkpointEvery: number;
+  resume: boolean;
+}
+
+port.on('message', (job: Job | null) => {
+  if (job === null) {
     port.close();
     return;
   }
-  const result = train(config, data, (epoch, step, steps, loss) => port.postMessage({ type: 'progress', name: config.optimizer, epoch, step, steps, loss }));
-  port.postMessage({ type: 'done', result });
+  const path = checkpointPath(job.out, job.config.optimizer);
+  try {
+    const from = job.resume ? loadCheckpoint(path, job.config) : undefined;
+    const result = train(
+      job.config,
+      data,
+      (epoch, step, steps, loss) => port.postMessage({ type: 'progress', name: job.config.optimizer, epoch, step, steps, loss }),
+      { every: job.checkpointEvery, save: (checkpoint) => saveCheckpoint(path, checkpoint), ...(from ? { from } : {}) },
+    );
+    port.postMessage({ type: 'done', result });
+  } catch (error) {
+    port.postMessage({ type: 'failed', message: (error as Error).message, usage: error instanceof CheckpointError });
+  }
 });
