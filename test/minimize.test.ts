@@ -1,0 +1,222 @@
+/**
+ * minimize reproduces the rates the theory proves (nag.md section 4): on quadratics of
+ * condition number kappa, iterations to a fixed accuracy grow like kappa for gradient
+ * descent and like sqrt(kappa) for Nesterov with the true mu; adaptive restart gets
+ * close without mu; on a smooth convex (singular) least-squares problem Nesterov stays
+ * under 2 L ||x0 - x*||^2 / (k + 1)^2 at every k. Plus every stopping reason and error.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { minimize, type MinimizeOptions } from '../src/index.ts';
+import { Rng } from '../src/nn/rng.ts';
+
+const N = 40;
+
+/** A random orthogonal matrix (Gram-Schmidt on a seeded Gaussian matrix), rows as arrays. */
+function rotation(n: number, rng: Rng): Float64Array[] {
+  const q: Float64Array[] = [];
+  while (q.length < n) {
+    const v = Float64Array.from({ length: n }, () => rng.normal());
+    for (const u of q) {
+      let dot = 0;
+      for (let i = 0; i < n; i++) dot += u[i]! * v[i]!;
+      for (let i = 0; i < n; i++) v[i] = v[i]! - dot * u[i]!;
+    }
+    const length = Math.hypot(...v);
+    if (length > 1e-8) q.push(v.map((x) => x / length));
+  }
+  return q;
+}
+
+/** f(x) = 1/2 (x - x*)' A (x - x*) with A = Q' diag(lambda) Q, lambda from 1 to kappa: f* = 0. */
+function quadratic(kappa: number, seed: number) {
+  const rng = new Rng(seed);
+  const q = rotation(N, rng);
+  const lambda = Array.from({ length: N }, (_, i) => kappa ** (i / (N - 1)));
+  const target = Float64Array.from({ length: N }, () => rng.normal());
+  const d = new Float64Array(N);
+  const z = new Float64Array(N);
+  const fg = (x: Float64Array, g: Float64Array): number => {
+    for (let i = 0; i < N; i++) d[i] = x[i]! - target[i]!;
+    let f = 0;
+    for (let k = 0; k < N; k++) {
+      let s = 0;
+      const row = q[k]!;
+      for (let i = 0; i < N; i++) s += row[i]! * d[i]!;
+      z[k] = lambda[k]! * s;
+      f += 0.5 * lambda[k]! * s * s;
+    }
+    g.fill(0);
+    for (let k = 0; k < N; k++) {
+      const row = q[k]!;
+      for (let i = 0; i < N; i++) g[i] = g[i]! + row[i]! * z[k]!;
+    }
+    return f;
+  };
+  return { fg, L: kappa, mu: 1, x0: new Float64Array(N) };
+}
+
+/** Iterations until f(x_k) - f* <= 1e-8 (f(x_0) - f*), from the history. */
+function iterationsTo(problem: ReturnType<typeof quadratic>, options: MinimizeOptions): number {
+  const result = minimize(problem.fg, problem.x0, { ...options, L: problem.L, history: true, gradTol: 0, maxIterations: 2_000_000, valueTol: 0, ...stopAtAccuracy(problem) });
+  const f0 = result.history![0]!;
+  const k = result.history!.findIndex((f) => f <= 1e-8 * f0);
+  assert.ok(k >= 0, `did not reach 1e-8 in ${result.iterations} iterations`);
+  return k;
+}
+
+// Stops the run soon after the accuracy is reached (by iterations): enough for the history.
+function stopAtAccuracy(problem: ReturnType<typeof quadratic>): MinimizeOptions {
+  const f0 = problem.fg(problem.x0, new Float64Array(N));
+  return { gradTol: Math.sqrt(2 * problem.mu * 1e-9 * f0) };
+}
+
+/** Least-squares slope of log(iterations) against log(kappa). */
+function slope(kappas: number[], iterations: number[]): number {
+  const xs = kappas.map(Math.log);
+  const ys = iterations.map(Math.log);
+  const mx = xs.reduce((a, b) => a + b) / xs.length;
+  const my = ys.reduce((a, b) => a + b) / ys.length;
+  let num = 0;
+  let den = 0;
+  xs.forEach((x, i) => {
+    num += (x - mx) * (ys[i]! - my);
+    den += (x - mx) ** 2;
+  });
+  return num / den;
+}
+
+describe('rates on quadratics (kappa 10, 100, 1000, 10000; seeded random rotations)', () => {
+  const kappas = [10, 100, 1000, 10000];
+  const problems = kappas.map((kappa, i) => quadratic(kappa, 100 + i));
+  const counts: Record<string, number[]> = {};
+  for (const [name, options] of [
+    ['gd', { method: 'gd' }],
+    ['nesterov, known mu', { method: 'nesterov', mu: 1 }],
+    ['nesterov, function restart', { method: 'nesterov', restart: 'function' }],
+    ['nesterov, gradient restart', { method: 'nesterov', restart: 'gradient' }],
+  ] as const) {
+    counts[name] = problems.map((problem) => iterationsTo(problem, options as MinimizeOptions));
+  }
+
+  it('gradient descent: the log-log slope of iterations against kappa is in [0.85, 1.15]', () => {
+    const s = slope(kappas, counts.gd!);
+    assert.ok(s >= 0.85 && s <= 1.15, `slope ${s}, iterations ${counts.gd}`);
+  });
+  it('nesterov with the true mu: slope in [0.4, 0.6]', () => {
+    const s = slope(kappas, counts['nesterov, known mu']!);
+    assert.ok(s >= 0.4 && s <= 0.6, `slope ${s}, iterations ${counts['nesterov, known mu']}`);
+  });
+  for (const scheme of ['function', 'gradient']) {
+    it(`${scheme} restart without mu: slope <= 0.65 and at most 3x the iterations of the true mu`, () => {
+      const restart = counts[`nesterov, ${scheme} restart`]!;
+      const known = counts['nesterov, known mu']!;
+      const s = slope(kappas, restart);
+      assert.ok(s <= 0.65, `slope ${s}, iterations ${restart}`);
+      restart.forEach((k, i) => assert.ok(k <= 3 * known[i]!, `kappa ${kappas[i]}: ${k} vs ${known[i]}`));
+    });
+  }
+});
+
+describe('smooth convex, not strongly convex: least squares with a singular Hessian', () => {
+  // f(x) = 1/2 ||A x - b||^2 with A = U diag(1, 1/4, ..., 1/400) V' (20 x 40, rank 20 < 40)
+  // and b = A z, so f* = 0 at z. The spread-out singular values make gradient descent
+  // sublinear over the whole run, as the O(1/k) theory describes.
+  const rng = new Rng(9);
+  const m = 20;
+  const u = rotation(m, rng);
+  const vt = rotation(N, rng).slice(0, m);
+  const a = Array.from({ length: m }, (_, r) => {
+    const row = new Float64Array(N);
+    for (let k = 0; k < m; k++) for (let i = 0; i < N; i++) row[i] = row[i]! + (u[k]![r]! / (k + 1) ** 2) * vt[k]![i]!;
+    return row;
+  });
+  const z = Float64Array.from({ length: N }, () => rng.normal());
+  const b = a.map((row) => row.reduce((s, v, i) => s + v * z[i]!, 0));
+  const r = new Float64Array(m);
+  const fg = (x: Float64Array, g: Float64Array): number => {
+    let f = 0;
+    for (let k = 0; k < m; k++) {
+      let s = -b[k]!;
+      for (let i = 0; i < N; i++) s += a[k]![i]! * x[i]!;
+      r[k] = s;
+      f += 0.5 * s * s;
+    }
+    g.fill(0);
+    for (let k = 0; k < m; k++) for (let i = 0; i < N; i++) g[i] = g[i]! + a[k]![i]! * r[k]!;
+    return f;
+  };
+  // L = the largest eigenvalue of A'A, by power iteration (an upper estimate is also valid).
+  let v = new Float64Array(N).fill(1);
+  let L = 0;
+  for (let it = 0; it < 500; it++) {
+    const w = new Float64Array(N);
+    for (let k = 0; k < m; k++) {
+      const s = a[k]!.reduce((acc, val, i) => acc + val * v[i]!, 0);
+      for (let i = 0; i < N; i++) w[i] = w[i]! + a[k]![i]! * s;
+    }
+    L = Math.hypot(...w) / Math.hypot(...v);
+    v = w.map((x) => x / Math.hypot(...w));
+  }
+  L *= 1.001;
+  const x0 = new Float64Array(N);
+  const distance2 = z.reduce((s, zi) => s + zi * zi, 0);
+  const run = (method: 'gd' | 'nesterov') => minimize(fg, x0, { method, L, gradTol: 0, maxIterations: 2000, history: true }).history!;
+
+  it('nesterov: f(x_k) - f* <= 2 L ||x0 - x*||^2 / (k + 1)^2 at every k', () => {
+    run('nesterov').forEach((f, k) => assert.ok(f <= (2 * L * distance2) / (k + 1) ** 2, `k ${k}: ${f} > bound`));
+  });
+  it('gd: within its O(1/k) bound L ||x0 - x*||^2 / (2k), sublinear, and far behind nesterov', () => {
+    const gd = run('gd');
+    const nag = run('nesterov');
+    gd.forEach((f, k) => k > 0 && assert.ok(f <= (L * distance2) / (2 * k), `k ${k}`));
+    // ten times the iterations buy gd less than a hundredfold (it is not O(1/k^2) or linear)
+    assert.ok(gd[2000]! > gd[200]! / 100, `gd ${gd[200]} -> ${gd[2000]}`);
+    assert.ok(nag[2000]! < gd[2000]! / 10, `nesterov ${nag[2000]} vs gd ${gd[2000]}`);
+  });
+});
+
+describe('stopping and errors', () => {
+  const bowl = (x: Float64Array, g: Float64Array) => {
+    let f = 0;
+    for (let i = 0; i < x.length; i++) {
+      g[i] = 2 * (x[i]! - 1);
+      f += (x[i]! - 1) ** 2;
+    }
+    return f;
+  };
+  it('every stopping reason', () => {
+    const base = { L: 2, x0: [5, -3] };
+    const grad = minimize(bowl, base.x0, { L: 2, method: 'gd' });
+    assert.equal(grad.reason, 'gradient-tolerance');
+    assert.ok(grad.converged);
+    assert.deepEqual(Array.from(grad.x), [1, 1]); // step 1/L on this bowl lands on the minimum
+    assert.equal(minimize(bowl, base.x0, { L: 20, method: 'gd', gradTol: 0, valueTol: 1e-6 }).reason, 'value-tolerance');
+    const capped = minimize(bowl, base.x0, { L: 20, gradTol: 0, maxIterations: 7 });
+    assert.equal(capped.reason, 'max-iterations');
+    assert.equal(capped.iterations, 7);
+    assert.equal(capped.converged, false);
+    const budget = minimize(bowl, base.x0, { L: 20, gradTol: 0, maxEvaluations: 9 });
+    assert.equal(budget.reason, 'max-evaluations');
+    assert.ok(budget.evaluations <= 9);
+  });
+  it('a non-finite value stops with the last good point', () => {
+    let calls = 0;
+    const breaks = (x: Float64Array, g: Float64Array) => (++calls > 6 ? NaN : bowl(x, g));
+    const result = minimize(breaks, [5, -3], { L: 20, gradTol: 0 });
+    assert.equal(result.reason, 'non-finite');
+    assert.ok(result.x.every(Number.isFinite) && Number.isFinite(result.value));
+  });
+  it('bad options and a bad x0 are rejected naming them', () => {
+    assert.throws(() => minimize(bowl, [1], {}), /minimize: invalid L: undefined/);
+    assert.throws(() => minimize(bowl, [1], { L: -1 }), /minimize: invalid L: -1/);
+    assert.throws(() => minimize(bowl, [], { L: 1 }), /minimize: invalid x0/);
+    assert.throws(() => minimize(bowl, [1, NaN], { L: 1 }), /minimize: invalid x0\[1\]: NaN/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, method: 'bfgs' as 'gd' }), /invalid method: "bfgs"/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, restart: 'always' as 'none' }), /invalid restart: "always"/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, mu: 2 }), /invalid mu: 2/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, maxIterations: 1.5 }), /invalid maxIterations: 1.5/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, tolerance: 1 } as MinimizeOptions), /unknown option 'tolerance'/);
+    assert.throws(() => minimize(() => NaN, [1], { L: 1 }), /not finite at x0/);
+  });
+});
