@@ -11,7 +11,7 @@ export { loadKernels, wasmSimdSupported } from './wasm/kernels.ts';
 export { Optimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
 export type { CommonOptions, CommonHyper, RuleState, UpdateRule } from './rule.ts';
 export * from './schedules.ts';
-export { minimize, type MinimizeOptions, type MinimizeResult, type Method, type Restart, type StopReason, type ValueAndGradient } from './minimize.ts';
+export { minimize, softThreshold, type LineSearch, type Prox, type MinimizeOptions, type MinimizeResult, type Method, type Restart, type StopReason, type ValueAndGradient } from './minimize.ts';
 export { clipGradNorm, zeroGrads, zerosLike, type ClipOptions } from './grads.ts';
 export {
   STATE_FORMAT,

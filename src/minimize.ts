@@ -20,13 +20,39 @@
  *   when f goes up, or when g(y) . (x+ - x) > 0: the strongly convex rate without
  *   knowing mu.
  *
+ * - 'fista' (Beck & Teboulle 2009): 'nesterov' with a proximal step x+ = prox(y - g(y) / L,
+ *   1 / L) for F = f + h, given the user's `prox(v, step, out)` for h (`softThreshold(lambda)`
+ *   is the prox of lambda ||x||_1, for the lasso). Its stopping measure is the gradient
+ *   mapping L (y - x+).
+ *
+ * Step size: the user's `L`, or when it is not known, backtracking (`lineSearch:
+ * 'backtracking'`, the default then): start from `L` = 1 and double it until the
+ * sufficient-decrease test f(x+) <= f(y) + g(y).(x+ - y) + L/2 ||x+ - y||^2 holds; L
+ * only grows. `lineSearch: 'adaptive'` also lets it shrink (halved before every step),
+ * with Scheinberg, Goldfarb & Bai's (2014) t-sequence t+ = (1 + sqrt(1 + 4 (L+/L) t^2)) / 2.
+ *
  * Each iteration evaluates fg once at the point the gradient is needed and once at the
- * new iterate (for its value: the history, restarts and stopping).
+ * new iterate (for its value: the history, restarts, stopping and the line search).
  */
 import { optionError } from './errors.ts';
 import { numberOption } from './validate.ts';
 
-export type Method = 'gd' | 'heavy-ball' | 'nesterov';
+export type Method = 'gd' | 'heavy-ball' | 'nesterov' | 'fista';
+export type LineSearch = 'none' | 'backtracking' | 'adaptive';
+/** The proximal operator of h: writes argmin_u h(u) + ||u - v||^2 / (2 step) into out. */
+export type Prox = (v: Float64Array, step: number, out: Float64Array) => void;
+
+/** The prox of lambda ||x||_1: soft thresholding by step * lambda. */
+export function softThreshold(lambda: number): Prox {
+  if (!(lambda >= 0) || !Number.isFinite(lambda)) throw optionError('softThreshold', 'lambda', lambda, 'a finite number >= 0');
+  return (v, step, out) => {
+    const t = step * lambda;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!;
+      out[i] = x > t ? x - t : x < -t ? x + t : 0;
+    }
+  };
+}
 export type Restart = 'none' | 'function' | 'gradient';
 export type StopReason = 'gradient-tolerance' | 'value-tolerance' | 'max-iterations' | 'max-evaluations' | 'non-finite';
 
@@ -35,8 +61,12 @@ export type ValueAndGradient = (x: Float64Array, gradOut: Float64Array) => numbe
 
 export interface MinimizeOptions {
   method?: Method;
-  /** Lipschitz constant of the gradient (required). */
+  /** Lipschitz constant of the gradient; without it, a line search finds one. */
   L?: number;
+  /** Default 'none' with L, 'backtracking' without. */
+  lineSearch?: LineSearch;
+  /** 'fista': the prox of the non-smooth part. */
+  prox?: Prox;
   /** Strong convexity constant, if known (nesterov, heavy-ball). */
   mu?: number;
   /** heavy-ball without mu: the momentum b (default 0.9). */
@@ -63,10 +93,12 @@ export interface MinimizeResult {
   /** f(x_0), f(x_1), ... when `history` was asked for. */
   history: number[] | undefined;
   restarts: number;
+  /** The L of the last step (the line search's estimate, or the given one). */
+  L: number;
 }
 
 const OWNER = 'minimize';
-const KNOWN = ['method', 'L', 'mu', 'momentum', 'restart', 'gradTol', 'valueTol', 'maxIterations', 'maxEvaluations', 'history'];
+const KNOWN = ['method', 'L', 'lineSearch', 'prox', 'mu', 'momentum', 'restart', 'gradTol', 'valueTol', 'maxIterations', 'maxEvaluations', 'history'];
 
 function norm(v: Float64Array): number {
   let s = 0;
@@ -91,9 +123,18 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
     if (!Number.isFinite(x0[i])) throw optionError(OWNER, `x0[${i}]`, x0[i], 'a finite number');
   }
   const method = options.method ?? 'nesterov';
-  if (!['gd', 'heavy-ball', 'nesterov'].includes(method)) throw optionError(OWNER, 'method', method, "'gd', 'heavy-ball' or 'nesterov'");
-  if (options.L === undefined) throw optionError(OWNER, 'L', undefined, 'a Lipschitz constant of the gradient, a finite number > 0');
-  const L = numberOption(OWNER, 'L', options.L, 1, { min: Number.MIN_VALUE });
+  if (!['gd', 'heavy-ball', 'nesterov', 'fista'].includes(method)) throw optionError(OWNER, 'method', method, "'gd', 'heavy-ball', 'nesterov' or 'fista'");
+  const lineSearch = options.lineSearch ?? (options.L === undefined ? 'backtracking' : 'none');
+  if (!['none', 'backtracking', 'adaptive'].includes(lineSearch)) throw optionError(OWNER, 'lineSearch', lineSearch, "'none', 'backtracking' or 'adaptive'");
+  if (lineSearch === 'none' && options.L === undefined) throw optionError(OWNER, 'L', undefined, "a Lipschitz constant of the gradient (or a lineSearch other than 'none')");
+  let L = numberOption(OWNER, 'L', options.L, 1, { min: Number.MIN_VALUE });
+  const prox = options.prox;
+  if (method === 'fista' && typeof prox !== 'function') throw optionError(OWNER, 'prox', prox, "a function (v, step, out) for method 'fista'");
+  if (method !== 'fista' && prox !== undefined) throw optionError(OWNER, 'prox', 'a function', "undefined unless method is 'fista'");
+  if (method === 'fista' && options.restart === 'function') {
+    throw optionError(OWNER, 'restart', 'function', "'gradient' or 'none' for 'fista' (the function scheme needs the value of the non-smooth part)");
+  }
+  if (lineSearch !== 'none' && method === 'heavy-ball') throw optionError(OWNER, 'lineSearch', lineSearch, "'none' for 'heavy-ball' (it needs L)");
   const mu = options.mu === undefined ? undefined : numberOption(OWNER, 'mu', options.mu, 0, { min: 0, max: L });
   const momentum = numberOption(OWNER, 'momentum', options.momentum, 0.9, { min: 0, below: 1 });
   const restart = options.restart ?? 'none';
@@ -113,6 +154,8 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
   const xNext = new Float64Array(n);
   const gradY = new Float64Array(n);
   const gradX = new Float64Array(n);
+  const gradNext = new Float64Array(n);
+  const forward = new Float64Array(n);
   let evaluations = 0;
   const evaluate = (at: Float64Array, out: Float64Array): number => {
     evaluations += 1;
@@ -127,6 +170,7 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
   let gradNorm = norm(gradX);
   let t = 1;
   let restarts = 0;
+  const accelerated = method === 'nesterov' || method === 'fista';
   const kappa = mu !== undefined && mu > 0 ? L / mu : undefined;
   const strongBeta = kappa !== undefined ? (Math.sqrt(kappa) - 1) / (Math.sqrt(kappa) + 1) : undefined;
   const heavyStep = kappa !== undefined ? 4 / (Math.sqrt(L) + Math.sqrt(mu!)) ** 2 : 1 / L;
@@ -142,37 +186,79 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
     reason,
     history,
     restarts,
+    L,
   });
+
+  /** x+ from the base point `from` with gradient `grad` and step 1 / L (prox for fista). */
+  const stepFrom = (from: Float64Array, grad: Float64Array): void => {
+    if (prox !== undefined) {
+      for (let i = 0; i < n; i++) forward[i] = from[i]! - grad[i]! / L;
+      prox(forward, 1 / L, xNext);
+    } else {
+      for (let i = 0; i < n; i++) xNext[i] = from[i]! - grad[i]! / L;
+    }
+  };
 
   for (let k = 0; ; k++) {
     if (gradNorm <= gradTol) return finish('gradient-tolerance', k);
     if (k >= maxIterations) return finish('max-iterations', k);
     if (evaluations + 2 > maxEvaluations) return finish('max-evaluations', k);
 
-    // The step, from y (nesterov) or x (gd, heavy-ball).
-    if (method === 'nesterov') {
-      const valueY = evaluate(y, gradY);
-      if (!Number.isFinite(valueY) || !allFinite(gradY)) return finish('non-finite', k);
-      for (let i = 0; i < n; i++) xNext[i] = y[i]! - gradY[i]! / L;
-    } else if (method === 'gd') {
-      for (let i = 0; i < n; i++) xNext[i] = x[i]! - gradX[i]! / L;
-    } else {
-      for (let i = 0; i < n; i++) xNext[i] = x[i]! - heavyStep * gradX[i]! + heavyMomentum * (x[i]! - xPrevious[i]!);
+    const base = accelerated ? y : x;
+    let baseValue = value;
+    const baseGrad = accelerated ? gradY : gradX;
+    if (accelerated) {
+      baseValue = evaluate(y, gradY);
+      if (!Number.isFinite(baseValue) || !allFinite(gradY)) return finish('non-finite', k);
     }
-    const nextValue = evaluate(xNext, gradX);
-    if (!Number.isFinite(nextValue) || !allFinite(gradX) || !allFinite(xNext)) {
-      // Keep the last good point; gradX is recomputed there so the result stays consistent.
-      evaluate(x, gradX);
-      return finish('non-finite', k);
+    const previousL = L;
+    if (lineSearch === 'adaptive') L /= 2;
+    let nextValue: number;
+    for (;;) {
+      if (method === 'heavy-ball') {
+        for (let i = 0; i < n; i++) xNext[i] = x[i]! - heavyStep * gradX[i]! + heavyMomentum * (x[i]! - xPrevious[i]!);
+      } else {
+        stepFrom(base, baseGrad);
+      }
+      nextValue = evaluate(xNext, gradNext);
+      if (!Number.isFinite(nextValue) || !allFinite(gradNext) || !allFinite(xNext)) {
+        if (lineSearch !== 'none' && evaluations < maxEvaluations) {
+          L *= 2; // a step too long for f's domain: shorten it
+          continue;
+        }
+        return finish('non-finite', k);
+      }
+      if (lineSearch === 'none') break;
+      // sufficient decrease: f(x+) <= f(y) + g(y).(x+ - y) + L/2 ||x+ - y||^2
+      let linear = 0;
+      let square = 0;
+      for (let i = 0; i < n; i++) {
+        const d = xNext[i]! - base[i]!;
+        linear += baseGrad[i]! * d;
+        square += d * d;
+      }
+      if (nextValue <= baseValue + linear + (L / 2) * square * (1 + 1e-12) + 1e-15 * Math.abs(baseValue)) break;
+      if (evaluations >= maxEvaluations) return finish('max-evaluations', k);
+      L *= 2;
+    }
+
+    // The stopping measure: the gradient at x+ (smooth) or the gradient mapping (fista).
+    let measure = 0;
+    if (prox !== undefined) {
+      for (let i = 0; i < n; i++) measure += (L * (base[i]! - xNext[i]!)) ** 2;
+      measure = Math.sqrt(measure);
+    } else {
+      measure = norm(gradNext);
     }
 
     // Momentum for the next y, with adaptive restart.
-    if (method === 'nesterov') {
+    if (accelerated) {
       let reset = false;
       if (restart === 'function') reset = nextValue > value;
       else if (restart === 'gradient') {
+        // generalized gradient L (y - x+) against the step x+ - x
         let dot = 0;
-        for (let i = 0; i < n; i++) dot += gradY[i]! * (xNext[i]! - x[i]!);
+        for (let i = 0; i < n; i++) dot += (base[i]! - xNext[i]!) * (xNext[i]! - x[i]!);
         reset = dot > 0;
       }
       let beta: number;
@@ -183,7 +269,8 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
       } else if (strongBeta !== undefined) {
         beta = strongBeta;
       } else {
-        const tNext = (1 + Math.sqrt(1 + 4 * t * t)) / 2;
+        const ratio = lineSearch === 'adaptive' ? L / previousL : 1;
+        const tNext = (1 + Math.sqrt(1 + 4 * ratio * t * t)) / 2;
         beta = (t - 1) / tNext;
         t = tNext;
       }
@@ -191,9 +278,10 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
     }
     xPrevious.set(x);
     x.set(xNext);
+    gradX.set(gradNext);
     const previousValue = value;
     value = nextValue;
-    gradNorm = norm(gradX);
+    gradNorm = measure;
     history?.push(value);
     if (valueTol > 0 && Math.abs(value - previousValue) <= valueTol * Math.max(1, Math.abs(previousValue))) {
       return finish('value-tolerance', k + 1);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { minimize, type MinimizeOptions } from '../src/index.ts';
+import { minimize, softThreshold, type MinimizeOptions } from '../src/index.ts';
 import { Rng } from '../src/nn/rng.ts';
 
 const N = 40;
@@ -118,6 +118,21 @@ describe('rates on quadratics (kappa 10, 100, 1000, 10000; seeded random rotatio
   }
 });
 
+describe('restart fixes a mis-set mu', () => {
+  it('constant momentum from mu = 1e-3 (true 1) oscillates and crawls; function restart recovers', () => {
+    const problem = quadratic(1000, 11);
+    const wrong = iterationsTo(problem, { method: 'nesterov', mu: 1e-3 });
+    const fixed = iterationsTo(problem, { method: 'nesterov', mu: 1e-3, restart: 'function' });
+    const right = iterationsTo(problem, { method: 'nesterov', mu: 1 });
+    assert.ok(wrong > 3 * right, `mis-set mu ${wrong} vs true mu ${right}`);
+    assert.ok(fixed <= 3 * right, `restarted ${fixed} vs true mu ${right}`);
+    // the oscillation itself: f goes up many times without restart
+    const trace = minimize(problem.fg, problem.x0, { method: 'nesterov', mu: 1e-3, L: problem.L, history: true, gradTol: 0, maxIterations: 2000 }).history!;
+    const ups = trace.filter((f, k) => k > 0 && f > trace[k - 1]!).length;
+    assert.ok(ups > 50, `f increased ${ups} times`);
+  });
+});
+
 describe('smooth convex, not strongly convex: least squares with a singular Hessian', () => {
   // f(x) = 1/2 ||A x - b||^2 with A = U diag(1, 1/4, ..., 1/400) V' (20 x 40, rank 20 < 40)
   // and b = A z, so f* = 0 at z. The spread-out singular values make gradient descent
@@ -208,7 +223,11 @@ describe('stopping and errors', () => {
     assert.ok(result.x.every(Number.isFinite) && Number.isFinite(result.value));
   });
   it('bad options and a bad x0 are rejected naming them', () => {
-    assert.throws(() => minimize(bowl, [1], {}), /minimize: invalid L: undefined/);
+    assert.throws(() => minimize(bowl, [1], { lineSearch: 'none' }), /minimize: invalid L: undefined/);
+    assert.throws(() => minimize(bowl, [1], { method: 'fista' }), /invalid prox: undefined \(expected a function/);
+    assert.throws(() => minimize(bowl, [1], { method: 'fista', prox: softThreshold(1), restart: 'function' }), /invalid restart: "function"/);
+    assert.throws(() => minimize(bowl, [1], { method: 'heavy-ball' }), /invalid lineSearch: "backtracking"/);
+    assert.throws(() => softThreshold(-1), /softThreshold: invalid lambda: -1/);
     assert.throws(() => minimize(bowl, [1], { L: -1 }), /minimize: invalid L: -1/);
     assert.throws(() => minimize(bowl, [], { L: 1 }), /minimize: invalid x0/);
     assert.throws(() => minimize(bowl, [1, NaN], { L: 1 }), /minimize: invalid x0\[1\]: NaN/);
@@ -218,5 +237,83 @@ describe('stopping and errors', () => {
     assert.throws(() => minimize(bowl, [1], { L: 1, maxIterations: 1.5 }), /invalid maxIterations: 1.5/);
     assert.throws(() => minimize(bowl, [1], { L: 1, tolerance: 1 } as MinimizeOptions), /unknown option 'tolerance'/);
     assert.throws(() => minimize(() => NaN, [1], { L: 1 }), /not finite at x0/);
+  });
+});
+
+describe('line search', () => {
+  it('without L, backtracking finds a step and reaches the same accuracy as the true L', () => {
+    const problem = quadratic(100, 7);
+    const known = minimize(problem.fg, problem.x0, { method: 'nesterov', L: problem.L, gradTol: 1e-6, maxIterations: 100_000 });
+    for (const lineSearch of ['backtracking', 'adaptive'] as const) {
+      const found = minimize(problem.fg, problem.x0, { method: 'nesterov', lineSearch, gradTol: 1e-6, maxIterations: 100_000 });
+      assert.equal(found.reason, 'gradient-tolerance', lineSearch);
+      assert.ok(found.L >= problem.L / 2 && found.L <= 4 * problem.L, `${lineSearch}: L ${found.L}`);
+      assert.ok(found.iterations <= 2 * known.iterations, `${lineSearch}: ${found.iterations} vs ${known.iterations}`);
+      assert.ok(found.value < 1e-9);
+    }
+  });
+});
+
+describe('lasso by FISTA', () => {
+  // min 1/2 ||A x - b||^2 + lambda ||x||_1, A 30 x 20 Gaussian, b from a sparse x.
+  const rng = new Rng(21);
+  const m = 30;
+  const n = 20;
+  const a = Array.from({ length: m }, () => Float64Array.from({ length: n }, () => rng.normal()));
+  const truth = Float64Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 3 * rng.normal() : 0));
+  const b = a.map((row) => row.reduce((s, v, i) => s + v * truth[i]!, 0) + 0.1 * rng.normal());
+  const lambda = 2;
+  const r = new Float64Array(m);
+  const fg = (x: Float64Array, g: Float64Array): number => {
+    let f = 0;
+    for (let k = 0; k < m; k++) {
+      let s = -b[k]!;
+      for (let i = 0; i < n; i++) s += a[k]![i]! * x[i]!;
+      r[k] = s;
+      f += 0.5 * s * s;
+    }
+    g.fill(0);
+    for (let k = 0; k < m; k++) for (let i = 0; i < n; i++) g[i] = g[i]! + a[k]![i]! * r[k]!;
+    return f;
+  };
+
+  /** The reference: cyclic coordinate descent with exact soft-threshold updates, to 1e-12. */
+  function coordinateDescent(): Float64Array {
+    const x = new Float64Array(n);
+    const columnNorm = Array.from({ length: n }, (_, j) => a.reduce((s, row) => s + row[j]! * row[j]!, 0));
+    const residual = Float64Array.from(b, (v) => -v); // A x - b
+    for (let sweep = 0; sweep < 100_000; sweep++) {
+      let change = 0;
+      for (let j = 0; j < n; j++) {
+        let rho = 0;
+        for (let k = 0; k < m; k++) rho += a[k]![j]! * (residual[k]! - a[k]![j]! * x[j]!);
+        const z = -rho;
+        const updated = (z > lambda ? z - lambda : z < -lambda ? z + lambda : 0) / columnNorm[j]!;
+        const delta = updated - x[j]!;
+        if (delta !== 0) {
+          for (let k = 0; k < m; k++) residual[k] = residual[k]! + a[k]![j]! * delta;
+          x[j] = updated;
+          change = Math.max(change, Math.abs(delta));
+        }
+      }
+      if (change < 1e-12) break;
+    }
+    return x;
+  }
+
+  it('agrees with coordinate descent to 1e-6, with the same support', () => {
+    const reference = coordinateDescent();
+    const result = minimize(fg, new Float64Array(n), { method: 'fista', prox: softThreshold(lambda), gradTol: 1e-10, maxIterations: 100_000 });
+    assert.equal(result.reason, 'gradient-tolerance');
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(result.x[i]! - reference[i]!) < 1e-6, `x[${i}] ${result.x[i]} vs ${reference[i]}`);
+    const support = (x: Float64Array) => Array.from(x, (v, i) => (v !== 0 ? i : -1)).filter((i) => i >= 0);
+    assert.deepEqual(support(result.x), support(reference));
+    assert.ok(support(reference).length < n, 'the solution is sparse');
+  });
+
+  it('with gradient restart it needs no more iterations', () => {
+    const plain = minimize(fg, new Float64Array(n), { method: 'fista', prox: softThreshold(lambda), gradTol: 1e-8, maxIterations: 100_000 });
+    const restarted = minimize(fg, new Float64Array(n), { method: 'fista', prox: softThreshold(lambda), gradTol: 1e-8, maxIterations: 100_000, restart: 'gradient' });
+    assert.ok(restarted.iterations <= plain.iterations, `${restarted.iterations} vs ${plain.iterations}`);
   });
 });
