@@ -11,9 +11,15 @@ import type { TrainResult } from './train.ts';
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
+// For series that are not one of the nine optimizers (the rates plots): other hues.
+const EXTRA_PALETTE = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#a6761d', '#666666'];
+const extraColors = new Map<string, string>();
+
 export function colorOf(name: string): string {
   const index = Object.keys(OPTIMIZERS).indexOf(name);
-  return PALETTE[(index < 0 ? 0 : index) % PALETTE.length]!;
+  if (index >= 0) return PALETTE[index % PALETTE.length]!;
+  if (!extraColors.has(name)) extraColors.set(name, EXTRA_PALETTE[extraColors.size % EXTRA_PALETTE.length]!);
+  return extraColors.get(name)!;
 }
 
 function escape(text: string): string {
@@ -27,16 +33,20 @@ interface Series {
 
 const MARGIN = { top: 30, right: 150, bottom: 40, left: 60 };
 
-function axes(x: ScaleContinuousNumeric<number, number>, y: ScaleContinuousNumeric<number, number>, width: number, height: number, xLabel: string, yLabel: string, logY: boolean): string {
+const powersOfTen = (ticks: number[]) => ticks.filter((t) => Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9);
+const tickText = (t: number) => (t !== 0 && (Math.abs(t) < 1e-3 || Math.abs(t) >= 1e5) ? t.toExponential(0) : String(+t.toPrecision(3)));
+
+function axes(x: ScaleContinuousNumeric<number, number>, y: ScaleContinuousNumeric<number, number>, width: number, height: number, xLabel: string, yLabel: string, logY: boolean, logX = false): string {
   const out: string[] = [];
   const [x0, x1] = x.range();
   const [y0, y1] = y.range();
   out.push(`<g class="axis x-axis"><line x1="${x0}" x2="${x1}" y1="${y0}" y2="${y0}" stroke="#333"/>`);
-  for (const t of x.ticks(6)) out.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${y0}" y2="${y0! + 5}" stroke="#333"/><text x="${x(t)}" y="${y0! + 18}" text-anchor="middle">${t}</text>`);
+  const xTicks = logX ? powersOfTen(x.ticks(6)) : x.ticks(6);
+  for (const t of xTicks) out.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${y0}" y2="${y0! + 5}" stroke="#333"/><text x="${x(t)}" y="${y0! + 18}" text-anchor="middle">${tickText(t)}</text>`);
   out.push(`<text x="${(x0! + x1!) / 2}" y="${height - 4}" text-anchor="middle">${escape(xLabel)}</text></g>`);
   out.push(`<g class="axis y-axis"><line x1="${x0}" x2="${x0}" y1="${y0}" y2="${y1}" stroke="#333"/>`);
-  const ticks = logY ? y.ticks(5).filter((t) => Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9 || y.ticks(5).length < 8) : y.ticks(6);
-  for (const t of ticks) out.push(`<line x1="${x0! - 5}" x2="${x0}" y1="${y(t)}" y2="${y(t)}" stroke="#333"/><text x="${x0! - 8}" y="${y(t) + 4}" text-anchor="end">${+t.toPrecision(3)}</text>`);
+  const ticks = logY ? (y.ticks(5).length < 8 ? y.ticks(5) : powersOfTen(y.ticks(5))) : y.ticks(6);
+  for (const t of ticks) out.push(`<line x1="${x0! - 5}" x2="${x0}" y1="${y(t)}" y2="${y(t)}" stroke="#333"/><text x="${x0! - 8}" y="${y(t) + 4}" text-anchor="end">${tickText(t)}</text>`);
   out.push(`<text transform="translate(14 ${(y0! + y1!) / 2}) rotate(-90)" text-anchor="middle">${escape(yLabel)}</text></g>`);
   void width;
   return out.join('');
@@ -49,24 +59,29 @@ function legend(names: string[], x: number, y: number): string {
 }
 
 /** A line chart of several series (log-scale y when asked). */
-export function lineChart(title: string, series: Series[], xLabel: string, yLabel: string, logY: boolean): string {
-  const width = 720;
+export function lineChart(title: string, series: Series[], xLabel: string, yLabel: string, logY: boolean, logX = false, dashed: readonly string[] = []): string {
+  const longest = Math.max(...series.map((s) => s.name.length));
+  const right = Math.max(MARGIN.right, 40 + 7 * longest);
+  const width = 570 + right;
   const height = 360;
   const all = series.flatMap((s) => s.points);
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]).filter((v) => Number.isFinite(v) && (!logY || v > 0));
-  const x = scaleLinear().domain([Math.min(...xs), Math.max(...xs)]).range([MARGIN.left, width - MARGIN.right]);
+  const x = (logX ? scaleLog() : scaleLinear()).domain([Math.min(...xs), Math.max(...xs)]).range([MARGIN.left, width - right]);
   const y = (logY ? scaleLog() : scaleLinear()).domain([Math.min(...ys), Math.max(...ys)]).nice().range([height - MARGIN.bottom, MARGIN.top]);
   const path = line<[number, number]>()
     .defined((p) => Number.isFinite(p[1]) && (!logY || p[1] > 0))
     .x((p) => x(p[0]))
     .y((p) => y(p[1]));
-  const lines = series.map((s) => `<path class="series" data-name="${escape(s.name)}" d="${path(s.points) ?? ''}" fill="none" stroke="${colorOf(s.name)}" stroke-width="1.5"/>`);
+  const lines = series.map(
+    (s) =>
+      `<path class="series" data-name="${escape(s.name)}" d="${path(s.points) ?? ''}" fill="none" stroke="${colorOf(s.name)}" stroke-width="1.5"${dashed.includes(s.name) ? ' stroke-dasharray="5 4"' : ''}/>`,
+  );
   return `<figure><svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escape(title)}">
 <text class="title" x="${MARGIN.left}" y="18">${escape(title)}</text>
-${axes(x, y, width, height, xLabel, yLabel, logY)}
+${axes(x, y, width, height, xLabel, yLabel, logY, logX)}
 ${lines.join('\n')}
-${legend(series.map((s) => s.name), width - MARGIN.right + 16, MARGIN.top + 8)}
+${legend(series.map((s) => s.name), width - right + 16, MARGIN.top + 8)}
 </svg></figure>`;
 }
 

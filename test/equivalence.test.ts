@@ -106,6 +106,32 @@ describe("Nesterov 'nag' is NAG", () => {
   });
 });
 
+describe('Nesterov.step(params, grads, closure): the look-ahead form as an API', () => {
+  it('evaluates the closure at theta + mu v, and its theta + mu v path is the nag path (1e-13)', () => {
+    const opt = new Nesterov({ lr: 0.02, momentum: 0.9 });
+    const theta = { W: W.slice() };
+    const g = { W: new Float64Array(W.length) };
+    const nag = ours(() => new Nesterov({ lr: 0.02, momentum: 0.9 }));
+    const reference = sutskever(() => 0.02, 0.9);
+    for (let t = 0; t < STEPS; t++) {
+      const velocityBefore = opt.stateOf('W')?.buffer.slice() ?? new Float64Array(W.length);
+      opt.step(theta, g, (at) => {
+        // the closure sees exactly theta + mu v
+        const point = (at as Record<string, Float64Array>).W!;
+        for (let i = 0; i < W.length; i++) assert.equal(point[i], theta.W[i]! + 0.9 * velocityBefore[i]!);
+        gradientAt(point, g.W);
+      });
+      const v = opt.stateOf('W')!.buffer;
+      const lookahead = theta.W.map((x, i) => x + 0.9 * v[i]!);
+      assertClose(lookahead, nag[t]!, 1e-13, `step ${t + 1} vs nag`);
+      assertClose(lookahead, reference[t]!, 1e-13, `step ${t + 1} vs Sutskever`);
+    }
+  });
+  it('refuses other variants', () => {
+    assert.throws(() => new Nesterov({ variant: 'book' }).step({ w: new Float64Array(1) }, { w: new Float64Array(1) }, () => 0), /variant 'book'/);
+  });
+});
+
 describe('other equivalences', () => {
   it("Momentum 'classic' equals 'pytorch' under a constant lr (v = -lr b)", () => {
     const classic = ours(() => new Momentum({ lr: 0.02, momentum: 0.9 }));

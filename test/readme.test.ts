@@ -40,3 +40,9 @@ it('the ParamStore example runs: one memory, views, one update', () => {
   const block = blocks.find((b) => b.includes('new ParamStore'))!;
   assert.equal(runBlock(block), '');
 });
+
+it('the minimize example prints what its comment says', () => {
+  const block = blocks.find((b) => b.includes('minimize('))!;
+  const promised = /console\.log\(.*\); \/\/ (.*)$/m.exec(block)![1]!;
+  assert.equal(runBlock(block).trim(), promised);
+});

@@ -41,7 +41,8 @@
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
-import type { Dtype, FloatArray } from '../types.ts';
+import { describeValue, UpdateError } from '../errors.ts';
+import { forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
 
 export type NesterovVariant = 'nag' | 'pytorch' | 'book';
@@ -162,7 +163,48 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
  * ```
  */
 export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, NesterovState> {
+  // The look-ahead points theta + mu v handed to step()'s closure, made once per name.
+  readonly #lookahead: { [name: string]: FloatArray } = {};
+
   constructor(options: NesterovOptions & OptimizerOptions<NesterovOptions> = {}) {
     super(nesterovRule, options);
+  }
+
+  /**
+   * One step of the look-ahead form (Sutskever et al. 2013, eqs. 3-4), for code that can
+   * evaluate the gradient anywhere. `params` hold theta. `closure(at)` must write into
+   * `grads` the gradient at `at` = theta + mu v, and may return the loss, which `step`
+   * returns. Then v <- mu v - lr g and theta <- theta + v.
+   *
+   * It keeps the same velocity as variant 'nag' (whose stored parameters are theta + mu v),
+   * so the two give the same path: a test checks it. Use either `step` or `update` on one
+   * optimizer, not both (params mean theta for one and theta + mu v for the other).
+   */
+  step<R>(params: ParamSet, grads: ParamSet, closure: (at: ParamSet) => R): R {
+    if (this.defaults.variant !== 'nag') {
+      throw new RangeError(`Nesterov.step: the look-ahead closure is NAG; this optimizer uses variant '${this.defaults.variant}'`);
+    }
+    const at = this.#lookahead;
+    forEachArray(params, (array, name) => {
+      if (!isFloatArray(array)) throw new UpdateError(`Nesterov.step: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(array)}`, name);
+      let point = at[name];
+      if (point === undefined || point.length !== array.length || point.constructor !== array.constructor) {
+        point = at[name] = array instanceof Float32Array ? new Float32Array(array.length) : new Float64Array(array.length);
+      }
+      const v = this.stateOf(name)?.buffer;
+      const mu = this.hyperparameters(name).momentum;
+      for (let i = 0; i < array.length; i++) point[i] = array[i]! + (v === undefined ? 0 : mu * v[i]!);
+    });
+    for (const name of Object.keys(at)) if (getArray(params, name) === undefined) delete at[name];
+    const result = closure(at);
+    this.update(at, grads); // 'nag' on the look-ahead point: p+ = theta+ + mu v+
+    forEachArray(params, (array, name) => {
+      const p = array as FloatArray;
+      const point = at[name]!;
+      const v = this.stateOf(name)!.buffer;
+      const mu = this.hyperparameters(name).momentum;
+      for (let i = 0; i < p.length; i++) p[i] = point[i]! - mu * v[i]!;
+    });
+    return result;
   }
 }
