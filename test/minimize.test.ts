@@ -192,6 +192,12 @@ describe('stopping and errors', () => {
     assert.throws(() => minimize(bowl, [1], { L: 1, restart: 'always' as 'none' }), /invalid restart: "always"/);
     assert.throws(() => minimize(bowl, [1], { L: 1, mu: 2 }), /invalid mu: 2/);
     assert.throws(() => minimize(bowl, [1], { L: 1, maxIterations: 1.5 }), /invalid maxIterations: 1.5/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, maxEvaluations: 0 }), /invalid maxEvaluations: 0/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, gradTol: -1 }), /invalid gradTol: -1/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, valueTol: NaN }), /invalid valueTol: NaN/);
+    assert.throws(() => minimize(bowl, [1], { lineSearch: 'wolfe' as 'none' }), /invalid lineSearch: "wolfe"/);
+    assert.throws(() => minimize(bowl, [1], { L: 1, prox: softThreshold(1) }), /invalid prox/);
+    assert.throws(() => minimize('f' as unknown as typeof bowl, [1], { L: 1 }), /fg must be a function/);
     assert.throws(() => minimize(bowl, [1], { L: 1, tolerance: 1 } as MinimizeOptions), /unknown option 'tolerance'/);
     assert.throws(() => minimize(() => NaN, [1], { L: 1 }), /not finite at x0/);
   });
