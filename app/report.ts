@@ -36,7 +36,7 @@ const MARGIN = { top: 30, right: 150, bottom: 40, left: 60 };
 const powersOfTen = (ticks: number[]) => ticks.filter((t) => Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9);
 const tickText = (t: number) => (t !== 0 && (Math.abs(t) < 1e-3 || Math.abs(t) >= 1e5) ? t.toExponential(0) : String(+t.toPrecision(3)));
 
-function axes(x: ScaleContinuousNumeric<number, number>, y: ScaleContinuousNumeric<number, number>, width: number, height: number, xLabel: string, yLabel: string, logY: boolean, logX = false): string {
+function axes(x: ScaleContinuousNumeric<number, number>, y: ScaleContinuousNumeric<number, number>, height: number, xLabel: string, yLabel: string, logY: boolean, logX = false): string {
   const out: string[] = [];
   const [x0, x1] = x.range();
   const [y0, y1] = y.range();
@@ -48,7 +48,6 @@ function axes(x: ScaleContinuousNumeric<number, number>, y: ScaleContinuousNumer
   const ticks = logY ? (y.ticks(5).length < 8 ? y.ticks(5) : powersOfTen(y.ticks(5))) : y.ticks(6);
   for (const t of ticks) out.push(`<line x1="${x0! - 5}" x2="${x0}" y1="${y(t)}" y2="${y(t)}" stroke="#333"/><text x="${x0! - 8}" y="${y(t) + 4}" text-anchor="end">${tickText(t)}</text>`);
   out.push(`<text transform="translate(14 ${(y0! + y1!) / 2}) rotate(-90)" text-anchor="middle">${escape(yLabel)}</text></g>`);
-  void width;
   return out.join('');
 }
 
@@ -79,7 +78,7 @@ export function lineChart(title: string, series: Series[], xLabel: string, yLabe
   );
   return `<figure><svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escape(title)}">
 <text class="title" x="${MARGIN.left}" y="18">${escape(title)}</text>
-${axes(x, y, width, height, xLabel, yLabel, logY, logX)}
+${axes(x, y, height, xLabel, yLabel, logY, logX)}
 ${lines.join('\n')}
 ${legend(series.map((s) => s.name), width - right + 16, MARGIN.top + 8)}
 </svg></figure>`;
