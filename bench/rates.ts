@@ -12,9 +12,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { minimize, type MinimizeOptions } from '../src/index.ts';
 import { writeFileAtomicSync } from '../src/node/index.ts';
-import { Rng } from '../src/nn/rng.ts';
 import { lineChart } from '../app/report.ts';
-import { quadratic, QUADRATIC_SIZE as N, rotation } from '../test/quadratics.ts';
+import { logLogSlope as slope, quadratic, QUADRATIC_SIZE as N, singularLeastSquares } from '../test/convex.ts';
 
 const kappas = [10, 31.6, 100, 316, 1000, 3162, 10000];
 const methods: [string, MinimizeOptions][] = [
@@ -32,51 +31,12 @@ function iterations(kappa: number, options: MinimizeOptions): number {
   return result.history!.findIndex((f) => f <= 1e-8 * f0);
 }
 
-function slope(xs: number[], ys: number[]): number {
-  const lx = xs.map(Math.log);
-  const ly = ys.map(Math.log);
-  const mx = lx.reduce((a, b) => a + b) / lx.length;
-  const my = ly.reduce((a, b) => a + b) / ly.length;
-  let num = 0;
-  let den = 0;
-  lx.forEach((x, i) => {
-    num += (x - mx) * (ly[i]! - my);
-    den += (x - mx) ** 2;
-  });
-  return num / den;
-}
-
 const series = methods.map(([name, options]) => ({ name, points: kappas.map((k) => [k, iterations(k, options)] as [number, number]) }));
 const slopes = series.map((s) => `${s.name}: slope ${slope(kappas, s.points.map((p) => p[1])).toFixed(3)}`);
 
 // Smooth convex: least squares with singular values 1, 1/4, ..., 1/400 (rank 20 of 40).
-const rng = new Rng(9);
-const m = 20;
-const u = rotation(m, rng);
-const vt = rotation(N, rng).slice(0, m);
-const a = Array.from({ length: m }, (_, r) => {
-  const row = new Float64Array(N);
-  for (let k = 0; k < m; k++) for (let i = 0; i < N; i++) row[i] = row[i]! + (u[k]![r]! / (k + 1) ** 2) * vt[k]![i]!;
-  return row;
-});
-const z = Float64Array.from({ length: N }, () => rng.normal());
-const b = a.map((row) => row.reduce((s, v, i) => s + v * z[i]!, 0));
-const residual = new Float64Array(m);
-const fg = (x: Float64Array, g: Float64Array): number => {
-  let f = 0;
-  for (let k = 0; k < m; k++) {
-    let s = -b[k]!;
-    for (let i = 0; i < N; i++) s += a[k]![i]! * x[i]!;
-    residual[k] = s;
-    f += 0.5 * s * s;
-  }
-  g.fill(0);
-  for (let k = 0; k < m; k++) for (let i = 0; i < N; i++) g[i] = g[i]! + a[k]![i]! * residual[k]!;
-  return f;
-};
-const L = 1.001; // the largest singular value is 1
+const { fg, L, distance2 } = singularLeastSquares(9);
 const K = 3000;
-const distance2 = z.reduce((s, v) => s + v * v, 0);
 const run = (method: 'gd' | 'nesterov') => minimize(fg, new Float64Array(N), { method, L, gradTol: 0, maxIterations: K, history: true }).history!;
 const convex = [
   { name: 'gd', points: run('gd').map((f, k) => [k + 1, f] as [number, number]) },

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { minimize, softThreshold, type MinimizeOptions } from '../src/index.ts';
 import { Rng } from '../src/nn/rng.ts';
-import { quadratic, QUADRATIC_SIZE, rotation } from './quadratics.ts';
+import { leastSquaresObjective, logLogSlope as slope, quadratic, QUADRATIC_SIZE, singularLeastSquares } from './convex.ts';
 
 const N = QUADRATIC_SIZE;
 
@@ -26,21 +26,6 @@ function iterationsTo(problem: ReturnType<typeof quadratic>, options: MinimizeOp
 function stopAtAccuracy(problem: ReturnType<typeof quadratic>): MinimizeOptions {
   const f0 = problem.fg(problem.x0, new Float64Array(N));
   return { gradTol: Math.sqrt(2 * problem.mu * 1e-9 * f0) };
-}
-
-/** Least-squares slope of log(iterations) against log(kappa). */
-function slope(kappas: number[], iterations: number[]): number {
-  const xs = kappas.map(Math.log);
-  const ys = iterations.map(Math.log);
-  const mx = xs.reduce((a, b) => a + b) / xs.length;
-  const my = ys.reduce((a, b) => a + b) / ys.length;
-  let num = 0;
-  let den = 0;
-  xs.forEach((x, i) => {
-    num += (x - mx) * (ys[i]! - my);
-    den += (x - mx) ** 2;
-  });
-  return num / den;
 }
 
 describe('rates on quadratics (kappa 10, 100, 1000, 10000; seeded random rotations)', () => {
@@ -91,48 +76,9 @@ describe('restart fixes a mis-set mu', () => {
 });
 
 describe('smooth convex, not strongly convex: least squares with a singular Hessian', () => {
-  // f(x) = 1/2 ||A x - b||^2 with A = U diag(1, 1/4, ..., 1/400) V' (20 x 40, rank 20 < 40)
-  // and b = A z, so f* = 0 at z. The spread-out singular values make gradient descent
-  // sublinear over the whole run, as the O(1/k) theory describes.
-  const rng = new Rng(9);
-  const m = 20;
-  const u = rotation(m, rng);
-  const vt = rotation(N, rng).slice(0, m);
-  const a = Array.from({ length: m }, (_, r) => {
-    const row = new Float64Array(N);
-    for (let k = 0; k < m; k++) for (let i = 0; i < N; i++) row[i] = row[i]! + (u[k]![r]! / (k + 1) ** 2) * vt[k]![i]!;
-    return row;
-  });
-  const z = Float64Array.from({ length: N }, () => rng.normal());
-  const b = a.map((row) => row.reduce((s, v, i) => s + v * z[i]!, 0));
-  const r = new Float64Array(m);
-  const fg = (x: Float64Array, g: Float64Array): number => {
-    let f = 0;
-    for (let k = 0; k < m; k++) {
-      let s = -b[k]!;
-      for (let i = 0; i < N; i++) s += a[k]![i]! * x[i]!;
-      r[k] = s;
-      f += 0.5 * s * s;
-    }
-    g.fill(0);
-    for (let k = 0; k < m; k++) for (let i = 0; i < N; i++) g[i] = g[i]! + a[k]![i]! * r[k]!;
-    return f;
-  };
-  // L = the largest eigenvalue of A'A, by power iteration (an upper estimate is also valid).
-  let v = new Float64Array(N).fill(1);
-  let L = 0;
-  for (let it = 0; it < 500; it++) {
-    const w = new Float64Array(N);
-    for (let k = 0; k < m; k++) {
-      const s = a[k]!.reduce((acc, val, i) => acc + val * v[i]!, 0);
-      for (let i = 0; i < N; i++) w[i] = w[i]! + a[k]![i]! * s;
-    }
-    L = Math.hypot(...w) / Math.hypot(...v);
-    v = w.map((x) => x / Math.hypot(...w));
-  }
-  L *= 1.001;
+  // f* = 0 at z, rank 20 of 40, L = 1 (see singularLeastSquares in convex.ts).
+  const { fg, L, distance2 } = singularLeastSquares(9);
   const x0 = new Float64Array(N);
-  const distance2 = z.reduce((s, zi) => s + zi * zi, 0);
   const run = (method: 'gd' | 'nesterov') => minimize(fg, x0, { method, L, gradTol: 0, maxIterations: 2000, history: true }).history!;
 
   it('nesterov: f(x_k) - f* <= 2 L ||x0 - x*||^2 / (k + 1)^2 at every k', () => {
@@ -226,19 +172,7 @@ describe('lasso by FISTA', () => {
   const truth = Float64Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 3 * rng.normal() : 0));
   const b = a.map((row) => row.reduce((s, v, i) => s + v * truth[i]!, 0) + 0.1 * rng.normal());
   const lambda = 2;
-  const r = new Float64Array(m);
-  const fg = (x: Float64Array, g: Float64Array): number => {
-    let f = 0;
-    for (let k = 0; k < m; k++) {
-      let s = -b[k]!;
-      for (let i = 0; i < n; i++) s += a[k]![i]! * x[i]!;
-      r[k] = s;
-      f += 0.5 * s * s;
-    }
-    g.fill(0);
-    for (let k = 0; k < m; k++) for (let i = 0; i < n; i++) g[i] = g[i]! + a[k]![i]! * r[k]!;
-    return f;
-  };
+  const fg = leastSquaresObjective(a, b);
 
   /** The reference: cyclic coordinate descent with exact soft-threshold updates, to 1e-12. */
   function coordinateDescent(): Float64Array {
