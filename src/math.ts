@@ -11,18 +11,25 @@ const SPLITTER = 134217729; // 2^27 + 1, Veltkamp's split constant for doubles
 
 /** beta^n for an integer n >= 0, rounded once from a double-double product. */
 export function powInt(base: number, n: number): number {
-  powIntInto(base, n, result, 0);
+  result[0] = base;
+  powIntInto(result, 0, n);
   return result[0]!;
 }
 
 const result = new Float64Array(1);
 
 /**
- * powInt writing into `out[index]`: the form the optimizer steps use. A double returned
- * from a call V8 does not inline is boxed (an allocation per call); one written into a
- * caller's typed array is not.
+ * Replaces `out[index]` (the base) by base^n: powInt as the optimizer steps call it.
+ * A double passed to or returned from a call V8 does not inline is boxed, an allocation
+ * per call (seen: Adam's step allocated in some processes and not in others, as V8's
+ * inlining went); one read from and written into a caller's typed array is not.
  */
-export function powIntInto(base: number, n: number, out: Float64Array, index: number): void {
+export function powIntInto(out: Float64Array, index: number, n: number): void {
+  const base = out[index]!;
+  if (n > 0xffffffff) {
+    out[index] = Math.pow(base, n); // past 2^32 steps; not reached by any training run
+    return;
+  }
   // Exponentiation by squaring on double-double numbers (hi + lo). The product of two
   // double-doubles is written out inline, twice: a helper returning two doubles would
   // box them whenever V8 declines to inline it.
@@ -30,9 +37,10 @@ export function powIntInto(base: number, n: number, out: Float64Array, index: nu
   let resultLo = 0;
   let baseHi = base;
   let baseLo = 0;
-  let exponent = n;
-  while (exponent > 0) {
-    if (exponent % 2 === 1) {
+  // Halved with integer operations: Math.floor(exponent / 2) would be a double.
+  let exponent = n >>> 0;
+  while (exponent !== 0) {
+    if ((exponent & 1) === 1) {
       // result *= base
       const product = resultHi * baseHi;
       let t = SPLITTER * resultHi;
@@ -45,8 +53,8 @@ export function powIntInto(base: number, n: number, out: Float64Array, index: nu
       resultHi = product + error;
       resultLo = error - (resultHi - product);
     }
-    exponent = Math.floor(exponent / 2);
-    if (exponent > 0) {
+    exponent >>>= 1;
+    if (exponent !== 0) {
       // base *= base
       const product = baseHi * baseHi;
       const t = SPLITTER * baseHi;

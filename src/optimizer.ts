@@ -15,6 +15,7 @@ import { storeOf, type ParamStore } from './store.ts';
 import type { WasmKernels } from './wasm/kernels.ts';
 import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from './types.ts';
 import { booleanOption, choiceOption } from './validate.ts';
+import { byArrayType, loopFor } from './kernel.ts';
 
 /** What `update` does when a gradient holds NaN or Infinity. */
 export type NonFinitePolicy =
@@ -108,7 +109,8 @@ function overlaps(a: FloatArray, b: FloatArray): boolean {
   return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
-function firstNonFinite(array: FloatArray): number {
+/** The index of the first NaN or infinity, or -1 (a loop per array type: see kernel.ts). */
+function firstNonFiniteLoop(array: FloatArray): number {
   const n = array.length;
   // x * 0 is 0 for every finite x and NaN otherwise: one branch-free pass (twice as
   // fast as testing each element), and a second pass only to find the index.
@@ -121,6 +123,8 @@ function firstNonFinite(array: FloatArray): number {
   }
   return -1;
 }
+const FIRST_NON_FINITE_LOOPS = byArrayType(firstNonFiniteLoop);
+const firstNonFinite = (array: FloatArray): number => loopFor(FIRST_NON_FINITE_LOOPS, array)(array);
 
 export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends RuleState> {
   /** The resolved hyperparameters for parameters no override matches. */

@@ -22,6 +22,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
 
 export type AdaGradVariant = 'pytorch' | 'book';
 
@@ -46,6 +47,36 @@ export interface AdaGradState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'eps', 'lrDecay', 'initialAccumulatorValue', 'variant'] as const;
 
+/** Counts the step and writes the kernel's scalars: negativeStep, eps, book (0/1), sign, weightDecay. */
+function writeScalars(s: Float64Array, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
+  const lr = scalars.lr;
+  state.step += 1;
+  // 'book' computes p - (lr g) / d, which is p + (-lr g) / d exactly: one loop for both.
+  s[0] = h.variant === 'book' ? -lr : -(lr / (1 + (state.step - 1) * h.lrDecay));
+  s[1] = h.eps;
+  s[2] = h.variant === 'book' ? 1 : 0;
+  s[3] = h.maximize ? -1 : 1;
+  s[4] = h.weightDecay;
+}
+
+/** The JS kernel, twin of `adagrad` in assembly/kernels.ts. */
+function adagrad(p: FloatArray, g: FloatArray, sum: FloatArray, n: number, s: Float64Array): void {
+  const negativeStep = s[0]!;
+  const eps = s[1]!;
+  const sign = s[3]!;
+  const wd = s[4]!;
+  const decay = wd !== 0;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    const si = sum[i]! + gi * gi;
+    sum[i] = si;
+    // torch's addcdiv: p + (value * g) / std
+    p[i] = p[i]! + (negativeStep * gi) / (Math.sqrt(si) + eps);
+  }
+}
+const ADAGRAD_LOOPS = byArrayType(adagrad);
+
 export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState> = {
   name: 'AdaGrad',
   optionNames: NAMES,
@@ -67,44 +98,11 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   scalarNames: [],
   init: (length: number, dtype: Dtype, h: AdaGradHyper, alloc: Allocator = allocate) => ({ step: 0, sum: alloc(dtype, length, h.initialAccumulatorValue) }),
   step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const lr = scalars.lr;
-    const sum = state.sum;
-    const n = p.length;
-    const sign = h.maximize ? -1 : 1;
-    const wd = h.weightDecay;
-    const decay = wd !== 0;
-    const eps = h.eps;
-    if (h.variant === 'book') {
-      for (let i = 0; i < n; i++) {
-        let gi = sign * g[i]!;
-        if (decay) gi += wd * p[i]!;
-        const s = sum[i]! + gi * gi;
-        sum[i] = s;
-        p[i] = p[i]! - (lr * gi) / (Math.sqrt(s) + eps);
-      }
-      return;
-    }
-    const negativeStep = -(lr / (1 + (state.step - 1) * h.lrDecay));
-    for (let i = 0; i < n; i++) {
-      let gi = sign * g[i]!;
-      if (decay) gi += wd * p[i]!;
-      const s = sum[i]! + gi * gi;
-      sum[i] = s;
-      // torch's addcdiv: p + (value * g) / std
-      p[i] = p[i]! + (negativeStep * gi) / (Math.sqrt(s) + eps);
-    }
+    writeScalars(jsScalars, state, h, scalars);
+    loopFor(ADAGRAD_LOOPS, p)(p, g, state.sum, p.length, jsScalars);
   },
   stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
-    state.step += 1;
-    // 'book' computes p - (lr g) / d, which is p + (-lr g) / d exactly.
-    const negativeStep = h.variant === 'book' ? -scalars.lr : -(scalars.lr / (1 + (state.step - 1) * h.lrDecay));
-    const s = k.scalars;
-    s[0] = negativeStep;
-    s[1] = h.eps;
-    s[2] = h.variant === 'book' ? 1 : 0;
-    s[3] = h.maximize ? -1 : 1;
-    s[4] = h.weightDecay;
+    writeScalars(k.scalars, state, h, scalars);
     k.exports.adagrad(p.byteOffset, g.byteOffset, state.sum.byteOffset, p.length, k.address);
   },
 };

@@ -29,6 +29,7 @@ import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type Co
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
+import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
 
 export type AdamVariant = 'pytorch' | 'book';
@@ -101,53 +102,62 @@ export function adamBuffersOf(s: AdamState, h: AdamHyper): readonly FloatArray[]
   return h.amsgrad ? [s.expAvg, s.expAvgSq, s.maxExpAvgSq] : [s.expAvg, s.expAvgSq];
 }
 
-// beta1^t and beta2^t of the step being taken (see powIntInto for why not return values).
+// beta1^t and beta2^t of the step being taken (see powIntInto for why in an array).
 const powers = new Float64Array(2);
 
-/** The fused Adam / AdamW pass. */
-export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
-  state.step += 1;
+/**
+ * Counts the step and writes the scalars of the kernel for `h.variant` (`adam` or
+ * `adamBook` in assembly/kernels.ts, in that order) into `s`.
+ */
+function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
-  const t = state.step;
-  const m = state.expAvg;
-  const v = state.expAvgSq;
-  const n = p.length;
-  const sign = h.maximize ? -1 : 1;
-  const wd = h.weightDecay;
-  const decay = wd !== 0;
-  const shrink = 1 - lr * h.decoupledWeightDecay;
-  const decoupled = h.decoupledWeightDecay !== 0;
-  const beta1 = h.beta1;
-  const beta2 = h.beta2;
-  const oneMinusBeta1 = 1 - beta1;
-  const oneMinusBeta2 = 1 - beta2;
-  const eps = h.eps;
-  powIntInto(beta1, t, powers, 0);
-  powIntInto(beta2, t, powers, 1);
+  state.step += 1;
+  powers[0] = h.beta1;
+  powIntInto(powers, 0, state.step);
+  powers[1] = h.beta2;
+  powIntInto(powers, 1, state.step);
   const biasCorrection1 = 1 - powers[0]!;
   const biasCorrection2 = 1 - powers[1]!;
+  const shrink = 1 - lr * h.decoupledWeightDecay;
+  const sign = h.maximize ? -1 : 1;
   if (h.variant === 'book') {
-    const lrT = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1;
-    for (let i = 0; i < n; i++) {
-      let gi = sign * g[i]!;
-      if (decay) gi += wd * p[i]!;
-      let pi = p[i]!;
-      if (decoupled) pi *= shrink;
-      const mi = m[i]! + oneMinusBeta1 * (gi - m[i]!);
-      const vi = v[i]! + oneMinusBeta2 * (gi * gi - v[i]!);
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi - (lrT * mi) / (Math.sqrt(vi) + eps);
-    }
+    s[0] = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1; // the book's lr_t
+    s[1] = h.beta1;
+    s[2] = h.beta2;
+    s[3] = h.eps;
+    s[4] = shrink;
+    s[5] = sign;
+    s[6] = h.weightDecay;
     return;
   }
+  s[0] = -(lr / biasCorrection1);
+  s[1] = Math.sqrt(biasCorrection2);
+  s[2] = h.beta1;
+  s[3] = h.beta2;
+  s[4] = h.eps;
+  s[5] = h.amsgrad ? 1 : 0;
+  s[6] = shrink;
+  s[7] = sign;
+  s[8] = h.weightDecay;
+}
+
+/** The JS kernel of variant 'pytorch' (and AdamW), twin of `adam` in assembly/kernels.ts. */
+function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: FloatArray, n: number, s: Float64Array): void {
   // (-lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), with numerator and denominator
   // multiplied by sqrt(bc2): one division per element instead of two.
-  const biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
-  const negativeStepSize = -(lr / biasCorrection1) * biasCorrection2Sqrt;
-  const scaledEps = eps * biasCorrection2Sqrt;
-  const vMax = state.maxExpAvgSq;
-  const amsgrad = h.amsgrad;
+  const biasCorrection2Sqrt = s[1]!;
+  const negativeStepSize = s[0]! * biasCorrection2Sqrt;
+  const beta1 = s[2]!;
+  const beta2 = s[3]!;
+  const scaledEps = s[4]! * biasCorrection2Sqrt;
+  const amsgrad = s[5] === 1;
+  const shrink = s[6]!;
+  const sign = s[7]!;
+  const wd = s[8]!;
+  const decay = wd !== 0;
+  const decoupled = shrink !== 1;
+  const oneMinusBeta1 = 1 - beta1;
+  const oneMinusBeta2 = 1 - beta2;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -165,39 +175,46 @@ export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: Adam
     p[i] = pi + (negativeStepSize * mi) / (Math.sqrt(vi) + scaledEps);
   }
 }
+const ADAM_LOOPS = byArrayType(adam);
 
-/** The same step by the WebAssembly kernels; the scalars are computed as in adamStep. */
+/** The JS kernel of variant 'book', twin of `adamBook` in assembly/kernels.ts. */
+function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+  const lrT = s[0]!;
+  const oneMinusBeta1 = 1 - s[1]!;
+  const oneMinusBeta2 = 1 - s[2]!;
+  const eps = s[3]!;
+  const shrink = s[4]!;
+  const sign = s[5]!;
+  const wd = s[6]!;
+  const decay = wd !== 0;
+  const decoupled = shrink !== 1;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
+    const mi = m[i]! + oneMinusBeta1 * (gi - m[i]!);
+    const vi = v[i]! + oneMinusBeta2 * (gi * gi - v[i]!);
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - (lrT * mi) / (Math.sqrt(vi) + eps);
+  }
+}
+const ADAM_BOOK_LOOPS = byArrayType(adamBook);
+
+/** One Adam / AdamW step by the JS kernels. */
+export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
+  writeScalars(jsScalars, state, h, scalars);
+  if (h.variant === 'book') loopFor(ADAM_BOOK_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, p.length, jsScalars);
+  else loopFor(ADAM_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, state.maxExpAvgSq, p.length, jsScalars);
+}
+
+/** The same step by the WebAssembly kernels. */
 export function adamStepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
-  state.step += 1;
-  const lr = scalars.lr;
-  powIntInto(h.beta1, state.step, powers, 0);
-  powIntInto(h.beta2, state.step, powers, 1);
-  const biasCorrection1 = 1 - powers[0]!;
-  const biasCorrection2 = 1 - powers[1]!;
-  const shrink = 1 - lr * h.decoupledWeightDecay;
-  const sign = h.maximize ? -1 : 1;
+  writeScalars(k.scalars, state, h, scalars);
   if (h.variant === 'book') {
-    const lrT = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1;
-    const s = k.scalars;
-    s[0] = lrT;
-    s[1] = h.beta1;
-    s[2] = h.beta2;
-    s[3] = h.eps;
-    s[4] = shrink;
-    s[5] = sign;
-    s[6] = h.weightDecay;
     k.exports.adamBook(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address);
   } else {
-    const s = k.scalars;
-    s[0] = -(lr / biasCorrection1);
-    s[1] = Math.sqrt(biasCorrection2);
-    s[2] = h.beta1;
-    s[3] = h.beta2;
-    s[4] = h.eps;
-    s[5] = h.amsgrad ? 1 : 0;
-    s[6] = shrink;
-    s[7] = sign;
-    s[8] = h.weightDecay;
     k.exports.adam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, state.maxExpAvgSq.byteOffset, p.length, k.address);
   }
 }

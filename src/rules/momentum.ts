@@ -29,6 +29,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
 
 export type MomentumVariant = 'classic' | 'pytorch';
 
@@ -50,6 +51,64 @@ export interface MomentumState extends RuleState {
 }
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
+
+/**
+ * Counts the step and writes the kernel's scalars: 'classic' lr, mu, sign, weightDecay
+ * (`momentumClassic`); 'pytorch' lr, keep, take, sign, weightDecay (`momentumPytorch`).
+ */
+function writeScalars(s: Float64Array, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
+  const lr = scalars.lr;
+  state.step += 1;
+  const sign = h.maximize ? -1 : 1;
+  s[0] = lr;
+  if (h.variant === 'classic') {
+    s[1] = h.momentum;
+    s[2] = sign;
+    s[3] = h.weightDecay;
+    return;
+  }
+  // PyTorch stores the first gradient as is: b = 0 * b + 1 * g on the first step.
+  const first = state.step === 1;
+  s[1] = first ? 0 : h.momentum;
+  s[2] = first ? 1 : 1 - h.dampening;
+  s[3] = sign;
+  s[4] = h.weightDecay;
+}
+
+/** The JS kernel of variant 'classic', twin of `momentumClassic` in assembly/kernels.ts. */
+function momentumClassic(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+  const lr = s[0]!;
+  const mu = s[1]!;
+  const sign = s[2]!;
+  const wd = s[3]!;
+  const decay = wd !== 0;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    const v = mu * b[i]! - lr * gi;
+    b[i] = v;
+    p[i] = p[i]! + v;
+  }
+}
+const CLASSIC_LOOPS = byArrayType(momentumClassic);
+
+/** The JS kernel of variant 'pytorch', twin of `momentumPytorch` in assembly/kernels.ts. */
+function momentumPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+  const lr = s[0]!;
+  const keep = s[1]!;
+  const take = s[2]!;
+  const sign = s[3]!;
+  const wd = s[4]!;
+  const decay = wd !== 0;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    const buf = keep * b[i]! + take * gi;
+    b[i] = buf;
+    p[i] = p[i]! - lr * buf;
+  }
+}
+const PYTORCH_LOOPS = byArrayType(momentumPytorch);
 
 export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumState> = {
   name: 'Momentum',
@@ -73,55 +132,13 @@ export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumSt
   scalarNames: [],
   init: (length: number, dtype: Dtype, _h: MomentumHyper, alloc: Allocator = allocate) => ({ step: 0, buffer: alloc(dtype, length) }),
   step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const lr = scalars.lr;
-    const b = state.buffer;
-    const n = p.length;
-    const sign = h.maximize ? -1 : 1;
-    const wd = h.weightDecay;
-    const decay = wd !== 0;
-    const mu = h.momentum;
-    if (h.variant === 'classic') {
-      for (let i = 0; i < n; i++) {
-        let gi = sign * g[i]!;
-        if (decay) gi += wd * p[i]!;
-        const v = mu * b[i]! - lr * gi;
-        b[i] = v;
-        p[i] = p[i]! + v;
-      }
-      return;
-    }
-    // PyTorch stores the first gradient as is: b = 0 * b + 1 * g on the first step.
-    const keep = state.step === 1 ? 0 : mu;
-    const take = state.step === 1 ? 1 : 1 - h.dampening;
-    for (let i = 0; i < n; i++) {
-      let gi = sign * g[i]!;
-      if (decay) gi += wd * p[i]!;
-      const buf = keep * b[i]! + take * gi;
-      b[i] = buf;
-      p[i] = p[i]! - lr * buf;
-    }
+    writeScalars(jsScalars, state, h, scalars);
+    loopFor(h.variant === 'classic' ? CLASSIC_LOOPS : PYTORCH_LOOPS, p)(p, g, state.buffer, p.length, jsScalars);
   },
   stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const sign = h.maximize ? -1 : 1;
-    if (h.variant === 'classic') {
-      const s = k.scalars;
-      s[0] = scalars.lr;
-      s[1] = h.momentum;
-      s[2] = sign;
-      s[3] = h.weightDecay;
-      k.exports.momentumClassic(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
-    } else {
-      const first = state.step === 1;
-      const s = k.scalars;
-      s[0] = scalars.lr;
-      s[1] = first ? 0 : h.momentum;
-      s[2] = first ? 1 : 1 - h.dampening;
-      s[3] = sign;
-      s[4] = h.weightDecay;
-      k.exports.momentumPytorch(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
-    }
+    writeScalars(k.scalars, state, h, scalars);
+    const kernel = h.variant === 'classic' ? k.exports.momentumClassic : k.exports.momentumPytorch;
+    kernel(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
   },
 };
 

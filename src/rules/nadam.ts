@@ -24,6 +24,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
+import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
 
 export interface NAdamOptions extends CommonOptions {
   beta1?: number;
@@ -47,12 +48,11 @@ export interface NAdamState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'momentumDecay'] as const;
 
-// The step's scalars: gradStep, avgStep, sqrt(1 - beta2^t), and beta2^t (written into a
-// typed array rather than returned: see powIntInto in math.ts).
-const stepScalars = new Float64Array(4);
-
-/** Counts the step, updates muProduct, and writes the step's scalars into stepScalars. */
-function advance(state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
+/**
+ * Counts the step, updates muProduct, and writes the kernel's scalars: gradStep,
+ * avgStep, sqrt(1 - beta2^t), beta1, beta2, eps, sign, weightDecay.
+ */
+function writeScalars(s: Float64Array, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
   const t = state.step;
@@ -60,11 +60,44 @@ function advance(state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
   const muNext = h.beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * h.momentumDecay));
   const muProduct = state.muProduct * mu;
   state.muProduct = muProduct;
-  stepScalars[0] = ((lr * (1 - mu)) / (1 - muProduct)) * -1;
-  stepScalars[1] = ((lr * muNext) / (1 - muProduct * muNext)) * -1;
-  powIntInto(h.beta2, t, stepScalars, 3);
-  stepScalars[2] = Math.sqrt(1 - stepScalars[3]!);
+  s[0] = ((lr * (1 - mu)) / (1 - muProduct)) * -1;
+  s[1] = ((lr * muNext) / (1 - muProduct * muNext)) * -1;
+  s[2] = h.beta2;
+  powIntInto(s, 2, t); // beta2^t, in place (see powIntInto for why in an array)
+  s[2] = Math.sqrt(1 - s[2]!);
+  s[3] = h.beta1;
+  s[4] = h.beta2;
+  s[5] = h.eps;
+  s[6] = h.maximize ? -1 : 1;
+  s[7] = h.weightDecay;
 }
+
+/** The JS kernel, twin of `nadam` in assembly/kernels.ts. */
+function nadam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+  const biasCorrection2Sqrt = s[2]!;
+  const gradScale = s[0]! * biasCorrection2Sqrt;
+  const avgScale = s[1]! * biasCorrection2Sqrt;
+  const beta1 = s[3]!;
+  const beta2 = s[4]!;
+  const scaledEps = s[5]! * biasCorrection2Sqrt;
+  const sign = s[6]!;
+  const wd = s[7]!;
+  const decay = wd !== 0;
+  const oneMinusBeta1 = 1 - beta1;
+  const oneMinusBeta2 = 1 - beta2;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    const mi = m[i]! * beta1 + oneMinusBeta1 * gi;
+    const vi = v[i]! * beta2 + oneMinusBeta2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    // PyTorch's two steps, (gradStep g + avgStep m) / (sqrt(v) / sqrt(bc2) + eps), with
+    // numerator and denominator multiplied by sqrt(bc2): one division, not three.
+    p[i] = p[i]! + (gradScale * gi + avgScale * mi) / (Math.sqrt(vi) + scaledEps);
+  }
+}
+const NADAM_LOOPS = byArrayType(nadam);
 
 export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   name: 'NAdam',
@@ -93,46 +126,11 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
     expAvgSq: alloc(dtype, length),
   }),
   step(p: FloatArray, g: FloatArray, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
-    advance(state, h, scalars);
-    const gradStep = stepScalars[0]!;
-    const avgStep = stepScalars[1]!;
-    const biasCorrection2Sqrt = stepScalars[2]!;
-    const beta1 = h.beta1;
-    const beta2 = h.beta2;
-    const m = state.expAvg;
-    const v = state.expAvgSq;
-    const n = p.length;
-    const sign = h.maximize ? -1 : 1;
-    const wd = h.weightDecay;
-    const decay = wd !== 0;
-    const oneMinusBeta1 = 1 - beta1;
-    const oneMinusBeta2 = 1 - beta2;
-    const gradScale = gradStep * biasCorrection2Sqrt;
-    const avgScale = avgStep * biasCorrection2Sqrt;
-    const scaledEps = h.eps * biasCorrection2Sqrt;
-    for (let i = 0; i < n; i++) {
-      let gi = sign * g[i]!;
-      if (decay) gi += wd * p[i]!;
-      const mi = m[i]! * beta1 + oneMinusBeta1 * gi;
-      const vi = v[i]! * beta2 + oneMinusBeta2 * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      // PyTorch's two steps, (gradStep g + avgStep m) / (sqrt(v) / sqrt(bc2) + eps), with
-      // numerator and denominator multiplied by sqrt(bc2): one division, not three.
-      p[i] = p[i]! + (gradScale * gi + avgScale * mi) / (Math.sqrt(vi) + scaledEps);
-    }
+    writeScalars(jsScalars, state, h, scalars);
+    loopFor(NADAM_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, p.length, jsScalars);
   },
   stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
-    advance(state, h, scalars);
-    const s = k.scalars;
-    s[0] = stepScalars[0]!;
-    s[1] = stepScalars[1]!;
-    s[2] = stepScalars[2]!;
-    s[3] = h.beta1;
-    s[4] = h.beta2;
-    s[5] = h.eps;
-    s[6] = h.maximize ? -1 : 1;
-    s[7] = h.weightDecay;
+    writeScalars(k.scalars, state, h, scalars);
     k.exports.nadam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address);
   },
 };

@@ -44,6 +44,7 @@ import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import { describeValue, UpdateError } from '../errors.ts';
 import { forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
 
 export type NesterovVariant = 'nag' | 'pytorch' | 'book';
 
@@ -67,6 +68,89 @@ export interface NesterovState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
 
+/**
+ * Counts the step and writes the kernel's scalars: 'nag' and 'book' lr, mu, sign,
+ * weightDecay (`nesterovNag`, `nesterovBook`); 'pytorch' lr, mu, keep, take, sign,
+ * weightDecay (`nesterovPytorch`).
+ */
+function writeScalars(s: Float64Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
+  const lr = scalars.lr;
+  state.step += 1;
+  const sign = h.maximize ? -1 : 1;
+  s[0] = lr;
+  s[1] = h.momentum;
+  if (h.variant !== 'pytorch') {
+    s[2] = sign;
+    s[3] = h.weightDecay;
+    return;
+  }
+  // PyTorch stores the first gradient as is: b = 0 * b + 1 * g on the first step.
+  const first = state.step === 1;
+  s[2] = first ? 0 : h.momentum;
+  s[3] = first ? 1 : 1 - h.dampening;
+  s[4] = sign;
+  s[5] = h.weightDecay;
+}
+
+/** The JS kernel of variant 'nag', twin of `nesterovNag` in assembly/kernels.ts. */
+function nesterovNag(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+  const lr = s[0]!;
+  const mu = s[1]!;
+  const sign = s[2]!;
+  const wd = s[3]!;
+  const decay = wd !== 0;
+  const muSquared = mu * mu;
+  const gradScale = (1 + mu) * lr;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    const vOld = v[i]!;
+    v[i] = mu * vOld - lr * gi;
+    p[i] = p[i]! + (muSquared * vOld - gradScale * gi);
+  }
+}
+const NAG_LOOPS = byArrayType(nesterovNag);
+
+/** The JS kernel of variant 'book', twin of `nesterovBook` in assembly/kernels.ts. */
+function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+  const lr = s[0]!;
+  const mu = s[1]!;
+  const sign = s[2]!;
+  const wd = s[3]!;
+  const decay = wd !== 0;
+  const muSquared = mu * mu; // the book's `self.momentum * self.momentum`
+  const gradScale = (1 + mu) * lr; // `(1 + self.momentum) * self.lr`
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    const vNew = mu * v[i]! - lr * gi;
+    v[i] = vNew;
+    // Two statements in the book, two roundings here.
+    const halfway = p[i]! + muSquared * vNew;
+    p[i] = halfway - gradScale * gi;
+  }
+}
+const BOOK_LOOPS = byArrayType(nesterovBook);
+
+/** The JS kernel of variant 'pytorch', twin of `nesterovPytorch` in assembly/kernels.ts. */
+function nesterovPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+  const lr = s[0]!;
+  const mu = s[1]!;
+  const keep = s[2]!;
+  const take = s[3]!;
+  const sign = s[4]!;
+  const wd = s[5]!;
+  const decay = wd !== 0;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    const buf = keep * b[i]! + take * gi;
+    b[i] = buf;
+    p[i] = p[i]! - lr * (gi + mu * buf);
+  }
+}
+const PYTORCH_LOOPS = byArrayType(nesterovPytorch);
+
 export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovState> = {
   name: 'Nesterov',
   optionNames: NAMES,
@@ -89,69 +173,16 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
   scalarNames: [],
   init: (length: number, dtype: Dtype, _h: NesterovHyper, alloc: Allocator = allocate) => ({ step: 0, buffer: alloc(dtype, length) }),
   step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const lr = scalars.lr;
-    const v = state.buffer;
-    const n = p.length;
-    const sign = h.maximize ? -1 : 1;
-    const wd = h.weightDecay;
-    const decay = wd !== 0;
-    const mu = h.momentum;
-    if (h.variant === 'nag') {
-      const muSquared = mu * mu;
-      const gradScale = (1 + mu) * lr;
-      for (let i = 0; i < n; i++) {
-        let gi = sign * g[i]!;
-        if (decay) gi += wd * p[i]!;
-        const vOld = v[i]!;
-        v[i] = mu * vOld - lr * gi;
-        p[i] = p[i]! + (muSquared * vOld - gradScale * gi);
-      }
-    } else if (h.variant === 'book') {
-      const muSquared = mu * mu; // the book's `self.momentum * self.momentum`
-      const gradScale = (1 + mu) * lr; // `(1 + self.momentum) * self.lr`
-      for (let i = 0; i < n; i++) {
-        let gi = sign * g[i]!;
-        if (decay) gi += wd * p[i]!;
-        const vNew = mu * v[i]! - lr * gi;
-        v[i] = vNew;
-        // Two statements in the book, two roundings here.
-        const halfway = p[i]! + muSquared * vNew;
-        p[i] = halfway - gradScale * gi;
-      }
-    } else {
-      const keep = state.step === 1 ? 0 : mu;
-      const take = state.step === 1 ? 1 : 1 - h.dampening;
-      for (let i = 0; i < n; i++) {
-        let gi = sign * g[i]!;
-        if (decay) gi += wd * p[i]!;
-        const buf = keep * v[i]! + take * gi;
-        v[i] = buf;
-        p[i] = p[i]! - lr * (gi + mu * buf);
-      }
-    }
+    writeScalars(jsScalars, state, h, scalars);
+    const loops = h.variant === 'nag' ? NAG_LOOPS : h.variant === 'book' ? BOOK_LOOPS : PYTORCH_LOOPS;
+    loopFor(loops, p)(p, g, state.buffer, p.length, jsScalars);
   },
   stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const s = k.scalars;
-    const v = state.buffer.byteOffset;
-    s[0] = scalars.lr;
-    s[1] = h.momentum;
-    if (h.variant === 'pytorch') {
-      const first = state.step === 1;
-      s[2] = first ? 0 : h.momentum;
-      s[3] = first ? 1 : 1 - h.dampening;
-      s[4] = h.maximize ? -1 : 1;
-      s[5] = h.weightDecay;
-      k.exports.nesterovPytorch(p.byteOffset, g.byteOffset, v, p.length, k.address);
-      return;
-    }
-    s[2] = h.maximize ? -1 : 1;
-    s[3] = h.weightDecay;
-    if (h.variant === 'nag') k.exports.nesterovNag(p.byteOffset, g.byteOffset, v, p.length, k.address);
-    else k.exports.nesterovBook(p.byteOffset, g.byteOffset, v, p.length, k.address);
+    writeScalars(k.scalars, state, h, scalars);
+    const e = k.exports;
+    const kernel = h.variant === 'nag' ? e.nesterovNag : h.variant === 'book' ? e.nesterovBook : e.nesterovPytorch;
+    kernel(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
   },
-
 };
 
 /**

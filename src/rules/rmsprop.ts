@@ -25,6 +25,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
+import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
 
 export type RMSPropVariant = 'pytorch' | 'book';
 
@@ -56,6 +57,60 @@ export interface RMSPropState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'alpha', 'eps', 'momentum', 'centered', 'variant'] as const;
 
+/**
+ * Counts the step and writes the kernel's scalars: lr, alpha, eps, momentum, centered
+ * (0/1), useMomentum (0/1), sign, weightDecay. 'book' is the same loop without centering
+ * or momentum: p - (lr g) / d is p + (-lr g) / d exactly.
+ */
+function writeScalars(s: Float64Array, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
+  const lr = scalars.lr;
+  state.step += 1;
+  s[0] = lr;
+  s[1] = h.alpha;
+  s[2] = h.eps;
+  s[3] = h.momentum;
+  s[4] = h.centered ? 1 : 0;
+  s[5] = h.momentum > 0 ? 1 : 0;
+  s[6] = h.maximize ? -1 : 1;
+  s[7] = h.weightDecay;
+}
+
+/** The JS kernel, every option, twin of `rmsprop` in assembly/kernels.ts. */
+function rmsprop(p: FloatArray, g: FloatArray, sq: FloatArray, ga: FloatArray, buf: FloatArray, n: number, s: Float64Array): void {
+  const negativeLr = -s[0]!;
+  const alpha = s[1]!;
+  const oneMinusAlpha = 1 - alpha;
+  const eps = s[2]!;
+  const mu = s[3]!;
+  const centered = s[4] === 1;
+  const useMomentum = s[5] === 1;
+  const sign = s[6]!;
+  const wd = s[7]!;
+  const decay = wd !== 0;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    const si = sq[i]! * alpha + oneMinusAlpha * gi * gi;
+    sq[i] = si;
+    let denominator: number;
+    if (centered) {
+      const c = ga[i]! * alpha + oneMinusAlpha * gi;
+      ga[i] = c;
+      denominator = Math.sqrt(si - c * c) + eps;
+    } else {
+      denominator = Math.sqrt(si) + eps;
+    }
+    if (useMomentum) {
+      const b = buf[i]! * mu + gi / denominator;
+      buf[i] = b;
+      p[i] = p[i]! + negativeLr * b;
+    } else {
+      p[i] = p[i]! + (negativeLr * gi) / denominator;
+    }
+  }
+}
+const RMSPROP_LOOPS = byArrayType(rmsprop);
+
 export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState> = {
   name: 'RMSProp',
   optionNames: NAMES,
@@ -86,66 +141,11 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
     momentumBuffer: h.momentum > 0 ? alloc(dtype, length) : allocate(dtype, 0),
   }),
   step(p: FloatArray, g: FloatArray, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const lr = scalars.lr;
-    const sq = state.squareAvg;
-    const ga = state.gradAvg;
-    const buf = state.momentumBuffer;
-    const n = p.length;
-    const sign = h.maximize ? -1 : 1;
-    const wd = h.weightDecay;
-    const decay = wd !== 0;
-    const alpha = h.alpha;
-    const oneMinusAlpha = 1 - alpha;
-    const eps = h.eps;
-    if (h.variant === 'book') {
-      for (let i = 0; i < n; i++) {
-        let gi = sign * g[i]!;
-        if (decay) gi += wd * p[i]!;
-        const s = sq[i]! * alpha + oneMinusAlpha * gi * gi;
-        sq[i] = s;
-        p[i] = p[i]! - (lr * gi) / (Math.sqrt(s) + eps);
-      }
-      return;
-    }
-    const centered = h.centered;
-    const mu = h.momentum;
-    const useMomentum = mu > 0;
-    const negativeLr = -lr;
-    for (let i = 0; i < n; i++) {
-      let gi = sign * g[i]!;
-      if (decay) gi += wd * p[i]!;
-      const s = sq[i]! * alpha + oneMinusAlpha * gi * gi;
-      sq[i] = s;
-      let denominator: number;
-      if (centered) {
-        const c = ga[i]! * alpha + oneMinusAlpha * gi;
-        ga[i] = c;
-        denominator = Math.sqrt(s - c * c) + eps;
-      } else {
-        denominator = Math.sqrt(s) + eps;
-      }
-      if (useMomentum) {
-        const b = buf[i]! * mu + gi / denominator;
-        buf[i] = b;
-        p[i] = p[i]! + negativeLr * b;
-      } else {
-        p[i] = p[i]! + (negativeLr * gi) / denominator;
-      }
-    }
+    writeScalars(jsScalars, state, h, scalars);
+    loopFor(RMSPROP_LOOPS, p)(p, g, state.squareAvg, state.gradAvg, state.momentumBuffer, p.length, jsScalars);
   },
   stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
-    state.step += 1;
-    // 'book' is the same loop without centering or momentum: h*alpha + ((1-alpha) g) g, then p + (-lr g) / d.
-    const s = k.scalars;
-    s[0] = scalars.lr;
-    s[1] = h.alpha;
-    s[2] = h.eps;
-    s[3] = h.momentum;
-    s[4] = h.centered ? 1 : 0;
-    s[5] = h.momentum > 0 ? 1 : 0;
-    s[6] = h.maximize ? -1 : 1;
-    s[7] = h.weightDecay;
+    writeScalars(k.scalars, state, h, scalars);
     k.exports.rmsprop(p.byteOffset, g.byteOffset, state.squareAvg.byteOffset, state.gradAvg.byteOffset, state.momentumBuffer.byteOffset, p.length, k.address);
   },
 };

@@ -15,10 +15,34 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { FloatArray } from '../types.ts';
 import { checkKnownOptions } from '../validate.ts';
+import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
 
 export type SGDOptions = CommonOptions;
 export type SGDHyper = CommonHyper;
 export type SGDState = RuleState;
+
+/** Counts the step and writes the kernel's scalars: lr, sign, weightDecay. */
+function writeScalars(s: Float64Array, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
+  const lr = scalars.lr;
+  state.step += 1;
+  s[0] = lr;
+  s[1] = h.maximize ? -1 : 1;
+  s[2] = h.weightDecay;
+}
+
+/** The JS kernel, twin of `sgd` in assembly/kernels.ts. */
+function sgd(p: FloatArray, g: FloatArray, n: number, s: Float64Array): void {
+  const lr = s[0]!;
+  const sign = s[1]!;
+  const wd = s[2]!;
+  const decay = wd !== 0;
+  for (let i = 0; i < n; i++) {
+    let gi = sign * g[i]!;
+    if (decay) gi += wd * p[i]!;
+    p[i] = p[i]! - lr * gi;
+  }
+}
+const SGD_LOOPS = byArrayType(sgd);
 
 export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
   name: 'SGD',
@@ -33,24 +57,11 @@ export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
   scalarNames: [],
   init: () => ({ step: 0 }),
   step(p: FloatArray, g: FloatArray, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const lr = scalars.lr;
-    const n = p.length;
-    const sign = h.maximize ? -1 : 1;
-    const wd = h.weightDecay;
-    const decay = wd !== 0;
-    for (let i = 0; i < n; i++) {
-      let gi = sign * g[i]!;
-      if (decay) gi += wd * p[i]!;
-      p[i] = p[i]! - lr * gi;
-    }
+    writeScalars(jsScalars, state, h, scalars);
+    loopFor(SGD_LOOPS, p)(p, g, p.length, jsScalars);
   },
   stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
-    state.step += 1;
-    const s = k.scalars;
-    s[0] = scalars.lr;
-    s[1] = h.maximize ? -1 : 1;
-    s[2] = h.weightDecay;
+    writeScalars(k.scalars, state, h, scalars);
     k.exports.sgd(p.byteOffset, g.byteOffset, p.length, k.address);
   },
 };
