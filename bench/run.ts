@@ -9,9 +9,10 @@
  *
  * Method: inputs are built outside the timed region; each cell is warmed up, then
  * timed as the median of repeated samples of several steps each (the machine is noisy:
- * medians and ratios carry, absolute times less so); the parameters are read after the
- * samples, so the work cannot be skipped. "ratio" is the row's time over our best row
- * for that rule and size.
+ * medians and ratios carry, absolute times less so); our rows, the book's and the
+ * streaming bound of one rule and size are sampled in interleaved rounds, so they see
+ * the same noise; the parameters are read after the samples, so the work cannot be
+ * skipped. "ratio" is the row's time over our best row for that rule and size.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -86,9 +87,54 @@ function gradientsFor(n: number): Float32Array {
 // ---------------------------------------------------------------------------------
 // Ours and the book's transliteration
 
+/** One row of benchOurs: a step, and what reads its result afterwards. */
+interface Candidate {
+  impl: string;
+  step: () => void;
+  consume: () => void;
+  release?: () => void;
+}
+
+/**
+ * Median ns per element of each candidate, sampled in rounds: every round times every
+ * candidate once, in turn. On this shared machine the clock's noise comes in spells of
+ * seconds (a loop runs at 5 ns/element, then for a while at 9); interleaved, the rows
+ * compared in a ratio live through the same spells, so the ratios hold even when the
+ * absolute times move.
+ */
+function measureInterleaved(candidates: Candidate[], n: number): number[] {
+  const perSample: number[] = [];
+  let roundSeconds = 0;
+  for (const c of candidates) {
+    c.step();
+    const start = process.hrtime.bigint();
+    c.step();
+    const once = Math.max(Number(process.hrtime.bigint() - start) / 1e9, 1e-7);
+    const count = Math.max(1, Math.floor(0.005 / once));
+    perSample.push(count);
+    roundSeconds += once * count;
+    for (let i = 0; i < 2; i++) c.step();
+  }
+  const rounds = Math.max(5, Math.min(31, Math.floor((BUDGET_SECONDS * candidates.length) / roundSeconds)));
+  const times: number[][] = candidates.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    candidates.forEach((c, k) => {
+      const count = perSample[k]!;
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < count; i++) c.step();
+      times[k]!.push(Number(process.hrtime.bigint() - start) / count);
+    });
+  }
+  return times.map((t) => {
+    t.sort((a, b) => a - b);
+    return t[Math.floor(t.length / 2)]! / n;
+  });
+}
+
 function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
   const make = (backend: 'js' | 'wasm', nonFinite: 'error' | 'ignore') =>
     rule === 'nesterov' ? new Nesterov({ lr: 0.01, momentum: 0.9, backend, nonFinite }) : new Adam({ lr: 0.001, backend, nonFinite });
+  const candidates: Candidate[] = [];
 
   // The book's code, transliterated statement by statement (one pass and one temporary
   // per numpy expression), on a plain dict of Float32Arrays.
@@ -97,24 +143,29 @@ function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
     const grads = { w: gradientsFor(n) };
     const state = { v: new Float32Array(n), m: new Float32Array(n), iter: 0 };
     const step = rule === 'nesterov' ? () => bookNesterovStep(params, grads, state, 0.01, 0.9) : () => bookAdamStep(params, grads, state, 0.001, 0.9, 0.999);
-    record(rule, n, "book's code, transliterated", measure(step, n));
-    consume(params.w);
+    candidates.push({ impl: "book's code, transliterated", step, consume: () => consume(params.w) });
   }
-  // Our JS kernel on a plain dict (the per-parameter path).
+  // Our JS kernel on a plain dict (the per-parameter path). The float64 row runs in the
+  // same process as the float32 rows: each array type has its own copy of the loop
+  // (src/kernel.ts), so neither slows the other down.
+  {
+    const params = { w: new Float64Array(n) };
+    const grads = { w: Float64Array.from(gradientsFor(n)) };
+    const opt = make('js', 'ignore');
+    candidates.push({ impl: 'ours, JS, unchecked, Float64Array', step: () => opt.update(params, grads), consume: () => consume(params.w) });
+  }
   for (const nonFinite of ['error', 'ignore'] as const) {
     const params = { w: new Float32Array(n) };
     const grads = { w: gradientsFor(n) };
     const opt = make('js', nonFinite);
-    record(rule, n, `ours, JS${nonFinite === 'ignore' ? ', unchecked' : ''}`, measure(() => opt.update(params, grads), n));
-    consume(params.w);
+    candidates.push({ impl: `ours, JS${nonFinite === 'ignore' ? ', unchecked' : ''}`, step: () => opt.update(params, grads), consume: () => consume(params.w) });
   }
   // Our WebAssembly kernel on a ParamStore.
   for (const nonFinite of ['error', 'ignore'] as const) {
     const store = new ParamStore({ w: n });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     const opt = make('wasm', nonFinite);
-    record(rule, n, `ours, wasm${nonFinite === 'ignore' ? ', unchecked' : ''}`, measure(() => opt.update(store.params, store.grads), n));
-    consume(store.params.w!);
+    candidates.push({ impl: `ours, wasm${nonFinite === 'ignore' ? ', unchecked' : ''}`, step: () => opt.update(store.params, store.grads), consume: () => consume(store.params.w!) });
   }
   // The same on two threads over shared memory.
   if (threads !== null) {
@@ -122,9 +173,12 @@ function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
     (store.grads.w as Float32Array).set(gradientsFor(n));
     threads.attach(store);
     const opt = make('wasm', 'ignore');
-    record(rule, n, `ours, wasm, unchecked, ${threads.size} threads`, measure(() => opt.update(store.params, store.grads), n));
-    consume(store.params.w!);
-    threads.detach(store);
+    candidates.push({
+      impl: `ours, wasm, unchecked, ${threads.size} threads`,
+      step: () => opt.update(store.params, store.grads),
+      consume: () => consume(store.params.w!),
+      release: () => threads.detach(store),
+    });
   }
   // The streaming bound: the same bytes moved by the fastest loop we have (wasm SIMD,
   // no arithmetic): Nesterov reads 3 arrays and writes 2, Adam reads 4 and writes 3.
@@ -136,8 +190,14 @@ function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
     const c = store.byteOffset(2, 0);
     const d = store.byteOffset(3, 0);
     const step = rule === 'nesterov' ? () => k.stream3to2(a, b, c, n) : () => k.stream4to3(a, b, c, d, n);
-    record(rule, n, `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`, measure(step, n));
+    candidates.push({ impl: `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`, step, consume: () => undefined });
   }
+  const results = measureInterleaved(candidates, n);
+  candidates.forEach((c, k) => {
+    c.consume();
+    c.release?.();
+    record(rule, n, c.impl, results[k]!);
+  });
 }
 
 // ---------------------------------------------------------------------------------
