@@ -17,3 +17,17 @@ it('powInt(beta, t) is correctly rounded, and 1 - beta^t equals what C pow gives
   assert.equal(powInt(0.9, 4), 0.6561);
   assert.ok(cPowDiffers > 0, 'the table includes cases where C pow is not correctly rounded');
 });
+
+it('powInt at the ends of the exponent range', () => {
+  assert.equal(powInt(0.9, 0), 1);
+  assert.equal(powInt(0.9, 1), 0.9);
+  // The exponent is halved with 32-bit integer operations up to 2^32 - 1 ...
+  assert.equal(powInt(-1, 2 ** 32 - 1), -1); // odd
+  assert.equal(powInt(-1, 2 ** 32 - 2), 1); // even
+  assert.equal(powInt(0.5, 2 ** 32 - 1), 0); // 2^-(2^32 - 1) underflows
+  assert.equal(powInt(1, 2 ** 32 - 1), 1);
+  // ... and past it by Math.pow (no training run takes 2^32 steps).
+  assert.equal(powInt(-1, 2 ** 32 + 1), -1);
+  assert.equal(powInt(1, 2 ** 40), 1);
+  assert.equal(powInt(0.999, 2 ** 33), 0);
+});

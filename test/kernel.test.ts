@@ -1,0 +1,52 @@
+/**
+ * src/kernel.ts: the per-array-type copies of the JS kernels. (Every rule's loops are
+ * checked against PyTorch and the book on both array types by reference.test.ts; this
+ * checks the plumbing itself: distinct copies, the right one picked, the no-eval
+ * fallback.)
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { byArrayType, loopFor, type LoopsByArrayType } from '../src/kernel.ts';
+import type { FloatArray } from '../src/types.ts';
+
+// y += a * x, with a in the scalar block: a loop in the kernels' shape.
+function axpy(y: FloatArray, x: FloatArray, n: number, s: Float64Array): void {
+  const a = s[0]!;
+  for (let i = 0; i < n; i++) y[i] = y[i]! + a * x[i]!;
+}
+
+function run(loops: LoopsByArrayType<typeof axpy>, Type: Float32ArrayConstructor | Float64ArrayConstructor): number[] {
+  const y = Type.from([1, 2, 3]);
+  const x = Type.from([1, -1, 0.25]);
+  loopFor(loops, y)(y, x, y.length, Float64Array.of(0.5));
+  return Array.from(y);
+}
+
+it('byArrayType compiles two copies of a loop, and loopFor picks the one for the array type', () => {
+  const loops = byArrayType(axpy);
+  assert.notEqual(loops.float32, loops.float64);
+  assert.notEqual(loops.float32, axpy);
+  assert.notEqual(loops.float64, axpy);
+  assert.equal(loopFor(loops, new Float32Array(1)), loops.float32);
+  assert.equal(loopFor(loops, new Float64Array(1)), loops.float64);
+  // 1 + 0.5, 2 - 0.5, 3 + 0.125: exact in both types.
+  assert.deepEqual(run(loops, Float32Array), [1.5, 1.5, 3.125]);
+  assert.deepEqual(run(loops, Float64Array), [1.5, 1.5, 3.125]);
+});
+
+it('without eval (a Content-Security-Policy without unsafe-eval) both copies are the loop itself', () => {
+  const original = globalThis.Function;
+  globalThis.Function = function refused(): never {
+    throw new EvalError('Refused to evaluate a string as JavaScript (CSP)');
+  } as unknown as FunctionConstructor;
+  let loops: LoopsByArrayType<typeof axpy>;
+  try {
+    loops = byArrayType(axpy);
+  } finally {
+    globalThis.Function = original;
+  }
+  assert.equal(loops.float32, axpy);
+  assert.equal(loops.float64, axpy);
+  assert.deepEqual(run(loops, Float32Array), [1.5, 1.5, 3.125]);
+  assert.deepEqual(run(loops, Float64Array), [1.5, 1.5, 3.125]);
+});
