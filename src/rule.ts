@@ -67,7 +67,8 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    */
   init(length: number, dtype: Dtype, hyper: H, alloc?: Allocator): S;
   /**
-   * One step in place: increments `state.step`, then one fused pass over the elements.
+   * One step in place: increments `state.step`, then one fused pass over the elements
+   * (the rule's JS kernel, in its copy for the array type: see kernel.ts).
    * The learning rate of this step arrives as `scalars.lr`, a field rather than an
    * argument: a double passed to a call that is not inlined is boxed, one allocation
    * per call.
