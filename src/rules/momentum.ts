@@ -67,12 +67,21 @@ function writeScalars(s: Float64Array, state: MomentumState, h: MomentumHyper, s
     s[3] = h.weightDecay;
     return;
   }
-  // PyTorch stores the first gradient as is: b = 0 * b + 1 * g on the first step.
-  const first = state.step === 1;
-  s[1] = first ? 0 : h.momentum;
-  s[2] = first ? 1 : 1 - h.dampening;
+  writeTorchBufferFactors(s, 1, state, h);
   s[3] = sign;
   s[4] = h.weightDecay;
+}
+
+/**
+ * PyTorch's momentum-buffer factors of this step, b <- keep * b + take * g, into
+ * s[at] (keep) and s[at + 1] (take). The first step stores the gradient as is (keep 0,
+ * take 1), later ones keep mu and take 1 - dampening. Shared with Nesterov 'pytorch':
+ * torch's SGD keeps the same buffer with and without nesterov=True.
+ */
+export function writeTorchBufferFactors(s: Float64Array, at: number, state: RuleState, h: { readonly momentum: number; readonly dampening: number }): void {
+  const first = state.step === 1;
+  s[at] = first ? 0 : h.momentum;
+  s[at + 1] = first ? 1 : 1 - h.dampening;
 }
 
 /** The JS kernel of variant 'classic', twin of `momentumClassic` in assembly/kernels.ts. */

@@ -45,6 +45,7 @@ import { describeValue, UpdateError } from '../errors.ts';
 import { forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
 import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { writeTorchBufferFactors } from './momentum.ts';
 
 export type NesterovVariant = 'nag' | 'pytorch' | 'book';
 
@@ -84,10 +85,7 @@ function writeScalars(s: Float64Array, state: NesterovState, h: NesterovHyper, s
     s[3] = h.weightDecay;
     return;
   }
-  // PyTorch stores the first gradient as is: b = 0 * b + 1 * g on the first step.
-  const first = state.step === 1;
-  s[2] = first ? 0 : h.momentum;
-  s[3] = first ? 1 : 1 - h.dampening;
+  writeTorchBufferFactors(s, 2, state, h);
   s[4] = sign;
   s[5] = h.weightDecay;
 }
