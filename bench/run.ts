@@ -51,23 +51,50 @@ interface Row {
 }
 const rows: Row[] = [];
 
-/** Median ns per element of `step`, sampled for about BUDGET_SECONDS. */
-function measure(step: () => void, n: number, budget = BUDGET_SECONDS): number {
-  step();
-  let start = process.hrtime.bigint();
-  step();
-  const once = Math.max(Number(process.hrtime.bigint() - start) / 1e9, 1e-7);
-  const perSample = Math.max(1, Math.floor(0.005 / once));
-  const samples = Math.max(5, Math.min(31, Math.floor(budget / (once * perSample))));
-  for (let i = 0; i < 2; i++) step();
-  const times: number[] = [];
-  for (let s = 0; s < samples; s++) {
-    start = process.hrtime.bigint();
-    for (let i = 0; i < perSample; i++) step();
-    times.push(Number(process.hrtime.bigint() - start) / perSample);
+/**
+ * Median ns per element of each step, sampled in rounds for about `budget` seconds per
+ * step: every round times every step once, in turn. On this shared machine the clock's
+ * noise comes in spells of seconds (a loop runs at 5 ns/element, then for a while at 9);
+ * interleaved, the rows compared in a ratio live through the same spells, so the ratios
+ * hold even when the absolute times move.
+ */
+function measureInterleaved(steps: (() => void)[], n: number, budget = BUDGET_SECONDS): number[] {
+  const perSample: number[] = [];
+  let roundSeconds = 0;
+  for (const step of steps) {
+    step();
+    const start = process.hrtime.bigint();
+    step();
+    const once = Math.max(Number(process.hrtime.bigint() - start) / 1e9, 1e-7);
+    const count = Math.max(1, Math.floor(0.005 / once));
+    perSample.push(count);
+    roundSeconds += once * count;
+    for (let i = 0; i < 2; i++) step();
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]! / n;
+  const rounds = Math.max(5, Math.min(31, Math.floor((budget * steps.length) / roundSeconds)));
+  const times: number[][] = steps.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    steps.forEach((step, k) => {
+      const count = perSample[k]!;
+      // Between two steps interleaved with others, one untimed step first: on this VM
+      // the first pass over memory left untouched for a second or so runs 2-3x slower
+      // (measured: Adam at 1.6e7, 1.0-1.7 ns/element for that step, 0.6 for the next),
+      // which a training loop, stepping back to back, never sees.
+      if (steps.length > 1) step();
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < count; i++) step();
+      times[k]!.push(Number(process.hrtime.bigint() - start) / count);
+    });
+  }
+  return times.map((t) => {
+    t.sort((x, y) => x - y);
+    return t[Math.floor(t.length / 2)]! / n;
+  });
+}
+
+/** Median ns per element of one step, sampled for about `budget` seconds. */
+function measure(step: () => void, n: number, budget = BUDGET_SECONDS): number {
+  return measureInterleaved([step], n, budget)[0]!;
 }
 
 let sink = 0;
@@ -96,47 +123,6 @@ interface Candidate {
   step: () => void;
   consume: () => void;
   release?: () => void;
-}
-
-/**
- * Median ns per element of each candidate, sampled in rounds: every round times every
- * candidate once, in turn. On this shared machine the clock's noise comes in spells of
- * seconds (a loop runs at 5 ns/element, then for a while at 9); interleaved, the rows
- * compared in a ratio live through the same spells, so the ratios hold even when the
- * absolute times move.
- */
-function measureInterleaved(candidates: Candidate[], n: number): number[] {
-  const perSample: number[] = [];
-  let roundSeconds = 0;
-  for (const c of candidates) {
-    c.step();
-    const start = process.hrtime.bigint();
-    c.step();
-    const once = Math.max(Number(process.hrtime.bigint() - start) / 1e9, 1e-7);
-    const count = Math.max(1, Math.floor(0.005 / once));
-    perSample.push(count);
-    roundSeconds += once * count;
-    for (let i = 0; i < 2; i++) c.step();
-  }
-  const rounds = Math.max(5, Math.min(31, Math.floor((BUDGET_SECONDS * candidates.length) / roundSeconds)));
-  const times: number[][] = candidates.map(() => []);
-  for (let r = 0; r < rounds; r++) {
-    candidates.forEach((c, k) => {
-      const count = perSample[k]!;
-      // One untimed step first: on this VM the first pass over memory left untouched
-      // for a second or so runs 2-3x slower (measured: Adam at 1.6e7, 1.0-1.7 ns/element
-      // for that step, 0.6 for the next), which a training loop, stepping back to
-      // back, never sees.
-      c.step();
-      const start = process.hrtime.bigint();
-      for (let i = 0; i < count; i++) c.step();
-      times[k]!.push(Number(process.hrtime.bigint() - start) / count);
-    });
-  }
-  return times.map((t) => {
-    t.sort((a, b) => a - b);
-    return t[Math.floor(t.length / 2)]! / n;
-  });
 }
 
 function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
@@ -200,7 +186,7 @@ function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
     const step = rule === 'nesterov' ? () => k.stream3to2(a, b, c, n) : () => k.stream4to3(a, b, c, d, n);
     candidates.push({ impl: `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`, step, consume: () => undefined });
   }
-  const results = measureInterleaved(candidates, n);
+  const results = measureInterleaved(candidates.map((c) => c.step), n);
   candidates.forEach((c, k) => {
     c.consume();
     c.release?.();
@@ -306,16 +292,18 @@ const extras: Record<string, number | string> = {};
   for (const store of [many, one]) for (const name of store.names) (store.grads[name] as Float32Array).fill(1e-3);
   const a = new Nesterov({ backend: 'wasm', nonFinite: 'ignore' });
   const b = new Nesterov({ backend: 'wasm', nonFinite: 'ignore' });
-  extras['wasm: 1000 tensors of 1000, ns/el'] = measure(() => a.update(many.params, many.grads), 1e6);
-  extras['wasm: one tensor of 1e6, ns/el'] = measure(() => b.update(one.params, one.grads), 1e6);
+  const [wasmMany, wasmOne] = measureInterleaved([() => a.update(many.params, many.grads), () => b.update(one.params, one.grads)], 1e6);
+  extras['wasm: 1000 tensors of 1000, ns/el'] = wasmMany!;
+  extras['wasm: one tensor of 1e6, ns/el'] = wasmOne!;
   const plainMany = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, new Float32Array(1000)]));
   const plainGrads = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, new Float32Array(1000).fill(1e-3)]));
   const plainOne = { w: new Float32Array(1e6) };
   const plainOneGrad = { w: new Float32Array(1e6).fill(1e-3) };
   const c = new Nesterov({ backend: 'js', nonFinite: 'ignore' });
   const d = new Nesterov({ backend: 'js', nonFinite: 'ignore' });
-  extras['JS: 1000 tensors of 1000, ns/el'] = measure(() => c.update(plainMany, plainGrads), 1e6);
-  extras['JS: one tensor of 1e6, ns/el'] = measure(() => d.update(plainOne, plainOneGrad), 1e6);
+  const [jsMany, jsOne] = measureInterleaved([() => c.update(plainMany, plainGrads), () => d.update(plainOne, plainOneGrad)], 1e6);
+  extras['JS: 1000 tensors of 1000, ns/el'] = jsMany!;
+  extras['JS: one tensor of 1e6, ns/el'] = jsOne!;
 
   const gc = (globalThis as { gc?: () => void }).gc;
   for (const [label, opt, params, grads] of [
