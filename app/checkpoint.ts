@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stateFromJSON, stateToJSON, type OptimizerStateDict } from '../src/index.ts';
-import { writeFileAtomicSync } from '../src/node/index.ts';
+import { stateFromJSON, stateToJSON, type OptimizerStateDict } from 'nesterov';
+import { writeFileAtomicSync } from 'nesterov/node';
 import type { TrainConfig } from './train.ts';
 
 export const CHECKPOINT_VERSION = 1;

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { writeFileAtomicSync } from '../src/node/index.ts';
+import { writeFileAtomicSync } from 'nesterov/node';
 import { Rng } from '../src/nn/rng.ts';
 import { DataError, loadIdxFolder, loadPackageDigits, split, type Digits } from './data.ts';
 import { OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';

@@ -1,5 +1,5 @@
 /** The optimizers of the main job, by CLI name, with the learning rates it uses by default. */
-import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, type Optimizer } from '../src/index.ts';
+import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, type Optimizer } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;

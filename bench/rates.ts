@@ -10,8 +10,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { minimize, type MinimizeOptions } from '../src/index.ts';
-import { writeFileAtomicSync } from '../src/node/index.ts';
+import { minimize, type MinimizeOptions } from 'nesterov';
+import { writeFileAtomicSync } from 'nesterov/node';
 import { lineChart } from '../app/report.ts';
 import { logLogSlope as slope, quadratic, QUADRATIC_SIZE as N, singularLeastSquares } from '../test/convex.ts';
 

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { Adam, Nesterov, ParamStore } from '../src/index.ts';
+import { Adam, Nesterov, ParamStore } from 'nesterov';
 import { startThreads, type ThreadPool } from '../src/node/threads.ts';
 import { bookAdamStep, bookNesterovStep } from './book.ts';
 

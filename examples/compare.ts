@@ -5,7 +5,7 @@
  *
  *     npm start            (until the MNIST main job lands, this is what it runs)
  */
-import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD } from '../src/index.ts';
+import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD } from 'nesterov';
 
 type Step = { update(p: { xy: Float64Array }, g: { xy: Float64Array }): boolean };
 

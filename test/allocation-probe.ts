@@ -5,7 +5,7 @@
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { ParamStore } from '../src/index.ts';
+import { ParamStore } from 'nesterov';
 import { REGISTRY } from './registry.ts';
 
 const [id] = process.argv.slice(2);

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam, Nesterov, ParamStore, RMSProp, SGD, UpdateError, type FloatArray } from '../src/index.ts';
+import { Adam, Nesterov, ParamStore, RMSProp, SGD, UpdateError, type FloatArray } from 'nesterov';
 import { REGISTRY } from './registry.ts';
 
 const SHAPES = { W: [10, 13], b: 7, c: 64 } as const;

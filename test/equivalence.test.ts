@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam, AdamW, Momentum, Nesterov, type FloatArray, type LearningRate } from '../src/index.ts';
+import { Adam, AdamW, Momentum, Nesterov, type FloatArray, type LearningRate } from 'nesterov';
 import { reference } from './fixtures.ts';
 import { assertClose, doubleWellGradient, relativeError } from './helpers.ts';
 

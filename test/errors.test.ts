@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam, Nesterov, SGD, UpdateError, type FloatArray, type ParamSet } from '../src/index.ts';
+import { Adam, Nesterov, SGD, UpdateError, type FloatArray, type ParamSet } from 'nesterov';
 import { makeOptimizer } from './helpers.ts';
 import { REGISTRY } from './registry.ts';
 

@@ -1,7 +1,7 @@
 /** clipGradNorm (PyTorch's clip_grad_norm_ semantics), zeroGrads, zerosLike; per-parameter overrides. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AdamW, clipGradNorm, Nesterov, SGD, UpdateError, zeroGrads, zerosLike } from '../src/index.ts';
+import { AdamW, clipGradNorm, Nesterov, SGD, UpdateError, zeroGrads, zerosLike } from 'nesterov';
 import { assertClose } from './helpers.ts';
 
 describe('clipGradNorm', () => {

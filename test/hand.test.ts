@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD } from '../src/index.ts';
+import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD } from 'nesterov';
 import { assertClose } from './helpers.ts';
 
 type Stepper = { update(p: { x: Float64Array }, g: { x: Float64Array }): boolean };

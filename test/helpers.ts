@@ -4,7 +4,7 @@
  * tolerance on failure.
  */
 import assert from 'node:assert/strict';
-import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, type FloatArray, type Optimizer } from '../src/index.ts';
+import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, type FloatArray, type Optimizer } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test-only registry over differently-typed option records
 type AnyOptimizer = Optimizer<any, any, any>;

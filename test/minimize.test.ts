@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { minimize, softThreshold, type MinimizeOptions } from '../src/index.ts';
+import { minimize, softThreshold, type MinimizeOptions } from 'nesterov';
 import { Rng } from '../src/nn/rng.ts';
 import { leastSquaresObjective, logLogSlope as slope, quadratic, QUADRATIC_SIZE, singularLeastSquares } from './convex.ts';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Nesterov } from '../src/index.ts';
+import { Nesterov } from 'nesterov';
 import { Network } from '../src/nn/network.ts';
 import { Rng } from '../src/nn/rng.ts';
 import { loadPackageDigits, split } from '../app/data.ts';

@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { FloatArray } from '../src/index.ts';
+import type { FloatArray } from 'nesterov';
 import { reference, type FixtureCase, type FixtureConfig } from './fixtures.ts';
 import { assertClose, doubleWellGradient, makeOptimizer } from './helpers.ts';
 

@@ -3,8 +3,8 @@
  * convergence suite uses on each standard problem. Tests iterate over it, so a new
  * rule or variant added here is tested everywhere at once.
  */
-import { AdaGrad, Adam, AdamW, cosineDecay, Momentum, NAdam, Nesterov, RMSProp, SGD, type LearningRate } from '../src/index.ts';
-import type { Optimizer } from '../src/index.ts';
+import { AdaGrad, Adam, AdamW, cosineDecay, Momentum, NAdam, Nesterov, RMSProp, SGD, type LearningRate } from 'nesterov';
+import type { Optimizer } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;

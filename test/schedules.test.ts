@@ -1,7 +1,7 @@
 /** Learning-rate schedules against their closed forms, worked by hand. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cosineDecay, exponentialDecay, joinSchedules, linearWarmup, SGD, stepDecay, warmupCosineDecay } from '../src/index.ts';
+import { cosineDecay, exponentialDecay, joinSchedules, linearWarmup, SGD, stepDecay, warmupCosineDecay } from 'nesterov';
 import { assertClose } from './helpers.ts';
 
 const at = (schedule: (t: number) => number, steps: number[]) => steps.map(schedule);

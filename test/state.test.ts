@@ -20,8 +20,8 @@ import {
   StateError,
   type FloatArray,
   type OptimizerStateDict,
-} from '../src/index.ts';
-import { loadState, loadStateSync, saveState, saveStateSync } from '../src/node/index.ts';
+} from 'nesterov';
+import { loadState, loadStateSync, saveState, saveStateSync } from 'nesterov/node';
 import { reference } from './fixtures.ts';
 import { doubleWellGradient } from './helpers.ts';
 import { REGISTRY, type AnyOptimizer } from './registry.ts';

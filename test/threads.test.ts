@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ParamStore } from '../src/index.ts';
+import { ParamStore } from 'nesterov';
 import { chunkOf, startThreads, type ThreadPool } from '../src/node/threads.ts';
 import { REGISTRY } from './registry.ts';
 

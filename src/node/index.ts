@@ -107,3 +107,5 @@ export function saveStateSync(optimizer: StatefulOptimizer, path: string): void 
 export function loadStateSync(optimizer: StatefulOptimizer, path: string): void {
   optimizer.loadStateDict(decodeFrom(path, new Uint8Array(readFileSync(path))));
 }
+
+export { startThreads, type ThreadPool } from './threads.ts';
