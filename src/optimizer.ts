@@ -94,6 +94,10 @@ interface StorePlan<H, S> {
   readonly runs: Run<H, S>[];
 }
 
+function sameRegions(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((region, i) => region === b[i]);
+}
+
 function matcherOf(owner: string, index: number, matcher: unknown): (name: string) => boolean {
   if (typeof matcher === 'string') return (name) => name === matcher;
   if (typeof matcher === 'function') return (name) => (matcher as (name: string) => boolean)(name) === true;
@@ -107,6 +111,30 @@ function matcherOf(owner: string, index: number, matcher: unknown): (name: strin
 
 function overlaps(a: FloatArray, b: FloatArray): boolean {
   return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/**
+ * The first pair of entries whose arrays share memory (empty arrays share none), or
+ * undefined: per buffer, sorted by offset, each against the furthest-reaching before it.
+ */
+function firstOverlap<E extends { array: FloatArray }>(entries: readonly E[]): [E, E] | undefined {
+  const byBuffer = new Map<ArrayBufferLike, E[]>();
+  for (const entry of entries) {
+    if (entry.array.byteLength === 0) continue;
+    const list = byBuffer.get(entry.array.buffer);
+    if (list === undefined) byBuffer.set(entry.array.buffer, [entry]);
+    else list.push(entry);
+  }
+  for (const list of byBuffer.values()) {
+    list.sort((a, b) => a.array.byteOffset - b.array.byteOffset);
+    let reach = list[0]!;
+    for (let i = 1; i < list.length; i++) {
+      const entry = list[i]!;
+      if (entry.array.byteOffset < reach.array.byteOffset + reach.array.byteLength) return [reach, entry];
+      if (entry.array.byteOffset + entry.array.byteLength > reach.array.byteOffset + reach.array.byteLength) reach = entry;
+    }
+  }
+  return undefined;
 }
 
 /** The index of the first NaN or infinity, or -1 (a loop per array type: see kernel.ts). */
@@ -145,6 +173,16 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   #grads: ParamSet = NO_ARRAYS;
   #sawNonFinite = false;
   #plan: StorePlan<H, S> | undefined;
+  /** Stores this optimizer holds state regions in (released by reset). */
+  readonly #stores = new Set<ParamStore>();
+  // The arrays of the last call whose set was checked as a whole (no overlaps, every
+  // override used): [param, grad] per parameter, in order. A call with the same arrays
+  // skips that check, so it costs nothing per step.
+  readonly #checkedArrays: unknown[] = [];
+  readonly #checkedNames: string[] = [];
+  #checkedCount = 0;
+  #seen = 0;
+  #setChanged = false;
 
   constructor(rule: UpdateRule<O, H, S>, options: O & OptimizerOptions<O>) {
     this.#rule = rule;
@@ -179,6 +217,16 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
   }
 
+  /**
+   * State buffers per parameter this optimizer keeps at most, over its defaults and
+   * overrides (what `new ParamStore(shapes, { stateBuffers: [optimizer] })` reserves).
+   */
+  stateBuffersPerParam(): number {
+    let most = this.#rule.bufferNames(this.defaults).length;
+    for (const override of this.#overrides) most = Math.max(most, this.#rule.bufferNames(override.hyper).length);
+    return most;
+  }
+
   /** Updates applied so far; the step number a schedule sees next. */
   get stepCount(): number {
     return this.#stepCount;
@@ -208,7 +256,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   /** Forgets the state of one parameter, or of all (and the step counts) when no name is given. */
   reset(name?: string): void {
     this.#plan = undefined;
+    for (const store of this.#stores) store.releaseState(this, name);
     if (name === undefined) {
+      this.#stores.clear();
       this.#slots.clear();
       this.#stepCount = 0;
       this.#skippedSteps = 0;
@@ -240,8 +290,11 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     this.#sawNonFinite = false;
     try {
       if (this.checkInputs) {
+        this.#seen = 0;
+        this.#setChanged = false;
         forEachArray(params, this.#checkParam);
         forEachArray(grads, this.#checkGradName);
+        if (this.#setChanged || this.#seen !== this.#checkedCount) this.#checkNewSet(params, grads);
       }
       forEachArray(params, this.#prepareParam);
       if (this.#sawNonFinite) {
@@ -265,6 +318,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   readonly #checkParam = (param: unknown, name: string): void => {
     const owner = this.#owner;
+    if (typeof name !== 'string') {
+      throw new UpdateError(`${owner}: parameter names must be strings, got the Map key ${describeValue(name)} (a number key would not match its saved state)`, String(name));
+    }
     if (!isFloatArray(param)) {
       throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
     }
@@ -280,6 +336,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       throw new UpdateError(`${owner}: gradient '${name}' has length ${grad.length} but the parameter has length ${param.length}`, name);
     }
     if (overlaps(grad, param)) throw new UpdateError(`${owner}: gradient '${name}' shares memory with its parameter`, name);
+    const i = this.#seen++;
+    if (this.#checkedArrays[2 * i] !== param || this.#checkedArrays[2 * i + 1] !== grad || this.#checkedNames[i] !== name) this.#setChanged = true;
     const slot = this.#slots.get(name);
     if (slot?.state !== undefined) {
       if (slot.length !== param.length) {
@@ -293,6 +351,44 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       }
     }
   };
+
+  /**
+   * The checks of a whole set of arrays, run when the set differs from the last one
+   * checked (not per step): no two arrays among all params and grads share memory, and
+   * every override matches some parameter.
+   */
+  #checkNewSet(params: ParamSet, grads: ParamSet): void {
+    const entries: { array: FloatArray; what: string; name: string }[] = [];
+    const names: string[] = [];
+    forEachArray(params, (param, name) => {
+      names.push(name);
+      entries.push({ array: param as FloatArray, what: `parameter '${name}'`, name });
+      entries.push({ array: getArray(grads, name) as FloatArray, what: `gradient '${name}'`, name });
+    });
+    const clash = firstOverlap(entries);
+    if (clash !== undefined) {
+      throw new UpdateError(
+        `${this.#owner}: ${clash[1].what} shares memory with ${clash[0].what} (every parameter and gradient needs memory of its own)`,
+        clash[1].name,
+      );
+    }
+    this.#checkOverridesUsed(names);
+    this.#checkedArrays.length = 0;
+    forEachArray(params, (param, name) => this.#checkedArrays.push(param, getArray(grads, name)));
+    this.#checkedNames.length = 0;
+    this.#checkedNames.push(...names);
+    this.#checkedCount = names.length;
+  }
+
+  /** An override that matches none of the parameters is a typo or a stale pattern: refuse it. */
+  #checkOverridesUsed(names: readonly string[]): void {
+    this.#overrides.forEach((override, index) => {
+      if (!names.some((name) => override.matches(name))) {
+        const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')}, ...` : names.join(', ');
+        throw new UpdateError(`${this.#owner}: overrides[${index}] matches no parameter of this update (parameters: ${shown})`, '');
+      }
+    });
+  }
 
   readonly #checkGradName = (_grad: unknown, name: string): void => {
     if (getArray(this.#params, name) === undefined) {
@@ -430,15 +526,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       );
     }
     // Check everything before writing anything.
+    this.#checkOverridesUsed(store.names);
     const slots = store.names.map((name) => this.#slotFor(name, store.params[name]!));
     for (const slot of slots) {
-      const needed = rule.bufferNames(slot.hyper).length;
-      if (needed > store.stateBuffers) {
-        throw new UpdateError(
-          `${owner}: parameter '${slot.name}' needs ${needed} state buffers, the ParamStore has room for ${store.stateBuffers} (its stateBuffers option)`,
-          slot.name,
-        );
-      }
       if (slot.state !== undefined && (slot.length !== store.lengths[slot.name] || slot.dtype !== store.dtype)) {
         throw new UpdateError(
           `${owner}: parameter '${slot.name}' has ${store.lengths[slot.name]} ${store.dtype} elements in the store, but its optimizer state was made for ${slot.length} ${slot.dtype}`,
@@ -446,39 +536,58 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
         );
       }
     }
-    // Move every state into the store's state regions (views at the parameter's offset).
+    // Claim this optimizer's own state regions in the store (another optimizer updating
+    // the same parameters keeps its own): all checked first, so a refusal claims nothing.
     for (const slot of slots) {
+      const needed = rule.bufferNames(slot.hyper).length;
+      if (store.freeStateFor(this, slot.name) < needed) {
+        const others = store.heldByOthers(this, slot.name);
+        throw new UpdateError(
+          `${owner}: parameter '${slot.name}' needs ${needed} state buffer${needed === 1 ? '' : 's'}, but the ParamStore reserves ${store.stateBuffers}` +
+            (others > 0 ? ` and another optimizer holds ${others} of them` : '') +
+            ' (make the store with stateBuffers: [every optimizer that updates it], or call reset() on an optimizer that is done with it)',
+          slot.name,
+        );
+      }
+    }
+    const regions = slots.map((slot) => store.claimState(this, slot.name, rule.bufferNames(slot.hyper).length)!);
+    this.#stores.add(store);
+    // Move every state into its regions (views at the parameter's offset).
+    slots.forEach((slot, i) => {
       const offset = store.offsets[slot.name]!;
-      const regionOf = (k: number) => 2 + k;
+      const own = regions[i]!;
       const old = slot.state;
-      if (old !== undefined && this.#inStore(store, old, slot.hyper, offset)) continue;
+      if (old !== undefined && this.#inStore(store, old, slot.hyper, offset, own)) return;
       let k = 0;
       const fresh = rule.init(slot.length, store.dtype, slot.hyper, (_dtype, length, fill = 0) => {
-        const view = store.view(regionOf(k++), offset, length);
+        const view = store.view(own[k++]!, offset, length);
         view.fill(fill);
         return view;
       });
       if (old !== undefined) {
         const from = rule.buffersOf(old, slot.hyper);
-        rule.buffersOf(fresh, slot.hyper).forEach((array, i) => array.set(from[i]!));
+        rule.buffersOf(fresh, slot.hyper).forEach((array, b) => array.set(from[b]!));
+        // The state moved here from another store: give its regions there back.
+        for (const other of this.#stores) if (other !== store && from[0]?.buffer === other.buffer) other.releaseState(this, slot.name);
         fresh.step = old.step;
         for (const key of rule.scalarNames) (fresh as unknown as Record<string, number>)[key] = (old as unknown as Record<string, number>)[key]!;
       }
       slot.state = fresh;
-    }
+    });
     // Group consecutive parameters that can share one kernel call.
     const runs: Run<H, S>[] = [];
     let start = 0;
     for (let i = 1; i <= slots.length; i++) {
       const a = slots[start]!;
       const b = slots[i];
-      if (b !== undefined && b.hyper === a.hyper && this.#sameCounters(a.state!, b.state!)) continue;
+      if (b !== undefined && b.hyper === a.hyper && sameRegions(regions[start]!, regions[i]!) && this.#sameCounters(a.state!, b.state!)) continue;
       const members = slots.slice(start, i);
+      const own = regions[start]!;
       const first = store.offsets[a.name]!;
       const last = members[members.length - 1]!;
       const length = store.offsets[last.name]! + last.length - first;
       let k = 0;
-      const state = rule.init(length, store.dtype, a.hyper, (_dtype, size) => store.view(2 + k++, first, size));
+      const state = rule.init(length, store.dtype, a.hyper, (_dtype, size) => store.view(own[k++]!, first, size));
       state.step = a.state!.step;
       for (const key of rule.scalarNames) (state as unknown as Record<string, number>)[key] = (a.state as unknown as Record<string, number>)[key]!;
       runs.push({ hyper: a.hyper, slots: members, param: store.view(0, first, length), grad: store.view(1, first, length), state, lr: 0 });
@@ -487,8 +596,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     return { store, grads: store.view(1, 0, store.regionLength), useWasm: kernels !== null, runs };
   }
 
-  #inStore(store: ParamStore, state: S, hyper: H, offset: number): boolean {
-    return this.#rule.buffersOf(state, hyper).every((array, k) => array.buffer === store.buffer && array.byteOffset === store.byteOffset(2 + k, offset));
+  #inStore(store: ParamStore, state: S, hyper: H, offset: number, regions: readonly number[]): boolean {
+    return this.#rule.buffersOf(state, hyper).every((array, k) => array.buffer === store.buffer && array.byteOffset === store.byteOffset(regions[k]!, offset));
   }
 
   #sameCounters(a: S, b: S): boolean {
@@ -513,7 +622,13 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       });
       const scalars: { [key: string]: number } = {};
       for (const key of this.#rule.scalarNames) scalars[key] = (state as unknown as Record<string, number>)[key]!;
-      params[name] = { dtype: slot.dtype, length: slot.length, step: state.step, scalars, buffers };
+      // defineProperty, not assignment: a parameter may be named '__proto__'.
+      Object.defineProperty(params, name, {
+        value: { dtype: slot.dtype, length: slot.length, step: state.step, scalars, buffers },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return {
       format: STATE_FORMAT,
@@ -560,6 +675,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       slots.set(name, { name, hyper, state, dtype: record.dtype, length: record.length, lr: 0 });
     }
     this.#plan = undefined;
+    this.#checkedCount = 0;
     this.#slots.clear();
     for (const [name, slot] of slots) this.#slots.set(name, slot);
     this.#stepCount = saved.stepCount;

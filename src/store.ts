@@ -22,11 +22,22 @@ import { instantiateKernels, SCALAR_BLOCK_DOUBLES, type WasmKernels } from './wa
 /** Marks the params / grads records of a store, so an optimizer can find the store. */
 export const STORE = Symbol('nesterov.ParamStore');
 
+/** What a store needs to know of an optimizer to size its state regions. */
+export interface StateSizer {
+  /** State buffers per parameter the optimizer keeps at most (SGD 0, Nesterov 1, Adam 2, ...). */
+  stateBuffersPerParam(): number;
+}
+
 export interface ParamStoreOptions {
   /** 'float32' (default; WebAssembly memory, SIMD kernels) or 'float64' (JS kernels). */
   dtype?: Dtype;
-  /** Optimizer state buffers to make room for (default 3: enough for every rule here). */
-  stateBuffers?: number;
+  /**
+   * State regions to reserve: a count (default 3, the most any one rule here keeps), or
+   * the optimizers that will update this store, to reserve exactly what they keep
+   * together (`[new SGD()]` reserves none). Each optimizer claims its own regions on its
+   * first update; one that finds too few free is refused with an UpdateError.
+   */
+  stateBuffers?: number | readonly StateSizer[];
   /** Back the store with shared memory, as threads need (float32 only). Default false. */
   shared?: boolean;
 }
@@ -64,13 +75,17 @@ export class ParamStore {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
   readonly shared: boolean;
   #kernels: WasmKernels | null | undefined;
+  /**
+   * Who holds state region `2 + k` at parameter `i`: `#holders[k][i]`. Weak, so that an
+   * optimizer that is no longer referenced gives its regions back.
+   */
+  readonly #holders: (WeakRef<object> | undefined)[][];
 
   constructor(shapes: { readonly [name: string]: Shape }, options: ParamStoreOptions = {}) {
     if (shapes === null || typeof shapes !== 'object') throw optionError('ParamStore', 'shapes', shapes, 'an object of lengths or shapes');
     const dtype = options.dtype ?? 'float32';
     if (dtype !== 'float32' && dtype !== 'float64') throw optionError('ParamStore', 'dtype', dtype, "'float32' or 'float64'");
-    const stateBuffers = options.stateBuffers ?? 3;
-    if (!Number.isSafeInteger(stateBuffers) || stateBuffers < 0) throw optionError('ParamStore', 'stateBuffers', stateBuffers, 'an integer >= 0');
+    const stateBuffers = stateBuffersOption(options.stateBuffers);
     const shared = options.shared ?? false;
     if (typeof shared !== 'boolean') throw optionError('ParamStore', 'shared', shared, 'true or false');
     this.dtype = dtype;
@@ -110,6 +125,60 @@ export class ParamStore {
     }
     this.params = this.#record(0);
     this.grads = this.#record(1);
+    this.#holders = Array.from({ length: stateBuffers }, () => new Array<WeakRef<object> | undefined>(names.length).fill(undefined));
+  }
+
+  /**
+   * The state regions (2, 3, ...) that `holder` keeps for parameter `name`: the ones it
+   * already holds, topped up with free ones to `count`. Regions are per parameter, so
+   * two optimizers over different parameters of one store (Muon for matrices, AdamW for
+   * biases) each use region 2 at their own offsets, while two over the same parameter
+   * get different regions. Returns undefined (claiming nothing) when too few are free.
+   * Optimizers call this; a region is zero-filled by its new holder.
+   */
+  claimState(holder: object, name: string, count: number): number[] | undefined {
+    const index = this.names.indexOf(name);
+    if (index < 0) throw optionError('ParamStore.claimState', 'name', name, 'a parameter of this store');
+    const held: number[] = [];
+    const free: number[] = [];
+    for (let k = 0; k < this.stateBuffers; k++) {
+      const owner = this.#holders[k]![index];
+      const alive = owner?.deref();
+      if (alive === holder) held.push(k);
+      else if (alive === undefined) free.push(k);
+    }
+    if (held.length + free.length < count) return undefined;
+    for (const k of free.slice(0, Math.max(0, count - held.length))) {
+      this.#holders[k]![index] = new WeakRef(holder);
+      held.push(k);
+    }
+    held.sort((a, b) => a - b);
+    return held.slice(0, count).map((k) => 2 + k);
+  }
+
+  /** Gives back the regions `holder` keeps for `name`, or for every parameter. */
+  releaseState(holder: object, name?: string): void {
+    for (const column of this.#holders) {
+      column.forEach((owner, i) => {
+        if (owner?.deref() === holder && (name === undefined || this.names[i] === name)) column[i] = undefined;
+      });
+    }
+  }
+
+  /** How many state regions at parameter `name` `holder` holds or could claim. */
+  freeStateFor(holder: object, name: string): number {
+    return this.stateBuffers - this.heldByOthers(holder, name);
+  }
+
+  /** How many state regions at parameter `name` other live optimizers hold. */
+  heldByOthers(holder: object, name: string): number {
+    const index = this.names.indexOf(name);
+    let count = 0;
+    for (const column of this.#holders) {
+      const alive = column[index]?.deref();
+      if (alive !== undefined && alive !== holder) count++;
+    }
+    return count;
   }
 
   #record(region: number): { readonly [name: string]: FloatArray } {
@@ -164,6 +233,25 @@ export class ParamStore {
     }
     return undefined;
   }
+}
+
+function stateBuffersOption(value: unknown): number {
+  if (value === undefined) return 3;
+  if (Array.isArray(value)) {
+    let total = 0;
+    value.forEach((optimizer: unknown, i) => {
+      const sizer = optimizer as Partial<StateSizer> | null;
+      if (typeof sizer?.stateBuffersPerParam !== 'function') {
+        throw optionError('ParamStore', `stateBuffers[${i}]`, optimizer, 'an optimizer of this library');
+      }
+      total += sizer.stateBuffersPerParam();
+    });
+    return total;
+  }
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw optionError('ParamStore', 'stateBuffers', value, 'an integer >= 0, or the optimizers that will update the store');
+  }
+  return value;
 }
 
 /** The store a params or grads record belongs to, if any. */

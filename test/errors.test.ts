@@ -69,6 +69,12 @@ describe('a bad update throws naming the parameter, and nothing changes', () => 
     ['a NaN in a gradient', (p) => ({ params: p, grads: { W: new Float32Array([0, 0, 0]), b: new Float32Array([NaN]) } }), /gradient 'b' is not finite at index 0 \(NaN\)/],
     ['an Infinity in a gradient', (p) => ({ params: p, grads: { W: new Float32Array([0, 0, -Infinity]), b: new Float32Array(1) } }), /gradient 'W' is not finite at index 2 \(-Infinity\)/],
     ['a gradient aliasing its parameter', (p) => ({ params: p, grads: { W: p.W!, b: new Float32Array(1) } }), /gradient 'W' shares memory with its parameter/],
+    // Issue 10 item 7: every overlap among all params and grads, not only a gradient with its own parameter.
+    ['a gradient sharing memory with another parameter', (p) => ({ params: p, grads: { W: new Float32Array(3), b: p.W!.subarray(2) } }), /^[A-Za-z]+\.update: gradient 'b' shares memory with parameter 'W' \(every parameter and gradient needs memory of its own\)$/],
+    ['one array as two parameters', (p) => ({ params: { W: p.W!, b: p.W!.subarray(0, 1) }, grads: good() }), /parameter 'b' shares memory with parameter 'W'/],
+    ['two gradients on one array', (p) => { const g = new Float32Array(4); return { params: p, grads: { W: g.subarray(0, 3), b: g.subarray(2, 3) } }; }, /gradient 'b' shares memory with gradient 'W'/],
+    // Issue 10 item 5: a Map key that is not a string would lose its state on resume.
+    ['a numeric Map key', (p) => ({ params: new Map<unknown, FloatArray>([['W', p.W!], [1, p.b!]]) as unknown as ParamSet, grads: new Map<unknown, FloatArray>([['W', new Float32Array(3)], [1, new Float32Array(1)]]) as unknown as ParamSet }), /parameter names must be strings, got the Map key 1/],
     ['params that are not a set', () => ({ params: [new Float32Array(1)] as unknown as ParamSet, grads: good() }), /params must be an object or a Map/],
     ['grads that are null', (p) => ({ params: p, grads: null as unknown as ParamSet }), /grads must be an object or a Map/],
   ];

@@ -193,7 +193,8 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
  */
 export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, NesterovState> {
   // The look-ahead points theta + mu v handed to step()'s closure, made once per name.
-  readonly #lookahead: { [name: string]: FloatArray } = {};
+  // A record without prototype, so that any name works, '__proto__' too.
+  readonly #lookahead: { [name: string]: FloatArray } = Object.create(null) as { [name: string]: FloatArray };
 
   constructor(options: NesterovOptions & OptimizerOptions<NesterovOptions> = {}) {
     super(nesterovRule, options);
