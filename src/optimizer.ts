@@ -408,8 +408,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
     const value = lr(this.#stepCount);
     if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
-      throw new RangeError(
+      throw new UpdateError(
         `${this.#owner}: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`,
+        name,
       );
     }
     target.lr = value;

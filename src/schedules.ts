@@ -93,6 +93,13 @@ export function joinSchedules(schedules: readonly LearningRate[], boundaries: re
 
 /** Linear warm-up from 0 to `lr` over `warmupSteps`, then a cosine decay to `minLr` over `decaySteps`. */
 export function warmupCosineDecay(options: { lr: number; warmupSteps: number; decaySteps: number; minLr?: number }): Schedule {
+  // Checked here, so that a missing option is named as the caller wrote it.
+  const owner = 'warmupCosineDecay';
+  if (options === null || typeof options !== 'object') throw optionError(owner, 'options', options, '{ lr, warmupSteps, decaySteps, minLr? }');
+  nonNegative(owner, 'lr', options.lr);
+  positiveInteger(owner, 'warmupSteps', options.warmupSteps);
+  positiveInteger(owner, 'decaySteps', options.decaySteps);
+  if (options.minLr !== undefined) nonNegative(owner, 'minLr', options.minLr);
   const warmup = linearWarmup({ lr: options.lr, steps: options.warmupSteps });
   const decay = cosineDecay({ lr: options.lr, steps: options.decaySteps, minLr: options.minLr ?? 0 });
   return joinSchedules([warmup, decay], [options.warmupSteps]);

@@ -61,13 +61,14 @@ export function learningRateOption(owner: string, value: unknown, fallback: numb
 }
 
 /** Rejects option names the optimizer does not know, so a typo is not silently ignored. */
-export function checkKnownOptions(owner: string, options: object, known: readonly string[]): void {
+export function checkKnownOptions(owner: string, options: object, known: readonly string[], hints: { readonly [option: string]: string } = {}): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`${owner}: options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      throw new RangeError(`${owner}: unknown option '${key}' (known options: ${known.join(', ')})`);
+      const hint = Object.hasOwn(hints, key) ? `${hints[key]}; ` : '';
+      throw new RangeError(`${owner}: unknown option '${key}' (${hint}known options: ${known.join(', ')})`);
     }
   }
 }

@@ -16,7 +16,9 @@ describe('invalid options fail at construction', () => {
     ['SGD', { lr: '0.1' }, /invalid lr: "0.1"/],
     ['SGD', { weightDecay: -0.1 }, /invalid weightDecay: -0.1/],
     ['SGD', { maximize: 1 }, /invalid maximize: 1 \(expected true or false\)/],
-    ['SGD', { momentum: 0.9 }, /SGD: unknown option 'momentum'/],
+    // Issue 10 item 18: torch's SGD options point to the classes that have them.
+    ['SGD', { momentum: 0.9 }, /^SGD: unknown option 'momentum' \(SGD here is plain SGD: for momentum use Momentum, or Nesterov for NAG; known options: lr, weightDecay, maximize\)$/],
+    ['SGD', { nesterov: true }, /^SGD: unknown option 'nesterov' \(use the Nesterov class; known options/],
     ['Momentum', { momentum: 1 }, /Momentum: invalid momentum: 1 \(expected a number in \[0, 1\)\)/],
     ['Momentum', { momentum: -0.5 }, /invalid momentum: -0.5/],
     ['Momentum', { dampening: 0.5 }, /invalid dampening: 0.5 \(expected 0 with variant 'classic'/],
@@ -112,7 +114,14 @@ describe('a bad update throws naming the parameter, and nothing changes', () => 
     const opt = new SGD({ lr: (t) => (t === 0 ? 0.1 : -1) });
     const params = { w: new Float64Array([1]) };
     opt.update(params, { w: new Float64Array([1]) });
-    assert.throws(() => opt.update(params, { w: new Float64Array([1]) }), /the lr schedule of parameter 'w' returned -1 at step 1/);
+    // Issue 10 item 16: an UpdateError naming the parameter, as the README documents.
+    assert.throws(
+      () => opt.update(params, { w: new Float64Array([1]) }),
+      (error: Error) =>
+        error instanceof UpdateError &&
+        error.param === 'w' &&
+        error.message === "SGD.update: the lr schedule of parameter 'w' returned -1 at step 1 (expected a finite number >= 0)",
+    );
     assert.deepEqual(params.w, new Float64Array([0.9]));
   });
 });

@@ -44,12 +44,19 @@ function sgd(p: FloatArray, g: FloatArray, n: number, s: Float64Array): void {
 }
 const SGD_LOOPS = byArrayType(sgd);
 
+/** torch.optim.SGD's options that are separate classes here. */
+const SGD_HINTS = {
+  momentum: 'SGD here is plain SGD: for momentum use Momentum, or Nesterov for NAG',
+  dampening: 'dampening belongs to Momentum and Nesterov (variant \'pytorch\')',
+  nesterov: 'use the Nesterov class',
+};
+
 export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
   name: 'SGD',
   optionNames: COMMON_OPTION_NAMES,
   globalOptions: [],
   resolve(options) {
-    checkKnownOptions('SGD', options, COMMON_OPTION_NAMES);
+    checkKnownOptions('SGD', options, COMMON_OPTION_NAMES, SGD_HINTS);
     return resolveCommon('SGD', options, 0.01);
   },
   bufferNames: () => [],
