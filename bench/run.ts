@@ -289,7 +289,7 @@ const extras: Record<string, number | string> = {};
   const shapes = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, 1000]));
   const many = new ParamStore(shapes);
   const one = new ParamStore({ w: 1e6 });
-  for (const store of [many, one]) for (const name of store.names) (store.grads[name] as Float32Array).fill(1e-3);
+  for (const store of [many, one] as ParamStore<string>[]) for (const name of store.names) (store.grads[name] as Float32Array).fill(1e-3);
   const a = new Nesterov({ backend: 'wasm', nonFinite: 'ignore' });
   const b = new Nesterov({ backend: 'wasm', nonFinite: 'ignore' });
   const [wasmMany, wasmOne] = measureInterleaved([() => a.update(many.params, many.grads), () => b.update(one.params, one.grads)], 1e6);

@@ -81,7 +81,13 @@ export function zeroGrads(grads: ParamSet): void {
   for (const array of arraysOf('zeroGrads', grads)) array.fill(0);
 }
 
-/** A new set of zero arrays with the names, types and lengths of `params` (object or Map, as given). */
+/**
+ * A new set of zero arrays with the names, types and lengths of `params` (object or Map,
+ * as given; an object of an interface or class type comes back as a plain object with the
+ * same fields).
+ */
+export function zerosLike<K extends string, A extends FloatArray>(params: ReadonlyMap<K, A>): Map<K, A>;
+export function zerosLike<T extends { readonly [P in keyof T]: FloatArray }>(params: T): { -readonly [P in keyof T]: T[P] };
 export function zerosLike(params: ParamSet): ParamSet {
   if (params instanceof Map) {
     const out = new Map<string, FloatArray>();
@@ -90,7 +96,8 @@ export function zerosLike(params: ParamSet): ParamSet {
   }
   const out: { [name: string]: FloatArray } = {};
   forEachArray(params, (array, name) => {
-    out[name] = like('zerosLike', array, name);
+    // defineProperty: a parameter may be named '__proto__'.
+    Object.defineProperty(out, name, { value: like('zerosLike', array, name), enumerable: true, writable: true, configurable: true });
   });
   return out;
 }

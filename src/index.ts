@@ -6,9 +6,9 @@ export { RMSProp, rmspropRule, type RMSPropOptions, type RMSPropHyper, type RMSP
 export { Adam, adamRule, type AdamOptions, type AdamHyper, type AdamState, type AdamVariant } from './rules/adam.ts';
 export { AdamW, adamwRule, type AdamWOptions } from './rules/adamw.ts';
 export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState } from './rules/nadam.ts';
-export { ParamStore, type ParamStoreOptions, type Shape } from './store.ts';
-export { loadKernels, wasmSimdSupported } from './wasm/kernels.ts';
-export { Optimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
+export { ParamStore, type AnyParamStore, type ParamStoreOptions, type Shape, type StateSizer } from './store.ts';
+export { loadKernels, wasmSimdSupported, wasmUnavailableReason } from './wasm/kernels.ts';
+export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
 export type { CommonOptions, CommonHyper, RuleState, UpdateRule } from './rule.ts';
 export * from './schedules.ts';
 export { minimize, softThreshold, type LineSearch, type Prox, type MinimizeOptions, type MinimizeResult, type Method, type Restart, type StopReason, type ValueAndGradient } from './minimize.ts';
@@ -25,4 +25,4 @@ export {
   type ParamStateRecord,
 } from './state.ts';
 export { StateError, UpdateError } from './errors.ts';
-export type { Dtype, FloatArray, LearningRate, ParamSet, Schedule } from './types.ts';
+export type { ArrayOf, Dtype, FloatArray, LearningRate, ParamSet, Schedule } from './types.ts';

@@ -11,8 +11,8 @@
 import { StateError, UpdateError, describeValue, optionError } from './errors.ts';
 import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
 import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from './state.ts';
-import { storeOf, type ParamStore } from './store.ts';
-import type { WasmKernels } from './wasm/kernels.ts';
+import { storeOf, type AnyParamStore } from './store.ts';
+import { wasmUnavailableReason, type WasmKernels } from './wasm/kernels.ts';
 import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from './types.ts';
 import { booleanOption, choiceOption } from './validate.ts';
 import { byArrayType, loopFor } from './kernel.ts';
@@ -86,13 +86,19 @@ interface Run<H, S> {
 }
 
 interface StorePlan<H, S> {
-  readonly store: ParamStore;
+  readonly store: AnyParamStore;
   /** All gradients as one view (for the JS finiteness scan). */
   readonly grads: FloatArray;
   /** Whether the WebAssembly kernels run the steps (else the JS loops). */
   readonly useWasm: boolean;
   readonly runs: Run<H, S>[];
 }
+
+/**
+ * Any optimizer of this library, whatever its rule: for code that takes "an optimizer"
+ * (`function train(opt: AnyOptimizer)`), as `torch.optim.Optimizer` or `optax.GradientTransformation`.
+ */
+export type AnyOptimizer = Optimizer<CommonOptions, CommonHyper, RuleState>;
 
 function sameRegions(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((region, i) => region === b[i]);
@@ -173,8 +179,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   #grads: ParamSet = NO_ARRAYS;
   #sawNonFinite = false;
   #plan: StorePlan<H, S> | undefined;
+  #backendUsed: 'js' | 'wasm' | undefined;
   /** Stores this optimizer holds state regions in (released by reset). */
-  readonly #stores = new Set<ParamStore>();
+  readonly #stores = new Set<AnyParamStore>();
   // The arrays of the last call whose set was checked as a whole (no overlaps, every
   // override used): [param, grad] per parameter, in order. A call with the same arrays
   // skips that check, so it costs nothing per step.
@@ -227,6 +234,16 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     return most;
   }
 
+  /**
+   * Which kernels ran the last update: 'wasm' (the WebAssembly SIMD kernels over a
+   * float32 AnyParamStore) or 'js'; undefined before the first. With backend 'auto' a
+   * store update falls back to 'js' where WebAssembly cannot run: `wasmUnavailableReason()`
+   * says why.
+   */
+  get backendUsed(): 'js' | 'wasm' | undefined {
+    return this.#backendUsed;
+  }
+
   /** Updates applied so far; the step number a schedule sees next. */
   get stepCount(): number {
     return this.#stepCount;
@@ -272,7 +289,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    * name in `grads`. Returns false when the step was skipped (`nonFinite: 'skip'`).
    * Throws before writing anything when the call is not valid.
    */
-  update(params: ParamSet, grads: ParamSet): boolean {
+  update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>): boolean {
     const store = storeOf(params);
     if (store !== undefined && storeOf(grads) === store) return this.#updateStore(store);
     if (this.backend === 'wasm') {
@@ -303,6 +320,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       }
       forEachArray(params, this.#applyParam);
       this.#stepCount += 1;
+      this.#backendUsed = 'js';
       return true;
     } finally {
       this.#params = NO_ARRAYS;
@@ -461,7 +479,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   // ---------------------------------------------------------------------------------
   // ParamStore updates: one kernel call per run of parameters sharing hyperparameters.
 
-  #updateStore(store: ParamStore): boolean {
+  #updateStore(store: AnyParamStore): boolean {
     let plan = this.#plan;
     if (plan === undefined || plan.store !== store || !this.#planCurrent(plan)) plan = this.#plan = this.#makePlan(store);
     const runs = plan.runs;
@@ -500,6 +518,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       }
     }
     this.#stepCount += 1;
+    this.#backendUsed = kernels !== null ? 'wasm' : 'js';
     return true;
   }
 
@@ -513,7 +532,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     return true;
   }
 
-  #makePlan(store: ParamStore): StorePlan<H, S> {
+  #makePlan(store: AnyParamStore): StorePlan<H, S> {
     const rule = this.#rule;
     const owner = this.#owner;
     let kernels: WasmKernels | null = null;
@@ -521,7 +540,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     if (this.backend === 'wasm' && kernels === null) {
       throw new UpdateError(
         store.dtype === 'float32'
-          ? `${owner}: backend 'wasm' is not available: this runtime does not run WebAssembly SIMD`
+          ? `${owner}: backend 'wasm' is not available: ${wasmUnavailableReason() ?? 'the kernels failed to instantiate over this store'}`
           : `${owner}: backend 'wasm' needs a float32 ParamStore, this one is float64`,
         '',
       );
@@ -597,7 +616,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     return { store, grads: store.view(1, 0, store.regionLength), useWasm: kernels !== null, runs };
   }
 
-  #inStore(store: ParamStore, state: S, hyper: H, offset: number, regions: readonly number[]): boolean {
+  #inStore(store: AnyParamStore, state: S, hyper: H, offset: number, regions: readonly number[]): boolean {
     return this.#rule.buffersOf(state, hyper).every((array, k) => array.buffer === store.buffer && array.byteOffset === store.byteOffset(regions[k]!, offset));
   }
 

@@ -16,7 +16,7 @@
  * in the whole process.
  */
 import { optionError } from './errors.ts';
-import type { Dtype, FloatArray } from './types.ts';
+import type { ArrayOf, Dtype, FloatArray } from './types.ts';
 import { instantiateKernels, SCALAR_BLOCK_DOUBLES, type WasmKernels } from './wasm/kernels.ts';
 
 /** Marks the params / grads records of a store, so an optimizer can find the store. */
@@ -28,9 +28,9 @@ export interface StateSizer {
   stateBuffersPerParam(): number;
 }
 
-export interface ParamStoreOptions {
+export interface ParamStoreOptions<D extends Dtype = Dtype> {
   /** 'float32' (default; WebAssembly memory, SIMD kernels) or 'float64' (JS kernels). */
-  dtype?: Dtype;
+  dtype?: D;
   /**
    * State regions to reserve: a count (default 3, the most any one rule here keeps), or
    * the optimizers that will update this store, to reserve exactly what they keep
@@ -57,19 +57,24 @@ function lengthOf(name: string, shape: unknown): { length: number; shape: number
   return { length: (dims as number[]).reduce((a, b) => a * b, 1), shape: dims as number[] };
 }
 
-export class ParamStore {
-  readonly dtype: Dtype;
+/**
+ * `K` is the parameter names and `D` the dtype, both inferred from the constructor's
+ * arguments: `new ParamStore({ W1: [784, 100], b1: 100 }).params.W1` is a `Float32Array`,
+ * and `.params.W2` does not compile.
+ */
+export class ParamStore<K extends string = string, D extends Dtype = 'float32'> {
+  readonly dtype: D;
   /** Parameter names, in layout order. */
-  readonly names: readonly string[];
-  readonly shapes: Readonly<Record<string, readonly number[]>>;
+  readonly names: readonly K[];
+  readonly shapes: { readonly [P in K]: readonly number[] };
   /** Element offset of each parameter inside every region. */
-  readonly offsets: Readonly<Record<string, number>>;
-  readonly lengths: Readonly<Record<string, number>>;
+  readonly offsets: { readonly [P in K]: number };
+  readonly lengths: { readonly [P in K]: number };
   /** Elements per region (all parameters with their alignment gaps). */
   readonly regionLength: number;
   readonly stateBuffers: number;
-  readonly params: { readonly [name: string]: FloatArray };
-  readonly grads: { readonly [name: string]: FloatArray };
+  readonly params: { readonly [P in K]: ArrayOf<D> };
+  readonly grads: { readonly [P in K]: ArrayOf<D> };
   /** The WebAssembly memory (float32 stores), created at full size, never grown. */
   readonly memory: WebAssembly.Memory | undefined;
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
@@ -81,9 +86,9 @@ export class ParamStore {
    */
   readonly #holders: (WeakRef<object> | undefined)[][];
 
-  constructor(shapes: { readonly [name: string]: Shape }, options: ParamStoreOptions = {}) {
+  constructor(shapes: { readonly [P in K]: Shape }, options: ParamStoreOptions<D> = {}) {
     if (shapes === null || typeof shapes !== 'object') throw optionError('ParamStore', 'shapes', shapes, 'an object of lengths or shapes');
-    const dtype = options.dtype ?? 'float32';
+    const dtype = (options.dtype ?? 'float32') as D;
     if (dtype !== 'float32' && dtype !== 'float64') throw optionError('ParamStore', 'dtype', dtype, "'float32' or 'float64'");
     const stateBuffers = stateBuffersOption(options.stateBuffers);
     const shared = options.shared ?? false;
@@ -97,7 +102,7 @@ export class ParamStore {
     const offsets: Record<string, number> = {};
     const lengths: Record<string, number> = {};
     let cursor = 0;
-    for (const [name, shape] of Object.entries(shapes)) {
+    for (const [name, shape] of Object.entries<Shape>(shapes)) {
       const { length, shape: dims } = lengthOf(name, shape);
       names.push(name);
       shapeRecord[name] = Object.freeze(dims);
@@ -105,10 +110,10 @@ export class ParamStore {
       lengths[name] = length;
       cursor += Math.ceil(length / ALIGN) * ALIGN;
     }
-    this.names = Object.freeze(names);
-    this.shapes = Object.freeze(shapeRecord);
-    this.offsets = Object.freeze(offsets);
-    this.lengths = Object.freeze(lengths);
+    this.names = Object.freeze(names) as readonly K[];
+    this.shapes = Object.freeze(shapeRecord) as { readonly [P in K]: readonly number[] };
+    this.offsets = Object.freeze(offsets) as { readonly [P in K]: number };
+    this.lengths = Object.freeze(lengths) as { readonly [P in K]: number };
     this.regionLength = cursor;
 
     const elementBytes = dtype === 'float32' ? 4 : 8;
@@ -123,8 +128,8 @@ export class ParamStore {
       this.memory = undefined;
       this.buffer = new ArrayBuffer(bytes);
     }
-    this.params = this.#record(0);
-    this.grads = this.#record(1);
+    this.params = this.#record(0) as { readonly [P in K]: ArrayOf<D> };
+    this.grads = this.#record(1) as { readonly [P in K]: ArrayOf<D> };
     this.#holders = Array.from({ length: stateBuffers }, () => new Array<WeakRef<object> | undefined>(names.length).fill(undefined));
   }
 
@@ -137,7 +142,7 @@ export class ParamStore {
    * Optimizers call this; a region is zero-filled by its new holder.
    */
   claimState(holder: object, name: string, count: number): number[] | undefined {
-    const index = this.names.indexOf(name);
+    const index = (this.names as readonly string[]).indexOf(name);
     if (index < 0) throw optionError('ParamStore.claimState', 'name', name, 'a parameter of this store');
     const held: number[] = [];
     const free: number[] = [];
@@ -172,7 +177,7 @@ export class ParamStore {
 
   /** How many state regions at parameter `name` other live optimizers hold. */
   heldByOthers(holder: object, name: string): number {
-    const index = this.names.indexOf(name);
+    const index = (this.names as readonly string[]).indexOf(name);
     let count = 0;
     for (const column of this.#holders) {
       const alive = column[index]?.deref();
@@ -183,7 +188,10 @@ export class ParamStore {
 
   #record(region: number): { readonly [name: string]: FloatArray } {
     const record: { [name: string]: FloatArray } = {};
-    for (const name of this.names) record[name] = this.view(region, this.offsets[name]!, this.lengths[name]!);
+    for (const name of this.names) {
+      // defineProperty: a parameter may be named '__proto__'.
+      Object.defineProperty(record, name, { value: this.view(region, this.offsets[name], this.lengths[name]), enumerable: true });
+    }
     Object.defineProperty(record, STORE, { value: this });
     return Object.freeze(record);
   }
@@ -254,8 +262,11 @@ function stateBuffersOption(value: unknown): number {
   return value;
 }
 
+/** A store of any names and dtype. */
+export type AnyParamStore = ParamStore<string, Dtype>;
+
 /** The store a params or grads record belongs to, if any. */
-export function storeOf(set: unknown): ParamStore | undefined {
+export function storeOf(set: unknown): AnyParamStore | undefined {
   if (set === null || typeof set !== 'object') return undefined;
-  return (set as { [STORE]?: ParamStore })[STORE];
+  return (set as { [STORE]?: AnyParamStore })[STORE];
 }

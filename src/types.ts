@@ -4,11 +4,16 @@ export type FloatArray = Float32Array | Float64Array;
 /** Element type of a parameter, as named in saved state. */
 export type Dtype = 'float32' | 'float64';
 
+/** The array type of a dtype: `Float32Array` for 'float32', `Float64Array` for 'float64'. */
+export type ArrayOf<D extends Dtype> = D extends 'float64' ? Float64Array : Float32Array;
+
 /**
- * A set of named arrays: the book's `params` / `grads` dict. A plain object or a Map from
- * name to `Float32Array` / `Float64Array`.
+ * A set of named arrays: the book's `params` / `grads` dict. A plain object, an object of
+ * an interface or class type whose own fields are the arrays, or a Map, from name to
+ * `Float32Array` / `Float64Array`. `K` carries the names through the types, so that
+ * `zerosLike(params).W1` type-checks and a misspelt name does not.
  */
-export type ParamSet = { readonly [name: string]: FloatArray } | ReadonlyMap<string, FloatArray>;
+export type ParamSet<K extends string = string, A extends FloatArray = FloatArray> = { readonly [P in K]: A } | ReadonlyMap<K, A>;
 
 /** A learning-rate schedule: a pure function of the 0-based update count. */
 export type Schedule = (step: number) => number;

@@ -8,7 +8,7 @@
  * runs along contiguous rows) over buffers made once per batch size: a training step
  * allocates nothing.
  */
-import { ParamStore } from '../store.ts';
+import { ParamStore, type AnyParamStore } from '../store.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import type { Rng } from './rng.ts';
 
@@ -30,7 +30,7 @@ interface Layer {
 }
 
 export class Network {
-  readonly store: ParamStore;
+  readonly store: AnyParamStore;
   readonly layers: readonly Layer[];
   readonly sizes: readonly number[];
   #batch = 0;

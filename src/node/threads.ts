@@ -16,7 +16,7 @@
  * `npm run bench` measures where.
  */
 import { Worker } from 'node:worker_threads';
-import type { ParamStore } from '../store.ts';
+import type { AnyParamStore as ParamStore } from '../store.ts';
 import { instantiateKernels, POINTER_COUNT, type KernelExports, type WasmKernels } from '../wasm/kernels.ts';
 
 // The control block shared with the workers (Int32 slots).

@@ -210,7 +210,7 @@ export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, Nesterov
    * so the two give the same path: a test checks it. Use either `step` or `update` on one
    * optimizer, not both (params mean theta for one and theta + mu v for the other).
    */
-  step<R>(params: ParamSet, grads: ParamSet, closure: (at: ParamSet) => R): R {
+  step<R, K extends string = string>(params: ParamSet<K>, grads: ParamSet<K>, closure: (at: { readonly [P in K]: FloatArray }) => R): R {
     if (this.defaults.variant !== 'nag') {
       throw new RangeError(`Nesterov.step: the look-ahead closure is NAG; this optimizer uses variant '${this.defaults.variant}'`);
     }
@@ -226,8 +226,8 @@ export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, Nesterov
       for (let i = 0; i < array.length; i++) point[i] = array[i]! + (v === undefined ? 0 : mu * v[i]!);
     });
     for (const name of Object.keys(at)) if (getArray(params, name) === undefined) delete at[name];
-    const result = closure(at);
-    this.update(at, grads); // 'nag' on the look-ahead point: p+ = theta+ + mu v+
+    const result = closure(at as { readonly [P in K]: FloatArray });
+    this.update(at as ParamSet, grads as ParamSet); // 'nag' on the look-ahead point: p+ = theta+ + mu v+
     forEachArray(params, (array, name) => {
       const p = array as FloatArray;
       const point = at[name]!;

@@ -75,13 +75,30 @@ export function kernelModule(shared: boolean): WebAssembly.Module {
   return (modules.plain ??= new WebAssembly.Module(decode(KERNELS_WASM) as BufferSource));
 }
 
-/** Whether this runtime validates WebAssembly SIMD (the kernels need it). */
+/** Whether this runtime compiles the WebAssembly SIMD kernels. */
 export function wasmSimdSupported(): boolean {
+  return wasmUnavailableReason() === undefined;
+}
+
+/**
+ * Why the WebAssembly kernels cannot run here, or undefined when they can: no
+ * WebAssembly at all, a Content-Security-Policy that blocks compiling it (a page needs
+ * `script-src 'wasm-unsafe-eval'`), or an engine without WebAssembly SIMD.
+ */
+export function wasmUnavailableReason(): string | undefined {
+  if (typeof WebAssembly === 'undefined') return 'this runtime has no WebAssembly';
   try {
     kernelModule(false);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // Chrome: "Wasm code generation disallowed by embedder"; Firefox: "... blocked by CSP";
+    // Safari: "Refused to create a WebAssembly object because 'unsafe-eval' or
+    // 'wasm-unsafe-eval' is not an allowed source of script".
+    if (/disallowed by embedder|CSP|Content[- ]Security[- ]Policy|unsafe-eval/i.test(message)) {
+      return `the page's Content-Security-Policy blocks compiling WebAssembly (allow it with script-src 'wasm-unsafe-eval'; the engine said: ${message})`;
+    }
+    return `this runtime does not compile the WebAssembly SIMD kernels (${message})`;
   }
 }
 

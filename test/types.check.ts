@@ -1,0 +1,57 @@
+/**
+ * Issue 10 item 15: the names and the dtype flow through the types. Not run: `npm run
+ * typecheck` (part of `npm test`) compiles it, so each `@ts-expect-error` must be an
+ * error and every other line must compile, as a user's strict project would see it.
+ */
+import { Adam, AdamW, Nesterov, ParamStore, SGD, zerosLike, type AnyOptimizer, type FloatArray } from 'nesterov';
+
+// An interface of typed arrays is a parameter set (no index signature needed).
+interface Params {
+  W1: Float32Array;
+  b1: Float32Array;
+}
+const params: Params = { W1: new Float32Array(6), b1: new Float32Array(2) };
+const grads = zerosLike(params);
+const w1: Float32Array = grads.W1; // the names and the array type survive zerosLike
+new Adam().update(params, grads);
+// @ts-expect-error -- no parameter W2
+void grads.W2;
+
+// A class instance whose fields are the arrays, too.
+class Layer {
+  weight = new Float64Array(3);
+  bias = new Float64Array(1);
+}
+const layer = new Layer();
+new SGD().update(layer, zerosLike(layer));
+const bias: Float64Array = zerosLike(layer).bias;
+
+// A Map keeps its key type.
+const map = new Map([['w', new Float32Array(2)]] as const);
+const mapGrads: Map<'w', Float32Array> = zerosLike(map);
+new Nesterov().update(map, mapGrads);
+
+// A store knows its names and its dtype.
+const store = new ParamStore({ W1: [784, 100], b1: 100 });
+const storeW1: Float32Array = store.params.W1;
+// @ts-expect-error -- no parameter W2 in this store
+void store.params.W2;
+const f64 = new ParamStore({ w: 3 }, { dtype: 'float64' });
+const f64w: Float64Array = f64.params.w;
+// @ts-expect-error -- a float64 store holds Float64Arrays
+const wrong: Float32Array = f64.params.w;
+
+// Any optimizer fits one type.
+const optimizers: AnyOptimizer[] = [new SGD(), new Nesterov(), new Adam(), new AdamW({ weightDecay: 0.1 })];
+function train(opt: AnyOptimizer, p: Params, g: Params): boolean {
+  return opt.update(p, g);
+}
+train(optimizers[0]!, params, grads);
+
+// Nesterov.step's closure sees the look-ahead point under the same names.
+new Nesterov().step(params, grads, (at) => {
+  const point: FloatArray = at.W1;
+  return point.length;
+});
+
+export { w1, bias, storeW1, f64w, wrong };
