@@ -23,6 +23,7 @@ import {
 } from 'nesterov';
 import { loadState, loadStateSync, saveState, saveStateSync } from 'nesterov/node';
 import { reference } from './fixtures.ts';
+import { assertSameState } from './state-helpers.ts';
 import { doubleWellGradient } from './helpers.ts';
 import { REGISTRY, type AnyOptimizer } from './registry.ts';
 
@@ -143,7 +144,8 @@ describe('loadStateDict validates everything before changing anything', () => {
   const cases: [string, (s: OptimizerStateDict) => unknown, RegExp][] = [
     ['not an object', () => 42, /expected an object, got 42/],
     ['another format', (s) => ({ ...s, format: 'torch' }), /format is "torch"/],
-    ['a future version', (s) => ({ ...s, version: 2 }), /version 2 is not supported/],
+    ['a future version', (s) => ({ ...s, version: 3 }), /^invalid optimizer state: version 3 is not supported \(this library reads version 2\)$/],
+    ['version 1 (no checksum)', (s) => ({ ...s, version: 1 }), /^invalid optimizer state: version 1 is not supported \(this library reads version 2\)$/],
     ['another optimizer', (s) => ({ ...s, optimizer: 'Nesterov' }), /saved by Nesterov, not Adam/],
     ['another variant', (s) => ({ ...s, variant: 'book' }), /variant "book"/],
     ['a negative step count', (s) => ({ ...s, stepCount: -1 }), /stepCount is -1/],
@@ -193,6 +195,7 @@ describe('loadStateDict validates everything before changing anything', () => {
     const opt = new NAdam({ nonFinite: 'ignore' });
     opt.update({ w: new Float64Array([1, 2]) }, { w: new Float64Array([NaN, Infinity]) });
     const back = stateFromJSON(stateToJSON(opt.stateDict()));
-    assert.deepEqual(back, opt.stateDict());
+    assertSameState(back, opt.stateDict());
+    assert.deepEqual(Array.from(back.params.w!.buffers.expAvg!), [NaN, Infinity].map((g) => 0.1 * g));
   });
 });
