@@ -239,14 +239,15 @@ interface JsonParamRecord extends Omit<ParamStateRecord, 'buffers' | 'scalars'> 
   buffers: { [name: string]: string };
 }
 
-/** Non-finite scalars are written as strings, since JSON has no NaN or Infinity. */
+/** Non-finite scalars and -0 are written as strings, since JSON has no NaN, Infinity or -0. */
 function scalarToJson(value: number): number | string {
+  if (Object.is(value, -0)) return '-0';
   return Number.isFinite(value) ? value : String(value);
 }
 
 function scalarFromJson(value: unknown, where: string): number {
   if (typeof value === 'number') return value;
-  if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') return Number(value);
+  if (value === 'NaN' || value === 'Infinity' || value === '-Infinity' || value === '-0') return Number(value);
   fail(`${where} is ${describeValue(value)}, expected a number`);
 }
 
@@ -406,9 +407,9 @@ export function encodeState(state: OptimizerStateDict): Uint8Array {
     return tensor;
   });
   const metadata = { checksum: `crc32:${'0'.repeat(CHECKSUM_DIGITS)}`, format: STATE_FORMAT, nesterov: JSON.stringify(meta) };
-  let headerText = JSON.stringify({ __metadata__: metadata, ...tensors });
-  headerText += ' '.repeat((8 - ((8 + headerText.length) % 8)) % 8); // align the data to 8 bytes
-  const headerBytes = new TextEncoder().encode(headerText);
+  const json = new TextEncoder().encode(JSON.stringify({ __metadata__: metadata, ...tensors }));
+  const headerBytes = new Uint8Array(Math.ceil((8 + json.byteLength) / 8) * 8 - 8).fill(SPACE); // spaces align the data to 8 bytes
+  headerBytes.set(json);
   const out = new Uint8Array(8 + headerBytes.byteLength + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
   out.set(headerBytes, 8);
@@ -440,6 +441,10 @@ interface SafetensorsHeader {
 /**
  * Parses the header of a safetensors file from its first `8 + N` bytes (more may
  * follow): the JSON, its space padding, and each tensor's dtype, shape and offsets.
+ * The padding must be the one encodeState (and the safetensors reference writer)
+ * writes: 0 to 7 spaces, so that the data starts at a multiple of 8. That makes the
+ * header length a function of the JSON, so a header length off by any amount is
+ * refused by the layout alone, even without the checksum.
  * `fileLength` is the whole file's length, for the header-length check.
  */
 export function readSafetensorsHeader(bytes: Uint8Array, fileLength = bytes.byteLength): SafetensorsHeader {
@@ -458,6 +463,10 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileLength = bytes.byte
         `byte ${at} is 0x${bytes[at]!.toString(16).padStart(2, '0')}`,
     );
   }
+  const aligned = Math.ceil(jsonEnd / 8) * 8;
+  if (dataStart !== aligned) {
+    fail(`the data starts at byte ${dataStart}, expected ${aligned}: the first multiple of 8 after the header's JSON (bytes 8..${jsonEnd}), as encodeState and the safetensors writer pad it`);
+  }
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, jsonEnd)));
@@ -473,7 +482,8 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileLength = bytes.byte
     if (!isRecord(info)) fail(`${what} is ${describeValue(info)}, expected {dtype, shape, data_offsets}`);
     const size = typeof info.dtype === 'string' ? SAFETENSORS_SIZE[info.dtype] : undefined;
     if (size === undefined) fail(`${what} has dtype ${describeValue(info.dtype)}, expected F32 or F64`);
-    if (!Array.isArray(info.shape) || !info.shape.every(isCount)) fail(`${what} has shape ${JSON.stringify(info.shape) ?? 'undefined'}, expected a list of sizes`);
+    // one dimension, as encodeState writes every buffer
+    if (!Array.isArray(info.shape) || info.shape.length !== 1 || !isCount(info.shape[0])) fail(`${what} has shape ${JSON.stringify(info.shape) ?? 'undefined'}, expected [length]`);
     const offsets: unknown = info.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1]) || offsets[0] > offsets[1]) {
       fail(`${what} has data_offsets ${JSON.stringify(offsets) ?? 'undefined'}, expected [begin, end] with 0 <= begin <= end`);

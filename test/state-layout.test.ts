@@ -24,6 +24,9 @@ const state = trained().stateDict();
 const file = encodeState(state);
 const { header, headerText, data } = splitSafetensors(file);
 const jsonLength = Buffer.byteLength(JSON.stringify(header));
+/** The spaces after the JSON that put the data at a multiple of 8 (the safetensors writer's rule). */
+const padding = (8 - ((8 + jsonLength) % 8)) % 8;
+const dataStart = 8 + jsonLength + padding;
 
 type Tensor = { dtype: string; shape: number[]; data_offsets: [number, number] };
 function withTensor(name: string, change: Partial<Tensor> | undefined): Record<string, unknown> {
@@ -59,20 +62,32 @@ describe('decodeState requires exact, non-overlapping coverage (issue 10 item 4)
       ],
     );
     assert.equal(data.byteLength, 48);
-    // and a file rebuilt from its parts with 8 spaces more padding still loads: padding is spaces
-    assertSameState(decodeState(joinSafetensors(header, data, { padding: headerText.length - jsonLength + 8 })), state);
+    // the JSON, then the spaces that align the data to 8 (a file rebuilt from its parts is the same file)
+    assert.equal(headerText.length - jsonLength, padding);
+    assert.ok(padding >= 1, 'this state has padding, so the next test reads a space as data');
+    assertSameState(decodeState(joinSafetensors(header, data)), state);
+    assert.deepEqual(joinSafetensors(header, data), file);
   });
 
   it('refuses a header length one less than written (one padding space read as data: garbage values before)', () => {
-    const padding = 12; // the JSON, then 12 spaces
-    refuses(joinSafetensors(header, data, { padding, lengthDelta: -1 }), 'the tensors cover data bytes 0..48 but the data has 49 bytes (1 trailing)');
+    refuses(
+      joinSafetensors(header, data, { lengthDelta: -1 }),
+      `the data starts at byte ${dataStart - 1}, expected ${dataStart}: the first multiple of 8 after the header's JSON (bytes 8..${8 + jsonLength}), as encodeState and the safetensors writer pad it`,
+    );
+  });
+
+  it('refuses more padding than aligns the data to 8 (the header length is a function of the JSON)', () => {
+    refuses(
+      joinSafetensors(header, data, { padding: padding + 8 }),
+      `the data starts at byte ${dataStart + 8}, expected ${dataStart}: the first multiple of 8 after the header's JSON (bytes 8..${8 + jsonLength}), as encodeState and the safetensors writer pad it`,
+    );
   });
 
   it('refuses a header length one more than written (the first data byte read as padding)', () => {
     const first = data[0]!;
     refuses(
-      joinSafetensors(header, data, { padding: 4, lengthDelta: 1 }),
-      `the safetensors header (bytes 8..${8 + jsonLength + 4 + 1}) must be a JSON object followed by spaces only; byte ${8 + jsonLength + 4} is 0x${first.toString(16).padStart(2, '0')}`,
+      joinSafetensors(header, data, { lengthDelta: 1 }),
+      `the safetensors header (bytes 8..${dataStart + 1}) must be a JSON object followed by spaces only; byte ${dataStart} is 0x${first.toString(16).padStart(2, '0')}`,
     );
   });
 
@@ -124,6 +139,11 @@ describe('decodeState requires exact, non-overlapping coverage (issue 10 item 4)
     refuses(joinSafetensors(withTensor('w/expAvg', { shape: [3] }), data), "tensor 'w/expAvg' has shape [3] of F64 (24 bytes) but data offsets 0..16 (16 bytes)");
   });
 
+  it('refuses a shape of other than one dimension, though its product is right', () => {
+    refuses(joinSafetensors(withTensor('w/expAvg', { shape: [1, 2] }), data), "tensor 'w/expAvg' has shape [1,2], expected [length]");
+    refuses(joinSafetensors(withTensor('b/expAvg', { shape: [] }), data), "tensor 'b/expAvg' has shape [], expected [length]");
+  });
+
   it('refuses a tensor that no buffer uses', () => {
     const extra = { ...header, extra: { dtype: 'F64', shape: [1], data_offsets: [48, 56] } };
     refuses(joinSafetensors(extra, concat(data, new Uint8Array(8))), "tensor 'extra' (data bytes 48..56) is used by no buffer of the metadata");
@@ -131,13 +151,27 @@ describe('decodeState requires exact, non-overlapping coverage (issue 10 item 4)
 
   it('refuses padding other than spaces', () => {
     refuses(
-      joinSafetensors(header, data, { padding: 4, paddingChar: '\n' }),
-      `the safetensors header (bytes 8..${8 + jsonLength + 4}) must be a JSON object followed by spaces only; byte ${8 + jsonLength + 3} is 0x0a`,
+      joinSafetensors(header, data, { paddingChar: '\n' }),
+      `the safetensors header (bytes 8..${dataStart}) must be a JSON object followed by spaces only; byte ${dataStart - 1} is 0x0a`,
     );
   });
 
   it('refuses a tensor past the end of the data', () => {
     refuses(joinSafetensors(withTensor('b/expAvgSq', { data_offsets: [40, 56], shape: [2] }), data), "tensor 'b/expAvgSq' (data bytes 40..56) ends past the 48 data bytes");
+  });
+
+  it('aligns the data to 8 bytes of UTF-8, not 8 characters, for non-ASCII names (was misaligned)', () => {
+    for (const name of ['ü', 'üü', '€', '😀', 'ü€😀x']) {
+      const opt = new Adam();
+      opt.update({ [name]: new Float32Array([1]) }, { [name]: new Float32Array([1]) });
+      const written = encodeState(opt.stateDict());
+      const headerBytes = Number(Buffer.from(written).readBigUInt64LE(0));
+      assert.equal((8 + headerBytes) % 8, 0, name);
+      const parts = splitSafetensors(written);
+      assert.equal(parts.data.byteLength, 8, name);
+      assert.match(parts.headerText, /^\{.*\} {0,7}$/s, name);
+      assertSameState(decodeState(written), opt.stateDict());
+    }
   });
 
   it('refuses a dtype other than F32 and F64, naming the tensor', () => {

@@ -191,6 +191,15 @@ describe('loadStateDict validates everything before changing anything', () => {
     );
   });
 
+  it('JSON and safetensors keep a -0 scalar (JSON.stringify(-0) is "0")', () => {
+    const opt = new NAdam();
+    opt.update({ w: new Float64Array([1]) }, { w: new Float64Array([1]) });
+    const state = opt.stateDict();
+    state.params.w!.scalars.muProduct = -0;
+    assert.ok(Object.is(stateFromJSON(stateToJSON(state)).params.w!.scalars.muProduct, -0));
+    assert.ok(Object.is(decodeState(encodeState(state)).params.w!.scalars.muProduct, -0));
+  });
+
   it('JSON keeps NaN and Infinity in state and scalars', () => {
     const opt = new NAdam({ nonFinite: 'ignore' });
     opt.update({ w: new Float64Array([1, 2]) }, { w: new Float64Array([NaN, Infinity]) });
