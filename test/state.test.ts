@@ -191,6 +191,21 @@ describe('loadStateDict validates everything before changing anything', () => {
     );
   });
 
+  it("JSON buffers are RFC 4648 base64 of their bytes, as Node's Buffer writes it, for every remainder mod 3", () => {
+    for (let length = 0; length <= 7; length++) {
+      const buffer = new Float32Array(length);
+      const bytes = new Uint8Array(buffer.buffer);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 97 + 13) & 0xff;
+      const state: OptimizerStateDict = {
+        ...good,
+        params: { w: { dtype: 'float32', length, step: 1, scalars: {}, buffers: { expAvg: buffer } } },
+      };
+      const parsed = JSON.parse(stateToJSON(state)) as { params: { w: { buffers: { expAvg: string } } } };
+      assert.equal(parsed.params.w.buffers.expAvg, Buffer.from(bytes).toString('base64'), `length ${length}`);
+      assert.deepEqual(stateFromJSON(stateToJSON(state)).params.w!.buffers.expAvg, buffer);
+    }
+  });
+
   it('JSON and safetensors keep a -0 scalar (JSON.stringify(-0) is "0")', () => {
     const opt = new NAdam();
     opt.update({ w: new Float64Array([1]) }, { w: new Float64Array([1]) });
