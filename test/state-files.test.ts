@@ -189,6 +189,14 @@ describe('file-system errors name the target, never the temp file (issue 10 item
     assert.deepEqual(readdirSync(folder).sort(), before);
   });
 
+  it('concurrent writes of one file in one millisecond each get their own temp file', async () => {
+    const target = join(folder, 'concurrent.json');
+    const texts = Array.from({ length: 20 }, (_, i) => `write ${i}`);
+    await Promise.all(texts.map((text) => writeFileAtomic(target, text)));
+    assert.ok(texts.includes(readFileSync(target, 'utf8')));
+    assert.deepEqual(readdirSync(folder).filter((name) => name.startsWith('.concurrent.json.')), []);
+  });
+
   it('a missing file to load names itself', async () => {
     const target = join(missing, 'opt.safetensors');
     const expected = namesTarget(target, 'ENOENT', `ENOENT: no such file or directory, open '${target}'`);

@@ -94,11 +94,16 @@ function withPath<T>(path: string, run: () => T): T {
 // ---------------------------------------------------------------------------------
 // Writing
 
-let temporaryCount = 0;
+let lastStamp = 0;
 
+/**
+ * `.<name>.<pid>.<milliseconds>.tmp` next to the target (same file system, so the
+ * rename is atomic); the stamp goes up by at least 1 per call, so two writes in one
+ * millisecond of one process do not share a temp file.
+ */
 function temporaryPath(path: string): string {
-  temporaryCount = (temporaryCount + 1) % 1e9;
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.${temporaryCount}.tmp`);
+  lastStamp = Math.max(Date.now(), lastStamp + 1);
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${lastStamp}.tmp`);
 }
 
 function encodeFor(path: string, state: OptimizerStateDict): Uint8Array {
