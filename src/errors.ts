@@ -1,8 +1,17 @@
 /** One message format for every error the library throws: who, what, which value. */
 
-/** Renders a value for an error message: numbers as JS prints them (NaN, -1), strings quoted. */
+/** Strings longer than this are described by their length, not quoted. */
+const LONGEST_QUOTED_STRING = 200;
+
+/**
+ * Renders a value for an error message: numbers as JS prints them (NaN, -1), strings
+ * quoted; a long string by its length, so that passing a 10 MB text where an object
+ * belongs does not make a 10 MB message.
+ */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') {
+    return value.length > LONGEST_QUOTED_STRING ? `a string of ${value.length} characters` : JSON.stringify(value);
+  }
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';

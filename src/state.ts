@@ -8,13 +8,28 @@
  * the safetensors layout (8-byte little-endian header length, JSON header, raw
  * tensor bytes), so other tools can read the buffers; the rest of the record sits
  * in the header's `__metadata__`.
+ *
+ * Both encodings carry a CRC-32 (the IEEE 802.3 / zlib one) of their content, so a
+ * flipped bit or a swapped character is refused instead of resuming a training from
+ * a silently different state. CRC-32 rather than a cryptographic hash: it must be
+ * computed synchronously in any JS runtime (the platform's SHA-256 is async in
+ * browsers), it detects every error burst up to 32 bits and misses a random
+ * corruption with probability 2^-32. It is not a defence against deliberate edits.
+ *
+ * Parameter names are arbitrary strings ('__proto__', 'constructor' included): every
+ * record keyed by names that this module builds has a null prototype.
  */
 import { StateError, describeValue } from './errors.ts';
 import type { Dtype, FloatArray } from './types.ts';
 import { dtypeOf } from './types.ts';
 
 export const STATE_FORMAT = 'nesterov/optimizer-state';
-export const STATE_VERSION = 1;
+/**
+ * 2: the encodings carry a checksum. Version 1 (pre-release, no checksum) is refused:
+ * 0.1.0 was never released with it, and reading unchecked files is what let corrupt
+ * checkpoints resume silently.
+ */
+export const STATE_VERSION = 2;
 
 export interface ParamStateRecord {
   dtype: Dtype;
@@ -53,14 +68,25 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+/** A record keyed by arbitrary names: no prototype, so '__proto__' is a key like any other. */
+function nameRecord<T>(): { [name: string]: T } {
+  return Object.create(null) as { [name: string]: T };
+}
+
+const FROM_JSON_HINT = 'this looks like the text of stateToJSON parsed with JSON.parse: decode the text with stateFromJSON(text) instead';
+
 /**
  * Checks the shape of a state dict (any source: a decoder, structuredClone, user code)
  * and returns it typed. Rule-specific checks (which buffers) are the optimizer's.
  */
 export function checkStateDict(value: unknown): OptimizerStateDict {
+  if (typeof value === 'string') {
+    fail(`expected an object, got ${describeValue(value)}: to load the text of stateToJSON, pass stateFromJSON(text)`);
+  }
   if (!isRecord(value)) fail(`expected an object, got ${describeValue(value)}`);
   if (value.format !== STATE_FORMAT) fail(`format is ${describeValue(value.format)}, expected "${STATE_FORMAT}"`);
   if (value.version !== STATE_VERSION) fail(`version ${describeValue(value.version)} is not supported (this library reads version ${STATE_VERSION})`);
+  if (typeof value.checksum === 'string') fail(FROM_JSON_HINT);
   if (typeof value.optimizer !== 'string') fail(`optimizer is ${describeValue(value.optimizer)}, expected a name`);
   if (value.variant !== null && typeof value.variant !== 'string') fail(`variant is ${describeValue(value.variant)}`);
   if (!isCount(value.stepCount)) fail(`stepCount is ${describeValue(value.stepCount)}, expected an integer >= 0`);
@@ -73,17 +99,95 @@ export function checkStateDict(value: unknown): OptimizerStateDict {
     if (!isCount(record.length)) fail(`${where}.length is ${describeValue(record.length)}`);
     if (!isCount(record.step)) fail(`${where}.step is ${describeValue(record.step)}`);
     if (!isRecord(record.scalars)) fail(`${where}.scalars is ${describeValue(record.scalars)}`);
-    for (const [key, scalar] of Object.entries(record.scalars)) {
-      if (typeof scalar !== 'number') fail(`${where}.scalars.${key} is ${describeValue(scalar)}`);
-    }
     if (!isRecord(record.buffers)) fail(`${where}.buffers is ${describeValue(record.buffers)}`);
     const type = record.dtype === 'float32' ? Float32Array : Float64Array;
     for (const [key, buffer] of Object.entries(record.buffers)) {
+      if (typeof buffer === 'string') fail(`${where}.buffers.${key} is ${describeValue(buffer)}, expected a ${type.name}: ${FROM_JSON_HINT}`);
       if (!(buffer instanceof type)) fail(`${where}.buffers.${key} is ${describeValue(buffer)}, expected a ${type.name}`);
       if (buffer.length !== record.length) fail(`${where}.buffers.${key} has length ${buffer.length}, expected ${record.length}`);
     }
+    for (const [key, scalar] of Object.entries(record.scalars)) {
+      if (typeof scalar !== 'number') fail(`${where}.scalars.${key} is ${describeValue(scalar)}`);
+    }
   }
   return value as unknown as OptimizerStateDict;
+}
+
+// ---------------------------------------------------------------------------------
+// CRC-32 (IEEE 802.3, zlib, PNG: reflected polynomial 0xEDB88320, initial value and
+// final xor 0xFFFFFFFF), sliced by 8 bytes: 0.4 GB/s in V8 here (Node 20), of the
+// order of reading the file; zlib's native one is not available in a browser.
+
+let crcTables: Uint32Array | undefined;
+
+function crcTable(): Uint32Array {
+  if (crcTables !== undefined) return crcTables;
+  const tables = new Uint32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    tables[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    let c = tables[n]!;
+    for (let t = 1; t < 8; t++) {
+      c = tables[c & 0xff]! ^ (c >>> 8);
+      tables[t * 256 + n] = c;
+    }
+  }
+  crcTables = tables;
+  return tables;
+}
+
+/**
+ * CRC-32 of `bytes`, continuing from `previous` (the CRC of the bytes before them), as
+ * zlib's `crc32(previous, bytes)`: `crc32(b, crc32(a)) === crc32(a ++ b)`.
+ */
+export function crc32(bytes: Uint8Array, previous = 0): number {
+  const t = crcTable();
+  let c = ~previous;
+  let i = 0;
+  const n = bytes.length;
+  for (; i + 8 <= n; i += 8) {
+    const low = c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
+    c =
+      t[1792 + (low & 0xff)]! ^
+      t[1536 + ((low >>> 8) & 0xff)]! ^
+      t[1280 + ((low >>> 16) & 0xff)]! ^
+      t[1024 + (low >>> 24)]! ^
+      t[768 + bytes[i + 4]!]! ^
+      t[512 + bytes[i + 5]!]! ^
+      t[256 + bytes[i + 6]!]! ^
+      t[bytes[i + 7]!]!;
+  }
+  for (; i < n; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+const CHECKSUM_DIGITS = 8;
+
+function hex8(value: number): string {
+  return value.toString(16).padStart(CHECKSUM_DIGITS, '0');
+}
+
+/** CRC-32 of `bytes` without the checksum's own digits at `digitsAt`. */
+function crcWithout(bytes: Uint8Array, digitsAt: number): number {
+  return crc32(bytes.subarray(digitsAt + CHECKSUM_DIGITS), crc32(bytes.subarray(0, digitsAt)));
+}
+
+function isHexDigits(bytes: Uint8Array): boolean {
+  for (const b of bytes) if (!((b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66))) return false;
+  return bytes.length === CHECKSUM_DIGITS;
+}
+
+function checkChecksum(bytes: Uint8Array, digitsAt: number, what: string): void {
+  const digits = bytes.subarray(digitsAt, digitsAt + CHECKSUM_DIGITS);
+  const written = String.fromCharCode(...digits);
+  if (!isHexDigits(digits)) fail(`the checksum of the ${what} is ${describeValue(`crc32:${written}`)}, expected crc32: and 8 lowercase hex digits: the ${what} is corrupt`);
+  const actual = hex8(crcWithout(bytes, digitsAt));
+  if (actual !== written) {
+    fail(`checksum mismatch: the ${what} says crc32:${written}, its content has crc32:${actual}: the ${what} is corrupt (or was edited)`);
+  }
 }
 
 // ---------------------------------------------------------------------------------
@@ -106,13 +210,33 @@ function arrayFromBytes(dtype: Dtype, bytes: Uint8Array, where: string): FloatAr
     : new Float64Array(copy.buffer, 0, copy.byteLength / 8);
 }
 
+const BASE64_ALPHABET = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+
+/**
+ * Base64 (RFC 4648, with padding) written as ASCII bytes and decoded once: 30x faster
+ * than building a binary string for btoa (16 MB: 60 ms against 1.8 s).
+ */
 function toBase64(bytes: Uint8Array): string {
-  let binary = '';
-  const chunk = 0x8000;
-  for (let i = 0; i < bytes.length; i += chunk) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + chunk));
+  const a = BASE64_ALPHABET;
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
+  let i = 0;
+  for (; i + 3 <= bytes.length; i += 3) {
+    const triple = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out[o++] = a[triple >>> 18]!;
+    out[o++] = a[(triple >>> 12) & 63]!;
+    out[o++] = a[(triple >>> 6) & 63]!;
+    out[o++] = a[triple & 63]!;
   }
-  return btoa(binary);
+  const rest = bytes.length - i;
+  if (rest > 0) {
+    const triple = (bytes[i]! << 16) | (rest === 2 ? bytes[i + 1]! << 8 : 0);
+    out[o++] = a[triple >>> 18]!;
+    out[o++] = a[(triple >>> 12) & 63]!;
+    out[o++] = rest === 2 ? a[(triple >>> 6) & 63]! : 0x3d;
+    out[o++] = 0x3d; // '='
+  }
+  return new TextDecoder().decode(out);
 }
 
 function fromBase64(text: string, where: string): Uint8Array {
@@ -128,30 +252,31 @@ function fromBase64(text: string, where: string): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------
-// JSON
+// The record without its buffers (JSON text; the safetensors metadata)
 
 interface JsonParamRecord extends Omit<ParamStateRecord, 'buffers' | 'scalars'> {
   scalars: { [name: string]: number | string };
   buffers: { [name: string]: string };
 }
 
-/** Non-finite scalars are written as strings, since JSON has no NaN or Infinity. */
+/** Non-finite scalars and -0 are written as strings, since JSON has no NaN, Infinity or -0. */
 function scalarToJson(value: number): number | string {
+  if (Object.is(value, -0)) return '-0';
   return Number.isFinite(value) ? value : String(value);
 }
 
 function scalarFromJson(value: unknown, where: string): number {
   if (typeof value === 'number') return value;
-  if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') return Number(value);
+  if (value === 'NaN' || value === 'Infinity' || value === '-Infinity' || value === '-0') return Number(value);
   fail(`${where} is ${describeValue(value)}, expected a number`);
 }
 
 function metadataOf(state: OptimizerStateDict, encodeBuffer: (name: string, key: string, array: FloatArray) => string) {
-  const params: { [name: string]: JsonParamRecord } = {};
+  const params = nameRecord<JsonParamRecord>();
   for (const [name, record] of Object.entries(state.params)) {
-    const scalars: { [key: string]: number | string } = {};
+    const scalars = nameRecord<number | string>();
     for (const [key, value] of Object.entries(record.scalars)) scalars[key] = scalarToJson(value);
-    const buffers: { [key: string]: string } = {};
+    const buffers = nameRecord<string>();
     for (const [key, array] of Object.entries(record.buffers)) buffers[key] = encodeBuffer(name, key, array);
     params[name] = { dtype: record.dtype, length: record.length, step: record.step, scalars, buffers };
   }
@@ -166,36 +291,98 @@ function metadataOf(state: OptimizerStateDict, encodeBuffer: (name: string, key:
   };
 }
 
+/** The record from its JSON form, buffers decoded by `decodeBuffer`; only the known fields. */
 function stateFromMetadata(meta: unknown, decodeBuffer: (where: string, dtype: Dtype, value: unknown) => FloatArray): OptimizerStateDict {
-  if (!isRecord(meta) || !isRecord(meta.params)) fail('the header has no params record');
-  const params: { [name: string]: unknown } = {};
+  if (!isRecord(meta)) fail(`expected an object, got ${describeValue(meta)}`);
+  if (meta.format !== STATE_FORMAT) fail(`format is ${describeValue(meta.format)}, expected "${STATE_FORMAT}"`);
+  if (meta.version !== STATE_VERSION) fail(`version ${describeValue(meta.version)} is not supported (this library reads version ${STATE_VERSION})`);
+  if (!isRecord(meta.params)) fail(`params is ${describeValue(meta.params)}, expected an object`);
+  const params = nameRecord<unknown>();
   for (const [name, raw] of Object.entries(meta.params)) {
     const where = `params['${name}']`;
     if (!isRecord(raw) || !isRecord(raw.buffers) || !isRecord(raw.scalars)) fail(`${where} is malformed`);
     const dtype = raw.dtype;
     if (dtype !== 'float32' && dtype !== 'float64') fail(`${where}.dtype is ${describeValue(dtype)}`);
-    const scalars: { [key: string]: number } = {};
+    const scalars = nameRecord<number>();
     for (const [key, value] of Object.entries(raw.scalars)) scalars[key] = scalarFromJson(value, `${where}.scalars.${key}`);
-    const buffers: { [key: string]: FloatArray } = {};
+    const buffers = nameRecord<FloatArray>();
     for (const [key, value] of Object.entries(raw.buffers)) buffers[key] = decodeBuffer(`${where}.buffers.${key}`, dtype, value);
-    params[name] = { ...raw, scalars, buffers };
+    params[name] = { dtype, length: raw.length, step: raw.step, scalars, buffers };
   }
-  return checkStateDict({ ...meta, params });
+  return checkStateDict({
+    format: meta.format,
+    version: meta.version,
+    optimizer: meta.optimizer,
+    variant: meta.variant,
+    stepCount: meta.stepCount,
+    skippedSteps: meta.skippedSteps,
+    params,
+  });
+}
+
+/** A pre-release file: say so rather than "no checksum". */
+function refuseVersion1(meta: unknown): void {
+  if (isRecord(meta) && meta.format === STATE_FORMAT && meta.version === 1) {
+    fail(`version 1 (a pre-release format without a checksum) is not supported: this library reads version ${STATE_VERSION}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// JSON
+//
+// The text is `{"checksum":"crc32:XXXXXXXX","format":...}`: the checksum is the first
+// member, and covers the UTF-8 bytes of the whole text from its `{` to its `}` except
+// its own 8 hex digits. Whitespace and a byte order mark around the object are not
+// content (an editor's final newline does not break a file).
+
+const JSON_CHECKSUM_LEAD = '{"checksum":"crc32:';
+const CHECKSUM_PATTERN = /^crc32:[0-9a-f]{8}$/;
+
+function isJsonWhitespace(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
+}
+
+/** The text without a leading byte order mark and surrounding JSON whitespace (no regex: linear). */
+function jsonContent(text: string): string {
+  let begin = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let end = text.length;
+  while (begin < end && isJsonWhitespace(text.charCodeAt(begin))) begin++;
+  while (end > begin && isJsonWhitespace(text.charCodeAt(end - 1))) end--;
+  return begin === 0 && end === text.length ? text : text.slice(begin, end);
 }
 
 /** A JSON string of the state; buffers as base64 of their bytes (exact). */
 export function stateToJSON(state: OptimizerStateDict): string {
   checkStateDict(state);
-  return JSON.stringify(metadataOf(state, (_name, _key, array) => toBase64(bytesOf(array))));
+  const body = JSON.stringify(metadataOf(state, (_name, _key, array) => toBase64(bytesOf(array))));
+  const rest = `",${body.slice(1)}`;
+  const utf8 = new TextEncoder();
+  const crc = crc32(utf8.encode(rest), crc32(utf8.encode(JSON_CHECKSUM_LEAD)));
+  return `${JSON_CHECKSUM_LEAD}${hex8(crc)}${rest}`;
 }
 
-/** Parses and validates what `stateToJSON` wrote. */
+/** Parses and validates what `stateToJSON` wrote (checksum first). */
 export function stateFromJSON(text: string): OptimizerStateDict {
+  if (typeof text !== 'string') fail(`expected the text of stateToJSON, got ${describeValue(text)}`);
+  const content = jsonContent(text);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(content);
   } catch (error) {
     fail(`not JSON (${(error as Error).message})`);
+  }
+  if (!isRecord(parsed)) fail(`expected an object, got ${describeValue(parsed)}`);
+  refuseVersion1(parsed);
+  if (!content.startsWith(JSON_CHECKSUM_LEAD)) {
+    fail(
+      parsed.checksum === undefined
+        ? 'the text has no checksum: not written by stateToJSON'
+        : `the checksum ${describeValue(parsed.checksum)} is not the first member, where stateToJSON writes it`,
+    );
+  }
+  checkChecksum(new TextEncoder().encode(content), JSON_CHECKSUM_LEAD.length, 'text');
+  if (typeof parsed.checksum !== 'string' || !CHECKSUM_PATTERN.test(parsed.checksum)) {
+    fail(`the checksum is ${describeValue(parsed.checksum)}, expected crc32: and 8 lowercase hex digits`);
   }
   return stateFromMetadata(parsed, (where, dtype, value) => {
     if (typeof value !== 'string') fail(`${where} is ${describeValue(value)}, expected base64 text`);
@@ -205,8 +392,17 @@ export function stateFromJSON(text: string): OptimizerStateDict {
 
 // ---------------------------------------------------------------------------------
 // safetensors layout
+//
+// [8-byte LE header length N][N bytes: JSON header, then spaces to align the data to 8]
+// [data]. The header starts `{"__metadata__":{"checksum":"crc32:XXXXXXXX",...`: the
+// checksum covers every byte of the file (length, header, padding, data) except its
+// own 8 hex digits, which sit at a fixed offset.
 
 const SAFETENSORS_DTYPE: Record<Dtype, string> = { float32: 'F32', float64: 'F64' };
+const SAFETENSORS_SIZE: { [dtype: string]: number } = { F32: 4, F64: 8 };
+const SAFETENSORS_CHECKSUM_LEAD = '{"__metadata__":{"checksum":"crc32:';
+const SAFETENSORS_DIGITS_AT = 8 + SAFETENSORS_CHECKSUM_LEAD.length;
+const SPACE = 0x20;
 
 /**
  * The state in the safetensors layout: tensors named `<param>/<buffer>`, the record
@@ -214,21 +410,26 @@ const SAFETENSORS_DTYPE: Record<Dtype, string> = { float32: 'F32', float64: 'F64
  */
 export function encodeState(state: OptimizerStateDict): Uint8Array {
   checkStateDict(state);
-  const header: { [key: string]: unknown } = {};
+  const tensors = nameRecord<unknown>();
+  const owners = new Map<string, string>();
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const meta = metadataOf(state, (name, key, array) => {
     const tensor = `${name}/${key}`;
+    const owner = `params['${name}'].buffers.${key}`;
+    const other = owners.get(tensor);
+    if (other !== undefined) fail(`${other} and ${owner} would both be stored as tensor '${tensor}' (names <param>/<buffer> must differ)`);
+    owners.set(tensor, owner);
     const bytes = bytesOf(array);
-    header[tensor] = { dtype: SAFETENSORS_DTYPE[dtypeOf(array)], shape: [array.length], data_offsets: [offset, offset + bytes.byteLength] };
+    tensors[tensor] = { dtype: SAFETENSORS_DTYPE[dtypeOf(array)], shape: [array.length], data_offsets: [offset, offset + bytes.byteLength] };
     chunks.push(bytes);
     offset += bytes.byteLength;
     return tensor;
   });
-  header.__metadata__ = { format: STATE_FORMAT, nesterov: JSON.stringify(meta) };
-  let headerText = JSON.stringify(header);
-  headerText += ' '.repeat((8 - ((8 + headerText.length) % 8)) % 8); // align the data to 8 bytes
-  const headerBytes = new TextEncoder().encode(headerText);
+  const metadata = { checksum: `crc32:${'0'.repeat(CHECKSUM_DIGITS)}`, format: STATE_FORMAT, nesterov: JSON.stringify(meta) };
+  const json = new TextEncoder().encode(JSON.stringify({ __metadata__: metadata, ...tensors }));
+  const headerBytes = new Uint8Array(Math.ceil((8 + json.byteLength) / 8) * 8 - 8).fill(SPACE); // spaces align the data to 8 bytes
+  headerBytes.set(json);
   const out = new Uint8Array(8 + headerBytes.byteLength + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
   out.set(headerBytes, 8);
@@ -237,41 +438,147 @@ export function encodeState(state: OptimizerStateDict): Uint8Array {
     out.set(chunk, position);
     position += chunk.byteLength;
   }
+  out.set(new TextEncoder().encode(hex8(crcWithout(out, SAFETENSORS_DIGITS_AT))), SAFETENSORS_DIGITS_AT);
   return out;
 }
 
-/** Reads and validates what `encodeState` wrote. */
-export function decodeState(bytes: Uint8Array): OptimizerStateDict {
-  if (!(bytes instanceof Uint8Array)) fail(`expected a Uint8Array, got ${describeValue(bytes)}`);
-  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for a safetensors header`);
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(bytes.byteLength - 8)) fail(`header length ${headerLength} runs past the end of the ${bytes.byteLength} bytes`);
-  const dataStart = 8 + Number(headerLength);
+interface TensorEntry {
+  name: string;
+  dtype: string;
+  begin: number;
+  end: number;
+}
+
+interface SafetensorsHeader {
+  /** Where the data starts: 8 + the header length. */
+  dataStart: number;
+  header: { [key: string]: unknown };
+  tensors: TensorEntry[];
+  /** The data length the tensors declare (the largest end offset). */
+  dataLength: number;
+}
+
+/**
+ * Parses the header of a safetensors file from its first `8 + N` bytes (more may
+ * follow): the JSON, its space padding, and each tensor's dtype, shape and offsets.
+ * The padding must be the one encodeState (and the safetensors reference writer)
+ * writes: 0 to 7 spaces, so that the data starts at a multiple of 8. That makes the
+ * header length a function of the JSON, so a header length off by any amount is
+ * refused by the layout alone, even without the checksum.
+ * `fileLength` is the whole file's length, for the header-length check.
+ */
+export function readSafetensorsHeader(bytes: Uint8Array, fileLength = bytes.byteLength): SafetensorsHeader {
+  if (fileLength < 8) fail(`${fileLength} bytes is too short for a safetensors header`);
+  const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (declared > BigInt(fileLength - 8)) fail(`header length ${declared} runs past the end of the ${fileLength} bytes`);
+  const dataStart = 8 + Number(declared);
+  if (dataStart > bytes.byteLength) fail(`header length ${declared} runs past the ${bytes.byteLength} bytes read`);
+  let jsonEnd = dataStart;
+  while (jsonEnd > 8 && bytes[jsonEnd - 1] === SPACE) jsonEnd--;
+  if (jsonEnd === 8) fail(`the safetensors header (bytes 8..${dataStart}) is ${dataStart === 8 ? 'empty' : 'only spaces'}`);
+  if (bytes[8] !== 0x7b || bytes[jsonEnd - 1] !== 0x7d) {
+    const at = bytes[8] !== 0x7b ? 8 : jsonEnd - 1;
+    fail(
+      `the safetensors header (bytes 8..${dataStart}) must be a JSON object followed by spaces only; ` +
+        `byte ${at} is 0x${bytes[at]!.toString(16).padStart(2, '0')}`,
+    );
+  }
+  const aligned = Math.ceil(jsonEnd / 8) * 8;
+  if (dataStart !== aligned) {
+    fail(`the data starts at byte ${dataStart}, expected ${aligned}: the first multiple of 8 after the header's JSON (bytes 8..${jsonEnd}), as encodeState and the safetensors writer pad it`);
+  }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, jsonEnd)));
   } catch (error) {
     fail(`the safetensors header is not JSON (${(error as Error).message})`);
   }
-  if (!isRecord(header) || !isRecord(header.__metadata__) || typeof header.__metadata__.nesterov !== 'string') {
-    fail('the safetensors header has no nesterov metadata: not an optimizer state file');
+  if (!isRecord(header)) fail('the safetensors header is not a JSON object');
+  const tensors: TensorEntry[] = [];
+  let dataLength = 0;
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const what = `tensor '${name}'`;
+    if (!isRecord(info)) fail(`${what} is ${describeValue(info)}, expected {dtype, shape, data_offsets}`);
+    const size = typeof info.dtype === 'string' ? SAFETENSORS_SIZE[info.dtype] : undefined;
+    if (size === undefined) fail(`${what} has dtype ${describeValue(info.dtype)}, expected F32 or F64`);
+    // one dimension, as encodeState writes every buffer
+    if (!Array.isArray(info.shape) || info.shape.length !== 1 || !isCount(info.shape[0])) fail(`${what} has shape ${JSON.stringify(info.shape) ?? 'undefined'}, expected [length]`);
+    const offsets: unknown = info.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1]) || offsets[0] > offsets[1]) {
+      fail(`${what} has data_offsets ${JSON.stringify(offsets) ?? 'undefined'}, expected [begin, end] with 0 <= begin <= end`);
+    }
+    const [begin, end] = offsets as [number, number];
+    const elements = (info.shape as number[]).reduce((product, n) => product * n, 1);
+    if (!Number.isSafeInteger(elements * size) || elements * size !== end - begin) {
+      fail(`${what} has shape [${(info.shape as number[]).join(', ')}] of ${info.dtype} (${elements * size} bytes) but data offsets ${begin}..${end} (${end - begin} bytes)`);
+    }
+    tensors.push({ name, dtype: info.dtype as string, begin, end });
+    dataLength = Math.max(dataLength, end);
   }
+  return { dataStart, header, tensors, dataLength };
+}
+
+/**
+ * Requires the tensors to tile the data exactly: sorted by offset, the first begins
+ * at 0, each begins where the previous one ends, the last ends at the end of the
+ * data; so no gap, no overlap, no two tensors on one range, no trailing bytes.
+ */
+function checkTiling(tensors: TensorEntry[], dataLength: number): void {
+  const sorted = [...tensors].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let position = 0;
+  let previous: TensorEntry | undefined;
+  for (const tensor of sorted) {
+    const range = `tensor '${tensor.name}' (data bytes ${tensor.begin}..${tensor.end})`;
+    if (tensor.begin < position) fail(`${range} overlaps tensor '${previous!.name}' (data bytes ${previous!.begin}..${previous!.end})`);
+    if (tensor.begin > position) fail(`no tensor covers data bytes ${position}..${tensor.begin}, before ${range}`);
+    if (tensor.end > dataLength) fail(`${range} ends past the ${dataLength} data bytes`);
+    position = tensor.end;
+    previous = tensor;
+  }
+  if (position !== dataLength) fail(`the tensors cover data bytes 0..${position} but the data has ${dataLength} bytes (${dataLength - position} trailing)`);
+}
+
+/** Reads and validates what `encodeState` wrote: checksum, exact layout, then the record. */
+export function decodeState(bytes: Uint8Array): OptimizerStateDict {
+  if (!(bytes instanceof Uint8Array)) fail(`expected a Uint8Array, got ${describeValue(bytes)}`);
+  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for a safetensors header`);
+  const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (declared > BigInt(bytes.byteLength - 8)) fail(`header length ${declared} runs past the end of the ${bytes.byteLength} bytes`);
+  const lead = new TextEncoder().encode(SAFETENSORS_CHECKSUM_LEAD);
+  const hasChecksum = Number(declared) >= lead.length + CHECKSUM_DIGITS && lead.every((b, i) => bytes[8 + i] === b);
+  if (hasChecksum) checkChecksum(bytes, SAFETENSORS_DIGITS_AT, 'file');
+  const { dataStart, header, tensors } = readSafetensorsHeader(bytes);
+  const metadata = header.__metadata__;
+  if (!isRecord(metadata) || typeof metadata.nesterov !== 'string') fail('the safetensors header has no nesterov metadata: not an optimizer state file');
   let meta: unknown;
   try {
-    meta = JSON.parse(header.__metadata__.nesterov);
+    meta = JSON.parse(metadata.nesterov);
   } catch (error) {
     fail(`the nesterov metadata is not JSON (${(error as Error).message})`);
   }
-  const dataLength = bytes.byteLength - dataStart;
-  return stateFromMetadata(meta, (where, dtype, tensorName) => {
-    if (typeof tensorName !== 'string') fail(`${where} does not name a tensor`);
-    const info = header[tensorName];
-    if (!isRecord(info) || !Array.isArray(info.data_offsets) || info.data_offsets.length !== 2) fail(`${where}: tensor '${tensorName}' is missing from the header`);
-    if (info.dtype !== SAFETENSORS_DTYPE[dtype]) fail(`${where}: tensor '${tensorName}' has dtype ${describeValue(info.dtype)}, expected ${SAFETENSORS_DTYPE[dtype]}`);
-    const [begin, end] = info.data_offsets as unknown[];
-    if (!isCount(begin) || !isCount(end) || begin > end || end > dataLength) {
-      fail(`${where}: tensor '${tensorName}' has data offsets ${describeValue(begin)}..${describeValue(end)} outside the ${dataLength} data bytes`);
-    }
-    return arrayFromBytes(dtype, bytes.subarray(dataStart + begin, dataStart + end), where);
+  refuseVersion1(meta);
+  if (!hasChecksum) fail('the safetensors header has no checksum where encodeState writes it (first in __metadata__)');
+  if (typeof metadata.checksum !== 'string' || !CHECKSUM_PATTERN.test(metadata.checksum)) {
+    fail(`__metadata__.checksum is ${describeValue(metadata.checksum)}, expected crc32: and 8 lowercase hex digits`);
+  }
+  if (metadata.format !== STATE_FORMAT) fail(`__metadata__.format is ${describeValue(metadata.format)}, expected "${STATE_FORMAT}"`);
+  checkTiling(tensors, bytes.byteLength - dataStart);
+
+  const byName = new Map(tensors.map((tensor) => [tensor.name, tensor]));
+  const usedBy = new Map<string, string>();
+  const state = stateFromMetadata(meta, (where, dtype, tensorName) => {
+    if (typeof tensorName !== 'string') fail(`${where} is ${describeValue(tensorName)}, expected a tensor name`);
+    const tensor = byName.get(tensorName);
+    if (tensor === undefined) fail(`${where}: tensor '${tensorName}' is missing from the header`);
+    const other = usedBy.get(tensorName);
+    if (other !== undefined) fail(`tensor '${tensorName}' is used by both ${other} and ${where}`);
+    usedBy.set(tensorName, where);
+    if (tensor.dtype !== SAFETENSORS_DTYPE[dtype]) fail(`${where}: tensor '${tensorName}' has dtype ${describeValue(tensor.dtype)}, expected ${SAFETENSORS_DTYPE[dtype]}`);
+    return arrayFromBytes(dtype, bytes.subarray(dataStart + tensor.begin, dataStart + tensor.end), where);
   });
+  for (const tensor of tensors) {
+    if (!usedBy.has(tensor.name)) fail(`tensor '${tensor.name}' (data bytes ${tensor.begin}..${tensor.end}) is used by no buffer of the metadata`);
+  }
+  return state;
 }

@@ -23,6 +23,7 @@ import {
 } from 'nesterov';
 import { loadState, loadStateSync, saveState, saveStateSync } from 'nesterov/node';
 import { reference } from './fixtures.ts';
+import { assertSameState } from './state-helpers.ts';
 import { doubleWellGradient } from './helpers.ts';
 import { REGISTRY, type AnyOptimizer } from './registry.ts';
 
@@ -143,7 +144,8 @@ describe('loadStateDict validates everything before changing anything', () => {
   const cases: [string, (s: OptimizerStateDict) => unknown, RegExp][] = [
     ['not an object', () => 42, /expected an object, got 42/],
     ['another format', (s) => ({ ...s, format: 'torch' }), /format is "torch"/],
-    ['a future version', (s) => ({ ...s, version: 2 }), /version 2 is not supported/],
+    ['a future version', (s) => ({ ...s, version: 3 }), /^invalid optimizer state: version 3 is not supported \(this library reads version 2\)$/],
+    ['version 1 (no checksum)', (s) => ({ ...s, version: 1 }), /^invalid optimizer state: version 1 is not supported \(this library reads version 2\)$/],
     ['another optimizer', (s) => ({ ...s, optimizer: 'Nesterov' }), /saved by Nesterov, not Adam/],
     ['another variant', (s) => ({ ...s, variant: 'book' }), /variant "book"/],
     ['a negative step count', (s) => ({ ...s, stepCount: -1 }), /stepCount is -1/],
@@ -189,10 +191,35 @@ describe('loadStateDict validates everything before changing anything', () => {
     );
   });
 
+  it("JSON buffers are RFC 4648 base64 of their bytes, as Node's Buffer writes it, for every remainder mod 3", () => {
+    for (let length = 0; length <= 7; length++) {
+      const buffer = new Float32Array(length);
+      const bytes = new Uint8Array(buffer.buffer);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 97 + 13) & 0xff;
+      const state: OptimizerStateDict = {
+        ...good,
+        params: { w: { dtype: 'float32', length, step: 1, scalars: {}, buffers: { expAvg: buffer } } },
+      };
+      const parsed = JSON.parse(stateToJSON(state)) as { params: { w: { buffers: { expAvg: string } } } };
+      assert.equal(parsed.params.w.buffers.expAvg, Buffer.from(bytes).toString('base64'), `length ${length}`);
+      assert.deepEqual(stateFromJSON(stateToJSON(state)).params.w!.buffers.expAvg, buffer);
+    }
+  });
+
+  it('JSON and safetensors keep a -0 scalar (JSON.stringify(-0) is "0")', () => {
+    const opt = new NAdam();
+    opt.update({ w: new Float64Array([1]) }, { w: new Float64Array([1]) });
+    const state = opt.stateDict();
+    state.params.w!.scalars.muProduct = -0;
+    assert.ok(Object.is(stateFromJSON(stateToJSON(state)).params.w!.scalars.muProduct, -0));
+    assert.ok(Object.is(decodeState(encodeState(state)).params.w!.scalars.muProduct, -0));
+  });
+
   it('JSON keeps NaN and Infinity in state and scalars', () => {
     const opt = new NAdam({ nonFinite: 'ignore' });
     opt.update({ w: new Float64Array([1, 2]) }, { w: new Float64Array([NaN, Infinity]) });
     const back = stateFromJSON(stateToJSON(opt.stateDict()));
-    assert.deepEqual(back, opt.stateDict());
+    assertSameState(back, opt.stateDict());
+    assert.deepEqual(Array.from(back.params.w!.buffers.expAvg!), [NaN, Infinity].map((g) => 0.1 * g));
   });
 });
