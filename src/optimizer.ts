@@ -630,25 +630,21 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   /** A copy of the whole state: step counts, and per parameter its step, scalars and buffers. */
   stateDict(): OptimizerStateDict {
-    const params: { [name: string]: ParamStateRecord } = {};
+    // Records keyed by names have no prototype (as the decoders in state.ts make them):
+    // a parameter may be named '__proto__', and a decoded dict deep-equals this one.
+    const params = Object.create(null) as { [name: string]: ParamStateRecord };
     for (const [name, slot] of this.#slots) {
       const state = slot.state;
       if (state === undefined) continue;
       const names = this.#rule.bufferNames(slot.hyper);
       const arrays = this.#rule.buffersOf(state, slot.hyper);
-      const buffers: { [key: string]: FloatArray } = {};
+      const buffers = Object.create(null) as { [key: string]: FloatArray };
       names.forEach((key, i) => {
         buffers[key] = arrays[i]!.slice();
       });
-      const scalars: { [key: string]: number } = {};
+      const scalars = Object.create(null) as { [key: string]: number };
       for (const key of this.#rule.scalarNames) scalars[key] = (state as unknown as Record<string, number>)[key]!;
-      // defineProperty, not assignment: a parameter may be named '__proto__'.
-      Object.defineProperty(params, name, {
-        value: { dtype: slot.dtype, length: slot.length, step: state.step, scalars, buffers },
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      params[name] = { dtype: slot.dtype, length: slot.length, step: state.step, scalars, buffers };
     }
     return {
       format: STATE_FORMAT,
