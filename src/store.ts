@@ -17,7 +17,7 @@
  */
 import { optionError } from './errors.ts';
 import type { Dtype, FloatArray } from './types.ts';
-import { instantiateKernels, SCALAR_BLOCK_DOUBLES, type WasmKernels } from './wasm/kernels.ts';
+import { instantiateKernels, SCALAR_BLOCK_DOUBLES, type WasmKernels, type WasmMemory } from './wasm/kernels.ts';
 
 /** Marks the params / grads records of a store, so an optimizer can find the store. */
 export const STORE = Symbol('nesterov.ParamStore');
@@ -60,7 +60,7 @@ export class ParamStore {
   readonly params: { readonly [name: string]: FloatArray };
   readonly grads: { readonly [name: string]: FloatArray };
   /** The WebAssembly memory (float32 stores), created at full size, never grown. */
-  readonly memory: WebAssembly.Memory | undefined;
+  readonly memory: WasmMemory | undefined;
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
   readonly shared: boolean;
   #kernels: WasmKernels | null | undefined;
