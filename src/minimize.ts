@@ -30,6 +30,9 @@
  * sufficient-decrease test f(x+) <= f(y) + g(y).(x+ - y) + L/2 ||x+ - y||^2 holds; L
  * only grows. `lineSearch: 'adaptive'` also lets it shrink (halved before every step),
  * with Scheinberg, Goldfarb & Bai's (2014) t-sequence t+ = (1 + sqrt(1 + 4 (L+/L) t^2)) / 2.
+ * A non-finite f(x+) or gradient also doubles L (a step out of f's domain), but the search
+ * ends once the step no longer moves the point or L would overflow: fg that stays NaN
+ * stops the run with 'non-finite' instead of doubling L forever.
  *
  * Each iteration evaluates fg once at the point the gradient is needed and once at the
  * new iterate (for its value: the history, restarts, stopping and the line search).
@@ -56,9 +59,9 @@ export function softThreshold(lambda: number): Prox {
 export type Restart = 'none' | 'function' | 'gradient';
 /**
  * 'non-finite': fg gave NaN or Infinity (value or gradient) where no shorter step helps;
- * 'line-search-failed': the backtracking shortened the step to nothing (or L to the largest
- * double) without a sufficient decrease, which only a non-deterministic fg can cause. Both return the last accepted
- * iterate, its value and its L.
+ * 'line-search-failed': the backtracking shortened the step to nothing (or L to the
+ * largest double) without a sufficient decrease, which only a non-deterministic fg can
+ * cause. Both return the last accepted iterate, its value and its L.
  */
 export type StopReason = 'gradient-tolerance' | 'value-tolerance' | 'max-iterations' | 'max-evaluations' | 'non-finite' | 'line-search-failed';
 
