@@ -244,6 +244,19 @@ describe('the built package', () => {
     });
   }
 
+  it('every dependency with an install script has a decision in allowScripts (npm ci warns otherwise)', () => {
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const withScripts = Object.entries(lock.packages)
+      .filter(([, entry]) => entry.hasInstallScript === true)
+      .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length))
+      .sort();
+    const { allowScripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+    // core-js's postinstall prints an advertisement; esbuild's checks the binary that its
+    // optional dependency @esbuild/<platform> already installed (tsx runs without it).
+    assert.deepEqual(withScripts, ['core-js', 'esbuild']);
+    assert.deepEqual(allowScripts, { 'core-js': false, esbuild: false });
+  });
+
   it('packs only what a user needs, with the README images', () => {
     const [pack] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as [{ files: { path: string }[] }];
     const paths = pack.files.map((f) => f.path);
