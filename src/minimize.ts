@@ -30,6 +30,9 @@
  * sufficient-decrease test f(x+) <= f(y) + g(y).(x+ - y) + L/2 ||x+ - y||^2 holds; L
  * only grows. `lineSearch: 'adaptive'` also lets it shrink (halved before every step),
  * with Scheinberg, Goldfarb & Bai's (2014) t-sequence t+ = (1 + sqrt(1 + 4 (L+/L) t^2)) / 2.
+ * A non-finite f(x+) or gradient also doubles L (a step out of f's domain), but the search
+ * ends once the step no longer moves the point or L would overflow: fg that stays NaN
+ * stops the run with 'non-finite' instead of doubling L forever.
  *
  * Each iteration evaluates fg once at the point the gradient is needed and once at the
  * new iterate (for its value: the history, restarts, stopping and the line search).
@@ -54,7 +57,13 @@ export function softThreshold(lambda: number): Prox {
   };
 }
 export type Restart = 'none' | 'function' | 'gradient';
-export type StopReason = 'gradient-tolerance' | 'value-tolerance' | 'max-iterations' | 'max-evaluations' | 'non-finite';
+/**
+ * 'non-finite': fg gave NaN or Infinity (value or gradient) where no shorter step helps;
+ * 'line-search-failed': the backtracking shortened the step to nothing (or L to the
+ * largest double) without a sufficient decrease, which only a non-deterministic fg can
+ * cause. Both return the last accepted iterate, its value and its L.
+ */
+export type StopReason = 'gradient-tolerance' | 'value-tolerance' | 'max-iterations' | 'max-evaluations' | 'non-finite' | 'line-search-failed';
 
 /** f and its gradient: writes the gradient of f at x into gradOut and returns f(x). */
 export type ValueAndGradient = (x: Float64Array, gradOut: Float64Array) => number;
@@ -104,6 +113,12 @@ function norm(v: Float64Array): number {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
   return Math.sqrt(s);
+}
+
+/** Element-wise equality: the step no longer moves the point. */
+function sameValues(a: Float64Array, b: Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function allFinite(v: Float64Array): boolean {
@@ -189,6 +204,13 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
     L,
   });
 
+  /** Doubles L for a shorter step; false when that would overflow (the step is already ~0). */
+  const doubleL = (): boolean => {
+    if (!(L * 2 <= Number.MAX_VALUE)) return false;
+    L *= 2;
+    return true;
+  };
+
   /** x+ from the base point `from` with gradient `grad` and step 1 / L (prox for fista). */
   const stepFrom = (from: Float64Array, grad: Float64Array): void => {
     if (prox !== undefined) {
@@ -212,8 +234,15 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
       if (!Number.isFinite(baseValue) || !allFinite(gradY)) return finish('non-finite', k);
     }
     const previousL = L;
-    if (lineSearch === 'adaptive') L /= 2;
+    // Never below the smallest double: at L = 0 the doubling below could not grow it again.
+    if (lineSearch === 'adaptive') L = Math.max(L / 2, Number.MIN_VALUE);
+    /** Stops the step here: x, value and gradNorm stay those of the last accepted iterate, L its L. */
+    const giveUp = (reason: StopReason): MinimizeResult => {
+      L = previousL;
+      return finish(reason, k);
+    };
     let nextValue: number;
+    // Bounded: every retry doubles L, and L stops at the largest double (at most ~2100 tries).
     for (;;) {
       if (method === 'heavy-ball') {
         for (let i = 0; i < n; i++) xNext[i] = x[i]! - heavyStep * gradX[i]! + heavyMomentum * (x[i]! - xPrevious[i]!);
@@ -222,11 +251,11 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
       }
       nextValue = evaluate(xNext, gradNext);
       if (!Number.isFinite(nextValue) || !allFinite(gradNext) || !allFinite(xNext)) {
-        if (lineSearch !== 'none' && evaluations < maxEvaluations) {
-          L *= 2; // a step too long for f's domain: shorten it
-          continue;
-        }
-        return finish('non-finite', k);
+        // A step too long for f's domain: shorten it, unless it no longer moves (fg is not
+        // finite at the very point where it was before: shortening cannot help), L cannot
+        // grow, or the budget is spent.
+        if (lineSearch !== 'none' && evaluations < maxEvaluations && !sameValues(xNext, base) && doubleL()) continue;
+        return giveUp('non-finite');
       }
       if (lineSearch === 'none') break;
       // sufficient decrease: f(x+) <= f(y) + g(y).(x+ - y) + L/2 ||x+ - y||^2
@@ -239,7 +268,9 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
       }
       if (nextValue <= baseValue + linear + (L / 2) * square * (1 + 1e-12) + 1e-15 * Math.abs(baseValue)) break;
       if (evaluations >= maxEvaluations) return finish('max-evaluations', k);
-      L *= 2;
+      // Only a non-deterministic fg (or prox) gets here: for a step that no longer moves,
+      // f(x+) = f(y) passes the test. Nothing shorter can pass it either.
+      if (sameValues(xNext, base) || !doubleL()) return giveUp('line-search-failed');
     }
 
     // The stopping measure: the gradient at x+ (smooth) or the gradient mapping (fista).

@@ -17,7 +17,7 @@
  */
 import { optionError } from './errors.ts';
 import type { ArrayOf, Dtype, FloatArray } from './types.ts';
-import { instantiateKernels, SCALAR_BLOCK_DOUBLES, type WasmKernels } from './wasm/kernels.ts';
+import { instantiateKernels, SCALAR_BLOCK_DOUBLES, type WasmKernels, type WasmMemory } from './wasm/kernels.ts';
 
 /** Marks the params / grads records of a store, so an optimizer can find the store. */
 export const STORE = Symbol('nesterov.ParamStore');
@@ -76,7 +76,7 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
   readonly params: { readonly [P in K]: ArrayOf<D> };
   readonly grads: { readonly [P in K]: ArrayOf<D> };
   /** The WebAssembly memory (float32 stores), created at full size, never grown. */
-  readonly memory: WebAssembly.Memory | undefined;
+  readonly memory: WasmMemory | undefined;
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
   readonly shared: boolean;
   #kernels: WasmKernels | null | undefined;

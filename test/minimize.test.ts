@@ -6,6 +6,7 @@
  * under 2 L ||x0 - x*||^2 / (k + 1)^2 at every k. Plus every stopping reason and error.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { minimize, softThreshold, type MinimizeOptions } from 'nesterov';
 import { Rng } from '../src/nn/rng.ts';
@@ -212,5 +213,125 @@ describe('lasso by FISTA', () => {
     const plain = minimize(fg, new Float64Array(n), { method: 'fista', prox: softThreshold(lambda), gradTol: 1e-8, maxIterations: 100_000 });
     const restarted = minimize(fg, new Float64Array(n), { method: 'fista', prox: softThreshold(lambda), gradTol: 1e-8, maxIterations: 100_000, restart: 'gradient' });
     assert.ok(restarted.iterations <= plain.iterations, `${restarted.iterations} vs ${plain.iterations}`);
+  });
+});
+
+/**
+ * An fg that stops being finite must end the run with reason 'non-finite' and the last
+ * accepted iterate, in every method and line-search mode. The runs happen in a child
+ * process with a time limit: an endless line search blocks its own thread, so in this
+ * process it would hang the suite instead of failing.
+ */
+describe('an fg that turns non-finite ends the run (no endless line search)', () => {
+  // f(x) = (x0 - 1)^2 + 10 (x1 + 2)^2 (L = 20), from (0, 0): f = 41, gradient (-2, 40).
+  const child = `
+    import { minimize, softThreshold } from 'nesterov';
+    const bowl = (x, g) => { g[0] = 2 * (x[0] - 1); g[1] = 20 * (x[1] + 2); return (x[0] - 1) ** 2 + 10 * (x[1] + 2) ** 2; };
+    // finite for the first 'good' calls, then the chosen kind of breakage forever
+    const breaking = (kind, good) => { let calls = 0; return (x, g) => {
+      const f = bowl(x, g);
+      if (++calls <= good) return f;
+      if (kind === 'nan') return NaN;
+      if (kind === 'infinity') return Infinity;
+      g[1] = NaN; return f;
+    }; };
+    const shown = (r) => ({ reason: r.reason, x: Array.from(r.x), value: r.value, gradNorm: r.gradNorm, iterations: r.iterations, evaluations: r.evaluations, L: r.L });
+    const out = [];
+    for (const c of JSON.parse(process.env.MINIMIZE_CASES)) {
+      const options = { method: c.method, gradTol: 0, ...(c.lineSearch === 'none' ? { L: 20 } : { lineSearch: c.lineSearch }), ...(c.method === 'fista' ? { prox: softThreshold(0.1) } : {}) };
+      const result = minimize(breaking(c.kind, c.good), [0, 0], options);
+      // the same run on the intact bowl, stopped after as many iterations
+      const intact = minimize(bowl, [0, 0], { ...options, maxIterations: result.iterations });
+      out.push({ result: shown(result), intact: shown(intact) });
+    }
+    console.log(JSON.stringify(out));
+  `;
+  const bowl = (x: number[]) => (x[0]! - 1) ** 2 + 10 * (x[1]! + 2) ** 2;
+  type Shown = { reason: string; x: number[]; value: number; gradNorm: number; iterations: number; evaluations: number; L: number };
+  const combos = [
+    ['gd', 'none'],
+    ['gd', 'backtracking'],
+    ['gd', 'adaptive'],
+    ['heavy-ball', 'none'],
+    ['nesterov', 'none'],
+    ['nesterov', 'backtracking'],
+    ['nesterov', 'adaptive'],
+    ['fista', 'none'],
+    ['fista', 'backtracking'],
+    ['fista', 'adaptive'],
+  ] as const;
+  const cases = combos.flatMap(([method, lineSearch]) =>
+    (['nan', 'infinity', 'gradient-nan'] as const).flatMap((kind) => [0, 30].map((after) => ({ method, lineSearch, kind, good: 1 + after }))),
+  );
+
+  function run(list: object[], env: Record<string, string> = {}): { result: Shown; intact: Shown }[] {
+    const done = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], {
+      env: { ...process.env, MINIMIZE_CASES: JSON.stringify(list), ...env },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(done.signal, null, `minimize did not return within 30 s (killed by ${done.signal}): an endless line search`);
+    assert.equal(done.status, 0, done.stderr);
+    return JSON.parse(done.stdout) as { result: Shown; intact: Shown }[];
+  }
+  const results = run(cases);
+
+  it('non-finite from the first call after x0: x0, f(x0) = 41, its gradient norm and the starting L, after a bounded number of calls', () => {
+    results.forEach(({ result }, i) => {
+      const c = cases[i]!;
+      if (c.good !== 1) return;
+      const name = `${c.method}/${c.lineSearch}/${c.kind}`;
+      assert.equal(result.reason, 'non-finite', name);
+      assert.deepEqual(result.x, [0, 0], name);
+      assert.equal(result.value, 41, name);
+      assert.equal(result.gradNorm, Math.sqrt(2 * 2 + 40 * 40), name);
+      assert.equal(result.iterations, 0, name);
+      assert.equal(result.L, c.lineSearch === 'none' ? 20 : 1, name);
+      // Calls: x0, then for nesterov and fista y = x0, which already fails. gd, heavy-ball:
+      // x0 and one step with the given L; with backtracking, a step for each L = 2^0 ... 2^1023
+      // (x0 has zeros, so the step (2, -40) / L never vanishes: L stops at the largest
+      // power of two below the largest double); adaptive first halves L, adding 2^-1.
+      const expected = c.method === 'nesterov' || c.method === 'fista' ? 2 : c.lineSearch === 'none' ? 2 : c.lineSearch === 'backtracking' ? 1 + 1024 : 1 + 1025;
+      assert.equal(result.evaluations, expected, name);
+    });
+  });
+
+  it('non-finite after some good steps: the last accepted iterate, exactly as the intact run stopped there', () => {
+    results.forEach(({ result, intact }, i) => {
+      const c = cases[i]!;
+      if (c.good === 1) return;
+      const name = `${c.method}/${c.lineSearch}/${c.kind}`;
+      assert.equal(result.reason, 'non-finite', name);
+      assert.ok(result.iterations >= 1, `${name}: ${result.iterations} iterations`);
+      assert.deepEqual(result.x, intact.x, name);
+      assert.equal(result.value, intact.value, name);
+      assert.equal(result.value, bowl(result.x), name);
+      assert.equal(result.gradNorm, intact.gradNorm, name);
+      assert.equal(result.L, intact.L, name);
+    });
+  });
+
+  it('f = x^2 from 3, NaN after x0, backtracking: the step 6 / L stops moving 3 at L = 2^55, after 57 calls', () => {
+    // 3 - 6 / 2^55 = 3 - 0.375 ulp(3) rounds to 3, while 3 - 6 / 2^54 does not: fg is NaN at
+    // the very point where it was finite, and no shorter step can help.
+    const oneDimensional = `
+      import { minimize } from 'nesterov';
+      const out = [];
+      for (const offset of [NaN, 100]) {
+        let calls = 0;
+        const r = minimize((x, g) => { g[0] = 2 * x[0]; return x[0] ** 2 + (++calls > 1 ? offset : 0); }, [3], { method: 'gd' });
+        out.push([r.reason, Array.from(r.x), r.value, r.evaluations, r.L, r.iterations]);
+      }
+      console.log(JSON.stringify(out));
+    `;
+    const done = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', oneDimensional], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(done.signal, null, 'minimize did not return within 30 s: an endless line search');
+    assert.equal(done.status, 0, done.stderr);
+    assert.deepEqual(JSON.parse(done.stdout), [
+      ['non-finite', [3], 9, 57, 1, 0],
+      // f that is 100 higher after its first call never decreases sufficiently: the step
+      // shrinks to nothing the same way and the search gives up with the starting point.
+      ['line-search-failed', [3], 9, 57, 1, 0],
+    ]);
   });
 });

@@ -1,7 +1,13 @@
-/** The README's code blocks run as written (imports pointed at the source) and print what it says. */
+/**
+ * The README's code blocks run as written, importing 'nesterov' and 'nesterov/node'
+ * through the package's exports map (in a temp folder whose node_modules/nesterov links
+ * to this package, as an install would; the nesterov-source condition points the map at
+ * src/, so no build is needed), and print what the README says. The set-up it gives is
+ * the two commands that .ci/run runs.
+ */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,13 +21,18 @@ const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
 
 function runBlock(code: string): string {
   const folder = mkdtempSync(join(tmpdir(), 'nesterov-readme-'));
+  mkdirSync(join(folder, 'node_modules'));
+  symlinkSync(root, join(folder, 'node_modules/nesterov'), 'dir');
   const file = join(folder, 'block.mts');
-  const source = code
-    .replaceAll("from 'nesterov/node'", `from '${join(root, 'src/node/index.ts')}'`)
-    .replaceAll("from 'nesterov'", `from '${join(root, 'src/index.ts')}'`);
-  writeFileSync(file, source);
-  return execFileSync(process.execPath, ['--import', tsx, file], { cwd: folder, encoding: 'utf8' });
+  writeFileSync(file, code);
+  return execFileSync(process.execPath, ['--conditions=nesterov-source', '--import', tsx, file], { cwd: folder, encoding: 'utf8' });
 }
+
+it('the blocks import the package by its name, as a user does', () => {
+  const imports = blocks.flatMap((block) => [...block.matchAll(/from '([^']+)'/g)].map((m) => m[1]!));
+  assert.ok(imports.length >= 5);
+  assert.deepEqual([...new Set(imports)].sort(), ['nesterov', 'nesterov/node']);
+});
 
 it('the quick start prints the NAG point the README promises', () => {
   const quickStart = blocks[0]!;
@@ -45,4 +56,18 @@ it('the minimize example prints what its comment says', () => {
   const block = blocks.find((b) => b.includes('minimize('))!;
   const promised = /console\.log\(.*\); \/\/ (.*)$/m.exec(block)![1]!;
   assert.equal(runBlock(block).trim(), promised);
+});
+
+it('the set-up is two commands, `npm ci && npm start` then `npm test`, and .ci/run runs exactly them', () => {
+  const setUp = /^## Install and run\n[\s\S]*?From a [^\n]*\n\n```sh\n([\s\S]*?)```/m.exec(readme)![1]!;
+  const commands = setUp
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, '').trim())
+    .filter((line) => line !== '');
+  assert.deepEqual(commands, ['npm ci && npm start', 'npm test']);
+  const ci = readFileSync(join(root, '.ci/run'), 'utf8')
+    .split('\n')
+    .filter((line) => /^npm /.test(line))
+    .map((line) => line.replace(/ \|\| exit$/, '')); // set -e does not stop inside an && list
+  assert.deepEqual(ci, commands);
 });

@@ -70,7 +70,7 @@ export async function loadKernels(): Promise<void> {
   modules.shared ??= await WebAssembly.compile(decode(KERNELS_SHARED_WASM) as BufferSource);
 }
 
-export function kernelModule(shared: boolean): WebAssembly.Module {
+function kernelModule(shared: boolean): WebAssembly.Module {
   if (shared) return (modules.shared ??= new WebAssembly.Module(decode(KERNELS_SHARED_WASM) as BufferSource));
   return (modules.plain ??= new WebAssembly.Module(decode(KERNELS_WASM) as BufferSource));
 }
@@ -103,10 +103,19 @@ export function wasmUnavailableReason(): string | undefined {
 }
 
 /**
+ * A `WebAssembly.Memory`, spelled out (as TypeScript's DOM lib declares it) so that the
+ * published declarations type-check without the DOM lib (`lib: ["ES2022"]`, Node types).
+ */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(delta: number): number;
+}
+
+/**
  * The kernels, instantiated over `memory` (which they never grow), with their scalar
  * block of 64 doubles at byte `address`.
  */
-export function instantiateKernels(memory: WebAssembly.Memory, shared: boolean, address: number): WasmKernels {
+export function instantiateKernels(memory: WasmMemory, shared: boolean, address: number): WasmKernels {
   const instance = new WebAssembly.Instance(kernelModule(shared), { env: { memory } });
   return {
     exports: instance.exports as unknown as KernelExports,
