@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { stateFromJSON, stateToJSON, type OptimizerStateDict } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
 import { z } from 'zod';
+import { Network } from '../src/nn/network.ts';
 import { IMAGE_SIZE } from './data.ts';
 import { writeErrorOf } from './files.ts';
 import { OPTIMIZERS } from './optimizers.ts';
@@ -113,7 +114,7 @@ const BODY = z.strictObject({
   }),
   epoch: count,
   step: count,
-  rng: z.array(z.int().min(0).max(0xffffffff)).length(4),
+  rng: z.array(z.int().min(0).max(0xffffffff), 'expected an array of 4 unsigned 32-bit integers').length(4, 'expected 4 unsigned 32-bit integers'),
   indices: z.string().regex(BASE64, 'not canonical base64'),
   params: z.string().regex(BASE64, 'not canonical base64'),
   optimizer: z.string(),
@@ -137,15 +138,13 @@ function fieldName(path: readonly PropertyKey[]): string {
   return path.map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`)).join('');
 }
 
-/** The sizes of the network's parameters (W1, b1, W2, b2, ...) for a 784-hidden-10 network. */
-export function parameterShapes(hidden: readonly number[]): Map<string, number> {
-  const sizes = [IMAGE_SIZE, ...hidden, 10];
-  const shapes = new Map<string, number>();
-  for (let l = 1; l < sizes.length; l++) {
-    shapes.set(`W${l}`, sizes[l - 1]! * sizes[l]!);
-    shapes.set(`b${l}`, sizes[l]!);
-  }
-  return shapes;
+/**
+ * The network's layout as train() saves it: the length of each parameter (W1, b1, W2,
+ * b2, ...) and of the store's whole region (the parameters with their alignment gaps).
+ */
+export function networkLayout(hidden: readonly number[]): { shapes: Map<string, number>; regionLength: number } {
+  const { store } = new Network({ inputSize: IMAGE_SIZE, hiddenSizes: hidden, outputSize: 10 });
+  return { shapes: new Map(Object.entries(store.params).map(([name, array]) => [name, array.length])), regionLength: store.regionLength };
 }
 
 /**
@@ -159,8 +158,7 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: 
   function fail(message: string): never {
     throw new CheckpointError(`${path}: ${message}`);
   }
-  const shapes = parameterShapes(expected.hidden);
-  const paramCount = [...shapes.values()].reduce((a, b) => a + b, 0);
+  const { shapes, regionLength: paramCount } = networkLayout(expected.hidden);
   const stepsPerEpoch = Math.floor(trainCount / expected.batch);
   let size: number;
   try {
@@ -211,10 +209,16 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: 
   const checked = BODY.safeParse(parsed);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      const owner = issue.path.length === 0 ? '' : `${fieldName(issue.path)}.`;
+      fail(`field '${owner}${key}' is not a field of a checkpoint`);
+    }
     let value: unknown = parsed;
     for (const key of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[key];
     const where = issue.path.length === 0 ? 'the content' : `field '${fieldName(issue.path)}'`;
-    fail(`${where} is ${describe(value)}: ${issue.message.replace(/^Invalid input: /, '')}`);
+    const problem = issue.message.replace(/^Invalid input: /, '');
+    fail(`${where} is ${describe(value)}: ${problem.charAt(0).toLowerCase()}${problem.slice(1)}`);
   }
   const record = checked.data;
 
@@ -241,7 +245,7 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: 
   if (record.rng.every((word) => word === 0)) field('rng', record.rng, 'an all-zero state is not a state of the generator');
 
   const indicesBytes = Buffer.from(record.indices, 'base64');
-  if (indicesBytes.length !== 4 * trainCount) field('indices', `${indicesBytes.length} bytes`, `this run has ${trainCount} training digits (${4 * trainCount} bytes)`);
+  if (indicesBytes.length !== 4 * trainCount) fail(`field 'indices' holds ${indicesBytes.length} bytes: this run has ${trainCount} training digits (${4 * trainCount} bytes)`);
   const indices = new Uint32Array(new Uint8Array(indicesBytes).buffer);
   const seen = new Uint8Array(trainCount);
   for (let i = 0; i < indices.length; i++) {
@@ -250,7 +254,7 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: 
     seen[index] = 1;
   }
   const paramBytes = Buffer.from(record.params, 'base64');
-  if (paramBytes.length !== 4 * paramCount) field('params', `${paramBytes.length} bytes`, `this network has ${paramCount} float32 parameters (${4 * paramCount} bytes)`);
+  if (paramBytes.length !== 4 * paramCount) fail(`field 'params' holds ${paramBytes.length} bytes: this network's weights take ${4 * paramCount} bytes (${paramCount} float32 values with the alignment gaps)`);
   const params = new Float32Array(new Uint8Array(paramBytes).buffer);
   const bad = params.findIndex((value) => !Number.isFinite(value));
   if (bad >= 0) field(`params[${bad}]`, params[bad], 'not a finite number');

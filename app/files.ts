@@ -83,7 +83,8 @@ function nearestExisting(path: string): { existing: string; missing: string[] } 
       return { existing: current, missing };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw writeErrorOf(current, 'cannot be used', error);
+      // ENOTDIR: an ancestor is a file; walking up finds it and says so.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw writeErrorOf(current, 'cannot be used', error);
       const parent = dirname(current);
       if (parent === current) return { existing: current, missing };
       missing.unshift(basename(current));

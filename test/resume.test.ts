@@ -51,7 +51,8 @@ describe('--checkpoint-every and --resume', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     assert.ok(!existsSync(join(killed, 'summary.json')), 'killed before the end');
-    const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as { epoch: number; step: number; finished: boolean };
+    // The body follows the header line that carries its SHA-256.
+    const saved = JSON.parse(readFileSync(checkpoint, 'utf8').split('\n')[1]!) as { epoch: number; step: number; finished: boolean };
     assert.equal(saved.finished, false, 'the kill came before nesterov finished');
 
     await run(process.execPath, ['--import', 'tsx', main, ...ARGS, '--out', killed, '--checkpoint-every', '25', '--resume']);
