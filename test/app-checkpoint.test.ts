@@ -49,6 +49,11 @@ function bodyOf(file: Buffer): string {
   return newline < 0 ? text : text.slice(newline + 1);
 }
 
+/** Writes `body` to `path` in the format of the checkpoint `like` (with a header line or, before checksums, without). */
+function writeBodyLike(like: string, path: string, body: string): void {
+  writeFileSync(path, readFileSync(like, 'utf8').includes('\n') ? sign(body) : body);
+}
+
 /** Rewrites a checkpoint file with `edit` applied to its parsed body, keeping its digest valid. */
 function editCheckpoint(path: string, edit: (record: Record<string, unknown>) => unknown): void {
   const file = readFileSync(path);
@@ -242,7 +247,7 @@ describe('--resume: checkpoints checked before any training (CLI)', () => {
     );
     const sgdBefore = readFileSync(sgdPath);
     const adamPath = join(out, 'checkpoints', 'adam.json');
-    writeFileSync(adamPath, sign('null'));
+    writeBodyLike(sgdPath, adamPath, 'null');
     // What killed atomic writes leave (pid 999999999 is not running), and a file of the user's.
     const stale = ['.sgd.json.999999999.1700000000000.tmp', '.summary.json.999999999.1700000000000.tmp'];
     writeFileSync(join(out, 'checkpoints', stale[0]!), 'half a checkpoint');
@@ -266,7 +271,7 @@ describe('--resume: checkpoints checked before any training (CLI)', () => {
     assert.equal(badFirst.stderr, `error: --resume: ${sgdPath}: field 'rng' is an array of 2: expected 4 unsigned 32-bit integers\n`);
     writeFileSync(sgdPath, sgdBefore);
 
-    writeFileSync(adamPath, sign('{}'));
+    writeBodyLike(sgdPath, adamPath, '{}');
     const emptyRecord = await start([...args, '--resume']);
     assert.equal(emptyRecord.code, 2);
     assert.equal(emptyRecord.stderr, `error: --resume: ${adamPath}: field 'config' is missing: expected object, received undefined\n`);

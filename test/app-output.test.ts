@@ -81,13 +81,14 @@ describe('--out is checked before any training', () => {
     chmodSync(join(parent, 'locked'), 0o555);
     // Root passes every permission check; run as `nobody` then.
     const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const made = await start([...QUICK, '--out', join(parent, 'locked', 'out')], user);
+    const made = await start([...QUICK, '--out', join(parent, 'locked')], user);
     if (made.code === null || /EPERM.*spawn|spawn.*EPERM/.test(made.stderr)) {
       t.skip(`cannot run as nobody here: ${made.stderr}`);
       return;
     }
-    oneLine(made, `--out: ${join(parent, 'locked', 'out')}: cannot be made in ${join(parent, 'locked')} (EACCES: permission denied)`);
-    oneLine(await start([...QUICK, '--out', join(parent, 'locked')], user), `--out: ${join(parent, 'locked')}: cannot write here (EACCES: permission denied)`);
+    oneLine(made, `--out: ${join(parent, 'locked')}: cannot write here (EACCES: permission denied)`);
+    assert.equal(made.stdout, '', 'no training started');
+    oneLine(await start([...QUICK, '--out', join(parent, 'locked', 'out')], user), `--out: ${join(parent, 'locked', 'out')}: cannot be made in ${join(parent, 'locked')} (EACCES: permission denied)`);
     assert.deepEqual(readdirSync(join(parent, 'locked')), []);
   });
 
