@@ -150,7 +150,10 @@ export function prepareOutputFolder(folder: string): void {
   }
 }
 
-/** Matches the temp files of src/node's atomic writer (`.<basename>.<pid>.<time>.tmp`) and of our pair writer. */
+/**
+ * Matches the temp files of src/node's atomic writer (`.<basename>.<pid>.<time>.tmp`),
+ * of writeFilesTogether (the same names) and of the write probe (basename `write-probe`).
+ */
 const TEMP_FILE = /^\.(.+)\.(\d+)\.(\d+)\.tmp$/;
 
 function isAlive(pid: number): boolean {

@@ -225,8 +225,8 @@ async function main(): Promise<void> {
   try {
     prepareOutputFolder(outDir);
     if (checkpointing) prepareOutputFolder(checkpointsDir);
-    removeStaleTempFiles(outDir, new Set(['summary.json', 'report.html']));
-    removeStaleTempFiles(checkpointsDir, new Set(OPTIMIZER_NAMES.map((name) => `${name}.json`)));
+    removeStaleTempFiles(outDir, new Set(['summary.json', 'report.html', 'write-probe']));
+    removeStaleTempFiles(checkpointsDir, new Set([...OPTIMIZER_NAMES.map((name) => `${name}.json`), 'write-probe']));
   } catch (error) {
     if (error instanceof WriteError) throw new UsageError(`--out: ${error.message}`);
     throw error;

@@ -249,9 +249,10 @@ describe('--resume: checkpoints checked before any training (CLI)', () => {
     const adamPath = join(out, 'checkpoints', 'adam.json');
     writeBodyLike(sgdPath, adamPath, 'null');
     // What killed atomic writes leave (pid 999999999 is not running), and a file of the user's.
-    const stale = ['.sgd.json.999999999.1700000000000.tmp', '.summary.json.999999999.1700000000000.tmp'];
+    const stale = ['.sgd.json.999999999.1700000000000.tmp', '.summary.json.999999999.1700000000000.tmp', '.write-probe.999999999.1700000000000.tmp'];
     writeFileSync(join(out, 'checkpoints', stale[0]!), 'half a checkpoint');
     writeFileSync(join(out, stale[1]!), 'half a summary');
+    writeFileSync(join(out, stale[2]!), 'probe');
     writeFileSync(join(out, '.notes.999999999.1.tmp'), 'the user keeps this');
     const args = ['--optimizers', 'sgd,adam', '--epochs', '1', '--workers', '1', '--out', out, '--checkpoint-every', '10'];
 
