@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,20 @@ describe('checkpoint files: SHA-256 and every field checked (function level)', (
         );
       }
     }
+  });
+
+  it('a file larger than any checkpoint of the run, or not a regular file, is refused unread', () => {
+    // 1 MiB + 32 bytes a weight (2416) + 16 a digit (40) + 32 a loss or accuracy (2 epochs x 5).
+    const limit = 1048576 + 32 * 2416 + 16 * 40 + 32 * 2 * 5;
+    const path = join(folder, 'huge.json');
+    writeFileSync(path, '');
+    truncateSync(path, limit + 1);
+    assert.throws(() => loadCheckpoint(path, config, trainCount), { message: `${path}: ${limit + 1} bytes, more than a checkpoint of this run can hold (${limit}); not a checkpoint` });
+    truncateSync(path, limit);
+    assert.throws(() => loadCheckpoint(path, config, trainCount), { message: /not a checkpoint of this program/ });
+    const device = join(folder, 'device.json');
+    symlinkSync('/dev/zero', device);
+    assert.throws(() => loadCheckpoint(device, config, trainCount), { message: `${device}: not a regular file` });
   });
 
   it('two swapped base64 characters in the params are caught by the digest', () => {
