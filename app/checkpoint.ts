@@ -1,16 +1,31 @@
 /**
  * Checkpoints of the main job: everything a run needs to continue bit for bit (the
  * network's weights, the optimizer's state, the batch-order RNG and permutation, the
- * position, the curves so far), in one JSON file per optimizer, written atomically
- * (temp file, fsync, rename), so a kill at any instant leaves the last good one.
+ * position, the curves so far), in one file per optimizer, written atomically (temp
+ * file, fsync, rename), so a kill at any instant leaves the last good one.
+ *
+ * The file is two parts: one header line, exactly
+ * `{"format":"nesterov/main-job-checkpoint","version":2,"sha256":"<64 lowercase hex>"}`,
+ * then the JSON body. The digest is SHA-256 of the body's exact bytes, so any change
+ * of the body (a flipped bit, two swapped base64 characters, a truncation) is caught,
+ * and the header must match byte for byte, so a change there is caught too. A body that
+ * passes the digest is still checked field by field (a schema, then against the run
+ * resuming it), because a digest proves only that the file is what some writer wrote.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateFromJSON, stateToJSON, type OptimizerStateDict } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
+import { z } from 'zod';
+import { Network } from '../src/nn/network.ts';
+import { IMAGE_SIZE } from './data.ts';
+import { writeErrorOf } from './files.ts';
+import { OPTIMIZERS } from './optimizers.ts';
 import type { TrainConfig } from './train.ts';
 
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_FORMAT = 'nesterov/main-job-checkpoint';
+export const CHECKPOINT_VERSION = 2;
 
 export interface Checkpoint {
   config: TrainConfig;
@@ -35,6 +50,14 @@ export class CheckpointError extends Error {
   }
 }
 
+const HEADER_PREFIX = `{"format":"${CHECKPOINT_FORMAT}","version":${CHECKPOINT_VERSION},"sha256":"`;
+const HEADER = new RegExp(`^${HEADER_PREFIX.replace(/[{}"/.]/g, '\\$&')}([0-9a-f]{64})"\\}$`);
+const HEADER_LENGTH = HEADER_PREFIX.length + 64 + 2;
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 function bytesToBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
@@ -43,58 +66,226 @@ export function checkpointPath(folder: string, name: string): string {
   return join(folder, 'checkpoints', `${name}.json`);
 }
 
-export function saveCheckpoint(path: string, checkpoint: Checkpoint): void {
-  const record = {
-    format: 'nesterov/main-job-checkpoint',
-    version: CHECKPOINT_VERSION,
-    ...checkpoint,
-    indices: bytesToBase64(new Uint8Array(checkpoint.indices.buffer, checkpoint.indices.byteOffset, checkpoint.indices.byteLength)),
-    params: bytesToBase64(new Uint8Array(checkpoint.params.buffer, checkpoint.params.byteOffset, checkpoint.params.byteLength)),
-    optimizer: stateToJSON(checkpoint.optimizer),
-  };
-  writeFileAtomicSync(path, JSON.stringify(record));
+/** The file's bytes for `checkpoint`: header line with the body's SHA-256, then the body. */
+export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
+  const body = Buffer.from(
+    JSON.stringify({
+      config: checkpoint.config,
+      epoch: checkpoint.epoch,
+      step: checkpoint.step,
+      rng: checkpoint.rng,
+      indices: bytesToBase64(new Uint8Array(checkpoint.indices.buffer, checkpoint.indices.byteOffset, checkpoint.indices.byteLength)),
+      params: bytesToBase64(new Uint8Array(checkpoint.params.buffer, checkpoint.params.byteOffset, checkpoint.params.byteLength)),
+      optimizer: stateToJSON(checkpoint.optimizer),
+      losses: checkpoint.losses,
+      testAccuracy: checkpoint.testAccuracy,
+      seconds: checkpoint.seconds,
+      optimizerSeconds: checkpoint.optimizerSeconds,
+      finished: checkpoint.finished,
+    }),
+    'utf8',
+  );
+  return Buffer.concat([Buffer.from(`${HEADER_PREFIX}${sha256(body)}"}\n`, 'utf8'), body]);
 }
 
-/** Reads and checks a checkpoint; `expected` is the configuration of the run resuming it. */
-export function loadCheckpoint(path: string, expected: TrainConfig): Checkpoint | undefined {
-  if (!existsSync(path)) return undefined;
-  let record: Record<string, unknown>;
+/** Saves atomically; a failed write (full disk, permissions) is a one-line WriteError naming `path`. */
+export function saveCheckpoint(path: string, checkpoint: Checkpoint): void {
+  const bytes = encodeCheckpoint(checkpoint);
   try {
-    record = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    writeFileAtomicSync(path, bytes);
   } catch (error) {
-    throw new CheckpointError(`${path}: corrupt checkpoint (${(error as Error).message})`);
+    throw writeErrorOf(path, 'cannot write the checkpoint', error);
   }
-  if (record.format !== 'nesterov/main-job-checkpoint' || record.version !== CHECKPOINT_VERSION) {
-    throw new CheckpointError(`${path}: not a checkpoint of this program (format ${JSON.stringify(record.format)}, version ${JSON.stringify(record.version)})`);
+}
+
+// Canonical base64 (what Buffer writes): Buffer.from(text, 'base64') skips bad characters silently.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const count = z.int().min(0);
+const fraction = z.number().min(0).max(1);
+
+const BODY = z.strictObject({
+  config: z.strictObject({
+    optimizer: z.string(),
+    lr: z.number().positive(),
+    epochs: z.int().min(1),
+    batch: z.int().min(1),
+    seed: count,
+    hidden: z.array(z.int().min(1)).min(1),
+  }),
+  epoch: count,
+  step: count,
+  rng: z.array(z.int().min(0).max(0xffffffff), 'expected an array of 4 unsigned 32-bit integers').length(4, 'expected 4 unsigned 32-bit integers'),
+  indices: z.string().regex(BASE64, 'not canonical base64'),
+  params: z.string().regex(BASE64, 'not canonical base64'),
+  optimizer: z.string(),
+  losses: z.array(z.number()),
+  testAccuracy: z.array(fraction),
+  seconds: z.number().min(0),
+  optimizerSeconds: z.number().min(0),
+  finished: z.boolean(),
+});
+
+/** A value for a one-line message: short, JSON-quoted, never a whole array. */
+function describe(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  const text = JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`)).join('');
+}
+
+/**
+ * The network's layout as train() saves it: the length of each parameter (W1, b1, W2,
+ * b2, ...) and of the store's whole region (the parameters with their alignment gaps).
+ */
+export function networkLayout(hidden: readonly number[]): { shapes: Map<string, number>; regionLength: number } {
+  const { store } = new Network({ inputSize: IMAGE_SIZE, hiddenSizes: hidden, outputSize: 10 });
+  return { shapes: new Map(Object.entries(store.params).map(([name, array]) => [name, array.length])), regionLength: store.regionLength };
+}
+
+/**
+ * Reads and checks a checkpoint for the run with configuration `expected` on
+ * `trainCount` training digits: the digest, every field's type and range, and every
+ * field against the run (position within the epochs, permutation, network size,
+ * curve lengths, the optimizer state). Returns undefined when there is no file; throws
+ * CheckpointError (one line naming the file and the field) for anything else.
+ */
+export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: number): Checkpoint | undefined {
+  function fail(message: string): never {
+    throw new CheckpointError(`${path}: ${message}`);
   }
-  const config = record.config as TrainConfig;
+  const { shapes, regionLength: paramCount } = networkLayout(expected.hidden);
+  const stepsPerEpoch = Math.floor(trainCount / expected.batch);
+  let size: number;
+  try {
+    const stats = statSync(path);
+    if (!stats.isFile()) fail('not a regular file');
+    size = stats.size;
+  } catch (error) {
+    if (error instanceof CheckpointError) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return fail(`cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  // Room for the params and up to three optimizer buffers in base64, the permutation and the curves.
+  const maxSize = (1 << 20) + 32 * paramCount + 16 * trainCount + 32 * expected.epochs * (stepsPerEpoch + 1);
+  if (size > maxSize) fail(`${size} bytes, more than a checkpoint of this run can hold (${maxSize}); not a checkpoint`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    return fail(`cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+
+  const newline = bytes.indexOf(0x0a);
+  const headerLine = bytes.subarray(0, newline < 0 ? Math.min(bytes.length, HEADER_LENGTH + 1) : newline).toString('latin1');
+  const header = HEADER.exec(headerLine);
+  if (header === null || newline !== HEADER_LENGTH) {
+    let first: unknown;
+    try {
+      first = JSON.parse(newline < 0 ? bytes.toString('utf8') : headerLine);
+    } catch {
+      first = undefined;
+    }
+    const record = typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
+    if (record.format === CHECKPOINT_FORMAT && record.version !== CHECKPOINT_VERSION) {
+      fail(`checkpoint version ${describe(record.version)}, this program reads version ${CHECKPOINT_VERSION} (an older release's checkpoint has no checksum; delete it or use another --out)`);
+    }
+    if (record.format === CHECKPOINT_FORMAT || headerLine.startsWith('{"format":"nesterov/')) fail('corrupt checkpoint (its header line is damaged)');
+    fail(`not a checkpoint of this program (format ${describe(record.format)}, expected a first line {"format":"${CHECKPOINT_FORMAT}",...})`);
+  }
+  const body = bytes.subarray(newline + 1);
+  if (sha256(body) !== header[1]) fail('corrupt checkpoint (the SHA-256 of its content does not match its header: the file was changed or damaged)');
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch (error) {
+    return fail(`corrupt checkpoint (${(error as Error).message})`);
+  }
+  const checked = BODY.safeParse(parsed);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      const owner = issue.path.length === 0 ? '' : `${fieldName(issue.path)}.`;
+      fail(`field '${owner}${key}' is not a field of a checkpoint`);
+    }
+    let value: unknown = parsed;
+    for (const key of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[key];
+    const where = issue.path.length === 0 ? 'the content' : `field '${fieldName(issue.path)}'`;
+    const problem = issue.message.replace(/^Invalid input: /, '');
+    fail(`${where} is ${describe(value)}: ${problem.charAt(0).toLowerCase()}${problem.slice(1)}`);
+  }
+  const record = checked.data;
+
+  const config = record.config;
   for (const key of ['optimizer', 'lr', 'epochs', 'batch', 'seed'] as const) {
-    if (config?.[key] !== expected[key]) {
-      throw new CheckpointError(`${path}: made with ${key} ${JSON.stringify(config?.[key])}, this run has ${JSON.stringify(expected[key])} (use the same flags, or another --out)`);
+    if (config[key] !== expected[key]) {
+      fail(`made with ${key} ${JSON.stringify(config[key])}, this run has ${JSON.stringify(expected[key])} (use the same flags, or another --out)`);
     }
   }
   if (JSON.stringify(config.hidden) !== JSON.stringify(expected.hidden)) {
-    throw new CheckpointError(`${path}: made with hidden ${JSON.stringify(config.hidden)}, this run has ${JSON.stringify(expected.hidden)}`);
+    fail(`made with hidden ${JSON.stringify(config.hidden)}, this run has ${JSON.stringify(expected.hidden)}`);
   }
+
+  const { epoch, step } = record;
+  const field = (name: string, value: unknown, problem: string): never => fail(`field '${name}' is ${describe(value)}: ${problem}`);
+  if (epoch > expected.epochs) field('epoch', epoch, `this run has ${expected.epochs} epochs`);
+  if (step >= stepsPerEpoch || (epoch === expected.epochs && step !== 0)) {
+    field('step', step, epoch === expected.epochs ? 'a finished run is at step 0' : `an epoch of this run has ${stepsPerEpoch} steps (0 to ${stepsPerEpoch - 1})`);
+  }
+  if (record.finished !== (epoch === expected.epochs)) field('finished', record.finished, `the checkpoint is at epoch ${epoch} of ${expected.epochs}`);
+  const done = epoch * stepsPerEpoch + step;
+  if (record.losses.length !== done) field('losses', record.losses, `the checkpoint is after ${done} steps`);
+  if (record.testAccuracy.length !== epoch) field('testAccuracy', record.testAccuracy, `the checkpoint is after ${epoch} epochs`);
+  if (record.rng.every((word) => word === 0)) field('rng', record.rng, 'an all-zero state is not a state of the generator');
+
+  const indicesBytes = Buffer.from(record.indices, 'base64');
+  if (indicesBytes.length !== 4 * trainCount) fail(`field 'indices' holds ${indicesBytes.length} bytes: this run has ${trainCount} training digits (${4 * trainCount} bytes)`);
+  const indices = new Uint32Array(new Uint8Array(indicesBytes).buffer);
+  const seen = new Uint8Array(trainCount);
+  for (let i = 0; i < indices.length; i++) {
+    const index = indices[i]!;
+    if (index >= trainCount || seen[index] === 1) field(`indices[${i}]`, index, `not a permutation of 0..${trainCount - 1}`);
+    seen[index] = 1;
+  }
+  const paramBytes = Buffer.from(record.params, 'base64');
+  if (paramBytes.length !== 4 * paramCount) fail(`field 'params' holds ${paramBytes.length} bytes: this network's weights take ${4 * paramCount} bytes (${paramCount} float32 values with the alignment gaps)`);
+  const params = new Float32Array(new Uint8Array(paramBytes).buffer);
+  const bad = params.findIndex((value) => !Number.isFinite(value));
+  if (bad >= 0) field(`params[${bad}]`, params[bad], 'not a finite number');
+
+  let optimizer: OptimizerStateDict;
   try {
-    const indices = Buffer.from(record.indices as string, 'base64');
-    const params = Buffer.from(record.params as string, 'base64');
-    const copy = (bytes: Buffer) => new Uint8Array(bytes).buffer;
-    return {
-      config,
-      epoch: record.epoch as number,
-      step: record.step as number,
-      rng: record.rng as number[],
-      indices: new Uint32Array(copy(indices)),
-      params: new Float32Array(copy(params)),
-      optimizer: stateFromJSON(record.optimizer as string),
-      losses: record.losses as number[],
-      testAccuracy: record.testAccuracy as number[],
-      seconds: record.seconds as number,
-      optimizerSeconds: record.optimizerSeconds as number,
-      finished: record.finished === true,
-    };
+    optimizer = stateFromJSON(record.optimizer);
+    OPTIMIZERS[expected.optimizer]!.make(expected.lr).loadStateDict(optimizer);
   } catch (error) {
-    throw new CheckpointError(`${path}: corrupt checkpoint (${(error as Error).message})`);
+    return fail(`field 'optimizer': ${(error as Error).message.split('\n')[0]}`);
   }
+  if (optimizer.stepCount !== done) field('optimizer.stepCount', optimizer.stepCount, `the checkpoint is after ${done} steps`);
+  for (const [name, state] of Object.entries(optimizer.params)) {
+    const length = shapes.get(name);
+    if (length === undefined) field(`optimizer.params`, name, `this network's parameters are ${[...shapes.keys()].join(', ')}`);
+    if (state.length !== length || state.dtype !== 'float32') field(`optimizer.params.${name}`, `${state.dtype} x ${state.length}`, `this network's ${name} is float32 x ${length}`);
+    if (state.step > done) field(`optimizer.params.${name}.step`, state.step, `the checkpoint is after ${done} steps`);
+  }
+
+  return {
+    config: expected,
+    epoch,
+    step,
+    rng: record.rng,
+    indices,
+    params,
+    optimizer,
+    losses: record.losses,
+    testAccuracy: record.testAccuracy,
+    seconds: record.seconds,
+    optimizerSeconds: record.optimizerSeconds,
+    finished: record.finished,
+  };
 }

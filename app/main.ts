@@ -5,19 +5,30 @@
  */
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { writeFileAtomicSync } from 'nesterov/node';
 import { Rng } from '../src/nn/rng.ts';
-import { DataError, loadIdxFolder, loadPackageDigits, split, type Digits } from './data.ts';
+import { CheckpointError, checkpointPath, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { DataError, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
+import { checkOutputFolder, newRunId, prepareOutputFolder, removeStaleTempFiles, WriteError, writeFilesTogether } from './files.ts';
 import { OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
 import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
 import type { TrainConfig, TrainResult } from './train.ts';
 
 /** A bad flag or file: one line on stderr, exit code 2, nothing on disk touched. */
 class UsageError extends Error {}
+
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+const HELP_AFTER = `
+Exit codes: 0 done; 2 a bad flag, data file, checkpoint or output folder (one line on
+stderr, before any training and with nothing on disk changed), or a write that failed
+during the run (full disk, permissions; the last good files stay).
+--data reads at most ${MAX_IDX_ITEMS.toLocaleString('en-US')} images (and labels) per IDX file; gzip files are
+decompressed only up to the size their header declares.
+--resume checks every checkpoint (SHA-256 and every field) before any training starts.`;
 
 function count(flag: string, min: number) {
   return (value: string): number => {
@@ -41,16 +52,17 @@ function parseArgs(argv: string[]) {
     .option('--hidden <n>', 'hidden units', count('--hidden', 1), 100)
     .option('--checkpoint-every <steps>', 'save a checkpoint of every run each STEPS steps and after every epoch (OUT/checkpoints)', count('--checkpoint-every', 1))
     .option('--resume', 'continue each run from its checkpoint in OUT/checkpoints (bit for bit), or start it if it has none', false)
+    .version(VERSION, '--version', 'print the version and exit')
+    .helpOption('-h, --help', 'print this help and exit')
+    .addHelpText('after', HELP_AFTER)
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   try {
     program.parse(argv, { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
-        process.stdout.write(program.helpInformation());
-        process.exit(0);
-      }
+      // Commander has printed the help or the version already.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') process.exit(0);
       throw new UsageError(error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '));
     }
     throw error;
@@ -73,21 +85,25 @@ function parseArgs(argv: string[]) {
     if (!(name in OPTIMIZERS)) throw new UsageError(`--optimizers: unknown optimizer '${name}' (known: ${OPTIMIZER_NAMES.join(', ')})`);
   }
   if (names.length === 0) throw new UsageError('--optimizers: no optimizer given');
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) throw new UsageError(`--optimizers: '${twice}' is given twice (each optimizer trains once)`);
   const lrs: Record<string, number> = {};
   for (const item of options.lr) {
     const match = /^([a-z-]+)=(.+)$/.exec(item);
     if (!match || !(match[1]! in OPTIMIZERS)) throw new UsageError(`--lr: expected NAME=VALUE with NAME one of ${OPTIMIZER_NAMES.join(', ')}, got '${item}'`);
     const value = Number(match[2]);
     if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--lr: the learning rate of ${match[1]} must be a number > 0, got '${match[2]}'`);
+    if (!names.includes(match[1]!)) throw new UsageError(`--lr: ${match[1]} is not among the optimizers of this run (${names.join(', ')}), got '${item}'`);
+    if (match[1]! in lrs) throw new UsageError(`--lr: the learning rate of ${match[1]} is given twice`);
     lrs[match[1]!] = value;
   }
   return { ...options, names, lrs };
 }
 
-function loadData(options: { data?: string; seed: number }): { train: Digits; test: Digits; source: string } {
+async function loadData(options: { data?: string; seed: number }): Promise<{ train: Digits; test: Digits; source: string }> {
   if (options.data !== undefined) {
     try {
-      return loadIdxFolder(resolve(options.data));
+      return await loadIdxFolder(resolve(options.data));
     } catch (error) {
       if (error instanceof DataError) throw new UsageError(`--data: ${error.message}`);
       throw error;
@@ -107,7 +123,8 @@ function workerEntry(): URL {
 interface JobOptions {
   out: string;
   checkpointEvery: number;
-  resume: boolean;
+  /** The validated checkpoint each run continues from, by optimizer. */
+  from: Map<string, Checkpoint>;
 }
 
 async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Digits }, workers: number, jobOptions: JobOptions): Promise<TrainResult[]> {
@@ -124,7 +141,7 @@ async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Dig
         for (let config = queue.shift(); config !== undefined; config = queue.shift()) {
           const current = config;
           const result = await new Promise<TrainResult>((resolveResult, reject) => {
-            const onMessage = (message: { type: string; epoch: number; step: number; steps: number; loss: number; result: TrainResult; message: string; usage: boolean }) => {
+            const onMessage = (message: { type: string; epoch: number; step: number; steps: number; loss: number; result: TrainResult; message: string; write: boolean }) => {
               if (message.type === 'progress') {
                 const total = current.epochs * message.steps;
                 const done = message.epoch * message.steps + message.step;
@@ -145,12 +162,13 @@ async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Dig
                 resolveResult(message.result);
               } else if (message.type === 'failed') {
                 worker.off('message', onMessage);
-                reject(message.usage ? new UsageError(`--resume: ${message.message}`) : new Error(message.message));
+                reject(message.write ? new UsageError(message.message) : new Error(message.message));
               }
             };
             worker.on('message', onMessage);
             worker.once('error', reject);
-            worker.postMessage({ config: current, ...jobOptions });
+            const from = jobOptions.from.get(current.optimizer);
+            worker.postMessage({ config: current, out: jobOptions.out, checkpointEvery: jobOptions.checkpointEvery, ...(from ? { from } : {}) });
           });
           results.set(current.optimizer, result);
         }
@@ -165,12 +183,22 @@ async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Dig
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  const data = loadData(options);
   const outDir = resolve(options.out);
+  const checkpointsDir = join(outDir, 'checkpoints');
+  const checkpointing = options.checkpointEvery !== undefined || options.resume;
+  // Everything that can refuse the run is checked before anything is written.
   try {
-    mkdirSync(outDir, { recursive: true });
+    checkOutputFolder(outDir);
   } catch (error) {
-    throw new UsageError(`--out: cannot create ${outDir} (${(error as NodeJS.ErrnoException).code})`);
+    if (error instanceof WriteError) throw new UsageError(`--out: ${error.message}`);
+    throw error;
+  }
+  const data = await loadData(options);
+  if (data.train.count === 0 || data.test.count === 0) {
+    throw new UsageError(`--data: the ${data.train.count === 0 ? 'training' : 'test'} set is empty`);
+  }
+  if (options.batch > data.train.count) {
+    throw new UsageError(`--batch: ${options.batch} is larger than the training set (${data.train.count} digits)`);
   }
   const hidden = [options.hidden];
   const configs: TrainConfig[] = options.names.map((name) => ({
@@ -181,15 +209,36 @@ async function main(): Promise<void> {
     seed: options.seed,
     hidden,
   }));
+  // Every checkpoint of the run, before the first optimizer trains and writes.
+  const from = new Map<string, Checkpoint>();
+  if (options.resume) {
+    for (const config of configs) {
+      try {
+        const checkpoint = loadCheckpoint(checkpointPath(outDir, config.optimizer), config, data.train.count);
+        if (checkpoint !== undefined) from.set(config.optimizer, checkpoint);
+      } catch (error) {
+        if (error instanceof CheckpointError) throw new UsageError(`--resume: ${error.message}`);
+        throw error;
+      }
+    }
+  }
+  try {
+    prepareOutputFolder(outDir);
+    if (checkpointing) prepareOutputFolder(checkpointsDir);
+    removeStaleTempFiles(outDir, new Set(['summary.json', 'report.html', 'write-probe']));
+    removeStaleTempFiles(checkpointsDir, new Set([...OPTIMIZER_NAMES.map((name) => `${name}.json`), 'write-probe']));
+  } catch (error) {
+    if (error instanceof WriteError) throw new UsageError(`--out: ${error.message}`);
+    throw error;
+  }
   process.stdout.write(
     `Training a ${[784, ...hidden, 10].join('-')} network on ${data.train.count} digits (test: ${data.test.count}), ${options.epochs} epochs, batch ${options.batch}, seed ${options.seed}, ${Math.min(options.workers, configs.length)} workers\n`,
   );
   const started = performance.now();
-  if (options.checkpointEvery !== undefined || options.resume) mkdirSync(join(outDir, 'checkpoints'), { recursive: true });
   const results = await trainAll(configs, data, options.workers, {
     out: outDir,
     checkpointEvery: options.checkpointEvery ?? (options.resume ? Math.floor(data.train.count / options.batch) : 0),
-    resume: options.resume,
+    from,
   });
   const wall = (performance.now() - started) / 1000;
 
@@ -206,7 +255,9 @@ async function main(): Promise<void> {
   );
   process.stdout.write(`\n${header}\n${lines.join('\n')}\n\nwall time ${wall.toFixed(1)} s\n`);
 
+  const run = newRunId();
   const summary = {
+    run,
     optimizers: results.map((r) => ({
       name: r.name,
       trainLoss: r.trainLoss,
@@ -215,13 +266,22 @@ async function main(): Promise<void> {
       steps: r.steps,
     })),
   };
-  writeFileAtomicSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   const html = renderReport({
+    run,
     results,
     paths,
     config: { epochs: options.epochs, batch: options.batch, seed: options.seed, hidden, data: data.source, trainCount: data.train.count, testCount: data.test.count },
   });
-  writeFileAtomicSync(join(outDir, 'report.html'), html);
+  // Both or neither: summary.json, the one scripts read, is renamed last (see writeFilesTogether).
+  try {
+    writeFilesTogether([
+      { path: join(outDir, 'report.html'), data: html },
+      { path: join(outDir, 'summary.json'), data: `${JSON.stringify(summary, null, 2)}\n` },
+    ]);
+  } catch (error) {
+    if (error instanceof WriteError) throw new UsageError(error.message);
+    throw error;
+  }
   process.stdout.write(`wrote ${join(outDir, 'summary.json')} and ${join(outDir, 'report.html')}\n`);
 }
 

@@ -178,6 +178,8 @@ export interface ReportInput {
   results: TrainResult[];
   config: { epochs: number; batch: number; seed: number; hidden: number[]; data: string; trainCount: number; testCount: number };
   paths: { book: Record<string, [number, number][]>; rosenbrock: Record<string, [number, number][]> };
+  /** The run's id, also in summary.json: the two files of one run carry the same one. */
+  run?: string;
 }
 
 export function renderReport(input: ReportInput): string {
@@ -208,7 +210,7 @@ export function renderReport(input: ReportInput): string {
       .map(([name, points]) => trajectoryPanel(surface, name, points))
       .join('\n');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>nesterov: optimizers on MNIST</title>
+<html lang="en"><head><meta charset="utf-8">${input.run === undefined ? '' : `<meta name="nesterov-run" content="${escape(input.run)}">`}<title>nesterov: optimizers on MNIST</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1200px; }
 svg text { font: 12px system-ui, sans-serif; fill: #222; } svg .title { font-weight: 600; } svg .small { font-size: 11px; fill: #555; }

@@ -1,7 +1,8 @@
 /** A worker of the main job: trains the optimizers it is sent, one at a time. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Digits } from './data.ts';
-import { CheckpointError, checkpointPath, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { checkpointPath, saveCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { WriteError } from './files.ts';
 import { train, type TrainConfig } from './train.ts';
 
 const data = workerData as { train: Digits; test: Digits };
@@ -11,7 +12,8 @@ interface Job {
   config: TrainConfig;
   out: string;
   checkpointEvery: number;
-  resume: boolean;
+  /** Checked by the main thread before any run started. */
+  from?: Checkpoint;
 }
 
 port.on('message', (job: Job | null) => {
@@ -21,15 +23,14 @@ port.on('message', (job: Job | null) => {
   }
   const path = checkpointPath(job.out, job.config.optimizer);
   try {
-    const from = job.resume ? loadCheckpoint(path, job.config) : undefined;
     const result = train(
       job.config,
       data,
       (epoch, step, steps, loss) => port.postMessage({ type: 'progress', name: job.config.optimizer, epoch, step, steps, loss }),
-      { every: job.checkpointEvery, save: (checkpoint) => saveCheckpoint(path, checkpoint), ...(from ? { from } : {}) },
+      { every: job.checkpointEvery, save: (checkpoint) => saveCheckpoint(path, checkpoint), ...(job.from ? { from: job.from } : {}) },
     );
     port.postMessage({ type: 'done', result });
   } catch (error) {
-    port.postMessage({ type: 'failed', message: (error as Error).message, usage: error instanceof CheckpointError });
+    port.postMessage({ type: 'failed', message: (error as Error).message, write: error instanceof WriteError });
   }
 });

@@ -37,6 +37,11 @@ describe('npm start: bad input', () => {
     ['an unknown flag', ['--epoch', '3'], /^error: unknown option '--epoch' \(Did you mean --epochs\?\)$/],
     ['a missing data folder', ['--data', join(folder, 'none')], /^error: --data: .*none: no such folder$/],
     ['a file that is not IDX', ['--data', folder], /^error: --data: .*train-images-idx3-ubyte: not an IDX file of unsigned bytes/],
+    // The embedded data has 8,000 training digits.
+    ['a batch larger than the training set', ['--batch', '10000'], /^error: --batch: 10000 is larger than the training set \(8000 digits\)$/],
+    ['an optimizer given twice', ['--optimizers', 'nesterov,adam,nesterov'], /^error: --optimizers: 'nesterov' is given twice \(each optimizer trains once\)$/],
+    ['a learning rate for an optimizer not chosen', ['--optimizers', 'sgd,adam', '--lr', 'momentum=0.1'], /^error: --lr: momentum is not among the optimizers of this run \(sgd, adam\), got 'momentum=0\.1'$/],
+    ['a learning rate given twice', ['--optimizers', 'sgd', '--lr', 'sgd=0.1', 'sgd=0.2'], /^error: --lr: the learning rate of sgd is given twice$/],
   ];
   for (const [what, args, message] of cases) {
     it(`${what}: one line naming the flag, exit code 2, no stack trace`, async () => {
@@ -48,6 +53,25 @@ describe('npm start: bad input', () => {
       assert.match(lines[0]!, message);
     });
   }
+});
+
+describe('npm start: --help and --version', () => {
+  it('--help prints the help once, with the data cap and the exit codes, exit code 0', async () => {
+    const result = await start(['--help']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    assert.equal(result.stdout.match(/^Usage: npm start -- \[options\]$/gm)?.length, 1, result.stdout);
+    assert.equal(result.stdout.match(/--optimizers <list>/g)?.length, 1);
+    assert.match(result.stdout, /--data reads at most 250,000 images \(and labels\) per IDX file/);
+    assert.match(result.stdout, /^Exit codes: 0 done; 2 a bad flag, data file, checkpoint or output folder/m);
+  });
+  it("--version prints package.json's version, exit code 0", async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const result = await start(['--version']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `${version}\n`);
+    assert.equal(result.stderr, '');
+  });
 });
 
 describe('npm start: a short run', () => {

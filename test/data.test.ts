@@ -56,8 +56,8 @@ describe('IDX files', () => {
   writeFileSync(join(folder, 't10k-images-idx3-ubyte.gz'), gzipSync(idx(0x803, [1, 28, 28], pixels.subarray(0, 784))));
   writeFileSync(join(folder, 't10k-labels-idx1-ubyte'), idx(0x801, [1], Uint8Array.from([9])));
 
-  it('reads plain and gzipped files into pixels / 255 and labels', () => {
-    const data = loadIdxFolder(folder);
+  it('reads plain and gzipped files into pixels / 255 and labels', async () => {
+    const data = await loadIdxFolder(folder);
     assert.equal(data.train.count, 2);
     assert.deepEqual(Array.from(data.train.labels), [7, 3]);
     assert.equal(data.train.images[255], 1);
@@ -72,22 +72,22 @@ describe('IDX files', () => {
     ['a broken gzip', Uint8Array.from([0x1f, 0x8b, 1, 2, 3]), /not a valid gzip file/],
   ];
   for (const [what, bytes, message] of bad) {
-    it(`names the file and the problem: ${what}`, () => {
+    it(`names the file and the problem: ${what}`, async () => {
       const path = join(folder, `bad-${what.replace(/ /g, '-')}`);
       writeFileSync(path, bytes);
-      assert.throws(() => readIdx(path), (e: Error) => e instanceof DataError && e.message.startsWith(path) && message.test(e.message));
+      await assert.rejects(readIdx(path), (e: Error) => e instanceof DataError && e.message.startsWith(path) && message.test(e.message));
     });
   }
-  it('a missing folder or file is named', () => {
-    assert.throws(() => loadIdxFolder(join(folder, 'nope')), /nope: no such folder/);
+  it('a missing folder or file is named', async () => {
+    await assert.rejects(loadIdxFolder(join(folder, 'nope')), /nope: no such folder/);
     const empty = mkdtempSync(join(tmpdir(), 'nesterov-idx-empty-'));
-    assert.throws(() => loadIdxFolder(empty), /no train-images-idx3-ubyte \(or train-images-idx3-ubyte\.gz\) in this folder/);
-    assert.throws(() => readIdx(join(folder, 'missing')), /missing: cannot read \(ENOENT\)/);
+    await assert.rejects(loadIdxFolder(empty), /no train-images-idx3-ubyte \(or train-images-idx3-ubyte\.gz\) in this folder/);
+    await assert.rejects(readIdx(join(folder, 'missing')), /missing: cannot read \(ENOENT\)/);
   });
-  it('labels that are not digits are refused', () => {
+  it('labels that are not digits are refused', async () => {
     const other = mkdtempSync(join(tmpdir(), 'nesterov-idx-labels-'));
     writeFileSync(join(other, 'train-images-idx3-ubyte'), idx(0x803, [1, 28, 28], pixels.subarray(0, 784)));
     writeFileSync(join(other, 'train-labels-idx1-ubyte'), idx(0x801, [1], Uint8Array.from([12])));
-    assert.throws(() => loadIdxFolder(other), /label 12 at index 0 is not a digit/);
+    await assert.rejects(loadIdxFolder(other), /label 12 at index 0 is not a digit/);
   });
 });

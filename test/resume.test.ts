@@ -18,8 +18,11 @@ const run = promisify(execFile);
 const ARGS = ['--optimizers', 'nesterov,adam', '--epochs', '2', '--workers', '1', '--seed', '4'];
 
 function summaryWithoutSeconds(out: string): unknown {
-  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { optimizers: Record<string, unknown>[] };
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { run?: string; optimizers: Record<string, unknown>[] };
   for (const o of summary.optimizers) delete o.seconds;
+  // Each run has its own id (the one its report.html carries too).
+  assert.match(summary.run!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  delete summary.run;
   return summary;
 }
 
@@ -51,7 +54,8 @@ describe('--checkpoint-every and --resume', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     assert.ok(!existsSync(join(killed, 'summary.json')), 'killed before the end');
-    const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as { epoch: number; step: number; finished: boolean };
+    // The body follows the header line that carries its SHA-256.
+    const saved = JSON.parse(readFileSync(checkpoint, 'utf8').split('\n')[1]!) as { epoch: number; step: number; finished: boolean };
     assert.equal(saved.finished, false, 'the kill came before nesterov finished');
 
     await run(process.execPath, ['--import', 'tsx', main, ...ARGS, '--out', killed, '--checkpoint-every', '25', '--resume']);
