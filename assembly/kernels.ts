@@ -15,6 +15,17 @@
 // inline the call: an allocation per step. `sign` is -1 for maximize, else 1; `wd` the
 // coupled weight decay (0: off).
 //
+// Every kernel also reports whether each value it wrote (params and state) is finite:
+// it returns 0 when all are, 1 when one is NaN or +-Infinity (a step whose own arithmetic
+// overflowed, e.g. Adam's g * g past 3.4e38 with a finite g). The check costs no memory
+// traffic: each written vector w is folded into an accumulator in registers as
+// acc += w * 0, which stays 0 while every w is finite and turns NaN for good at the first
+// NaN or Infinity (NaN * 0 = Infinity * 0 = NaN); several written vectors are summed
+// first (a + b is non-finite when a or b is). One reduction at the end turns the
+// accumulators into the flag. A sum of two huge finite values can overflow and raise the
+// flag falsely; the caller's second pass, which looks for the non-finite element, then
+// finds none. The caller splits nothing but ORs the flags of a call's chunks (threads).
+//
 // The main loops are `do { } while`, not `for`: V8 (11.3, Node 20) keeps a kernel's
 // splatted scalars in registers across a loop whose body runs unconditionally, but
 // rebuilds them in every iteration of a `for` loop, whose body sits under a branch
@@ -28,18 +39,30 @@
   return gi;
 }
 
+/** `acc + w * 0`: stays 0 while every w is finite, NaN from the first NaN or Infinity on. */
+@inline function probe(acc: v128, w: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(w, f32x4.splat(0)));
+}
+
+/** The kernel's result from its accumulators: 1 if any lane (or the scalar tail's) saw a non-finite value. */
+@inline function verdict(acc0: v128, acc1: v128, tail: f32): i32 {
+  const acc = f32x4.add(acc0, acc1);
+  return <i32>(v128.any_true(f32x4.ne(acc, acc)) | (tail != tail));
+}
+
 @inline function gradient1(g: usize, p: usize, sign: f32, wd: f32, decay: bool): f32 {
   let gi = load<f32>(g) * sign;
   if (decay) gi += wd * load<f32>(p);
   return gi;
 }
 
-export function sgd(p: usize, g: usize, n: i32, s: usize): void {
+export function sgd(p: usize, g: usize, n: i32, s: usize): i32 {
   const lr64 = load<f64>(s, 0);
   const sign64 = load<f64>(s, 8);
   const wd64 = load<f64>(s, 16);
   const lr = <f32>lr64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vlr = f32x4.splat(lr), vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -47,33 +70,43 @@ export function sgd(p: usize, g: usize, n: i32, s: usize): void {
     let o: usize = 0;
     do {
       const gi = gradient(g + o, p + o, vsign, vwd, decay);
-      v128.store(p + o, f32x4.sub(v128.load(p + o), f32x4.mul(vlr, gi)));
+      const pi = f32x4.sub(v128.load(p + o), f32x4.mul(vlr, gi));
+      v128.store(p + o, pi);
+      ok0 = probe(ok0, pi);
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
-        v128.store(p + q, f32x4.sub(v128.load(p + q), f32x4.mul(vlr, gi)));
+        const pi = f32x4.sub(v128.load(p + q), f32x4.mul(vlr, gi));
+        v128.store(p + q, pi);
+        ok1 = probe(ok1, pi);
       }
       o += 32;
     } while (o < end2);
   }
   for (let o = end2; o < end; o += 16) {
     const gi = gradient(g + o, p + o, vsign, vwd, decay);
-    v128.store(p + o, f32x4.sub(v128.load(p + o), f32x4.mul(vlr, gi)));
+    const pi = f32x4.sub(v128.load(p + o), f32x4.mul(vlr, gi));
+    v128.store(p + o, pi);
+    ok0 = probe(ok0, pi);
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
-    store<f32>(p + o, load<f32>(p + o) - lr * gi);
+    const pi = load<f32>(p + o) - lr * gi;
+    store<f32>(p + o, pi);
+    tail += pi * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
 /** Momentum 'classic': v = mu v - lr g; p += v. */
-export function momentumClassic(p: usize, g: usize, v: usize, n: i32, s: usize): void {
+export function momentumClassic(p: usize, g: usize, v: usize, n: i32, s: usize): i32 {
   const lr64 = load<f64>(s, 0);
   const mu64 = load<f64>(s, 8);
   const sign64 = load<f64>(s, 16);
   const wd64 = load<f64>(s, 24);
   const lr = <f32>lr64, mu = <f32>mu64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vlr = f32x4.splat(lr), vmu = f32x4.splat(mu), vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -83,13 +116,17 @@ export function momentumClassic(p: usize, g: usize, v: usize, n: i32, s: usize):
       const gi = gradient(g + o, p + o, vsign, vwd, decay);
       const vi = f32x4.sub(f32x4.mul(vmu, v128.load(v + o)), f32x4.mul(vlr, gi));
       v128.store(v + o, vi);
-      v128.store(p + o, f32x4.add(v128.load(p + o), vi));
+      const pi = f32x4.add(v128.load(p + o), vi);
+      v128.store(p + o, pi);
+      ok0 = probe(ok0, f32x4.add(pi, vi));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
         const vi = f32x4.sub(f32x4.mul(vmu, v128.load(v + q)), f32x4.mul(vlr, gi));
         v128.store(v + q, vi);
-        v128.store(p + q, f32x4.add(v128.load(p + q), vi));
+        const pi = f32x4.add(v128.load(p + q), vi);
+        v128.store(p + q, pi);
+        ok1 = probe(ok1, f32x4.add(pi, vi));
       }
       o += 32;
     } while (o < end2);
@@ -98,18 +135,23 @@ export function momentumClassic(p: usize, g: usize, v: usize, n: i32, s: usize):
     const gi = gradient(g + o, p + o, vsign, vwd, decay);
     const vi = f32x4.sub(f32x4.mul(vmu, v128.load(v + o)), f32x4.mul(vlr, gi));
     v128.store(v + o, vi);
-    v128.store(p + o, f32x4.add(v128.load(p + o), vi));
+    const pi = f32x4.add(v128.load(p + o), vi);
+    v128.store(p + o, pi);
+    ok0 = probe(ok0, f32x4.add(pi, vi));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
     const vi = mu * load<f32>(v + o) - lr * gi;
     store<f32>(v + o, vi);
-    store<f32>(p + o, load<f32>(p + o) + vi);
+    const pi = load<f32>(p + o) + vi;
+    store<f32>(p + o, pi);
+    tail += (pi + vi) * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
 /** Momentum 'pytorch': b = keep b + take g; p -= lr b. */
-export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize): void {
+export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize): i32 {
   const lr64 = load<f64>(s, 0);
   const keep64 = load<f64>(s, 8);
   const take64 = load<f64>(s, 16);
@@ -117,6 +159,7 @@ export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
   const wd64 = load<f64>(s, 32);
   const lr = <f32>lr64, keep = <f32>keep64, take = <f32>take64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vlr = f32x4.splat(lr), vkeep = f32x4.splat(keep), vtake = f32x4.splat(take), vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -126,13 +169,17 @@ export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
       const gi = gradient(g + o, p + o, vsign, vwd, decay);
       const bi = f32x4.add(f32x4.mul(vkeep, v128.load(b + o)), f32x4.mul(vtake, gi));
       v128.store(b + o, bi);
-      v128.store(p + o, f32x4.sub(v128.load(p + o), f32x4.mul(vlr, bi)));
+      const pi = f32x4.sub(v128.load(p + o), f32x4.mul(vlr, bi));
+      v128.store(p + o, pi);
+      ok0 = probe(ok0, f32x4.add(pi, bi));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
         const bi = f32x4.add(f32x4.mul(vkeep, v128.load(b + q)), f32x4.mul(vtake, gi));
         v128.store(b + q, bi);
-        v128.store(p + q, f32x4.sub(v128.load(p + q), f32x4.mul(vlr, bi)));
+        const pi = f32x4.sub(v128.load(p + q), f32x4.mul(vlr, bi));
+        v128.store(p + q, pi);
+        ok1 = probe(ok1, f32x4.add(pi, bi));
       }
       o += 32;
     } while (o < end2);
@@ -141,18 +188,26 @@ export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
     const gi = gradient(g + o, p + o, vsign, vwd, decay);
     const bi = f32x4.add(f32x4.mul(vkeep, v128.load(b + o)), f32x4.mul(vtake, gi));
     v128.store(b + o, bi);
-    v128.store(p + o, f32x4.sub(v128.load(p + o), f32x4.mul(vlr, bi)));
+    const pi = f32x4.sub(v128.load(p + o), f32x4.mul(vlr, bi));
+    v128.store(p + o, pi);
+    ok0 = probe(ok0, f32x4.add(pi, bi));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
     const bi = keep * load<f32>(b + o) + take * gi;
     store<f32>(b + o, bi);
-    store<f32>(p + o, load<f32>(p + o) - lr * bi);
+    const pi = load<f32>(p + o) - lr * bi;
+    store<f32>(p + o, pi);
+    tail += (pi + bi) * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
-/** Nesterov 'nag': p += mu^2 v_old - (1 + mu) lr g; v = mu v_old - lr g. */
-export function nesterovNag(p: usize, g: usize, v: usize, n: i32, s: usize): void {
+/**
+ * The loop of `nesterovNag`; `detect` false leaves out the finiteness check (for the
+ * benchmark's measure of what the check costs: `nesterovNagUnchecked`).
+ */
+@inline function nesterovNagLoop(p: usize, g: usize, v: usize, n: i32, s: usize, detect: bool): i32 {
   const lr64 = load<f64>(s, 0);
   const mu64 = load<f64>(s, 8);
   const sign64 = load<f64>(s, 16);
@@ -161,6 +216,7 @@ export function nesterovNag(p: usize, g: usize, v: usize, n: i32, s: usize): voi
   const muSquared = <f32>(mu64 * mu64), gradScale = <f32>((1 + mu64) * lr64);
   const vlr = f32x4.splat(lr), vmu = f32x4.splat(mu), vmm = f32x4.splat(muSquared), vscale = f32x4.splat(gradScale);
   const vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -169,14 +225,20 @@ export function nesterovNag(p: usize, g: usize, v: usize, n: i32, s: usize): voi
     do {
       const gi = gradient(g + o, p + o, vsign, vwd, decay);
       const vOld = v128.load(v + o);
-      v128.store(v + o, f32x4.sub(f32x4.mul(vmu, vOld), f32x4.mul(vlr, gi)));
-      v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.sub(f32x4.mul(vmm, vOld), f32x4.mul(vscale, gi))));
+      const vi = f32x4.sub(f32x4.mul(vmu, vOld), f32x4.mul(vlr, gi));
+      v128.store(v + o, vi);
+      const pi = f32x4.add(v128.load(p + o), f32x4.sub(f32x4.mul(vmm, vOld), f32x4.mul(vscale, gi)));
+      v128.store(p + o, pi);
+      if (detect) ok0 = probe(ok0, f32x4.add(pi, vi));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
         const vOld = v128.load(v + q);
-        v128.store(v + q, f32x4.sub(f32x4.mul(vmu, vOld), f32x4.mul(vlr, gi)));
-        v128.store(p + q, f32x4.add(v128.load(p + q), f32x4.sub(f32x4.mul(vmm, vOld), f32x4.mul(vscale, gi))));
+        const vi = f32x4.sub(f32x4.mul(vmu, vOld), f32x4.mul(vlr, gi));
+        v128.store(v + q, vi);
+        const pi = f32x4.add(v128.load(p + q), f32x4.sub(f32x4.mul(vmm, vOld), f32x4.mul(vscale, gi)));
+        v128.store(p + q, pi);
+        if (detect) ok1 = probe(ok1, f32x4.add(pi, vi));
       }
       o += 32;
     } while (o < end2);
@@ -184,19 +246,36 @@ export function nesterovNag(p: usize, g: usize, v: usize, n: i32, s: usize): voi
   for (let o = end2; o < end; o += 16) {
     const gi = gradient(g + o, p + o, vsign, vwd, decay);
     const vOld = v128.load(v + o);
-    v128.store(v + o, f32x4.sub(f32x4.mul(vmu, vOld), f32x4.mul(vlr, gi)));
-    v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.sub(f32x4.mul(vmm, vOld), f32x4.mul(vscale, gi))));
+    const vi = f32x4.sub(f32x4.mul(vmu, vOld), f32x4.mul(vlr, gi));
+    v128.store(v + o, vi);
+    const pi = f32x4.add(v128.load(p + o), f32x4.sub(f32x4.mul(vmm, vOld), f32x4.mul(vscale, gi)));
+    v128.store(p + o, pi);
+    if (detect) ok0 = probe(ok0, f32x4.add(pi, vi));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
     const vOld = load<f32>(v + o);
-    store<f32>(v + o, mu * vOld - lr * gi);
-    store<f32>(p + o, load<f32>(p + o) + (muSquared * vOld - gradScale * gi));
+    const vi = mu * vOld - lr * gi;
+    store<f32>(v + o, vi);
+    const pi = load<f32>(p + o) + (muSquared * vOld - gradScale * gi);
+    store<f32>(p + o, pi);
+    if (detect) tail += (pi + vi) * 0;
   }
+  return verdict(ok0, ok1, tail);
+}
+
+/** Nesterov 'nag': p += mu^2 v_old - (1 + mu) lr g; v = mu v_old - lr g. */
+export function nesterovNag(p: usize, g: usize, v: usize, n: i32, s: usize): i32 {
+  return nesterovNagLoop(p, g, v, n, s, true);
+}
+
+/** `nesterovNag` without the finiteness check, for the benchmark only (returns 0). */
+export function nesterovNagUnchecked(p: usize, g: usize, v: usize, n: i32, s: usize): i32 {
+  return nesterovNagLoop(p, g, v, n, s, false);
 }
 
 /** Nesterov 'book': v = mu v - lr g; p += mu^2 v; p -= (1 + mu) lr g. */
-export function nesterovBook(p: usize, g: usize, v: usize, n: i32, s: usize): void {
+export function nesterovBook(p: usize, g: usize, v: usize, n: i32, s: usize): i32 {
   const lr64 = load<f64>(s, 0);
   const mu64 = load<f64>(s, 8);
   const sign64 = load<f64>(s, 16);
@@ -205,6 +284,7 @@ export function nesterovBook(p: usize, g: usize, v: usize, n: i32, s: usize): vo
   const muSquared = <f32>(mu64 * mu64), gradScale = <f32>((1 + mu64) * lr64);
   const vlr = f32x4.splat(lr), vmu = f32x4.splat(mu), vmm = f32x4.splat(muSquared), vscale = f32x4.splat(gradScale);
   const vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -215,14 +295,18 @@ export function nesterovBook(p: usize, g: usize, v: usize, n: i32, s: usize): vo
       const vNew = f32x4.sub(f32x4.mul(vmu, v128.load(v + o)), f32x4.mul(vlr, gi));
       v128.store(v + o, vNew);
       const halfway = f32x4.add(v128.load(p + o), f32x4.mul(vmm, vNew));
-      v128.store(p + o, f32x4.sub(halfway, f32x4.mul(vscale, gi)));
+      const pi = f32x4.sub(halfway, f32x4.mul(vscale, gi));
+      v128.store(p + o, pi);
+      ok0 = probe(ok0, f32x4.add(pi, vNew));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
         const vNew = f32x4.sub(f32x4.mul(vmu, v128.load(v + q)), f32x4.mul(vlr, gi));
         v128.store(v + q, vNew);
         const halfway = f32x4.add(v128.load(p + q), f32x4.mul(vmm, vNew));
-        v128.store(p + q, f32x4.sub(halfway, f32x4.mul(vscale, gi)));
+        const pi = f32x4.sub(halfway, f32x4.mul(vscale, gi));
+        v128.store(p + q, pi);
+        ok1 = probe(ok1, f32x4.add(pi, vNew));
       }
       o += 32;
     } while (o < end2);
@@ -232,19 +316,24 @@ export function nesterovBook(p: usize, g: usize, v: usize, n: i32, s: usize): vo
     const vNew = f32x4.sub(f32x4.mul(vmu, v128.load(v + o)), f32x4.mul(vlr, gi));
     v128.store(v + o, vNew);
     const halfway = f32x4.add(v128.load(p + o), f32x4.mul(vmm, vNew));
-    v128.store(p + o, f32x4.sub(halfway, f32x4.mul(vscale, gi)));
+    const pi = f32x4.sub(halfway, f32x4.mul(vscale, gi));
+    v128.store(p + o, pi);
+    ok0 = probe(ok0, f32x4.add(pi, vNew));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
     const vNew = mu * load<f32>(v + o) - lr * gi;
     store<f32>(v + o, vNew);
     const halfway = load<f32>(p + o) + muSquared * vNew;
-    store<f32>(p + o, halfway - gradScale * gi);
+    const pi = halfway - gradScale * gi;
+    store<f32>(p + o, pi);
+    tail += (pi + vNew) * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
 /** Nesterov 'pytorch': b = keep b + take g; p -= lr (g + mu b). */
-export function nesterovPytorch(p: usize, g: usize, b: usize, n: i32, s: usize): void {
+export function nesterovPytorch(p: usize, g: usize, b: usize, n: i32, s: usize): i32 {
   const lr64 = load<f64>(s, 0);
   const mu64 = load<f64>(s, 8);
   const keep64 = load<f64>(s, 16);
@@ -254,6 +343,7 @@ export function nesterovPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
   const lr = <f32>lr64, mu = <f32>mu64, keep = <f32>keep64, take = <f32>take64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vlr = f32x4.splat(lr), vmu = f32x4.splat(mu), vkeep = f32x4.splat(keep), vtake = f32x4.splat(take);
   const vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -263,13 +353,17 @@ export function nesterovPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
       const gi = gradient(g + o, p + o, vsign, vwd, decay);
       const bi = f32x4.add(f32x4.mul(vkeep, v128.load(b + o)), f32x4.mul(vtake, gi));
       v128.store(b + o, bi);
-      v128.store(p + o, f32x4.sub(v128.load(p + o), f32x4.mul(vlr, f32x4.add(gi, f32x4.mul(vmu, bi)))));
+      const pi = f32x4.sub(v128.load(p + o), f32x4.mul(vlr, f32x4.add(gi, f32x4.mul(vmu, bi))));
+      v128.store(p + o, pi);
+      ok0 = probe(ok0, f32x4.add(pi, bi));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
         const bi = f32x4.add(f32x4.mul(vkeep, v128.load(b + q)), f32x4.mul(vtake, gi));
         v128.store(b + q, bi);
-        v128.store(p + q, f32x4.sub(v128.load(p + q), f32x4.mul(vlr, f32x4.add(gi, f32x4.mul(vmu, bi)))));
+        const pi = f32x4.sub(v128.load(p + q), f32x4.mul(vlr, f32x4.add(gi, f32x4.mul(vmu, bi))));
+        v128.store(p + q, pi);
+        ok1 = probe(ok1, f32x4.add(pi, bi));
       }
       o += 32;
     } while (o < end2);
@@ -278,18 +372,23 @@ export function nesterovPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
     const gi = gradient(g + o, p + o, vsign, vwd, decay);
     const bi = f32x4.add(f32x4.mul(vkeep, v128.load(b + o)), f32x4.mul(vtake, gi));
     v128.store(b + o, bi);
-    v128.store(p + o, f32x4.sub(v128.load(p + o), f32x4.mul(vlr, f32x4.add(gi, f32x4.mul(vmu, bi)))));
+    const pi = f32x4.sub(v128.load(p + o), f32x4.mul(vlr, f32x4.add(gi, f32x4.mul(vmu, bi))));
+    v128.store(p + o, pi);
+    ok0 = probe(ok0, f32x4.add(pi, bi));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
     const bi = keep * load<f32>(b + o) + take * gi;
     store<f32>(b + o, bi);
-    store<f32>(p + o, load<f32>(p + o) - lr * (gi + mu * bi));
+    const pi = load<f32>(p + o) - lr * (gi + mu * bi);
+    store<f32>(p + o, pi);
+    tail += (pi + bi) * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
 /** AdaGrad: h += g^2; 'pytorch': p += (negativeStep g) / (sqrt(h) + eps); 'book': p -= (lr g) / (sqrt(h) + eps). */
-export function adagrad(p: usize, g: usize, h: usize, n: i32, s: usize): void {
+export function adagrad(p: usize, g: usize, h: usize, n: i32, s: usize): i32 {
   const negativeStep64 = load<f64>(s, 0);
   const eps64 = load<f64>(s, 8);
   const book = <i32>load<f64>(s, 16);
@@ -298,6 +397,7 @@ export function adagrad(p: usize, g: usize, h: usize, n: i32, s: usize): void {
   // 'book' passes lr as negativeStep's magnitude: p - (lr g) / d equals p + (-lr g) / d exactly.
   const step = <f32>negativeStep64, eps = <f32>eps64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vstep = f32x4.splat(step), veps = f32x4.splat(eps), vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -307,13 +407,17 @@ export function adagrad(p: usize, g: usize, h: usize, n: i32, s: usize): void {
       const gi = gradient(g + o, p + o, vsign, vwd, decay);
       const s = f32x4.add(v128.load(h + o), f32x4.mul(gi, gi));
       v128.store(h + o, s);
-      v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.div(f32x4.mul(vstep, gi), f32x4.add(f32x4.sqrt(s), veps))));
+      const pi = f32x4.add(v128.load(p + o), f32x4.div(f32x4.mul(vstep, gi), f32x4.add(f32x4.sqrt(s), veps)));
+      v128.store(p + o, pi);
+      ok0 = probe(ok0, f32x4.add(pi, s));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
         const s = f32x4.add(v128.load(h + q), f32x4.mul(gi, gi));
         v128.store(h + q, s);
-        v128.store(p + q, f32x4.add(v128.load(p + q), f32x4.div(f32x4.mul(vstep, gi), f32x4.add(f32x4.sqrt(s), veps))));
+        const pi = f32x4.add(v128.load(p + q), f32x4.div(f32x4.mul(vstep, gi), f32x4.add(f32x4.sqrt(s), veps)));
+        v128.store(p + q, pi);
+        ok1 = probe(ok1, f32x4.add(pi, s));
       }
       o += 32;
     } while (o < end2);
@@ -322,18 +426,27 @@ export function adagrad(p: usize, g: usize, h: usize, n: i32, s: usize): void {
     const gi = gradient(g + o, p + o, vsign, vwd, decay);
     const s = f32x4.add(v128.load(h + o), f32x4.mul(gi, gi));
     v128.store(h + o, s);
-    v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.div(f32x4.mul(vstep, gi), f32x4.add(f32x4.sqrt(s), veps))));
+    const pi = f32x4.add(v128.load(p + o), f32x4.div(f32x4.mul(vstep, gi), f32x4.add(f32x4.sqrt(s), veps)));
+    v128.store(p + o, pi);
+    ok0 = probe(ok0, f32x4.add(pi, s));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
     const s = load<f32>(h + o) + gi * gi;
     store<f32>(h + o, s);
-    store<f32>(p + o, load<f32>(p + o) + (step * gi) / (sqrt<f32>(s) + eps));
+    const pi = load<f32>(p + o) + (step * gi) / (sqrt<f32>(s) + eps);
+    store<f32>(p + o, pi);
+    tail += (pi + s) * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
-/** RMSProp, every option; 'book' is centered = momentum = 0 with its own eps. */
-export function rmsprop(p: usize, g: usize, sq: usize, ga: usize, buf: usize, n: i32, s: usize): void {
+/**
+ * RMSProp, every option; 'book' is centered = momentum = 0 with its own eps. Centered:
+ * the variance s - c^2, >= 0 in exact arithmetic, is clamped at 0 (max, which keeps a
+ * NaN): rounding makes it slightly negative under a steady gradient (a NaN in PyTorch).
+ */
+export function rmsprop(p: usize, g: usize, sq: usize, ga: usize, buf: usize, n: i32, s: usize): i32 {
   const lr64 = load<f64>(s, 0);
   const alpha64 = load<f64>(s, 8);
   const eps64 = load<f64>(s, 16);
@@ -346,104 +459,84 @@ export function rmsprop(p: usize, g: usize, sq: usize, ga: usize, buf: usize, n:
   const sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vnlr = f32x4.splat(-lr), valpha = f32x4.splat(alpha), v1a = f32x4.splat(oneMinusAlpha), veps = f32x4.splat(eps), vmu = f32x4.splat(mu);
   const vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
   if (end2 != 0) {
     let o: usize = 0;
     do {
-      const gi = gradient(g + o, p + o, vsign, vwd, decay);
-      const s = f32x4.add(f32x4.mul(v128.load(sq + o), valpha), f32x4.mul(f32x4.mul(v1a, gi), gi));
-      v128.store(sq + o, s);
-      let d: v128;
-      if (centered) {
-        const c = f32x4.add(f32x4.mul(v128.load(ga + o), valpha), f32x4.mul(v1a, gi));
-        v128.store(ga + o, c);
-        d = f32x4.add(f32x4.sqrt(f32x4.sub(s, f32x4.mul(c, c))), veps);
-      } else {
-        d = f32x4.add(f32x4.sqrt(s), veps);
-      }
-      if (useMomentum) {
-        const b = f32x4.add(f32x4.mul(v128.load(buf + o), vmu), f32x4.div(gi, d));
-        v128.store(buf + o, b);
-        v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.mul(vnlr, b)));
-      } else {
-        v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.div(f32x4.mul(vnlr, gi), d)));
-      }
-      {
-        const q = o + 16;
-        const gi = gradient(g + q, p + q, vsign, vwd, decay);
-        const s = f32x4.add(f32x4.mul(v128.load(sq + q), valpha), f32x4.mul(f32x4.mul(v1a, gi), gi));
-        v128.store(sq + q, s);
-        let d: v128;
-        if (centered) {
-          const c = f32x4.add(f32x4.mul(v128.load(ga + q), valpha), f32x4.mul(v1a, gi));
-          v128.store(ga + q, c);
-          d = f32x4.add(f32x4.sqrt(f32x4.sub(s, f32x4.mul(c, c))), veps);
-        } else {
-          d = f32x4.add(f32x4.sqrt(s), veps);
-        }
-        if (useMomentum) {
-          const b = f32x4.add(f32x4.mul(v128.load(buf + q), vmu), f32x4.div(gi, d));
-          v128.store(buf + q, b);
-          v128.store(p + q, f32x4.add(v128.load(p + q), f32x4.mul(vnlr, b)));
-        } else {
-          v128.store(p + q, f32x4.add(v128.load(p + q), f32x4.div(f32x4.mul(vnlr, gi), d)));
-        }
-      }
+      ok0 = probe(ok0, rmspropVector(p + o, g + o, sq + o, ga + o, buf + o, vsign, vwd, decay, valpha, v1a, veps, vmu, vnlr, centered, useMomentum));
+      const q = o + 16;
+      ok1 = probe(ok1, rmspropVector(p + q, g + q, sq + q, ga + q, buf + q, vsign, vwd, decay, valpha, v1a, veps, vmu, vnlr, centered, useMomentum));
       o += 32;
     } while (o < end2);
   }
   for (let o = end2; o < end; o += 16) {
-    const gi = gradient(g + o, p + o, vsign, vwd, decay);
-    const s = f32x4.add(f32x4.mul(v128.load(sq + o), valpha), f32x4.mul(f32x4.mul(v1a, gi), gi));
-    v128.store(sq + o, s);
-    let d: v128;
-    if (centered) {
-      const c = f32x4.add(f32x4.mul(v128.load(ga + o), valpha), f32x4.mul(v1a, gi));
-      v128.store(ga + o, c);
-      d = f32x4.add(f32x4.sqrt(f32x4.sub(s, f32x4.mul(c, c))), veps);
-    } else {
-      d = f32x4.add(f32x4.sqrt(s), veps);
-    }
-    if (useMomentum) {
-      const b = f32x4.add(f32x4.mul(v128.load(buf + o), vmu), f32x4.div(gi, d));
-      v128.store(buf + o, b);
-      v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.mul(vnlr, b)));
-    } else {
-      v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.div(f32x4.mul(vnlr, gi), d)));
-    }
+    ok0 = probe(ok0, rmspropVector(p + o, g + o, sq + o, ga + o, buf + o, vsign, vwd, decay, valpha, v1a, veps, vmu, vnlr, centered, useMomentum));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
     const s = load<f32>(sq + o) * alpha + oneMinusAlpha * gi * gi;
     store<f32>(sq + o, s);
+    let written = s;
     let d: f32;
     if (centered) {
       const c = load<f32>(ga + o) * alpha + oneMinusAlpha * gi;
       store<f32>(ga + o, c);
-      d = sqrt<f32>(s - c * c) + eps;
+      written += c;
+      d = sqrt<f32>(max<f32>(s - c * c, 0)) + eps;
     } else {
       d = sqrt<f32>(s) + eps;
     }
+    let pi: f32;
     if (useMomentum) {
       const b = load<f32>(buf + o) * mu + gi / d;
       store<f32>(buf + o, b);
-      store<f32>(p + o, load<f32>(p + o) + -lr * b);
+      written += b;
+      pi = load<f32>(p + o) + -lr * b;
     } else {
-      store<f32>(p + o, load<f32>(p + o) + (-lr * gi) / d);
+      pi = load<f32>(p + o) + (-lr * gi) / d;
     }
+    store<f32>(p + o, pi);
+    tail += (written + pi) * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
-/**
- * Adam / AdamW 'pytorch': m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
- * (amsgrad: v = max(vmax, v)); p = p * shrink + (negativeStepSize m) / (sqrt(v) / bc2sqrt + eps).
- * Computed as (negativeStepSize bc2sqrt m) / (sqrt(v) + eps bc2sqrt): the same quantity
- * with one division per element instead of two (a division costs as much as the whole
- * rest of the loop); float32 rounding differs by an ulp or so.
- */
-export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32, s: usize): void {
+/** One vector of `rmsprop`; returns the sum of the vectors it wrote (for the finiteness probe). */
+@inline function rmspropVector(
+  p: usize, g: usize, sq: usize, ga: usize, buf: usize, vsign: v128, vwd: v128, decay: bool,
+  valpha: v128, v1a: v128, veps: v128, vmu: v128, vnlr: v128, centered: i32, useMomentum: i32,
+): v128 {
+  const gi = gradient(g, p, vsign, vwd, decay);
+  const s = f32x4.add(f32x4.mul(v128.load(sq), valpha), f32x4.mul(f32x4.mul(v1a, gi), gi));
+  v128.store(sq, s);
+  let written = s;
+  let d: v128;
+  if (centered) {
+    const c = f32x4.add(f32x4.mul(v128.load(ga), valpha), f32x4.mul(v1a, gi));
+    v128.store(ga, c);
+    written = f32x4.add(written, c);
+    d = f32x4.add(f32x4.sqrt(f32x4.max(f32x4.sub(s, f32x4.mul(c, c)), f32x4.splat(0))), veps);
+  } else {
+    d = f32x4.add(f32x4.sqrt(s), veps);
+  }
+  let pi: v128;
+  if (useMomentum) {
+    const b = f32x4.add(f32x4.mul(v128.load(buf), vmu), f32x4.div(gi, d));
+    v128.store(buf, b);
+    written = f32x4.add(written, b);
+    pi = f32x4.add(v128.load(p), f32x4.mul(vnlr, b));
+  } else {
+    pi = f32x4.add(v128.load(p), f32x4.div(f32x4.mul(vnlr, gi), d));
+  }
+  v128.store(p, pi);
+  return f32x4.add(written, pi);
+}
+
+/** The loop of `adam`; `detect` false leaves out the finiteness check (`adamUnchecked`, for the benchmark). */
+@inline function adamLoop(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32, s: usize, detect: bool): i32 {
   const negativeStepSize64 = load<f64>(s, 0);
   const bc2sqrt64 = load<f64>(s, 8);
   const beta164 = load<f64>(s, 16);
@@ -459,6 +552,7 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32
   const vnss = f32x4.splat(nss), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2);
   const vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2), veps = f32x4.splat(eps), vshrink = f32x4.splat(shrink);
   const vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -472,12 +566,15 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32
       let vi = f32x4.add(f32x4.mul(v128.load(v + o), vb2), f32x4.mul(f32x4.mul(vomb2, gi), gi));
       v128.store(m + o, mi);
       v128.store(v + o, vi);
+      // vmax >= v: when v is not finite, neither is vmax, so the probe needs only one.
       if (amsgrad) {
         vi = f32x4.max(v128.load(vmax + o), vi);
         v128.store(vmax + o, vi);
       }
       const d = f32x4.add(f32x4.sqrt(vi), veps);
-      v128.store(p + o, f32x4.add(pi, f32x4.div(f32x4.mul(vnss, mi), d)));
+      pi = f32x4.add(pi, f32x4.div(f32x4.mul(vnss, mi), d));
+      v128.store(p + o, pi);
+      if (detect) ok0 = probe(ok0, f32x4.add(f32x4.add(pi, mi), vi));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
@@ -492,7 +589,9 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32
           v128.store(vmax + q, vi);
         }
         const d = f32x4.add(f32x4.sqrt(vi), veps);
-        v128.store(p + q, f32x4.add(pi, f32x4.div(f32x4.mul(vnss, mi), d)));
+        pi = f32x4.add(pi, f32x4.div(f32x4.mul(vnss, mi), d));
+        v128.store(p + q, pi);
+        if (detect) ok1 = probe(ok1, f32x4.add(f32x4.add(pi, mi), vi));
       }
       o += 32;
     } while (o < end2);
@@ -510,7 +609,9 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32
       v128.store(vmax + o, vi);
     }
     const d = f32x4.add(f32x4.sqrt(vi), veps);
-    v128.store(p + o, f32x4.add(pi, f32x4.div(f32x4.mul(vnss, mi), d)));
+    pi = f32x4.add(pi, f32x4.div(f32x4.mul(vnss, mi), d));
+    v128.store(p + o, pi);
+    if (detect) ok0 = probe(ok0, f32x4.add(f32x4.add(pi, mi), vi));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
@@ -524,12 +625,31 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32
       vi = max<f32>(load<f32>(vmax + o), vi);
       store<f32>(vmax + o, vi);
     }
-    store<f32>(p + o, pi + (nss * mi) / (sqrt<f32>(vi) + eps));
+    pi = pi + (nss * mi) / (sqrt<f32>(vi) + eps);
+    store<f32>(p + o, pi);
+    if (detect) tail += (pi + mi + vi) * 0;
   }
+  return verdict(ok0, ok1, tail);
+}
+
+/**
+ * Adam / AdamW 'pytorch': m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
+ * (amsgrad: v = max(vmax, v)); p = p * shrink + (negativeStepSize m) / (sqrt(v) / bc2sqrt + eps).
+ * Computed as (negativeStepSize bc2sqrt m) / (sqrt(v) + eps bc2sqrt): the same quantity
+ * with one division per element instead of two (a division costs as much as the whole
+ * rest of the loop); float32 rounding differs by an ulp or so.
+ */
+export function adam(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32, s: usize): i32 {
+  return adamLoop(p, g, m, v, vmax, n, s, true);
+}
+
+/** `adam` without the finiteness check, for the benchmark only (returns 0). */
+export function adamUnchecked(p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32, s: usize): i32 {
+  return adamLoop(p, g, m, v, vmax, n, s, false);
 }
 
 /** Adam / AdamW 'book': m += (1 - beta1)(g - m); v += (1 - beta2)(g^2 - v); p = p * shrink - (lrT m) / (sqrt(v) + eps). */
-export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize): void {
+export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize): i32 {
   const lrT64 = load<f64>(s, 0);
   const beta164 = load<f64>(s, 8);
   const beta264 = load<f64>(s, 16);
@@ -541,6 +661,7 @@ export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usiz
   const shrink = <f32>shrink64, decoupled = shrink64 != 1, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vlrT = f32x4.splat(lrT), vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2), veps = f32x4.splat(eps), vshrink = f32x4.splat(shrink);
   const vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -556,7 +677,9 @@ export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usiz
       const vi = f32x4.add(vOld, f32x4.mul(vomb2, f32x4.sub(f32x4.mul(gi, gi), vOld)));
       v128.store(m + o, mi);
       v128.store(v + o, vi);
-      v128.store(p + o, f32x4.sub(pi, f32x4.div(f32x4.mul(vlrT, mi), f32x4.add(f32x4.sqrt(vi), veps))));
+      pi = f32x4.sub(pi, f32x4.div(f32x4.mul(vlrT, mi), f32x4.add(f32x4.sqrt(vi), veps)));
+      v128.store(p + o, pi);
+      ok0 = probe(ok0, f32x4.add(f32x4.add(pi, mi), vi));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
@@ -568,7 +691,9 @@ export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usiz
         const vi = f32x4.add(vOld, f32x4.mul(vomb2, f32x4.sub(f32x4.mul(gi, gi), vOld)));
         v128.store(m + q, mi);
         v128.store(v + q, vi);
-        v128.store(p + q, f32x4.sub(pi, f32x4.div(f32x4.mul(vlrT, mi), f32x4.add(f32x4.sqrt(vi), veps))));
+        pi = f32x4.sub(pi, f32x4.div(f32x4.mul(vlrT, mi), f32x4.add(f32x4.sqrt(vi), veps)));
+        v128.store(p + q, pi);
+        ok1 = probe(ok1, f32x4.add(f32x4.add(pi, mi), vi));
       }
       o += 32;
     } while (o < end2);
@@ -583,7 +708,9 @@ export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usiz
     const vi = f32x4.add(vOld, f32x4.mul(vomb2, f32x4.sub(f32x4.mul(gi, gi), vOld)));
     v128.store(m + o, mi);
     v128.store(v + o, vi);
-    v128.store(p + o, f32x4.sub(pi, f32x4.div(f32x4.mul(vlrT, mi), f32x4.add(f32x4.sqrt(vi), veps))));
+    pi = f32x4.sub(pi, f32x4.div(f32x4.mul(vlrT, mi), f32x4.add(f32x4.sqrt(vi), veps)));
+    v128.store(p + o, pi);
+    ok0 = probe(ok0, f32x4.add(f32x4.add(pi, mi), vi));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
@@ -595,8 +722,11 @@ export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usiz
     const vi = vOld + omb2 * (gi * gi - vOld);
     store<f32>(m + o, mi);
     store<f32>(v + o, vi);
-    store<f32>(p + o, pi - (lrT * mi) / (sqrt<f32>(vi) + eps));
+    pi = pi - (lrT * mi) / (sqrt<f32>(vi) + eps);
+    store<f32>(p + o, pi);
+    tail += (pi + mi + vi) * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
 /**
@@ -604,7 +734,7 @@ export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usiz
  * Computed as p += (gradStep' g + avgStep' m) / (sqrt(v) + eps bc2sqrt) with both steps
  * multiplied by bc2sqrt: one division instead of three, float32 rounding within ulps.
  */
-export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize): void {
+export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize): i32 {
   const gradStep64 = load<f64>(s, 0);
   const avgStep64 = load<f64>(s, 8);
   const bc2sqrt64 = load<f64>(s, 16);
@@ -617,6 +747,7 @@ export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize):
   const omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264), eps = <f32>(eps64 * bc2sqrt64), sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vgs = f32x4.splat(gs), vas = f32x4.splat(as), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2);
   const vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2), veps = f32x4.splat(eps), vsign = f32x4.splat(sign), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Two vectors per iteration (half the loop overhead), then one, then scalars.
   const end2 = end & ~(<usize>31);
@@ -630,7 +761,9 @@ export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize):
       v128.store(v + o, vi);
       const d = f32x4.add(f32x4.sqrt(vi), veps);
       const step = f32x4.add(f32x4.mul(vgs, gi), f32x4.mul(vas, mi));
-      v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.div(step, d)));
+      const pi = f32x4.add(v128.load(p + o), f32x4.div(step, d));
+      v128.store(p + o, pi);
+      ok0 = probe(ok0, f32x4.add(f32x4.add(pi, mi), vi));
       {
         const q = o + 16;
         const gi = gradient(g + q, p + q, vsign, vwd, decay);
@@ -640,7 +773,9 @@ export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize):
         v128.store(v + q, vi);
         const d = f32x4.add(f32x4.sqrt(vi), veps);
         const step = f32x4.add(f32x4.mul(vgs, gi), f32x4.mul(vas, mi));
-        v128.store(p + q, f32x4.add(v128.load(p + q), f32x4.div(step, d)));
+        const pi = f32x4.add(v128.load(p + q), f32x4.div(step, d));
+        v128.store(p + q, pi);
+        ok1 = probe(ok1, f32x4.add(f32x4.add(pi, mi), vi));
       }
       o += 32;
     } while (o < end2);
@@ -653,7 +788,9 @@ export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize):
     v128.store(v + o, vi);
     const d = f32x4.add(f32x4.sqrt(vi), veps);
     const step = f32x4.add(f32x4.mul(vgs, gi), f32x4.mul(vas, mi));
-    v128.store(p + o, f32x4.add(v128.load(p + o), f32x4.div(step, d)));
+    const pi = f32x4.add(v128.load(p + o), f32x4.div(step, d));
+    v128.store(p + o, pi);
+    ok0 = probe(ok0, f32x4.add(f32x4.add(pi, mi), vi));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
@@ -662,32 +799,56 @@ export function nadam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize):
     store<f32>(m + o, mi);
     store<f32>(v + o, vi);
     const d = sqrt<f32>(vi) + eps;
-    store<f32>(p + o, load<f32>(p + o) + (gs * gi + as * mi) / d);
+    const pi = load<f32>(p + o) + (gs * gi + as * mi) / d;
+    store<f32>(p + o, pi);
+    tail += (pi + mi + vi) * 0;
   }
+  return verdict(ok0, ok1, tail);
 }
 
-/** Index of the first NaN or +-Infinity in n floats at x, or -1. */
+/**
+ * 1 if any of the n floats at x is NaN or +-Infinity, else 0. A pure read, meant to run
+ * at the memory's read bandwidth: four vectors (a cache line) per iteration into four
+ * accumulators (acc += x - x: 0 for finite x, NaN otherwise, for good), so no iteration
+ * waits on the previous one's add; no branch on the data; one reduction at the end.
+ * `do { } while` for the reason at the top of this file.
+ */
+export function anyNonFinite(x: usize, n: i32): i32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const end = <usize>(n & ~3) << 2;
+  const end4 = end & ~(<usize>63);
+  if (end4 != 0) {
+    let o: usize = 0;
+    do {
+      const x0 = v128.load(x + o);
+      const x1 = v128.load(x + o, 16);
+      const x2 = v128.load(x + o, 32);
+      const x3 = v128.load(x + o, 48);
+      a0 = f32x4.add(a0, f32x4.sub(x0, x0));
+      a1 = f32x4.add(a1, f32x4.sub(x1, x1));
+      a2 = f32x4.add(a2, f32x4.sub(x2, x2));
+      a3 = f32x4.add(a3, f32x4.sub(x3, x3));
+      o += 64;
+    } while (o < end4);
+  }
+  for (let o = end4; o < end; o += 16) {
+    const xi = v128.load(x + o);
+    a0 = f32x4.add(a0, f32x4.sub(xi, xi));
+  }
+  let tail: f32 = 0;
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const xi = load<f32>(x + o);
+    tail += xi - xi;
+  }
+  return verdict(f32x4.add(a0, a1), f32x4.add(a2, a3), tail);
+}
+
+/** Index of the first NaN or +-Infinity in n floats at x, or -1: the fast scan, then (only if it finds one) a loop for the index. */
 export function firstNonFinite(x: usize, n: i32): i32 {
-  const BLOCK: i32 = 1024;
-  for (let start: i32 = 0; start < n; start += BLOCK) {
-    const stop = min<i32>(start + BLOCK, n);
-    let acc = f32x4.splat(0);
-    const end = <usize>(start + ((stop - start) & ~3)) << 2;
-    for (let o = <usize>start << 2; o < end; o += 16) {
-      const xi = v128.load(x + o);
-      acc = f32x4.add(acc, f32x4.sub(xi, xi)); // x - x: 0 if finite, NaN if not
-    }
-    let bad = v128.any_true(f32x4.ne(acc, acc));
-    for (let o = end; o < (<usize>stop << 2); o += 4) {
-      const xi = load<f32>(x + o);
-      if (xi - xi != 0) bad = true;
-    }
-    if (bad) {
-      for (let i = start; i < stop; i++) {
-        const xi = load<f32>(x + (<usize>i << 2));
-        if (xi - xi != 0) return i;
-      }
-    }
+  if (anyNonFinite(x, n) == 0) return -1;
+  for (let i: i32 = 0; i < n; i++) {
+    const xi = load<f32>(x + (<usize>i << 2));
+    if (xi - xi != 0) return i;
   }
   return -1;
 }

@@ -60,12 +60,13 @@ function writeScalars(s: Float64Array, state: AdaGradState, h: AdaGradHyper, sca
 }
 
 /** The JS kernel, twin of `adagrad` in assembly/kernels.ts. */
-function adagrad(p: FloatArray, g: FloatArray, sum: FloatArray, n: number, s: Float64Array): void {
+function adagrad(p: FloatArray, g: FloatArray, sum: FloatArray, n: number, s: Float64Array): boolean {
   const negativeStep = s[0]!;
   const eps = s[1]!;
   const sign = s[3]!;
   const wd = s[4]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -73,7 +74,9 @@ function adagrad(p: FloatArray, g: FloatArray, sum: FloatArray, n: number, s: Fl
     sum[i] = si;
     // torch's addcdiv: p + (value * g) / std
     p[i] = p[i]! + (negativeStep * gi) / (Math.sqrt(si) + eps);
+    probe += (sum[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const ADAGRAD_LOOPS = byArrayType(adagrad);
 
@@ -97,13 +100,13 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   buffersOf: (s) => [s.sum],
   scalarNames: [],
   init: (length: number, dtype: Dtype, h: AdaGradHyper, alloc: Allocator = allocate) => ({ step: 0, sum: alloc(dtype, length, h.initialAccumulatorValue) }),
-  step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
+  step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
-    loopFor(ADAGRAD_LOOPS, p)(p, g, state.sum, p.length, jsScalars);
+    return loopFor(ADAGRAD_LOOPS, p)(p, g, state.sum, p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
-    k.exports.adagrad(p.byteOffset, g.byteOffset, state.sum.byteOffset, p.length, k.address);
+    return k.exports.adagrad(p.byteOffset, g.byteOffset, state.sum.byteOffset, p.length, k.address) === 0;
   },
 };
 

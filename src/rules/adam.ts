@@ -142,7 +142,7 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
 }
 
 /** The JS kernel of variant 'pytorch' (and AdamW), twin of `adam` in assembly/kernels.ts. */
-function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: FloatArray, n: number, s: Float64Array): void {
+function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: FloatArray, n: number, s: Float64Array): boolean {
   // (-lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), with numerator and denominator
   // multiplied by sqrt(bc2): one division per element instead of two.
   const biasCorrection2Sqrt = s[1]!;
@@ -158,6 +158,7 @@ function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: 
   const decoupled = shrink !== 1;
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -173,12 +174,15 @@ function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: 
       vMax[i] = vi;
     }
     p[i] = pi + (negativeStepSize * mi) / (Math.sqrt(vi) + scaledEps);
+    // vi: with amsgrad the value written to vMax, a float32 value or v's (read back here).
+    probe += (m[i]! + v[i]! + p[i]! + vi) * 0;
   }
+  return probe === 0;
 }
 const ADAM_LOOPS = byArrayType(adam);
 
 /** The JS kernel of variant 'book', twin of `adamBook` in assembly/kernels.ts. */
-function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const lrT = s[0]!;
   const oneMinusBeta1 = 1 - s[1]!;
   const oneMinusBeta2 = 1 - s[2]!;
@@ -188,6 +192,7 @@ function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n:
   const wd = s[6]!;
   const decay = wd !== 0;
   const decoupled = shrink !== 1;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -198,25 +203,26 @@ function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n:
     m[i] = mi;
     v[i] = vi;
     p[i] = pi - (lrT * mi) / (Math.sqrt(vi) + eps);
+    probe += (m[i]! + v[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const ADAM_BOOK_LOOPS = byArrayType(adamBook);
 
 /** One Adam / AdamW step by the JS kernels. */
-export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
+export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, scalars: StepScalars): boolean {
   writeScalars(jsScalars, state, h, scalars);
-  if (h.variant === 'book') loopFor(ADAM_BOOK_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, p.length, jsScalars);
-  else loopFor(ADAM_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, state.maxExpAvgSq, p.length, jsScalars);
+  if (h.variant === 'book') return loopFor(ADAM_BOOK_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, p.length, jsScalars);
+  return loopFor(ADAM_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, state.maxExpAvgSq, p.length, jsScalars);
 }
 
 /** The same step by the WebAssembly kernels. */
-export function adamStepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
+export function adamStepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdamState, h: AdamHyper, scalars: StepScalars): boolean {
   writeScalars(k.scalars, state, h, scalars);
   if (h.variant === 'book') {
-    k.exports.adamBook(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address);
-  } else {
-    k.exports.adam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, state.maxExpAvgSq.byteOffset, p.length, k.address);
+    return k.exports.adamBook(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address) === 0;
   }
+  return k.exports.adam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, state.maxExpAvgSq.byteOffset, p.length, k.address) === 0;
 }
 
 export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {

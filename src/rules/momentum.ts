@@ -85,37 +85,43 @@ export function writeTorchBufferFactors(s: Float64Array, at: number, state: Rule
 }
 
 /** The JS kernel of variant 'classic', twin of `momentumClassic` in assembly/kernels.ts. */
-function momentumClassic(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+function momentumClassic(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const mu = s[1]!;
   const sign = s[2]!;
   const wd = s[3]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const v = mu * b[i]! - lr * gi;
     b[i] = v;
     p[i] = p[i]! + v;
+    probe += (b[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const CLASSIC_LOOPS = byArrayType(momentumClassic);
 
 /** The JS kernel of variant 'pytorch', twin of `momentumPytorch` in assembly/kernels.ts. */
-function momentumPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+function momentumPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const keep = s[1]!;
   const take = s[2]!;
   const sign = s[3]!;
   const wd = s[4]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const buf = keep * b[i]! + take * gi;
     b[i] = buf;
     p[i] = p[i]! - lr * buf;
+    probe += (b[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const PYTORCH_LOOPS = byArrayType(momentumPytorch);
 
@@ -140,14 +146,14 @@ export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumSt
   buffersOf: (s) => [s.buffer],
   scalarNames: [],
   init: (length: number, dtype: Dtype, _h: MomentumHyper, alloc: Allocator = allocate) => ({ step: 0, buffer: alloc(dtype, length) }),
-  step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
+  step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
-    loopFor(h.variant === 'classic' ? CLASSIC_LOOPS : PYTORCH_LOOPS, p)(p, g, state.buffer, p.length, jsScalars);
+    return loopFor(h.variant === 'classic' ? CLASSIC_LOOPS : PYTORCH_LOOPS, p)(p, g, state.buffer, p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: MomentumState, h: MomentumHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
     const kernel = h.variant === 'classic' ? k.exports.momentumClassic : k.exports.momentumPytorch;
-    kernel(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
+    return kernel(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address) === 0;
   },
 };
 

@@ -91,7 +91,7 @@ function writeScalars(s: Float64Array, state: NesterovState, h: NesterovHyper, s
 }
 
 /** The JS kernel of variant 'nag', twin of `nesterovNag` in assembly/kernels.ts. */
-function nesterovNag(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+function nesterovNag(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const mu = s[1]!;
   const sign = s[2]!;
@@ -99,18 +99,21 @@ function nesterovNag(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: 
   const decay = wd !== 0;
   const muSquared = mu * mu;
   const gradScale = (1 + mu) * lr;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const vOld = v[i]!;
     v[i] = mu * vOld - lr * gi;
     p[i] = p[i]! + (muSquared * vOld - gradScale * gi);
+    probe += (v[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const NAG_LOOPS = byArrayType(nesterovNag);
 
 /** The JS kernel of variant 'book', twin of `nesterovBook` in assembly/kernels.ts. */
-function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const mu = s[1]!;
   const sign = s[2]!;
@@ -118,6 +121,7 @@ function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s:
   const decay = wd !== 0;
   const muSquared = mu * mu; // the book's `self.momentum * self.momentum`
   const gradScale = (1 + mu) * lr; // `(1 + self.momentum) * self.lr`
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -126,12 +130,14 @@ function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s:
     // Two statements in the book, two roundings here.
     const halfway = p[i]! + muSquared * vNew;
     p[i] = halfway - gradScale * gi;
+    probe += (v[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const BOOK_LOOPS = byArrayType(nesterovBook);
 
 /** The JS kernel of variant 'pytorch', twin of `nesterovPytorch` in assembly/kernels.ts. */
-function nesterovPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+function nesterovPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const mu = s[1]!;
   const keep = s[2]!;
@@ -139,13 +145,16 @@ function nesterovPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number,
   const sign = s[4]!;
   const wd = s[5]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const buf = keep * b[i]! + take * gi;
     b[i] = buf;
     p[i] = p[i]! - lr * (gi + mu * buf);
+    probe += (b[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const PYTORCH_LOOPS = byArrayType(nesterovPytorch);
 
@@ -170,16 +179,16 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
   buffersOf: (s) => [s.buffer],
   scalarNames: [],
   init: (length: number, dtype: Dtype, _h: NesterovHyper, alloc: Allocator = allocate) => ({ step: 0, buffer: alloc(dtype, length) }),
-  step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
+  step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
     const loops = h.variant === 'nag' ? NAG_LOOPS : h.variant === 'book' ? BOOK_LOOPS : PYTORCH_LOOPS;
-    loopFor(loops, p)(p, g, state.buffer, p.length, jsScalars);
+    return loopFor(loops, p)(p, g, state.buffer, p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
     const e = k.exports;
     const kernel = h.variant === 'nag' ? e.nesterovNag : h.variant === 'book' ? e.nesterovBook : e.nesterovPytorch;
-    kernel(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
+    return kernel(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address) === 0;
   },
 };
 
