@@ -16,6 +16,11 @@
  *
  * Defaults: lr 0.01 (book and PyTorch), eps 1e-10 (PyTorch; 'book': 1e-7),
  * lrDecay 0, initialAccumulatorValue 0. State: `sum` (h).
+ *
+ * Overflow: the running sum h = sum of g^2 passes float32's 3.4e38 from |g| = 1.84e19 on
+ * (one step at 1.9e19 does it); h is then Infinity and the element never moves again.
+ * The kernel reports every NaN or Infinity it writes, and update() throws an UpdateError
+ * naming the state `sum` (the step is applied: see optimizer.ts).
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';

@@ -23,6 +23,12 @@
  *
  * Defaults: lr 0.001, beta1 0.9, beta2 0.999 (book = PyTorch), eps 1e-8 (PyTorch;
  * 'book': 1e-7). State: `expAvg` (m), `expAvgSq` (v), `maxExpAvgSq` (amsgrad).
+ *
+ * Overflow: v = (1 - beta2) g^2 passes float32's 3.4e38 from |g| = 5.8e20 on (beta2
+ * 0.999; 'book': g^2 itself, from 1.84e19); v is then Infinity, the step m / sqrt(v) is
+ * 0 and the element never moves again. The kernels report every NaN or Infinity they
+ * write (params and state), and update() throws an UpdateError naming the state
+ * `expAvgSq` (the step is applied: see optimizer.ts).
  */
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';

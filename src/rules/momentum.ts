@@ -23,6 +23,10 @@
  *
  * Defaults: lr 0.01, momentum 0.9 (the book's), dampening 0 ('pytorch' only).
  * State: `velocity` ('classic') or `momentumBuffer` ('pytorch').
+ *
+ * Overflow: in float32, v or p past 3.4e38 (lr 10 at g = 1e38: v = -lr g). The kernels
+ * report every NaN or Infinity they write (params and buffer), and update() throws an
+ * UpdateError saying so (the step is applied: see optimizer.ts).
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';

@@ -17,6 +17,10 @@
  * Defaults: lr 0.002, beta1 0.9, beta2 0.999, eps 1e-8, momentumDecay 0.004 (PyTorch).
  * `weightDecay` is coupled (added to the gradient). State: `expAvg`, `expAvgSq`, and
  * the scalar `muProduct` (a double; torch 1.13 keeps it as a float32 tensor).
+ *
+ * Overflow: as Adam's, v = (1 - beta2) g^2 passes float32's 3.4e38 from |g| = 5.8e20
+ * on. The kernel reports every NaN or Infinity it writes, and update() throws an
+ * UpdateError naming the state `expAvgSq` (the step is applied: see optimizer.ts).
  */
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';

@@ -24,6 +24,11 @@
  * steady gradient it rounds to slightly below 0 after a few thousand steps, where
  * PyTorch's formula takes the square root of a negative number and writes NaN into the
  * parameters (found by the overflow check of update(): see optimizer.ts).
+ *
+ * Overflow: s = (1 - alpha) g^2 passes float32's 3.4e38 from |g| = 1.84e20 on (alpha
+ * 0.99); s is then Infinity and the element never moves again. The kernels report every
+ * NaN or Infinity they write, and update() throws an UpdateError naming the state
+ * `squareAvg` (the step is applied: see optimizer.ts).
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';

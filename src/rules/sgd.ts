@@ -9,6 +9,10 @@
  * Default lr 0.01 (the book's; PyTorch requires one).
  *
  * State: only the step count.
+ *
+ * Overflow: in float32, |lr * g| past 3.4e38 (lr 10 at g = 1e38) makes p -Infinity. The
+ * kernel reports every NaN or Infinity it writes, and update() throws an UpdateError
+ * saying so (the step is applied: see optimizer.ts).
  */
 import { COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
