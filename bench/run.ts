@@ -7,6 +7,8 @@
  *   npm run bench -- --quick         1e3, 1e5, 1e6 only, shorter samples
  *   npm run bench -- --json out.json also write the results as JSON
  *   npm run bench -- --sizes 1e5,1.6e7  only these sizes
+ *   npm run bench -- --rules nesterov   only these rules (nesterov, adam)
+ *   npm run bench -- --no-extras        without the many-small-tensors and heap rows
  *
  * Method: inputs are built outside the timed region; each cell is warmed up, then
  * timed as the median of repeated samples of several steps each (the machine is noisy:
@@ -34,11 +36,15 @@ const { values: args } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     'no-tfjs': { type: 'boolean', default: false },
     sizes: { type: 'string' },
+    rules: { type: 'string' },
+    'no-extras': { type: 'boolean', default: false },
   },
 });
 const SIZES = args.sizes !== undefined ? args.sizes.split(',').map(Number) : args.quick ? [1e3, 1e5, 1e6] : [1e3, 1e5, 1e6, 1.6e7];
 if (SIZES.some((n) => !Number.isInteger(n) || n < 16)) throw new RangeError(`--sizes: expected comma-separated integers >= 16, got '${args.sizes}'`);
 const BUDGET_SECONDS = args.quick ? 0.4 : 1.2;
+const RULES = (args.rules ?? 'nesterov,adam').split(',') as Rule[];
+if (RULES.some((rule) => rule !== 'nesterov' && rule !== 'adam')) throw new RangeError(`--rules: expected nesterov and/or adam, got '${args.rules}'`);
 const here = dirname(fileURLToPath(import.meta.url));
 
 type Rule = 'nesterov' | 'adam';
@@ -174,6 +180,34 @@ function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
       release: () => threads.detach(store),
     });
   }
+  // The kernel alone (no scan, no bookkeeping), with its overflow detection (what every
+  // step runs) and without it (a build of the same loop for the benchmark only): the
+  // detection's cost. And the gradient scan of nonFinite: 'error' alone.
+  for (const detect of [true, false]) {
+    const store = new ParamStore({ w: n }, { stateBuffers: 3 });
+    (store.grads.w as Float32Array).set(gradientsFor(n));
+    const kernels = store.kernels!;
+    const k = kernels.exports;
+    const [p, g, b0, b1, b2] = [0, 1, 2, 3, 4].map((region) => store.byteOffset(region, 0)) as [number, number, number, number, number];
+    const at = kernels.address;
+    let step: () => void;
+    if (rule === 'nesterov') {
+      kernels.scalars.set([0.01, 0.9, 1, 0]); // lr, mu, sign, weightDecay
+      step = detect ? () => k.nesterovNag(p, g, b0, n, at) : () => k.nesterovNagUnchecked(p, g, b0, n, at);
+    } else {
+      // The scalars of Adam's first step, lr 0.001 (see adam.ts writeScalars).
+      kernels.scalars.set([-0.001 / (1 - 0.9), Math.sqrt(1 - 0.999), 0.9, 0.999, 1e-8, 0, 1, 1, 0]);
+      step = detect ? () => k.adam(p, g, b0, b1, b2, n, at) : () => k.adamUnchecked(p, g, b0, b1, b2, n, at);
+    }
+    candidates.push({ impl: `kernel alone, wasm, ${detect ? 'with' : 'without'} overflow detection`, step, consume: () => consume(store.params.w!) });
+  }
+  {
+    const store = new ParamStore({ w: n });
+    (store.grads.w as Float32Array).set(gradientsFor(n));
+    const k = store.kernels!.exports;
+    const g = store.byteOffset(1, 0);
+    candidates.push({ impl: 'gradient scan alone, wasm (anyNonFinite)', step: () => k.anyNonFinite(g, n), consume: () => undefined });
+  }
   // The streaming bound: the same bytes moved by the fastest loop we have (wasm SIMD,
   // no arithmetic): Nesterov reads 3 arrays and writes 2, Adam reads 4 and writes 3.
   {
@@ -249,7 +283,7 @@ if (!args['no-tfjs']) {
   tf.enableProdMode();
 }
 
-for (const rule of ['nesterov', 'adam'] as const) {
+for (const rule of RULES) {
   for (const n of SIZES) {
     benchOurs(rule, n, threads);
     if (!args['no-tfjs']) await benchTfjs(rule, n);
@@ -285,7 +319,7 @@ for (const rule of ['nesterov', 'adam'] as const) {
 
 // Many small tensors against one flat tensor, and heap growth over 10,000 steps.
 const extras: Record<string, number | string> = {};
-{
+if (!args['no-extras']) {
   const shapes = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, 1000]));
   const many = new ParamStore(shapes);
   const one = new ParamStore({ w: 1e6 });
@@ -355,11 +389,42 @@ const ns = (rule: Rule, n: number, impl: string) => rows.find((r) => r.rule === 
 const targets: string[] = [];
 const check = (label: string, ok: boolean | null, detail: string) => targets.push(`- [${ok === null ? '?' : ok ? 'x' : ' '}] ${label}: ${detail}`);
 const largest = SIZES[SIZES.length - 1]!;
-for (const rule of ['nesterov', 'adam'] as const) {
+// The default path (nonFinite: 'error': gradient scan, then the step with its overflow
+// detection) and the detection's own cost, as ratios to the streaming bound of the run.
+lines.push('');
+lines.push('Checked against unchecked, as ratios to the streaming bound measured in the same rounds:');
+for (const rule of RULES) {
+  const name = rule === 'nesterov' ? 'Nesterov' : 'Adam';
+  for (const n of SIZES) {
+    const bound = ns(rule, n, `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`);
+    if (bound === null) continue;
+    const x = (impl: string) => {
+      const value = ns(rule, n, impl);
+      return value === null ? 'n/a' : `${value.toFixed(3)} ns/el = ${(value / bound).toFixed(2)}x`;
+    };
+    const withDetection = ns(rule, n, 'kernel alone, wasm, with overflow detection');
+    const withoutDetection = ns(rule, n, 'kernel alone, wasm, without overflow detection');
+    const cost = withDetection === null || withoutDetection === null ? 'n/a' : `${((withDetection / withoutDetection - 1) * 100).toFixed(1)}%`;
+    lines.push(
+      `- ${name} ${n.toExponential(1)}: bound ${bound.toFixed(3)} ns/el; wasm step checked ${x('ours, wasm')}, unchecked ${x('ours, wasm, unchecked')}; ` +
+        `kernel alone with overflow detection ${x('kernel alone, wasm, with overflow detection')}, without ${x('kernel alone, wasm, without overflow detection')} (detection: ${cost}); ` +
+        `gradient scan alone ${x('gradient scan alone, wasm (anyNonFinite)')}; JS checked ${x('ours, JS')}, unchecked ${x('ours, JS, unchecked')}`,
+    );
+  }
+}
+for (const rule of RULES) {
   const name = rule === 'nesterov' ? 'Nesterov' : 'Adam';
   const wasm = (n: number) => ns(rule, n, 'ours, wasm, unchecked');
   const bound = ns(rule, largest, `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`);
   check(`${name} wasm within 1.3x of the streaming bound at ${largest.toExponential(1)}`, bound === null ? null : wasm(largest)! <= 1.3 * bound, `${(wasm(largest)! / bound!).toFixed(2)}x`);
+  if (rule === 'nesterov') {
+    const checked = ns(rule, largest, 'ours, wasm');
+    check(
+      `${name} wasm CHECKED (nonFinite 'error': scan + step + overflow detection) within 1.25x of the streaming bound at ${largest.toExponential(1)}`,
+      bound === null || checked === null ? null : checked <= 1.25 * bound,
+      bound === null || checked === null ? 'n/a' : `${(checked / bound).toFixed(2)}x`,
+    );
+  }
   for (const n of SIZES) {
     const book = ns(rule, n, "book's code, transliterated")!;
     const need = n === 1e5 || n === 1e6 ? 10 : 5;
@@ -372,8 +437,10 @@ for (const rule of ['nesterov', 'adam'] as const) {
     check(`${name} wasm faster than PyTorch foreach=True at ${n.toExponential(1)}`, torchNs === null ? null : wasm(n)! < torchNs, torchNs === null ? 'PyTorch missing' : `${(torchNs / wasm(n)!).toFixed(2)}x`);
   }
 }
-const manyRatio = (extras['wasm: 1000 tensors of 1000, ns/el'] as number) / (extras['wasm: one tensor of 1e6, ns/el'] as number);
-check('1000 tensors of 1000 within 1.5x of one tensor of 1e6 (wasm store)', manyRatio <= 1.5, `${manyRatio.toFixed(2)}x`);
+if (!args['no-extras']) {
+  const manyRatio = (extras['wasm: 1000 tensors of 1000, ns/el'] as number) / (extras['wasm: one tensor of 1e6, ns/el'] as number);
+  check('1000 tensors of 1000 within 1.5x of one tensor of 1e6 (wasm store)', manyRatio <= 1.5, `${manyRatio.toFixed(2)}x`);
+}
 lines.push('');
 lines.push('Targets:');
 lines.push(...targets);

@@ -32,7 +32,7 @@ export function optionError(owner: string, option: string, value: unknown, expec
 export class UpdateError extends Error {
   /** The parameter (or gradient) name the error is about. */
   readonly param: string;
-  /** For a non-finite gradient, the first index holding NaN or Infinity. */
+  /** The first index of a non-finite gradient, or of the element a step made non-finite. */
   readonly index: number | undefined;
   constructor(message: string, param: string, index?: number) {
     super(message);

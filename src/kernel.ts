@@ -17,6 +17,13 @@
  * such as `Math` (its copies are made from its source text, outside its module). Where
  * `new Function` is not allowed (a Content-Security-Policy without 'unsafe-eval'), both
  * "copies" are the loop itself: the same results, at the polymorphic speed.
+ *
+ * Every kernel also returns whether each value it wrote (params and state) is finite,
+ * found in the same pass: `probe += (a + b) * 0` over the written elements a, b, read
+ * back from the arrays (a float32 store can round a finite double to Infinity), stays 0
+ * while all are finite and is NaN for good after the first NaN or Infinity. A sum of
+ * two huge finite float64 values can overflow and report a false alarm: the caller's
+ * second pass, which looks for the element, then finds none and reports nothing.
  */
 import type { FloatArray } from './types.ts';
 

@@ -19,9 +19,17 @@ import { byArrayType, loopFor } from './kernel.ts';
 
 /** What `update` does when a gradient holds NaN or Infinity. */
 export type NonFinitePolicy =
-  /** throw an UpdateError naming the parameter and first index; nothing is written (default) */
+  /**
+   * a non-finite gradient: throw an UpdateError naming the parameter and first index,
+   * nothing written (default); a step whose own arithmetic overflows: throw an
+   * UpdateError saying the step was applied
+   */
   | 'error'
-  /** skip the whole step, count it in `skippedSteps` (optax's `apply_if_finite`) */
+  /**
+   * a non-finite gradient: skip the whole step, count it in `skippedSteps` (optax's
+   * `apply_if_finite`); a step that overflows cannot be skipped (it is written in the
+   * same pass): the same UpdateError as 'error'
+   */
   | 'skip'
   /** do not look (fastest; NaN then flows into params and state) */
   | 'ignore';
@@ -147,18 +155,73 @@ function firstOverlap<E extends { array: FloatArray }>(entries: readonly E[]): [
 function firstNonFiniteLoop(array: FloatArray): number {
   const n = array.length;
   // x * 0 is 0 for every finite x and NaN otherwise: one branch-free pass (twice as
-  // fast as testing each element), and a second pass only to find the index.
-  let probe = 0;
-  for (let i = 0; i < n; i++) probe += array[i]! * 0;
-  if (probe === 0) return -1;
-  for (let i = 0; i < n; i++) {
-    const x = array[i]!;
-    if (x - x !== 0) return i; // NaN for NaN and +-Infinity, 0 otherwise
+  // fast as testing each element), and a second pass only to find the index. Four
+  // accumulators, so that no add waits for the previous one (one chain of adds runs at
+  // the add's latency, four at its throughput).
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const end = n - (n & 3);
+  let i = 0;
+  for (; i < end; i += 4) {
+    a += array[i]! * 0;
+    b += array[i + 1]! * 0;
+    c += array[i + 2]! * 0;
+    d += array[i + 3]! * 0;
+  }
+  for (; i < n; i++) a += array[i]! * 0;
+  if (a + b + c + d === 0) return -1;
+  for (let j = 0; j < n; j++) {
+    const x = array[j]!;
+    if (x - x !== 0) return j; // NaN for NaN and +-Infinity, 0 otherwise
   }
   return -1;
 }
 const FIRST_NON_FINITE_LOOPS = byArrayType(firstNonFiniteLoop);
 const firstNonFinite = (array: FloatArray): number => loopFor(FIRST_NON_FINITE_LOOPS, array)(array);
+
+/**
+ * Where a step's own arithmetic left a non-finite value (found by the second pass that
+ * runs only when a kernel reports one): the first element index at which the param or
+ * one of its state buffers is NaN or +-Infinity; the param wins a tie, then the buffers
+ * in `bufferNames` order. Undefined when none is (a false alarm of the kernel's probe).
+ */
+interface Overflow {
+  readonly index: number;
+  /** null for the param itself, else the state buffer's name. */
+  readonly buffer: string | null;
+  readonly value: number;
+  readonly gradient: number;
+}
+
+function locateOverflow(param: FloatArray, grad: FloatArray, buffers: readonly FloatArray[], names: readonly string[]): Overflow | undefined {
+  let index = firstNonFinite(param);
+  let buffer: string | null = null;
+  let value = index < 0 ? 0 : param[index]!;
+  buffers.forEach((array, k) => {
+    const at = firstNonFinite(array);
+    if (at >= 0 && (index < 0 || at < index)) {
+      index = at;
+      buffer = names[k]!;
+      value = array[at]!;
+    }
+  });
+  return index < 0 ? undefined : { index, buffer, value, gradient: grad[index]! };
+}
+
+/** The error of a step that was applied but wrote a NaN or an Infinity (nonFinite 'error' and 'skip'). */
+function overflowError(owner: string, name: string, overflow: Overflow, index: number, policy: NonFinitePolicy): UpdateError {
+  const what = overflow.buffer === null ? `parameter '${name}'` : `the optimizer state '${overflow.buffer}' of parameter '${name}'`;
+  const skip = policy === 'skip' ? " (nonFinite: 'skip' skips a step whose gradients are not finite; these were, and the step cannot be undone)" : '';
+  return new UpdateError(
+    `${owner}: the step overflowed: ${what} became ${overflow.value} at index ${index}, from a finite gradient (${overflow.gradient}). ` +
+      `This step WAS applied, to every parameter: the params and optimizer state now hold this value${skip}. ` +
+      'Use a smaller lr or clip the gradients, and restore the params and state saved before this step',
+    name,
+    index,
+  );
+}
 
 export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends RuleState> {
   /** The resolved hyperparameters for parameters no override matches. */
@@ -236,7 +299,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   /**
    * Which kernels ran the last update: 'wasm' (the WebAssembly SIMD kernels over a
-   * float32 AnyParamStore) or 'js'; undefined before the first. With backend 'auto' a
+   * float32 ParamStore) or 'js'; undefined before the first. With backend 'auto' a
    * store update falls back to 'js' where WebAssembly cannot run: `wasmUnavailableReason()`
    * says why.
    */
@@ -287,7 +350,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   /**
    * One step for every parameter in `params`, in place, with the gradient of the same
    * name in `grads`. Returns false when the step was skipped (`nonFinite: 'skip'`).
-   * Throws before writing anything when the call is not valid.
+   * Throws before writing anything when the call is not valid, or, after applying the
+   * step, when the step wrote a NaN or an Infinity (the error says which happened).
    */
   update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>): boolean {
     const store = storeOf(params);
@@ -321,6 +385,12 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       forEachArray(params, this.#applyParam);
       this.#stepCount += 1;
       this.#backendUsed = 'js';
+      // Every parameter took the step; then, if one wrote a NaN or an Infinity, say where.
+      const overflow = this.#overflow;
+      if (overflow !== undefined) {
+        this.#overflow = undefined;
+        throw overflowError(this.#owner, overflow.name, overflow.at, overflow.at.index, this.nonFinite);
+      }
       return true;
     } finally {
       this.#params = NO_ARRAYS;
@@ -435,6 +505,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   }
 
   readonly #prepareParam = (param: unknown, name: string): void => {
+    this.#overflow = undefined;
     const slot = this.#slotFor(name, param as FloatArray);
     this.#setLearningRate(slot, slot.hyper, name);
     if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
@@ -448,6 +519,13 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     throw new UpdateError(`${this.#owner}: gradient '${name}' is not finite at index ${index} (${grad[index]})`, name, index);
   };
 
+  /**
+   * The first parameter of this call whose step wrote a NaN or an Infinity, thrown by
+   * update() after every parameter took its step, as the error says. Cleared by
+   * #prepareParam at every call.
+   */
+  #overflow: { readonly name: string; readonly at: Overflow } | undefined;
+
   readonly #applyParam = (param: unknown, name: string): void => {
     const p = param as FloatArray;
     const slot = this.#slots.get(name)!;
@@ -456,7 +534,13 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       slot.length = p.length;
       slot.state = this.#rule.init(p.length, slot.dtype, slot.hyper);
     }
-    this.#rule.step(p, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot);
+    const grad = getArray(this.#grads, name) as FloatArray;
+    const finite = this.#rule.step(p, grad, slot.state, slot.hyper, slot);
+    if (!finite && this.nonFinite !== 'ignore' && this.#overflow === undefined) {
+      const rule = this.#rule;
+      const at = locateOverflow(p, grad, rule.buffersOf(slot.state, slot.hyper), rule.bufferNames(slot.hyper));
+      if (at !== undefined) this.#overflow = { name, at };
+    }
   };
 
   #resolveHyper(name: string): H {
@@ -490,8 +574,11 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     // Looked up at every step: a thread pool may attach to the store at any time.
     const kernels = plan.useWasm ? store.kernels : null;
     if (this.nonFinite !== 'ignore') {
+      // The wasm scan reads at full bandwidth and splits across threads; only when it finds
+      // something does firstNonFinite look for the index.
+      const gradsAt = store.byteOffset(1, 0);
       const index = kernels !== null
-        ? kernels.exports.firstNonFinite(store.byteOffset(1, 0), store.regionLength)
+        ? kernels.exports.anyNonFinite(gradsAt, store.regionLength) === 0 ? -1 : kernels.exports.firstNonFinite(gradsAt, store.regionLength)
         : firstNonFinite(plan.grads);
       if (index >= 0) {
         if (this.nonFinite === 'skip') {
@@ -504,11 +591,20 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       }
     }
     const rule = this.#rule;
+    let overflow: { readonly name: string; readonly at: Overflow; readonly index: number } | undefined;
     for (let r = 0; r < runs.length; r++) {
       const run = runs[r]!;
       const state = run.state;
-      if (kernels !== null) rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run);
-      else rule.step(run.param, run.grad, state, run.hyper, run);
+      const finite = kernels !== null
+        ? rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run)
+        : rule.step(run.param, run.grad, state, run.hyper, run);
+      if (!finite && this.nonFinite !== 'ignore' && overflow === undefined) {
+        // Where, as the parameter's name and its own index (a run spans several parameters).
+        const at = locateOverflow(run.param, run.grad, rule.buffersOf(state, run.hyper), rule.bufferNames(run.hyper));
+        const first = store.offsets[run.slots[0]!.name]!;
+        const name = at === undefined ? undefined : store.nameAt(first + at.index);
+        if (at !== undefined && name !== undefined) overflow = { name, at, index: first + at.index - store.offsets[name]! };
+      }
       // Every parameter of the run took the step: copy the run's counters to each.
       const slots = run.slots;
       for (let i = 0; i < slots.length; i++) {
@@ -519,6 +615,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
     this.#stepCount += 1;
     this.#backendUsed = kernels !== null ? 'wasm' : 'js';
+    // The step is applied to every run; then, if one wrote a NaN or an Infinity, say where.
+    if (overflow !== undefined) throw overflowError(this.#owner, overflow.name, overflow.at, overflow.index, this.nonFinite);
     return true;
   }
 

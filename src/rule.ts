@@ -72,13 +72,18 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * The learning rate of this step arrives as `scalars.lr`, a field rather than an
    * argument: a double passed to a call that is not inlined is boxed, one allocation
    * per call.
+   *
+   * Returns true when every value the step wrote (params and state) is finite, false when
+   * its own arithmetic produced a NaN or an Infinity (rarely false with all finite: see
+   * the kernels' probe in kernel.ts). The step is applied either way.
    */
-  step(param: FloatArray, grad: FloatArray, state: S, hyper: H, scalars: StepScalars): void;
+  step(param: FloatArray, grad: FloatArray, state: S, hyper: H, scalars: StepScalars): boolean;
   /**
    * The same step by the WebAssembly SIMD kernel, for float32 arrays that are views of
    * the kernels' memory (a ParamStore). Optional: without it the rule runs in JS.
+   * Returns what `step` returns.
    */
-  stepWasm?(kernels: WasmKernels, param: Float32Array, grad: Float32Array, state: S, hyper: H, scalars: StepScalars): void;
+  stepWasm?(kernels: WasmKernels, param: Float32Array, grad: Float32Array, state: S, hyper: H, scalars: StepScalars): boolean;
 }
 
 /** Makes a state buffer: a zero-filled (or `fill`-filled) array of the given type. */

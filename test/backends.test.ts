@@ -78,6 +78,49 @@ for (const entry of REGISTRY) {
   });
 }
 
+// The kernels' maximize and weight-decay paths (the wasm kernels negate g instead of
+// multiplying by sign = -1, and Nesterov 'nag' runs a separate loop without either).
+for (const entry of REGISTRY) {
+  describe(`${entry.id}: maximize and weight decay on both backends`, () => {
+    it('maximize on g equals minimize on -g, bit for bit, params and state (sign * g is exact)', () => {
+      for (const backend of ['js', 'wasm'] as const) {
+        const stores = [new ParamStore(SHAPES), new ParamStore(SHAPES)];
+        const optimizers = [entry.make(0.01, { backend, maximize: true }), entry.make(0.01, { backend })];
+        for (const store of stores) fill(store.params, start);
+        for (let t = 0; t < 20; t++) {
+          fill(stores[0]!.grads, gradient(t));
+          fill(stores[1]!.grads, (i, name) => -gradient(t)(i, name));
+          stores.forEach((store, k) => optimizers[k]!.update(store.params, store.grads));
+        }
+        for (const name of stores[0]!.names) assert.deepEqual(stores[0]!.params[name], stores[1]!.params[name], `${backend} ${name}`);
+        const [a, b] = optimizers.map((o) => o.stateDict().params);
+        assert.deepEqual(a, b, backend);
+      }
+    });
+
+    it(`with maximize and weight decay, wasm agrees with JS to ${ULPS} ulps of scale`, () => {
+      const stores = [new ParamStore(SHAPES), new ParamStore(SHAPES)];
+      const optimizers = [entry.make(0.01, { backend: 'js', maximize: true, weightDecay: 0.05 }), entry.make(0.01, { backend: 'wasm', maximize: true, weightDecay: 0.05 })];
+      for (const store of stores) fill(store.params, start);
+      for (let t = 0; t < 50; t++) {
+        stores.forEach((store, k) => {
+          fill(store.grads, gradient(t));
+          optimizers[k]!.update(store.params, store.grads);
+        });
+      }
+      const [js, wasm] = optimizers.map((o) => o.stateDict());
+      for (const name of stores[0]!.names) {
+        const p = scaledUlps(stores[0]!.params[name]!, stores[1]!.params[name]!);
+        assert.ok(p <= ULPS, `${name}: ${p} ulps`);
+        for (const [key, buffer] of Object.entries(js!.params[name]!.buffers)) {
+          const s = scaledUlps(buffer, wasm!.params[name]!.buffers[key]!);
+          assert.ok(s <= ULPS, `${name}.${key}: ${s} ulps`);
+        }
+      }
+    });
+  });
+}
+
 describe('ParamStore', () => {
   it('lays every tensor out 64-byte aligned in one WebAssembly memory, views for params and grads', () => {
     const store = new ParamStore({ W1: [784, 100], b1: 100, W2: [100, 10] });

@@ -114,14 +114,14 @@ describe('Nesterov.step(params, grads, closure): the look-ahead form as an API',
     const nag = ours(() => new Nesterov({ lr: 0.02, momentum: 0.9 }));
     const reference = sutskever(() => 0.02, 0.9);
     for (let t = 0; t < STEPS; t++) {
-      const velocityBefore = opt.stateOf('W')?.buffer.slice() ?? new Float64Array(W.length);
+      const velocityBefore = opt.stateOf('W')?.velocity!.slice() ?? new Float64Array(W.length);
       opt.step(theta, g, (at) => {
         // the closure sees exactly theta + mu v
         const point = (at as Record<string, Float64Array>).W!;
         for (let i = 0; i < W.length; i++) assert.equal(point[i], theta.W[i]! + 0.9 * velocityBefore[i]!);
         gradientAt(point, g.W);
       });
-      const v = opt.stateOf('W')!.buffer;
+      const v = opt.stateOf('W')!.velocity!;
       const lookahead = theta.W.map((x, i) => x + 0.9 * v[i]!);
       assertClose(lookahead, nag[t]!, 1e-13, `step ${t + 1} vs nag`);
       assertClose(lookahead, reference[t]!, 1e-13, `step ${t + 1} vs Sutskever`);

@@ -1,7 +1,7 @@
 /** clipGradNorm (PyTorch's clip_grad_norm_ semantics), zeroGrads, zerosLike; per-parameter overrides. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AdamW, clipGradNorm, Nesterov, SGD, UpdateError, zeroGrads, zerosLike } from 'nesterov';
+import { Adam, AdamW, clipGradNorm, Nesterov, SGD, UpdateError, zeroGrads, zerosLike } from 'nesterov';
 import { assertClose } from './helpers.ts';
 
 describe('clipGradNorm', () => {
@@ -63,8 +63,10 @@ describe('per-parameter overrides (param groups)', () => {
     }
     assert.deepEqual(a.W, w.W);
     assert.deepEqual(a.b1, b.b1);
-    assert.equal(grouped.hyperparameters('b1').decoupledWeightDecay, 0);
-    assert.equal(grouped.hyperparameters('W').decoupledWeightDecay, 0.1);
+    // Issue 10 item 16: AdamW's weightDecay reads as the user set it, marked decoupled.
+    assert.deepEqual([grouped.hyperparameters('b1').weightDecay, grouped.hyperparameters('b1').decoupled], [0, true]);
+    assert.deepEqual([grouped.hyperparameters('W').weightDecay, grouped.hyperparameters('W').decoupled], [0.1, true]);
+    assert.deepEqual([new Adam({ weightDecay: 0.1 }).defaults.weightDecay, new Adam({ weightDecay: 0.1 }).defaults.decoupled], [0.1, false]);
   });
   it('the first matching override wins; names, arrays and predicates match', () => {
     const opt = new SGD({

@@ -50,3 +50,37 @@ it('without eval (a Content-Security-Policy without unsafe-eval) both copies are
   assert.deepEqual(run(loops, Float32Array), [1.5, 1.5, 3.125]);
   assert.deepEqual(run(loops, Float64Array), [1.5, 1.5, 3.125]);
 });
+
+// The gradient scan of nonFinite: 'error' (assembly/kernels.ts anyNonFinite, eight
+// streams over the eighths of the array, then whole vectors, then scalars): a non-finite
+// value anywhere must be seen, whichever part of the loop reads it.
+it('the wasm scan finds a NaN or an Infinity at every position, for lengths around its block sizes', async () => {
+  const { ParamStore } = await import('nesterov');
+  for (const n of [1, 3, 4, 5, 15, 16, 17, 127, 128, 129, 255, 256, 257, 1000, 4099]) {
+    const store = new ParamStore({ w: n });
+    const k = store.kernels!.exports;
+    const g = store.grads.w!;
+    const at = store.byteOffset(1, 0);
+    g.fill(1.5);
+    assert.equal(k.anyNonFinite(at, n), 0, `n ${n}, all finite`);
+    assert.equal(k.firstNonFinite(at, n), -1, `n ${n}, all finite`);
+    for (let i = 0; i < n; i++) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        g[i] = bad;
+        assert.equal(k.anyNonFinite(at, n), 1, `n ${n}, ${bad} at ${i}`);
+        assert.equal(k.firstNonFinite(at, n), i, `n ${n}, ${bad} at ${i}`);
+      }
+      g[i] = -1.5;
+    }
+  }
+});
+
+it('the wasm scan may flag four huge finite values that add up past float32 (then firstNonFinite finds none)', async () => {
+  const { ParamStore } = await import('nesterov');
+  const store = new ParamStore({ w: 256 });
+  const k = store.kernels!.exports;
+  store.grads.w!.fill(1e38); // a line's four vectors sum to 4e38 > 3.4e38
+  const at = store.byteOffset(1, 0);
+  assert.equal(k.anyNonFinite(at, 256), 1);
+  assert.equal(k.firstNonFinite(at, 256), -1);
+});

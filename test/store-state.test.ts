@@ -28,7 +28,7 @@ describe('two optimizers on one ParamStore', () => {
     assert.deepEqual(adam.stateDict(), adamBefore);
     // nag.md's form 1 from v = 0: v = -lr g, and the stored point moves by mu v - lr g.
     const v = Math.fround(-0.01 * 0.5);
-    assert.deepEqual(nag.stateOf('w')!.buffer, new Float32Array(5).fill(v));
+    assert.deepEqual(nag.stateOf('w')!.velocity, new Float32Array(5).fill(v));
     assert.deepEqual(store.params.w, w.map((x) => Math.fround(x + Math.fround(Math.fround(0.9 * v) - Math.fround(0.01 * 0.5)))));
     // Adam's next step reads its own m and v: the same m as an Adam that ran alone.
     const alone = filledStore();
@@ -113,5 +113,27 @@ describe('overrides', () => {
     assert.equal(opt.stepCount, 0);
     const store = new ParamStore({ w: 1, b: 1 });
     assert.throws(() => opt.update(store.params, store.grads), /overrides\[1\] matches no parameter of this update \(parameters: w, b\)/);
+  });
+});
+
+describe('names of the state (issue 10 item 16)', () => {
+  it("stateOf's buffers carry the names stateDict saves them under, for every rule and variant", async () => {
+    const { REGISTRY } = await import('./registry.ts');
+    for (const entry of REGISTRY) {
+      const opt = entry.make(0.01);
+      opt.update({ w: new Float64Array([1, 2]) }, { w: new Float64Array([0.5, -0.5]) });
+      const live = opt.stateOf('w') as Record<string, unknown>;
+      const arrays = Object.keys(live).filter((key) => live[key] instanceof Float64Array && (live[key] as Float64Array).length === 2);
+      assert.deepEqual(arrays, Object.keys(opt.stateDict().params.w!.buffers), entry.id);
+    }
+  });
+  it("Nesterov 'nag' keeps `velocity`, 'pytorch' keeps `momentumBuffer`, as the README says", () => {
+    const nag = new Nesterov({ lr: 0.1 });
+    const torch = new Nesterov({ lr: 0.1, variant: 'pytorch' });
+    for (const opt of [nag, torch]) opt.update({ w: new Float64Array([1]) }, { w: new Float64Array([2]) });
+    // v = -lr g = -0.2; torch's b = g = 2.
+    assert.deepEqual(nag.stateOf('w')!.velocity, new Float64Array([-0.2]));
+    assert.deepEqual(torch.stateOf('w')!.momentumBuffer, new Float64Array([2]));
+    assert.equal(nag.stateOf('w')!.momentumBuffer, undefined);
   });
 });

@@ -1,7 +1,7 @@
 /** A worker of src/node/threads.ts: waits for commands in the shared control block. */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { instantiateKernels, type KernelExports } from '../wasm/kernels.ts';
-import { ATTACH, EXIT, RUN, runPart } from './threads.ts';
+import { ATTACH, EXIT, RUN, runWorkerPart } from './threads.ts';
 
 const { control, part, parts } = workerData as { control: Int32Array; part: number; parts: number };
 const port = parentPort!;
@@ -19,7 +19,7 @@ for (;;) {
     const message = receiveMessageOnPort(port);
     kernels = instantiateKernels(message!.message as WebAssembly.Memory, true, 0).exports;
   } else if (command === RUN) {
-    runPart(kernels!, control, part, parts);
+    runWorkerPart(kernels!, control, part, parts);
   }
   Atomics.add(control, 4, 1);
   Atomics.notify(control, 4);

@@ -11,7 +11,9 @@
  * kernels over it. A kernel call is split into contiguous chunks (multiples of 16
  * elements); the calling thread runs the first chunk and waits for the others. Each
  * element is computed by the same float32 operations whichever thread runs it, so the
- * result is bit-identical to one thread. Dispatch costs a few microseconds (a write to
+ * result is bit-identical to one thread. A kernel's finiteness flag (1: it wrote a NaN
+ * or an Infinity) is the OR of its chunks' flags: each worker ORs its own into the control
+ * block, and the caller ORs in its own chunk's. Dispatch costs a few microseconds (a write to
  * a shared control block, a futex wake-up), so threads pay off only for large stores:
  * `npm run bench` measures where.
  */
@@ -23,6 +25,7 @@ import { instantiateKernels, POINTER_COUNT, type KernelExports, type WasmKernels
 const GENERATION = 0; // bumped by the caller for every command
 const COMMAND = 1; // RUN, ATTACH or EXIT
 const KERNEL = 2; // index into KERNEL_NAMES
+const FLAGS = 3; // the OR of the workers' kernel results (0 or 1), cleared before every RUN
 const DONE = 4; // workers finished with the current command
 const ARGS = 5; // the call's arguments: its pointers, then the element count, then the scalar block's address
 const SLOTS = 12;
@@ -43,14 +46,17 @@ export function chunkOf(n: number, part: number, parts: number): [number, number
   return [chunkStart(n, part, parts), chunkStart(n, part + 1, parts)];
 }
 
-/** Runs part `part` of the command in `control` with `kernels` (allocation-free). */
-export function runPart(kernels: KernelExports, control: Int32Array, part: number, parts: number): void {
+/**
+ * Runs part `part` of the command in `control` with `kernels` (allocation-free), and
+ * returns the kernel's result for that chunk (0 for kernels that return nothing).
+ */
+export function runPart(kernels: KernelExports, control: Int32Array, part: number, parts: number): number {
   const name = KERNEL_NAMES[control[KERNEL]!]!;
   const pointers = POINTER_COUNT[name];
   const total = control[ARGS + pointers]!;
   const start = chunkStart(total, part, parts);
   const n = chunkStart(total, part + 1, parts) - start;
-  if (n <= 0) return;
+  if (n <= 0) return 0;
   const offset = start * 4;
   const address = control[ARGS + pointers + 1]!;
   const a = control[ARGS]! + offset;
@@ -58,12 +64,20 @@ export function runPart(kernels: KernelExports, control: Int32Array, part: numbe
   const c = control[ARGS + 2]! + offset;
   const d = control[ARGS + 3]! + offset;
   const e = control[ARGS + 4]! + offset;
-  const call = kernels[name] as (...args: number[]) => number | void;
-  if (pointers === 1) call(a, n, address);
-  else if (pointers === 2) call(a, b, n, address);
-  else if (pointers === 3) call(a, b, c, n, address);
-  else if (pointers === 4) call(a, b, c, d, n, address);
-  else call(a, b, c, d, e, n, address);
+  const call = kernels[name] as (...args: number[]) => number | undefined;
+  let result: number | undefined;
+  if (pointers === 1) result = call(a, n, address);
+  else if (pointers === 2) result = call(a, b, n, address);
+  else if (pointers === 3) result = call(a, b, c, n, address);
+  else if (pointers === 4) result = call(a, b, c, d, n, address);
+  else result = call(a, b, c, d, e, n, address);
+  return result ?? 0;
+}
+
+/** A worker's side of a RUN: its chunk, its flag ORed into the control block. */
+export function runWorkerPart(kernels: KernelExports, control: Int32Array, part: number, parts: number): void {
+  const flag = runPart(kernels, control, part, parts);
+  if (flag !== 0) Atomics.or(control, FLAGS, flag);
 }
 
 export interface ThreadPool {
@@ -105,25 +119,30 @@ export async function startThreads(threads = 2): Promise<ThreadPool> {
   let attached: ParamStore | undefined;
   let local: WasmKernels | undefined;
 
-  /** Issues the command in `control` to every worker and waits until all are done. */
-  function broadcast(command: number, ownPart?: () => void): void {
+  /**
+   * Issues the command in `control` to every worker and waits until all are done.
+   * Returns the calling thread's part's result (0 without one).
+   */
+  function broadcast(command: number, ownPart?: () => number): number {
     Atomics.store(control, DONE, 0);
+    Atomics.store(control, FLAGS, 0);
     Atomics.store(control, COMMAND, command);
     Atomics.add(control, GENERATION, 1);
     Atomics.notify(control, GENERATION);
-    ownPart?.();
+    const own = ownPart === undefined ? 0 : ownPart();
     for (let done = Atomics.load(control, DONE), waited = 0; done < workers.length; done = Atomics.load(control, DONE)) {
       if (Atomics.wait(control, DONE, done, 1000) === 'timed-out' && ++waited >= 30) {
         throw new Error(`ThreadPool: ${workers.length - done} worker(s) did not answer within 30 s`);
       }
     }
+    return own;
   }
 
   const runOwnPart = () => runPart(local!.exports, control, 0, threads);
 
-  function threaded(index: number): (...args: number[]) => void {
+  function threaded(index: number): (...args: number[]) => number {
     // Fixed arity, no rest parameters or arrays: a dispatch allocates nothing. Missing
-    // arguments store as 0.
+    // arguments store as 0. The result is the OR of every chunk's (the kernels' flags).
     return (a0?: number, a1?: number, a2?: number, a3?: number, a4?: number, a5?: number, a6?: number) => {
       control[KERNEL] = index;
       control[ARGS] = a0!;
@@ -133,7 +152,8 @@ export async function startThreads(threads = 2): Promise<ThreadPool> {
       control[ARGS + 4] = a4!;
       control[ARGS + 5] = a5!;
       control[ARGS + 6] = a6!;
-      broadcast(RUN, runOwnPart);
+      const own = broadcast(RUN, runOwnPart);
+      return own | Atomics.load(control, FLAGS);
     };
   }
 

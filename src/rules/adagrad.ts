@@ -16,6 +16,11 @@
  *
  * Defaults: lr 0.01 (book and PyTorch), eps 1e-10 (PyTorch; 'book': 1e-7),
  * lrDecay 0, initialAccumulatorValue 0. State: `sum` (h).
+ *
+ * Overflow: the running sum h = sum of g^2 passes float32's 3.4e38 from |g| = 1.84e19 on
+ * (one step at 1.9e19 does it); h is then Infinity and the element never moves again.
+ * The kernel reports every NaN or Infinity it writes, and update() throws an UpdateError
+ * naming the state `sum` (the step is applied: see optimizer.ts).
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
@@ -60,12 +65,13 @@ function writeScalars(s: Float64Array, state: AdaGradState, h: AdaGradHyper, sca
 }
 
 /** The JS kernel, twin of `adagrad` in assembly/kernels.ts. */
-function adagrad(p: FloatArray, g: FloatArray, sum: FloatArray, n: number, s: Float64Array): void {
+function adagrad(p: FloatArray, g: FloatArray, sum: FloatArray, n: number, s: Float64Array): boolean {
   const negativeStep = s[0]!;
   const eps = s[1]!;
   const sign = s[3]!;
   const wd = s[4]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -73,7 +79,9 @@ function adagrad(p: FloatArray, g: FloatArray, sum: FloatArray, n: number, s: Fl
     sum[i] = si;
     // torch's addcdiv: p + (value * g) / std
     p[i] = p[i]! + (negativeStep * gi) / (Math.sqrt(si) + eps);
+    probe += (sum[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const ADAGRAD_LOOPS = byArrayType(adagrad);
 
@@ -97,13 +105,13 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   buffersOf: (s) => [s.sum],
   scalarNames: [],
   init: (length: number, dtype: Dtype, h: AdaGradHyper, alloc: Allocator = allocate) => ({ step: 0, sum: alloc(dtype, length, h.initialAccumulatorValue) }),
-  step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
+  step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
-    loopFor(ADAGRAD_LOOPS, p)(p, g, state.sum, p.length, jsScalars);
+    return loopFor(ADAGRAD_LOOPS, p)(p, g, state.sum, p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
-    k.exports.adagrad(p.byteOffset, g.byteOffset, state.sum.byteOffset, p.length, k.address);
+    return k.exports.adagrad(p.byteOffset, g.byteOffset, state.sum.byteOffset, p.length, k.address) === 0;
   },
 };
 

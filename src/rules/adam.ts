@@ -23,6 +23,12 @@
  *
  * Defaults: lr 0.001, beta1 0.9, beta2 0.999 (book = PyTorch), eps 1e-8 (PyTorch;
  * 'book': 1e-7). State: `expAvg` (m), `expAvgSq` (v), `maxExpAvgSq` (amsgrad).
+ *
+ * Overflow: v = (1 - beta2) g^2 passes float32's 3.4e38 from |g| = 5.8e20 on (beta2
+ * 0.999; 'book': g^2 itself, from 1.84e19); v is then Infinity, the step m / sqrt(v) is
+ * 0 and the element never moves again. The kernels report every NaN or Infinity they
+ * write (params and state), and update() throws an UpdateError naming the state
+ * `expAvgSq` (the step is applied: see optimizer.ts).
  */
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
@@ -49,8 +55,11 @@ export interface AdamHyper extends CommonHyper {
   readonly eps: number;
   readonly amsgrad: boolean;
   readonly variant: AdamVariant;
-  /** AdamW's decoupled decay (`p *= 1 - lr * decoupledWeightDecay` first); 0 for Adam. */
-  readonly decoupledWeightDecay: number;
+  /**
+   * Whether `weightDecay` is decoupled (AdamW: `p *= 1 - lr * weightDecay` before the
+   * step) rather than coupled (Adam: `g += weightDecay * p`).
+   */
+  readonly decoupled: boolean;
 }
 
 export interface AdamState extends RuleState {
@@ -75,8 +84,8 @@ export function resolveAdamFamily(
   const weightDecay = options.weightDecay === undefined ? defaults.weightDecay : common.weightDecay;
   return {
     ...common,
-    weightDecay: decoupled ? 0 : weightDecay,
-    decoupledWeightDecay: decoupled ? weightDecay : 0,
+    weightDecay,
+    decoupled,
     beta1: numberOption(owner, 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
     beta2: numberOption(owner, 'beta2', options.beta2, 0.999, { min: 0, below: 1 }),
     eps: numberOption(owner, 'eps', options.eps, variant === 'book' ? 1e-7 : 1e-8, { min: 0 }),
@@ -118,7 +127,8 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
   powIntInto(powers, 1, state.step);
   const biasCorrection1 = 1 - powers[0]!;
   const biasCorrection2 = 1 - powers[1]!;
-  const shrink = 1 - lr * h.decoupledWeightDecay;
+  const shrink = h.decoupled ? 1 - lr * h.weightDecay : 1;
+  const coupled = h.decoupled ? 0 : h.weightDecay;
   const sign = h.maximize ? -1 : 1;
   if (h.variant === 'book') {
     s[0] = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1; // the book's lr_t
@@ -127,7 +137,7 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
     s[3] = h.eps;
     s[4] = shrink;
     s[5] = sign;
-    s[6] = h.weightDecay;
+    s[6] = coupled;
     return;
   }
   s[0] = -(lr / biasCorrection1);
@@ -138,11 +148,11 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
   s[5] = h.amsgrad ? 1 : 0;
   s[6] = shrink;
   s[7] = sign;
-  s[8] = h.weightDecay;
+  s[8] = coupled;
 }
 
 /** The JS kernel of variant 'pytorch' (and AdamW), twin of `adam` in assembly/kernels.ts. */
-function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: FloatArray, n: number, s: Float64Array): void {
+function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: FloatArray, n: number, s: Float64Array): boolean {
   // (-lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), with numerator and denominator
   // multiplied by sqrt(bc2): one division per element instead of two.
   const biasCorrection2Sqrt = s[1]!;
@@ -158,6 +168,7 @@ function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: 
   const decoupled = shrink !== 1;
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -173,12 +184,15 @@ function adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: 
       vMax[i] = vi;
     }
     p[i] = pi + (negativeStepSize * mi) / (Math.sqrt(vi) + scaledEps);
+    // vi: with amsgrad the value written to vMax, a float32 value or v's (read back here).
+    probe += (m[i]! + v[i]! + p[i]! + vi) * 0;
   }
+  return probe === 0;
 }
 const ADAM_LOOPS = byArrayType(adam);
 
 /** The JS kernel of variant 'book', twin of `adamBook` in assembly/kernels.ts. */
-function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const lrT = s[0]!;
   const oneMinusBeta1 = 1 - s[1]!;
   const oneMinusBeta2 = 1 - s[2]!;
@@ -188,6 +202,7 @@ function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n:
   const wd = s[6]!;
   const decay = wd !== 0;
   const decoupled = shrink !== 1;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -198,25 +213,26 @@ function adamBook(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n:
     m[i] = mi;
     v[i] = vi;
     p[i] = pi - (lrT * mi) / (Math.sqrt(vi) + eps);
+    probe += (m[i]! + v[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const ADAM_BOOK_LOOPS = byArrayType(adamBook);
 
 /** One Adam / AdamW step by the JS kernels. */
-export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
+export function adamStep(p: FloatArray, g: FloatArray, state: AdamState, h: AdamHyper, scalars: StepScalars): boolean {
   writeScalars(jsScalars, state, h, scalars);
-  if (h.variant === 'book') loopFor(ADAM_BOOK_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, p.length, jsScalars);
-  else loopFor(ADAM_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, state.maxExpAvgSq, p.length, jsScalars);
+  if (h.variant === 'book') return loopFor(ADAM_BOOK_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, p.length, jsScalars);
+  return loopFor(ADAM_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, state.maxExpAvgSq, p.length, jsScalars);
 }
 
 /** The same step by the WebAssembly kernels. */
-export function adamStepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdamState, h: AdamHyper, scalars: StepScalars): void {
+export function adamStepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: AdamState, h: AdamHyper, scalars: StepScalars): boolean {
   writeScalars(k.scalars, state, h, scalars);
   if (h.variant === 'book') {
-    k.exports.adamBook(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address);
-  } else {
-    k.exports.adam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, state.maxExpAvgSq.byteOffset, p.length, k.address);
+    return k.exports.adamBook(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address) === 0;
   }
+  return k.exports.adam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, state.maxExpAvgSq.byteOffset, p.length, k.address) === 0;
 }
 
 export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {

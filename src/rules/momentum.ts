@@ -23,6 +23,10 @@
  *
  * Defaults: lr 0.01, momentum 0.9 (the book's), dampening 0 ('pytorch' only).
  * State: `velocity` ('classic') or `momentumBuffer` ('pytorch').
+ *
+ * Overflow: in float32, v or p past 3.4e38 (lr 10 at g = 1e38: v = -lr g). The kernels
+ * report every NaN or Infinity they write (params and buffer), and update() throws an
+ * UpdateError saying so (the step is applied: see optimizer.ts).
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
@@ -46,8 +50,15 @@ export interface MomentumHyper extends CommonHyper {
 }
 
 export interface MomentumState extends RuleState {
-  /** 'classic': the velocity v; 'pytorch': the gradient buffer b. */
-  buffer: FloatArray;
+  /** 'classic': the velocity v (saved as `velocity`); absent in 'pytorch'. */
+  velocity?: FloatArray;
+  /** 'pytorch': torch's gradient buffer b (saved as `momentumBuffer`); absent otherwise. */
+  momentumBuffer?: FloatArray;
+}
+
+/** The state's one buffer, whichever the variant names it. */
+function bufferOf(state: MomentumState): FloatArray {
+  return (state.velocity ?? state.momentumBuffer)!;
 }
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
@@ -85,37 +96,43 @@ export function writeTorchBufferFactors(s: Float64Array, at: number, state: Rule
 }
 
 /** The JS kernel of variant 'classic', twin of `momentumClassic` in assembly/kernels.ts. */
-function momentumClassic(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+function momentumClassic(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const mu = s[1]!;
   const sign = s[2]!;
   const wd = s[3]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const v = mu * b[i]! - lr * gi;
     b[i] = v;
     p[i] = p[i]! + v;
+    probe += (b[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const CLASSIC_LOOPS = byArrayType(momentumClassic);
 
 /** The JS kernel of variant 'pytorch', twin of `momentumPytorch` in assembly/kernels.ts. */
-function momentumPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+function momentumPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const keep = s[1]!;
   const take = s[2]!;
   const sign = s[3]!;
   const wd = s[4]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const buf = keep * b[i]! + take * gi;
     b[i] = buf;
     p[i] = p[i]! - lr * buf;
+    probe += (b[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const PYTORCH_LOOPS = byArrayType(momentumPytorch);
 
@@ -137,17 +154,18 @@ export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumSt
     };
   },
   bufferNames: (h) => (h.variant === 'classic' ? ['velocity'] : ['momentumBuffer']),
-  buffersOf: (s) => [s.buffer],
+  buffersOf: (s) => [bufferOf(s)],
   scalarNames: [],
-  init: (length: number, dtype: Dtype, _h: MomentumHyper, alloc: Allocator = allocate) => ({ step: 0, buffer: alloc(dtype, length) }),
-  step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
+  init: (length: number, dtype: Dtype, h: MomentumHyper, alloc: Allocator = allocate) =>
+    h.variant === 'pytorch' ? { step: 0, momentumBuffer: alloc(dtype, length) } : { step: 0, velocity: alloc(dtype, length) },
+  step(p: FloatArray, g: FloatArray, state: MomentumState, h: MomentumHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
-    loopFor(h.variant === 'classic' ? CLASSIC_LOOPS : PYTORCH_LOOPS, p)(p, g, state.buffer, p.length, jsScalars);
+    return loopFor(h.variant === 'classic' ? CLASSIC_LOOPS : PYTORCH_LOOPS, p)(p, g, bufferOf(state), p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: MomentumState, h: MomentumHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
     const kernel = h.variant === 'classic' ? k.exports.momentumClassic : k.exports.momentumPytorch;
-    kernel(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
+    return kernel(p.byteOffset, g.byteOffset, bufferOf(state).byteOffset, p.length, k.address) === 0;
   },
 };
 

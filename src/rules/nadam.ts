@@ -17,6 +17,10 @@
  * Defaults: lr 0.002, beta1 0.9, beta2 0.999, eps 1e-8, momentumDecay 0.004 (PyTorch).
  * `weightDecay` is coupled (added to the gradient). State: `expAvg`, `expAvgSq`, and
  * the scalar `muProduct` (a double; torch 1.13 keeps it as a float32 tensor).
+ *
+ * Overflow: as Adam's, v = (1 - beta2) g^2 passes float32's 3.4e38 from |g| = 5.8e20
+ * on. The kernel reports every NaN or Infinity it writes, and update() throws an
+ * UpdateError naming the state `expAvgSq` (the step is applied: see optimizer.ts).
  */
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
@@ -73,7 +77,7 @@ function writeScalars(s: Float64Array, state: NAdamState, h: NAdamHyper, scalars
 }
 
 /** The JS kernel, twin of `nadam` in assembly/kernels.ts. */
-function nadam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+function nadam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const biasCorrection2Sqrt = s[2]!;
   const gradScale = s[0]! * biasCorrection2Sqrt;
   const avgScale = s[1]! * biasCorrection2Sqrt;
@@ -85,6 +89,7 @@ function nadam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: nu
   const decay = wd !== 0;
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -95,7 +100,9 @@ function nadam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: nu
     // PyTorch's two steps, (gradStep g + avgStep m) / (sqrt(v) / sqrt(bc2) + eps), with
     // numerator and denominator multiplied by sqrt(bc2): one division, not three.
     p[i] = p[i]! + (gradScale * gi + avgScale * mi) / (Math.sqrt(vi) + scaledEps);
+    probe += (m[i]! + v[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const NADAM_LOOPS = byArrayType(nadam);
 
@@ -125,13 +132,13 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
     expAvg: alloc(dtype, length),
     expAvgSq: alloc(dtype, length),
   }),
-  step(p: FloatArray, g: FloatArray, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
+  step(p: FloatArray, g: FloatArray, state: NAdamState, h: NAdamHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
-    loopFor(NADAM_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, p.length, jsScalars);
+    return loopFor(NADAM_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NAdamState, h: NAdamHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
-    k.exports.nadam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address);
+    return k.exports.nadam(p.byteOffset, g.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, k.address) === 0;
   },
 };
 

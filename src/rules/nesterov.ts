@@ -37,6 +37,10 @@
  *
  * Defaults: lr 0.01, momentum 0.9 (the book's). State: `velocity` ('nag', 'book') or
  * `momentumBuffer` ('pytorch').
+ *
+ * Overflow: in float32, v or p past 3.4e38 (lr 10 at g = 1e38: (1 + mu) lr g = 1.9e39).
+ * The kernels report every NaN or Infinity they write (params and buffer), and update()
+ * throws an UpdateError saying so (the step is applied: see optimizer.ts).
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
@@ -63,8 +67,15 @@ export interface NesterovHyper extends CommonHyper {
 }
 
 export interface NesterovState extends RuleState {
-  /** 'nag' and 'book': the velocity v; 'pytorch': the gradient buffer b. */
-  buffer: FloatArray;
+  /** 'nag' and 'book': the velocity v (saved as `velocity`); absent in 'pytorch'. */
+  velocity?: FloatArray;
+  /** 'pytorch': torch's gradient buffer b (saved as `momentumBuffer`); absent otherwise. */
+  momentumBuffer?: FloatArray;
+}
+
+/** The state's one buffer, whichever the variant names it. */
+function bufferOf(state: NesterovState): FloatArray {
+  return (state.velocity ?? state.momentumBuffer)!;
 }
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
@@ -91,7 +102,7 @@ function writeScalars(s: Float64Array, state: NesterovState, h: NesterovHyper, s
 }
 
 /** The JS kernel of variant 'nag', twin of `nesterovNag` in assembly/kernels.ts. */
-function nesterovNag(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+function nesterovNag(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const mu = s[1]!;
   const sign = s[2]!;
@@ -99,18 +110,21 @@ function nesterovNag(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: 
   const decay = wd !== 0;
   const muSquared = mu * mu;
   const gradScale = (1 + mu) * lr;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const vOld = v[i]!;
     v[i] = mu * vOld - lr * gi;
     p[i] = p[i]! + (muSquared * vOld - gradScale * gi);
+    probe += (v[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const NAG_LOOPS = byArrayType(nesterovNag);
 
 /** The JS kernel of variant 'book', twin of `nesterovBook` in assembly/kernels.ts. */
-function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): void {
+function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const mu = s[1]!;
   const sign = s[2]!;
@@ -118,6 +132,7 @@ function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s:
   const decay = wd !== 0;
   const muSquared = mu * mu; // the book's `self.momentum * self.momentum`
   const gradScale = (1 + mu) * lr; // `(1 + self.momentum) * self.lr`
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
@@ -126,12 +141,14 @@ function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s:
     // Two statements in the book, two roundings here.
     const halfway = p[i]! + muSquared * vNew;
     p[i] = halfway - gradScale * gi;
+    probe += (v[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const BOOK_LOOPS = byArrayType(nesterovBook);
 
 /** The JS kernel of variant 'pytorch', twin of `nesterovPytorch` in assembly/kernels.ts. */
-function nesterovPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): void {
+function nesterovPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const mu = s[1]!;
   const keep = s[2]!;
@@ -139,13 +156,16 @@ function nesterovPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number,
   const sign = s[4]!;
   const wd = s[5]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const buf = keep * b[i]! + take * gi;
     b[i] = buf;
     p[i] = p[i]! - lr * (gi + mu * buf);
+    probe += (b[i]! + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const PYTORCH_LOOPS = byArrayType(nesterovPytorch);
 
@@ -167,19 +187,20 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
     };
   },
   bufferNames: (h) => (h.variant === 'pytorch' ? ['momentumBuffer'] : ['velocity']),
-  buffersOf: (s) => [s.buffer],
+  buffersOf: (s) => [bufferOf(s)],
   scalarNames: [],
-  init: (length: number, dtype: Dtype, _h: NesterovHyper, alloc: Allocator = allocate) => ({ step: 0, buffer: alloc(dtype, length) }),
-  step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
+  init: (length: number, dtype: Dtype, h: NesterovHyper, alloc: Allocator = allocate) =>
+    h.variant === 'pytorch' ? { step: 0, momentumBuffer: alloc(dtype, length) } : { step: 0, velocity: alloc(dtype, length) },
+  step(p: FloatArray, g: FloatArray, state: NesterovState, h: NesterovHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
     const loops = h.variant === 'nag' ? NAG_LOOPS : h.variant === 'book' ? BOOK_LOOPS : PYTORCH_LOOPS;
-    loopFor(loops, p)(p, g, state.buffer, p.length, jsScalars);
+    return loopFor(loops, p)(p, g, bufferOf(state), p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
     const e = k.exports;
     const kernel = h.variant === 'nag' ? e.nesterovNag : h.variant === 'book' ? e.nesterovBook : e.nesterovPytorch;
-    kernel(p.byteOffset, g.byteOffset, state.buffer.byteOffset, p.length, k.address);
+    return kernel(p.byteOffset, g.byteOffset, bufferOf(state).byteOffset, p.length, k.address) === 0;
   },
 };
 
@@ -221,7 +242,7 @@ export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, Nesterov
       if (point === undefined || point.length !== array.length || point.constructor !== array.constructor) {
         point = at[name] = array instanceof Float32Array ? new Float32Array(array.length) : new Float64Array(array.length);
       }
-      const v = this.stateOf(name)?.buffer;
+      const v = this.stateOf(name)?.velocity;
       const mu = this.hyperparameters(name).momentum;
       for (let i = 0; i < array.length; i++) point[i] = array[i]! + (v === undefined ? 0 : mu * v[i]!);
     });
@@ -231,7 +252,7 @@ export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, Nesterov
     forEachArray(params, (array, name) => {
       const p = array as FloatArray;
       const point = at[name]!;
-      const v = this.stateOf(name)!.buffer;
+      const v = this.stateOf(name)!.velocity!;
       const mu = this.hyperparameters(name).momentum;
       for (let i = 0; i < p.length; i++) p[i] = point[i]! - mu * v[i]!;
     });

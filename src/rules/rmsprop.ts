@@ -5,7 +5,7 @@
  *
  *     s <- alpha * s + (1 - alpha) * g * g
  *     c <- alpha * c + (1 - alpha) * g            (centered only)
- *     d  = sqrt(s - c * c) + eps                  (centered)  |  sqrt(s) + eps
+ *     d  = sqrt(max(s - c * c, 0)) + eps          (centered)  |  sqrt(s) + eps
  *     b <- momentum * b + g / d;  p <- p - lr * b (momentum > 0)
  *     p <- p - lr * g / d                         (momentum = 0)
  *
@@ -19,6 +19,16 @@
  * Defaults: lr 0.01, alpha 0.99 (book = PyTorch), eps 1e-8 (PyTorch; 'book': 1e-7),
  * momentum 0, centered false. State: `squareAvg`, plus `gradAvg` (centered) and
  * `momentumBuffer` (momentum > 0).
+ *
+ * The max(., 0) is ours: s - c * c, a variance, is >= 0 in exact arithmetic, but under a
+ * steady gradient it rounds to slightly below 0 after a few thousand steps, where
+ * PyTorch's formula takes the square root of a negative number and writes NaN into the
+ * parameters (found by the overflow check of update(): see optimizer.ts).
+ *
+ * Overflow: s = (1 - alpha) g^2 passes float32's 3.4e38 from |g| = 1.84e20 on (alpha
+ * 0.99); s is then Infinity and the element never moves again. The kernels report every
+ * NaN or Infinity they write, and update() throws an UpdateError naming the state
+ * `squareAvg` (the step is applied: see optimizer.ts).
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
@@ -76,7 +86,7 @@ function writeScalars(s: Float64Array, state: RMSPropState, h: RMSPropHyper, sca
 }
 
 /** The JS kernel, every option, twin of `rmsprop` in assembly/kernels.ts. */
-function rmsprop(p: FloatArray, g: FloatArray, sq: FloatArray, ga: FloatArray, buf: FloatArray, n: number, s: Float64Array): void {
+function rmsprop(p: FloatArray, g: FloatArray, sq: FloatArray, ga: FloatArray, buf: FloatArray, n: number, s: Float64Array): boolean {
   const negativeLr = -s[0]!;
   const alpha = s[1]!;
   const oneMinusAlpha = 1 - alpha;
@@ -87,27 +97,35 @@ function rmsprop(p: FloatArray, g: FloatArray, sq: FloatArray, ga: FloatArray, b
   const sign = s[6]!;
   const wd = s[7]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     const si = sq[i]! * alpha + oneMinusAlpha * gi * gi;
     sq[i] = si;
+    let written = sq[i]!;
     let denominator: number;
     if (centered) {
       const c = ga[i]! * alpha + oneMinusAlpha * gi;
       ga[i] = c;
-      denominator = Math.sqrt(si - c * c) + eps;
+      written += ga[i]!;
+      // The variance, >= 0 in exact arithmetic, can round below 0 under a steady
+      // gradient (a NaN in PyTorch): clamped at 0 (Math.max keeps a NaN).
+      denominator = Math.sqrt(Math.max(si - c * c, 0)) + eps;
     } else {
       denominator = Math.sqrt(si) + eps;
     }
     if (useMomentum) {
       const b = buf[i]! * mu + gi / denominator;
       buf[i] = b;
+      written += buf[i]!;
       p[i] = p[i]! + negativeLr * b;
     } else {
       p[i] = p[i]! + (negativeLr * gi) / denominator;
     }
+    probe += (written + p[i]!) * 0;
   }
+  return probe === 0;
 }
 const RMSPROP_LOOPS = byArrayType(rmsprop);
 
@@ -140,13 +158,13 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
     gradAvg: h.centered ? alloc(dtype, length) : allocate(dtype, 0),
     momentumBuffer: h.momentum > 0 ? alloc(dtype, length) : allocate(dtype, 0),
   }),
-  step(p: FloatArray, g: FloatArray, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
+  step(p: FloatArray, g: FloatArray, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
-    loopFor(RMSPROP_LOOPS, p)(p, g, state.squareAvg, state.gradAvg, state.momentumBuffer, p.length, jsScalars);
+    return loopFor(RMSPROP_LOOPS, p)(p, g, state.squareAvg, state.gradAvg, state.momentumBuffer, p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
-    k.exports.rmsprop(p.byteOffset, g.byteOffset, state.squareAvg.byteOffset, state.gradAvg.byteOffset, state.momentumBuffer.byteOffset, p.length, k.address);
+    return k.exports.rmsprop(p.byteOffset, g.byteOffset, state.squareAvg.byteOffset, state.gradAvg.byteOffset, state.momentumBuffer.byteOffset, p.length, k.address) === 0;
   },
 };
 

@@ -9,6 +9,10 @@
  * Default lr 0.01 (the book's; PyTorch requires one).
  *
  * State: only the step count.
+ *
+ * Overflow: in float32, |lr * g| past 3.4e38 (lr 10 at g = 1e38) makes p -Infinity. The
+ * kernel reports every NaN or Infinity it writes, and update() throws an UpdateError
+ * saying so (the step is applied: see optimizer.ts).
  */
 import { COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
@@ -30,17 +34,23 @@ function writeScalars(s: Float64Array, state: SGDState, h: SGDHyper, scalars: St
   s[2] = h.weightDecay;
 }
 
-/** The JS kernel, twin of `sgd` in assembly/kernels.ts. */
-function sgd(p: FloatArray, g: FloatArray, n: number, s: Float64Array): void {
+/**
+ * The JS kernel, twin of `sgd` in assembly/kernels.ts. Returns true when every value it
+ * wrote is finite (see probe in kernel.ts).
+ */
+function sgd(p: FloatArray, g: FloatArray, n: number, s: Float64Array): boolean {
   const lr = s[0]!;
   const sign = s[1]!;
   const wd = s[2]!;
   const decay = wd !== 0;
+  let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
     p[i] = p[i]! - lr * gi;
+    probe += p[i]! * 0;
   }
+  return probe === 0;
 }
 const SGD_LOOPS = byArrayType(sgd);
 
@@ -63,13 +73,13 @@ export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
   buffersOf: () => [],
   scalarNames: [],
   init: () => ({ step: 0 }),
-  step(p: FloatArray, g: FloatArray, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
+  step(p: FloatArray, g: FloatArray, state: SGDState, h: SGDHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
-    loopFor(SGD_LOOPS, p)(p, g, p.length, jsScalars);
+    return loopFor(SGD_LOOPS, p)(p, g, p.length, jsScalars);
   },
-  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: SGDState, h: SGDHyper, scalars: StepScalars): boolean {
     writeScalars(k.scalars, state, h, scalars);
-    k.exports.sgd(p.byteOffset, g.byteOffset, p.length, k.address);
+    return k.exports.sgd(p.byteOffset, g.byteOffset, p.length, k.address) === 0;
   },
 };
 

@@ -10,20 +10,29 @@ import { KERNELS_SHARED_WASM, KERNELS_WASM } from './kernels.generated.ts';
 
 /**
  * The exports of assembly/kernels.ts: pointers are byte offsets, `s` the address of the
- * kernel's scalars (f64, in the order its doc comment lists them).
+ * kernel's scalars (f64, in the order its doc comment lists them). A rule's kernel
+ * returns 0 when every value it wrote (params and state) is finite, 1 when one is NaN or
+ * +-Infinity (rarely 1 falsely, for a sum of two huge finite values: see there).
  */
 export interface KernelExports {
-  sgd(p: number, g: number, n: number, s: number): void;
-  momentumClassic(p: number, g: number, v: number, n: number, s: number): void;
-  momentumPytorch(p: number, g: number, b: number, n: number, s: number): void;
-  nesterovNag(p: number, g: number, v: number, n: number, s: number): void;
-  nesterovBook(p: number, g: number, v: number, n: number, s: number): void;
-  nesterovPytorch(p: number, g: number, b: number, n: number, s: number): void;
-  adagrad(p: number, g: number, h: number, n: number, s: number): void;
-  rmsprop(p: number, g: number, sq: number, ga: number, buf: number, n: number, s: number): void;
-  adam(p: number, g: number, m: number, v: number, vmax: number, n: number, s: number): void;
-  adamBook(p: number, g: number, m: number, v: number, n: number, s: number): void;
-  nadam(p: number, g: number, m: number, v: number, n: number, s: number): void;
+  sgd(p: number, g: number, n: number, s: number): number;
+  momentumClassic(p: number, g: number, v: number, n: number, s: number): number;
+  momentumPytorch(p: number, g: number, b: number, n: number, s: number): number;
+  nesterovNag(p: number, g: number, v: number, n: number, s: number): number;
+  /** `nesterovNag` without the finiteness check: the benchmark measures what the check costs. */
+  nesterovNagUnchecked(p: number, g: number, v: number, n: number, s: number): number;
+  nesterovBook(p: number, g: number, v: number, n: number, s: number): number;
+  nesterovPytorch(p: number, g: number, b: number, n: number, s: number): number;
+  adagrad(p: number, g: number, h: number, n: number, s: number): number;
+  rmsprop(p: number, g: number, sq: number, ga: number, buf: number, n: number, s: number): number;
+  adam(p: number, g: number, m: number, v: number, vmax: number, n: number, s: number): number;
+  /** `adam` without the finiteness check, for the benchmark. */
+  adamUnchecked(p: number, g: number, m: number, v: number, vmax: number, n: number, s: number): number;
+  adamBook(p: number, g: number, m: number, v: number, n: number, s: number): number;
+  nadam(p: number, g: number, m: number, v: number, n: number, s: number): number;
+  /** 1 if any of the `n` floats at `x` is NaN or +-Infinity, else 0 (splits across threads). */
+  anyNonFinite(x: number, n: number): number;
+  /** The index of the first NaN or +-Infinity, or -1. */
   firstNonFinite(x: number, n: number): number;
   stream3to2(a: number, b: number, c: number, n: number): void;
   stream4to3(a: number, b: number, c: number, d: number, n: number): void;
@@ -37,19 +46,26 @@ export interface WasmKernels {
   readonly address: number;
 }
 
-/** How many leading arguments of each kernel are pointers (the threaded path splits them). */
+/**
+ * How many leading arguments of each kernel are pointers (the threaded path splits
+ * them). `firstNonFinite` returns an index, which does not combine across chunks: the
+ * threaded path runs it on the calling thread.
+ */
 export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   sgd: 2,
   momentumClassic: 3,
   momentumPytorch: 3,
   nesterovNag: 3,
+  nesterovNagUnchecked: 3,
   nesterovBook: 3,
   nesterovPytorch: 3,
   adagrad: 3,
   rmsprop: 5,
   adam: 5,
+  adamUnchecked: 5,
   adamBook: 4,
   nadam: 4,
+  anyNonFinite: 1,
   firstNonFinite: 1,
   stream3to2: 3,
   stream4to3: 4,
