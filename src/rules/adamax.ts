@@ -14,10 +14,12 @@
  * Defaults (PyTorch): lr 0.002, beta1 0.9, beta2 0.999, eps 1e-8. State (torch's keys):
  * `expAvg` (m), `expInf` (u).
  *
- * Overflow: none from a finite gradient. m is an average of gradients and u >= |g|, each
- * finite; the step is at most lr (1 - beta1) / ((1 - beta1 / beta2)(1 - beta1^t)) in size.
- * Only a weight-decayed gradient g + weightDecay p past float32's 3.4e38 (then m, u and
- * the param turn Infinity or NaN) or lr itself past it would do. The kernels still report
+ * Overflow: none from a finite gradient. m is an average of gradients and u >= beta2^k
+ * |g_{t-k}| for every past gradient, so |m| / u <= (1 - beta1) sum_k (beta1 / beta2)^k:
+ * the step is at most lr / (1 - beta1^t) (1 - beta1) / (1 - beta1 / beta2) when
+ * beta1 < beta2 (exactly lr at t = 1), and finite at any t otherwise. Only a
+ * weight-decayed gradient g + weightDecay p past float32's 3.4e38 (then m, u and the
+ * param turn Infinity or NaN) or an lr near it would do. The kernels still report
  * every NaN or Infinity they write, and update() throws an UpdateError naming where.
  */
 import { powIntInto } from '../math.ts';

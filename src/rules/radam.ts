@@ -19,9 +19,9 @@
  * grows towards rho_inf, so the first steps (the first 5 with beta2 0.999) are plain
  * momentum steps. The switch is torch's `rho_t > 5`, decided once per step (all elements
  * take the same branch); the paper's Algorithm 2 says `rho_t > 4`, the authors' code
- * `>= 5`. `weightDecay` is coupled (added to the gradient), the only kind 1.13 has (2.x
- * adds `decoupled_weight_decay`). `maximize` is ours: torch 1.13's RAdam has none
- * (2.x added it, as the gradient's negation, which is what it does here).
+ * `>= 5`. `weightDecay` is coupled (added to the gradient), the only kind 1.13 has
+ * (later releases add `decoupled_weight_decay`). `maximize` is ours: torch 1.13's RAdam
+ * has none; here, as in every rule, it negates the gradient.
  *
  * Defaults (PyTorch): lr 0.001, beta1 0.9, beta2 0.999, eps 1e-8. State (torch's keys):
  * `expAvg` (m), `expAvgSq` (v).
