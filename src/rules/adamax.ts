@@ -17,7 +17,7 @@
  * Overflow: none from a finite gradient. m is an average of gradients and u >= beta2^k
  * |g_{t-k}| for every past gradient, so |m| / u <= (1 - beta1) sum_k (beta1 / beta2)^k:
  * the step is at most lr / (1 - beta1^t) (1 - beta1) / (1 - beta1 / beta2) when
- * beta1 < beta2 (exactly lr at t = 1), and finite at any t otherwise. Only a
+ * beta1 < beta2 (about lr at t = 1), and finite at any t otherwise. Only a
  * weight-decayed gradient g + weightDecay p past float32's 3.4e38 (then m, u and the
  * param turn Infinity or NaN) or an lr near it would do. The kernels still report
  * every NaN or Infinity they write, and update() throws an UpdateError naming where.
