@@ -981,3 +981,255 @@ export function stream4to3(a: usize, b: usize, c: usize, d: usize, n: i32): void
     v128.store(d + o, x);
   }
 }
+
+// PyTorch 1.13 parity rules (issue 13): RAdam, Adamax, Adadelta, Rprop. Each kernel is
+// the vector body (`...Vector`, returning the sum of the vectors it wrote, for the
+// probe) run by the same loop shape as the kernels above: two vectors per iteration in
+// a `do { } while`, then one, then a scalar tail.
+
+/**
+ * RAdam: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2; rectified (rho_t > 5,
+ * decided once per step): p += (step m) / (sqrt(v) + eps), else p += step m. Scalars:
+ * step (negative: -lr r sqrt(1 - beta2^t) / (1 - beta1^t), or -lr / (1 - beta1^t)),
+ * beta1, beta2, eps, rectified, sign, wd.
+ */
+export function radam(p: usize, g: usize, m: usize, v: usize, n: i32, s: usize): i32 {
+  const step64 = load<f64>(s, 0);
+  const beta164 = load<f64>(s, 8);
+  const beta264 = load<f64>(s, 16);
+  const eps64 = load<f64>(s, 24);
+  const rectified = <i32>load<f64>(s, 32);
+  const sign64 = load<f64>(s, 40);
+  const wd64 = load<f64>(s, 48);
+  const step = <f32>step64, beta1 = <f32>beta164, beta2 = <f32>beta264, omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264);
+  const eps = <f32>eps64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
+  const vstep = f32x4.splat(step), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2), vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2);
+  const veps = f32x4.splat(eps), vwd = f32x4.splat(wd);
+  const negate = sign64 < 0;
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, radamVector(p + o, g + o, m + o, v + o, negate, vwd, decay, vstep, vb1, vb2, vomb1, vomb2, veps, rectified));
+      const q = o + 16;
+      ok1 = probe(ok1, radamVector(p + q, g + q, m + q, v + q, negate, vwd, decay, vstep, vb1, vb2, vomb1, vomb2, veps, rectified));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, radamVector(p + o, g + o, m + o, v + o, negate, vwd, decay, vstep, vb1, vb2, vomb1, vomb2, veps, rectified));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const gi = gradient1(g + o, p + o, sign, wd, decay);
+    const mi = load<f32>(m + o) * beta1 + omb1 * gi;
+    const vi = load<f32>(v + o) * beta2 + omb2 * gi * gi;
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    const pi = rectified ? load<f32>(p + o) + (step * mi) / (sqrt<f32>(vi) + eps) : load<f32>(p + o) + step * mi;
+    store<f32>(p + o, pi);
+    tail += (pi + mi + vi) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function radamVector(
+  p: usize, g: usize, m: usize, v: usize, negate: bool, vwd: v128, decay: bool,
+  vstep: v128, vb1: v128, vb2: v128, vomb1: v128, vomb2: v128, veps: v128, rectified: i32,
+): v128 {
+  const gi = gradient(g, p, negate, vwd, decay);
+  const mi = f32x4.add(f32x4.mul(v128.load(m), vb1), f32x4.mul(vomb1, gi));
+  const vi = f32x4.add(f32x4.mul(v128.load(v), vb2), f32x4.mul(f32x4.mul(vomb2, gi), gi));
+  v128.store(m, mi);
+  v128.store(v, vi);
+  const pi = rectified
+    ? f32x4.add(v128.load(p), f32x4.div(f32x4.mul(vstep, mi), f32x4.add(f32x4.sqrt(vi), veps)))
+    : f32x4.add(v128.load(p), f32x4.mul(vstep, mi));
+  v128.store(p, pi);
+  return f32x4.add(f32x4.add(pi, mi), vi);
+}
+
+/**
+ * Adamax: m = beta1 m + (1 - beta1) g; u = max(beta2 u, |g| + eps) (NaN-propagating, as
+ * torch.amax); p += (step m) / u. Scalars: step (-lr / (1 - beta1^t)), beta1, beta2, eps,
+ * sign, wd.
+ */
+export function adamax(p: usize, g: usize, m: usize, u: usize, n: i32, s: usize): i32 {
+  const step64 = load<f64>(s, 0);
+  const beta164 = load<f64>(s, 8);
+  const beta264 = load<f64>(s, 16);
+  const eps64 = load<f64>(s, 24);
+  const sign64 = load<f64>(s, 32);
+  const wd64 = load<f64>(s, 40);
+  const step = <f32>step64, beta1 = <f32>beta164, beta2 = <f32>beta264, omb1 = <f32>(1 - beta164);
+  const eps = <f32>eps64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
+  const vstep = f32x4.splat(step), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2), vomb1 = f32x4.splat(omb1);
+  const veps = f32x4.splat(eps), vwd = f32x4.splat(wd);
+  const negate = sign64 < 0;
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, adamaxVector(p + o, g + o, m + o, u + o, negate, vwd, decay, vstep, vb1, vb2, vomb1, veps));
+      const q = o + 16;
+      ok1 = probe(ok1, adamaxVector(p + q, g + q, m + q, u + q, negate, vwd, decay, vstep, vb1, vb2, vomb1, veps));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, adamaxVector(p + o, g + o, m + o, u + o, negate, vwd, decay, vstep, vb1, vb2, vomb1, veps));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const gi = gradient1(g + o, p + o, sign, wd, decay);
+    const mi = load<f32>(m + o) * beta1 + omb1 * gi;
+    const ui = max<f32>(load<f32>(u + o) * beta2, abs<f32>(gi) + eps);
+    store<f32>(m + o, mi);
+    store<f32>(u + o, ui);
+    const pi = load<f32>(p + o) + (step * mi) / ui;
+    store<f32>(p + o, pi);
+    tail += (pi + mi + ui) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function adamaxVector(
+  p: usize, g: usize, m: usize, u: usize, negate: bool, vwd: v128, decay: bool,
+  vstep: v128, vb1: v128, vb2: v128, vomb1: v128, veps: v128,
+): v128 {
+  const gi = gradient(g, p, negate, vwd, decay);
+  const mi = f32x4.add(f32x4.mul(v128.load(m), vb1), f32x4.mul(vomb1, gi));
+  const ui = f32x4.max(f32x4.mul(v128.load(u), vb2), f32x4.add(f32x4.abs(gi), veps));
+  v128.store(m, mi);
+  v128.store(u, ui);
+  const pi = f32x4.add(v128.load(p), f32x4.div(f32x4.mul(vstep, mi), ui));
+  v128.store(p, pi);
+  return f32x4.add(f32x4.add(pi, mi), ui);
+}
+
+/**
+ * Adadelta: s = rho s + (1 - rho) g^2; d = sqrt(a + eps) / sqrt(s + eps) * g;
+ * a = rho a + (1 - rho) d^2; p += step d. Scalars: step (-lr), rho, eps, sign, wd.
+ */
+export function adadelta(p: usize, g: usize, sq: usize, acc: usize, n: i32, s: usize): i32 {
+  const step64 = load<f64>(s, 0);
+  const rho64 = load<f64>(s, 8);
+  const eps64 = load<f64>(s, 16);
+  const sign64 = load<f64>(s, 24);
+  const wd64 = load<f64>(s, 32);
+  const step = <f32>step64, rho = <f32>rho64, omr = <f32>(1 - rho64), eps = <f32>eps64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
+  const vstep = f32x4.splat(step), vrho = f32x4.splat(rho), vomr = f32x4.splat(omr), veps = f32x4.splat(eps), vwd = f32x4.splat(wd);
+  const negate = sign64 < 0;
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, adadeltaVector(p + o, g + o, sq + o, acc + o, negate, vwd, decay, vstep, vrho, vomr, veps));
+      const q = o + 16;
+      ok1 = probe(ok1, adadeltaVector(p + q, g + q, sq + q, acc + q, negate, vwd, decay, vstep, vrho, vomr, veps));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, adadeltaVector(p + o, g + o, sq + o, acc + o, negate, vwd, decay, vstep, vrho, vomr, veps));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const gi = gradient1(g + o, p + o, sign, wd, decay);
+    const si = load<f32>(sq + o) * rho + omr * gi * gi;
+    store<f32>(sq + o, si);
+    const d = (sqrt<f32>(load<f32>(acc + o) + eps) / sqrt<f32>(si + eps)) * gi;
+    const ai = load<f32>(acc + o) * rho + omr * d * d;
+    store<f32>(acc + o, ai);
+    const pi = load<f32>(p + o) + step * d;
+    store<f32>(p + o, pi);
+    tail += (pi + si + ai) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function adadeltaVector(
+  p: usize, g: usize, sq: usize, acc: usize, negate: bool, vwd: v128, decay: bool,
+  vstep: v128, vrho: v128, vomr: v128, veps: v128,
+): v128 {
+  const gi = gradient(g, p, negate, vwd, decay);
+  const si = f32x4.add(f32x4.mul(v128.load(sq), vrho), f32x4.mul(f32x4.mul(vomr, gi), gi));
+  v128.store(sq, si);
+  const aOld = v128.load(acc);
+  const d = f32x4.mul(f32x4.div(f32x4.sqrt(f32x4.add(aOld, veps)), f32x4.sqrt(f32x4.add(si, veps))), gi);
+  const ai = f32x4.add(f32x4.mul(aOld, vrho), f32x4.mul(f32x4.mul(vomr, d), d));
+  v128.store(acc, ai);
+  const pi = f32x4.add(v128.load(p), f32x4.mul(vstep, d));
+  v128.store(p, pi);
+  return f32x4.add(f32x4.add(pi, si), ai);
+}
+
+/**
+ * Rprop: with q = g * prev, the step size ss is multiplied by etaPlus (q > 0), etaMinus
+ * (q < 0) or 1, then clamped to [stepSizeMin, stepSizeMax]; where q < 0, g counts as 0;
+ * p -= sign(g) ss; prev = g. Scalars: etaMinus, etaPlus, stepSizeMin, stepSizeMax, sign, wd.
+ * (The step sizes start at lr: src/rules/rprop.ts fills them before the first step.)
+ */
+export function rprop(p: usize, g: usize, prev: usize, ss: usize, n: i32, s: usize): i32 {
+  const etaMinus64 = load<f64>(s, 0);
+  const etaPlus64 = load<f64>(s, 8);
+  const min64 = load<f64>(s, 16);
+  const max64 = load<f64>(s, 24);
+  const sign64 = load<f64>(s, 32);
+  const wd64 = load<f64>(s, 40);
+  const etaMinus = <f32>etaMinus64, etaPlus = <f32>etaPlus64, lo = <f32>min64, hi = <f32>max64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
+  const vminus = f32x4.splat(etaMinus), vplus = f32x4.splat(etaPlus), vlo = f32x4.splat(lo), vhi = f32x4.splat(hi), vwd = f32x4.splat(wd);
+  const negate = sign64 < 0;
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, rpropVector(p + o, g + o, prev + o, ss + o, negate, vwd, decay, vminus, vplus, vlo, vhi));
+      const q = o + 16;
+      ok1 = probe(ok1, rpropVector(p + q, g + q, prev + q, ss + q, negate, vwd, decay, vminus, vplus, vlo, vhi));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, rpropVector(p + o, g + o, prev + o, ss + o, negate, vwd, decay, vminus, vplus, vlo, vhi));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    let gi = gradient1(g + o, p + o, sign, wd, decay);
+    const q = gi * load<f32>(prev + o);
+    const factor: f32 = q > 0 ? etaPlus : q < 0 ? etaMinus : 1;
+    const si = min<f32>(max<f32>(load<f32>(ss + o) * factor, lo), hi);
+    store<f32>(ss + o, si);
+    if (q < 0) gi = 0;
+    const pi = gi > 0 ? load<f32>(p + o) - si : gi < 0 ? load<f32>(p + o) + si : load<f32>(p + o);
+    store<f32>(p + o, pi);
+    store<f32>(prev + o, gi);
+    tail += (pi + si + gi) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function rpropVector(
+  p: usize, g: usize, prev: usize, ss: usize, negate: bool, vwd: v128, decay: bool,
+  vminus: v128, vplus: v128, vlo: v128, vhi: v128,
+): v128 {
+  const zero = f32x4.splat(0);
+  const gi = gradient(g, p, negate, vwd, decay);
+  const q = f32x4.mul(gi, v128.load(prev));
+  const up = f32x4.gt(q, zero);
+  const down = f32x4.lt(q, zero);
+  const factor = v128.bitselect(vplus, v128.bitselect(vminus, f32x4.splat(1), down), up);
+  const si = f32x4.min(f32x4.max(f32x4.mul(v128.load(ss), factor), vlo), vhi);
+  v128.store(ss, si);
+  const gz = v128.andnot(gi, down); // g where q >= 0, +0 where q < 0
+  // sign(g) ss, exactly: ss where g > 0, -ss where g < 0, +0 elsewhere.
+  const step = v128.or(v128.and(si, f32x4.gt(gz, zero)), v128.and(f32x4.neg(si), f32x4.lt(gz, zero)));
+  const pi = f32x4.sub(v128.load(p), step);
+  v128.store(p, pi);
+  v128.store(prev, gz);
+  return f32x4.add(f32x4.add(pi, si), gz);
+}

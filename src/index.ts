@@ -26,3 +26,7 @@ export {
 } from './state.ts';
 export { StateError, UpdateError } from './errors.ts';
 export type { ArrayOf, Dtype, FloatArray, LearningRate, ParamSet, Schedule } from './types.ts';
+export { RAdam, radamRule, type RAdamOptions, type RAdamHyper, type RAdamState } from './rules/radam.ts';
+export { Adamax, adamaxRule, type AdamaxOptions, type AdamaxHyper, type AdamaxState } from './rules/adamax.ts';
+export { Adadelta, adadeltaRule, type AdadeltaOptions, type AdadeltaHyper, type AdadeltaState } from './rules/adadelta.ts';
+export { Rprop, rpropRule, type RpropOptions, type RpropHyper, type RpropState } from './rules/rprop.ts';

@@ -48,6 +48,26 @@ describe('invalid options fail at construction', () => {
     ['Adam', { overrides: [{ params: 3, lr: 0.1 }] }, /invalid overrides\[0\]\.params: 3/],
     ['Adam', { overrides: [{ params: 'b', lr: -0.1 }] }, /Adam: invalid lr: -0.1/],
     ['Adam', { overrides: [{ params: 'b', variant: 'book' }] }, /overrides\[0\] may not set 'variant'/],
+    // PyTorch 1.13 parity rules (issue 13): torch's ranges, our option names.
+    ['RAdam', { beta1: 1 }, /^RAdam: invalid beta1: 1 \(expected a number in \[0, 1\)\)$/],
+    ['RAdam', { beta2: -0.1 }, /^RAdam: invalid beta2: -0.1 \(expected a number in \[0, 1\)\)$/],
+    ['RAdam', { eps: -1e-8 }, /^RAdam: invalid eps: -1e-8 \(expected a finite number >= 0\)$/],
+    ['RAdam', { betas: [0.9, 0.999] }, /^RAdam: unknown option 'betas' \(known options: lr, weightDecay, maximize, beta1, beta2, eps\)$/],
+    ['RAdam', { decoupledWeightDecay: true }, /^RAdam: unknown option 'decoupledWeightDecay'/],
+    ['Adamax', { beta2: 1 }, /^Adamax: invalid beta2: 1 \(expected a number in \[0, 1\)\)$/],
+    ['Adamax', { eps: NaN }, /^Adamax: invalid eps: NaN \(expected a finite number >= 0\)$/],
+    ['Adamax', { weightDecay: -0.01 }, /^Adamax: invalid weightDecay: -0.01/],
+    ['Adadelta', { rho: 1.5 }, /^Adadelta: invalid rho: 1.5 \(expected a number in \[0, 1\]\)$/],
+    ['Adadelta', { eps: -1e-6 }, /^Adadelta: invalid eps: -0.000001 \(expected a finite number >= 0\)$/],
+    ['Adadelta', { lr: -1 }, /^Adadelta: invalid lr: -1 \(expected a finite number >= 0\)$/],
+    ['Rprop', { etaMinus: 0 }, /^Rprop: invalid etaMinus: 0 \(expected a number in \(0, 1\)\)$/],
+    ['Rprop', { etaMinus: 1 }, /^Rprop: invalid etaMinus: 1 \(expected a number in \(0, 1\)\)$/],
+    ['Rprop', { etaMinus: '0.5' }, /^Rprop: invalid etaMinus: "0.5" \(expected a number in \(0, 1\)\)$/],
+    ['Rprop', { etaPlus: 1 }, /^Rprop: invalid etaPlus: 1 \(expected a finite number > 1\)$/],
+    ['Rprop', { etaPlus: Infinity }, /^Rprop: invalid etaPlus: Infinity \(expected a finite number > 1\)$/],
+    ['Rprop', { stepSizeMin: -1 }, /^Rprop: invalid stepSizeMin: -1 \(expected a finite number >= 0\)$/],
+    ['Rprop', { stepSizeMin: 1, stepSizeMax: 0.5 }, /^Rprop: invalid stepSizeMax: 0.5 \(expected a finite number >= stepSizeMin \(1\)\)$/],
+    ['Rprop', { etas: [0.5, 1.2] }, /^Rprop: unknown option 'etas' \(known options: lr, weightDecay, maximize, etaMinus, etaPlus, stepSizeMin, stepSizeMax\)$/],
   ];
   for (const [name, options, message] of cases) {
     it(`${name}(${JSON.stringify(options)})`, () => {

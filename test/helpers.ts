@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, type FloatArray, type Optimizer } from 'nesterov';
+import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test-only registry over differently-typed option records
 type AnyOptimizer = Optimizer<any, any, any>;
@@ -19,6 +20,10 @@ export const OPTIMIZERS: Record<string, Factory> = {
   Adam: (o) => new Adam(o),
   AdamW: (o) => new AdamW(o),
   NAdam: (o) => new NAdam(o),
+  RAdam: (o) => new RAdam(o),
+  Adamax: (o) => new Adamax(o),
+  Adadelta: (o) => new Adadelta(o),
+  Rprop: (o) => new Rprop(o),
 };
 
 export function makeOptimizer(name: string, options: Record<string, unknown>): AnyOptimizer {

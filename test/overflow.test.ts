@@ -15,6 +15,10 @@
  *   g^2 itself does), so `expAvgSq` becomes Infinity (with amsgrad `maxExpAvgSq` too, at
  *   the same index: `expAvgSq` comes first); m = (1 - beta1) g = 6e19 stays finite.
  * - RMSProp with g = 6e20: s = (1 - alpha) g^2 = 3.6e39 overflows: `squareAvg`.
+ * - RAdam with g = 6e20: as Adam's, `expAvgSq`. Adadelta with g = 6e19: s = (1 - rho) g^2
+ *   = 3.6e38 overflows: `squareAvg`.
+ * - Adamax and Rprop: no finite gradient overflows them (Adamax's step is at most about
+ *   lr, Rprop's at most stepSizeMax); the end of this file checks the largest one.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -27,6 +31,7 @@ function overflowCase(id: string): { lr: number; g: number; buffer: string | nul
   if (family === 'SGD' || family === 'Momentum' || family === 'Nesterov') return { lr: 10, g: 1e38, buffer: null, value: -Infinity };
   if (family === 'AdaGrad') return { lr: 0.01, g: 1.9e19, buffer: 'sum', value: Infinity };
   if (family === 'RMSProp') return { lr: 0.01, g: 6e20, buffer: 'squareAvg', value: Infinity };
+  if (family === 'Adadelta') return { lr: 1, g: 6e19, buffer: 'squareAvg', value: Infinity };
   return { lr: 0.001, g: 6e20, buffer: 'expAvgSq', value: Infinity };
 }
 
@@ -67,7 +72,11 @@ function inputs(kind: Kind, bad: number) {
 
 const backendOf = (kind: Kind) => (kind === 'store-wasm' ? 'wasm' : 'js');
 
+/** Rules no finite gradient overflows (checked at the end of this file). */
+const NO_OVERFLOW = new Set(['Adamax', 'Rprop']);
+
 for (const entry of REGISTRY) {
+  if (NO_OVERFLOW.has(entry.id)) continue;
   const { lr, g, buffer, value } = overflowCase(entry.id);
   describe(`${entry.id}: a step that overflows from a finite gradient (${g})`, () => {
     for (const kind of ['plain', 'store-js', 'store-wasm'] as const) {
@@ -204,4 +213,38 @@ describe('RMSProp centered under a steady gradient', () => {
       assert.ok(store.params.w!.every((x) => Number.isFinite(x)), `${backend}: ${store.params.w!.join(', ')}`);
     }
   });
+});
+
+describe('Adamax and Rprop: the largest finite gradient takes an ordinary step', () => {
+  // float32's largest value, G = (2 - 2^-23) 2^127. By hand, for the element w[13] that
+  // gets it, at the first step (lr 0.01):
+  // - Adamax: m = (1 - beta1) G, u = max(0, G + eps) = G, p -= lr / (1 - beta1) m / u = lr.
+  // - Rprop: prev = 0, so the step size stays lr; p -= sign(G) lr = lr; prev = G.
+  const G = 3.4028234663852886e38;
+  const lr = 0.01;
+  for (const entry of REGISTRY.filter((e) => NO_OVERFLOW.has(e.id))) {
+    for (const kind of ['plain', 'store-js', 'store-wasm'] as const) {
+      it(`${entry.id} ${kind}: no error, every value finite, w[${BAD}] moved by lr`, () => {
+        const opt: AnyOptimizer = entry.make(lr, { backend: backendOf(kind) });
+        const { params, grads } = inputs(kind, G);
+        const before = params.w![BAD]!;
+        assert.equal(opt.update(params, grads), true);
+        const state = opt.stateDict();
+        for (const name of ['a', 'w'] as const) {
+          assert.ok(params[name]!.every(Number.isFinite), `params ${name}`);
+          for (const [key, array] of Object.entries(state.params[name]!.buffers)) assert.ok(array.every(Number.isFinite), `${name}.${key}`);
+        }
+        const moved = params.w![BAD]! - before;
+        if (entry.id === 'Rprop') {
+          // One float32 subtraction of the float32 step size: exact.
+          assert.equal(params.w![BAD], Math.fround(before - Math.fround(lr)));
+          assert.equal(state.params.w!.buffers.prev![BAD], G);
+        } else {
+          // (1 - beta1) and the bias correction 1 - beta1 cancel up to rounding: a few ulps.
+          assert.ok(Math.abs(moved + lr) < 1e-6, `moved ${moved}`);
+          assert.equal(state.params.w!.buffers.expInf![BAD], G);
+        }
+      });
+    }
+  }
 });

@@ -5,6 +5,7 @@
  */
 import { AdaGrad, Adam, AdamW, cosineDecay, Momentum, NAdam, Nesterov, RMSProp, SGD, type LearningRate } from 'nesterov';
 import type { Optimizer } from 'nesterov';
+import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -78,4 +79,45 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
     },
   })),
+  // PyTorch 1.13 parity rules (issue 13).
+  {
+    id: 'RAdam',
+    make: (lr, o) => new RAdam({ lr, ...o }),
+    // Rosenbrock: RAdam's first steps (rho_t <= 5) are plain momentum steps on a gradient
+    // of hundreds, so its lr is that of the momentum rules, not Adam's.
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.003, 20000), steps: 20000 },
+    },
+  },
+  {
+    id: 'Adamax',
+    make: (lr, o) => new Adamax({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.03, 20000), steps: 20000 },
+    },
+  },
+  {
+    id: 'Adadelta',
+    make: (lr, o) => new Adadelta({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(1, 2000), steps: 2000 },
+      book: { lr: decay(3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.3, 20000), steps: 20000 },
+    },
+  },
+  {
+    id: 'Rprop',
+    // lr is only the first step size. stepSizeMin 1e-9: with torch's 1e-6 the steps along
+    // Rosenbrock's narrow valley stall 1e-3 from the minimizer.
+    make: (lr, o) => new Rprop({ lr, stepSizeMin: 1e-9, ...o }),
+    settings: {
+      quadratic: { lr: 0.01, steps: 2000 },
+      book: { lr: 0.01, steps: 2000 },
+      rosenbrock: { lr: 0.01, steps: 20000 },
+    },
+  },
 ];

@@ -36,6 +36,10 @@ export interface KernelExports {
   firstNonFinite(x: number, n: number): number;
   stream3to2(a: number, b: number, c: number, n: number): void;
   stream4to3(a: number, b: number, c: number, d: number, n: number): void;
+  radam(p: number, g: number, m: number, v: number, n: number, s: number): number;
+  adamax(p: number, g: number, m: number, u: number, n: number, s: number): number;
+  adadelta(p: number, g: number, sq: number, acc: number, n: number, s: number): number;
+  rprop(p: number, g: number, prev: number, stepSize: number, n: number, s: number): number;
 }
 
 /** The kernels over one memory, with the block their scalars travel in. */
@@ -69,6 +73,10 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   firstNonFinite: 1,
   stream3to2: 3,
   stream4to3: 4,
+  radam: 4,
+  adamax: 4,
+  adadelta: 4,
+  rprop: 4,
 };
 
 function decode(base64: string): Uint8Array {
