@@ -42,13 +42,13 @@ let state: PlaygroundState = stateFromQuery(location.search);
 let surfaceKey = '';
 let surface: Surface | undefined;
 let surfaceError = '';
-let contourKey = '';
-let contourPaths = '';
 let pathsKey = '';
 let paths: Path[] = [];
 /** Milliseconds of each recompute of the paths (read by the e2e test's measurement). */
 const recomputeTimes: number[] = [];
-(window as unknown as { playground: unknown }).playground = { recomputeTimes, state: () => state };
+/** Milliseconds of each whole update: recompute, every view redrawn, the URL written. */
+const updateTimes: number[] = [];
+(window as unknown as { playground: unknown }).playground = { recomputeTimes, updateTimes, state: () => state };
 
 function currentSurface(): Surface | undefined {
   const key = `${state.fn}|${state.kappa}|${state.fn === 'custom' ? state.expr : ''}`;
@@ -81,7 +81,7 @@ function currentPaths(s: Surface): Path[] {
 
 const W = 640;
 const H = 440;
-const M = { left: 44, right: 12, top: 12, bottom: 32 };
+const M = { left: 44, right: 12, top: 22, bottom: 32 };
 
 function el<K extends keyof SVGElementTagNameMap>(name: K, attrs: Record<string, string | number>, parent?: Element): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, name);
@@ -104,15 +104,19 @@ function axes(svg: SVGSVGElement, x: (v: number) => number, y: (v: number) => nu
     el('text', { x: M.left - 6, y: y(t) + 4, 'text-anchor': 'end' }, g).textContent = yFormat(t);
   }
   el('text', { x: w - M.right, y: h - 4, 'text-anchor': 'end', class: 'label' }, g).textContent = xLabel;
-  el('text', { x: M.left + 4, y: M.top + 10, class: 'label' }, g).textContent = yLabel;
+  el('text', { x: 4, y: 13, class: 'label' }, g).textContent = yLabel;
 }
 
 /** d3-contour's rings are in grid cells; this maps them to pixels (x and y scale differently). */
 function contourSvg(s: Surface, xDomain: readonly [number, number], yDomain: readonly [number, number], px: (v: number) => number, py: (v: number) => number, n: number): string {
-  const values = grid(s, n, n, xDomain, yDomain);
+  // The grid reaches two cells past each edge, so the rings d3-contour closes along the
+  // grid's border fall outside the (clipped) plot instead of drawing lines on its edge.
+  const padX = ((xDomain[1] - xDomain[0]) * 2) / (n - 4);
+  const padY = ((yDomain[1] - yDomain[0]) * 2) / (n - 4);
+  const [x0, x1] = [xDomain[0] - padX, xDomain[1] + padX];
+  const [y0, y1] = [yDomain[0] - padY, yDomain[1] + padY];
+  const values = grid(s, n, n, [x0, x1], [y0, y1]);
   const shapes = contours().size([n, n]).thresholds(levels(values))(Array.from(values, (v) => (Number.isFinite(v) ? v : Number.MAX_VALUE)));
-  const [x0, x1] = xDomain;
-  const [y0, y1] = yDomain;
   let d = '';
   for (const shape of shapes) {
     let one = '';
@@ -128,43 +132,73 @@ function contourSvg(s: Surface, xDomain: readonly [number, number], yDomain: rea
 
 const clampPx = (v: number) => Math.max(-1e5, Math.min(1e5, v));
 
+/**
+ * A polyline through the points, skipping those closer than half a pixel to the last one
+ * drawn (a slow path on Rosenbrock has hundreds per pixel); the last point always counts.
+ */
+function polyline(n: number, px: (i: number) => number, py: (i: number) => number): string {
+  let d = '';
+  let lastX = NaN;
+  let lastY = NaN;
+  for (let i = 0; i < n; i++) {
+    const X = clampPx(px(i));
+    const Y = clampPx(py(i));
+    if (i > 0 && i < n - 1 && Math.abs(X - lastX) < 0.5 && Math.abs(Y - lastY) < 0.5) continue;
+    d += `${i ? 'L' : 'M'}${X.toFixed(1)},${Y.toFixed(1)}`;
+    lastX = X;
+    lastY = Y;
+  }
+  return d;
+}
+
+/** The plot's layers that only change with the function: built once per surface. */
+let plotLayersKey = '';
+let pathLayer: SVGGElement | undefined;
+let startMark: SVGCircleElement | undefined;
+
 function drawPlot(s: Surface | undefined, ps: Path[]) {
   const svg = $<SVGSVGElement>('plot');
-  svg.replaceChildren();
   if (s === undefined) {
+    plotLayersKey = '';
+    svg.replaceChildren();
     el('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty' }, svg).textContent = 'No function to draw: fix the formula.';
     $('plot-title').textContent = 'No function to draw.';
     return;
   }
   const x = scaleLinear().domain(s.xDomain).range([M.left, W - M.right]);
   const y = scaleLinear().domain(s.yDomain).range([H - M.bottom, M.top]);
-  const defs = el('defs', {}, svg);
-  const clip = el('clipPath', { id: 'plot-clip' }, defs);
-  el('rect', { x: M.left, y: M.top, width: W - M.left - M.right, height: H - M.top - M.bottom }, clip);
-  if (contourKey !== surfaceKey) {
-    contourKey = surfaceKey;
-    contourPaths = contourSvg(s, s.xDomain, s.yDomain, x, y, 120);
+  if (plotLayersKey !== surfaceKey || !pathLayer || !startMark) {
+    plotLayersKey = surfaceKey;
+    svg.replaceChildren();
+    const defs = el('defs', {}, svg);
+    const clip = el('clipPath', { id: 'plot-clip' }, defs);
+    el('rect', { x: M.left, y: M.top, width: W - M.left - M.right, height: H - M.top - M.bottom }, clip);
+    const body = el('g', { 'clip-path': 'url(#plot-clip)' }, svg);
+    el('g', { class: 'contours' }, body).innerHTML = contourSvg(s, s.xDomain, s.yDomain, x, y, 120);
+    for (const [mx, my] of s.minima) el('circle', { cx: x(mx), cy: y(my), r: 3.5, class: 'minimum' }, body);
+    pathLayer = el('g', { class: 'paths' }, body);
+    startMark = el('circle', { r: 6, class: 'start' }, svg);
+    axes(svg, x, y, x.ticks(8), y.ticks(6), 'x', 'y');
   }
-  const body = el('g', { 'clip-path': 'url(#plot-clip)' }, svg);
-  const contourGroup = el('g', { class: 'contours' }, body);
-  contourGroup.innerHTML = contourPaths;
-  for (const [mx, my] of s.minima) el('circle', { cx: x(mx), cy: y(my), r: 3.5, class: 'minimum' }, body);
+  startMark.setAttribute('cx', String(x(state.start[0])));
+  startMark.setAttribute('cy', String(y(state.start[1])));
   const shown = state.shown;
   const every = (n: number) => (n <= 80 ? 1 : Math.ceil(n / 40));
+  const groups: SVGGElement[] = [];
   for (const path of ps) {
     const style = STYLES[path.name]!;
     const n = Math.min(path.length, shown + 1);
-    let d = '';
-    for (let i = 0; i < n; i++) d += `${i ? 'L' : 'M'}${clampPx(x(path.xy[2 * i]!)).toFixed(2)},${clampPx(y(path.xy[2 * i + 1]!)).toFixed(2)}`;
-    const g = el('g', { class: 'path', 'data-name': path.name }, body);
+    const xy = path.xy;
+    const d = polyline(n, (i) => x(xy[2 * i]!), (i) => y(xy[2 * i + 1]!));
+    const g = el('g', { class: 'path', 'data-name': path.name });
     el('path', { d, class: 'trajectory', stroke: style.color, 'stroke-dasharray': style.dash, 'data-name': path.name }, g);
     let marks = '';
     const k = every(n);
-    for (let i = 0; i < n; i += k) marks += markerPath(style.marker, clampPx(x(path.xy[2 * i]!)), clampPx(y(path.xy[2 * i + 1]!)), 3.2);
+    for (let i = 0; i < n; i += k) marks += markerPath(style.marker, clampPx(x(xy[2 * i]!)), clampPx(y(xy[2 * i + 1]!)), 3.2);
     el('path', { d: marks, class: 'markers', stroke: style.color }, g);
+    groups.push(g);
   }
-  el('circle', { cx: x(state.start[0]), cy: y(state.start[1]), r: 6, class: 'start' }, svg);
-  axes(svg, x, y, x.ticks(8), y.ticks(6), 'x', 'y');
+  pathLayer.replaceChildren(...groups);
   $('plot-title').textContent = `${s.title}, from (${fmt(state.start[0])}, ${fmt(state.start[1])}), ${ps.length} optimizer${ps.length === 1 ? '' : 's'}, ${Math.min(shown, state.steps)} of ${state.steps} steps shown.`;
 
   // Click or drag to set the start.
@@ -255,7 +289,7 @@ function drawPicture(s: Surface | undefined) {
     el('path', { d: 'M0,0L10,5L0,10z', class: `head ${cls}` }, marker);
   }
   const contourGroup = el('g', { class: 'contours' }, svg);
-  contourGroup.innerHTML = contourSvg(s, [xa, xb], [ya, yb], x, y, 60);
+  contourGroup.innerHTML = contourSvg(s, [xa, xb], [ya, yb], x, y, 44);
   // The stored points of the path around this step, faint, for orientation.
   const all = paths.find((p) => p.name === state.picture);
   if (all) {
@@ -318,9 +352,8 @@ function drawError(s: Surface | undefined, ps: Path[]) {
   const g = el('g', {}, svg);
   ps.forEach((p, k) => {
     const style = STYLES[p.name]!;
-    let d = '';
     const v = series[k]!;
-    for (let i = 0; i < v.length; i++) d += `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(Math.max(floor, v[i]! - fStar)).toFixed(1)}`;
+    const d = polyline(v.length, x, (i) => y(Math.max(floor, v[i]! - fStar)));
     el('path', { d, class: 'trajectory', stroke: style.color, 'stroke-dasharray': style.dash, 'data-name': p.name }, g);
     let marks = '';
     const every = Math.max(1, Math.ceil(v.length / 15));
@@ -574,6 +607,7 @@ function syncControls() {
 
 /** Recomputes what changed, redraws everything, and writes the state into the URL. */
 function update(_functionChanged = false) {
+  const t0 = performance.now();
   state.shown = Math.min(state.shown, state.steps);
   const s = currentSurface();
   $('formula-error').textContent = state.fn === 'custom' ? surfaceError : '';
@@ -587,6 +621,7 @@ function update(_functionChanged = false) {
   const times = recomputeTimes.slice(-1);
   if (times.length) $('timing').textContent = `Paths recomputed in ${times[0]!.toFixed(1)} ms (${ps.length} optimizers × ${state.steps} steps).`;
   history.replaceState(null, '', `?${stateToQuery(state)}`);
+  updateTimes.push(performance.now() - t0);
 }
 
 buildControls();

@@ -177,15 +177,15 @@ export function customSurface(text: string): Surface {
     throw new FormulaError(`Cannot read the formula "${text}": ${(error as Error).message}.`);
   }
   const unknown = new Set<string>();
+  let statements = false;
   node.traverse((child, path, parent) => {
     if (child.type === 'SymbolNode' && !(parent?.type === 'FunctionNode' && path === 'fn')) {
       const name = (child as unknown as { name: string }).name;
       if (name !== 'x' && name !== 'y' && !ALLOWED_CONSTANTS.has(name)) unknown.add(name);
     }
-    if (child.type === 'AssignmentNode' || child.type === 'FunctionAssignmentNode' || child.type === 'BlockNode') {
-      unknown.add('an assignment');
-    }
+    if (child.type === 'AssignmentNode' || child.type === 'FunctionAssignmentNode' || child.type === 'BlockNode') statements = true;
   });
+  if (statements) throw new FormulaError(`The formula "${text}" assigns or has several statements: type one expression in x and y.`);
   if (unknown.size > 0) {
     throw new FormulaError(`The formula "${text}" uses ${[...unknown].map((n) => `"${n}"`).join(', ')}: only x, y, pi and e are known.`);
   }
