@@ -311,7 +311,7 @@ function drawPicture(s: Surface | undefined) {
   };
   note(picture.from, state.picture === 'nesterov' ? 'θ (before the look-ahead)' : 'p (current point)', -8);
   note(picture.gradientAt, '∇f taken here', 18);
-  note(picture.to, 'next', -8);
+  note(picture.to, 'next', 22);
   caption.textContent = `Step ${picture.step} → ${picture.step + 1}. ${picture.caption}`;
 }
 

@@ -522,7 +522,8 @@ export const DEFAULT_STATE: Readonly<PlaygroundState> = Object.freeze({
   steps: 30,
   shown: 30,
   picture: 'nesterov',
-  pictureStep: 3,
+  // Step 1 is the first with a velocity; there the two arrows are of a size.
+  pictureStep: 1,
 }) as Readonly<PlaygroundState>;
 
 export const LIMITS = {

@@ -279,6 +279,13 @@ describe('the playground in Chromium', { skip, timeout: 300_000 }, () => {
   it('saves screenshots at desktop and phone width; the phone layout does not scroll sideways', async () => {
     mkdirSync(screenshots, { recursive: true });
     const desktop = await open('', { width: 1280, height: 900 });
+    // The third view computes minimize's rates after the page is up, in slices.
+    await desktop.page.waitForFunction(() => document.getElementById('rates-status')!.textContent!.startsWith('Computed in'), undefined, { timeout: 60_000 });
+    assert.deepEqual(
+      await desktop.page.$$eval('#rates-plot path.trajectory', (paths) => paths.map((p) => p.getAttribute('data-name'))),
+      ['gd', 'heavy ball (known mu)', 'nesterov (known mu)', 'nesterov (no mu)', 'nesterov, function restart (no mu)'],
+    );
+    assert.match(desktop.errors.join('\n'), /^$/);
     await desktop.page.screenshot({ path: join(screenshots, 'site-desktop.png'), fullPage: true });
     await desktop.page.close();
     const phone = await open('', { width: 390, height: 844 });
