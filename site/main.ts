@@ -144,7 +144,7 @@ function polyline(n: number, px: (i: number) => number, py: (i: number) => numbe
     const X = clampPx(px(i));
     const Y = clampPx(py(i));
     if (i > 0 && i < n - 1 && Math.abs(X - lastX) < 0.5 && Math.abs(Y - lastY) < 0.5) continue;
-    d += `${i ? 'L' : 'M'}${X.toFixed(1)},${Y.toFixed(1)}`;
+    d += `${i ? 'L' : 'M'}${Math.round(X * 10) / 10},${Math.round(Y * 10) / 10}`;
     lastX = X;
     lastY = Y;
   }
@@ -184,12 +184,15 @@ function drawPlot(s: Surface | undefined, ps: Path[]) {
   startMark.setAttribute('cy', String(y(state.start[1])));
   const shown = state.shown;
   const every = (n: number) => (n <= 80 ? 1 : Math.ceil(n / 40));
+  // The scales as px = a v + b: d3's scale call costs more than the rest of the loop.
+  const [ax, bx] = [x(1) - x(0), x(0)];
+  const [ay, by] = [y(1) - y(0), y(0)];
   const groups: SVGGElement[] = [];
   for (const path of ps) {
     const style = STYLES[path.name]!;
     const n = Math.min(path.length, shown + 1);
     const xy = path.xy;
-    const d = polyline(n, (i) => x(xy[2 * i]!), (i) => y(xy[2 * i + 1]!));
+    const d = polyline(n, (i) => ax * xy[2 * i]! + bx, (i) => ay * xy[2 * i + 1]! + by);
     const g = el('g', { class: 'path', 'data-name': path.name });
     el('path', { d, class: 'trajectory', stroke: style.color, 'stroke-dasharray': style.dash, 'data-name': path.name }, g);
     let marks = '';
@@ -289,7 +292,7 @@ function drawPicture(s: Surface | undefined) {
     el('path', { d: 'M0,0L10,5L0,10z', class: `head ${cls}` }, marker);
   }
   const contourGroup = el('g', { class: 'contours' }, svg);
-  contourGroup.innerHTML = contourSvg(s, [xa, xb], [ya, yb], x, y, 44);
+  contourGroup.innerHTML = contourSvg(s, [xa, xb], [ya, yb], x, y, 36);
   // The stored points of the path around this step, faint, for orientation.
   const all = paths.find((p) => p.name === state.picture);
   if (all) {
@@ -350,10 +353,13 @@ function drawError(s: Surface | undefined, ps: Path[]) {
   const x = scaleLinear().domain([0, Math.max(1, state.steps)]).range([M.left, w - M.right]);
   const y = scaleLog().domain([floor, top]).range([h - M.bottom, M.top]).clamp(true);
   const g = el('g', {}, svg);
+  const [ax, bx] = [x(1) - x(0), x(0)];
+  const ay = (y(top) - y(floor)) / (Math.log10(top) - Math.log10(floor));
+  const by = y(floor) - ay * Math.log10(floor);
   ps.forEach((p, k) => {
     const style = STYLES[p.name]!;
     const v = series[k]!;
-    const d = polyline(v.length, x, (i) => y(Math.max(floor, v[i]! - fStar)));
+    const d = polyline(v.length, (i) => ax * i + bx, (i) => ay * Math.log10(Math.min(top, Math.max(floor, v[i]! - fStar))) + by);
     el('path', { d, class: 'trajectory', stroke: style.color, 'stroke-dasharray': style.dash, 'data-name': p.name }, g);
     let marks = '';
     const every = Math.max(1, Math.ceil(v.length / 15));
@@ -620,8 +626,16 @@ function update(_functionChanged = false) {
   drawError(s, ps);
   const times = recomputeTimes.slice(-1);
   if (times.length) $('timing').textContent = `Paths recomputed in ${times[0]!.toFixed(1)} ms (${ps.length} optimizers × ${state.steps} steps).`;
-  history.replaceState(null, '', `?${stateToQuery(state)}`);
+  writeUrlSoon();
   updateTimes.push(performance.now() - t0);
+}
+
+// Chromium throttles history.replaceState (a few ms each, and a warning past ~100 calls
+// in 10 s), so a dragged slider writes the URL once it rests for a moment.
+let urlTimer = 0;
+function writeUrlSoon() {
+  clearTimeout(urlTimer);
+  urlTimer = window.setTimeout(() => history.replaceState(null, '', `?${stateToQuery(state)}`), 150);
 }
 
 buildControls();

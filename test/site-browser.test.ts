@@ -41,7 +41,7 @@ async function open(query = '', viewport = { width: 1280, height: 900 }): Promis
     requests.push(request.url());
   });
   await page.goto(`${origin}${SUB}${query}`);
-  await page.waitForSelector('#plot path.trajectory');
+  await page.waitForSelector('#plot path.trajectory', { state: 'attached' });
   return { page, errors };
 }
 
@@ -154,11 +154,31 @@ describe('the playground in Chromium', { skip, timeout: 300_000 }, () => {
     const afterMove = await trajectoryOf(page, 'nesterov');
     assert.notEqual(afterMove, before);
     assert.notEqual(await trajectoryOf(page, 'nesterov-book'), book);
-    assert.equal(new URL(page.url()).searchParams.get('lr'), '0.102');
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('lr') === '0.102');
     // The first step of NAG is (1 + mu) lr g: g(-7, 2) = (-0.7, 4), so x1 = -7 + 1.9 * 0.102 * 0.7.
     const json = await download(page);
     assert.equal(json.paths.nesterov![1]![0]!.toFixed(6), (-7 + 1.9 * 0.102 * 0.7).toFixed(6));
     assert.equal(json.paths.nesterov![1]![1]!.toFixed(6), (2 - 1.9 * 0.102 * 4).toFixed(6));
+    await page.close();
+  });
+
+  it('plays the paths step by step', async () => {
+    const { page, errors } = await open('?shown=0');
+    assert.equal(await page.textContent('#shown-out'), '0');
+    // Only the start. The plot maps x in [-10, 10] to pixels [44, 628] and y in [-5, 5] to
+    // [408, 22]: x(-7) = 44 + 584 * 3/20 = 131.6, y(2) = 408 - 386 * 7/10 = 137.8.
+    assert.equal(await trajectoryOf(page, 'nesterov'), 'M131.6,137.8');
+    await page.click('#step-forward');
+    assert.equal(await page.textContent('#shown-out'), '1');
+    assert.match((await page.textContent('#legend li'))!, /^nesterov: step 1 at \(-6\.867, 1\.24\)$/);
+    await page.click('#play');
+    assert.equal(await page.getAttribute('#play', 'aria-pressed'), 'true');
+    await page.waitForFunction(() => document.getElementById('shown-out')!.textContent === '30', undefined, { timeout: 20_000 });
+    assert.equal(await page.getAttribute('#play', 'aria-pressed'), 'false');
+    assert.equal((await trajectoryOf(page, 'nesterov'))!.split('L').length, 31);
+    await page.click('#step-back');
+    assert.match((await page.textContent('#legend li'))!, /^nesterov: step 29 at /);
+    assert.deepEqual(errors, []);
     await page.close();
   });
 
