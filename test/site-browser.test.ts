@@ -182,6 +182,31 @@ describe('the playground in Chromium', { skip, timeout: 300_000 }, () => {
     await page.close();
   });
 
+  it('a click or a drag on the plot sets the start', async () => {
+    const { page } = await open();
+    const box = (await (await page.$('#plot'))!.boundingBox())!;
+    // Plot pixels (viewBox 640 x 440) of a point: x in [-10, 10] -> [44, 628], y in [-5, 5] -> [408, 22].
+    const at = (x: number, y: number): [number, number] => [box.x + ((44 + (584 * (x + 10)) / 20) * box.width) / 640, box.y + ((408 - (386 * (y + 5)) / 10) * box.height) / 440];
+    const start = async () => {
+      await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))'); // a drag redraws on the next frame
+      return [Number(await page.inputValue('#start-x')), Number(await page.inputValue('#start-y'))];
+    };
+    await page.mouse.click(...at(0, 0));
+    const [x0, y0] = await start();
+    assert.ok(Math.abs(x0!) < 0.05 && Math.abs(y0!) < 0.05, `click at (0, 0) set the start to (${x0}, ${y0})`);
+    await page.mouse.move(...at(-5, 3));
+    await page.mouse.down();
+    await page.mouse.move(...at(-2, 1), { steps: 5 });
+    await page.mouse.move(...at(5, -3), { steps: 5 });
+    await page.mouse.up();
+    const [x1, y1] = await start();
+    assert.ok(Math.abs(x1! - 5) < 0.05 && Math.abs(y1! + 3) < 0.05, `drag ended at (5, -3), start (${x1}, ${y1})`);
+    const json = await download(page);
+    assert.deepEqual(json.paths.nesterov![0], [x1, y1]);
+    await page.waitForFunction((expected) => new URL(location.href).searchParams.get('start') === expected, `${x1},${y1}`);
+    await page.close();
+  });
+
   it('a URL with a state opens that state', async () => {
     const { page, errors } = await open('?fn=rosenbrock&start=-1,2&opt=adam,sgd&lr=0.01&momentum=0.5&beta1=0.8&steps=200&picture=momentum&pstep=7');
     assert.equal(await page.inputValue('#fn'), 'rosenbrock');
