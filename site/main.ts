@@ -272,7 +272,7 @@ function drawPicture(s: Surface | undefined) {
     return;
   }
   const pw = 640;
-  const ph = 360;
+  const ph = 420;
   const tipM: [number, number] = [picture.from[0] + picture.momentumStep[0], picture.from[1] + picture.momentumStep[1]];
   const tipG: [number, number] = [tipM[0] + picture.gradientStep[0], tipM[1] + picture.gradientStep[1]];
   const pts = [picture.from, tipM, tipG, picture.to, picture.gradientAt, ...picture.stored];
@@ -594,6 +594,9 @@ function syncControls() {
   for (const name of OPTIMIZER_NAMES) $<HTMLInputElement>(`opt-${name}`).checked = state.optimizers.includes(name);
   set('lr', String(Math.log10(state.lr)));
   $('lr-out').textContent = fmt(state.lr, 3);
+  // These two sliders move along log10 of the value: tell screen readers the value itself.
+  $('lr').setAttribute('aria-valuetext', fmt(state.lr, 3));
+  $('kappa').setAttribute('aria-valuetext', fmt(state.kappa, 3));
   for (const id of ['momentum', 'beta1', 'beta2'] as const) {
     set(id, String(state[id]));
     $(`${id}-out`).textContent = String(state[id]);

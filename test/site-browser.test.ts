@@ -93,6 +93,7 @@ describe('the playground in Chromium', { skip, timeout: 300_000 }, () => {
     assert.equal(await page.inputValue('#fn'), 'book');
     assert.deepEqual(await page.$$eval('#optimizers input:checked', (boxes) => boxes.map((b) => (b as HTMLInputElement).value)), ['nesterov', 'nesterov-book']);
     assert.equal(await page.textContent('#lr-out'), '0.1');
+    assert.equal(await page.getAttribute('#lr', 'aria-valuetext'), '0.1'); // the slider runs on log10(lr)
     assert.equal(await page.textContent('#momentum-out'), '0.9');
     assert.equal(await page.inputValue('#start-x'), '-7');
     assert.equal(await page.inputValue('#start-y'), '2');
