@@ -442,7 +442,7 @@ function buildControls() {
     const fn = fnSelect.value as FunctionId;
     const preset = PRESETS[fn];
     state = { ...state, fn, start: [preset.start[0], preset.start[1]], lr: preset.lr, steps: preset.steps, shown: preset.steps, pictureStep: Math.min(state.pictureStep, preset.steps - 1) };
-    update(true);
+    update();
   };
   const fieldset = $('optimizers');
   for (const name of OPTIMIZER_NAMES) {
@@ -615,7 +615,7 @@ function syncControls() {
 }
 
 /** Recomputes what changed, redraws everything, and writes the state into the URL. */
-function update(_functionChanged = false) {
+function update() {
   const t0 = performance.now();
   state.shown = Math.min(state.shown, state.steps);
   const s = currentSurface();

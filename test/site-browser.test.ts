@@ -1,13 +1,13 @@
 /**
  * The playground as a visitor meets it: the site is built (site/dist/, so the build
- * cannot rot), served from 127.0.0.1 under a sub-path (proving the relative base), and
+ * cannot rot; this part runs without Chromium too), served from 127.0.0.1 under a sub-path (proving the relative base), and
  * driven in Debian's Chromium through playwright-core. The expected numbers come from
  * nag.md's table and from hand derivation, not from the page.
  * Skipped, saying so, where /usr/bin/chromium is missing; .ci/run installs it.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,12 +53,24 @@ async function download(page: Page): Promise<{ function: string; start: number[]
 /** A string, not a function: tsx's transform adds helpers a serialized function would reference. */
 const trajectoryOf = (page: Page, name: string) => page.getAttribute(`#plot path.trajectory[data-name="${name}"]`, 'd');
 
+// The build is part of `npm test` (with or without Chromium): a site that no longer
+// builds fails it. The browser tests below run against what it writes.
+it('the site builds into site/dist/, every URL in it relative', { timeout: 180_000 }, async () => {
+  rmSync(dist, { recursive: true, force: true });
+  await promisify(execFile)(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'site/vite.config.ts', '--logLevel', 'warn'], {
+    cwd: root,
+  });
+  const html = readFileSync(join(dist, 'index.html'), 'utf8');
+  const urls = [...html.matchAll(/(?:src|href)="([^"]*)"/g)].map((m) => m[1]!);
+  assert.deepEqual(
+    urls.filter((url) => !url.startsWith('./') && !url.startsWith('#') && url !== 'data:,'),
+    [],
+  );
+  for (const url of urls.filter((u) => u.startsWith('./'))) assert.ok(existsSync(join(dist, url)), `${url} is in site/dist/`);
+});
+
 describe('the playground in Chromium', { skip, timeout: 300_000 }, () => {
   before(async () => {
-    // The build is part of the test: a site that no longer builds fails `npm test`.
-    await promisify(execFile)(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'site/vite.config.ts', '--logLevel', 'warn'], {
-      cwd: root,
-    });
     server = createServer((request, response) => {
       const url = new URL(request.url ?? '/', 'http://127.0.0.1');
       if (!url.pathname.startsWith(SUB)) {
