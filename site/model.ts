@@ -537,7 +537,7 @@ export const LIMITS = {
 
 const clamp = (v: number, [lo, hi]: readonly [number, number]) => Math.min(hi, Math.max(lo, v));
 
-/** The state as URL search parameters (only what differs from the defaults is short to share, but all is written). */
+/** The state as URL search parameters: every knob, so a link keeps its view even if the defaults change. */
 export function stateToQuery(state: PlaygroundState): string {
   const q = new URLSearchParams();
   q.set('fn', state.fn);
