@@ -29,7 +29,7 @@ import {
   type PlaygroundState,
   type Surface,
 } from './model.ts';
-import { STYLES, markerPath } from './style.ts';
+import { STYLES, markerPath, type PathStyle } from './style.ts';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const $ = <T extends Element = HTMLElement>(id: string) => document.getElementById(id) as unknown as T;
@@ -308,9 +308,10 @@ function drawPicture(s: Surface | undefined) {
   }
   const P = (p: readonly [number, number]): [number, number] => [x(p[0]), y(p[1])];
   const g = el('g', { class: 'arrows' }, svg);
+  // The actual step underneath: it is often nearly parallel to the momentum step.
+  arrow(g, P(picture.from), P(picture.to), 'arrow-actual', 'actual step');
   arrow(g, P(picture.from), P(tipM), 'arrow-momentum', 'momentum step');
   arrow(g, P(tipM), P(tipG), 'arrow-gradient', 'gradient step');
-  arrow(g, P(picture.from), P(picture.to), 'arrow-actual', 'actual step');
   el('circle', { cx: P(picture.from)[0], cy: P(picture.from)[1], r: 4, class: 'from-point' }, g);
   el('circle', { cx: P(picture.gradientAt)[0], cy: P(picture.gradientAt)[1], r: 6, class: 'gradient-point' }, g);
   const note = (p: readonly [number, number], text: string, dy: number) => {
@@ -413,9 +414,9 @@ function drawRates(results: (number | undefined)[][]) {
   const w = 640;
   const h = 340;
   const all = results.flat().filter((v): v is number => v !== undefined);
-  const x = scaleLog().domain([RATE_KAPPAS[0]!, RATE_KAPPAS[RATE_KAPPAS.length - 1]!]).range([M.left + 10, w - 200]);
+  const x = scaleLog().domain([RATE_KAPPAS[0]!, RATE_KAPPAS[RATE_KAPPAS.length - 1]!]).range([M.left + 10, w - 230]);
   const y = scaleLog().domain([Math.min(...all) / 1.5, Math.max(...all) * 1.5]).range([h - M.bottom, M.top]);
-  const labels: { name: string; x: number; y: number }[] = [];
+  const labels: { name: string; x: number; y: number; style: PathStyle }[] = [];
   RATE_METHODS.forEach(([name], m) => {
     const style = STYLES[RATE_STYLES[m]!]!;
     const pts = RATE_KAPPAS.map((k, i) => [k, results[m]![i]] as const).filter((p): p is readonly [number, number] => p[1] !== undefined);
@@ -423,12 +424,17 @@ function drawRates(results: (number | undefined)[][]) {
     el('path', { d, class: 'trajectory', stroke: style.color, 'stroke-dasharray': style.dash, 'data-name': name }, svg);
     el('path', { d: pts.map(([k, v]) => markerPath(style.marker, x(k), y(v), 3.5)).join(''), class: 'markers', stroke: style.color }, svg);
     const last = pts[pts.length - 1];
-    if (last) labels.push({ name, y: y(last[1]), x: x(last[0]) + 10 });
+    if (last) labels.push({ name, y: y(last[1]), x: x(last[0]) + 10, style });
   });
   // Labels at the lines' ends, pushed apart so that none overlaps another.
   labels.sort((a, b) => a.y - b.y);
   for (let i = 1; i < labels.length; i++) labels[i]!.y = Math.max(labels[i]!.y, labels[i - 1]!.y + 14);
-  for (const label of labels) el('text', { x: label.x, y: label.y + 4, class: 'note' }, svg).textContent = label.name;
+  // Each label repeats its line's dash and marker, so it is matched without colour.
+  for (const label of labels) {
+    el('line', { x1: label.x, x2: label.x + 20, y1: label.y, y2: label.y, class: 'trajectory', stroke: label.style.color, 'stroke-dasharray': label.style.dash }, svg);
+    el('path', { d: markerPath(label.style.marker, label.x + 10, label.y, 3), class: 'markers', stroke: label.style.color }, svg);
+    el('text', { x: label.x + 25, y: label.y + 4, class: 'note' }, svg).textContent = label.name;
+  }
   axes(svg, x, y, [...RATE_KAPPAS], y.ticks(5).filter((t) => Number.isInteger(Math.log10(t))), 'κ', 'iterations', (t) => fmt(t, 3));
 }
 
