@@ -74,6 +74,35 @@ describe('the playground state in the URL', () => {
   });
 });
 
+describe('the built-in functions', () => {
+  it('the quadratic takes its condition number from the slider: x^2/kappa + y^2', () => {
+    const surface = surfaceOf({ fn: 'quadratic', kappa: 316, expr: '' });
+    assert.equal(surface.formula, 'x^2/316 + y^2');
+    const g = new Float64Array(2);
+    surface.gradient(3.16, -2, g);
+    close(Array.from(g), [0.02, -4]);
+  });
+
+  it('each gradient agrees with a central difference of its f (a typo in either would show)', () => {
+    const points: [number, number][] = [
+      [-1.2, 1],
+      [0.7, -0.4],
+      [2.5, 1.5],
+    ];
+    for (const fn of ['book', 'rosenbrock', 'beale', 'saddle', 'himmelblau', 'quadratic'] as const) {
+      const surface = surfaceOf({ fn, kappa: 20, expr: '' });
+      for (const [x, y] of points) {
+        const g = new Float64Array(2);
+        surface.gradient(x, y, g);
+        const h = 1e-6;
+        const dx = (surface.f(x + h, y) - surface.f(x - h, y)) / (2 * h);
+        const dy = (surface.f(x, y + h) - surface.f(x, y - h)) / (2 * h);
+        close(Array.from(g), [dx, dy], 1e-5 * Math.max(1, Math.abs(dx), Math.abs(dy)));
+      }
+    }
+  });
+});
+
 describe('a typed formula', () => {
   it('is differentiated symbolically: x^2 + 3*sin(y) has gradient (2x, 3 cos y)', () => {
     const surface = customSurface('x^2 + 3*sin(y)');
