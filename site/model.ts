@@ -6,7 +6,7 @@
  * Everything that moves a point is the library itself, imported as users import it.
  */
 import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, minimize, type AnyOptimizer, type MinimizeOptions } from 'nesterov';
-import { derivative, parse, type EvalFunction, type MathNode } from 'mathjs';
+import { derivative, parse, type EvalFunction, type MathNode } from 'mathjs/number';
 
 // ---------------------------------------------------------------- functions
 
