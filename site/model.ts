@@ -430,8 +430,8 @@ export function pictureOf(name: PictureOptimizer, surface: Surface, start: reado
   }
   if (!Number.isFinite(p[0]!) || !Number.isFinite(p[1]!)) return undefined;
   const velocity = (): Point => {
-    // Momentum 'classic', Nesterov 'nag' and 'book' keep the velocity v as `buffer`.
-    const v = (opt.stateOf('xy') as { buffer?: Float64Array } | undefined)?.buffer;
+    // Momentum 'classic', Nesterov 'nag' and 'book' keep the velocity v as `velocity`.
+    const v = (opt.stateOf('xy') as { velocity?: Float64Array } | undefined)?.velocity;
     return v === undefined ? [0, 0] : [v[0]!, v[1]!];
   };
   const mu = knobs.momentum;
