@@ -137,3 +137,18 @@ describe('names of the state (issue 10 item 16)', () => {
     assert.equal(nag.stateOf('w')!.momentumBuffer, undefined);
   });
 });
+
+describe('Nesterov.step when the step overflows', () => {
+  it('params still move to theta+ (the step was applied), then the UpdateError goes on', () => {
+    const opt = new Nesterov({ lr: 10, momentum: 0.9 });
+    const params = { w: new Float64Array([1, 1]) };
+    const grads = { w: new Float64Array(2) };
+    assert.throws(
+      () => opt.step(params, grads, () => grads.w.set([1e308, 1])),
+      (error: Error) => error instanceof UpdateError && error.param === 'w' && error.index === 0 && /This step WAS applied/.test(error.message),
+    );
+    // Element 1 took an ordinary NAG step from v = 0: v = -lr g = -10, theta+ = 1 + v = -9.
+    assert.ok(Math.abs(params.w[1]! + 9) < 1e-12, `w[1] = ${params.w[1]}`);
+    assert.deepEqual(opt.stateOf('w')!.velocity![1], -10);
+  });
+});

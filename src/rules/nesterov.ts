@@ -248,14 +248,25 @@ export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, Nesterov
     });
     for (const name of Object.keys(at)) if (getArray(params, name) === undefined) delete at[name];
     const result = closure(at as { readonly [P in K]: FloatArray });
-    this.update(at as ParamSet, grads as ParamSet); // 'nag' on the look-ahead point: p+ = theta+ + mu v+
-    forEachArray(params, (array, name) => {
-      const p = array as FloatArray;
-      const point = at[name]!;
-      const v = this.stateOf(name)!.velocity!;
-      const mu = this.hyperparameters(name).momentum;
-      for (let i = 0; i < p.length; i++) p[i] = point[i]! - mu * v[i]!;
-    });
+    const applied = this.stepCount;
+    const backToTheta = (): void => {
+      forEachArray(params, (array, name) => {
+        const p = array as FloatArray;
+        const point = at[name]!;
+        const v = this.stateOf(name)!.velocity!;
+        const mu = this.hyperparameters(name).momentum;
+        for (let i = 0; i < p.length; i++) p[i] = point[i]! - mu * v[i]!;
+      });
+    };
+    try {
+      this.update(at as ParamSet, grads as ParamSet); // 'nag' on the look-ahead point: p+ = theta+ + mu v+
+    } catch (error) {
+      // An overflow is reported after the step was applied: params must still move with
+      // it (to theta+), as update() would have moved them, before the error goes on.
+      if (this.stepCount !== applied) backToTheta();
+      throw error;
+    }
+    backToTheta();
     return result;
   }
 }
