@@ -176,6 +176,37 @@ for (const backend of BACKENDS) {
         tf.dispose([xs, ys]);
       });
 
+      it('model.save with includeOptimizer and tf.loadLayersModel: the loaded model continues bit for bit', async () => {
+        await useBackend(backend);
+        const model = smallModel();
+        const opt = tfOptimizer(new Adam({ lr: 0.01 }), { path });
+        model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+        const { xs, ys } = batches(8);
+        const half = (from: number) => [xs.slice([from * BATCH, 0], [4 * BATCH, -1]), ys.slice([from * BATCH, 0], [4 * BATCH, -1])] as const;
+        const [x1, y1] = half(0);
+        const [x2, y2] = half(4);
+        await model.fit(x1, y1, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0 });
+        let artifacts: tf.io.ModelArtifacts | undefined;
+        await model.save(tf.io.withSaveHandler(async (saved) => {
+          artifacts = saved;
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }), { includeOptimizer: true });
+        const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+        assert.ok(loaded.optimizer instanceof TfOptimizer);
+        assert.equal(loaded.optimizer.iterations, 4);
+        // In this process the loaded variables are renamed (..._1): the state follows them by position.
+        assert.notEqual((loaded.trainableWeights[0]!.read() as tf.Variable).name, (model.trainableWeights[0]!.read() as tf.Variable).name);
+        await model.fit(x2, y2, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0 });
+        await loaded.fit(x2, y2, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0 });
+        assert.equal(bitDifferences(weightsOf(loaded), weightsOf(model)), 0);
+        assert.equal(loaded.optimizer.iterations, 8);
+        loaded.optimizer.dispose();
+        opt.dispose();
+        loaded.dispose();
+        model.dispose();
+        tf.dispose([xs, ys, x1, y1, x2, y2]);
+      });
+
       it("a NaN gradient with nonFinite 'skip' leaves every variable and the state unchanged", async () => {
         await useBackend(backend);
         const model = smallModel();

@@ -125,6 +125,8 @@ export class TfOptimizer extends tf.Optimizer {
   readonly #opsSlots = new Map<string, OpsSlot>();
   #opsStepCount = 0;
   #opsSkippedSteps = 0;
+  /** Set by setWeights: the next step may adopt the saved state under the call's names. */
+  #adoptNames = false;
   /** Tensors handed out by getWeights, disposed at the next getWeights or dispose. */
   #exported: tf.Tensor[] = [];
 
@@ -170,11 +172,36 @@ export class TfOptimizer extends tf.Optimizer {
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const entries = this.#entries(variableGradients);
     this.#resolvePath();
+    if (this.#adoptNames) {
+      this.#adoptNames = false;
+      this.#adoptSavedNames(entries);
+    }
     if (entries.length > 0) {
       if (this.#path === 'kernel') this.#kernelStep(entries);
       else this.#opsStep(entries);
     }
     this.incrementIterations();
+  }
+
+  /**
+   * After setWeights: when none of the call's variables has state, but the saved state
+   * has as many parameters of the same lengths, the state belongs to these variables
+   * under other names. tfjs-layers renames the variables of a model loaded in a process
+   * that already has one (`dense_Dense1/kernel` becomes `dense_Dense1/kernel_1`); TF.js's
+   * own optimizers keep state by position, so a save/load round trip works for them, and
+   * by this it works here too. The saved order is the order of the first step's variables.
+   */
+  #adoptSavedNames(entries: readonly Entry[]): void {
+    const dict = this.#stateDict();
+    const saved = Object.keys(dict.params);
+    if (saved.length !== entries.length || entries.some((e) => Object.hasOwn(dict.params, e.name))) return;
+    if (saved.some((name, i) => dict.params[name]!.length !== entries[i]!.variable.size)) return;
+    const params = Object.create(null) as { [name: string]: ParamStateRecord };
+    saved.forEach((name, i) => {
+      params[entries[i]!.name] = dict.params[name]!;
+    });
+    this.optimizer.loadStateDict({ ...dict, params });
+    if (this.#path === 'ops') this.#loadOps(this.optimizer.stateDict());
   }
 
   /** With path 'auto', picks the path of the current backend, once. */
@@ -411,6 +438,7 @@ export class TfOptimizer extends tf.Optimizer {
     const iterations = (await iter.data())[0]!;
     if (this.#path === 'ops') this.#loadOps(this.optimizer.stateDict());
     this.#mirrored.clear();
+    this.#adoptNames = true;
     this.iterations_ = iterations;
   }
 
