@@ -96,3 +96,35 @@ describe('the adapter picks its path by backend', () => {
     });
   }
 });
+
+describe("TF.js's Adam is our variant 'pytorch', not 'book' (hand-derived first step)", () => {
+  // One step from p = 0 with g = 1e-6, lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-7:
+  // bias-corrected m = g and v = g^2, so 'pytorch' (TF.js's formula) steps
+  // -lr g / (g + eps) = -1e-3 / 1.1 = -9.0909e-4; 'book' steps
+  // -lr sqrt(1e-3) / 0.1 * 0.1 g / (sqrt(1e-3) g + eps) = -2.4025e-4.
+  const pytorchStep = -1e-3 / 1.1;
+  const bookStep = -1e-3 * Math.sqrt(1e-3) * 1e-6 / (Math.sqrt(1e-3) * 1e-6 + 1e-7);
+  for (const backend of BACKENDS) {
+    it(`on ${backend}: tf.train.adam, and tfOptimizer(new Adam({ eps: 1e-7 })) on both paths, step -lr/1.1`, async () => {
+      await useBackend(backend);
+      const step = (opt: tf.Optimizer, name: string): number => {
+        const v = tf.variable(tf.zeros([1]), true, `${name}_${backend}`);
+        const g = tf.tensor([1e-6]);
+        opt.applyGradients({ [v.name]: g });
+        const value = v.dataSync()[0]!;
+        tf.dispose([v, g]);
+        opt.dispose();
+        return value;
+      };
+      const relative = (x: number, y: number): number => Math.abs(x - y) / Math.abs(y);
+      // TF.js keeps beta2^t as a float32: 1 - fround(0.999) = 9.9998713e-4 is 1.3e-5 off, its
+      // square root 6.4e-6: the reason the trajectories above agree to 1e-5, not to ulps.
+      const theirs = step(tf.train.adam(1e-3), 'adam_tf');
+      assert.ok(relative(theirs, pytorchStep) < 1e-5 && relative(theirs, bookStep) > 1);
+      for (const path of ['kernel', 'ops'] as const) {
+        assert.ok(relative(step(tfOptimizer(new Adam({ lr: 1e-3, eps: 1e-7 }), { path }), `adam_ours_${path}`), pytorchStep) < 1e-6);
+        assert.ok(relative(step(tfOptimizer(new Adam({ lr: 1e-3, variant: 'book' }), { path }), `adam_book_${path}`), bookStep) < 1e-6);
+      }
+    });
+  }
+});
