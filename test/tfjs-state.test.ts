@@ -276,8 +276,11 @@ for (const backend of BACKENDS) {
         v.assign(tf.tensor([10, 20, 30]));
         opt.applyGradients([{ name: v.name, tensor: g }]); // from the assigned value: 10 - 0.125, ...
         assert.deepEqual(Array.from(v.dataSync()), [9.875, 19.75, 29.5]);
+        const kept = v.clone(); // shares the variable's data: it must not change with the next step
         opt.applyGradients({ [v.name]: g });
         assert.deepEqual(Array.from(v.dataSync()), [9.75, 19.5, 29]);
+        assert.deepEqual(Array.from(kept.dataSync()), [9.875, 19.75, 29.5]);
+        kept.dispose();
         opt.dispose();
         tf.dispose([v, g]);
       });

@@ -281,8 +281,12 @@ export class TfOptimizer extends tf.Optimizer {
     }
     if (this.options.clipGradNorm !== undefined) clipGradNorm(store.grads, this.options.clipGradNorm, { nonFinite: 'return' });
     if (!this.optimizer.update(store.params, store.grads)) return; // skipped: nothing to write
+    // The cpu backend keeps the array it is given (so it gets a copy); the wasm backend
+    // copies it into its own heap at once (tfjs-backend-wasm's `move`), so the view will do.
+    const copy = tf.getBackend() !== 'wasm';
     for (const e of entries) {
-      const value = tf.tensor(store.params[e.name]!.slice(), e.variable.shape, 'float32');
+      const values = store.params[e.name]!;
+      const value = tf.tensor(copy ? values.slice() : values, e.variable.shape, 'float32');
       e.variable.assign(value);
       value.dispose(); // the variable holds the data now
       this.#mirrored.set(e.name, dataIdOf(e.variable));
