@@ -97,6 +97,33 @@ function dataIdOf(tensor: tf.Tensor): object {
   return tensor.dataId as object;
 }
 
+/** What the wasm backend of TF.js 4.x keeps per tensor (backend_wasm.js); checked before use. */
+interface WasmBackendInternals {
+  wasm?: { HEAPU8?: unknown };
+  dataIdMap?: { get?: (dataId: object) => { memoryOffset?: unknown; dtype?: unknown } | undefined };
+}
+
+/**
+ * A float32 tensor's data on the wasm backend as a view of the backend's heap, or
+ * undefined where that cannot be seen (another backend, another layout of its internals).
+ * `dataSync()` would copy it into a new array first: on the wasm backend that copy and its
+ * allocation cost as much as our whole step. Read at once, before TF.js runs anything else
+ * (its heap may grow, which detaches the view's buffer).
+ */
+function wasmHeapView(tensor: tf.Tensor): Float32Array | undefined {
+  const backend = tf.backend() as unknown as WasmBackendInternals;
+  const heap = backend.wasm?.HEAPU8;
+  const entry = typeof backend.dataIdMap?.get === 'function' ? backend.dataIdMap.get(dataIdOf(tensor)) : undefined;
+  if (!(heap instanceof Uint8Array) || entry === undefined || typeof entry.memoryOffset !== 'number' || entry.dtype !== 'float32') return undefined;
+  if (entry.memoryOffset + tensor.size * 4 > heap.byteLength) return undefined;
+  return new Float32Array(heap.buffer, heap.byteOffset + entry.memoryOffset, tensor.size);
+}
+
+/** A float32 tensor's values, without a copy where the backend allows. */
+function valuesOf(tensor: tf.Tensor, onWasm: boolean): Float32Array {
+  return (onWasm ? wasmHeapView(tensor) : undefined) ?? (tensor.dataSync() as Float32Array);
+}
+
 /**
  * A `tf.Optimizer` that runs one optimizer of this library. Make it with `tfOptimizer`.
  *
@@ -271,19 +298,20 @@ export class TfOptimizer extends tf.Optimizer {
       store = this.#store = new ParamStore(shapes, { stateBuffers: this.optimizer.stateBuffersPerParam() });
       this.#mirrored.clear();
     }
+    const onWasm = tf.getBackend() === 'wasm';
     for (const e of entries) {
       const id = dataIdOf(e.variable);
       if (this.#mirrored.get(e.name) !== id) {
-        store.params[e.name]!.set(e.variable.dataSync() as Float32Array);
+        store.params[e.name]!.set(valuesOf(e.variable, onWasm));
         this.#mirrored.set(e.name, id);
       }
-      store.grads[e.name]!.set(e.gradient.dataSync() as Float32Array);
+      store.grads[e.name]!.set(valuesOf(e.gradient, onWasm));
     }
     if (this.options.clipGradNorm !== undefined) clipGradNorm(store.grads, this.options.clipGradNorm, { nonFinite: 'return' });
     if (!this.optimizer.update(store.params, store.grads)) return; // skipped: nothing to write
     // The cpu backend keeps the array it is given (so it gets a copy); the wasm backend
     // copies it into its own heap at once (tfjs-backend-wasm's `move`), so the view will do.
-    const copy = tf.getBackend() !== 'wasm';
+    const copy = !onWasm;
     for (const e of entries) {
       const values = store.params[e.name]!;
       const value = tf.tensor(copy ? values.slice() : values, e.variable.shape, 'float32');
