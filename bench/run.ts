@@ -448,3 +448,6 @@ lines.push(...targets);
 const table = lines.join('\n');
 console.log(table);
 if (args.json) writeFileSync(args.json, JSON.stringify({ machine, rows, extras, targets, sink }, null, 2));
+
+// nesterov/tfjs against TF.js's own optimizers (bench/tfjs.ts; `npm run bench:tfjs` alone).
+if (!args['no-tfjs']) console.log(`\n${(await (await import('./tfjs.ts')).tfjsSection({ quick: args.quick })).lines.join('\n')}`);

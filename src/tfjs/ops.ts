@@ -1,0 +1,136 @@
+/**
+ * The 'ops' path: each rule of this library written as TF.js ops, for backends whose
+ * data lives on a GPU (webgl, webgpu), where reading gradients into a ParamStore would
+ * cost a round trip per step. The formulas are the ones of src/rules/ (see the
+ * comments there), term for term; the arithmetic is float32 tensor ops, so the results
+ * agree with the kernel path to float32 rounding, not to the bit.
+ *
+ * Every function here runs inside the caller's `tf.tidy`: it returns the new parameter
+ * and the new state buffers (in the order of the rule's `bufferNames`), and the caller
+ * assigns them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { AdaGradHyper } from '../rules/adagrad.ts';
+import type { AdamHyper } from '../rules/adam.ts';
+import type { MomentumHyper } from '../rules/momentum.ts';
+import type { NAdamHyper } from '../rules/nadam.ts';
+import type { NesterovHyper } from '../rules/nesterov.ts';
+import type { RMSPropHyper } from '../rules/rmsprop.ts';
+import type { CommonHyper } from '../rule.ts';
+
+/** The rules the 'ops' path computes (every rule of this library). */
+export type RuleName = 'SGD' | 'Momentum' | 'Nesterov' | 'AdaGrad' | 'RMSProp' | 'Adam' | 'AdamW' | 'NAdam';
+
+/** What one parameter's step needs besides tensors. */
+export interface OpsStep {
+  readonly rule: RuleName;
+  readonly hyper: CommonHyper;
+  /** This step's learning rate (the schedule already evaluated). */
+  readonly lr: number;
+  /** The parameter's step number, counting this one (1 on its first step). */
+  readonly step: number;
+  /** The parameter's scalar state (NAdam's muProduct), updated in place. */
+  readonly scalars: Record<string, number>;
+}
+
+/** The gradient the kernels see: sign * g, plus coupled weight decay wd * p. */
+function effectiveGradient(h: CommonHyper, p: tf.Tensor, g: tf.Tensor): tf.Tensor {
+  let gi = h.maximize ? tf.neg(g) : g;
+  if (h.weightDecay !== 0) gi = tf.add(gi, tf.mul(p, h.weightDecay));
+  return gi;
+}
+
+/** One step of `s.rule` for one parameter: [new parameter, ...new state buffers]. */
+export function opsStep(s: OpsStep, p: tf.Tensor, g: tf.Tensor, buffers: readonly tf.Tensor[]): tf.Tensor[] {
+  const gi = effectiveGradient(s.hyper, p, g);
+  const lr = s.lr;
+  switch (s.rule) {
+    case 'SGD':
+      return [tf.sub(p, tf.mul(gi, lr))];
+    case 'Momentum': {
+      const h = s.hyper as MomentumHyper;
+      const b = buffers[0]!;
+      if (h.variant === 'classic') {
+        const v = tf.sub(tf.mul(b, h.momentum), tf.mul(gi, lr));
+        return [tf.add(p, v), v];
+      }
+      const next = s.step === 1 ? gi : tf.add(tf.mul(b, h.momentum), tf.mul(gi, 1 - h.dampening));
+      return [tf.sub(p, tf.mul(next, lr)), next];
+    }
+    case 'Nesterov': {
+      const h = s.hyper as NesterovHyper;
+      const mu = h.momentum;
+      const v = buffers[0]!;
+      if (h.variant === 'pytorch') {
+        const next = s.step === 1 ? gi : tf.add(tf.mul(v, mu), tf.mul(gi, 1 - h.dampening));
+        // TF.js's own useNesterov order: p + (-lr) * (g + b * mu).
+        return [tf.add(tf.mul(tf.add(gi, tf.mul(next, mu)), -lr), p), next];
+      }
+      const vNew = tf.sub(tf.mul(v, mu), tf.mul(gi, lr));
+      const carried = h.variant === 'nag' ? v : vNew; // 'book' applies mu^2 to the new velocity
+      return [tf.sub(tf.add(p, tf.mul(carried, mu * mu)), tf.mul(gi, (1 + mu) * lr)), vNew];
+    }
+    case 'AdaGrad': {
+      const h = s.hyper as AdaGradHyper;
+      const stepSize = h.variant === 'book' ? lr : lr / (1 + (s.step - 1) * h.lrDecay);
+      const sum = tf.add(buffers[0]!, tf.square(gi));
+      return [tf.sub(p, tf.div(tf.mul(gi, stepSize), tf.add(tf.sqrt(sum), h.eps))), sum];
+    }
+    case 'RMSProp': {
+      const h = s.hyper as RMSPropHyper;
+      let k = 0;
+      const sq = tf.add(tf.mul(buffers[k++]!, h.alpha), tf.mul(tf.square(gi), 1 - h.alpha));
+      const out: tf.Tensor[] = [sq];
+      let denominator: tf.Tensor;
+      if (h.centered) {
+        const c = tf.add(tf.mul(buffers[k++]!, h.alpha), tf.mul(gi, 1 - h.alpha));
+        out.push(c);
+        denominator = tf.add(tf.sqrt(tf.sub(sq, tf.square(c))), h.eps);
+      } else {
+        denominator = tf.add(tf.sqrt(sq), h.eps);
+      }
+      if (h.momentum > 0) {
+        const b = tf.add(tf.mul(buffers[k++]!, h.momentum), tf.div(gi, denominator));
+        out.push(b);
+        return [tf.sub(p, tf.mul(b, lr)), ...out];
+      }
+      return [tf.sub(p, tf.div(tf.mul(gi, lr), denominator)), ...out];
+    }
+    case 'Adam':
+    case 'AdamW': {
+      const h = s.hyper as AdamHyper;
+      const bc1 = 1 - h.beta1 ** s.step;
+      const bc2 = 1 - h.beta2 ** s.step;
+      const shrunk = h.decoupledWeightDecay !== 0 ? tf.mul(p, 1 - lr * h.decoupledWeightDecay) : p;
+      const [m0, v0, vMax0] = buffers;
+      if (h.variant === 'book') {
+        const m = tf.add(m0!, tf.mul(tf.sub(gi, m0!), 1 - h.beta1));
+        const v = tf.add(v0!, tf.mul(tf.sub(tf.square(gi), v0!), 1 - h.beta2));
+        const lrT = (lr * Math.sqrt(bc2)) / bc1;
+        return [tf.sub(shrunk, tf.div(tf.mul(m, lrT), tf.add(tf.sqrt(v), h.eps))), m, v];
+      }
+      const m = tf.add(tf.mul(m0!, h.beta1), tf.mul(gi, 1 - h.beta1));
+      const v = tf.add(tf.mul(v0!, h.beta2), tf.mul(tf.square(gi), 1 - h.beta2));
+      const vMax = h.amsgrad ? tf.maximum(vMax0!, v) : undefined;
+      const sqrtBc2 = Math.sqrt(bc2);
+      // (-lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), times sqrt(bc2) above and below (as the kernels).
+      const update = tf.div(tf.mul(m, (-lr / bc1) * sqrtBc2), tf.add(tf.sqrt(vMax ?? v), h.eps * sqrtBc2));
+      return vMax === undefined ? [tf.add(shrunk, update), m, v] : [tf.add(shrunk, update), m, v, vMax];
+    }
+    case 'NAdam': {
+      const h = s.hyper as NAdamHyper;
+      const t = s.step;
+      const mu = h.beta1 * (1 - 0.5 * 0.96 ** (t * h.momentumDecay));
+      const muNext = h.beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * h.momentumDecay));
+      const muProduct = s.scalars.muProduct! * mu;
+      s.scalars.muProduct = muProduct;
+      const sqrtBc2 = Math.sqrt(1 - h.beta2 ** t);
+      const gradScale = ((lr * (1 - mu)) / (1 - muProduct)) * -1 * sqrtBc2;
+      const avgScale = ((lr * muNext) / (1 - muProduct * muNext)) * -1 * sqrtBc2;
+      const m = tf.add(tf.mul(buffers[0]!, h.beta1), tf.mul(gi, 1 - h.beta1));
+      const v = tf.add(tf.mul(buffers[1]!, h.beta2), tf.mul(tf.square(gi), 1 - h.beta2));
+      const numerator = tf.add(tf.mul(gi, gradScale), tf.mul(m, avgScale));
+      return [tf.add(p, tf.div(numerator, tf.add(tf.sqrt(v), h.eps * sqrtBc2))), m, v];
+    }
+  }
+}
