@@ -23,6 +23,7 @@ function runBlock(code: string): string {
   const folder = mkdtempSync(join(tmpdir(), 'nesterov-readme-'));
   mkdirSync(join(folder, 'node_modules'));
   symlinkSync(root, join(folder, 'node_modules/nesterov'), 'dir');
+  symlinkSync(join(root, 'node_modules/@tensorflow'), join(folder, 'node_modules/@tensorflow'), 'dir');
   const file = join(folder, 'block.mts');
   writeFileSync(file, code);
   return execFileSync(process.execPath, ['--conditions=nesterov-source', '--import', tsx, file], { cwd: folder, encoding: 'utf8' });
@@ -31,7 +32,7 @@ function runBlock(code: string): string {
 it('the blocks import the package by its name, as a user does', () => {
   const imports = blocks.flatMap((block) => [...block.matchAll(/from '([^']+)'/g)].map((m) => m[1]!));
   assert.ok(imports.length >= 5);
-  assert.deepEqual([...new Set(imports)].sort(), ['nesterov', 'nesterov/node']);
+  assert.deepEqual([...new Set(imports)].sort(), ['@tensorflow/tfjs', 'nesterov', 'nesterov/node', 'nesterov/tfjs']);
 });
 
 it('the quick start prints the NAG point the README promises', () => {
@@ -53,7 +54,7 @@ it('the ParamStore example runs: one memory, views, one update', () => {
 });
 
 it('the minimize example prints what its comment says', () => {
-  const block = blocks.find((b) => b.includes('minimize('))!;
+  const block = blocks.find((b) => b.includes('minimize(') && !b.includes('nesterov/tfjs'))!;
   const promised = /console\.log\(.*\); \/\/ (.*)$/m.exec(block)![1]!;
   assert.equal(runBlock(block).trim(), promised);
 });
@@ -70,4 +71,11 @@ it('the set-up is two commands, `npm ci && npm start` then `npm test`, and .ci/r
     .filter((line) => /^npm /.test(line))
     .map((line) => line.replace(/ \|\| exit$/, '')); // set -e does not stop inside an && list
   assert.deepEqual(ci, commands);
+});
+
+it('the TensorFlow.js example prints what its comments say', { timeout: 120_000 }, () => {
+  const block = blocks.find((b) => b.includes("from 'nesterov/tfjs'"))!;
+  const promised = [...block.matchAll(/console\.log\(.*\); \/\/ (.*)$/gm)].map((m) => m[1]!);
+  const printed = runBlock(block).trim().split('\n');
+  assert.deepEqual(printed, promised);
 });

@@ -22,6 +22,10 @@ import {
   UpdateError,
   clipGradNorm,
   warmupCosineDecay,
+  RAdam,
+  Adamax,
+  Adadelta,
+  Rprop,
   type AnyOptimizer,
 } from 'nesterov';
 import { STATE_WEIGHT_NAME, TfOptimizer, tfOptimizer, type TfOptimizerOptions } from 'nesterov/tfjs';
@@ -92,6 +96,11 @@ const RULES_TFJS_LACKS: [string, () => AnyOptimizer, TfOptimizerOptions][] = [
   ["AdaGrad 'book'", () => new AdaGrad({ lr: 0.05, variant: 'book' }) as unknown as AnyOptimizer, {}],
   ['AdaGrad lrDecay', () => new AdaGrad({ lr: 0.05, lrDecay: 0.1 }) as unknown as AnyOptimizer, {}],
   ['SGD with a step-3 NaN skipped', () => new SGD({ lr: 0.05, nonFinite: 'skip' }) as unknown as AnyOptimizer, {}],
+  // torch 1.13's remaining rules: 12 steps of RAdam cross its rho_t > 5 switch at step 6.
+  ['RAdam with weight decay', () => new RAdam({ lr: 0.01, weightDecay: 0.01 }) as unknown as AnyOptimizer, {}],
+  ['Adamax', () => new Adamax({ lr: 0.01 }) as unknown as AnyOptimizer, {}],
+  ['Adadelta', () => new Adadelta({ lr: 1, rho: 0.9 }) as unknown as AnyOptimizer, {}],
+  ['Rprop', () => new Rprop({ lr: 0.01 }) as unknown as AnyOptimizer, {}],
 ];
 
 for (const backend of BACKENDS) {

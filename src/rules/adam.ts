@@ -18,7 +18,8 @@
  *     p -= lr_t * m / (sqrt(v) + 1e-7)
  *
  * The two agree when eps is negligible against sqrt(v); they differ in the first steps
- * and wherever gradients are tiny. Keras and TF.js use the book's form with eps 1e-7.
+ * and wherever gradients are tiny. Keras 2 uses the book's form with eps 1e-7; TF.js 4
+ * uses the 'pytorch' form with eps 1e-7 (checked in test/tfjs.test.ts).
  * amsgrad: Reddi, Kale & Kumar (2018), "On the convergence of Adam and beyond".
  *
  * Defaults: lr 0.001, beta1 0.9, beta2 0.999 (book = PyTorch), eps 1e-8 (PyTorch;

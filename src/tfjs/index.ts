@@ -29,6 +29,10 @@ import { NAdam, nadamRule } from '../rules/nadam.ts';
 import { Nesterov, nesterovRule } from '../rules/nesterov.ts';
 import { RMSProp, rmspropRule } from '../rules/rmsprop.ts';
 import { SGD, sgdRule } from '../rules/sgd.ts';
+import { RAdam, radamRule } from '../rules/radam.ts';
+import { Adamax, adamaxRule } from '../rules/adamax.ts';
+import { Adadelta, adadeltaRule } from '../rules/adadelta.ts';
+import { Rprop, rpropRule } from '../rules/rprop.ts';
 import { STATE_FORMAT, STATE_VERSION, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
 import { ParamStore } from '../store.ts';
 import { opsStep, type RuleName } from './ops.ts';
@@ -66,6 +70,10 @@ const RULES: readonly (RuleEntry & { readonly is: (o: AnyOptimizer) => boolean }
   { name: 'AdamW', rule: adamwRule as never, make: (o) => new AdamW(o) as unknown as AnyOptimizer, is: (o) => o instanceof AdamW },
   { name: 'Adam', rule: adamRule as never, make: (o) => new Adam(o) as unknown as AnyOptimizer, is: (o) => o instanceof Adam },
   { name: 'NAdam', rule: nadamRule as never, make: (o) => new NAdam(o) as unknown as AnyOptimizer, is: (o) => o instanceof NAdam },
+  { name: 'RAdam', rule: radamRule as never, make: (o) => new RAdam(o) as unknown as AnyOptimizer, is: (o) => o instanceof RAdam },
+  { name: 'Adamax', rule: adamaxRule as never, make: (o) => new Adamax(o) as unknown as AnyOptimizer, is: (o) => o instanceof Adamax },
+  { name: 'Adadelta', rule: adadeltaRule as never, make: (o) => new Adadelta(o) as unknown as AnyOptimizer, is: (o) => o instanceof Adadelta },
+  { name: 'Rprop', rule: rpropRule as never, make: (o) => new Rprop(o) as unknown as AnyOptimizer, is: (o) => o instanceof Rprop },
 ];
 
 /** TF.js's `{ name, tensor }` pair (tfjs-core does not export its type). */
@@ -502,7 +510,7 @@ export class TfOptimizer extends tf.Optimizer {
     const options: tf.serialization.ConfigDict = {};
     const defaults = this.optimizer.defaults as unknown as Record<string, unknown>;
     for (const key of this.#entry.rule.optionNames) {
-      const value = key === 'weightDecay' && this.#entry.name === 'AdamW' ? defaults.decoupledWeightDecay : defaults[key];
+      const value = defaults[key];
       if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') options[key] = value;
     }
     options.nonFinite = this.optimizer.nonFinite;

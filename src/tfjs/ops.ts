@@ -16,10 +16,14 @@ import type { MomentumHyper } from '../rules/momentum.ts';
 import type { NAdamHyper } from '../rules/nadam.ts';
 import type { NesterovHyper } from '../rules/nesterov.ts';
 import type { RMSPropHyper } from '../rules/rmsprop.ts';
+import type { RAdamHyper } from '../rules/radam.ts';
+import type { AdamaxHyper } from '../rules/adamax.ts';
+import type { AdadeltaHyper } from '../rules/adadelta.ts';
+import type { RpropHyper } from '../rules/rprop.ts';
 import type { CommonHyper } from '../rule.ts';
 
 /** The rules the 'ops' path computes (every rule of this library). */
-export type RuleName = 'SGD' | 'Momentum' | 'Nesterov' | 'AdaGrad' | 'RMSProp' | 'Adam' | 'AdamW' | 'NAdam';
+export type RuleName = 'SGD' | 'Momentum' | 'Nesterov' | 'AdaGrad' | 'RMSProp' | 'Adam' | 'AdamW' | 'NAdam' | 'RAdam' | 'Adamax' | 'Adadelta' | 'Rprop';
 
 /** What one parameter's step needs besides tensors. */
 export interface OpsStep {
@@ -36,7 +40,9 @@ export interface OpsStep {
 /** The gradient the kernels see: sign * g, plus coupled weight decay wd * p. */
 function effectiveGradient(h: CommonHyper, p: tf.Tensor, g: tf.Tensor): tf.Tensor {
   let gi = h.maximize ? tf.neg(g) : g;
-  if (h.weightDecay !== 0) gi = tf.add(gi, tf.mul(p, h.weightDecay));
+  // AdamW's weightDecay is decoupled (applied to p, not through the gradient).
+  const decoupled = (h as CommonHyper & { decoupled?: boolean }).decoupled === true;
+  if (h.weightDecay !== 0 && !decoupled) gi = tf.add(gi, tf.mul(p, h.weightDecay));
   return gi;
 }
 
@@ -101,7 +107,7 @@ export function opsStep(s: OpsStep, p: tf.Tensor, g: tf.Tensor, buffers: readonl
       const h = s.hyper as AdamHyper;
       const bc1 = 1 - h.beta1 ** s.step;
       const bc2 = 1 - h.beta2 ** s.step;
-      const shrunk = h.decoupledWeightDecay !== 0 ? tf.mul(p, 1 - lr * h.decoupledWeightDecay) : p;
+      const shrunk = h.decoupled && h.weightDecay !== 0 ? tf.mul(p, 1 - lr * h.weightDecay) : p;
       const [m0, v0, vMax0] = buffers;
       if (h.variant === 'book') {
         const m = tf.add(m0!, tf.mul(tf.sub(gi, m0!), 1 - h.beta1));
@@ -131,6 +137,47 @@ export function opsStep(s: OpsStep, p: tf.Tensor, g: tf.Tensor, buffers: readonl
       const v = tf.add(tf.mul(buffers[1]!, h.beta2), tf.mul(tf.square(gi), 1 - h.beta2));
       const numerator = tf.add(tf.mul(gi, gradScale), tf.mul(m, avgScale));
       return [tf.add(p, tf.div(numerator, tf.add(tf.sqrt(v), h.eps * sqrtBc2))), m, v];
+    }
+    case 'RAdam': {
+      // torch 1.13's _single_tensor_radam; the rho_t branch is per step (see radam.ts).
+      const h = s.hyper as RAdamHyper;
+      const t = s.step;
+      const m = tf.add(tf.mul(buffers[0]!, h.beta1), tf.mul(gi, 1 - h.beta1));
+      const v = tf.add(tf.mul(buffers[1]!, h.beta2), tf.mul(tf.square(gi), 1 - h.beta2));
+      const bc1 = 1 - h.beta1 ** t;
+      const bc2 = 1 - h.beta2 ** t;
+      const rhoInf = 2 / (1 - h.beta2) - 1;
+      const rhoT = rhoInf - (2 * t * h.beta2 ** t) / bc2;
+      if (rhoT > 5) {
+        const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
+        const step = tf.div(tf.mul(m, (lr * rect * Math.sqrt(bc2)) / bc1), tf.add(tf.sqrt(v), h.eps));
+        return [tf.sub(p, step), m, v];
+      }
+      return [tf.sub(p, tf.mul(m, lr / bc1)), m, v];
+    }
+    case 'Adamax': {
+      const h = s.hyper as AdamaxHyper;
+      const m = tf.add(tf.mul(buffers[0]!, h.beta1), tf.mul(gi, 1 - h.beta1));
+      const u = tf.maximum(tf.mul(buffers[1]!, h.beta2), tf.add(tf.abs(gi), h.eps));
+      return [tf.sub(p, tf.div(tf.mul(m, lr / (1 - h.beta1 ** s.step)), u)), m, u];
+    }
+    case 'Adadelta': {
+      const h = s.hyper as AdadeltaHyper;
+      const square = tf.add(tf.mul(buffers[0]!, h.rho), tf.mul(tf.square(gi), 1 - h.rho));
+      const delta = tf.mul(tf.div(tf.sqrt(tf.add(buffers[1]!, h.eps)), tf.sqrt(tf.add(square, h.eps))), gi);
+      const acc = tf.add(tf.mul(buffers[1]!, h.rho), tf.mul(tf.square(delta), 1 - h.rho));
+      return [tf.sub(p, tf.mul(delta, lr)), square, acc];
+    }
+    case 'Rprop': {
+      // torch's variant: grow on agreement, shrink and hold on a sign flip (see rprop.ts).
+      const h = s.hyper as RpropHyper;
+      const [prev, sizes] = buffers;
+      const start = s.step === 1 ? tf.fill(sizes!.shape, lr) : sizes!;
+      const agreement = tf.sign(tf.mul(gi, prev!));
+      const factor = tf.where(tf.greater(agreement, 0), tf.scalar(h.etaPlus), tf.where(tf.less(agreement, 0), tf.scalar(h.etaMinus), tf.scalar(1)));
+      const size = tf.clipByValue(tf.mul(start, factor), h.stepSizeMin, h.stepSizeMax);
+      const g = tf.where(tf.less(agreement, 0), tf.zerosLike(gi), gi);
+      return [tf.sub(p, tf.mul(tf.sign(g), size)), g, size];
     }
   }
 }
