@@ -304,7 +304,8 @@ export class ScheduleFreeOptimizer<O extends ScheduleFreeCommonOptions, H extend
       if (state.step > 0) moves.push({ name, p, state });
     }
     const store = storeOf(params);
-    const kernels = store?.kernels ?? null;
+    // The wasm lerp where update runs the wasm kernels (backend 'auto' or 'wasm' on a float32 store).
+    const kernels = this.backend === 'js' ? null : (store?.kernels ?? null);
     let bad: string | undefined;
     for (const { name, p, state } of moves) {
       const weight = weightOf(this.#beta(this.hyperparameters(name) as H));
