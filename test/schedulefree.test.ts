@@ -252,6 +252,52 @@ describe('by hand', () => {
   });
 });
 
+describe('how Schedule-Free relates to NAG: the momentum form', () => {
+  it('ScheduleFreeSGD (r 0, constant lr) is x_{t+1} = x_t + (t-1)/(t+1) (x_t - x_{t-1}) - lr/(t+1) g(y_t), y_t = x_t + (1-beta)(t-1)(x_t - x_{t-1})', () => {
+    // By hand: with r = 0 and a constant lr every weight is lr^2, so c_t = 1/t. From
+    // x_t = (1 - c_t) x_{t-1} + c_t z_t: z_t = x_t + (t - 1)(x_t - x_{t-1}). Then
+    //   y_t     = (1 - beta) z_t + beta x_t = x_t + (1 - beta)(t - 1)(x_t - x_{t-1})
+    //   x_{t+1} = (1 - 1/(t+1)) x_t + (z_t - lr g(y_t)) / (t + 1)
+    //           = x_t + (t - 1)/(t + 1) (x_t - x_{t-1}) - lr/(t + 1) g(y_t)
+    // NAG's convex form has the same momentum on x, (k - 1)/(k + 2), and takes the
+    // gradient at an extrapolation of x along its last move; Schedule-Free extrapolates
+    // further, by (1 - beta)(t - 1), and steps by lr/(t + 1) (beta = 1: the gradient at
+    // x, primal averaging, a heavy-ball method).
+    const curvatures = [1, 3, 10];
+    const gradient = (x: Float64Array, out: Float64Array) => {
+      for (let i = 0; i < x.length; i++) out[i] = curvatures[i]! * (x[i]! - 1);
+    };
+    const lr = 0.05;
+    const beta = 0.9;
+    const opt = new ScheduleFreeSGD({ lr, momentum: beta });
+    const p = { x: Float64Array.from([-2, 0.5, 3]) };
+    const g = { x: new Float64Array(3) };
+    // The momentum form, run beside: x_0 = p_0, x_1 = x_0 - lr g(x_0) (c_1 = 1).
+    let previous = Float64Array.from(p.x);
+    let current = new Float64Array(3);
+    gradient(previous, g.x);
+    for (let i = 0; i < 3; i++) current[i] = previous[i]! - lr * g.x[i]!;
+    opt.update(p, g);
+    let worst = 0;
+    for (let t = 1; t < 40; t++) {
+      const y = current.map((x, i) => x + (1 - beta) * (t - 1) * (x - previous[i]!));
+      for (let i = 0; i < 3; i++) worst = Math.max(worst, Math.abs(p.x[i]! - y[i]!));
+      const gy = new Float64Array(3);
+      gradient(y, gy);
+      const next = current.map((x, i) => x + ((t - 1) / (t + 1)) * (x - previous[i]!) - (lr / (t + 1)) * gy[i]!);
+      previous = current;
+      current = next;
+      gradient(p.x, g.x);
+      opt.update(p, g);
+    }
+    // x from the optimizer: eval moves the params there.
+    opt.eval(p);
+    for (let i = 0; i < 3; i++) worst = Math.max(worst, Math.abs(p.x[i]! - current[i]!));
+    assert.ok(worst < 1e-12, `largest difference ${worst}`);
+    assert.ok(Math.abs(p.x[2]! - 1) < 0.1, 'and it is getting somewhere');
+  });
+});
+
 describe('the train/eval switch', () => {
   const steps = (opt: ScheduleFreeSGD | ScheduleFreeAdamW, p: Record<string, FloatArray>, count: number) => {
     for (let t = 0; t < count; t++) {
