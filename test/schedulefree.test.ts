@@ -352,6 +352,25 @@ describe('the train/eval switch', () => {
     assert.equal(opt.mode, 'train');
   });
 
+  it('an eval that writes NaN or Infinity says so, and the mode is eval (the parameters were moved)', () => {
+    // momentum 5e-324 (the smallest double, inside the reference's (0, 1)): eval's weight
+    // 1 - 1/beta is -Infinity, and -Infinity * (z - y) is NaN where z = y (every element
+    // here: y - z = beta (x - z) rounds to 0).
+    const opt = new ScheduleFreeSGD({ lr: 0.1, momentum: 5e-324 });
+    const p = { w: new Float64Array([0, 0]) };
+    opt.update(p, { w: new Float64Array([1, 0]) });
+    opt.update(p, { w: new Float64Array([1, 0]) });
+    assert.throws(
+      () => opt.eval(p),
+      (error: Error) =>
+        error instanceof UpdateError &&
+        error.message === "ScheduleFreeSGD.eval: parameter 'w' became non-finite (beta 5e-324): the parameters were moved and the mode is now 'eval'",
+    );
+    assert.ok(Number.isNaN(p.w[0]) && Number.isNaN(p.w[1]), `${p.w}`);
+    assert.equal(opt.mode, 'eval');
+    assert.equal(opt.stateDict().params.w!.scalars.trainMode, 0);
+  });
+
   it('the mode is saved: stateDict in eval mode says trainMode 0; resume is bit-identical in both modes', () => {
     for (const Rule of [ScheduleFreeSGD, ScheduleFreeAdamW]) {
       for (const mode of ['train', 'eval'] as const) {

@@ -241,14 +241,12 @@ export class ScheduleFreeOptimizer<O extends ScheduleFreeCommonOptions, H extend
   eval<K extends string>(params: ParamSet<K>): void {
     if (!this.#training) return;
     this.#move(params, 'eval', (beta) => 1 - 1 / beta);
-    this.#training = false;
   }
 
   /** Moves the parameters back to y (`p = lerp(x, z, 1 - beta)`) and allows updates again. In train mode already: nothing happens. */
   train<K extends string>(params: ParamSet<K>): void {
     if (this.#training) return;
     this.#move(params, 'train', (beta) => 1 - beta);
-    this.#training = true;
   }
 
   override update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>): boolean {
@@ -285,6 +283,7 @@ export class ScheduleFreeOptimizer<O extends ScheduleFreeCommonOptions, H extend
     this.#training = training ?? true;
   }
 
+  /** Checks everything, then p <- p + w (z - p) for every parameter with state, then sets the mode. */
   #move<K extends string>(params: ParamSet<K>, mode: 'eval' | 'train', weightOf: (beta: number) => number): void {
     const owner = `${this.#name}.${mode}`;
     if (params === null || typeof params !== 'object' || Array.isArray(params) || ArrayBuffer.isView(params)) {
@@ -319,6 +318,8 @@ export class ScheduleFreeOptimizer<O extends ScheduleFreeCommonOptions, H extend
       }
       if (!finite && bad === undefined) bad = name;
     }
+    // Moved: the mode changes even when a value overflowed (the parameters hold it now).
+    this.#training = mode === 'train';
     for (const name of this.paramsWithState()) (this.stateOf(name) as S).trainMode = mode === 'train' ? 1 : 0;
     if (bad !== undefined) {
       throw new UpdateError(`${owner}: parameter '${bad}' became non-finite (beta ${this.#beta(this.hyperparameters(bad) as H)}): the parameters were moved and the mode is now '${mode}'`, bad);
