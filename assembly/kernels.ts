@@ -1233,3 +1233,139 @@ export function rprop(p: usize, g: usize, prev: usize, ss: usize, n: i32, s: usi
   v128.store(prev, gz);
   return f32x4.add(f32x4.add(pi, si), gz);
 }
+
+/**
+ * Schedule-Free SGD (src/rules/schedulefree-sgd.ts): g = sign g (+ wd y); z0 = first ? y : z;
+ * y = y + c (z0 - y) + yStep g; z = z0 + zStep g. Scalars: c, yStep (lr (beta (1 - c) - 1)),
+ * zStep (-lr), wd, sign, first.
+ */
+export function scheduleFreeSgd(p: usize, g: usize, z: usize, n: i32, s: usize): i32 {
+  const c = <f32>load<f64>(s, 0), yStep = <f32>load<f64>(s, 8), zStep = <f32>load<f64>(s, 16);
+  const wd = <f32>load<f64>(s, 24), sign64 = load<f64>(s, 32), first = load<f64>(s, 40) == 1;
+  const sign = <f32>sign64, decay = wd != 0, negate = sign64 < 0;
+  const vc = f32x4.splat(c), vy = f32x4.splat(yStep), vz = f32x4.splat(zStep), vwd = f32x4.splat(wd);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, scheduleFreeSgdVector(p + o, g + o, z + o, negate, vwd, decay, first, vc, vy, vz));
+      const q = o + 16;
+      ok1 = probe(ok1, scheduleFreeSgdVector(p + q, g + q, z + q, negate, vwd, decay, first, vc, vy, vz));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, scheduleFreeSgdVector(p + o, g + o, z + o, negate, vwd, decay, first, vc, vy, vz));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const yi = load<f32>(p + o);
+    const zi = first ? yi : load<f32>(z + o);
+    const gi = gradient1(g + o, p + o, sign, wd, decay);
+    const pi = yi + c * (zi - yi) + yStep * gi;
+    const zn = zi + zStep * gi;
+    store<f32>(p + o, pi);
+    store<f32>(z + o, zn);
+    tail += (pi + zn) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function scheduleFreeSgdVector(
+  p: usize, g: usize, z: usize, negate: bool, vwd: v128, decay: bool, first: bool, vc: v128, vy: v128, vz: v128,
+): v128 {
+  const yi = v128.load(p);
+  const zi = first ? yi : v128.load(z);
+  const gi = gradient(g, p, negate, vwd, decay);
+  const pi = f32x4.add(f32x4.add(yi, f32x4.mul(vc, f32x4.sub(zi, yi))), f32x4.mul(vy, gi));
+  const zn = f32x4.add(zi, f32x4.mul(vz, gi));
+  v128.store(p, pi);
+  v128.store(z, zn);
+  return f32x4.add(pi, zn);
+}
+
+/**
+ * Schedule-Free AdamW (src/rules/schedulefree-adamw.ts): v = beta2 v + (1 - beta2) g^2;
+ * gn = g / (sqrt(v / bc2) + eps) (+ wd y); then Schedule-Free SGD's y and z with gn.
+ * Scalars: c, yStep, zStep, wd, sign, first, beta2, bc2 (1 - beta2^t), eps.
+ */
+export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32, s: usize): i32 {
+  const c = <f32>load<f64>(s, 0), yStep = <f32>load<f64>(s, 8), zStep = <f32>load<f64>(s, 16);
+  const wd = <f32>load<f64>(s, 24), sign64 = load<f64>(s, 32), first = load<f64>(s, 40) == 1;
+  const beta264 = load<f64>(s, 48);
+  const beta2 = <f32>beta264, omb2 = <f32>(1 - beta264), bc2 = <f32>load<f64>(s, 56), eps = <f32>load<f64>(s, 64);
+  const sign = <f32>sign64, decay = wd != 0, negate = sign64 < 0;
+  const vc = f32x4.splat(c), vy = f32x4.splat(yStep), vz = f32x4.splat(zStep), vwd = f32x4.splat(wd);
+  const vb2 = f32x4.splat(beta2), vomb2 = f32x4.splat(omb2), vbc2 = f32x4.splat(bc2), veps = f32x4.splat(eps);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, scheduleFreeAdamwVector(p + o, g + o, z + o, v + o, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps));
+      const q = o + 16;
+      ok1 = probe(ok1, scheduleFreeAdamwVector(p + q, g + q, z + q, v + q, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, scheduleFreeAdamwVector(p + o, g + o, z + o, v + o, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const yi = load<f32>(p + o);
+    const zi = first ? yi : load<f32>(z + o);
+    const gi = sign * load<f32>(g + o);
+    const vi = load<f32>(v + o) * beta2 + omb2 * gi * gi;
+    store<f32>(v + o, vi);
+    let gn = gi / (sqrt<f32>(vi / bc2) + eps);
+    if (decay) gn += wd * yi;
+    const pi = yi + c * (zi - yi) + yStep * gn;
+    const zn = zi + zStep * gn;
+    store<f32>(p + o, pi);
+    store<f32>(z + o, zn);
+    tail += (pi + zn + vi) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function scheduleFreeAdamwVector(
+  p: usize, g: usize, z: usize, v: usize, negate: bool, vwd: v128, decay: bool, first: bool, vc: v128, vy: v128, vz: v128,
+  vb2: v128, vomb2: v128, vbc2: v128, veps: v128,
+): v128 {
+  const yi = v128.load(p);
+  const zi = first ? yi : v128.load(z);
+  let gi = v128.load(g);
+  if (negate) gi = f32x4.neg(gi);
+  const vi = f32x4.add(f32x4.mul(v128.load(v), vb2), f32x4.mul(f32x4.mul(vomb2, gi), gi));
+  v128.store(v, vi);
+  let gn = f32x4.div(gi, f32x4.add(f32x4.sqrt(f32x4.div(vi, vbc2)), veps));
+  if (decay) gn = f32x4.add(gn, f32x4.mul(vwd, yi));
+  const pi = f32x4.add(f32x4.add(yi, f32x4.mul(vc, f32x4.sub(zi, yi))), f32x4.mul(vy, gn));
+  const zn = f32x4.add(zi, f32x4.mul(vz, gn));
+  v128.store(p, pi);
+  v128.store(z, zn);
+  return f32x4.add(f32x4.add(pi, zn), vi);
+}
+
+/** Schedule-Free's eval/train switch: p = p + w (z - p). Scalars: w. */
+export function scheduleFreeLerp(p: usize, z: usize, n: i32, s: usize): i32 {
+  const w = <f32>load<f64>(s, 0);
+  const vw = f32x4.splat(w);
+  let ok0 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  for (let o: usize = 0; o < end; o += 16) {
+    const pi = v128.load(p + o);
+    const pn = f32x4.add(pi, f32x4.mul(vw, f32x4.sub(v128.load(z + o), pi)));
+    v128.store(p + o, pn);
+    ok0 = probe(ok0, pn);
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const pi = load<f32>(p + o);
+    const pn = pi + w * (load<f32>(z + o) - pi);
+    store<f32>(p + o, pn);
+    tail += pn * 0;
+  }
+  return verdict(ok0, f32x4.splat(0), tail);
+}

@@ -30,3 +30,5 @@ export { RAdam, radamRule, type RAdamOptions, type RAdamHyper, type RAdamState }
 export { Adamax, adamaxRule, type AdamaxOptions, type AdamaxHyper, type AdamaxState } from './rules/adamax.ts';
 export { Adadelta, adadeltaRule, type AdadeltaOptions, type AdadeltaHyper, type AdadeltaState } from './rules/adadelta.ts';
 export { Rprop, rpropRule, type RpropOptions, type RpropHyper, type RpropState } from './rules/rprop.ts';
+export { ScheduleFreeSGD, ScheduleFreeOptimizer, scheduleFreeSgdRule, type ScheduleFreeSGDOptions, type ScheduleFreeSGDHyper, type ScheduleFreeSGDState, type ScheduleFreeState } from './rules/schedulefree-sgd.ts';
+export { ScheduleFreeAdamW, scheduleFreeAdamwRule, type ScheduleFreeAdamWOptions, type ScheduleFreeAdamWHyper, type ScheduleFreeAdamWState } from './rules/schedulefree-adamw.ts';

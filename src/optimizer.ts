@@ -800,4 +800,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     const variant = (this.defaults as unknown as { variant?: unknown }).variant;
     return typeof variant === 'string' ? variant : null;
   }
+
+  /** Names of the parameters that hold state, for subclasses that act on all of them (Schedule-Free's eval/train). */
+  protected paramsWithState(): string[] {
+    return [...this.#slots.values()].filter((slot) => slot.state !== undefined).map((slot) => slot.name);
+  }
 }

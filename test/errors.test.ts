@@ -68,6 +68,16 @@ describe('invalid options fail at construction', () => {
     ['Rprop', { stepSizeMin: -1 }, /^Rprop: invalid stepSizeMin: -1 \(expected a finite number >= 0\)$/],
     ['Rprop', { stepSizeMin: 1, stepSizeMax: 0.5 }, /^Rprop: invalid stepSizeMax: 0.5 \(expected a finite number >= stepSizeMin \(1\)\)$/],
     ['Rprop', { etas: [0.5, 1.2] }, /^Rprop: unknown option 'etas' \(known options: lr, weightDecay, maximize, etaMinus, etaPlus, stepSizeMin, stepSizeMax\)$/],
+    // Schedule-Free (issue 13): momentum in (0, 1) as the reference checks; beta1 > 0 (eval divides by it).
+    ['ScheduleFreeSGD', { momentum: 1 }, /^ScheduleFreeSGD: invalid momentum: 1 \(expected a number in \(0, 1\)\)$/],
+    ['ScheduleFreeSGD', { momentum: 0 }, /^ScheduleFreeSGD: invalid momentum: 0 \(expected a number in \(0, 1\)\)$/],
+    ['ScheduleFreeSGD', { warmupSteps: 2.5 }, /^ScheduleFreeSGD: invalid warmupSteps: 2.5 \(expected an integer >= 0\)$/],
+    ['ScheduleFreeSGD', { r: -1 }, /^ScheduleFreeSGD: invalid r: -1 \(expected a finite number >= 0\)$/],
+    ['ScheduleFreeSGD', { weightLrPower: NaN }, /^ScheduleFreeSGD: invalid weightLrPower: NaN \(expected a finite number >= 0\)$/],
+    ['ScheduleFreeAdamW', { beta1: 0 }, /^ScheduleFreeAdamW: invalid beta1: 0 \(expected a number in \(0, 1\]\)$/],
+    ['ScheduleFreeAdamW', { beta2: 1 }, /^ScheduleFreeAdamW: invalid beta2: 1 \(expected a number in \[0, 1\)\)$/],
+    ['ScheduleFreeAdamW', { warmupSteps: -1 }, /^ScheduleFreeAdamW: invalid warmupSteps: -1 \(expected an integer >= 0\)$/],
+    ['ScheduleFreeAdamW', { betas: [0.9, 0.999] }, /^ScheduleFreeAdamW: unknown option 'betas' \(known options: lr, weightDecay, maximize, warmupSteps, r, weightLrPower, beta1, beta2, eps\)$/],
   ];
   for (const [name, options, message] of cases) {
     it(`${name}(${JSON.stringify(options)})`, () => {

@@ -17,6 +17,9 @@
  * - RMSProp with g = 6e20: s = (1 - alpha) g^2 = 3.6e39 overflows: `squareAvg`.
  * - RAdam with g = 6e20: as Adam's, `expAvgSq`. Adadelta with g = 6e19: s = (1 - rho) g^2
  *   = 3.6e38 overflows: `squareAvg`.
+ * - ScheduleFreeSGD with lr 10 and g = 1e38: y and z move by -lr g = -1e39: the param becomes
+ *   -Infinity (z too; the param wins the tie). ScheduleFreeAdamW with g = 6e20: as Adam's,
+ *   `expAvgSq` (the normalised step stays finite).
  * - Adamax and Rprop: no finite gradient overflows them (Adamax's step is at most about
  *   lr, Rprop's at most stepSizeMax); the end of this file checks the largest one.
  */
@@ -32,6 +35,7 @@ function overflowCase(id: string): { lr: number; g: number; buffer: string | nul
   if (family === 'AdaGrad') return { lr: 0.01, g: 1.9e19, buffer: 'sum', value: Infinity };
   if (family === 'RMSProp') return { lr: 0.01, g: 6e20, buffer: 'squareAvg', value: Infinity };
   if (family === 'Adadelta') return { lr: 1, g: 6e19, buffer: 'squareAvg', value: Infinity };
+  if (family === 'ScheduleFreeSGD') return { lr: 10, g: 1e38, buffer: null, value: -Infinity };
   return { lr: 0.001, g: 6e20, buffer: 'expAvgSq', value: Infinity };
 }
 

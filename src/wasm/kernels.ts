@@ -40,6 +40,10 @@ export interface KernelExports {
   adamax(p: number, g: number, m: number, u: number, n: number, s: number): number;
   adadelta(p: number, g: number, sq: number, acc: number, n: number, s: number): number;
   rprop(p: number, g: number, prev: number, stepSize: number, n: number, s: number): number;
+  scheduleFreeSgd(p: number, g: number, z: number, n: number, s: number): number;
+  scheduleFreeAdamw(p: number, g: number, z: number, v: number, n: number, s: number): number;
+  /** Schedule-Free's eval/train: p = p + w (z - p). */
+  scheduleFreeLerp(p: number, z: number, n: number, s: number): number;
 }
 
 /** The kernels over one memory, with the block their scalars travel in. */
@@ -77,6 +81,9 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   adamax: 4,
   adadelta: 4,
   rprop: 4,
+  scheduleFreeSgd: 3,
+  scheduleFreeAdamw: 4,
+  scheduleFreeLerp: 2,
 };
 
 function decode(base64: string): Uint8Array {
