@@ -1233,3 +1233,72 @@ export function rprop(p: usize, g: usize, prev: usize, ss: usize, n: i32, s: usi
   v128.store(prev, gz);
   return f32x4.add(f32x4.add(pi, si), gz);
 }
+
+// Lion (issue 13): same loop shape as the kernels above.
+
+/**
+ * Lion: c = beta1 m + (1 - beta1) g; p = p decay - lr sign(c) (sign(0) = 0, sign(NaN) =
+ * NaN); m = beta2 m + (1 - beta2) g. Scalars: lr, beta1, beta2, sign, decay (1 - lr wd,
+ * the decoupled weight decay; 1: off).
+ */
+export function lion(p: usize, g: usize, m: usize, n: i32, s: usize): i32 {
+  const lr64 = load<f64>(s, 0);
+  const beta164 = load<f64>(s, 8);
+  const beta264 = load<f64>(s, 16);
+  const sign64 = load<f64>(s, 24);
+  const decay64 = load<f64>(s, 32);
+  const lr = <f32>lr64, beta1 = <f32>beta164, beta2 = <f32>beta264, omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264);
+  const sign = <f32>sign64, decay = <f32>decay64, decays = decay64 != 1;
+  const vlr = f32x4.splat(lr), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2), vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2);
+  const vdecay = f32x4.splat(decay);
+  const negate = sign64 < 0;
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, lionVector(p + o, g + o, m + o, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
+      const q = o + 16;
+      ok1 = probe(ok1, lionVector(p + q, g + q, m + q, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, lionVector(p + o, g + o, m + o, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const gi = load<f32>(g + o) * sign;
+    const mi = load<f32>(m + o);
+    const c = beta1 * mi + omb1 * gi;
+    const step: f32 = c > 0 ? lr : c < 0 ? -lr : c == 0 ? 0 : c; // c: NaN
+    const pd = decays ? load<f32>(p + o) * decay : load<f32>(p + o);
+    const pi = pd - step;
+    const mn = beta2 * mi + omb2 * gi;
+    store<f32>(p + o, pi);
+    store<f32>(m + o, mn);
+    tail += (pi + mn) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function lionVector(
+  p: usize, g: usize, m: usize, negate: bool,
+  vlr: v128, vb1: v128, vb2: v128, vomb1: v128, vomb2: v128, vdecay: v128, decays: bool,
+): v128 {
+  const zero = f32x4.splat(0);
+  let gi = v128.load(g);
+  if (negate) gi = f32x4.neg(gi);
+  const mi = v128.load(m);
+  const c = f32x4.add(f32x4.mul(vb1, mi), f32x4.mul(vomb1, gi));
+  // lr sign(c): lr where c > 0, -lr where c < 0, +0 where c = 0, and c itself where NaN.
+  const signed = v128.or(v128.and(vlr, f32x4.gt(c, zero)), v128.and(f32x4.neg(vlr), f32x4.lt(c, zero)));
+  const step = v128.bitselect(c, signed, f32x4.ne(c, c));
+  let pd = v128.load(p);
+  if (decays) pd = f32x4.mul(pd, vdecay);
+  const pi = f32x4.sub(pd, step);
+  const mn = f32x4.add(f32x4.mul(vb2, mi), f32x4.mul(vomb2, gi));
+  v128.store(p, pi);
+  v128.store(m, mn);
+  return f32x4.add(pi, mn);
+}

@@ -68,6 +68,11 @@ describe('invalid options fail at construction', () => {
     ['Rprop', { stepSizeMin: -1 }, /^Rprop: invalid stepSizeMin: -1 \(expected a finite number >= 0\)$/],
     ['Rprop', { stepSizeMin: 1, stepSizeMax: 0.5 }, /^Rprop: invalid stepSizeMax: 0.5 \(expected a finite number >= stepSizeMin \(1\)\)$/],
     ['Rprop', { etas: [0.5, 1.2] }, /^Rprop: unknown option 'etas' \(known options: lr, weightDecay, maximize, etaMinus, etaPlus, stepSizeMin, stepSizeMax\)$/],
+    ['Lion', { beta1: 1.5 }, /^Lion: invalid beta1: 1.5 \(expected a number in \[0, 1\]\)$/],
+    ['Lion', { beta2: -0.1 }, /^Lion: invalid beta2: -0.1 \(expected a number in \[0, 1\]\)$/],
+    ['Lion', { lr: -1 }, /^Lion: invalid lr: -1/],
+    ['Lion', { weightDecay: NaN }, /^Lion: invalid weightDecay: NaN \(expected a finite number >= 0\)$/],
+    ['Lion', { betas: [0.9, 0.99] }, /^Lion: unknown option 'betas' \(known options: lr, weightDecay, maximize, beta1, beta2\)$/],
   ];
   for (const [name, options, message] of cases) {
     it(`${name}(${JSON.stringify(options)})`, () => {

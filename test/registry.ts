@@ -6,6 +6,7 @@
 import { AdaGrad, Adam, AdamW, cosineDecay, Momentum, NAdam, Nesterov, RMSProp, SGD, type LearningRate } from 'nesterov';
 import type { Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
+import { Lion } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -118,6 +119,16 @@ export const REGISTRY: Entry[] = [
       quadratic: { lr: 0.01, steps: 2000 },
       book: { lr: 0.01, steps: 2000 },
       rosenbrock: { lr: 0.01, steps: 20000 },
+    },
+  },
+  // Lion (issue 13): each element moves by exactly lr, so the lr decays to reach the minimizer.
+  {
+    id: 'Lion',
+    make: (lr, o) => new Lion({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.03, 2000), steps: 2000 },
+      book: { lr: decay(0.03, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.003, 20000), steps: 20000 },
     },
   },
 ];

@@ -40,6 +40,7 @@ export interface KernelExports {
   adamax(p: number, g: number, m: number, u: number, n: number, s: number): number;
   adadelta(p: number, g: number, sq: number, acc: number, n: number, s: number): number;
   rprop(p: number, g: number, prev: number, stepSize: number, n: number, s: number): number;
+  lion(p: number, g: number, m: number, n: number, s: number): number;
 }
 
 /** The kernels over one memory, with the block their scalars travel in. */
@@ -77,6 +78,7 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   adamax: 4,
   adadelta: 4,
   rprop: 4,
+  lion: 3,
 };
 
 function decode(base64: string): Uint8Array {
