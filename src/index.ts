@@ -31,3 +31,4 @@ export { Adamax, adamaxRule, type AdamaxOptions, type AdamaxHyper, type AdamaxSt
 export { Adadelta, adadeltaRule, type AdadeltaOptions, type AdadeltaHyper, type AdadeltaState } from './rules/adadelta.ts';
 export { Rprop, rpropRule, type RpropOptions, type RpropHyper, type RpropState } from './rules/rprop.ts';
 export { Lion, lionRule, type LionOptions, type LionHyper, type LionState } from './rules/lion.ts';
+export { LAMB, lambRule, type LAMBOptions, type LAMBHyper, type LAMBState } from './rules/lamb.ts';

@@ -41,6 +41,8 @@ export interface KernelExports {
   adadelta(p: number, g: number, sq: number, acc: number, n: number, s: number): number;
   rprop(p: number, g: number, prev: number, stepSize: number, n: number, s: number): number;
   lion(p: number, g: number, m: number, n: number, s: number): number;
+  lambMoments(g: number, m: number, v: number, n: number, s: number): number;
+  lambApply(p: number, m: number, v: number, n: number, s: number): number;
 }
 
 /** The kernels over one memory, with the block their scalars travel in. */
@@ -79,6 +81,8 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   adadelta: 4,
   rprop: 4,
   lion: 3,
+  lambMoments: 3,
+  lambApply: 3,
 };
 
 function decode(base64: string): Uint8Array {
