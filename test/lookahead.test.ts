@@ -112,7 +112,7 @@ describe('resume: save, load into a new wrapper, continue: bit-identical to the 
   for (const kind of ['plain', 'store-wasm'] as const) {
     it(`${kind}: Lookahead(Adam) k 5 over 13 steps, saved after 7 (between syncs)`, () => {
       const make = () => new Lookahead(new Adam({ lr: 0.01, backend: kind === 'plain' ? 'js' : 'wasm' }), { k: 5, alpha: 0.5 });
-      const setup = () => {
+      const setup = (): { params: Record<string, Float32Array>; grads: Record<string, Float32Array> } => {
         if (kind === 'plain') {
           const params = { W: Float32Array.from({ length: 37 }, (_, i) => Math.cos(i)), b: Float32Array.from({ length: 5 }, (_, i) => i / 7) };
           return { params, grads: { W: new Float32Array(37), b: new Float32Array(5) } };
