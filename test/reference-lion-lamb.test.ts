@@ -140,3 +140,51 @@ for (const fixtureCase of fixture.cases) {
     }
   });
 }
+
+describe('by hand', () => {
+  for (const backend of ['js', 'wasm'] as const) {
+    it(`Lion (${backend}): the sign of the interpolation, decoupled decay, and the momentum after the step`, () => {
+      // lr 0.1, weightDecay 0.5 (decay factor 1 - 0.05 = 0.95), beta1 0.9, beta2 0.99.
+      // w[0]: p = 2, g = -3: c = 0.1 (-3) < 0, p = 2 * 0.95 + 0.1 = 2, m = 0.01 (-3) = -0.03;
+      //   then g = 1: c = 0.9 (-0.03) + 0.1 = 0.073 > 0, p = 2 * 0.95 - 0.1 = 1.8, m = -0.0297 + 0.01 = -0.0197.
+      // w[1]: p = 1, g = 0: c = 0, sign(0) = 0, p = 0.95; then g = 0 again: p = 0.9025, m = 0.
+      const store = new ParamStore({ w: 2 });
+      const opt = makeOptimizer('Lion', { lr: 0.1, weightDecay: 0.5, backend });
+      store.params.w!.set([2, 1]);
+      store.grads.w!.set([-3, 0]);
+      opt.update(store.params, store.grads);
+      assert.deepEqual(Array.from(store.params.w!), [2, Math.fround(0.95)]);
+      assert.deepEqual(Array.from(opt.stateDict().params.w!.buffers.expAvg!), [Math.fround(-0.03), 0]);
+      store.grads.w!.set([1, 0]);
+      opt.update(store.params, store.grads);
+      const p = store.params.w!;
+      assert.ok(Math.abs(p[0]! - 1.8) < 2e-7 && Math.abs(p[1]! - 0.9025) < 2e-7, `${p[0]} ${p[1]}`);
+      assert.ok(Math.abs(opt.stateDict().params.w!.buffers.expAvg![0]! + 0.0197) < 1e-8);
+    });
+
+    it(`Lion (${backend}): sign(NaN) is NaN: with nonFinite 'ignore' a NaN gradient reaches the param`, () => {
+      const store = new ParamStore({ w: 5 });
+      store.params.w!.fill(1);
+      store.grads.w!.set([NaN, 1, -1, 0, 1]);
+      const opt = makeOptimizer('Lion', { lr: 0.1, nonFinite: 'ignore', backend });
+      assert.equal(opt.update(store.params, store.grads), true);
+      assert.deepEqual(Array.from(store.params.w!), [NaN, Math.fround(0.9), Math.fround(1.1), 1, Math.fround(0.9)]);
+    });
+
+    it(`LAMB (${backend}): the trust ratio per parameter, and 1 for a parameter at 0`, () => {
+      // Step 1 (defaults, lr 0.1): m_hat = g, v_hat = g^2, u = g / (|g| + 1e-6) = +-1 / (1 + 1e-6).
+      // a = [3, 4], g = [1, -1]: ratio = ||a|| / ||u|| = 5 (1 + 1e-6) / sqrt(2), so
+      //   a -= 0.1 * 5 / sqrt(2) * [1, -1] = [3 - 0.353553..., 4 + 0.353553...].
+      // b = [0, 0], g = [2, 2]: u = 2 / (2 + 1e-6); ||b|| = 0, so ratio 1: b = -0.1 / (1 + 5e-7) * [1, 1].
+      const store = new ParamStore({ a: 2, b: 2 });
+      store.params.a!.set([3, 4]);
+      store.grads.a!.set([1, -1]);
+      store.grads.b!.set([2, 2]);
+      const opt = makeOptimizer('LAMB', { lr: 0.1, backend });
+      opt.update(store.params, store.grads);
+      const step = (0.1 * 5) / Math.SQRT2;
+      const expected = { a: [3 - step, 4 + step], b: [-0.1 / (1 + 5e-7), -0.1 / (1 + 5e-7)] };
+      for (const name of ['a', 'b'] as const) assertClose(store.params[name]!, expected[name], 1e-7, name);
+    });
+  }
+});
