@@ -128,6 +128,8 @@ export class Lookahead<I extends WrappableOptimizer = WrappableOptimizer> {
    */
   update(params: ParamSet, grads: ParamSet): boolean {
     this.#pending.length = 0;
+    // Not a set of arrays: the inner optimizer's check says so in its words.
+    if (params === null || typeof params !== 'object') return this.inner.update(params, grads);
     forEachArray(params, this.#checkParam);
     let applied: boolean;
     try {

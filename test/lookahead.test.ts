@@ -87,6 +87,14 @@ describe('a bad call changes nothing', () => {
     assert.equal(opt.stateDict().stepsSinceSync, 0);
   });
 
+  it('params that are not a set: the inner optimizer\'s message', () => {
+    const opt = new Lookahead(new Adam());
+    assert.throws(
+      () => opt.update(null as unknown as { w: Float32Array }, {}),
+      (error: unknown) => error instanceof TypeError && error.message === 'Adam.update: params must be an object or a Map of named Float32Array/Float64Array, got null',
+    );
+  });
+
   it('a parameter that no longer matches its slow weights: an error naming it, nothing written', () => {
     const opt = new Lookahead(new Adam(), { k: 3 });
     opt.update({ w: new Float32Array([1, 2, 3]) }, { w: new Float32Array([0.1, 0.2, 0.3]) });
