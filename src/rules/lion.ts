@@ -2,8 +2,8 @@
  * Lion (EvoLved Sign Momentum): a sign step in the direction of an interpolation between
  * the momentum and the new gradient. Chen, Liang, Huang, Real, Wang, Pham, Dong, Luong,
  * Hsieh, Lu & Le (2023), "Symbolic discovery of optimization algorithms", NeurIPS,
- * Algorithm 2; as the authors' code (google/automl `lion/lion_pytorch.py`) and
- * lucidrains/lion-pytorch compute it:
+ * Algorithm 2; as lucidrains/lion-pytorch (`lion_pytorch/lion_pytorch.py`, `update_fn`)
+ * computes it:
  *
  *     c <- beta1 * m + (1 - beta1) * g
  *     p <- p * (1 - lr * weightDecay) - lr * sign(c)
