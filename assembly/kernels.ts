@@ -1369,3 +1369,165 @@ export function scheduleFreeLerp(p: usize, z: usize, n: i32, s: usize): i32 {
   }
   return verdict(ok0, f32x4.splat(0), tail);
 }
+
+// Lion (issue 13): same loop shape as the kernels above.
+
+/**
+ * Lion: c = beta1 m + (1 - beta1) g; p = p decay - lr sign(c) (sign(0) = 0, sign(NaN) =
+ * NaN); m = beta2 m + (1 - beta2) g. Scalars: lr, beta1, beta2, sign, decay (1 - lr wd,
+ * the decoupled weight decay; 1: off).
+ */
+export function lion(p: usize, g: usize, m: usize, n: i32, s: usize): i32 {
+  const lr64 = load<f64>(s, 0);
+  const beta164 = load<f64>(s, 8);
+  const beta264 = load<f64>(s, 16);
+  const sign64 = load<f64>(s, 24);
+  const decay64 = load<f64>(s, 32);
+  const lr = <f32>lr64, beta1 = <f32>beta164, beta2 = <f32>beta264, omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264);
+  const sign = <f32>sign64, decay = <f32>decay64, decays = decay64 != 1;
+  const vlr = f32x4.splat(lr), vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2), vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2);
+  const vdecay = f32x4.splat(decay);
+  const negate = sign64 < 0;
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, lionVector(p + o, g + o, m + o, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
+      const q = o + 16;
+      ok1 = probe(ok1, lionVector(p + q, g + q, m + q, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, lionVector(p + o, g + o, m + o, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const gi = load<f32>(g + o) * sign;
+    const mi = load<f32>(m + o);
+    const c = beta1 * mi + omb1 * gi;
+    const step: f32 = c > 0 ? lr : c < 0 ? -lr : c == 0 ? 0 : c; // c: NaN
+    const pd = decays ? load<f32>(p + o) * decay : load<f32>(p + o);
+    const pi = pd - step;
+    const mn = beta2 * mi + omb2 * gi;
+    store<f32>(p + o, pi);
+    store<f32>(m + o, mn);
+    tail += (pi + mn) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function lionVector(
+  p: usize, g: usize, m: usize, negate: bool,
+  vlr: v128, vb1: v128, vb2: v128, vomb1: v128, vomb2: v128, vdecay: v128, decays: bool,
+): v128 {
+  const zero = f32x4.splat(0);
+  let gi = v128.load(g);
+  if (negate) gi = f32x4.neg(gi);
+  const mi = v128.load(m);
+  const c = f32x4.add(f32x4.mul(vb1, mi), f32x4.mul(vomb1, gi));
+  // lr sign(c): lr where c > 0, -lr where c < 0, +0 where c = 0, and c itself where NaN.
+  const signed = v128.or(v128.and(vlr, f32x4.gt(c, zero)), v128.and(f32x4.neg(vlr), f32x4.lt(c, zero)));
+  const step = v128.bitselect(c, signed, f32x4.ne(c, c));
+  let pd = v128.load(p);
+  if (decays) pd = f32x4.mul(pd, vdecay);
+  const pi = f32x4.sub(pd, step);
+  const mn = f32x4.add(f32x4.mul(vb2, mi), f32x4.mul(vomb2, gi));
+  v128.store(p, pi);
+  v128.store(m, mn);
+  return f32x4.add(pi, mn);
+}
+
+// LAMB (issue 13): two elementwise kernels around the per-parameter norms, which
+// src/rules/lamb.ts sums in JS between them (a sum does not split across threads
+// bit-identically; these two do). Scalars (shared): beta1, beta2, 1 - beta1^t,
+// 1 - beta2^t, sign, eps, wd (added to u, optax's), step (-lr * trust ratio).
+
+/** LAMB pass 1: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2. */
+export function lambMoments(g: usize, m: usize, v: usize, n: i32, s: usize): i32 {
+  const beta164 = load<f64>(s, 0);
+  const beta264 = load<f64>(s, 8);
+  const sign64 = load<f64>(s, 32);
+  const beta1 = <f32>beta164, beta2 = <f32>beta264, omb1 = <f32>(1 - beta164), omb2 = <f32>(1 - beta264), sign = <f32>sign64;
+  const vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2), vomb1 = f32x4.splat(omb1), vomb2 = f32x4.splat(omb2);
+  const negate = sign64 < 0;
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, lambMomentsVector(g + o, m + o, v + o, negate, vb1, vb2, vomb1, vomb2));
+      const q = o + 16;
+      ok1 = probe(ok1, lambMomentsVector(g + q, m + q, v + q, negate, vb1, vb2, vomb1, vomb2));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, lambMomentsVector(g + o, m + o, v + o, negate, vb1, vb2, vomb1, vomb2));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const gi = load<f32>(g + o) * sign;
+    const mi = load<f32>(m + o) * beta1 + omb1 * gi;
+    const vi = load<f32>(v + o) * beta2 + omb2 * gi * gi;
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    tail += (mi + vi) * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function lambMomentsVector(g: usize, m: usize, v: usize, negate: bool, vb1: v128, vb2: v128, vomb1: v128, vomb2: v128): v128 {
+  let gi = v128.load(g);
+  if (negate) gi = f32x4.neg(gi);
+  const mi = f32x4.add(f32x4.mul(v128.load(m), vb1), f32x4.mul(vomb1, gi));
+  const vi = f32x4.add(f32x4.mul(v128.load(v), vb2), f32x4.mul(f32x4.mul(vomb2, gi), gi));
+  v128.store(m, mi);
+  v128.store(v, vi);
+  return f32x4.add(mi, vi);
+}
+
+/** LAMB pass 2: u = (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps) + wd p; p += step u. */
+export function lambApply(p: usize, m: usize, v: usize, n: i32, s: usize): i32 {
+  const bias164 = load<f64>(s, 16);
+  const bias264 = load<f64>(s, 24);
+  const eps64 = load<f64>(s, 40);
+  const wd64 = load<f64>(s, 48);
+  const step64 = load<f64>(s, 56);
+  const bias1 = <f32>bias164, bias2 = <f32>bias264, eps = <f32>eps64, wd = <f32>wd64, step = <f32>step64, decay = wd != 0;
+  const vbias1 = f32x4.splat(bias1), vbias2 = f32x4.splat(bias2), veps = f32x4.splat(eps), vwd = f32x4.splat(wd), vstep = f32x4.splat(step);
+  let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
+  const end = <usize>(n & ~3) << 2;
+  const end2 = end & ~(<usize>31);
+  if (end2 != 0) {
+    let o: usize = 0;
+    do {
+      ok0 = probe(ok0, lambApplyVector(p + o, m + o, v + o, vbias1, vbias2, veps, vwd, decay, vstep));
+      const q = o + 16;
+      ok1 = probe(ok1, lambApplyVector(p + q, m + q, v + q, vbias1, vbias2, veps, vwd, decay, vstep));
+      o += 32;
+    } while (o < end2);
+  }
+  for (let o = end2; o < end; o += 16) {
+    ok0 = probe(ok0, lambApplyVector(p + o, m + o, v + o, vbias1, vbias2, veps, vwd, decay, vstep));
+  }
+  for (let o = end; o < (<usize>n << 2); o += 4) {
+    const pi = load<f32>(p + o);
+    let u = load<f32>(m + o) / bias1 / (sqrt<f32>(load<f32>(v + o) / bias2) + eps);
+    if (decay) u += wd * pi;
+    const pn = pi + step * u;
+    store<f32>(p + o, pn);
+    tail += pn * 0;
+  }
+  return verdict(ok0, ok1, tail);
+}
+
+@inline function lambApplyVector(p: usize, m: usize, v: usize, vbias1: v128, vbias2: v128, veps: v128, vwd: v128, decay: bool, vstep: v128): v128 {
+  const pi = v128.load(p);
+  let u = f32x4.div(f32x4.div(v128.load(m), vbias1), f32x4.add(f32x4.sqrt(f32x4.div(v128.load(v), vbias2)), veps));
+  if (decay) u = f32x4.add(u, f32x4.mul(vwd, pi));
+  const pn = f32x4.add(pi, f32x4.mul(vstep, u));
+  v128.store(p, pn);
+  return pn;
+}

@@ -32,3 +32,6 @@ export { Adadelta, adadeltaRule, type AdadeltaOptions, type AdadeltaHyper, type 
 export { Rprop, rpropRule, type RpropOptions, type RpropHyper, type RpropState } from './rules/rprop.ts';
 export { ScheduleFreeSGD, ScheduleFreeOptimizer, scheduleFreeSgdRule, type ScheduleFreeSGDOptions, type ScheduleFreeSGDHyper, type ScheduleFreeSGDState, type ScheduleFreeState } from './rules/schedulefree-sgd.ts';
 export { ScheduleFreeAdamW, scheduleFreeAdamwRule, type ScheduleFreeAdamWOptions, type ScheduleFreeAdamWHyper, type ScheduleFreeAdamWState } from './rules/schedulefree-adamw.ts';
+export { Lion, lionRule, type LionOptions, type LionHyper, type LionState } from './rules/lion.ts';
+export { LAMB, lambRule, type LAMBOptions, type LAMBHyper, type LAMBState } from './rules/lamb.ts';
+export { Lookahead, LOOKAHEAD_FORMAT, type LookaheadOptions, type LookaheadStateDict, type WrappableOptimizer } from './lookahead.ts';

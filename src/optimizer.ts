@@ -698,7 +698,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     for (let i = 1; i <= slots.length; i++) {
       const a = slots[start]!;
       const b = slots[i];
-      if (b !== undefined && b.hyper === a.hyper && sameRegions(regions[start]!, regions[i]!) && this.#sameCounters(a.state!, b.state!)) continue;
+      if (b !== undefined && rule.perParameter !== true && b.hyper === a.hyper && sameRegions(regions[start]!, regions[i]!) && this.#sameCounters(a.state!, b.state!)) continue;
       const members = slots.slice(start, i);
       const own = regions[start]!;
       const first = store.offsets[a.name]!;

@@ -47,6 +47,11 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
   readonly optionNames: readonly string[];
   /** Options a per-parameter override may not change (they shape the whole optimizer). */
   readonly globalOptions: readonly string[];
+  /**
+   * The step of a parameter depends on the whole parameter (LAMB's per-tensor norms): a
+   * ParamStore update then steps each parameter on its own, not a run of several as one.
+   */
+  readonly perParameter?: boolean;
   /** Validates options and applies defaults; throws naming the option and value. */
   resolve(options: O): H;
   /** Names of the per-element state buffers this configuration keeps, in a fixed order. */

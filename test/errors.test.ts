@@ -78,6 +78,16 @@ describe('invalid options fail at construction', () => {
     ['ScheduleFreeAdamW', { beta2: 1 }, /^ScheduleFreeAdamW: invalid beta2: 1 \(expected a number in \[0, 1\)\)$/],
     ['ScheduleFreeAdamW', { warmupSteps: -1 }, /^ScheduleFreeAdamW: invalid warmupSteps: -1 \(expected an integer >= 0\)$/],
     ['ScheduleFreeAdamW', { betas: [0.9, 0.999] }, /^ScheduleFreeAdamW: unknown option 'betas' \(known options: lr, weightDecay, maximize, warmupSteps, r, weightLrPower, beta1, beta2, eps\)$/],
+    ['Lion', { beta1: 1.5 }, /^Lion: invalid beta1: 1.5 \(expected a number in \[0, 1\]\)$/],
+    ['Lion', { beta2: -0.1 }, /^Lion: invalid beta2: -0.1 \(expected a number in \[0, 1\]\)$/],
+    ['Lion', { lr: -1 }, /^Lion: invalid lr: -1/],
+    ['Lion', { weightDecay: NaN }, /^Lion: invalid weightDecay: NaN \(expected a finite number >= 0\)$/],
+    ['Lion', { betas: [0.9, 0.99] }, /^Lion: unknown option 'betas' \(known options: lr, weightDecay, maximize, beta1, beta2\)$/],
+    ['LAMB', { beta1: 1 }, /^LAMB: invalid beta1: 1 \(expected a number in \[0, 1\)\)$/],
+    ['LAMB', { beta2: -0.5 }, /^LAMB: invalid beta2: -0.5 \(expected a number in \[0, 1\)\)$/],
+    ['LAMB', { eps: -1e-6 }, /^LAMB: invalid eps: -0.000001 \(expected a finite number >= 0\)$/],
+    ['LAMB', { weightDecay: Infinity }, /^LAMB: invalid weightDecay: Infinity \(expected a finite number >= 0\)$/],
+    ['LAMB', { trustCoefficient: 1 }, /^LAMB: unknown option 'trustCoefficient' \(known options: lr, weightDecay, maximize, beta1, beta2, eps\)$/],
   ];
   for (const [name, options, message] of cases) {
     it(`${name}(${JSON.stringify(options)})`, () => {

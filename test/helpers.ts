@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, type FloatArray, type Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
+import { LAMB, Lion } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test-only registry over differently-typed option records
 type AnyOptimizer = Optimizer<any, any, any>;
@@ -27,6 +28,8 @@ export const OPTIMIZERS: Record<string, Factory> = {
   Rprop: (o) => new Rprop(o),
   ScheduleFreeSGD: (o) => new ScheduleFreeSGD(o),
   ScheduleFreeAdamW: (o) => new ScheduleFreeAdamW(o),
+  Lion: (o) => new Lion(o),
+  LAMB: (o) => new LAMB(o),
 };
 
 export function makeOptimizer(name: string, options: Record<string, unknown>): AnyOptimizer {

@@ -20,8 +20,9 @@
  * - ScheduleFreeSGD with lr 10 and g = 1e38: y and z move by -lr g = -1e39: the param becomes
  *   -Infinity (z too; the param wins the tie). ScheduleFreeAdamW with g = 6e20: as Adam's,
  *   `expAvgSq` (the normalised step stays finite).
- * - Adamax and Rprop: no finite gradient overflows them (Adamax's step is at most about
- *   lr, Rprop's at most stepSizeMax); the end of this file checks the largest one.
+ * - Adamax, Rprop and Lion: no finite gradient overflows them (Adamax's step is at most
+ *   about lr, Rprop's at most stepSizeMax, Lion's exactly lr; Lion's m is a convex
+ *   combination of gradients); the end of this file checks the largest one.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -77,7 +78,7 @@ function inputs(kind: Kind, bad: number) {
 const backendOf = (kind: Kind) => (kind === 'store-wasm' ? 'wasm' : 'js');
 
 /** Rules no finite gradient overflows (checked at the end of this file). */
-const NO_OVERFLOW = new Set(['Adamax', 'Rprop']);
+const NO_OVERFLOW = new Set(['Adamax', 'Rprop', 'Lion']);
 
 for (const entry of REGISTRY) {
   if (NO_OVERFLOW.has(entry.id)) continue;
@@ -219,11 +220,12 @@ describe('RMSProp centered under a steady gradient', () => {
   });
 });
 
-describe('Adamax and Rprop: the largest finite gradient takes an ordinary step', () => {
+describe('Adamax, Rprop and Lion: the largest finite gradient takes an ordinary step', () => {
   // float32's largest value, G = (2 - 2^-23) 2^127. By hand, for the element w[13] that
   // gets it, at the first step (lr 0.01):
   // - Adamax: m = (1 - beta1) G, u = max(0, G + eps) = G, p -= lr / (1 - beta1) m / u = lr.
   // - Rprop: prev = 0, so the step size stays lr; p -= sign(G) lr = lr; prev = G.
+  // - Lion: c = (1 - beta1) G > 0, p -= lr sign(c) = lr; m = (1 - beta2) G = 0.01 G.
   const G = 3.4028234663852886e38;
   const lr = 0.01;
   for (const entry of REGISTRY.filter((e) => NO_OVERFLOW.has(e.id))) {
@@ -239,7 +241,11 @@ describe('Adamax and Rprop: the largest finite gradient takes an ordinary step',
           for (const [key, array] of Object.entries(state.params[name]!.buffers)) assert.ok(array.every(Number.isFinite), `${name}.${key}`);
         }
         const moved = params.w![BAD]! - before;
-        if (entry.id === 'Rprop') {
+        if (entry.id === 'Lion') {
+          // One subtraction of lr, rounded to float32 (JS: in double then rounded; wasm: lr in float32).
+          assert.ok(Math.abs(moved + lr) < 1e-6, `moved ${moved}`);
+          assert.ok(Math.abs(state.params.w!.buffers.expAvg![BAD]! / G - 0.01) < 1e-6, `expAvg ${state.params.w!.buffers.expAvg![BAD]}`);
+        } else if (entry.id === 'Rprop') {
           // One float32 subtraction of the float32 step size: exact.
           assert.equal(params.w![BAD], Math.fround(before - Math.fround(lr)));
           assert.equal(state.params.w!.buffers.prev![BAD], G);

@@ -7,6 +7,7 @@ import { AdaGrad, Adam, AdamW, cosineDecay, Momentum, NAdam, Nesterov, RMSProp, 
 import type { Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
+import { LAMB, Lion } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -139,6 +140,26 @@ export const REGISTRY: Entry[] = [
       quadratic: { lr: 0.1, steps: 2000 },
       book: { lr: decay(0.3, 2000), steps: 2000 },
       rosenbrock: { lr: decay(0.03, 20000), steps: 20000 },
+    },
+  },
+  // Lion (issue 13): each element moves by exactly lr, so the lr decays to reach the minimizer.
+  {
+    id: 'Lion',
+    make: (lr, o) => new Lion({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.03, 2000), steps: 2000 },
+      book: { lr: decay(0.03, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.003, 20000), steps: 20000 },
+    },
+  },
+  // LAMB (issue 13): the trust ratio scales each parameter's step to lr times its norm.
+  {
+    id: 'LAMB',
+    make: (lr, o) => new LAMB({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
     },
   },
 ];

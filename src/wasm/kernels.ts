@@ -44,6 +44,9 @@ export interface KernelExports {
   scheduleFreeAdamw(p: number, g: number, z: number, v: number, n: number, s: number): number;
   /** Schedule-Free's eval/train: p = p + w (z - p). */
   scheduleFreeLerp(p: number, z: number, n: number, s: number): number;
+  lion(p: number, g: number, m: number, n: number, s: number): number;
+  lambMoments(g: number, m: number, v: number, n: number, s: number): number;
+  lambApply(p: number, m: number, v: number, n: number, s: number): number;
 }
 
 /** The kernels over one memory, with the block their scalars travel in. */
@@ -84,6 +87,9 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   scheduleFreeSgd: 3,
   scheduleFreeAdamw: 4,
   scheduleFreeLerp: 2,
+  lion: 3,
+  lambMoments: 3,
+  lambApply: 3,
 };
 
 function decode(base64: string): Uint8Array {
