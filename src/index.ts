@@ -30,3 +30,4 @@ export { RAdam, radamRule, type RAdamOptions, type RAdamHyper, type RAdamState }
 export { Adamax, adamaxRule, type AdamaxOptions, type AdamaxHyper, type AdamaxState } from './rules/adamax.ts';
 export { Adadelta, adadeltaRule, type AdadeltaOptions, type AdadeltaHyper, type AdadeltaState } from './rules/adadelta.ts';
 export { Rprop, rpropRule, type RpropOptions, type RpropHyper, type RpropState } from './rules/rprop.ts';
+export { Muon, NEWTON_SCHULZ_COEFFICIENTS, type MuonOptions, type MuonHyper, type MuonState } from './rules/muon.ts';
