@@ -31,3 +31,4 @@ export { Adamax, adamaxRule, type AdamaxOptions, type AdamaxHyper, type AdamaxSt
 export { Adadelta, adadeltaRule, type AdadeltaOptions, type AdadeltaHyper, type AdadeltaState } from './rules/adadelta.ts';
 export { Rprop, rpropRule, type RpropOptions, type RpropHyper, type RpropState } from './rules/rprop.ts';
 export { Muon, NEWTON_SCHULZ_COEFFICIENTS, type MuonOptions, type MuonHyper, type MuonState } from './rules/muon.ts';
+export { partition, PARTITION_FORMAT, type Assignment, type Partition, type PartitionMember, type PartitionStateDict } from './partition.ts';

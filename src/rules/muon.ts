@@ -348,8 +348,11 @@ export class Muon {
    * One step for every parameter in `params`, in place. Returns false when the step was
    * skipped (`nonFinite: 'skip'`). Throws before writing anything when the call is not
    * valid; after applying the step when it wrote a NaN or an Infinity.
+   *
+   * `storeNames` (ParamStore updates only, as Optimizer's): update just these parameters
+   * of the store (the part of a `partition` Muon is assigned).
    */
-  update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>): boolean {
+  update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
     const owner = 'Muon.update';
     checkSet(owner, 'params', params);
     checkSet(owner, 'grads', grads);
@@ -366,13 +369,27 @@ export class Muon {
         throw new UpdateError(`${owner}: the lr schedule returned ${describeValue(lr)} at step ${this.#stepCount} (expected a finite number >= 0)`, '');
       }
       this.#lr = lr;
-      forEachArray(params, this.#prepare);
-      if (this.checkInputs) forEachArray(grads, this.#checkGradName);
+      const names = store !== undefined && storeOf(grads) === store ? storeNames : undefined;
+      if (names !== undefined) {
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i]!;
+          const param = getArray(params, name);
+          if (param === undefined) throw new UpdateError(`${owner}: storeNames names '${name}', which is not a parameter of the store`, name);
+          this.#prepare(param, name);
+        }
+      } else {
+        forEachArray(params, this.#prepare);
+        if (this.checkInputs) forEachArray(grads, this.#checkGradName);
+      }
       if (this.#sawNonFinite) {
         this.#skippedSteps += 1;
         return false;
       }
-      forEachArray(params, this.#apply);
+      if (names !== undefined) {
+        for (let i = 0; i < names.length; i++) this.#apply(getArray(params, names[i]!), names[i]!);
+      } else {
+        forEachArray(params, this.#apply);
+      }
       this.#stepCount += 1;
       this.#backendUsed = this.#usedWasm ? 'wasm' : 'js';
       if (this.#overflow !== undefined) {
