@@ -23,7 +23,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { Muon, ParamStore, StateError, UpdateError, decodeState, encodeState, type FloatArray } from 'nesterov';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { AdamW, Muon, ParamStore, StateError, UpdateError, decodeState, encodeState, partition, type FloatArray } from 'nesterov';
 
 interface OrthoCase { name: string; rows: number; cols: number; seed: number; output: number[]; singularValues: number[] }
 interface TrajectoryCase {
@@ -322,3 +325,62 @@ describe('Muon: errors name the parameter and leave params and state as they wer
     assert.deepEqual(opt.stateDict(), before);
   });
 });
+
+// ---------------------------------------------------------------------------------
+// No allocation after the first step: this file run as a child process with
+// MUON_ALLOCATION_PROBE=<kind> measures the young generation over 20,000 steps after a
+// warm-up (a process per kind, so no run meets code another deoptimised).
+
+type ProbeKind = 'plain-js' | 'plain-wasm' | 'partition-store' | 'partition-plain';
+const PROBE_STEPS = 20_000;
+
+function probeSetup(kind: ProbeKind): { opt: { update(p: never, g: never): boolean }; params: unknown; grads: unknown } {
+  const lr = (t: number): number => 0.02 / (1 + t);
+  const assignOf = (name: string): string => (name === 'b' ? 'adamw' : 'muon');
+  if (kind === 'partition-store') {
+    const store = new ParamStore({ W: [8, 4], b: 4, V: [4, 12] });
+    store.grads.W.fill(0.1);
+    store.grads.b.fill(0.3);
+    store.grads.V.fill(-0.2);
+    const opt = partition(assignOf, { muon: new Muon({ backend: 'wasm', lr }), adamw: new AdamW({ backend: 'wasm', lr }) });
+    return { opt, params: store.params, grads: store.grads };
+  }
+  const params = { W: new Float32Array(32), b: new Float32Array(4), V: new Float32Array(48) };
+  const grads = { W: new Float32Array(32).fill(0.1), b: new Float32Array(4).fill(0.3), V: new Float32Array(48).fill(-0.2) };
+  const shapes = { W: [8, 4], V: [4, 12] } as const;
+  if (kind === 'partition-plain') {
+    const opt = partition(assignOf, { muon: new Muon({ shapes, lr }), adamw: new AdamW({ lr }) });
+    return { opt, params, grads };
+  }
+  const opt = new Muon({ shapes, lr, backend: kind === 'plain-js' ? 'js' : 'wasm' });
+  return { opt, params: { W: params.W, V: params.V }, grads: { W: grads.W, V: grads.V } };
+}
+
+function probeSteps(opt: { update(p: never, g: never): boolean }, params: unknown, grads: unknown, count: number): void {
+  for (let t = 0; t < count; t++) opt.update(params as never, grads as never);
+}
+
+const probeKind = process.env.MUON_ALLOCATION_PROBE as ProbeKind | undefined;
+if (probeKind !== undefined) {
+  const { opt, params, grads } = probeSetup(probeKind);
+  const newSpace = () => getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_used_size;
+  probeSteps(opt, params, grads, PROBE_STEPS);
+  await new Promise((resolve) => setTimeout(resolve, 200)); // background compilation
+  probeSteps(opt, params, grads, 2000);
+  const before = newSpace();
+  probeSteps(opt, params, grads, PROBE_STEPS);
+  console.log(`PROBE ${JSON.stringify({ grown: newSpace() - before })}`);
+} else {
+  describe('Muon: no allocation after the first step', () => {
+    const run = promisify(execFile);
+    const self = fileURLToPath(import.meta.url);
+    for (const kind of ['plain-js', 'plain-wasm', 'partition-store', 'partition-plain'] as const) {
+      it(`${kind}: the young generation grows by less than 64 KB over ${PROBE_STEPS} steps (one object per step would be 320 KB)`, async () => {
+        const { stdout } = await run(process.execPath, ['--import', 'tsx', self], { env: { ...process.env, NODE_TEST_CONTEXT: undefined, MUON_ALLOCATION_PROBE: kind } });
+        const line = stdout.split('\n').find((l) => l.startsWith('PROBE '))!;
+        const { grown } = JSON.parse(line.slice(6)) as { grown: number };
+        assert.ok(grown < 65536, `grew by ${grown} bytes`);
+      });
+    }
+  });
+}

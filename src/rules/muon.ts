@@ -192,7 +192,10 @@ function gramJs(x: FloatArray, n: number, m: number, out: FloatArray): void {
 function newtonSchulzStepJs(w: Workspace, from: FloatArray, to: FloatArray): void {
   const n = w.rows;
   const m = w.cols;
-  const [a, b, c] = NEWTON_SCHULZ_COEFFICIENTS;
+  // Indexed reads: destructuring runs the iterator protocol, which may allocate.
+  const a = NEWTON_SCHULZ_COEFFICIENTS[0];
+  const b = NEWTON_SCHULZ_COEFFICIENTS[1];
+  const c = NEWTON_SCHULZ_COEFFICIENTS[2];
   const aa = w.aa;
   const bm = w.bm;
   const acc = w.acc;
@@ -215,9 +218,9 @@ function newtonSchulzStepJs(w: Workspace, from: FloatArray, to: FloatArray): voi
 function orthogonalise(w: Workspace, steps: number): FloatArray {
   const k = w.kernels;
   if (k !== null) {
-    const [x, t, aa, bm] = w.addresses;
-    const at = k.exports.newtonSchulz(x, t, aa, bm, w.paddedRows, w.stride, steps, k.address);
-    return at === x ? w.x : w.t;
+    const at = w.addresses;
+    const result = k.exports.newtonSchulz(at[0], at[1], at[2], at[3], w.paddedRows, w.stride, steps, k.address);
+    return result === at[0] ? w.x : w.t;
   }
   let from = w.x;
   let to = w.t;
@@ -364,11 +367,7 @@ export class Muon {
     this.#overflow = undefined;
     this.#usedWasm = false;
     try {
-      const lr = this.learningRate();
-      if (typeof lr !== 'number' || !(lr >= 0) || lr === Infinity) {
-        throw new UpdateError(`${owner}: the lr schedule returned ${describeValue(lr)} at step ${this.#stepCount} (expected a finite number >= 0)`, '');
-      }
-      this.#lr = lr;
+      this.#setLearningRate();
       const names = store !== undefined && storeOf(grads) === store ? storeNames : undefined;
       if (names !== undefined) {
         for (let i = 0; i < names.length; i++) {
@@ -408,6 +407,20 @@ export class Muon {
     }
   }
 
+  /** This step's lr into #lr, checked (written, not returned: a returned double is boxed). */
+  #setLearningRate(): void {
+    const lr = this.defaults.lr;
+    if (typeof lr === 'number') {
+      this.#lr = lr;
+      return;
+    }
+    const value: unknown = lr(this.#stepCount);
+    if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
+      throw new UpdateError(`Muon.update: the lr schedule returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`, '');
+    }
+    this.#lr = value;
+  }
+
   readonly #checkGradName = (_grad: unknown, name: string): void => {
     if (getArray(this.#params, name) === undefined) throw new UpdateError(`Muon.update: gradient '${name}' has no parameter of that name`, name);
   };
@@ -426,7 +439,9 @@ export class Muon {
       if (grad.buffer === param.buffer && grad.byteOffset < param.byteOffset + param.byteLength && param.byteOffset < grad.byteOffset + grad.byteLength) {
         throw new UpdateError(`${owner}: gradient '${name}' shares memory with its parameter`, name);
       }
-      const [rows, cols] = this.#shapeOf(name, param.length);
+      const shape = this.#shapeOf(name, param.length);
+      const rows = shape[0]!;
+      const cols = shape[1]!;
       if (slot !== undefined && (slot.rows !== rows || slot.cols !== cols)) {
         slot = undefined; // a new shape: checked below against the state
       }
@@ -460,7 +475,7 @@ export class Muon {
   };
 
   /** [rows, cols] of a parameter: options.shapes, else its ParamStore's shape; else an error naming it. */
-  #shapeOf(name: string, length: number): readonly [number, number] {
+  #shapeOf(name: string, length: number): readonly number[] {
     const owner = 'Muon.update';
     const given = this.#shapes.get(name);
     const fromStore = given === undefined ? this.#shapeSource?.[name] : undefined;
@@ -476,8 +491,8 @@ export class Muon {
         name,
       );
     }
-    const shape = given ?? [fromStore![0]!, fromStore![1]!];
-    if (shape[0] * shape[1] !== length || shape[0] === 0 || shape[1] === 0) {
+    const shape: readonly number[] = given ?? fromStore!;
+    if (shape[0]! * shape[1]! !== length || shape[0] === 0 || shape[1] === 0) {
       throw new UpdateError(`${owner}: parameter '${name}' has ${length} elements, not the ${shape[0]} x ${shape[1]} of its shape`, name);
     }
     return shape;
