@@ -384,3 +384,12 @@ if (probeKind !== undefined) {
     }
   });
 }
+
+describe('Muon: the wasm layout pads a dimension of 256 floats (cache aliasing) with zero columns', () => {
+  it('256x8 (tall: the iteration runs on 8 x 256, stored 8 x 272): wasm within 1e-5 of JS float64', () => {
+    const c: OrthoCase = { name: '256x8', rows: 256, cols: 8, seed: 4, output: [], singularValues: [] };
+    const expected = orthogonalised(c, 'js64');
+    const error = relativeError(orthogonalised(c, 'wasm'), expected);
+    assert.ok(error <= 1e-5, `relative error ${error}`);
+  });
+});
