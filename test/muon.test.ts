@@ -393,3 +393,23 @@ describe('Muon: the wasm layout pads a dimension of 256 floats (cache aliasing) 
     assert.ok(error <= 1e-5, `relative error ${error}`);
   });
 });
+
+describe('Muon: a step that overflows is applied, then reported', () => {
+  it('float32 p = 3e38 pushed past 3.4e38 by lr 1e38: UpdateError naming the parameter, p is Infinity, the step counted', () => {
+    const p = new Float32Array([3e38, 3e38]);
+    const opt = new Muon({ shapes: { w: [1, 2] }, lr: 1e38, backend: 'js' });
+    assert.throws(() => opt.update({ w: p }, { w: new Float32Array([-1, -1]) }), (error: unknown) => {
+      assert.ok(error instanceof UpdateError);
+      assert.equal(
+        error.message,
+        "Muon.update: the step overflowed: parameter 'w' or its momentumBuffer holds a NaN or an Infinity, from finite gradients. " +
+          'This step WAS applied, to every parameter. Use a smaller lr, and restore the params and state saved before this step',
+      );
+      assert.equal(error.param, 'w');
+      return true;
+    });
+    // X = sigma5 [-0.707, -0.707] with sigma5 in [0.68, 1.14]: p - lr X >= 3e38 + 0.48e38 > 3.4e38.
+    assert.deepEqual([...p], [Infinity, Infinity]);
+    assert.equal(opt.stepCount, 1);
+  });
+});

@@ -167,3 +167,17 @@ describe('Optimizer.update(store.params, store.grads, storeNames)', () => {
     });
   });
 });
+
+describe("partition with nonFinite: 'skip'", () => {
+  it('a non-finite gradient of one member: that member counts a skipped step, no member steps, update returns false', () => {
+    const p = { W1: new Float32Array(24).fill(1), b1: new Float32Array(4).fill(1) };
+    const g = { W1: new Float32Array(24).fill(0.5), b1: new Float32Array([0.5, NaN, 0.5, 0.5]) };
+    const opt = partition(assign, { muon: new Muon({ shapes: { W1: [6, 4] }, nonFinite: 'skip' }), adamw: new AdamW({ nonFinite: 'skip' }) });
+    assert.equal(opt.update(p, g), false);
+    assert.deepEqual([...p.W1], new Array(24).fill(1));
+    assert.deepEqual([...p.b1], [1, 1, 1, 1]);
+    assert.equal(opt.members.adamw.skippedSteps, 1);
+    assert.equal(opt.members.muon.stepCount, 0);
+    assert.equal(opt.members.muon.skippedSteps, 0);
+  });
+});
