@@ -100,6 +100,8 @@ interface StorePlan<H, S> {
   /** Whether the WebAssembly kernels run the steps (else the JS loops). */
   readonly useWasm: boolean;
   readonly runs: Run<H, S>[];
+  /** The parameters this plan updates: `store.names`, or the subset `update` was given. */
+  readonly names: readonly string[];
 }
 
 /**
@@ -352,10 +354,15 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    * name in `grads`. Returns false when the step was skipped (`nonFinite: 'skip'`).
    * Throws before writing anything when the call is not valid, or, after applying the
    * step, when the step wrote a NaN or an Infinity (the error says which happened).
+   *
+   * `storeNames` (ParamStore updates only): update just these parameters of the store,
+   * e.g. the part of a `partition` this optimizer is assigned. Pass the same array at
+   * every step (a different array rebuilds the plan). The finiteness scan still covers
+   * every gradient of the store, so the members of a partition refuse or skip together.
    */
-  update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>): boolean {
+  update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
     const store = storeOf(params);
-    if (store !== undefined && storeOf(grads) === store) return this.#updateStore(store);
+    if (store !== undefined && storeOf(grads) === store) return this.#updateStore(store, storeNames ?? store.names);
     if (this.backend === 'wasm') {
       throw new UpdateError(
         `${this.#owner}: backend 'wasm' updates a float32 ParamStore: pass store.params and store.grads of the same store`,
@@ -563,9 +570,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   // ---------------------------------------------------------------------------------
   // ParamStore updates: one kernel call per run of parameters sharing hyperparameters.
 
-  #updateStore(store: AnyParamStore): boolean {
+  #updateStore(store: AnyParamStore, names: readonly string[]): boolean {
     let plan = this.#plan;
-    if (plan === undefined || plan.store !== store || !this.#planCurrent(plan)) plan = this.#plan = this.#makePlan(store);
+    if (plan === undefined || plan.store !== store || plan.names !== names || !this.#planCurrent(plan)) plan = this.#plan = this.#makePlan(store, names);
     const runs = plan.runs;
     for (let r = 0; r < runs.length; r++) {
       const run = runs[r]!;
@@ -630,7 +637,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     return true;
   }
 
-  #makePlan(store: AnyParamStore): StorePlan<H, S> {
+  #makePlan(store: AnyParamStore, names: readonly string[]): StorePlan<H, S> {
     const rule = this.#rule;
     const owner = this.#owner;
     let kernels: WasmKernels | null = null;
@@ -644,8 +651,11 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       );
     }
     // Check everything before writing anything.
-    this.#checkOverridesUsed(store.names);
-    const slots = store.names.map((name) => this.#slotFor(name, store.params[name]!));
+    for (const name of names) {
+      if (store.params[name] === undefined) throw new UpdateError(`${owner}: storeNames names '${name}', which is not a parameter of the store`, name);
+    }
+    this.#checkOverridesUsed(names);
+    const slots = names.map((name) => this.#slotFor(name, store.params[name]!));
     for (const slot of slots) {
       if (slot.state !== undefined && (slot.length !== store.lengths[slot.name] || slot.dtype !== store.dtype)) {
         throw new UpdateError(
@@ -692,13 +702,15 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       }
       slot.state = fresh;
     });
-    // Group consecutive parameters that can share one kernel call.
+    // Group consecutive parameters that can share one kernel call (neighbours in the
+    // store's layout too: a run spans everything between its first and last parameter).
     const runs: Run<H, S>[] = [];
+    const adjacent = (i: number): boolean => store.names.indexOf(names[i]!) === store.names.indexOf(names[i - 1]!) + 1;
     let start = 0;
     for (let i = 1; i <= slots.length; i++) {
       const a = slots[start]!;
       const b = slots[i];
-      if (b !== undefined && rule.perParameter !== true && b.hyper === a.hyper && sameRegions(regions[start]!, regions[i]!) && this.#sameCounters(a.state!, b.state!)) continue;
+      if (b !== undefined && rule.perParameter !== true && b.hyper === a.hyper && adjacent(i) && sameRegions(regions[start]!, regions[i]!) && this.#sameCounters(a.state!, b.state!)) continue;
       const members = slots.slice(start, i);
       const own = regions[start]!;
       const first = store.offsets[a.name]!;
@@ -711,7 +723,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       runs.push({ hyper: a.hyper, slots: members, param: store.view(0, first, length), grad: store.view(1, first, length), state, lr: 0 });
       start = i;
     }
-    return { store, grads: store.view(1, 0, store.regionLength), useWasm: kernels !== null, runs };
+    return { store, grads: store.view(1, 0, store.regionLength), useWasm: kernels !== null, runs, names };
   }
 
   #inStore(store: AnyParamStore, state: S, hyper: H, offset: number, regions: readonly number[]): boolean {

@@ -47,6 +47,14 @@ export interface KernelExports {
   lion(p: number, g: number, m: number, n: number, s: number): number;
   lambMoments(g: number, m: number, v: number, n: number, s: number): number;
   lambApply(p: number, m: number, v: number, n: number, s: number): number;
+  /** Muon (src/rules/muon.ts): `out = x x^T`, rows and cols multiples of 4. */
+  gram(x: number, rows: number, cols: number, out: number): void;
+  /** Muon: `m = b a + c m` over `n` floats (a multiple of 4); scalars a, b, c. */
+  nsPoly(a: number, m: number, n: number, s: number): void;
+  /** Muon: `out = a x + bm x`, bm rows x rows; scalars a, b, c. */
+  nsApply(bm: number, x: number, rows: number, cols: number, out: number, s: number): void;
+  /** Muon: `steps` Newton-Schulz steps on x (t, aa, bm scratch); returns the result's address. */
+  newtonSchulz(x: number, t: number, aa: number, bm: number, rows: number, cols: number, steps: number, s: number): number;
 }
 
 /** The kernels over one memory, with the block their scalars travel in. */
@@ -90,6 +98,12 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   lion: 3,
   lambMoments: 3,
   lambApply: 3,
+  // Muon's matrix kernels run on Muon's own single-threaded instance (never split by a
+  // thread pool: a matrix product does not divide into independent element ranges).
+  gram: 1,
+  nsPoly: 2,
+  nsApply: 2,
+  newtonSchulz: 4,
 };
 
 function decode(base64: string): Uint8Array {

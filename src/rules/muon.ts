@@ -1,0 +1,619 @@
+/**
+ * Muon: momentum, then the update matrix orthogonalised by a Newton-Schulz iteration.
+ * Jordan, Jin, Boza, You, Cesista, Newhouse & Bernstein (2024), "Muon: An optimizer for
+ * hidden layers in neural networks" (kellerjordan.github.io/posts/muon); as the authors'
+ * code computes it (github.com/KellerJordan/Muon, muon.py at commit
+ * 857d1adc159e098212f828d927460782d3da59e9, `muon_update` and
+ * `zeropower_via_newtonschulz5`). For a parameter of shape rows x cols:
+ *
+ *     m <- beta m + (1 - beta) g
+ *     u  = (1 - beta) g + beta m       (nesterov, the default)   or   u = m
+ *     X  = u / (||u||_F + 1e-7)        (X = u^T first when rows > cols)
+ *     nsSteps times:  A = X X^T,  B = b A + c A A,  X <- a X + B X
+ *                     (a, b, c) = (3.4445, -4.7750, 2.0315)
+ *     p <- p (1 - lr wd) - lr sqrt(max(1, rows / cols)) X   (X transposed back)
+ *
+ * The quintic does not converge to the orthogonal polar factor U V^T: it maps every
+ * singular value of a well-spread matrix into roughly [0.68, 1.14] (by design: the
+ * coefficients maximise the slope at zero, so five steps suffice). Weight decay is
+ * decoupled (AdamW's). `maximize` is ours (it negates the gradient).
+ *
+ * Differences from the reference: the reference runs the iteration in bfloat16 (8 bits
+ * of mantissa, relative rounding 4e-3); here it runs in float32 (wasm, and JS on float32
+ * params) or float64 (JS on float64 params), so the result is the exact quintic map to
+ * 1e-6 rather than to 1e-2: the singular values land in the same band, a little more
+ * tightly. The reference overwrites p.grad with u (`grad.lerp_`); here the gradients are
+ * left as they were. `torch.optim.Muon` (2.9) keeps the classic buffer `B = mu B + g`
+ * and uses `g + mu B`, a constant multiple of u that the normalisation removes (up to
+ * the 1e-7).
+ *
+ * 2-D only: each parameter's shape comes from `options.shapes` or from its ParamStore's
+ * shapes; a parameter with neither, or of another rank, is an error naming it (send
+ * biases, gains and the output layer to another optimizer with `partition`, as Muon's
+ * authors recommend). State (torch's key): `momentumBuffer`, kept in arrays of the
+ * optimizer's own, also for a ParamStore (`stateBuffersPerParam()` is 0).
+ *
+ * Kernels: the matrix products run in WebAssembly SIMD (assembly/kernels.ts: `gram`,
+ * `nsPoly`, `nsApply`, register-blocked) on a memory of Muon's own, one per matrix shape,
+ * made at the first step of that shape and never grown; else in JS loops (double
+ * arithmetic, rounded to the parameter's type on every store). Either way a step
+ * allocates nothing after the first.
+ */
+import { StateError, UpdateError, describeValue, optionError } from '../errors.ts';
+import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
+import { storeOf } from '../store.ts';
+import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type LearningRate, type ParamSet } from '../types.ts';
+import { booleanOption, checkKnownOptions, choiceOption, learningRateOption, numberOption } from '../validate.ts';
+import { instantiateKernels, wasmUnavailableReason, SCALAR_BLOCK_DOUBLES, type WasmKernels } from '../wasm/kernels.ts';
+import type { Backend, NonFinitePolicy } from '../optimizer.ts';
+
+/** The quintic's coefficients (muon.py). */
+export const NEWTON_SCHULZ_COEFFICIENTS = [3.4445, -4.775, 2.0315] as const;
+/** Added to the Frobenius norm before dividing (muon.py). */
+const NORM_EPS = 1e-7;
+
+export interface MuonOptions {
+  /** Learning rate (spectral norm per update), or a schedule of the update count. Default 0.02. */
+  lr?: LearningRate;
+  /** beta of the momentum. Default 0.95. */
+  momentum?: number;
+  /** Orthogonalise (1 - beta) g + beta m rather than m. Default true. */
+  nesterov?: boolean;
+  /** Newton-Schulz steps. Default 5. */
+  nsSteps?: number;
+  /** Decoupled weight decay: p <- p (1 - lr wd) first. Default 0. */
+  weightDecay?: number;
+  /** Ascend instead of descend. Default false. */
+  maximize?: boolean;
+  /** [rows, cols] of parameters that are not in a ParamStore (a store's shapes are used otherwise). */
+  shapes?: { readonly [name: string]: readonly [number, number] | readonly number[] };
+  /** 'auto' (default: wasm for float32 params where WebAssembly runs), 'js' or 'wasm'. */
+  backend?: Backend;
+  /** As the other optimizers': 'error' (default), 'skip' or 'ignore'. */
+  nonFinite?: NonFinitePolicy;
+  /** Check names, types and lengths of every call (default true). */
+  checkInputs?: boolean;
+}
+
+export interface MuonHyper {
+  readonly lr: LearningRate;
+  readonly momentum: number;
+  readonly nesterov: boolean;
+  readonly nsSteps: number;
+  readonly weightDecay: number;
+  readonly maximize: boolean;
+}
+
+export interface MuonState {
+  step: number;
+  momentumBuffer: FloatArray;
+}
+
+const OPTION_NAMES = ['lr', 'momentum', 'nesterov', 'nsSteps', 'weightDecay', 'maximize', 'shapes', 'backend', 'nonFinite', 'checkInputs'] as const;
+
+/**
+ * Scratch for one matrix shape: X and its ping-pong partner (rows x cols, rows <= cols,
+ * the orientation the iteration runs in), A and B (rows x rows). For wasm, views into a
+ * memory of its own with both dimensions padded to multiples of 4 (zeros, which stay
+ * zero); for JS, unpadded arrays of the parameter's type.
+ */
+interface Workspace {
+  readonly rows: number;
+  readonly cols: number;
+  /** Row stride of x and t (cols, padded for wasm). */
+  readonly stride: number;
+  readonly x: FloatArray;
+  readonly t: FloatArray;
+  readonly aa: FloatArray;
+  readonly bm: FloatArray;
+  /** A row of double accumulators (JS). */
+  readonly acc: Float64Array;
+  readonly kernels: WasmKernels | null;
+  /** Padded dims and byte addresses of x, t, aa, bm (wasm). */
+  readonly paddedRows: number;
+  readonly addresses: readonly [number, number, number, number];
+}
+
+interface Slot {
+  readonly rows: number;
+  readonly cols: number;
+  state: MuonState | undefined;
+  dtype: Dtype;
+  workspace: Workspace | undefined;
+}
+
+/**
+ * A padded dimension for the wasm layout: a multiple of 4 (the kernels' lanes), and not
+ * a multiple of 256 floats (1 KB). At a 4 KB row stride every row of a column strip maps
+ * to the same cache set, and B X re-reads its strip from further out: measured on the
+ * 1024 square, 16 more zero columns (1.6% more work) make nsApply 1.5x faster (246 -> 164 ms).
+ */
+const padded = (n: number): number => {
+  const p = (n + 3) & ~3;
+  return p % 256 === 0 ? p + 16 : p;
+};
+
+function wasmWorkspace(rows: number, cols: number): Workspace {
+  const pr = padded(rows);
+  const pc = padded(cols);
+  const header = SCALAR_BLOCK_DOUBLES * 8;
+  const xBytes = pr * pc * 4;
+  const aBytes = pr * pr * 4;
+  const bytes = header + 2 * xBytes + 2 * aBytes;
+  const pages = Math.max(1, Math.ceil(bytes / 65536));
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const kernels = instantiateKernels(memory, false, 0);
+  const x = header;
+  const t = x + xBytes;
+  const aa = t + xBytes;
+  const bm = aa + aBytes;
+  const [a, b, c] = NEWTON_SCHULZ_COEFFICIENTS;
+  kernels.scalars[0] = a;
+  kernels.scalars[1] = b;
+  kernels.scalars[2] = c;
+  return {
+    rows,
+    cols,
+    stride: pc,
+    x: new Float32Array(memory.buffer, x, pr * pc),
+    t: new Float32Array(memory.buffer, t, pr * pc),
+    aa: new Float32Array(memory.buffer, aa, pr * pr),
+    bm: new Float32Array(memory.buffer, bm, pr * pr),
+    acc: new Float64Array(0),
+    kernels,
+    paddedRows: pr,
+    addresses: [x, t, aa, bm],
+  };
+}
+
+function jsWorkspace(rows: number, cols: number, dtype: Dtype): Workspace {
+  const make = (n: number): FloatArray => (dtype === 'float32' ? new Float32Array(n) : new Float64Array(n));
+  return {
+    rows,
+    cols,
+    stride: cols,
+    x: make(rows * cols),
+    t: make(rows * cols),
+    aa: make(rows * rows),
+    bm: make(rows * rows),
+    acc: new Float64Array(Math.max(rows, cols)),
+    kernels: null,
+    paddedRows: rows,
+    addresses: [0, 0, 0, 0],
+  };
+}
+
+/** out (n x n) = x x^T for x (n x m): dot products in double, each computed once. */
+function gramJs(x: FloatArray, n: number, m: number, out: FloatArray): void {
+  for (let i = 0; i < n; i++) {
+    const oi = i * m;
+    for (let j = i; j < n; j++) {
+      const oj = j * m;
+      let sum = 0;
+      for (let k = 0; k < m; k++) sum += x[oi + k]! * x[oj + k]!;
+      out[i * n + j] = sum;
+      out[j * n + i] = sum;
+    }
+  }
+}
+
+/** One Newton-Schulz step in JS: to = a from + (b A + c A A) from, A = from from^T. */
+function newtonSchulzStepJs(w: Workspace, from: FloatArray, to: FloatArray): void {
+  const n = w.rows;
+  const m = w.cols;
+  // Indexed reads: destructuring runs the iterator protocol, which may allocate.
+  const a = NEWTON_SCHULZ_COEFFICIENTS[0];
+  const b = NEWTON_SCHULZ_COEFFICIENTS[1];
+  const c = NEWTON_SCHULZ_COEFFICIENTS[2];
+  const aa = w.aa;
+  const bm = w.bm;
+  const acc = w.acc;
+  gramJs(from, n, m, aa);
+  gramJs(aa, n, n, bm);
+  for (let i = 0; i < n * n; i++) bm[i] = b * aa[i]! + c * bm[i]!;
+  for (let i = 0; i < n; i++) {
+    acc.fill(0, 0, m);
+    for (let k = 0; k < n; k++) {
+      const bik = bm[i * n + k]!;
+      const ok = k * m;
+      for (let j = 0; j < m; j++) acc[j] = acc[j]! + bik * from[ok + j]!;
+    }
+    const oi = i * m;
+    for (let j = 0; j < m; j++) to[oi + j] = a * from[oi + j]! + acc[j]!;
+  }
+}
+
+/** Runs the iteration on w.x (already normalised); returns the array holding the result. */
+function orthogonalise(w: Workspace, steps: number): FloatArray {
+  const k = w.kernels;
+  if (k !== null) {
+    const at = w.addresses;
+    const result = k.exports.newtonSchulz(at[0], at[1], at[2], at[3], w.paddedRows, w.stride, steps, k.address);
+    return result === at[0] ? w.x : w.t;
+  }
+  let from = w.x;
+  let to = w.t;
+  for (let s = 0; s < steps; s++) {
+    newtonSchulzStepJs(w, from, to);
+    const swap = from;
+    from = to;
+    to = swap;
+  }
+  return from;
+}
+
+/** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
+const NO_ARRAYS: ParamSet = Object.freeze({});
+
+function checkSet(owner: string, which: string, set: unknown): void {
+  if (set === null || typeof set !== 'object' || Array.isArray(set) || ArrayBuffer.isView(set)) {
+    throw new TypeError(`${owner}: ${which} must be an object or a Map of named Float32Array/Float64Array, got ${describeValue(set)}`);
+  }
+}
+
+/**
+ * Muon over named 2-D typed arrays; see the formulas at the top of this file.
+ *
+ * ```ts
+ * const opt = new Muon({ lr: 0.02, shapes: { W1: [784, 100] } });
+ * opt.update(params, grads); // in place
+ * ```
+ */
+export class Muon {
+  readonly defaults: Readonly<MuonHyper>;
+  readonly backend: Backend;
+  readonly nonFinite: NonFinitePolicy;
+  readonly checkInputs: boolean;
+  readonly #shapes = new Map<string, readonly [number, number]>();
+  readonly #slots = new Map<string, Slot>();
+  /** Workspaces shared by parameters of one shape and kind ('wasm', 'float32', 'float64'). */
+  readonly #workspaces = new Map<string, Workspace>();
+  #stepCount = 0;
+  #skippedSteps = 0;
+  #backendUsed: 'js' | 'wasm' | undefined;
+  // The call in progress, read by the pre-bound visitors (no closure per call).
+  #params: ParamSet = NO_ARRAYS;
+  #grads: ParamSet = NO_ARRAYS;
+  #shapeSource: { readonly [name: string]: readonly number[] } | undefined;
+  #lr = 0;
+  #sawNonFinite = false;
+  #overflow: string | undefined;
+  #usedWasm = false;
+
+  constructor(options: MuonOptions = {}) {
+    const owner = 'Muon';
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
+    }
+    checkKnownOptions(owner, options, OPTION_NAMES);
+    this.backend = choiceOption<Backend>(owner, 'backend', options.backend, ['auto', 'js', 'wasm']);
+    this.nonFinite = choiceOption<NonFinitePolicy>(owner, 'nonFinite', options.nonFinite, ['error', 'skip', 'ignore']);
+    this.checkInputs = booleanOption(owner, 'checkInputs', options.checkInputs, true);
+    const nsSteps = numberOption(owner, 'nsSteps', options.nsSteps, 5, { min: 0 });
+    if (!Number.isInteger(nsSteps)) throw optionError(owner, 'nsSteps', nsSteps, 'an integer >= 0');
+    this.defaults = Object.freeze({
+      lr: learningRateOption(owner, options.lr, 0.02),
+      momentum: numberOption(owner, 'momentum', options.momentum, 0.95, { min: 0, below: 1 }),
+      nesterov: booleanOption(owner, 'nesterov', options.nesterov, true),
+      nsSteps,
+      weightDecay: numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 }),
+      maximize: booleanOption(owner, 'maximize', options.maximize, false),
+    });
+    const shapes: unknown = options.shapes;
+    if (shapes !== undefined) {
+      if (shapes === null || typeof shapes !== 'object' || Array.isArray(shapes)) {
+        throw optionError(owner, 'shapes', shapes, 'an object { name: [rows, cols] }');
+      }
+      for (const [name, shape] of Object.entries(shapes)) {
+        if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 1)) {
+          throw optionError(owner, `shapes['${name}']`, shape, '[rows, cols], two integers >= 1 (Muon updates 2-D parameters only)');
+        }
+        this.#shapes.set(name, [shape[0] as number, shape[1] as number]);
+      }
+    }
+    if (this.backend === 'wasm' && wasmUnavailableReason() !== undefined) {
+      throw optionError(owner, 'backend', 'wasm', `'auto' or 'js' (${wasmUnavailableReason()!})`);
+    }
+  }
+
+  /** Muon keeps its momentum outside any ParamStore: it needs none of a store's state regions. */
+  stateBuffersPerParam(): number {
+    return 0;
+  }
+
+  get stepCount(): number {
+    return this.#stepCount;
+  }
+
+  get skippedSteps(): number {
+    return this.#skippedSteps;
+  }
+
+  /** Which kernels ran the last update's matrix products: 'wasm' or 'js'. */
+  get backendUsed(): 'js' | 'wasm' | undefined {
+    return this.#backendUsed;
+  }
+
+  /** The learning rate the next update will use. */
+  learningRate(): number {
+    const lr = this.defaults.lr;
+    return typeof lr === 'number' ? lr : lr(this.#stepCount);
+  }
+
+  /** The live state of parameter `name` (undefined before its first update). Do not write to it. */
+  stateOf(name: string): Readonly<MuonState> | undefined {
+    return this.#slots.get(name)?.state;
+  }
+
+  /** Forgets the state of one parameter, or of all (and the step counts) when no name is given. */
+  reset(name?: string): void {
+    if (name === undefined) {
+      this.#slots.clear();
+      this.#stepCount = 0;
+      this.#skippedSteps = 0;
+    } else {
+      this.#slots.delete(name);
+    }
+  }
+
+  /**
+   * One step for every parameter in `params`, in place. Returns false when the step was
+   * skipped (`nonFinite: 'skip'`). Throws before writing anything when the call is not
+   * valid; after applying the step when it wrote a NaN or an Infinity.
+   *
+   * `storeNames` (ParamStore updates only, as Optimizer's): update just these parameters
+   * of the store (the part of a `partition` Muon is assigned).
+   */
+  update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
+    const owner = 'Muon.update';
+    checkSet(owner, 'params', params);
+    checkSet(owner, 'grads', grads);
+    const store = storeOf(params);
+    this.#shapeSource = store?.shapes as { readonly [name: string]: readonly number[] } | undefined;
+    this.#params = params;
+    this.#grads = grads;
+    this.#sawNonFinite = false;
+    this.#overflow = undefined;
+    this.#usedWasm = false;
+    try {
+      this.#setLearningRate();
+      const names = store !== undefined && storeOf(grads) === store ? storeNames : undefined;
+      if (names !== undefined) {
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i]!;
+          const param = getArray(params, name);
+          if (param === undefined) throw new UpdateError(`${owner}: storeNames names '${name}', which is not a parameter of the store`, name);
+          this.#prepare(param, name);
+        }
+      } else {
+        forEachArray(params, this.#prepare);
+        if (this.checkInputs) forEachArray(grads, this.#checkGradName);
+      }
+      if (this.#sawNonFinite) {
+        this.#skippedSteps += 1;
+        return false;
+      }
+      if (names !== undefined) {
+        for (let i = 0; i < names.length; i++) this.#apply(getArray(params, names[i]!), names[i]!);
+      } else {
+        forEachArray(params, this.#apply);
+      }
+      this.#stepCount += 1;
+      this.#backendUsed = this.#usedWasm ? 'wasm' : 'js';
+      if (this.#overflow !== undefined) {
+        const name = this.#overflow;
+        throw new UpdateError(
+          `${owner}: the step overflowed: parameter '${name}' or its momentumBuffer holds a NaN or an Infinity, from finite gradients. ` +
+            'This step WAS applied, to every parameter. Use a smaller lr, and restore the params and state saved before this step',
+          name,
+        );
+      }
+      return true;
+    } finally {
+      this.#params = NO_ARRAYS;
+      this.#grads = NO_ARRAYS;
+      this.#shapeSource = undefined;
+    }
+  }
+
+  /** This step's lr into #lr, checked (written, not returned: a returned double is boxed). */
+  #setLearningRate(): void {
+    const lr = this.defaults.lr;
+    if (typeof lr === 'number') {
+      this.#lr = lr;
+      return;
+    }
+    const value: unknown = lr(this.#stepCount);
+    if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
+      throw new UpdateError(`Muon.update: the lr schedule returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`, '');
+    }
+    this.#lr = value;
+  }
+
+  readonly #checkGradName = (_grad: unknown, name: string): void => {
+    if (getArray(this.#params, name) === undefined) throw new UpdateError(`Muon.update: gradient '${name}' has no parameter of that name`, name);
+  };
+
+  /** Checks one parameter (shape, gradient, state) and its gradient's finiteness; writes nothing. */
+  readonly #prepare = (param: unknown, name: string): void => {
+    const owner = 'Muon.update';
+    let slot = this.#slots.get(name);
+    if (this.checkInputs || slot === undefined) {
+      if (!isFloatArray(param)) throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
+      const grad = getArray(this.#grads, name);
+      if (grad === undefined) throw new UpdateError(`${owner}: no gradient for parameter '${name}'`, name);
+      if (!isFloatArray(grad) || grad.constructor !== param.constructor || grad.length !== param.length) {
+        throw new UpdateError(`${owner}: gradient '${name}' must be a ${param.constructor.name} of length ${param.length}, got ${describeValue(grad)}`, name);
+      }
+      if (grad.buffer === param.buffer && grad.byteOffset < param.byteOffset + param.byteLength && param.byteOffset < grad.byteOffset + grad.byteLength) {
+        throw new UpdateError(`${owner}: gradient '${name}' shares memory with its parameter`, name);
+      }
+      const shape = this.#shapeOf(name, param.length);
+      const rows = shape[0]!;
+      const cols = shape[1]!;
+      if (slot !== undefined && (slot.rows !== rows || slot.cols !== cols)) {
+        slot = undefined; // a new shape: checked below against the state
+      }
+      const state = this.#slots.get(name)?.state;
+      if (state !== undefined && (state.momentumBuffer.length !== param.length || dtypeOf(state.momentumBuffer) !== dtypeOf(param))) {
+        throw new UpdateError(
+          `${owner}: parameter '${name}' has ${param.length} ${dtypeOf(param)} elements but its optimizer state was made for ${state.momentumBuffer.length} ${dtypeOf(state.momentumBuffer)} (call reset('${name}') to start it afresh)`,
+          name,
+        );
+      }
+      if (this.backend === 'wasm' && dtypeOf(param) !== 'float32') {
+        throw new UpdateError(`${owner}: backend 'wasm' runs float32 parameters, '${name}' is float64`, name);
+      }
+      if (slot === undefined) {
+        const old = this.#slots.get(name);
+        this.#slots.set(name, { rows, cols, state: old?.state, dtype: dtypeOf(param), workspace: undefined });
+      }
+    }
+    if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
+    const grad = getArray(this.#grads, name) as FloatArray;
+    for (let i = 0; i < grad.length; i++) {
+      const v = grad[i]!;
+      if (v - v !== 0) {
+        if (this.nonFinite === 'skip') {
+          this.#sawNonFinite = true;
+          return;
+        }
+        throw new UpdateError(`${owner}: gradient '${name}' is not finite at index ${i} (${v})`, name, i);
+      }
+    }
+  };
+
+  /** [rows, cols] of a parameter: options.shapes, else its ParamStore's shape; else an error naming it. */
+  #shapeOf(name: string, length: number): readonly number[] {
+    const owner = 'Muon.update';
+    const given = this.#shapes.get(name);
+    const fromStore = given === undefined ? this.#shapeSource?.[name] : undefined;
+    if (given === undefined && fromStore === undefined) {
+      throw new UpdateError(
+        `${owner}: parameter '${name}' has no shape: Muon updates 2-D parameters only (give it in options.shapes as [rows, cols], use a ParamStore, or send '${name}' to another optimizer with partition())`,
+        name,
+      );
+    }
+    if (fromStore !== undefined && fromStore.length !== 2) {
+      throw new UpdateError(
+        `${owner}: parameter '${name}' has shape [${fromStore.join(', ')}]: Muon updates 2-D parameters only (send '${name}' to another optimizer with partition())`,
+        name,
+      );
+    }
+    const shape: readonly number[] = given ?? fromStore!;
+    if (shape[0]! * shape[1]! !== length || shape[0] === 0 || shape[1] === 0) {
+      throw new UpdateError(`${owner}: parameter '${name}' has ${length} elements, not the ${shape[0]} x ${shape[1]} of its shape`, name);
+    }
+    return shape;
+  }
+
+  #workspaceFor(slot: Slot): Workspace {
+    // The iteration runs on the wide orientation: rows <= cols.
+    const rows = Math.min(slot.rows, slot.cols);
+    const cols = Math.max(slot.rows, slot.cols);
+    const wasm = slot.dtype === 'float32' && this.backend !== 'js' && wasmUnavailableReason() === undefined;
+    const key = `${rows}x${cols}:${wasm ? 'wasm' : slot.dtype}`;
+    let w = this.#workspaces.get(key);
+    if (w === undefined) {
+      w = wasm ? wasmWorkspace(rows, cols) : jsWorkspace(rows, cols, slot.dtype);
+      this.#workspaces.set(key, w);
+    }
+    return w;
+  }
+
+  readonly #apply = (param: unknown, name: string): void => {
+    const p = param as FloatArray;
+    const g = getArray(this.#grads, name) as FloatArray;
+    const slot = this.#slots.get(name)!;
+    if (slot.state === undefined) {
+      slot.state = { step: 0, momentumBuffer: dtypeOf(p) === 'float32' ? new Float32Array(p.length) : new Float64Array(p.length) };
+    }
+    slot.workspace ??= this.#workspaceFor(slot);
+    const w = slot.workspace;
+    if (w.kernels !== null) this.#usedWasm = true;
+    const state = slot.state;
+    state.step += 1;
+    const h = this.defaults;
+    const m = state.momentumBuffer;
+    const beta = h.momentum;
+    const oneMinusBeta = 1 - beta;
+    const sign = h.maximize ? -1 : 1;
+    const rows = slot.rows;
+    const cols = slot.cols;
+    const transposed = rows > cols;
+    const x = w.x;
+    const stride = w.stride;
+    // Momentum, and u written into X in the iteration's orientation.
+    let sumSquares = 0;
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        const e = i * cols + j;
+        const gi = sign * g[e]!;
+        m[e] = beta * m[e]! + oneMinusBeta * gi;
+        const u = h.nesterov ? oneMinusBeta * gi + beta * m[e]! : m[e]!;
+        const at = transposed ? j * stride + i : i * stride + j;
+        x[at] = u;
+        sumSquares += x[at]! * x[at]!;
+      }
+    }
+    const divisor = Math.sqrt(sumSquares) + NORM_EPS;
+    const wideRows = w.rows;
+    const wideCols = w.cols;
+    for (let i = 0; i < wideRows; i++) {
+      const o = i * stride;
+      for (let j = 0; j < wideCols; j++) x[o + j] = x[o + j]! / divisor;
+    }
+    const out = orthogonalise(w, h.nsSteps);
+    const decay = 1 - this.#lr * h.weightDecay;
+    const negLr = -this.#lr;
+    const scale = Math.sqrt(Math.max(1, rows / cols));
+    let probe = 0;
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        const e = i * cols + j;
+        const o = out[transposed ? j * stride + i : i * stride + j]!;
+        p[e] = p[e]! * decay + negLr * (scale * o);
+        probe += (p[e]! + m[e]!) * 0;
+      }
+    }
+    if (probe !== 0 && this.nonFinite !== 'ignore' && this.#overflow === undefined) this.#overflow = name;
+  };
+
+  /** A copy of the whole state, in the format every optimizer here saves (`momentumBuffer` per parameter). */
+  stateDict(): OptimizerStateDict {
+    const params = Object.create(null) as { [name: string]: ParamStateRecord };
+    for (const [name, slot] of this.#slots) {
+      const state = slot.state;
+      if (state === undefined) continue;
+      const buffers = Object.create(null) as { [key: string]: FloatArray };
+      buffers.momentumBuffer = state.momentumBuffer.slice();
+      params[name] = { dtype: slot.dtype, length: state.momentumBuffer.length, step: state.step, scalars: Object.create(null) as { [key: string]: number }, buffers };
+    }
+    return { format: STATE_FORMAT, version: STATE_VERSION, optimizer: 'Muon', variant: null, stepCount: this.#stepCount, skippedSteps: this.#skippedSteps, params };
+  }
+
+  /** Replaces the whole state with a saved one (copied); validated first, so a bad one changes nothing. */
+  loadStateDict(value: unknown): void {
+    const saved = checkStateDict(value);
+    const owner = 'Muon.loadStateDict';
+    if (saved.optimizer !== 'Muon') throw new StateError(`${owner}: the state was saved by ${saved.optimizer}, not Muon`);
+    const slots = new Map<string, Slot>();
+    for (const [name, record] of Object.entries(saved.params)) {
+      const got = Object.keys(record.buffers);
+      if (got.length !== 1 || got[0] !== 'momentumBuffer') {
+        throw new StateError(`${owner}: parameter '${name}' has buffers [${got.join(', ')}], Muon keeps [momentumBuffer]`);
+      }
+      if (Object.keys(record.scalars).length !== 0) {
+        throw new StateError(`${owner}: parameter '${name}' has scalars [${Object.keys(record.scalars).join(', ')}], Muon keeps none`);
+      }
+      const momentumBuffer = record.dtype === 'float32' ? new Float32Array(record.length) : new Float64Array(record.length);
+      momentumBuffer.set(record.buffers.momentumBuffer!);
+      // The shape is checked against the parameter at the next update (rows 0: not yet known).
+      slots.set(name, { rows: 0, cols: 0, state: { step: record.step, momentumBuffer }, dtype: record.dtype, workspace: undefined });
+    }
+    this.#slots.clear();
+    for (const [name, slot] of slots) this.#slots.set(name, slot);
+    this.#stepCount = saved.stepCount;
+    this.#skippedSteps = saved.skippedSteps;
+  }
+}
