@@ -18,30 +18,16 @@ import { join } from 'node:path';
 import { stateFromJSON, stateToJSON, type OptimizerStateDict } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
 import { z } from 'zod';
-import { Network } from '../src/nn/network.ts';
+import { Network } from './nn/network.ts';
 import { IMAGE_SIZE } from './data.ts';
 import { writeErrorOf } from './files.ts';
 import { OPTIMIZERS } from './optimizers.ts';
-import type { TrainConfig } from './train.ts';
+import type { Checkpoint, TrainConfig } from './types.ts';
 
 export const CHECKPOINT_FORMAT = 'nesterov/main-job-checkpoint';
 export const CHECKPOINT_VERSION = 2;
 
-export interface Checkpoint {
-  config: TrainConfig;
-  /** Where the next step starts. */
-  epoch: number;
-  step: number;
-  rng: number[];
-  indices: Uint32Array;
-  params: Float32Array;
-  optimizer: OptimizerStateDict;
-  losses: number[];
-  testAccuracy: number[];
-  seconds: number;
-  optimizerSeconds: number;
-  finished: boolean;
-}
+export type { Checkpoint } from './types.ts';
 
 export class CheckpointError extends Error {
   constructor(message: string) {

@@ -9,13 +9,13 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Rng } from '../src/nn/rng.ts';
+import { Rng } from './nn/rng.ts';
 import { CheckpointError, checkpointPath, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { DataError, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
 import { checkOutputFolder, newRunId, prepareOutputFolder, removeStaleTempFiles, WriteError, writeFilesTogether } from './files.ts';
 import { OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
 import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
-import type { TrainConfig, TrainResult } from './train.ts';
+import type { TrainConfig, TrainResult } from './types.ts';
 
 /** A bad flag or file: one line on stderr, exit code 2, nothing on disk touched. */
 class UsageError extends Error {}

@@ -7,7 +7,7 @@ import { geoIdentity, geoPath } from 'd3-geo';
 import { scaleLinear, scaleLog, type ScaleContinuousNumeric } from 'd3-scale';
 import { line } from 'd3-shape';
 import { OPTIMIZERS } from './optimizers.ts';
-import type { TrainResult } from './train.ts';
+import type { TrainResult } from './types.ts';
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 

@@ -3,45 +3,14 @@
  * initialisation, mini-batches in a seeded order, one optimizer. The same seed gives
  * every optimizer the same initial weights and the same batches, so curves compare.
  */
-import { Network } from '../src/nn/network.ts';
-import { Rng } from '../src/nn/rng.ts';
+import { Network } from './nn/network.ts';
+import { Rng } from './nn/rng.ts';
 import type { Digits } from './data.ts';
 import { IMAGE_SIZE } from './data.ts';
-import type { Checkpoint } from './checkpoint.ts';
 import { OPTIMIZERS } from './optimizers.ts';
+import type { Checkpoint, CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
 
-export interface TrainConfig {
-  optimizer: string;
-  lr: number;
-  epochs: number;
-  batch: number;
-  seed: number;
-  hidden: number[];
-}
-
-export interface TrainResult {
-  name: string;
-  lr: number;
-  /** Mean training loss of every step. */
-  losses: number[];
-  /** Test accuracy after each epoch. */
-  testAccuracy: number[];
-  trainLoss: number;
-  seconds: number;
-  optimizerSeconds: number;
-  steps: number;
-  samplesPerSecond: number;
-}
-
-export type Progress = (epoch: number, step: number, stepsPerEpoch: number, loss: number) => void;
-
-export interface CheckpointOptions {
-  /** Save every this many steps (0: never). */
-  every: number;
-  save: (checkpoint: Checkpoint) => void;
-  /** Continue from here. */
-  from?: Checkpoint;
-}
+export type { CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
 
 export function train(config: TrainConfig, data: { train: Digits; test: Digits }, progress: Progress, checkpoints?: CheckpointOptions): TrainResult {
   const entry = OPTIMIZERS[config.optimizer]!;

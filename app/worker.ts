@@ -1,9 +1,10 @@
 /** A worker of the main job: trains the optimizers it is sent, one at a time. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Digits } from './data.ts';
-import { checkpointPath, saveCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { checkpointPath, saveCheckpoint } from './checkpoint.ts';
 import { WriteError } from './files.ts';
-import { train, type TrainConfig } from './train.ts';
+import { train } from './train.ts';
+import type { Checkpoint, TrainConfig } from './types.ts';
 
 const data = workerData as { train: Digits; test: Digits };
 const port = parentPort!;

@@ -8,8 +8,7 @@
  * runs along contiguous rows) over buffers made once per batch size: a training step
  * allocates nothing.
  */
-import { ParamStore, type AnyParamStore } from '../store.ts';
-import type { Dtype, FloatArray } from '../types.ts';
+import { ParamStore, type AnyParamStore, type Dtype, type FloatArray } from 'nesterov';
 import type { Rng } from './rng.ts';
 
 export interface NetworkOptions {
