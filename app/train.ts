@@ -8,6 +8,7 @@ import { Rng } from './nn/rng.ts';
 import type { Digits } from './data.ts';
 import { IMAGE_SIZE } from './data.ts';
 import { OPTIMIZERS } from './optimizers.ts';
+import { dataFor } from './tune.ts';
 import type { Checkpoint, CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
 
 export type { CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
@@ -18,7 +19,8 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
   net.initialize(new Rng(config.seed));
   const order = new Rng(config.seed + 1);
   const optimizer = entry.make(config.lr);
-  const { train: trainSet, test } = data;
+  // A search run gets the training digits only (fit / validation), never data.test.
+  const { train: trainSet, test } = dataFor(config, data);
   const batch = config.batch;
   const stepsPerEpoch = Math.floor(trainSet.count / batch);
   const x = new Float32Array(batch * IMAGE_SIZE);
@@ -26,6 +28,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
   let indices = Uint32Array.from({ length: trainSet.count }, (_, i) => i);
   let losses: number[] = [];
   let testAccuracy: number[] = [];
+  let evalLoss: number[] = [];
   let optimizerTime = 0;
   let secondsBefore = 0;
   let firstEpoch = 0;
@@ -42,6 +45,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     indices = resume.indices.slice();
     losses = resume.losses.slice();
     testAccuracy = resume.testAccuracy.slice();
+    evalLoss = resume.evalLoss.slice();
     secondsBefore = resume.seconds;
     optimizerTime = resume.optimizerSeconds * 1000;
     firstEpoch = resume.epoch;
@@ -58,6 +62,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     optimizer: optimizer.stateDict(),
     losses: losses.slice(),
     testAccuracy: testAccuracy.slice(),
+    evalLoss: evalLoss.slice(),
     seconds: secondsBefore + (performance.now() - start) / 1000,
     optimizerSeconds: optimizerTime / 1000,
     finished,
@@ -83,7 +88,9 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
         checkpoints.save(snapshot(epoch, step + 1, false));
       }
     }
-    testAccuracy.push(net.accuracy(test.images, test.labels, 0, test.count));
+    const evaluation = net.evaluate(test.images, test.labels, 0, test.count);
+    testAccuracy.push(evaluation.accuracy);
+    evalLoss.push(evaluation.loss);
     if (checkpoints && checkpoints.every > 0) checkpoints.save(snapshot(epoch + 1, 0, epoch + 1 === config.epochs));
   }
   const seconds = secondsBefore + (performance.now() - start) / 1000;
@@ -93,6 +100,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     lr: config.lr,
     losses,
     testAccuracy,
+    evalLoss,
     trainLoss: lastEpoch.reduce((a, b) => a + b, 0) / Math.max(1, lastEpoch.length),
     seconds,
     optimizerSeconds: optimizerTime / 1000,

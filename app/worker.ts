@@ -10,6 +10,8 @@ const data = workerData as { train: Digits; test: Digits };
 const port = parentPort!;
 
 interface Job {
+  /** The checkpoint's name (OUT/checkpoints/KEY.json). */
+  key: string;
   config: TrainConfig;
   out: string;
   checkpointEvery: number;
@@ -22,12 +24,12 @@ port.on('message', (job: Job | null) => {
     port.close();
     return;
   }
-  const path = checkpointPath(job.out, job.config.optimizer);
+  const path = checkpointPath(job.out, job.key);
   try {
     const result = train(
       job.config,
       data,
-      (epoch, step, steps, loss) => port.postMessage({ type: 'progress', name: job.config.optimizer, epoch, step, steps, loss }),
+      (epoch, step, steps, loss) => port.postMessage({ type: 'progress', name: job.key, epoch, step, steps, loss }),
       { every: job.checkpointEvery, save: (checkpoint) => saveCheckpoint(path, checkpoint), ...(job.from ? { from: job.from } : {}) },
     );
     port.postMessage({ type: 'done', result });
