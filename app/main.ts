@@ -31,7 +31,15 @@ stderr, before any training and with nothing on disk changed), or a write that f
 during the run (full disk, permissions; the last good files stay).
 --data reads at most ${MAX_IDX_ITEMS.toLocaleString('en-US')} images (and labels) per IDX file; gzip files are
 decompressed only up to the size their header declares.
---resume checks every checkpoint (SHA-256 and every field) before any training starts.`;
+--resume checks every checkpoint (SHA-256 and every field) before any training starts.
+--seeds N: run k (0 to N-1) of every optimizer uses seed SEED + 2k (weights) and SEED + 2k + 1 (batch
+order); the data split stays that of --seed. The table gives the mean, the sample standard deviation
+and the 95% confidence interval of the mean (Student t, N-1 degrees of freedom).
+--tune: per optimizer, ${GRID_STEPS.length} rates from lr/10 to lr*10 (lr: the default or --lr's), then 2 half a
+step either side of the best, each trained --tune-epochs epochs on the first 4/5 of the training digits and
+scored by its loss on the last 1/5 (never the test set); then --seeds runs (default 5) at the rate with
+the lowest validation loss. With --checkpoint-every or --resume every run of the search has its
+checkpoint, so --resume continues a killed search.`;
 
 function count(flag: string, min: number) {
   return (value: string): number => {

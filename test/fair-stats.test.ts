@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { mean, sampleStd, stats, studentTCdf, studentTQuantile } from '../app/stats.ts';
 import { argmin, chooseRate, dataFor, firstGrid, refinedGrid, runKey, searchKey, seedOf, validationCount } from '../app/tune.ts';
 import type { Digits } from '../app/data.ts';
+import { smoothLikeTensorBoard } from '../app/report.ts';
 
 const close = (actual: number, expected: number, tolerance: number, what: string) =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `${what}: ${actual}, expected ${expected} +/- ${tolerance}`);
@@ -123,5 +124,21 @@ describe('the search never reads the test set (by construction)', () => {
   it('a full run gets the test set', () => {
     const test = rowsOf(2, 500);
     assert.equal(dataFor(config, { train, test }).test, test);
+  });
+});
+
+describe("the report's smoothing, as TensorBoard's", () => {
+  it('weight 0.5 on 1, 2, 3: the debiased moving average 1, 5/3, 17/7', () => {
+    // last: 0.5, 1.25, 2.125; divided by 1 - 0.5^n: 0.5, 0.75, 0.875
+    const smoothed = smoothLikeTensorBoard([1, 2, 3], 0.5);
+    assert.deepEqual(smoothed.map((v) => Number(v.toPrecision(12))), [1, Number((5 / 3).toPrecision(12)), Number((17 / 7).toPrecision(12))]);
+  });
+  it('a non-finite value passes through and does not count; weight 0 is the raw curve', () => {
+    const smoothed = smoothLikeTensorBoard([1, NaN, 3], 0.5);
+    assert.equal(smoothed[0], 1);
+    assert.ok(Number.isNaN(smoothed[1]));
+    // last: 0.5, then 0.25 + 1.5 = 1.75 after 2 finite values, / 0.75
+    assert.ok(Math.abs(smoothed[2]! - 7 / 3) < 1e-15);
+    assert.deepEqual(smoothLikeTensorBoard([4, 1, 9], 0), [4, 1, 9]);
   });
 });
