@@ -105,7 +105,7 @@ it('the --tune --seeds report renders error bars, search curves, bands and smoot
         rows: document.querySelectorAll('#summary tbody tr').length,
         titles: charts.map((c) => c.querySelector('text.title').textContent),
         errorbars: Array.from(document.querySelectorAll('g.errorbar')).map((g) => [g.querySelectorAll('circle.run').length, g.querySelectorAll('circle.mean').length, g.querySelector('line.ci').getTotalLength() > 0]),
-        searchDots: Array.from(charts[1].querySelectorAll('g.dots')).map((g) => g.querySelectorAll('circle').length),
+        searchDots: Array.from(charts[1].querySelectorAll('g.dots')).map((g) => g.querySelectorAll('circle:not(.chosen)').length),
         rings: charts[1].querySelectorAll('circle.chosen').length,
         searchSeries: Array.from(charts[1].querySelectorAll('path.series')).map((p) => p.getTotalLength()),
         bands: Array.from(charts[2].querySelectorAll('path.band')).map((p) => p.getBBox().height),
