@@ -45,7 +45,9 @@ function axes(x: ScaleContinuousNumeric<number, number>, y: ScaleContinuousNumer
   for (const t of xTicks) out.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${y0}" y2="${y0! + 5}" stroke="#333"/><text x="${x(t)}" y="${y0! + 18}" text-anchor="middle">${tickText(t)}</text>`);
   out.push(`<text x="${(x0! + x1!) / 2}" y="${height - 4}" text-anchor="middle">${escape(xLabel)}</text></g>`);
   out.push(`<g class="axis y-axis"><line x1="${x0}" x2="${x0}" y1="${y0}" y2="${y1}" stroke="#333"/>`);
-  const ticks = logY ? (y.ticks(5).length < 8 ? y.ticks(5) : powersOfTen(y.ticks(5))) : y.ticks(6);
+  // Log scale: every tick when few, else the powers of ten, else (a domain within about a decade) 1, 2 and 5 times them.
+  const leading125 = (t: number) => [1, 2, 5].includes(Math.round(t / 10 ** Math.floor(Math.log10(t) + 1e-9)));
+  const ticks = logY ? (y.ticks(5).length < 8 ? y.ticks(5) : powersOfTen(y.ticks(5)).length >= 2 ? powersOfTen(y.ticks(5)) : y.ticks(5).filter(leading125)) : y.ticks(6);
   for (const t of ticks) out.push(`<line x1="${x0! - 5}" x2="${x0}" y1="${y(t)}" y2="${y(t)}" stroke="#333"/><text x="${x0! - 8}" y="${y(t) + 4}" text-anchor="end">${tickText(t)}</text>`);
   out.push(`<text transform="translate(14 ${(y0! + y1!) / 2}) rotate(-90)" text-anchor="middle">${escape(yLabel)}</text></g>`);
   return out.join('');
@@ -65,6 +67,8 @@ export interface ChartLayers {
   bands?: { name: string; points: [number, number, number][] }[];
   /** Dots: the points of a series worth marking (a search's grid), and rings (its choice). */
   dots?: { name: string; points: [number, number][]; ring?: [number, number] }[];
+  /** The y axis spans the data exactly (not widened to whole decades): for curves whose detail is within a decade. */
+  tightY?: boolean;
 }
 
 /** A line chart of several series (log-scale y when asked). */
@@ -78,7 +82,8 @@ export function lineChart(title: string, series: Series[], xLabel: string, yLabe
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]).filter((v) => Number.isFinite(v) && (!logY || v > 0));
   const x = (logX ? scaleLog() : scaleLinear()).domain([Math.min(...xs), Math.max(...xs)]).range([MARGIN.left, width - right]);
-  const y = (logY ? scaleLog() : scaleLinear()).domain([Math.min(...ys), Math.max(...ys)]).nice().range([height - MARGIN.bottom, MARGIN.top]);
+  const y = (logY ? scaleLog() : scaleLinear()).domain([Math.min(...ys), Math.max(...ys)]).range([height - MARGIN.bottom, MARGIN.top]);
+  if (!layers.tightY) y.nice();
   const usable = (v: number) => Number.isFinite(v) && (!logY || v > 0);
   const path = line<[number, number]>()
     .defined((p) => usable(p[1]))
@@ -330,16 +335,16 @@ ${rows}
         'Learning-rate search: validation loss against lr (log scales)',
         searched.map((g) => ({ name: g.name, points: g.search!.points.map((p) => [p.lr, p.validationLoss ?? NaN] as [number, number]) })),
         'learning rate',
-        `validation loss after ${first.epochs} epochs`,
+        `validation loss after ${first.epochs} epoch${first.epochs === 1 ? '' : 's'}`,
         true,
         true,
         [],
-        { dots: searched.map((g) => ({ name: g.name, points: g.search!.points.map((p) => [p.lr, p.validationLoss ?? NaN] as [number, number]), ring: [g.search!.chosenLr, g.search!.points.find((p) => p.lr === g.search!.chosenLr)?.validationLoss ?? NaN] })) },
+        { tightY: true, dots: searched.map((g) => ({ name: g.name, points: g.search!.points.map((p) => [p.lr, p.validationLoss ?? NaN] as [number, number]), ring: [g.search!.chosenLr, g.search!.points.find((p) => p.lr === g.search!.chosenLr)?.validationLoss ?? NaN] })) },
       ),
     );
     out.push(
       how(
-        `Each curve is one optimizer's search: ${first.points.length} learning rates, ${first.epochs} epochs each on ${first.fitDigits} training digits, scored on the other ${first.validationDigits} (never the test set); the ring is the rate chosen, the lowest point. Too small a rate learns too little (left), too large a rate overshoots (right): the U is why a single hand-picked rate per optimizer compares the picks, not the optimizers. A minimum at an end of a curve means the best rate may lie beyond the grid.`,
+        `Each curve is one optimizer's search: ${first.points.length} learning rates, ${first.epochs} epoch${first.epochs === 1 ? '' : 's'} each on ${first.fitDigits} training digits, scored on the other ${first.validationDigits} (never the test set); the ring is the rate chosen, the lowest point. Too small a rate learns too little (left), too large a rate overshoots (right): the U is why a single hand-picked rate per optimizer compares the picks, not the optimizers. A minimum at an end of a curve means the best rate may lie beyond the grid.`,
       ),
     );
   }
