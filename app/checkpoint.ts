@@ -217,7 +217,7 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
   const config = record.config;
   for (const key of ['optimizer', 'lr', 'epochs', 'batch', 'seed', 'validation'] as const) {
     if (config[key] !== expected[key]) {
-      fail(`made with ${key} ${JSON.stringify(config[key])}, this run has ${JSON.stringify(expected[key])} (use the same flags, or another --out)`);
+      fail(`made with ${key} ${JSON.stringify(config[key]) ?? 'none'}, this run has ${JSON.stringify(expected[key]) ?? 'none'} (use the same flags, or another --out)`);
     }
   }
   if (JSON.stringify(config.hidden) !== JSON.stringify(expected.hidden)) {
