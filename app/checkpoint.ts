@@ -18,30 +18,16 @@ import { join } from 'node:path';
 import { stateFromJSON, stateToJSON, type OptimizerStateDict } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
 import { z } from 'zod';
-import { Network } from '../src/nn/network.ts';
+import { Network } from './nn/network.ts';
 import { IMAGE_SIZE } from './data.ts';
 import { writeErrorOf } from './files.ts';
 import { OPTIMIZERS } from './optimizers.ts';
-import type { TrainConfig } from './train.ts';
+import type { Checkpoint, TrainConfig } from './types.ts';
 
 export const CHECKPOINT_FORMAT = 'nesterov/main-job-checkpoint';
 export const CHECKPOINT_VERSION = 2;
 
-export interface Checkpoint {
-  config: TrainConfig;
-  /** Where the next step starts. */
-  epoch: number;
-  step: number;
-  rng: number[];
-  indices: Uint32Array;
-  params: Float32Array;
-  optimizer: OptimizerStateDict;
-  losses: number[];
-  testAccuracy: number[];
-  seconds: number;
-  optimizerSeconds: number;
-  finished: boolean;
-}
+export type { Checkpoint } from './types.ts';
 
 export class CheckpointError extends Error {
   constructor(message: string) {
@@ -79,6 +65,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
       optimizer: stateToJSON(checkpoint.optimizer),
       losses: checkpoint.losses,
       testAccuracy: checkpoint.testAccuracy,
+      evalLoss: checkpoint.evalLoss,
       seconds: checkpoint.seconds,
       optimizerSeconds: checkpoint.optimizerSeconds,
       finished: checkpoint.finished,
@@ -111,6 +98,7 @@ const BODY = z.strictObject({
     batch: z.int().min(1),
     seed: count,
     hidden: z.array(z.int().min(1)).min(1),
+    validation: z.int().min(1).optional(),
   }),
   epoch: count,
   step: count,
@@ -120,6 +108,8 @@ const BODY = z.strictObject({
   optimizer: z.string(),
   losses: z.array(z.number()),
   testAccuracy: z.array(fraction),
+  // Absent in checkpoints written before --tune; a search run's checkpoint needs it.
+  evalLoss: z.array(z.number().min(0)).optional(),
   seconds: z.number().min(0),
   optimizerSeconds: z.number().min(0),
   finished: z.boolean(),
@@ -149,12 +139,14 @@ export function networkLayout(hidden: readonly number[]): { shapes: Map<string, 
 
 /**
  * Reads and checks a checkpoint for the run with configuration `expected` on
- * `trainCount` training digits: the digest, every field's type and range, and every
+ * `trainingDigits` training digits (less the validation ones for a search run): the digest, every field's type and range, and every
  * field against the run (position within the epochs, permutation, network size,
  * curve lengths, the optimizer state). Returns undefined when there is no file; throws
  * CheckpointError (one line naming the file and the field) for anything else.
  */
-export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: number): Checkpoint | undefined {
+export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigits: number): Checkpoint | undefined {
+  // A search run trains on the training digits minus its validation ones.
+  const trainCount = trainingDigits - (expected.validation ?? 0);
   function fail(message: string): never {
     throw new CheckpointError(`${path}: ${message}`);
   }
@@ -223,9 +215,9 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: 
   const record = checked.data;
 
   const config = record.config;
-  for (const key of ['optimizer', 'lr', 'epochs', 'batch', 'seed'] as const) {
+  for (const key of ['optimizer', 'lr', 'epochs', 'batch', 'seed', 'validation'] as const) {
     if (config[key] !== expected[key]) {
-      fail(`made with ${key} ${JSON.stringify(config[key])}, this run has ${JSON.stringify(expected[key])} (use the same flags, or another --out)`);
+      fail(`made with ${key} ${JSON.stringify(config[key]) ?? 'none'}, this run has ${JSON.stringify(expected[key]) ?? 'none'} (use the same flags, or another --out)`);
     }
   }
   if (JSON.stringify(config.hidden) !== JSON.stringify(expected.hidden)) {
@@ -242,6 +234,8 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: 
   const done = epoch * stepsPerEpoch + step;
   if (record.losses.length !== done) field('losses', record.losses, `the checkpoint is after ${done} steps`);
   if (record.testAccuracy.length !== epoch) field('testAccuracy', record.testAccuracy, `the checkpoint is after ${epoch} epochs`);
+  if (record.evalLoss === undefined && expected.validation !== undefined) field('evalLoss', undefined, 'a run of the learning-rate search records its validation loss');
+  if (record.evalLoss !== undefined && record.evalLoss.length !== epoch) field('evalLoss', record.evalLoss, `the checkpoint is after ${epoch} epochs`);
   if (record.rng.every((word) => word === 0)) field('rng', record.rng, 'an all-zero state is not a state of the generator');
 
   const indicesBytes = Buffer.from(record.indices, 'base64');
@@ -284,6 +278,7 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainCount: 
     optimizer,
     losses: record.losses,
     testAccuracy: record.testAccuracy,
+    evalLoss: record.evalLoss ?? new Array<number>(epoch).fill(NaN),
     seconds: record.seconds,
     optimizerSeconds: record.optimizerSeconds,
     finished: record.finished,

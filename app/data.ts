@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { Rng } from '../src/nn/rng.ts';
+import { Rng } from './nn/rng.ts';
 
 export const IMAGE_SIZE = 28 * 28;
 

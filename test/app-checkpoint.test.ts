@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import { Rng } from '../src/nn/rng.ts';
+import { Rng } from '../app/nn/rng.ts';
 import { CheckpointError, loadCheckpoint, saveCheckpoint, type Checkpoint } from '../app/checkpoint.ts';
 import { loadPackageDigits, split, type Digits } from '../app/data.ts';
 import { train, type TrainConfig } from '../app/train.ts';

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Rng } from '../src/nn/rng.ts';
+import { Rng } from '../app/nn/rng.ts';
 import { CheckpointError, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from '../app/checkpoint.ts';
 import { DataError, readIdx, type Digits } from '../app/data.ts';
 import { train, type TrainConfig } from '../app/train.ts';

@@ -42,6 +42,12 @@ describe('npm start: bad input', () => {
     ['an optimizer given twice', ['--optimizers', 'nesterov,adam,nesterov'], /^error: --optimizers: 'nesterov' is given twice \(each optimizer trains once\)$/],
     ['a learning rate for an optimizer not chosen', ['--optimizers', 'sgd,adam', '--lr', 'momentum=0.1'], /^error: --lr: momentum is not among the optimizers of this run \(sgd, adam\), got 'momentum=0\.1'$/],
     ['a learning rate given twice', ['--optimizers', 'sgd', '--lr', 'sgd=0.1', 'sgd=0.2'], /^error: --lr: the learning rate of sgd is given twice$/],
+    ['zero seeds', ['--seeds', '0'], /^error: option '--seeds <n>' argument '0' is invalid\. expected an integer >= 1, got '0'$/],
+    ['a fractional seed count', ['--seeds', '2.5', '--tune'], /^error: option '--seeds <n>' argument '2\.5' is invalid\. expected an integer >= 1, got '2\.5'$/],
+    ['zero search epochs', ['--tune', '--tune-epochs', '0'], /^error: option '--tune-epochs <n>' argument '0' is invalid\. expected an integer >= 1, got '0'$/],
+    // 8,000 training digits: the search fits on 6,400 and validates on 1,600.
+    ['a batch larger than what the search fits on', ['--tune', '--batch', '7000'], /^error: --batch: 7000 is larger than the digits the --tune search trains on \(6400 of 8000; 1600 validate\)$/],
+    ['--digits with --data', ['--digits', '100', '--data', folder], /^error: --digits: only with the embedded digits, not with --data$/],
   ];
   for (const [what, args, message] of cases) {
     it(`${what}: one line naming the flag, exit code 2, no stack trace`, async () => {
@@ -64,6 +70,9 @@ describe('npm start: --help and --version', () => {
     assert.equal(result.stdout.match(/--optimizers <list>/g)?.length, 1);
     assert.match(result.stdout, /--data reads at most 250,000 images \(and labels\) per IDX file/);
     assert.match(result.stdout, /^Exit codes: 0 done; 2 a bad flag, data file, checkpoint or output folder/m);
+    assert.match(result.stdout, /^ {2}--seeds <n> {2,}train every optimizer N times/m);
+    assert.match(result.stdout, /^ {2}--tune {2,}search each learning rate first/m);
+    assert.doesNotMatch(result.stdout, /--digits/, 'a test-only option, hidden');
   });
   it("--version prints package.json's version, exit code 0", async () => {
     const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };

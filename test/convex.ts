@@ -1,5 +1,5 @@
 /** Seeded convex test problems with known minima, for test/minimize.test.ts and `npm run rates`. */
-import { Rng } from '../src/nn/rng.ts';
+import { Rng } from '../app/nn/rng.ts';
 
 export const QUADRATIC_SIZE = 40;
 const N = QUADRATIC_SIZE;

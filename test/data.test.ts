@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { Rng } from '../src/nn/rng.ts';
+import { Rng } from '../app/nn/rng.ts';
 import { DataError, loadIdxFolder, loadPackageDigits, readIdx, split } from '../app/data.ts';
 
 function idx(magic: number, dims: number[], data: Uint8Array): Uint8Array {

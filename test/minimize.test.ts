@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { minimize, softThreshold, type MinimizeOptions } from 'nesterov';
-import { Rng } from '../src/nn/rng.ts';
+import { Rng } from '../app/nn/rng.ts';
 import { leastSquaresObjective, logLogSlope as slope, quadratic, QUADRATIC_SIZE, singularLeastSquares } from './convex.ts';
 
 const N = QUADRATIC_SIZE;

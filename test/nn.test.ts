@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Nesterov } from 'nesterov';
-import { Network } from '../src/nn/network.ts';
-import { Rng } from '../src/nn/rng.ts';
+import { Network } from '../app/nn/network.ts';
+import { Rng } from '../app/nn/rng.ts';
 import { loadPackageDigits, split } from '../app/data.ts';
 
 describe('Rng', () => {

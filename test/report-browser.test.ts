@@ -41,6 +41,8 @@ it('the report renders every plot in Chromium, with no console error', { skip: e
         rows: document.querySelectorAll('#summary tbody tr').length,
         charts: document.querySelectorAll('svg.chart').length,
         series: lengthOf('path.series'),
+        raw: lengthOf('path.raw'),
+        how: document.querySelectorAll('p.how').length,
         legends: Array.from(document.querySelectorAll('svg.chart .legend')).map((l) => l.querySelectorAll('text').length),
         axes: document.querySelectorAll('svg.chart .x-axis text').length + document.querySelectorAll('svg.chart .y-axis text').length,
         bookPaths: lengthOf('#book-panels path.trajectory'),
@@ -51,6 +53,8 @@ it('the report renders every plot in Chromium, with no console error', { skip: e
       rows: number;
       charts: number;
       series: number[];
+      raw: number[];
+      how: number;
       legends: number[];
       axes: number;
       bookPaths: number[];
@@ -61,6 +65,10 @@ it('the report renders every plot in Chromium, with no console error', { skip: e
     assert.equal(facts.charts, 2);
     assert.equal(facts.series.length, 18);
     assert.ok(facts.series.every((length) => length > 50), `series lengths ${facts.series}`);
+    // Behind each smoothed loss curve its raw curve, faint; a sentence under each chart.
+    assert.equal(facts.raw.length, 9);
+    assert.ok(facts.raw.every((length) => length > 50), `raw lengths ${facts.raw}`);
+    assert.equal(facts.how, 2);
     assert.deepEqual(facts.legends, [9, 9]);
     assert.ok(facts.axes > 12, `axis labels ${facts.axes}`);
     assert.equal(facts.bookPaths.length, 9);
@@ -70,6 +78,63 @@ it('the report renders every plot in Chromium, with no console error', { skip: e
     assert.deepEqual(errors, []);
     mkdirSync(screenshots, { recursive: true });
     await page.screenshot({ path: join(screenshots, 'report-test.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+it('the --tune --seeds report renders error bars, search curves, bands and smoothed curves in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`, timeout: 300_000 }, async () => {
+  const out = mkdtempSync(join(tmpdir(), 'nesterov-report-tune-'));
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', main, '--tune', '--seeds', '3', '--digits', '1000', '--epochs', '2', '--tune-epochs', '1', '--hidden', '32', '--batch', '20', '--out', out, '--workers', '2']);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1250, height: 1400 } });
+    const errors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(pathToFileURL(join(out, 'report.html')).href);
+    const facts = (await page.evaluate(`(() => {
+      const lengthOf = (selector) => Array.from(document.querySelectorAll(selector)).map((p) => p.getTotalLength());
+      const charts = Array.from(document.querySelectorAll('svg.chart'));
+      return {
+        rows: document.querySelectorAll('#summary tbody tr').length,
+        titles: charts.map((c) => c.querySelector('text.title').textContent),
+        errorbars: Array.from(document.querySelectorAll('g.errorbar')).map((g) => [g.querySelectorAll('circle.run').length, g.querySelectorAll('circle.mean').length, g.querySelector('line.ci').getTotalLength() > 0]),
+        searchDots: Array.from(charts[1].querySelectorAll('g.dots')).map((g) => g.querySelectorAll('circle:not(.chosen)').length),
+        rings: charts[1].querySelectorAll('circle.chosen').length,
+        searchSeries: Array.from(charts[1].querySelectorAll('path.series')).map((p) => p.getTotalLength()),
+        bands: Array.from(charts[2].querySelectorAll('path.band')).map((p) => p.getBBox().height),
+        raw: lengthOf('path.raw'),
+        how: document.querySelectorAll('p.how').length,
+        xTicks: Array.from(charts[1].querySelectorAll('.x-axis text')).map((t) => t.textContent),
+      };
+    })()`)) as { rows: number; titles: string[]; errorbars: [number, number, boolean][]; searchDots: number[]; rings: number; searchSeries: number[]; bands: number[]; raw: number[]; how: number; xTicks: string[] };
+    assert.equal(facts.rows, 9);
+    assert.deepEqual(facts.titles, [
+      'Test accuracy after 2 epochs, 3 seeds per optimizer',
+      'Learning-rate search: validation loss against lr (log scales)',
+      'Training loss, mean of 3 seeds and a band of one sd (smoothed, log scale)',
+      'Training loss of the first seed: raw (faint) and smoothed (log scale)',
+      'Test accuracy after each epoch, mean of 3 seeds',
+    ]);
+    assert.deepEqual(facts.errorbars, Array.from({ length: 9 }, () => [3, 1, true]));
+    // 9 rates per optimizer, each a dot (no run diverged at this size), and the chosen one ringed.
+    assert.deepEqual(facts.searchDots, Array.from({ length: 9 }, () => 9));
+    assert.equal(facts.rings, 9);
+    assert.ok(facts.searchSeries.length === 9 && facts.searchSeries.every((length) => length > 20), `search curves ${facts.searchSeries}`);
+    assert.ok(facts.bands.length === 9 && facts.bands.every((height) => height > 1), `bands ${facts.bands}`);
+    assert.ok(facts.raw.length === 9 && facts.raw.every((length) => length > 50), `raw curves ${facts.raw}`);
+    assert.equal(facts.how, 5);
+    // log-scale lr axis: the default rates span 0.001 to 0.1, the grids 1e-4 to 1
+    assert.deepEqual(facts.xTicks.slice(0, -1), ['1e-4', '0.001', '0.01', '0.1', '1']);
+    assert.deepEqual(errors, []);
+    mkdirSync(screenshots, { recursive: true });
+    await page.screenshot({ path: join(screenshots, 'report-tune-test.png'), fullPage: true });
   } finally {
     await browser.close();
   }

@@ -8,8 +8,7 @@
  * runs along contiguous rows) over buffers made once per batch size: a training step
  * allocates nothing.
  */
-import { ParamStore, type AnyParamStore } from '../store.ts';
-import type { Dtype, FloatArray } from '../types.ts';
+import { ParamStore, type AnyParamStore, type Dtype, type FloatArray } from 'nesterov';
 import type { Rng } from './rng.ts';
 
 export interface NetworkOptions {
@@ -180,6 +179,28 @@ export class Network {
       }
     }
     return loss;
+  }
+
+  /**
+   * Accuracy (fraction of rows whose highest score is the label) and mean cross-entropy
+   * of `count` rows, from one forward pass per `batch` rows: what a run records after
+   * each epoch on its evaluation set.
+   */
+  evaluate(x: FloatArray, labels: Uint8Array, offset: number, count: number, batch = 500): { accuracy: number; loss: number } {
+    const classes = this.sizes[this.sizes.length - 1]!;
+    let correct = 0;
+    let loss = 0;
+    for (let start = 0; start < count; start += batch) {
+      const size = Math.min(batch, count - start);
+      const scores = this.#forward(x.subarray(start * this.sizes[0]!), size);
+      for (let r = 0; r < size; r++) {
+        let best = 0;
+        for (let j = 1; j < classes; j++) if (scores[r * classes + j]! > scores[r * classes + best]!) best = j;
+        if (best === labels[offset + start + r]) correct += 1;
+      }
+      loss += this.#softmaxLoss(scores, labels, offset + start, size) * size;
+    }
+    return { accuracy: correct / count, loss: loss / count };
   }
 
   /** Fraction of rows whose highest score is the label. */

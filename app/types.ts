@@ -1,0 +1,107 @@
+/**
+ * The types the main job's modules share (a run's configuration, its result, its
+ * checkpoint), in a module of their own so that train.ts and checkpoint.ts, which both
+ * need them, do not import each other.
+ */
+import type { OptimizerStateDict } from 'nesterov';
+
+export interface TrainConfig {
+  optimizer: string;
+  lr: number;
+  epochs: number;
+  batch: number;
+  seed: number;
+  hidden: number[];
+  /**
+   * Set only for a run of the learning-rate search: how many of the training digits
+   * (the last ones) it holds out as its validation set; it trains on the others and
+   * never reads the test set (see dataFor in tune.ts).
+   */
+  validation?: number;
+}
+
+export interface TrainResult {
+  name: string;
+  lr: number;
+  /** Mean training loss of every step. */
+  losses: number[];
+  /** Accuracy on the evaluation set (the test set; a search run's validation set) after each epoch. */
+  testAccuracy: number[];
+  /** Mean cross-entropy on the same evaluation set after each epoch. */
+  evalLoss: number[];
+  trainLoss: number;
+  seconds: number;
+  optimizerSeconds: number;
+  steps: number;
+  samplesPerSecond: number;
+}
+
+export type Progress = (epoch: number, step: number, stepsPerEpoch: number, loss: number) => void;
+
+export interface CheckpointOptions {
+  /** Save every this many steps (0: never). */
+  every: number;
+  save: (checkpoint: Checkpoint) => void;
+  /** Continue from here. */
+  from?: Checkpoint;
+}
+
+export interface Checkpoint {
+  config: TrainConfig;
+  /** Where the next step starts. */
+  epoch: number;
+  step: number;
+  rng: number[];
+  indices: Uint32Array;
+  params: Float32Array;
+  optimizer: OptimizerStateDict;
+  losses: number[];
+  testAccuracy: number[];
+  evalLoss: number[];
+  seconds: number;
+  optimizerSeconds: number;
+  finished: boolean;
+}
+
+export interface Stats {
+  /** How many runs. */
+  n: number;
+  mean: number;
+  /** Sample standard deviation (divisor n - 1); null for a single run. */
+  std: number | null;
+  /** mean -/+ t(0.975, n - 1) * std / sqrt(n); null for a single run. */
+  ci95: [number, number] | null;
+}
+
+export interface SearchPoint {
+  lr: number;
+  /** Mean cross-entropy on the validation digits after the search's last epoch (null: diverged). */
+  validationLoss: number | null;
+  /** 1: the first grid, 2: the refinement. */
+  stage: 1 | 2;
+}
+
+/** What the learning-rate search of one optimizer found (summary.json's `search`). */
+export interface SearchSummary {
+  /** The rate the grid is centred on: the default, or --lr's. */
+  defaultLr: number;
+  epochs: number;
+  /** Training digits the search trains on, and the (last) ones it scores on. */
+  fitDigits: number;
+  validationDigits: number;
+  /** Every rate tried, by increasing lr. */
+  points: SearchPoint[];
+  chosenLr: number;
+}
+
+/** The full runs of one optimizer in a --seeds / --tune comparison. */
+export interface RunGroup {
+  name: string;
+  lr: number;
+  runs: TrainResult[];
+  /** The seed of each run. */
+  seeds: number[];
+  testAccuracy: Stats;
+  trainLoss: Stats;
+  search?: SearchSummary;
+}
