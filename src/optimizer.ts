@@ -363,6 +363,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
     const store = storeOf(params);
     if (store !== undefined && storeOf(grads) === store) return this.#updateStore(store, storeNames ?? store.names);
+    if (storeNames !== undefined) {
+      throw new UpdateError(`${this.#owner}: storeNames selects parameters of a ParamStore; these params and grads are not one store's (update a subset of plain arrays by passing that subset)`, '');
+    }
     if (this.backend === 'wasm') {
       throw new UpdateError(
         `${this.#owner}: backend 'wasm' updates a float32 ParamStore: pass store.params and store.grads of the same store`,
@@ -652,7 +655,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
     // Check everything before writing anything.
     for (const name of names) {
-      if (store.params[name] === undefined) throw new UpdateError(`${owner}: storeNames names '${name}', which is not a parameter of the store`, name);
+      if (!Object.hasOwn(store.params, name)) throw new UpdateError(`${owner}: storeNames names '${name}', which is not a parameter of the store`, name);
     }
     this.#checkOverridesUsed(names);
     const slots = names.map((name) => this.#slotFor(name, store.params[name]!));

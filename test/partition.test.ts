@@ -165,6 +165,14 @@ describe('Optimizer.update(store.params, store.grads, storeNames)', () => {
     assert.throws(() => new AdamW().update(store.params, store.grads, ['b3' as 'b1']), {
       message: "AdamW.update: storeNames names 'b3', which is not a parameter of the store",
     });
+    // A name that an ordinary object inherits is not a parameter either.
+    assert.throws(() => new AdamW().update(store.params, store.grads, ['toString' as 'b1']), {
+      message: "AdamW.update: storeNames names 'toString', which is not a parameter of the store",
+    });
+    // storeNames belongs to store updates: with plain arrays it is refused, not ignored.
+    const params = { w: new Float32Array([1]) };
+    assert.throws(() => new AdamW().update(params, { w: new Float32Array([1]) }, ['w']), /storeNames selects parameters of a ParamStore/);
+    assert.deepEqual(params.w, new Float32Array([1]));
   });
 });
 
