@@ -24,7 +24,7 @@ import type { OptimizerStateDict } from './state.ts';
 import { storeOf, type AnyParamStore } from './store.ts';
 import { forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
 
-/** What a member of a partition needs: any optimizer of this library (Muon included). */
+/** What a member of a partition needs: an optimizer of this library (Muon included). */
 export interface PartitionMember {
   update(params: ParamSet, grads: ParamSet, storeNames?: readonly string[]): boolean;
   stateDict(): OptimizerStateDict;

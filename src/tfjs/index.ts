@@ -1,5 +1,5 @@
 /**
- * `nesterov/tfjs`: any optimizer of this library as a TensorFlow.js `tf.Optimizer`.
+ * `nesterov/tfjs`: each optimizer of this library as a TensorFlow.js `tf.Optimizer`.
  *
  *     const opt = tfOptimizer(new AdamW({ lr: warmupCosineDecay({ ... }) }), { clipGradNorm: 1 });
  *     model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
