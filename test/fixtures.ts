@@ -1,6 +1,7 @@
 /** Typed access to test/fixtures/reference.json (written by generate.py). */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ParamStore, type FloatArray } from 'nesterov';
 
 export interface FixtureConfig {
   optimizer: string;
@@ -36,3 +37,50 @@ export interface Fixture {
 export const reference: Fixture = JSON.parse(
   readFileSync(fileURLToPath(new URL('./fixtures/reference.json', import.meta.url)), 'utf8'),
 ) as Fixture;
+
+/** What every fixture generator's problem has: sizes, the start x0 and the constants c. */
+export interface FixtureProblem {
+  sizes: Record<string, number>;
+  x0: Record<string, number[]>;
+  c: Record<string, number[]>;
+}
+
+/**
+ * The problem's arrays for one run: params at x0, zero grads and the constants c, as
+ * plain typed arrays of `dtype` (the JS kernels), or with `backend: 'wasm'` params and
+ * grads in a float32 ParamStore (the WebAssembly kernels): update `store.params`, not
+ * `params` (views without the store's mark run the JS kernels).
+ */
+export function problemArrays(problem: FixtureProblem, dtype: 'float32' | 'float64', backend: 'js' | 'wasm' = 'js') {
+  const Type = dtype === 'float32' ? Float32Array : Float64Array;
+  const store = backend === 'wasm' ? new ParamStore(problem.sizes) : undefined;
+  const params: Record<string, FloatArray> = {};
+  const grads: Record<string, FloatArray> = {};
+  const constants: Record<string, FloatArray> = {};
+  for (const [name, size] of Object.entries(problem.sizes)) {
+    if (store === undefined) {
+      params[name] = Type.from(problem.x0[name]!);
+      grads[name] = new Type(size);
+    } else {
+      params[name] = store.params[name]!;
+      params[name].set(problem.x0[name]!);
+      grads[name] = store.grads[name]!;
+    }
+    constants[name] = Type.from(problem.c[name]!);
+  }
+  return { store, params, grads, constants };
+}
+
+/**
+ * A case's options as the optimizer takes them: `extra` added, and under the schedule
+ * 'inverse-time' the generator's inverse_time, lr / (1 + 0.1 t), with lr the case's
+ * (or `defaultLr` where the case leaves lr to the optimizer's default).
+ */
+export function caseOptions(config: FixtureConfig, schedule: 'inverse-time' | null | undefined, extra: Record<string, unknown> = {}, defaultLr?: number): Record<string, unknown> {
+  const options: Record<string, unknown> = { ...config.options, ...extra };
+  if (schedule === 'inverse-time') {
+    const base = (options.lr as number | undefined) ?? defaultLr;
+    options.lr = (t: number) => base! / (1 + 0.1 * t);
+  }
+  return options;
+}

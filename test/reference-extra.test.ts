@@ -27,8 +27,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { Adadelta, ParamStore, RAdam, Rprop, type FloatArray } from 'nesterov';
-import type { Fixture, FixtureCase, FixtureConfig } from './fixtures.ts';
+import { Adadelta, RAdam, Rprop, type FloatArray } from 'nesterov';
+import { caseOptions, problemArrays, type Fixture, type FixtureCase, type FixtureConfig } from './fixtures.ts';
 import { assertClose, doubleWellGradient, makeOptimizer } from './helpers.ts';
 
 const extra: Fixture = JSON.parse(
@@ -54,27 +54,8 @@ function asStored(values: number[], dtype: FixtureCase['dtype']): number[] {
  * torch does).
  */
 function run(fixture: FixtureCase, config: FixtureConfig, backend: 'js' | 'wasm' = 'js') {
-  const Type = fixture.dtype === 'float32' ? Float32Array : Float64Array;
-  const store = backend === 'wasm' ? new ParamStore(problem.sizes) : undefined;
-  const params: Record<string, FloatArray> = {};
-  const grads: Record<string, FloatArray> = {};
-  const constants: Record<string, FloatArray> = {};
-  for (const [name, size] of Object.entries(problem.sizes)) {
-    if (store === undefined) {
-      params[name] = Type.from(problem.x0[name]!);
-      grads[name] = new Type(size);
-    } else {
-      params[name] = store.params[name]!;
-      params[name].set(problem.x0[name]!);
-      grads[name] = store.grads[name]!;
-    }
-    constants[name] = Type.from(problem.c[name]!);
-  }
-  const options: Record<string, unknown> = { ...config.options, backend };
-  if (fixture.schedule === 'inverse-time') {
-    const base = (options.lr as number | undefined) ?? 1;
-    options.lr = (t: number) => base / (1 + 0.1 * t); // the generator's inverse_time
-  }
+  const { store, params, grads, constants } = problemArrays(problem, fixture.dtype, backend);
+  const options = caseOptions(config, fixture.schedule, { backend }, 1);
   const optimizer = makeOptimizer(config.optimizer, options);
   const checkpoints = new Map<number, Record<string, FloatArray>>();
   for (let t = 1; t <= problem.steps; t++) {

@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { Lookahead, ParamStore, type FloatArray } from 'nesterov';
-import type { FixtureConfig } from './fixtures.ts';
+import { caseOptions, problemArrays, type FixtureConfig } from './fixtures.ts';
 import { assertClose, doubleWellGradient, makeOptimizer, relativeError } from './helpers.ts';
 
 interface ModernCase {
@@ -55,27 +55,8 @@ const problem = fixture.problem;
 const RTOL = { float64: 1e-12, float32: 1e-4 } as const;
 
 function run(fixtureCase: ModernCase, config: FixtureConfig, backend: 'js' | 'wasm') {
-  const Type = fixtureCase.dtype === 'float32' ? Float32Array : Float64Array;
-  const store = backend === 'wasm' ? new ParamStore(problem.sizes) : undefined;
-  const params: Record<string, FloatArray> = {};
-  const grads: Record<string, FloatArray> = {};
-  const constants: Record<string, FloatArray> = {};
-  for (const [name, size] of Object.entries(problem.sizes)) {
-    if (store === undefined) {
-      params[name] = Type.from(problem.x0[name]!);
-      grads[name] = new Type(size);
-    } else {
-      params[name] = store.params[name]!;
-      params[name].set(problem.x0[name]!);
-      grads[name] = store.grads[name]!;
-    }
-    constants[name] = Type.from(problem.c[name]!);
-  }
-  const options: Record<string, unknown> = { ...config.options, backend };
-  if (fixtureCase.schedule === 'inverse-time') {
-    const base = options.lr as number;
-    options.lr = (t: number) => base / (1 + 0.1 * t); // the generator's inverse_time
-  }
+  const { store, params, grads, constants } = problemArrays(problem, fixtureCase.dtype, backend);
+  const options = caseOptions(config, fixtureCase.schedule, { backend });
   const inner = makeOptimizer(config.optimizer, options);
   const wrapper = fixtureCase.lookahead === undefined ? undefined : new Lookahead(inner, { k: fixtureCase.lookahead.k, alpha: fixtureCase.lookahead.alpha });
   const optimizer = wrapper ?? inner;

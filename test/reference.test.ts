@@ -17,27 +17,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FloatArray } from 'nesterov';
-import { reference, type FixtureCase, type FixtureConfig } from './fixtures.ts';
+import { caseOptions, problemArrays, reference, type FixtureCase, type FixtureConfig } from './fixtures.ts';
 import { assertClose, doubleWellGradient, makeOptimizer } from './helpers.ts';
 
 const RTOL = { float64: 1e-12, float32: 1e-4 } as const;
 const problem = reference.problem;
 
 function run(fixture: FixtureCase, config: FixtureConfig) {
-  const Type = fixture.dtype === 'float32' ? Float32Array : Float64Array;
-  const params: Record<string, FloatArray> = {};
-  const grads: Record<string, FloatArray> = {};
-  const constants: Record<string, FloatArray> = {};
-  for (const [name, size] of Object.entries(problem.sizes)) {
-    params[name] = Type.from(problem.x0[name]!);
-    grads[name] = new Type(size);
-    constants[name] = Type.from(problem.c[name]!);
-  }
-  const options: Record<string, unknown> = { ...config.options };
-  if (fixture.schedule === 'inverse-time') {
-    const base = options.lr as number;
-    options.lr = (t: number) => base / (1 + 0.1 * t); // the generator's inverse_time
-  }
+  const { params, grads, constants } = problemArrays(problem, fixture.dtype);
+  const options = caseOptions(config, fixture.schedule);
   const optimizer = makeOptimizer(config.optimizer, options);
   const checkpoints = new Map<number, Record<string, FloatArray>>();
   for (let t = 1; t <= problem.steps; t++) {

@@ -41,7 +41,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { ParamStore, ScheduleFreeAdamW, ScheduleFreeSGD, StateError, UpdateError, type FloatArray } from 'nesterov';
-import type { Fixture, FixtureCase, FixtureConfig } from './fixtures.ts';
+import { caseOptions, problemArrays, type Fixture, type FixtureCase, type FixtureConfig } from './fixtures.ts';
 import { assertClose, doubleWellGradient, makeOptimizer, relativeError } from './helpers.ts';
 
 interface ScheduleFreeCase extends FixtureCase {
@@ -63,27 +63,8 @@ function note(key: string, error: number): void {
 
 /** Runs a case on plain arrays (JS kernels) or a float32 ParamStore with backend 'wasm'. */
 function run(testCase: ScheduleFreeCase, config: FixtureConfig, backend: 'js' | 'wasm') {
-  const Type = testCase.dtype === 'float32' ? Float32Array : Float64Array;
-  const store = backend === 'wasm' ? new ParamStore(problem.sizes) : undefined;
-  const params: Record<string, FloatArray> = {};
-  const grads: Record<string, FloatArray> = {};
-  const constants: Record<string, FloatArray> = {};
-  for (const [name, size] of Object.entries(problem.sizes)) {
-    if (store === undefined) {
-      params[name] = Type.from(problem.x0[name]!);
-      grads[name] = new Type(size);
-    } else {
-      params[name] = store.params[name]!;
-      params[name].set(problem.x0[name]!);
-      grads[name] = store.grads[name]!;
-    }
-    constants[name] = Type.from(problem.c[name]!);
-  }
-  const options: Record<string, unknown> = { ...config.options, backend };
-  if (testCase.schedule === 'inverse-time') {
-    const base = options.lr as number;
-    options.lr = (t: number) => base / (1 + 0.1 * t); // the generator's inverse_time
-  }
+  const { store, params, grads, constants } = problemArrays(problem, testCase.dtype, backend);
+  const options = caseOptions(config, testCase.schedule, { backend });
   const optimizer = makeOptimizer(config.optimizer, options) as ScheduleFreeSGD;
   const checkpoints = new Map<number, Record<string, FloatArray>>();
   for (let t = 1; t <= problem.steps; t++) {
