@@ -84,3 +84,39 @@ it('the wasm scan may flag four huge finite values that add up past float32 (the
   assert.equal(k.anyNonFinite(at, 256), 1);
   assert.equal(k.firstNonFinite(at, 256), -1);
 });
+
+// nesterovNag's wasm loop runs one vector in each quarter of the arrays per iteration,
+// then single vectors, then scalars: every element, whichever part of the loop takes it,
+// must be the float32 formula rounded operation by operation (wasm rounds every f32x4
+// operation). The model below is that formula written out with Math.fround.
+it("wasm nesterovNag equals the float32 formula bit for bit at lengths around its blocks, with maximize and weight decay", async () => {
+  const { Nesterov, ParamStore } = await import('nesterov');
+  const f = Math.fround;
+  const lr = 0.01, mu = 0.9;
+  const [lr32, mu32, mm32, scale32] = [f(lr), f(mu), f(mu * mu), f((1 + mu) * lr)];
+  for (const n of [1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 79, 80, 127, 128, 129, 1000, 4099]) {
+    for (const maximize of [false, true]) {
+      for (const weightDecay of [0, 0.1]) {
+        const store = new ParamStore({ w: n });
+        const p = store.params.w!, g = store.grads.w!;
+        for (let i = 0; i < n; i++) p[i] = Math.sin(i + 1);
+        const expectedP = Float32Array.from(p), expectedV = new Float32Array(n);
+        const opt = new Nesterov({ lr, momentum: mu, maximize, weightDecay, backend: 'wasm' });
+        for (let t = 0; t < 3; t++) {
+          for (let i = 0; i < n; i++) g[i] = Math.cos(0.7 * i + t);
+          for (let i = 0; i < n; i++) {
+            let gi = maximize ? -g[i]! : g[i]!;
+            if (weightDecay !== 0) gi = f(gi + f(f(weightDecay) * expectedP[i]!));
+            const vOld = expectedV[i]!;
+            expectedV[i] = f(f(mu32 * vOld) - f(lr32 * gi));
+            expectedP[i] = f(expectedP[i]! + f(f(mm32 * vOld) - f(scale32 * gi)));
+          }
+          opt.update(store.params, store.grads);
+        }
+        const label = `n ${n}, maximize ${maximize}, weightDecay ${weightDecay}`;
+        assert.deepEqual(p, expectedP, label);
+        assert.deepEqual(opt.stateDict().params.w!.buffers.velocity, expectedV, label);
+      }
+    }
+  }
+});

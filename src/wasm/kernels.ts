@@ -36,6 +36,9 @@ export interface KernelExports {
   firstNonFinite(x: number, n: number): number;
   stream3to2(a: number, b: number, c: number, n: number): void;
   stream4to3(a: number, b: number, c: number, d: number, n: number): void;
+  /** stream3to2 / stream4to3 with one vector in each quarter of the arrays per iteration: the benchmark's bound is the faster loop. */
+  stream3to2Quarters(a: number, b: number, c: number, n: number): void;
+  stream4to3Quarters(a: number, b: number, c: number, d: number, n: number): void;
   radam(p: number, g: number, m: number, v: number, n: number, s: number): number;
   adamax(p: number, g: number, m: number, u: number, n: number, s: number): number;
   adadelta(p: number, g: number, sq: number, acc: number, n: number, s: number): number;
@@ -88,6 +91,8 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   firstNonFinite: 1,
   stream3to2: 3,
   stream4to3: 4,
+  stream3to2Quarters: 3,
+  stream4to3Quarters: 4,
   radam: 4,
   adamax: 4,
   adadelta: 4,
