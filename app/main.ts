@@ -418,10 +418,11 @@ async function main(): Promise<void> {
   });
 
   if (!fair) {
-    const header = `${'optimizer'.padEnd(14)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
+    const nameWidth = Math.max(14, ...results.map((r) => r.name.length));
+    const header = `${'optimizer'.padEnd(nameWidth)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
     const lines = results.map(
       (r) =>
-        `${r.name.padEnd(14)} ${String(r.lr).padStart(7)} ${r.trainLoss.toFixed(4).padStart(10)} ${`${(100 * lastAccuracy(r)).toFixed(2)}%`.padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
+        `${r.name.padEnd(nameWidth)} ${String(r.lr).padStart(7)} ${r.trainLoss.toFixed(4).padStart(10)} ${`${(100 * lastAccuracy(r)).toFixed(2)}%`.padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
     );
     process.stdout.write(`\n${header}\n${lines.join('\n')}\n\nwall time ${wall.toFixed(1)} s\n`);
   } else {

@@ -69,12 +69,12 @@ export const OPTIMIZERS: Record<string, OptimizerEntry> = {
   nadam: { lr: 0.002, pathLr: 0.3, rosenbrockLr: 0.02, make: (lr) => new NAdam({ lr }) },
   // Every element moves by exactly lr a step: the paper's advice is an lr 3-10x smaller
   // than AdamW's and a weight decay as much larger (lr * wd as AdamW's 1e-5).
-  lion: { lr: 0.0003, pathLr: 0.3, rosenbrockLr: 0.002, make: (lr) => new Lion({ lr, weightDecay: 0.03 }) },
+  lion: { lr: 0.0003, pathLr: 0.2, rosenbrockLr: 0.002, make: (lr) => new Lion({ lr, weightDecay: 0.03 }) },
   // The authors' defaults (lr 0.0025, no warmup, no decay).
   'schedulefree-adamw': {
     lr: 0.0025,
-    pathLr: 0.3,
-    rosenbrockLr: 0.02,
+    pathLr: 0.5,
+    rosenbrockLr: 0.05,
     make: (lr) => new ScheduleFreeAdamW({ lr }),
     panelNote: 'The schedulefree-adamw panels draw x, the average its eval() gives (the point it is evaluated at), not y where the gradients are taken.',
   },
@@ -82,8 +82,8 @@ export const OPTIMIZERS: Record<string, OptimizerEntry> = {
   // biases and the output layer W2, as Muon's authors recommend.
   muon: {
     lr: 0.02,
-    pathLr: 0.3,
-    rosenbrockLr: 0.002,
+    pathLr: 0.5,
+    rosenbrockLr: 0.005,
     make: (lr) =>
       partition((name) => (MUON_PARAMS.has(name) ? 'muon' : 'adamw'), {
         muon: new Muon({ lr }),
