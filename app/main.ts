@@ -365,7 +365,10 @@ async function main(): Promise<void> {
   const chosen = new Map<string, number>();
   let byKey: Map<string, TrainResult>;
   if (!options.tune) {
-    byKey = await trainAll(options.names.flatMap((name) => fullRuns(name, center(name), false)), data, workers, jobOptions);
+    // The costliest runs first (muon), so that the last minute is not one long run on one core.
+    const jobs = options.names.flatMap((name) => fullRuns(name, center(name), false));
+    const cost = (job: Job): number => OPTIMIZERS[job.config.optimizer]!.cost ?? 1;
+    byKey = await trainAll(jobs.sort((a, b) => cost(b) - cost(a)), data, workers, jobOptions);
   } else {
     // The search of an optimizer goes on as its runs end: stage 1 done -> stage 2 -> full runs.
     const pending = new Map<string, Map<string, TrainResult>>();

@@ -60,7 +60,7 @@ describe('muon: Muon for W1, AdamW for b1, W2 and b2', () => {
       w1Grad.set(net.store.grads.W1!);
       entry.update(net.store.params, net.store.grads);
       muonDirect.update({ W1: w1 }, { W1: w1Grad });
-      adamwDirect.update(twin.store.params, twin.store.grads, ['b1', 'W2', 'b2']);
+      adamwDirect.update<string>(twin.store.params, twin.store.grads, ['b1', 'W2', 'b2']);
       assert.ok(bytes(net.store.params.W1 as Float32Array).equals(bytes(w1)), `W1 after step ${step + 1}`);
       for (const n of ['b1', 'W2', 'b2'] as const) {
         assert.ok(bytes(net.store.params[n] as Float32Array).equals(bytes(twin.store.params[n] as Float32Array)), `${n} after step ${step + 1}`);
