@@ -32,6 +32,9 @@ during the run (full disk, permissions; the last good files stay).
 --data reads at most ${MAX_IDX_ITEMS.toLocaleString('en-US')} images (and labels) per IDX file; gzip files are
 decompressed only up to the size their header declares.
 --resume checks every checkpoint (SHA-256 and every field) before any training starts.
+muon is Muon for the hidden matrix W1 and AdamW (lr 0.001, weight decay 0.01) for b1, W2 and b2;
+--lr muon=X sets Muon's rate. schedulefree-adamw is evaluated (test accuracy and loss) at x, the
+average its eval() gives; it trains and is checkpointed at y.
 --seeds N: run k (0 to N-1) of every optimizer uses seed SEED + 2k (weights) and SEED + 2k + 1 (batch
 order); the data split stays that of --seed. The table gives the mean, the sample standard deviation
 and the 95% confidence interval of the mean (Student t, N-1 degrees of freedom).

@@ -72,6 +72,8 @@ describe('npm start: --help and --version', () => {
     const help = result.stdout.replace(/\s+/g, ' ');
     const all = 'sgd, momentum, nesterov, nesterov-book, adagrad, rmsprop, adam, adamw, nadam, lion, schedulefree-adamw, muon';
     assert.ok(help.includes(`comma-separated, from: ${all} (default: "${all.replace(/, /g, ',')}")`), help);
+    assert.match(result.stdout, /^muon is Muon for the hidden matrix W1 and AdamW \(lr 0\.001, weight decay 0\.01\) for b1, W2 and b2;$/m);
+    assert.match(result.stdout, /^--lr muon=X sets Muon's rate\. schedulefree-adamw is evaluated \(test accuracy and loss\) at x, the$/m);
     assert.match(result.stdout, /--data reads at most 250,000 images \(and labels\) per IDX file/);
     assert.match(result.stdout, /^Exit codes: 0 done; 2 a bad flag, data file, checkpoint or output folder/m);
     assert.match(result.stdout, /^ {2}--seeds <n> {2,}train every optimizer N times/m);
