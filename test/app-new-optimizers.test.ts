@@ -3,12 +3,15 @@
  * hidden matrix W1 and AdamW for b1, W2 and b2 (one step equals the two run directly on
  * copies, bit for bit); schedulefree-adamw is evaluated at x (the average its eval()
  * gives), and its checkpoints are taken in train mode; a muon checkpoint holds both
- * members' states, each checked.
+ * members' states, each checked; --tune and --seeds run all three.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { AdamW, Muon, PARTITION_FORMAT, ScheduleFreeAdamW, type OptimizerStateDict, type PartitionStateDict } from 'nesterov';
 import { CheckpointError, loadCheckpoint, saveCheckpoint, type Checkpoint } from '../app/checkpoint.ts';
@@ -207,5 +210,37 @@ describe('muon checkpoints: both members saved and checked', () => {
       () => loadCheckpoint(path, config, 40),
       (e: Error) => e instanceof CheckpointError && e.message.startsWith(`${path}: field 'optimizer': partition.loadStateDict: expected a partition state`),
     );
+  });
+});
+
+describe('--tune and --seeds with lion, schedulefree-adamw and muon (CLI)', () => {
+  it('searches around each default rate, picks the lowest validation loss, and trains 2 seeds there', { timeout: 300_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'nesterov-tune-new-'));
+    const main = fileURLToPath(new URL('../app/main.ts', import.meta.url));
+    const args = ['--optimizers', 'lion,schedulefree-adamw,muon', '--digits', '400', '--epochs', '1', '--tune-epochs', '1', '--hidden', '8', '--batch', '20', '--seed', '2', '--workers', '2', '--tune', '--seeds', '2', '--out', out];
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', main, ...args]);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as {
+      seeds: number;
+      tuned: boolean;
+      optimizers: { name: string; lr: number; runs: { seed: number; testAccuracy: number }[]; search: { defaultLr: number; points: { lr: number; validationLoss: number | null; stage: number }[]; chosenLr: number } }[];
+    };
+    assert.deepEqual([summary.seeds, summary.tuned], [2, true]);
+    assert.deepEqual(summary.optimizers.map((o) => o.name), ['lion', 'schedulefree-adamw', 'muon']);
+    // The first grid: default * 10^(k/3), k = -3..3, to 4 significant digits.
+    const grids: Record<string, number[]> = {
+      lion: [0.00003, 0.00006463, 0.0001392, 0.0003, 0.0006463, 0.001392, 0.003],
+      'schedulefree-adamw': [0.00025, 0.0005386, 0.00116, 0.0025, 0.005386, 0.0116, 0.025],
+      muon: [0.002, 0.004309, 0.009283, 0.02, 0.04309, 0.09283, 0.2],
+    };
+    for (const o of summary.optimizers) {
+      assert.deepEqual(o.search.points.filter((p) => p.stage === 1).map((p) => p.lr), grids[o.name], o.name);
+      assert.equal(o.search.points.length, 9, o.name);
+      const scored = o.search.points.map((p) => p.validationLoss ?? Infinity);
+      const lowest = o.search.points[scored.indexOf(Math.min(...scored))]!.lr;
+      assert.equal(o.search.chosenLr, lowest, o.name);
+      assert.equal(o.lr, lowest, o.name);
+      // 400 digits: 320 train, the full runs use seeds 2 and 4 (SEED + 2k).
+      assert.deepEqual(o.runs.map((r) => r.seed), [2, 4], o.name);
+    }
   });
 });
