@@ -434,7 +434,7 @@ for ${config.epochs} epochs with batches of ${config.batch} on ${config.trainCou
 ${intro}</p>
 ${groups ? fairSection(groups, stepsPerEpoch, config.epochs) : single}
 <h2>Paths on the book's function</h2>
-<p>${escape(BOOK_SURFACE.title)}, ${BOOK_SURFACE.steps} steps with the learning rates of the book's picture. NAG and the book's Nesterov code side by side: they part from the first step.</p>
+<p>${escape(BOOK_SURFACE.title)}, ${BOOK_SURFACE.steps} steps; learning rates (the book's picture's for the book's nine): ${Object.keys(paths.book).map((name) => `${escape(name)} ${OPTIMIZERS[name]!.pathLr}`).join(', ')}. NAG and the book's Nesterov code side by side: they part from the first step.</p>
 ${panelNotes}<div class="panels" id="book-panels">${panels('book', BOOK_SURFACE)}</div>
 <h2>Paths on Rosenbrock</h2>
 <p>${escape(ROSENBROCK_SURFACE.title)}, ${ROSENBROCK_SURFACE.steps} steps, learning rates: ${Object.entries(paths.rosenbrock).map(([name]) => `${escape(name)} ${OPTIMIZERS[name]!.rosenbrockLr}`).join(', ')}.</p>
