@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { stateFromJSON, stateToJSON, type OptimizerStateDict } from 'nesterov';
+import { PARTITION_FORMAT, stateFromJSON, stateToJSON, type OptimizerStateDict, type PartitionStateDict } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
 import { z } from 'zod';
 import { Network } from './nn/network.ts';
@@ -52,6 +52,40 @@ export function checkpointPath(folder: string, name: string): string {
   return join(folder, 'checkpoints', `${name}.json`);
 }
 
+function isPartitionState(state: Checkpoint['optimizer']): state is PartitionStateDict {
+  return (state as Partial<PartitionStateDict>).format === PARTITION_FORMAT;
+}
+
+/**
+ * The optimizer field's text: stateToJSON's for one optimizer; for a partition (muon)
+ * `{"format":"nesterov/partition-state","members":{KEY: stateToJSON text, ...}}`, so
+ * every member's state keeps the checksum and validation of the library's format.
+ */
+function optimizerStateToText(state: Checkpoint['optimizer']): string {
+  if (!isPartitionState(state)) return stateToJSON(state);
+  return JSON.stringify({ format: state.format, members: Object.fromEntries(Object.entries(state.members).map(([key, member]) => [key, stateToJSON(member)])) });
+}
+
+/** The inverse of optimizerStateToText; throws (a one-line message) for anything else. */
+function optimizerStateFromText(text: string): Checkpoint['optimizer'] {
+  if (!text.startsWith(`{"format":"${PARTITION_FORMAT}"`)) return stateFromJSON(text);
+  const parsed = JSON.parse(text) as { format?: unknown; members?: unknown };
+  const members = parsed.members;
+  if (members === null || typeof members !== 'object' || Array.isArray(members) || Object.keys(parsed).length !== 2) {
+    throw new Error('a partition state is {"format":"nesterov/partition-state","members":{KEY: state text, ...}}');
+  }
+  const states = Object.create(null) as Record<string, OptimizerStateDict>;
+  for (const [key, member] of Object.entries(members as Record<string, unknown>)) {
+    if (typeof member !== 'string') throw new Error(`member '${key}' is not the text of a state`);
+    try {
+      states[key] = stateFromJSON(member);
+    } catch (error) {
+      throw new Error(`member '${key}': ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { format: PARTITION_FORMAT, members: states };
+}
+
 /** The file's bytes for `checkpoint`: header line with the body's SHA-256, then the body. */
 export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
   const body = Buffer.from(
@@ -62,7 +96,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
       rng: checkpoint.rng,
       indices: bytesToBase64(new Uint8Array(checkpoint.indices.buffer, checkpoint.indices.byteOffset, checkpoint.indices.byteLength)),
       params: bytesToBase64(new Uint8Array(checkpoint.params.buffer, checkpoint.params.byteOffset, checkpoint.params.byteLength)),
-      optimizer: stateToJSON(checkpoint.optimizer),
+      optimizer: optimizerStateToText(checkpoint.optimizer),
       losses: checkpoint.losses,
       testAccuracy: checkpoint.testAccuracy,
       evalLoss: checkpoint.evalLoss,
@@ -253,19 +287,23 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
   const bad = params.findIndex((value) => !Number.isFinite(value));
   if (bad >= 0) field(`params[${bad}]`, params[bad], 'not a finite number');
 
-  let optimizer: OptimizerStateDict;
+  let optimizer: Checkpoint['optimizer'];
   try {
-    optimizer = stateFromJSON(record.optimizer);
+    optimizer = optimizerStateFromText(record.optimizer);
     OPTIMIZERS[expected.optimizer]!.make(expected.lr).loadStateDict(optimizer);
   } catch (error) {
     return fail(`field 'optimizer': ${(error as Error).message.split('\n')[0]}`);
   }
-  if (optimizer.stepCount !== done) field('optimizer.stepCount', optimizer.stepCount, `the checkpoint is after ${done} steps`);
-  for (const [name, state] of Object.entries(optimizer.params)) {
-    const length = shapes.get(name);
-    if (length === undefined) field(`optimizer.params`, name, `this network's parameters are ${[...shapes.keys()].join(', ')}`);
-    if (state.length !== length || state.dtype !== 'float32') field(`optimizer.params.${name}`, `${state.dtype} x ${state.length}`, `this network's ${name} is float32 x ${length}`);
-    if (state.step > done) field(`optimizer.params.${name}.step`, state.step, `the checkpoint is after ${done} steps`);
+  // A partition (muon): every member has stepped every step, each on its own parameters.
+  const states: [string, OptimizerStateDict][] = isPartitionState(optimizer) ? Object.entries(optimizer.members).map(([key, state]) => [`optimizer.members.${key}`, state]) : [['optimizer', optimizer]];
+  for (const [where, state] of states) {
+    if (state.stepCount !== done) field(`${where}.stepCount`, state.stepCount, `the checkpoint is after ${done} steps`);
+    for (const [name, param] of Object.entries(state.params)) {
+      const length = shapes.get(name);
+      if (length === undefined) field(`${where}.params`, name, `this network's parameters are ${[...shapes.keys()].join(', ')}`);
+      if (param.length !== length || param.dtype !== 'float32') field(`${where}.params.${name}`, `${param.dtype} x ${param.length}`, `this network's ${name} is float32 x ${length}`);
+      if (param.step > done) field(`${where}.params.${name}.step`, param.step, `the checkpoint is after ${done} steps`);
+    }
   }
 
   return {

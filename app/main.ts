@@ -32,6 +32,9 @@ during the run (full disk, permissions; the last good files stay).
 --data reads at most ${MAX_IDX_ITEMS.toLocaleString('en-US')} images (and labels) per IDX file; gzip files are
 decompressed only up to the size their header declares.
 --resume checks every checkpoint (SHA-256 and every field) before any training starts.
+muon is Muon for the hidden matrix W1 and AdamW (lr 0.001, weight decay 0.01) for b1, W2 and b2;
+--lr muon=X sets Muon's rate. schedulefree-adamw is evaluated (test accuracy and loss) at x, the
+average its eval() gives; it trains and is checkpointed at y.
 --seeds N: run k (0 to N-1) of every optimizer uses seed SEED + 2k (weights) and SEED + 2k + 1 (batch
 order); the data split stays that of --seed. The table gives the mean, the sample standard deviation
 and the 95% confidence interval of the mean (Student t, N-1 degrees of freedom).
@@ -365,7 +368,10 @@ async function main(): Promise<void> {
   const chosen = new Map<string, number>();
   let byKey: Map<string, TrainResult>;
   if (!options.tune) {
-    byKey = await trainAll(options.names.flatMap((name) => fullRuns(name, center(name), false)), data, workers, jobOptions);
+    // The costliest runs first (muon), so that the last minute is not one long run on one core.
+    const jobs = options.names.flatMap((name) => fullRuns(name, center(name), false));
+    const cost = (job: Job): number => OPTIMIZERS[job.config.optimizer]!.cost ?? 1;
+    byKey = await trainAll(jobs.sort((a, b) => cost(b) - cost(a)), data, workers, jobOptions);
   } else {
     // The search of an optimizer goes on as its runs end: stage 1 done -> stage 2 -> full runs.
     const pending = new Map<string, Map<string, TrainResult>>();
@@ -418,10 +424,11 @@ async function main(): Promise<void> {
   });
 
   if (!fair) {
-    const header = `${'optimizer'.padEnd(14)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
+    const nameWidth = Math.max(14, ...results.map((r) => r.name.length));
+    const header = `${'optimizer'.padEnd(nameWidth)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
     const lines = results.map(
       (r) =>
-        `${r.name.padEnd(14)} ${String(r.lr).padStart(7)} ${r.trainLoss.toFixed(4).padStart(10)} ${`${(100 * lastAccuracy(r)).toFixed(2)}%`.padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
+        `${r.name.padEnd(nameWidth)} ${String(r.lr).padStart(7)} ${r.trainLoss.toFixed(4).padStart(10)} ${`${(100 * lastAccuracy(r)).toFixed(2)}%`.padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
     );
     process.stdout.write(`\n${header}\n${lines.join('\n')}\n\nwall time ${wall.toFixed(1)} s\n`);
   } else {

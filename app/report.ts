@@ -9,9 +9,10 @@ import { area, line } from 'd3-shape';
 import { OPTIMIZERS } from './optimizers.ts';
 import type { RunGroup, TrainResult } from './types.ts';
 
-const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+// Tableau 10, then a cyan and a dark navy: one hue per optimizer of the main job (twelve).
+const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#17becf', '#1f3a60'];
 
-// For series that are not one of the nine optimizers (the rates plots): other hues.
+// For series that are not one of the optimizers (the rates plots): other hues.
 const EXTRA_PALETTE = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#a6761d', '#666666'];
 const extraColors = new Map<string, string>();
 
@@ -189,14 +190,18 @@ export interface Surface {
 /** Runs `name` (the library's optimizer) from the surface's start; returns the visited points. */
 export function trajectory(name: string, surface: Surface): [number, number][] {
   const entry = OPTIMIZERS[name]!;
-  const opt = entry.make(surface === ROSENBROCK_SURFACE ? entry.rosenbrockLr : entry.pathLr);
+  const lr = surface === ROSENBROCK_SURFACE ? entry.rosenbrockLr : entry.pathLr;
+  const opt = (entry.makeForPanels ?? entry.make)(lr);
   const p = { xy: Float64Array.from(surface.start) };
   const g = { xy: new Float64Array(2) };
   const points: [number, number][] = [[p.xy[0]!, p.xy[1]!]];
   for (let t = 0; t < surface.steps; t++) {
     surface.gradient(p.xy[0]!, p.xy[1]!, g.xy);
     opt.update(p, g);
+    // Schedule-Free: the point is x, the average it evaluates at (eval), not y.
+    opt.eval?.(p);
     points.push([p.xy[0]!, p.xy[1]!]);
+    opt.train?.(p);
   }
   return points;
 }
@@ -411,6 +416,9 @@ ${how('Each point is the accuracy on the held-out test digits after that epoch: 
     Object.entries(paths[which])
       .map(([name, points]) => trajectoryPanel(surface, name, points))
       .join('\n');
+  // What the panels of schedulefree-adamw and muon show (x; Muon alone on a 1 x 2 matrix).
+  const notes = Object.keys(paths.book).flatMap((name) => (OPTIMIZERS[name]?.panelNote === undefined ? [] : [OPTIMIZERS[name]!.panelNote!]));
+  const panelNotes = notes.length === 0 ? '' : `<p id="panel-notes">${notes.map(escape).join(' ')}</p>\n`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">${input.run === undefined ? '' : `<meta name="nesterov-run" content="${escape(input.run)}">`}<title>nesterov: optimizers on MNIST</title>
 <style>
@@ -426,8 +434,8 @@ for ${config.epochs} epochs with batches of ${config.batch} on ${config.trainCou
 ${intro}</p>
 ${groups ? fairSection(groups, stepsPerEpoch, config.epochs) : single}
 <h2>Paths on the book's function</h2>
-<p>${escape(BOOK_SURFACE.title)}, ${BOOK_SURFACE.steps} steps with the learning rates of the book's picture. NAG and the book's Nesterov code side by side: they part from the first step.</p>
-<div class="panels" id="book-panels">${panels('book', BOOK_SURFACE)}</div>
+<p>${escape(BOOK_SURFACE.title)}, ${BOOK_SURFACE.steps} steps; learning rates (the book's picture's for the book's nine): ${Object.keys(paths.book).map((name) => `${escape(name)} ${OPTIMIZERS[name]!.pathLr}`).join(', ')}. NAG and the book's Nesterov code side by side: they part from the first step.</p>
+${panelNotes}<div class="panels" id="book-panels">${panels('book', BOOK_SURFACE)}</div>
 <h2>Paths on Rosenbrock</h2>
 <p>${escape(ROSENBROCK_SURFACE.title)}, ${ROSENBROCK_SURFACE.steps} steps, learning rates: ${Object.entries(paths.rosenbrock).map(([name]) => `${escape(name)} ${OPTIMIZERS[name]!.rosenbrockLr}`).join(', ')}.</p>
 <div class="panels" id="rosenbrock-panels">${panels('rosenbrock', ROSENBROCK_SURFACE)}</div>

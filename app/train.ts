@@ -88,7 +88,11 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
         checkpoints.save(snapshot(epoch, step + 1, false));
       }
     }
+    // Schedule-Free evaluates at x (the average) and trains at y: the parameters move to x
+    // for the evaluation and back before the checkpoint, which is so always in train mode.
+    optimizer.eval?.(net.store.params);
     const evaluation = net.evaluate(test.images, test.labels, 0, test.count);
+    optimizer.train?.(net.store.params);
     testAccuracy.push(evaluation.accuracy);
     evalLoss.push(evaluation.loss);
     if (checkpoints && checkpoints.every > 0) checkpoints.save(snapshot(epoch + 1, 0, epoch + 1 === config.epochs));

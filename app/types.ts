@@ -3,7 +3,7 @@
  * checkpoint), in a module of their own so that train.ts and checkpoint.ts, which both
  * need them, do not import each other.
  */
-import type { OptimizerStateDict } from 'nesterov';
+import type { OptimizerStateDict, PartitionStateDict } from 'nesterov';
 
 export interface TrainConfig {
   optimizer: string;
@@ -54,7 +54,8 @@ export interface Checkpoint {
   rng: number[];
   indices: Uint32Array;
   params: Float32Array;
-  optimizer: OptimizerStateDict;
+  /** One optimizer's state, or a partition's (muon: Muon's and AdamW's). */
+  optimizer: OptimizerStateDict | PartitionStateDict;
   losses: number[];
   testAccuracy: number[];
   evalLoss: number[];

@@ -62,6 +62,35 @@ describe('--checkpoint-every and --resume', () => {
     assert.deepEqual(summaryWithoutSeconds(killed), summaryWithoutSeconds(straight));
   });
 
+  // Issue 13: the newer optimizers, killed after the first epoch's evaluation (for
+  // schedulefree-adamw, the parameters went to x and back to y before that checkpoint;
+  // muon's checkpoint holds Muon's and AdamW's states).
+  for (const name of ['lion', 'schedulefree-adamw', 'muon']) {
+    it(`${name}: killed with SIGKILL in its second epoch and resumed, equals an uninterrupted run`, { timeout: 180_000 }, async () => {
+      const args = ['--optimizers', name, '--epochs', '2', '--workers', '1', '--seed', '4'];
+      const straight = mkdtempSync(join(tmpdir(), `nesterov-straight-${name}-`));
+      const killed = mkdtempSync(join(tmpdir(), `nesterov-killed-${name}-`));
+      await run(process.execPath, ['--import', 'tsx', main, ...args, '--out', straight]);
+
+      const child = spawn(process.execPath, ['--import', 'tsx', main, ...args, '--out', killed, '--checkpoint-every', '25'], { stdio: 'ignore' });
+      const checkpoint = join(killed, 'checkpoints', `${name}.json`);
+      const position = (): { epoch: number; step: number; finished: boolean } | undefined =>
+        existsSync(checkpoint) ? (JSON.parse(readFileSync(checkpoint, 'utf8').split('\n')[1]!) as { epoch: number; step: number; finished: boolean }) : undefined;
+      const deadline = Date.now() + 120_000;
+      // 80 steps an epoch, a checkpoint every 25: the first one of epoch 2 is at its step 20.
+      while (!((position()?.epoch ?? 0) >= 1 && (position()?.step ?? 0) > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      assert.ok(!existsSync(join(killed, 'summary.json')), 'killed before the end');
+      const saved = position()!;
+      assert.equal(saved.epoch, 1, 'killed in the second epoch');
+      assert.equal(saved.finished, false);
+
+      await run(process.execPath, ['--import', 'tsx', main, ...args, '--out', killed, '--checkpoint-every', '25', '--resume']);
+      assert.deepEqual(summaryWithoutSeconds(killed), summaryWithoutSeconds(straight));
+    });
+  }
+
   it('refuses a corrupt checkpoint and one made with other flags, naming the file', async () => {
     const out = mkdtempSync(join(tmpdir(), 'nesterov-bad-ckpt-'));
     await run(process.execPath, ['--import', 'tsx', main, '--optimizers', 'sgd', '--epochs', '1', '--out', out, '--checkpoint-every', '40']);
