@@ -367,16 +367,17 @@ async function main(): Promise<void> {
   const searches = new Map<string, SearchPoint[]>();
   const chosen = new Map<string, number>();
   let byKey: Map<string, TrainResult>;
+  // The costliest runs first (muon), so that the last minute is not one long run on one core.
+  const cost = (name: string): number => OPTIMIZERS[name]!.cost ?? 1;
   if (!options.tune) {
-    // The costliest runs first (muon), so that the last minute is not one long run on one core.
     const jobs = options.names.flatMap((name) => fullRuns(name, center(name), false));
-    const cost = (job: Job): number => OPTIMIZERS[job.config.optimizer]!.cost ?? 1;
-    byKey = await trainAll(jobs.sort((a, b) => cost(b) - cost(a)), data, workers, jobOptions);
+    byKey = await trainAll(jobs.sort((a, b) => cost(b.config.optimizer) - cost(a.config.optimizer)), data, workers, jobOptions);
   } else {
     // The search of an optimizer goes on as its runs end: stage 1 done -> stage 2 -> full runs.
     const pending = new Map<string, Map<string, TrainResult>>();
     const stageOf = (key: string): 1 | 2 | 0 => (key.includes('.search-1-') ? 1 : key.includes('.search-2-') ? 2 : 0);
-    byKey = await trainAll(options.names.flatMap(firstStage), data, workers, jobOptions, (job, result) => {
+    const costliestFirst = [...options.names].sort((a, b) => cost(b) - cost(a));
+    byKey = await trainAll(costliestFirst.flatMap(firstStage), data, workers, jobOptions, (job, result) => {
       const name = job.config.optimizer;
       const stage = stageOf(job.key);
       if (stage === 0) return [];
