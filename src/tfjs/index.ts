@@ -33,6 +33,11 @@ import { RAdam, radamRule } from '../rules/radam.ts';
 import { Adamax, adamaxRule } from '../rules/adamax.ts';
 import { Adadelta, adadeltaRule } from '../rules/adadelta.ts';
 import { Rprop, rpropRule } from '../rules/rprop.ts';
+import { Lion, lionRule } from '../rules/lion.ts';
+import { LAMB, lambRule } from '../rules/lamb.ts';
+import { Muon, type MuonHyper, type MuonOptions } from '../rules/muon.ts';
+import { ScheduleFreeOptimizer, ScheduleFreeSGD, scheduleFreeSgdRule, type ScheduleFreeCommonHyper, type ScheduleFreeCommonOptions, type ScheduleFreeState } from '../rules/schedulefree-sgd.ts';
+import { ScheduleFreeAdamW, scheduleFreeAdamwRule } from '../rules/schedulefree-adamw.ts';
 import { STATE_FORMAT, STATE_VERSION, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
 import { ParamStore } from '../store.ts';
 import { opsStep, type RuleName } from './ops.ts';
@@ -54,14 +59,28 @@ export interface TfOptimizerOptions {
 /** The weight that holds everything of our state that is not a per-element buffer. */
 export const STATE_WEIGHT_NAME = 'nesterov/state';
 
+/**
+ * What `tfOptimizer` wraps: an optimizer of one rule (`new Nesterov()`, `new Lion()`, ...)
+ * or Muon (which is not an elementwise rule: it keeps its own state and matrix kernels).
+ */
+export type TfWrappable = AnyOptimizer | Muon;
+
+type AnyScheduleFree = ScheduleFreeOptimizer<ScheduleFreeCommonOptions, ScheduleFreeCommonHyper, ScheduleFreeState>;
+
 interface RuleEntry {
   readonly name: RuleName;
-  readonly rule: UpdateRule<never, CommonHyper, never>;
-  readonly make: (options: Record<string, unknown>) => AnyOptimizer;
+  /** The elementwise rule; undefined for Muon (see MUON_OPTION_NAMES and its own state). */
+  readonly rule: UpdateRule<never, CommonHyper, never> | undefined;
+  readonly make: (options: Record<string, unknown>) => TfWrappable;
+  /** Schedule-Free: the variables hold y while training, x in eval mode (see `eval()`). */
+  readonly scheduleFree?: boolean;
 }
 
+/** Muon's options that a config holds (its `shapes` come from the variables). */
+const MUON_OPTION_NAMES: readonly (keyof MuonOptions & keyof MuonHyper)[] = ['lr', 'momentum', 'nesterov', 'nsSteps', 'weightDecay', 'maximize'];
+
 // AdamW before Adam: neither extends the other, but the order documents the intent.
-const RULES: readonly (RuleEntry & { readonly is: (o: AnyOptimizer) => boolean })[] = [
+const RULES: readonly (RuleEntry & { readonly is: (o: TfWrappable) => boolean })[] = [
   { name: 'SGD', rule: sgdRule as never, make: (o) => new SGD(o) as AnyOptimizer, is: (o) => o instanceof SGD },
   { name: 'Momentum', rule: momentumRule as never, make: (o) => new Momentum(o) as unknown as AnyOptimizer, is: (o) => o instanceof Momentum },
   { name: 'Nesterov', rule: nesterovRule as never, make: (o) => new Nesterov(o) as unknown as AnyOptimizer, is: (o) => o instanceof Nesterov },
@@ -74,6 +93,11 @@ const RULES: readonly (RuleEntry & { readonly is: (o: AnyOptimizer) => boolean }
   { name: 'Adamax', rule: adamaxRule as never, make: (o) => new Adamax(o) as unknown as AnyOptimizer, is: (o) => o instanceof Adamax },
   { name: 'Adadelta', rule: adadeltaRule as never, make: (o) => new Adadelta(o) as unknown as AnyOptimizer, is: (o) => o instanceof Adadelta },
   { name: 'Rprop', rule: rpropRule as never, make: (o) => new Rprop(o) as unknown as AnyOptimizer, is: (o) => o instanceof Rprop },
+  { name: 'Lion', rule: lionRule as never, make: (o) => new Lion(o) as unknown as AnyOptimizer, is: (o) => o instanceof Lion },
+  { name: 'LAMB', rule: lambRule as never, make: (o) => new LAMB(o) as unknown as AnyOptimizer, is: (o) => o instanceof LAMB },
+  { name: 'ScheduleFreeSGD', rule: scheduleFreeSgdRule as never, make: (o) => new ScheduleFreeSGD(o) as unknown as AnyOptimizer, is: (o) => o instanceof ScheduleFreeSGD, scheduleFree: true },
+  { name: 'ScheduleFreeAdamW', rule: scheduleFreeAdamwRule as never, make: (o) => new ScheduleFreeAdamW(o) as unknown as AnyOptimizer, is: (o) => o instanceof ScheduleFreeAdamW, scheduleFree: true },
+  { name: 'Muon', rule: undefined, make: (o) => new Muon(o), is: (o) => o instanceof Muon },
 ];
 
 /** TF.js's `{ name, tensor }` pair (tfjs-core does not export its type). */
@@ -148,7 +172,7 @@ export class TfOptimizer extends tf.Optimizer {
   }
 
   /** Our optimizer: its options, state and counters (`stepCount`, `skippedSteps`). */
-  readonly optimizer: AnyOptimizer;
+  readonly optimizer: TfWrappable;
   readonly options: Readonly<Required<Pick<TfOptimizerOptions, 'path'>> & Pick<TfOptimizerOptions, 'clipGradNorm'>>;
   readonly #entry: RuleEntry;
   #path: 'kernel' | 'ops' | undefined;
@@ -160,15 +184,23 @@ export class TfOptimizer extends tf.Optimizer {
   readonly #opsSlots = new Map<string, OpsSlot>();
   #opsStepCount = 0;
   #opsSkippedSteps = 0;
+  /** Schedule-Free on the 'ops' path: whether the variables hold y (the core optimizer keeps it on the 'kernel' path). */
+  #opsTraining = true;
   /** Set by setWeights: the next step may adopt the saved state under the call's names. */
   #adoptNames = false;
   /** Tensors handed out by getWeights, disposed at the next getWeights or dispose. */
   #exported: tf.Tensor[] = [];
 
-  constructor(optimizer: AnyOptimizer, options: TfOptimizerOptions = {}) {
+  constructor(optimizer: TfWrappable, options: TfOptimizerOptions = {}) {
     super();
     const owner = 'tfOptimizer';
     const entry = RULES.find((candidate) => candidate.is(optimizer));
+    const members = (optimizer as { members?: unknown } | null)?.members;
+    if (entry === undefined && members !== null && typeof members === 'object' && typeof (optimizer as { memberOf?: unknown }).memberOf === 'function') {
+      throw new TypeError(
+        `${owner}: a partition(...) cannot be wrapped: wrap each of its optimizers (tfOptimizer(new Muon()), tfOptimizer(new AdamW()), ...) and give each one's applyGradients the gradients of its variables`,
+      );
+    }
     if (entry === undefined) throw new TypeError(`${owner}: optimizer must be an optimizer of this library (new Nesterov(), new Adam(), ...), got ${describeValue(optimizer)}`);
     if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
     for (const key of Object.keys(options)) {
@@ -204,9 +236,42 @@ export class TfOptimizer extends tf.Optimizer {
     return this.#path === 'ops' ? this.#opsStepCount : this.optimizer.stepCount;
   }
 
+  /**
+   * Schedule-Free optimizers: 'train' while the variables hold y (where gradients are
+   * taken), 'eval' while they hold x (the average to evaluate or save); see `eval()`.
+   * Undefined for every other rule.
+   */
+  get mode(): 'train' | 'eval' | undefined {
+    if (this.#entry.scheduleFree !== true) return undefined;
+    if (this.#path === 'ops') return this.#opsTraining ? 'train' : 'eval';
+    return (this.optimizer as AnyScheduleFree).mode;
+  }
+
+  /**
+   * Schedule-Free: moves every variable this optimizer has updated to x, the average
+   * (`x = lerp(y, z, 1 - 1 / beta)`), to evaluate or save the model; `applyGradients`
+   * then throws until `train()`. In eval mode already: nothing happens. Every such
+   * variable must still be registered (not disposed), with its shape; that is checked
+   * before any moves.
+   */
+  eval(): void {
+    this.#move('eval');
+  }
+
+  /** Schedule-Free: moves the variables back to y (`y = lerp(x, z, 1 - beta)`) and allows steps again. */
+  train(): void {
+    this.#move('train');
+  }
+
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const entries = this.#entries(variableGradients);
     this.#resolvePath();
+    if (this.mode === 'eval') {
+      throw new UpdateError(
+        `${TfOptimizer.className}.applyGradients: the ${this.#entry.name} optimizer is in eval mode (the variables hold the average x, not y): call train() before applyGradients`,
+        '',
+      );
+    }
     if (this.#adoptNames) {
       this.#adoptNames = false;
       this.#adoptSavedNames(entries);
@@ -277,6 +342,12 @@ export class TfOptimizer extends tf.Optimizer {
       if (!sameShape(variable.shape, gradient.shape)) {
         throw new UpdateError(`${owner}: gradient '${name}' has shape [${gradient.shape.join(', ')}], its variable has shape [${variable.shape.join(', ')}]`, name);
       }
+      if (this.#entry.rule === undefined && variable.rank !== 2) {
+        throw new UpdateError(
+          `${owner}: variable '${name}' has shape [${variable.shape.join(', ')}]: Muon updates 2-D variables only (give '${name}' to another optimizer: apply the other variables' gradients with a second tfOptimizer, e.g. of AdamW)`,
+          name,
+        );
+      }
       const state = this.#stateShape(name);
       if (state !== undefined && state !== variable.size) {
         throw new UpdateError(`${owner}: variable '${name}' has ${variable.size} elements, but its optimizer state was made for ${state} (did the variable change shape?)`, name);
@@ -289,10 +360,59 @@ export class TfOptimizer extends tf.Optimizer {
   /** Elements of the state kept for `name`, if any. */
   #stateShape(name: string): number | undefined {
     if (this.#path === 'ops') return this.#opsSlots.get(name)?.buffers[0]?.size ?? undefined;
-    const state = this.optimizer.stateOf(name);
+    const ours = this.optimizer;
+    if (ours instanceof Muon) return ours.stateOf(name)?.momentumBuffer.length;
+    const state = ours.stateOf(name);
     if (state === undefined) return undefined;
-    const buffers = this.#entry.rule.buffersOf(state as never, this.optimizer.hyperparameters(name) as never);
+    const buffers = this.#entry.rule!.buffersOf(state as never, ours.hyperparameters(name) as never);
     return buffers.length > 0 ? buffers[0]!.length : undefined;
+  }
+
+  /** The resolved hyperparameters of parameter `name` (Muon has one set for all). */
+  #hyper(name: string): CommonHyper | MuonHyper {
+    const ours = this.optimizer;
+    return ours instanceof Muon ? ours.defaults : ours.hyperparameters(name);
+  }
+
+  /** The names of the state buffers of parameter `name`, in the rule's order. */
+  #bufferNames(name: string): readonly string[] {
+    const rule = this.#entry.rule;
+    return rule === undefined ? ['momentumBuffer'] : rule.bufferNames(this.#hyper(name) as never);
+  }
+
+  /** A fresh parameter's scalar state (NAdam's muProduct 1, Schedule-Free's lrMax -1, ...), as the rule starts it. */
+  #initialScalars(hyper: CommonHyper | MuonHyper): Record<string, number> {
+    const rule = this.#entry.rule;
+    const scalars: Record<string, number> = {};
+    if (rule === undefined) return scalars;
+    const fresh = rule.init(0, 'float32', hyper as never) as unknown as Record<string, number>;
+    for (const key of rule.scalarNames) scalars[key] = fresh[key]!;
+    return scalars;
+  }
+
+  /** Checks that every variable with state is still there, then moves them all (see eval()). */
+  #move(mode: 'eval' | 'train'): void {
+    const owner = `${TfOptimizer.className}.${mode}`;
+    if (this.#entry.scheduleFree !== true) {
+      throw new TypeError(`${owner}: only Schedule-Free optimizers (ScheduleFreeSGD, ScheduleFreeAdamW) have a train and an eval mode; this one runs ${this.#entry.name}`);
+    }
+    this.#resolvePath();
+    if (this.mode === mode) return;
+    const names = this.#path === 'ops' ? [...this.#opsSlots.keys()] : Object.keys(this.optimizer.stateDict().params);
+    const registered = tf.engine().registeredVariables;
+    const variables = names.map((name) => {
+      const variable = Object.hasOwn(registered, name) ? registered[name] : undefined;
+      if (variable === undefined) {
+        throw new UpdateError(`${owner}: variable '${name}' has optimizer state but is not registered any more (disposed?): ${mode} moves every variable the optimizer has updated`, name);
+      }
+      const length = this.#stateShape(name);
+      if (length !== undefined && length !== variable.size) {
+        throw new UpdateError(`${owner}: variable '${name}' has ${variable.size} elements, but its optimizer state was made for ${length} (did the variable change shape?)`, name);
+      }
+      return variable;
+    });
+    if (this.#path === 'ops') this.#opsMove(mode, names, variables);
+    else this.#kernelMove(mode, names, variables);
   }
 
   // ---------------------------------------------------------------------------------
@@ -317,16 +437,76 @@ export class TfOptimizer extends tf.Optimizer {
     }
     if (this.options.clipGradNorm !== undefined) clipGradNorm(store.grads, this.options.clipGradNorm, { nonFinite: 'return' });
     if (!this.optimizer.update(store.params, store.grads)) return; // skipped: nothing to write
-    // The cpu backend keeps the array it is given (so it gets a copy); the wasm backend
-    // copies it into its own heap at once (tfjs-backend-wasm's `move`), so the view will do.
-    const copy = !onWasm;
     for (const e of entries) {
-      const values = store.params[e.name]!;
-      const value = tf.tensor(copy ? values.slice() : values, e.variable.shape, 'float32');
-      e.variable.assign(value);
-      value.dispose(); // the variable holds the data now
+      this.#assign(e.variable, store.params[e.name]!, onWasm);
       this.#mirrored.set(e.name, dataIdOf(e.variable));
     }
+  }
+
+  /** variable <- values. */
+  #assign(variable: tf.Variable, values: Float32Array, onWasm: boolean): void {
+    // The cpu backend keeps the array it is given (so it gets a copy); the wasm backend
+    // copies it into its own heap at once (tfjs-backend-wasm's `move`), so the view will do.
+    const value = tf.tensor(onWasm ? values : values.slice(), variable.shape, 'float32');
+    variable.assign(value);
+    value.dispose(); // the variable holds the data now
+  }
+
+  /**
+   * eval / train on the 'kernel' path: our optimizer moves the values (in the store when
+   * it holds exactly the variables with state, so its WebAssembly kernel does it as in a
+   * plain ParamStore run; else in copies), and the variables are assigned them.
+   */
+  #kernelMove(mode: 'eval' | 'train', names: readonly string[], variables: readonly tf.Variable[]): void {
+    const ours = this.optimizer as AnyScheduleFree;
+    const onWasm = tf.getBackend() === 'wasm';
+    const store = this.#store;
+    const inStore = store !== undefined && store.names.length === names.length && names.every((name) => Object.hasOwn(store.params, name));
+    const arrays = Object.create(null) as { [name: string]: Float32Array };
+    names.forEach((name, i) => {
+      const variable = variables[i]!;
+      if (inStore) {
+        const id = dataIdOf(variable);
+        if (this.#mirrored.get(name) !== id) {
+          store.params[name]!.set(valuesOf(variable, onWasm));
+          this.#mirrored.set(name, id);
+        }
+      } else {
+        arrays[name] = Float32Array.from(valuesOf(variable, onWasm));
+      }
+    });
+    const params = inStore ? store.params : arrays;
+    try {
+      if (mode === 'eval') ours.eval(params);
+      else ours.train(params);
+    } finally {
+      // Moved (the mode changed, also when a value overflowed and it threw): write them all.
+      if (ours.mode === mode) {
+        names.forEach((name, i) => {
+          const variable = variables[i]!;
+          this.#assign(variable, params[name]!, onWasm);
+          if (inStore) this.#mirrored.set(name, dataIdOf(variable));
+          else this.#mirrored.delete(name); // the store's copy is stale: read it again at the next step
+        });
+      }
+    }
+  }
+
+  /** eval / train on the 'ops' path: p <- p + w (z - p) as TF.js ops, z the first state buffer. */
+  #opsMove(mode: 'eval' | 'train', names: readonly string[], variables: readonly tf.Variable[]): void {
+    tf.tidy(() => {
+      names.forEach((name, i) => {
+        const slot = this.#opsSlots.get(name)!;
+        if (slot.step === 0) return;
+        const hyper = this.#hyper(name) as ScheduleFreeCommonHyper & { momentum?: number; beta1?: number };
+        const beta = (this.#entry.name === 'ScheduleFreeSGD' ? hyper.momentum : hyper.beta1)!;
+        const weight = mode === 'eval' ? 1 - 1 / beta : 1 - beta;
+        const p = variables[i]!;
+        p.assign(tf.add(p, tf.mul(tf.sub(slot.buffers[0]!, p), weight)));
+      });
+    });
+    for (const slot of this.#opsSlots.values()) slot.scalars.trainMode = mode === 'train' ? 1 : 0;
+    this.#opsTraining = mode === 'train';
   }
 
   // ---------------------------------------------------------------------------------
@@ -337,7 +517,7 @@ export class TfOptimizer extends tf.Optimizer {
     const ours = this.optimizer;
     // Learning rates first: a schedule may return anything, and nothing is written yet.
     const lrs = entries.map((e) => {
-      const lr = ours.hyperparameters(e.name).lr;
+      const lr = this.#hyper(e.name).lr;
       const value = typeof lr === 'number' ? lr : lr(this.#opsStepCount);
       if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
         throw new UpdateError(`${owner}: the lr schedule of parameter '${e.name}' returned ${describeValue(value)} at step ${this.#opsStepCount} (expected a finite number >= 0)`, e.name);
@@ -367,14 +547,14 @@ export class TfOptimizer extends tf.Optimizer {
         grads = grads.map((g) => tf.mul(g, scale));
       }
       entries.forEach((e, i) => {
-        const hyper = ours.hyperparameters(e.name);
+        const hyper = this.#hyper(e.name);
         let slot = this.#opsSlots.get(e.name);
         if (slot === undefined) {
-          const names = this.#entry.rule.bufferNames(hyper as never);
+          const names = this.#bufferNames(e.name);
           const fill = this.#entry.name === 'AdaGrad' ? (hyper as unknown as { initialAccumulatorValue: number }).initialAccumulatorValue : 0;
           slot = {
             step: 0,
-            scalars: this.#entry.name === 'NAdam' ? { muProduct: 1 } : {},
+            scalars: this.#initialScalars(hyper),
             buffers: names.map(() => tf.variable(tf.fill(e.variable.shape, fill, 'float32'), false)),
           };
           this.#opsSlots.set(e.name, slot);
@@ -398,12 +578,11 @@ export class TfOptimizer extends tf.Optimizer {
     const params = Object.create(null) as { [name: string]: ParamStateRecord };
     for (const [name, slot] of this.#opsSlots) {
       const buffers = Object.create(null) as { [key: string]: Float32Array };
-      const names = this.#entry.rule.bufferNames(this.optimizer.hyperparameters(name) as never);
-      names.forEach((key, k) => {
+      this.#bufferNames(name).forEach((key, k) => {
         buffers[key] = slot.buffers[k]!.dataSync() as Float32Array;
       });
       const scalars = Object.create(null) as { [key: string]: number };
-      for (const key of this.#entry.rule.scalarNames) scalars[key] = slot.scalars[key]!;
+      for (const key of this.#entry.rule?.scalarNames ?? []) scalars[key] = slot.scalars[key]!;
       params[name] = { dtype: 'float32', length: slot.buffers[0]?.size ?? 0, step: slot.step, scalars, buffers };
     }
     return { ...dict, stepCount: this.#opsStepCount, skippedSteps: this.#opsSkippedSteps, params };
@@ -494,6 +673,8 @@ export class TfOptimizer extends tf.Optimizer {
     }
     this.#opsStepCount = dict.stepCount;
     this.#opsSkippedSteps = dict.skippedSteps;
+    // Schedule-Free: the mode our optimizer took from the saved state (trainMode).
+    if (this.#entry.scheduleFree === true) this.#opsTraining = (this.optimizer as AnyScheduleFree).mode === 'train';
   }
 
   #disposeOps(): void {
@@ -509,7 +690,7 @@ export class TfOptimizer extends tf.Optimizer {
   override getConfig(): tf.serialization.ConfigDict {
     const options: tf.serialization.ConfigDict = {};
     const defaults = this.optimizer.defaults as unknown as Record<string, unknown>;
-    for (const key of this.#entry.rule.optionNames) {
+    for (const key of this.#entry.rule?.optionNames ?? MUON_OPTION_NAMES) {
       const value = defaults[key];
       if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') options[key] = value;
     }
@@ -532,7 +713,7 @@ export class TfOptimizer extends tf.Optimizer {
     const ours = entry.make({ ...(config.options as Record<string, unknown>) });
     const options: TfOptimizerOptions = { path: config.path as TfPath };
     if (typeof config.clipGradNorm === 'number') options.clipGradNorm = config.clipGradNorm;
-    return new (cls as unknown as new (o: AnyOptimizer, options: TfOptimizerOptions) => T)(ours, options);
+    return new (cls as unknown as new (o: TfWrappable, options: TfOptimizerOptions) => T)(ours, options);
   }
 
   /** Frees every tensor this optimizer made (state variables, exported weights). */
@@ -551,6 +732,6 @@ tf.serialization.registerClass(TfOptimizer);
  * Wraps an optimizer of this library as a `tf.Optimizer`, for `model.compile({ optimizer })`,
  * `optimizer.minimize(...)` and `optimizer.applyGradients(...)`.
  */
-export function tfOptimizer(optimizer: AnyOptimizer, options: TfOptimizerOptions = {}): TfOptimizer {
+export function tfOptimizer(optimizer: TfWrappable, options: TfOptimizerOptions = {}): TfOptimizer {
   return new TfOptimizer(optimizer, options);
 }
