@@ -443,3 +443,40 @@ describe('state and config of the new rules', () => {
     });
   }
 });
+
+describe('no tensor leaks with the new rules', () => {
+  const LEAK_RULES: [string, () => TfWrappable][] = [
+    ['Lion', () => new Lion({ lr: 1e-3 }) as unknown as AnyOptimizer],
+    ['LAMB', () => new LAMB({ lr: 1e-3 }) as unknown as AnyOptimizer],
+    ['ScheduleFreeSGD', () => new ScheduleFreeSGD({ lr: 0.1 }) as unknown as AnyOptimizer],
+    ['ScheduleFreeAdamW', () => new ScheduleFreeAdamW({ lr: 1e-3 }) as unknown as AnyOptimizer],
+    ['Muon', () => new Muon({ lr: 1e-3 })],
+  ];
+  for (const backend of BACKENDS) {
+    for (const path of ['kernel', 'ops'] as const) {
+      it(`on ${backend}, path '${path}': 200 steps (Schedule-Free: with eval / train every 20) leave tf.memory().numTensors as after the first; dispose frees everything`, async () => {
+        await useBackend(backend);
+        for (const [name, make] of LEAK_RULES) {
+          const vars = [tf.variable(tf.fill([4, 3], 0.5), true, `leak13_w_${name}_${backend}_${path}`), tf.variable(tf.fill([3, 5], -0.5), true, `leak13_v_${name}_${backend}_${path}`)];
+          const grads = { [vars[0]!.name]: tf.fill([4, 3], 0.01), [vars[1]!.name]: tf.fill([3, 5], -0.02) };
+          const baseline = tf.memory().numTensors;
+          const opt = tfOptimizer(make(), { path, clipGradNorm: 10 });
+          opt.applyGradients(grads);
+          const afterFirst = tf.memory().numTensors;
+          for (let i = 1; i < 200; i++) {
+            opt.applyGradients(grads);
+            if (opt.mode !== undefined && i % 20 === 0) {
+              opt.eval();
+              opt.train();
+            }
+          }
+          assert.equal(tf.memory().numTensors, afterFirst, name);
+          await opt.getWeights();
+          opt.dispose();
+          assert.equal(tf.memory().numTensors, baseline, name);
+          tf.dispose([...vars, ...Object.values(grads)]);
+        }
+      });
+    }
+  }
+});

@@ -15,6 +15,18 @@
  *   data id) is read again before the step, so a stale copy never wins.
  * - 'ops' (default on every other backend): the same rule as TF.js ops inside `tf.tidy`
  *   (src/tfjs/ops.ts), the state in non-trainable variables, so the data stays on the GPU.
+ *
+ * Rules with more than a step:
+ * - Schedule-Free SGD / AdamW: the variables hold y while training; the adapter's `eval()`
+ *   moves every variable it has updated to x (the average to evaluate or save) and
+ *   `train()` back, as the core optimizer's `eval(params)` / `train(params)` do; a step in
+ *   eval mode is refused. The mode is saved in the state (`trainMode`).
+ * - LAMB: the trust ratio's norms are over each variable (each tf.Variable is one
+ *   parameter tensor, as in optax).
+ * - Muon: each variable's [rows, cols] is its TF.js shape; a variable that is not 2-D is
+ *   refused, naming it. Muon and another optimizer over one model (Muon's authors'
+ *   recommendation) are two adapters, each given the gradients of its variables:
+ *   `tfOptimizer` does not wrap a `partition(...)`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UpdateError, describeValue, optionError } from '../errors.ts';
@@ -165,14 +177,14 @@ function valuesOf(tensor: tf.Tensor, onWasm: boolean): Float32Array {
  * counts, per-parameter steps and scalars). The tensors belong to this optimizer: they
  * stay valid until the next `getWeights()` or `dispose()`.
  */
-export class TfOptimizer extends tf.Optimizer {
+export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimizer {
   /** The name under which the class is registered with `tf.serialization.registerClass`. */
   static get className(): string {
     return 'NesterovOptimizer';
   }
 
   /** Our optimizer: its options, state and counters (`stepCount`, `skippedSteps`). */
-  readonly optimizer: TfWrappable;
+  readonly optimizer: O;
   readonly options: Readonly<Required<Pick<TfOptimizerOptions, 'path'>> & Pick<TfOptimizerOptions, 'clipGradNorm'>>;
   readonly #entry: RuleEntry;
   #path: 'kernel' | 'ops' | undefined;
@@ -191,7 +203,7 @@ export class TfOptimizer extends tf.Optimizer {
   /** Tensors handed out by getWeights, disposed at the next getWeights or dispose. */
   #exported: tf.Tensor[] = [];
 
-  constructor(optimizer: TfWrappable, options: TfOptimizerOptions = {}) {
+  constructor(optimizer: O, options: TfOptimizerOptions = {}) {
     super();
     const owner = 'tfOptimizer';
     const entry = RULES.find((candidate) => candidate.is(optimizer));
@@ -732,6 +744,6 @@ tf.serialization.registerClass(TfOptimizer);
  * Wraps an optimizer of this library as a `tf.Optimizer`, for `model.compile({ optimizer })`,
  * `optimizer.minimize(...)` and `optimizer.applyGradients(...)`.
  */
-export function tfOptimizer(optimizer: TfWrappable, options: TfOptimizerOptions = {}): TfOptimizer {
+export function tfOptimizer<O extends TfWrappable>(optimizer: O, options: TfOptimizerOptions = {}): TfOptimizer<O> {
   return new TfOptimizer(optimizer, options);
 }
