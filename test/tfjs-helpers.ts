@@ -4,8 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { ParamStore, clipGradNorm } from 'nesterov';
-import { tfOptimizer, type TfOptimizer, type TfOptimizerOptions, type TfWrappable } from 'nesterov/tfjs';
+import { ParamStore, clipGradNorm, type Partition } from 'nesterov';
+import { tfOptimizer, type TfMembers, type TfOptimizer, type TfOptimizerOptions, type TfPartition, type TfWrappable } from 'nesterov/tfjs';
 
 export { tf };
 
@@ -108,16 +108,16 @@ export function lossFn(model: tf.Sequential, xs: tf.Tensor2D, ys: tf.Tensor2D, s
   };
 }
 
-export interface AgainstCore {
+export interface AgainstCore<A = TfOptimizer, C = TfWrappable> {
   /** The model's weights after the adapter's steps. */
   adapter: Float32Array[];
   /** The core optimizer's float32 ParamStore after the same steps on the same gradients. */
   core: Float32Array[];
-  opt: TfOptimizer;
-  core_: TfWrappable;
+  opt: A;
+  core_: C;
 }
 
-export interface AgainstCoreOptions {
+export interface AgainstCoreOptions<A = TfOptimizer, C = TfWrappable> {
   /** Steps (default 12). */
   steps?: number;
   /** The gradients of this step are replaced by NaN. */
@@ -125,7 +125,7 @@ export interface AgainstCoreOptions {
   /** The small model with biases (default) or without (Muon: matrices only). */
   useBias?: boolean;
   /** Called after each step with both optimizers, the model and the core's store (Schedule-Free's eval / train). */
-  after?: (step: number, opt: TfOptimizer, core: TfWrappable, model: tf.Sequential, store: ParamStore) => void;
+  after?: (step: number, opt: A, core: C, model: tf.Sequential, store: ParamStore) => void;
 }
 
 /**
@@ -133,13 +133,19 @@ export interface AgainstCoreOptions {
  * optimizer `make()` steps a float32 ParamStore with the same gradients (read out of
  * TF.js). Returns both weights.
  */
-export function runAgainstCore(make: () => TfWrappable, options: TfOptimizerOptions, run: AgainstCoreOptions = {}): AgainstCore {
+export function runAgainstCore(make: () => TfWrappable, options: TfOptimizerOptions, run?: AgainstCoreOptions): AgainstCore;
+export function runAgainstCore(make: () => Partition<TfMembers>, options: TfOptimizerOptions, run?: AgainstCoreOptions<TfPartition, Partition<TfMembers>>): AgainstCore<TfPartition, Partition<TfMembers>>;
+export function runAgainstCore(
+  make: () => TfWrappable | Partition<TfMembers>,
+  options: TfOptimizerOptions,
+  run: AgainstCoreOptions<TfOptimizer & TfPartition, TfWrappable & Partition<TfMembers>> = {},
+): AgainstCore<TfOptimizer | TfPartition, TfWrappable | Partition<TfMembers>> {
   const steps = run.steps ?? 12;
   const model = smallModel(1, run.useBias ?? true);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const { xs, ys } = batches(steps);
-  const opt = tfOptimizer(make(), options);
-  const core = make();
+  const opt = tfOptimizer(make() as TfWrappable, options) as TfOptimizer & TfPartition;
+  const core = make() as TfWrappable & Partition<TfMembers>;
   const shapes: Record<string, number[]> = {};
   for (const v of variables) shapes[v.name] = v.shape;
   const store = new ParamStore(shapes, { stateBuffers: core.stateBuffersPerParam() });

@@ -12,8 +12,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AdamW, LAMB, Lion, Muon, ParamStore, ScheduleFreeAdamW, ScheduleFreeSGD, UpdateError, partition, Adam, type AnyOptimizer } from 'nesterov';
-import { TfOptimizer, tfOptimizer, type TfOptimizerOptions, type TfWrappable } from 'nesterov/tfjs';
+import { AdamW, LAMB, Lion, Muon, ParamStore, ScheduleFreeAdamW, ScheduleFreeSGD, UpdateError, partition, type AnyOptimizer, type Partition } from 'nesterov';
+import { TfOptimizer, TfPartition, tfOptimizer, type TfMembers, type TfOptimizerOptions, type TfWrappable } from 'nesterov/tfjs';
 import { BACKENDS, batches, bitDifferences, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
 
 const STEPS = 12;
@@ -314,7 +314,7 @@ describe('Muon in TF.js', () => {
         const bias = vars[1]!.name;
         assert.throws(() => opt.applyGradients(grads), (e: unknown) => {
           assert.ok(e instanceof UpdateError);
-          assert.equal(e.message, `NesterovOptimizer.applyGradients: variable '${bias}' has shape [8]: Muon updates 2-D variables only (give '${bias}' to another optimizer: apply the other variables' gradients with a second tfOptimizer, e.g. of AdamW)`);
+          assert.equal(e.message, `NesterovOptimizer.applyGradients: variable '${bias}' has shape [8]: Muon updates 2-D variables only (give '${bias}' to another optimizer: tfOptimizer(partition(assign, { muon, adamw })))`);
           assert.equal(e.param, bias);
           return true;
         });
@@ -329,7 +329,7 @@ describe('Muon in TF.js', () => {
     }
 
     it(`on ${backend}: Muon for the matrices and AdamW for the biases, as two adapters, equal our partition() on the same gradients`, async () => {
-      // tfOptimizer does not wrap a partition (see the next test); the same split in TF.js is
+      // Without tfOptimizer(partition(...)) (below), the same split in a loop of one's own:
       // one gradient computation and one applyGradients per adapter, each with its variables.
       await useBackend(backend);
       const model = smallModel();
@@ -359,14 +359,6 @@ describe('Muon in TF.js', () => {
       tf.dispose([xs, ys]);
     });
   }
-
-  it('a partition is refused with what to do instead', () => {
-    const split = partition(() => 'adam', { adam: new Adam() });
-    assert.throws(() => tfOptimizer(split as unknown as AnyOptimizer), {
-      name: 'TypeError',
-      message: "tfOptimizer: a partition(...) cannot be wrapped: wrap each of its optimizers (tfOptimizer(new Muon()), tfOptimizer(new AdamW()), ...) and give each one's applyGradients the gradients of its variables",
-    });
-  });
 });
 
 describe('state and config of the new rules', () => {
@@ -479,4 +471,235 @@ describe('no tensor leaks with the new rules', () => {
       });
     }
   }
+});
+
+/** Muon for the two matrices (names ending in 'kernel'), AdamW (or `rest`) for the biases. */
+const isKernel = (name: string): boolean => /kernel(_\d+)?$/.test(name);
+const muonAndAdamW = (rest: () => TfWrappable = () => new AdamW({ lr: 0.01, weightDecay: 0.01 }) as unknown as AnyOptimizer) => (): Partition<TfMembers> =>
+  partition((name) => (isKernel(name) ? 'muon' : 'rest'), { muon: new Muon({ lr: 0.02 }) as TfWrappable, rest: rest() }) as unknown as Partition<TfMembers>;
+
+describe('tfOptimizer(partition(...)): Muon for the matrices, AdamW for the biases, as one tf.Optimizer', () => {
+  for (const backend of BACKENDS) {
+    it(`on ${backend}, kernel path: equals our partition() on the same gradients, bit for bit, and the same state`, async () => {
+      await useBackend(backend);
+      const { adapter, core, opt, core_ } = runAgainstCore(muonAndAdamW(), { path: 'kernel' }, { steps: STEPS });
+      assert.ok(opt instanceof TfPartition);
+      assert.ok(maxRelativeDifference(adapter, weightsOf(smallModel())) > 1e-3);
+      assert.equal(bitDifferences(adapter, core), 0);
+      assert.deepEqual(opt.partition.stateDict(), core_.stateDict());
+      // Each member holds exactly its variables' state.
+      assert.deepEqual(Object.keys(opt.members.muon!.optimizer.stateDict().params).map(isKernel), [true, true]);
+      assert.deepEqual(Object.keys(opt.members.rest!.optimizer.stateDict().params).map(isKernel), [false, false]);
+      assert.equal(opt.stepCount, STEPS);
+      assert.equal(opt.iterations, STEPS);
+      opt.dispose();
+    });
+
+    it(`on ${backend}, kernel path, clipGradNorm 0.05: equals clipGradNorm then our partition(), bit for bit`, async () => {
+      await useBackend(backend);
+      const { adapter, core, opt } = runAgainstCore(muonAndAdamW(), { path: 'kernel', clipGradNorm: 0.05 }, { steps: STEPS });
+      assert.equal(bitDifferences(adapter, core), 0);
+      opt.dispose();
+    });
+
+    it(`on ${backend}, ops path: within 1e-5 of our partition() (Muon's float32 matrix products, see above)`, async () => {
+      await useBackend(backend);
+      const { adapter, core, opt } = runAgainstCore(muonAndAdamW(), { path: 'ops' }, { steps: STEPS });
+      const difference = maxRelativeDifference(adapter, core);
+      assert.ok(difference <= 1e-5, `difference ${difference}`);
+      opt.dispose();
+    });
+
+    for (const path of ['kernel', 'ops'] as const) {
+      it(`on ${backend}, path '${path}': model.fit, then model.save with the optimizer and tf.loadLayersModel: the loaded model continues bit for bit`, async () => {
+        await useBackend(backend);
+        const model = smallModel();
+        const opt = tfOptimizer(muonAndAdamW()(), { path });
+        model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+        const { xs, ys } = batches(8);
+        const half = (from: number) => [xs.slice([from * 8, 0], [32, -1]), ys.slice([from * 8, 0], [32, -1])] as const;
+        const [x1, y1] = half(0);
+        const [x2, y2] = half(4);
+        await model.fit(x1, y1, { batchSize: 8, epochs: 1, shuffle: false, verbose: 0 });
+        assert.equal(opt.iterations, 4);
+        assert.equal(opt.members.muon!.stepCount, 4);
+        let artifacts: tf.io.ModelArtifacts | undefined;
+        await model.save(tf.io.withSaveHandler(async (saved) => {
+          artifacts = saved;
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }), { includeOptimizer: true });
+        const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+        assert.ok(loaded.optimizer instanceof TfPartition);
+        assert.equal(loaded.optimizer.iterations, 4);
+        await model.fit(x2, y2, { batchSize: 8, epochs: 1, shuffle: false, verbose: 0 });
+        await loaded.fit(x2, y2, { batchSize: 8, epochs: 1, shuffle: false, verbose: 0 });
+        assert.equal(bitDifferences(weightsOf(loaded), weightsOf(model)), 0);
+        assert.equal(loaded.optimizer.iterations, 8);
+        loaded.optimizer.dispose();
+        opt.dispose();
+        loaded.dispose();
+        model.dispose();
+        tf.dispose([xs, ys, x1, y1, x2, y2]);
+      });
+
+      it(`on ${backend}, path '${path}': setWeights(getWeights()) into a fresh adapter continues bit for bit`, async () => {
+        await useBackend(backend);
+        const { xs, ys } = batches(STEPS);
+        const whole = smallModel();
+        const wholeVars = whole.trainableWeights.map((w) => w.read() as tf.Variable);
+        const a = tfOptimizer(muonAndAdamW()(), { path });
+        for (let step = 0; step < STEPS; step++) a.minimize(lossFn(whole, xs, ys, step), false, wholeVars);
+        const split = smallModel();
+        const splitVars = split.trainableWeights.map((w) => w.read() as tf.Variable);
+        const first = tfOptimizer(muonAndAdamW()(), { path });
+        for (let step = 0; step < 5; step++) first.minimize(lossFn(split, xs, ys, step), false, splitVars);
+        const saved = await first.getWeights();
+        const [w1, b1, w2, b2] = splitVars.map((v) => v.name);
+        assert.deepEqual(saved.map((w) => w.name), [
+          'iter',
+          'nesterov/partition/muon/iter', `nesterov/partition/muon/${w1}/momentumBuffer`, `nesterov/partition/muon/${w2}/momentumBuffer`, 'nesterov/partition/muon/nesterov/state',
+          'nesterov/partition/rest/iter', `nesterov/partition/rest/${b1}/expAvg`, `nesterov/partition/rest/${b1}/expAvgSq`, `nesterov/partition/rest/${b2}/expAvg`, `nesterov/partition/rest/${b2}/expAvgSq`, 'nesterov/partition/rest/nesterov/state',
+          'nesterov/partition',
+        ]);
+        const second = tfOptimizer(muonAndAdamW()(), { path });
+        await second.setWeights(saved);
+        first.dispose();
+        assert.equal(second.iterations, 5);
+        assert.equal(second.stepCount, 5);
+        for (let step = 5; step < STEPS; step++) second.minimize(lossFn(split, xs, ys, step), false, splitVars);
+        assert.equal(bitDifferences(weightsOf(split), weightsOf(whole)), 0);
+        // Loading into itself (its own exported tensors) works too, and changes nothing.
+        const before = await exportedBits(second);
+        await second.setWeights(await second.getWeights());
+        assert.deepEqual(await exportedBits(second), before);
+        a.dispose();
+        second.dispose();
+        whole.dispose();
+        split.dispose();
+        tf.dispose([xs, ys]);
+      });
+
+      it(`on ${backend}, path '${path}': a bad call (a bias sent to Muon, an unassigned variable, a NaN) throws before any member writes`, async () => {
+        await useBackend(backend);
+        const model = smallModel();
+        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const [w1, b1, w2] = vars.map((v) => v.name);
+        const grads: tf.NamedTensorMap = Object.fromEntries(vars.map((v) => [v.name, tf.onesLike(v)]));
+        // The first bias is assigned to Muon: AdamW's part is fine, Muon's is not.
+        const wrong = tfOptimizer(partition((name) => (name === b1 || isKernel(name) ? 'muon' : 'rest'), { muon: new Muon(), rest: new AdamW() }), { path });
+        const before = weightsOf(model);
+        assert.throws(() => wrong.applyGradients(grads), {
+          message: `NesterovOptimizer.applyGradients: variable '${b1}' has shape [8]: Muon updates 2-D variables only (give '${b1}' to another optimizer: tfOptimizer(partition(assign, { muon, adamw })))`,
+        });
+        // A variable assigned to no member.
+        const unassigned = tfOptimizer(partition((name) => (name === w2 ? 'nope' : isKernel(name) ? 'muon' : 'rest'), { muon: new Muon(), rest: new AdamW() }), { path });
+        assert.throws(() => unassigned.applyGradients(grads), (e: unknown) => {
+          assert.ok(e instanceof UpdateError);
+          assert.equal(e.message, `partition: parameter '${w2}' is assigned to "nope", which is not one of the optimizers [muon, rest]`);
+          assert.equal(e.param, w2);
+          return true;
+        });
+        assert.equal(bitDifferences(weightsOf(model), before), 0);
+        for (const opt of [wrong, unassigned]) {
+          assert.equal(opt.iterations, 0);
+          assert.deepEqual((await opt.getWeights()).map((w) => w.name), [
+            'iter', 'nesterov/partition/muon/iter', 'nesterov/partition/muon/nesterov/state', 'nesterov/partition/rest/iter', 'nesterov/partition/rest/nesterov/state', 'nesterov/partition',
+          ]);
+          opt.dispose();
+        }
+        // A NaN in a bias, after a good step: AdamW ('error') throws, naming it; Muon's matrices
+        // do not move either, and no state changes.
+        const nanGrads = { ...grads, [b1!]: tf.tensor(Float32Array.from({ length: 8 }, (_, i) => (i === 3 ? NaN : 1))) };
+        const strict = tfOptimizer(muonAndAdamW()(), { path });
+        const skipping = tfOptimizer(muonAndAdamW(() => new AdamW({ lr: 0.01, nonFinite: 'skip' }) as unknown as AnyOptimizer)(), { path });
+        for (const opt of [strict, skipping]) {
+          opt.applyGradients(grads);
+          const weights = weightsOf(model);
+          const state = await exportedBits(opt);
+          if (opt === strict) {
+            assert.throws(() => opt.applyGradients(nanGrads), { message: `AdamW.update: gradient '${b1}' is not finite at index 3 (NaN)` });
+            assert.equal(opt.iterations, 1);
+          } else {
+            // With 'skip' on the bias member: the whole step is skipped, counted once.
+            opt.applyGradients(nanGrads);
+            assert.equal(opt.skippedSteps, 1);
+            assert.equal(opt.stepCount, 1);
+            assert.equal(opt.iterations, 2);
+          }
+          assert.equal(bitDifferences(weightsOf(model), weights), 0);
+          const after = await exportedBits(opt);
+          for (const [name, bits] of state) {
+            if (name === 'iter') continue;
+            assert.equal(after.get(name), name === 'nesterov/partition' ? bits.replace('"skippedSteps":0', `"skippedSteps":${opt.skippedSteps}`) : bits, name);
+          }
+          opt.dispose();
+        }
+        void w1;
+        tf.dispose([...Object.values(grads), nanGrads[b1!]!]);
+        model.dispose();
+      });
+
+      it(`on ${backend}, path '${path}': a Schedule-Free member: eval() / train() through the partition; a step in eval mode moves no variable of any member`, async () => {
+        await useBackend(backend);
+        const model = smallModel();
+        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { xs, ys } = batches(3);
+        const opt = tfOptimizer(muonAndAdamW(() => new ScheduleFreeAdamW({ lr: 0.01 }) as unknown as AnyOptimizer)(), { path });
+        for (let step = 0; step < 2; step++) opt.minimize(lossFn(model, xs, ys, step), false, vars);
+        const y = weightsOf(model);
+        assert.equal(opt.mode, 'train');
+        opt.eval();
+        assert.equal(opt.mode, 'eval');
+        const x = weightsOf(model);
+        // Only the biases (the Schedule-Free member's) moved to x.
+        assert.deepEqual(x.map((w, k) => bitDifferences([w], [y[k]!]) > 0), [false, true, false, true]);
+        const grads: tf.NamedTensorMap = Object.fromEntries(vars.map((v) => [v.name, tf.onesLike(v)]));
+        assert.throws(() => opt.applyGradients(grads), { message: 'NesterovOptimizer.applyGradients: the ScheduleFreeAdamW optimizer is in eval mode (the variables hold the average x, not y): call train() before applyGradients' });
+        assert.equal(bitDifferences(weightsOf(model), x), 0);
+        assert.equal(opt.iterations, 2);
+        opt.train();
+        assert.ok(maxRelativeDifference(weightsOf(model), y) <= 1e-6);
+        tf.dispose(grads);
+        opt.dispose();
+        model.dispose();
+        tf.dispose([xs, ys]);
+      });
+    }
+  }
+
+  it('getConfig holds each member\'s config and the assignment seen; fromConfig makes the same partition', async () => {
+    await useBackend('cpu');
+    const model = smallModel();
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const opt = tfOptimizer(muonAndAdamW()(), { clipGradNorm: 1 });
+    opt.applyGradients(Object.fromEntries(vars.map((v) => [v.name, tf.zerosLike(v)])));
+    const config = opt.getConfig();
+    assert.deepEqual(config, {
+      members: [
+        {
+          name: 'muon',
+          config: { optimizer: 'Muon', options: { lr: 0.02, momentum: 0.95, nesterov: true, nsSteps: 5, weightDecay: 0, maximize: false, nonFinite: 'error' }, lrSchedule: false, path: 'auto' },
+          variables: [{ name: vars[0]!.name }, { name: vars[2]!.name }],
+        },
+        {
+          name: 'rest',
+          config: { optimizer: 'AdamW', options: { lr: 0.01, weightDecay: 0.01, maximize: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false, variant: 'pytorch', nonFinite: 'error' }, lrSchedule: false, path: 'auto' },
+          variables: [{ name: vars[1]!.name }, { name: vars[3]!.name }],
+        },
+      ],
+      path: 'auto',
+      clipGradNorm: 1,
+    });
+    const [cls, fromConfig] = tf.serialization.SerializationMap.getMap().classNameMap['NesterovPartition']!;
+    const copy = fromConfig(cls, config) as unknown as TfPartition;
+    assert.ok(copy instanceof TfPartition);
+    assert.ok(copy.members.muon!.optimizer instanceof Muon);
+    assert.ok(copy.members.rest!.optimizer instanceof AdamW);
+    assert.equal(copy.partition.memberOf(vars[0]!.name), 'muon');
+    assert.equal(copy.partition.memberOf(`${vars[1]!.name}_1`), 'rest'); // renamed on load by tfjs-layers
+    // The copy has seen no variable yet.
+    assert.deepEqual(copy.getConfig(), { ...config, members: (config.members as { variables: unknown }[]).map((m) => ({ ...m, variables: [] })) });
+    opt.dispose();
+    model.dispose();
+  });
 });

@@ -63,6 +63,9 @@ const tfSchedule: ScheduleFreeAdamW = tfOptimizer(new ScheduleFreeAdamW()).optim
 void tfSchedule.mode;
 const tfMuon: Muon = tfOptimizer(new Muon()).optimizer;
 void tfMuon.stateOf('W1');
-const partitioned = partition(() => 'adam', { adam: new Adam() });
-// @ts-expect-error -- a partition is not wrapped (tfOptimizer throws for it, too)
-tfOptimizer(partitioned);
+// A partition is wrapped as one tf.Optimizer whose members are typed adapters.
+const partitioned = tfOptimizer(partition((name) => (name.endsWith('kernel') ? 'muon' : 'adamw'), { muon: new Muon(), adamw: new AdamW() }));
+const partMuon: Muon = partitioned.members.muon.optimizer;
+void partMuon;
+// @ts-expect-error -- no member 'adam'
+void partitioned.members.adam;
