@@ -443,6 +443,8 @@ describe('no tensor leaks with the new rules', () => {
     ['ScheduleFreeSGD', () => new ScheduleFreeSGD({ lr: 0.1 }) as unknown as AnyOptimizer],
     ['ScheduleFreeAdamW', () => new ScheduleFreeAdamW({ lr: 1e-3 }) as unknown as AnyOptimizer],
     ['Muon', () => new Muon({ lr: 1e-3 })],
+    // A partition (clipped: new tensors per step, disposed) with a Schedule-Free member.
+    ['partition of Muon and ScheduleFreeAdamW', () => partition((name) => (name.includes('_w_') ? 'muon' : 'sf'), { muon: new Muon({ lr: 1e-3 }), sf: new ScheduleFreeAdamW() }) as unknown as TfWrappable],
   ];
   for (const backend of BACKENDS) {
     for (const path of ['kernel', 'ops'] as const) {
