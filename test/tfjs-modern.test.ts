@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AdamW, LAMB, Lion, Muon, ParamStore, ScheduleFreeAdamW, ScheduleFreeSGD, UpdateError, partition, type AnyOptimizer, type Partition } from 'nesterov';
+import { AdamW, LAMB, Lion, Muon, ParamStore, ScheduleFreeAdamW, ScheduleFreeSGD, UpdateError, partition, Adam, type AnyOptimizer, type Partition } from 'nesterov';
 import { TfOptimizer, TfPartition, tfOptimizer, type TfMembers, type TfOptimizerOptions, type TfWrappable } from 'nesterov/tfjs';
 import { BACKENDS, batches, bitDifferences, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
 
@@ -704,4 +704,37 @@ describe('tfOptimizer(partition(...)): Muon for the matrices, AdamW for the bias
     opt.dispose();
     model.dispose();
   });
+});
+
+describe("a partition's setWeights is all or nothing", () => {
+  for (const path of ['kernel', 'ops'] as const) {
+    it(`path '${path}': weights of another partition, or of a member of another rule, are refused, naming why, and no member's state changes`, async () => {
+      await useBackend('cpu');
+      const { xs, ys } = batches(3);
+      const model = smallModel();
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const step = (opt: tf.Optimizer): void => {
+        opt.minimize(lossFn(model, xs, ys, 0), false, vars);
+      };
+      const source = tfOptimizer(muonAndAdamW()(), { path });
+      step(source);
+      const saved = await source.getWeights();
+      // The target: same keys, but its 'rest' is Adam, which cannot take AdamW's state.
+      const target = tfOptimizer(partition((name) => (isKernel(name) ? 'muon' : 'rest'), { muon: new Muon({ lr: 0.02 }) as TfWrappable, rest: new Adam({ lr: 0.01 }) as unknown as TfWrappable }), { path });
+      step(target);
+      step(target);
+      const before = await exportedBits(target);
+      await assert.rejects(target.setWeights(saved), { message: 'Adam.loadStateDict: the state was saved by AdamW, not Adam' });
+      assert.deepEqual(await exportedBits(target), before); // muon, loaded first, was put back
+      assert.equal(target.iterations, 2);
+      // Another partition's keys, and a single adapter's weights.
+      const other = tfOptimizer(partition(() => 'only', { only: new AdamW() as unknown as TfWrappable }), { path });
+      await assert.rejects(other.setWeights(await source.getWeights()), { message: 'NesterovPartition.setWeights: the weights were saved by a partition of [muon, rest], this one has [only]' });
+      const single = tfOptimizer(new AdamW(), { path });
+      await assert.rejects(other.setWeights(await single.getWeights()), { message: "NesterovPartition.setWeights: the weights lack 'iter' or 'nesterov/partition' (they were not saved by a NesterovPartition)" });
+      for (const opt of [source, target, other, single]) opt.dispose();
+      model.dispose();
+      tf.dispose([xs, ys]);
+    });
+  }
 });

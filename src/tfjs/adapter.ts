@@ -93,7 +93,7 @@ const RULES: readonly (RuleEntry & { readonly is: (o: TfWrappable) => boolean })
  */
 export let checkGradients: (optimizer: TfOptimizer, variableGradients: tf.NamedTensorMap | NamedTensor[]) => void;
 
-/** The rule entry an optimizer of this library belongs to, or undefined. */
+/** Whether `optimizer` is one that TfOptimizer wraps (an optimizer of one of our rules, or Muon). */
 export function isWrappable(optimizer: unknown): optimizer is TfWrappable {
   return RULES.some((candidate) => candidate.is(optimizer as TfWrappable));
 }
