@@ -54,7 +54,7 @@ export type RuleName =
  */
 const OWN_WEIGHT_DECAY: ReadonlySet<RuleName> = new Set<RuleName>(['Lion', 'LAMB', 'ScheduleFreeSGD', 'ScheduleFreeAdamW', 'Muon']);
 
-/** The scalars Schedule-Free's step starts with (see writeScheduleFreeScalars), reused: no allocation per step. */
+/** Where writeScheduleFreeScalars puts the scalars of Schedule-Free's step (c, -lr_k, ...): the kernels' layout, read at once. */
 const scheduleFreeScalars = new Float64Array(16);
 
 /** What one parameter's step needs besides tensors. */

@@ -170,7 +170,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
     } finally {
       if (clipped !== undefined) for (const part of clipped.values()) tf.dispose(part.map((g) => g.tensor));
     }
-    this.#stepCount += 1;
+    if (parts.size > 0) this.#stepCount += 1;
     this.incrementIterations();
   }
 
