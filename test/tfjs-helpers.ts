@@ -4,6 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { ParamStore, clipGradNorm, type Partition } from 'nesterov';
+import { tfOptimizer, type TfMembers, type TfOptimizer, type TfOptimizerOptions, type TfPartition, type TfWrappable } from 'nesterov/tfjs';
 
 export { tf };
 
@@ -37,12 +39,12 @@ export const HIDDEN = 8;
 export const OUTPUTS = 3;
 export const BATCH = 8;
 
-/** The small model: 6 -> 8 (tanh) -> 3, its weights fixed by `seed`. */
-export function smallModel(seed = 1): tf.Sequential {
+/** The small model: 6 -> 8 (tanh) -> 3, its weights fixed by `seed`; without biases, its variables are the two matrices. */
+export function smallModel(seed = 1, useBias = true): tf.Sequential {
   const model = tf.sequential({
-    layers: [tf.layers.dense({ inputShape: [INPUTS], units: HIDDEN, activation: 'tanh' }), tf.layers.dense({ units: OUTPUTS })],
+    layers: [tf.layers.dense({ inputShape: [INPUTS], units: HIDDEN, activation: 'tanh', useBias }), tf.layers.dense({ units: OUTPUTS, useBias })],
   });
-  const shapes = [[INPUTS, HIDDEN], [HIDDEN], [HIDDEN, OUTPUTS], [OUTPUTS]];
+  const shapes = useBias ? [[INPUTS, HIDDEN], [HIDDEN], [HIDDEN, OUTPUTS], [OUTPUTS]] : [[INPUTS, HIDDEN], [HIDDEN, OUTPUTS]];
   const weights = shapes.map((shape, i) => tf.tensor(numbers(shape.reduce((a, b) => a * b, 1), seed * 100 + i).map((x) => x * 0.5), shape));
   model.setWeights(weights);
   tf.dispose(weights);
@@ -90,4 +92,82 @@ export function bitDifferences(a: readonly Float32Array[], b: readonly Float32Ar
     for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) count++;
   });
   return count;
+}
+
+/** The model's variables as copies, in model order. */
+export function weightsOf(model: tf.LayersModel): Float32Array[] {
+  return model.trainableWeights.map((w) => w.read().dataSync().slice() as Float32Array);
+}
+
+/** The mean squared error of the small model on batch `step` of `batches`. */
+export function lossFn(model: tf.Sequential, xs: tf.Tensor2D, ys: tf.Tensor2D, step: number): () => tf.Scalar {
+  return () => {
+    const x = xs.slice([step * BATCH, 0], [BATCH, -1]);
+    const y = ys.slice([step * BATCH, 0], [BATCH, -1]);
+    return tf.losses.meanSquaredError(y, model.predict(x) as tf.Tensor) as tf.Scalar;
+  };
+}
+
+export interface AgainstCore<A = TfOptimizer, C = TfWrappable> {
+  /** The model's weights after the adapter's steps. */
+  adapter: Float32Array[];
+  /** The core optimizer's float32 ParamStore after the same steps on the same gradients. */
+  core: Float32Array[];
+  opt: A;
+  core_: C;
+}
+
+export interface AgainstCoreOptions<A = TfOptimizer, C = TfWrappable> {
+  /** Steps (default 12). */
+  steps?: number;
+  /** The gradients of this step are replaced by NaN. */
+  nanAt?: number;
+  /** The small model with biases (default) or without (Muon: matrices only). */
+  useBias?: boolean;
+  /** Called after each step with both optimizers, the model and the core's store (Schedule-Free's eval / train). */
+  after?: (step: number, opt: A, core: C, model: tf.Sequential, store: ParamStore) => void;
+}
+
+/**
+ * Trains the small model `steps` steps with the adapter over `make()` while the core
+ * optimizer `make()` steps a float32 ParamStore with the same gradients (read out of
+ * TF.js). Returns both weights.
+ */
+export function runAgainstCore(make: () => TfWrappable, options: TfOptimizerOptions, run?: AgainstCoreOptions): AgainstCore;
+export function runAgainstCore(make: () => Partition<TfMembers>, options: TfOptimizerOptions, run?: AgainstCoreOptions<TfPartition, Partition<TfMembers>>): AgainstCore<TfPartition, Partition<TfMembers>>;
+export function runAgainstCore(
+  make: () => TfWrappable | Partition<TfMembers>,
+  options: TfOptimizerOptions,
+  run: AgainstCoreOptions<TfOptimizer & TfPartition, TfWrappable & Partition<TfMembers>> = {},
+): AgainstCore<TfOptimizer | TfPartition, TfWrappable | Partition<TfMembers>> {
+  const steps = run.steps ?? 12;
+  const model = smallModel(1, run.useBias ?? true);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { xs, ys } = batches(steps);
+  const opt = tfOptimizer(make() as TfWrappable, options) as TfOptimizer & TfPartition;
+  const core = make() as TfWrappable & Partition<TfMembers>;
+  const shapes: Record<string, number[]> = {};
+  for (const v of variables) shapes[v.name] = v.shape;
+  const store = new ParamStore(shapes, { stateBuffers: core.stateBuffersPerParam() });
+  for (const v of variables) store.params[v.name]!.set(v.dataSync());
+  for (let step = 0; step < steps; step++) {
+    const { value, grads } = tf.variableGrads(lossFn(model, xs, ys, step), variables);
+    value.dispose();
+    if (step === run.nanAt) {
+      const name = variables[1]!.name;
+      grads[name]!.dispose();
+      grads[name] = tf.fill(variables[1]!.shape, NaN);
+    }
+    for (const v of variables) store.grads[v.name]!.set(grads[v.name]!.dataSync());
+    if (options.clipGradNorm !== undefined) clipGradNorm(store.grads, options.clipGradNorm, { nonFinite: 'return' });
+    core.update(store.params, store.grads);
+    opt.applyGradients(grads);
+    tf.dispose(grads);
+    run.after?.(step, opt, core, model, store);
+  }
+  const adapter = weightsOf(model);
+  const coreWeights = variables.map((v) => store.params[v.name]!.slice());
+  tf.dispose([xs, ys]);
+  model.dispose();
+  return { adapter, core: coreWeights, opt, core_: core };
 }

@@ -16,11 +16,9 @@ import {
   Momentum,
   NAdam,
   Nesterov,
-  ParamStore,
   RMSProp,
   SGD,
   UpdateError,
-  clipGradNorm,
   warmupCosineDecay,
   RAdam,
   Adamax,
@@ -29,58 +27,9 @@ import {
   type AnyOptimizer,
 } from 'nesterov';
 import { STATE_WEIGHT_NAME, TfOptimizer, tfOptimizer, type TfOptimizerOptions } from 'nesterov/tfjs';
-import { BACKENDS, BATCH, batches, bitDifferences, maxRelativeDifference, smallModel, tf, useBackend } from './tfjs-helpers.ts';
+import { BACKENDS, BATCH, batches, bitDifferences, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
 
 const STEPS = 12;
-
-/** The model's variables as copies, in model order. */
-function weightsOf(model: tf.LayersModel): Float32Array[] {
-  return model.trainableWeights.map((w) => w.read().dataSync().slice() as Float32Array);
-}
-
-function lossFn(model: tf.Sequential, xs: tf.Tensor2D, ys: tf.Tensor2D, step: number): () => tf.Scalar {
-  return () => {
-    const x = xs.slice([step * BATCH, 0], [BATCH, -1]);
-    const y = ys.slice([step * BATCH, 0], [BATCH, -1]);
-    return tf.losses.meanSquaredError(y, model.predict(x) as tf.Tensor) as tf.Scalar;
-  };
-}
-
-/**
- * Trains the small model `STEPS` steps with the adapter over `make()` while the core
- * optimizer `make()` steps a float32 ParamStore with the same gradients (read out of
- * TF.js); `nanAt` replaces the gradients of that step by NaN. Returns both weights.
- */
-function runAgainstCore(make: () => AnyOptimizer, options: TfOptimizerOptions, nanAt = -1): { adapter: Float32Array[]; core: Float32Array[]; opt: TfOptimizer; core_: AnyOptimizer } {
-  const model = smallModel();
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const { xs, ys } = batches(STEPS);
-  const opt = tfOptimizer(make(), options);
-  const core = make();
-  const shapes: Record<string, number[]> = {};
-  for (const v of variables) shapes[v.name] = v.shape;
-  const store = new ParamStore(shapes, { stateBuffers: core.stateBuffersPerParam() });
-  for (const v of variables) store.params[v.name]!.set(v.dataSync());
-  for (let step = 0; step < STEPS; step++) {
-    const { value, grads } = tf.variableGrads(lossFn(model, xs, ys, step), variables);
-    value.dispose();
-    if (step === nanAt) {
-      const name = variables[1]!.name;
-      grads[name]!.dispose();
-      grads[name] = tf.fill(variables[1]!.shape, NaN);
-    }
-    for (const v of variables) store.grads[v.name]!.set(grads[v.name]!.dataSync());
-    if (options.clipGradNorm !== undefined) clipGradNorm(store.grads, options.clipGradNorm, { nonFinite: 'return' });
-    core.update(store.params, store.grads);
-    opt.applyGradients(grads);
-    tf.dispose(grads);
-  }
-  const adapter = weightsOf(model);
-  const coreWeights = variables.map((v) => store.params[v.name]!.slice());
-  tf.dispose([xs, ys]);
-  model.dispose();
-  return { adapter, core: coreWeights, opt, core_: core };
-}
 
 const schedule = warmupCosineDecay({ lr: 0.05, warmupSteps: 3, decaySteps: 10 });
 const RULES_TFJS_LACKS: [string, () => AnyOptimizer, TfOptimizerOptions][] = [
@@ -109,7 +58,7 @@ for (const backend of BACKENDS) {
       const nanAt = name.includes('NaN') ? 3 : -1;
       it(`${name}: kernel path, bit for bit`, async () => {
         await useBackend(backend);
-        const { adapter, core, opt, core_ } = runAgainstCore(make, { ...options, path: 'kernel' }, nanAt);
+        const { adapter, core, opt, core_ } = runAgainstCore(make, { ...options, path: 'kernel' }, { steps: STEPS, nanAt });
         assert.equal(bitDifferences(adapter, core), 0);
         assert.equal(opt.stepCount, core_.stepCount);
         assert.equal(opt.skippedSteps, nanAt >= 0 ? 1 : 0);
@@ -119,7 +68,7 @@ for (const backend of BACKENDS) {
       });
       it(`${name}: ops path, to float32 rounding`, async () => {
         await useBackend(backend);
-        const { adapter, core, opt } = runAgainstCore(make, { ...options, path: 'ops' }, nanAt);
+        const { adapter, core, opt } = runAgainstCore(make, { ...options, path: 'ops' }, { steps: STEPS, nanAt });
         // A different order of float32 operations: a few ulps per step over 12 steps.
         assert.ok(maxRelativeDifference(adapter, core) <= 1e-5, `difference ${maxRelativeDifference(adapter, core)}`);
         assert.equal(opt.skippedSteps, nanAt >= 0 ? 1 : 0);

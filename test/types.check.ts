@@ -3,7 +3,8 @@
  * typecheck` (part of `npm test`) compiles it, so each `@ts-expect-error` must be an
  * error and every other line must compile, as a user's strict project would see it.
  */
-import { Adam, AdamW, Nesterov, ParamStore, SGD, zerosLike, type AnyOptimizer, type FloatArray } from 'nesterov';
+import { Adam, AdamW, Muon, Nesterov, ParamStore, SGD, ScheduleFreeAdamW, partition, zerosLike, type AnyOptimizer, type FloatArray } from 'nesterov';
+import { tfOptimizer } from 'nesterov/tfjs';
 
 // An interface of typed arrays is a parameter set (no index signature needed).
 interface Params {
@@ -55,3 +56,16 @@ new Nesterov().step(params, grads, (at) => {
 });
 
 export { w1, bias, storeW1, f64w, wrong };
+
+// nesterov/tfjs: the adapter keeps the type of what it wraps (Muon included, which is
+// not an Optimizer of one rule), so its own methods are there without a cast.
+const tfSchedule: ScheduleFreeAdamW = tfOptimizer(new ScheduleFreeAdamW()).optimizer;
+void tfSchedule.mode;
+const tfMuon: Muon = tfOptimizer(new Muon()).optimizer;
+void tfMuon.stateOf('W1');
+// A partition is wrapped as one tf.Optimizer whose members are typed adapters.
+const partitioned = tfOptimizer(partition((name) => (name.endsWith('kernel') ? 'muon' : 'adamw'), { muon: new Muon(), adamw: new AdamW() }));
+const partMuon: Muon = partitioned.members.muon.optimizer;
+void partMuon;
+// @ts-expect-error -- no member 'adam'
+void partitioned.members.adam;

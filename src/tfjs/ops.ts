@@ -20,20 +20,52 @@ import type { RAdamHyper } from '../rules/radam.ts';
 import type { AdamaxHyper } from '../rules/adamax.ts';
 import type { AdadeltaHyper } from '../rules/adadelta.ts';
 import type { RpropHyper } from '../rules/rprop.ts';
+import type { LionHyper } from '../rules/lion.ts';
+import type { LAMBHyper } from '../rules/lamb.ts';
+import type { MuonHyper } from '../rules/muon.ts';
+import { NEWTON_SCHULZ_COEFFICIENTS } from '../rules/muon.ts';
+import { writeScheduleFreeScalars, type ScheduleFreeSGDHyper } from '../rules/schedulefree-sgd.ts';
+import type { ScheduleFreeAdamWHyper } from '../rules/schedulefree-adamw.ts';
 import type { CommonHyper } from '../rule.ts';
 
 /** The rules the 'ops' path computes (every rule of this library). */
-export type RuleName = 'SGD' | 'Momentum' | 'Nesterov' | 'AdaGrad' | 'RMSProp' | 'Adam' | 'AdamW' | 'NAdam' | 'RAdam' | 'Adamax' | 'Adadelta' | 'Rprop';
+export type RuleName =
+  | 'SGD'
+  | 'Momentum'
+  | 'Nesterov'
+  | 'AdaGrad'
+  | 'RMSProp'
+  | 'Adam'
+  | 'AdamW'
+  | 'NAdam'
+  | 'RAdam'
+  | 'Adamax'
+  | 'Adadelta'
+  | 'Rprop'
+  | 'Lion'
+  | 'LAMB'
+  | 'ScheduleFreeSGD'
+  | 'ScheduleFreeAdamW'
+  | 'Muon';
+
+/**
+ * Rules whose `weightDecay` is their own (decoupled, or inside the update as LAMB's and
+ * Schedule-Free's): the gradient they see is only negated for `maximize`.
+ */
+const OWN_WEIGHT_DECAY: ReadonlySet<RuleName> = new Set<RuleName>(['Lion', 'LAMB', 'ScheduleFreeSGD', 'ScheduleFreeAdamW', 'Muon']);
+
+/** Where writeScheduleFreeScalars puts the scalars of Schedule-Free's step (c, -lr_k, ...): the kernels' layout, read at once. */
+const scheduleFreeScalars = new Float64Array(16);
 
 /** What one parameter's step needs besides tensors. */
 export interface OpsStep {
   readonly rule: RuleName;
-  readonly hyper: CommonHyper;
+  readonly hyper: CommonHyper | MuonHyper;
   /** This step's learning rate (the schedule already evaluated). */
   readonly lr: number;
   /** The parameter's step number, counting this one (1 on its first step). */
   readonly step: number;
-  /** The parameter's scalar state (NAdam's muProduct), updated in place. */
+  /** The parameter's scalar state (NAdam's muProduct, Schedule-Free's lrMax and weightSum), updated in place. */
   readonly scalars: Record<string, number>;
 }
 
@@ -48,7 +80,7 @@ function effectiveGradient(h: CommonHyper, p: tf.Tensor, g: tf.Tensor): tf.Tenso
 
 /** One step of `s.rule` for one parameter: [new parameter, ...new state buffers]. */
 export function opsStep(s: OpsStep, p: tf.Tensor, g: tf.Tensor, buffers: readonly tf.Tensor[]): tf.Tensor[] {
-  const gi = effectiveGradient(s.hyper, p, g);
+  const gi = OWN_WEIGHT_DECAY.has(s.rule) ? (s.hyper.maximize ? tf.neg(g) : g) : effectiveGradient(s.hyper as CommonHyper, p, g);
   const lr = s.lr;
   switch (s.rule) {
     case 'SGD':
@@ -178,6 +210,77 @@ export function opsStep(s: OpsStep, p: tf.Tensor, g: tf.Tensor, buffers: readonl
       const size = tf.clipByValue(tf.mul(start, factor), h.stepSizeMin, h.stepSizeMax);
       const g = tf.where(tf.less(agreement, 0), tf.zerosLike(gi), gi);
       return [tf.sub(p, tf.mul(tf.sign(g), size)), g, size];
+    }
+    case 'Lion': {
+      // lion.ts: c = beta1 m + (1 - beta1) g; p (1 - lr wd) - lr sign(c); m = beta2 m + (1 - beta2) g.
+      const h = s.hyper as LionHyper;
+      const m = buffers[0]!;
+      const c = tf.add(tf.mul(m, h.beta1), tf.mul(gi, 1 - h.beta1));
+      const decayed = h.weightDecay !== 0 ? tf.mul(p, 1 - lr * h.weightDecay) : p;
+      return [tf.sub(decayed, tf.mul(tf.sign(c), lr)), tf.add(tf.mul(m, h.beta2), tf.mul(gi, 1 - h.beta2))];
+    }
+    case 'LAMB': {
+      // lamb.ts: Adam's bias-corrected u plus wd p, times the trust ratio ||p|| / ||u|| of this tensor.
+      const h = s.hyper as LAMBHyper;
+      const m = tf.add(tf.mul(buffers[0]!, h.beta1), tf.mul(gi, 1 - h.beta1));
+      const v = tf.add(tf.mul(buffers[1]!, h.beta2), tf.mul(tf.square(gi), 1 - h.beta2));
+      const bc1 = 1 - h.beta1 ** s.step;
+      const bc2 = 1 - h.beta2 ** s.step;
+      let u = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), h.eps));
+      if (h.weightDecay !== 0) u = tf.add(u, tf.mul(p, h.weightDecay));
+      const paramNorm = tf.norm(p);
+      const updateNorm = tf.norm(u);
+      const bothPositive = tf.logicalAnd(tf.greater(paramNorm, 0), tf.greater(updateNorm, 0));
+      const ratio = tf.where(bothPositive, tf.div(paramNorm, tf.where(bothPositive, updateNorm, tf.onesLike(updateNorm))), tf.onesLike(paramNorm));
+      return [tf.sub(p, tf.mul(u, tf.mul(ratio, lr))), m, v];
+    }
+    case 'ScheduleFreeSGD':
+    case 'ScheduleFreeAdamW': {
+      // schedulefree-sgd.ts / -adamw.ts: the averaging's scalars in double, as the kernels get them.
+      const h = s.hyper as ScheduleFreeSGDHyper & ScheduleFreeAdamWHyper;
+      const sc = scheduleFreeScalars;
+      const state = { step: s.step - 1, lrMax: s.scalars.lrMax!, weightSum: s.scalars.weightSum!, trainMode: 1, z: new Float32Array(0) };
+      writeScheduleFreeScalars(sc, state, h, { lr });
+      s.scalars.lrMax = state.lrMax;
+      s.scalars.weightSum = state.weightSum;
+      const c = sc[0]!;
+      const zStep = sc[2]!; // -lr_k
+      const beta = s.rule === 'ScheduleFreeSGD' ? h.momentum : h.beta1;
+      const yStep = zStep * (1 - beta * (1 - c));
+      const z = s.step === 1 ? p : buffers[0]!; // z starts as the parameter
+      let direction: tf.Tensor;
+      const out: tf.Tensor[] = [];
+      if (s.rule === 'ScheduleFreeSGD') {
+        direction = h.weightDecay !== 0 ? tf.add(gi, tf.mul(p, h.weightDecay)) : gi;
+      } else {
+        const v = tf.add(tf.mul(buffers[1]!, h.beta2), tf.mul(tf.square(gi), 1 - h.beta2));
+        out.push(v);
+        direction = tf.div(gi, tf.add(tf.sqrt(tf.div(v, 1 - h.beta2 ** s.step)), h.eps));
+        if (h.weightDecay !== 0) direction = tf.add(direction, tf.mul(p, h.weightDecay));
+      }
+      const y = tf.add(tf.add(p, tf.mul(tf.sub(z, p), c)), tf.mul(direction, yStep));
+      return [y, tf.add(z, tf.mul(direction, zStep)), ...out];
+    }
+    case 'Muon': {
+      // muon.ts: momentum, u normalised, nsSteps quintic Newton-Schulz steps on the wide
+      // orientation, scaled by sqrt(max(1, rows / cols)); matrix products in float32.
+      const h = s.hyper as MuonHyper;
+      const [rows, cols] = p.shape as [number, number];
+      const beta = h.momentum;
+      const m = tf.add(tf.mul(buffers[0]!, beta), tf.mul(gi, 1 - beta));
+      const u = h.nesterov ? tf.add(tf.mul(gi, 1 - beta), tf.mul(m, beta)) : m;
+      const transposed = rows > cols;
+      const wide = (transposed ? tf.transpose(u) : u) as tf.Tensor2D;
+      let x = tf.div(wide, tf.add(tf.norm(wide), 1e-7)) as tf.Tensor2D;
+      const [a, b, c] = NEWTON_SCHULZ_COEFFICIENTS;
+      for (let k = 0; k < h.nsSteps; k++) {
+        const gram = tf.matMul(x, x, false, true);
+        const poly = tf.add(tf.mul(gram, b), tf.mul(tf.matMul(gram, gram), c)) as tf.Tensor2D;
+        x = tf.add(tf.mul(x, a), tf.matMul(poly, x)) as tf.Tensor2D;
+      }
+      const update = transposed ? tf.transpose(x) : x;
+      const decayed = h.weightDecay !== 0 ? tf.mul(p, 1 - lr * h.weightDecay) : p;
+      return [tf.sub(decayed, tf.mul(update, lr * Math.sqrt(Math.max(1, rows / cols)))), m];
     }
   }
 }
