@@ -97,8 +97,6 @@ interface StorePlan<H, S> {
   readonly store: AnyParamStore;
   /** All gradients as one view (for the JS finiteness scan). */
   readonly grads: FloatArray;
-  /** Whether the WebAssembly kernels run the steps (else the JS loops). */
-  readonly useWasm: boolean;
   readonly runs: Run<H, S>[];
   /** The parameters this plan updates: `store.names`, or the subset `update` was given. */
   readonly names: readonly string[];
@@ -575,21 +573,18 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   #updateStore(store: AnyParamStore, names: readonly string[]): boolean {
     let plan = this.#plan;
-    if (plan === undefined || plan.store !== store || plan.names !== names || !this.#planCurrent(plan)) plan = this.#plan = this.#makePlan(store, names);
-    const runs = plan.runs;
-    for (let r = 0; r < runs.length; r++) {
-      const run = runs[r]!;
-      this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
-    }
     // Looked up at every step: a thread pool may attach to the store at any time.
-    const kernels = plan.useWasm ? store.kernels : null;
+    const kernels = this.backend !== 'js' && this.#rule.stepWasm !== undefined && store.dtype === 'float32' ? store.kernels : null;
+    // The gradients are scanned before the plan is made: making it creates the state of a
+    // parameter seen for the first time and claims its regions, and a refused step must
+    // leave the optimizer exactly as it was.
     if (this.nonFinite !== 'ignore') {
       // The wasm scan reads at full bandwidth and splits across threads; only when it finds
       // something does firstNonFinite look for the index.
       const gradsAt = store.byteOffset(1, 0);
       const index = kernels !== null
         ? kernels.exports.anyNonFinite(gradsAt, store.regionLength) === 0 ? -1 : kernels.exports.firstNonFinite(gradsAt, store.regionLength)
-        : firstNonFinite(plan.grads);
+        : firstNonFinite(plan !== undefined && plan.store === store ? plan.grads : store.view(1, 0, store.regionLength));
       if (index >= 0) {
         if (this.nonFinite === 'skip') {
           this.#skippedSteps += 1;
@@ -599,6 +594,12 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
         const local = index - store.offsets[name]!;
         throw new UpdateError(`${this.#owner}: gradient '${name}' is not finite at index ${local} (${store.grads[name]![local]})`, name, local);
       }
+    }
+    if (plan === undefined || plan.store !== store || plan.names !== names || !this.#planCurrent(plan)) plan = this.#plan = this.#makePlan(store, names);
+    const runs = plan.runs;
+    for (let r = 0; r < runs.length; r++) {
+      const run = runs[r]!;
+      this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
     }
     const rule = this.#rule;
     let overflow: { readonly name: string; readonly at: Overflow; readonly index: number } | undefined;
@@ -726,7 +727,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       runs.push({ hyper: a.hyper, slots: members, param: store.view(0, first, length), grad: store.view(1, first, length), state, lr: 0 });
       start = i;
     }
-    return { store, grads: store.view(1, 0, store.regionLength), useWasm: kernels !== null, runs, names };
+    return { store, grads: store.view(1, 0, store.regionLength), runs, names };
   }
 
   #inStore(store: AnyParamStore, state: S, hyper: H, offset: number, regions: readonly number[]): boolean {

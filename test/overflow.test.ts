@@ -26,7 +26,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Momentum, ParamStore, UpdateError, type FloatArray } from 'nesterov';
+import { Momentum, Nesterov, ParamStore, UpdateError, type FloatArray } from 'nesterov';
 import { REGISTRY, type AnyOptimizer } from './registry.ts';
 
 /** Per registry entry: the lr, the finite gradient that overflows, and what becomes non-finite. */
@@ -257,4 +257,46 @@ describe('Adamax, Rprop and Lion: the largest finite gradient takes an ordinary 
       });
     }
   }
+});
+
+// A refused first step on a ParamStore used to make the plan first: the state of every
+// parameter (zeros, step 0) and its claim on the store's regions appeared before the scan
+// found the NaN. Now the scan comes first: the optimizer, the store's regions and a state
+// living in another store are exactly as they were.
+describe('a non-finite gradient on a ParamStore changes nothing, not even on the first step', () => {
+  for (const entry of REGISTRY) {
+    for (const nonFinite of ['error', 'skip'] as const) {
+      it(`${entry.id}, nonFinite '${nonFinite}'`, () => {
+        const store = new ParamStore({ a: 5, b: 3 }, { stateBuffers: 3 });
+        store.params.a!.fill(0.5);
+        store.grads.a!.fill(0.25);
+        store.grads.b![2] = NaN;
+        const opt = entry.make(0.01, { nonFinite });
+        const empty = opt.stateDict();
+        if (nonFinite === 'error') assert.throws(() => opt.update(store.params, store.grads), /gradient 'b' is not finite at index 2 \(NaN\)/);
+        else assert.equal(opt.update(store.params, store.grads), false);
+        assert.deepEqual({ ...opt.stateDict(), skippedSteps: 0 }, empty);
+        const someoneElse = {};
+        assert.deepEqual([store.heldByOthers(someoneElse, 'a'), store.heldByOthers(someoneElse, 'b')], [0, 0], 'no region claimed');
+        assert.deepEqual(Array.from(store.params.a!), [0.5, 0.5, 0.5, 0.5, 0.5]);
+      });
+    }
+  }
+
+  it("a state living in another store stays there (Nesterov), and continues there as if the refused call had not happened", () => {
+    const make = () => new Nesterov({ lr: 0.1, momentum: 0.9 });
+    const stores = [new ParamStore({ w: 4 }), new ParamStore({ w: 4 })];
+    const away = new ParamStore({ w: 4 });
+    const tried = make(), control = make();
+    for (const s of stores) s.grads.w!.set([1, 2, 3, 4]);
+    tried.update(stores[0]!.params, stores[0]!.grads);
+    control.update(stores[1]!.params, stores[1]!.grads);
+    away.grads.w![0] = Infinity;
+    assert.throws(() => tried.update(away.params, away.grads), /gradient 'w' is not finite at index 0 \(Infinity\)/);
+    assert.equal(stores[0]!.heldByOthers({}, 'w'), 1, 'the velocity region is still held in the first store');
+    tried.update(stores[0]!.params, stores[0]!.grads);
+    control.update(stores[1]!.params, stores[1]!.grads);
+    assert.deepEqual(stores[0]!.params.w, stores[1]!.params.w);
+    assert.deepEqual(tried.stateDict(), control.stateDict());
+  });
 });
