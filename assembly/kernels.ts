@@ -1289,15 +1289,20 @@ export function scheduleFreeSgd(p: usize, g: usize, z: usize, n: i32, s: usize):
  * Schedule-Free AdamW (src/rules/schedulefree-adamw.ts): v = beta2 v + (1 - beta2) g^2;
  * gn = g / (sqrt(v / bc2) + eps) (+ wd y); then Schedule-Free SGD's y and z with gn.
  * Scalars: c, yStep, zStep, wd, sign, first, beta2, bc2 (1 - beta2^t), eps.
+ * gn is computed as Adam's kernel does, (bc2sqrt g) / (sqrt(v) + eps bc2sqrt): the same
+ * quantity, float32 rounding within ulps, with one division and one square root per
+ * element instead of two divisions and a root (the divider is the loop's bottleneck:
+ * measured in cache at 1e5, 1.05 -> 0.8 ns/element).
  */
 export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32, s: usize): i32 {
   const c = <f32>load<f64>(s, 0), yStep = <f32>load<f64>(s, 8), zStep = <f32>load<f64>(s, 16);
   const wd = <f32>load<f64>(s, 24), sign64 = load<f64>(s, 32), first = load<f64>(s, 40) == 1;
   const beta264 = load<f64>(s, 48);
-  const beta2 = <f32>beta264, omb2 = <f32>(1 - beta264), bc2 = <f32>load<f64>(s, 56), eps = <f32>load<f64>(s, 64);
+  const bc2sqrt64 = sqrt<f64>(load<f64>(s, 56));
+  const beta2 = <f32>beta264, omb2 = <f32>(1 - beta264), gscale = <f32>bc2sqrt64, eps = <f32>(load<f64>(s, 64) * bc2sqrt64);
   const sign = <f32>sign64, decay = wd != 0, negate = sign64 < 0;
   const vc = f32x4.splat(c), vy = f32x4.splat(yStep), vz = f32x4.splat(zStep), vwd = f32x4.splat(wd);
-  const vb2 = f32x4.splat(beta2), vomb2 = f32x4.splat(omb2), vbc2 = f32x4.splat(bc2), veps = f32x4.splat(eps);
+  const vb2 = f32x4.splat(beta2), vomb2 = f32x4.splat(omb2), vgscale = f32x4.splat(gscale), veps = f32x4.splat(eps);
   let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
   // Four quarters side by side (see lionQuarters for why), then single vectors, then
@@ -1306,12 +1311,12 @@ export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32
   const end4 = end & ~(<usize>63);
   if (end4 != 0) {
     const quarter = end4 >> 2;
-    if (first || negate) ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps);
-    else if (decay) ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, false, vwd, true, false, vc, vy, vz, vb2, vomb2, vbc2, veps);
-    else ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, false, vwd, false, false, vc, vy, vz, vb2, vomb2, vbc2, veps);
+    if (first || negate) ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    else if (decay) ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, false, vwd, true, false, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    else ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, false, vwd, false, false, vc, vy, vz, vb2, vomb2, vgscale, veps);
   }
   for (let o = end4; o < end; o += 16) {
-    ok1 = probe(ok1, scheduleFreeAdamwVector(p + o, g + o, z + o, v + o, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps));
+    ok1 = probe(ok1, scheduleFreeAdamwVector(p + o, g + o, z + o, v + o, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const yi = load<f32>(p + o);
@@ -1319,7 +1324,7 @@ export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32
     const gi = sign * load<f32>(g + o);
     const vi = load<f32>(v + o) * beta2 + omb2 * gi * gi;
     store<f32>(v + o, vi);
-    let gn = gi / (sqrt<f32>(vi / bc2) + eps);
+    let gn = (gscale * gi) / (sqrt<f32>(vi) + eps);
     if (decay) gn += wd * yi;
     const pi = yi + c * (zi - yi) + yStep * gn;
     const zn = zi + zStep * gn;
@@ -1333,16 +1338,16 @@ export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32
 /** Schedule-Free AdamW's main loop over `4 * quarter` bytes, one vector in each quarter per iteration (see lionQuarters). */
 @inline function scheduleFreeAdamwQuarters(
   p: usize, g: usize, z: usize, v: usize, quarter: usize, negate: bool, vwd: v128, decay: bool, first: bool,
-  vc: v128, vy: v128, vz: v128, vb2: v128, vomb2: v128, vbc2: v128, veps: v128,
+  vc: v128, vy: v128, vz: v128, vb2: v128, vomb2: v128, vgscale: v128, veps: v128,
 ): v128 {
   let ok = v128.splat<i32>(0);
   const q2 = quarter << 1, q3 = q2 + quarter;
   const stop = g + quarter;
   do {
-    const a = scheduleFreeAdamwVector(p, g, z, v, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps);
-    const b = scheduleFreeAdamwVector(p + quarter, g + quarter, z + quarter, v + quarter, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps);
-    const c = scheduleFreeAdamwVector(p + q2, g + q2, z + q2, v + q2, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps);
-    const d = scheduleFreeAdamwVector(p + q3, g + q3, z + q3, v + q3, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps);
+    const a = scheduleFreeAdamwVector(p, g, z, v, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    const b = scheduleFreeAdamwVector(p + quarter, g + quarter, z + quarter, v + quarter, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    const c = scheduleFreeAdamwVector(p + q2, g + q2, z + q2, v + q2, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    const d = scheduleFreeAdamwVector(p + q3, g + q3, z + q3, v + q3, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
     ok = probe(ok, f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
     p += 16;
     g += 16;
@@ -1354,7 +1359,7 @@ export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32
 
 @inline function scheduleFreeAdamwVector(
   p: usize, g: usize, z: usize, v: usize, negate: bool, vwd: v128, decay: bool, first: bool, vc: v128, vy: v128, vz: v128,
-  vb2: v128, vomb2: v128, vbc2: v128, veps: v128,
+  vb2: v128, vomb2: v128, vgscale: v128, veps: v128,
 ): v128 {
   const yi = v128.load(p);
   const zi = first ? yi : v128.load(z);
@@ -1362,7 +1367,7 @@ export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32
   if (negate) gi = f32x4.neg(gi);
   const vi = f32x4.add(f32x4.mul(v128.load(v), vb2), f32x4.mul(f32x4.mul(vomb2, gi), gi));
   v128.store(v, vi);
-  let gn = f32x4.div(gi, f32x4.add(f32x4.sqrt(f32x4.div(vi, vbc2)), veps));
+  let gn = f32x4.div(f32x4.mul(vgscale, gi), f32x4.add(f32x4.sqrt(vi), veps));
   if (decay) gn = f32x4.add(gn, f32x4.mul(vwd, yi));
   const pi = f32x4.add(f32x4.add(yi, f32x4.mul(vc, f32x4.sub(zi, yi))), f32x4.mul(vy, gn));
   const zn = f32x4.add(zi, f32x4.mul(vz, gn));
