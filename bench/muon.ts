@@ -13,9 +13,10 @@
  * (rows^2 cols / 2 multiply-adds: the symmetric half), the gram of A (rows^3 / 2), the
  * polynomial B = b A + c A A (elementwise) and B X (rows^2 cols). The elementwise part
  * (momentum, norm, transposes, update) is the step with nsSteps: 0. GFLOP/s are
- * of the multiply-adds the kernels do (2 flops each), against two peaks: the clock's
- * (/proc/cpuinfo MHz x 8: a 128-bit multiply and a 128-bit add per cycle, wasm SIMD has
- * no fused multiply-add) and the gram kernel's own speed on a matrix that stays in L1.
+ * of the multiply-adds the kernels do (2 flops each), against the gram kernel's own
+ * speed on a matrix that stays in L1 (the practical peak of 128-bit wasm SIMD without
+ * fused multiply-add here), with the nominal clock's 8 flops/cycle (/proc/cpuinfo MHz)
+ * beside it. All of a shape's rows are timed in interleaved rounds.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -43,30 +44,62 @@ function median(values: number[]): number {
 }
 
 /** Median ms of `fn` over repeats filling about `budget` seconds (3 to 30 of them). */
-function medianMs(fn: () => void, budget: number, before?: () => void): number {
-  before?.();
-  fn();
-  before?.();
-  const once = performance.now();
-  fn();
-  const reps = Math.max(3, Math.min(30, Math.floor((budget * 1000) / Math.max(performance.now() - once, 0.001))));
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    before?.();
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
+function medianMs(fn: () => void, budget: number): number {
+  return interleavedMs([{ run: fn }], budget)[0]!;
 }
 
-function stepMs(rows: number, cols: number, backend: 'wasm' | 'js', budget: number, nsSteps = NS_STEPS): number {
+/**
+ * Median ms of each callable, timed in rounds (every round runs each once, in turn, its
+ * `before` untimed first): on this shared machine the noise comes in spells, and rows
+ * that are compared (a step and its parts) should live through the same ones.
+ */
+function interleavedMs(cells: { run: () => void; before?: () => void }[], budget: number): number[] {
+  let round = 0;
+  for (const cell of cells) {
+    cell.before?.();
+    const t0 = performance.now();
+    cell.run();
+    round += performance.now() - t0;
+  }
+  const rounds = Math.max(3, Math.min(30, Math.floor((budget * 1000 * cells.length) / Math.max(round, 0.001))));
+  const times: number[][] = cells.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    cells.forEach((cell, k) => {
+      cell.before?.();
+      const t0 = performance.now();
+      cell.run();
+      times[k]!.push(performance.now() - t0);
+    });
+  }
+  return times.map(median);
+}
+
+/**
+ * Seeded uniform values in [-1, 1) (mulberry32): a full-rank matrix, as a gradient is.
+ * (A closed form like sin(i) makes a rank-2 matrix, whose Newton-Schulz iterates fill
+ * with subnormal floats, far slower than a real step's.)
+ */
+function fillRandom(array: Float32Array, seed: number): void {
+  let a = seed >>> 0;
+  for (let i = 0; i < array.length; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    array[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+}
+
+/** A Muon step on a rows x cols ParamStore matrix (nsSteps 0: the elementwise part alone). */
+function muonStep(rows: number, cols: number, backend: 'wasm' | 'js', nsSteps = NS_STEPS): { run: () => void; check: () => void } {
   const store = new ParamStore({ w: [rows, cols] });
-  store.grads.w.forEach((_v, i, a) => (a[i] = Math.sin(i * 0.37)));
+  fillRandom(store.grads.w as Float32Array, 1);
   const opt = new Muon({ backend, nsSteps });
-  const ms = medianMs(() => opt.update(store.params, store.grads), budget);
-  if (!Number.isFinite(store.params.w[0]!)) throw new Error(`Muon ${rows}x${cols} ${backend}: the parameters are not finite after the bench`);
-  return ms;
+  return {
+    run: () => opt.update(store.params, store.grads),
+    check: () => {
+      if (!Number.isFinite(store.params.w[0]!)) throw new Error(`Muon ${rows}x${cols} ${backend}: the parameters are not finite after the bench`);
+    },
+  };
 }
 
 /** As src/rules/muon.ts pads a dimension: a multiple of 4, not of 256 (see there). */
@@ -75,7 +108,9 @@ function padded(n: number): number {
   return p % 256 === 0 ? p + 16 : p;
 }
 
-interface IterationTimes {
+interface ShapeTimes {
+  step: number;
+  elementwise: number;
   whole: number;
   gramX: number;
   gramA: number;
@@ -83,10 +118,16 @@ interface IterationTimes {
   apply: number;
   /** Multiply-adds the kernels do in one Newton-Schulz step (padded dims, symmetric halves). */
   macsPerStep: number;
+  /** The gram kernel's GFLOP/s in L1, timed in the same rounds. */
+  peakGflops: number;
 }
 
-/** The iteration and its kernels alone, on a workspace laid out as muon.ts's wasmWorkspace. */
-function iterationMs(rows: number, cols: number, budget: number): IterationTimes {
+/**
+ * The step, its elementwise part (nsSteps 0), the iteration alone and each of its
+ * kernels alone (on a workspace laid out as muon.ts's wasmWorkspace), interleaved.
+ */
+function shapeTimes(rows: number, cols: number, budget: number): ShapeTimes {
+  const peak = gramPeakCell();
   const [r, c] = rows > cols ? [cols, rows] : [rows, cols];
   const pr = padded(r);
   const pc = padded(c);
@@ -101,27 +142,48 @@ function iterationMs(rows: number, cols: number, budget: number): IterationTimes
   const aa = t + xBytes;
   const bm = aa + aBytes;
   // A normalised input (Frobenius norm 1), as the step hands the iteration; restored
-  // before every timed call (the iteration works in place).
-  const input = new Float32Array(pr * pc);
+  // before every timed call of the iteration (it works in place).
+  const values = new Float32Array(r * c);
+  fillRandom(values, 2);
   let norm = 0;
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) norm += Math.sin((i * c + j) * 0.37) ** 2;
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) input[i * pc + j] = Math.sin((i * c + j) * 0.37) / Math.sqrt(norm);
+  for (const value of values) norm += value * value;
+  const input = new Float32Array(pr * pc);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) input[i * pc + j] = values[i * c + j]! / Math.sqrt(norm);
   const xView = new Float32Array(memory.buffer, x, pr * pc);
   const restore = () => xView.set(input);
   const e = k.exports;
-  const whole = medianMs(() => e.newtonSchulz(x, t, aa, bm, pr, pc, NS_STEPS, k.address), budget, restore);
-  restore();
-  const gramX = medianMs(() => e.gram(x, pr, pc, aa), budget / 4);
-  const gramA = medianMs(() => e.gram(aa, pr, pr, bm), budget / 4);
-  const poly = medianMs(() => e.nsPoly(aa, bm, pr * pr, k.address), budget / 4);
-  const apply = medianMs(() => e.nsApply(bm, x, pr, pc, t, k.address), budget / 4);
+  const step = muonStep(rows, cols, 'wasm');
+  const elementwise = muonStep(rows, cols, 'wasm', 0);
+  // Two groups of interleaved rounds: the step with its two parts, then the kernels of
+  // one Newton-Schulz step and the L1 peak. (All eight in one round leave the step's
+  // arrays evicted by the others: measured 13 ms for the 784x100 step against 7.3 ms
+  // beside the iteration alone.)
+  const [stepMs, elementwiseMs, whole] = interleavedMs(
+    [step, elementwise, { run: () => e.newtonSchulz(x, t, aa, bm, pr, pc, NS_STEPS, k.address), before: restore }],
+    budget,
+  ) as [number, number, number];
+  const [gramX, gramA, poly, apply, peakMs] = interleavedMs(
+    [
+      // One Newton-Schulz step's kernels, on the normalised input (A, then B, then B X).
+      { run: () => e.gram(x, pr, pc, aa), before: restore },
+      { run: () => e.gram(aa, pr, pr, bm) },
+      { run: () => e.nsPoly(aa, bm, pr * pr, k.address) },
+      { run: () => e.nsApply(bm, x, pr, pc, t, k.address) },
+      peak,
+    ],
+    budget / 2,
+  ) as [number, number, number, number, number];
+  step.check();
   const blocks = ((pr / 4) * (pr / 4 + 1)) / 2; // 4x4 blocks on and above the diagonal
   const macsPerStep = blocks * 16 * pc + blocks * 16 * pr + pr * pr * pc;
-  return { whole, gramX, gramA, poly, apply, macsPerStep };
+  return { step: stepMs, elementwise: elementwiseMs, whole, gramX, gramA, poly, apply, macsPerStep, peakGflops: peak.gflops(peakMs) };
 }
 
-/** GFLOP/s of the gram kernel on 32 x 256 floats (32 KB, in L1): the kernels' practical peak here. */
-function gramPeakGflops(budget: number): number {
+/**
+ * The gram kernel on 32 x 256 floats (32 KB, in L1), 200 times: the kernels' practical
+ * peak here. Returns the cell to time and the GFLOP/s for its ms.
+ */
+function gramPeakCell(): { run: () => void; gflops: (ms: number) => number } {
   const rows = 32;
   const cols = 256;
   const memory = new WebAssembly.Memory({ initial: 2 });
@@ -130,11 +192,13 @@ function gramPeakGflops(budget: number): number {
   const out = x + rows * cols * 4;
   new Float32Array(memory.buffer, x, rows * cols).forEach((_v, i, a) => (a[i] = Math.sin(i)));
   const repeat = 200;
-  const ms = medianMs(() => {
-    for (let i = 0; i < repeat; i++) k.exports.gram(x, rows, cols, out);
-  }, budget);
   const macs = (((rows / 4) * (rows / 4 + 1)) / 2) * 16 * cols;
-  return (2 * macs * repeat) / (ms * 1e6);
+  return {
+    run: () => {
+      for (let i = 0; i < repeat; i++) k.exports.gram(x, rows, cols, out);
+    },
+    gflops: (ms) => (2 * macs * repeat) / (ms * 1e6),
+  };
 }
 
 function clockMHz(): number | null {
@@ -186,27 +250,29 @@ export function muonSection(options: { torch: boolean; quick?: boolean; log?: (l
   };
   const python = options.torch ? runPython(budget) : 'skipped (--no-torch)';
   const mhz = clockMHz();
-  const clockPeak = mhz === null ? null : (mhz * 8) / 1000;
-  const l1Peak = gramPeakGflops(budget / 2);
   const breakdown: string[] = [];
   for (const [r, c] of MUON_SHAPES) {
     const shape = `${r}x${c}`;
-    const wasm = stepMs(r, c, 'wasm', budget);
+    const it = shapeTimes(r, c, budget);
+    const wasm = it.step;
     record(shape, 'ours, wasm (whole step)', wasm);
-    const it = iterationMs(r, c, budget);
-    const elementwise = stepMs(r, c, 'wasm', budget, 0);
     record(shape, 'ours, wasm, Newton-Schulz alone (5 steps)', it.whole);
-    record(shape, 'ours, wasm, elementwise part (the step with nsSteps: 0)', elementwise);
-    if (r * c <= 1e5) record(shape, 'ours, JS (whole step)', stepMs(r, c, 'js', budget));
-    else record(shape, 'ours, JS (whole step)', null, 'not run at this size (minutes per step)');
+    record(shape, 'ours, wasm, elementwise part (the step with nsSteps: 0)', it.elementwise);
+    if (r * c <= 1e5) {
+      const js = muonStep(r, c, 'js');
+      record(shape, 'ours, JS (whole step)', medianMs(js.run, budget));
+      js.check();
+    } else record(shape, 'ours, JS (whole step)', null, 'not run at this size (minutes per step)');
     const gflops = (2 * it.macsPerStep * NS_STEPS) / (it.whole * 1e6);
+    const l1Peak = it.peakGflops;
     const parts = it.gramX + it.gramA + it.poly + it.apply;
     breakdown.push(
-      `- ${shape}: step ${fmt(wasm)} ms; Newton-Schulz alone ${fmt(it.whole)} ms (${((100 * it.whole) / wasm).toFixed(0)}% of the step), elementwise part ${fmt(elementwise)} ms ` +
-        `(momentum, norm, copy into the padded workspace${r > c ? ' transposed' : ''}, update: the step with nsSteps 0; ${((100 * elementwise) / wasm).toFixed(1)}%). ` +
+      `- ${shape}: step ${fmt(wasm)} ms; Newton-Schulz alone ${fmt(it.whole)} ms (${((100 * it.whole) / wasm).toFixed(0)}% of the step), elementwise part ${fmt(it.elementwise)} ms ` +
+        `(momentum, norm, copy into the padded workspace${r > c ? ' transposed' : ''}, update: the step with nsSteps 0; ${((100 * it.elementwise) / wasm).toFixed(1)}%). ` +
         `Per Newton-Schulz step (${padded(Math.min(r, c))}x${padded(Math.max(r, c))} padded): X X^T ${fmt(it.gramX)} ms, A A ${fmt(it.gramA)} ms, b A + c A A ${fmt(it.poly)} ms, B X ${fmt(it.apply)} ms ` +
-        `(sum ${fmt(parts)} ms x 5 = ${fmt(parts * NS_STEPS)} ms). ${(gflops).toFixed(1)} GFLOP/s on ${(it.macsPerStep * NS_STEPS * 2 / 1e9).toFixed(2)} GFLOP: ` +
-        `${clockPeak === null ? '' : `${((100 * gflops) / clockPeak).toFixed(0)}% of the clock's ${clockPeak.toFixed(1)}, `}${((100 * gflops) / l1Peak).toFixed(0)}% of the gram kernel in L1 (${l1Peak.toFixed(1)}).`,
+        `(sum ${fmt(parts)} ms x 5 = ${fmt(parts * NS_STEPS)} ms). ${gflops.toFixed(1)} GFLOP/s on ${((it.macsPerStep * NS_STEPS * 2) / 1e9).toFixed(2)} GFLOP: ` +
+        `${((100 * gflops) / l1Peak).toFixed(0)}% of the gram kernel's speed in L1 (${l1Peak.toFixed(1)} GFLOP/s, the practical wasm SIMD peak here: 128-bit multiplies and adds, no FMA` +
+        `${mhz === null ? '' : `; the nominal ${mhz.toFixed(0)} MHz x 8 flops/cycle would be ${((mhz * 8) / 1000).toFixed(1)}`}).`,
     );
     if (typeof python === 'string') {
       record(shape, 'torch 1.13, 1 thread, matmul', null, `missing: ${python}`);
