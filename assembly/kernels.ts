@@ -1358,29 +1358,34 @@ export function scheduleFreeSgd(p: usize, g: usize, z: usize, n: i32, s: usize):
  * Schedule-Free AdamW (src/rules/schedulefree-adamw.ts): v = beta2 v + (1 - beta2) g^2;
  * gn = g / (sqrt(v / bc2) + eps) (+ wd y); then Schedule-Free SGD's y and z with gn.
  * Scalars: c, yStep, zStep, wd, sign, first, beta2, bc2 (1 - beta2^t), eps.
+ * gn is computed as Adam's kernel does, (bc2sqrt g) / (sqrt(v) + eps bc2sqrt): the same
+ * quantity, float32 rounding within ulps, with one division and one square root per
+ * element instead of two divisions and a root (the divider bounds the loop in cache:
+ * measured at 1e5, 1.33 -> 1.19 ns/element; at 1.6e7, 1.15x -> 1.06x of stream4to3).
  */
 export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32, s: usize): i32 {
   const c = <f32>load<f64>(s, 0), yStep = <f32>load<f64>(s, 8), zStep = <f32>load<f64>(s, 16);
   const wd = <f32>load<f64>(s, 24), sign64 = load<f64>(s, 32), first = load<f64>(s, 40) == 1;
   const beta264 = load<f64>(s, 48);
-  const beta2 = <f32>beta264, omb2 = <f32>(1 - beta264), bc2 = <f32>load<f64>(s, 56), eps = <f32>load<f64>(s, 64);
+  const bc2sqrt64 = sqrt<f64>(load<f64>(s, 56));
+  const beta2 = <f32>beta264, omb2 = <f32>(1 - beta264), gscale = <f32>bc2sqrt64, eps = <f32>(load<f64>(s, 64) * bc2sqrt64);
   const sign = <f32>sign64, decay = wd != 0, negate = sign64 < 0;
   const vc = f32x4.splat(c), vy = f32x4.splat(yStep), vz = f32x4.splat(zStep), vwd = f32x4.splat(wd);
-  const vb2 = f32x4.splat(beta2), vomb2 = f32x4.splat(omb2), vbc2 = f32x4.splat(bc2), veps = f32x4.splat(eps);
+  const vb2 = f32x4.splat(beta2), vomb2 = f32x4.splat(omb2), vgscale = f32x4.splat(gscale), veps = f32x4.splat(eps);
   let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
-  const end2 = end & ~(<usize>31);
-  if (end2 != 0) {
-    let o: usize = 0;
-    do {
-      ok0 = probe(ok0, scheduleFreeAdamwVector(p + o, g + o, z + o, v + o, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps));
-      const q = o + 16;
-      ok1 = probe(ok1, scheduleFreeAdamwVector(p + q, g + q, z + q, v + q, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps));
-      o += 32;
-    } while (o < end2);
+  // Four quarters side by side (see lionQuarters for why), then single vectors, then
+  // scalars. The common cases (not the first step, no maximize; with or without weight
+  // decay) run copies of the loop with their flags constant.
+  const end4 = end & ~(<usize>63);
+  if (end4 != 0) {
+    const quarter = end4 >> 2;
+    if (first || negate) ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    else if (decay) ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, false, vwd, true, false, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    else ok0 = scheduleFreeAdamwQuarters(p, g, z, v, quarter, false, vwd, false, false, vc, vy, vz, vb2, vomb2, vgscale, veps);
   }
-  for (let o = end2; o < end; o += 16) {
-    ok0 = probe(ok0, scheduleFreeAdamwVector(p + o, g + o, z + o, v + o, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vbc2, veps));
+  for (let o = end4; o < end; o += 16) {
+    ok1 = probe(ok1, scheduleFreeAdamwVector(p + o, g + o, z + o, v + o, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const yi = load<f32>(p + o);
@@ -1388,7 +1393,7 @@ export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32
     const gi = sign * load<f32>(g + o);
     const vi = load<f32>(v + o) * beta2 + omb2 * gi * gi;
     store<f32>(v + o, vi);
-    let gn = gi / (sqrt<f32>(vi / bc2) + eps);
+    let gn = (gscale * gi) / (sqrt<f32>(vi) + eps);
     if (decay) gn += wd * yi;
     const pi = yi + c * (zi - yi) + yStep * gn;
     const zn = zi + zStep * gn;
@@ -1399,9 +1404,31 @@ export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32
   return verdict(ok0, ok1, tail);
 }
 
+/** Schedule-Free AdamW's main loop over `4 * quarter` bytes, one vector in each quarter per iteration (see lionQuarters). */
+@inline function scheduleFreeAdamwQuarters(
+  p: usize, g: usize, z: usize, v: usize, quarter: usize, negate: bool, vwd: v128, decay: bool, first: bool,
+  vc: v128, vy: v128, vz: v128, vb2: v128, vomb2: v128, vgscale: v128, veps: v128,
+): v128 {
+  let ok = v128.splat<i32>(0);
+  const q2 = quarter << 1, q3 = q2 + quarter;
+  const stop = g + quarter;
+  do {
+    const a = scheduleFreeAdamwVector(p, g, z, v, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    const b = scheduleFreeAdamwVector(p + quarter, g + quarter, z + quarter, v + quarter, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    const c = scheduleFreeAdamwVector(p + q2, g + q2, z + q2, v + q2, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    const d = scheduleFreeAdamwVector(p + q3, g + q3, z + q3, v + q3, negate, vwd, decay, first, vc, vy, vz, vb2, vomb2, vgscale, veps);
+    ok = probe(ok, f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
+    p += 16;
+    g += 16;
+    z += 16;
+    v += 16;
+  } while (g < stop);
+  return ok;
+}
+
 @inline function scheduleFreeAdamwVector(
   p: usize, g: usize, z: usize, v: usize, negate: bool, vwd: v128, decay: bool, first: bool, vc: v128, vy: v128, vz: v128,
-  vb2: v128, vomb2: v128, vbc2: v128, veps: v128,
+  vb2: v128, vomb2: v128, vgscale: v128, veps: v128,
 ): v128 {
   const yi = v128.load(p);
   const zi = first ? yi : v128.load(z);
@@ -1409,7 +1436,7 @@ export function scheduleFreeAdamw(p: usize, g: usize, z: usize, v: usize, n: i32
   if (negate) gi = f32x4.neg(gi);
   const vi = f32x4.add(f32x4.mul(v128.load(v), vb2), f32x4.mul(f32x4.mul(vomb2, gi), gi));
   v128.store(v, vi);
-  let gn = f32x4.div(gi, f32x4.add(f32x4.sqrt(f32x4.div(vi, vbc2)), veps));
+  let gn = f32x4.div(f32x4.mul(vgscale, gi), f32x4.add(f32x4.sqrt(vi), veps));
   if (decay) gn = f32x4.add(gn, f32x4.mul(vwd, yi));
   const pi = f32x4.add(f32x4.add(yi, f32x4.mul(vc, f32x4.sub(zi, yi))), f32x4.mul(vy, gn));
   const zn = f32x4.add(zi, f32x4.mul(vz, gn));
@@ -1459,18 +1486,17 @@ export function lion(p: usize, g: usize, m: usize, n: i32, s: usize): i32 {
   const negate = sign64 < 0;
   let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
-  const end2 = end & ~(<usize>31);
-  if (end2 != 0) {
-    let o: usize = 0;
-    do {
-      ok0 = probe(ok0, lionVector(p + o, g + o, m + o, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
-      const q = o + 16;
-      ok1 = probe(ok1, lionVector(p + q, g + q, m + q, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
-      o += 32;
-    } while (o < end2);
+  // Four quarters of the array side by side (see lionQuarters), then single vectors, then
+  // scalars. The common cases (no maximize; with or without weight decay) run copies of
+  // the loop with their flags constant.
+  const end4 = end & ~(<usize>63);
+  if (end4 != 0) {
+    if (negate) ok0 = lionQuarters(p, g, m, end4 >> 2, vlr, vb1, vb2, vomb1, vomb2, vdecay, true, decays);
+    else if (decays) ok0 = lionQuarters(p, g, m, end4 >> 2, vlr, vb1, vb2, vomb1, vomb2, vdecay, false, true);
+    else ok0 = lionQuarters(p, g, m, end4 >> 2, vlr, vb1, vb2, vomb1, vomb2, vdecay, false, false);
   }
-  for (let o = end2; o < end; o += 16) {
-    ok0 = probe(ok0, lionVector(p + o, g + o, m + o, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
+  for (let o = end4; o < end; o += 16) {
+    ok1 = probe(ok1, lionVector(p + o, g + o, m + o, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays));
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = load<f32>(g + o) * sign;
@@ -1487,18 +1513,50 @@ export function lion(p: usize, g: usize, m: usize, n: i32, s: usize): i32 {
   return verdict(ok0, ok1, tail);
 }
 
+/**
+ * Lion's main loop over `4 * quarter` bytes (quarter a multiple of 16): each iteration
+ * updates one vector in each quarter of the arrays, so the loop reads 12 streams and
+ * writes 8 instead of 3 and 2. The hardware prefetchers keep more lines in flight for
+ * more streams (as in anyNonFinite): measured at 1.6e7 elements on the 2-core Xeon,
+ * medians of 15 interleaved rounds, the kernel went from 1.37x of the streaming bound
+ * (stream3to2) with two adjacent vectors per iteration to 1.01x with four quarters; in
+ * cache (1e5) 0.98 -> 0.86 ns/element. Every element is computed exactly as in
+ * lionVector: the split changes the order of the memory accesses, not a bit of the result.
+ */
+@inline function lionQuarters(
+  p: usize, g: usize, m: usize, quarter: usize,
+  vlr: v128, vb1: v128, vb2: v128, vomb1: v128, vomb2: v128, vdecay: v128, negate: bool, decays: bool,
+): v128 {
+  let ok = v128.splat<i32>(0);
+  const q2 = quarter << 1, q3 = q2 + quarter;
+  const stop = g + quarter;
+  do {
+    const a = lionVector(p, g, m, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays);
+    const b = lionVector(p + quarter, g + quarter, m + quarter, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays);
+    const c = lionVector(p + q2, g + q2, m + q2, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays);
+    const d = lionVector(p + q3, g + q3, m + q3, negate, vlr, vb1, vb2, vomb1, vomb2, vdecay, decays);
+    ok = probe(ok, f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
+    p += 16;
+    g += 16;
+    m += 16;
+  } while (g < stop);
+  return ok;
+}
+
+/** One vector of Lion; returns p + m as written, for the probe. */
 @inline function lionVector(
   p: usize, g: usize, m: usize, negate: bool,
   vlr: v128, vb1: v128, vb2: v128, vomb1: v128, vomb2: v128, vdecay: v128, decays: bool,
 ): v128 {
-  const zero = f32x4.splat(0);
   let gi = v128.load(g);
   if (negate) gi = f32x4.neg(gi);
   const mi = v128.load(m);
   const c = f32x4.add(f32x4.mul(vb1, mi), f32x4.mul(vomb1, gi));
-  // lr sign(c): lr where c > 0, -lr where c < 0, +0 where c = 0, and c itself where NaN.
-  const signed = v128.or(v128.and(vlr, f32x4.gt(c, zero)), v128.and(f32x4.neg(vlr), f32x4.lt(c, zero)));
-  const step = v128.bitselect(c, signed, f32x4.ne(c, c));
+  // lr sign(c) in bits: lr with c's sign bit where c != 0 (NaN included), +0 where c is
+  // +-0; then a NaN c's own bits ORed in, which keeps the lane a NaN (exponent all ones,
+  // mantissa non-zero). Seven operations, no negation or select.
+  const signed = v128.and(v128.or(v128.and(c, v128.splat<i32>(0x80000000)), vlr), f32x4.ne(c, f32x4.splat(0)));
+  const step = v128.or(signed, v128.and(c, f32x4.ne(c, c)));
   let pd = v128.load(p);
   if (decays) pd = f32x4.mul(pd, vdecay);
   const pi = f32x4.sub(pd, step);

@@ -1,14 +1,18 @@
 /**
- * `npm run bench`: one optimizer step, in ns per float32 element, for Nesterov and Adam
- * at 1e3, 1e5, 1e6 and 1.6e7 elements, side by side with what a user would pick
- * instead, and the machine's streaming bound measured in the same run.
+ * `npm run bench`: one optimizer step, in ns per float32 element, for Nesterov, Adam,
+ * Lion and Schedule-Free AdamW (any elementwise rule of bench/rules.ts with --rules) at
+ * 1e3, 1e5, 1e6 and 1.6e7 elements, side by side with what a user would pick instead,
+ * and the machine's streaming bound for each rule's traffic measured in the same run;
+ * then Muon's step on a 784x100 and a 1024x1024 matrix (bench/muon.ts).
  *
- *   npm run bench                    full table (a few minutes)
+ *   npm run bench                    full table (ten minutes or so)
  *   npm run bench -- --quick         1e3, 1e5, 1e6 only, shorter samples
  *   npm run bench -- --json out.json also write the results as JSON
  *   npm run bench -- --sizes 1e5,1.6e7  only these sizes
- *   npm run bench -- --rules nesterov   only these rules (nesterov, adam)
+ *   npm run bench -- --rules lion,adam  only these rules (bench/rules.ts ids, or all)
  *   npm run bench -- --no-extras        without the many-small-tensors and heap rows
+ *   npm run bench -- --no-muon          without Muon's rows (alone: npm run bench:muon)
+ *   npm run bench -- --no-torch / --no-tfjs  without those peers
  *
  * Method: inputs are built outside the timed region; each cell is warmed up, then
  * timed as the median of repeated samples of several steps each (the machine is noisy:
@@ -28,6 +32,8 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { Adam, Nesterov, ParamStore } from 'nesterov';
 import { startThreads, type ThreadPool } from '../src/node/threads.ts';
 import { bookAdamStep, bookNesterovStep } from './book.ts';
+import { muonSection, type MuonRow } from './muon.ts';
+import { boundKernelFor, bytesPerElement, parseBenchArgs, trafficLabel, type BenchRule } from './rules.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,16 +44,23 @@ const { values: args } = parseArgs({
     sizes: { type: 'string' },
     rules: { type: 'string' },
     'no-extras': { type: 'boolean', default: false },
+    'no-muon': { type: 'boolean', default: false },
   },
 });
-const SIZES = args.sizes !== undefined ? args.sizes.split(',').map(Number) : args.quick ? [1e3, 1e5, 1e6] : [1e3, 1e5, 1e6, 1.6e7];
-if (SIZES.some((n) => !Number.isInteger(n) || n < 16)) throw new RangeError(`--sizes: expected comma-separated integers >= 16, got '${args.sizes}'`);
+let selected: ReturnType<typeof parseBenchArgs>;
+try {
+  selected = parseBenchArgs({ sizes: args.sizes, rules: args.rules, quick: args.quick });
+} catch (error) {
+  process.stderr.write(`error: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+const SIZES = selected.sizes;
+const RULES = selected.rules;
 const BUDGET_SECONDS = args.quick ? 0.4 : 1.2;
-const RULES = (args.rules ?? 'nesterov,adam').split(',') as Rule[];
-if (RULES.some((rule) => rule !== 'nesterov' && rule !== 'adam')) throw new RangeError(`--rules: expected nesterov and/or adam, got '${args.rules}'`);
 const here = dirname(fileURLToPath(import.meta.url));
 
-type Rule = 'nesterov' | 'adam';
+/** A rule's id in the rows (bench/rules.ts). */
+type Rule = string;
 interface Row {
   rule: Rule;
   size: number;
@@ -131,18 +144,23 @@ interface Candidate {
   release?: () => void;
 }
 
-function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
-  const make = (backend: 'js' | 'wasm', nonFinite: 'error' | 'ignore') =>
-    rule === 'nesterov' ? new Nesterov({ lr: 0.01, momentum: 0.9, backend, nonFinite }) : new Adam({ lr: 0.001, backend, nonFinite });
+/** The streaming bound's row label for a rule's traffic. */
+function boundLabel(rule: BenchRule): string {
+  return `streaming bound (read ${rule.reads.length}, write ${rule.writes.length}: ${bytesPerElement(rule)} B/el)`;
+}
+
+function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void {
+  const make = (backend: 'js' | 'wasm', nonFinite: 'error' | 'ignore') => rule.make(backend, nonFinite);
   const candidates: Candidate[] = [];
 
   // The book's code, transliterated statement by statement (one pass and one temporary
-  // per numpy expression), on a plain dict of Float32Arrays.
-  {
+  // per numpy expression), on a plain dict of Float32Arrays: Nesterov and Adam only (the
+  // book has no other rule of this table).
+  if (rule.id === 'nesterov' || rule.id === 'adam') {
     const params = { w: new Float32Array(n) };
     const grads = { w: gradientsFor(n) };
     const state = { v: new Float32Array(n), m: new Float32Array(n), iter: 0 };
-    const step = rule === 'nesterov' ? () => bookNesterovStep(params, grads, state, 0.01, 0.9) : () => bookAdamStep(params, grads, state, 0.001, 0.9, 0.999);
+    const step = rule.id === 'nesterov' ? () => bookNesterovStep(params, grads, state, 0.01, 0.9) : () => bookAdamStep(params, grads, state, 0.001, 0.9, 0.999);
     candidates.push({ impl: "book's code, transliterated", step, consume: () => consume(params.w) });
   }
   // Our JS kernel on a plain dict (the per-parameter path). The float64 row runs in the
@@ -180,26 +198,48 @@ function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
       release: () => threads.detach(store),
     });
   }
-  // The kernel alone (no scan, no bookkeeping), with its overflow detection (what every
-  // step runs) and without it (a build of the same loop for the benchmark only): the
-  // detection's cost. And the gradient scan of nonFinite: 'error' alone.
-  for (const detect of [true, false]) {
-    const store = new ParamStore({ w: n }, { stateBuffers: 3 });
+  // Nesterov's and Adam's kernels alone (no scan, no bookkeeping), with their overflow
+  // detection (what every step runs) and without it (a build of the same loop for the
+  // benchmark only): the detection's cost. And the gradient scan of nonFinite: 'error' alone.
+  if (rule.id === 'nesterov' || rule.id === 'adam') {
+    for (const detect of [true, false]) {
+      const store = new ParamStore({ w: n }, { stateBuffers: 3 });
+      (store.grads.w as Float32Array).set(gradientsFor(n));
+      const kernels = store.kernels!;
+      const k = kernels.exports;
+      const [p, g, b0, b1, b2] = [0, 1, 2, 3, 4].map((region) => store.byteOffset(region, 0)) as [number, number, number, number, number];
+      const at = kernels.address;
+      let step: () => void;
+      if (rule.id === 'nesterov') {
+        kernels.scalars.set([0.01, 0.9, 1, 0]); // lr, mu, sign, weightDecay
+        step = detect ? () => k.nesterovNag(p, g, b0, n, at) : () => k.nesterovNagUnchecked(p, g, b0, n, at);
+      } else {
+        // The scalars of Adam's first step, lr 0.001 (see adam.ts writeScalars).
+        kernels.scalars.set([-0.001 / (1 - 0.9), Math.sqrt(1 - 0.999), 0.9, 0.999, 1e-8, 0, 1, 1, 0]);
+        step = detect ? () => k.adam(p, g, b0, b1, b2, n, at) : () => k.adamUnchecked(p, g, b0, b1, b2, n, at);
+      }
+      candidates.push({ impl: `kernel alone, wasm, ${detect ? 'with' : 'without'} overflow detection`, step, consume: () => consume(store.params.w!) });
+    }
+  }
+  // Lion's and Schedule-Free AdamW's kernels alone (their overflow detection has no
+  // unchecked build): the step less this is the bookkeeping around the kernel.
+  if (rule.id === 'lion' || rule.id === 'schedulefree-adamw') {
+    const store = new ParamStore({ w: n }, { stateBuffers: 2 });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     const kernels = store.kernels!;
     const k = kernels.exports;
-    const [p, g, b0, b1, b2] = [0, 1, 2, 3, 4].map((region) => store.byteOffset(region, 0)) as [number, number, number, number, number];
+    const [p, g, b0, b1] = [0, 1, 2, 3].map((region) => store.byteOffset(region, 0)) as [number, number, number, number];
     const at = kernels.address;
     let step: () => void;
-    if (rule === 'nesterov') {
-      kernels.scalars.set([0.01, 0.9, 1, 0]); // lr, mu, sign, weightDecay
-      step = detect ? () => k.nesterovNag(p, g, b0, n, at) : () => k.nesterovNagUnchecked(p, g, b0, n, at);
+    if (rule.id === 'lion') {
+      kernels.scalars.set([1e-4, 0.9, 0.99, 1, 1]); // lr, beta1, beta2, sign, decay (1 - lr wd)
+      step = () => k.lion(p, g, b0, n, at);
     } else {
-      // The scalars of Adam's first step, lr 0.001 (see adam.ts writeScalars).
-      kernels.scalars.set([-0.001 / (1 - 0.9), Math.sqrt(1 - 0.999), 0.9, 0.999, 1e-8, 0, 1, 1, 0]);
-      step = detect ? () => k.adam(p, g, b0, b1, b2, n, at) : () => k.adamUnchecked(p, g, b0, b1, b2, n, at);
+      // A step after the first (z is read): c, yStep, zStep, wd, sign, first, beta2, 1 - beta2^t, eps.
+      kernels.scalars.set([0.5, -0.0025 * (1 - 0.9 * 0.5), -0.0025, 0, 1, 0, 0.999, 1 - 0.999 ** 2, 1e-8]);
+      step = () => k.scheduleFreeAdamw(p, g, b0, b1, n, at);
     }
-    candidates.push({ impl: `kernel alone, wasm, ${detect ? 'with' : 'without'} overflow detection`, step, consume: () => consume(store.params.w!) });
+    candidates.push({ impl: 'kernel alone, wasm, with overflow detection', step, consume: () => consume(store.params.w!) });
   }
   {
     const store = new ParamStore({ w: n });
@@ -208,42 +248,70 @@ function benchOurs(rule: Rule, n: number, threads: ThreadPool | null): void {
     const g = store.byteOffset(1, 0);
     candidates.push({ impl: 'gradient scan alone, wasm (anyNonFinite)', step: () => k.anyNonFinite(g, n), consume: () => undefined });
   }
-  // The streaming bound: the same bytes moved by the fastest loop we have (wasm SIMD,
-  // no arithmetic): Nesterov reads 3 arrays and writes 2, Adam reads 4 and writes 3.
-  {
+  // The streaming bound: the bytes the rule moves (bench/rules.ts, from its kernel's
+  // arrays) moved by the fastest loop we have (wasm SIMD, no arithmetic), on a store
+  // laid out as the rule's (regions one after another).
+  const bound = boundKernelFor(rule);
+  if (bound !== undefined) {
     const store = new ParamStore({ w: n }, { stateBuffers: 2 });
     const k = store.kernels!.exports;
     const a = store.byteOffset(0, 0);
     const b = store.byteOffset(1, 0);
     const c = store.byteOffset(2, 0);
     const d = store.byteOffset(3, 0);
-    const step = rule === 'nesterov' ? () => k.stream3to2(a, b, c, n) : () => k.stream4to3(a, b, c, d, n);
-    candidates.push({ impl: `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`, step, consume: () => undefined });
+    const step = bound === 'stream3to2' ? () => k.stream3to2(a, b, c, n) : () => k.stream4to3(a, b, c, d, n);
+    candidates.push({ impl: boundLabel(rule), step, consume: () => undefined });
   }
   const results = measureInterleaved(candidates.map((c) => c.step), n);
   candidates.forEach((c, k) => {
     c.consume();
     c.release?.();
-    record(rule, n, c.impl, results[k]!);
+    record(rule.id, n, c.impl, results[k]!);
   });
+  if (bound === undefined) record(rule.id, n, `streaming bound (read ${rule.reads.length}, write ${rule.writes.length}: ${bytesPerElement(rule)} B/el)`, null, 'no streaming kernel for this traffic');
 }
 
 // ---------------------------------------------------------------------------------
 // TensorFlow.js (cpu and wasm backends)
 
-async function benchTfjs(rule: Rule, n: number): Promise<void> {
+function tfjsOptimizer(kind: NonNullable<BenchRule['tfjs']>): tf.Optimizer {
+  switch (kind) {
+    case 'momentum-nesterov':
+      return tf.train.momentum(0.01, 0.9, true);
+    case 'momentum':
+      return tf.train.momentum(0.01, 0.9);
+    case 'sgd':
+      return tf.train.sgd(0.01);
+    case 'adam':
+      return tf.train.adam(0.001, 0.9, 0.999);
+    case 'adagrad':
+      return tf.train.adagrad(0.01);
+    case 'adadelta':
+      return tf.train.adadelta();
+    case 'adamax':
+      return tf.train.adamax();
+    case 'rmsprop':
+      return tf.train.rmsprop(0.01);
+  }
+}
+
+async function benchTfjs(rule: BenchRule, n: number): Promise<void> {
+  if (rule.tfjs === undefined) {
+    record(rule.id, n, 'TF.js', null, `no TF.js peer: TF.js has no ${rule.label}`);
+    return;
+  }
   for (const backend of ['cpu', 'wasm']) {
     await tf.setBackend(backend);
     await tf.ready();
-    const name = `${rule}-${backend}-${n}`;
+    const name = `${rule.id}-${backend}-${n}`;
     const variable = tf.variable(tf.zeros([n]), true, name);
     const grad = tf.tensor1d(gradientsFor(n));
-    const optimizer = rule === 'nesterov' ? tf.train.momentum(0.01, 0.9, true) : tf.train.adam(0.001, 0.9, 0.999);
+    const optimizer = tfjsOptimizer(rule.tfjs);
     // The cpu backend takes ~0.1 us per element: fewer samples at the largest size.
     const budget = backend === 'cpu' && n > 1e6 ? 0.2 : BUDGET_SECONDS;
     const ns = measure(() => optimizer.applyGradients([{ name, tensor: grad }]), n, budget);
     consume(variable.dataSync() as Float32Array);
-    record(rule, n, `TF.js ${backend} backend`, ns);
+    record(rule.id, n, `TF.js ${backend} backend`, ns);
     optimizer.dispose();
     variable.dispose();
     grad.dispose();
@@ -253,11 +321,11 @@ async function benchTfjs(rule: Rule, n: number): Promise<void> {
 // ---------------------------------------------------------------------------------
 // PyTorch through Debian's python3-torch
 
-function benchTorch(sizes: number[], extraEnv: Record<string, string> = {}): Record<string, number> | string {
+function benchTorch(sizes: readonly number[], torchRules: readonly string[], extraEnv: Record<string, string> = {}): Record<string, number> | string {
   const python = '/usr/bin/python3';
   if (!existsSync(python)) return `${python} not found`;
   try {
-    const out = execFileSync(python, [join(here, 'torch_bench.py'), sizes.join(','), String(BUDGET_SECONDS)], {
+    const out = execFileSync(python, [join(here, 'torch_bench.py'), sizes.join(','), String(BUDGET_SECONDS), torchRules.join(',')], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, OMP_NUM_THREADS: '1', ...extraEnv },
@@ -296,22 +364,28 @@ await threads?.close();
 // arrays in afresh. That is PyTorch as installed; the second run keeps the memory
 // (MALLOC_MMAP_THRESHOLD_), to show its kernels' own speed too.
 const TUNED = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
-const torch = args['no-torch'] ? 'skipped (--no-torch)' : benchTorch(SIZES);
+const torchRules = RULES.flatMap((rule) => ('rule' in rule.torch ? [rule.torch.rule] : []));
+const torch = args['no-torch'] ? 'skipped (--no-torch)' : torchRules.length === 0 ? {} : benchTorch(SIZES, torchRules);
 const largeSizes = SIZES.filter((n) => n * 4 > 32 * 1024 * 1024);
-const torchTuned = args['no-torch'] || largeSizes.length === 0 ? null : benchTorch(largeSizes, TUNED);
-for (const rule of ['nesterov', 'adam'] as const) {
+const torchTuned = args['no-torch'] || largeSizes.length === 0 || torchRules.length === 0 ? null : benchTorch(largeSizes, torchRules, TUNED);
+for (const rule of RULES) {
+  if ('none' in rule.torch) {
+    for (const n of SIZES) record(rule.id, n, 'PyTorch 1.13', null, rule.torch.none);
+    continue;
+  }
+  const torchRule = rule.torch.rule;
   for (const foreach of [true, false]) {
-    const key = (n: number) => `${rule}/foreach=${foreach ? 'True' : 'False'}/${n}`;
+    const key = (n: number) => `${torchRule}/foreach=${foreach ? 'True' : 'False'}/${n}`;
     for (const n of SIZES) {
       const impl = `PyTorch 1.13, 1 thread, foreach=${foreach ? 'True' : 'False'}`;
-      if (typeof torch === 'string') record(rule, n, impl, null, `missing: ${torch}`);
-      else record(rule, n, impl, torch[key(n)] ?? null);
+      if (typeof torch === 'string') record(rule.id, n, impl, null, `missing: ${torch}`);
+      else record(rule.id, n, impl, torch[key(n)] ?? null);
     }
     if (torchTuned !== null) {
       for (const n of largeSizes) {
         const impl = `PyTorch 1.13, 1 thread, foreach=${foreach ? 'True' : 'False'}, malloc keeps memory`;
-        if (typeof torchTuned === 'string') record(rule, n, impl, null, `missing: ${torchTuned}`);
-        else record(rule, n, impl, torchTuned[key(n)] ?? null);
+        if (typeof torchTuned === 'string') record(rule.id, n, impl, null, `missing: ${torchTuned}`);
+        else record(rule.id, n, impl, torchTuned[key(n)] ?? null);
       }
     }
   }
@@ -369,22 +443,25 @@ lines.push(`Machine: ${machine}. Command: npm run bench${args.quick ? ' -- --qui
 lines.push('');
 lines.push(`| rule | implementation | ${SIZES.map((n) => `${n.toExponential(1).replace('e+', 'e')} ns/el (ratio)`).join(' | ')} |`);
 lines.push(`|---|---|${SIZES.map(() => '---:').join('|')}|`);
-for (const rule of ['nesterov', 'adam'] as const) {
-  const impls = [...new Set(rows.filter((r) => r.rule === rule).map((r) => r.impl))];
+for (const rule of RULES) {
+  const impls = [...new Set(rows.filter((r) => r.rule === rule.id).map((r) => r.impl))];
   for (const impl of impls) {
     const cells = SIZES.map((n) => {
-      const row = rows.find((r) => r.rule === rule && r.size === n && r.impl === impl);
+      const row = rows.find((r) => r.rule === rule.id && r.size === n && r.impl === impl);
       if (row === undefined || row.nsPerElement === null) return row?.note ?? 'n/a';
-      const ratio = row.nsPerElement / best.get(`${rule}/${n}`)!;
+      const ratio = row.nsPerElement / best.get(`${rule.id}/${n}`)!;
       return `${row.nsPerElement < 10 ? row.nsPerElement.toFixed(3) : row.nsPerElement.toFixed(1)} (${ratio.toFixed(2)})`;
     });
-    lines.push(`| ${rule === 'nesterov' ? 'Nesterov' : 'Adam'} | ${impl} | ${cells.join(' | ')} |`);
+    lines.push(`| ${rule.label} | ${impl} | ${cells.join(' | ')} |`);
   }
 }
 lines.push('');
+lines.push('Bytes per element of one step (the arrays each wasm kernel reads and writes, float32):');
+for (const rule of RULES) lines.push(`- ${rule.label}: ${trafficLabel(rule)}${boundKernelFor(rule) === undefined ? ' (no streaming kernel for this traffic: no bound row)' : ''}`);
+lines.push('');
 for (const [key, value] of Object.entries(extras)) lines.push(`- ${key}: ${typeof value === 'number' ? (Number.isInteger(value) ? value : value.toFixed(3)) : value}`);
 
-// The targets of the speed issue, checked on this run.
+// The targets of the speed issues, checked on this run.
 const ns = (rule: Rule, n: number, impl: string) => rows.find((r) => r.rule === rule && r.size === n && r.impl === impl)?.nsPerElement ?? null;
 const targets: string[] = [];
 const check = (label: string, ok: boolean | null, detail: string) => targets.push(`- [${ok === null ? '?' : ok ? 'x' : ' '}] ${label}: ${detail}`);
@@ -394,31 +471,36 @@ const largest = SIZES[SIZES.length - 1]!;
 lines.push('');
 lines.push('Checked against unchecked, as ratios to the streaming bound measured in the same rounds:');
 for (const rule of RULES) {
-  const name = rule === 'nesterov' ? 'Nesterov' : 'Adam';
   for (const n of SIZES) {
-    const bound = ns(rule, n, `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`);
+    const bound = ns(rule.id, n, boundLabel(rule));
     if (bound === null) continue;
     const x = (impl: string) => {
-      const value = ns(rule, n, impl);
+      const value = ns(rule.id, n, impl);
       return value === null ? 'n/a' : `${value.toFixed(3)} ns/el = ${(value / bound).toFixed(2)}x`;
     };
-    const withDetection = ns(rule, n, 'kernel alone, wasm, with overflow detection');
-    const withoutDetection = ns(rule, n, 'kernel alone, wasm, without overflow detection');
-    const cost = withDetection === null || withoutDetection === null ? 'n/a' : `${((withDetection / withoutDetection - 1) * 100).toFixed(1)}%`;
+    const withDetection = ns(rule.id, n, 'kernel alone, wasm, with overflow detection');
+    const withoutDetection = ns(rule.id, n, 'kernel alone, wasm, without overflow detection');
+    const cost = withDetection === null || withoutDetection === null ? '' : ` (detection: ${((withDetection / withoutDetection - 1) * 100).toFixed(1)}%)`;
+    const kernelAlone =
+      withDetection === null
+        ? ''
+        : `kernel alone with overflow detection ${x('kernel alone, wasm, with overflow detection')}` +
+          `${withoutDetection === null ? '' : `, without ${x('kernel alone, wasm, without overflow detection')}`}${cost}; `;
     lines.push(
-      `- ${name} ${n.toExponential(1)}: bound ${bound.toFixed(3)} ns/el; wasm step checked ${x('ours, wasm')}, unchecked ${x('ours, wasm, unchecked')}; ` +
-        `kernel alone with overflow detection ${x('kernel alone, wasm, with overflow detection')}, without ${x('kernel alone, wasm, without overflow detection')} (detection: ${cost}); ` +
-        `gradient scan alone ${x('gradient scan alone, wasm (anyNonFinite)')}; JS checked ${x('ours, JS')}, unchecked ${x('ours, JS, unchecked')}`,
+      `- ${rule.label} ${n.toExponential(1)}: bound ${bound.toFixed(3)} ns/el; wasm step checked ${x('ours, wasm')}, unchecked ${x('ours, wasm, unchecked')}; ` +
+        `${kernelAlone}gradient scan alone ${x('gradient scan alone, wasm (anyNonFinite)')}; JS checked ${x('ours, JS')}, unchecked ${x('ours, JS, unchecked')}`,
     );
   }
 }
 for (const rule of RULES) {
-  const name = rule === 'nesterov' ? 'Nesterov' : 'Adam';
-  const wasm = (n: number) => ns(rule, n, 'ours, wasm, unchecked');
-  const bound = ns(rule, largest, `streaming bound (${rule === 'nesterov' ? 'read 3, write 2' : 'read 4, write 3'})`);
-  check(`${name} wasm within 1.3x of the streaming bound at ${largest.toExponential(1)}`, bound === null ? null : wasm(largest)! <= 1.3 * bound, `${(wasm(largest)! / bound!).toFixed(2)}x`);
-  if (rule === 'nesterov') {
-    const checked = ns(rule, largest, 'ours, wasm');
+  const name = rule.label;
+  const wasm = (n: number) => ns(rule.id, n, 'ours, wasm, unchecked');
+  const bound = ns(rule.id, largest, boundLabel(rule));
+  if (bound !== null) {
+    check(`${name} wasm within 1.3x of the streaming bound at ${largest.toExponential(1)}`, wasm(largest)! <= 1.3 * bound, `${(wasm(largest)! / bound).toFixed(2)}x`);
+  }
+  if (rule.id === 'nesterov') {
+    const checked = ns(rule.id, largest, 'ours, wasm');
     check(
       `${name} wasm CHECKED (nonFinite 'error': scan + step + overflow detection) within 1.25x of the streaming bound at ${largest.toExponential(1)}`,
       bound === null || checked === null ? null : checked <= 1.25 * bound,
@@ -426,14 +508,16 @@ for (const rule of RULES) {
     );
   }
   for (const n of SIZES) {
-    const book = ns(rule, n, "book's code, transliterated")!;
+    const book = ns(rule.id, n, "book's code, transliterated");
+    if (book === null) continue;
     const need = n === 1e5 || n === 1e6 ? 10 : 5;
     check(`${name} wasm >= ${need}x faster than the book's transliteration at ${n.toExponential(0)}`, book / wasm(n)! >= need, `${(book / wasm(n)!).toFixed(1)}x`);
-    const js = ns(rule, n, 'ours, JS, unchecked')!;
+    const js = ns(rule.id, n, 'ours, JS, unchecked')!;
     check(`${name} JS kernel >= 2x faster than the book's transliteration at ${n.toExponential(0)}`, book / js >= 2, `${(book / js).toFixed(1)}x`);
   }
+  if (!('rule' in rule.torch)) continue;
   for (const n of [...new Set([1e5, largest])].filter((size) => SIZES.includes(size))) {
-    const torchNs = ns(rule, n, `PyTorch 1.13, 1 thread, foreach=True${n === largest && largeSizes.includes(n) ? ', malloc keeps memory' : ''}`);
+    const torchNs = ns(rule.id, n, `PyTorch 1.13, 1 thread, foreach=True${n === largest && largeSizes.includes(n) ? ', malloc keeps memory' : ''}`);
     check(`${name} wasm faster than PyTorch foreach=True at ${n.toExponential(1)}`, torchNs === null ? null : wasm(n)! < torchNs, torchNs === null ? 'PyTorch missing' : `${(torchNs / wasm(n)!).toFixed(2)}x`);
   }
 }
@@ -441,13 +525,26 @@ if (!args['no-extras']) {
   const manyRatio = (extras['wasm: 1000 tensors of 1000, ns/el'] as number) / (extras['wasm: one tensor of 1e6, ns/el'] as number);
   check('1000 tensors of 1000 within 1.5x of one tensor of 1e6 (wasm store)', manyRatio <= 1.5, `${manyRatio.toFixed(2)}x`);
 }
+
+// Muon: one step of a matrix (bench/muon.ts), after the elementwise rules.
+let muonRows: MuonRow[] = [];
+if (!args['no-muon']) {
+  const muon = muonSection({ torch: !args['no-torch'], quick: args.quick, log: (line) => process.stderr.write(`${line}\n`) });
+  muonRows = muon.rows;
+  lines.push('');
+  lines.push(...muon.lines);
+  targets.push(...muon.targets);
+}
 lines.push('');
 lines.push('Targets:');
 lines.push(...targets);
 
 const table = lines.join('\n');
 console.log(table);
-if (args.json) writeFileSync(args.json, JSON.stringify({ machine, rows, extras, targets, sink }, null, 2));
+if (args.json) {
+  const traffic = Object.fromEntries(RULES.map((rule) => [rule.id, { reads: rule.reads, writes: rule.writes, bytesPerElement: bytesPerElement(rule) }]));
+  writeFileSync(args.json, JSON.stringify({ machine, command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, traffic, rows, extras, muon: muonRows, targets, sink }, null, 2));
+}
 
 // nesterov/tfjs against TF.js's own optimizers (bench/tfjs.ts; `npm run bench:tfjs` alone).
 if (!args['no-tfjs']) console.log(`\n${(await (await import('./tfjs.ts')).tfjsSection({ quick: args.quick })).lines.join('\n')}`);

@@ -4,7 +4,9 @@
 Run by bench/run.ts through /usr/bin/python3 (Debian's python3-torch 1.13); prints one
 JSON object. Same method as the JS side: inputs built outside the timed region, warm-up
 discarded, the median of repeated samples, each sample several steps long.
-Usage: torch_bench.py SIZE[,SIZE...] [seconds-per-cell]
+Usage: torch_bench.py SIZE[,SIZE...] [seconds-per-cell] [RULE[,RULE...]]
+RULE is a bench/rules.ts `torch` name (default nesterov,adam); the options are those of
+bench/rules.ts's `make` where torch names them the same.
 """
 import json
 import sys
@@ -34,21 +36,39 @@ def measure(step, n, budget):
     return times[len(times) // 2] / n
 
 
+OPTIMIZERS = {
+    "nesterov": lambda ps, f: torch.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True, foreach=f),
+    "adam": lambda ps, f: torch.optim.Adam(ps, lr=0.001, foreach=f),
+    "sgd": lambda ps, f: torch.optim.SGD(ps, lr=0.01, foreach=f),
+    "momentum": lambda ps, f: torch.optim.SGD(ps, lr=0.01, momentum=0.9, foreach=f),
+    "adagrad": lambda ps, f: torch.optim.Adagrad(ps, lr=0.01, foreach=f),
+    "rmsprop": lambda ps, f: torch.optim.RMSprop(ps, lr=0.01, foreach=f),
+    "adamw": lambda ps, f: torch.optim.AdamW(ps, lr=0.001, foreach=f),
+    "nadam": lambda ps, f: torch.optim.NAdam(ps, foreach=f),
+    "radam": lambda ps, f: torch.optim.RAdam(ps, foreach=f),
+    "adamax": lambda ps, f: torch.optim.Adamax(ps, foreach=f),
+    "adadelta": lambda ps, f: torch.optim.Adadelta(ps, foreach=f),
+    "rprop": lambda ps, f: torch.optim.Rprop(ps, foreach=f),
+}
+
+
 def main():
     sizes = [int(float(s)) for s in sys.argv[1].split(",")]
     budget = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": {}}
-    for rule in ("nesterov", "adam"):
+    rules = sys.argv[3].split(",") if len(sys.argv) > 3 else ["nesterov", "adam"]
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": {}, "errors": {}}
+    for rule in rules:
         for foreach in (True, False):
             for n in sizes:
+                key = "%s/foreach=%s/%d" % (rule, foreach, n)
                 p = torch.zeros(n, dtype=torch.float32)
                 p.grad = torch.full((n,), 0.001, dtype=torch.float32)
-                if rule == "nesterov":
-                    opt = torch.optim.SGD([p], lr=0.01, momentum=0.9, nesterov=True, foreach=foreach)
-                else:
-                    opt = torch.optim.Adam([p], lr=0.001, foreach=foreach)
-                ns = measure(opt.step, n, budget)
-                out["results"]["%s/foreach=%s/%d" % (rule, foreach, n)] = ns
+                try:
+                    opt = OPTIMIZERS[rule]([p], foreach)
+                except (KeyError, TypeError) as error:
+                    out["errors"][key] = "%s: %s" % (type(error).__name__, error)
+                    continue
+                out["results"][key] = measure(opt.step, n, budget)
                 del opt, p
     print(json.dumps(out))
 

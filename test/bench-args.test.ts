@@ -1,0 +1,82 @@
+/**
+ * `npm run bench`'s argument validation and its table of rules (bench/rules.ts): the
+ * bench itself is not a unit test, but what it accepts, what it refuses (with which
+ * message) and the bytes it holds each rule to are.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BENCH_RULES, boundKernelFor, bytesPerElement, parseBenchArgs, trafficLabel } from '../bench/rules.ts';
+
+const ALL_IDS = 'nesterov, adam, lion, schedulefree-adamw, sgd, momentum, adagrad, rmsprop, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd';
+
+test('bench args: no flags select the four default rules (the issue 13 rows) at the four sizes', () => {
+  const args = parseBenchArgs({});
+  assert.deepEqual(
+    args.rules.map((r) => r.id),
+    ['nesterov', 'adam', 'lion', 'schedulefree-adamw'],
+  );
+  assert.deepEqual(args.sizes, [1000, 100000, 1000000, 16000000]);
+  assert.deepEqual(parseBenchArgs({ quick: true }).sizes, [1000, 100000, 1000000]);
+});
+
+test('bench args: --rules picks rules in the order given; all picks every one', () => {
+  assert.deepEqual(
+    parseBenchArgs({ rules: 'schedulefree-adamw,lion' }).rules.map((r) => r.id),
+    ['schedulefree-adamw', 'lion'],
+  );
+  assert.equal(parseBenchArgs({ rules: 'all' }).rules.map((r) => r.id).join(', '), ALL_IDS);
+});
+
+test('bench args: --sizes takes exponent notation and refuses what is not an integer from 16 to 2^28', () => {
+  assert.deepEqual(parseBenchArgs({ sizes: '1e5,1.6e7,1500' }).sizes, [100000, 16000000, 1500]);
+  for (const [sizes, bad] of [
+    ['1e5,8', '8'],
+    ['1e5,,1e6', ''],
+    ['1.5', '1.5'],
+    ['abc', 'abc'],
+    ['1e9', '1e9'],
+  ] as const) {
+    assert.throws(() => parseBenchArgs({ sizes }), {
+      name: 'RangeError',
+      message: `--sizes: '${bad}' is not an integer from 16 to 2^28 (in --sizes '${sizes}'; e.g. --sizes 1e5,1.6e7)`,
+    });
+  }
+});
+
+test('bench args: an unknown or repeated --rules name is refused, naming it and the known ones', () => {
+  assert.throws(() => parseBenchArgs({ rules: 'lion,muon' }), {
+    name: 'RangeError',
+    message: `--rules: unknown rule 'muon' (in --rules 'lion,muon'); known: ${ALL_IDS}, or all`,
+  });
+  assert.throws(() => parseBenchArgs({ rules: 'lion,adam,lion' }), {
+    name: 'RangeError',
+    message: "--rules: 'lion' is listed twice (in --rules 'lion,adam,lion')",
+  });
+  assert.throws(() => parseBenchArgs({ rules: '' }), { message: `--rules: unknown rule '' (in --rules ''); known: ${ALL_IDS}, or all` });
+});
+
+test('bench rules: bytes per element from the arrays each kernel reads and writes (float32)', () => {
+  const rule = (id: string) => BENCH_RULES.find((r) => r.id === id)!;
+  // Lion (assembly/kernels.ts lion(p, g, m)): reads p, g, m and writes p, m: 5 x 4 B.
+  assert.equal(bytesPerElement(rule('lion')), 20);
+  assert.equal(trafficLabel(rule('lion')), 'reads p, g, m; writes p, m = 20 B/el');
+  assert.equal(boundKernelFor(rule('lion')), 'stream3to2');
+  // Schedule-Free AdamW (scheduleFreeAdamw(p, g, z, v)), after its first step: 7 x 4 B.
+  assert.equal(bytesPerElement(rule('schedulefree-adamw')), 28);
+  assert.equal(boundKernelFor(rule('schedulefree-adamw')), 'stream4to3');
+  // Nesterov reads p, g, v and writes p, v; Adam (no amsgrad) reads p, g, m, v, writes p, m, v.
+  assert.equal(bytesPerElement(rule('nesterov')), 20);
+  assert.equal(bytesPerElement(rule('adam')), 28);
+  // SGD's 12 B (read 2, write 1) has no streaming kernel: no bound row rather than a wrong one.
+  assert.equal(bytesPerElement(rule('sgd')), 12);
+  assert.equal(boundKernelFor(rule('sgd')), undefined);
+});
+
+test('bench rules: torch 1.13 peers only where torch has the rule', () => {
+  const peers = Object.fromEntries(BENCH_RULES.map((r) => [r.id, 'rule' in r.torch ? r.torch.rule : null]));
+  assert.equal(peers.lion, null);
+  assert.equal(peers['schedulefree-adamw'], null);
+  assert.equal(peers['schedulefree-sgd'], null);
+  assert.equal(peers.nesterov, 'nesterov');
+  assert.equal(peers.rprop, 'rprop');
+});
