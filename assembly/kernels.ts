@@ -217,21 +217,27 @@ export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
 
 /**
  * One vector of Nesterov 'nag' at offset o of p, g, v: every load before the first store
- * (see nesterovNagQuarters). Returns p + v as written, for the probe.
+ * (see nesterovNagQuarters). p += mu^2 v_old - (1 + mu) lr g is computed as
+ * p += mu v_new - lr g, the same quantity (mu v_new - lr g = mu^2 v_old - mu lr g - lr g)
+ * with lr g computed once: six operations instead of seven, and the loop is bound by its
+ * arithmetic as much as by memory (in cache it runs at about 4 cycles a vector). Returns
+ * p as written, for the probe: whenever v_new is NaN or +-Infinity, so is p (mu v_new is
+ * +-Infinity or NaN, and a sum with a non-finite term is non-finite).
  */
 @inline function nesterovNagVector(
-  p: usize, g: usize, v: usize, vlr: v128, vmu: v128, vmm: v128, vscale: v128, vwd: v128, negate: bool, decay: bool,
+  p: usize, g: usize, v: usize, vlr: v128, vmu: v128, vwd: v128, negate: bool, decay: bool,
 ): v128 {
   let gi = v128.load(g);
   const vOld = v128.load(v);
   const pOld = v128.load(p);
   if (negate) gi = f32x4.neg(gi);
   if (decay) gi = f32x4.add(gi, f32x4.mul(vwd, pOld));
-  const vi = f32x4.sub(f32x4.mul(vmu, vOld), f32x4.mul(vlr, gi));
-  const pi = f32x4.add(pOld, f32x4.sub(f32x4.mul(vmm, vOld), f32x4.mul(vscale, gi)));
+  const lrg = f32x4.mul(vlr, gi);
+  const vi = f32x4.sub(f32x4.mul(vmu, vOld), lrg);
+  const pi = f32x4.add(pOld, f32x4.sub(f32x4.mul(vmu, vi), lrg));
   v128.store(v, vi);
   v128.store(p, pi);
-  return f32x4.add(pi, vi);
+  return pi;
 }
 
 /**
@@ -249,17 +255,16 @@ export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
  * does not move wasm loads across stores, so the source order is the machine order.
  */
 @inline function nesterovNagQuarters(
-  p: usize, g: usize, v: usize, quarter: usize, vlr: v128, vmu: v128, vmm: v128, vscale: v128, vwd: v128,
-  negate: bool, decay: bool, detect: bool,
+  p: usize, g: usize, v: usize, quarter: usize, vlr: v128, vmu: v128, vwd: v128, negate: bool, decay: bool, detect: bool,
 ): v128 {
   let ok = v128.splat<i32>(0);
   const q2 = quarter << 1, q3 = q2 + quarter;
   const stop = g + quarter;
   do {
-    const a = nesterovNagVector(p, g, v, vlr, vmu, vmm, vscale, vwd, negate, decay);
-    const b = nesterovNagVector(p + quarter, g + quarter, v + quarter, vlr, vmu, vmm, vscale, vwd, negate, decay);
-    const c = nesterovNagVector(p + q2, g + q2, v + q2, vlr, vmu, vmm, vscale, vwd, negate, decay);
-    const d = nesterovNagVector(p + q3, g + q3, v + q3, vlr, vmu, vmm, vscale, vwd, negate, decay);
+    const a = nesterovNagVector(p, g, v, vlr, vmu, vwd, negate, decay);
+    const b = nesterovNagVector(p + quarter, g + quarter, v + quarter, vlr, vmu, vwd, negate, decay);
+    const c = nesterovNagVector(p + q2, g + q2, v + q2, vlr, vmu, vwd, negate, decay);
+    const d = nesterovNagVector(p + q3, g + q3, v + q3, vlr, vmu, vwd, negate, decay);
     if (detect) ok = probe(ok, f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
     p += 16;
     g += 16;
@@ -278,9 +283,7 @@ export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
   const sign64 = load<f64>(s, 16);
   const wd64 = load<f64>(s, 24);
   const lr = <f32>lr64, mu = <f32>mu64, sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
-  const muSquared = <f32>(mu64 * mu64), gradScale = <f32>((1 + mu64) * lr64);
-  const vlr = f32x4.splat(lr), vmu = f32x4.splat(mu), vmm = f32x4.splat(muSquared), vscale = f32x4.splat(gradScale);
-  const vwd = f32x4.splat(wd);
+  const vlr = f32x4.splat(lr), vmu = f32x4.splat(mu), vwd = f32x4.splat(wd);
   const negate = sign64 < 0;
   let ok0 = f32x4.splat(0), ok1 = f32x4.splat(0), tail: f32 = 0;
   const end = <usize>(n & ~3) << 2;
@@ -290,26 +293,26 @@ export function momentumPytorch(p: usize, g: usize, b: usize, n: i32, s: usize):
   const end4 = end & ~(<usize>63);
   if (end4 != 0) {
     const quarter = end4 >> 2;
-    if (!negate && !decay) ok0 = nesterovNagQuarters(p, g, v, quarter, vlr, vmu, vmm, vscale, vwd, false, false, detect);
-    else ok0 = nesterovNagQuarters(p, g, v, quarter, vlr, vmu, vmm, vscale, vwd, negate, decay, detect);
+    if (!negate && !decay) ok0 = nesterovNagQuarters(p, g, v, quarter, vlr, vmu, vwd, false, false, detect);
+    else ok0 = nesterovNagQuarters(p, g, v, quarter, vlr, vmu, vwd, negate, decay, detect);
   }
   for (let o = end4; o < end; o += 16) {
-    const written = nesterovNagVector(p + o, g + o, v + o, vlr, vmu, vmm, vscale, vwd, negate, decay);
+    const written = nesterovNagVector(p + o, g + o, v + o, vlr, vmu, vwd, negate, decay);
     if (detect) ok1 = probe(ok1, written);
   }
   for (let o = end; o < (<usize>n << 2); o += 4) {
     const gi = gradient1(g + o, p + o, sign, wd, decay);
-    const vOld = load<f32>(v + o);
-    const vi = mu * vOld - lr * gi;
+    const lrg = lr * gi;
+    const vi = mu * load<f32>(v + o) - lrg;
     store<f32>(v + o, vi);
-    const pi = load<f32>(p + o) + (muSquared * vOld - gradScale * gi);
+    const pi = load<f32>(p + o) + (mu * vi - lrg);
     store<f32>(p + o, pi);
-    if (detect) tail += (pi + vi) * 0;
+    if (detect) tail += pi * 0;
   }
   return verdict(ok0, ok1, tail);
 }
 
-/** Nesterov 'nag': p += mu^2 v_old - (1 + mu) lr g; v = mu v_old - lr g. */
+/** Nesterov 'nag': v = mu v_old - lr g; p += mu^2 v_old - (1 + mu) lr g, computed as p += mu v - lr g (see nesterovNagVector). */
 export function nesterovNag(p: usize, g: usize, v: usize, n: i32, s: usize): i32 {
   return nesterovNagLoop(p, g, v, n, s, true);
 }
