@@ -171,3 +171,13 @@ export function runAgainstCore(
   model.dispose();
   return { adapter, core: coreWeights, opt, core_: core };
 }
+
+/** The bits of every weight an optimizer exports (state included), by name. */
+export async function exportedBits(opt: tf.Optimizer): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const w of await opt.getWeights()) {
+    const data = await w.tensor.data();
+    out.set(w.name, w.tensor.dtype === 'string' ? String(data[0]) : Buffer.from((data as Float32Array | Int32Array).buffer, (data as Float32Array).byteOffset, (data as Float32Array).byteLength).toString('hex'));
+  }
+  return out;
+}

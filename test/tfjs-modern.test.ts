@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AdamW, LAMB, Lion, Muon, ParamStore, ScheduleFreeAdamW, ScheduleFreeSGD, UpdateError, partition, Adam, type AnyOptimizer, type Partition } from 'nesterov';
 import { TfOptimizer, TfPartition, tfOptimizer, type TfMembers, type TfOptimizerOptions, type TfWrappable } from 'nesterov/tfjs';
-import { BACKENDS, batches, bitDifferences, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
+import { BACKENDS, batches, bitDifferences, exportedBits, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
 
 const STEPS = 12;
 
@@ -76,16 +76,6 @@ for (const backend of BACKENDS) {
       });
     }
   });
-}
-
-/** The bits of every weight an optimizer exports (state included), by name. */
-async function exportedBits(opt: tf.Optimizer): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const w of await opt.getWeights()) {
-    const data = await w.tensor.data();
-    out.set(w.name, w.tensor.dtype === 'string' ? String(data[0]) : Buffer.from((data as Float32Array | Int32Array).buffer, (data as Float32Array).byteOffset, (data as Float32Array).byteLength).toString('hex'));
-  }
-  return out;
 }
 
 describe("LAMB's trust ratio is per variable (hand-derived first step)", () => {

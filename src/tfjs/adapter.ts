@@ -624,19 +624,7 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
 
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const owner = `${TfOptimizer.className}.setWeights`;
-    if (!Array.isArray(weightValues)) throw new TypeError(`${owner}: expected an array of { name, tensor }, got ${describeValue(weightValues)}`);
-    const byName = new Map<string, tf.Tensor>();
-    for (const w of weightValues) {
-      if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !(w.tensor instanceof tf.Tensor)) {
-        throw new TypeError(`${owner}: every weight must be { name, tensor }, got ${describeValue(w)}`);
-      }
-      byName.set(w.name, w.tensor);
-    }
-    const iter = byName.get('iter');
-    const metaTensor = byName.get(STATE_WEIGHT_NAME);
-    if (iter === undefined || metaTensor === undefined || metaTensor.dtype !== 'string') {
-      throw new TypeError(`${owner}: the weights lack 'iter' or '${STATE_WEIGHT_NAME}' (they were not saved by a ${TfOptimizer.className})`);
-    }
+    const { byName, iter, metaTensor } = weightsByName(owner, weightValues, STATE_WEIGHT_NAME, TfOptimizer.className);
     let meta: { format: unknown; version: unknown; optimizer: unknown; variant: unknown; stepCount: unknown; skippedSteps: unknown; params: { name: string; length: number; step: number; scalars: Record<string, number>; buffers: string[] }[] };
     try {
       meta = JSON.parse(String((await metaTensor.data())[0])) as typeof meta;
@@ -731,3 +719,28 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
 }
 
 tf.serialization.registerClass(TfOptimizer);
+
+/**
+ * The weights setWeights was given, by name, with 'iter' and the JSON metadata tensor
+ * `metaName` (a string tensor) that every saved set carries; a clear TypeError otherwise.
+ * Shared by TfOptimizer and TfPartition.
+ */
+export function weightsByName(
+  owner: string, weightValues: unknown, metaName: string, className: string,
+): { byName: Map<string, tf.Tensor>; iter: tf.Tensor; metaTensor: tf.Tensor } {
+  if (!Array.isArray(weightValues)) throw new TypeError(`${owner}: expected an array of { name, tensor }, got ${describeValue(weightValues)}`);
+  const byName = new Map<string, tf.Tensor>();
+  for (const w of weightValues as unknown[]) {
+    const weight = w as { name?: unknown; tensor?: unknown } | null;
+    if (weight === null || typeof weight !== 'object' || typeof weight.name !== 'string' || !(weight.tensor instanceof tf.Tensor)) {
+      throw new TypeError(`${owner}: every weight must be { name, tensor }, got ${describeValue(w)}`);
+    }
+    byName.set(weight.name, weight.tensor);
+  }
+  const iter = byName.get('iter');
+  const metaTensor = byName.get(metaName);
+  if (iter === undefined || metaTensor === undefined || metaTensor.dtype !== 'string') {
+    throw new TypeError(`${owner}: the weights lack 'iter' or '${metaName}' (they were not saved by a ${className})`);
+  }
+  return { byName, iter, metaTensor };
+}

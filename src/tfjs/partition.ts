@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UpdateError, describeValue, optionError } from '../errors.ts';
 import { clipGradNorm } from '../grads.ts';
 import { partition, PARTITION_FORMAT, type Partition } from '../partition.ts';
-import { TfOptimizer, checkGradients, isWrappable, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
+import { TfOptimizer, checkGradients, isWrappable, weightsByName, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
 
 /** The members of a partition the adapter can wrap: optimizers of this library, Muon included. */
 export type TfMembers = { readonly [key: string]: TfWrappable };
@@ -221,19 +221,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
   /** Loads what getWeights saved; all or nothing (a member that refuses its part puts back the ones loaded before it). */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const owner = `${TfPartition.className}.setWeights`;
-    if (!Array.isArray(weightValues)) throw new TypeError(`${owner}: expected an array of { name, tensor }, got ${describeValue(weightValues)}`);
-    const byName = new Map<string, tf.Tensor>();
-    for (const w of weightValues) {
-      if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !(w.tensor instanceof tf.Tensor)) {
-        throw new TypeError(`${owner}: every weight must be { name, tensor }, got ${describeValue(w)}`);
-      }
-      byName.set(w.name, w.tensor);
-    }
-    const iter = byName.get('iter');
-    const metaTensor = byName.get(PARTITION_WEIGHT_NAME);
-    if (iter === undefined || metaTensor === undefined || metaTensor.dtype !== 'string') {
-      throw new TypeError(`${owner}: the weights lack 'iter' or '${PARTITION_WEIGHT_NAME}' (they were not saved by a ${TfPartition.className})`);
-    }
+    const { byName, iter, metaTensor } = weightsByName(owner, weightValues, PARTITION_WEIGHT_NAME, TfPartition.className);
     let meta: { format?: unknown; members?: unknown; stepCount?: unknown; skippedSteps?: unknown };
     try {
       meta = JSON.parse(String((await metaTensor.data())[0])) as typeof meta;
