@@ -579,8 +579,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     // parameter seen for the first time and claims its regions, and a refused step must
     // leave the optimizer exactly as it was.
     if (this.nonFinite !== 'ignore') {
-      // The wasm scan reads at full bandwidth and splits across threads; only when it finds
-      // something does firstNonFinite look for the index.
+      // The wasm scan reads eight streams at once (and splits across threads when a pool
+      // is attached); only when it finds something does firstNonFinite look for the index.
       const gradsAt = store.byteOffset(1, 0);
       const index = kernels !== null
         ? kernels.exports.anyNonFinite(gradsAt, store.regionLength) === 0 ? -1 : kernels.exports.firstNonFinite(gradsAt, store.regionLength)
