@@ -181,3 +181,13 @@ export async function exportedBits(opt: tf.Optimizer): Promise<Map<string, strin
   }
   return out;
 }
+
+/** `model.save` with its optimizer into memory, then `tf.loadLayersModel` of what was saved. */
+export async function saveAndLoad(model: tf.LayersModel): Promise<tf.LayersModel> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(tf.io.withSaveHandler(async (saved) => {
+    artifacts = saved;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }), { includeOptimizer: true });
+  return tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+}

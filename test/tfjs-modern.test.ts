@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AdamW, LAMB, Lion, Muon, ParamStore, ScheduleFreeAdamW, ScheduleFreeSGD, UpdateError, partition, Adam, type AnyOptimizer, type Partition } from 'nesterov';
 import { TfOptimizer, TfPartition, tfOptimizer, type TfMembers, type TfOptimizerOptions, type TfWrappable } from 'nesterov/tfjs';
-import { BACKENDS, batches, bitDifferences, exportedBits, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
+import { BACKENDS, batches, bitDifferences, exportedBits, saveAndLoad, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
 
 const STEPS = 12;
 
@@ -515,12 +515,7 @@ describe('tfOptimizer(partition(...)): Muon for the matrices, AdamW for the bias
         await model.fit(x1, y1, { batchSize: 8, epochs: 1, shuffle: false, verbose: 0 });
         assert.equal(opt.iterations, 4);
         assert.equal(opt.members.muon!.stepCount, 4);
-        let artifacts: tf.io.ModelArtifacts | undefined;
-        await model.save(tf.io.withSaveHandler(async (saved) => {
-          artifacts = saved;
-          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-        }), { includeOptimizer: true });
-        const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+        const loaded = await saveAndLoad(model);
         assert.ok(loaded.optimizer instanceof TfPartition);
         assert.equal(loaded.optimizer.iterations, 4);
         await model.fit(x2, y2, { batchSize: 8, epochs: 1, shuffle: false, verbose: 0 });

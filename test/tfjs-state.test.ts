@@ -27,7 +27,7 @@ import {
   type AnyOptimizer,
 } from 'nesterov';
 import { STATE_WEIGHT_NAME, TfOptimizer, tfOptimizer, type TfOptimizerOptions } from 'nesterov/tfjs';
-import { BACKENDS, BATCH, batches, bitDifferences, exportedBits, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
+import { BACKENDS, BATCH, batches, bitDifferences, exportedBits, saveAndLoad, lossFn, maxRelativeDifference, runAgainstCore, smallModel, tf, useBackend, weightsOf } from './tfjs-helpers.ts';
 
 const STEPS = 12;
 
@@ -134,12 +134,7 @@ for (const backend of BACKENDS) {
         const [x1, y1] = half(0);
         const [x2, y2] = half(4);
         await model.fit(x1, y1, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0 });
-        let artifacts: tf.io.ModelArtifacts | undefined;
-        await model.save(tf.io.withSaveHandler(async (saved) => {
-          artifacts = saved;
-          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-        }), { includeOptimizer: true });
-        const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+        const loaded = await saveAndLoad(model);
         assert.ok(loaded.optimizer instanceof TfOptimizer);
         assert.equal(loaded.optimizer.iterations, 4);
         // In this process the loaded variables are renamed (..._1): the state follows them by position.
