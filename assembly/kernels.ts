@@ -1055,6 +1055,39 @@ export function stream4to3Quarters(a: usize, b: usize, c: usize, d: usize, n: i3
   for (let o = end4; o < end; o += 16) stream4to3Vector(a + o, b + o, c + o, d + o);
 }
 
+/**
+ * The reads of a Nesterov step and nothing else: a, b and c, one vector in each quarter
+ * per iteration (as stream3to2Quarters), no store. The benchmark compares it with the
+ * streaming bound to show which half of the traffic sets the pace: on the Xeon of
+ * bench/results.json it takes 0.95-0.99x of the bound, so a step's in-place stores cost
+ * almost nothing there and its reads are the limit. Returns 1 if any value read is NaN
+ * or +-Infinity (the same w - w test as the probes), so no load can be optimised away.
+ */
+export function read3Quarters(a: usize, b: usize, c: usize, n: i32): i32 {
+  let acc0 = v128.splat<i32>(0), acc1 = v128.splat<i32>(0);
+  const end = <usize>n << 2;
+  const end4 = end & ~(<usize>63);
+  if (end4 != 0) {
+    const quarter = end4 >> 2, q2 = quarter << 1, q3 = q2 + quarter;
+    let o: usize = 0;
+    do {
+      acc0 = probe(acc0, f32x4.add(f32x4.add(v128.load(a + o), v128.load(b + o)), v128.load(c + o)));
+      acc1 = probe(acc1, f32x4.add(f32x4.add(v128.load(a + o + quarter), v128.load(b + o + quarter)), v128.load(c + o + quarter)));
+      acc0 = probe(acc0, f32x4.add(f32x4.add(v128.load(a + o + q2), v128.load(b + o + q2)), v128.load(c + o + q2)));
+      acc1 = probe(acc1, f32x4.add(f32x4.add(v128.load(a + o + q3), v128.load(b + o + q3)), v128.load(c + o + q3)));
+      o += 16;
+    } while (o < quarter);
+  }
+  const end1 = end & ~(<usize>15);
+  for (let o = end4; o < end1; o += 16) acc0 = probe(acc0, f32x4.add(f32x4.add(v128.load(a + o), v128.load(b + o)), v128.load(c + o)));
+  let tail: f32 = 0;
+  for (let o = end1; o < end; o += 4) {
+    const s = load<f32>(a + o) + load<f32>(b + o) + load<f32>(c + o);
+    tail += s - s;
+  }
+  return verdict(acc0, acc1, tail);
+}
+
 // PyTorch 1.13 parity rules (issue 13): RAdam, Adamax, Adadelta, Rprop. Each kernel is
 // the vector body (`...Vector`, returning the sum of the vectors it wrote, for the
 // probe) run by the same loop shape as the kernels above: two vectors per iteration in

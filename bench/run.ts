@@ -136,6 +136,13 @@ function gradientsFor(n: number): Float32Array {
 // ---------------------------------------------------------------------------------
 // Ours and the book's transliteration
 
+/** The row labels of Nesterov's floors (benchOurs): bytes moved with no arithmetic. */
+const FLOOR = {
+  reads: 'floor: the reads alone (p, g, v; no store)',
+  checkedTraffic: "floor: a checked step's traffic alone (gradient scan, then the bound's four-quarters loop)",
+  checkedReads: "floor: a checked step's reads alone (gradient scan, then the reads of p, g, v)",
+} as const;
+
 /** One row of benchOurs: a step, and what reads its result afterwards. */
 interface Candidate {
   impl: string;
@@ -276,6 +283,16 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     for (const step of loops) {
       boundLoops.push(candidates.length);
       candidates.push({ impl: boundLabel(rule), step, consume: () => undefined });
+    }
+    // Nesterov's floors (issue 10, item 21): the same store's bytes moved with no
+    // arithmetic, (1) its reads alone, no store: how much of the bound the reads take;
+    // (2) the checked step's traffic alone: the gradient scan, then the bound's loop;
+    // (3) the checked step's reads alone: the scan, then the reads of p, g and v. No
+    // checked step can beat (2) on this machine, whatever its kernel does.
+    if (rule.id === 'nesterov') {
+      candidates.push({ impl: FLOOR.reads, step: () => k.read3Quarters(a, b, c, n), consume: () => undefined });
+      candidates.push({ impl: FLOOR.checkedTraffic, step: () => (k.anyNonFinite(b, n), k.stream3to2Quarters(a, b, c, n)), consume: () => undefined });
+      candidates.push({ impl: FLOOR.checkedReads, step: () => (k.anyNonFinite(b, n), k.read3Quarters(a, b, c, n)), consume: () => undefined });
     }
   }
   const results = measureInterleaved(candidates.map((c) => c.step), n);
@@ -508,7 +525,10 @@ for (const rule of RULES) {
           `${withoutDetection === null ? '' : `, without ${x('kernel alone, wasm, without overflow detection')}`}${cost}; `;
     lines.push(
       `- ${rule.label} ${n.toExponential(1)}: bound ${bound.toFixed(3)} ns/el; wasm step checked ${x('ours, wasm')}, unchecked ${x('ours, wasm, unchecked')}; ` +
-        `${kernelAlone}gradient scan alone ${x('gradient scan alone, wasm (anyNonFinite)')}; JS checked ${x('ours, JS')}, unchecked ${x('ours, JS, unchecked')}`,
+        `${kernelAlone}gradient scan alone ${x('gradient scan alone, wasm (anyNonFinite)')}; JS checked ${x('ours, JS')}, unchecked ${x('ours, JS, unchecked')}` +
+        (ns(rule.id, n, FLOOR.checkedTraffic) === null
+          ? ''
+          : `; floors (no arithmetic): reads alone ${x(FLOOR.reads)}, scan then the bound's loop ${x(FLOOR.checkedTraffic)}, scan then the reads alone ${x(FLOOR.checkedReads)}`),
     );
   }
 }
@@ -521,10 +541,17 @@ for (const rule of RULES) {
   }
   if (rule.id === 'nesterov') {
     const checked = ns(rule.id, largest, 'ours, wasm');
+    const ratio = (impl: string) => {
+      const value = ns(rule.id, largest, impl);
+      return value === null || bound === null ? 'n/a' : `${(value / bound).toFixed(2)}x`;
+    };
     check(
       `${name} wasm CHECKED (nonFinite 'error': scan + step + overflow detection) within 1.25x of the streaming bound at ${largest.toExponential(1)}`,
       bound === null || checked === null ? null : checked <= 1.25 * bound,
-      bound === null || checked === null ? 'n/a' : `${(checked / bound).toFixed(2)}x`,
+      bound === null || checked === null
+        ? 'n/a'
+        : `${(checked / bound).toFixed(2)}x; this machine's floor for any checked step: the scan then the bound's loop ${ratio(FLOOR.checkedTraffic)}, ` +
+            `the scan then the reads alone ${ratio(FLOOR.checkedReads)} (the reads alone ${ratio(FLOOR.reads)}: reads set the pace)`,
     );
   }
   for (const n of SIZES) {

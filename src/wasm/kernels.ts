@@ -39,6 +39,8 @@ export interface KernelExports {
   /** stream3to2 / stream4to3 with one vector in each quarter of the arrays per iteration: the benchmark's bound is the faster loop. */
   stream3to2Quarters(a: number, b: number, c: number, n: number): void;
   stream4to3Quarters(a: number, b: number, c: number, d: number, n: number): void;
+  /** The reads of stream3to2Quarters alone, no store (the benchmark's floor rows); 1 if a value read is not finite. */
+  read3Quarters(a: number, b: number, c: number, n: number): number;
   radam(p: number, g: number, m: number, v: number, n: number, s: number): number;
   adamax(p: number, g: number, m: number, u: number, n: number, s: number): number;
   adadelta(p: number, g: number, sq: number, acc: number, n: number, s: number): number;
@@ -93,6 +95,7 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   stream4to3: 4,
   stream3to2Quarters: 3,
   stream4to3Quarters: 4,
+  read3Quarters: 3,
   radam: 4,
   adamax: 4,
   adadelta: 4,
