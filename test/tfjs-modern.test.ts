@@ -269,6 +269,33 @@ describe('Schedule-Free: eval() and train() on the adapter', () => {
     assert.throws(() => opt.train(), { name: 'TypeError', message: 'NesterovOptimizer.train: only Schedule-Free optimizers (ScheduleFreeSGD, ScheduleFreeAdamW) have a train and an eval mode; this one runs Lion' });
   });
 
+  // The core's eval() reports a moved value that is NaN or Infinity (test/schedulefree);
+  // the adapter must too, on both paths, with the same error: momentum 5e-324 makes eval's
+  // weight 1 - 1/beta = -Infinity, and -Infinity * (z - y) is NaN where z = y (both
+  // elements: y - z = beta (x - z) rounds to 0). The ops path used to move silently.
+  for (const backend of BACKENDS) {
+    for (const path of ['kernel', 'ops'] as const) {
+      it(`on ${backend}, path '${path}': an eval that writes NaN throws the core's UpdateError naming the variable; moved, and the mode is eval`, async () => {
+        await useBackend(backend);
+        const name = `sf_nan_${backend}_${path}`;
+        const w = tf.variable(tf.tensor([0, 0]), true, name);
+        const opt = tfOptimizer(new ScheduleFreeSGD({ lr: 0.1, momentum: 5e-324 }), { path });
+        for (let step = 0; step < 2; step++) opt.applyGradients({ [name]: tf.tensor([1, 0]) });
+        assert.throws(() => opt.eval(), (e: unknown) => {
+          assert.ok(e instanceof UpdateError);
+          assert.equal(e.message, `ScheduleFreeSGD.eval: parameter '${name}' became non-finite (beta 5e-324): the parameters were moved and the mode is now 'eval'`);
+          assert.equal(e.param, name);
+          return true;
+        });
+        const values = w.dataSync();
+        assert.ok(Number.isNaN(values[0]) && Number.isNaN(values[1]), `${values}`);
+        assert.equal(opt.mode, 'eval');
+        opt.dispose();
+        w.dispose();
+      });
+    }
+  }
+
   it('eval refuses, before moving anything, when a variable with state was disposed', async () => {
     await useBackend('cpu');
     const keep = tf.variable(tf.tensor([1, 2]), true, 'sf_keep');

@@ -496,9 +496,17 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
     }
   }
 
-  /** eval / train on the 'ops' path: p <- p + w (z - p) as TF.js ops, z the first state buffer. */
+  /**
+   * eval / train on the 'ops' path: p <- p + w (z - p) as TF.js ops, z the first state
+   * buffer. As the core's eval / train (and the kernel path): every variable is moved and
+   * the mode changes, then, if a moved value is NaN or +-Infinity, the core's UpdateError
+   * names the first such variable, word for word as on the kernel path (one flag per
+   * variable, all read in one dataSync).
+   */
   #opsMove(mode: 'eval' | 'train', names: readonly string[], variables: readonly tf.Variable[]): void {
-    tf.tidy(() => {
+    const moved: { name: string; beta: number }[] = [];
+    const nonFinite = tf.tidy(() => {
+      const flags: tf.Tensor[] = [];
       names.forEach((name, i) => {
         const slot = this.#opsSlots.get(name)!;
         if (slot.step === 0) return;
@@ -506,11 +514,22 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
         const beta = (this.#entry.name === 'ScheduleFreeSGD' ? hyper.momentum : hyper.beta1)!;
         const weight = mode === 'eval' ? 1 - 1 / beta : 1 - beta;
         const p = variables[i]!;
-        p.assign(tf.add(p, tf.mul(tf.sub(slot.buffers[0]!, p), weight)));
+        const next = tf.add(p, tf.mul(tf.sub(slot.buffers[0]!, p), weight));
+        p.assign(next);
+        moved.push({ name, beta });
+        flags.push(tf.any(tf.logicalNot(tf.isFinite(next))));
       });
+      return flags.length === 0 ? new Uint8Array(0) : tf.stack(flags).dataSync();
     });
     for (const slot of this.#opsSlots.values()) slot.scalars.trainMode = mode === 'train' ? 1 : 0;
     this.#opsTraining = mode === 'train';
+    const bad = moved.find((_, k) => nonFinite[k] !== 0);
+    if (bad !== undefined) {
+      throw new UpdateError(
+        `${this.#entry.name}.${mode}: parameter '${bad.name}' became non-finite (beta ${bad.beta}): the parameters were moved and the mode is now '${mode}'`,
+        bad.name,
+      );
+    }
   }
 
   // ---------------------------------------------------------------------------------
