@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json also write the results as JSON
  *   npm run bench -- --sizes 1e5,1.6e7  only these sizes
  *   npm run bench -- --rules lion,adam  only these rules (bench/rules.ts ids, or all)
- *   npm run bench -- --no-extras        without the many-small-tensors and heap rows
+ *   npm run bench -- --no-extras        without the many-small-tensors, heap and layout rows
  *   npm run bench -- --no-muon          without Muon's rows (alone: npm run bench:muon)
  *   npm run bench -- --no-torch / --no-tfjs  without those peers
  *
@@ -32,6 +32,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { Adam, Nesterov, ParamStore } from 'nesterov';
 import { startThreads, type ThreadPool } from '../src/node/threads.ts';
 import { bookAdamStep, bookNesterovStep } from './book.ts';
+import { layoutSection, type LayoutRow } from './layout.ts';
 import { muonSection, type MuonRow } from './muon.ts';
 import { boundKernelFor, bytesPerElement, parseBenchArgs, trafficLabel, type BenchRule } from './rules.ts';
 
@@ -497,6 +498,13 @@ lines.push('Bytes per element of one step (the arrays each wasm kernel reads and
 for (const rule of RULES) lines.push(`- ${rule.label}: ${trafficLabel(rule)}${boundKernelFor(rule) === undefined ? ' (no streaming kernel for this traffic: no bound row)' : ''}`);
 lines.push('');
 for (const [key, value] of Object.entries(extras)) lines.push(`- ${key}: ${typeof value === 'number' ? (Number.isInteger(value) ? value : value.toFixed(3)) : value}`);
+// The ParamStore's region skew against the old, 4K-aliased layout (bench/layout.ts).
+let layoutRows: LayoutRow[] = [];
+if (!args['no-extras']) {
+  const layout = layoutSection(16_000_000, args.quick ? 5 : 11);
+  layoutRows = layout.rows;
+  lines.push('', ...layout.lines);
+}
 
 // The targets of the speed issues, checked on this run.
 const ns = (rule: Rule, n: number, impl: string) => rows.find((r) => r.rule === rule && r.size === n && r.impl === impl)?.nsPerElement ?? null;
@@ -590,7 +598,7 @@ const table = lines.join('\n');
 console.log(table);
 if (args.json) {
   const traffic = Object.fromEntries(RULES.map((rule) => [rule.id, { reads: rule.reads, writes: rule.writes, bytesPerElement: bytesPerElement(rule) }]));
-  writeFileSync(args.json, JSON.stringify({ machine, command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, traffic, rows, extras, muon: muonRows, targets, sink }, null, 2));
+  writeFileSync(args.json, JSON.stringify({ machine, command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, traffic, rows, extras, layout: layoutRows, muon: muonRows, targets, sink }, null, 2));
 }
 
 // nesterov/tfjs against TF.js's own optimizers (bench/tfjs.ts; `npm run bench:tfjs` alone).

@@ -130,11 +130,47 @@ describe('ParamStore', () => {
     assert.equal(store.params.b1!.buffer, store.memory.buffer);
     for (const name of store.names) {
       assert.equal(store.params[name]!.byteOffset % 64, 0);
-      assert.equal(store.grads[name]!.byteOffset - store.params[name]!.byteOffset, store.regionLength * 4);
+      assert.equal(store.grads[name]!.byteOffset - store.params[name]!.byteOffset, store.regionStride * 4);
     }
+    // 78400 + 112 + 1008 = 79520 elements = 77 * 1024 + 672; the next region starts at the
+    // first count of elements after it that is 208 modulo 1024 (the skew, next test):
+    // 78 * 1024 + 208 = 80080.
+    assert.equal(store.regionLength, 79520);
+    assert.equal(store.regionStride, 80080);
+
     assert.equal(store.offsets.b1, 78400);
     assert.equal(store.offsets.W2, 78400 + 112);
     assert.ok(Object.isFrozen(store.params));
+  });
+
+  // 4K aliasing (src/store.ts REGION_SKEW): regions whose length is a multiple of 1024
+  // floats used to start at the same address modulo 4096, so a kernel's load of p[i] was
+  // taken for a load of the v[i] it had just stored and waited. Every region now starts
+  // 832 bytes (13 lines) after the previous one, modulo 4096, whatever the lengths; the
+  // skew costs less than 4096 bytes per region, and nothing but the gap moves.
+  it('starts region r at 512 + 832 r bytes modulo 4096 (no 4K aliasing between p, g and state), for any length and both dtypes', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const bytes = dtype === 'float32' ? 4 : 8;
+      for (const lengths of [[1024], [1024 * 1024], [4096, 1024], [1], [100, 17], [78400, 100, 1000, 10], [1023], [208], [1024 - 208]]) {
+        const shapes = Object.fromEntries(lengths.map((length, i) => [`t${i}`, length]));
+        const store = new ParamStore(shapes, { dtype, stateBuffers: 3 });
+        const label = `${dtype} ${lengths}`;
+        for (let region = 0; region < 5; region++) {
+          assert.equal(store.byteOffset(region, 0) % 4096, (512 + 832 * region * (bytes / 4)) % 4096, `${label}, region ${region}`);
+        }
+        assert.ok(store.regionStride >= store.regionLength && (store.regionStride - store.regionLength) * bytes < 4096, `${label}: stride ${store.regionStride}`);
+        assert.equal(store.buffer.byteLength >= 512 + 5 * store.regionStride * bytes, true, label);
+        // The views still cover each region's own tensors: writing every param and grad
+        // leaves the other regions' values alone.
+        for (const name of store.names) {
+          store.params[name]!.fill(1);
+          store.grads[name]!.fill(2);
+        }
+        for (const name of store.names) {
+          assert.ok(store.params[name]!.every((v) => v === 1) && store.grads[name]!.every((v) => v === 2), `${label} ${name}`);
+        }
+      }
+    }
   });
 
   it('per-parameter overrides split the store into runs and still equal the per-parameter path', () => {
