@@ -288,8 +288,9 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     // Nesterov's floors (issue 10, item 21): the same store's bytes moved with no
     // arithmetic, (1) its reads alone, no store: how much of the bound the reads take;
     // (2) the checked step's traffic alone: the gradient scan, then the bound's loop;
-    // (3) the checked step's reads alone: the scan, then the reads of p, g and v. No
-    // checked step can beat (2) on this machine, whatever its kernel does.
+    // (3) the checked step's reads alone: the scan, then the reads of p, g and v. (2)
+    // is the traffic every checked step must move, in that order, with no arithmetic:
+    // the floor a checked step is compared with.
     if (rule.id === 'nesterov') {
       candidates.push({ impl: FLOOR.reads, step: () => k.read3Quarters(a, b, c, n), consume: () => undefined });
       candidates.push({ impl: FLOOR.checkedTraffic, step: () => (k.anyNonFinite(b, n), k.stream3to2Quarters(a, b, c, n)), consume: () => undefined });
