@@ -146,9 +146,10 @@ describe('ParamStore', () => {
   // 4K aliasing (src/store.ts REGION_SKEW): regions whose length is a multiple of 1024
   // floats used to start at the same address modulo 4096, so a kernel's load of p[i] was
   // taken for a load of the v[i] it had just stored and waited. Every region now starts
-  // 832 bytes (13 lines) after the previous one, modulo 4096, whatever the lengths; the
+  // 208 elements (float32: 832 bytes, 13 lines) after the previous one, modulo 4096
+  // bytes, whatever the lengths; the
   // skew costs less than 4096 bytes per region, and nothing but the gap moves.
-  it('starts region r at 512 + 832 r bytes modulo 4096 (no 4K aliasing between p, g and state), for any length and both dtypes', () => {
+  it('starts region r at 512 + 208 r elements modulo 4096 bytes (832 r bytes in float32, 1664 r in float64: no 4K aliasing between p, g and state), for any length', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       const bytes = dtype === 'float32' ? 4 : 8;
       for (const lengths of [[1024], [1024 * 1024], [4096, 1024], [1], [100, 17], [78400, 100, 1000, 10], [1023], [208], [1024 - 208]]) {
