@@ -505,8 +505,8 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
    */
   #opsMove(mode: 'eval' | 'train', names: readonly string[], variables: readonly tf.Variable[]): void {
     const moved: { name: string; beta: number }[] = [];
-    const nonFinite = tf.tidy(() => {
-      const flags: tf.Tensor[] = [];
+    const finite = tf.tidy(() => {
+      const nexts: tf.Tensor[] = [];
       names.forEach((name, i) => {
         const slot = this.#opsSlots.get(name)!;
         if (slot.step === 0) return;
@@ -517,13 +517,13 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
         const next = tf.add(p, tf.mul(tf.sub(slot.buffers[0]!, p), weight));
         p.assign(next);
         moved.push({ name, beta });
-        flags.push(tf.any(tf.logicalNot(tf.isFinite(next))));
+        nexts.push(next);
       });
-      return flags.length === 0 ? new Uint8Array(0) : tf.stack(flags).dataSync();
+      return finiteFlags(nexts);
     });
     for (const slot of this.#opsSlots.values()) slot.scalars.trainMode = mode === 'train' ? 1 : 0;
     this.#opsTraining = mode === 'train';
-    const bad = moved.find((_, k) => nonFinite[k] !== 0);
+    const bad = moved.find((_, k) => finite[k] === 0);
     if (bad !== undefined) {
       throw new UpdateError(
         `${this.#entry.name}.${mode}: parameter '${bad.name}' became non-finite (beta ${bad.beta}): the parameters were moved and the mode is now '${mode}'`,
@@ -548,7 +548,7 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
       return value;
     });
     if (ours.nonFinite !== 'ignore') {
-      const finite = tf.tidy(() => tf.stack(entries.map((e) => tf.all(tf.isFinite(e.gradient)))).dataSync() as Uint8Array);
+      const finite = finiteFlags(entries.map((e) => e.gradient));
       const bad = finite.findIndex((ok) => ok === 0);
       if (bad >= 0) {
         if (ours.nonFinite === 'skip') {
@@ -738,6 +738,15 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
 }
 
 tf.serialization.registerClass(TfOptimizer);
+
+/**
+ * One flag per tensor, 1 where every value is finite (no NaN, no +-Infinity), all read
+ * in one dataSync: the finiteness checks of TfOptimizer and TfPartition.
+ */
+export function finiteFlags(tensors: readonly tf.Tensor[]): Uint8Array {
+  if (tensors.length === 0) return new Uint8Array(0);
+  return tf.tidy(() => tf.stack(tensors.map((t) => tf.all(tf.isFinite(t)))).dataSync() as Uint8Array);
+}
 
 /**
  * The weights setWeights was given, by name, with 'iter' and the JSON metadata tensor

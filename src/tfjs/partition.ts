@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UpdateError, describeValue, optionError } from '../errors.ts';
 import { clipGradNorm } from '../grads.ts';
 import { partition, PARTITION_FORMAT, type Partition } from '../partition.ts';
-import { TfOptimizer, checkGradients, isWrappable, weightsByName, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
+import { TfOptimizer, checkGradients, finiteFlags, isWrappable, weightsByName, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
 
 /** The members of a partition the adapter can wrap: optimizers of this library, Muon included. */
 export type TfMembers = { readonly [key: string]: TfWrappable };
@@ -145,7 +145,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
     const looked = [...parts].filter(([key]) => this.members[key]!.optimizer.nonFinite !== 'ignore');
     const all = looked.flatMap(([, part]) => part);
     if (all.length > 0) {
-      const finite = tf.tidy(() => tf.stack(all.map((g) => tf.all(tf.isFinite(g.tensor)))).dataSync() as Uint8Array);
+      const finite = finiteFlags(all.map((g) => g.tensor));
       const bad = finite.findIndex((ok) => ok === 0);
       if (bad >= 0) {
         const badName = all[bad]!.name;
