@@ -18,6 +18,8 @@ export { clipGradNorm, zeroGrads, zerosLike, type ClipOptions } from './grads.ts
 export {
   STATE_FORMAT,
   STATE_VERSION,
+  MAX_STATE_DEPTH,
+  checkSavedState,
   checkStateDict,
   decodeState,
   encodeState,
@@ -25,6 +27,7 @@ export {
   stateToJSON,
   type OptimizerStateDict,
   type ParamStateRecord,
+  type SavedState,
 } from './state.ts';
 export { StateError, UpdateError } from './errors.ts';
 export type { ArrayOf, Dtype, FloatArray, LearningRate, ParamSet, Schedule } from './types.ts';
