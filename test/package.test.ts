@@ -198,8 +198,8 @@ describe('the built package', () => {
     const imported_ = userNode(['--input-type=module', '-e', `${source}\nconsole.log(JSON.stringify([m0, m1].map((m) => Object.entries(m).map(([k, v]) => k + ':' + typeof v))));`]);
     assert.equal(imported_.status, 0, imported_.stderr);
     const [core, node] = JSON.parse(imported_.stdout) as [string[], string[]];
-    // Classes and functions, and the rule objects (`nesterovRule`, ...): never undefined.
-    const value = (name: string) => `${name}:${/Rule$/.test(name) ? 'object' : 'function'}`;
+    // Classes and functions, the rule objects (`nesterovRule`, ...) and the registry (`RULES`): never undefined.
+    const value = (name: string) => `${name}:${/Rule$/.test(name) || name === 'RULES' ? 'object' : 'function'}`;
     assert.deepEqual(core, [...wanted.nesterov].map(value));
     assert.deepEqual(node, [...wanted['nesterov/node']].map(value));
     assert.ok(wanted['nesterov/node'].has('startThreads') && wanted['nesterov/node'].has('saveStateSync'));

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
+import { RULES } from 'nesterov';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // tsx by absolute URL: the blocks run in a temp folder, outside this package.
@@ -160,4 +161,55 @@ it('every relative link in the README and docs/ reaches a file, and its anchor a
     }
   }
   assert.deepEqual(broken, []);
+});
+
+/** The cells of each row of the first table after `heading`, by the class name in its first cell. */
+function tableAfter(text: string, heading: string): Map<string, string[]> {
+  const start = text.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `no heading '${heading}'`);
+  const lines = text.slice(start).split('\n');
+  const first = lines.findIndex((line) => line.startsWith('|'));
+  const rows = new Map<string, string[]>();
+  for (const line of lines.slice(first + 2)) {
+    if (!line.startsWith('|')) break;
+    const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((cell) => cell.trim());
+    const name = /^\[?`([^`]+)`/.exec(cells[0]!);
+    assert.ok(name, `a row whose first cell is not a class name: ${line}`);
+    rows.set(name[1]!, cells);
+  }
+  return rows;
+}
+
+describe('every rule of the registry (RULES) is documented', () => {
+  const rulesPage = pages.get('docs/rules.md')!;
+  const readmeRows = tableAfter(readme, '## The optimizers');
+  const sections = anchors(rulesPage);
+
+  for (const entry of RULES) {
+    it(`${entry.name}: a row in the README's table, linking to its section in docs/rules.md, with its paper`, () => {
+      const row = readmeRows.get(entry.name);
+      assert.ok(row, `the README's table under '## The optimizers' has no row for ${entry.name}: add one`);
+      assert.ok(rulesPage.includes(`\n## ${entry.name}\n`), `docs/rules.md has no section '## ${entry.name}': add one`);
+      assert.ok(sections.has(slug(entry.name)));
+      assert.ok(row[0]!.includes(`(docs/rules.md#${slug(entry.name)})`), `the README row of ${entry.name} links to docs/rules.md#${slug(entry.name)}: ${row[0]}`);
+      // The paper as the rule names it: "Kingma & Ba (2015), ..." -> Kingma, 2015.
+      const [, author, year] = /^([^\s,&(]+)[^(]*\((\d{4})\)/.exec(entry.paper)!;
+      assert.ok(row[1]!.includes(author!) && row[1]!.includes(year!), `the README row of ${entry.name} names ${author} ${year} (${entry.paper}): ${row[1]}`);
+    });
+  }
+
+  it("the README's table and docs/rules.md's table of peers list only registered rules, in the registry's order", () => {
+    assert.deepEqual([...readmeRows.keys()], RULES.map((entry) => entry.name));
+    const peerRows = tableAfter(rulesPage, '## The same rule elsewhere');
+    assert.deepEqual([...peerRows.keys()], RULES.map((entry) => entry.name));
+  });
+
+  it("docs/rules.md's table of peers is the registry's: each peer's name, or a dash where it has none, and the weight decay's kind", () => {
+    const peerRows = tableAfter(rulesPage, '## The same rule elsewhere');
+    const cell = (name: string | undefined) => (name === undefined ? '—' : `\`${name}\``);
+    for (const entry of RULES) {
+      const { torch, optax, keras, tfjs } = entry.peers;
+      assert.deepEqual(peerRows.get(entry.name)!.slice(1), [cell(torch), cell(optax), cell(keras), cell(tfjs), entry.weightDecayKind], entry.name);
+    }
+  });
 });
