@@ -48,7 +48,7 @@ import { instantiateKernels, wasmUnavailableReason, SCALAR_BLOCK_DOUBLES, type W
 import type { Backend, NonFinitePolicy } from '../optimizer.ts';
 import type { OptimizerLike } from '../contract.ts';
 import type { RuleDescription } from '../rule.ts';
-import { checkNoAliasing, type AliasEntry } from '../optimizer/checks.ts';
+import { checkNoAliasing, checkSet, type AliasEntry } from '../optimizer/checks.ts';
 
 /** What Muon is, for the registry (rules/index.ts): it is not an elementwise rule, so it has no UpdateRule. */
 export const muonDescription: RuleDescription = Object.freeze({
@@ -256,12 +256,6 @@ function orthogonalise(w: Workspace, steps: number): FloatArray {
 
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
 const NO_ARRAYS: ParamSet = Object.freeze({});
-
-function checkSet(owner: string, which: string, set: unknown): void {
-  if (set === null || typeof set !== 'object' || Array.isArray(set) || ArrayBuffer.isView(set)) {
-    throw new TypeError(`${owner}: ${which} must be an object or a Map of named Float32Array/Float64Array, got ${describeValue(set)}`);
-  }
-}
 
 /**
  * Muon over named 2-D typed arrays; see the formulas at the top of this file.
