@@ -205,8 +205,14 @@ export class Lookahead<I extends OptimizerLike = OptimizerLike> implements Optim
     loopFor(SYNC_LOOPS, p)(p, s, p.length, this.#scalars);
   };
 
-  /** Forgets the slow weights of one parameter, or all of them and the count (the inner optimizer is left as it is). */
+  /**
+   * Forgets one parameter, or everything: its slow weights and the inner optimizer's
+   * state of it (all of them and the count without a name). Both together, so that the
+   * state dict stays one the Lookahead loads back (slow weights and inner state name the
+   * same parameters).
+   */
   reset(name?: string): void {
+    if (typeof this.inner.reset === 'function') this.inner.reset(name);
     if (name === undefined) {
       this.#slow.clear();
       this.#stepsSinceSync = 0;
