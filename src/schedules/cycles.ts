@@ -67,7 +67,8 @@ function cycle(ends: readonly number[], points: readonly number[], anneal: Annea
     return points[points.length - 1]!; // not reached: the last phase always answers
   };
   const final = at(totalSteps - 1);
-  // torch raises past total_steps; a schedule keeps the rate of the last step instead.
+  // torch extrapolates the last phase at step total_steps and raises after it; a schedule
+  // keeps the rate of the cycle's last update instead.
   return (step) => (step >= totalSteps ? final : at(step));
 }
 
