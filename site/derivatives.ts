@@ -38,15 +38,21 @@ export class DerivativeWorker {
     const known = this.answers.get(text);
     if (known) return known;
     if (this.job?.text !== text) this.start(text);
-    return { status: 'pending' };
+    return this.answers.get(text) ?? { status: 'pending' };
   }
 
   private start(text: string) {
     // One job at a time: a formula typed over another makes the other's answer moot.
     if (this.job) this.stop();
     if (!this.worker) {
-      // Vite builds the worker into its own file; the page's CSP allows it with worker-src 'self'.
-      const worker = new Worker(new URL('./formula-worker.ts', import.meta.url), { type: 'module', name: 'formula derivatives' });
+      let worker: Worker;
+      try {
+        // Vite builds the worker into its own file; the page's CSP allows it with worker-src 'self'.
+        worker = new Worker(new URL('./formula-worker.ts', import.meta.url), { type: 'module', name: 'formula derivatives' });
+      } catch (error) {
+        this.keep(text, { status: 'refused', message: `The formula cannot be differentiated: the page could not start its worker (${(error as Error).message}).` });
+        return;
+      }
       this.worker = worker;
       this.ready = false;
       worker.onmessage = (event: MessageEvent<DerivativeReply | { ready: true }>) => this.receive(worker, event.data);
