@@ -143,14 +143,14 @@ describe('the playground against hostile input, in Chromium', { skip, timeout: 6
   it('a formula whose derivatives take minutes is stopped within the budget with a message; the page answers meanwhile and takes the next formula', { timeout: 120_000 }, async () => {
     const { page, errors } = await open('?fn=custom');
     await page.waitForSelector('#plot .contours path'); // the default formula, x^2 + 3*sin(y), drawn
+    assert.ok(NESTED_SIN.length <= 101 && NESTED_SIN.length > 95, `${NESTED_SIN.length} characters`);
     const t0 = performance.now();
     await typeFormula(page, NESTED_SIN);
-    assert.ok(NESTED_SIN.length <= 101 && NESTED_SIN.length > 95, `${NESTED_SIN.length} characters`);
-    assert.equal(await page.textContent('#formula-status'), 'Working out the formula’s derivatives …');
-    // While the worker works the page keeps answering, every time.
-    const answers: number[] = [];
+    // The key press is handled at once, and while the worker works the page keeps answering, every time.
+    const answers = [performance.now() - t0];
     while (performance.now() - t0 < DERIVATIVE_BUDGET_MS / 2) answers.push(await answerTime(page));
-    assert.ok(Math.max(...answers) < ANSWER_MS, `answers in ${answers.map((a) => a.toFixed(0)).join(', ')} ms`);
+    assert.ok(Math.max(...answers) < ANSWER_MS, `typed and answered in ${answers.map((a) => a.toFixed(0)).join(', ')} ms`);
+    assert.equal(await page.textContent('#formula-status'), 'Working out the formula’s derivatives …');
     await page.waitForFunction(() => document.getElementById('formula-error')!.textContent !== '', undefined, { timeout: DERIVATIVE_BUDGET_MS + MARGIN_MS });
     const elapsed = performance.now() - t0;
     assert.ok(elapsed < DERIVATIVE_BUDGET_MS + MARGIN_MS, `message after ${elapsed.toFixed(0)} ms`);
@@ -176,6 +176,8 @@ describe('the playground against hostile input, in Chromium', { skip, timeout: 6
   it('ten multiplied sin terms in the URL: the page opens, answers, and says the derivatives took too long', { timeout: 120_000 }, async () => {
     const t0 = performance.now();
     const { page, errors } = await open(`?fn=custom&expr=${encodeURIComponent(SIN_PRODUCT)}`);
+    const opened = performance.now() - t0;
+    assert.ok(opened < ANSWER_MS + 2000, `opened in ${opened.toFixed(0)} ms`);
     assert.ok((await answerTime(page)) < ANSWER_MS);
     await page.waitForFunction(() => document.getElementById('formula-error')!.textContent !== '', undefined, { timeout: DERIVATIVE_BUDGET_MS + MARGIN_MS });
     assert.ok(performance.now() - t0 < DERIVATIVE_BUDGET_MS + MARGIN_MS + 2000, 'opened and refused within the budget, the margin and a page load');
@@ -186,18 +188,21 @@ describe('the playground against hostile input, in Chromium', { skip, timeout: 6
 
   it(`a 12,000-character formula is refused at once: the field says its limit (${MAX_FORMULA_LENGTH} characters)`, { timeout: 120_000 }, async () => {
     const { page, errors } = await open('?fn=custom');
-    assert.match((await page.textContent('label[for="expr"]'))!, new RegExp(`at most ${MAX_FORMULA_LENGTH} characters`));
     const t0 = performance.now();
     await typeFormula(page, LONG_SUM);
-    assert.equal(await page.textContent('#formula-error'), `The formula is ${LONG_SUM.length} characters long: the playground takes at most ${MAX_FORMULA_LENGTH}.`);
-    assert.ok(performance.now() - t0 < ANSWER_MS + 1000, `refused in ${(performance.now() - t0).toFixed(0)} ms`);
+    // fill types 12,000 characters: a second for that, a second for the answer.
+    assert.ok(performance.now() - t0 < ANSWER_MS + 1000, `typed and refused in ${(performance.now() - t0).toFixed(0)} ms`);
     assert.ok((await answerTime(page)) < ANSWER_MS);
+    assert.equal(await page.textContent('#formula-error'), `The formula is ${LONG_SUM.length} characters long: the playground takes at most ${MAX_FORMULA_LENGTH}.`);
+    assert.match((await page.textContent('label[for="expr"]'))!, new RegExp(`at most ${MAX_FORMULA_LENGTH} characters`));
     assert.deepEqual(errors, []);
     await page.close();
   });
 
   it('?start=1e308,-1e308 is moved into the plot with a note; so is a start typed past it; nothing draws NaN', async () => {
     const { page, errors } = await open('?start=1e308,-1e308');
+    assert.deepEqual(errors, []);
+    assert.deepEqual(await nonFinite(page), []);
     // The book's plot spans x in [-10, 10], y in [-5, 5]: the nearest point is (10, -5).
     assert.equal(await page.textContent('#start-note'), 'The start (1e+308, -1e+308) is outside the plot (x from -10 to 10, y from -5 to 5): it was moved to (10, -5).');
     assert.deepEqual([await page.inputValue('#start-x'), await page.inputValue('#start-y')], ['10', '-5']);
@@ -229,6 +234,8 @@ describe('the playground against hostile input, in Chromium', { skip, timeout: 6
     it(`${label}: the paths stop at the start and say so, nothing draws NaN, the next formula redraws`, async () => {
       const { page, errors } = await open(query);
       await page.waitForSelector('#plot .contours path');
+      assert.deepEqual(errors, []);
+      assert.deepEqual(await nonFinite(page), []);
       const x = query.includes('sqrt') ? -4 : -1;
       assert.equal(
         await page.textContent('#path-note'),
@@ -250,6 +257,8 @@ describe('the playground against hostile input, in Chromium', { skip, timeout: 6
   it('sqrt(abs(x)) + y^2 from (0, 1): f is finite but the gradient is not; the path stops at step 0 and says the gradient is why', async () => {
     const { page, errors } = await open(`?fn=custom&expr=${encodeURIComponent('sqrt(abs(x)) + y^2')}&start=0,1&opt=sgd`);
     await page.waitForSelector('#plot .contours path');
+    assert.deepEqual(errors, []);
+    assert.deepEqual(await nonFinite(page), []);
     assert.match((await page.textContent('#path-note'))!, /^sgd stopped at step 0 of 60: the gradient at \(0, 1\) is \((NaN|-?Infinity), 2\), not finite\. It is drawn up to its last finite point\.$/);
     assert.deepEqual(await nonFinite(page), []);
     assert.deepEqual(errors, []);
@@ -259,6 +268,8 @@ describe('the playground against hostile input, in Chromium', { skip, timeout: 6
   it('log(x) from (1, 1) by SGD: the path stops at its last finite point, the step before x < 0, and names the step', async () => {
     const { page, errors } = await open('?fn=custom&expr=log(x)&start=1,1&opt=sgd&lr=0.1');
     await page.waitForSelector('#plot .contours path');
+    assert.deepEqual(errors, []);
+    assert.deepEqual(await nonFinite(page), []);
     // By hand: SGD on log(x) is x <- x - lr / x, y stays 1 (df/dy = 0); it stops when x would be <= 0.
     const xs = [1];
     while (xs[xs.length - 1]! - 0.1 / xs[xs.length - 1]! > 0) xs.push(xs[xs.length - 1]! - 0.1 / xs[xs.length - 1]!);
