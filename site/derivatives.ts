@@ -77,7 +77,7 @@ export class DerivativeWorker {
         if (this.job !== job) return;
         this.refuse(
           this.ready
-            ? `Working out the derivatives of "${job.text}" took longer than ${this.budgetMs / 1000} s, so it was stopped: try a shorter or simpler formula.`
+            ? `Checking the formula "${job.text}" and working out its derivatives took longer than ${this.budgetMs / 1000} s, so it was stopped: try a shorter or simpler formula.`
             : `The formula cannot be differentiated: the page's worker did not start within ${STARTUP_MS / 1000} s.`,
         );
       },

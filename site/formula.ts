@@ -22,6 +22,14 @@ export const DERIVATIVE_BUDGET_MS = 2000;
  */
 export const MAX_DERIVATIVE_LENGTH = 20_000;
 
+/**
+ * The most one evaluation of f and its gradient may cost on average: the page evaluates
+ * them some 30,000 times a redraw (contours, paths, f - f*). An elementary formula of
+ * the longest length costs a fraction of it; a function that loops (isPrime of a large
+ * prime) costs a thousand times more.
+ */
+export const MAX_EVALUATION_MS = 1;
+
 const ALLOWED_CONSTANTS = new Set(['pi', 'e']);
 
 /** Where the formula is tried when it is checked: somewhere in the plot, away from 0. */
@@ -108,7 +116,28 @@ export function differentiate(text: string): Derivatives {
       `The derivatives of "${text}" are ${dx.length + dy.length} characters long: too large to evaluate at every step (the playground takes ${MAX_DERIVATIVE_LENGTH}); try a simpler formula.`,
     );
   }
+  const cost = evaluationCost(compileFormula(text, { dx, dy }));
+  if (cost > MAX_EVALUATION_MS) {
+    throw new FormulaError(
+      `The formula "${text}" takes ${+cost.toPrecision(2)} ms to evaluate with its gradient at one point: the page does that thousands of times a redraw, so it takes at most ${MAX_EVALUATION_MS} ms; try a simpler formula.`,
+    );
+  }
   return { dx, dy };
+}
+
+/** Milliseconds one evaluation of f and its gradient takes, on average over 20 ms of them at the samples (or over the first, if it takes longer). */
+function evaluationCost({ f, gradient }: CompiledFormula): number {
+  const g = new Float64Array(2);
+  const t0 = performance.now();
+  let n = 0;
+  while (n < 4000) {
+    const [x, y] = SAMPLES[n % SAMPLES.length]!;
+    f(x, y);
+    gradient(x, y, g);
+    n++;
+    if (performance.now() - t0 >= 20) break;
+  }
+  return (performance.now() - t0) / n;
 }
 
 /** A formula and its derivatives compiled: f(x, y) and its gradient. */

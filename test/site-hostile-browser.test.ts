@@ -156,7 +156,7 @@ describe('the playground against hostile input, in Chromium', { skip, timeout: 6
     assert.ok(elapsed < DERIVATIVE_BUDGET_MS + MARGIN_MS, `message after ${elapsed.toFixed(0)} ms`);
     assert.equal(
       await page.textContent('#formula-error'),
-      `Working out the derivatives of "${NESTED_SIN}" took longer than ${DERIVATIVE_BUDGET_MS / 1000} s, so it was stopped: try a shorter or simpler formula.`,
+      `Checking the formula "${NESTED_SIN}" and working out its derivatives took longer than ${DERIVATIVE_BUDGET_MS / 1000} s, so it was stopped: try a shorter or simpler formula.`,
     );
     assert.equal(await page.getAttribute('#expr', 'aria-invalid'), 'true');
     assert.equal(await page.textContent('#formula-status'), '');
@@ -181,7 +181,26 @@ describe('the playground against hostile input, in Chromium', { skip, timeout: 6
     assert.ok((await answerTime(page)) < ANSWER_MS);
     await page.waitForFunction(() => document.getElementById('formula-error')!.textContent !== '', undefined, { timeout: DERIVATIVE_BUDGET_MS + MARGIN_MS });
     assert.ok(performance.now() - t0 < DERIVATIVE_BUDGET_MS + MARGIN_MS + 2000, 'opened and refused within the budget, the margin and a page load');
-    assert.match((await page.textContent('#formula-error'))!, /^Working out the derivatives of "sin\(1\*x\+y\)\*.*" took longer than 2 s, so it was stopped: try a shorter or simpler formula\.$/);
+    assert.match((await page.textContent('#formula-error'))!, /^Checking the formula "sin\(1\*x\+y\)\*.*" and working out its derivatives took longer than 2 s, so it was stopped: try a shorter or simpler formula\.$/);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  it('a formula that is slow to evaluate (isPrime of a large prime, 0.3 s a call) is refused within the budget; the page answers meanwhile', { timeout: 120_000 }, async () => {
+    const { page, errors } = await open('?fn=custom');
+    await page.waitForSelector('#plot .contours path');
+    const t0 = performance.now();
+    await typeFormula(page, 'x^2 + y^2 + isPrime(9007199254740881)');
+    const answers = [performance.now() - t0];
+    while (performance.now() - t0 < DERIVATIVE_BUDGET_MS / 2) answers.push(await answerTime(page));
+    assert.ok(Math.max(...answers) < ANSWER_MS, `typed and answered in ${answers.map((a) => a.toFixed(0)).join(', ')} ms`);
+    await page.waitForFunction(() => document.getElementById('formula-error')!.textContent !== '', undefined, { timeout: DERIVATIVE_BUDGET_MS + MARGIN_MS });
+    assert.ok(performance.now() - t0 < DERIVATIVE_BUDGET_MS + MARGIN_MS);
+    // Stopped by the budget, or measured and refused before it: either way, said.
+    assert.match(
+      (await page.textContent('#formula-error'))!,
+      /^Checking the formula ".*" and working out its derivatives took longer than 2 s, so it was stopped: try a shorter or simpler formula\.$|^The formula ".*" takes [\d.]+ ms to evaluate with its gradient at one point: the page does that thousands of times a redraw, so it takes at most 1 ms; try a simpler formula\.$/,
+    );
     assert.deepEqual(errors, []);
     await page.close();
   });

@@ -207,6 +207,15 @@ describe('a typed formula', () => {
     assert.equal(customSurface(longest).f(2, 3), 7);
   });
 
+  it('that is slow to evaluate is refused: isPrime of a prime near 2^53 tries some 5e7 divisors a call', () => {
+    assert.throws(
+      () => customSurface('x^2 + isPrime(9007199254740881)'),
+      (error: unknown) =>
+        error instanceof FormulaError &&
+        /^The formula "x\^2 \+ isPrime\(9007199254740881\)" takes [\d.]+ ms to evaluate with its gradient at one point: the page does that thousands of times a redraw, so it takes at most 1 ms; try a simpler formula\.$/.test(error.message),
+    );
+  });
+
   it('bad formulas get a message that says why', () => {
     const cases: [string, string][] = [
       ['x^2 + (', 'Cannot read the formula "x^2 + (": Unexpected end of expression (char 8).'],
