@@ -14,10 +14,10 @@ import { Rng } from './nn/rng.ts';
 import { CheckpointError, checkpointPath, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { DataError, IMAGE_SIZE, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
 import { checkOutputFolder, newRunId, prepareOutputFolder, removeStaleTempFiles, WriteError, writeFilesTogether } from './files.ts';
-import { OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
+import { isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
 import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
 import { mean, stats } from './stats.ts';
-import { chooseRate, firstGrid, GRID_STEPS, refinedGrid, runKey, searchKey, seedOf, validationCount, type Job } from './tune.ts';
+import { chooseRate, firstGrid, GRID_STEPS, refinedGrid, runKey, searchKey, searchRates, seedOf, validationCount, type Job } from './tune.ts';
 import type { RunGroup, SearchPoint, Stats, TrainResult } from './types.ts';
 
 /** A bad flag or file: one line on stderr, exit code 2, nothing on disk touched. */
@@ -44,12 +44,42 @@ scored by its loss on the last 1/5 (never the test set); then --seeds runs (defa
 the lowest validation loss. With --checkpoint-every or --resume every run of the search has its
 checkpoint, so --resume continues a killed search.`;
 
-function count(flag: string, min: number) {
+/**
+ * A parser of a whole-number flag in [min, max]. Every count has a ceiling: the
+ * default, the largest integer a double holds exactly (a longer digit string would be
+ * read as a rounded number, and a checkpoint could not record it); flags that size an
+ * allocation or a number of runs have their own, lower one.
+ */
+function count(flag: string, min: number, max = Number.MAX_SAFE_INTEGER, why = '') {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got '${value}'`);
+    const above = /^\d+$/.test(value) && Number(value) > max;
+    const range = max === Number.MAX_SAFE_INTEGER && !above ? `>= ${min}` : `from ${min} to ${max}${why}`;
+    if (!/^\d+$/.test(value) || Number(value) < min || above) throw new InvalidArgumentError(`expected an integer ${range}, got '${value}'`);
     return Number(value);
   };
 }
+
+/** A learning rate the optimizers can train at: --lr's values, and every rate a --tune search tries. */
+function isRate(value: number): boolean {
+  return Number.isFinite(value) && value > 0;
+}
+
+/**
+ * The most runs per optimizer --seeds asks for. The 95% interval narrows as 1/sqrt(N):
+ * at 1000 runs it is 0.06 standard deviations wide either side, and 12 optimizers x
+ * 1000 runs of the default are days of training on two cores.
+ */
+const MAX_SEEDS = 1000;
+/** The generator takes 32-bit seeds: a larger --seed would train as its low 32 bits. */
+const MAX_SEED = 0xffffffff;
+/**
+ * The most hidden units: 10,000 is 100 times the default (7.9 M weights). Each worker
+ * holds the network's weights, gradients and optimizer state in one WebAssembly memory
+ * (at most 4 GiB); far larger layers do not fit it.
+ */
+const MAX_HIDDEN = 10_000;
+/** The most worker threads: each holds its own copy of the digits (25 MB of the embedded ones). */
+const MAX_WORKERS = 64;
 
 function parseArgs(argv: string[]) {
   const program = new Command()
@@ -59,14 +89,14 @@ function parseArgs(argv: string[]) {
     .option('--epochs <n>', 'passes over the training digits', count('--epochs', 1), 10)
     .option('--batch <n>', 'mini-batch size', count('--batch', 1), 100)
     .option('--lr <name=value...>', 'learning-rate override, e.g. --lr adam=0.002 sgd=0.2', [])
-    .option('--seed <n>', 'seed of the initial weights, the data split and the batch order', count('--seed', 0), 1)
+    .option('--seed <n>', 'seed of the initial weights, the data split and the batch order', count('--seed', 0, MAX_SEED, " (the generator's seeds are 32-bit)"), 1)
     .option('--data <dir>', 'a folder with the standard MNIST IDX files (train-*, t10k-*, plain or .gz) instead of the embedded 10,000 digits')
     .option('--out <dir>', 'where summary.json and report.html go', 'out')
-    .option('--workers <n>', 'worker threads (one optimizer each at a time)', count('--workers', 1), Math.max(1, Math.min(2, cpus().length)))
-    .option('--hidden <n>', 'hidden units', count('--hidden', 1), 100)
+    .option('--workers <n>', 'worker threads (one optimizer each at a time)', count('--workers', 1, MAX_WORKERS), Math.max(1, Math.min(2, cpus().length)))
+    .option('--hidden <n>', 'hidden units', count('--hidden', 1, MAX_HIDDEN), 100)
     .option('--checkpoint-every <steps>', 'save a checkpoint of every run each STEPS steps and after every epoch (OUT/checkpoints)', count('--checkpoint-every', 1))
     .option('--resume', 'continue each run from its checkpoint in OUT/checkpoints (bit for bit), or start it if it has none', false)
-    .option('--seeds <n>', 'train every optimizer N times (seeds SEED, SEED+2, ...: other initial weights and batch orders) and report mean, sd and 95% CI (default 1, 5 with --tune)', count('--seeds', 1))
+    .option('--seeds <n>', `train every optimizer N times (seeds SEED, SEED+2, ...: other initial weights and batch orders) and report mean, sd and 95% CI (default 1, 5 with --tune; at most ${MAX_SEEDS})`, count('--seeds', 1, MAX_SEEDS))
     .option('--tune', 'search each learning rate first: 9 rates from lr/10 to lr*10 on a validation split of the training digits, then --seeds runs at the best', false)
     .option('--tune-epochs <n>', 'epochs of each run of the --tune search', count('--tune-epochs', 1), 3)
     .addOption(new Option('--digits <n>', 'use only N of the embedded digits (4/5 train, 1/5 test): for quick tests').argParser(count('--digits', 10)).hideHelp())
@@ -103,21 +133,33 @@ function parseArgs(argv: string[]) {
     digits?: number;
   }>();
   const names = options.optimizers.split(',').map((s) => s.trim()).filter(Boolean);
+  // Own names only: 'constructor' or '__proto__' are keys of every object, not optimizers.
   for (const name of names) {
-    if (!(name in OPTIMIZERS)) throw new UsageError(`--optimizers: unknown optimizer '${name}' (known: ${OPTIMIZER_NAMES.join(', ')})`);
+    if (!isOptimizerName(name)) throw new UsageError(`--optimizers: unknown optimizer '${name}' (known: ${OPTIMIZER_NAMES.join(', ')})`);
   }
   if (names.length === 0) throw new UsageError('--optimizers: no optimizer given');
   const twice = names.find((name, i) => names.indexOf(name) !== i);
   if (twice !== undefined) throw new UsageError(`--optimizers: '${twice}' is given twice (each optimizer trains once)`);
-  const lrs: Record<string, number> = {};
+  const lrs = new Map<string, number>();
   for (const item of options.lr) {
     const match = /^([a-z-]+)=(.+)$/.exec(item);
-    if (!match || !(match[1]! in OPTIMIZERS)) throw new UsageError(`--lr: expected NAME=VALUE with NAME one of ${OPTIMIZER_NAMES.join(', ')}, got '${item}'`);
+    if (!match || !isOptimizerName(match[1]!)) throw new UsageError(`--lr: expected NAME=VALUE with NAME one of ${OPTIMIZER_NAMES.join(', ')}, got '${item}'`);
+    const name = match[1]!;
     const value = Number(match[2]);
-    if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--lr: the learning rate of ${match[1]} must be a number > 0, got '${match[2]}'`);
-    if (!names.includes(match[1]!)) throw new UsageError(`--lr: ${match[1]} is not among the optimizers of this run (${names.join(', ')}), got '${item}'`);
-    if (match[1]! in lrs) throw new UsageError(`--lr: the learning rate of ${match[1]} is given twice`);
-    lrs[match[1]!] = value;
+    if (!isRate(value)) throw new UsageError(`--lr: the learning rate of ${name} must be a number > 0, got '${match[2]}'`);
+    if (!names.includes(name)) throw new UsageError(`--lr: ${name} is not among the optimizers of this run (${names.join(', ')}), got '${item}'`);
+    if (lrs.has(name)) throw new UsageError(`--lr: the learning rate of ${name} is given twice`);
+    lrs.set(name, value);
+  }
+  if (options.tune) {
+    // The search trains at rates from lr/10 to lr*10 (rounded to 4 digits): each must be a rate as --lr's is.
+    for (const name of names) {
+      const center = lrs.get(name) ?? OPTIMIZERS[name]!.lr;
+      const bad = searchRates(center).find((rate) => !isRate(rate));
+      if (bad !== undefined) {
+        throw new UsageError(`--lr: with --tune the search around ${name}=${center} would train at lr ${bad} (it tries lr/10 to lr*10; every rate must be a number > 0)`);
+      }
+    }
   }
   return { ...options, names, lrs };
 }
@@ -274,7 +316,7 @@ async function main(): Promise<void> {
     throw new UsageError(`--batch: ${options.batch} is larger than the digits the --tune search trains on (${data.train.count - validation} of ${data.train.count}; ${validation} validate)`);
   }
   const hidden = [options.hidden];
-  const center = (name: string): number => options.lrs[name] ?? OPTIMIZERS[name]!.lr;
+  const center = (name: string): number => options.lrs.get(name) ?? OPTIMIZERS[name]!.lr;
   const fullRuns = (name: string, lr: number, tuned: boolean): Job[] =>
     Array.from({ length: seeds }, (_, k) => ({
       key: runKey(name, k, tuned),
