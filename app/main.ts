@@ -11,14 +11,14 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Rng } from './nn/rng.ts';
-import { CheckpointError, checkpointPath, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { CheckpointError, checkpointPath, dataSha256, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { DataError, IMAGE_SIZE, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
 import { checkOutputFolder, newRunId, prepareOutputFolder, removeStaleTempFiles, WriteError, writeFilesTogether } from './files.ts';
 import { isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
 import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
 import { mean, stats } from './stats.ts';
 import { chooseRate, firstGrid, GRID_STEPS, refinedGrid, runKey, searchKey, searchRates, seedOf, validationCount, type Job } from './tune.ts';
-import type { RunGroup, SearchPoint, Stats, TrainResult } from './types.ts';
+import type { Divergence, RunGroup, SearchPoint, Stats, TrainResult } from './types.ts';
 
 /** A bad flag or file: one line on stderr, exit code 2, nothing on disk touched. */
 class UsageError extends Error {}
@@ -198,6 +198,8 @@ function workerEntry(): URL {
 interface JobOptions {
   out: string;
   checkpointEvery: number;
+  /** The digits' identity, recorded in every checkpoint. */
+  dataSha256: string;
   /** The validated checkpoint each run continues from, by job key. */
   from: Map<string, Checkpoint>;
   /** Remove a run's progress bar when it ends (many runs: the screen holds the running ones). */
@@ -248,7 +250,7 @@ async function trainAll(initial: Job[], data: { train: Digits; test: Digits }, w
       worker.on('message', onMessage);
       worker.once('error', reject);
       const from = jobOptions.from.get(current.key);
-      worker.postMessage({ key: current.key, config: current.config, out: jobOptions.out, checkpointEvery: jobOptions.checkpointEvery, ...(from ? { from } : {}) });
+      worker.postMessage({ key: current.key, config: current.config, out: jobOptions.out, checkpointEvery: jobOptions.checkpointEvery, dataSha256: jobOptions.dataSha256, ...(from ? { from } : {}) });
     });
   await Promise.all(
     Array.from({ length: Math.min(workers, initial.length) }, async () => {
@@ -283,9 +285,13 @@ async function trainAll(initial: Job[], data: { train: Digits; test: Digits }, w
   return results;
 }
 
-/** The last validation loss of a search run (null: it diverged). */
-function finalValidationLoss(evalLoss: readonly number[]): number | null {
-  const last = evalLoss[evalLoss.length - 1];
+/**
+ * The last validation loss of a search run (a result or its finished checkpoint); null
+ * when it diverged: stopped by an overflowing step, or ended on a loss that is not finite.
+ */
+function validationLoss(run: { evalLoss: readonly number[]; diverged?: Divergence }): number | null {
+  if (run.diverged !== undefined) return null;
+  const last = run.evalLoss[run.evalLoss.length - 1];
   return last !== undefined && Number.isFinite(last) ? last : null;
 }
 
@@ -334,10 +340,11 @@ async function main(): Promise<void> {
   // A search's later stages have rates that follow from the earlier stages' results, so
   // they are known (and checked) once the earlier stages' checkpoints are all finished.
   const from = new Map<string, Checkpoint>();
+  const digitsSha256 = checkpointing ? dataSha256(data) : '';
   if (options.resume) {
     const load = (job: Job): Checkpoint | undefined => {
       try {
-        const checkpoint = loadCheckpoint(checkpointPath(outDir, job.key), job.config, data.train.count);
+        const checkpoint = loadCheckpoint(checkpointPath(outDir, job.key), job.config, data.train.count, { runKey: job.key, dataSha256: digitsSha256 });
         if (checkpoint !== undefined) from.set(job.key, checkpoint);
         return checkpoint;
       } catch (error) {
@@ -354,9 +361,9 @@ async function main(): Promise<void> {
       }
       const first = loadAll(firstStage(name));
       if (!first.every((c) => c?.finished === true)) continue;
-      const second = loadAll(secondStage(name, first.map((c) => finalValidationLoss(c!.evalLoss))));
+      const second = loadAll(secondStage(name, first.map((c) => validationLoss(c!))));
       if (!second.every((c) => c?.finished === true)) continue;
-      const points = [...first, ...second].map((c) => ({ lr: c!.config.lr, validationLoss: finalValidationLoss(c!.evalLoss), stage: 1 as const }));
+      const points = [...first, ...second].map((c) => ({ lr: c!.config.lr, validationLoss: validationLoss(c!), stage: 1 as const }));
       loadAll(fullRuns(name, chooseRate(points), true));
     }
     if (options.tune) {
@@ -403,6 +410,7 @@ async function main(): Promise<void> {
   const jobOptions: JobOptions = {
     out: outDir,
     checkpointEvery: options.checkpointEvery ?? (options.resume ? Math.floor(data.train.count / options.batch) : 0),
+    dataSha256: digitsSha256,
     from,
     transientBars: fair,
   };
@@ -429,13 +437,13 @@ async function main(): Promise<void> {
       const first = firstStage(name).map((j) => done.get(j.key));
       if (stage === 1) {
         if (!first.every((r) => r !== undefined)) return [];
-        return secondStage(name, first.map((r) => finalValidationLoss(r!.evalLoss)));
+        return secondStage(name, first.map((r) => validationLoss(r!)));
       }
-      const second = secondStage(name, first.map((r) => finalValidationLoss(r!.evalLoss))).map((j) => done.get(j.key));
+      const second = secondStage(name, first.map((r) => validationLoss(r!))).map((j) => done.get(j.key));
       if (!second.every((r) => r !== undefined)) return [];
       const points: SearchPoint[] = [
-        ...first.map((r) => ({ lr: r!.lr, validationLoss: finalValidationLoss(r!.evalLoss), stage: 1 as const })),
-        ...second.map((r) => ({ lr: r!.lr, validationLoss: finalValidationLoss(r!.evalLoss), stage: 2 as const })),
+        ...first.map((r) => ({ lr: r!.lr, validationLoss: validationLoss(r!), stage: 1 as const })),
+        ...second.map((r) => ({ lr: r!.lr, validationLoss: validationLoss(r!), stage: 2 as const })),
       ];
       searches.set(name, points.sort((a, b) => a.lr - b.lr));
       chosen.set(name, chooseRate(points));
@@ -452,6 +460,11 @@ async function main(): Promise<void> {
     paths.rosenbrock[name] = trajectory(name, ROSENBROCK_SURFACE);
   }
   const lastAccuracy = (r: TrainResult) => r.testAccuracy[r.testAccuracy.length - 1]!;
+  // The statistics are over the runs that finished; null when every run diverged.
+  const statsOf = (runs: TrainResult[], value: (r: TrainResult) => number): Stats | null => {
+    const finished = runs.filter((r) => r.diverged === undefined);
+    return finished.length === 0 ? null : stats(finished.map(value));
+  };
   const groups: RunGroup[] = options.names.map((name) => {
     const runs = runsOf(name);
     const search = searches.get(name);
@@ -460,50 +473,76 @@ async function main(): Promise<void> {
       lr: runs[0]!.lr,
       runs,
       seeds: runs.map((_, k) => seedOf(options.seed, k)),
-      testAccuracy: stats(runs.map(lastAccuracy)),
-      trainLoss: stats(runs.map((r) => r.trainLoss)),
+      testAccuracy: statsOf(runs, lastAccuracy),
+      trainLoss: statsOf(runs, (r) => r.trainLoss),
       ...(search ? { search: { defaultLr: center(name), epochs: options.tuneEpochs, fitDigits: data.train.count - validation, validationDigits: validation, points: search, chosenLr: chosen.get(name)! } } : {}),
     };
   });
 
+  // Where each diverged run stopped, under the table.
+  const totalSteps = options.epochs * Math.floor(data.train.count / options.batch);
+  const stopped = (label: string, d: Divergence) => `${label} diverged at step ${d.step} of ${totalSteps} (epoch ${d.epoch}): ${d.message}\n`;
+  let notes = '';
   if (!fair) {
     const nameWidth = Math.max(14, ...results.map((r) => r.name.length));
     const header = `${'optimizer'.padEnd(nameWidth)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
     const lines = results.map(
       (r) =>
-        `${r.name.padEnd(nameWidth)} ${String(r.lr).padStart(7)} ${r.trainLoss.toFixed(4).padStart(10)} ${`${(100 * lastAccuracy(r)).toFixed(2)}%`.padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
+        `${r.name.padEnd(nameWidth)} ${String(r.lr).padStart(7)} ${(r.diverged ? '-' : r.trainLoss.toFixed(4)).padStart(10)} ${(r.diverged ? 'diverged' : `${(100 * lastAccuracy(r)).toFixed(2)}%`).padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
     );
-    process.stdout.write(`\n${header}\n${lines.join('\n')}\n\nwall time ${wall.toFixed(1)} s\n`);
+    notes = results.map((r) => (r.diverged ? stopped(r.name, r.diverged) : '')).join('');
+    process.stdout.write(`\n${header}\n${lines.join('\n')}\n${notes === '' ? '' : `\n${notes}`}\nwall time ${wall.toFixed(1)} s\n`);
   } else {
-    process.stdout.write(`\n${fairTable(groups)}\nwall time ${wall.toFixed(1)} s\n`);
+    for (const g of groups) {
+      const points = g.search?.points ?? [];
+      const lost = points.filter((p) => p.validationLoss === null).map((p) => p.lr);
+      if (lost.length === points.length && lost.length > 0) notes += `${g.name}: every rate of the search diverged; the runs use the smallest, ${g.lr}\n`;
+      else if (lost.length > 0) notes += `${g.name}: the search's rate${lost.length === 1 ? '' : 's'} ${lost.join(', ')} diverged (not chosen)\n`;
+      g.runs.forEach((r, k) => {
+        if (r.diverged) notes += stopped(`${g.name} run ${k + 1} (seed ${g.seeds[k]})`, r.diverged);
+      });
+    }
+    process.stdout.write(`\n${fairTable(groups)}${notes === '' ? '' : `\n${notes}`}\nwall time ${wall.toFixed(1)} s\n`);
   }
 
+  // A diverged run has no final accuracy or loss: null, and `diverged` says where it stopped.
+  const outcome = (r: TrainResult) => (r.diverged ? { trainLoss: null, testAccuracy: null } : { trainLoss: r.trainLoss, testAccuracy: lastAccuracy(r) });
   const run = newRunId();
   const summary = fair
     ? {
         run,
         seeds,
         tuned: options.tune,
-        optimizers: groups.map((g) => ({
-          name: g.name,
-          trainLoss: g.trainLoss.mean,
-          testAccuracy: g.testAccuracy.mean,
-          seconds: mean(g.runs.map((r) => r.seconds)),
-          steps: g.runs[0]!.steps,
-          lr: g.lr,
-          stats: { testAccuracy: g.testAccuracy, trainLoss: g.trainLoss },
-          runs: g.runs.map((r, k) => ({ seed: g.seeds[k]!, trainLoss: r.trainLoss, testAccuracy: lastAccuracy(r), seconds: r.seconds, steps: r.steps })),
-          ...(g.search ? { search: g.search } : {}),
-        })),
+        optimizers: groups.map((g) => {
+          const diverged = g.runs.filter((r) => r.diverged !== undefined).length;
+          return {
+            name: g.name,
+            trainLoss: g.trainLoss?.mean ?? null,
+            testAccuracy: g.testAccuracy?.mean ?? null,
+            seconds: mean(g.runs.map((r) => r.seconds)),
+            steps: Math.max(...g.runs.map((r) => r.steps)),
+            lr: g.lr,
+            stats: { testAccuracy: g.testAccuracy, trainLoss: g.trainLoss },
+            runs: g.runs.map((r, k) => ({
+              seed: g.seeds[k]!,
+              ...outcome(r),
+              seconds: r.seconds,
+              steps: r.steps,
+              ...(r.diverged ? { diverged: r.diverged } : {}),
+            })),
+            ...(diverged > 0 ? { diverged } : {}),
+            ...(g.search ? { search: g.search } : {}),
+          };
+        }),
       }
     : {
         run,
         optimizers: results.map((r) => ({
           name: r.name,
-          trainLoss: r.trainLoss,
-          testAccuracy: lastAccuracy(r),
+          ...outcome(r),
           seconds: r.seconds,
           steps: r.steps,
+          ...(r.diverged ? { diverged: r.diverged } : {}),
         })),
       };
   const html = renderReport({
@@ -529,20 +568,23 @@ async function main(): Promise<void> {
 /** The table of --seeds / --tune: per optimizer the rate, then mean, sd and 95% CI of the test accuracy and the final training loss. */
 function fairTable(groups: RunGroup[]): string {
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-  const ci = (s: Stats, f: (v: number) => string) => (s.ci95 ? `[${f(s.ci95[0])}, ${f(s.ci95[1])}]` : '-');
-  const sd = (s: Stats, f: (v: number) => string) => (s.std === null ? '-' : f(s.std));
-  const rows = groups.map((g) => [
-    g.name,
-    String(g.lr),
-    String(g.runs.length),
-    pct(g.testAccuracy.mean),
-    sd(g.testAccuracy, pct),
-    ci(g.testAccuracy, pct),
-    g.trainLoss.mean.toFixed(4),
-    sd(g.trainLoss, (v) => v.toFixed(4)),
-    ci(g.trainLoss, (v) => v.toFixed(4)),
-    (g.runs.reduce((a, r) => a + r.seconds, 0) / g.runs.length).toFixed(1),
-  ]);
+  const ci = (s: Stats | null, f: (v: number) => string) => (s?.ci95 ? `[${f(s.ci95[0])}, ${f(s.ci95[1])}]` : '-');
+  const sd = (s: Stats | null, f: (v: number) => string) => (s === null || s.std === null ? '-' : f(s.std));
+  const rows = groups.map((g) => {
+    const diverged = g.runs.filter((r) => r.diverged !== undefined).length;
+    return [
+      g.name,
+      String(g.lr),
+      diverged === 0 ? String(g.runs.length) : `${g.runs.length} (${diverged} diverged)`,
+      g.testAccuracy === null ? 'diverged' : pct(g.testAccuracy.mean),
+      sd(g.testAccuracy, pct),
+      ci(g.testAccuracy, pct),
+      g.trainLoss === null ? '-' : g.trainLoss.mean.toFixed(4),
+      sd(g.trainLoss, (v) => v.toFixed(4)),
+      ci(g.trainLoss, (v) => v.toFixed(4)),
+      (g.runs.reduce((a, r) => a + r.seconds, 0) / g.runs.length).toFixed(1),
+    ];
+  });
   const header = ['optimizer', 'lr', 'runs', 'test acc', 'sd', '95% CI', 'train loss', 'sd', '95% CI', 's/run'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
