@@ -31,7 +31,10 @@ stderr, before any training and with nothing on disk changed), or a write that f
 during the run (full disk, permissions; the last good files stay).
 --data reads at most ${MAX_IDX_ITEMS.toLocaleString('en-US')} images (and labels) per IDX file; gzip files are
 decompressed only up to the size their header declares.
---resume checks every checkpoint (SHA-256 and every field) before any training starts.
+--resume checks every checkpoint (SHA-256, every field, and that it is this run's, on these digits)
+before any training starts.
+A run whose optimizer step overflows (too large an lr) stops there and is reported as diverged,
+with the step; the other runs go on, and --tune chooses among the rates that did not diverge.
 muon is Muon for the hidden matrix W1 and AdamW (lr 0.001, weight decay 0.01) for b1, W2 and b2;
 --lr muon=X sets Muon's rate. schedulefree-adamw is evaluated (test accuracy and loss) at x, the
 average its eval() gives; it trains and is checkpointed at y.
@@ -530,7 +533,7 @@ async function main(): Promise<void> {
               steps: r.steps,
               ...(r.diverged ? { diverged: r.diverged } : {}),
             })),
-            ...(diverged > 0 ? { diverged } : {}),
+            ...(diverged > 0 ? { divergedRuns: diverged } : {}),
             ...(g.search ? { search: g.search } : {}),
           };
         }),

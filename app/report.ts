@@ -345,7 +345,7 @@ function fairSection(groups: readonly RunGroup[], stepsPerEpoch: number, epochs:
   out.push(`<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>searched around</th><th>runs</th><th>test accuracy</th><th>sd</th><th>95% CI</th><th>final train loss</th><th>sd</th><th>95% CI</th></tr></thead><tbody>
 ${rows}
 </tbody></table>`);
-  if (stops.length > 0) out.push(`<p id="diverged">${stops.join('<br>')}. The statistics are over the runs that did not diverge.</p>`);
+  if (stops.length > 0) out.push(`<p id="diverged">${stops.join('<br>')}.<br>The statistics and the charts are over the runs that did not diverge.</p>`);
   out.push(accuracyErrorBars(`Test accuracy after ${epochs} epochs, ${n} seeds per optimizer`, groups));
   out.push(
     how(
@@ -373,8 +373,10 @@ ${rows}
       ),
     );
   }
-  // The mean curves are over the runs that did not diverge (a diverged run's curves stop short).
+  // The curves are of the runs that did not diverge: a diverged run's stop short, and its
+  // loss before the failed step (up to 1e30 and more) would flatten every other curve.
   const finished = groups.map((g) => ({ name: g.name, runs: g.runs.filter((r) => r.diverged === undefined) })).filter((g) => g.runs.length > 0);
+  if (finished.length === 0) return out.join('\n');
   const curves = finished.map((g) => ({ name: g.name, ...meanAndSpread(g.runs.map((r) => smoothLikeTensorBoard(r.losses, SMOOTHING))) }));
   const x = (i: number) => (i + 1) / stepsPerEpoch;
   out.push(
@@ -390,7 +392,7 @@ ${rows}
     ),
   );
   out.push(how(`The line is the mean over the ${n} seeds of each run's smoothed loss, the band one standard deviation either side: where two bands overlap, the seeds disagree more than the optimizers do.`));
-  out.push(smoothedLossChart(`Training loss of the first seed: raw (faint) and smoothed (log scale)`, groups.map((g) => g.runs[0]!), stepsPerEpoch));
+  out.push(smoothedLossChart(`Training loss of the first seed${stops.length > 0 ? ' that did not diverge' : ''}: raw (faint) and smoothed (log scale)`, finished.map((g) => g.runs[0]!), stepsPerEpoch));
   out.push(
     how(`The faint line is every step's loss on its mini-batch, noisy because each batch differs; the solid line is TensorBoard's smoothing of it (exponential moving average, weight ${SMOOTHING}, debiased at the start). Read trends from the solid line, the spread of the noise from the faint one.`),
   );
@@ -411,10 +413,12 @@ export function renderReport(input: ReportInput): string {
   const { results, config, paths, groups } = input;
   // From the data, not from a run: a run that diverged stopped short.
   const stepsPerEpoch = Math.max(1, Math.floor(config.trainCount / config.batch));
-  const lossChart = smoothedLossChart('Training loss per step: raw (faint) and smoothed (log scale)', results, stepsPerEpoch);
+  // The charts leave out runs that diverged (see fairSection); the table says where they stopped.
+  const finished = results.filter((r) => r.diverged === undefined);
+  const lossChart = smoothedLossChart('Training loss per step: raw (faint) and smoothed (log scale)', finished, stepsPerEpoch);
   const accuracyChart = lineChart(
     'Test accuracy after each epoch',
-    results.map((r) => ({ name: r.name, points: r.testAccuracy.map((a, i) => [i + 1, a] as [number, number]) })),
+    finished.map((r) => ({ name: r.name, points: r.testAccuracy.map((a, i) => [i + 1, a] as [number, number]) })),
     'epoch',
     'test accuracy',
     false,
@@ -425,13 +429,14 @@ export function renderReport(input: ReportInput): string {
         `<tr><td><span class="swatch" style="background:${colorOf(r.name)}"></span>${escape(r.name)}</td><td>${r.lr}</td><td>${r.diverged ? '-' : r.trainLoss.toFixed(4)}</td><td>${r.diverged ? `${stoppedAt(r.diverged, stepsPerEpoch * config.epochs)}` : `${(100 * r.testAccuracy[r.testAccuracy.length - 1]!).toFixed(2)}%`}</td><td>${r.seconds.toFixed(1)}</td><td>${Math.round(r.samplesPerSecond)}</td><td>${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%</td></tr>`,
     )
     .join('\n');
-  const single = `<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>final train loss</th><th>test accuracy</th><th>seconds</th><th>samples/s</th><th>optimizer share</th></tr></thead><tbody>
-${rows}
-</tbody></table>
-${lossChart}
+  const charts = `${lossChart}
 ${how(`The faint line is every step's loss on its mini-batch; the solid line is TensorBoard's smoothing of it (exponential moving average, weight ${SMOOTHING}, debiased at the start). One seed and one learning rate per optimizer: small differences here may be noise (npm start -- --tune --seeds 5 tells).`)}
 ${accuracyChart}
 ${how('Each point is the accuracy on the held-out test digits after that epoch: a line still rising at the right has not finished learning.')}`;
+  const single = `<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>final train loss</th><th>test accuracy</th><th>seconds</th><th>samples/s</th><th>optimizer share</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${finished.length < results.length ? '<p id="diverged">The charts leave out the runs that diverged.</p>\n' : ''}${finished.length > 0 ? charts : ''}`;
   const intro = groups
     ? `${groups[0]!.search ? 'Each optimizer\'s learning rate was first searched on a validation split of the training digits; then each' : 'Each'} optimizer trained ${groups[0]!.runs.length} times, with seeds ${groups[0]!.seeds.join(', ')} (other initial weights and batch orders); run k of every optimizer has the same weights and batches.`
     : 'Every optimizer starts from the same weights and sees the same batches.';

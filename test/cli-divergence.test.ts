@@ -50,7 +50,7 @@ interface GroupJson extends RunJson {
   lr: number;
   runs: RunJson[];
   stats: { testAccuracy: { n: number } | null; trainLoss: { n: number } | null };
-  diverged?: number;
+  divergedRuns?: number;
   search: { points: { lr: number; validationLoss: number | null; stage: number }[]; chosenLr: number };
 }
 
@@ -141,7 +141,7 @@ describe('npm start: a learning rate that makes the step overflow', () => {
     const [sgd, adam] = summaryOf(straight).optimizers;
     assert.equal(sgd!.runs.length, 2);
     for (const r of sgd!.runs) assertDiverged(r, 'SGD', 1);
-    assert.equal(sgd!.diverged, 2);
+    assert.equal(sgd!.divergedRuns, 2);
     assert.deepEqual(sgd!.stats, { testAccuracy: null, trainLoss: null });
     assert.equal(sgd!.testAccuracy, null);
     assert.equal(adam!.stats.testAccuracy!.n, 2);
