@@ -62,11 +62,15 @@ function bytesOf(array: Float32Array | Uint8Array): Uint8Array {
  */
 export function dataSha256(data: { train: Digits; test: Digits }): string {
   const hash = createHash('sha256');
+  // A megabyte at a time, copied: the --data pixels live in a SharedArrayBuffer (up to
+  // 784 MB of them), which a hash may not read directly and should not be copied whole.
+  const update = (bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length; at += 1 << 20) hash.update(bytes.slice(at, at + (1 << 20)));
+  };
   for (const digits of [data.train, data.test]) {
     hash.update(`${digits.count}\n`);
-    // A copy: the --data pixels live in a SharedArrayBuffer.
-    hash.update(bytesOf(digits.images).slice());
-    hash.update(bytesOf(digits.labels).slice());
+    update(bytesOf(digits.images));
+    update(bytesOf(digits.labels));
   }
   return hash.digest('hex');
 }

@@ -81,7 +81,7 @@ const MAX_SEED = 0xffffffff;
  * (at most 4 GiB); far larger layers do not fit it.
  */
 const MAX_HIDDEN = 10_000;
-/** The most worker threads: each holds its own copy of the digits (25 MB of the embedded ones). */
+/** The most worker threads: each holds its own copy of the embedded digits (31 MB). */
 const MAX_WORKERS = 64;
 
 function parseArgs(argv: string[]) {
