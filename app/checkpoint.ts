@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PARTITION_FORMAT, stateFromJSON, stateToJSON, type OptimizerStateDict, type PartitionStateDict } from 'nesterov';
+import { PARTITION_FORMAT, checkSavedState, stateFromJSON, stateToJSON, type OptimizerStateDict, type PartitionStateDict } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
 import { z } from 'zod';
 import { Network } from './nn/network.ts';
@@ -347,7 +347,11 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
   let optimizer: Checkpoint['optimizer'];
   try {
     optimizer = optimizerStateFromText(record.optimizer);
-    OPTIMIZERS[expected.optimizer]!.make(expected.lr).loadStateDict(optimizer);
+    // A diverged run never steps again, and its state may hold the overflow the failed
+    // step wrote, which an optimizer refuses to load (it would write NaN into the
+    // params): its shape is checked, and the run is reported as it stopped.
+    if (diverged === undefined) OPTIMIZERS[expected.optimizer]!.make(expected.lr).loadStateDict(optimizer);
+    else checkSavedState(optimizer);
   } catch (error) {
     return fail(`field 'optimizer': ${(error as Error).message.split('\n')[0]}`);
   }

@@ -41,7 +41,9 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
       throw new Error(`checkpoint of ${config.optimizer} does not fit this network or data set`);
     }
     flat.set(resume.params);
-    optimizer.loadStateDict(resume.optimizer);
+    // A diverged run's checkpoint is its last (finished): nothing steps again, and its
+    // state may hold the overflow of the failed step, which loadStateDict refuses.
+    if (resume.diverged === undefined) optimizer.loadStateDict(resume.optimizer);
     order.state.set(resume.rng);
     indices = resume.indices.slice();
     losses = resume.losses.slice();
