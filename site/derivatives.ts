@@ -1,13 +1,18 @@
 /**
  * The page's side of site/formula-worker.ts: asks for a formula's derivatives, keeps the
- * answers, and stops the worker when one takes longer than DERIVATIVE_BUDGET_MS, so a
- * hostile formula costs the page a message, never a frozen tab.
+ * answers, and stops the worker when they take too long. mathjs's simplify can run for
+ * minutes on an ordinary formula and cannot be interrupted but by ending its worker, so
+ * the simplified derivatives get SIMPLIFY_BUDGET_MS; past it, a fresh worker works out
+ * the unsimplified ones (milliseconds, as exact) in what is left of DERIVATIVE_BUDGET_MS.
+ * A formula that fails both costs the page a message, never a frozen tab.
  */
-import { DERIVATIVE_BUDGET_MS, type Derivatives } from './formula.ts';
+import { DERIVATIVE_BUDGET_MS, SIMPLIFY_BUDGET_MS, type Derivatives } from './formula.ts';
 
 export interface DerivativeRequest {
   readonly id: number;
   readonly text: string;
+  /** Whether mathjs simplifies the derivatives: the first try does, the retry does not. */
+  readonly simplify: boolean;
 }
 
 export type DerivativeReply = { readonly id: number; readonly ok: true; readonly dx: string; readonly dy: string } | { readonly id: number; readonly ok: false; readonly message: string };
@@ -23,7 +28,7 @@ const KEPT = 64;
 export class DerivativeWorker {
   private worker: Worker | undefined;
   private ready = false;
-  private job: { readonly id: number; readonly text: string; timer: number } | undefined;
+  private job: { readonly id: number; readonly text: string; readonly simplify: boolean; timer: number } | undefined;
   private nextId = 0;
   private readonly answers = new Map<string, Derivation>();
 
@@ -31,6 +36,7 @@ export class DerivativeWorker {
   constructor(
     private readonly settled: () => void,
     private readonly budgetMs = DERIVATIVE_BUDGET_MS,
+    private readonly simplifyMs = SIMPLIFY_BUDGET_MS,
   ) {}
 
   /** The derivatives of `text`, or 'pending' (and the work started) when not known yet. */
@@ -41,7 +47,7 @@ export class DerivativeWorker {
     return this.answers.get(text) ?? { status: 'pending' };
   }
 
-  private start(text: string) {
+  private start(text: string, simplify = true) {
     // One job at a time: a formula typed over another makes the other's answer moot.
     if (this.job) this.stop();
     if (!this.worker) {
@@ -62,27 +68,37 @@ export class DerivativeWorker {
       };
     }
     const id = ++this.nextId;
-    this.job = { id, text, timer: 0 };
-    this.worker.postMessage({ id, text } satisfies DerivativeRequest);
+    this.job = { id, text, simplify, timer: 0 };
+    this.worker.postMessage({ id, text, simplify } satisfies DerivativeRequest);
     this.arm();
   }
 
-  /** The clock runs from when the worker has loaded (or for its loading, with a longer limit). */
+  /**
+   * The clock runs from when the worker has loaded (or for its loading, with a longer
+   * limit): the simplified try gets simplifyMs, the unsimplified one the rest of budgetMs.
+   */
   private arm() {
     const job = this.job;
     if (!job) return;
     clearTimeout(job.timer);
-    job.timer = window.setTimeout(
-      () => {
-        if (this.job !== job) return;
+    const limit = !this.ready ? STARTUP_MS : job.simplify ? this.simplifyMs : this.budgetMs - this.simplifyMs;
+    job.timer = window.setTimeout(() => {
+      if (this.job !== job) return;
+      if (!this.ready) this.refuse(`The formula cannot be differentiated: the page's worker did not start within ${STARTUP_MS / 1000} s.`);
+      else if (job.simplify) this.retryUnsimplified(job.text);
+      else {
         this.refuse(
-          this.ready
-            ? `Checking the formula "${job.text}" and working out its derivatives took longer than ${this.budgetMs / 1000} s, so it was stopped: try a shorter or simpler formula.`
-            : `The formula cannot be differentiated: the page's worker did not start within ${STARTUP_MS / 1000} s.`,
+          `Checking the formula "${job.text}" and working out its derivatives took longer than ${this.budgetMs / 1000} s, so it was stopped: try a shorter or simpler formula.`,
         );
-      },
-      this.ready ? this.budgetMs : STARTUP_MS,
-    );
+      }
+    }, limit);
+  }
+
+  /** Ends the worker that is simplifying (the only way to stop it) and asks a fresh one for the unsimplified derivatives. */
+  private retryUnsimplified(text: string) {
+    this.start(text, false);
+    // A worker that could not start has left its refusal: show it now, not at the next redraw.
+    if (this.answers.has(text)) this.settled();
   }
 
   private receive(worker: Worker, reply: DerivativeReply | { ready: true }) {

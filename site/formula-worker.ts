@@ -1,7 +1,8 @@
 /**
  * Differentiates the formulas the page sends, off the page's thread: mathjs's
- * `derivative` can run for minutes on a short formula, and the page stops this worker
- * when it takes longer than its budget (site/derivatives.ts).
+ * `derivative` can simplify for minutes on a short formula; the page stops this worker
+ * when its try outlasts its share of the budget, and asks a fresh one for the
+ * unsimplified derivatives (site/derivatives.ts).
  */
 import { FormulaError, differentiate } from './formula.ts';
 import type { DerivativeReply, DerivativeRequest } from './derivatives.ts';
@@ -14,7 +15,7 @@ const scope = self as unknown as {
 
 scope.addEventListener('message', ({ data }) => {
   try {
-    const { dx, dy } = differentiate(data.text);
+    const { dx, dy } = differentiate(data.text, { simplify: data.simplify });
     scope.postMessage({ id: data.id, ok: true, dx, dy });
   } catch (error) {
     const message = error instanceof FormulaError ? error.message : `Cannot differentiate the formula "${data.text}": ${String(error)}.`;

@@ -1,9 +1,11 @@
 /**
  * A formula the user typed: read and checked (cheap, on the page), differentiated
- * symbolically (costly: mathjs's `derivative` simplifies, and that can take minutes on
- * a short formula, so the page runs it in site/formula-worker.ts under a time budget),
- * and compiled into a surface from the derivatives' text. mathjs only: the worker
- * loads this module and not the optimizer library.
+ * symbolically (costly: mathjs's `derivative` simplifies by default, and that can take
+ * minutes on an ordinary formula of a few hundred characters, while the unsimplified
+ * derivatives take milliseconds; so the page runs it in site/formula-worker.ts under a
+ * time budget, simplified first and unsimplified if that runs out), and compiled into a
+ * surface from the derivatives' text. mathjs only: the worker loads this module and not
+ * the optimizer library.
  */
 import { derivative, parse, type EvalFunction, type MathNode } from 'mathjs/number';
 
@@ -13,8 +15,18 @@ export class FormulaError extends Error {}
 /** The longest formula the page takes: enough for any surface worth plotting, short enough to parse and evaluate fast. */
 export const MAX_FORMULA_LENGTH = 500;
 
-/** How long the page lets mathjs work out the derivatives before it gives up on the formula. */
-export const DERIVATIVE_BUDGET_MS = 2000;
+/**
+ * How long the page lets mathjs simplify the derivatives. Simplified ones are shorter
+ * and cheaper to evaluate, and most formulas get them in milliseconds; past this, the
+ * page takes the unsimplified ones instead.
+ */
+export const SIMPLIFY_BUDGET_MS = 750;
+
+/**
+ * How long the page lets mathjs work out the derivatives in all, simplified and then
+ * unsimplified, before it gives up on the formula.
+ */
+export const DERIVATIVE_BUDGET_MS = 2500;
 
 /**
  * The longest derivative text the page compiles: mathjs parses and evaluates in time
@@ -93,8 +105,10 @@ export interface Derivatives {
 /**
  * Checks `text`, tries it at a few points, and differentiates it symbolically: the
  * costly part, which the page runs in a worker it can stop (throws FormulaError).
+ * `simplify: false` skips mathjs's simplify, which is where the time goes: the same
+ * derivatives, in longer text.
  */
-export function differentiate(text: string): Derivatives {
+export function differentiate(text: string, { simplify = true }: { readonly simplify?: boolean } = {}): Derivatives {
   const node = checkFormula(text);
   let dx: string;
   let dy: string;
@@ -102,8 +116,8 @@ export function differentiate(text: string): Derivatives {
   try {
     value = evaluator(node.compile());
     // toString with every parenthesis kept: the text parses back into the same tree.
-    dx = derivative(node, 'x').toString({ parenthesis: 'all' });
-    dy = derivative(node, 'y').toString({ parenthesis: 'all' });
+    dx = derivative(node, 'x', { simplify }).toString({ parenthesis: 'all' });
+    dy = derivative(node, 'y', { simplify }).toString({ parenthesis: 'all' });
   } catch (error) {
     throw new FormulaError(`Cannot differentiate the formula "${text}": ${(error as Error).message}.`);
   }

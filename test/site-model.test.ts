@@ -198,6 +198,41 @@ describe('a typed formula', () => {
     }
   });
 
+  it("unsimplified, is differentiated in milliseconds where mathjs's simplify takes half a minute: a 317-character sum of sin(x)*exp(y/k), with the hand gradient", () => {
+    const text = Array.from({ length: 17 }, (_, i) => `sin(x)*exp(y/${i + 7})`).join(' + ');
+    assert.equal(text.length, 317);
+    const t0 = performance.now();
+    const derivatives = differentiate(text, { simplify: false });
+    const elapsed = performance.now() - t0;
+    // Milliseconds on any host; the bound leaves room for a busy one and none for simplifying.
+    assert.ok(elapsed < 1000, `${elapsed.toFixed(0)} ms`);
+    const surface = customSurfaceFrom(text, derivatives);
+    // f = sin(x) sum_k exp(y/k) over k = 7..23: grad f = (cos(x) sum_k exp(y/k), sin(x) sum_k exp(y/k)/k).
+    const sum = (term: (k: number) => number) => Array.from({ length: 17 }, (_, i) => term(i + 7)).reduce((a, b) => a + b);
+    for (const [x, y] of [
+      [0.5, 1],
+      [-2, -3.5],
+    ] as const) {
+      const g = new Float64Array(2);
+      surface.gradient(x, y, g);
+      close(Array.from(g), [Math.cos(x) * sum((k) => Math.exp(y / k)), Math.sin(x) * sum((k) => Math.exp(y / k) / k)], 1e-12);
+    }
+  });
+
+  it("unsimplified, Beale's formula has the built-in Beale's gradient", () => {
+    const beale = surfaceOf({ fn: 'beale', kappa: 1, expr: '' });
+    const surface = customSurfaceFrom(beale.formula, differentiate(beale.formula, { simplify: false }));
+    for (const [x, y] of [
+      [3, 0.5],
+      [-1.2, 1.7],
+    ] as const) {
+      const [got, want] = [new Float64Array(2), new Float64Array(2)];
+      surface.gradient(x, y, got);
+      beale.gradient(x, y, want);
+      close(Array.from(got), Array.from(want), 1e-9);
+    }
+  });
+
   it('longer than 500 characters is refused before anything else', () => {
     const text = `x^2${'+y'.repeat(249)}`;
     assert.equal(text.length, 501);
