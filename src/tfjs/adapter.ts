@@ -305,7 +305,21 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
         '',
       );
     }
+    // A schedule may return anything: checked here, so that a partition's members all
+    // pass before any writes (the ops path uses the values; the core evaluates them again).
+    const step = this.stepCount;
+    for (const e of entries) this.#learningRate(e.name, step);
     return entries;
+  }
+
+  /** This step's lr of parameter `name`, checked. */
+  #learningRate(name: string, step: number): number {
+    const lr = this.#hyper(name).lr;
+    const value = typeof lr === 'number' ? lr : lr(step);
+    if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
+      throw new UpdateError(`${TfOptimizer.className}.applyGradients: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${step} (expected a finite number >= 0)`, name);
+    }
+    return value;
   }
 
   /** With path 'auto', picks the path of the current backend, once. */
@@ -440,10 +454,18 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
       store.grads[e.name]!.set(valuesOf(e.gradient, onWasm));
     }
     if (this.options.clipGradNorm !== undefined) clipGradNorm(store.grads, this.options.clipGradNorm, { nonFinite: 'return' });
-    if (!this.optimizer.update(store.params, store.grads)) return; // skipped: nothing to write
-    for (const e of entries) {
-      this.#assign(e.variable, store.params[e.name]!, onWasm);
-      this.#mirrored.set(e.name, dataIdOf(e.variable));
+    const before = this.optimizer.stepCount;
+    try {
+      this.optimizer.update(store.params, store.grads);
+    } finally {
+      // Applied (also when it overflowed and threw, as the core says): the variables take
+      // the store's values. Skipped or refused: nothing to write.
+      if (this.optimizer.stepCount !== before) {
+        for (const e of entries) {
+          this.#assign(e.variable, store.params[e.name]!, onWasm);
+          this.#mirrored.set(e.name, dataIdOf(e.variable));
+        }
+      }
     }
   }
 
@@ -536,17 +558,9 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
   // 'ops' path
 
   #opsStep(entries: Entry[]): void {
-    const owner = `${TfOptimizer.className}.applyGradients`;
     const ours = this.optimizer;
-    // Learning rates first: a schedule may return anything, and nothing is written yet.
-    const lrs = entries.map((e) => {
-      const lr = this.#hyper(e.name).lr;
-      const value = typeof lr === 'number' ? lr : lr(this.#opsStepCount);
-      if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
-        throw new UpdateError(`${owner}: the lr schedule of parameter '${e.name}' returned ${describeValue(value)} at step ${this.#opsStepCount} (expected a finite number >= 0)`, e.name);
-      }
-      return value;
-    });
+    // Checked by #check already; nothing is written yet.
+    const lrs = entries.map((e) => this.#learningRate(e.name, this.#opsStepCount));
     if (ours.nonFinite !== 'ignore') {
       const finite = finiteFlags(entries.map((e) => e.gradient));
       const bad = finite.findIndex((ok) => ok === 0);
@@ -561,14 +575,16 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
         throw new UpdateError(`${this.#entry.name}.update: gradient '${e.name}' is not finite at index ${index} (${values[index]})`, e.name, index);
       }
     }
-    tf.tidy(() => {
+    const watch = ours.nonFinite !== 'ignore';
+    const maxNorm = this.options.clipGradNorm;
+    const [flags, ...grads] = tf.tidy(() => {
       let grads = entries.map((e) => e.gradient);
-      const maxNorm = this.options.clipGradNorm;
       if (maxNorm !== undefined) {
         const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
         const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
         grads = grads.map((g) => tf.mul(g, scale));
       }
+      const written: tf.Tensor[] = [];
       entries.forEach((e, i) => {
         const hyper = this.#hyper(e.name);
         let slot = this.#opsSlots.get(e.name);
@@ -586,9 +602,65 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
         const [param, ...buffers] = opsStep({ rule: this.#entry.name, hyper, lr: lrs[i]!, step: slot.step, scalars: slot.scalars }, e.variable, grads[i]!, slot.buffers);
         slot.buffers.forEach((variable, k) => variable.assign(buffers[k]!));
         e.variable.assign(param!);
+        if (watch) written.push(param!, ...buffers);
       });
+      // Whether each parameter and its state stayed finite (one flag per tensor), read once
+      // below; the gradients are kept only to name the one an overflow came from.
+      return [finiteFlagsTensor(written), ...(watch ? grads : [])];
     });
     this.#opsStepCount += 1;
+    if (!watch) return;
+    try {
+      const finite = readFlags(flags!);
+      if (finite.every((ok) => ok === 1)) return;
+      this.#throwOpsOverflow(entries, grads);
+    } finally {
+      tf.dispose(flags!);
+      if (maxNorm !== undefined) tf.dispose(grads);
+    }
+  }
+
+  /**
+   * The core's error for a step that was applied but wrote a NaN or an Infinity, naming
+   * the first parameter (in the call's order) and the first index at which the parameter
+   * or one of its state buffers is not finite (the parameter wins a tie, then the buffers
+   * in the rule's order), as the core's update does.
+   */
+  #throwOpsOverflow(entries: readonly Entry[], grads: readonly tf.Tensor[]): never {
+    const ours = this.optimizer;
+    for (const [i, e] of entries.entries()) {
+      const slot = this.#opsSlots.get(e.name)!;
+      const arrays = [e.variable, ...slot.buffers].map((t) => t.dataSync() as Float32Array);
+      const names = [null, ...this.#bufferNames(e.name)];
+      let index = -1;
+      let which = 0;
+      arrays.forEach((array, k) => {
+        const at = array.findIndex((x) => !Number.isFinite(x));
+        if (at >= 0 && (index < 0 || at < index)) {
+          index = at;
+          which = k;
+        }
+      });
+      if (index < 0) continue;
+      if (this.#entry.rule === undefined) {
+        throw new UpdateError(
+          `Muon.update: the step overflowed: parameter '${e.name}' or its momentumBuffer holds a NaN or an Infinity, from finite gradients. ` +
+            'This step WAS applied, to every parameter. Use a smaller lr, and restore the params and state saved before this step',
+          e.name,
+        );
+      }
+      const buffer = names[which];
+      const what = buffer === null ? `parameter '${e.name}'` : `the optimizer state '${buffer}' of parameter '${e.name}'`;
+      const skip = ours.nonFinite === 'skip' ? " (nonFinite: 'skip' skips a step whose gradients are not finite; these were, and the step cannot be undone)" : '';
+      throw new UpdateError(
+        `${this.#entry.rule.name}.update: the step overflowed: ${what} became ${arrays[which]![index]} at index ${index}, from a finite gradient (${grads[i]!.dataSync()[index]}). ` +
+          `This step WAS applied, to every parameter: the params and optimizer state now hold this value${skip}. ` +
+          'Use a smaller lr or clip the gradients, and restore the params and state saved before this step',
+        e.name,
+        index,
+      );
+    }
+    throw new UpdateError(`${this.#entry.name}.update: the step overflowed (a NaN or an Infinity was written). This step WAS applied, to every parameter`, '');
   }
 
   // ---------------------------------------------------------------------------------
@@ -644,20 +716,23 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const owner = `${TfOptimizer.className}.setWeights`;
     const { byName, iter, metaTensor } = weightsByName(owner, weightValues, STATE_WEIGHT_NAME, TfOptimizer.className);
-    let meta: { format: unknown; version: unknown; optimizer: unknown; variant: unknown; stepCount: unknown; skippedSteps: unknown; params: { name: string; length: number; step: number; scalars: Record<string, number>; buffers: string[] }[] };
-    try {
-      meta = JSON.parse(String((await metaTensor.data())[0])) as typeof meta;
-    } catch (error) {
-      throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' is not JSON: ${(error as Error).message}`);
-    }
-    if (meta === null || typeof meta !== 'object' || !Array.isArray(meta.params)) throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' has no params list`);
+    // Everything is read and checked first; the state changes only once all of it is valid.
+    const iterations = await readIter(owner, iter);
+    const meta = await readMeta(owner, metaTensor, STATE_WEIGHT_NAME) as { [key: string]: unknown };
+    if (!Array.isArray(meta.params)) throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' has no params list, got ${describeValue(meta.params)}`);
     const params = Object.create(null) as { [name: string]: unknown };
-    for (const record of meta.params) {
+    for (const [i, value] of (meta.params as unknown[]).entries()) {
+      const record = value as { name?: unknown; length?: unknown; step?: unknown; scalars?: unknown; buffers?: unknown } | null;
+      if (record === null || typeof record !== 'object' || typeof record.name !== 'string' || !Array.isArray(record.buffers) || record.buffers.some((key) => typeof key !== 'string')) {
+        throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' params[${i}] must be { name, length, step, scalars, buffers: [names] }, got ${describeValue(value)}`);
+      }
+      if (Object.hasOwn(params, record.name)) throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' lists parameter '${record.name}' twice`);
       const buffers = Object.create(null) as { [key: string]: Float32Array };
-      for (const key of Array.isArray(record.buffers) ? record.buffers : []) {
-        const tensor = byName.get(`${record.name}/${key}`);
-        if (tensor === undefined) throw new TypeError(`${owner}: the weights lack '${record.name}/${key}'`);
-        buffers[key] = Float32Array.from(await tensor.data() as Float32Array);
+      for (const key of record.buffers as string[]) {
+        const name = `${record.name}/${key}`;
+        const tensor = byName.get(name);
+        if (tensor === undefined) throw new TypeError(`${owner}: the weights lack '${name}'`);
+        buffers[key] = await readBuffer(owner, name, tensor);
       }
       params[record.name] = { dtype: 'float32', length: record.length, step: record.step, scalars: record.scalars, buffers };
     }
@@ -665,7 +740,6 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
     // Validates everything (rule, variant, buffers, counts) and throws before changing anything.
     this.optimizer.loadStateDict(dict);
     this.#resolvePath();
-    const iterations = (await iter.data())[0]!;
     if (this.#path === 'ops') this.#loadOps(this.optimizer.stateDict());
     this.#mirrored.clear();
     this.#adoptNames = true;
@@ -718,13 +792,8 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
 
   static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
     const owner = `${TfOptimizer.className}.fromConfig`;
-    const entry = RULES.find((candidate) => candidate.name === config.optimizer);
-    if (entry === undefined) throw optionError(owner, 'optimizer', config.optimizer, RULES.map((r) => `'${r.name}'`).join(', '));
-    if (config.lrSchedule === true) throw new RangeError(`${owner}: the optimizer used an lr schedule, which a config cannot hold: make it again with tfOptimizer(new ${entry.name}({ lr: schedule }))`);
-    const ours = entry.make({ ...(config.options as Record<string, unknown>) });
-    const options: TfOptimizerOptions = { path: config.path as TfPath };
-    if (typeof config.clipGradNorm === 'number') options.clipGradNorm = config.clipGradNorm;
-    return new (cls as unknown as new (o: TfWrappable, options: TfOptimizerOptions) => T)(ours, options);
+    const { optimizer, options } = optimizerFromConfig(owner, config);
+    return new (cls as unknown as new (o: TfWrappable, options: TfOptimizerOptions) => T)(optimizer, options);
   }
 
   /** Frees every tensor this optimizer made (state variables, exported weights). */
@@ -741,11 +810,26 @@ tf.serialization.registerClass(TfOptimizer);
 
 /**
  * One flag per tensor, 1 where every value is finite (no NaN, no +-Infinity), all read
- * in one dataSync: the finiteness checks of TfOptimizer and TfPartition.
+ * at once: the finiteness checks of TfOptimizer and TfPartition.
  */
-export function finiteFlags(tensors: readonly tf.Tensor[]): Uint8Array {
-  if (tensors.length === 0) return new Uint8Array(0);
-  return tf.tidy(() => tf.stack(tensors.map((t) => tf.all(tf.isFinite(t)))).dataSync() as Uint8Array);
+export function finiteFlags(tensors: readonly tf.Tensor[]): Float32Array {
+  if (tensors.length === 0) return new Float32Array(0);
+  const flags = finiteFlagsTensor(tensors);
+  try {
+    return readFlags(flags);
+  } finally {
+    flags.dispose();
+  }
+}
+
+/** The flags of finiteFlags as a float32 tensor (a computed bool tensor does not read back right on every backend). */
+export function finiteFlagsTensor(tensors: readonly tf.Tensor[]): tf.Tensor {
+  return tf.tidy(() => (tensors.length === 0 ? tf.zeros([0]) : tf.cast(tf.stack(tensors.map((t) => tf.all(tf.isFinite(t)))), 'float32')));
+}
+
+/** The values of a flags tensor. */
+export function readFlags(flags: tf.Tensor): Float32Array {
+  return flags.dataSync() as Float32Array;
 }
 
 /**
@@ -763,6 +847,7 @@ export function weightsByName(
     if (weight === null || typeof weight !== 'object' || typeof weight.name !== 'string' || !(weight.tensor instanceof tf.Tensor)) {
       throw new TypeError(`${owner}: every weight must be { name, tensor }, got ${describeValue(w)}`);
     }
+    if (weight.tensor.isDisposed) throw new TypeError(`${owner}: weight '${weight.name}' is disposed`);
     byName.set(weight.name, weight.tensor);
   }
   const iter = byName.get('iter');
@@ -771,4 +856,62 @@ export function weightsByName(
     throw new TypeError(`${owner}: the weights lack 'iter' or '${metaName}' (they were not saved by a ${className})`);
   }
   return { byName, iter, metaTensor };
+}
+
+/** The value of the weight 'iter' (TF.js's count of applyGradients calls): one integer >= 0. */
+export async function readIter(owner: string, iter: tf.Tensor): Promise<number> {
+  if (iter.dtype !== 'int32' && iter.dtype !== 'float32') {
+    const shown = iter.dtype === 'string' && iter.size === 1 ? ` (${describeValue((await iter.data())[0])})` : '';
+    throw new TypeError(`${owner}: weight 'iter' must be an int32 or float32 scalar, got a ${iter.dtype} tensor${shown}`);
+  }
+  if (iter.size !== 1) throw new TypeError(`${owner}: weight 'iter' must hold one value, got shape [${iter.shape.join(', ')}]`);
+  const value = (await iter.data())[0]!;
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${owner}: weight 'iter' must be an integer >= 0, got ${describeValue(value)}`);
+  return value;
+}
+
+/** The JSON object in the string weight `name`. */
+export async function readMeta(owner: string, tensor: tf.Tensor, name: string): Promise<object> {
+  if (tensor.size !== 1) throw new TypeError(`${owner}: weight '${name}' must hold one string, got shape [${tensor.shape.join(', ')}]`);
+  let meta: unknown;
+  try {
+    meta = JSON.parse(String((await tensor.data())[0]));
+  } catch (error) {
+    throw new TypeError(`${owner}: '${name}' is not JSON: ${(error as Error).message}`);
+  }
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new TypeError(`${owner}: '${name}' must hold a JSON object, got ${describeValue(meta)}`);
+  return meta;
+}
+
+/** A state buffer's values: the weight must be float32 (getWeights saves float32; another dtype is not ours). */
+async function readBuffer(owner: string, name: string, tensor: tf.Tensor): Promise<Float32Array> {
+  if (tensor.dtype !== 'float32') throw new TypeError(`${owner}: weight '${name}' must be float32, got ${tensor.dtype}`);
+  return Float32Array.from(await tensor.data() as Float32Array);
+}
+
+/**
+ * Our optimizer and the adapter's options from a config of `getConfig` (TfOptimizer's, or
+ * a partition member's): every field checked, naming it and its value.
+ */
+export function optimizerFromConfig(owner: string, config: unknown): { optimizer: TfWrappable; options: TfOptimizerOptions } {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new TypeError(`${owner}: config must be an object, got ${describeValue(config)}`);
+  const c = config as { [key: string]: unknown };
+  const entry = RULES.find((candidate) => candidate.name === c.optimizer);
+  if (entry === undefined) throw optionError(owner, 'optimizer', c.optimizer, RULES.map((r) => `'${r.name}'`).join(', '));
+  if (c.lrSchedule === true) throw new RangeError(`${owner}: the optimizer used an lr schedule, which a config cannot hold: make it again with tfOptimizer(new ${entry.name}({ lr: schedule }))`);
+  const given = c.options ?? {};
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw optionError(owner, 'options', given, 'an object of the optimizer\'s options');
+  const options = adapterOptionsFromConfig(owner, c);
+  return { optimizer: entry.make({ ...(given as Record<string, unknown>) }), options };
+}
+
+/** The adapter's own options in a config (`path`, `clipGradNorm`), checked. */
+export function adapterOptionsFromConfig(owner: string, config: { readonly [key: string]: unknown }): TfOptimizerOptions {
+  const path = config.path ?? 'auto';
+  if (path !== 'auto' && path !== 'kernel' && path !== 'ops') throw optionError(owner, 'path', path, "'auto', 'kernel' or 'ops'");
+  const clip = config.clipGradNorm ?? undefined;
+  if (clip !== undefined && (typeof clip !== 'number' || !(clip >= 0) || clip === Infinity)) throw optionError(owner, 'clipGradNorm', clip, 'a finite number >= 0');
+  const options: TfOptimizerOptions = { path };
+  if (clip !== undefined) options.clipGradNorm = clip;
+  return options;
 }
