@@ -30,8 +30,9 @@
  *   tf.Optimizer for both (partition.ts).
  */
 import type { Partition } from '../partition.ts';
-import { TfOptimizer, type TfOptimizerOptions, type TfWrappable } from './adapter.ts';
+import { TfOptimizer } from './adapter.ts';
 import { TfPartition, type TfMembers } from './partition.ts';
+import type { TfOptimizerOptions, TfWrappable } from './types.ts';
 
 export { STATE_WEIGHT_NAME, TfOptimizer, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
 export { PARTITION_WEIGHT_NAME, TfPartition, type TfMembers } from './partition.ts';

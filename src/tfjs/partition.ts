@@ -18,7 +18,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UpdateError, describeValue, optionError } from '../errors.ts';
 import { clipGradNorm } from '../grads.ts';
 import { partition, PARTITION_FORMAT, type Partition } from '../partition.ts';
-import { TfOptimizer, checkGradients, adapterOptionsFromConfig, finiteFlags, isWrappable, optimizerFromConfig, readIter, readMeta, weightsByName, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
+import { TfOptimizer, isWrappable } from './adapter.ts';
+import { adapterOptionsFromConfig, optimizerFromConfig } from './config.ts';
+import { finiteFlags } from './flags.ts';
+import { pairsOf } from './gradients.ts';
+import type { NamedTensor, TfOptimizerOptions, TfPath, TfWrappable } from './types.ts';
+import { readIter, readMeta, weightsByName } from './weights.ts';
 
 /** The members of a partition the adapter can wrap: optimizers of this library, Muon included. */
 export type TfMembers = { readonly [key: string]: TfWrappable };
@@ -27,19 +32,6 @@ export type TfMembers = { readonly [key: string]: TfWrappable };
 export const PARTITION_WEIGHT_NAME = 'nesterov/partition';
 /** Each member's weights are saved under this prefix and its key: `nesterov/partition/adamw/iter`, ... */
 const MEMBER_PREFIX = 'nesterov/partition/';
-
-function pairsOf(owner: string, variableGradients: tf.NamedTensorMap | NamedTensor[]): [string, tf.Tensor | null | undefined][] {
-  if (variableGradients === null || typeof variableGradients !== 'object') {
-    throw new TypeError(`${owner}: expected a map of gradients by variable name or an array of { name, tensor }, got ${describeValue(variableGradients)}`);
-  }
-  if (!Array.isArray(variableGradients)) return Object.entries(variableGradients);
-  return variableGradients.map((item, i) => {
-    if (item === null || typeof item !== 'object' || typeof item.name !== 'string') {
-      throw new TypeError(`${owner}: item ${i} must be { name, tensor }, got ${describeValue(item)}`);
-    }
-    return [item.name, item.tensor];
-  });
-}
 
 /**
  * A `tf.Optimizer` that runs a `partition(...)` of optimizers of this library. Make it with
@@ -137,7 +129,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
       if (part === undefined) parts.set(key, (part = []));
       part.push({ name, tensor: gradient });
     }
-    for (const [key, part] of parts) checkGradients(this.members[key]!, part);
+    for (const [key, part] of parts) this.members[key]!.checkGradients(part);
     for (const [key, part] of parts) {
       for (const { name } of part) this.#assigned.set(name, key);
     }
@@ -146,7 +138,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
     const all = looked.flatMap(([, part]) => part);
     if (all.length > 0) {
       const finite = finiteFlags(all.map((g) => g.tensor));
-      const bad = finite.findIndex((ok) => ok === 0);
+      const bad = finite.findIndex((ok) => ok !== 1);
       if (bad >= 0) {
         const badName = all[bad]!.name;
         const [key, part] = looked.find(([, p]) => p.some((g) => g.name === badName))!;
