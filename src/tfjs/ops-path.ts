@@ -272,7 +272,8 @@ export class OpsPath {
       snapshot.slots.set(e.name, slot === undefined ? undefined : { step: slot.step, scalars: { ...slot.scalars } });
     }
     const maxNorm = this.#clipGradNorm;
-    const verdict = tf.tidy(() => {
+    // Kept: a caller's tf.tidy (model.fit runs each step in one) would dispose them before they are read.
+    const verdict = tf.keep(tf.tidy(() => {
       const flat = entries.map((e) => tf.reshape(e.gradient, [-1]));
       const gradFinite = tf.stack(flat.map((g) => tf.all(tf.isFinite(g))));
       const ok = tf.all(gradFinite);
@@ -301,10 +302,11 @@ export class OpsPath {
         written.push(...guarded);
       });
       // [finite per gradient (n), first non-finite index (n), its value (n), finite per written tensor]
-      return tf.concat([tf.cast(gradFinite, 'float32'), tf.cast(tf.stack(firstBad), 'float32'), tf.stack(badValues), finiteFlagsTensor(written)]);
-    });
+      const parts = [tf.cast(gradFinite, 'float32'), tf.cast(tf.stack(firstBad), 'float32'), tf.stack(badValues), finiteFlagsTensor(written)];
+      return tf.concat(parts.map((t) => tf.reshape(t, [-1])));
+    }));
     this.#stepCount += 1;
-    const pending: Pending = { names: entries.map((e) => e.name), counts: entries.map((e) => view.bufferNames(e.name).length + 1), snapshot, gradients: entries.map((e) => tf.clone(e.gradient)), values: undefined, later: 0, read: undefined };
+    const pending: Pending = { names: entries.map((e) => e.name), counts: entries.map((e) => view.bufferNames(e.name).length + 1), snapshot, gradients: entries.map((e) => tf.keep(tf.clone(e.gradient))), values: undefined, later: 0, read: undefined };
     for (const earlier of this.#pending) earlier.later += 1;
     pending.read = verdict.data().then((values) => {
       pending.values = values as Float32Array;
