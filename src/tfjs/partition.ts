@@ -20,7 +20,7 @@ import { clipGradNorm } from '../grads.ts';
 import { partition, PARTITION_FORMAT, type Partition } from '../partition.ts';
 import { TfOptimizer, isWrappable } from './adapter.ts';
 import { adapterOptionsFromConfig, optimizerFromConfig } from './config.ts';
-import { finiteFlags } from './flags.ts';
+import { finiteFlags, readsSynchronously } from './flags.ts';
 import { pairsOf } from './gradients.ts';
 import type { NamedTensor, TfOptimizerOptions, TfPath, TfWrappable } from './types.ts';
 import { readIter, readMeta, weightsByName } from './weights.ts';
@@ -133,10 +133,13 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
     for (const [key, part] of parts) {
       for (const { name } of part) this.#assigned.set(name, key);
     }
-    // Finiteness of every gradient a member looks at, before any member steps.
+    // Finiteness of every gradient a member looks at, before any member steps. Where the
+    // backend cannot read synchronously (webgpu), each member decides on the device for
+    // its own gradients instead (see OpsPath): a member's refusal then writes nothing of
+    // that member, and the others step.
     const looked = [...parts].filter(([key]) => this.members[key]!.optimizer.nonFinite !== 'ignore');
     const all = looked.flatMap(([, part]) => part);
-    if (all.length > 0) {
+    if (all.length > 0 && readsSynchronously()) {
       const finite = finiteFlags(all.map((g) => g.tensor));
       const bad = finite.findIndex((ok) => ok !== 1);
       if (bad >= 0) {
