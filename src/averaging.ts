@@ -341,7 +341,7 @@ export function wrapperState(owner: string, wrapper: string, value: unknown, opt
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new StateError(`${owner}: the state must be an object, got ${describeValue(value)}`);
   const saved = value as Record<string, unknown>;
   if (saved.format !== WRAPPER_STATE_FORMAT || saved.wrapper !== wrapper) {
-    throw new StateError(`${owner}: not a ${wrapper} state (format ${describeValue(saved.format)}, wrapper ${describeValue(saved.wrapper)})`);
+    throw new StateError(`${owner}: expected a state of wrapper '${wrapper}' (format '${WRAPPER_STATE_FORMAT}'), got format ${describeValue(saved.format)}, wrapper ${describeValue(saved.wrapper)}`);
   }
   if (saved.version !== WRAPPER_STATE_VERSION) throw new StateError(`${owner}: unsupported version ${describeValue(saved.version)} (this library reads ${WRAPPER_STATE_VERSION})`);
   const savedOptions = saved.options;
