@@ -37,12 +37,12 @@ function expectRefused(opt: OptimizerLike, params: ParamSet, grads: ParamSet, ca
 }
 
 /** Micro-batch j of window w: a gradient of length 3 with values that do not add exactly. */
-function microGrad<T extends FloatArray>(Type: { from(values: number[]): T }, w: number, j: number): T {
+function microGrad(Type: { from(values: number[]): FloatArray }, w: number, j: number): FloatArray {
   return Type.from([0.1 * (j + 1) + w / 3, -Math.PI * (w + 1) / (j + 7), 1e-3 * Math.sqrt(2 + j + w)]);
 }
 
 describe('k micro-batches equal one inner step on their mean', () => {
-  for (const Type of [Float64Array, Float32Array]) {
+  for (const Type of [Float64Array, Float32Array] as { from(values: number[]): FloatArray; name: string }[]) {
     it(`${Type.name}: Adam, steps 3, over 4 windows: params and Adam's state bit for bit`, () => {
       const acc = new GradientAccumulation(new Adam({ lr: 0.01 }), { steps: 3 });
       const alone = new Adam({ lr: 0.01 });
