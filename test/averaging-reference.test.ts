@@ -41,7 +41,7 @@ interface Reference {
   w0: number[];
   lr: number;
   momentum: number;
-  cases: Record<string, Case>;
+  configs: Record<string, Case>;
   float64: Run;
   float32: Run;
 }
@@ -91,7 +91,7 @@ class Replay implements OptimizerLike {
 }
 
 describe(`EMA and SWA against torch ${reference.torch} AveragedModel, ${reference.steps} steps of SGD with momentum`, () => {
-  for (const [name, kase] of Object.entries(reference.cases)) {
+  for (const [name, kase] of Object.entries(reference.configs)) {
     it(`${name} (float64, our Momentum('pytorch') inside): params and averages at every step to 1e-12`, () => {
       const opt = wrap(kase, new Momentum({ variant: 'pytorch', lr: reference.lr, momentum: reference.momentum }));
       const params = { w: Float64Array.from(reference.w0) };
