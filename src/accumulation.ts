@@ -25,7 +25,8 @@
  * 'ignore' accumulates it. A sum that overflows is treated as a non-finite gradient.
  *
  * A window is one set of parameters: a micro-batch after the first of a window must step
- * the same parameters (names and lengths) as the first, else an UpdateError.
+ * the same parameters (names and lengths) as the first, else an UpdateError. With
+ * `steps: 1` every call goes straight to the inner optimizer (the mean of one is itself).
  *
  * `check` is pure and includes the inner optimizer's check of the call (so a call the
  * inner step would refuse, say with a parameter it has no shape for, is refused at the
@@ -36,6 +37,7 @@
 import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
 import { checkInner, forEachStepped, wrapperState } from './averaging.ts';
 import { StateError, UpdateError, describeValue, optionError } from './errors.ts';
+import { byArrayType, loopFor } from './kernel.ts';
 import { checkSet } from './optimizer/checks.ts';
 import { paramsOfSavedState, WRAPPER_STATE_FORMAT, WRAPPER_STATE_VERSION, type WrapperStateDict } from './state.ts';
 import { getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
@@ -47,6 +49,49 @@ export interface GradientAccumulationOptions {
 }
 
 const OWNER = 'GradientAccumulation';
+
+/** Stands in for the call's grads between calls (a new `{}` per call would allocate). */
+const NO_ARRAYS: ParamSet = Object.freeze({});
+
+/** sum = g (the window's first micro-batch), or sum += g. A loop per array type (kernel.ts). */
+function addLoop(g: FloatArray, s: Float64Array, n: number, first: boolean): void {
+  if (first) for (let i = 0; i < n; i++) s[i] = g[i]!;
+  else for (let i = 0; i < n; i++) s[i] = s[i]! + g[i]!;
+}
+const ADD_LOOPS = byArrayType(addLoop);
+
+/** g = (s + g) / k rounded to g's type, s = the old g (exact in a double). */
+function meanLoop(g: FloatArray, s: Float64Array, n: number, k: number): void {
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]!;
+    g[i] = (s[i]! + gi) / k;
+    s[i] = gi;
+  }
+}
+const MEAN_LOOPS = byArrayType(meanLoop);
+
+/** g = s (the caller's gradient back), s = 0. */
+function restoreLoop(g: FloatArray, s: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    g[i] = s[i]!;
+    s[i] = 0;
+  }
+}
+const RESTORE_LOOPS = byArrayType(restoreLoop);
+
+/** The index of the first element where g, or s + g, is not finite; -1 when none. */
+function firstNonFiniteSumLoop(g: FloatArray, s: Float64Array | undefined, n: number): number {
+  if (s === undefined) {
+    for (let i = 0; i < n; i++) if (g[i]! - g[i]! !== 0) return i;
+    return -1;
+  }
+  for (let i = 0; i < n; i++) {
+    const total = s[i]! + g[i]!;
+    if (total - total !== 0) return i; // NaN for NaN and +-Infinity, 0 otherwise
+  }
+  return -1;
+}
+const FINITE_LOOPS = byArrayType(firstNonFiniteSumLoop);
 const OPTION_NAMES = ['steps'] as const;
 
 /** What a call does: leave the micro-batch out, add it to the sums, or step the inner optimizer. */
@@ -63,9 +108,10 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
   #pending = 0;
   #skipped = 0;
   // The call in progress, read by the pre-bound visitors (no closure per call).
-  #grads: ParamSet = Object.freeze({});
+  #grads: ParamSet = NO_ARRAYS;
   #owner = '';
   #seen = 0;
+  #finite = true;
 
   constructor(inner: I, options: GradientAccumulationOptions = {}) {
     checkInner(OWNER, inner);
@@ -108,6 +154,7 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
    * or stepped.
    */
   check(params: ParamSet, grads: ParamSet, storeNames?: readonly string[]): boolean {
+    if (this.steps === 1) return this.inner.check(params, grads, storeNames);
     return this.#checkCall('check', params, grads, storeNames) !== 'skip';
   }
 
@@ -117,12 +164,12 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
    * changing nothing (params, grads, sums, inner state), when the call is refused.
    */
   update(params: ParamSet, grads: ParamSet, storeNames?: readonly string[]): boolean {
+    if (this.steps === 1) return this.inner.update(params, grads, storeNames); // the mean of one is itself
     const action = this.#checkCall('update', params, grads, storeNames);
     if (action === 'skip') {
       this.#skipped += 1;
       return false;
     }
-    if (action === 'step' && this.steps === 1) return this.inner.update(params, grads, storeNames); // the mean of one is itself
     this.#grads = grads;
     try {
       if (action === 'accumulate') {
@@ -142,42 +189,32 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
         this.#pending = 0;
       }
     } finally {
-      this.#grads = Object.freeze({});
+      this.#grads = NO_ARRAYS;
     }
   }
 
-  readonly #accumulate = (param: unknown, name: string): void => {
+  readonly #accumulate = (_param: unknown, name: string): void => {
     const g = getArray(this.#grads, name) as FloatArray;
     let sum = this.#sums.get(name);
-    if (this.#pending === 0) {
+    const first = this.#pending === 0;
+    if (first) {
       if (sum?.length !== g.length) {
         sum = new Float64Array(g.length);
         this.#sums.set(name, sum);
       }
       this.#window.add(name);
-      for (let i = 0; i < g.length; i++) sum[i] = g[i]!;
-      return;
     }
-    const s = sum!;
-    for (let i = 0; i < g.length; i++) s[i] = s[i]! + g[i]!;
+    loopFor(ADD_LOOPS, g)(g, sum!, g.length, first);
   };
 
   readonly #writeMean = (_param: unknown, name: string): void => {
     const g = getArray(this.#grads, name) as FloatArray;
-    const s = this.#sums.get(name)!;
-    const k = this.steps;
-    for (let i = 0; i < g.length; i++) {
-      const gi = g[i]!;
-      g[i] = (s[i]! + gi) / k;
-      s[i] = gi;
-    }
+    loopFor(MEAN_LOOPS, g)(g, this.#sums.get(name)!, g.length, this.steps);
   };
 
   readonly #restore = (_param: unknown, name: string): void => {
     const g = getArray(this.#grads, name) as FloatArray;
-    const s = this.#sums.get(name)!;
-    for (let i = 0; i < g.length; i++) g[i] = s[i]!;
-    s.fill(0);
+    loopFor(RESTORE_LOOPS, g)(g, this.#sums.get(name)!, g.length);
   };
 
   /** Every check of a call; writes nothing. */
@@ -191,49 +228,49 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
     this.#owner = owner;
     this.#grads = grads;
     this.#seen = 0;
+    this.#finite = true;
     try {
-      let finite = true;
-      forEachStepped(params, storeNames, (param, name) => {
-        const g = getArray(grads, name);
-        if (!isFloatArray(param) || !isFloatArray(g) || g.length !== param.length) {
-          throw new UpdateError(`${owner}: gradient '${name}' must be a ${isFloatArray(param) ? `${param.constructor.name} of length ${param.length}` : 'Float32Array or Float64Array'}, got ${describeValue(g)}`, name);
-        }
-        if (this.#pending > 0) {
-          const sum = this.#sums.get(name);
-          if (!this.#window.has(name) || sum === undefined) {
-            throw new UpdateError(`${owner}: parameter '${name}' was not in this window's first micro-batch (${this.#pending} of ${this.steps} accumulated, of [${[...this.#window].join(', ')}]); call reset() to drop the window`, name);
-          }
-          if (sum.length !== g.length) {
-            throw new UpdateError(`${owner}: gradient '${name}' has length ${g.length}, this window's sum of it ${sum.length}; call reset() to drop the window`, name);
-          }
-        }
-        this.#seen += 1;
-        if (finite && this.nonFinite !== 'ignore') finite = this.#checkFinite(g, name);
-      });
+      forEachStepped(params, storeNames, this.#checkParam);
       if (this.#pending > 0 && this.#seen !== this.#window.size) {
         const missing = [...this.#window].filter((name) => getArray(params, name) === undefined || (storeNames !== undefined && !storeNames.includes(name)));
         throw new UpdateError(`${owner}: parameter${missing.length === 1 ? '' : 's'} [${missing.join(', ')}] of this window's first micro-batch missing (${this.#pending} of ${this.steps} accumulated); call reset() to drop the window`, missing[0] ?? '');
       }
-      if (!finite) return 'skip';
+      if (!this.#finite) return 'skip';
     } finally {
-      this.#grads = Object.freeze({});
+      this.#grads = NO_ARRAYS;
     }
     return this.#pending === this.steps - 1 ? 'step' : 'accumulate';
   }
 
-  /** True when the gradient and its sum with the window's are finite; 'error': throws. */
-  #checkFinite(g: FloatArray, name: string): boolean {
-    const sum = this.#pending > 0 ? this.#sums.get(name) : undefined;
-    for (let i = 0; i < g.length; i++) {
-      const gi = g[i]!;
-      const total = sum === undefined ? gi : sum[i]! + gi;
-      if (total - total === 0) continue; // finite
-      if (this.nonFinite === 'skip') return false;
-      if (gi - gi !== 0) throw new UpdateError(`${this.#owner}: gradient '${name}' is not finite at index ${i} (${gi})`, name, i);
-      throw new UpdateError(`${this.#owner}: the sum of gradient '${name}' over this window overflows at index ${i} (${sum![i]} + ${gi})`, name, i);
+  // Pre-bound (no closure per call): the call in #owner, #grads; counts into #seen, #finite.
+  readonly #checkParam = (param: unknown, name: string): void => {
+    const owner = this.#owner;
+    const g = getArray(this.#grads, name);
+    if (!isFloatArray(param) || !isFloatArray(g) || g.length !== param.length) {
+      throw new UpdateError(`${owner}: gradient '${name}' must be a ${isFloatArray(param) ? `${param.constructor.name} of length ${param.length}` : 'Float32Array or Float64Array'}, got ${describeValue(g)}`, name);
     }
-    return true;
-  }
+    let sum: Float64Array | undefined;
+    if (this.#pending > 0) {
+      sum = this.#sums.get(name);
+      if (!this.#window.has(name) || sum === undefined) {
+        throw new UpdateError(`${owner}: parameter '${name}' was not in this window's first micro-batch (${this.#pending} of ${this.steps} accumulated, of [${[...this.#window].join(', ')}]); call reset() to drop the window`, name);
+      }
+      if (sum.length !== g.length) {
+        throw new UpdateError(`${owner}: gradient '${name}' has length ${g.length}, this window's sum of it ${sum.length}; call reset() to drop the window`, name);
+      }
+    }
+    this.#seen += 1;
+    if (!this.#finite || this.nonFinite === 'ignore') return;
+    const i = loopFor(FINITE_LOOPS, g)(g, sum, g.length);
+    if (i < 0) return;
+    if (this.nonFinite === 'skip') {
+      this.#finite = false;
+      return;
+    }
+    const gi = g[i]!;
+    if (gi - gi !== 0) throw new UpdateError(`${owner}: gradient '${name}' is not finite at index ${i} (${gi})`, name, i);
+    throw new UpdateError(`${owner}: the sum of gradient '${name}' over this window overflows at index ${i} (${sum![i]} + ${gi})`, name, i);
+  };
 
   /** Forgets one parameter (its sum, the inner state of it) or everything (the window and the counts too). */
   reset(name?: string): void {

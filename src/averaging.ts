@@ -116,12 +116,17 @@ abstract class Averaging<I extends OptimizerLike> implements OptimizerLike<Wrapp
   readonly #counts = new Map<string, number>();
   #steps = 0;
   #swapped = false;
+  readonly #checkOwner: string;
+  readonly #updateOwner: string;
+  #callOwner = '';
   /** The scalars of the averaging loop (a double argument to a call that is not inlined is boxed). */
   protected readonly scalars = new Float64Array(2);
 
   protected constructor(owner: string, inner: I) {
     checkInner(owner, inner);
     this.#owner = owner;
+    this.#checkOwner = `${owner}.check`;
+    this.#updateOwner = `${owner}.update`;
     this.inner = inner;
   }
 
@@ -214,24 +219,28 @@ abstract class Averaging<I extends OptimizerLike> implements OptimizerLike<Wrapp
     return true;
   }
 
-  #checkCall(method: string, params: ParamSet, storeNames: readonly string[] | undefined): void {
-    const owner = `${this.#owner}.${method}`;
+  #checkCall(method: 'check' | 'update', params: ParamSet, storeNames: readonly string[] | undefined): void {
+    const owner = method === 'check' ? this.#checkOwner : this.#updateOwner;
     if (this.#swapped) {
       throw new UpdateError(`${owner}: the params hold the averages (swap(params) was called): call swap(params) again to put the training weights back before stepping`, '');
     }
     // Not a set of arrays: the inner optimizer's check says so in its words.
     if (params === null || typeof params !== 'object') return;
-    forEachStepped(params, storeNames, (param, name) => {
-      const average = this.#averages.get(name);
-      if (average === undefined || !isFloatArray(param)) return; // the inner optimizer names a bad array
-      if (param.constructor !== average.constructor || param.length !== average.length) {
-        throw new UpdateError(
-          `${owner}: parameter '${name}' is a ${param.constructor.name} of length ${param.length}, but its average is a ${average.constructor.name} of length ${average.length} (call reset('${name}'))`,
-          name,
-        );
-      }
-    });
+    this.#callOwner = owner;
+    forEachStepped(params, storeNames, this.#checkParam);
   }
+
+  // Pre-bound (no closure per call); the call's owner in #callOwner.
+  readonly #checkParam = (param: unknown, name: string): void => {
+    const average = this.#averages.get(name);
+    if (average === undefined || !isFloatArray(param)) return; // the inner optimizer names a bad array
+    if (param.constructor !== average.constructor || param.length !== average.length) {
+      throw new UpdateError(
+        `${this.#callOwner}: parameter '${name}' is a ${param.constructor.name} of length ${param.length}, but its average is a ${average.constructor.name} of length ${average.length} (call reset('${name}'))`,
+        name,
+      );
+    }
+  };
 
   readonly #average = (param: unknown, name: string): void => {
     const p = param as FloatArray;
