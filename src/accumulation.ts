@@ -180,6 +180,8 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
       }
       // The mean into the caller's gradients, each gradient kept in its sum's place (exact:
       // a double holds any float32 or float64), put back whatever the inner update does.
+      // The inner check passed above, so what the inner update can still throw is an
+      // overflow, which it reports as applied: the window is then spent.
       forEachStepped(params, storeNames, this.#writeMean);
       try {
         return this.inner.update(params, grads, storeNames);

@@ -27,7 +27,8 @@
  * partition, a Lookahead or another wrapper), its `check` is the inner's plus its own, its
  * `nonFinite` and `stateBuffersPerParam()` are the inner's (the averages live outside a
  * ParamStore, as Lookahead's slow weights do). A step the inner optimizer skips or
- * refuses takes no average.
+ * refuses takes no average; nor does one whose inner update throws an overflow error
+ * (that error says the step was applied: restore the state saved before it, as it says).
  *
  * Allocation: a parameter's average is made at its first average; after that an update
  * allocates nothing beyond what the inner optimizer does.
