@@ -93,6 +93,8 @@ function firstNonFiniteSumLoop(g: FloatArray, s: Float64Array | undefined, n: nu
 }
 const FINITE_LOOPS = byArrayType(firstNonFiniteSumLoop);
 const OPTION_NAMES = ['steps'] as const;
+const CHECK_OWNER = `${OWNER}.check`;
+const UPDATE_OWNER = `${OWNER}.update`;
 
 /** What a call does: leave the micro-batch out, add it to the sums, or step the inner optimizer. */
 type Action = 'skip' | 'accumulate' | 'step';
@@ -103,8 +105,15 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
 
   /** The sums of the window's gradients, by parameter name (kept between windows: no allocation per window). */
   readonly #sums = new Map<string, Float64Array>();
-  /** The parameters of the current window (empty between windows). */
+  /**
+   * The parameters of the current window (while `#pending > 0`); between windows, the last
+   * window's, kept so that a window of the same parameters reuses the set (clearing a Set
+   * allocates a new table).
+   */
   readonly #window = new Set<string>();
+  /** Set by the check of a window's first micro-batch: its parameters are not the last window's. */
+  #newWindow = false;
+  #inWindow = 0;
   #pending = 0;
   #skipped = 0;
   // The call in progress, read by the pre-bound visitors (no closure per call).
@@ -173,7 +182,7 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
     this.#grads = grads;
     try {
       if (action === 'accumulate') {
-        if (this.#pending === 0) this.#window.clear();
+        if (this.#pending === 0 && this.#newWindow) this.#window.clear();
         forEachStepped(params, storeNames, this.#accumulate);
         this.#pending += 1;
         return false;
@@ -187,7 +196,6 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
         return this.inner.update(params, grads, storeNames);
       } finally {
         forEachStepped(params, storeNames, this.#restore);
-        this.#window.clear();
         this.#pending = 0;
       }
     } finally {
@@ -204,7 +212,7 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
         sum = new Float64Array(g.length);
         this.#sums.set(name, sum);
       }
-      this.#window.add(name);
+      if (this.#newWindow) this.#window.add(name);
     }
     loopFor(ADD_LOOPS, g)(g, sum!, g.length, first);
   };
@@ -220,8 +228,8 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
   };
 
   /** Every check of a call; writes nothing. */
-  #checkCall(method: string, params: ParamSet, grads: ParamSet, storeNames: readonly string[] | undefined): Action {
-    const owner = `${OWNER}.${method}`;
+  #checkCall(method: 'check' | 'update', params: ParamSet, grads: ParamSet, storeNames: readonly string[] | undefined): Action {
+    const owner = method === 'check' ? CHECK_OWNER : UPDATE_OWNER;
     // The inner optimizer's check names a bad call in its words (types, names, aliasing,
     // schedules, modes); a micro-batch it would skip is skipped here.
     if (!this.inner.check(params, grads, storeNames)) return 'skip';
@@ -230,9 +238,11 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
     this.#owner = owner;
     this.#grads = grads;
     this.#seen = 0;
+    this.#inWindow = 0;
     this.#finite = true;
     try {
       forEachStepped(params, storeNames, this.#checkParam);
+      this.#newWindow = this.#pending === 0 && (this.#inWindow !== this.#seen || this.#seen !== this.#window.size);
       if (this.#pending > 0 && this.#seen !== this.#window.size) {
         const missing = [...this.#window].filter((name) => getArray(params, name) === undefined || (storeNames !== undefined && !storeNames.includes(name)));
         throw new UpdateError(`${owner}: parameter${missing.length === 1 ? '' : 's'} [${missing.join(', ')}] of this window's first micro-batch missing (${this.#pending} of ${this.steps} accumulated); call reset() to drop the window`, missing[0] ?? '');
@@ -262,6 +272,7 @@ export class GradientAccumulation<I extends OptimizerLike = OptimizerLike> imple
       }
     }
     this.#seen += 1;
+    if (this.#window.has(name)) this.#inWindow += 1;
     if (!this.#finite || this.nonFinite === 'ignore') return;
     const i = loopFor(FINITE_LOOPS, g)(g, sum, g.length);
     if (i < 0) return;

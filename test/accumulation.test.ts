@@ -91,6 +91,24 @@ describe('k micro-batches equal one inner step on their mean', () => {
   });
 });
 
+describe('windows', () => {
+  it('a new window may step other parameters than the last; its sums start from its own first micro-batch', () => {
+    const acc = new GradientAccumulation(new SGD({ lr: 1 }), { steps: 2 });
+    const p = { w: new Float64Array([0]), b: new Float64Array([0]) };
+    acc.update(p, { w: new Float64Array([1]), b: new Float64Array([2]) });
+    acc.update(p, { w: new Float64Array([3]), b: new Float64Array([4]) });
+    assert.deepEqual([p.w[0], p.b[0]], [-2, -3]);
+    const only = { b: p.b };
+    acc.update(only, { b: new Float64Array([10]) });
+    assert.deepEqual(Object.keys(acc.stateDict().buffers), ['b']);
+    acc.update(only, { b: new Float64Array([20]) });
+    assert.equal(p.b[0], -18);
+    acc.update(p, { w: new Float64Array([5]), b: new Float64Array([1]) });
+    acc.update(p, { w: new Float64Array([7]), b: new Float64Array([1]) });
+    assert.deepEqual([p.w[0], p.b[0]], [-8, -19]);
+  });
+});
+
 describe("a non-finite gradient follows the inner optimizer's nonFinite at accumulation time", () => {
   it("'error': refused (UpdateError naming the gradient and index), nothing accumulated", () => {
     const acc = new GradientAccumulation(new SGD({ lr: 1 }), { steps: 3 });
