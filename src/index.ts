@@ -43,3 +43,6 @@ export { Lookahead, LOOKAHEAD_FORMAT, type LookaheadOptions, type LookaheadState
 export { Muon, NEWTON_SCHULZ_COEFFICIENTS, type MuonOptions, type MuonHyper, type MuonState } from './rules/muon.ts';
 export { partition, PARTITION_FORMAT, type Assignment, type Partition, type PartitionMember, type PartitionStateDict } from './partition.ts';
 export { clipGradValue } from './grads.ts';
+export { EMA, SWA, type EMAOptions, type EMAWarmup, type SWAOptions } from './averaging.ts';
+export { GradientAccumulation, type GradientAccumulationOptions } from './accumulation.ts';
+export { WRAPPER_STATE_FORMAT, WRAPPER_STATE_VERSION, type WrapperStateDict } from './state.ts';

@@ -23,6 +23,12 @@
  * the nesting is bounded (MAX_STATE_DEPTH), so a hostile file cannot exhaust the stack.
  * A single optimizer's file is a tree of one node: the format of 0.1.0, unchanged.
  *
+ * The wrappers that keep one array per parameter beside an inner optimizer (EMA, SWA,
+ * GradientAccumulation, and any later one) share one generic node, WRAPPER_STATE_FORMAT:
+ * the wrapper's name, its options and counters (numbers), its arrays and counts by
+ * parameter name, and its inner optimizer's node. This module checks the node's shape; what the numbers
+ * must be for a given wrapper is that wrapper's loadStateDict's to check, as for every node.
+ *
  * Parameter names are arbitrary strings ('__proto__', 'constructor' included): every
  * record keyed by names that this module builds has a null prototype.
  */
@@ -69,7 +75,31 @@ export interface OptimizerStateDict {
  * A saved state of any optimizer-like object: a single optimizer's dict, or a wrapper's
  * (partition, Lookahead) holding its members' or its inner optimizer's, nested.
  */
-export type SavedState = OptimizerStateDict | PartitionStateDict | LookaheadStateDict;
+export type SavedState = OptimizerStateDict | PartitionStateDict | LookaheadStateDict | WrapperStateDict;
+
+export const WRAPPER_STATE_FORMAT = 'nesterov/wrapper-state';
+export const WRAPPER_STATE_VERSION = 1;
+
+/**
+ * The saved state of a wrapper that keeps arrays per parameter beside an inner optimizer
+ * (EMA, SWA, GradientAccumulation): one node format for all of them.
+ */
+export interface WrapperStateDict {
+  readonly format: typeof WRAPPER_STATE_FORMAT;
+  readonly version: typeof WRAPPER_STATE_VERSION;
+  /** The wrapper's class name: 'EMA', 'SWA', 'GradientAccumulation'. */
+  readonly wrapper: string;
+  /** The options the state was made with, as finite numbers (a load checks they are the wrapper's). */
+  readonly options: { readonly [key: string]: number };
+  /** The wrapper's counters: integers >= 0. */
+  readonly counters: { readonly [key: string]: number };
+  /** The wrapper's arrays, by parameter name (a record without prototype). */
+  readonly buffers: { readonly [name: string]: FloatArray };
+  /** Counters per parameter, by name (EMA, SWA: the averages taken of it): integers >= 0. */
+  readonly counts: { readonly [name: string]: number };
+  /** The inner optimizer's stateDict(). */
+  readonly inner: unknown;
+}
 
 /**
  * How deep wrappers may nest in a saved state (a Lookahead in a partition in a partition
@@ -83,6 +113,7 @@ export const MAX_STATE_DEPTH = 32;
 const PARTITION: typeof PARTITION_FORMAT = 'nesterov/partition-state';
 const LOOKAHEAD: typeof LOOKAHEAD_FORMAT = 'nesterov-lookahead';
 const LOOKAHEAD_VERSION = 1;
+const WRAPPER: typeof WRAPPER_STATE_FORMAT = WRAPPER_STATE_FORMAT;
 
 function fail(message: string): never {
   throw new StateError(`invalid optimizer state: ${message}`);
@@ -200,6 +231,34 @@ function checkNode(value: unknown, at: string, depth: number): SavedState {
     checkNode(value.inner, childPath(at, 'inner'), depth + 1);
     return value as unknown as LookaheadStateDict;
   }
+  if (value.format === WRAPPER) {
+    if (typeof value.checksum === 'string') failAt(at, FROM_JSON_HINT);
+    if (value.version !== WRAPPER_STATE_VERSION) failAt(at, `version ${describeValue(value.version)} of a wrapper state is not supported (this library reads version ${WRAPPER_STATE_VERSION})`);
+    if (typeof value.wrapper !== 'string' || value.wrapper === '') failAt(at, `wrapper is ${describeValue(value.wrapper)}, expected the wrapper's name`);
+    const options = value.options;
+    if (!isRecord(options)) failAt(at, `options is ${describeValue(options)}, expected an object { name: number }`);
+    for (const [key, option] of Object.entries(options)) {
+      if (typeof option !== 'number' || !Number.isFinite(option)) failAt(at, `options.${key} is ${describeValue(option)}, expected a finite number`);
+    }
+    const counters = value.counters;
+    if (!isRecord(counters)) failAt(at, `counters is ${describeValue(counters)}, expected an object { name: integer }`);
+    for (const [key, count] of Object.entries(counters)) {
+      if (!isCount(count)) failAt(at, `counters.${key} is ${describeValue(count)}, expected an integer >= 0`);
+    }
+    const buffers = value.buffers;
+    if (!isRecord(buffers)) failAt(at, `buffers is ${describeValue(buffers)}, expected an object { name: Float32Array | Float64Array }`);
+    for (const [name, array] of Object.entries(buffers)) {
+      if (typeof array === 'string') failAt(at, `buffers['${name}'] is ${describeValue(array)}, expected a Float32Array or Float64Array: ${FROM_JSON_HINT}`);
+      if (!isFloatArray(array)) failAt(at, `buffers['${name}'] is ${describeValue(array)}, expected a Float32Array or Float64Array`);
+    }
+    const counts = value.counts;
+    if (!isRecord(counts)) failAt(at, `counts is ${describeValue(counts)}, expected an object { name: integer }`);
+    for (const [name, count] of Object.entries(counts)) {
+      if (!isCount(count)) failAt(at, `counts['${name}'] is ${describeValue(count)}, expected an integer >= 0`);
+    }
+    checkNode(value.inner, childPath(at, 'inner'), depth + 1);
+    return value as unknown as WrapperStateDict;
+  }
   return checkSingle(value, at);
 }
 
@@ -222,7 +281,7 @@ export function paramsOfSavedState(value: unknown, depth = 0): Map<string, { len
     }
     return all;
   }
-  if (value.format === LOOKAHEAD) return paramsOfSavedState(value.inner, depth + 1);
+  if (value.format === LOOKAHEAD || value.format === WRAPPER) return paramsOfSavedState(value.inner, depth + 1);
   if (!isRecord(value.params)) return undefined;
   const params = new Map<string, { length: unknown; dtype: unknown }>();
   for (const [name, record] of Object.entries(value.params)) {
@@ -439,6 +498,20 @@ function treeMetadata(state: SavedState, at: string, tensorPrefix: string, encod
     const inner = treeMetadata(state.inner as SavedState, childPath(at, 'inner'), `${tensorPrefix}inner/`, encodeBuffer);
     return { format: state.format, version: state.version, optimizer: state.optimizer, k: state.k, alpha: state.alpha, stepsSinceSync: state.stepsSinceSync, slow, inner };
   }
+  if (state.format === WRAPPER) {
+    const options = nameRecord<number | string>();
+    for (const [key, value] of Object.entries(state.options)) options[key] = scalarToJson(value);
+    const counters = nameRecord<number>();
+    for (const [key, value] of Object.entries(state.counters)) counters[key] = value;
+    const buffers = nameRecord<{ dtype: Dtype; length: number; data: string }>();
+    for (const [name, array] of Object.entries(state.buffers)) {
+      buffers[name] = { dtype: dtypeOf(array), length: array.length, data: encodeBuffer(`${tensorPrefix}buffers/${name}`, childPath(at, `buffers['${name}']`), array) };
+    }
+    const counts = nameRecord<number>();
+    for (const [name, value] of Object.entries(state.counts)) counts[name] = value;
+    const inner = treeMetadata(state.inner as SavedState, childPath(at, 'inner'), `${tensorPrefix}inner/`, encodeBuffer);
+    return { format: state.format, version: state.version, wrapper: state.wrapper, options, counters, buffers, counts, inner };
+  }
   return metadataOf(state, at, tensorPrefix, encodeBuffer);
 }
 
@@ -498,6 +571,30 @@ function treeFromMetadata(meta: unknown, at: string, depth: number, decodeBuffer
     }
     const inner = treeFromMetadata(meta.inner, childPath(at, 'inner'), depth + 1, decodeBuffer);
     return { format: meta.format, version: meta.version, optimizer: meta.optimizer, k: meta.k, alpha: meta.alpha, stepsSinceSync: meta.stepsSinceSync, slow, inner };
+  }
+  if (meta.format === WRAPPER) {
+    if (!isRecord(meta.options)) failAt(at, `options is ${describeValue(meta.options)}, expected an object`);
+    if (!isRecord(meta.counters)) failAt(at, `counters is ${describeValue(meta.counters)}, expected an object`);
+    if (!isRecord(meta.buffers)) failAt(at, `buffers is ${describeValue(meta.buffers)}, expected an object`);
+    if (!isRecord(meta.counts)) failAt(at, `counts is ${describeValue(meta.counts)}, expected an object`);
+    const options = nameRecord<number>();
+    for (const [key, value] of Object.entries(meta.options)) options[key] = scalarFromJson(value, childPath(at, `options.${key}`));
+    const counters = nameRecord<unknown>();
+    for (const [key, value] of Object.entries(meta.counters)) counters[key] = value;
+    const buffers = nameRecord<FloatArray>();
+    for (const [name, raw] of Object.entries(meta.buffers)) {
+      const where = childPath(at, `buffers['${name}']`);
+      if (!isRecord(raw)) fail(`${where} is malformed`);
+      const dtype = raw.dtype;
+      if (dtype !== 'float32' && dtype !== 'float64') fail(`${where}.dtype is ${describeValue(dtype)}`);
+      const array = decodeBuffer(`${where}.data`, dtype, raw.data);
+      if (array.length !== raw.length) fail(`${where} holds ${array.length} values, its length says ${describeValue(raw.length)}`);
+      buffers[name] = array;
+    }
+    const counts = nameRecord<unknown>();
+    for (const [name, value] of Object.entries(meta.counts)) counts[name] = value;
+    const inner = treeFromMetadata(meta.inner, childPath(at, 'inner'), depth + 1, decodeBuffer);
+    return { format: meta.format, version: meta.version, wrapper: meta.wrapper, options, counters, buffers, counts, inner };
   }
   return stateFromMetadata(meta, at, decodeBuffer);
 }
@@ -760,7 +857,7 @@ export function decodeState<S extends SavedState = OptimizerStateDict>(bytes: Ui
     fail(`__metadata__.checksum is ${describeValue(metadata.checksum)}, expected crc32: and 8 lowercase hex digits`);
   }
   // The root's format, repeated where other tools look (a single optimizer's: STATE_FORMAT).
-  const rootFormat = isRecord(meta) && (meta.format === PARTITION || meta.format === LOOKAHEAD) ? meta.format : STATE_FORMAT;
+  const rootFormat = isRecord(meta) && (meta.format === PARTITION || meta.format === LOOKAHEAD || meta.format === WRAPPER) ? meta.format : STATE_FORMAT;
   if (metadata.format !== rootFormat) fail(`__metadata__.format is ${describeValue(metadata.format)}, expected "${rootFormat}"`);
   checkTiling(tensors, bytes.byteLength - dataStart);
 
