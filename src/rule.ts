@@ -8,6 +8,7 @@
  */
 import type { Dtype, FloatArray, LearningRate } from './types.ts';
 import type { WasmKernels } from './wasm/kernels.ts';
+import type { RuleKernels } from './kernel.ts';
 import { booleanOption, learningRateOption, numberOption } from './validate.ts';
 
 /** Hyperparameters every rule has, resolved (defaults applied, validated). */
@@ -43,6 +44,8 @@ export interface RuleState {
 export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S extends RuleState> {
   /** Class name, used in messages and saved state. */
   readonly name: string;
+  /** Its WebAssembly kernels, by variant: export, arrays, named scalars (kernel.ts). Absent: JS only. */
+  readonly kernels?: RuleKernels;
   /** Every option name the rule accepts (common ones included). */
   readonly optionNames: readonly string[];
   /** Options a per-parameter override may not change (they shape the whole optimizer). */

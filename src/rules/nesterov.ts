@@ -48,7 +48,7 @@ import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import { describeValue, UpdateError } from '../errors.ts';
 import { forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 import { writeTorchBufferFactors } from './momentum.ts';
 
 export type NesterovVariant = 'nag' | 'pytorch' | 'book';
@@ -85,20 +85,49 @@ const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as co
  * weightDecay (`nesterovNag`, `nesterovBook`); 'pytorch' lr, mu, keep, take, sign,
  * weightDecay (`nesterovPytorch`).
  */
+/** The wasm kernels: `nesterovNag` and `nesterovBook` (p, g, v, n, s), `nesterovPytorch` (p, g, b, n, s). */
+const NESTEROV_KERNELS = {
+  nag: kernelLayout({
+    entry: 'nesterovNag',
+    arrays: ['p', 'g', 'v'],
+    reads: ['p', 'g', 'v'],
+    writes: ['p', 'v'],
+    scalars: ['lr', 'mu', 'sign', 'wd'],
+  }),
+  book: kernelLayout({
+    entry: 'nesterovBook',
+    arrays: ['p', 'g', 'v'],
+    reads: ['p', 'g', 'v'],
+    writes: ['p', 'v'],
+    scalars: ['lr', 'mu', 'sign', 'wd'],
+  }),
+  pytorch: kernelLayout({
+    entry: 'nesterovPytorch',
+    arrays: ['p', 'g', 'b'],
+    reads: ['p', 'g', 'b'],
+    writes: ['p', 'b'],
+    scalars: ['lr', 'mu', 'keep', 'take', 'sign', 'wd'],
+  }),
+};
+
 function writeScalars(s: Float64Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
   const sign = h.maximize ? -1 : 1;
-  s[0] = lr;
-  s[1] = h.momentum;
   if (h.variant !== 'pytorch') {
-    s[2] = sign;
-    s[3] = h.weightDecay;
+    const at = NESTEROV_KERNELS[h.variant].at;
+    s[at.lr] = lr;
+    s[at.mu] = h.momentum;
+    s[at.sign] = sign;
+    s[at.wd] = h.weightDecay;
     return;
   }
-  writeTorchBufferFactors(s, 2, state, h);
-  s[4] = sign;
-  s[5] = h.weightDecay;
+  const at = NESTEROV_KERNELS.pytorch.at;
+  s[at.lr] = lr;
+  s[at.mu] = h.momentum;
+  writeTorchBufferFactors(s, at, state, h);
+  s[at.sign] = sign;
+  s[at.wd] = h.weightDecay;
 }
 
 /** The JS kernel of variant 'nag', twin of `nesterovNag` in assembly/kernels.ts. */
@@ -171,6 +200,7 @@ const PYTORCH_LOOPS = byArrayType(nesterovPytorch);
 
 export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovState> = {
   name: 'Nesterov',
+  kernels: NESTEROV_KERNELS,
   optionNames: NAMES,
   globalOptions: ['variant'],
   resolve(options) {
