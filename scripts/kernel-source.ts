@@ -183,7 +183,7 @@ export interface ExpandedRule {
   readonly kernels: readonly string[];
 }
 
-const KERNEL = /export function (\w+)\(([^)]*)\): i32 \{\n([\s\S]*?)\n  return (pairs|quarters)\(([\s\S]*?)\);\n\}\n/g;
+const KERNEL = /export function (\w+)\(([^)]*)\): i32 \{\n([\s\S]*?)\n {2}return (pairs|quarters)\(([\s\S]*?)\);\n\}\n/g;
 
 /** A rule file of assembly/rules/ with its loops written out (see the top). */
 export function expandRule(source: string, file: string): ExpandedRule {

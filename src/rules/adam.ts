@@ -132,6 +132,8 @@ export const ADAM_KERNELS = {
     scalars: ['lrT', 'beta1', 'beta2', 'eps', 'shrink', 'sign', 'wd'],
   }),
 };
+const PYTORCH = ADAM_KERNELS.pytorch.at;
+const BOOK = ADAM_KERNELS.book.at;
 
 /**
  * Counts the step and writes the scalars of the kernel for `h.variant` (`adam` or
@@ -150,7 +152,7 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
   const coupled = h.decoupled ? 0 : h.weightDecay;
   const sign = h.maximize ? -1 : 1;
   if (h.variant === 'book') {
-    const at = ADAM_KERNELS.book.at;
+    const at = BOOK;
     s[at.lrT] = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1; // the book's lr_t
     s[at.beta1] = h.beta1;
     s[at.beta2] = h.beta2;
@@ -160,7 +162,7 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
     s[at.wd] = coupled;
     return;
   }
-  const at = ADAM_KERNELS.pytorch.at;
+  const at = PYTORCH;
   s[at.negativeStepSize] = -(lr / biasCorrection1);
   s[at.bc2sqrt] = Math.sqrt(biasCorrection2);
   s[at.beta1] = h.beta1;

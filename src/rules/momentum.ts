@@ -63,10 +63,6 @@ function bufferOf(state: MomentumState): FloatArray {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
 
-/**
- * Counts the step and writes the kernel's scalars: 'classic' lr, mu, sign, weightDecay
- * (`momentumClassic`); 'pytorch' lr, keep, take, sign, weightDecay (`momentumPytorch`).
- */
 /** The wasm kernels: `momentumClassic(p, g, v, n, s)` and `momentumPytorch(p, g, b, n, s)`. */
 const MOMENTUM_KERNELS = {
   classic: kernelLayout({
@@ -84,24 +80,28 @@ const MOMENTUM_KERNELS = {
     scalars: ['lr', 'keep', 'take', 'sign', 'wd'],
   }),
 };
+const CLASSIC = MOMENTUM_KERNELS.classic.at;
+const PYTORCH = MOMENTUM_KERNELS.pytorch.at;
 
+/**
+ * Counts the step and writes the kernel's scalars: 'classic' lr, mu, sign, weightDecay
+ * (`momentumClassic`); 'pytorch' lr, keep, take, sign, weightDecay (`momentumPytorch`).
+ */
 function writeScalars(s: Float64Array, state: MomentumState, h: MomentumHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
   const sign = h.maximize ? -1 : 1;
   if (h.variant === 'classic') {
-    const at = MOMENTUM_KERNELS.classic.at;
-    s[at.lr] = lr;
-    s[at.mu] = h.momentum;
-    s[at.sign] = sign;
-    s[at.wd] = h.weightDecay;
+    s[CLASSIC.lr] = lr;
+    s[CLASSIC.mu] = h.momentum;
+    s[CLASSIC.sign] = sign;
+    s[CLASSIC.wd] = h.weightDecay;
     return;
   }
-  const at = MOMENTUM_KERNELS.pytorch.at;
-  s[at.lr] = lr;
-  writeTorchBufferFactors(s, at, state, h);
-  s[at.sign] = sign;
-  s[at.wd] = h.weightDecay;
+  s[PYTORCH.lr] = lr;
+  writeTorchBufferFactors(s, PYTORCH, state, h);
+  s[PYTORCH.sign] = sign;
+  s[PYTORCH.wd] = h.weightDecay;
 }
 
 /**

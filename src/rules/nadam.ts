@@ -52,10 +52,6 @@ export interface NAdamState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'momentumDecay'] as const;
 
-/**
- * Counts the step, updates muProduct, and writes the kernel's scalars: gradStep,
- * avgStep, sqrt(1 - beta2^t), beta1, beta2, eps, sign, weightDecay.
- */
 /** The wasm kernel: `nadam(p, g, m, v, n, s)`. */
 const NADAM = kernelLayout({
   entry: 'nadam',
@@ -65,6 +61,10 @@ const NADAM = kernelLayout({
   scalars: ['gradStep', 'avgStep', 'bc2sqrt', 'beta1', 'beta2', 'eps', 'sign', 'wd'],
 });
 
+/**
+ * Counts the step, updates muProduct, and writes the kernel's scalars: gradStep,
+ * avgStep, sqrt(1 - beta2^t), beta1, beta2, eps, sign, weightDecay.
+ */
 function writeScalars(s: Float64Array, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;

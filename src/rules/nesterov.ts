@@ -80,26 +80,22 @@ function bufferOf(state: NesterovState): FloatArray {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
 
-/**
- * Counts the step and writes the kernel's scalars: 'nag' and 'book' lr, mu, sign,
- * weightDecay (`nesterovNag`, `nesterovBook`); 'pytorch' lr, mu, keep, take, sign,
- * weightDecay (`nesterovPytorch`).
- */
 /** The wasm kernels: `nesterovNag` and `nesterovBook` (p, g, v, n, s), `nesterovPytorch` (p, g, b, n, s). */
+const NAG_SCALARS = ['lr', 'mu', 'sign', 'wd'] as const;
 const NESTEROV_KERNELS = {
   nag: kernelLayout({
     entry: 'nesterovNag',
     arrays: ['p', 'g', 'v'],
     reads: ['p', 'g', 'v'],
     writes: ['p', 'v'],
-    scalars: ['lr', 'mu', 'sign', 'wd'],
+    scalars: NAG_SCALARS,
   }),
   book: kernelLayout({
     entry: 'nesterovBook',
     arrays: ['p', 'g', 'v'],
     reads: ['p', 'g', 'v'],
     writes: ['p', 'v'],
-    scalars: ['lr', 'mu', 'sign', 'wd'],
+    scalars: NAG_SCALARS,
   }),
   pytorch: kernelLayout({
     entry: 'nesterovPytorch',
@@ -109,25 +105,31 @@ const NESTEROV_KERNELS = {
     scalars: ['lr', 'mu', 'keep', 'take', 'sign', 'wd'],
   }),
 };
+// 'nag' and 'book' read one list of scalars (NAG_SCALARS): one index map for both.
+const NAG = NESTEROV_KERNELS.nag.at;
+const PYTORCH = NESTEROV_KERNELS.pytorch.at;
 
+/**
+ * Counts the step and writes the kernel's scalars: 'nag' and 'book' lr, mu, sign,
+ * weightDecay (`nesterovNag`, `nesterovBook`); 'pytorch' lr, mu, keep, take, sign,
+ * weightDecay (`nesterovPytorch`).
+ */
 function writeScalars(s: Float64Array, state: NesterovState, h: NesterovHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
   const sign = h.maximize ? -1 : 1;
   if (h.variant !== 'pytorch') {
-    const at = NESTEROV_KERNELS[h.variant].at;
-    s[at.lr] = lr;
-    s[at.mu] = h.momentum;
-    s[at.sign] = sign;
-    s[at.wd] = h.weightDecay;
+    s[NAG.lr] = lr;
+    s[NAG.mu] = h.momentum;
+    s[NAG.sign] = sign;
+    s[NAG.wd] = h.weightDecay;
     return;
   }
-  const at = NESTEROV_KERNELS.pytorch.at;
-  s[at.lr] = lr;
-  s[at.mu] = h.momentum;
-  writeTorchBufferFactors(s, at, state, h);
-  s[at.sign] = sign;
-  s[at.wd] = h.weightDecay;
+  s[PYTORCH.lr] = lr;
+  s[PYTORCH.mu] = h.momentum;
+  writeTorchBufferFactors(s, PYTORCH, state, h);
+  s[PYTORCH.sign] = sign;
+  s[PYTORCH.wd] = h.weightDecay;
 }
 
 /** The JS kernel of variant 'nag', twin of `nesterovNag` in assembly/kernels.ts. */

@@ -64,10 +64,6 @@ const RHO_THRESHOLD = 5;
 // beta1^t and beta2^t of the step being taken (see powIntInto for why in an array).
 const powers = new Float64Array(2);
 
-/**
- * Counts the step and writes the kernel's scalars: step (negative), beta1, beta2, eps,
- * rectified (0/1), sign, weightDecay. The rectification is scalar math, once per step.
- */
 /** The wasm kernel: `radam(p, g, m, v, n, s)`. */
 const RADAM = kernelLayout({
   entry: 'radam',
@@ -77,6 +73,10 @@ const RADAM = kernelLayout({
   scalars: ['step', 'beta1', 'beta2', 'eps', 'rectified', 'sign', 'wd'],
 });
 
+/**
+ * Counts the step and writes the kernel's scalars: step (negative), beta1, beta2, eps,
+ * rectified (0/1), sign, weightDecay. The rectification is scalar math, once per step.
+ */
 function writeScalars(s: Float64Array, state: RAdamState, h: RAdamHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;

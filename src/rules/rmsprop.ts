@@ -67,11 +67,6 @@ export interface RMSPropState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'alpha', 'eps', 'momentum', 'centered', 'variant'] as const;
 
-/**
- * Counts the step and writes the kernel's scalars: lr, alpha, eps, momentum, centered
- * (0/1), useMomentum (0/1), sign, weightDecay. 'book' is the same loop without centering
- * or momentum: p - (lr g) / d is p + (-lr g) / d exactly.
- */
 /** The wasm kernel, every option: `rmsprop(p, g, sq, ga, buf, n, s)` (ga read and written when centered, buf with momentum). */
 const RMSPROP = kernelLayout({
   entry: 'rmsprop',
@@ -81,6 +76,11 @@ const RMSPROP = kernelLayout({
   scalars: ['lr', 'alpha', 'eps', 'mu', 'centered', 'useMomentum', 'sign', 'wd'],
 });
 
+/**
+ * Counts the step and writes the kernel's scalars: lr, alpha, eps, momentum, centered
+ * (0/1), useMomentum (0/1), sign, weightDecay. 'book' is the same loop without centering
+ * or momentum: p - (lr g) / d is p + (-lr g) / d exactly.
+ */
 function writeScalars(s: Float64Array, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;

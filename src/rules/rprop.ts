@@ -71,14 +71,6 @@ export interface RpropState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'etaMinus', 'etaPlus', 'stepSizeMin', 'stepSizeMax'] as const;
 
-/**
- * Counts the step (filling the step sizes with lr at the first) and writes the kernel's
- * scalars: etaMinus, etaPlus, stepSizeMin, stepSizeMax, sign, weightDecay. `single`
- * rounds the first four to float32 (torch's values in a float32 run) for the JS kernel;
- * the wasm kernel rounds every scalar to float32 itself. (An inline Math.fround, not a
- * rounding function passed in: a double returned from a call V8 does not inline is
- * boxed.)
- */
 /** The wasm kernel: `rprop(p, g, prev, ss, n, s)`. */
 const RPROP = kernelLayout({
   entry: 'rprop',
@@ -88,6 +80,14 @@ const RPROP = kernelLayout({
   scalars: ['etaMinus', 'etaPlus', 'stepSizeMin', 'stepSizeMax', 'sign', 'wd'],
 });
 
+/**
+ * Counts the step (filling the step sizes with lr at the first) and writes the kernel's
+ * scalars: etaMinus, etaPlus, stepSizeMin, stepSizeMax, sign, weightDecay. `single`
+ * rounds the first four to float32 (torch's values in a float32 run) for the JS kernel;
+ * the wasm kernel rounds every scalar to float32 itself. (An inline Math.fround, not a
+ * rounding function passed in: a double returned from a call V8 does not inline is
+ * boxed.)
+ */
 function writeScalars(s: Float64Array, state: RpropState, h: RpropHyper, scalars: StepScalars, single: boolean): void {
   if (state.step === 0) state.stepSize.fill(scalars.lr);
   state.step += 1;
