@@ -4,6 +4,8 @@
  * the unchecked twins of two kernels, instantiated over a ParamStore's memory so that
  * they run on the same bytes as its kernels.
  */
+import type { KernelLayout } from '../src/kernel.ts';
+import type { WasmKernels } from '../src/wasm/kernels.ts';
 import { BENCH_KERNELS_WASM } from './kernels.generated.ts';
 
 export interface BenchKernels {
@@ -27,4 +29,14 @@ let compiled: WebAssembly.Module | undefined;
 export function benchKernels(memory: WebAssembly.Memory): BenchKernels {
   compiled ??= new WebAssembly.Module(Buffer.from(BENCH_KERNELS_WASM, 'base64'));
   return new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as BenchKernels;
+}
+
+/** Writes a kernel's scalars into `kernels`' block by the names its rule declares (src/rules/*.ts `kernels`). */
+export function writeScalars<N extends string>(kernels: WasmKernels, layout: KernelLayout<N>, values: { readonly [K in N]: number }): void {
+  for (const name of layout.scalars) kernels.scalars[layout.at[name]] = values[name];
+}
+
+/** Bytes one step moves per float32 element: 4 per array read and per array written (the rule's declared traffic). */
+export function bytesPerElementOf(layout: KernelLayout): number {
+  return 4 * (layout.reads.length + layout.writes.length);
 }

@@ -9,12 +9,12 @@
  * in interleaved rounds, so the ratio comes from the same moments of a noisy machine.
  */
 import { fileURLToPath } from 'node:url';
-import { lionRule } from '../src/rules/lion.ts';
-import { nesterovRule } from '../src/rules/nesterov.ts';
-import { scheduleFreeAdamwRule } from '../src/rules/schedulefree-adamw.ts';
+import { LION } from '../src/rules/lion.ts';
+import { NESTEROV_KERNELS } from '../src/rules/nesterov.ts';
+import { SCHEDULE_FREE_ADAMW_KERNELS } from '../src/rules/schedulefree-adamw.ts';
 import { instantiateKernels, SCALAR_BLOCK_DOUBLES } from '../src/wasm/kernels.ts';
 import type { KernelLayout } from '../src/kernel.ts';
-import { benchKernels } from './kernels.ts';
+import { benchKernels, writeScalars } from './kernels.ts';
 
 const SKEW_BYTES = 13 * 64; // src/store.ts REGION_SKEW, in bytes for float32
 const HEADER = SCALAR_BLOCK_DOUBLES * 8;
@@ -43,15 +43,9 @@ export function layoutRows(n = 16_000_000, rounds = 11): LayoutRow[] {
   const values = new Float32Array(memory.buffer, HEADER, (bytes - HEADER) >> 2);
   for (let i = 0; i < values.length; i++) values[i] = 1e-3 * (1 + (i % 7));
   const at = (layout: 'aliased' | 'skewed', region: number) => HEADER + region * (regionBytes + (layout === 'skewed' ? SKEW_BYTES : 0));
-  const s = kernels.scalars;
   const bench = benchKernels(memory);
-  /** Writes a kernel's scalars by the names its rule declares (src/rules/*.ts `kernels`). */
-  const write = <N extends string>(layout: KernelLayout<N> | undefined, values: { readonly [K in N]: number }) => {
-    for (const name of layout!.scalars) s[layout!.at[name]] = values[name];
-  };
-  const nag = nesterovRule.kernels!.nag as KernelLayout<'lr' | 'mu' | 'sign' | 'wd'>;
-  const lion = lionRule.kernels!.step as KernelLayout<'lr' | 'beta1' | 'beta2' | 'sign' | 'decay'>;
-  const sfAdamw = scheduleFreeAdamwRule.kernels!.step as KernelLayout<'c' | 'yStep' | 'zStep' | 'wd' | 'sign' | 'first' | 'beta2' | 'bc2' | 'eps'>;
+  const write = <N extends string>(layout: KernelLayout<N>, values: { readonly [K in N]: number }) => writeScalars(kernels, layout, values);
+  const nag = NESTEROV_KERNELS.nag, lion = LION, sfAdamw = SCHEDULE_FREE_ADAMW_KERNELS.step;
   const cells: { kernel: string; layout: 'aliased' | 'skewed'; run: () => void }[] = [];
   for (const layout of ['aliased', 'skewed'] as const) {
     const [a, b, c, d] = [0, 1, 2, 3].map((region) => at(layout, region)) as [number, number, number, number];

@@ -4,7 +4,8 @@
  * bench):
  *
  * 1. assembly/layout.generated.ts: the byte offset of every scalar the rules declare
- *    (src/rules/*.ts `kernels`), the names the kernels load them by. Committed (so the
+ *    (their `kernels`, walked from the registry, src/rules/index.ts), the names the
+ *    kernels load them by. Committed (so the
  *    AssemblyScript reads as it runs); test/kernel.test.ts fails while it is stale.
  * 2. assembly/generated/: each rule file of assembly/rules/ with the shared loops
  *    written out (scripts/kernel-source.ts), and the module's entry, index.ts.
@@ -20,29 +21,22 @@
 import asc from 'assemblyscript/asc';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { KernelLayout } from '../src/kernel.ts';
 import { expandRule, layoutSource } from './kernel-source.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const generatedModule = `${root}/src/wasm/kernels.generated.ts`;
 
-/** Every kernel layout the rules declare (src/rules/*.ts, each rule object's `kernels`). */
+/** Every kernel layout the registered rules declare (src/rules/index.ts RULES, each rule's `kernels`). */
 export async function ruleLayouts(): Promise<KernelLayout[]> {
   // The rules import the kernels' loader, which imports the built module: a first build
   // in a fresh checkout starts from an empty one.
   if (!existsSync(generatedModule)) {
     writeFileSync(generatedModule, "export const KERNELS_WASM = '';\nexport const KERNELS_SHARED_WASM = '';\nexport const KERNEL_POINTERS = {} as const;\n");
   }
-  const layouts: KernelLayout[] = [];
-  for (const file of readdirSync(`${root}/src/rules`).filter((name) => name.endsWith('.ts')).sort()) {
-    const module = (await import(pathToFileURL(`${root}/src/rules/${file}`).href)) as Record<string, unknown>;
-    for (const value of Object.values(module)) {
-      const kernels = (value as { kernels?: Record<string, KernelLayout> } | null)?.kernels;
-      if (typeof value === 'object' && value !== null && 'name' in value && kernels !== undefined) layouts.push(...Object.values(kernels));
-    }
-  }
-  return layouts;
+  const { RULES } = await import('../src/rules/index.ts');
+  return RULES.flatMap((entry) => Object.values(entry.rule?.kernels ?? {}));
 }
 
 async function compile(entry: string, extra: string[]): Promise<Buffer> {

@@ -68,8 +68,9 @@ export const jsScalars = new Float64Array(16);
  * scalars by name. The rule's `writeScalars` writes `s[layout.at.beta1]`; the build
  * (scripts/build-wasm.ts) writes the same names into assembly/layout.generated.ts as
  * byte offsets (`LION_BETA1`), which the kernel reads; the bench reads `at` too. The
- * JS kernels share the block's order (they are self-contained loops, compiled from
- * their source text: they read literal indices, which test/kernel.test.ts ties to this).
+ * JS kernels read the same block by literal index: they are self-contained loops,
+ * compiled from their source text (see byArrayType), so they cannot read a map; the
+ * reference fixtures, run on both backends, fail if the two ever disagree.
  */
 export interface KernelLayout<Scalar extends string = string> {
   /** The kernel's export in the wasm module (assembly/rules/*.ts). */

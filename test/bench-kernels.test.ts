@@ -32,3 +32,21 @@ it('the wasm read3Quarters floor loop reads every element of its three arrays an
   }
 });
 
+
+// The bench's bytes per element come from the arrays its rows' kernels read and write;
+// the rules declare those arrays with their kernels (src/rules/*.ts `kernels`), so a
+// bench row that disagrees with its rule's kernel fails here.
+it("every bench rule's traffic is one of its registered rule's kernels' declared reads and writes", async () => {
+  const { BENCH_RULES, bytesPerElement } = await import('../bench/rules.ts');
+  const { RULES } = await import('../src/rules/index.ts');
+  const { bytesPerElementOf } = await import('../bench/kernels.ts');
+  const sorted = (names: readonly string[]) => [...names].sort().join(',');
+  for (const bench of BENCH_RULES) {
+    const registered = RULES.find((entry) => entry.key === bench.id);
+    assert.ok(registered?.rule?.kernels, `${bench.id}: no registered rule with wasm kernels`);
+    const layouts = Object.values(registered.rule.kernels);
+    const match = layouts.find((layout) => sorted(layout.reads) === sorted(bench.reads) && sorted(layout.writes) === sorted(bench.writes));
+    assert.ok(match, `${bench.id}: reads ${bench.reads} / writes ${bench.writes} are none of ${layouts.map((l) => `${l.entry} (${l.reads} / ${l.writes})`).join('; ')}`);
+    assert.equal(bytesPerElement(bench), bytesPerElementOf(match), bench.id);
+  }
+});

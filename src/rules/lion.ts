@@ -57,7 +57,7 @@ export interface LionState extends RuleState {
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2'] as const;
 
 /** The wasm kernel: `lion(p, g, m, n, s)`; decay is 1 - lr wd (1: off). */
-const LION = kernelLayout({
+export const LION = kernelLayout({
   entry: 'lion',
   arrays: ['p', 'g', 'm'],
   reads: ['p', 'g', 'm'],
@@ -106,6 +106,10 @@ export const lionRule: UpdateRule<LionOptions, LionHyper, LionState> = {
   kernels: { step: LION },
   optionNames: NAMES,
   globalOptions: [],
+  key: 'lion',
+  paper: 'Chen, Liang, Huang, Real, Wang, Pham, Dong, Luong, Hsieh, Lu & Le (2023), "Symbolic discovery of optimization algorithms"',
+  weightDecayKind: 'decoupled',
+  peers: { optax: 'optax.lion', keras: 'keras.optimizers.Lion' },
   resolve(options) {
     checkKnownOptions('Lion', options, NAMES);
     return {

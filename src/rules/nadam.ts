@@ -120,6 +120,10 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   kernels: { step: NADAM },
   optionNames: NAMES,
   globalOptions: [],
+  key: 'nadam',
+  paper: 'Dozat (2016), "Incorporating Nesterov momentum into Adam"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.NAdam', optax: 'optax.nadam', keras: 'keras.optimizers.Nadam' },
   resolve(options) {
     checkKnownOptions('NAdam', options, NAMES);
     return {
@@ -133,6 +137,7 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   bufferNames: () => ['expAvg', 'expAvgSq'],
   buffersOf: (s) => [s.expAvg, s.expAvgSq],
   scalarNames: ['muProduct'],
+  stateBounds: { expAvgSq: { min: 0 }, muProduct: { min: 0 } },
   copyScalars(from, to) {
     to.muProduct = from.muProduct;
   },

@@ -82,7 +82,7 @@ const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as co
 
 /** The wasm kernels: `nesterovNag` and `nesterovBook` (p, g, v, n, s), `nesterovPytorch` (p, g, b, n, s). */
 const NAG_SCALARS = ['lr', 'mu', 'sign', 'wd'] as const;
-const NESTEROV_KERNELS = {
+export const NESTEROV_KERNELS = {
   nag: kernelLayout({
     entry: 'nesterovNag',
     arrays: ['p', 'g', 'v'],
@@ -205,6 +205,10 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
   kernels: NESTEROV_KERNELS,
   optionNames: NAMES,
   globalOptions: ['variant'],
+  key: 'nesterov',
+  paper: 'Nesterov (1983), "A method for solving the convex programming problem with convergence rate O(1/k^2)"; Sutskever, Martens, Dahl & Hinton (2013)',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.SGD(nesterov=True)', optax: 'optax.sgd(nesterov=True)', keras: 'keras.optimizers.SGD(nesterov=True)', tfjs: 'tf.train.momentum(useNesterov)' },
   resolve(options) {
     checkKnownOptions('Nesterov', options, NAMES);
     const variant = choiceOption<NesterovVariant>('Nesterov', 'variant', options.variant, ['nag', 'pytorch', 'book']);

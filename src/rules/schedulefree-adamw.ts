@@ -66,7 +66,7 @@ export interface ScheduleFreeAdamWState extends ScheduleFreeState {
 const NAMES = [...SCHEDULE_FREE_OPTION_NAMES, 'beta1', 'beta2', 'eps'] as const;
 
 /** The wasm kernel: `scheduleFreeAdamw(p, g, z, v, n, s)` (z read from the second step on); eval/train run Schedule-Free SGD's lerp. */
-const SCHEDULE_FREE_ADAMW_KERNELS = {
+export const SCHEDULE_FREE_ADAMW_KERNELS = {
   step: kernelLayout({
     entry: 'scheduleFreeAdamw',
     arrays: ['p', 'g', 'z', 'v'],
@@ -124,6 +124,10 @@ export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, Schedul
   kernels: SCHEDULE_FREE_ADAMW_KERNELS,
   optionNames: NAMES,
   globalOptions: [],
+  key: 'schedulefree-adamw',
+  paper: 'Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The road less scheduled"',
+  weightDecayKind: 'update',
+  peers: { optax: 'optax.contrib.schedule_free_adamw' },
   resolve(options) {
     checkKnownOptions('ScheduleFreeAdamW', options, NAMES);
     const common = resolveScheduleFree('ScheduleFreeAdamW', options, 0.0025);
@@ -140,6 +144,7 @@ export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, Schedul
   bufferNames: () => ['z', 'expAvgSq'],
   buffersOf: (s) => [s.z, s.expAvgSq],
   scalarNames: SCHEDULE_FREE_SCALARS,
+  stateBounds: { expAvgSq: { min: 0 }, lrMax: { min: -1 }, weightSum: { min: 0 } },
   copyScalars: copyScheduleFreeScalars,
   // The reference's starts (lr_max -1, weight_sum 0), as literal fields: an object made
   // by a spread has a shape whose double fields V8 may box at every write (measured: 16
