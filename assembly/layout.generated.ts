@@ -139,7 +139,7 @@ export const RMSPROP_USE_MOMENTUM: usize = 40;
 export const RMSPROP_SIGN: usize = 48;
 export const RMSPROP_WD: usize = 56;
 
-// rprop(p, g, prev, ss, n, s): etaMinus, etaPlus, stepSizeMin, stepSizeMax, sign, wd
+// rprop(p, g, prev, stepSize, n, s): etaMinus, etaPlus, stepSizeMin, stepSizeMax, sign, wd
 export const RPROP_ETA_MINUS: usize = 0;
 export const RPROP_ETA_PLUS: usize = 8;
 export const RPROP_STEP_SIZE_MIN: usize = 16;

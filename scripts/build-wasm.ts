@@ -68,10 +68,20 @@ async function main(): Promise<void> {
   rmSync(`${root}/assembly/generated`, { recursive: true, force: true });
   mkdirSync(`${root}/assembly/generated`);
   const exported: string[] = [];
+  const pointersOf = new Map<string, readonly string[]>();
   for (const file of readdirSync(`${root}/assembly/rules`).filter((name) => name.endsWith('.ts')).sort()) {
-    const { source, kernels } = expandRule(readFileSync(`${root}/assembly/rules/${file}`, 'utf8'), file);
+    const { source, kernels, pointers } = expandRule(readFileSync(`${root}/assembly/rules/${file}`, 'utf8'), file);
     writeFileSync(`${root}/assembly/generated/${file}`, source);
     exported.push(`export { ${kernels.join(', ')} } from './${file.replace(/\.ts$/, '')}';`);
+    for (const kernel of kernels) pointersOf.set(kernel, pointers[kernel]!);
+  }
+  // A rule's `arrays` are its kernel's pointer arguments, by name and in order: the
+  // thread pool splits that many, the bench counts their bytes.
+  for (const layout of layouts) {
+    const pointers = pointersOf.get(layout.entry);
+    if (pointers !== undefined && pointers.join() !== layout.arrays.join()) {
+      throw new Error(`the rule's arrays for ${layout.entry} (${layout.arrays.join(', ')}) are not the kernel's pointer arguments (${pointers.join(', ')})`);
+    }
   }
   const declared = new Set(layouts.map((layout) => layout.entry));
   const built = new Set(exported.flatMap((line) => /\{ (.*) \}/.exec(line)![1]!.split(', ')));

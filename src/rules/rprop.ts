@@ -71,12 +71,12 @@ export interface RpropState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'etaMinus', 'etaPlus', 'stepSizeMin', 'stepSizeMax'] as const;
 
-/** The wasm kernel: `rprop(p, g, prev, ss, n, s)`. */
+/** The wasm kernel: `rprop(p, g, prev, stepSize, n, s)`. */
 const RPROP = kernelLayout({
   entry: 'rprop',
-  arrays: ['p', 'g', 'prev', 'ss'],
-  reads: ['p', 'g', 'prev', 'ss'],
-  writes: ['p', 'prev', 'ss'],
+  arrays: ['p', 'g', 'prev', 'stepSize'],
+  reads: ['p', 'g', 'prev', 'stepSize'],
+  writes: ['p', 'prev', 'stepSize'],
   scalars: ['etaMinus', 'etaPlus', 'stepSizeMin', 'stepSizeMax', 'sign', 'wd'],
 });
 
