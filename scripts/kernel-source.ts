@@ -81,7 +81,13 @@ function rest(body: Param[], pointers: readonly string[], name: string, file: st
 
 const at = (pointers: readonly string[], offset: string) => pointers.map((p) => `${p} + ${offset}`).join(', ');
 
-/** Two vectors per iteration (half the loop overhead) in a `do { } while`, then one, then scalars. */
+/**
+ * Two vectors per iteration (half the loop overhead), then one, then scalars. The main
+ * loops are `do { } while`, not `for`: V8 keeps a kernel's splatted scalars in registers
+ * across a loop whose body runs unconditionally, but rebuilds them in every iteration of
+ * a `for` loop, whose body sits under a branch (Adam's loop without its square root and
+ * division: 0.49 -> 0.30 ns/element).
+ */
 function pairs(kernel: string, pointers: readonly string[], vector: Param[], scalar: Param[], detect: boolean): string {
   const v = (offset: string) => `${kernel}Vector(${at(pointers, offset)}${vector.map((p) => `, ${p.name}`).join('')})`;
   const s = `${kernel}Scalar(${at(pointers, 'o')}${scalar.map((p) => `, ${p.name}`).join('')})`;

@@ -149,9 +149,9 @@ export function stream4to3Quarters(a: usize, b: usize, c: usize, d: usize, n: i3
 /**
  * The reads of a Nesterov step and nothing else: a, b and c, one vector in each quarter
  * per iteration (as stream3to2Quarters), no store. The benchmark compares it with the
- * streaming bound to show which half of the traffic sets the pace: on the Xeon of
- * bench/results.json it takes 0.90-1.01x of the bound, so a step's in-place stores cost
- * almost nothing there and its reads are the limit. Returns 1 if any value read is NaN
+ * streaming bound to show which half of the traffic sets the pace: where it takes about
+ * as long as the bound, a step's in-place stores cost almost nothing and its reads are
+ * the limit. Returns 1 if any value read is NaN
  * or +-Infinity (the same w - w test as the probes), so no load can be optimised away.
  */
 export function read3Quarters(a: usize, b: usize, c: usize, n: i32): i32 {
