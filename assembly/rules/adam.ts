@@ -97,8 +97,10 @@ export function adamBook(p: usize, g: usize, m: usize, v: usize, n: i32, s: usiz
   p: usize, g: usize, m: usize, v: usize, negate: bool, vwd: v128, decay: bool, decoupled: bool, vshrink: v128,
   vomb1: v128, vomb2: v128, vlrT: v128, veps: v128,
 ): v128 {
-  const gi = gradient(g, p, negate, vwd, decay);
+  // p before the gradient: loaded after it, the two loads of p merge and the weight
+  // decay's branch becomes a select that computes wd p on every vector.
   let pi = v128.load(p);
+  const gi = gradient(g, p, negate, vwd, decay);
   if (decoupled) pi = f32x4.mul(pi, vshrink);
   const mOld = v128.load(m);
   const vOld = v128.load(v);

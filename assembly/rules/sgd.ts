@@ -15,8 +15,11 @@ export function sgd(p: usize, g: usize, n: i32, s: usize): i32 {
 }
 
 @inline function sgdVector(p: usize, g: usize, negate: bool, vwd: v128, decay: bool, vlr: v128): v128 {
+  // p before the gradient: loaded after it, the two loads of p merge and the weight
+  // decay's branch becomes a select that computes wd p on every vector.
+  const pOld = v128.load(p);
   const gi = gradient(g, p, negate, vwd, decay);
-  const pi = f32x4.sub(v128.load(p), f32x4.mul(vlr, gi));
+  const pi = f32x4.sub(pOld, f32x4.mul(vlr, gi));
   v128.store(p, pi);
   return pi;
 }
