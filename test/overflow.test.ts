@@ -32,7 +32,7 @@ import { REGISTRY, type AnyOptimizer } from './registry.ts';
 /** Per registry entry: the lr, the finite gradient that overflows, and what becomes non-finite. */
 function overflowCase(id: string): { lr: number; g: number; buffer: string | null; value: number } {
   const family = id.split('/')[0]!;
-  if (family === 'SGD' || family === 'Momentum' || family === 'Nesterov') return { lr: 10, g: 1e38, buffer: null, value: -Infinity };
+  if (family === 'SGD' || family === 'Momentum' || family === 'Nesterov' || family === 'QHM') return { lr: 10, g: 1e38, buffer: null, value: -Infinity };
   if (family === 'AdaGrad') return { lr: 0.01, g: 1.9e19, buffer: 'sum', value: Infinity };
   if (family === 'RMSProp') return { lr: 0.01, g: 6e20, buffer: 'squareAvg', value: Infinity };
   if (family === 'Adadelta') return { lr: 1, g: 6e19, buffer: 'squareAvg', value: Infinity };

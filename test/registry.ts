@@ -7,7 +7,7 @@ import { AdaGrad, Adam, AdamW, cosineDecay, Momentum, NAdam, Nesterov, RMSProp, 
 import type { Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
-import { LAMB, Lion } from 'nesterov';
+import { LAMB, Lion, QHM } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -161,5 +161,11 @@ export const REGISTRY: Entry[] = [
       book: { lr: decay(0.3, 2000), steps: 2000 },
       rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
     },
+  },
+  // QHM: dampened momentum, so its lr is momentum's divided by 1 - beta.
+  {
+    id: 'QHM',
+    make: (lr, o) => new QHM({ lr, momentum: 0.9, nu: 0.7, ...o }),
+    settings: { quadratic: { lr: 0.5, steps: 300 }, book: { lr: 1, steps: 300 }, rosenbrock: { lr: 0.005, steps: 20000 } },
   },
 ];

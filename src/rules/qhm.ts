@@ -29,7 +29,8 @@ import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type Co
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray, LearningRate } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 import { optionError } from '../errors.ts';
 
 export interface QHMOptions extends CommonOptions {
@@ -50,14 +51,24 @@ export interface QHMState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'nu'] as const;
 
-/** Counts the step and writes the kernel's scalars: lr, beta, nu, sign, weightDecay. */
+/** The wasm kernel `qhm(p, g, b, n, s)` (assembly/rules/qhm.ts). */
+const QHM_KERNEL = kernelLayout({ entry: 'qhm', arrays: ['p', 'g', 'b'], reads: ['p', 'g', 'b'], writes: ['p', 'b'], scalars: ['lr', 'beta', 'nu', 'sign', 'wd'] });
+// As module constants: read through the layout object inside writeScalars, the indices
+// cost a property load (and an allocation) per step.
+const LR = QHM_KERNEL.at.lr;
+const BETA = QHM_KERNEL.at.beta;
+const NU = QHM_KERNEL.at.nu;
+const SIGN = QHM_KERNEL.at.sign;
+const WD = QHM_KERNEL.at.wd;
+
+/** Counts the step and writes the kernel's scalars: lr, beta, nu, sign, weightDecay (the JS twin reads them at 0..4). */
 function writeScalars(s: Float64Array, state: QHMState, h: QHMHyper, scalars: StepScalars): void {
   state.step += 1;
-  s[0] = scalars.lr;
-  s[1] = h.momentum;
-  s[2] = h.nu;
-  s[3] = h.maximize ? -1 : 1;
-  s[4] = h.weightDecay;
+  s[LR] = scalars.lr;
+  s[BETA] = h.momentum;
+  s[NU] = h.nu;
+  s[SIGN] = h.maximize ? -1 : 1;
+  s[WD] = h.weightDecay;
 }
 
 /** The JS kernel: QHM over one array (its scalars in `s`, see writeScalars). */
@@ -84,6 +95,7 @@ const QHM_LOOPS = byArrayType(qhm);
 
 export const qhmRule: UpdateRule<QHMOptions, QHMHyper, QHMState> = {
   name: 'QHM',
+  kernels: { step: QHM_KERNEL },
   optionNames: NAMES,
   globalOptions: [],
   key: 'qhm',
@@ -108,6 +120,10 @@ export const qhmRule: UpdateRule<QHMOptions, QHMHyper, QHMState> = {
   step(p: FloatArray, g: FloatArray, state: QHMState, h: QHMHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);
     return loopFor(QHM_LOOPS, p)(p, g, state.momentumBuffer, p.length, jsScalars);
+  },
+  stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: QHMState, h: QHMHyper, scalars: StepScalars): boolean {
+    writeScalars(k.scalars, state, h, scalars);
+    return k.exports.qhm(p.byteOffset, g.byteOffset, state.momentumBuffer.byteOffset, p.length, k.address) === 0;
   },
 };
 

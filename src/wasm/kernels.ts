@@ -39,6 +39,7 @@ export interface KernelExports {
   /** Schedule-Free's eval/train: p = p + w (z - p). */
   scheduleFreeLerp(p: number, z: number, n: number, s: number): number;
   lion(p: number, g: number, m: number, n: number, s: number): number;
+  qhm(p: number, g: number, b: number, n: number, s: number): number;
   lambMoments(g: number, m: number, v: number, n: number, s: number): number;
   lambApply(p: number, m: number, v: number, n: number, s: number): number;
   /** Muon (src/rules/muon.ts): `out = x x^T`, rows and cols multiples of 4. */
