@@ -9,7 +9,7 @@ import { BENCH_RULES, boundKernelFor, bytesPerElement, parseBenchArgs, trafficLa
 
 const ALL_IDS = 'nesterov, adam, lion, schedulefree-adamw, sgd, momentum, adagrad, rmsprop, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd';
 
-test('bench args: no flags select the four default rules (the issue 13 rows) at the four sizes', () => {
+test('bench args: no flags select the four default rules at the four sizes', () => {
   const args = parseBenchArgs({});
   assert.deepEqual(
     args.rules.map((r) => r.id),

@@ -1,5 +1,5 @@
 /**
- * A step whose own arithmetic overflows (issue 10 item 6): finite gradients, but a
+ * A step whose own arithmetic overflows: finite gradients, but a
  * param or a state element becomes NaN or +-Infinity. The kernels detect it in the same
  * pass, and `update` throws an UpdateError naming the parameter and the first index and
  * saying that the step was applied.

@@ -81,7 +81,7 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
     },
   })),
-  // PyTorch 1.13 parity rules (issue 13).
+  // PyTorch 1.13 parity rules.
   {
     id: 'RAdam',
     make: (lr, o) => new RAdam({ lr, ...o }),
@@ -122,7 +122,7 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: 0.01, steps: 20000 },
     },
   },
-  // Schedule-Free (issue 13): the params hold y while training; the suites check y.
+  // Schedule-Free: the params hold y while training; the suites check y.
   {
     id: 'ScheduleFreeSGD',
     make: (lr, o) => new ScheduleFreeSGD({ lr, ...o }),
@@ -142,7 +142,7 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.03, 20000), steps: 20000 },
     },
   },
-  // Lion (issue 13): each element moves by exactly lr, so the lr decays to reach the minimizer.
+  // Lion: each element moves by exactly lr, so the lr decays to reach the minimizer.
   {
     id: 'Lion',
     make: (lr, o) => new Lion({ lr, ...o }),
@@ -152,7 +152,7 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.003, 20000), steps: 20000 },
     },
   },
-  // LAMB (issue 13): the trust ratio scales each parameter's step to lr times its norm.
+  // LAMB: the trust ratio scales each parameter's step to lr times its norm.
   {
     id: 'LAMB',
     make: (lr, o) => new LAMB({ lr, ...o }),

@@ -56,8 +56,8 @@ describe("tfOptimizer finds each registered optimizer by its rule's key", () => 
 describe("each registered rule's ops path follows the core optimizer (30 steps, float32)", () => {
   // The core run on the same gradients is the reference: the ops are the rule's formula in
   // TF.js ops, rounded to float32 per op where the core's JS loop rounds once per stored
-  // value (1e-6 relative, as tfjs-modern's); Muon's matrix products are summed in another
-  // order (1e-5).
+  // value (1e-6 relative, as in tfjs-lion-lamb-schedulefree-muon.test.ts); Muon's matrix
+  // products are summed in another order (1e-5).
   const toleranceOf = (key: string): number => (key === 'muon' ? 1e-5 : 1e-6);
   const shapes: Record<string, [number, number] | [number]> = { W: [2, 3], b: [3] };
   const gradientAt = (name: string, i: number, t: number, p: number): number => 0.3 * p + Math.sin(1 + i + 7 * t + (name === 'b' ? 5 : 0)) / 2;
