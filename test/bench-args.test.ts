@@ -9,14 +9,24 @@ import { BENCH_RULES, boundKernelFor, bytesPerElement, parseBenchArgs, trafficLa
 
 const ALL_IDS = 'nesterov, adam, lion, schedulefree-adamw, sgd, momentum, adagrad, rmsprop, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd';
 
-test('bench args: no flags select the four default rules (the issue 13 rows) at the four sizes', () => {
+test('bench args: no flags select the rules a user compares first at 1e5 and 1.6e7; --full the whole matrix', () => {
   const args = parseBenchArgs({});
   assert.deepEqual(
     args.rules.map((r) => r.id),
-    ['nesterov', 'adam', 'lion', 'schedulefree-adamw'],
+    ['nesterov', 'adam', 'adamw', 'lion'],
   );
-  assert.deepEqual(args.sizes, [1000, 100000, 1000000, 16000000]);
-  assert.deepEqual(parseBenchArgs({ quick: true }).sizes, [1000, 100000, 1000000]);
+  assert.deepEqual(args.sizes, [100000, 16000000]);
+  assert.deepEqual(parseBenchArgs({ quick: true }).sizes, [100000]);
+  const full = parseBenchArgs({ full: true });
+  assert.deepEqual(
+    full.rules.map((r) => r.id),
+    ['nesterov', 'adam', 'adamw', 'lion', 'schedulefree-adamw'],
+  );
+  assert.deepEqual(full.sizes, [1000, 100000, 1000000, 16000000]);
+  assert.deepEqual(parseBenchArgs({ full: true, quick: true }).sizes, [1000, 100000, 1000000]);
+  // --sizes and --rules choose over either mode.
+  assert.deepEqual(parseBenchArgs({ full: true, sizes: '1e4', rules: 'sgd' }).sizes, [10000]);
+  assert.deepEqual(parseBenchArgs({ full: true, sizes: '1e4', rules: 'sgd' }).rules.map((r) => r.id), ['sgd']);
 });
 
 test('bench args: --rules picks rules in the order given; all picks every one', () => {
@@ -73,10 +83,11 @@ test('bench rules: bytes per element from the arrays each kernel reads and write
 });
 
 test('bench rules: torch 1.13 peers only where torch has the rule', () => {
-  const peers = Object.fromEntries(BENCH_RULES.map((r) => [r.id, 'rule' in r.torch ? r.torch.rule : null]));
-  assert.equal(peers.lion, null);
-  assert.equal(peers['schedulefree-adamw'], null);
-  assert.equal(peers['schedulefree-sgd'], null);
-  assert.equal(peers.nesterov, 'nesterov');
-  assert.equal(peers.rprop, 'rprop');
+  const peers = Object.fromEntries(BENCH_RULES.map((r) => [r.id, r.peers.torch !== undefined]));
+  // torch 1.13 has no Lion (2023) and no Schedule-Free (a separate package).
+  assert.equal(peers.lion, false);
+  assert.equal(peers['schedulefree-adamw'], false);
+  assert.equal(peers['schedulefree-sgd'], false);
+  assert.equal(peers.nesterov, true);
+  assert.equal(peers.rprop, true);
 });
