@@ -289,13 +289,16 @@ def check(key, h, tx):
     worst = 0.0
     for t in range(1, 13):
         # Every third gradient flips sign (Rprop's backtracking, Lion's sign); magnitudes
-        # near 1, so eps placements (inside or outside a square root) do not show.
+        # near 1, so eps placements (inside or outside a square root) do not show. The
+        # tolerance, 1e-3 relative, is float32's arithmetic: optax computes its per-step
+        # scalars in float32 (RAdam's rho_t - 4 near rho_t = 5 loses 1e-4 to
+        # cancellation); a different rule is off by far more (optax's nadam: 3).
         g = (rng.standard_normal(256) * (-1 if t % 3 == 0 else 1)).astype(np.float32)
         updates, state = tx.update(jnp.asarray(g), state, x)
         x = optax.apply_updates(x, updates)
         expected = ours(h, expected, g.astype(np.float64), s, t)
         worst = max(worst, float(np.max(np.abs(np.asarray(x, np.float64) - expected) / (1e-3 + np.abs(expected)))))
-    if not worst < 1e-4:
+    if not worst < 1e-3:
         raise NotOurs("optax's step differs from ours by up to %.2g (relative) in twelve steps: not the same rule" % worst)
 
 
