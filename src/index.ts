@@ -9,7 +9,9 @@ export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState }
 export { ParamStore, type AnyParamStore, type ParamStoreOptions, type Shape, type StateSizer } from './store.ts';
 export { loadKernels, wasmSimdSupported, wasmUnavailableReason } from './wasm/kernels.ts';
 export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
-export type { CommonOptions, CommonHyper, RuleState, UpdateRule } from './rule.ts';
+export type { CommonOptions, CommonHyper, RuleDescription, RuleState, UpdateRule, WeightDecayKind } from './rule.ts';
+export type { OptimizerLike } from './contract.ts';
+export { RULES, registered, type AnyUpdateRule, type RegisteredOptimizer } from './rules/index.ts';
 export * from './schedules.ts';
 export { minimize, softThreshold, type LineSearch, type Prox, type MinimizeOptions, type MinimizeResult, type Method, type Restart, type StopReason, type ValueAndGradient } from './minimize.ts';
 export { clipGradNorm, zeroGrads, zerosLike, type ClipOptions } from './grads.ts';

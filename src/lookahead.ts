@@ -27,17 +27,17 @@
  *
  * Defaults (the paper's): k 5, alpha 0.5.
  */
+import { isOptimizerLike, type NonFinitePolicy, type OptimizerLike } from './contract.ts';
 import { StateError, UpdateError, describeValue, optionError } from './errors.ts';
 import { byArrayType, loopFor } from './kernel.ts';
-import { dtypeOf, forEachArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
+import { dtypeOf, forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
 import { checkKnownOptions } from './validate.ts';
 
-/** What Lookahead needs of the optimizer it wraps (any optimizer of this library, or a Lookahead). */
-export interface WrappableOptimizer {
-  update(params: ParamSet, grads: ParamSet): boolean;
-  stateDict(): unknown;
-  loadStateDict(value: unknown): void;
-}
+/**
+ * What Lookahead wraps: any optimizer of this library, a partition, or another wrapper.
+ * @deprecated since 0.2.0: use `OptimizerLike`, the one interface every optimizer and wrapper is.
+ */
+export type WrappableOptimizer = OptimizerLike;
 
 export interface LookaheadOptions {
   /** Inner steps between syncs: an integer >= 1. Default 5. */
@@ -77,13 +77,16 @@ function syncLoop(p: FloatArray, s: FloatArray, n: number, scalars: Float64Array
 }
 const SYNC_LOOPS = byArrayType(syncLoop);
 
-function isWrappable(value: unknown): value is WrappableOptimizer {
-  if (value === null || typeof value !== 'object') return false;
-  const candidate = value as Record<string, unknown>;
-  return typeof candidate.update === 'function' && typeof candidate.stateDict === 'function' && typeof candidate.loadStateDict === 'function';
+/** Calls `visit(param, name)` for the parameters a call steps: `storeNames` of a store, else every one of `params`. */
+function forEachStepped(params: ParamSet, storeNames: readonly string[] | undefined, visit: (param: unknown, name: string) => void): void {
+  if (storeNames === undefined) {
+    forEachArray(params, visit);
+    return;
+  }
+  for (let i = 0; i < storeNames.length; i++) visit(getArray(params, storeNames[i]!), storeNames[i]!);
 }
 
-export class Lookahead<I extends WrappableOptimizer = WrappableOptimizer> {
+export class Lookahead<I extends OptimizerLike = OptimizerLike> implements OptimizerLike<LookaheadStateDict> {
   readonly inner: I;
   readonly k: number;
   readonly alpha: number;
@@ -97,7 +100,10 @@ export class Lookahead<I extends WrappableOptimizer = WrappableOptimizer> {
   readonly #pending: [string, FloatArray][] = [];
 
   constructor(inner: I, options: LookaheadOptions = {}) {
-    if (!isWrappable(inner)) {
+    // update, stateDict and loadStateDict are what a Lookahead of its own needs; the rest
+    // of OptimizerLike (check, reset, ...) only what a wrapper around the Lookahead asks.
+    const candidate = inner as Partial<Record<keyof OptimizerLike, unknown>> | null;
+    if (candidate === null || typeof candidate !== 'object' || typeof candidate.update !== 'function' || typeof candidate.stateDict !== 'function' || typeof candidate.loadStateDict !== 'function') {
       throw new TypeError(`${OWNER}: inner must be an optimizer (with update, stateDict and loadStateDict), got ${describeValue(inner)}`);
     }
     checkKnownOptions(OWNER, options, OPTION_NAMES);
@@ -121,19 +127,44 @@ export class Lookahead<I extends WrappableOptimizer = WrappableOptimizer> {
     return this.#slow.get(name);
   }
 
+  /** The inner optimizer's policy: Lookahead adds no gradient arithmetic of its own. */
+  get nonFinite(): NonFinitePolicy {
+    return this.inner.nonFinite ?? 'error';
+  }
+
+  /** The inner optimizer's: the slow weights live outside any ParamStore. */
+  stateBuffersPerParam(): number {
+    return typeof this.inner.stateBuffersPerParam === 'function' ? this.inner.stateBuffersPerParam() : 0;
+  }
+
+  /** Checks the step update would take, writing nothing (the slow weights, then the inner optimizer's check). */
+  check(params: ParamSet, grads: ParamSet, storeNames?: readonly string[]): boolean {
+    try {
+      if (params !== null && typeof params === 'object') forEachStepped(params, storeNames, this.#checkParam);
+    } finally {
+      this.#pending.length = 0;
+    }
+    if (!isOptimizerLike(this.inner)) {
+      throw new TypeError(`${OWNER}.check: the inner optimizer has no check(): a Lookahead inside a wrapper needs an inner OptimizerLike`);
+    }
+    return this.inner.check(params, grads, storeNames);
+  }
+
   /**
    * The inner optimizer's step, then, every k-th counted step, the sync. Returns what the
    * inner update returns (false: skipped, not counted). Throws, changing nothing here,
    * when a parameter no longer matches its slow weights, or when the inner update throws.
+   * `storeNames`: as the inner optimizer's (a part of a ParamStore); only those
+   * parameters get slow weights and sync.
    */
-  update(params: ParamSet, grads: ParamSet): boolean {
+  update(params: ParamSet, grads: ParamSet, storeNames?: readonly string[]): boolean {
     this.#pending.length = 0;
     // Not a set of arrays: the inner optimizer's check says so in its words.
-    if (params === null || typeof params !== 'object') return this.inner.update(params, grads);
-    forEachArray(params, this.#checkParam);
+    if (params === null || typeof params !== 'object') return this.inner.update(params, grads, storeNames);
+    forEachStepped(params, storeNames, this.#checkParam);
     let applied: boolean;
     try {
-      applied = this.inner.update(params, grads);
+      applied = this.inner.update(params, grads, storeNames);
     } catch (error) {
       this.#pending.length = 0;
       throw error;
@@ -147,7 +178,7 @@ export class Lookahead<I extends WrappableOptimizer = WrappableOptimizer> {
     this.#stepsSinceSync += 1;
     if (this.#stepsSinceSync === this.k) {
       this.#stepsSinceSync = 0;
-      forEachArray(params, this.#sync);
+      forEachStepped(params, storeNames, this.#sync);
     }
     return true;
   }

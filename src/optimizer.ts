@@ -7,32 +7,25 @@
  * the whole call (names, types, lengths, aliasing, state sizes, learning rates,
  * finiteness), so a bad call throws and leaves params and state exactly as they were.
  * After the first step of a parameter set, a step allocates nothing.
+ *
+ * The work is split by responsibility: the checks of a call (optimizer/checks.ts), the
+ * finiteness scan and the overflow report (optimizer/finite.ts), the ParamStore plan
+ * (optimizer/plan.ts) and the state dict (optimizer/state-dict.ts); this class holds the
+ * state they work on and the order in which they run.
  */
-import { StateError, UpdateError, describeValue, optionError } from './errors.ts';
+import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
+import { UpdateError, describeValue, optionError } from './errors.ts';
+import { checkName, checkNoAliasing, checkOverridesUsed, checkSet, matcherOf, overlaps, type AliasEntry } from './optimizer/checks.ts';
+import { firstNonFinite, locateOverflow, nonFiniteGradientError, overflowError, type Overflow } from './optimizer/finite.ts';
+import { checkStorePlan, kernelsFor, makePlan, planCurrent, type Planner, type Run, type Slot, type StorePlan } from './optimizer/plan.ts';
+import { slotsOfStateDict, stateDictOf, variantOf } from './optimizer/state-dict.ts';
 import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
-import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from './state.ts';
+import type { OptimizerStateDict } from './state.ts';
 import { storeOf, type AnyParamStore } from './store.ts';
-import { wasmUnavailableReason, type WasmKernels } from './wasm/kernels.ts';
-import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from './types.ts';
+import { dtypeOf, forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
 import { booleanOption, choiceOption } from './validate.ts';
-import { byArrayType, loopFor } from './kernel.ts';
 
-/** What `update` does when a gradient holds NaN or Infinity. */
-export type NonFinitePolicy =
-  /**
-   * a non-finite gradient: throw an UpdateError naming the parameter and first index,
-   * nothing written (default); a step whose own arithmetic overflows: throw an
-   * UpdateError saying the step was applied
-   */
-  | 'error'
-  /**
-   * a non-finite gradient: skip the whole step, count it in `skippedSteps` (optax's
-   * `apply_if_finite`); a step that overflows cannot be skipped (it is written in the
-   * same pass): the same UpdateError as 'error'
-   */
-  | 'skip'
-  /** do not look (fastest; NaN then flows into params and state) */
-  | 'ignore';
+export type { NonFinitePolicy } from './contract.ts';
 
 /** Which parameters an override applies to: a name, names, a pattern, or a predicate. */
 export type ParamMatcher = string | readonly string[] | RegExp | ((name: string) => boolean);
@@ -63,167 +56,45 @@ export interface OptimizerOptions<O> {
   overrides?: readonly Override<O>[];
 }
 
-interface Slot<H, S> {
-  readonly name: string;
-  readonly hyper: H;
-  state: S | undefined;
-  dtype: Dtype;
-  length: number;
-  /** The learning rate of the step being taken (checked before anything is written). */
-  lr: number;
-}
-
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
 const NO_ARRAYS: ParamSet = Object.freeze({});
 
 const OPTIMIZER_OPTION_NAMES = ['nonFinite', 'checkInputs', 'overrides', 'backend'] as const;
 
 /**
- * One kernel call of a store update: consecutive parameters with the same
- * hyperparameters and step, as one flat range (alignment gaps included).
- */
-interface Run<H, S> {
-  readonly hyper: H;
-  readonly slots: Slot<H, S>[];
-  readonly param: FloatArray;
-  readonly grad: FloatArray;
-  /** The run's state: views spanning the run in the store's state regions. */
-  readonly state: S;
-  /** The learning rate of the step being taken. */
-  lr: number;
-}
-
-interface StorePlan<H, S> {
-  readonly store: AnyParamStore;
-  /** All gradients as one view (for the JS finiteness scan). */
-  readonly grads: FloatArray;
-  readonly runs: Run<H, S>[];
-  /** The parameters this plan updates: `store.names`, or the subset `update` was given. */
-  readonly names: readonly string[];
-}
-
-/**
  * Any optimizer of this library, whatever its rule: for code that takes "an optimizer"
  * (`function train(opt: AnyOptimizer)`), as `torch.optim.Optimizer` or `optax.GradientTransformation`.
+ * Code that also takes Muon and the wrappers takes an `OptimizerLike`.
  */
 export type AnyOptimizer = Optimizer<CommonOptions, CommonHyper, RuleState>;
 
-function sameRegions(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((region, i) => region === b[i]);
+/** The ranges of the grads region a store update scans: its parameters, neighbours merged. */
+interface ScanRanges {
+  readonly store: AnyParamStore;
+  readonly names: readonly string[];
+  /** [from, to) pairs of element offsets. */
+  readonly ranges: readonly number[];
+  /** The whole grads region, for the JS scan (made once: a view per step would allocate). */
+  readonly grads: FloatArray;
 }
 
-function matcherOf(owner: string, index: number, matcher: unknown): (name: string) => boolean {
-  if (typeof matcher === 'string') return (name) => name === matcher;
-  if (typeof matcher === 'function') return (name) => (matcher as (name: string) => boolean)(name) === true;
-  if (matcher instanceof RegExp) return (name) => { matcher.lastIndex = 0; return matcher.test(name); };
-  if (Array.isArray(matcher) && matcher.every((m) => typeof m === 'string')) {
-    const names = new Set<string>(matcher as string[]);
-    return (name) => names.has(name);
+function scanRangesOf(store: AnyParamStore, names: readonly string[]): ScanRanges {
+  const grads = store.view(1, 0, store.regionLength);
+  if (names === store.names) return { store, names, ranges: [0, store.regionLength], grads };
+  const ranges: number[] = [];
+  let previous = -2;
+  for (const name of names) {
+    const index = store.names.indexOf(name);
+    const from = store.offsets[name]!;
+    const to = from + store.lengths[name]!;
+    if (index === previous + 1 && ranges.length > 0) ranges[ranges.length - 1] = to;
+    else ranges.push(from, to);
+    previous = index;
   }
-  throw optionError(owner, `overrides[${index}].params`, matcher, 'a name, an array of names, a RegExp or a function');
+  return { store, names, ranges, grads };
 }
 
-function overlaps(a: FloatArray, b: FloatArray): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
-/**
- * The first pair of entries whose arrays share memory (empty arrays share none), or
- * undefined: per buffer, sorted by offset, each against the furthest-reaching before it.
- */
-function firstOverlap<E extends { array: FloatArray }>(entries: readonly E[]): [E, E] | undefined {
-  const byBuffer = new Map<ArrayBufferLike, E[]>();
-  for (const entry of entries) {
-    if (entry.array.byteLength === 0) continue;
-    const list = byBuffer.get(entry.array.buffer);
-    if (list === undefined) byBuffer.set(entry.array.buffer, [entry]);
-    else list.push(entry);
-  }
-  for (const list of byBuffer.values()) {
-    list.sort((a, b) => a.array.byteOffset - b.array.byteOffset);
-    let reach = list[0]!;
-    for (let i = 1; i < list.length; i++) {
-      const entry = list[i]!;
-      if (entry.array.byteOffset < reach.array.byteOffset + reach.array.byteLength) return [reach, entry];
-      if (entry.array.byteOffset + entry.array.byteLength > reach.array.byteOffset + reach.array.byteLength) reach = entry;
-    }
-  }
-  return undefined;
-}
-
-/** The index of the first NaN or infinity, or -1 (a loop per array type: see kernel.ts). */
-function firstNonFiniteLoop(array: FloatArray): number {
-  const n = array.length;
-  // x * 0 is 0 for every finite x and NaN otherwise: one branch-free pass (twice as
-  // fast as testing each element), and a second pass only to find the index. Four
-  // accumulators, so that no add waits for the previous one (one chain of adds runs at
-  // the add's latency, four at its throughput).
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  const end = n - (n & 3);
-  let i = 0;
-  for (; i < end; i += 4) {
-    a += array[i]! * 0;
-    b += array[i + 1]! * 0;
-    c += array[i + 2]! * 0;
-    d += array[i + 3]! * 0;
-  }
-  for (; i < n; i++) a += array[i]! * 0;
-  if (a + b + c + d === 0) return -1;
-  for (let j = 0; j < n; j++) {
-    const x = array[j]!;
-    if (x - x !== 0) return j; // NaN for NaN and +-Infinity, 0 otherwise
-  }
-  return -1;
-}
-const FIRST_NON_FINITE_LOOPS = byArrayType(firstNonFiniteLoop);
-const firstNonFinite = (array: FloatArray): number => loopFor(FIRST_NON_FINITE_LOOPS, array)(array);
-
-/**
- * Where a step's own arithmetic left a non-finite value (found by the second pass that
- * runs only when a kernel reports one): the first element index at which the param or
- * one of its state buffers is NaN or +-Infinity; the param wins a tie, then the buffers
- * in `bufferNames` order. Undefined when none is (a false alarm of the kernel's probe).
- */
-interface Overflow {
-  readonly index: number;
-  /** null for the param itself, else the state buffer's name. */
-  readonly buffer: string | null;
-  readonly value: number;
-  readonly gradient: number;
-}
-
-function locateOverflow(param: FloatArray, grad: FloatArray, buffers: readonly FloatArray[], names: readonly string[]): Overflow | undefined {
-  let index = firstNonFinite(param);
-  let buffer: string | null = null;
-  let value = index < 0 ? 0 : param[index]!;
-  buffers.forEach((array, k) => {
-    const at = firstNonFinite(array);
-    if (at >= 0 && (index < 0 || at < index)) {
-      index = at;
-      buffer = names[k]!;
-      value = array[at]!;
-    }
-  });
-  return index < 0 ? undefined : { index, buffer, value, gradient: grad[index]! };
-}
-
-/** The error of a step that was applied but wrote a NaN or an Infinity (nonFinite 'error' and 'skip'). */
-function overflowError(owner: string, name: string, overflow: Overflow, index: number, policy: NonFinitePolicy): UpdateError {
-  const what = overflow.buffer === null ? `parameter '${name}'` : `the optimizer state '${overflow.buffer}' of parameter '${name}'`;
-  const skip = policy === 'skip' ? " (nonFinite: 'skip' skips a step whose gradients are not finite; these were, and the step cannot be undone)" : '';
-  return new UpdateError(
-    `${owner}: the step overflowed: ${what} became ${overflow.value} at index ${index}, from a finite gradient (${overflow.gradient}). ` +
-      `This step WAS applied, to every parameter: the params and optimizer state now hold this value${skip}. ` +
-      'Use a smaller lr or clip the gradients, and restore the params and state saved before this step',
-    name,
-    index,
-  );
-}
-
-export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends RuleState> {
+export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends RuleState> implements OptimizerLike<OptimizerStateDict> {
   /** The resolved hyperparameters for parameters no override matches. */
   readonly defaults: Readonly<H>;
   readonly nonFinite: NonFinitePolicy;
@@ -242,9 +113,11 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   #grads: ParamSet = NO_ARRAYS;
   #sawNonFinite = false;
   #plan: StorePlan<H, S> | undefined;
+  #scan: ScanRanges | undefined;
   #backendUsed: 'js' | 'wasm' | undefined;
   /** Stores this optimizer holds state regions in (released by reset). */
   readonly #stores = new Set<AnyParamStore>();
+  readonly #planner: Planner<H, S>;
   // The arrays of the last call whose set was checked as a whole (no overlaps, every
   // override used): [param, grad] per parameter, in order. A call with the same arrays
   // skips that check, so it costs nothing per step.
@@ -285,6 +158,20 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
         this.#overrides.push({ matches: matcherOf(owner, index, params), hyper: Object.freeze(hyper) });
       });
     }
+    this.#planner = {
+      rule: rule as unknown as UpdateRule<never, H, S>,
+      owner: this.#owner,
+      holder: this,
+      slots: this.#slots,
+      stores: this.#stores,
+      slotFor: (name, param) => this.#slotFor(name, param),
+      hyperFor: (name) => this.#resolveHyper(name),
+    };
+  }
+
+  /** The rule this optimizer runs: what it is (`rule.key`, `rule.paper`, ...) and its kernels. */
+  get rule(): UpdateRule<O, H, S> {
+    return this.#rule;
   }
 
   /**
@@ -348,6 +235,25 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   }
 
   /**
+   * Checks the step `update(params, grads, storeNames)` would take and writes nothing:
+   * throws what update would throw before writing; false when update would skip it
+   * (`nonFinite: 'skip'`), true when it would apply it. Wrappers over several
+   * optimizers (`partition`) check every member before any member steps.
+   */
+  check<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
+    this.beforeStep();
+    const store = storeOf(params);
+    if (store !== undefined && storeOf(grads) === store) return this.#checkStore(store, storeNames ?? store.names);
+    this.#checkNotStore(storeNames);
+    try {
+      return this.#checkPlain(params, grads);
+    } finally {
+      this.#params = NO_ARRAYS;
+      this.#grads = NO_ARRAYS;
+    }
+  }
+
+  /**
    * One step for every parameter in `params`, in place, with the gradient of the same
    * name in `grads`. Returns false when the step was skipped (`nonFinite: 'skip'`).
    * Throws before writing anything when the call is not valid, or, after applying the
@@ -355,38 +261,23 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    *
    * `storeNames` (ParamStore updates only): update just these parameters of the store,
    * e.g. the part of a `partition` this optimizer is assigned. Pass the same array at
-   * every step (a different array rebuilds the plan). The finiteness scan still covers
-   * every gradient of the store, so the members of a partition refuse or skip together.
+   * every step (a different array rebuilds the plan). The finiteness scan covers the
+   * gradients of these parameters.
    */
   update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
+    this.beforeStep();
     const store = storeOf(params);
-    if (store !== undefined && storeOf(grads) === store) return this.#updateStore(store, storeNames ?? store.names);
-    if (storeNames !== undefined) {
-      throw new UpdateError(`${this.#owner}: storeNames selects parameters of a ParamStore; these params and grads are not one store's (update a subset of plain arrays by passing that subset)`, '');
-    }
-    if (this.backend === 'wasm') {
-      throw new UpdateError(
-        `${this.#owner}: backend 'wasm' updates a float32 ParamStore: pass store.params and store.grads of the same store`,
-        '',
-      );
-    }
-    if (this.checkInputs) {
-      this.#checkSet('params', params);
-      this.#checkSet('grads', grads);
-    }
-    this.#params = params;
-    this.#grads = grads;
-    this.#sawNonFinite = false;
-    try {
-      if (this.checkInputs) {
-        this.#seen = 0;
-        this.#setChanged = false;
-        forEachArray(params, this.#checkParam);
-        forEachArray(grads, this.#checkGradName);
-        if (this.#setChanged || this.#seen !== this.#checkedCount) this.#checkNewSet(params, grads);
+    if (store !== undefined && storeOf(grads) === store) {
+      const names = storeNames ?? store.names;
+      if (!this.#checkStore(store, names)) {
+        this.#skippedSteps += 1;
+        return false;
       }
-      forEachArray(params, this.#prepareParam);
-      if (this.#sawNonFinite) {
+      return this.#applyStore(store, names);
+    }
+    this.#checkNotStore(storeNames);
+    try {
+      if (!this.#checkPlain(params, grads)) {
         this.#skippedSteps += 1;
         return false;
       }
@@ -406,17 +297,45 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
   }
 
-  #checkSet(which: string, set: unknown): void {
-    if (set === null || typeof set !== 'object' || Array.isArray(set) || ArrayBuffer.isView(set)) {
-      throw new TypeError(`${this.#owner}: ${which} must be an object or a Map of named Float32Array/Float64Array, got ${describeValue(set)}`);
+  /** A check of the optimizer's own condition before any step (Schedule-Free: not in eval mode). Throws to refuse. */
+  protected beforeStep(): void {}
+
+  #checkNotStore(storeNames: readonly string[] | undefined): void {
+    if (storeNames !== undefined) {
+      throw new UpdateError(`${this.#owner}: storeNames selects parameters of a ParamStore; these params and grads are not one store's (update a subset of plain arrays by passing that subset)`, '');
     }
+    if (this.backend === 'wasm') {
+      throw new UpdateError(`${this.#owner}: backend 'wasm' updates a float32 ParamStore: pass store.params and store.grads of the same store`, '');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Plain parameter sets.
+
+  /** Every check of a plain-set step; false when the step is to be skipped. Sets #params and #grads. */
+  #checkPlain(params: ParamSet, grads: ParamSet): boolean {
+    if (this.checkInputs) {
+      checkSet(this.#owner, 'params', params);
+      checkSet(this.#owner, 'grads', grads);
+    }
+    this.#params = params;
+    this.#grads = grads;
+    this.#sawNonFinite = false;
+    this.#overflow = undefined;
+    if (this.checkInputs) {
+      this.#seen = 0;
+      this.#setChanged = false;
+      forEachArray(params, this.#checkParam);
+      forEachArray(grads, this.#checkGradName);
+      if (this.#setChanged || this.#seen !== this.#checkedCount) this.#checkNewSet(params, grads);
+    }
+    forEachArray(params, this.#prepareParam);
+    return !this.#sawNonFinite;
   }
 
   readonly #checkParam = (param: unknown, name: string): void => {
     const owner = this.#owner;
-    if (typeof name !== 'string') {
-      throw new UpdateError(`${owner}: parameter names must be strings, got the Map key ${describeValue(name)} (a number key would not match its saved state)`, String(name));
-    }
+    checkName(owner, name);
     if (!isFloatArray(param)) {
       throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
     }
@@ -454,36 +373,20 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    * every override matches some parameter.
    */
   #checkNewSet(params: ParamSet, grads: ParamSet): void {
-    const entries: { array: FloatArray; what: string; name: string }[] = [];
+    const entries: AliasEntry[] = [];
     const names: string[] = [];
     forEachArray(params, (param, name) => {
       names.push(name);
       entries.push({ array: param as FloatArray, what: `parameter '${name}'`, name });
       entries.push({ array: getArray(grads, name) as FloatArray, what: `gradient '${name}'`, name });
     });
-    const clash = firstOverlap(entries);
-    if (clash !== undefined) {
-      throw new UpdateError(
-        `${this.#owner}: ${clash[1].what} shares memory with ${clash[0].what} (every parameter and gradient needs memory of its own)`,
-        clash[1].name,
-      );
-    }
-    this.#checkOverridesUsed(names);
+    checkNoAliasing(this.#owner, entries);
+    checkOverridesUsed(this.#owner, this.#overrides, names);
     this.#checkedArrays.length = 0;
     forEachArray(params, (param, name) => this.#checkedArrays.push(param, getArray(grads, name)));
     this.#checkedNames.length = 0;
     this.#checkedNames.push(...names);
     this.#checkedCount = names.length;
-  }
-
-  /** An override that matches none of the parameters is a typo or a stale pattern: refuse it. */
-  #checkOverridesUsed(names: readonly string[]): void {
-    this.#overrides.forEach((override, index) => {
-      if (!names.some((name) => override.matches(name))) {
-        const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')}, ...` : names.join(', ');
-        throw new UpdateError(`${this.#owner}: overrides[${index}] matches no parameter of this update (parameters: ${shown})`, '');
-      }
-    });
   }
 
   readonly #checkGradName = (_grad: unknown, name: string): void => {
@@ -513,7 +416,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   }
 
   readonly #prepareParam = (param: unknown, name: string): void => {
-    this.#overflow = undefined;
     const slot = this.#slotFor(name, param as FloatArray);
     this.#setLearningRate(slot, slot.hyper, name);
     if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
@@ -524,13 +426,13 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       this.#sawNonFinite = true;
       return;
     }
-    throw new UpdateError(`${this.#owner}: gradient '${name}' is not finite at index ${index} (${grad[index]})`, name, index);
+    throw nonFiniteGradientError(this.#owner, name, index, grad[index]!);
   };
 
   /**
    * The first parameter of this call whose step wrote a NaN or an Infinity, thrown by
    * update() after every parameter took its step, as the error says. Cleared by
-   * #prepareParam at every call.
+   * #checkPlain at every call.
    */
   #overflow: { readonly name: string; readonly at: Overflow } | undefined;
 
@@ -571,40 +473,82 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   // ---------------------------------------------------------------------------------
   // ParamStore updates: one kernel call per run of parameters sharing hyperparameters.
 
-  #updateStore(store: AnyParamStore, names: readonly string[]): boolean {
-    let plan = this.#plan;
-    // Looked up at every step: a thread pool may attach to the store at any time.
-    const kernels = this.backend !== 'js' && this.#rule.stepWasm !== undefined && store.dtype === 'float32' ? store.kernels : null;
-    // The gradients are scanned before the plan is made: making it creates the state of a
-    // parameter seen for the first time and claims its regions, and a refused step must
-    // leave the optimizer exactly as it was.
+  #planFor(store: AnyParamStore, names: readonly string[]): StorePlan<H, S> | undefined {
+    const plan = this.#plan;
+    return plan !== undefined && plan.store === store && plan.names === names && planCurrent(plan, this.#slots) ? plan : undefined;
+  }
+
+  /** Every check of a store step, writing nothing; false when the step is to be skipped. */
+  #checkStore(store: AnyParamStore, names: readonly string[]): boolean {
+    // The gradients are scanned first: a refused step must leave the optimizer exactly
+    // as it was, and a skipped one needs no other check.
     if (this.nonFinite !== 'ignore') {
-      // The wasm scan reads eight streams at once (and splits across threads when a pool
-      // is attached); only when it finds something does firstNonFinite look for the index.
-      const gradsAt = store.byteOffset(1, 0);
-      const index = kernels !== null
-        ? kernels.exports.anyNonFinite(gradsAt, store.regionLength) === 0 ? -1 : kernels.exports.firstNonFinite(gradsAt, store.regionLength)
-        : firstNonFinite(plan !== undefined && plan.store === store ? plan.grads : store.view(1, 0, store.regionLength));
+      const index = this.#firstNonFiniteGradient(store, names);
       if (index >= 0) {
-        if (this.nonFinite === 'skip') {
-          this.#skippedSteps += 1;
-          return false;
-        }
+        if (this.nonFinite === 'skip') return false;
         const name = store.nameAt(index)!;
         const local = index - store.offsets[name]!;
-        throw new UpdateError(`${this.#owner}: gradient '${name}' is not finite at index ${local} (${store.grads[name]![local]})`, name, local);
+        throw nonFiniteGradientError(this.#owner, name, local, store.grads[name]![local]!);
       }
     }
-    if (plan === undefined || plan.store !== store || plan.names !== names || !this.#planCurrent(plan)) plan = this.#plan = this.#makePlan(store, names);
-    const runs = plan.runs;
-    for (let r = 0; r < runs.length; r++) {
-      const run = runs[r]!;
-      this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
+    const plan = this.#planFor(store, names);
+    if (plan !== undefined) {
+      // The plan's checks held when it was made and nothing they read has changed since.
+      const runs = plan.runs;
+      for (let r = 0; r < runs.length; r++) {
+        const run = runs[r]!;
+        this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
+      }
+      return true;
     }
+    checkStorePlan(this.#planner, this.backend, store, names);
+    checkOverridesUsed(this.#owner, this.#overrides, names);
+    const probe = { lr: 0 };
+    for (const name of names) this.#setLearningRate(probe, this.#slots.get(name)?.hyper ?? this.#resolveHyper(name), name);
+    return true;
+  }
+
+  /** The first non-finite gradient among `names` of the store, as an offset in the grads region, or -1. */
+  #firstNonFiniteGradient(store: AnyParamStore, names: readonly string[]): number {
+    let scan = this.#scan;
+    if (scan === undefined || scan.store !== store || scan.names !== names) scan = this.#scan = scanRangesOf(store, names);
+    const ranges = scan.ranges;
+    // The wasm scan reads eight streams at once (and splits across threads when a pool is
+    // attached); only when it finds something does firstNonFinite look for the index.
+    const kernels = kernelsFor(this.#rule as unknown as UpdateRule<never, CommonHyper, RuleState>, this.backend, store);
+    for (let r = 0; r < ranges.length; r += 2) {
+      const from = ranges[r]!;
+      const to = ranges[r + 1]!;
+      if (kernels !== null) {
+        const at = store.byteOffset(1, from);
+        if (kernels.exports.anyNonFinite(at, to - from) === 0) continue;
+        const index = kernels.exports.firstNonFinite(at, to - from);
+        if (index >= 0) return from + index;
+      } else {
+        const index = firstNonFinite(scan.grads, from, to);
+        if (index >= 0) return index;
+      }
+    }
+    return -1;
+  }
+
+  #applyStore(store: AnyParamStore, names: readonly string[]): boolean {
+    let plan = this.#planFor(store, names);
+    if (plan === undefined) {
+      plan = this.#plan = makePlan(this.#planner, store, names);
+      const runs = plan.runs;
+      for (let r = 0; r < runs.length; r++) {
+        const run = runs[r]!;
+        this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
+      }
+    }
+    // Looked up at every step: a thread pool may attach to the store at any time.
+    const kernels = kernelsFor(this.#rule as unknown as UpdateRule<never, CommonHyper, RuleState>, this.backend, store);
     const rule = this.#rule;
+    const runs = plan.runs;
     let overflow: { readonly name: string; readonly at: Overflow; readonly index: number } | undefined;
     for (let r = 0; r < runs.length; r++) {
-      const run = runs[r]!;
+      const run: Run<H, S> = runs[r]!;
       const state = run.state;
       const finite = kernels !== null
         ? rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run)
@@ -631,144 +575,12 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     return true;
   }
 
-  /** A plan stays valid while every parameter's state is where and as the plan left it. */
-  #planCurrent(plan: StorePlan<H, S>): boolean {
-    for (const run of plan.runs) {
-      for (const slot of run.slots) {
-        if (this.#slots.get(slot.name) !== slot || slot.state === undefined || slot.state.step !== run.state.step) return false;
-      }
-    }
-    return true;
-  }
-
-  #makePlan(store: AnyParamStore, names: readonly string[]): StorePlan<H, S> {
-    const rule = this.#rule;
-    const owner = this.#owner;
-    let kernels: WasmKernels | null = null;
-    if (this.backend !== 'js' && rule.stepWasm !== undefined && store.dtype === 'float32') kernels = store.kernels;
-    if (this.backend === 'wasm' && kernels === null) {
-      throw new UpdateError(
-        store.dtype === 'float32'
-          ? `${owner}: backend 'wasm' is not available: ${wasmUnavailableReason() ?? 'the kernels failed to instantiate over this store'}`
-          : `${owner}: backend 'wasm' needs a float32 ParamStore, this one is float64`,
-        '',
-      );
-    }
-    // Check everything before writing anything.
-    for (const name of names) {
-      if (!Object.hasOwn(store.params, name)) throw new UpdateError(`${owner}: storeNames names '${name}', which is not a parameter of the store`, name);
-    }
-    this.#checkOverridesUsed(names);
-    const slots = names.map((name) => this.#slotFor(name, store.params[name]!));
-    for (const slot of slots) {
-      if (slot.state !== undefined && (slot.length !== store.lengths[slot.name] || slot.dtype !== store.dtype)) {
-        throw new UpdateError(
-          `${owner}: parameter '${slot.name}' has ${store.lengths[slot.name]} ${store.dtype} elements in the store, but its optimizer state was made for ${slot.length} ${slot.dtype}`,
-          slot.name,
-        );
-      }
-    }
-    // Claim this optimizer's own state regions in the store (another optimizer updating
-    // the same parameters keeps its own): all checked first, so a refusal claims nothing.
-    for (const slot of slots) {
-      const needed = rule.bufferNames(slot.hyper).length;
-      if (store.freeStateFor(this, slot.name) < needed) {
-        const others = store.heldByOthers(this, slot.name);
-        throw new UpdateError(
-          `${owner}: parameter '${slot.name}' needs ${needed} state buffer${needed === 1 ? '' : 's'}, but the ParamStore reserves ${store.stateBuffers}` +
-            (others > 0 ? ` and another optimizer holds ${others} of them` : '') +
-            ' (make the store with stateBuffers: [every optimizer that updates it], or call reset() on an optimizer that is done with it)',
-          slot.name,
-        );
-      }
-    }
-    const regions = slots.map((slot) => store.claimState(this, slot.name, rule.bufferNames(slot.hyper).length)!);
-    this.#stores.add(store);
-    // Move every state into its regions (views at the parameter's offset).
-    slots.forEach((slot, i) => {
-      const offset = store.offsets[slot.name]!;
-      const own = regions[i]!;
-      const old = slot.state;
-      if (old !== undefined && this.#inStore(store, old, slot.hyper, offset, own)) return;
-      let k = 0;
-      const fresh = rule.init(slot.length, store.dtype, slot.hyper, (_dtype, length, fill = 0) => {
-        const view = store.view(own[k++]!, offset, length);
-        view.fill(fill);
-        return view;
-      });
-      if (old !== undefined) {
-        const from = rule.buffersOf(old, slot.hyper);
-        rule.buffersOf(fresh, slot.hyper).forEach((array, b) => array.set(from[b]!));
-        // The state moved here from another store: give its regions there back.
-        for (const other of this.#stores) if (other !== store && from[0]?.buffer === other.buffer) other.releaseState(this, slot.name);
-        fresh.step = old.step;
-        for (const key of rule.scalarNames) (fresh as unknown as Record<string, number>)[key] = (old as unknown as Record<string, number>)[key]!;
-      }
-      slot.state = fresh;
-    });
-    // Group consecutive parameters that can share one kernel call (neighbours in the
-    // store's layout too: a run spans everything between its first and last parameter).
-    const runs: Run<H, S>[] = [];
-    const adjacent = (i: number): boolean => store.names.indexOf(names[i]!) === store.names.indexOf(names[i - 1]!) + 1;
-    let start = 0;
-    for (let i = 1; i <= slots.length; i++) {
-      const a = slots[start]!;
-      const b = slots[i];
-      if (b !== undefined && rule.perParameter !== true && b.hyper === a.hyper && adjacent(i) && sameRegions(regions[start]!, regions[i]!) && this.#sameCounters(a.state!, b.state!)) continue;
-      const members = slots.slice(start, i);
-      const own = regions[start]!;
-      const first = store.offsets[a.name]!;
-      const last = members[members.length - 1]!;
-      const length = store.offsets[last.name]! + last.length - first;
-      let k = 0;
-      const state = rule.init(length, store.dtype, a.hyper, (_dtype, size) => store.view(own[k++]!, first, size));
-      state.step = a.state!.step;
-      for (const key of rule.scalarNames) (state as unknown as Record<string, number>)[key] = (a.state as unknown as Record<string, number>)[key]!;
-      runs.push({ hyper: a.hyper, slots: members, param: store.view(0, first, length), grad: store.view(1, first, length), state, lr: 0 });
-      start = i;
-    }
-    return { store, grads: store.view(1, 0, store.regionLength), runs, names };
-  }
-
-  #inStore(store: AnyParamStore, state: S, hyper: H, offset: number, regions: readonly number[]): boolean {
-    return this.#rule.buffersOf(state, hyper).every((array, k) => array.buffer === store.buffer && array.byteOffset === store.byteOffset(regions[k]!, offset));
-  }
-
-  #sameCounters(a: S, b: S): boolean {
-    if (a.step !== b.step) return false;
-    for (const key of this.#rule.scalarNames) {
-      if (!Object.is((a as unknown as Record<string, number>)[key], (b as unknown as Record<string, number>)[key])) return false;
-    }
-    return true;
-  }
+  // ---------------------------------------------------------------------------------
+  // State dict.
 
   /** A copy of the whole state: step counts, and per parameter its step, scalars and buffers. */
   stateDict(): OptimizerStateDict {
-    // Records keyed by names have no prototype (as the decoders in state.ts make them):
-    // a parameter may be named '__proto__', and a decoded dict deep-equals this one.
-    const params = Object.create(null) as { [name: string]: ParamStateRecord };
-    for (const [name, slot] of this.#slots) {
-      const state = slot.state;
-      if (state === undefined) continue;
-      const names = this.#rule.bufferNames(slot.hyper);
-      const arrays = this.#rule.buffersOf(state, slot.hyper);
-      const buffers = Object.create(null) as { [key: string]: FloatArray };
-      names.forEach((key, i) => {
-        buffers[key] = arrays[i]!.slice();
-      });
-      const scalars = Object.create(null) as { [key: string]: number };
-      for (const key of this.#rule.scalarNames) scalars[key] = (state as unknown as Record<string, number>)[key]!;
-      params[name] = { dtype: slot.dtype, length: slot.length, step: state.step, scalars, buffers };
-    }
-    return {
-      format: STATE_FORMAT,
-      version: STATE_VERSION,
-      optimizer: this.#rule.name,
-      variant: this.#variant(),
-      stepCount: this.#stepCount,
-      skippedSteps: this.#skippedSteps,
-      params,
-    };
+    return stateDictOf(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), this.#slots, this);
   }
 
   /**
@@ -776,45 +588,13 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    * any mismatch it throws a StateError and the optimizer keeps its state.
    */
   loadStateDict(value: unknown): void {
-    const saved = checkStateDict(value);
-    const owner = `${this.#rule.name}.loadStateDict`;
-    if (saved.optimizer !== this.#rule.name) {
-      throw new StateError(`${owner}: the state was saved by ${saved.optimizer}, not ${this.#rule.name}`);
-    }
-    if (saved.variant !== this.#variant()) {
-      throw new StateError(`${owner}: the state was saved with variant ${describeValue(saved.variant)}, this optimizer uses ${describeValue(this.#variant())}`);
-    }
-    const slots = new Map<string, Slot<H, S>>();
-    for (const [name, record] of Object.entries(saved.params)) {
-      const hyper = this.#resolveHyper(name);
-      const expected = this.#rule.bufferNames(hyper);
-      const got = Object.keys(record.buffers);
-      if (got.length !== expected.length || expected.some((key) => !(key in record.buffers))) {
-        throw new StateError(`${owner}: parameter '${name}' has buffers [${got.join(', ')}], this configuration keeps [${expected.join(', ')}]`);
-      }
-      const gotScalars = Object.keys(record.scalars);
-      const scalarNames = this.#rule.scalarNames;
-      if (gotScalars.length !== scalarNames.length || scalarNames.some((key) => !(key in record.scalars))) {
-        throw new StateError(`${owner}: parameter '${name}' has scalars [${gotScalars.join(', ')}], expected [${scalarNames.join(', ')}]`);
-      }
-      const state = this.#rule.init(record.length, record.dtype, hyper);
-      const arrays = this.#rule.buffersOf(state, hyper);
-      expected.forEach((key, i) => arrays[i]!.set(record.buffers[key]!));
-      state.step = record.step;
-      for (const key of scalarNames) (state as unknown as Record<string, number>)[key] = record.scalars[key]!;
-      slots.set(name, { name, hyper, state, dtype: record.dtype, length: record.length, lr: 0 });
-    }
+    const { slots, counters } = slotsOfStateDict(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), (name) => this.#resolveHyper(name), value);
     this.#plan = undefined;
     this.#checkedCount = 0;
     this.#slots.clear();
     for (const [name, slot] of slots) this.#slots.set(name, slot);
-    this.#stepCount = saved.stepCount;
-    this.#skippedSteps = saved.skippedSteps;
-  }
-
-  #variant(): string | null {
-    const variant = (this.defaults as unknown as { variant?: unknown }).variant;
-    return typeof variant === 'string' ? variant : null;
+    this.#stepCount = counters.stepCount;
+    this.#skippedSteps = counters.skippedSteps;
   }
 
   /** Names of the parameters that hold state, for subclasses that act on all of them (Schedule-Free's eval/train). */

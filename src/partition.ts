@@ -15,26 +15,32 @@
  * steps, so a step allocates nothing) and on a ParamStore (each member updates only its
  * parameters of the store, through `update(params, grads, storeNames)`, in the store's
  * memory and on the WebAssembly kernels). A step is all or nothing: every parameter's
- * assignment, array types and lengths, and the finiteness of every gradient are checked
- * before any member steps; a non-finite gradient goes to its member first (which throws,
- * or skips with `nonFinite: 'skip'`), and then no other member steps either.
+ * assignment, array types and lengths, aliasing across the whole call, and then every
+ * member's own `check` of its part (finiteness, schedules, modes, state) run before any
+ * member writes; a member that would skip (`nonFinite: 'skip'`) skips, and then no other
+ * member steps either.
+ *
+ * A partition is itself an `OptimizerLike`: it nests in `Lookahead`, in another
+ * partition (as a member over a ParamStore it takes `storeNames`) and in `tfOptimizer`.
  */
+import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
+import { isOptimizerLike } from './contract.ts';
 import { StateError, UpdateError, describeValue } from './errors.ts';
+import { checkName, checkNoAliasing, checkSet, type AliasEntry } from './optimizer/checks.ts';
 import type { OptimizerStateDict } from './state.ts';
 import { storeOf, type AnyParamStore } from './store.ts';
 import { forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
 
-/** What a member of a partition needs: an optimizer of this library (Muon included). */
-export interface PartitionMember {
-  update(params: ParamSet, grads: ParamSet, storeNames?: readonly string[]): boolean;
-  stateDict(): OptimizerStateDict;
-  loadStateDict(value: unknown): void;
-  reset(name?: string): void;
-  stateBuffersPerParam(): number;
-  readonly nonFinite: 'error' | 'skip' | 'ignore';
-}
+/**
+ * What a member of a partition is: any optimizer of this library.
+ * @deprecated since 0.2.0: use `OptimizerLike`, the one interface every optimizer and wrapper is.
+ */
+export type PartitionMember = OptimizerLike;
 
-/** The saved state of a partition: each member's own state dict, by key. */
+/**
+ * The saved state of a partition: each member's own state dict, by key (typed as a
+ * rule's; a member that is itself a wrapper saves its wrapper's dict there).
+ */
 export interface PartitionStateDict {
   format: typeof PARTITION_FORMAT;
   members: { [key: string]: OptimizerStateDict };
@@ -44,22 +50,16 @@ export const PARTITION_FORMAT = 'nesterov/partition-state';
 
 export type Assignment = ((name: string) => string) | { readonly [name: string]: string };
 
-export interface Partition<M extends { readonly [key: string]: PartitionMember }> {
+export interface Partition<M extends { readonly [key: string]: OptimizerLike }> extends OptimizerLike<PartitionStateDict> {
   readonly members: M;
   /** The key of the member parameter `name` goes to (throws for a key not among the members). */
   memberOf(name: string): keyof M & string;
-  update(params: ParamSet, grads: ParamSet): boolean;
-  stateDict(): PartitionStateDict;
-  loadStateDict(value: unknown): void;
-  reset(name?: string): void;
-  /** The most state buffers any member keeps per parameter (for `new ParamStore(shapes, { stateBuffers: [partition] })`). */
-  stateBuffersPerParam(): number;
 }
 
-/** The parameters of one member in the last plain-ParamSet update, as a record of its own. */
+/** The parameters of one member in the last plain-ParamSet call, as a record of its own. */
 interface Part {
   readonly key: string;
-  readonly member: PartitionMember;
+  readonly member: OptimizerLike;
   names: string[];
   params: Record<string, FloatArray>;
   grads: Record<string, FloatArray>;
@@ -68,14 +68,15 @@ interface Part {
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
 const NO_ARRAYS: ParamSet = Object.freeze({});
 
-function checkSet(which: string, set: unknown): void {
-  if (set === null || typeof set !== 'object' || Array.isArray(set) || ArrayBuffer.isView(set)) {
-    throw new TypeError(`partition.update: ${which} must be an object or a Map of named Float32Array/Float64Array, got ${describeValue(set)}`);
-  }
+/** The members' policy where they agree; 'error' where they do not (each member still applies its own). */
+function policyOf(members: readonly OptimizerLike[]): NonFinitePolicy {
+  const first = members[0]!.nonFinite;
+  return members.every((member) => member.nonFinite === first) ? first : 'error';
 }
 
-export function partition<M extends { readonly [key: string]: PartitionMember }>(assign: Assignment, optimizers: M): Partition<M> {
+export function partition<M extends { readonly [key: string]: OptimizerLike }>(assign: Assignment, optimizers: M): Partition<M> {
   const owner = 'partition';
+  const updateOwner = 'partition.update';
   if (typeof assign !== 'function' && (assign === null || typeof assign !== 'object' || Array.isArray(assign))) {
     throw new TypeError(`${owner}: assign must be a function (name) => key or a record { name: key }, got ${describeValue(assign)}`);
   }
@@ -85,10 +86,14 @@ export function partition<M extends { readonly [key: string]: PartitionMember }>
   const keys = Object.keys(optimizers);
   if (keys.length === 0) throw new RangeError(`${owner}: optimizers is empty`);
   for (const key of keys) {
-    const member = optimizers[key] as unknown as Partial<PartitionMember> | null;
-    if (member === null || typeof member !== 'object' || typeof member.update !== 'function' || typeof member.stateDict !== 'function') {
-      throw new TypeError(`${owner}: optimizers['${key}'] is not an optimizer, got ${describeValue(member)}`);
+    const member: unknown = optimizers[key];
+    if (!isOptimizerLike(member)) {
+      throw new TypeError(`${owner}: optimizers['${key}'] is not an optimizer (check, update, stateDict, loadStateDict, reset, stateBuffersPerParam), got ${describeValue(member)}`);
     }
+  }
+  const distinct = new Set(keys.map((key) => optimizers[key]));
+  if (distinct.size !== keys.length) {
+    throw new TypeError(`${owner}: one optimizer is given under two keys; each key needs an optimizer of its own (its state is per parameter)`);
   }
   const known = `[${keys.join(', ')}]`;
   const assignments = new Map<string, string>();
@@ -106,41 +111,33 @@ export function partition<M extends { readonly [key: string]: PartitionMember }>
   };
   const parts: Part[] = keys.map((key) => ({ key, member: optimizers[key]!, names: [], params: {}, grads: {} }));
   const partOf = new Map<string, Part>(parts.map((part) => [part.key, part]));
-  // The store update's names per member, made once per store.
-  let storeParts: { store: AnyParamStore; names: (readonly string[])[] } | undefined;
+  // The store update's names per member, made once per store and selection.
+  let storeParts: { store: AnyParamStore; selection: readonly string[] | undefined; names: (readonly string[])[] } | undefined;
+  // The arrays of the last call checked for aliasing: [param, grad] per parameter.
+  const checkedArrays: unknown[] = [];
 
   // The call in progress, read by the pre-bound visitors (no closure per call).
+  let callParams: ParamSet = NO_ARRAYS;
   let callGrads: ParamSet = NO_ARRAYS;
   let seen = 0;
   let changed = false;
-  let nonFinite: string | undefined;
 
-  const check = (param: unknown, name: string): void => {
+  const checkParam = (param: unknown, name: string): void => {
+    checkName(updateOwner, name);
     const key = memberOf(name);
-    if (!isFloatArray(param)) throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
+    if (!isFloatArray(param)) throw new UpdateError(`${updateOwner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
     const grad = getArray(callGrads, name);
     if (!isFloatArray(grad) || grad.constructor !== param.constructor || grad.length !== param.length) {
-      throw new UpdateError(`${owner}: gradient '${name}' must be a ${param.constructor.name} of length ${param.length}, got ${describeValue(grad)}`, name);
+      throw new UpdateError(`${updateOwner}: gradient '${name}' must be a ${param.constructor.name} of length ${param.length}, got ${describeValue(grad)}`, name);
     }
-    if (nonFinite === undefined && partOf.get(key)!.member.nonFinite !== 'ignore') {
-      for (let i = 0; i < grad.length; i++) {
-        const v = grad[i]!;
-        if (v - v !== 0) {
-          nonFinite = name;
-          break;
-        }
-      }
-    }
-    // Does the plain-set split of the last call still hold (same names, same arrays)?
+    // Does the split of the last call still hold (same names, same arrays)?
     const part = partOf.get(key)!;
-    const at = part.names.indexOf(name);
-    if (at < 0 || part.params[name] !== param || part.grads[name] !== grad) changed = true;
+    if (part.params[name] !== param || part.grads[name] !== grad || checkedArrays[2 * seen] !== param || checkedArrays[2 * seen + 1] !== grad) changed = true;
     seen += 1;
   };
   const checkGradName = (_grad: unknown, name: string): void => {
-    if (getArray(callParams, name) === undefined) throw new UpdateError(`${owner}: gradient '${name}' has no parameter of that name`, name);
+    if (getArray(callParams, name) === undefined) throw new UpdateError(`${updateOwner}: gradient '${name}' has no parameter of that name`, name);
   };
-  let callParams: ParamSet = NO_ARRAYS;
   const split = (param: unknown, name: string): void => {
     const part = partOf.get(memberOf(name))!;
     part.names.push(name);
@@ -148,40 +145,106 @@ export function partition<M extends { readonly [key: string]: PartitionMember }>
     part.grads[name] = getArray(callGrads, name) as FloatArray;
   };
 
+  /** Aliasing across the members' parts: two members must not step the same memory. */
+  function checkAliasingOf(params: ParamSet, grads: ParamSet): void {
+    const entries: AliasEntry[] = [];
+    forEachArray(params, (param, name) => {
+      entries.push({ array: param as FloatArray, what: `parameter '${name}'`, name });
+      entries.push({ array: getArray(grads, name) as FloatArray, what: `gradient '${name}'`, name });
+    });
+    checkNoAliasing(updateOwner, entries);
+    checkedArrays.length = 0;
+    for (const entry of entries) checkedArrays.push(entry.array);
+  }
+
+  function namesInStore(store: AnyParamStore, selection: readonly string[] | undefined): (readonly string[])[] {
+    if (storeParts === undefined || storeParts.store !== store || storeParts.selection !== selection) {
+      const chosen = selection ?? store.names;
+      for (const name of chosen) {
+        if (typeof name !== 'string' || !Object.hasOwn(store.params, name)) throw new UpdateError(`${updateOwner}: storeNames names '${String(name)}', which is not a parameter of the store`, String(name));
+        memberOf(name);
+      }
+      storeParts = { store, selection, names: parts.map((part) => chosen.filter((name) => memberOf(name) === part.key)) };
+    }
+    return storeParts.names;
+  }
+
+  /**
+   * Every check of a call, the members' own included; writes nothing. Returns the index
+   * of a member that would skip the step, -1 when every member would step.
+   */
+  function checkCall(params: ParamSet, grads: ParamSet, storeNames: readonly string[] | undefined): number {
+    checkSet(updateOwner, 'params', params);
+    checkSet(updateOwner, 'grads', grads);
+    const store = storeOf(params);
+    if (store !== undefined && storeOf(grads) === store) {
+      // A store's arrays are its regions: they cannot alias each other.
+      const names = namesInStore(store, storeNames);
+      for (let k = 0; k < parts.length; k++) {
+        if (names[k]!.length > 0 && !parts[k]!.member.check(store.params, store.grads, names[k])) return k;
+      }
+      return -1;
+    }
+    if (storeNames !== undefined) {
+      throw new UpdateError(`${updateOwner}: storeNames selects parameters of a ParamStore; these params and grads are not one store's`, '');
+    }
+    callParams = params;
+    callGrads = grads;
+    seen = 0;
+    changed = false;
+    forEachArray(params, checkParam);
+    forEachArray(grads, checkGradName);
+    let total = 0;
+    for (const part of parts) total += part.names.length;
+    if (changed || seen !== total) {
+      checkAliasingOf(params, grads);
+      for (const part of parts) {
+        part.names = [];
+        part.params = {};
+        part.grads = {};
+      }
+      forEachArray(params, split);
+    }
+    for (let k = 0; k < parts.length; k++) {
+      const part = parts[k]!;
+      if (part.names.length > 0 && !part.member.check(part.params, part.grads)) return k;
+    }
+    return -1;
+  }
+
   const self: Partition<M> = {
     members: optimizers,
     memberOf,
-    update(params: ParamSet, grads: ParamSet): boolean {
-      checkSet('params', params);
-      checkSet('grads', grads);
-      callParams = params;
-      callGrads = grads;
-      seen = 0;
-      changed = false;
-      nonFinite = undefined;
+    nonFinite: policyOf(parts.map((part) => part.member)),
+    check(params: ParamSet, grads: ParamSet, storeNames?: readonly string[]): boolean {
       try {
-        forEachArray(params, check);
-        forEachArray(grads, checkGradName);
+        return checkCall(params, grads, storeNames) < 0;
+      } finally {
+        callParams = NO_ARRAYS;
+        callGrads = NO_ARRAYS;
+      }
+    },
+    update(params: ParamSet, grads: ParamSet, storeNames?: readonly string[]): boolean {
+      try {
+        const skipping = checkCall(params, grads, storeNames);
         const store = storeOf(params);
-        if (store !== undefined && storeOf(grads) === store) return updateStore(store);
-        let total = 0;
-        for (const part of parts) total += part.names.length;
-        if (changed || seen !== total) {
-          for (const part of parts) {
-            part.names = [];
-            part.params = {};
-            part.grads = {};
-          }
-          forEachArray(params, split);
-        }
-        if (nonFinite !== undefined) {
-          // Its member throws or skips (writing nothing); the others do not step either.
-          const part = partOf.get(memberOf(nonFinite))!;
-          part.member.update(part.params, part.grads);
+        const names = store !== undefined && storeOf(grads) === store ? storeParts!.names : undefined;
+        if (skipping >= 0) {
+          // The member that would skip does (and counts it); no other member steps.
+          const part = parts[skipping]!;
+          if (names !== undefined) part.member.update(store!.params, store!.grads, names[skipping]);
+          else part.member.update(part.params, part.grads);
           return false;
         }
         let stepped = true;
-        for (const part of parts) if (part.names.length > 0) stepped = part.member.update(part.params, part.grads) && stepped;
+        for (let k = 0; k < parts.length; k++) {
+          const part = parts[k]!;
+          if (names !== undefined) {
+            if (names[k]!.length > 0) stepped = part.member.update(store!.params, store!.grads, names[k]) && stepped;
+          } else if (part.names.length > 0) {
+            stepped = part.member.update(part.params, part.grads) && stepped;
+          }
+        }
         return stepped;
       } finally {
         callParams = NO_ARRAYS;
@@ -190,7 +253,7 @@ export function partition<M extends { readonly [key: string]: PartitionMember }>
     },
     stateDict(): PartitionStateDict {
       const members = Object.create(null) as { [key: string]: OptimizerStateDict };
-      for (const part of parts) members[part.key] = part.member.stateDict();
+      for (const part of parts) members[part.key] = part.member.stateDict() as OptimizerStateDict;
       return { format: PARTITION_FORMAT, members };
     },
     loadStateDict(value: unknown): void {
@@ -228,23 +291,5 @@ export function partition<M extends { readonly [key: string]: PartitionMember }>
       return Math.max(...parts.map((part) => part.member.stateBuffersPerParam()));
     },
   };
-
-  function updateStore(store: AnyParamStore): boolean {
-    if (storeParts?.store !== store) {
-      storeParts = { store, names: parts.map((part) => store.names.filter((name) => memberOf(name) === part.key)) };
-    }
-    const names = storeParts.names;
-    if (nonFinite !== undefined) {
-      const k = keys.indexOf(memberOf(nonFinite));
-      parts[k]!.member.update(store.params, store.grads, names[k]);
-      return false;
-    }
-    let stepped = true;
-    for (let k = 0; k < parts.length; k++) {
-      if (names[k]!.length > 0) stepped = parts[k]!.member.update(store.params, store.grads, names[k]) && stepped;
-    }
-    return stepped;
-  }
-
   return self;
 }

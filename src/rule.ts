@@ -40,9 +40,34 @@ export interface RuleState {
   step: number;
 }
 
-export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S extends RuleState> {
+/**
+ * How weight decay enters a rule's step:
+ * - 'coupled': added to the gradient, `g += weightDecay * p` (an L2 penalty: it passes
+ *   through the rule's moments and normalisation);
+ * - 'decoupled': `p *= 1 - lr * weightDecay` beside the step (AdamW, Lion, Muon);
+ * - 'update': added to the rule's normalised update, `u += weightDecay * p`, then scaled
+ *   by the step (optax's `add_decayed_weights` after the rule: LAMB, Schedule-Free AdamW).
+ */
+export type WeightDecayKind = 'coupled' | 'decoupled' | 'update';
+
+/**
+ * What a rule says about itself: the facts every list of rules (the registry in
+ * rules/index.ts, the TF.js adapter, the bench, the app, the README's table) reads from
+ * the rule instead of keeping a copy.
+ */
+export interface RuleDescription {
   /** Class name, used in messages and saved state. */
   readonly name: string;
+  /** The lower-case name the CLI, the bench and the registry use ('nesterov', 'schedulefree-adamw'). */
+  readonly key: string;
+  /** The paper the rule follows (authors, year, title). */
+  readonly paper: string;
+  readonly weightDecayKind: WeightDecayKind;
+  /** The same rule in the peers, by their names for it; absent where a peer has none. */
+  readonly peers: { readonly torch?: string; readonly optax?: string; readonly keras?: string; readonly tfjs?: string };
+}
+
+export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S extends RuleState> extends RuleDescription {
   /** Every option name the rule accepts (common ones included). */
   readonly optionNames: readonly string[];
   /** Options a per-parameter override may not change (they shape the whole optimizer). */
@@ -83,6 +108,13 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * the kernels' probe in kernel.ts). The step is applied either way.
    */
   step(param: FloatArray, grad: FloatArray, state: S, hyper: H, scalars: StepScalars): boolean;
+  /**
+   * The least value each named buffer or scalar of the state may hold (a second moment is
+   * >= 0: its square root would be NaN). A loaded state is checked against these after its
+   * structure and the finiteness of every value: a checksum says a file is intact, not
+   * that its numbers make sense.
+   */
+  readonly stateBounds?: { readonly [name: string]: { readonly min: number } };
   /**
    * The same step by the WebAssembly SIMD kernel, for float32 arrays that are views of
    * the kernels' memory (a ParamStore). Optional: without it the rule runs in JS.

@@ -85,6 +85,10 @@ export const adadeltaRule: UpdateRule<AdadeltaOptions, AdadeltaHyper, AdadeltaSt
   name: 'Adadelta',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'adadelta',
+  paper: 'Zeiler (2012), "ADADELTA: an adaptive learning rate method"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.Adadelta', optax: 'optax.adadelta', keras: 'keras.optimizers.Adadelta', tfjs: 'tf.train.adadelta' },
   resolve(options) {
     checkKnownOptions('Adadelta', options, NAMES);
     return {
@@ -97,6 +101,7 @@ export const adadeltaRule: UpdateRule<AdadeltaOptions, AdadeltaHyper, AdadeltaSt
   bufferNames: () => ['squareAvg', 'accDelta'],
   buffersOf: (s) => [s.squareAvg, s.accDelta],
   scalarNames: [],
+  stateBounds: { squareAvg: { min: 0 }, accDelta: { min: 0 } },
   init: (length: number, dtype: Dtype, _h: AdadeltaHyper, alloc: Allocator = allocate) => ({
     step: 0,
     squareAvg: alloc(dtype, length),

@@ -89,6 +89,10 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   name: 'AdaGrad',
   optionNames: NAMES,
   globalOptions: ['variant'],
+  key: 'adagrad',
+  paper: 'Duchi, Hazan & Singer (2011), "Adaptive subgradient methods for online learning and stochastic optimization"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.Adagrad', optax: 'optax.adagrad', keras: 'keras.optimizers.Adagrad', tfjs: 'tf.train.adagrad' },
   resolve(options) {
     checkKnownOptions('AdaGrad', options, NAMES);
     const variant = choiceOption<AdaGradVariant>('AdaGrad', 'variant', options.variant, ['pytorch', 'book']);
@@ -104,6 +108,7 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   bufferNames: () => ['sum'],
   buffersOf: (s) => [s.sum],
   scalarNames: [],
+  stateBounds: { sum: { min: 0 } },
   init: (length: number, dtype: Dtype, h: AdaGradHyper, alloc: Allocator = allocate) => ({ step: 0, sum: alloc(dtype, length, h.initialAccumulatorValue) }),
   step(p: FloatArray, g: FloatArray, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): boolean {
     writeScalars(jsScalars, state, h, scalars);

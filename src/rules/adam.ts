@@ -240,6 +240,10 @@ export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
   name: 'Adam',
   optionNames: ADAM_OPTION_NAMES,
   globalOptions: ['variant'],
+  key: 'adam',
+  paper: 'Kingma & Ba (2015), "Adam: a method for stochastic optimization"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.Adam', optax: 'optax.adam', keras: 'keras.optimizers.Adam', tfjs: 'tf.train.adam' },
   resolve(options) {
     checkKnownOptions('Adam', options, ADAM_OPTION_NAMES);
     return resolveAdamFamily('Adam', options, { lr: 0.001, weightDecay: 0 }, false);
@@ -247,6 +251,7 @@ export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
   bufferNames: adamBufferNames,
   buffersOf: adamBuffersOf,
   scalarNames: [],
+  stateBounds: { expAvgSq: { min: 0 }, maxExpAvgSq: { min: 0 } },
   init: initAdamState,
   step: adamStep,
   stepWasm: adamStepWasm,

@@ -94,6 +94,10 @@ export const adamaxRule: UpdateRule<AdamaxOptions, AdamaxHyper, AdamaxState> = {
   name: 'Adamax',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'adamax',
+  paper: 'Kingma & Ba (2015), "Adam: a method for stochastic optimization", section 7.1',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.Adamax', optax: 'optax.adamax', keras: 'keras.optimizers.Adamax', tfjs: 'tf.train.adamax' },
   resolve(options) {
     checkKnownOptions('Adamax', options, NAMES);
     return {
@@ -106,6 +110,7 @@ export const adamaxRule: UpdateRule<AdamaxOptions, AdamaxHyper, AdamaxState> = {
   bufferNames: () => ['expAvg', 'expInf'],
   buffersOf: (s) => [s.expAvg, s.expInf],
   scalarNames: [],
+  stateBounds: { expInf: { min: 0 } },
   init: (length: number, dtype: Dtype, _h: AdamaxHyper, alloc: Allocator = allocate) => ({
     step: 0,
     expAvg: alloc(dtype, length),

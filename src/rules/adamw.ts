@@ -33,6 +33,10 @@ export const adamwRule: UpdateRule<AdamWOptions, AdamHyper, AdamState> = {
   name: 'AdamW',
   optionNames: ADAM_OPTION_NAMES,
   globalOptions: ['variant'],
+  key: 'adamw',
+  paper: 'Loshchilov & Hutter (2019), "Decoupled weight decay regularization"',
+  weightDecayKind: 'decoupled',
+  peers: { torch: 'torch.optim.AdamW', optax: 'optax.adamw', keras: 'keras.optimizers.AdamW' },
   resolve(options) {
     checkKnownOptions('AdamW', options, ADAM_OPTION_NAMES);
     return resolveAdamFamily('AdamW', options, { lr: 0.001, weightDecay: 0.01 }, true);
@@ -40,6 +44,7 @@ export const adamwRule: UpdateRule<AdamWOptions, AdamHyper, AdamState> = {
   bufferNames: adamBufferNames,
   buffersOf: adamBuffersOf,
   scalarNames: [],
+  stateBounds: { expAvgSq: { min: 0 }, maxExpAvgSq: { min: 0 } },
   init: initAdamState,
   step: adamStep,
   stepWasm: adamStepWasm,

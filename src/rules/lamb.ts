@@ -178,6 +178,10 @@ export const lambRule: UpdateRule<LAMBOptions, LAMBHyper, LAMBState> = {
   name: 'LAMB',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'lamb',
+  paper: 'You, Li, Reddi, Hseu, Kumar, Bhojanapalli, Song, Demmel, Keutzer & Hsieh (2020), "Large batch optimization for deep learning: training BERT in 76 minutes"',
+  weightDecayKind: 'update',
+  peers: { optax: 'optax.lamb', keras: 'keras.optimizers.Lamb' },
   perParameter: true,
   resolve(options) {
     checkKnownOptions('LAMB', options, NAMES);
@@ -191,6 +195,7 @@ export const lambRule: UpdateRule<LAMBOptions, LAMBHyper, LAMBState> = {
   bufferNames: () => ['expAvg', 'expAvgSq'],
   buffersOf: (s) => [s.expAvg, s.expAvgSq],
   scalarNames: [],
+  stateBounds: { expAvgSq: { min: 0 } },
   init: (length: number, dtype: Dtype, _h: LAMBHyper, alloc: Allocator = allocate) => ({
     step: 0,
     expAvg: alloc(dtype, length),

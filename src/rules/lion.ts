@@ -96,6 +96,10 @@ export const lionRule: UpdateRule<LionOptions, LionHyper, LionState> = {
   name: 'Lion',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'lion',
+  paper: 'Chen, Liang, Huang, Real, Wang, Pham, Dong, Luong, Hsieh, Lu & Le (2023), "Symbolic discovery of optimization algorithms"',
+  weightDecayKind: 'decoupled',
+  peers: { optax: 'optax.lion', keras: 'keras.optimizers.Lion' },
   resolve(options) {
     checkKnownOptions('Lion', options, NAMES);
     return {

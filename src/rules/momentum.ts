@@ -140,6 +140,10 @@ export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumSt
   name: 'Momentum',
   optionNames: NAMES,
   globalOptions: ['variant'],
+  key: 'momentum',
+  paper: 'Polyak (1964), "Some methods of speeding up the convergence of iteration methods"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.SGD(momentum)', optax: 'optax.sgd(momentum)', keras: 'keras.optimizers.SGD(momentum)', tfjs: 'tf.train.momentum' },
   resolve(options) {
     checkKnownOptions('Momentum', options, NAMES);
     const variant = choiceOption<MomentumVariant>('Momentum', 'variant', options.variant, ['classic', 'pytorch']);

@@ -46,6 +46,18 @@ import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatAr
 import { booleanOption, checkKnownOptions, choiceOption, learningRateOption, numberOption } from '../validate.ts';
 import { instantiateKernels, wasmUnavailableReason, SCALAR_BLOCK_DOUBLES, type WasmKernels } from '../wasm/kernels.ts';
 import type { Backend, NonFinitePolicy } from '../optimizer.ts';
+import type { OptimizerLike } from '../contract.ts';
+import type { RuleDescription } from '../rule.ts';
+import { checkNoAliasing, checkSet, type AliasEntry } from '../optimizer/checks.ts';
+
+/** What Muon is, for the registry (rules/index.ts): it is not an elementwise rule, so it has no UpdateRule. */
+export const muonDescription: RuleDescription = Object.freeze({
+  name: 'Muon',
+  key: 'muon',
+  paper: 'Jordan, Jin, Boza, You, Cesista, Newhouse & Bernstein (2024), "Muon: an optimizer for hidden layers in neural networks"',
+  weightDecayKind: 'decoupled',
+  peers: Object.freeze({ torch: 'torch.optim.Muon', optax: 'optax.contrib.muon', keras: 'keras.optimizers.Muon' }),
+});
 
 /** The quintic's coefficients (muon.py). */
 export const NEWTON_SCHULZ_COEFFICIENTS = [3.4445, -4.775, 2.0315] as const;
@@ -245,12 +257,6 @@ function orthogonalise(w: Workspace, steps: number): FloatArray {
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
 const NO_ARRAYS: ParamSet = Object.freeze({});
 
-function checkSet(owner: string, which: string, set: unknown): void {
-  if (set === null || typeof set !== 'object' || Array.isArray(set) || ArrayBuffer.isView(set)) {
-    throw new TypeError(`${owner}: ${which} must be an object or a Map of named Float32Array/Float64Array, got ${describeValue(set)}`);
-  }
-}
-
 /**
  * Muon over named 2-D typed arrays; see the formulas at the top of this file.
  *
@@ -259,7 +265,17 @@ function checkSet(owner: string, which: string, set: unknown): void {
  * opt.update(params, grads); // in place
  * ```
  */
-export class Muon {
+/** Every param and grad of a plain set, named, for the aliasing check. */
+function aliasEntriesOf(params: ParamSet, grads: ParamSet): AliasEntry[] {
+  const entries: AliasEntry[] = [];
+  forEachArray(params, (param, name) => {
+    entries.push({ array: param as FloatArray, what: `parameter '${name}'`, name });
+    entries.push({ array: getArray(grads, name) as FloatArray, what: `gradient '${name}'`, name });
+  });
+  return entries;
+}
+
+export class Muon implements OptimizerLike<OptimizerStateDict> {
   readonly defaults: Readonly<MuonHyper>;
   readonly backend: Backend;
   readonly nonFinite: NonFinitePolicy;
@@ -279,6 +295,10 @@ export class Muon {
   #sawNonFinite = false;
   #overflow: string | undefined;
   #usedWasm = false;
+  /** The store names of the call in progress (a ParamStore update of part of a store), else undefined. */
+  #names: readonly string[] | undefined;
+  /** The arrays of the last set checked for aliasing: [param, grad] per parameter. */
+  readonly #checkedArrays: unknown[] = [];
 
   constructor(options: MuonOptions = {}) {
     const owner = 'Muon';
@@ -364,35 +384,33 @@ export class Muon {
    * `storeNames` (ParamStore updates only, as Optimizer's): update just these parameters
    * of the store (the part of a `partition` Muon is assigned).
    */
+  /** What Muon is (`rule.key` is 'muon'): the registry's description; Muon has no elementwise rule. */
+  get rule(): RuleDescription {
+    return muonDescription;
+  }
+
+  /**
+   * Checks the step `update(params, grads, storeNames)` would take, writing nothing:
+   * throws what update would throw before writing; false when it would skip the step.
+   */
+  check<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
+    try {
+      return this.#checkCall(params, grads, storeNames);
+    } finally {
+      this.#params = NO_ARRAYS;
+      this.#grads = NO_ARRAYS;
+      this.#shapeSource = undefined;
+    }
+  }
+
   update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
     const owner = 'Muon.update';
-    checkSet(owner, 'params', params);
-    checkSet(owner, 'grads', grads);
-    const store = storeOf(params);
-    this.#shapeSource = store?.shapes as { readonly [name: string]: readonly number[] } | undefined;
-    this.#params = params;
-    this.#grads = grads;
-    this.#sawNonFinite = false;
-    this.#overflow = undefined;
-    this.#usedWasm = false;
     try {
-      this.#setLearningRate();
-      const names = store !== undefined && storeOf(grads) === store ? storeNames : undefined;
-      if (names !== undefined) {
-        for (let i = 0; i < names.length; i++) {
-          const name = names[i]!;
-          const param = getArray(params, name);
-          if (param === undefined) throw new UpdateError(`${owner}: storeNames names '${name}', which is not a parameter of the store`, name);
-          this.#prepare(param, name);
-        }
-      } else {
-        forEachArray(params, this.#prepare);
-        if (this.checkInputs) forEachArray(grads, this.#checkGradName);
-      }
-      if (this.#sawNonFinite) {
+      if (!this.#checkCall(params, grads, storeNames)) {
         this.#skippedSteps += 1;
         return false;
       }
+      const names = this.#names;
       if (names !== undefined) {
         for (let i = 0; i < names.length; i++) this.#apply(getArray(params, names[i]!), names[i]!);
       } else {
@@ -413,8 +431,64 @@ export class Muon {
       this.#params = NO_ARRAYS;
       this.#grads = NO_ARRAYS;
       this.#shapeSource = undefined;
+      this.#names = undefined;
     }
   }
+
+  /** Every check of a step (sets the call's fields); false when the step is to be skipped. */
+  #checkCall(params: ParamSet, grads: ParamSet, storeNames: readonly string[] | undefined): boolean {
+    const owner = 'Muon.update';
+    checkSet(owner, 'params', params);
+    checkSet(owner, 'grads', grads);
+    const store = storeOf(params);
+    this.#shapeSource = store?.shapes as { readonly [name: string]: readonly number[] } | undefined;
+    this.#params = params;
+    this.#grads = grads;
+    this.#sawNonFinite = false;
+    this.#overflow = undefined;
+    this.#usedWasm = false;
+    this.#setLearningRate();
+    const names = store !== undefined && storeOf(grads) === store ? storeNames : undefined;
+    if (storeNames !== undefined && names === undefined) {
+      throw new UpdateError(`${owner}: storeNames selects parameters of a ParamStore; these params and grads are not one store's (update a subset of plain arrays by passing that subset)`, '');
+    }
+    this.#names = names;
+    this.#aliasSame = true;
+    this.#aliasCount = 0;
+    if (names !== undefined) {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
+        if (typeof name !== 'string' || !Object.hasOwn(store!.params, name)) throw new UpdateError(`${owner}: storeNames names '${String(name)}', which is not a parameter of the store`, String(name));
+        this.#prepare(getArray(params, name), name);
+      }
+    } else {
+      forEachArray(params, this.#prepare);
+      if (this.checkInputs) {
+        forEachArray(grads, this.#checkGradName);
+        this.#checkAliasing(params, grads);
+      }
+    }
+    return !this.#sawNonFinite;
+  }
+
+  /**
+   * No two arrays among all params and grads share memory (a step would read what it
+   * wrote): checked when the set of arrays changes, not at every step.
+   */
+  #checkAliasing(params: ParamSet, grads: ParamSet): void {
+    if (this.#aliasSame && this.#aliasCount * 2 === this.#checkedArrays.length) return;
+    // In a function of its own: a closure capturing this method's arguments would make V8
+    // allocate a context at every call, even on the early return above.
+    const entries = aliasEntriesOf(params, grads);
+    checkNoAliasing('Muon.update', entries);
+    this.#checkedArrays.length = 0;
+    for (const entry of entries) this.#checkedArrays.push(entry.array);
+  }
+
+  // Whether the call's arrays are those checked last time, found by #prepare as it goes
+  // (a pass of its own over the set would cost a second walk of the object per step).
+  #aliasSame = true;
+  #aliasCount = 0;
 
   /** This step's lr into #lr, checked (written, not returned: a returned double is boxed). */
   #setLearningRate(): void {
@@ -437,6 +511,8 @@ export class Muon {
   /** Checks one parameter (shape, gradient, state) and its gradient's finiteness; writes nothing. */
   readonly #prepare = (param: unknown, name: string): void => {
     const owner = 'Muon.update';
+    const i = this.#aliasCount++;
+    if (this.#checkedArrays[2 * i] !== param || this.#checkedArrays[2 * i + 1] !== getArray(this.#grads, name)) this.#aliasSame = false;
     let slot = this.#slots.get(name);
     if (this.checkInputs || slot === undefined) {
       if (!isFloatArray(param)) throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
@@ -597,6 +673,7 @@ export class Muon {
     const saved = checkStateDict(value);
     const owner = 'Muon.loadStateDict';
     if (saved.optimizer !== 'Muon') throw new StateError(`${owner}: the state was saved by ${saved.optimizer}, not Muon`);
+    if (saved.variant !== null) throw new StateError(`${owner}: the state was saved with variant ${describeValue(saved.variant)}, Muon has none (null)`);
     const slots = new Map<string, Slot>();
     for (const [name, record] of Object.entries(saved.params)) {
       const got = Object.keys(record.buffers);
@@ -606,8 +683,13 @@ export class Muon {
       if (Object.keys(record.scalars).length !== 0) {
         throw new StateError(`${owner}: parameter '${name}' has scalars [${Object.keys(record.scalars).join(', ')}], Muon keeps none`);
       }
+      if (record.step > saved.stepCount) {
+        throw new StateError(`${owner}: parameter '${name}' has step ${record.step}, more than the optimizer's stepCount ${saved.stepCount}`);
+      }
       const momentumBuffer = record.dtype === 'float32' ? new Float32Array(record.length) : new Float64Array(record.length);
       momentumBuffer.set(record.buffers.momentumBuffer!);
+      const bad = momentumBuffer.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new StateError(`${owner}: parameter '${name}': state buffer 'momentumBuffer' is not finite at index ${bad} (${momentumBuffer[bad]})`);
       // The shape is checked against the parameter at the next update (rows 0: not yet known).
       slots.set(name, { rows: 0, cols: 0, state: { step: record.step, momentumBuffer }, dtype: record.dtype, workspace: undefined });
     }

@@ -110,6 +110,10 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   name: 'NAdam',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'nadam',
+  paper: 'Dozat (2016), "Incorporating Nesterov momentum into Adam"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.NAdam', optax: 'optax.nadam', keras: 'keras.optimizers.Nadam' },
   resolve(options) {
     checkKnownOptions('NAdam', options, NAMES);
     return {
@@ -123,6 +127,7 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   bufferNames: () => ['expAvg', 'expAvgSq'],
   buffersOf: (s) => [s.expAvg, s.expAvgSq],
   scalarNames: ['muProduct'],
+  stateBounds: { expAvgSq: { min: 0 }, muProduct: { min: 0 } },
   copyScalars(from, to) {
     to.muProduct = from.muProduct;
   },

@@ -173,6 +173,10 @@ export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovSt
   name: 'Nesterov',
   optionNames: NAMES,
   globalOptions: ['variant'],
+  key: 'nesterov',
+  paper: 'Nesterov (1983), "A method for solving the convex programming problem with convergence rate O(1/k^2)"; Sutskever, Martens, Dahl & Hinton (2013)',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.SGD(nesterov=True)', optax: 'optax.sgd(nesterov=True)', keras: 'keras.optimizers.SGD(nesterov=True)', tfjs: 'tf.train.momentum(useNesterov)' },
   resolve(options) {
     checkKnownOptions('Nesterov', options, NAMES);
     const variant = choiceOption<NesterovVariant>('Nesterov', 'variant', options.variant, ['nag', 'pytorch', 'book']);

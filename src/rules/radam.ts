@@ -127,6 +127,10 @@ export const radamRule: UpdateRule<RAdamOptions, RAdamHyper, RAdamState> = {
   name: 'RAdam',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'radam',
+  paper: 'Liu, Jiang, He, Chen, Liu, Gao & Han (2020), "On the variance of the adaptive learning rate and beyond"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.RAdam', optax: 'optax.radam' },
   resolve(options) {
     checkKnownOptions('RAdam', options, NAMES);
     return {
@@ -139,6 +143,7 @@ export const radamRule: UpdateRule<RAdamOptions, RAdamHyper, RAdamState> = {
   bufferNames: () => ['expAvg', 'expAvgSq'],
   buffersOf: (s) => [s.expAvg, s.expAvgSq],
   scalarNames: [],
+  stateBounds: { expAvgSq: { min: 0 } },
   init: (length: number, dtype: Dtype, _h: RAdamHyper, alloc: Allocator = allocate) => ({
     step: 0,
     expAvg: alloc(dtype, length),

@@ -133,6 +133,10 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
   name: 'RMSProp',
   optionNames: NAMES,
   globalOptions: ['variant'],
+  key: 'rmsprop',
+  paper: 'Tieleman & Hinton (2012), Lecture 6.5 of "Neural networks for machine learning"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.RMSprop', optax: 'optax.rmsprop', keras: 'keras.optimizers.RMSprop', tfjs: 'tf.train.rmsprop' },
   resolve(options) {
     checkKnownOptions('RMSProp', options, NAMES);
     const variant = choiceOption<RMSPropVariant>('RMSProp', 'variant', options.variant, ['pytorch', 'book']);
@@ -152,6 +156,7 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
   bufferNames: (h) => ['squareAvg', ...(h.centered ? ['gradAvg'] : []), ...(h.momentum > 0 ? ['momentumBuffer'] : [])],
   buffersOf: (s, h) => [s.squareAvg, ...(h.centered ? [s.gradAvg] : []), ...(h.momentum > 0 ? [s.momentumBuffer] : [])],
   scalarNames: [],
+  stateBounds: { squareAvg: { min: 0 } },
   init: (length: number, dtype: Dtype, h: RMSPropHyper, alloc: Allocator = allocate) => ({
     step: 0,
     squareAvg: alloc(dtype, length),

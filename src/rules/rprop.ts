@@ -122,6 +122,10 @@ export const rpropRule: UpdateRule<RpropOptions, RpropHyper, RpropState> = {
   name: 'Rprop',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'rprop',
+  paper: 'Riedmiller & Braun (1993), "A direct adaptive method for faster backpropagation learning: the RPROP algorithm"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.Rprop', optax: 'optax.rprop' },
   resolve(options) {
     checkKnownOptions('Rprop', options, NAMES);
     // torch 1.13 checks 0 < etaMinus < 1 < etaPlus; the bounds on the step sizes are ours.
@@ -145,6 +149,7 @@ export const rpropRule: UpdateRule<RpropOptions, RpropHyper, RpropState> = {
   bufferNames: () => ['prev', 'stepSize'],
   buffersOf: (s) => [s.prev, s.stepSize],
   scalarNames: [],
+  stateBounds: { stepSize: { min: 0 } },
   // The step sizes start at lr: filled here when lr is a number, and (for a schedule,
   // whose first value is known only then) again at the first step.
   init: (length: number, dtype: Dtype, h: RpropHyper, alloc: Allocator = allocate) => ({

@@ -108,6 +108,10 @@ export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, Schedul
   name: 'ScheduleFreeAdamW',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'schedulefree-adamw',
+  paper: 'Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The road less scheduled"',
+  weightDecayKind: 'update',
+  peers: { optax: 'optax.contrib.schedule_free_adamw' },
   resolve(options) {
     checkKnownOptions('ScheduleFreeAdamW', options, NAMES);
     const common = resolveScheduleFree('ScheduleFreeAdamW', options, 0.0025);
@@ -124,6 +128,7 @@ export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, Schedul
   bufferNames: () => ['z', 'expAvgSq'],
   buffersOf: (s) => [s.z, s.expAvgSq],
   scalarNames: SCHEDULE_FREE_SCALARS,
+  stateBounds: { expAvgSq: { min: 0 }, lrMax: { min: -1 }, weightSum: { min: 0 } },
   copyScalars: copyScheduleFreeScalars,
   // The reference's starts (lr_max -1, weight_sum 0), as literal fields: an object made
   // by a spread has a shape whose double fields V8 may box at every write (measured: 16

@@ -177,6 +177,10 @@ export const scheduleFreeSgdRule: UpdateRule<ScheduleFreeSGDOptions, ScheduleFre
   name: 'ScheduleFreeSGD',
   optionNames: NAMES,
   globalOptions: [],
+  key: 'schedulefree-sgd',
+  paper: 'Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The road less scheduled"',
+  weightDecayKind: 'coupled',
+  peers: { optax: 'optax.contrib.schedule_free_sgd' },
   resolve(options) {
     checkKnownOptions('ScheduleFreeSGD', options, NAMES);
     const common = resolveScheduleFree('ScheduleFreeSGD', options, 1);
@@ -188,6 +192,7 @@ export const scheduleFreeSgdRule: UpdateRule<ScheduleFreeSGDOptions, ScheduleFre
   bufferNames: () => ['z'],
   buffersOf: (s) => [s.z],
   scalarNames: SCHEDULE_FREE_SCALARS,
+  stateBounds: { lrMax: { min: -1 }, weightSum: { min: 0 } },
   copyScalars: copyScheduleFreeScalars,
   // The reference's starts (lr_max -1, weight_sum 0), as literal fields: an object made
   // by a spread has a shape whose double fields V8 may box at every write (measured: 16
@@ -249,14 +254,14 @@ export class ScheduleFreeOptimizer<O extends ScheduleFreeCommonOptions, H extend
     this.#move(params, 'train', (beta) => 1 - beta);
   }
 
-  override update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>): boolean {
+  /** Refuses a step (update and check alike) in eval mode, before anything is looked at. */
+  protected override beforeStep(): void {
     if (!this.#training) {
       throw new UpdateError(
         `${this.#name}.update: the optimizer is in eval mode (the parameters hold the average x, not y): call train(params) before update`,
         '',
       );
     }
-    return super.update(params, grads);
   }
 
   override reset(name?: string): void {

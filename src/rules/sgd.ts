@@ -65,6 +65,10 @@ export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
   name: 'SGD',
   optionNames: COMMON_OPTION_NAMES,
   globalOptions: [],
+  key: 'sgd',
+  paper: 'Robbins & Monro (1951), "A stochastic approximation method"',
+  weightDecayKind: 'coupled',
+  peers: { torch: 'torch.optim.SGD', optax: 'optax.sgd', keras: 'keras.optimizers.SGD', tfjs: 'tf.train.sgd' },
   resolve(options) {
     checkKnownOptions('SGD', options, COMMON_OPTION_NAMES, SGD_HINTS);
     return resolveCommon('SGD', options, 0.01);
