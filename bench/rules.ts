@@ -9,26 +9,7 @@
  * Kept free of the benchmark's heavy imports (TF.js, threads, python) so that the
  * argument validation below is unit-tested (test/bench-args.test.ts).
  */
-import {
-  AdaGrad,
-  Adadelta,
-  Adam,
-  Adamax,
-  AdamW,
-  Lion,
-  Momentum,
-  NAdam,
-  Nesterov,
-  RAdam,
-  RMSProp,
-  Rprop,
-  ScheduleFreeAdamW,
-  ScheduleFreeSGD,
-  SGD,
-  type Backend,
-  type NonFinitePolicy,
-  type ParamSet,
-} from 'nesterov';
+import { RULES, type Backend, type NonFinitePolicy, type ParamSet } from 'nesterov';
 
 /** What the bench needs of an optimizer: one update in place, and its resolved options. */
 export interface Steppable {
@@ -58,146 +39,31 @@ export interface BenchRule {
   readonly peers: { readonly torch?: string; readonly optax?: string; readonly tfjs?: string };
 }
 
-export const BENCH_RULES: readonly BenchRule[] = [
-  {
-    id: 'nesterov',
-    label: 'Nesterov',
-    make: (backend, nonFinite) => new Nesterov({ lr: 0.01, momentum: 0.9, backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'v'],
-    writes: ['p', 'v'],
-    peers: { torch: 'torch.optim.nesterov', optax: 'optax.nesterov', tfjs: 'momentum-nesterov' },
-  },
-  {
-    id: 'adam',
-    label: 'Adam',
-    make: (backend, nonFinite) => new Adam({ lr: 0.001, backend, nonFinite }),
-    // adam(p, g, m, v, vmax): vmax only with amsgrad.
-    onePass: true,
-    reads: ['p', 'g', 'm', 'v'],
-    writes: ['p', 'm', 'v'],
-    peers: { torch: 'torch.optim.adam', optax: 'optax.adam', tfjs: 'adam' },
-  },
-  {
-    id: 'lion',
-    label: 'Lion',
-    make: (backend, nonFinite) => new Lion({ lr: 1e-4, backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'm'],
-    writes: ['p', 'm'],
-    peers: { optax: 'optax.lion' },
-  },
-  {
-    id: 'schedulefree-adamw',
-    label: 'Schedule-Free AdamW',
-    make: (backend, nonFinite) => new ScheduleFreeAdamW({ backend, nonFinite }),
-    // From the second step on (the first reads y for z).
-    onePass: true,
-    reads: ['p', 'g', 'z', 'v'],
-    writes: ['p', 'z', 'v'],
-    peers: { optax: 'optax.contrib.schedule_free_adamw' },
-  },
-  {
-    id: 'sgd',
-    label: 'SGD',
-    make: (backend, nonFinite) => new SGD({ lr: 0.01, backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g'],
-    writes: ['p'],
-    peers: { torch: 'torch.optim.sgd', optax: 'optax.sgd', tfjs: 'sgd' },
-  },
-  {
-    id: 'momentum',
-    label: 'Momentum',
-    make: (backend, nonFinite) => new Momentum({ lr: 0.01, momentum: 0.9, variant: 'pytorch', backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'b'],
-    writes: ['p', 'b'],
-    peers: { torch: 'torch.optim.momentum', optax: 'optax.momentum', tfjs: 'momentum' },
-  },
-  {
-    id: 'adagrad',
-    label: 'AdaGrad',
-    make: (backend, nonFinite) => new AdaGrad({ lr: 0.01, backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'h'],
-    writes: ['p', 'h'],
-    peers: { torch: 'torch.optim.adagrad', optax: 'optax.adagrad', tfjs: 'adagrad' },
-  },
-  {
-    id: 'rmsprop',
-    label: 'RMSProp',
-    make: (backend, nonFinite) => new RMSProp({ lr: 0.01, backend, nonFinite }),
-    // rmsprop(p, g, sq, ga, buf): ga only when centered, buf only with momentum.
-    onePass: true,
-    reads: ['p', 'g', 'sq'],
-    writes: ['p', 'sq'],
-    peers: { torch: 'torch.optim.rmsprop', optax: 'optax.rmsprop', tfjs: 'rmsprop' },
-  },
-  {
-    id: 'adamw',
-    label: 'AdamW',
-    make: (backend, nonFinite) => new AdamW({ lr: 0.001, backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'm', 'v'],
-    writes: ['p', 'm', 'v'],
-    peers: { torch: 'torch.optim.adamw', optax: 'optax.adamw' },
-  },
-  {
-    id: 'nadam',
-    label: 'NAdam',
-    make: (backend, nonFinite) => new NAdam({ backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'm', 'v'],
-    writes: ['p', 'm', 'v'],
-    peers: { torch: 'torch.optim.nadam', optax: 'optax.nadam' },
-  },
-  {
-    id: 'radam',
-    label: 'RAdam',
-    make: (backend, nonFinite) => new RAdam({ backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'm', 'v'],
-    writes: ['p', 'm', 'v'],
-    peers: { torch: 'torch.optim.radam', optax: 'optax.radam' },
-  },
-  {
-    id: 'adamax',
-    label: 'Adamax',
-    make: (backend, nonFinite) => new Adamax({ backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'm', 'u'],
-    writes: ['p', 'm', 'u'],
-    peers: { torch: 'torch.optim.adamax', optax: 'optax.adamax', tfjs: 'adamax' },
-  },
-  {
-    id: 'adadelta',
-    label: 'Adadelta',
-    make: (backend, nonFinite) => new Adadelta({ backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'sq', 'acc'],
-    writes: ['p', 'sq', 'acc'],
-    peers: { torch: 'torch.optim.adadelta', optax: 'optax.adadelta', tfjs: 'adadelta' },
-  },
-  {
-    id: 'rprop',
-    label: 'Rprop',
-    make: (backend, nonFinite) => new Rprop({ backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'prev', 'stepSize'],
-    writes: ['p', 'prev', 'stepSize'],
-    peers: { torch: 'torch.optim.rprop', optax: 'optax.rprop' },
-  },
-  {
-    id: 'schedulefree-sgd',
-    label: 'Schedule-Free SGD',
-    make: (backend, nonFinite) => new ScheduleFreeSGD({ backend, nonFinite }),
-    onePass: true,
-    reads: ['p', 'g', 'z'],
-    writes: ['p', 'z'],
-    peers: { optax: 'optax.contrib.schedule_free_sgd' },
-  },
-];
+/** The arrays one step of a rule moves: p and g read, each state buffer read and written, p written. */
+function traffic(buffers: readonly string[]): { reads: string[]; writes: string[] } {
+  return { reads: ['p', 'g', ...buffers], writes: ['p', ...buffers] };
+}
+
+/** Every rule of the registry with a WebAssembly kernel, in the registry's order. */
+export const BENCH_RULES: readonly BenchRule[] = RULES.flatMap((entry): BenchRule[] => {
+  const rule = entry.rule;
+  if (rule === undefined || rule.stepWasm === undefined) return [];
+  const make = (backend: Backend, nonFinite: NonFinitePolicy) => entry.make({ backend, nonFinite }) as unknown as Steppable;
+  // The buffers of the default options (no amsgrad, no centering): the state the step
+  // reads and writes, as the rule itself lists it.
+  const buffers = rule.bufferNames(make('js', 'ignore').defaults as never);
+  const { torch, optax, tfjs } = entry.peers;
+  return [
+    {
+      id: entry.key,
+      label: entry.name,
+      make,
+      ...traffic(buffers),
+      onePass: rule.perParameter !== true,
+      peers: { ...(torch === undefined ? {} : { torch }), ...(optax === undefined ? {} : { optax }), ...(tfjs === undefined ? {} : { tfjs }) },
+    },
+  ];
+});
 
 /** The rules of a plain `npm run bench`: the ones a user compares first. */
 export const DEFAULT_RULES = ['nesterov', 'adam', 'adamw', 'lion'] as const;
@@ -212,9 +78,10 @@ export function bytesPerElement(rule: BenchRule): number {
   return 4 * (rule.reads.length + rule.writes.length);
 }
 
-/** "reads p, g, m; writes p, m = 20 B/el" */
+/** "reads p, g, expAvg; writes p, expAvg = 20 B/el" */
 export function trafficLabel(rule: BenchRule): string {
-  return `reads ${rule.reads.join(', ')}; writes ${rule.writes.join(', ')} = ${bytesPerElement(rule)} B/el${rule.onePass ? '' : ' per pass (two passes per step)'}`;
+  const traffic = `reads ${rule.reads.join(', ')}; writes ${rule.writes.join(', ')} = ${bytesPerElement(rule)} B/el`;
+  return rule.onePass ? traffic : `at least: ${traffic}, in two passes over the tensor`;
 }
 
 /**

@@ -5,9 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { RULES } from 'nesterov';
 import { BENCH_RULES, boundKernelFor, bytesPerElement, parseBenchArgs, trafficLabel } from '../bench/rules.ts';
 
-const ALL_IDS = 'nesterov, adam, lion, schedulefree-adamw, sgd, momentum, adagrad, rmsprop, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd';
+// The registry's keys in its order, less Muon (a matrix iteration, no elementwise kernel).
+const ALL_IDS =
+  'sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd, schedulefree-adamw, lion, lamb';
 
 test('bench args: no flags select the rules a user compares first at 1e5 and 1.6e7; --full the whole matrix', () => {
   const args = parseBenchArgs({});
@@ -65,11 +68,20 @@ test('bench args: an unknown or repeated --rules name is refused, naming it and 
   assert.throws(() => parseBenchArgs({ rules: '' }), { message: `--rules: unknown rule '' (in --rules ''); known: ${ALL_IDS}, or all` });
 });
 
+test('bench rules: every registered rule with a wasm kernel is benchable, with its key, name and peers', () => {
+  const withKernel = RULES.filter((entry) => entry.rule?.stepWasm !== undefined);
+  assert.deepEqual(
+    BENCH_RULES.map((r) => [r.id, r.label, r.peers]),
+    withKernel.map((entry) => [entry.key, entry.name, Object.fromEntries((['torch', 'optax', 'tfjs'] as const).flatMap((peer) => (entry.peers[peer] === undefined ? [] : [[peer, entry.peers[peer]]])))]),
+  );
+  assert.equal(BENCH_RULES.some((r) => r.id === 'muon'), false);
+});
+
 test('bench rules: bytes per element from the arrays each kernel reads and writes (float32)', () => {
   const rule = (id: string) => BENCH_RULES.find((r) => r.id === id)!;
   // Lion (assembly/kernels.ts lion(p, g, m)): reads p, g, m and writes p, m: 5 x 4 B.
   assert.equal(bytesPerElement(rule('lion')), 20);
-  assert.equal(trafficLabel(rule('lion')), 'reads p, g, m; writes p, m = 20 B/el');
+  assert.equal(trafficLabel(rule('lion')), 'reads p, g, expAvg; writes p, expAvg = 20 B/el');
   assert.equal(boundKernelFor(rule('lion')), 'stream3to2');
   // Schedule-Free AdamW (scheduleFreeAdamw(p, g, z, v)), after its first step: 7 x 4 B.
   assert.equal(bytesPerElement(rule('schedulefree-adamw')), 28);
@@ -80,6 +92,9 @@ test('bench rules: bytes per element from the arrays each kernel reads and write
   // SGD's 12 B (read 2, write 1) has no streaming kernel: no bound row rather than a wrong one.
   assert.equal(bytesPerElement(rule('sgd')), 12);
   assert.equal(boundKernelFor(rule('sgd')), undefined);
+  // LAMB's step is two passes (its trust ratio needs the norms first): no one-pass bound.
+  assert.equal(boundKernelFor(rule('lamb')), undefined);
+  assert.match(trafficLabel(rule('lamb')), /^at least: .* = 28 B\/el, in two passes over the tensor$/);
 });
 
 test('bench rules: torch 1.13 peers only where torch has the rule', () => {
