@@ -513,7 +513,7 @@ partsTotal =
   (TORCH_RULES.length > 0 ? 1 : 0) +
   (torchTunedRun ? 1 : 0) +
   (optaxPython !== null && 'python' in optaxPython ? 1 : 0) +
-  (EXTRAS ? 2 : 0) +
+  (EXTRAS ? 3 : 0) +
   (MUON ? 1 : 0) +
   (FULL && TFJS ? 1 : 0);
 
