@@ -276,6 +276,13 @@ OURS = {
 }
 
 
+# Why optax's transformation of that name is another rule, where we know.
+DIFFERENT = {
+    "nadam": "optax.nadam is Dozat's NAdam (adam with nesterov=True), without torch's momentum schedule mu_t",
+    "rprop": "optax's scale_by_rprop returns the previous step's update (state.prev_updates), one step behind torch's Rprop",
+}
+
+
 def check(key, h, tx):
     """Twelve steps of optax against our formula on 256 random elements: raises NotOurs."""
     ours = OURS.get(key)
@@ -299,7 +306,8 @@ def check(key, h, tx):
         expected = ours(h, expected, g.astype(np.float64), s, t)
         worst = max(worst, float(np.max(np.abs(np.asarray(x, np.float64) - expected) / (1e-3 + np.abs(expected)))))
     if not worst < 1e-3:
-        raise NotOurs("optax's step differs from ours by up to %.2g (relative) in twelve steps: not the same rule" % worst)
+        why = DIFFERENT.get(key, "not the same rule")
+        raise NotOurs("optax's step differs from ours by up to %.2g (relative) in twelve steps: %s" % (worst, why))
 
 
 def measure(step, n, budget):
