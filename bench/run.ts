@@ -359,25 +359,33 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
 // ---------------------------------------------------------------------------------
 // TensorFlow.js (its wasm backend; --full: the cpu backend too)
 
-/** TF.js's optimizer for a rule whose `peers` name one, with the options of our row. */
+/**
+ * TF.js's optimizer for a rule whose `peers` name one, with our row's hyperparameters (the
+ * rule's defaults) where TF.js takes them. TF.js has no weight decay in these and adds its
+ * backend's epsilon where it has none of its own (AdaGrad): the same work per element.
+ */
 function tfjsOptimizer(rule: BenchRule): tf.Optimizer | undefined {
+  // The fields read below, of whichever rule's defaults this is (each case reads its own).
+  const h = rule.make('js', 'ignore').defaults as { [K in 'lr' | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'initialAccumulatorValue' | 'rho' | 'alpha']: number } & {
+    centered: boolean;
+  };
   switch (rule.id) {
     case 'nesterov':
-      return tf.train.momentum(0.01, 0.9, true);
+      return tf.train.momentum(h.lr, h.momentum, true);
     case 'momentum':
-      return tf.train.momentum(0.01, 0.9);
+      return tf.train.momentum(h.lr, h.momentum);
     case 'sgd':
-      return tf.train.sgd(0.01);
+      return tf.train.sgd(h.lr);
     case 'adam':
-      return tf.train.adam(0.001, 0.9, 0.999);
+      return tf.train.adam(h.lr, h.beta1, h.beta2, h.eps);
     case 'adagrad':
-      return tf.train.adagrad(0.01);
+      return tf.train.adagrad(h.lr, h.initialAccumulatorValue);
     case 'adadelta':
-      return tf.train.adadelta();
+      return tf.train.adadelta(h.lr, h.rho, h.eps);
     case 'adamax':
-      return tf.train.adamax();
+      return tf.train.adamax(h.lr, h.beta1, h.beta2, h.eps, 0);
     case 'rmsprop':
-      return tf.train.rmsprop(0.01);
+      return tf.train.rmsprop(h.lr, h.alpha, h.momentum, h.eps, h.centered);
     default:
       return undefined;
   }
@@ -837,7 +845,7 @@ function benchmarksPage(): string {
     '- One optimizer step on one float32 tensor of each size, in ns per element: the median of repeated samples of several steps each, after a warm-up. Inputs are built outside the timed region.',
     "- Ours and the streaming bound of one rule and size are sampled in interleaved rounds, so they see the same moments of the machine; a ratio is the row's time over ours, wasm (checked), the library's default path.",
     '- Every row runs on one core: ours is one thread (except a row that says two); PyTorch runs with `torch.set_num_threads(1)`; optax is `jax.jit` of its update with the params and state donated, its process pinned to one CPU (bench/optax_bench.py).',
-    '- The peers get our hyperparameters (the rule\'s defaults), and bench/optax_bench.py checks on random data that optax\'s step computes our rule before timing it; a rule where it does not says so in its row.',
+    "- Every row runs the rule's default hyperparameters, in the peer's names for them. Before timing optax, bench/optax_bench.py checks on random data that optax's step computes our rule (against our formula written out in numpy); where it does not, the row says why and is not timed.",
     `- Rules: ${RULES.map((rule) => rule.label).join(', ')}. ${FULL ? '' : 'The rows a user compares first; `npm run bench -- --full` runs the whole matrix.'}`,
     ...sections.flatMap((section) => ['', `## ${section.title}`, '', ...section.lines]),
     '',
