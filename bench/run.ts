@@ -846,7 +846,7 @@ function benchmarksPage(): string {
     "- Ours and the streaming bound of one rule and size are sampled in interleaved rounds, so they see the same moments of the machine; a ratio is the row's time over ours, wasm (checked), the library's default path.",
     '- Every row runs on one core: ours is one thread (except a row that says two); PyTorch runs with `torch.set_num_threads(1)`; optax is `jax.jit` of its update with the params and state donated, its process pinned to one CPU (bench/optax_bench.py).',
     "- Every row runs the rule's default hyperparameters, in the peer's names for them. Before timing optax, bench/optax_bench.py checks on random data that optax's step computes our rule (against our formula written out in numpy); where it does not, the row says why and is not timed.",
-    `- Rules: ${RULES.map((rule) => rule.label).join(', ')}. ${FULL ? '' : 'The rows a user compares first; `npm run bench -- --full` runs the whole matrix.'}`,
+    `- Rules: ${RULES.map((rule) => rule.label).join(', ')}.${FULL ? '' : ' The rows a user compares first; `npm run bench -- --full` runs the whole matrix.'}`,
     ...sections.flatMap((section) => ['', `## ${section.title}`, '', ...section.lines]),
     '',
   ];
