@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'site/dist/', 'node_modules/', 'out/', 'coverage/', 'assembly/'] },
+  { ignores: ['dist/', 'site/dist/', 'node_modules/', 'out/', 'coverage/', 'assembly/', 'bench/assembly/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

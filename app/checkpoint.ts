@@ -5,27 +5,34 @@
  * file, fsync, rename), so a kill at any instant leaves the last good one.
  *
  * The file is two parts: one header line, exactly
- * `{"format":"nesterov/main-job-checkpoint","version":2,"sha256":"<64 lowercase hex>"}`,
+ * `{"format":"nesterov/main-job-checkpoint","version":3,"sha256":"<64 lowercase hex>"}`,
  * then the JSON body. The digest is SHA-256 of the body's exact bytes, so any change
  * of the body (a flipped bit, two swapped base64 characters, a truncation) is caught,
  * and the header must match byte for byte, so a change there is caught too. A body that
  * passes the digest is still checked field by field (a schema, then against the run
  * resuming it), because a digest proves only that the file is what some writer wrote.
+ *
+ * Version 3 added what a checkpoint belongs to: `runKey` (the run, as its file is named:
+ * a renamed or copied file is caught) and `dataSha256` (the digits it trains and is
+ * tested on, in order: another --seed's split, other --data or --digits are caught),
+ * and `diverged` ({ step, epoch, message }, only in the last checkpoint of a run whose
+ * optimizer step overflowed). A version 2 file records neither run nor split, and a
+ * renamed one cannot be told from a genuine one, so it is refused.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PARTITION_FORMAT, stateFromJSON, stateToJSON, type OptimizerStateDict, type PartitionStateDict } from 'nesterov';
+import { PARTITION_FORMAT, checkSavedState, stateFromJSON, stateToJSON, type OptimizerStateDict, type PartitionStateDict } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
 import { z } from 'zod';
 import { Network } from './nn/network.ts';
-import { IMAGE_SIZE } from './data.ts';
+import { IMAGE_SIZE, type Digits } from './data.ts';
 import { writeErrorOf } from './files.ts';
 import { OPTIMIZERS } from './optimizers.ts';
-import type { Checkpoint, TrainConfig } from './types.ts';
+import type { Checkpoint, RunIdentity, TrainConfig } from './types.ts';
 
 export const CHECKPOINT_FORMAT = 'nesterov/main-job-checkpoint';
-export const CHECKPOINT_VERSION = 2;
+export const CHECKPOINT_VERSION = 3;
 
 export type { Checkpoint } from './types.ts';
 
@@ -42,6 +49,30 @@ const HEADER_LENGTH = HEADER_PREFIX.length + 64 + 2;
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+function bytesOf(array: Float32Array | Uint8Array): Uint8Array {
+  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+}
+
+/**
+ * The identity of the data a run trains and is tested on: SHA-256 over the training
+ * digits' count, pixels (float32) and labels, then the test digits' the same way. Two
+ * splits of the embedded digits by different seeds, or other --data files, differ.
+ */
+export function dataSha256(data: { train: Digits; test: Digits }): string {
+  const hash = createHash('sha256');
+  // A megabyte at a time, copied: the --data pixels live in a SharedArrayBuffer (up to
+  // 784 MB of them), which a hash may not read directly and should not be copied whole.
+  const update = (bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length; at += 1 << 20) hash.update(bytes.slice(at, at + (1 << 20)));
+  };
+  for (const digits of [data.train, data.test]) {
+    hash.update(`${digits.count}\n`);
+    update(bytesOf(digits.images));
+    update(bytesOf(digits.labels));
+  }
+  return hash.digest('hex');
 }
 
 function bytesToBase64(bytes: Uint8Array): string {
@@ -90,6 +121,8 @@ function optimizerStateFromText(text: string): Checkpoint['optimizer'] {
 export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
   const body = Buffer.from(
     JSON.stringify({
+      runKey: checkpoint.runKey,
+      dataSha256: checkpoint.dataSha256,
       config: checkpoint.config,
       epoch: checkpoint.epoch,
       step: checkpoint.step,
@@ -103,6 +136,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
       seconds: checkpoint.seconds,
       optimizerSeconds: checkpoint.optimizerSeconds,
       finished: checkpoint.finished,
+      ...(checkpoint.diverged ? { diverged: checkpoint.diverged } : {}),
     }),
     'utf8',
   );
@@ -125,6 +159,8 @@ const count = z.int().min(0);
 const fraction = z.number().min(0).max(1);
 
 const BODY = z.strictObject({
+  runKey: z.string(),
+  dataSha256: z.string().regex(/^[0-9a-f]{64}$/, 'not a SHA-256 in lowercase hex'),
   config: z.strictObject({
     optimizer: z.string(),
     lr: z.number().positive(),
@@ -147,6 +183,7 @@ const BODY = z.strictObject({
   seconds: z.number().min(0),
   optimizerSeconds: z.number().min(0),
   finished: z.boolean(),
+  diverged: z.strictObject({ step: z.int().min(1), epoch: z.int().min(1), message: z.string() }).optional(),
 });
 
 /** A value for a one-line message: short, JSON-quoted, never a whole array. */
@@ -172,13 +209,14 @@ export function networkLayout(hidden: readonly number[]): { shapes: Map<string, 
 }
 
 /**
- * Reads and checks a checkpoint for the run with configuration `expected` on
- * `trainingDigits` training digits (less the validation ones for a search run): the digest, every field's type and range, and every
- * field against the run (position within the epochs, permutation, network size,
+ * Reads and checks a checkpoint for the run `identity` (its key and data) with
+ * configuration `expected` on `trainingDigits` training digits (less the validation
+ * ones for a search run): the digest, every field's type and range, and every field
+ * against the run (position within the epochs, permutation, network size,
  * curve lengths, the optimizer state). Returns undefined when there is no file; throws
  * CheckpointError (one line naming the file and the field) for anything else.
  */
-export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigits: number): Checkpoint | undefined {
+export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigits: number, identity: RunIdentity): Checkpoint | undefined {
   // A search run trains on the training digits minus its validation ones.
   const trainCount = trainingDigits - (expected.validation ?? 0);
   function fail(message: string): never {
@@ -218,7 +256,9 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
     }
     const record = typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
     if (record.format === CHECKPOINT_FORMAT && record.version !== CHECKPOINT_VERSION) {
-      fail(`checkpoint version ${describe(record.version)}, this program reads version ${CHECKPOINT_VERSION} (an older release's checkpoint has no checksum; delete it or use another --out)`);
+      fail(
+        `checkpoint version ${describe(record.version)}, this program reads version ${CHECKPOINT_VERSION} (an older release's checkpoint does not record which run and data split it belongs to, so it cannot be checked against this run; delete it or use another --out)`,
+      );
     }
     if (record.format === CHECKPOINT_FORMAT || headerLine.startsWith('{"format":"nesterov/')) fail('corrupt checkpoint (its header line is damaged)');
     fail(`not a checkpoint of this program (format ${describe(record.format)}, expected a first line {"format":"${CHECKPOINT_FORMAT}",...})`);
@@ -248,6 +288,13 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
   }
   const record = checked.data;
 
+  // What it belongs to first: a renamed file can match every flag of the run it poses as.
+  if (record.runKey !== identity.runKey) {
+    fail(`the checkpoint of run ${record.runKey}, not of ${identity.runKey} (a renamed or copied file; delete it or use another --out)`);
+  }
+  if (record.dataSha256 !== identity.dataSha256) {
+    fail('made on other digits than this run trains and tests on (another --seed splits the embedded digits otherwise; or other --data or --digits): use the same flags, or another --out');
+  }
   const config = record.config;
   for (const key of ['optimizer', 'lr', 'epochs', 'batch', 'seed', 'validation'] as const) {
     if (config[key] !== expected[key]) {
@@ -258,14 +305,23 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
     fail(`made with hidden ${JSON.stringify(config.hidden)}, this run has ${JSON.stringify(expected.hidden)}`);
   }
 
-  const { epoch, step } = record;
+  const { epoch, step, diverged } = record;
   const field = (name: string, value: unknown, problem: string): never => fail(`field '${name}' is ${describe(value)}: ${problem}`);
   if (epoch > expected.epochs) field('epoch', epoch, `this run has ${expected.epochs} epochs`);
   if (step >= stepsPerEpoch || (epoch === expected.epochs && step !== 0)) {
     field('step', step, epoch === expected.epochs ? 'a finished run is at step 0' : `an epoch of this run has ${stepsPerEpoch} steps (0 to ${stepsPerEpoch - 1})`);
   }
-  if (record.finished !== (epoch === expected.epochs)) field('finished', record.finished, `the checkpoint is at epoch ${epoch} of ${expected.epochs}`);
+  // A run that diverged stopped at the step that failed: finished, within its epochs.
+  if (diverged !== undefined && epoch === expected.epochs) field('diverged', diverged, `the checkpoint is at the end of the run (epoch ${epoch} of ${expected.epochs})`);
+  if (record.finished !== (epoch === expected.epochs || diverged !== undefined)) {
+    field('finished', record.finished, diverged === undefined ? `the checkpoint is at epoch ${epoch} of ${expected.epochs}` : 'the run diverged');
+  }
   const done = epoch * stepsPerEpoch + step;
+  if (diverged !== undefined && (diverged.step !== done + 1 || diverged.epoch !== epoch + 1)) {
+    field('diverged', diverged, `the checkpoint is at step ${done + 1} (epoch ${epoch + 1}), the one that failed`);
+  }
+  // A failed step may have been applied (an overflow is written in the step's pass), to some members of a partition.
+  const stepsTaken = diverged === undefined ? [done] : [done, done + 1];
   if (record.losses.length !== done) field('losses', record.losses, `the checkpoint is after ${done} steps`);
   if (record.testAccuracy.length !== epoch) field('testAccuracy', record.testAccuracy, `the checkpoint is after ${epoch} epochs`);
   if (record.evalLoss === undefined && expected.validation !== undefined) field('evalLoss', undefined, 'a run of the learning-rate search records its validation loss');
@@ -284,29 +340,36 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
   const paramBytes = Buffer.from(record.params, 'base64');
   if (paramBytes.length !== 4 * paramCount) fail(`field 'params' holds ${paramBytes.length} bytes: this network's weights take ${4 * paramCount} bytes (${paramCount} float32 values with the alignment gaps)`);
   const params = new Float32Array(new Uint8Array(paramBytes).buffer);
-  const bad = params.findIndex((value) => !Number.isFinite(value));
+  // A step that overflowed leaves non-finite weights: a diverged run's last checkpoint may hold them.
+  const bad = diverged === undefined ? params.findIndex((value) => !Number.isFinite(value)) : -1;
   if (bad >= 0) field(`params[${bad}]`, params[bad], 'not a finite number');
 
   let optimizer: Checkpoint['optimizer'];
   try {
     optimizer = optimizerStateFromText(record.optimizer);
-    OPTIMIZERS[expected.optimizer]!.make(expected.lr).loadStateDict(optimizer);
+    // A diverged run never steps again, and its state may hold the overflow the failed
+    // step wrote, which an optimizer refuses to load (it would write NaN into the
+    // params): its shape is checked, and the run is reported as it stopped.
+    if (diverged === undefined) OPTIMIZERS[expected.optimizer]!.make(expected.lr).loadStateDict(optimizer);
+    else checkSavedState(optimizer);
   } catch (error) {
     return fail(`field 'optimizer': ${(error as Error).message.split('\n')[0]}`);
   }
   // A partition (muon): every member has stepped every step, each on its own parameters.
   const states: [string, OptimizerStateDict][] = isPartitionState(optimizer) ? Object.entries(optimizer.members).map(([key, state]) => [`optimizer.members.${key}`, state]) : [['optimizer', optimizer]];
   for (const [where, state] of states) {
-    if (state.stepCount !== done) field(`${where}.stepCount`, state.stepCount, `the checkpoint is after ${done} steps`);
+    if (!stepsTaken.includes(state.stepCount)) field(`${where}.stepCount`, state.stepCount, `the checkpoint is after ${done} steps${diverged === undefined ? '' : ` (or ${done + 1}: the step that failed)`}`);
     for (const [name, param] of Object.entries(state.params)) {
       const length = shapes.get(name);
       if (length === undefined) field(`${where}.params`, name, `this network's parameters are ${[...shapes.keys()].join(', ')}`);
       if (param.length !== length || param.dtype !== 'float32') field(`${where}.params.${name}`, `${param.dtype} x ${param.length}`, `this network's ${name} is float32 x ${length}`);
-      if (param.step > done) field(`${where}.params.${name}.step`, param.step, `the checkpoint is after ${done} steps`);
+      if (param.step > stepsTaken[stepsTaken.length - 1]!) field(`${where}.params.${name}.step`, param.step, `the checkpoint is after ${done} steps`);
     }
   }
 
   return {
+    runKey: record.runKey,
+    dataSha256: record.dataSha256,
     config: expected,
     epoch,
     step,
@@ -320,5 +383,6 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
     seconds: record.seconds,
     optimizerSeconds: record.optimizerSeconds,
     finished: record.finished,
+    ...(diverged === undefined ? {} : { diverged }),
   };
 }

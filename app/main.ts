@@ -11,14 +11,14 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Rng } from './nn/rng.ts';
-import { CheckpointError, checkpointPath, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { CheckpointError, checkpointPath, dataSha256, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { DataError, IMAGE_SIZE, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
 import { checkOutputFolder, newRunId, prepareOutputFolder, removeStaleTempFiles, WriteError, writeFilesTogether } from './files.ts';
-import { OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
+import { isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
 import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
 import { mean, stats } from './stats.ts';
-import { chooseRate, firstGrid, GRID_STEPS, refinedGrid, runKey, searchKey, seedOf, validationCount, type Job } from './tune.ts';
-import type { RunGroup, SearchPoint, Stats, TrainResult } from './types.ts';
+import { chooseRate, firstGrid, GRID_STEPS, refinedGrid, runKey, searchKey, searchRates, seedOf, validationCount, type Job } from './tune.ts';
+import type { Divergence, RunGroup, SearchPoint, Stats, TrainResult } from './types.ts';
 
 /** A bad flag or file: one line on stderr, exit code 2, nothing on disk touched. */
 class UsageError extends Error {}
@@ -31,7 +31,10 @@ stderr, before any training and with nothing on disk changed), or a write that f
 during the run (full disk, permissions; the last good files stay).
 --data reads at most ${MAX_IDX_ITEMS.toLocaleString('en-US')} images (and labels) per IDX file; gzip files are
 decompressed only up to the size their header declares.
---resume checks every checkpoint (SHA-256 and every field) before any training starts.
+--resume checks every checkpoint (SHA-256, every field, and that it is this run's, on these digits)
+before any training starts.
+A run whose optimizer step overflows (too large an lr) stops there and is reported as diverged,
+with the step; the other runs go on, and --tune chooses among the rates that did not diverge.
 muon is Muon for the hidden matrix W1 and AdamW (lr 0.001, weight decay 0.01) for b1, W2 and b2;
 --lr muon=X sets Muon's rate. schedulefree-adamw is evaluated (test accuracy and loss) at x, the
 average its eval() gives; it trains and is checkpointed at y.
@@ -44,12 +47,42 @@ scored by its loss on the last 1/5 (never the test set); then --seeds runs (defa
 the lowest validation loss. With --checkpoint-every or --resume every run of the search has its
 checkpoint, so --resume continues a killed search.`;
 
-function count(flag: string, min: number) {
+/**
+ * A parser of a whole-number flag in [min, max]. Every count has a ceiling: the
+ * default, the largest integer a double holds exactly (a longer digit string would be
+ * read as a rounded number, and a checkpoint could not record it); flags that size an
+ * allocation or a number of runs have their own, lower one.
+ */
+function count(flag: string, min: number, max = Number.MAX_SAFE_INTEGER, why = '') {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got '${value}'`);
+    const above = /^\d+$/.test(value) && Number(value) > max;
+    const range = max === Number.MAX_SAFE_INTEGER && !above ? `>= ${min}` : `from ${min} to ${max}${why}`;
+    if (!/^\d+$/.test(value) || Number(value) < min || above) throw new InvalidArgumentError(`expected an integer ${range}, got '${value}'`);
     return Number(value);
   };
 }
+
+/** A learning rate the optimizers can train at: --lr's values, and every rate a --tune search tries. */
+function isRate(value: number): boolean {
+  return Number.isFinite(value) && value > 0;
+}
+
+/**
+ * The most runs per optimizer --seeds asks for. The 95% interval narrows as 1/sqrt(N):
+ * at 1000 runs it is 0.06 standard deviations wide either side, and 12 optimizers x
+ * 1000 runs of the default are days of training on two cores.
+ */
+const MAX_SEEDS = 1000;
+/** The generator takes 32-bit seeds: a larger --seed would train as its low 32 bits. */
+const MAX_SEED = 0xffffffff;
+/**
+ * The most hidden units: 10,000 is 100 times the default (7.9 M weights). Each worker
+ * holds the network's weights, gradients and optimizer state in one WebAssembly memory
+ * (at most 4 GiB); far larger layers do not fit it.
+ */
+const MAX_HIDDEN = 10_000;
+/** The most worker threads: each holds its own copy of the embedded digits (31 MB). */
+const MAX_WORKERS = 64;
 
 function parseArgs(argv: string[]) {
   const program = new Command()
@@ -59,14 +92,14 @@ function parseArgs(argv: string[]) {
     .option('--epochs <n>', 'passes over the training digits', count('--epochs', 1), 10)
     .option('--batch <n>', 'mini-batch size', count('--batch', 1), 100)
     .option('--lr <name=value...>', 'learning-rate override, e.g. --lr adam=0.002 sgd=0.2', [])
-    .option('--seed <n>', 'seed of the initial weights, the data split and the batch order', count('--seed', 0), 1)
+    .option('--seed <n>', 'seed of the initial weights, the data split and the batch order', count('--seed', 0, MAX_SEED, " (the generator's seeds are 32-bit)"), 1)
     .option('--data <dir>', 'a folder with the standard MNIST IDX files (train-*, t10k-*, plain or .gz) instead of the embedded 10,000 digits')
     .option('--out <dir>', 'where summary.json and report.html go', 'out')
-    .option('--workers <n>', 'worker threads (one optimizer each at a time)', count('--workers', 1), Math.max(1, Math.min(2, cpus().length)))
-    .option('--hidden <n>', 'hidden units', count('--hidden', 1), 100)
+    .option('--workers <n>', 'worker threads (one optimizer each at a time)', count('--workers', 1, MAX_WORKERS), Math.max(1, Math.min(2, cpus().length)))
+    .option('--hidden <n>', 'hidden units', count('--hidden', 1, MAX_HIDDEN), 100)
     .option('--checkpoint-every <steps>', 'save a checkpoint of every run each STEPS steps and after every epoch (OUT/checkpoints)', count('--checkpoint-every', 1))
     .option('--resume', 'continue each run from its checkpoint in OUT/checkpoints (bit for bit), or start it if it has none', false)
-    .option('--seeds <n>', 'train every optimizer N times (seeds SEED, SEED+2, ...: other initial weights and batch orders) and report mean, sd and 95% CI (default 1, 5 with --tune)', count('--seeds', 1))
+    .option('--seeds <n>', `train every optimizer N times (seeds SEED, SEED+2, ...: other initial weights and batch orders) and report mean, sd and 95% CI (default 1, 5 with --tune; at most ${MAX_SEEDS})`, count('--seeds', 1, MAX_SEEDS))
     .option('--tune', 'search each learning rate first: 9 rates from lr/10 to lr*10 on a validation split of the training digits, then --seeds runs at the best', false)
     .option('--tune-epochs <n>', 'epochs of each run of the --tune search', count('--tune-epochs', 1), 3)
     .addOption(new Option('--digits <n>', 'use only N of the embedded digits (4/5 train, 1/5 test): for quick tests').argParser(count('--digits', 10)).hideHelp())
@@ -103,21 +136,33 @@ function parseArgs(argv: string[]) {
     digits?: number;
   }>();
   const names = options.optimizers.split(',').map((s) => s.trim()).filter(Boolean);
+  // Own names only: 'constructor' or '__proto__' are keys of every object, not optimizers.
   for (const name of names) {
-    if (!(name in OPTIMIZERS)) throw new UsageError(`--optimizers: unknown optimizer '${name}' (known: ${OPTIMIZER_NAMES.join(', ')})`);
+    if (!isOptimizerName(name)) throw new UsageError(`--optimizers: unknown optimizer '${name}' (known: ${OPTIMIZER_NAMES.join(', ')})`);
   }
   if (names.length === 0) throw new UsageError('--optimizers: no optimizer given');
   const twice = names.find((name, i) => names.indexOf(name) !== i);
   if (twice !== undefined) throw new UsageError(`--optimizers: '${twice}' is given twice (each optimizer trains once)`);
-  const lrs: Record<string, number> = {};
+  const lrs = new Map<string, number>();
   for (const item of options.lr) {
     const match = /^([a-z-]+)=(.+)$/.exec(item);
-    if (!match || !(match[1]! in OPTIMIZERS)) throw new UsageError(`--lr: expected NAME=VALUE with NAME one of ${OPTIMIZER_NAMES.join(', ')}, got '${item}'`);
+    if (!match || !isOptimizerName(match[1]!)) throw new UsageError(`--lr: expected NAME=VALUE with NAME one of ${OPTIMIZER_NAMES.join(', ')}, got '${item}'`);
+    const name = match[1]!;
     const value = Number(match[2]);
-    if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--lr: the learning rate of ${match[1]} must be a number > 0, got '${match[2]}'`);
-    if (!names.includes(match[1]!)) throw new UsageError(`--lr: ${match[1]} is not among the optimizers of this run (${names.join(', ')}), got '${item}'`);
-    if (match[1]! in lrs) throw new UsageError(`--lr: the learning rate of ${match[1]} is given twice`);
-    lrs[match[1]!] = value;
+    if (!isRate(value)) throw new UsageError(`--lr: the learning rate of ${name} must be a number > 0, got '${match[2]}'`);
+    if (!names.includes(name)) throw new UsageError(`--lr: ${name} is not among the optimizers of this run (${names.join(', ')}), got '${item}'`);
+    if (lrs.has(name)) throw new UsageError(`--lr: the learning rate of ${name} is given twice`);
+    lrs.set(name, value);
+  }
+  if (options.tune) {
+    // The search trains at rates from lr/10 to lr*10 (rounded to 4 digits): each must be a rate as --lr's is.
+    for (const name of names) {
+      const center = lrs.get(name) ?? OPTIMIZERS[name]!.lr;
+      const bad = searchRates(center).find((rate) => !isRate(rate));
+      if (bad !== undefined) {
+        throw new UsageError(`--lr: with --tune the search around ${name}=${center} would train at lr ${bad} (it tries lr/10 to lr*10; every rate must be a number > 0)`);
+      }
+    }
   }
   return { ...options, names, lrs };
 }
@@ -156,6 +201,8 @@ function workerEntry(): URL {
 interface JobOptions {
   out: string;
   checkpointEvery: number;
+  /** The digits' identity, recorded in every checkpoint. */
+  dataSha256: string;
   /** The validated checkpoint each run continues from, by job key. */
   from: Map<string, Checkpoint>;
   /** Remove a run's progress bar when it ends (many runs: the screen holds the running ones). */
@@ -206,7 +253,7 @@ async function trainAll(initial: Job[], data: { train: Digits; test: Digits }, w
       worker.on('message', onMessage);
       worker.once('error', reject);
       const from = jobOptions.from.get(current.key);
-      worker.postMessage({ key: current.key, config: current.config, out: jobOptions.out, checkpointEvery: jobOptions.checkpointEvery, ...(from ? { from } : {}) });
+      worker.postMessage({ key: current.key, config: current.config, out: jobOptions.out, checkpointEvery: jobOptions.checkpointEvery, dataSha256: jobOptions.dataSha256, ...(from ? { from } : {}) });
     });
   await Promise.all(
     Array.from({ length: Math.min(workers, initial.length) }, async () => {
@@ -241,9 +288,13 @@ async function trainAll(initial: Job[], data: { train: Digits; test: Digits }, w
   return results;
 }
 
-/** The last validation loss of a search run (null: it diverged). */
-function finalValidationLoss(evalLoss: readonly number[]): number | null {
-  const last = evalLoss[evalLoss.length - 1];
+/**
+ * The last validation loss of a search run (a result or its finished checkpoint); null
+ * when it diverged: stopped by an overflowing step, or ended on a loss that is not finite.
+ */
+function validationLoss(run: { evalLoss: readonly number[]; diverged?: Divergence }): number | null {
+  if (run.diverged !== undefined) return null;
+  const last = run.evalLoss[run.evalLoss.length - 1];
   return last !== undefined && Number.isFinite(last) ? last : null;
 }
 
@@ -274,7 +325,7 @@ async function main(): Promise<void> {
     throw new UsageError(`--batch: ${options.batch} is larger than the digits the --tune search trains on (${data.train.count - validation} of ${data.train.count}; ${validation} validate)`);
   }
   const hidden = [options.hidden];
-  const center = (name: string): number => options.lrs[name] ?? OPTIMIZERS[name]!.lr;
+  const center = (name: string): number => options.lrs.get(name) ?? OPTIMIZERS[name]!.lr;
   const fullRuns = (name: string, lr: number, tuned: boolean): Job[] =>
     Array.from({ length: seeds }, (_, k) => ({
       key: runKey(name, k, tuned),
@@ -292,10 +343,11 @@ async function main(): Promise<void> {
   // A search's later stages have rates that follow from the earlier stages' results, so
   // they are known (and checked) once the earlier stages' checkpoints are all finished.
   const from = new Map<string, Checkpoint>();
+  const digitsSha256 = checkpointing ? dataSha256(data) : '';
   if (options.resume) {
     const load = (job: Job): Checkpoint | undefined => {
       try {
-        const checkpoint = loadCheckpoint(checkpointPath(outDir, job.key), job.config, data.train.count);
+        const checkpoint = loadCheckpoint(checkpointPath(outDir, job.key), job.config, data.train.count, { runKey: job.key, dataSha256: digitsSha256 });
         if (checkpoint !== undefined) from.set(job.key, checkpoint);
         return checkpoint;
       } catch (error) {
@@ -312,9 +364,9 @@ async function main(): Promise<void> {
       }
       const first = loadAll(firstStage(name));
       if (!first.every((c) => c?.finished === true)) continue;
-      const second = loadAll(secondStage(name, first.map((c) => finalValidationLoss(c!.evalLoss))));
+      const second = loadAll(secondStage(name, first.map((c) => validationLoss(c!))));
       if (!second.every((c) => c?.finished === true)) continue;
-      const points = [...first, ...second].map((c) => ({ lr: c!.config.lr, validationLoss: finalValidationLoss(c!.evalLoss), stage: 1 as const }));
+      const points = [...first, ...second].map((c) => ({ lr: c!.config.lr, validationLoss: validationLoss(c!), stage: 1 as const }));
       loadAll(fullRuns(name, chooseRate(points), true));
     }
     if (options.tune) {
@@ -361,6 +413,7 @@ async function main(): Promise<void> {
   const jobOptions: JobOptions = {
     out: outDir,
     checkpointEvery: options.checkpointEvery ?? (options.resume ? Math.floor(data.train.count / options.batch) : 0),
+    dataSha256: digitsSha256,
     from,
     transientBars: fair,
   };
@@ -387,13 +440,13 @@ async function main(): Promise<void> {
       const first = firstStage(name).map((j) => done.get(j.key));
       if (stage === 1) {
         if (!first.every((r) => r !== undefined)) return [];
-        return secondStage(name, first.map((r) => finalValidationLoss(r!.evalLoss)));
+        return secondStage(name, first.map((r) => validationLoss(r!)));
       }
-      const second = secondStage(name, first.map((r) => finalValidationLoss(r!.evalLoss))).map((j) => done.get(j.key));
+      const second = secondStage(name, first.map((r) => validationLoss(r!))).map((j) => done.get(j.key));
       if (!second.every((r) => r !== undefined)) return [];
       const points: SearchPoint[] = [
-        ...first.map((r) => ({ lr: r!.lr, validationLoss: finalValidationLoss(r!.evalLoss), stage: 1 as const })),
-        ...second.map((r) => ({ lr: r!.lr, validationLoss: finalValidationLoss(r!.evalLoss), stage: 2 as const })),
+        ...first.map((r) => ({ lr: r!.lr, validationLoss: validationLoss(r!), stage: 1 as const })),
+        ...second.map((r) => ({ lr: r!.lr, validationLoss: validationLoss(r!), stage: 2 as const })),
       ];
       searches.set(name, points.sort((a, b) => a.lr - b.lr));
       chosen.set(name, chooseRate(points));
@@ -410,6 +463,11 @@ async function main(): Promise<void> {
     paths.rosenbrock[name] = trajectory(name, ROSENBROCK_SURFACE);
   }
   const lastAccuracy = (r: TrainResult) => r.testAccuracy[r.testAccuracy.length - 1]!;
+  // The statistics are over the runs that finished; null when every run diverged.
+  const statsOf = (runs: TrainResult[], value: (r: TrainResult) => number): Stats | null => {
+    const finished = runs.filter((r) => r.diverged === undefined);
+    return finished.length === 0 ? null : stats(finished.map(value));
+  };
   const groups: RunGroup[] = options.names.map((name) => {
     const runs = runsOf(name);
     const search = searches.get(name);
@@ -418,50 +476,76 @@ async function main(): Promise<void> {
       lr: runs[0]!.lr,
       runs,
       seeds: runs.map((_, k) => seedOf(options.seed, k)),
-      testAccuracy: stats(runs.map(lastAccuracy)),
-      trainLoss: stats(runs.map((r) => r.trainLoss)),
+      testAccuracy: statsOf(runs, lastAccuracy),
+      trainLoss: statsOf(runs, (r) => r.trainLoss),
       ...(search ? { search: { defaultLr: center(name), epochs: options.tuneEpochs, fitDigits: data.train.count - validation, validationDigits: validation, points: search, chosenLr: chosen.get(name)! } } : {}),
     };
   });
 
+  // Where each diverged run stopped, under the table.
+  const totalSteps = options.epochs * Math.floor(data.train.count / options.batch);
+  const stopped = (label: string, d: Divergence) => `${label} diverged at step ${d.step} of ${totalSteps} (epoch ${d.epoch}): ${d.message}\n`;
+  let notes = '';
   if (!fair) {
     const nameWidth = Math.max(14, ...results.map((r) => r.name.length));
     const header = `${'optimizer'.padEnd(nameWidth)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
     const lines = results.map(
       (r) =>
-        `${r.name.padEnd(nameWidth)} ${String(r.lr).padStart(7)} ${r.trainLoss.toFixed(4).padStart(10)} ${`${(100 * lastAccuracy(r)).toFixed(2)}%`.padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
+        `${r.name.padEnd(nameWidth)} ${String(r.lr).padStart(7)} ${(r.diverged ? '-' : r.trainLoss.toFixed(4)).padStart(10)} ${(r.diverged ? 'diverged' : `${(100 * lastAccuracy(r)).toFixed(2)}%`).padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
     );
-    process.stdout.write(`\n${header}\n${lines.join('\n')}\n\nwall time ${wall.toFixed(1)} s\n`);
+    notes = results.map((r) => (r.diverged ? stopped(r.name, r.diverged) : '')).join('');
+    process.stdout.write(`\n${header}\n${lines.join('\n')}\n${notes === '' ? '' : `\n${notes}`}\nwall time ${wall.toFixed(1)} s\n`);
   } else {
-    process.stdout.write(`\n${fairTable(groups)}\nwall time ${wall.toFixed(1)} s\n`);
+    for (const g of groups) {
+      const points = g.search?.points ?? [];
+      const lost = points.filter((p) => p.validationLoss === null).map((p) => p.lr);
+      if (lost.length === points.length && lost.length > 0) notes += `${g.name}: every rate of the search diverged; the runs use the smallest, ${g.lr}\n`;
+      else if (lost.length > 0) notes += `${g.name}: the search's rate${lost.length === 1 ? '' : 's'} ${lost.join(', ')} diverged (not chosen)\n`;
+      g.runs.forEach((r, k) => {
+        if (r.diverged) notes += stopped(`${g.name} run ${k + 1} (seed ${g.seeds[k]})`, r.diverged);
+      });
+    }
+    process.stdout.write(`\n${fairTable(groups)}${notes === '' ? '' : `\n${notes}`}\nwall time ${wall.toFixed(1)} s\n`);
   }
 
+  // A diverged run has no final accuracy or loss: null, and `diverged` says where it stopped.
+  const outcome = (r: TrainResult) => (r.diverged ? { trainLoss: null, testAccuracy: null } : { trainLoss: r.trainLoss, testAccuracy: lastAccuracy(r) });
   const run = newRunId();
   const summary = fair
     ? {
         run,
         seeds,
         tuned: options.tune,
-        optimizers: groups.map((g) => ({
-          name: g.name,
-          trainLoss: g.trainLoss.mean,
-          testAccuracy: g.testAccuracy.mean,
-          seconds: mean(g.runs.map((r) => r.seconds)),
-          steps: g.runs[0]!.steps,
-          lr: g.lr,
-          stats: { testAccuracy: g.testAccuracy, trainLoss: g.trainLoss },
-          runs: g.runs.map((r, k) => ({ seed: g.seeds[k]!, trainLoss: r.trainLoss, testAccuracy: lastAccuracy(r), seconds: r.seconds, steps: r.steps })),
-          ...(g.search ? { search: g.search } : {}),
-        })),
+        optimizers: groups.map((g) => {
+          const diverged = g.runs.filter((r) => r.diverged !== undefined).length;
+          return {
+            name: g.name,
+            trainLoss: g.trainLoss?.mean ?? null,
+            testAccuracy: g.testAccuracy?.mean ?? null,
+            seconds: mean(g.runs.map((r) => r.seconds)),
+            steps: Math.max(...g.runs.map((r) => r.steps)),
+            lr: g.lr,
+            stats: { testAccuracy: g.testAccuracy, trainLoss: g.trainLoss },
+            runs: g.runs.map((r, k) => ({
+              seed: g.seeds[k]!,
+              ...outcome(r),
+              seconds: r.seconds,
+              steps: r.steps,
+              ...(r.diverged ? { diverged: r.diverged } : {}),
+            })),
+            ...(diverged > 0 ? { divergedRuns: diverged } : {}),
+            ...(g.search ? { search: g.search } : {}),
+          };
+        }),
       }
     : {
         run,
         optimizers: results.map((r) => ({
           name: r.name,
-          trainLoss: r.trainLoss,
-          testAccuracy: lastAccuracy(r),
+          ...outcome(r),
           seconds: r.seconds,
           steps: r.steps,
+          ...(r.diverged ? { diverged: r.diverged } : {}),
         })),
       };
   const html = renderReport({
@@ -487,20 +571,23 @@ async function main(): Promise<void> {
 /** The table of --seeds / --tune: per optimizer the rate, then mean, sd and 95% CI of the test accuracy and the final training loss. */
 function fairTable(groups: RunGroup[]): string {
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-  const ci = (s: Stats, f: (v: number) => string) => (s.ci95 ? `[${f(s.ci95[0])}, ${f(s.ci95[1])}]` : '-');
-  const sd = (s: Stats, f: (v: number) => string) => (s.std === null ? '-' : f(s.std));
-  const rows = groups.map((g) => [
-    g.name,
-    String(g.lr),
-    String(g.runs.length),
-    pct(g.testAccuracy.mean),
-    sd(g.testAccuracy, pct),
-    ci(g.testAccuracy, pct),
-    g.trainLoss.mean.toFixed(4),
-    sd(g.trainLoss, (v) => v.toFixed(4)),
-    ci(g.trainLoss, (v) => v.toFixed(4)),
-    (g.runs.reduce((a, r) => a + r.seconds, 0) / g.runs.length).toFixed(1),
-  ]);
+  const ci = (s: Stats | null, f: (v: number) => string) => (s?.ci95 ? `[${f(s.ci95[0])}, ${f(s.ci95[1])}]` : '-');
+  const sd = (s: Stats | null, f: (v: number) => string) => (s === null || s.std === null ? '-' : f(s.std));
+  const rows = groups.map((g) => {
+    const diverged = g.runs.filter((r) => r.diverged !== undefined).length;
+    return [
+      g.name,
+      String(g.lr),
+      diverged === 0 ? String(g.runs.length) : `${g.runs.length} (${diverged} diverged)`,
+      g.testAccuracy === null ? 'diverged' : pct(g.testAccuracy.mean),
+      sd(g.testAccuracy, pct),
+      ci(g.testAccuracy, pct),
+      g.trainLoss === null ? '-' : g.trainLoss.mean.toFixed(4),
+      sd(g.trainLoss, (v) => v.toFixed(4)),
+      ci(g.trainLoss, (v) => v.toFixed(4)),
+      (g.runs.reduce((a, r) => a + r.seconds, 0) / g.runs.length).toFixed(1),
+    ];
+  });
   const header = ['optimizer', 'lr', 'runs', 'test acc', 'sd', '95% CI', 'train loss', 'sd', '95% CI', 's/run'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

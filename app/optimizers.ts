@@ -100,3 +100,8 @@ export const OPTIMIZERS: Record<string, OptimizerEntry> = {
 };
 
 export const OPTIMIZER_NAMES = Object.keys(OPTIMIZERS);
+
+/** Whether `name` is one of the optimizers: an own key (`name in OPTIMIZERS` is true for 'constructor' too). */
+export function isOptimizerName(name: string): boolean {
+  return Object.hasOwn(OPTIMIZERS, name);
+}

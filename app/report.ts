@@ -7,7 +7,7 @@ import { geoIdentity, geoPath } from 'd3-geo';
 import { scaleLinear, scaleLog, type ScaleContinuousNumeric } from 'd3-scale';
 import { area, line } from 'd3-shape';
 import { OPTIMIZERS } from './optimizers.ts';
-import type { RunGroup, TrainResult } from './types.ts';
+import type { Divergence, RunGroup, TrainResult } from './types.ts';
 
 // Tableau 10, then a cyan and a dark navy: one hue per optimizer of the main job (twelve).
 const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#17becf', '#1f3a60'];
@@ -140,13 +140,16 @@ export const SMOOTHING = 0.9;
  * confidence interval of the mean as a bar with caps; sorted by mean, best on top.
  */
 export function accuracyErrorBars(title: string, groups: readonly RunGroup[]): string {
-  const sorted = [...groups].sort((a, b) => b.testAccuracy.mean - a.testAccuracy.mean);
+  // Groups whose every run diverged have no accuracy: listed last, with a word instead of dots.
+  const sorted = [...groups].sort((a, b) => (b.testAccuracy?.mean ?? -Infinity) - (a.testAccuracy?.mean ?? -Infinity));
   const rowHeight = 26;
   const left = 120;
   const width = 720;
   const height = MARGIN.top + 10 + rowHeight * sorted.length + MARGIN.bottom;
   const last = (r: TrainResult) => r.testAccuracy[r.testAccuracy.length - 1]!;
-  const values = sorted.flatMap((g) => [...g.runs.map(last), ...(g.testAccuracy.ci95 ?? [])]);
+  const finished = (g: RunGroup) => g.runs.filter((r) => r.diverged === undefined);
+  const values = sorted.flatMap((g) => [...finished(g).map(last), ...(g.testAccuracy?.ci95 ?? [])]);
+  if (values.length === 0) values.push(0, 1);
   const x = scaleLinear()
     .domain([Math.max(0, Math.min(...values)), Math.min(1, Math.max(...values))])
     .nice()
@@ -161,12 +164,19 @@ export function accuracyErrorBars(title: string, groups: readonly RunGroup[]): s
     const cy = MARGIN.top + 10 + rowHeight * i + rowHeight / 2;
     const color = colorOf(g.name);
     out.push(`<g class="errorbar" data-name="${escape(g.name)}"><text x="${left - 10}" y="${cy + 4}" text-anchor="end">${escape(g.name)}</text>`);
+    const diverged = g.runs.length - finished(g).length;
+    if (g.testAccuracy === null) {
+      out.push(`<text class="diverged" x="${left}" y="${cy + 4}">every run diverged</text></g>`);
+      return;
+    }
     if (g.testAccuracy.ci95) {
       const [lo, hi] = g.testAccuracy.ci95.map(clamp) as [number, number];
       out.push(`<line class="ci" x1="${lo}" x2="${hi}" y1="${cy}" y2="${cy}" stroke="${color}" stroke-width="2"/><line x1="${lo}" x2="${lo}" y1="${cy - 6}" y2="${cy + 6}" stroke="${color}" stroke-width="2"/><line x1="${hi}" x2="${hi}" y1="${cy - 6}" y2="${cy + 6}" stroke="${color}" stroke-width="2"/>`);
     }
-    for (const r of g.runs) out.push(`<circle class="run" cx="${x(last(r))}" cy="${cy}" r="3" fill="${color}" fill-opacity="0.35"/>`);
-    out.push(`<circle class="mean" cx="${x(g.testAccuracy.mean)}" cy="${cy}" r="5" fill="${color}" stroke="#222" stroke-width="0.8"/></g>`);
+    for (const r of finished(g)) out.push(`<circle class="run" cx="${x(last(r))}" cy="${cy}" r="3" fill="${color}" fill-opacity="0.35"/>`);
+    out.push(`<circle class="mean" cx="${x(g.testAccuracy.mean)}" cy="${cy}" r="5" fill="${color}" stroke="#222" stroke-width="0.8"/>`);
+    if (diverged > 0) out.push(`<text class="diverged" x="${width - 30}" y="${cy + 4}" text-anchor="end">${diverged} diverged</text>`);
+    out.push('</g>');
   });
   return `<figure><svg class="chart errorbars" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escape(title)}">
 <text class="title" x="${MARGIN.left}" y="18">${escape(title)}</text>
@@ -312,20 +322,30 @@ function smoothedLossChart(title: string, results: readonly TrainResult[], steps
   );
 }
 
+/** Where a diverged run stopped, for the report's tables. */
+function stoppedAt(diverged: Divergence, totalSteps: number): string {
+  return `diverged at step ${diverged.step} of ${totalSteps} (epoch ${diverged.epoch}): ${escape(diverged.message)}`;
+}
+
 function fairSection(groups: readonly RunGroup[], stepsPerEpoch: number, epochs: number): string {
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
   const interval = (ci: [number, number] | null, f: (v: number) => string) => (ci ? `${f(ci[0])} to ${f(ci[1])}` : '-');
   const rows = groups
-    .map(
-      (g) =>
-        `<tr><td><span class="swatch" style="background:${colorOf(g.name)}"></span>${escape(g.name)}</td><td>${g.lr}</td><td>${g.search ? g.search.defaultLr : ''}</td><td>${g.runs.length}</td><td>${pct(g.testAccuracy.mean)}</td><td>${g.testAccuracy.std === null ? '-' : pct(g.testAccuracy.std)}</td><td>${interval(g.testAccuracy.ci95, pct)}</td><td>${g.trainLoss.mean.toFixed(4)}</td><td>${g.trainLoss.std === null ? '-' : g.trainLoss.std.toFixed(4)}</td><td>${interval(g.trainLoss.ci95, (v) => v.toFixed(4))}</td></tr>`,
-    )
+    .map((g) => {
+      const diverged = g.runs.filter((r) => r.diverged !== undefined).length;
+      const runs = diverged === 0 ? String(g.runs.length) : `${g.runs.length} (${diverged} diverged)`;
+      const acc = g.testAccuracy;
+      const loss = g.trainLoss;
+      return `<tr><td><span class="swatch" style="background:${colorOf(g.name)}"></span>${escape(g.name)}</td><td>${g.lr}</td><td>${g.search ? g.search.defaultLr : ''}</td><td>${runs}</td><td>${acc === null ? 'diverged' : pct(acc.mean)}</td><td>${acc === null || acc.std === null ? '-' : pct(acc.std)}</td><td>${interval(acc?.ci95 ?? null, pct)}</td><td>${loss === null ? '-' : loss.mean.toFixed(4)}</td><td>${loss === null || loss.std === null ? '-' : loss.std.toFixed(4)}</td><td>${interval(loss?.ci95 ?? null, (v) => v.toFixed(4))}</td></tr>`;
+    })
     .join('\n');
+  const stops = groups.flatMap((g) => g.runs.flatMap((r, k) => (r.diverged ? [`${escape(g.name)} run ${k + 1} (seed ${g.seeds[k]}) ${stoppedAt(r.diverged, stepsPerEpoch * epochs)}`] : [])));
   const n = groups[0]?.runs.length ?? 1;
   const out: string[] = [];
   out.push(`<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>searched around</th><th>runs</th><th>test accuracy</th><th>sd</th><th>95% CI</th><th>final train loss</th><th>sd</th><th>95% CI</th></tr></thead><tbody>
 ${rows}
 </tbody></table>`);
+  if (stops.length > 0) out.push(`<p id="diverged">${stops.join('<br>')}.<br>The statistics and the charts are over the runs that did not diverge.</p>`);
   out.push(accuracyErrorBars(`Test accuracy after ${epochs} epochs, ${n} seeds per optimizer`, groups));
   out.push(
     how(
@@ -353,7 +373,11 @@ ${rows}
       ),
     );
   }
-  const curves = groups.map((g) => ({ name: g.name, ...meanAndSpread(g.runs.map((r) => smoothLikeTensorBoard(r.losses, SMOOTHING))) }));
+  // The curves are of the runs that did not diverge: a diverged run's stop short, and its
+  // loss before the failed step (up to 1e30 and more) would flatten every other curve.
+  const finished = groups.map((g) => ({ name: g.name, runs: g.runs.filter((r) => r.diverged === undefined) })).filter((g) => g.runs.length > 0);
+  if (finished.length === 0) return out.join('\n');
+  const curves = finished.map((g) => ({ name: g.name, ...meanAndSpread(g.runs.map((r) => smoothLikeTensorBoard(r.losses, SMOOTHING))) }));
   const x = (i: number) => (i + 1) / stepsPerEpoch;
   out.push(
     lineChart(
@@ -368,14 +392,14 @@ ${rows}
     ),
   );
   out.push(how(`The line is the mean over the ${n} seeds of each run's smoothed loss, the band one standard deviation either side: where two bands overlap, the seeds disagree more than the optimizers do.`));
-  out.push(smoothedLossChart(`Training loss of the first seed: raw (faint) and smoothed (log scale)`, groups.map((g) => g.runs[0]!), stepsPerEpoch));
+  out.push(smoothedLossChart(`Training loss of the first seed${stops.length > 0 ? ' that did not diverge' : ''}: raw (faint) and smoothed (log scale)`, finished.map((g) => g.runs[0]!), stepsPerEpoch));
   out.push(
     how(`The faint line is every step's loss on its mini-batch, noisy because each batch differs; the solid line is TensorBoard's smoothing of it (exponential moving average, weight ${SMOOTHING}, debiased at the start). Read trends from the solid line, the spread of the noise from the faint one.`),
   );
   out.push(
     lineChart(
       `Test accuracy after each epoch, mean of ${n} seeds`,
-      groups.map((g) => ({ name: g.name, points: meanAndSpread(g.runs.map((r) => r.testAccuracy)).mean.map((a, i) => [i + 1, a] as [number, number]) })),
+      finished.map((g) => ({ name: g.name, points: meanAndSpread(g.runs.map((r) => r.testAccuracy)).mean.map((a, i) => [i + 1, a] as [number, number]) })),
       'epoch',
       'test accuracy',
       false,
@@ -387,11 +411,14 @@ ${rows}
 
 export function renderReport(input: ReportInput): string {
   const { results, config, paths, groups } = input;
-  const stepsPerEpoch = results[0] ? results[0].steps / config.epochs : 1;
-  const lossChart = smoothedLossChart('Training loss per step: raw (faint) and smoothed (log scale)', results, stepsPerEpoch);
+  // From the data, not from a run: a run that diverged stopped short.
+  const stepsPerEpoch = Math.max(1, Math.floor(config.trainCount / config.batch));
+  // The charts leave out runs that diverged (see fairSection); the table says where they stopped.
+  const finished = results.filter((r) => r.diverged === undefined);
+  const lossChart = smoothedLossChart('Training loss per step: raw (faint) and smoothed (log scale)', finished, stepsPerEpoch);
   const accuracyChart = lineChart(
     'Test accuracy after each epoch',
-    results.map((r) => ({ name: r.name, points: r.testAccuracy.map((a, i) => [i + 1, a] as [number, number]) })),
+    finished.map((r) => ({ name: r.name, points: r.testAccuracy.map((a, i) => [i + 1, a] as [number, number]) })),
     'epoch',
     'test accuracy',
     false,
@@ -399,16 +426,17 @@ export function renderReport(input: ReportInput): string {
   const rows = results
     .map(
       (r) =>
-        `<tr><td><span class="swatch" style="background:${colorOf(r.name)}"></span>${escape(r.name)}</td><td>${r.lr}</td><td>${r.trainLoss.toFixed(4)}</td><td>${(100 * r.testAccuracy[r.testAccuracy.length - 1]!).toFixed(2)}%</td><td>${r.seconds.toFixed(1)}</td><td>${Math.round(r.samplesPerSecond)}</td><td>${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%</td></tr>`,
+        `<tr><td><span class="swatch" style="background:${colorOf(r.name)}"></span>${escape(r.name)}</td><td>${r.lr}</td><td>${r.diverged ? '-' : r.trainLoss.toFixed(4)}</td><td>${r.diverged ? `${stoppedAt(r.diverged, stepsPerEpoch * config.epochs)}` : `${(100 * r.testAccuracy[r.testAccuracy.length - 1]!).toFixed(2)}%`}</td><td>${r.seconds.toFixed(1)}</td><td>${Math.round(r.samplesPerSecond)}</td><td>${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%</td></tr>`,
     )
     .join('\n');
-  const single = `<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>final train loss</th><th>test accuracy</th><th>seconds</th><th>samples/s</th><th>optimizer share</th></tr></thead><tbody>
-${rows}
-</tbody></table>
-${lossChart}
+  const charts = `${lossChart}
 ${how(`The faint line is every step's loss on its mini-batch; the solid line is TensorBoard's smoothing of it (exponential moving average, weight ${SMOOTHING}, debiased at the start). One seed and one learning rate per optimizer: small differences here may be noise (npm start -- --tune --seeds 5 tells).`)}
 ${accuracyChart}
 ${how('Each point is the accuracy on the held-out test digits after that epoch: a line still rising at the right has not finished learning.')}`;
+  const single = `<table id="summary"><thead><tr><th>optimizer</th><th>lr</th><th>final train loss</th><th>test accuracy</th><th>seconds</th><th>samples/s</th><th>optimizer share</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${finished.length < results.length ? '<p id="diverged">The charts leave out the runs that diverged.</p>\n' : ''}${finished.length > 0 ? charts : ''}`;
   const intro = groups
     ? `${groups[0]!.search ? 'Each optimizer\'s learning rate was first searched on a validation split of the training digits; then each' : 'Each'} optimizer trained ${groups[0]!.runs.length} times, with seeds ${groups[0]!.seeds.join(', ')} (other initial weights and batch orders); run k of every optimizer has the same weights and batches.`
     : 'Every optimizer starts from the same weights and sees the same batches.';

@@ -3,13 +3,14 @@
  * initialisation, mini-batches in a seeded order, one optimizer. The same seed gives
  * every optimizer the same initial weights and the same batches, so curves compare.
  */
+import { UpdateError } from 'nesterov';
 import { Network } from './nn/network.ts';
 import { Rng } from './nn/rng.ts';
 import type { Digits } from './data.ts';
 import { IMAGE_SIZE } from './data.ts';
 import { OPTIMIZERS } from './optimizers.ts';
 import { dataFor } from './tune.ts';
-import type { Checkpoint, CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
+import type { Checkpoint, CheckpointOptions, Divergence, Progress, TrainConfig, TrainResult } from './types.ts';
 
 export type { CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
 
@@ -40,7 +41,9 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
       throw new Error(`checkpoint of ${config.optimizer} does not fit this network or data set`);
     }
     flat.set(resume.params);
-    optimizer.loadStateDict(resume.optimizer);
+    // A diverged run's checkpoint is its last (finished): nothing steps again, and its
+    // state may hold the overflow of the failed step, which loadStateDict refuses.
+    if (resume.diverged === undefined) optimizer.loadStateDict(resume.optimizer);
     order.state.set(resume.rng);
     indices = resume.indices.slice();
     losses = resume.losses.slice();
@@ -51,8 +54,10 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     firstEpoch = resume.epoch;
     firstStep = resume.step;
   }
+  let diverged = resume?.diverged;
   const start = performance.now();
-  const snapshot = (epoch: number, step: number, finished: boolean): Checkpoint => ({
+  const snapshot = (identity: CheckpointOptions['identity'], epoch: number, step: number, finished: boolean): Checkpoint => ({
+    ...identity,
     config,
     epoch,
     step,
@@ -66,8 +71,9 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     seconds: secondsBefore + (performance.now() - start) / 1000,
     optimizerSeconds: optimizerTime / 1000,
     finished,
+    ...(diverged ? { diverged } : {}),
   });
-  for (let epoch = firstEpoch; epoch < config.epochs && !(resume?.finished ?? false); epoch++) {
+  training: for (let epoch = firstEpoch; epoch < config.epochs && !(resume?.finished ?? false); epoch++) {
     // A resumed epoch keeps the order it had; a new one shuffles (the RNG state is saved).
     if (epoch !== firstEpoch || firstStep === 0) order.shuffle(indices);
     for (let step = epoch === firstEpoch ? firstStep : 0; step < stepsPerEpoch; step++) {
@@ -78,14 +84,25 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
       }
       const loss = net.gradient(x, labels, 0, batch);
       const t = performance.now();
-      optimizer.update(net.store.params, net.store.grads);
+      try {
+        optimizer.update(net.store.params, net.store.grads);
+      } catch (error) {
+        // A rate too large for this problem: the step overflowed (or the weights it left
+        // make the next gradient overflow). The run stops and is reported as diverged; any
+        // other error is a bug and propagates.
+        if (!(error instanceof UpdateError)) throw error;
+        optimizerTime += performance.now() - t;
+        diverged = { step: epoch * stepsPerEpoch + step + 1, epoch: epoch + 1, message: error.message.split('\n')[0]! };
+        if (checkpoints && checkpoints.every > 0) checkpoints.save(snapshot(checkpoints.identity, epoch, step, true));
+        break training;
+      }
       optimizerTime += performance.now() - t;
       losses.push(loss);
       if (step % 10 === 0 || step === stepsPerEpoch - 1) progress(epoch, step + 1, stepsPerEpoch, loss);
       const done = epoch * stepsPerEpoch + step + 1;
       // A checkpoint between steps of an epoch; the end-of-epoch one follows the evaluation.
       if (checkpoints && checkpoints.every > 0 && done % checkpoints.every === 0 && step + 1 < stepsPerEpoch) {
-        checkpoints.save(snapshot(epoch, step + 1, false));
+        checkpoints.save(snapshot(checkpoints.identity, epoch, step + 1, false));
       }
     }
     // Schedule-Free evaluates at x (the average) and trains at y: the parameters move to x
@@ -95,20 +112,23 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     optimizer.train?.(net.store.params);
     testAccuracy.push(evaluation.accuracy);
     evalLoss.push(evaluation.loss);
-    if (checkpoints && checkpoints.every > 0) checkpoints.save(snapshot(epoch + 1, 0, epoch + 1 === config.epochs));
+    if (checkpoints && checkpoints.every > 0) checkpoints.save(snapshot(checkpoints.identity, epoch + 1, 0, epoch + 1 === config.epochs));
   }
   const seconds = secondsBefore + (performance.now() - start) / 1000;
   const lastEpoch = losses.slice(-stepsPerEpoch);
+  const stopped: { diverged?: Divergence } = diverged ? { diverged } : {};
   return {
     name: config.optimizer,
     lr: config.lr,
     losses,
     testAccuracy,
     evalLoss,
-    trainLoss: lastEpoch.reduce((a, b) => a + b, 0) / Math.max(1, lastEpoch.length),
+    // A diverged run has no final training loss: NaN (null in summary.json).
+    trainLoss: diverged ? NaN : lastEpoch.reduce((a, b) => a + b, 0) / Math.max(1, lastEpoch.length),
     seconds,
     optimizerSeconds: optimizerTime / 1000,
     steps: losses.length,
     samplesPerSecond: (losses.length * batch) / seconds,
+    ...stopped,
   };
 }

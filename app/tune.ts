@@ -38,6 +38,16 @@ export function refinedGrid(center: number, losses: readonly number[]): number[]
   return [rateAt(center, decades - GRID_SPACING / 2), rateAt(center, decades + GRID_SPACING / 2)];
 }
 
+/**
+ * Every rate the search around `center` can try: the first grid, and both rates of
+ * every second stage it can choose (half a step either side of each first-grid rate).
+ * The CLI checks them all before anything trains, so a centre near the ends of the
+ * doubles (5e-324, 1e308) is refused instead of training at 0 or Infinity.
+ */
+export function searchRates(center: number): number[] {
+  return GRID_STEPS.flatMap((k) => [-1, 0, 1].map((half) => rateAt(center, k * GRID_SPACING + (half * GRID_SPACING) / 2)));
+}
+
 /** Index of the smallest value; NaN (a diverged run) counts as +Infinity; ties go to the first. */
 export function argmin(values: readonly number[]): number {
   let best = -1;

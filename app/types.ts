@@ -20,6 +20,16 @@ export interface TrainConfig {
   validation?: number;
 }
 
+/** Where a run stopped because an optimizer step overflowed (the optimizer threw an UpdateError). */
+export interface Divergence {
+  /** The step that failed, counted from 1 over the whole run (steps - 1 were done). */
+  step: number;
+  /** Its epoch, from 1. */
+  epoch: number;
+  /** The optimizer's message (which parameter, which value). */
+  message: string;
+}
+
 export interface TrainResult {
   name: string;
   lr: number;
@@ -34,19 +44,31 @@ export interface TrainResult {
   optimizerSeconds: number;
   steps: number;
   samplesPerSecond: number;
+  /** Set when the run diverged: it stopped there; the curves hold the epochs and steps before it. */
+  diverged?: Divergence;
 }
 
 export type Progress = (epoch: number, step: number, stepsPerEpoch: number, loss: number) => void;
 
+/** What a checkpoint belongs to: `--resume` refuses one of another run or another data split. */
+export interface RunIdentity {
+  /** The run's key (its file name without .json: sgd, sgd.run-1, sgd.search-1-3, sgd.tuned-0). */
+  runKey: string;
+  /** SHA-256 (hex) of the training and test digits in order: the data and its split (see dataSha256 in checkpoint.ts). */
+  dataSha256: string;
+}
+
 export interface CheckpointOptions {
   /** Save every this many steps (0: never). */
   every: number;
+  /** Recorded in every checkpoint saved. */
+  identity: RunIdentity;
   save: (checkpoint: Checkpoint) => void;
   /** Continue from here. */
   from?: Checkpoint;
 }
 
-export interface Checkpoint {
+export interface Checkpoint extends RunIdentity {
   config: TrainConfig;
   /** Where the next step starts. */
   epoch: number;
@@ -61,7 +83,10 @@ export interface Checkpoint {
   evalLoss: number[];
   seconds: number;
   optimizerSeconds: number;
+  /** True at the end of the last epoch, and for a run that diverged (it does not go on). */
   finished: boolean;
+  /** Set when the run diverged; epoch and step are then the position of the step that failed. */
+  diverged?: Divergence;
 }
 
 export interface Stats {
@@ -102,7 +127,8 @@ export interface RunGroup {
   runs: TrainResult[];
   /** The seed of each run. */
   seeds: number[];
-  testAccuracy: Stats;
-  trainLoss: Stats;
+  /** Over the runs that did not diverge; null when every run diverged. */
+  testAccuracy: Stats | null;
+  trainLoss: Stats | null;
   search?: SearchSummary;
 }

@@ -15,6 +15,8 @@ interface Job {
   config: TrainConfig;
   out: string;
   checkpointEvery: number;
+  /** The digits' identity (dataSha256 in checkpoint.ts), recorded in every checkpoint with the key. */
+  dataSha256: string;
   /** Checked by the main thread before any run started. */
   from?: Checkpoint;
 }
@@ -30,7 +32,12 @@ port.on('message', (job: Job | null) => {
       job.config,
       data,
       (epoch, step, steps, loss) => port.postMessage({ type: 'progress', name: job.key, epoch, step, steps, loss }),
-      { every: job.checkpointEvery, save: (checkpoint) => saveCheckpoint(path, checkpoint), ...(job.from ? { from: job.from } : {}) },
+      {
+        every: job.checkpointEvery,
+        identity: { runKey: job.key, dataSha256: job.dataSha256 },
+        save: (checkpoint) => saveCheckpoint(path, checkpoint),
+        ...(job.from ? { from: job.from } : {}),
+      },
     );
     port.postMessage({ type: 'done', result });
   } catch (error) {

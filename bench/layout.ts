@@ -9,7 +9,12 @@
  * in interleaved rounds, so the ratio comes from the same moments of a noisy machine.
  */
 import { fileURLToPath } from 'node:url';
+import { LION } from '../src/rules/lion.ts';
+import { NESTEROV_KERNELS } from '../src/rules/nesterov.ts';
+import { SCHEDULE_FREE_ADAMW_KERNELS } from '../src/rules/schedulefree-adamw.ts';
 import { instantiateKernels, SCALAR_BLOCK_DOUBLES } from '../src/wasm/kernels.ts';
+import type { KernelLayout } from '../src/kernel.ts';
+import { benchKernels, writeScalars } from './kernels.ts';
 
 const SKEW_BYTES = 13 * 64; // src/store.ts REGION_SKEW, in bytes for float32
 const HEADER = SCALAR_BLOCK_DOUBLES * 8;
@@ -38,20 +43,25 @@ export function layoutRows(n = 16_000_000, rounds = 11): LayoutRow[] {
   const values = new Float32Array(memory.buffer, HEADER, (bytes - HEADER) >> 2);
   for (let i = 0; i < values.length; i++) values[i] = 1e-3 * (1 + (i % 7));
   const at = (layout: 'aliased' | 'skewed', region: number) => HEADER + region * (regionBytes + (layout === 'skewed' ? SKEW_BYTES : 0));
-  const s = kernels.scalars;
+  const bench = benchKernels(memory);
+  const write = <N extends string>(layout: KernelLayout<N>, values: { readonly [K in N]: number }) => writeScalars(kernels, layout, values);
+  const nag = NESTEROV_KERNELS.nag, lion = LION, sfAdamw = SCHEDULE_FREE_ADAMW_KERNELS.step;
   const cells: { kernel: string; layout: 'aliased' | 'skewed'; run: () => void }[] = [];
   for (const layout of ['aliased', 'skewed'] as const) {
     const [a, b, c, d] = [0, 1, 2, 3].map((region) => at(layout, region)) as [number, number, number, number];
     cells.push(
-      { kernel: 'Nesterov (nesterovNag: p, g, v)', layout, run: () => (s.set([0.01, 0.9, 1, 0]), k.nesterovNag(a, b, c, n, 0)) },
-      { kernel: 'Lion (lion: p, g, m)', layout, run: () => (s.set([1e-4, 0.9, 0.99, 1, 1]), k.lion(a, b, c, n, 0)) },
+      { kernel: 'Nesterov (nesterovNag: p, g, v)', layout, run: () => (write(nag, { lr: 0.01, mu: 0.9, sign: 1, wd: 0 }), k.nesterovNag(a, b, c, n, 0)) },
+      { kernel: 'Lion (lion: p, g, m)', layout, run: () => (write(lion, { lr: 1e-4, beta1: 0.9, beta2: 0.99, sign: 1, decay: 1 }), k.lion(a, b, c, n, 0)) },
       {
         kernel: 'Schedule-Free AdamW (scheduleFreeAdamw: p, g, z, v)',
         layout,
-        run: () => (s.set([0.5, -0.0025 * (1 - 0.9 * 0.5), -0.0025, 0, 1, 0, 0.999, 1 - 0.999 ** 2, 1e-8]), k.scheduleFreeAdamw(a, b, c, d, n, 0)),
+        run: () => (
+          write(sfAdamw, { c: 0.5, yStep: -0.0025 * (1 - 0.9 * 0.5), zStep: -0.0025, wd: 0, sign: 1, first: 0, beta2: 0.999, bc2: 1 - 0.999 ** 2, eps: 1e-8 }),
+          k.scheduleFreeAdamw(a, b, c, d, n, 0)
+        ),
       },
-      { kernel: 'streaming bound, read 3 write 2 (four quarters)', layout, run: () => k.stream3to2Quarters(a, b, c, n) },
-      { kernel: 'streaming bound, read 4 write 3 (four quarters)', layout, run: () => k.stream4to3Quarters(a, b, c, d, n) },
+      { kernel: 'streaming bound, read 3 write 2 (four quarters)', layout, run: () => bench.stream3to2Quarters(a, b, c, n) },
+      { kernel: 'streaming bound, read 4 write 3 (four quarters)', layout, run: () => bench.stream4to3Quarters(a, b, c, d, n) },
     );
   }
   const times: number[][] = cells.map(() => []);

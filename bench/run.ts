@@ -48,6 +48,11 @@ import { startThreads, type ThreadPool } from '../src/node/threads.ts';
 import { bookAdamStep, bookNesterovStep } from './book.ts';
 import { layoutSection, type LayoutRow } from './layout.ts';
 import { muonSection, type MuonRow } from './muon.ts';
+import { benchKernels, writeScalars } from './kernels.ts';
+import { ADAM_KERNELS } from '../src/rules/adam.ts';
+import { LION } from '../src/rules/lion.ts';
+import { NESTEROV_KERNELS } from '../src/rules/nesterov.ts';
+import { SCHEDULE_FREE_ADAMW_KERNELS } from '../src/rules/schedulefree-adamw.ts';
 import { boundKernelFor, bytesPerElement, parseBenchArgs, trafficLabel, type BenchRule } from './rules.ts';
 
 const { values: args } = parseArgs({
@@ -262,12 +267,14 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
       const at = kernels.address;
       let step: () => void;
       if (rule.id === 'nesterov') {
-        kernels.scalars.set([0.01, 0.9, 1, 0]); // lr, mu, sign, weightDecay
-        step = detect ? () => k.nesterovNag(p, g, b0, n, at) : () => k.nesterovNagUnchecked(p, g, b0, n, at);
+        writeScalars(kernels, NESTEROV_KERNELS.nag, { lr: 0.01, mu: 0.9, sign: 1, wd: 0 });
+        const unchecked = benchKernels(store.memory as WebAssembly.Memory);
+        step = detect ? () => k.nesterovNag(p, g, b0, n, at) : () => unchecked.nesterovNagUnchecked(p, g, b0, n, at);
       } else {
         // The scalars of Adam's first step, lr 0.001 (see adam.ts writeScalars).
-        kernels.scalars.set([-0.001 / (1 - 0.9), Math.sqrt(1 - 0.999), 0.9, 0.999, 1e-8, 0, 1, 1, 0]);
-        step = detect ? () => k.adam(p, g, b0, b1, b2, n, at) : () => k.adamUnchecked(p, g, b0, b1, b2, n, at);
+        writeScalars(kernels, ADAM_KERNELS.pytorch, { negativeStepSize: -0.001 / (1 - 0.9), bc2sqrt: Math.sqrt(1 - 0.999), beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: 0, shrink: 1, sign: 1, wd: 0 });
+        const unchecked = benchKernels(store.memory as WebAssembly.Memory);
+        step = detect ? () => k.adam(p, g, b0, b1, b2, n, at) : () => unchecked.adamUnchecked(p, g, b0, b1, b2, n, at);
       }
       candidates.push({ impl: `kernel alone, wasm, ${detect ? 'with' : 'without'} overflow detection`, step, consume: () => consume(store.params.w!) });
     }
@@ -283,11 +290,13 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     const at = kernels.address;
     let step: () => void;
     if (rule.id === 'lion') {
-      kernels.scalars.set([1e-4, 0.9, 0.99, 1, 1]); // lr, beta1, beta2, sign, decay (1 - lr wd)
+      writeScalars(kernels, LION, { lr: 1e-4, beta1: 0.9, beta2: 0.99, sign: 1, decay: 1 });
       step = () => k.lion(p, g, b0, n, at);
     } else {
-      // A step after the first (z is read): c, yStep, zStep, wd, sign, first, beta2, 1 - beta2^t, eps.
-      kernels.scalars.set([0.5, -0.0025 * (1 - 0.9 * 0.5), -0.0025, 0, 1, 0, 0.999, 1 - 0.999 ** 2, 1e-8]);
+      // A step after the first (z is read).
+      writeScalars(kernels, SCHEDULE_FREE_ADAMW_KERNELS.step, {
+        c: 0.5, yStep: -0.0025 * (1 - 0.9 * 0.5), zStep: -0.0025, wd: 0, sign: 1, first: 0, beta2: 0.999, bc2: 1 - 0.999 ** 2, eps: 1e-8,
+      });
       step = () => k.scheduleFreeAdamw(p, g, b0, b1, n, at);
     }
     candidates.push({ impl: 'kernel alone, wasm, with overflow detection', step, consume: () => consume(store.params.w!) });
@@ -311,6 +320,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   if (bound !== undefined) {
     const store = new ParamStore({ w: n }, { stateBuffers: 2 });
     const k = store.kernels!.exports;
+    const bench = benchKernels(store.memory as WebAssembly.Memory);
     const a = store.byteOffset(0, 0);
     const b = store.byteOffset(1, 0);
     const c = store.byteOffset(2, 0);
@@ -322,8 +332,8 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     const values = gradientsFor(n);
     for (const offset of [a, b, c, d]) new Float32Array(store.buffer, offset, n).set(values);
     const loops = bound === 'stream3to2'
-      ? [() => k.stream3to2(a, b, c, n), () => k.stream3to2Quarters(a, b, c, n)]
-      : [() => k.stream4to3(a, b, c, d, n), () => k.stream4to3Quarters(a, b, c, d, n)];
+      ? [() => bench.stream3to2(a, b, c, n), () => bench.stream3to2Quarters(a, b, c, n)]
+      : [() => bench.stream4to3(a, b, c, d, n), () => bench.stream4to3Quarters(a, b, c, d, n)];
     for (const step of loops) {
       boundLoops.push(candidates.length);
       candidates.push({ impl: boundLabel(rule), step, consume: () => undefined });
@@ -335,9 +345,9 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     // is the traffic every checked step must move, in that order, with no arithmetic:
     // the floor a checked step is compared with.
     if (rule.id === 'nesterov') {
-      candidates.push({ impl: FLOOR.reads, step: () => k.read3Quarters(a, b, c, n), consume: () => undefined });
-      candidates.push({ impl: FLOOR.checkedTraffic, step: () => (k.anyNonFinite(b, n), k.stream3to2Quarters(a, b, c, n)), consume: () => undefined });
-      candidates.push({ impl: FLOOR.checkedReads, step: () => (k.anyNonFinite(b, n), k.read3Quarters(a, b, c, n)), consume: () => undefined });
+      candidates.push({ impl: FLOOR.reads, step: () => bench.read3Quarters(a, b, c, n), consume: () => undefined });
+      candidates.push({ impl: FLOOR.checkedTraffic, step: () => (k.anyNonFinite(b, n), bench.stream3to2Quarters(a, b, c, n)), consume: () => undefined });
+      candidates.push({ impl: FLOOR.checkedReads, step: () => (k.anyNonFinite(b, n), bench.read3Quarters(a, b, c, n)), consume: () => undefined });
     }
   }
   // Nesterov's floors are --full's rows (they come after the bound's loops: the indices

@@ -8,11 +8,14 @@ import {
   FUNCTION_IDS,
   FUNCTION_TITLES,
   FormulaError,
+  MAX_FORMULA_LENGTH,
   OPTIMIZERS,
   OPTIMIZER_NAMES,
   PRESETS,
   RATE_KAPPAS,
   RATE_METHODS,
+  clampStart,
+  customSurfaceFrom,
   grid,
   levels,
   logLogSlope,
@@ -20,6 +23,7 @@ import {
   pathsOf,
   pictureOf,
   rateIterations,
+  requestedStart,
   stateFromQuery,
   stateToQuery,
   surfaceOf,
@@ -30,18 +34,32 @@ import {
   type Surface,
 } from './model.ts';
 import { STYLES, markerPath, type PathStyle } from './style.ts';
+import { DerivativeWorker } from './derivatives.ts';
+import { checkFormula } from './formula.ts';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const $ = <T extends Element = HTMLElement>(id: string) => document.getElementById(id) as unknown as T;
 const fmt = (v: number, digits = 4) => String(+v.toPrecision(digits));
 
 let state: PlaygroundState = stateFromQuery(location.search);
+/** Said under the start's inputs when a start asked for (URL, inputs, a click) was moved into the plot. */
+let startNote = clampStart(state.fn, requestedStart(location.search) ?? state.start).note;
+
+/** Sets the start, kept inside the plot, and says so when it had to be moved. */
+function setStart(requested: readonly [number, number]) {
+  const { start, note } = clampStart(state.fn, requested);
+  state.start = start;
+  startNote = note;
+}
 
 // ---------------------------------------------------------------- caches
 
 let surfaceKey = '';
 let surface: Surface | undefined;
 let surfaceError = '';
+/** The typed formula's derivatives are being worked out (in the worker). */
+let surfacePending = false;
+const derivatives = new DerivativeWorker(() => update());
 let pathsKey = '';
 let paths: Path[] = [];
 /** Milliseconds of each recompute of the paths (the last 1,000; read by the e2e test's measurement). */
@@ -56,14 +74,25 @@ const record = (times: number[], ms: number) => {
 
 function currentSurface(): Surface | undefined {
   const key = `${state.fn}|${state.kappa}|${state.fn === 'custom' ? state.expr : ''}`;
-  if (key !== surfaceKey) {
+  if (key !== surfaceKey || surfacePending) {
     surfaceKey = key;
+    surfacePending = false;
+    surface = undefined;
+    surfaceError = '';
     try {
-      surface = surfaceOf(state);
-      surfaceError = '';
+      if (state.fn !== 'custom') {
+        surface = surfaceOf(state);
+      } else {
+        // Reading and checking the formula is quick and answers at once; the derivatives
+        // can take minutes, so they are worked out in the worker, which is stopped past its budget.
+        checkFormula(state.expr);
+        const derivation = derivatives.get(state.expr);
+        if (derivation.status === 'pending') surfacePending = true;
+        else if (derivation.status === 'refused') surfaceError = derivation.message;
+        else surface = customSurfaceFrom(state.expr, derivation);
+      }
     } catch (error) {
       if (!(error instanceof FormulaError)) throw error;
-      surface = undefined;
       surfaceError = error.message;
     }
   }
@@ -165,8 +194,9 @@ function drawPlot(s: Surface | undefined, ps: Path[]) {
   if (s === undefined) {
     plotLayersKey = '';
     svg.replaceChildren();
-    el('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty' }, svg).textContent = 'No function to draw: fix the formula.';
-    $('plot-title').textContent = 'No function to draw.';
+    const text = surfacePending ? 'Working out the formula’s derivatives …' : 'No function to draw: fix the formula.';
+    el('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: surfacePending ? 'waiting' : 'empty' }, svg).textContent = text;
+    $('plot-title').textContent = surfacePending ? 'Working out the formula’s derivatives.' : 'No function to draw.';
     return;
   }
   const x = scaleLinear().domain(s.xDomain).range([M.left, W - M.right]);
@@ -184,8 +214,8 @@ function drawPlot(s: Surface | undefined, ps: Path[]) {
     startMark = el('circle', { r: 6, class: 'start' }, svg);
     axes(svg, x, y, x.ticks(8), y.ticks(6), 'x', 'y');
   }
-  startMark.setAttribute('cx', String(x(state.start[0])));
-  startMark.setAttribute('cy', String(y(state.start[1])));
+  startMark.setAttribute('cx', String(clampPx(x(state.start[0]))));
+  startMark.setAttribute('cy', String(clampPx(y(state.start[1]))));
   const shown = state.shown;
   const every = (n: number) => (n <= 80 ? 1 : Math.ceil(n / 40));
   // The scales as px = a v + b: d3's scale call costs more than the rest of the loop.
@@ -222,7 +252,7 @@ let dragFrame = 0;
 function moveStart(event: PointerEvent, ix: (v: number) => number, iy: (v: number) => number) {
   const svg = $<SVGSVGElement>('plot');
   const point = new DOMPoint(event.clientX, event.clientY).matrixTransform(svg.getScreenCTM()!.inverse());
-  state.start = [+ix(point.x).toFixed(3), +iy(point.y).toFixed(3)];
+  setStart([+ix(point.x).toFixed(3), +iy(point.y).toFixed(3)]);
   if (dragFrame === 0) {
     dragFrame = requestAnimationFrame(() => {
       dragFrame = 0;
@@ -234,6 +264,7 @@ function moveStart(event: PointerEvent, ix: (v: number) => number, iy: (v: numbe
 function drawLegend(ps: Path[]) {
   const list = $('legend');
   list.replaceChildren();
+  const stops: string[] = [];
   for (const path of ps) {
     const li = document.createElement('li');
     li.append(swatch(path.name));
@@ -242,10 +273,12 @@ function drawLegend(ps: Path[]) {
     const text = document.createElement('span');
     text.textContent =
       `${path.name}: step ${end} at (${fmt(path.xy[2 * end]!)}, ${fmt(path.xy[2 * end + 1]!)})` +
-      (path.divergedAt !== undefined ? `; diverged at step ${path.divergedAt}` : '');
+      (path.stopped !== undefined ? `; stopped at step ${path.stopped.step}` : '');
     li.append(text);
     list.append(li);
+    if (path.stopped) stops.push(`${path.name} stopped at step ${path.stopped.step} of ${state.steps}: ${path.stopped.reason}.`);
   }
+  $('path-note').textContent = stops.length ? `${stops.join(' ')} ${stops.length === 1 ? 'It is' : 'Each is'} drawn up to its last finite point.` : '';
 }
 
 function swatch(name: string): SVGSVGElement {
@@ -272,7 +305,7 @@ function drawPicture(s: Surface | undefined) {
   const caption = $('picture-caption');
   const picture = s ? pictureOf(state.picture, s, state.start, state.pictureStep, state) : undefined;
   if (!s || !picture) {
-    caption.textContent = s ? 'This step is not finite: the path diverged before it.' : 'No function to draw.';
+    caption.textContent = s ? 'This step is not finite: the path stops before it (the note under the plot says where and why).' : 'No function to draw.';
     return;
   }
   const pw = 640;
@@ -333,12 +366,24 @@ function drawError(s: Surface | undefined, ps: Path[]) {
     caption.textContent = s ? 'Choose an optimizer to see its error.' : 'No function to draw.';
     return;
   }
-  const series = ps.map((p) => Float64Array.from({ length: p.length }, (_, i) => s.f(p.xy[2 * i]!, p.xy[2 * i + 1]!)));
+  // Each path's values up to the first that is not finite (a path stops there; only its start can be).
+  const series = ps.map((p) => {
+    const v = Float64Array.from({ length: p.length }, (_, i) => s.f(p.xy[2 * i]!, p.xy[2 * i + 1]!));
+    const bad = v.findIndex((f) => !Number.isFinite(f));
+    return bad < 0 ? v : v.subarray(0, bad);
+  });
   let fStar = s.fStar;
   let estimated = false;
   if (fStar === undefined) {
     estimated = true;
-    fStar = Math.min(...series.map((v) => Math.min(...v)), ...Array.from(grid(s, 60, 60)).filter(Number.isFinite));
+    let low = Infinity;
+    for (const v of series) for (const f of v) low = Math.min(low, f);
+    for (const f of grid(s, 60, 60)) if (Number.isFinite(f)) low = Math.min(low, f);
+    fStar = low;
+  }
+  if (!Number.isFinite(fStar) || series.every((v) => v.length === 0)) {
+    caption.textContent = 'No finite value of f along the paths to draw.';
+    return;
   }
   // The axis spans the errors seen, down to 1e-16 at most (below that is rounding).
   let top = 0;
@@ -441,6 +486,7 @@ function drawRates(results: (number | undefined)[][]) {
 // ---------------------------------------------------------------- controls
 
 function buildControls() {
+  $('expr-max').textContent = String(MAX_FORMULA_LENGTH);
   const fnSelect = $<HTMLSelectElement>('fn');
   for (const id of FUNCTION_IDS) {
     const option = document.createElement('option');
@@ -452,6 +498,7 @@ function buildControls() {
     const fn = fnSelect.value as FunctionId;
     const preset = PRESETS[fn];
     state = { ...state, fn, start: [preset.start[0], preset.start[1]], lr: preset.lr, steps: preset.steps, shown: preset.steps, pictureStep: Math.min(state.pictureStep, preset.steps - 1) };
+    startNote = '';
     update();
   };
   const fieldset = $('optimizers');
@@ -512,8 +559,9 @@ function buildControls() {
     const input = $<HTMLInputElement>(id);
     input.onchange = () => {
       const v = Number(input.value);
-      if (input.value.trim() !== '' && Number.isFinite(v)) {
-        state.start = axis === 0 ? [v, state.start[1]] : [state.start[0], v];
+      // A number past the plot, infinite included, is moved to its edge (with a note).
+      if (input.value.trim() !== '' && !Number.isNaN(v)) {
+        setStart(axis === 0 ? [v, state.start[1]] : [state.start[0], v]);
         update();
       }
     };
@@ -521,8 +569,7 @@ function buildControls() {
   startInput(0, 'start-x');
   startInput(1, 'start-y');
   $('reset-start').onclick = () => {
-    const p = PRESETS[state.fn].start;
-    state.start = [p[0], p[1]];
+    setStart(PRESETS[state.fn].start);
     update();
   };
   $<HTMLSelectElement>('picture-opt').onchange = () => {
@@ -571,7 +618,7 @@ function buildControls() {
   $('download').onclick = () => {
     const s = currentSurface();
     if (!s) {
-      $('share-status').textContent = 'Nothing to download: fix the formula first.';
+      $('share-status').textContent = surfacePending ? 'Nothing to download yet: the formula’s derivatives are still being worked out.' : 'Nothing to download: fix the formula first.';
       return;
     }
     const json = JSON.stringify(pathsDownload(state, s, currentPaths(s)), null, 1);
@@ -630,6 +677,8 @@ function update() {
   state.shown = Math.min(state.shown, state.steps);
   const s = currentSurface();
   $('formula-error').textContent = state.fn === 'custom' ? surfaceError : '';
+  $('formula-status').textContent = state.fn === 'custom' && surfacePending ? 'Working out the formula’s derivatives …' : '';
+  $('start-note').textContent = startNote;
   $<HTMLInputElement>('expr').setAttribute('aria-invalid', String(state.fn === 'custom' && surfaceError !== ''));
   const ps = s ? currentPaths(s) : [];
   syncControls();

@@ -6,7 +6,7 @@
  * Everything that moves a point is the library itself, imported as users import it.
  */
 import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, minimize, type AnyOptimizer, type MinimizeOptions } from 'nesterov';
-import { derivative, parse, type EvalFunction, type MathNode } from 'mathjs/number';
+import { compileFormula, differentiate, type Derivatives } from './formula.ts';
 
 // ---------------------------------------------------------------- functions
 
@@ -56,6 +56,17 @@ export const FUNCTION_TITLES: Record<FunctionId, string> = {
   custom: 'Your formula in x and y',
 };
 
+/** The part of the plane each function's plot shows; a start is kept inside it. */
+export const DOMAINS: Record<FunctionId, { readonly x: readonly [number, number]; readonly y: readonly [number, number] }> = {
+  book: { x: [-10, 10], y: [-5, 5] },
+  rosenbrock: { x: [-2, 2], y: [-1, 3] },
+  beale: { x: [-4.5, 4.5], y: [-4.5, 4.5] },
+  saddle: { x: [-2, 2], y: [-2, 2] },
+  himmelblau: { x: [-5, 5], y: [-5, 5] },
+  quadratic: { x: [-10, 10], y: [-5, 5] },
+  custom: { x: [-5, 5], y: [-5, 5] },
+};
+
 const BOOK: Surface = {
   id: 'book',
   title: FUNCTION_TITLES.book,
@@ -65,8 +76,8 @@ const BOOK: Surface = {
     out[0] = x / 10;
     out[1] = 2 * y;
   },
-  xDomain: [-10, 10],
-  yDomain: [-5, 5],
+  xDomain: DOMAINS.book.x,
+  yDomain: DOMAINS.book.y,
   minima: [[0, 0]],
   fStar: 0,
 };
@@ -81,8 +92,8 @@ const ROSENBROCK: Surface = {
     out[0] = -2 * (1 - x) - 400 * x * r;
     out[1] = 200 * r;
   },
-  xDomain: [-2, 2],
-  yDomain: [-1, 3],
+  xDomain: DOMAINS.rosenbrock.x,
+  yDomain: DOMAINS.rosenbrock.y,
   minima: [[1, 1]],
   fStar: 0,
 };
@@ -99,8 +110,8 @@ const BEALE: Surface = {
     out[0] = 2 * a * (y - 1) + 2 * b * (y * y - 1) + 2 * c * (y * y * y - 1);
     out[1] = 2 * a * x + 4 * b * x * y + 6 * c * x * y * y;
   },
-  xDomain: [-4.5, 4.5],
-  yDomain: [-4.5, 4.5],
+  xDomain: DOMAINS.beale.x,
+  yDomain: DOMAINS.beale.y,
   minima: [[3, 0.5]],
   fStar: 0,
 };
@@ -114,8 +125,8 @@ const SADDLE: Surface = {
     out[0] = 2 * x;
     out[1] = y * y * y - y;
   },
-  xDomain: [-2, 2],
-  yDomain: [-2, 2],
+  xDomain: DOMAINS.saddle.x,
+  yDomain: DOMAINS.saddle.y,
   minima: [
     [0, 1],
     [0, -1],
@@ -134,8 +145,8 @@ const HIMMELBLAU: Surface = {
     out[0] = 4 * x * a + 2 * b;
     out[1] = 2 * a + 4 * y * b;
   },
-  xDomain: [-5, 5],
-  yDomain: [-5, 5],
+  xDomain: DOMAINS.himmelblau.x,
+  yDomain: DOMAINS.himmelblau.y,
   minima: [
     [3, 2],
     [-2.805118, 3.131312],
@@ -155,87 +166,37 @@ function quadratic(kappa: number): Surface {
       out[0] = (2 * x) / kappa;
       out[1] = 2 * y;
     },
-    xDomain: [-10, 10],
-    yDomain: [-5, 5],
+    xDomain: DOMAINS.quadratic.x,
+    yDomain: DOMAINS.quadratic.y,
     minima: [[0, 0]],
     fStar: 0,
   };
 }
 
-/** A formula the user typed that cannot be used; the message says why, for people. */
-export class FormulaError extends Error {}
+export { FormulaError, MAX_FORMULA_LENGTH } from './formula.ts';
 
-const ALLOWED_CONSTANTS = new Set(['pi', 'e']);
-
-/** Parses `text` with mathjs, checks it names only x and y, and differentiates it symbolically. */
-export function customSurface(text: string): Surface {
-  if (text.trim() === '') throw new FormulaError('The formula is empty: type an expression in x and y, e.g. x^2 + 3*sin(y).');
-  let node: MathNode;
-  try {
-    node = parse(text);
-  } catch (error) {
-    throw new FormulaError(`Cannot read the formula "${text}": ${(error as Error).message}.`);
-  }
-  const unknown = new Set<string>();
-  let statements = false;
-  node.traverse((child, path, parent) => {
-    if (child.type === 'SymbolNode' && !(parent?.type === 'FunctionNode' && path === 'fn')) {
-      const name = (child as unknown as { name: string }).name;
-      if (name !== 'x' && name !== 'y' && !ALLOWED_CONSTANTS.has(name)) unknown.add(name);
-    }
-    if (child.type === 'AssignmentNode' || child.type === 'FunctionAssignmentNode' || child.type === 'BlockNode') statements = true;
-  });
-  if (statements) throw new FormulaError(`The formula "${text}" assigns or has several statements: type one expression in x and y.`);
-  if (unknown.size > 0) {
-    throw new FormulaError(`The formula "${text}" uses ${[...unknown].map((n) => `"${n}"`).join(', ')}: only x, y, pi and e are known.`);
-  }
-  let dx: EvalFunction;
-  let dy: EvalFunction;
-  let value: EvalFunction;
-  try {
-    value = node.compile();
-    dx = derivative(node, 'x').compile();
-    dy = derivative(node, 'y').compile();
-  } catch (error) {
-    throw new FormulaError(`Cannot differentiate the formula "${text}": ${(error as Error).message}.`);
-  }
-  const scope = { x: 0, y: 0 };
-  const evaluate = (compiled: EvalFunction, x: number, y: number): number => {
-    scope.x = x;
-    scope.y = y;
-    let result: unknown;
-    try {
-      result = compiled.evaluate(scope);
-    } catch {
-      return NaN;
-    }
-    return typeof result === 'number' ? result : NaN;
-  };
-  // A formula that is nowhere a real number (a matrix, a string, ...) cannot be drawn.
-  let finite = 0;
-  for (const [x, y] of [
-    [0.5, 0.5],
-    [-1.5, 1],
-    [2, -2.5],
-    [-3, -1],
-  ] as const) {
-    if (Number.isFinite(evaluate(value, x, y))) finite++;
-  }
-  if (finite === 0) throw new FormulaError(`The formula "${text}" is not a real number at any point tried (e.g. x = 0.5, y = 0.5).`);
+/** The surface of a typed formula whose derivatives are known (from `differentiate`, maybe in the worker). */
+export function customSurfaceFrom(text: string, derivatives: Derivatives): Surface {
+  const { f, gradient } = compileFormula(text, derivatives);
   return {
     id: 'custom',
     title: `f(x, y) = ${text}`,
     formula: text,
-    f: (x, y) => evaluate(value, x, y),
-    gradient: (x, y, out) => {
-      out[0] = evaluate(dx, x, y);
-      out[1] = evaluate(dy, x, y);
-    },
-    xDomain: [-5, 5],
-    yDomain: [-5, 5],
+    f,
+    gradient,
+    xDomain: DOMAINS.custom.x,
+    yDomain: DOMAINS.custom.y,
     minima: [],
     fStar: undefined,
   };
+}
+
+/**
+ * Parses `text` with mathjs, checks it names only x and y, and differentiates it
+ * symbolically, here and now: the page does the differentiation in a worker instead.
+ */
+export function customSurface(text: string): Surface {
+  return customSurfaceFrom(text, differentiate(text));
 }
 
 /** The surface a state names (throws FormulaError for a bad custom formula). */
@@ -321,17 +282,28 @@ export const OPTIMIZERS: Record<string, OptimizerEntry> = {
 
 export const OPTIMIZER_NAMES = Object.keys(OPTIMIZERS);
 
-/** A path: the start and then one point per step, as x0, y0, x1, y1, ...; cut where it stops being finite. */
+/** A path: the start and then one point per step, as x0, y0, x1, y1, ...; cut at its last finite point. */
 export interface Path {
   readonly name: string;
   readonly xy: Float64Array;
-  /** Points in the path (steps + 1 unless it diverged). */
+  /** Points in the path (steps + 1 unless it stopped). */
   readonly length: number;
-  /** The step at which a point or gradient stopped being finite, if it did. */
-  readonly divergedAt: number | undefined;
+  /**
+   * Why the path stopped before its last step, when it did: the step it stopped at (its
+   * last point, length - 1) and what was not finite, for people.
+   */
+  readonly stopped: { readonly step: number; readonly reason: string } | undefined;
 }
 
-/** Runs optimizer `name` from `start` for `steps` updates on `surface`, through the library. */
+const show = (v: number) => String(+v.toPrecision(6));
+const pair = (a: number, b: number) => `(${show(a)}, ${show(b)})`;
+
+/**
+ * Runs optimizer `name` from `start` for `steps` updates on `surface`, through the
+ * library. The path stops at its last finite point: where f or the gradient there is
+ * NaN or infinite, or where the next step would leave the finite numbers or land where f
+ * is not finite (the start is always kept, to be drawn with the reason).
+ */
 export function runPath(name: string, surface: Surface, start: readonly [number, number], steps: number, knobs: Knobs): Path {
   const opt = OPTIMIZERS[name]!.make(knobs);
   const params = { xy: Float64Array.of(start[0], start[1]) };
@@ -342,23 +314,31 @@ export function runPath(name: string, surface: Surface, start: readonly [number,
   xy[0] = start[0];
   xy[1] = start[1];
   let length = 1;
-  let divergedAt: number | undefined;
-  for (let t = 0; t < steps; t++) {
-    surface.gradient(p[0]!, p[1]!, g);
+  let reason: string | undefined;
+  const f0 = surface.f(start[0], start[1]);
+  if (!Number.isFinite(f0)) reason = `f at the start ${pair(start[0], start[1])} is ${f0}, not a finite number`;
+  for (let t = 0; t < steps && reason === undefined; t++) {
+    const [x, y] = [p[0]!, p[1]!];
+    surface.gradient(x, y, g);
     if (!Number.isFinite(g[0]!) || !Number.isFinite(g[1]!)) {
-      divergedAt = t;
+      reason = `the gradient at ${pair(x, y)} is ${pair(g[0]!, g[1]!)}, not finite`;
       break;
     }
     opt.update(params, grads);
     if (!Number.isFinite(p[0]!) || !Number.isFinite(p[1]!)) {
-      divergedAt = t + 1;
+      reason = `step ${t + 1} would go to ${pair(p[0]!, p[1]!)}, past the finite numbers`;
+      break;
+    }
+    const f = surface.f(p[0]!, p[1]!);
+    if (!Number.isFinite(f)) {
+      reason = `step ${t + 1} would go to ${pair(p[0]!, p[1]!)}, where f is ${f}`;
       break;
     }
     xy[2 * length] = p[0]!;
     xy[2 * length + 1] = p[1]!;
     length++;
   }
-  return { name, xy, length, divergedAt };
+  return { name, xy, length, stopped: reason === undefined ? undefined : { step: length - 1, reason } };
 }
 
 export function pathsOf(state: PlaygroundState, surface: Surface): Path[] {
@@ -443,6 +423,8 @@ export function pictureOf(name: PictureOptimizer, surface: Surface, start: reado
   opt.update(params, grads);
   const after: Point = [p[0]!, p[1]!];
   const v1 = velocity();
+  // A step whose gradient or result is not finite has no arrows to draw.
+  if (![...g, ...after, ...v0, ...v1].every(Number.isFinite)) return undefined;
   const f = (n: number) => String(+n.toFixed(4));
   if (name === 'nesterov') {
     // The library stores the look-ahead point p = theta + mu v (Bengio's form); the
@@ -537,6 +519,28 @@ export const LIMITS = {
 
 const clamp = (v: number, [lo, hi]: readonly [number, number]) => Math.min(hi, Math.max(lo, v));
 
+/** The start a URL asks for, if it names two numbers (infinite ones too: clampStart moves them into the plot). */
+export function requestedStart(search: string): [number, number] | undefined {
+  const raw = (new URLSearchParams(search).get('start') ?? '').split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+  return raw.length === 2 && !raw.some(Number.isNaN) ? [raw[0]!, raw[1]!] : undefined;
+}
+
+/**
+ * `start` moved into the plot of `fn` (each coordinate to the nearest edge when past
+ * it), and a note for people when it moved ('' when it did not): a point far outside
+ * the plot cannot be drawn, and near the largest numbers its first step already overflows.
+ */
+export function clampStart(fn: FunctionId, start: readonly [number, number]): { start: [number, number]; note: string } {
+  const { x, y } = DOMAINS[fn];
+  const inside = (v: number, range: readonly [number, number]) => (Number.isNaN(v) ? (range[0] + range[1]) / 2 : clamp(v, range));
+  const clamped: [number, number] = [inside(start[0], x), inside(start[1], y)];
+  if (clamped[0] === start[0] && clamped[1] === start[1]) return { start: clamped, note: '' };
+  return {
+    start: clamped,
+    note: `The start ${pair(start[0], start[1])} is outside the plot (x from ${x[0]} to ${x[1]}, y from ${y[0]} to ${y[1]}): it was moved to ${pair(clamped[0], clamped[1])}.`,
+  };
+}
+
 /** The state as URL search parameters: every knob, so a link keeps its view even if the defaults change. */
 export function stateToQuery(state: PlaygroundState): string {
   const q = new URLSearchParams();
@@ -569,9 +573,7 @@ export function stateFromQuery(search: string): PlaygroundState {
   const fnRaw = q.get('fn');
   const fn = FUNCTION_IDS.includes(fnRaw as FunctionId) ? (fnRaw as FunctionId) : d.fn;
   const preset = PRESETS[fn];
-  const startRaw = (q.get('start') ?? '').split(',').map(Number);
-  const start: [number, number] =
-    startRaw.length === 2 && startRaw.every(Number.isFinite) ? [startRaw[0]!, startRaw[1]!] : [preset.start[0], preset.start[1]];
+  const start = clampStart(fn, requestedStart(search) ?? preset.start).start;
   const optRaw = q.get('opt');
   const optimizers = optRaw === null ? [...d.optimizers] : optRaw.split(',').filter((n, i, all) => OPTIMIZER_NAMES.includes(n) && all.indexOf(n) === i);
   const steps = Math.round(num('steps', fnRaw === null ? d.steps : preset.steps, LIMITS.steps));

@@ -15,6 +15,9 @@ export default defineConfig({
   publicDir: false,
   resolve: { conditions: ['nesterov-source', ...defaultClientConditions] },
   server: { fs: { allow: [fileURLToPath(new URL('..', import.meta.url))] } },
+  // The formula worker (site/formula-worker.ts) is its own ES module file, loaded from the
+  // page's origin as the CSP's worker-src 'self' asks; never inlined as a blob: URL.
+  worker: { format: 'es' },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

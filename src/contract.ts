@@ -1,8 +1,9 @@
 /**
  * The one contract of "an optimizer" in this library: something that updates named
  * params in place and has a state dict. Every rule's optimizer (`new Adam()`), Muon and
- * every wrapper (`Lookahead`, `partition`) is one, and every wrapper takes one, so
- * wrappers nest (a Lookahead inside a partition inside `tfOptimizer`).
+ * every wrapper (`Lookahead`, `partition`, `EMA`, `SWA`, `GradientAccumulation`) is one,
+ * and every wrapper takes one, so wrappers nest (a Lookahead inside a partition, an EMA
+ * around both). `tfOptimizer` takes a rule's optimizer, Muon or a partition of them.
  *
  * The split of a step into `check` and `update` is what makes a composite step all or
  * nothing: a wrapper over several optimizers checks every member's part of the call

@@ -76,6 +76,25 @@ export function clipGradNorm(grads: ParamSet, maxNorm: number, options: ClipOpti
   return total;
 }
 
+/**
+ * Clamps every gradient element to [-max, max], in place (PyTorch's `clip_grad_value_`).
+ * A NaN stays NaN, for the optimizer's `nonFinite` policy to see.
+ */
+export function clipGradValue(grads: ParamSet, max: number): void {
+  const owner = 'clipGradValue';
+  if (typeof max !== 'number' || !(max > 0) || max === Infinity) throw optionError(owner, 'max', max, 'a finite number > 0');
+  // Every array is checked before the first is changed.
+  const arrays = arraysOf(owner, grads);
+  const low = -max;
+  for (const array of arrays) {
+    for (let i = 0; i < array.length; i++) {
+      const g = array[i]!;
+      if (g > max) array[i] = max;
+      else if (g < low) array[i] = low;
+    }
+  }
+}
+
 /** Sets every gradient to zero, in place. */
 export function zeroGrads(grads: ParamSet): void {
   for (const array of arraysOf('zeroGrads', grads)) array.fill(0);

@@ -18,6 +18,8 @@ export { clipGradNorm, zeroGrads, zerosLike, type ClipOptions } from './grads.ts
 export {
   STATE_FORMAT,
   STATE_VERSION,
+  MAX_STATE_DEPTH,
+  checkSavedState,
   checkStateDict,
   decodeState,
   encodeState,
@@ -25,6 +27,7 @@ export {
   stateToJSON,
   type OptimizerStateDict,
   type ParamStateRecord,
+  type SavedState,
 } from './state.ts';
 export { StateError, UpdateError } from './errors.ts';
 export type { ArrayOf, Dtype, FloatArray, LearningRate, ParamSet, Schedule } from './types.ts';
@@ -39,3 +42,7 @@ export { LAMB, lambRule, type LAMBOptions, type LAMBHyper, type LAMBState } from
 export { Lookahead, LOOKAHEAD_FORMAT, type LookaheadOptions, type LookaheadStateDict, type WrappableOptimizer } from './lookahead.ts';
 export { Muon, NEWTON_SCHULZ_COEFFICIENTS, type MuonOptions, type MuonHyper, type MuonState } from './rules/muon.ts';
 export { partition, PARTITION_FORMAT, type Assignment, type Partition, type PartitionMember, type PartitionStateDict } from './partition.ts';
+export { clipGradValue } from './grads.ts';
+export { EMA, SWA, type EMAOptions, type EMAWarmup, type SWAOptions } from './averaging.ts';
+export { GradientAccumulation, type GradientAccumulationOptions } from './accumulation.ts';
+export { WRAPPER_STATE_FORMAT, WRAPPER_STATE_VERSION, type WrapperStateDict } from './state.ts';

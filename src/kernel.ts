@@ -62,3 +62,42 @@ export function loopFor<F extends KernelLoop>(loops: LoopsByArrayType<F>, p: Flo
  * allocation per call.
  */
 export const jsScalars = new Float64Array(16);
+
+/**
+ * A rule's WebAssembly kernel, described once: its export, the arrays it takes, and its
+ * scalars by name. The rule's `writeScalars` writes `s[layout.at.beta1]`; the build
+ * (scripts/build-wasm.ts) writes the same names into assembly/layout.generated.ts as
+ * byte offsets (`LION_BETA1`), which the kernel reads; the bench reads `at` too. The
+ * JS kernels read the same block by literal index: they are self-contained loops,
+ * compiled from their source text (see byArrayType), so they cannot read a map; the
+ * reference fixtures, run on both backends, fail if the two ever disagree.
+ */
+export interface KernelLayout<Scalar extends string = string> {
+  /** The kernel's export in the wasm module (assembly/rules/*.ts). */
+  readonly entry: string;
+  /** The arrays it takes, in argument order, by its argument names (first p, then g, ...). */
+  readonly arrays: readonly string[];
+  /** The arrays one step reads and writes with the rule's default options (the bench's bytes per element). */
+  readonly reads: readonly string[];
+  readonly writes: readonly string[];
+  /** Its scalars, in block order. */
+  readonly scalars: readonly Scalar[];
+  /** Each scalar's index in the block. */
+  readonly at: { readonly [K in Scalar]: number };
+}
+
+/** A rule's kernels by variant (`nag`, `book`, ...; `step` for a rule with one). */
+export type RuleKernels = { readonly [variant: string]: KernelLayout };
+
+/** Builds a layout, checking its names (a typo here would otherwise reach the wasm build). */
+export function kernelLayout<const Scalar extends string>(spec: Omit<KernelLayout<Scalar>, 'at'>): KernelLayout<Scalar> {
+  const at = {} as { [K in Scalar]: number };
+  spec.scalars.forEach((name, index) => {
+    if (name in at) throw new Error(`kernelLayout ${spec.entry}: scalar ${name} twice`);
+    at[name] = index;
+  });
+  for (const name of [...spec.reads, ...spec.writes]) {
+    if (!spec.arrays.includes(name)) throw new Error(`kernelLayout ${spec.entry}: ${name} is not one of its arrays (${spec.arrays.join(', ')})`);
+  }
+  return { ...spec, at };
+}

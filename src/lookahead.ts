@@ -30,6 +30,7 @@
 import { isOptimizerLike, type NonFinitePolicy, type OptimizerLike } from './contract.ts';
 import { StateError, UpdateError, describeValue, optionError } from './errors.ts';
 import { byArrayType, loopFor } from './kernel.ts';
+import { paramsOfSavedState } from './state.ts';
 import { dtypeOf, forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
 import { checkKnownOptions } from './validate.ts';
 
@@ -204,8 +205,14 @@ export class Lookahead<I extends OptimizerLike = OptimizerLike> implements Optim
     loopFor(SYNC_LOOPS, p)(p, s, p.length, this.#scalars);
   };
 
-  /** Forgets the slow weights of one parameter, or all of them and the count (the inner optimizer is left as it is). */
+  /**
+   * Forgets one parameter, or everything: its slow weights and the inner optimizer's
+   * state of it (all of them and the count without a name). Both together, so that the
+   * state dict stays one the Lookahead loads back (slow weights and inner state name the
+   * same parameters).
+   */
   reset(name?: string): void {
+    if (typeof this.inner.reset === 'function') this.inner.reset(name);
     if (name === undefined) {
       this.#slow.clear();
       this.#stepsSinceSync = 0;
@@ -262,19 +269,17 @@ export class Lookahead<I extends OptimizerLike = OptimizerLike> implements Optim
       if (bad >= 0) throw new StateError(`${owner}: the slow weights of '${name}' are not finite at index ${bad} (${array[bad]})`);
       copies.set(name, array.slice());
     }
-    // The inner state's parameters (when it has named records, as every optimizer of this
-    // library does) must be those that have slow weights.
-    const inner = saved.inner as { params?: unknown } | null | undefined;
-    const innerParams = inner !== null && typeof inner === 'object' ? inner.params : undefined;
-    if (innerParams !== null && typeof innerParams === 'object') {
-      const records = innerParams as Record<string, { length?: unknown; dtype?: unknown } | undefined>;
-      const names = Object.keys(records).sort();
+    // The inner state's parameters (when it is a state of this library's shapes: a rule's,
+    // Muon's, a partition's, a Lookahead's, nested) must be those that have slow weights.
+    const records = paramsOfSavedState(saved.inner);
+    if (records !== undefined) {
+      const names = [...records.keys()].sort();
       const slowNames = [...copies.keys()].sort();
       if (names.length !== slowNames.length || names.some((name, i) => name !== slowNames[i])) {
         throw new StateError(`${owner}: slow weights for [${slowNames.join(', ')}] but the inner state has parameters [${names.join(', ')}]`);
       }
       for (const [name, array] of copies) {
-        const record = records[name];
+        const record = records.get(name);
         if (record?.length !== array.length || record.dtype !== dtypeOf(array)) {
           throw new StateError(
             `${owner}: the slow weights of '${name}' are ${array.length} ${dtypeOf(array)}, the inner state's are ${describeValue(record?.length)} ${describeValue(record?.dtype)}`,

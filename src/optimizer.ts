@@ -15,14 +15,14 @@
  */
 import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
 import { UpdateError, describeValue, optionError } from './errors.ts';
-import { checkName, checkNoAliasing, checkOverridesUsed, checkSet, matcherOf, overlaps, type AliasEntry } from './optimizer/checks.ts';
+import { InputChecks, checkOverridesUsed, matcherOf } from './optimizer/checks.ts';
 import { firstNonFinite, locateOverflow, nonFiniteGradientError, overflowError, type Overflow } from './optimizer/finite.ts';
 import { checkStorePlan, kernelsFor, makePlan, planCurrent, type Planner, type Run, type Slot, type StorePlan } from './optimizer/plan.ts';
 import { slotsOfStateDict, stateDictOf, variantOf } from './optimizer/state-dict.ts';
 import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
 import type { OptimizerStateDict } from './state.ts';
 import { storeOf, type AnyParamStore } from './store.ts';
-import { dtypeOf, forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
+import { dtypeOf, forEachArray, getArray, type FloatArray, type ParamSet } from './types.ts';
 import { booleanOption, choiceOption } from './validate.ts';
 
 export type { NonFinitePolicy } from './contract.ts';
@@ -109,7 +109,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   #stepCount = 0;
   #skippedSteps = 0;
   // The call in progress, read by the pre-bound visitors below (no closure per call).
-  #params: ParamSet = NO_ARRAYS;
   #grads: ParamSet = NO_ARRAYS;
   #sawNonFinite = false;
   #plan: StorePlan<H, S> | undefined;
@@ -118,14 +117,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   /** Stores this optimizer holds state regions in (released by reset). */
   readonly #stores = new Set<AnyParamStore>();
   readonly #planner: Planner<H, S>;
-  // The arrays of the last call whose set was checked as a whole (no overlaps, every
-  // override used): [param, grad] per parameter, in order. A call with the same arrays
-  // skips that check, so it costs nothing per step.
-  readonly #checkedArrays: unknown[] = [];
-  readonly #checkedNames: string[] = [];
-  #checkedCount = 0;
-  #seen = 0;
-  #setChanged = false;
+  readonly #inputs: InputChecks;
 
   constructor(rule: UpdateRule<O, H, S>, options: O & OptimizerOptions<O>) {
     this.#rule = rule;
@@ -158,6 +150,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
         this.#overrides.push({ matches: matcherOf(owner, index, params), hyper: Object.freeze(hyper) });
       });
     }
+    this.#inputs = new InputChecks(this.#owner, this.#overrides, this.#slots);
     this.#planner = {
       rule: rule as unknown as UpdateRule<never, H, S>,
       owner: this.#owner,
@@ -248,7 +241,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     try {
       return this.#checkPlain(params, grads);
     } finally {
-      this.#params = NO_ARRAYS;
       this.#grads = NO_ARRAYS;
     }
   }
@@ -292,7 +284,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       }
       return true;
     } finally {
-      this.#params = NO_ARRAYS;
       this.#grads = NO_ARRAYS;
     }
   }
@@ -312,88 +303,15 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   // ---------------------------------------------------------------------------------
   // Plain parameter sets.
 
-  /** Every check of a plain-set step; false when the step is to be skipped. Sets #params and #grads. */
+  /** Every check of a plain-set step; false when the step is to be skipped. Sets #grads. */
   #checkPlain(params: ParamSet, grads: ParamSet): boolean {
-    if (this.checkInputs) {
-      checkSet(this.#owner, 'params', params);
-      checkSet(this.#owner, 'grads', grads);
-    }
-    this.#params = params;
+    if (this.checkInputs) this.#inputs.check(params, grads);
     this.#grads = grads;
     this.#sawNonFinite = false;
     this.#overflow = undefined;
-    if (this.checkInputs) {
-      this.#seen = 0;
-      this.#setChanged = false;
-      forEachArray(params, this.#checkParam);
-      forEachArray(grads, this.#checkGradName);
-      if (this.#setChanged || this.#seen !== this.#checkedCount) this.#checkNewSet(params, grads);
-    }
     forEachArray(params, this.#prepareParam);
     return !this.#sawNonFinite;
   }
-
-  readonly #checkParam = (param: unknown, name: string): void => {
-    const owner = this.#owner;
-    checkName(owner, name);
-    if (!isFloatArray(param)) {
-      throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
-    }
-    const grad = getArray(this.#grads, name);
-    if (grad === undefined) throw new UpdateError(`${owner}: no gradient for parameter '${name}'`, name);
-    if (!isFloatArray(grad)) {
-      throw new UpdateError(`${owner}: gradient '${name}' must be a Float32Array or Float64Array, got ${describeValue(grad)}`, name);
-    }
-    if (grad.constructor !== param.constructor) {
-      throw new UpdateError(`${owner}: gradient '${name}' is a ${grad.constructor.name} but the parameter is a ${param.constructor.name}`, name);
-    }
-    if (grad.length !== param.length) {
-      throw new UpdateError(`${owner}: gradient '${name}' has length ${grad.length} but the parameter has length ${param.length}`, name);
-    }
-    if (overlaps(grad, param)) throw new UpdateError(`${owner}: gradient '${name}' shares memory with its parameter`, name);
-    const i = this.#seen++;
-    if (this.#checkedArrays[2 * i] !== param || this.#checkedArrays[2 * i + 1] !== grad || this.#checkedNames[i] !== name) this.#setChanged = true;
-    const slot = this.#slots.get(name);
-    if (slot?.state !== undefined) {
-      if (slot.length !== param.length) {
-        throw new UpdateError(
-          `${owner}: parameter '${name}' has length ${param.length} but its optimizer state was made for length ${slot.length} (call reset('${name}') to start it afresh)`,
-          name,
-        );
-      }
-      if (slot.dtype !== dtypeOf(param)) {
-        throw new UpdateError(`${owner}: parameter '${name}' is ${dtypeOf(param)} but its optimizer state is ${slot.dtype}`, name);
-      }
-    }
-  };
-
-  /**
-   * The checks of a whole set of arrays, run when the set differs from the last one
-   * checked (not per step): no two arrays among all params and grads share memory, and
-   * every override matches some parameter.
-   */
-  #checkNewSet(params: ParamSet, grads: ParamSet): void {
-    const entries: AliasEntry[] = [];
-    const names: string[] = [];
-    forEachArray(params, (param, name) => {
-      names.push(name);
-      entries.push({ array: param as FloatArray, what: `parameter '${name}'`, name });
-      entries.push({ array: getArray(grads, name) as FloatArray, what: `gradient '${name}'`, name });
-    });
-    checkNoAliasing(this.#owner, entries);
-    checkOverridesUsed(this.#owner, this.#overrides, names);
-    this.#checkedArrays.length = 0;
-    forEachArray(params, (param, name) => this.#checkedArrays.push(param, getArray(grads, name)));
-    this.#checkedNames.length = 0;
-    this.#checkedNames.push(...names);
-    this.#checkedCount = names.length;
-  }
-
-  readonly #checkGradName = (_grad: unknown, name: string): void => {
-    if (getArray(this.#params, name) === undefined) {
-      throw new UpdateError(`${this.#owner}: gradient '${name}' has no parameter of that name`, name);
-    }
-  };
 
   /**
    * Sets `target.lr` to the lr of this step under `hyper`, checked (a schedule may return
@@ -590,7 +508,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   loadStateDict(value: unknown): void {
     const { slots, counters } = slotsOfStateDict(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), (name) => this.#resolveHyper(name), value);
     this.#plan = undefined;
-    this.#checkedCount = 0;
+    this.#inputs.forget();
     this.#slots.clear();
     for (const [name, slot] of slots) this.#slots.set(name, slot);
     this.#stepCount = counters.stepCount;

@@ -27,7 +27,7 @@ import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
 import { isOptimizerLike } from './contract.ts';
 import { StateError, UpdateError, describeValue } from './errors.ts';
 import { checkName, checkNoAliasing, checkSet, type AliasEntry } from './optimizer/checks.ts';
-import type { OptimizerStateDict } from './state.ts';
+import { paramsOfSavedState, type OptimizerStateDict } from './state.ts';
 import { storeOf, type AnyParamStore } from './store.ts';
 import { forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
 
@@ -39,7 +39,8 @@ export type PartitionMember = OptimizerLike;
 
 /**
  * The saved state of a partition: each member's own state dict, by key (typed as a
- * rule's; a member that is itself a wrapper saves its wrapper's dict there).
+ * rule's; a member that is itself a wrapper saves its wrapper's dict there, a
+ * `SavedState`). saveState / encodeState write it as it is, nested.
  */
 export interface PartitionStateDict {
   format: typeof PARTITION_FORMAT;
@@ -265,6 +266,19 @@ export function partition<M extends { readonly [key: string]: OptimizerLike }>(a
       const got = Object.keys(saved.members);
       if (got.length !== keys.length || keys.some((key) => !got.includes(key))) {
         throw new StateError(`${where}: the state has members [${got.join(', ')}], this partition has ${known}`);
+      }
+      // Each member's saved parameters must be ones this partition sends to that member:
+      // otherwise a member would keep a stale state that no step ever reaches.
+      for (const key of keys) {
+        for (const name of paramsOfSavedState(saved.members[key])?.keys() ?? []) {
+          let assigned: string;
+          try {
+            assigned = memberOf(name);
+          } catch (error) {
+            throw new StateError(`${where}: members['${key}'] holds the state of parameter '${name}', which this partition assigns to no member (${(error as Error).message})`);
+          }
+          if (assigned !== key) throw new StateError(`${where}: members['${key}'] holds the state of parameter '${name}', which this partition assigns to '${assigned}'`);
+        }
       }
       // All or nothing: a member that refuses its state puts back the ones loaded before it.
       const before = parts.map((part) => part.member.stateDict());

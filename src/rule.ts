@@ -8,6 +8,7 @@
  */
 import type { Dtype, FloatArray, LearningRate } from './types.ts';
 import type { WasmKernels } from './wasm/kernels.ts';
+import type { RuleKernels } from './kernel.ts';
 import { booleanOption, learningRateOption, numberOption } from './validate.ts';
 
 /** Hyperparameters every rule has, resolved (defaults applied, validated). */
@@ -58,6 +59,8 @@ export type WeightDecayKind = 'coupled' | 'decoupled' | 'update';
 export interface RuleDescription {
   /** Class name, used in messages and saved state. */
   readonly name: string;
+  /** Its WebAssembly kernels, by variant: export, arrays, named scalars (kernel.ts). Absent: JS only. */
+  readonly kernels?: RuleKernels;
   /** The lower-case name the CLI, the bench and the registry use ('nesterov', 'schedulefree-adamw'). */
   readonly key: string;
   /** The paper the rule follows (authors, year, title). */

@@ -4,21 +4,26 @@
  * They compose: `joinSchedules` runs one after another, `linearWarmup` ramps any
  * schedule up. The closed forms are PyTorch's StepLR, ExponentialLR, CosineAnnealingLR
  * (one half period, then flat) and LinearLR, evaluated at the step instead of
- * stepped by a scheduler object.
+ * stepped by a scheduler object. The cyclical ones (OneCycleLR, CosineAnnealingWarmRestarts),
+ * the decays (optax's polynomial, Keras's piecewise constant, warmup-stable-decay) and
+ * ReduceLROnPlateau live in schedules/.
  */
 import { optionError } from './errors.ts';
 import { powInt } from './math.ts';
 import type { LearningRate, Schedule } from './types.ts';
+import { nonNegative, positiveInteger } from './schedules/checks.ts';
 
-function positiveInteger(owner: string, name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw optionError(owner, name, value, 'an integer >= 1');
-  return value;
-}
-
-function nonNegative(owner: string, name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw optionError(owner, name, value, 'a finite number >= 0');
-  return value;
-}
+export { cosineRestarts, oneCycle, oneCycleMomentum, type Anneal, type CosineRestartsOptions, type OneCycleMomentumOptions, type OneCycleOptions } from './schedules/cycles.ts';
+export {
+  piecewiseConstant,
+  polynomialDecay,
+  warmupStableDecay,
+  type PiecewiseConstantOptions,
+  type PolynomialDecayOptions,
+  type StableDecayShape,
+  type WarmupStableDecayOptions,
+} from './schedules/decays.ts';
+export { PLATEAU_FORMAT, reduceOnPlateau, type PlateauSchedule, type PlateauStateDict, type ReduceOnPlateauOptions } from './schedules/plateau.ts';
 
 function schedule(owner: string, name: string, value: LearningRate): Schedule {
   if (typeof value === 'function') return value;

@@ -16,12 +16,27 @@
  * browsers), it detects every error burst up to 32 bits and misses a random
  * corruption with probability 2^-32. It is not a defence against deliberate edits.
  *
+ * A wrapper's state (a partition's, a Lookahead's) is a tree: a partition's dict holds
+ * its members' dicts by key, a Lookahead's its slow weights and its inner optimizer's
+ * dict. Both encodings write the tree as it is, every node with its own format tag, under
+ * the one checksum of the file; a node is validated as a single optimizer's dict is, and
+ * the nesting is bounded (MAX_STATE_DEPTH), so a hostile file cannot exhaust the stack.
+ * A single optimizer's file is a tree of one node: the format of 0.1.0, unchanged.
+ *
+ * The wrappers that keep one array per parameter beside an inner optimizer (EMA, SWA,
+ * GradientAccumulation, and any later one) share one generic node, WRAPPER_STATE_FORMAT:
+ * the wrapper's name, its options and counters (numbers), its arrays and counts by
+ * parameter name, and its inner optimizer's node. This module checks the node's shape; what the numbers
+ * must be for a given wrapper is that wrapper's loadStateDict's to check, as for every node.
+ *
  * Parameter names are arbitrary strings ('__proto__', 'constructor' included): every
  * record keyed by names that this module builds has a null prototype.
  */
 import { StateError, describeValue } from './errors.ts';
+import type { LOOKAHEAD_FORMAT, LookaheadStateDict } from './lookahead.ts';
+import type { PARTITION_FORMAT, PartitionStateDict } from './partition.ts';
 import type { Dtype, FloatArray } from './types.ts';
-import { dtypeOf } from './types.ts';
+import { dtypeOf, isFloatArray } from './types.ts';
 
 export const STATE_FORMAT = 'nesterov/optimizer-state';
 /**
@@ -56,8 +71,57 @@ export interface OptimizerStateDict {
   params: { [name: string]: ParamStateRecord };
 }
 
+/**
+ * A saved state of any optimizer-like object: a single optimizer's dict, or a wrapper's
+ * (partition, Lookahead) holding its members' or its inner optimizer's, nested.
+ */
+export type SavedState = OptimizerStateDict | PartitionStateDict | LookaheadStateDict | WrapperStateDict;
+
+export const WRAPPER_STATE_FORMAT = 'nesterov/wrapper-state';
+export const WRAPPER_STATE_VERSION = 1;
+
+/**
+ * The saved state of a wrapper that keeps arrays per parameter beside an inner optimizer
+ * (EMA, SWA, GradientAccumulation): one node format for all of them.
+ */
+export interface WrapperStateDict {
+  readonly format: typeof WRAPPER_STATE_FORMAT;
+  readonly version: typeof WRAPPER_STATE_VERSION;
+  /** The wrapper's class name: 'EMA', 'SWA', 'GradientAccumulation'. */
+  readonly wrapper: string;
+  /** The options the state was made with, as finite numbers (a load checks they are the wrapper's). */
+  readonly options: { readonly [key: string]: number };
+  /** The wrapper's counters: integers >= 0. */
+  readonly counters: { readonly [key: string]: number };
+  /** The wrapper's arrays, by parameter name (a record without prototype). */
+  readonly buffers: { readonly [name: string]: FloatArray };
+  /** Counters per parameter, by name (EMA, SWA: the averages taken of it): integers >= 0. */
+  readonly counts: { readonly [name: string]: number };
+  /** The inner optimizer's stateDict(). */
+  readonly inner: unknown;
+}
+
+/**
+ * How deep wrappers may nest in a saved state (a Lookahead in a partition in a partition
+ * is depth 2). Far beyond any real model; a bound so that a crafted file or a cyclic
+ * object is refused with a StateError rather than overflowing the stack.
+ */
+export const MAX_STATE_DEPTH = 32;
+
+// The wrappers' format tags (their modules own them; `typeof` keeps these in step
+// without a runtime import, which would be a cycle: the wrappers import this module).
+const PARTITION: typeof PARTITION_FORMAT = 'nesterov/partition-state';
+const LOOKAHEAD: typeof LOOKAHEAD_FORMAT = 'nesterov-lookahead';
+const LOOKAHEAD_VERSION = 1;
+const WRAPPER: typeof WRAPPER_STATE_FORMAT = WRAPPER_STATE_FORMAT;
+
 function fail(message: string): never {
   throw new StateError(`invalid optimizer state: ${message}`);
+}
+
+/** `fail` for a node of a tree: `at` is its path from the root ('' for the root itself). */
+function failAt(at: string, message: string): never {
+  fail(at === '' ? message : `${at}: ${message}`);
 }
 
 function isRecord(value: unknown): value is { [key: string]: unknown } {
@@ -80,37 +144,150 @@ const FROM_JSON_HINT = 'this looks like the text of stateToJSON parsed with JSON
  * and returns it typed. Rule-specific checks (which buffers) are the optimizer's.
  */
 export function checkStateDict(value: unknown): OptimizerStateDict {
+  return checkSingle(value, '');
+}
+
+function checkSingle(value: unknown, at: string): OptimizerStateDict {
   if (typeof value === 'string') {
-    fail(`expected an object, got ${describeValue(value)}: to load the text of stateToJSON, pass stateFromJSON(text)`);
+    failAt(at, `expected an object, got ${describeValue(value)}: to load the text of stateToJSON, pass stateFromJSON(text)`);
   }
-  if (!isRecord(value)) fail(`expected an object, got ${describeValue(value)}`);
-  if (value.format !== STATE_FORMAT) fail(`format is ${describeValue(value.format)}, expected "${STATE_FORMAT}"`);
-  if (value.version !== STATE_VERSION) fail(`version ${describeValue(value.version)} is not supported (this library reads version ${STATE_VERSION})`);
-  if (typeof value.checksum === 'string') fail(FROM_JSON_HINT);
-  if (typeof value.optimizer !== 'string') fail(`optimizer is ${describeValue(value.optimizer)}, expected a name`);
-  if (value.variant !== null && typeof value.variant !== 'string') fail(`variant is ${describeValue(value.variant)}`);
-  if (!isCount(value.stepCount)) fail(`stepCount is ${describeValue(value.stepCount)}, expected an integer >= 0`);
-  if (!isCount(value.skippedSteps)) fail(`skippedSteps is ${describeValue(value.skippedSteps)}, expected an integer >= 0`);
-  if (!isRecord(value.params)) fail(`params is ${describeValue(value.params)}, expected an object`);
+  if (!isRecord(value)) failAt(at, `expected an object, got ${describeValue(value)}`);
+  if (value.format !== STATE_FORMAT) failAt(at, `format is ${describeValue(value.format)}, expected "${STATE_FORMAT}"`);
+  if (value.version !== STATE_VERSION) failAt(at, `version ${describeValue(value.version)} is not supported (this library reads version ${STATE_VERSION})`);
+  if (typeof value.checksum === 'string') failAt(at, FROM_JSON_HINT);
+  if (typeof value.optimizer !== 'string') failAt(at, `optimizer is ${describeValue(value.optimizer)}, expected a name`);
+  if (value.variant !== null && typeof value.variant !== 'string') failAt(at, `variant is ${describeValue(value.variant)}`);
+  if (!isCount(value.stepCount)) failAt(at, `stepCount is ${describeValue(value.stepCount)}, expected an integer >= 0`);
+  if (!isCount(value.skippedSteps)) failAt(at, `skippedSteps is ${describeValue(value.skippedSteps)}, expected an integer >= 0`);
+  if (!isRecord(value.params)) failAt(at, `params is ${describeValue(value.params)}, expected an object`);
   for (const [name, record] of Object.entries(value.params)) {
     const where = `params['${name}']`;
-    if (!isRecord(record)) fail(`${where} is ${describeValue(record)}`);
-    if (record.dtype !== 'float32' && record.dtype !== 'float64') fail(`${where}.dtype is ${describeValue(record.dtype)}`);
-    if (!isCount(record.length)) fail(`${where}.length is ${describeValue(record.length)}`);
-    if (!isCount(record.step)) fail(`${where}.step is ${describeValue(record.step)}`);
-    if (!isRecord(record.scalars)) fail(`${where}.scalars is ${describeValue(record.scalars)}`);
-    if (!isRecord(record.buffers)) fail(`${where}.buffers is ${describeValue(record.buffers)}`);
+    if (!isRecord(record)) failAt(at, `${where} is ${describeValue(record)}`);
+    if (record.dtype !== 'float32' && record.dtype !== 'float64') failAt(at, `${where}.dtype is ${describeValue(record.dtype)}`);
+    if (!isCount(record.length)) failAt(at, `${where}.length is ${describeValue(record.length)}`);
+    if (!isCount(record.step)) failAt(at, `${where}.step is ${describeValue(record.step)}`);
+    if (!isRecord(record.scalars)) failAt(at, `${where}.scalars is ${describeValue(record.scalars)}`);
+    if (!isRecord(record.buffers)) failAt(at, `${where}.buffers is ${describeValue(record.buffers)}`);
     const type = record.dtype === 'float32' ? Float32Array : Float64Array;
     for (const [key, buffer] of Object.entries(record.buffers)) {
-      if (typeof buffer === 'string') fail(`${where}.buffers.${key} is ${describeValue(buffer)}, expected a ${type.name}: ${FROM_JSON_HINT}`);
-      if (!(buffer instanceof type)) fail(`${where}.buffers.${key} is ${describeValue(buffer)}, expected a ${type.name}`);
-      if (buffer.length !== record.length) fail(`${where}.buffers.${key} has length ${buffer.length}, expected ${record.length}`);
+      if (typeof buffer === 'string') failAt(at, `${where}.buffers.${key} is ${describeValue(buffer)}, expected a ${type.name}: ${FROM_JSON_HINT}`);
+      if (!(buffer instanceof type)) failAt(at, `${where}.buffers.${key} is ${describeValue(buffer)}, expected a ${type.name}`);
+      if (buffer.length !== record.length) failAt(at, `${where}.buffers.${key} has length ${buffer.length}, expected ${record.length}`);
     }
     for (const [key, scalar] of Object.entries(record.scalars)) {
-      if (typeof scalar !== 'number') fail(`${where}.scalars.${key} is ${describeValue(scalar)}`);
+      if (typeof scalar !== 'number') failAt(at, `${where}.scalars.${key} is ${describeValue(scalar)}`);
     }
   }
   return value as unknown as OptimizerStateDict;
+}
+
+/** The path of a child node: `members['adamw']`, `inner`, joined by dots. */
+function childPath(at: string, step: string): string {
+  return at === '' ? step : `${at}.${step}`;
+}
+
+function checkDepth(at: string, depth: number): void {
+  if (depth > MAX_STATE_DEPTH) failAt(at, `wrappers nest deeper than ${MAX_STATE_DEPTH} levels (MAX_STATE_DEPTH): refused (a cyclic or crafted state?)`);
+}
+
+/**
+ * Checks the shape of a saved state of any optimizer-like object: a single optimizer's
+ * dict (as checkStateDict), or a partition's or a Lookahead's, each node checked as
+ * deep as it nests (at most MAX_STATE_DEPTH), errors naming the node's path. What a
+ * node must hold to fit a given optimizer is that optimizer's loadStateDict's to check.
+ */
+export function checkSavedState(value: unknown): SavedState {
+  return checkNode(value, '', 0);
+}
+
+function checkNode(value: unknown, at: string, depth: number): SavedState {
+  checkDepth(at, depth);
+  if (!isRecord(value)) return checkSingle(value, at);
+  if (value.format === PARTITION) {
+    if (typeof value.checksum === 'string') failAt(at, FROM_JSON_HINT);
+    const members = value.members;
+    if (!isRecord(members)) failAt(at, `members is ${describeValue(members)}, expected an object { key: state }`);
+    const keys = Object.keys(members);
+    if (keys.length === 0) failAt(at, 'members is empty (a partition has at least one member)');
+    for (const key of keys) checkNode(members[key], childPath(at, `members['${key}']`), depth + 1);
+    return value as unknown as PartitionStateDict;
+  }
+  if (value.format === LOOKAHEAD) {
+    if (typeof value.checksum === 'string') failAt(at, FROM_JSON_HINT);
+    if (value.version !== LOOKAHEAD_VERSION) failAt(at, `version ${describeValue(value.version)} of a Lookahead state is not supported (this library reads version ${LOOKAHEAD_VERSION})`);
+    if (value.optimizer !== 'Lookahead') failAt(at, `optimizer is ${describeValue(value.optimizer)}, expected "Lookahead"`);
+    const k = value.k;
+    if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1) failAt(at, `k is ${describeValue(k)}, expected an integer >= 1`);
+    const alpha = value.alpha;
+    if (typeof alpha !== 'number' || !(alpha > 0 && alpha <= 1)) failAt(at, `alpha is ${describeValue(alpha)}, expected a number in (0, 1]`);
+    const count = value.stepsSinceSync;
+    if (!isCount(count) || count >= k) failAt(at, `stepsSinceSync is ${describeValue(count)}, expected an integer in [0, ${k - 1}]`);
+    const slow = value.slow;
+    if (!isRecord(slow)) failAt(at, `slow is ${describeValue(slow)}, expected an object { name: Float32Array | Float64Array }`);
+    for (const [name, array] of Object.entries(slow)) {
+      if (typeof array === 'string') failAt(at, `slow['${name}'] is ${describeValue(array)}, expected a Float32Array or Float64Array: ${FROM_JSON_HINT}`);
+      if (!isFloatArray(array)) failAt(at, `slow['${name}'] is ${describeValue(array)}, expected a Float32Array or Float64Array`);
+    }
+    checkNode(value.inner, childPath(at, 'inner'), depth + 1);
+    return value as unknown as LookaheadStateDict;
+  }
+  if (value.format === WRAPPER) {
+    if (typeof value.checksum === 'string') failAt(at, FROM_JSON_HINT);
+    if (value.version !== WRAPPER_STATE_VERSION) failAt(at, `version ${describeValue(value.version)} of a wrapper state is not supported (this library reads version ${WRAPPER_STATE_VERSION})`);
+    if (typeof value.wrapper !== 'string' || value.wrapper === '') failAt(at, `wrapper is ${describeValue(value.wrapper)}, expected the wrapper's name`);
+    const options = value.options;
+    if (!isRecord(options)) failAt(at, `options is ${describeValue(options)}, expected an object { name: number }`);
+    for (const [key, option] of Object.entries(options)) {
+      if (typeof option !== 'number' || !Number.isFinite(option)) failAt(at, `options.${key} is ${describeValue(option)}, expected a finite number`);
+    }
+    const counters = value.counters;
+    if (!isRecord(counters)) failAt(at, `counters is ${describeValue(counters)}, expected an object { name: integer }`);
+    for (const [key, count] of Object.entries(counters)) {
+      if (!isCount(count)) failAt(at, `counters.${key} is ${describeValue(count)}, expected an integer >= 0`);
+    }
+    const buffers = value.buffers;
+    if (!isRecord(buffers)) failAt(at, `buffers is ${describeValue(buffers)}, expected an object { name: Float32Array | Float64Array }`);
+    for (const [name, array] of Object.entries(buffers)) {
+      if (typeof array === 'string') failAt(at, `buffers['${name}'] is ${describeValue(array)}, expected a Float32Array or Float64Array: ${FROM_JSON_HINT}`);
+      if (!isFloatArray(array)) failAt(at, `buffers['${name}'] is ${describeValue(array)}, expected a Float32Array or Float64Array`);
+    }
+    const counts = value.counts;
+    if (!isRecord(counts)) failAt(at, `counts is ${describeValue(counts)}, expected an object { name: integer }`);
+    for (const [name, count] of Object.entries(counts)) {
+      if (!isCount(count)) failAt(at, `counts['${name}'] is ${describeValue(count)}, expected an integer >= 0`);
+    }
+    checkNode(value.inner, childPath(at, 'inner'), depth + 1);
+    return value as unknown as WrapperStateDict;
+  }
+  return checkSingle(value, at);
+}
+
+/**
+ * The parameters a saved state holds state for, by name, with the length and dtype its
+ * record gives (a partition's: its members' together; a Lookahead's: its inner
+ * optimizer's); undefined when the value is not a state of this library's shapes. For
+ * the wrappers' loadStateDict, to check a state against their own parameters before
+ * anything is loaded; the value need not be validated yet.
+ */
+export function paramsOfSavedState(value: unknown, depth = 0): Map<string, { length: unknown; dtype: unknown }> | undefined {
+  if (!isRecord(value) || depth > MAX_STATE_DEPTH) return undefined;
+  if (value.format === PARTITION) {
+    if (!isRecord(value.members)) return undefined;
+    const all = new Map<string, { length: unknown; dtype: unknown }>();
+    for (const member of Object.values(value.members)) {
+      const params = paramsOfSavedState(member, depth + 1);
+      if (params === undefined) return undefined;
+      for (const [name, record] of params) all.set(name, record);
+    }
+    return all;
+  }
+  if (value.format === LOOKAHEAD || value.format === WRAPPER) return paramsOfSavedState(value.inner, depth + 1);
+  if (!isRecord(value.params)) return undefined;
+  const params = new Map<string, { length: unknown; dtype: unknown }>();
+  for (const [name, record] of Object.entries(value.params)) {
+    params.set(name, isRecord(record) ? { length: record.length, dtype: record.dtype } : { length: undefined, dtype: undefined });
+  }
+  return params;
 }
 
 // ---------------------------------------------------------------------------------
@@ -271,13 +448,22 @@ function scalarFromJson(value: unknown, where: string): number {
   fail(`${where} is ${describeValue(value)}, expected a number`);
 }
 
-function metadataOf(state: OptimizerStateDict, encodeBuffer: (name: string, key: string, array: FloatArray) => string) {
+/**
+ * Writes a buffer into the record: returns what the record holds in its place (base64
+ * text, or a tensor name). `tensor` is the buffer's name in the safetensors layout,
+ * `owner` its place in the tree, for errors.
+ */
+type EncodeBuffer = (tensor: string, owner: string, array: FloatArray) => string;
+
+function metadataOf(state: OptimizerStateDict, at: string, tensorPrefix: string, encodeBuffer: EncodeBuffer) {
   const params = nameRecord<JsonParamRecord>();
   for (const [name, record] of Object.entries(state.params)) {
     const scalars = nameRecord<number | string>();
     for (const [key, value] of Object.entries(record.scalars)) scalars[key] = scalarToJson(value);
     const buffers = nameRecord<string>();
-    for (const [key, array] of Object.entries(record.buffers)) buffers[key] = encodeBuffer(name, key, array);
+    for (const [key, array] of Object.entries(record.buffers)) {
+      buffers[key] = encodeBuffer(`${tensorPrefix}${name}/${key}`, childPath(at, `params['${name}'].buffers.${key}`), array);
+    }
     params[name] = { dtype: record.dtype, length: record.length, step: record.step, scalars, buffers };
   }
   return {
@@ -291,15 +477,54 @@ function metadataOf(state: OptimizerStateDict, encodeBuffer: (name: string, key:
   };
 }
 
-/** The record from its JSON form, buffers decoded by `decodeBuffer`; only the known fields. */
-function stateFromMetadata(meta: unknown, decodeBuffer: (where: string, dtype: Dtype, value: unknown) => FloatArray): OptimizerStateDict {
-  if (!isRecord(meta)) fail(`expected an object, got ${describeValue(meta)}`);
-  if (meta.format !== STATE_FORMAT) fail(`format is ${describeValue(meta.format)}, expected "${STATE_FORMAT}"`);
-  if (meta.version !== STATE_VERSION) fail(`version ${describeValue(meta.version)} is not supported (this library reads version ${STATE_VERSION})`);
-  if (!isRecord(meta.params)) fail(`params is ${describeValue(meta.params)}, expected an object`);
+/**
+ * The record of a (checked) tree, buffers written by `encodeBuffer`. Tensor names are
+ * paths: a partition member's under `<key>/`, a Lookahead's inner state under `inner/`
+ * and its slow weights as `slow/<param>`; a single optimizer at the root as in 0.1.0.
+ */
+function treeMetadata(state: SavedState, at: string, tensorPrefix: string, encodeBuffer: EncodeBuffer): object {
+  if (state.format === PARTITION) {
+    const members = nameRecord<object>();
+    for (const [key, member] of Object.entries(state.members)) {
+      members[key] = treeMetadata(member as SavedState, childPath(at, `members['${key}']`), `${tensorPrefix}${key}/`, encodeBuffer);
+    }
+    return { format: state.format, members };
+  }
+  if (state.format === LOOKAHEAD) {
+    const slow = nameRecord<{ dtype: Dtype; length: number; data: string }>();
+    for (const [name, array] of Object.entries(state.slow)) {
+      slow[name] = { dtype: dtypeOf(array), length: array.length, data: encodeBuffer(`${tensorPrefix}slow/${name}`, childPath(at, `slow['${name}']`), array) };
+    }
+    const inner = treeMetadata(state.inner as SavedState, childPath(at, 'inner'), `${tensorPrefix}inner/`, encodeBuffer);
+    return { format: state.format, version: state.version, optimizer: state.optimizer, k: state.k, alpha: state.alpha, stepsSinceSync: state.stepsSinceSync, slow, inner };
+  }
+  if (state.format === WRAPPER) {
+    const options = nameRecord<number | string>();
+    for (const [key, value] of Object.entries(state.options)) options[key] = scalarToJson(value);
+    const counters = nameRecord<number>();
+    for (const [key, value] of Object.entries(state.counters)) counters[key] = value;
+    const buffers = nameRecord<{ dtype: Dtype; length: number; data: string }>();
+    for (const [name, array] of Object.entries(state.buffers)) {
+      buffers[name] = { dtype: dtypeOf(array), length: array.length, data: encodeBuffer(`${tensorPrefix}buffers/${name}`, childPath(at, `buffers['${name}']`), array) };
+    }
+    const counts = nameRecord<number>();
+    for (const [name, value] of Object.entries(state.counts)) counts[name] = value;
+    const inner = treeMetadata(state.inner as SavedState, childPath(at, 'inner'), `${tensorPrefix}inner/`, encodeBuffer);
+    return { format: state.format, version: state.version, wrapper: state.wrapper, options, counters, buffers, counts, inner };
+  }
+  return metadataOf(state, at, tensorPrefix, encodeBuffer);
+}
+
+type DecodeBuffer = (where: string, dtype: Dtype, value: unknown) => FloatArray;
+
+/** A single optimizer's record from its JSON form, buffers decoded by `decodeBuffer`; only the known fields. */
+function stateFromMetadata(meta: { [key: string]: unknown }, at: string, decodeBuffer: DecodeBuffer): unknown {
+  if (meta.format !== STATE_FORMAT) failAt(at, `format is ${describeValue(meta.format)}, expected "${STATE_FORMAT}"`);
+  if (meta.version !== STATE_VERSION) failAt(at, `version ${describeValue(meta.version)} is not supported (this library reads version ${STATE_VERSION})`);
+  if (!isRecord(meta.params)) failAt(at, `params is ${describeValue(meta.params)}, expected an object`);
   const params = nameRecord<unknown>();
   for (const [name, raw] of Object.entries(meta.params)) {
-    const where = `params['${name}']`;
+    const where = childPath(at, `params['${name}']`);
     if (!isRecord(raw) || !isRecord(raw.buffers) || !isRecord(raw.scalars)) fail(`${where} is malformed`);
     const dtype = raw.dtype;
     if (dtype !== 'float32' && dtype !== 'float64') fail(`${where}.dtype is ${describeValue(dtype)}`);
@@ -309,7 +534,7 @@ function stateFromMetadata(meta: unknown, decodeBuffer: (where: string, dtype: D
     for (const [key, value] of Object.entries(raw.buffers)) buffers[key] = decodeBuffer(`${where}.buffers.${key}`, dtype, value);
     params[name] = { dtype, length: raw.length, step: raw.step, scalars, buffers };
   }
-  return checkStateDict({
+  return {
     format: meta.format,
     version: meta.version,
     optimizer: meta.optimizer,
@@ -317,7 +542,66 @@ function stateFromMetadata(meta: unknown, decodeBuffer: (where: string, dtype: D
     stepCount: meta.stepCount,
     skippedSteps: meta.skippedSteps,
     params,
-  });
+  };
+}
+
+/** A tree from its JSON form (not yet checked: checkNode does that on the result). */
+function treeFromMetadata(meta: unknown, at: string, depth: number, decodeBuffer: DecodeBuffer): unknown {
+  checkDepth(at, depth);
+  if (!isRecord(meta)) failAt(at, `expected an object, got ${describeValue(meta)}`);
+  if (meta.format === PARTITION) {
+    if (!isRecord(meta.members)) failAt(at, `members is ${describeValue(meta.members)}, expected an object { key: state }`);
+    const members = nameRecord<unknown>();
+    for (const [key, member] of Object.entries(meta.members)) {
+      members[key] = treeFromMetadata(member, childPath(at, `members['${key}']`), depth + 1, decodeBuffer);
+    }
+    return { format: meta.format, members };
+  }
+  if (meta.format === LOOKAHEAD) {
+    if (!isRecord(meta.slow)) failAt(at, `slow is ${describeValue(meta.slow)}, expected an object`);
+    const slow = nameRecord<FloatArray>();
+    for (const [name, raw] of Object.entries(meta.slow)) {
+      const where = childPath(at, `slow['${name}']`);
+      if (!isRecord(raw)) fail(`${where} is malformed`);
+      const dtype = raw.dtype;
+      if (dtype !== 'float32' && dtype !== 'float64') fail(`${where}.dtype is ${describeValue(dtype)}`);
+      const array = decodeBuffer(`${where}.data`, dtype, raw.data);
+      if (array.length !== raw.length) fail(`${where} holds ${array.length} values, its length says ${describeValue(raw.length)}`);
+      slow[name] = array;
+    }
+    const inner = treeFromMetadata(meta.inner, childPath(at, 'inner'), depth + 1, decodeBuffer);
+    return { format: meta.format, version: meta.version, optimizer: meta.optimizer, k: meta.k, alpha: meta.alpha, stepsSinceSync: meta.stepsSinceSync, slow, inner };
+  }
+  if (meta.format === WRAPPER) {
+    if (!isRecord(meta.options)) failAt(at, `options is ${describeValue(meta.options)}, expected an object`);
+    if (!isRecord(meta.counters)) failAt(at, `counters is ${describeValue(meta.counters)}, expected an object`);
+    if (!isRecord(meta.buffers)) failAt(at, `buffers is ${describeValue(meta.buffers)}, expected an object`);
+    if (!isRecord(meta.counts)) failAt(at, `counts is ${describeValue(meta.counts)}, expected an object`);
+    const options = nameRecord<number>();
+    for (const [key, value] of Object.entries(meta.options)) options[key] = scalarFromJson(value, childPath(at, `options.${key}`));
+    const counters = nameRecord<unknown>();
+    for (const [key, value] of Object.entries(meta.counters)) counters[key] = value;
+    const buffers = nameRecord<FloatArray>();
+    for (const [name, raw] of Object.entries(meta.buffers)) {
+      const where = childPath(at, `buffers['${name}']`);
+      if (!isRecord(raw)) fail(`${where} is malformed`);
+      const dtype = raw.dtype;
+      if (dtype !== 'float32' && dtype !== 'float64') fail(`${where}.dtype is ${describeValue(dtype)}`);
+      const array = decodeBuffer(`${where}.data`, dtype, raw.data);
+      if (array.length !== raw.length) fail(`${where} holds ${array.length} values, its length says ${describeValue(raw.length)}`);
+      buffers[name] = array;
+    }
+    const counts = nameRecord<unknown>();
+    for (const [name, value] of Object.entries(meta.counts)) counts[name] = value;
+    const inner = treeFromMetadata(meta.inner, childPath(at, 'inner'), depth + 1, decodeBuffer);
+    return { format: meta.format, version: meta.version, wrapper: meta.wrapper, options, counters, buffers, counts, inner };
+  }
+  return stateFromMetadata(meta, at, decodeBuffer);
+}
+
+/** The checked tree from the record of a file. */
+function stateFromRecord(meta: unknown, decodeBuffer: DecodeBuffer): SavedState {
+  return checkNode(treeFromMetadata(meta, '', 0, decodeBuffer), '', 0);
 }
 
 /** A pre-release file: say so rather than "no checksum". */
@@ -351,18 +635,25 @@ function jsonContent(text: string): string {
   return begin === 0 && end === text.length ? text : text.slice(begin, end);
 }
 
-/** A JSON string of the state; buffers as base64 of their bytes (exact). */
-export function stateToJSON(state: OptimizerStateDict): string {
-  checkStateDict(state);
-  const body = JSON.stringify(metadataOf(state, (_name, _key, array) => toBase64(bytesOf(array))));
+/**
+ * A JSON string of the state (a single optimizer's or a wrapper's); buffers as base64
+ * of their bytes (exact).
+ */
+export function stateToJSON(state: SavedState): string {
+  checkSavedState(state);
+  const body = JSON.stringify(treeMetadata(state, '', '', (_tensor, _owner, array) => toBase64(bytesOf(array))));
   const rest = `",${body.slice(1)}`;
   const utf8 = new TextEncoder();
   const crc = crc32(utf8.encode(rest), crc32(utf8.encode(JSON_CHECKSUM_LEAD)));
   return `${JSON_CHECKSUM_LEAD}${hex8(crc)}${rest}`;
 }
 
-/** Parses and validates what `stateToJSON` wrote (checksum first). */
-export function stateFromJSON(text: string): OptimizerStateDict {
+/**
+ * Parses and validates what `stateToJSON` wrote (checksum first). The type parameter
+ * is the state the caller expects (a single optimizer's by default); the value is
+ * whatever valid state the text holds: tell a wrapper's by its `format`.
+ */
+export function stateFromJSON<S extends SavedState = OptimizerStateDict>(text: string): S {
   if (typeof text !== 'string') fail(`expected the text of stateToJSON, got ${describeValue(text)}`);
   const content = jsonContent(text);
   let parsed: unknown;
@@ -384,10 +675,10 @@ export function stateFromJSON(text: string): OptimizerStateDict {
   if (typeof parsed.checksum !== 'string' || !CHECKSUM_PATTERN.test(parsed.checksum)) {
     fail(`the checksum is ${describeValue(parsed.checksum)}, expected crc32: and 8 lowercase hex digits`);
   }
-  return stateFromMetadata(parsed, (where, dtype, value) => {
+  return stateFromRecord(parsed, (where, dtype, value) => {
     if (typeof value !== 'string') fail(`${where} is ${describeValue(value)}, expected base64 text`);
     return arrayFromBytes(dtype, fromBase64(value, where), where);
-  });
+  }) as S;
 }
 
 // ---------------------------------------------------------------------------------
@@ -408,17 +699,17 @@ const SPACE = 0x20;
  * The state in the safetensors layout: tensors named `<param>/<buffer>`, the record
  * (with tensor names in place of buffers) as JSON text in `__metadata__.nesterov`.
  */
-export function encodeState(state: OptimizerStateDict): Uint8Array {
-  checkStateDict(state);
+export function encodeState(state: SavedState): Uint8Array {
+  checkSavedState(state);
   const tensors = nameRecord<unknown>();
   const owners = new Map<string, string>();
   const chunks: Uint8Array[] = [];
   let offset = 0;
-  const meta = metadataOf(state, (name, key, array) => {
-    const tensor = `${name}/${key}`;
-    const owner = `params['${name}'].buffers.${key}`;
+  const meta = treeMetadata(state, '', '', (tensor, owner, array) => {
     const other = owners.get(tensor);
-    if (other !== undefined) fail(`${other} and ${owner} would both be stored as tensor '${tensor}' (names <param>/<buffer> must differ)`);
+    if (other !== undefined) {
+      fail(`${other} and ${owner} would both be stored as tensor '${tensor}' ${state.format === STATE_FORMAT ? '(names <param>/<buffer> must differ)' : '(tensor names, paths of member keys, parameter and buffer names, must differ)'}`);
+    }
     owners.set(tensor, owner);
     const bytes = bytesOf(array);
     tensors[tensor] = { dtype: SAFETENSORS_DTYPE[dtypeOf(array)], shape: [array.length], data_offsets: [offset, offset + bytes.byteLength] };
@@ -426,7 +717,7 @@ export function encodeState(state: OptimizerStateDict): Uint8Array {
     offset += bytes.byteLength;
     return tensor;
   });
-  const metadata = { checksum: `crc32:${'0'.repeat(CHECKSUM_DIGITS)}`, format: STATE_FORMAT, nesterov: JSON.stringify(meta) };
+  const metadata = { checksum: `crc32:${'0'.repeat(CHECKSUM_DIGITS)}`, format: state.format, nesterov: JSON.stringify(meta) };
   const json = new TextEncoder().encode(JSON.stringify({ __metadata__: metadata, ...tensors }));
   const headerBytes = new Uint8Array(Math.ceil((8 + json.byteLength) / 8) * 8 - 8).fill(SPACE); // spaces align the data to 8 bytes
   headerBytes.set(json);
@@ -539,8 +830,11 @@ function checkTiling(tensors: TensorEntry[], dataLength: number): void {
   if (position !== dataLength) fail(`the tensors cover data bytes 0..${position} but the data has ${dataLength} bytes (${dataLength - position} trailing)`);
 }
 
-/** Reads and validates what `encodeState` wrote: checksum, exact layout, then the record. */
-export function decodeState(bytes: Uint8Array): OptimizerStateDict {
+/**
+ * Reads and validates what `encodeState` wrote: checksum, exact layout, then the record.
+ * The type parameter is the state the caller expects, as for stateFromJSON.
+ */
+export function decodeState<S extends SavedState = OptimizerStateDict>(bytes: Uint8Array): S {
   if (!(bytes instanceof Uint8Array)) fail(`expected a Uint8Array, got ${describeValue(bytes)}`);
   if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for a safetensors header`);
   const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
@@ -562,12 +856,14 @@ export function decodeState(bytes: Uint8Array): OptimizerStateDict {
   if (typeof metadata.checksum !== 'string' || !CHECKSUM_PATTERN.test(metadata.checksum)) {
     fail(`__metadata__.checksum is ${describeValue(metadata.checksum)}, expected crc32: and 8 lowercase hex digits`);
   }
-  if (metadata.format !== STATE_FORMAT) fail(`__metadata__.format is ${describeValue(metadata.format)}, expected "${STATE_FORMAT}"`);
+  // The root's format, repeated where other tools look (a single optimizer's: STATE_FORMAT).
+  const rootFormat = isRecord(meta) && (meta.format === PARTITION || meta.format === LOOKAHEAD || meta.format === WRAPPER) ? meta.format : STATE_FORMAT;
+  if (metadata.format !== rootFormat) fail(`__metadata__.format is ${describeValue(metadata.format)}, expected "${rootFormat}"`);
   checkTiling(tensors, bytes.byteLength - dataStart);
 
   const byName = new Map(tensors.map((tensor) => [tensor.name, tensor]));
   const usedBy = new Map<string, string>();
-  const state = stateFromMetadata(meta, (where, dtype, tensorName) => {
+  const state = stateFromRecord(meta, (where, dtype, tensorName) => {
     if (typeof tensorName !== 'string') fail(`${where} is ${describeValue(tensorName)}, expected a tensor name`);
     const tensor = byName.get(tensorName);
     if (tensor === undefined) fail(`${where}: tensor '${tensorName}' is missing from the header`);
@@ -580,5 +876,5 @@ export function decodeState(bytes: Uint8Array): OptimizerStateDict {
   for (const tensor of tensors) {
     if (!usedBy.has(tensor.name)) fail(`tensor '${tensor.name}' (data bytes ${tensor.begin}..${tensor.end}) is used by no buffer of the metadata`);
   }
-  return state;
+  return state as S;
 }

@@ -50,12 +50,11 @@ const ALIGN = 16; // elements
  * lines, 832 bytes). Without it, regions of a length that is a multiple of 1024 floats
  * (1.6e7, a 1024x1024 matrix) start at the same address modulo 4096, and Intel cores
  * take a load of p[i] for a load of the v[i] just stored ("4K aliasing") and make it
- * wait: measured on the benchmark's Xeon at 1.6e7, the same kernels on the same data run
- * 10-22% faster with the skew (Nesterov 0.819 -> 0.740 ns/element, Lion 0.823 -> 0.711,
- * Schedule-Free AdamW 1.205 -> 1.061; the streaming bound's loops 5-17%). An odd number
- * of lines keeps r * 13 distinct modulo 64 lines for every r < 64, and with the
- * four-quarters kernels' streams (a quarter of 1.6e7 floats is 1024 bytes modulo 4096)
- * all twenty streams of five regions start at distinct addresses modulo 4096.
+ * wait: the kernels run measurably slower on that layout (`npm run bench:layout` times
+ * both). An odd number of lines keeps r * 13 distinct modulo 64 lines for every r < 64,
+ * and with the four-quarters kernels' streams (a quarter of 1.6e7 floats is 1024 bytes
+ * modulo 4096) all twenty streams of five regions start at distinct addresses modulo
+ * 4096.
  */
 const REGION_SKEW = 13 * ALIGN; // elements
 const PAGE = 65536;

@@ -5,7 +5,7 @@
  * and the stale temp files of killed writes removed at start.
  *
  * The file format (app/checkpoint.ts): a header line
- * {"format":"nesterov/main-job-checkpoint","version":2,"sha256":"<hex of the body>"}
+ * {"format":"nesterov/main-job-checkpoint","version":3,"sha256":"<hex of the body>"}
  * then the JSON body. `sign` below writes that header from the spec, so a test can
  * change a field and keep the digest right (a deliberate edit, or a buggy writer).
  */
@@ -19,9 +19,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { Rng } from '../app/nn/rng.ts';
-import { CheckpointError, loadCheckpoint, saveCheckpoint, type Checkpoint } from '../app/checkpoint.ts';
+import { CheckpointError, dataSha256, loadCheckpoint, saveCheckpoint, type Checkpoint } from '../app/checkpoint.ts';
 import { loadPackageDigits, split, type Digits } from '../app/data.ts';
 import { train, type TrainConfig } from '../app/train.ts';
+
+/** The run these checkpoints belong to (its key and its digits' SHA-256), as the CLI records it. */
+const ID = { runKey: 'sgd', dataSha256: 'ab'.repeat(32) };
 
 const main = fileURLToPath(new URL('../app/main.ts', import.meta.url));
 const run = promisify(execFile);
@@ -39,7 +42,7 @@ async function start(args: string[]): Promise<{ code: number; stdout: string; st
 /** Header line + body, the digest computed here from the format's definition. */
 export function sign(body: string): Buffer {
   const digest = createHash('sha256').update(Buffer.from(body, 'utf8')).digest('hex');
-  return Buffer.from(`{"format":"nesterov/main-job-checkpoint","version":2,"sha256":"${digest}"}\n${body}`, 'utf8');
+  return Buffer.from(`{"format":"nesterov/main-job-checkpoint","version":3,"sha256":"${digest}"}\n${body}`, 'utf8');
 }
 
 /** The body of a checkpoint file (after the header line; an old single-line file is all body). */
@@ -73,7 +76,7 @@ function tinyRun(optimizer = 'nesterov'): { config: TrainConfig; saved: Checkpoi
   });
   const config: TrainConfig = { optimizer, lr: 0.05, epochs: 2, batch: 10, seed: 3, hidden: [3] };
   const saved: Checkpoint[] = [];
-  train(config, { train: make(40), test: make(10) }, () => undefined, { every: 3, save: (c) => saved.push(c) });
+  train(config, { train: make(40), test: make(10) }, () => undefined, { every: 3, identity: ID, save: (c) => saved.push(c) });
   return { config, saved, trainCount: 40 };
 }
 
@@ -97,12 +100,12 @@ describe('checkpoint files: SHA-256 and every field checked (function level)', (
     for (const [i, checkpoint] of saved.entries()) {
       const path = join(folder, `roundtrip-${i}.json`);
       saveCheckpoint(path, checkpoint);
-      assert.deepEqual(loadCheckpoint(path, config, trainCount), checkpoint);
+      assert.deepEqual(loadCheckpoint(path, config, trainCount, ID), checkpoint);
     }
   });
 
   it('a missing file is no checkpoint (undefined), not an error', () => {
-    assert.equal(loadCheckpoint(join(folder, 'none.json'), config, trainCount), undefined);
+    assert.equal(loadCheckpoint(join(folder, 'none.json'), config, trainCount, ID), undefined);
   });
 
   it('refuses every single-bit flip of the header line and of sampled body bytes, naming the file', () => {
@@ -118,7 +121,7 @@ describe('checkpoint files: SHA-256 and every field checked (function level)', (
         bad[position]! ^= 1 << bit;
         writeFileSync(path, bad);
         assert.throws(
-          () => loadCheckpoint(path, config, trainCount),
+          () => loadCheckpoint(path, config, trainCount, ID),
           (e: Error) => e instanceof CheckpointError && e.message.startsWith(`${path}: `) && !e.message.includes('\n'),
           `byte ${position} bit ${bit}`,
         );
@@ -132,12 +135,12 @@ describe('checkpoint files: SHA-256 and every field checked (function level)', (
     const path = join(folder, 'huge.json');
     writeFileSync(path, '');
     truncateSync(path, limit + 1);
-    assert.throws(() => loadCheckpoint(path, config, trainCount), { message: `${path}: ${limit + 1} bytes, more than a checkpoint of this run can hold (${limit}); not a checkpoint` });
+    assert.throws(() => loadCheckpoint(path, config, trainCount, ID), { message: `${path}: ${limit + 1} bytes, more than a checkpoint of this run can hold (${limit}); not a checkpoint` });
     truncateSync(path, limit);
-    assert.throws(() => loadCheckpoint(path, config, trainCount), { message: /not a checkpoint of this program/ });
+    assert.throws(() => loadCheckpoint(path, config, trainCount, ID), { message: /not a checkpoint of this program/ });
     const device = join(folder, 'device.json');
     symlinkSync('/dev/zero', device);
-    assert.throws(() => loadCheckpoint(device, config, trainCount), { message: `${device}: not a regular file` });
+    assert.throws(() => loadCheckpoint(device, config, trainCount, ID), { message: `${device}: not a regular file` });
   });
 
   it('two swapped base64 characters in the params are caught by the digest', () => {
@@ -147,7 +150,7 @@ describe('checkpoint files: SHA-256 and every field checked (function level)', (
     let at = text.indexOf('"params":"') + 20;
     while (text[at] === text[at + 1]) at++;
     writeFileSync(path, Buffer.from(text.slice(0, at) + text[at + 1] + text[at] + text.slice(at + 2), 'latin1'));
-    assert.throws(() => loadCheckpoint(path, config, trainCount), {
+    assert.throws(() => loadCheckpoint(path, config, trainCount, ID), {
       name: 'CheckpointError',
       message: `${path}: corrupt checkpoint (the SHA-256 of its content does not match its header: the file was changed or damaged)`,
     });
@@ -156,8 +159,21 @@ describe('checkpoint files: SHA-256 and every field checked (function level)', (
   it('an old checkpoint without a checksum (version 1) is refused with what to do', () => {
     const path = join(folder, 'v1.json');
     writeFileSync(path, `{"format":"nesterov/main-job-checkpoint","version":1,${bodyOf(readFileSync(join(folder, 'roundtrip-0.json'))).slice(1)}`);
-    assert.throws(() => loadCheckpoint(path, config, trainCount), {
-      message: `${path}: checkpoint version 1, this program reads version 2 (an older release's checkpoint has no checksum; delete it or use another --out)`,
+    assert.throws(() => loadCheckpoint(path, config, trainCount, ID), {
+      message: `${path}: checkpoint version 1, this program reads version 3 (an older release's checkpoint does not record which run and data split it belongs to, so it cannot be checked against this run; delete it or use another --out)`,
+    });
+  });
+
+  it('a version 2 checkpoint (checksum, but no run and data split recorded) is refused: a renamed one cannot be told from a genuine one', () => {
+    const path = join(folder, 'v2.json');
+    const body = JSON.parse(bodyOf(readFileSync(join(folder, 'roundtrip-0.json')))) as Record<string, unknown>;
+    delete body.runKey;
+    delete body.dataSha256;
+    const text = JSON.stringify(body);
+    const digest = createHash('sha256').update(Buffer.from(text, 'utf8')).digest('hex');
+    writeFileSync(path, `{"format":"nesterov/main-job-checkpoint","version":2,"sha256":"${digest}"}\n${text}`);
+    assert.throws(() => loadCheckpoint(path, config, trainCount, ID), {
+      message: `${path}: checkpoint version 2, this program reads version 3 (an older release's checkpoint does not record which run and data split it belongs to, so it cannot be checked against this run; delete it or use another --out)`,
     });
   });
 
@@ -199,7 +215,7 @@ describe('checkpoint files: SHA-256 and every field checked (function level)', (
       saveCheckpoint(path, saved[2]!);
       editCheckpoint(path, edit);
       assert.throws(
-        () => loadCheckpoint(path, config, trainCount),
+        () => loadCheckpoint(path, config, trainCount, ID),
         (e: Error) => {
           assert.ok(e instanceof CheckpointError, `${e.name}: ${e.message}`);
           if (message.endsWith(': ')) assert.ok(e.message.startsWith(`${path}: ${message}`), e.message);
@@ -217,9 +233,9 @@ describe('checkpoint files: SHA-256 and every field checked (function level)', (
     const adamPath = join(folder, 'adam-state.json');
     saveCheckpoint(adamPath, adam);
     editCheckpoint(path, (r) => void (r.optimizer = (JSON.parse(bodyOf(readFileSync(adamPath))) as { optimizer: string }).optimizer));
-    assert.throws(() => loadCheckpoint(path, config, trainCount), { message: `${path}: field 'optimizer': Nesterov.loadStateDict: the state was saved by Adam, not Nesterov` });
+    assert.throws(() => loadCheckpoint(path, config, trainCount, ID), { message: `${path}: field 'optimizer': Nesterov.loadStateDict: the state was saved by Adam, not Nesterov` });
     saveCheckpoint(path, { ...saved[2]!, optimizer: saved[1]!.optimizer });
-    assert.throws(() => loadCheckpoint(path, config, trainCount), { message: `${path}: field 'optimizer.stepCount' is 4: the checkpoint is after 6 steps` });
+    assert.throws(() => loadCheckpoint(path, config, trainCount, ID), { message: `${path}: field 'optimizer.stepCount' is 4: the checkpoint is after 6 steps` });
   });
 });
 
@@ -253,6 +269,7 @@ describe('--resume: checkpoints checked before any training (CLI)', () => {
     assert.throws(() =>
       train(config, { train: trainSet, test }, () => undefined, {
         every: 10,
+        identity: { runKey: 'sgd', dataSha256: dataSha256({ train: trainSet, test }) },
         save: (c) => {
           saveCheckpoint(sgdPath, c);
           throw new Error('stop after the first checkpoint');
@@ -289,7 +306,7 @@ describe('--resume: checkpoints checked before any training (CLI)', () => {
     writeBodyLike(sgdPath, adamPath, '{}');
     const emptyRecord = await start([...args, '--resume']);
     assert.equal(emptyRecord.code, 2);
-    assert.equal(emptyRecord.stderr, `error: --resume: ${adamPath}: field 'config' is missing: expected object, received undefined\n`);
+    assert.equal(emptyRecord.stderr, `error: --resume: ${adamPath}: field 'runKey' is missing: expected string, received undefined\n`);
 
     // Without adam's bad file the run resumes sgd, trains adam, and clears the stale temp files.
     writeFileSync(adamPath, '');

@@ -25,12 +25,15 @@ import { CheckpointError, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type
 import { DataError, readIdx, type Digits } from '../app/data.ts';
 import { train, type TrainConfig } from '../app/train.ts';
 
+/** The run these checkpoints belong to (its key and its digits' SHA-256), as the CLI records it. */
+const ID = { runKey: 'sgd', dataSha256: 'ab'.repeat(32) };
+
 const folder = mkdtempSync(join(tmpdir(), 'nesterov-fuzz-'));
 
 /** Header line + body, the digest computed from the format's definition. */
 function sign(body: string): Buffer {
   const digest = createHash('sha256').update(Buffer.from(body, 'utf8')).digest('hex');
-  return Buffer.from(`{"format":"nesterov/main-job-checkpoint","version":2,"sha256":"${digest}"}\n${body}`, 'utf8');
+  return Buffer.from(`{"format":"nesterov/main-job-checkpoint","version":3,"sha256":"${digest}"}\n${body}`, 'utf8');
 }
 
 describe('fuzz: mutated checkpoints', () => {
@@ -42,7 +45,7 @@ describe('fuzz: mutated checkpoints', () => {
   });
   const config: TrainConfig = { optimizer: 'adam', lr: 0.001, epochs: 2, batch: 10, seed: 3, hidden: [2] };
   const saved: Checkpoint[] = [];
-  train(config, { train: make(40), test: make(10) }, () => undefined, { every: 3, save: (c) => saved.push(c) });
+  train(config, { train: make(40), test: make(10) }, () => undefined, { every: 3, identity: ID, save: (c) => saved.push(c) });
   const originals = [saved[2]!, saved[3]!].map((checkpoint, i) => {
     const path = join(folder, `original-${i}.json`);
     saveCheckpoint(path, checkpoint);
@@ -125,7 +128,7 @@ describe('fuzz: mutated checkpoints', () => {
         writeFileSync(path, bytes);
         let result: Checkpoint | undefined;
         try {
-          result = loadCheckpoint(path, config, 40);
+          result = loadCheckpoint(path, config, 40, ID);
         } catch (error) {
           assert.ok(error instanceof CheckpointError, `${(error as Error).name}: ${(error as Error).message}`);
           assert.ok(error.message.startsWith(`${path}: `) && !error.message.includes('\n'), error.message);

@@ -22,6 +22,9 @@ import { OPTIMIZERS } from '../app/optimizers.ts';
 import { trajectory, BOOK_SURFACE } from '../app/report.ts';
 import { train, type TrainConfig } from '../app/train.ts';
 
+/** The run these checkpoints belong to (its key and its digits' SHA-256), as the CLI records it. */
+const ID = { runKey: 'sgd', dataSha256: 'ab'.repeat(32) };
+
 const bytes = (a: Float32Array | Float64Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** Random digits: `count` images of uniform pixels, uniform labels. */
@@ -100,7 +103,7 @@ describe('schedulefree-adamw: evaluated at x, trained and saved at y', () => {
   const data = { train: randomDigits(rng, 60), test: randomDigits(rng, 30) };
   const config: TrainConfig = { optimizer: 'schedulefree-adamw', lr: 0.0025, epochs: 2, batch: 10, seed: 7, hidden: [8] };
   const saved: Checkpoint[] = [];
-  const result = train(config, data, () => undefined, { every: 4, save: (c) => saved.push(c) });
+  const result = train(config, data, () => undefined, { every: 4, identity: ID, save: (c) => saved.push(c) });
 
   /** The run by hand: the same initial weights and batches (train.ts's seeds), the accuracy and loss at x and at y after each epoch. */
   function byHand(): { atX: { accuracy: number; loss: number }[]; atY: { accuracy: number; loss: number }[] } {
@@ -163,9 +166,9 @@ describe('schedulefree-adamw: evaluated at x, trained and saved at y', () => {
     const folder = mkdtempSync(join(tmpdir(), 'nesterov-sf-'));
     const path = join(folder, 'schedulefree-adamw.json');
     saveCheckpoint(path, saved[1]!);
-    const from = loadCheckpoint(path, config, 60)!;
+    const from = loadCheckpoint(path, config, 60, ID)!;
     const last: Checkpoint[] = [];
-    const resumed = train(config, data, () => undefined, { every: 4, save: (c) => last.push(c), from });
+    const resumed = train(config, data, () => undefined, { every: 4, identity: ID, save: (c) => last.push(c), from });
     assert.deepEqual({ ...resumed, seconds: 0, optimizerSeconds: 0, samplesPerSecond: 0 }, { ...result, seconds: 0, optimizerSeconds: 0, samplesPerSecond: 0 });
     assert.ok(bytes(last[last.length - 1]!.params).equals(bytes(saved[saved.length - 1]!.params)));
   });
@@ -176,14 +179,14 @@ describe('muon checkpoints: both members saved and checked', () => {
   const data = { train: randomDigits(rng, 40), test: randomDigits(rng, 10) };
   const config: TrainConfig = { optimizer: 'muon', lr: 0.02, epochs: 2, batch: 10, seed: 3, hidden: [3] };
   const saved: Checkpoint[] = [];
-  train(config, data, () => undefined, { every: 3, save: (c) => saved.push(c) });
+  train(config, data, () => undefined, { every: 3, identity: ID, save: (c) => saved.push(c) });
   const folder = mkdtempSync(join(tmpdir(), 'nesterov-muon-ckpt-'));
 
   it('every checkpoint loads back deep-equal, the optimizer field holding both members', () => {
     for (const [i, checkpoint] of saved.entries()) {
       const path = join(folder, `roundtrip-${i}.json`);
       saveCheckpoint(path, checkpoint);
-      assert.deepEqual(loadCheckpoint(path, config, 40), checkpoint);
+      assert.deepEqual(loadCheckpoint(path, config, 40, ID), checkpoint);
       const body = JSON.parse(readFileSync(path, 'utf8').split('\n')[1]!) as { optimizer: string };
       const field = JSON.parse(body.optimizer) as { format: string; members: Record<string, string> };
       assert.equal(field.format, 'nesterov/partition-state');
@@ -197,7 +200,7 @@ describe('muon checkpoints: both members saved and checked', () => {
     const stale = { format: PARTITION_FORMAT, members: { muon: (saved[1]!.optimizer as PartitionStateDict).members.muon!, adamw: state.members.adamw! } } as PartitionStateDict;
     saveCheckpoint(path, { ...saved[2]!, optimizer: stale });
     assert.throws(
-      () => loadCheckpoint(path, config, 40),
+      () => loadCheckpoint(path, config, 40, ID),
       (e: Error) => e instanceof CheckpointError && e.message === `${path}: field 'optimizer.members.muon.stepCount' is 4: the checkpoint is after 6 steps`,
     );
   });
@@ -207,7 +210,7 @@ describe('muon checkpoints: both members saved and checked', () => {
     const adamw = (saved[2]!.optimizer as PartitionStateDict).members.adamw!;
     saveCheckpoint(path, { ...saved[2]!, optimizer: adamw });
     assert.throws(
-      () => loadCheckpoint(path, config, 40),
+      () => loadCheckpoint(path, config, 40, ID),
       (e: Error) => e instanceof CheckpointError && e.message.startsWith(`${path}: field 'optimizer': partition.loadStateDict: expected a partition state`),
     );
   });

@@ -42,8 +42,8 @@ describe('npm start: bad input', () => {
     ['an optimizer given twice', ['--optimizers', 'nesterov,adam,nesterov'], /^error: --optimizers: 'nesterov' is given twice \(each optimizer trains once\)$/],
     ['a learning rate for an optimizer not chosen', ['--optimizers', 'sgd,adam', '--lr', 'momentum=0.1'], /^error: --lr: momentum is not among the optimizers of this run \(sgd, adam\), got 'momentum=0\.1'$/],
     ['a learning rate given twice', ['--optimizers', 'sgd', '--lr', 'sgd=0.1', 'sgd=0.2'], /^error: --lr: the learning rate of sgd is given twice$/],
-    ['zero seeds', ['--seeds', '0'], /^error: option '--seeds <n>' argument '0' is invalid\. expected an integer >= 1, got '0'$/],
-    ['a fractional seed count', ['--seeds', '2.5', '--tune'], /^error: option '--seeds <n>' argument '2\.5' is invalid\. expected an integer >= 1, got '2\.5'$/],
+    ['zero seeds', ['--seeds', '0'], /^error: option '--seeds <n>' argument '0' is invalid\. expected an integer from 1 to 1000, got '0'$/],
+    ['a fractional seed count', ['--seeds', '2.5', '--tune'], /^error: option '--seeds <n>' argument '2\.5' is invalid\. expected an integer from 1 to 1000, got '2\.5'$/],
     ['zero search epochs', ['--tune', '--tune-epochs', '0'], /^error: option '--tune-epochs <n>' argument '0' is invalid\. expected an integer >= 1, got '0'$/],
     // 8,000 training digits: the search fits on 6,400 and validates on 1,600.
     ['a batch larger than what the search fits on', ['--tune', '--batch', '7000'], /^error: --batch: 7000 is larger than the digits the --tune search trains on \(6400 of 8000; 1600 validate\)$/],

@@ -4,33 +4,16 @@
  * tolerance on failure.
  */
 import assert from 'node:assert/strict';
-import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, type FloatArray, type Optimizer } from 'nesterov';
-import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
-import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
-import { LAMB, Lion } from 'nesterov';
+import { RULES, type FloatArray, type Optimizer } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test-only registry over differently-typed option records
 type AnyOptimizer = Optimizer<any, any, any>;
 type Factory = (options: Record<string, unknown>) => AnyOptimizer;
 
-export const OPTIMIZERS: Record<string, Factory> = {
-  SGD: (o) => new SGD(o),
-  Momentum: (o) => new Momentum(o),
-  Nesterov: (o) => new Nesterov(o),
-  AdaGrad: (o) => new AdaGrad(o),
-  RMSProp: (o) => new RMSProp(o),
-  Adam: (o) => new Adam(o),
-  AdamW: (o) => new AdamW(o),
-  NAdam: (o) => new NAdam(o),
-  RAdam: (o) => new RAdam(o),
-  Adamax: (o) => new Adamax(o),
-  Adadelta: (o) => new Adadelta(o),
-  Rprop: (o) => new Rprop(o),
-  ScheduleFreeSGD: (o) => new ScheduleFreeSGD(o),
-  ScheduleFreeAdamW: (o) => new ScheduleFreeAdamW(o),
-  Lion: (o) => new Lion(o),
-  LAMB: (o) => new LAMB(o),
-};
+/** Every elementwise rule of the registry, by class name (Muon, a matrix iteration, has its own tests). */
+export const OPTIMIZERS: Record<string, Factory> = Object.fromEntries(
+  RULES.filter((entry) => entry.rule !== undefined).map((entry) => [entry.name, (options: Record<string, unknown>) => entry.make(options) as unknown as AnyOptimizer]),
+);
 
 export function makeOptimizer(name: string, options: Record<string, unknown>): AnyOptimizer {
   const factory = OPTIMIZERS[name];

@@ -85,32 +85,6 @@ it('the wasm scan may flag four huge finite values that add up past float32 (the
   assert.equal(k.firstNonFinite(at, 256), -1);
 });
 
-// read3Quarters (the benchmark's reads-alone floor) reads every element of its three
-// arrays, whichever part of the loop (quarters, single vectors, scalars) takes it, and
-// writes nothing: a NaN or an Infinity planted anywhere in any of them is reported.
-it('the wasm read3Quarters floor loop reads every element of its three arrays and writes none', async () => {
-  const { ParamStore } = await import('nesterov');
-  for (const n of [1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 127, 128, 129, 1000]) {
-    const store = new ParamStore({ w: n }, { stateBuffers: 1 });
-    const k = store.kernels!.exports;
-    const regions = [0, 1, 2].map((region) => new Float32Array(store.buffer, store.byteOffset(region, 0), n));
-    const [a, b, c] = [0, 1, 2].map((region) => store.byteOffset(region, 0)) as [number, number, number];
-    regions.forEach((values, r) => values.fill(r + 0.5));
-    const before = regions.map((values) => Array.from(values));
-    assert.equal(k.read3Quarters(a, b, c, n), 0, `n ${n}, all finite`);
-    assert.deepEqual(regions.map((values) => Array.from(values)), before, `n ${n}: nothing written`);
-    for (const values of regions) {
-      for (let i = 0; i < n; i++) {
-        for (const bad of [NaN, Infinity, -Infinity]) {
-          values[i] = bad;
-          assert.equal(k.read3Quarters(a, b, c, n), 1, `n ${n}, ${bad} at ${i}`);
-        }
-        values[i] = 0.5;
-      }
-    }
-  }
-});
-
 // nesterovNag's wasm loop runs one vector in each quarter of the arrays per iteration,
 // then single vectors, then scalars: every element, whichever part of the loop takes it,
 // must be the float32 formula rounded operation by operation (wasm rounds every f32x4
@@ -147,4 +121,35 @@ it("wasm nesterovNag equals the float32 formula bit for bit at lengths around it
       }
     }
   }
+});
+
+// The named scalar layout has one source, the rules' `kernels`: the offsets the wasm
+// kernels load by (assembly/layout.generated.ts, committed) are written from it by the
+// build, and this fails while they are stale (a rule changed, the build not run).
+it('assembly/layout.generated.ts is what the rules declare', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { ruleLayouts } = await import('../scripts/build-wasm.ts');
+  const { layoutSource } = await import('../scripts/kernel-source.ts');
+  const committed = readFileSync(new URL('../assembly/layout.generated.ts', import.meta.url), 'utf8');
+  assert.equal(committed, layoutSource(await ruleLayouts()), 'run npm run build:wasm and commit assembly/layout.generated.ts');
+});
+
+it("every rule's declared wasm entry is a kernel of the module taking its arrays, n and s, and the threads split exactly those arrays", async () => {
+  const { ruleLayouts } = await import('../scripts/build-wasm.ts');
+  const { ParamStore } = await import('nesterov');
+  const { POINTER_COUNT } = await import('../src/wasm/kernels.ts');
+  const exports = new ParamStore({ w: 4 }).kernels!.exports as unknown as Record<string, (...args: number[]) => number>;
+  const layouts = await ruleLayouts();
+  assert.ok(layouts.length >= 20);
+  for (const layout of layouts) {
+    assert.equal(typeof exports[layout.entry], 'function', layout.entry);
+    assert.equal(exports[layout.entry]!.length, layout.arrays.length + 2, `${layout.entry}(${layout.arrays.join(', ')}, n, s)`);
+    assert.equal(POINTER_COUNT[layout.entry as keyof typeof POINTER_COUNT], layout.arrays.length, layout.entry);
+  }
+});
+
+it('the shipped module has no benchmark-only loop', async () => {
+  const { ParamStore } = await import('nesterov');
+  const names = Object.keys(new ParamStore({ w: 4 }).kernels!.exports);
+  for (const name of names) assert.doesNotMatch(name, /Unchecked$|^stream|^read3/, name);
 });

@@ -1,10 +1,12 @@
 /**
  * The published package, as a user gets it: the build (`npm run build`) emits ESM with declarations;
- * every name the README documents imports through the package's own `exports` (a child
- * `node` without the nesterov-source condition, so it loads dist/); `require()` works
- * (Node 20.19+ loads ESM synchronously); a strict TypeScript project without the DOM lib
- * and without skipLibCheck type-checks the README's code against dist/*.d.ts; the core
- * has no Node import (it runs in a browser); `npm pack` holds only what a user needs.
+ * every name docs/api.md documents, and every name the README and docs/ import, imports
+ * through the package's own `exports` (a child `node` without the nesterov-source
+ * condition, so it loads dist/); `require()` works (Node 20.19+ loads ESM synchronously);
+ * a strict TypeScript project without the DOM lib and without skipLibCheck type-checks
+ * the code of the README and docs/ against dist/*.d.ts; the core has no Node import (it
+ * runs in a browser); `npm pack` holds only what a user needs, the docs and their images
+ * included.
  *
  * Everything reading dist/ lives in this one file: it builds dist/ once, and test files
  * run in parallel.
@@ -13,14 +15,30 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import ts from 'typescript';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+/** The README and the pages under docs/, by their path from the package root. */
+const pages = new Map<string, string>([
+  ['README.md', readFileSync(join(root, 'README.md'), 'utf8')],
+  ...readdirSync(join(root, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .sort()
+    .map((name): [string, string] => [`docs/${name}`, readFileSync(join(root, 'docs', name), 'utf8')]),
+]);
+const allPages = [...pages.values()].join('\n\n');
+/** The API reference: every name it mentions must be an export. */
+const apiPage = pages.get('docs/api.md')!;
+/** TypeScript blocks of the README and docs/, without those marked `<!-- not run: reason -->` (test/readme.test.ts). */
+const runnableBlocks = [...pages.values()].flatMap((text) =>
+  [...text.matchAll(/^```(?:ts|typescript)\n([\s\S]*?)^```/gm)]
+    .filter((m) => !/^<!--\s*not run:/.test(text.slice(0, m.index).split('\n').at(-2) ?? ''))
+    .map((m) => m[1]!),
+);
 const ENTRY_POINTS = { nesterov: 'dist/index.d.ts', 'nesterov/node': 'dist/node/index.d.ts' } as const;
 type Entry = keyof typeof ENTRY_POINTS;
 
@@ -47,10 +65,10 @@ function declaredExports(): Record<Entry, string[]> {
   return { nesterov: names(ENTRY_POINTS.nesterov), 'nesterov/node': names(ENTRY_POINTS['nesterov/node']) };
 }
 
-// --- The names the README documents --------------------------------------------------
+// --- The names the docs document ---------------------------------------------------
 
 /**
- * Words in the API section that read like names but are not ours to export: fields of
+ * Words in docs/api.md that read like names but are not ours to export: fields of
  * the saved state record, an npm package. (snake_case words, other libraries' names,
  * are skipped by their form: this package's names are camelCase.)
  */
@@ -59,13 +77,13 @@ const KEYWORDS = new Set(['await', 'const', 'let', 'new', 'return', 'typeof', 'i
 const IDENTIFIER = /^[A-Za-z$][A-Za-z0-9$]*$/;
 
 interface Documented {
-  /** From the README's import statements: the module each name is imported from. */
+  /** From the import statements of the README and docs/: the module each name is imported from. */
   imported: { name: string; from: Entry; typeOnly: boolean }[];
-  /** From the API section: names, and whether their sentence says they come from nesterov/node. */
+  /** From docs/api.md: names, and whether their sentence says they come from nesterov/node. */
   api: { name: string; node: boolean; called: boolean }[];
 }
 
-function documentedNames(text: string): Documented {
+function documentedNames(text: string, section: string): Documented {
   const imported: Documented['imported'] = [];
   for (const [, typeImport, list, from] of text.matchAll(/import\s+(type\s+)?\{([^}]*)\}\s*from\s*'(nesterov(?:\/node)?)'/g)) {
     for (const part of list!.split(',')) {
@@ -77,8 +95,7 @@ function documentedNames(text: string): Documented {
   }
 
   const api: Documented['api'] = [];
-  const section = /^## API\n([\s\S]*?)(?=^## )/m.exec(text)![1]!;
-  // Words the README uses as options, properties or arguments, not as exports.
+  // Words the docs use as options, properties or arguments, not as exports.
   const code = [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!).concat([...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!));
   const notNames = new Set<string>();
   for (const snippet of code) {
@@ -144,23 +161,23 @@ describe('the built package', () => {
     }
   });
 
-  it('the README names that the test reads include the ones a user meets first', () => {
-    // A check of the extraction itself: these are in the README's imports and API section.
-    const { imported, api } = documentedNames(readme);
+  it('the names that the test reads from the docs include the ones a user meets first', () => {
+    // A check of the extraction itself: these are in the imports and in docs/api.md.
+    const { imported, api } = documentedNames(allPages, apiPage);
     const names = new Set([...imported.map((i) => i.name), ...api.map((a) => a.name)]);
     for (const name of ['Nesterov', 'AdamW', 'saveState', 'loadStateSync', 'startThreads', 'ParamStore', 'stepDecay', 'warmupCosineDecay', 'zerosLike', 'stateFromJSON', 'UpdateError', 'minimize']) {
-      assert.ok(names.has(name), `${name} not found in the README by the extraction`);
+      assert.ok(names.has(name), `${name} not found in the docs by the extraction`);
     }
     assert.ok(api.some((a) => a.name === 'startThreads' && a.node), 'startThreads is documented as coming from nesterov/node');
   });
 
-  it('every name the README documents imports through the exports map, from the module it names', () => {
-    const { imported, api } = documentedNames(readme);
+  it('every name the docs document imports through the exports map, from the module it names', () => {
+    const { imported, api } = documentedNames(allPages, apiPage);
     const wanted: Record<Entry, Set<string>> = { nesterov: new Set(), 'nesterov/node': new Set() };
     const missing: string[] = [];
     for (const { name, from, typeOnly } of imported) {
       if (!typeOnly) wanted[from].add(name);
-      else if (!declared[from].includes(name)) missing.push(`${name} (a type imported from '${from}' in the README)`);
+      else if (!declared[from].includes(name)) missing.push(`${name} (a type imported from '${from}' in the docs)`);
     }
     for (const { name, node, called } of api) {
       if (runtime.nesterov.includes(name)) wanted.nesterov.add(name);
@@ -168,21 +185,23 @@ describe('the built package', () => {
       else if (!called && (declared.nesterov.includes(name) || (node && declared['nesterov/node'].includes(name)))) continue; // a type
       else {
         missing.push(
-          `${name} (the README's API section names it${node ? " beside 'nesterov/node'" : ''}; if it is not meant as an export, add it to NOT_EXPORTS in this test)`,
+          `${name} (docs/api.md names it${node ? " beside 'nesterov/node'" : ''}; if it is not meant as an export, add it to NOT_EXPORTS in this test)`,
         );
       }
     }
     assert.deepEqual(missing, [], 'documented but not exported');
 
-    // Named imports, as the README writes them: a missing one is a link error.
+    // Named imports, as the docs write them: a missing one is a link error.
     const source = (Object.keys(wanted) as Entry[])
       .map((from, i) => `import { ${[...wanted[from]].join(', ')} } from '${from}'; globalThis.m${i} = { ${[...wanted[from]].join(', ')} };`)
       .join('\n');
     const imported_ = userNode(['--input-type=module', '-e', `${source}\nconsole.log(JSON.stringify([m0, m1].map((m) => Object.entries(m).map(([k, v]) => k + ':' + typeof v))));`]);
     assert.equal(imported_.status, 0, imported_.stderr);
     const [core, node] = JSON.parse(imported_.stdout) as [string[], string[]];
-    assert.deepEqual(core, [...wanted.nesterov].map((name) => `${name}:function`));
-    assert.deepEqual(node, [...wanted['nesterov/node']].map((name) => `${name}:function`));
+    // Classes and functions, the rule objects (`nesterovRule`, ...) and the registry (`RULES`): never undefined.
+    const value = (name: string) => `${name}:${/Rule$/.test(name) || name === 'RULES' ? 'object' : 'function'}`;
+    assert.deepEqual(core, [...wanted.nesterov].map(value));
+    assert.deepEqual(node, [...wanted['nesterov/node']].map(value));
     assert.ok(wanted['nesterov/node'].has('startThreads') && wanted['nesterov/node'].has('saveStateSync'));
   });
 
@@ -211,7 +230,7 @@ describe('the built package', () => {
   });
 
   for (const resolution of ['NodeNext', 'bundler'] as const) {
-    it(`a strict consumer project (lib ES2022, types node, no skipLibCheck, moduleResolution ${resolution}) type-checks the README's code against dist/`, () => {
+    it(`a strict consumer project (lib ES2022, types node, no skipLibCheck, moduleResolution ${resolution}) type-checks the code of the README and docs/ against dist/`, () => {
       const folder = mkdtempSync(join(tmpdir(), 'nesterov-consumer-'));
       writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
       mkdirSync(join(folder, 'node_modules'));
@@ -227,10 +246,10 @@ describe('the built package', () => {
         ...(resolution === 'NodeNext' ? { module: 'NodeNext', moduleResolution: 'NodeNext' } : { module: 'ESNext', moduleResolution: 'bundler' }),
       };
       writeFileSync(join(folder, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts'] }));
-      const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((block) => /from 'nesterov(\/node)?'/.test(block) && !block.includes('@tensorflow'));
-      // The TF.js block needs TF.js installed beside the package: test/readme.test.ts runs it.
-      assert.ok(blocks.length >= 4, `${blocks.length} README blocks with imports`);
-      blocks.forEach((block, i) => writeFileSync(join(folder, `readme-${i}.ts`), block));
+      const blocks = runnableBlocks.filter((block) => /from 'nesterov(\/node)?'/.test(block) && !block.includes('@tensorflow'));
+      // The TF.js blocks need TF.js installed beside the package: test/readme.test.ts runs them.
+      assert.ok(blocks.length >= 12, `${blocks.length} blocks with imports in the README and docs/`);
+      blocks.forEach((block, i) => writeFileSync(join(folder, `block-${i}.ts`), block));
       // Every exported name, by its name (values and types): each must resolve.
       writeFileSync(
         join(folder, 'every-name.ts'),
@@ -257,15 +276,16 @@ describe('the built package', () => {
     assert.deepEqual(allowScripts, { 'core-js': false, esbuild: false });
   });
 
-  it('packs only what a user needs, with the README images', () => {
+  it('packs only what a user needs, with the docs and their images', () => {
     const [pack] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as [{ files: { path: string }[] }];
     const paths = pack.files.map((f) => f.path);
     for (const path of paths) {
-      assert.match(path, /^(dist\/.*\.(js|d\.ts)|docs\/(report|rates|playground|report-tune)\.png|README\.md|CHANGELOG\.md|LICENSE|package\.json)$/, `unexpected file in the package: ${path}`);
+      assert.match(path, /^(dist\/.*\.(js|d\.ts)|docs\/(report|rates|playground|report-tune)\.png|docs\/[a-z-]+\.md|README\.md|CHANGELOG\.md|LICENSE|package\.json)$/, `unexpected file in the package: ${path}`);
     }
-    const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]!);
+    // Every image the README and docs/ show, by its path from the package root.
+    const images = [...new Set([...pages].flatMap(([file, text]) => [...text.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => normalize(join(dirname(file), m[1]!)))))];
     assert.deepEqual(images.sort(), ['docs/playground.png', 'docs/rates.png', 'docs/report-tune.png', 'docs/report.png']);
-    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/node/index.js', 'dist/node/index.d.ts', 'README.md', 'LICENSE', 'CHANGELOG.md', ...images]) {
+    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/node/index.js', 'dist/node/index.d.ts', 'README.md', 'LICENSE', 'CHANGELOG.md', ...pages.keys(), ...images]) {
       assert.ok(paths.includes(needed), `${needed} missing from the package`);
     }
   });

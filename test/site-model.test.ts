@@ -11,15 +11,19 @@ import {
   FormulaError,
   RATE_KAPPAS,
   RATE_METHODS,
+  clampStart,
   customSurface,
+  customSurfaceFrom,
   logLogSlope,
   pictureOf,
   rateIterations,
+  runPath,
   stateFromQuery,
   stateToQuery,
   surfaceOf,
   type PlaygroundState,
 } from '../site/model.ts';
+import { differentiate } from '../site/formula.ts';
 
 const close = (actual: readonly number[], expected: readonly number[], tolerance = 1e-12) =>
   assert.ok(
@@ -74,6 +78,74 @@ describe('the playground state in the URL', () => {
   });
 });
 
+describe('a start past the plot', () => {
+  it('is moved to the nearest point of the plot, with a note; a start inside stays, without one', () => {
+    assert.deepEqual(clampStart('book', [-7, 2]), { start: [-7, 2], note: '' });
+    assert.deepEqual(clampStart('book', [10, -5]), { start: [10, -5], note: '' });
+    // The book's plot: x in [-10, 10], y in [-5, 5].
+    assert.deepEqual(clampStart('book', [1e308, -1e308]), {
+      start: [10, -5],
+      note: 'The start (1e+308, -1e+308) is outside the plot (x from -10 to 10, y from -5 to 5): it was moved to (10, -5).',
+    });
+    // Rosenbrock's: x in [-2, 2], y in [-1, 3].
+    assert.deepEqual(clampStart('rosenbrock', [-Infinity, 0.5]).start, [-2, 0.5]);
+    assert.deepEqual(clampStart('rosenbrock', [0, NaN]).start, [0, 1]);
+  });
+
+  it('from the URL, infinite numbers included, as the page opens it', () => {
+    assert.deepEqual(stateFromQuery('?start=1e308,-1e308').start, [10, -5]);
+    assert.deepEqual(stateFromQuery('?fn=rosenbrock&start=5,-1e400').start, [2, -1]);
+    assert.deepEqual(stateFromQuery('?fn=custom&start=-4.5,4').start, [-4.5, 4]);
+    assert.deepEqual(stateFromQuery('?start=1,').start, [-7, 2]); // not two numbers: the preset
+  });
+});
+
+describe('a path that meets NaN or Infinity', () => {
+  const knobs = { lr: 0.1, momentum: 0.9, beta1: 0.9, beta2: 0.999 };
+  const show = (v: number) => String(+v.toPrecision(6));
+
+  it('stops at its last finite point: SGD on log(x) from (1, 1) stops before x < 0, where f is NaN', () => {
+    // By hand: x <- x - 0.1 / x, y stays 1.
+    const xs = [1];
+    while (xs[xs.length - 1]! - 0.1 / xs[xs.length - 1]! > 0) xs.push(xs[xs.length - 1]! - 0.1 / xs[xs.length - 1]!);
+    const next = xs[xs.length - 1]! - 0.1 / xs[xs.length - 1]!;
+    const path = runPath('sgd', customSurface('log(x)'), [1, 1], 60, knobs);
+    assert.equal(path.length, xs.length);
+    close(Array.from(path.xy.subarray(0, 2 * path.length)), xs.flatMap((x) => [x, 1]));
+    assert.deepEqual(path.stopped, { step: xs.length - 1, reason: `step ${xs.length} would go to (${show(next)}, 1), where f is NaN` });
+  });
+
+  it('says when f is not finite at the start, and when the gradient is not', () => {
+    const sqrt = runPath('nesterov', customSurface('sqrt(x) + y^2'), [-4, 1], 60, knobs);
+    assert.deepEqual([sqrt.length, sqrt.stopped], [1, { step: 0, reason: 'f at the start (-4, 1) is NaN, not a finite number' }]);
+    // f = sqrt(abs(x)) is 0 at x = 0, its derivative there is not finite.
+    const cusp = runPath('sgd', customSurface('sqrt(abs(x)) + y^2'), [0, 1], 60, knobs);
+    assert.equal(cusp.length, 1);
+    assert.match(cusp.stopped!.reason, /^the gradient at \(0, 1\) is \((NaN|-?Infinity), 2\), not finite$/);
+  });
+
+  it("stops where f overflows before the point does: SGD at lr 10 on the book's function multiplies y by -19 a step", () => {
+    // x1 = -7 - 10 * (-7 / 10) = 0; y <- y - 10 * 2y, so f = y^2 = 4 * 361^t passes 1.8e308 at t = 121.
+    let y = 2;
+    const ys = [y];
+    for (;;) {
+      const next = y - 10 * (2 * y);
+      if (!Number.isFinite(next * next)) break;
+      ys.push((y = next));
+    }
+    assert.equal(ys.length - 1, 120);
+    const path = runPath('sgd', surfaceOf({ fn: 'book', kappa: 20, expr: '' }), [-7, 2], 1000, { ...knobs, lr: 10 });
+    assert.equal(path.length, 121);
+    assert.equal(path.xy[2 * 120 + 1], ys[120]);
+    assert.deepEqual(path.stopped, { step: 120, reason: `step 121 would go to (0, ${show(y - 20 * y)}), where f is Infinity` });
+  });
+
+  it('runs to the end, with nothing said, when every point is finite', () => {
+    const path = runPath('nesterov', surfaceOf({ fn: 'book', kappa: 20, expr: '' }), [-7, 2], 30, knobs);
+    assert.deepEqual([path.length, path.stopped], [31, undefined]);
+  });
+});
+
 describe('the built-in functions', () => {
   it('the quadratic takes its condition number from the slider: x^2/kappa + y^2', () => {
     const surface = surfaceOf({ fn: 'quadratic', kappa: 316, expr: '' });
@@ -110,6 +182,73 @@ describe('a typed formula', () => {
     surface.gradient(1.5, 2, g);
     close(Array.from(g), [3, 3 * Math.cos(2)]);
     assert.equal(surface.f(1.5, 2), 2.25 + 3 * Math.sin(2));
+  });
+
+  it("is differentiated in one place (the page's worker) and compiled from the derivatives' text in another", () => {
+    // f = sin(x) y^3 + e^(x y): df/dx = cos(x) y^3 + y e^(x y), df/dy = 3 sin(x) y^2 + x e^(x y).
+    const text = 'sin(x) * y^3 + e^(x*y)';
+    const surface = customSurfaceFrom(text, differentiate(text));
+    for (const [x, y] of [
+      [0.3, -1.2],
+      [-2, 0.5],
+    ] as const) {
+      const g = new Float64Array(2);
+      surface.gradient(x, y, g);
+      close(Array.from(g), [Math.cos(x) * y ** 3 + y * Math.exp(x * y), 3 * Math.sin(x) * y ** 2 + x * Math.exp(x * y)], 1e-12);
+    }
+  });
+
+  it("unsimplified, is differentiated in milliseconds where mathjs's simplify takes half a minute: a 317-character sum of sin(x)*exp(y/k), with the hand gradient", () => {
+    const text = Array.from({ length: 17 }, (_, i) => `sin(x)*exp(y/${i + 7})`).join(' + ');
+    assert.equal(text.length, 317);
+    const t0 = performance.now();
+    const derivatives = differentiate(text, { simplify: false });
+    const elapsed = performance.now() - t0;
+    // Milliseconds on any host; the bound leaves room for a busy one and none for simplifying.
+    assert.ok(elapsed < 1000, `${elapsed.toFixed(0)} ms`);
+    const surface = customSurfaceFrom(text, derivatives);
+    // f = sin(x) sum_k exp(y/k) over k = 7..23: grad f = (cos(x) sum_k exp(y/k), sin(x) sum_k exp(y/k)/k).
+    const sum = (term: (k: number) => number) => Array.from({ length: 17 }, (_, i) => term(i + 7)).reduce((a, b) => a + b);
+    for (const [x, y] of [
+      [0.5, 1],
+      [-2, -3.5],
+    ] as const) {
+      const g = new Float64Array(2);
+      surface.gradient(x, y, g);
+      close(Array.from(g), [Math.cos(x) * sum((k) => Math.exp(y / k)), Math.sin(x) * sum((k) => Math.exp(y / k) / k)], 1e-12);
+    }
+  });
+
+  it("unsimplified, Beale's formula has the built-in Beale's gradient", () => {
+    const beale = surfaceOf({ fn: 'beale', kappa: 1, expr: '' });
+    const surface = customSurfaceFrom(beale.formula, differentiate(beale.formula, { simplify: false }));
+    for (const [x, y] of [
+      [3, 0.5],
+      [-1.2, 1.7],
+    ] as const) {
+      const [got, want] = [new Float64Array(2), new Float64Array(2)];
+      surface.gradient(x, y, got);
+      beale.gradient(x, y, want);
+      close(Array.from(got), Array.from(want), 1e-9);
+    }
+  });
+
+  it('longer than 500 characters is refused before anything else', () => {
+    const text = `x^2${'+y'.repeat(249)}`;
+    assert.equal(text.length, 501);
+    assert.throws(() => customSurface(text), (error: unknown) => error instanceof FormulaError && error.message === 'The formula is 501 characters long: the playground takes at most 500.');
+    // (Not 248 more terms: mathjs's simplify would take minutes over them, which is the worker's budget's business.)
+    const longest = 'x^2 + y'.padEnd(500, ' ');
+    assert.equal(customSurface(longest).f(2, 3), 7);
+  });
+
+  it('that is slow to evaluate is refused: isPrime of a prime near 2^53 tries some 5e7 divisors a call', () => {
+    assert.throws(
+      () => customSurface('x^2 + isPrime(9007199254740881)'),
+      (error: unknown) =>
+        error instanceof FormulaError &&
+        /^The formula "x\^2 \+ isPrime\(9007199254740881\)" takes [\d.]+ ms to evaluate with its gradient at one point: the page does that thousands of times a redraw, so it takes at most 1 ms; try a simpler formula\.$/.test(error.message),
+    );
   });
 
   it('bad formulas get a message that says why', () => {

@@ -15,12 +15,32 @@
  *   writes, so nothing is read from where it does not belong);
  * - a re-sealed JSON text with any JSON value put anywhere in its record is refused with
  *   a StateError or decodes to a state that checkStateDict accepts: never another error.
+ *
+ * The same for wrappers' states (a partition's, a Lookahead's, nested as trees of random
+ * shape), and for the files of real wrappers loaded into them: a corrupted file of a
+ * trained partition or Lookahead (nested or not) is refused with a StateError and the
+ * optimizer and all its members keep their state, or it loads exactly what it says.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { checkStateDict, decodeState, encodeState, STATE_FORMAT, STATE_VERSION, stateFromJSON, stateToJSON, StateError, type OptimizerStateDict, type ParamStateRecord } from 'nesterov';
-import { assertSameState, joinSafetensors, resealText, splitSafetensors } from './state-helpers.ts';
+import {
+  checkSavedState,
+  checkStateDict,
+  decodeState,
+  encodeState,
+  LOOKAHEAD_FORMAT,
+  PARTITION_FORMAT,
+  STATE_FORMAT,
+  STATE_VERSION,
+  stateFromJSON,
+  stateToJSON,
+  StateError,
+  type OptimizerStateDict,
+  type ParamStateRecord,
+  type SavedState,
+} from 'nesterov';
+import { assertSameState, CONFIGS, joinSafetensors, makeParams, N, resealText, run, splitSafetensors } from './state-helpers.ts';
 
 const SEED = 20261126;
 
@@ -230,6 +250,178 @@ describe('property-based: state encodings (issue 10 items 4, 5, 8)', () => {
         );
       }),
       { seed: SEED, numRuns: 1000 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------
+// Wrappers' states: trees of partitions and Lookaheads over single optimizers' states.
+
+const slowArb = fc.dictionary(
+  nameArb,
+  fc.tuple(fc.constantFrom('float32' as const, 'float64' as const), fc.array(fc.double(), { maxLength: 4 })).map(([dtype, values]) => (dtype === 'float32' ? Float32Array.from(values) : Float64Array.from(values))),
+  { maxKeys: 2 },
+);
+
+function nullPrototype<T>(entries: [string, T][]): { [key: string]: T } {
+  const record = Object.create(null) as { [key: string]: T };
+  for (const [key, value] of entries) record[key] = value;
+  return record;
+}
+
+/** A tree of wrapper states, up to `depth` wrappers deep, with single optimizers' states at the leaves. */
+function treeArb(depth: number): fc.Arbitrary<SavedState> {
+  if (depth === 0) return stateArb;
+  const child = treeArb(depth - 1);
+  const partitionArb = fc
+    .uniqueArray(fc.tuple(nameArb, child), { minLength: 1, maxLength: 2, selector: ([key]) => key })
+    .map((members): SavedState => ({ format: PARTITION_FORMAT, members: nullPrototype(members) as { [key: string]: OptimizerStateDict } }));
+  const lookaheadArb = fc
+    .record({ k: fc.integer({ min: 1, max: 6 }), alpha: fc.constantFrom(1, 0.5, 0.1, 2 ** -30, 0.3), count: fc.nat(), slow: slowArb, inner: child })
+    .map(
+      ({ k, alpha, count, slow, inner }): SavedState => ({
+        format: LOOKAHEAD_FORMAT,
+        version: 1,
+        optimizer: 'Lookahead',
+        k,
+        alpha,
+        stepsSinceSync: count % k,
+        slow: nullPrototype(Object.entries(slow)),
+        inner,
+      }),
+    );
+  return fc.oneof(partitionArb, lookaheadArb);
+}
+
+const wrapperArb = treeArb(3);
+
+/** Two saved states are the same: through JSON text, which is exact. */
+const sameSaved = (a: SavedState, b: SavedState): boolean => stateToJSON(a) === stateToJSON(b);
+
+describe('property-based: wrappers\' state encodings', () => {
+  it('any tree of partition and Lookahead states round-trips through JSON and safetensors exactly', () => {
+    fc.assert(
+      fc.property(wrapperArb, (state) => {
+        checkSavedState(state);
+        assert.deepStrictEqual(structuredClone(stateFromJSON<SavedState>(stateToJSON(state))), structuredClone(state));
+        assert.deepStrictEqual(structuredClone(decodeState<SavedState>(encodeState(state))), structuredClone(state));
+      }),
+      { seed: SEED, numRuns: 200 },
+    );
+  });
+
+  it('a mutated safetensors file or JSON text of a wrapper is refused with a StateError, never decoded to other values', () => {
+    fc.assert(
+      fc.property(wrapperArb, mutationArb, fc.boolean(), (state, makeMutation, asJson) => {
+        if (asJson) {
+          const text = stateToJSON(state);
+          const bytes = new TextEncoder().encode(text);
+          const mutated = new TextDecoder().decode(mutate(bytes, makeMutation(bytes.length)));
+          if (mutated === text) return true;
+          return refusedOrSame(
+            () => stateFromJSON<SavedState>(mutated),
+            (decoded) => stateToJSON(decoded) === text,
+          );
+        }
+        const file = encodeState(state);
+        const mutated = mutate(file, makeMutation(file.length));
+        if (sameBytes(mutated, file)) return true;
+        return refusedOrSame(
+          () => decodeState<SavedState>(mutated),
+          (decoded) => sameBytes(encodeState(decoded), file),
+        );
+      }),
+      { seed: SEED, numRuns: 800 },
+    );
+  });
+
+  it('a re-sealed JSON text of a wrapper with any JSON value put anywhere is refused with a StateError or is a valid state', () => {
+    fc.assert(
+      fc.property(wrapperArb, fc.array(fc.nat(), { minLength: 1, maxLength: 9 }), fc.jsonValue({ maxDepth: 2 }), (state, path, value) => {
+        const record = putAt(JSON.parse(stateToJSON(state)), path, value);
+        if (record === undefined) return true;
+        const text = resealText(JSON.stringify(record));
+        return refusedOrSame(
+          () => stateFromJSON<SavedState>(text),
+          (decoded) => checkSavedState(decoded) === decoded,
+        );
+      }),
+      { seed: SEED, numRuns: 800 },
+    );
+  });
+});
+
+/** Puts `value` at the place `path` (indices into the keys at each level) leads to; undefined for the checksum. */
+function putAt(record: unknown, path: readonly number[], value: unknown): unknown {
+  let node = record as Record<string, unknown>;
+  for (let depth = 0; depth < path.length; depth++) {
+    const keys = Object.keys(node);
+    if (keys.length === 0) break;
+    const key = keys[path[depth]! % keys.length]!;
+    const next = node[key];
+    if (depth === path.length - 1 || typeof next !== 'object' || next === null) {
+      if (key === 'checksum') return undefined; // the checksum's position is tested elsewhere
+      Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
+      break;
+    }
+    node = next as Record<string, unknown>;
+  }
+  return record;
+}
+
+describe('property-based: corrupted files of real wrappers', () => {
+  // Trained once: each a partition or a Lookahead (nested or not) after N steps.
+  const trained = Object.entries(CONFIGS).map(([label, make]) => {
+    const opt = make();
+    run(opt, makeParams(), 1, N);
+    const state = checkSavedState(opt.stateDict());
+    return { label, make, file: encodeState(state), text: stateToJSON(state) };
+  });
+  const configArb = fc.nat({ max: trained.length - 1 }).map((i) => trained[i]!);
+
+  /** Loads `decode()` into a trained copy: refused with a StateError and nothing changed, or loaded exactly as decoded. */
+  function loadsOrKeeps(make: () => ReturnType<(typeof CONFIGS)[string]>, decode: () => SavedState, expected?: SavedState): boolean {
+    const opt = make();
+    run(opt, makeParams(), 1, 2); // a state of its own, other than the file's
+    const before = checkSavedState(opt.stateDict());
+    let decoded: SavedState;
+    try {
+      decoded = decode();
+      opt.loadStateDict(decoded);
+    } catch (error) {
+      if (!(error instanceof StateError)) throw new Error(`not a StateError: ${(error as Error).name}: ${(error as Error).message}`);
+      if (!sameSaved(checkSavedState(opt.stateDict()), before)) throw new Error(`refused, but the state changed (${error.message})`);
+      return true;
+    }
+    const after = checkSavedState(opt.stateDict());
+    if (!sameSaved(after, decoded)) throw new Error('accepted, but the loaded state is not the one the file holds');
+    return expected === undefined || sameSaved(after, expected);
+  }
+
+  it('a flipped, swapped, inserted, deleted or truncated byte: refused with a StateError, the optimizer and its members unchanged', () => {
+    fc.assert(
+      fc.property(configArb, mutationArb, fc.boolean(), ({ make, file, text }, makeMutation, asJson) => {
+        if (asJson) {
+          const bytes = new TextEncoder().encode(text);
+          const mutated = new TextDecoder().decode(mutate(bytes, makeMutation(bytes.length)));
+          return mutated === text || loadsOrKeeps(make, () => stateFromJSON<SavedState>(mutated), stateFromJSON<SavedState>(text));
+        }
+        const mutated = mutate(file, makeMutation(file.length));
+        return sameBytes(mutated, file) || loadsOrKeeps(make, () => decodeState<SavedState>(mutated), decodeState<SavedState>(file));
+      }),
+      { seed: SEED, numRuns: 400 },
+    );
+  });
+
+  it('a re-sealed edit (any JSON value anywhere): refused with a StateError and nothing changed, or loaded exactly as the file says', () => {
+    fc.assert(
+      fc.property(configArb, fc.array(fc.nat(), { minLength: 1, maxLength: 10 }), fc.jsonValue({ maxDepth: 1 }), ({ make, text }, path, value) => {
+        const record = putAt(JSON.parse(text), path, value);
+        if (record === undefined) return true;
+        const edited = resealText(JSON.stringify(record));
+        return loadsOrKeeps(make, () => stateFromJSON<SavedState>(edited));
+      }),
+      { seed: SEED, numRuns: 600 },
     );
   });
 });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import type { OptimizerStateDict } from 'nesterov';
+import { Adam, AdamW, Lookahead, Muon, Nesterov, partition, type FloatArray, type OptimizerLike, type OptimizerStateDict } from 'nesterov';
 
 export interface SafetensorsParts {
   header: Record<string, unknown>;
@@ -75,3 +75,60 @@ export function withMetadataRecord(header: Record<string, unknown>, record: unkn
 export function assertSameState(actual: OptimizerStateDict, expected: OptimizerStateDict, message?: string): void {
   assert.deepStrictEqual(structuredClone(actual), structuredClone(expected), message);
 }
+
+// ---------------------------------------------------------------------------------
+// Wrappers (partition, Lookahead, nested) to save and resume: a small model of two
+// matrices for Muon and two vectors, its gradients a function of the params and the step.
+
+export const SHAPES = { W1: [6, 4], b1: [4], W2: [4, 3], b2: [3] } as const;
+export const MATRICES = { W1: [6, 4], W2: [4, 3] } as const;
+export const NAMES = Object.keys(SHAPES) as (keyof typeof SHAPES)[];
+export const isMatrix = (name: string): boolean => name.startsWith('W');
+
+export type Params = Record<string, FloatArray>;
+
+export function makeParams(): Params {
+  const params: Params = {};
+  NAMES.forEach((name, k) => {
+    const size = SHAPES[name].reduce((a, b) => a * b, 1);
+    params[name] = Float64Array.from({ length: size }, (_v, i) => Math.sin(1 + 7 * k + i) / 2);
+  });
+  return params;
+}
+
+/** The gradient of a quadratic plus a step-dependent pull: depends on the params, so the state matters. */
+export function gradsAt(params: Params, t: number): Params {
+  const grads: Params = {};
+  NAMES.forEach((name, k) => {
+    const p = params[name]!;
+    grads[name] = Float64Array.from(p, (x, i) => x - Math.cos(k + i * t) / 3);
+  });
+  return grads;
+}
+
+/** The configurations a user saves: each makes a fresh, identically configured optimizer. */
+export const CONFIGS: Record<string, () => OptimizerLike> = {
+  'a partition of Muon and AdamW': () => partition((name) => (isMatrix(name) ? 'muon' : 'adamw'), { muon: new Muon({ shapes: MATRICES }), adamw: new AdamW({ lr: 0.01 }) }),
+  'a Lookahead of Nesterov': () => new Lookahead(new Nesterov({ lr: 0.05, momentum: 0.9 }), { k: 3, alpha: 0.5 }),
+  'a Lookahead inside a partition': () =>
+    partition((name) => (isMatrix(name) ? 'muon' : 'slow'), { muon: new Muon({ shapes: MATRICES }), slow: new Lookahead(new Adam({ lr: 0.02 }), { k: 4, alpha: 0.6 }) }),
+  'a partition inside a Lookahead': () =>
+    new Lookahead(partition((name) => (isMatrix(name) ? 'muon' : 'adamw'), { muon: new Muon({ shapes: MATRICES }), adamw: new AdamW({ lr: 0.01 }) }), { k: 3, alpha: 0.5 }),
+  'a partition inside a partition': () =>
+    partition((name) => (name === 'b2' ? 'last' : 'rest'), {
+      rest: partition((name) => (isMatrix(name) ? 'muon' : 'nag'), { muon: new Muon({ shapes: MATRICES }), nag: new Nesterov({ lr: 0.05 }) }),
+      last: new Adam({ lr: 0.01 }),
+    }),
+};
+
+export function run(opt: OptimizerLike, params: Params, from: number, to: number): void {
+  for (let t = from; t <= to; t++) assert.equal(opt.update(params, gradsAt(params, t)), true);
+}
+
+/** Two saved states are the same: structure, names, scalars (Object.is) and every value of every buffer. */
+export function assertSameSaved(actual: unknown, expected: unknown, message?: string): void {
+  assert.deepStrictEqual(structuredClone(actual), structuredClone(expected), message);
+}
+
+/** Steps before a save: not a multiple of any k of CONFIGS, so a Lookahead is saved between two syncs. */
+export const N = 5;

@@ -182,12 +182,17 @@ export async function exportedBits(opt: tf.Optimizer): Promise<Map<string, strin
   return out;
 }
 
-/** `model.save` with its optimizer into memory, then `tf.loadLayersModel` of what was saved. */
-export async function saveAndLoad(model: tf.LayersModel): Promise<tf.LayersModel> {
+/** What `model.save` with its optimizer writes, in memory. */
+export async function saveArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(tf.io.withSaveHandler(async (saved) => {
     artifacts = saved;
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
   }), { includeOptimizer: true });
-  return tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+  return artifacts!;
+}
+
+/** `model.save` with its optimizer into memory, then `tf.loadLayersModel` of what was saved. */
+export async function saveAndLoad(model: tf.LayersModel): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(tf.io.fromMemory(await saveArtifacts(model)));
 }

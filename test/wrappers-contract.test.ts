@@ -217,3 +217,20 @@ describe('a loaded state is checked value by value: what would write NaN into pa
   it("Muon with variant 'book'", () => refuses(() => new Muon({ shapes: { W: [2, 2], b: [1, 2] } }), (d) => (d.variant = 'book'), /variant/));
   it('Muon: a NaN momentum', () => refuses(() => new Muon({ shapes: { W: [2, 2], b: [1, 2] } }), (d) => (d.params.W!.buffers.momentumBuffer![2] = NaN), /momentumBuffer.*not finite at index 2/));
 });
+
+describe('Lookahead.reset forgets a parameter in the inner optimizer too', () => {
+  it("reset('w') after a length change lets the new w train, and the state dict loads back", () => {
+    // k 5: no sync in these two steps, so w shows Adam's own step.
+    const opt = new Lookahead(new Adam({ lr: 0.1 }), { k: 5 });
+    opt.update({ w: new Float32Array([1, 2, 3]), v: new Float32Array([1]) }, { w: new Float32Array([0.1, 0.2, 0.3]), v: new Float32Array([1]) });
+    opt.reset('w');
+    const p = { w: new Float32Array([1, 2]), v: new Float32Array([1]) };
+    opt.update(p, { w: new Float32Array([0.5, -0.5]), v: new Float32Array([1]) });
+    // Adam's first step of a fresh w moves each element by lr (m / sqrt(v) = sign(g)).
+    assert.ok(Math.abs(p.w[0]! - 0.9) < 1e-6 && Math.abs(p.w[1]! - 2.1) < 1e-6, `${Array.from(p.w)}`);
+    const copy = new Lookahead(new Adam({ lr: 0.1 }), { k: 5 });
+    copy.loadStateDict(opt.stateDict());
+    assert.equal(copy.inner.stateOf('w')!.step, 1);
+    assert.equal(copy.inner.stateOf('v')!.step, 2);
+  });
+});

@@ -18,11 +18,15 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { constants as bufferConstants } from 'node:buffer';
 import { basename, dirname, join } from 'node:path';
 import { StateError, optionError } from '../errors.ts';
-import { decodeState, encodeState, readSafetensorsHeader, stateFromJSON, stateToJSON, type OptimizerStateDict } from '../state.ts';
+import { checkSavedState, decodeState, encodeState, readSafetensorsHeader, stateFromJSON, stateToJSON, type SavedState } from '../state.ts';
 
-/** What saveState / loadState need of an optimizer. */
+/**
+ * What saveState / loadState need of an optimizer: every optimizer-like object of this
+ * library (a rule's optimizer, Muon, a partition, a Lookahead, nested) is one.
+ */
 export interface StatefulOptimizer {
-  stateDict(): OptimizerStateDict;
+  /** A saved state (`SavedState`): checked when it is encoded. */
+  stateDict(): unknown;
   loadStateDict(state: unknown): void;
 }
 
@@ -106,7 +110,8 @@ function temporaryPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${lastStamp}.tmp`);
 }
 
-function encodeFor(path: string, state: OptimizerStateDict): Uint8Array {
+function encodeFor(path: string, dict: unknown): Uint8Array {
+  const state = checkSavedState(dict);
   return path.endsWith('.json') ? new TextEncoder().encode(stateToJSON(state)) : encodeState(state);
 }
 
@@ -202,7 +207,7 @@ function isJsonWhitespace(byte: number | undefined): boolean {
   return byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
 }
 
-function* readPlan(path: string, stats: Stats, maxBytes: number): Generator<Read, OptimizerStateDict, void> {
+function* readPlan(path: string, stats: Stats, maxBytes: number): Generator<Read, SavedState, void> {
   if (!stats.isFile()) throw stateFileError(path, `not a regular file (${kindOf(stats)}): a state file is a regular file`);
   const size = stats.size;
   if (size > maxBytes) {
@@ -231,7 +236,7 @@ function* readPlan(path: string, stats: Stats, maxBytes: number): Generator<Read
     const file = new Uint8Array(size);
     file.set(head);
     if (size > head.byteLength) yield { into: file.subarray(head.byteLength), position: head.byteLength };
-    return withPath(path, () => decodeState(file));
+    return withPath(path, () => decodeState<SavedState>(file));
   }
 
   let first = probe[0] === 0xef && probe[1] === 0xbb && probe[2] === 0xbf ? 3 : 0; // UTF-8 byte order mark
@@ -252,7 +257,7 @@ function* readPlan(path: string, stats: Stats, maxBytes: number): Generator<Read
   } catch (error) {
     throw stateFileError(path, `invalid optimizer state: not UTF-8 text (${(error as Error).message})`);
   }
-  return withPath(path, () => stateFromJSON(text));
+  return withPath(path, () => stateFromJSON<SavedState>(text));
 }
 
 function shrank(path: string): StateError {
@@ -262,7 +267,7 @@ function shrank(path: string): StateError {
 /** O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it. */
 const OPEN_FOR_CHECKING = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
-async function readStateFile(path: string, options: LoadStateOptions | undefined): Promise<OptimizerStateDict> {
+async function readStateFile(path: string, options: LoadStateOptions | undefined): Promise<SavedState> {
   const maxBytes = checkMaxBytes(options);
   let file: FileHandle;
   try {
@@ -298,7 +303,7 @@ async function readStateFile(path: string, options: LoadStateOptions | undefined
   }
 }
 
-function readStateFileSync(path: string, options: LoadStateOptions | undefined): OptimizerStateDict {
+function readStateFileSync(path: string, options: LoadStateOptions | undefined): SavedState {
   const maxBytes = checkMaxBytes(options);
   let fd: number;
   try {

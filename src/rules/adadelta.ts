@@ -26,7 +26,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export interface AdadeltaOptions extends CommonOptions {
   rho?: number;
@@ -45,14 +45,23 @@ export interface AdadeltaState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'rho', 'eps'] as const;
 
+/** The wasm kernel: `adadelta(p, g, sq, acc, n, s)`. */
+const ADADELTA = kernelLayout({
+  entry: 'adadelta',
+  arrays: ['p', 'g', 'sq', 'acc'],
+  reads: ['p', 'g', 'sq', 'acc'],
+  writes: ['p', 'sq', 'acc'],
+  scalars: ['step', 'rho', 'eps', 'sign', 'wd'],
+});
+
 /** Counts the step and writes the kernel's scalars: step (-lr), rho, eps, sign, weightDecay. */
 function writeScalars(s: Float64Array, state: AdadeltaState, h: AdadeltaHyper, scalars: StepScalars): void {
   state.step += 1;
-  s[0] = -scalars.lr;
-  s[1] = h.rho;
-  s[2] = h.eps;
-  s[3] = h.maximize ? -1 : 1;
-  s[4] = h.weightDecay;
+  s[ADADELTA.at.step] = -scalars.lr;
+  s[ADADELTA.at.rho] = h.rho;
+  s[ADADELTA.at.eps] = h.eps;
+  s[ADADELTA.at.sign] = h.maximize ? -1 : 1;
+  s[ADADELTA.at.wd] = h.weightDecay;
 }
 
 /** The JS kernel, twin of `adadelta` in assembly/kernels.ts. */
@@ -83,6 +92,7 @@ const ADADELTA_LOOPS = byArrayType(adadelta);
 
 export const adadeltaRule: UpdateRule<AdadeltaOptions, AdadeltaHyper, AdadeltaState> = {
   name: 'Adadelta',
+  kernels: { step: ADADELTA },
   optionNames: NAMES,
   globalOptions: [],
   key: 'adadelta',

@@ -27,7 +27,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export type AdaGradVariant = 'pytorch' | 'book';
 
@@ -52,16 +52,25 @@ export interface AdaGradState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'eps', 'lrDecay', 'initialAccumulatorValue', 'variant'] as const;
 
+/** The wasm kernel, both variants: `adagrad(p, g, h, n, s)`. */
+const ADAGRAD = kernelLayout({
+  entry: 'adagrad',
+  arrays: ['p', 'g', 'h'],
+  reads: ['p', 'g', 'h'],
+  writes: ['p', 'h'],
+  scalars: ['negativeStep', 'eps', 'book', 'sign', 'wd'],
+});
+
 /** Counts the step and writes the kernel's scalars: negativeStep, eps, book (0/1), sign, weightDecay. */
 function writeScalars(s: Float64Array, state: AdaGradState, h: AdaGradHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
   // 'book' computes p - (lr g) / d, which is p + (-lr g) / d exactly: one loop for both.
-  s[0] = h.variant === 'book' ? -lr : -(lr / (1 + (state.step - 1) * h.lrDecay));
-  s[1] = h.eps;
-  s[2] = h.variant === 'book' ? 1 : 0;
-  s[3] = h.maximize ? -1 : 1;
-  s[4] = h.weightDecay;
+  s[ADAGRAD.at.negativeStep] = h.variant === 'book' ? -lr : -(lr / (1 + (state.step - 1) * h.lrDecay));
+  s[ADAGRAD.at.eps] = h.eps;
+  s[ADAGRAD.at.book] = h.variant === 'book' ? 1 : 0;
+  s[ADAGRAD.at.sign] = h.maximize ? -1 : 1;
+  s[ADAGRAD.at.wd] = h.weightDecay;
 }
 
 /** The JS kernel, twin of `adagrad` in assembly/kernels.ts. */
@@ -87,6 +96,7 @@ const ADAGRAD_LOOPS = byArrayType(adagrad);
 
 export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState> = {
   name: 'AdaGrad',
+  kernels: { step: ADAGRAD },
   optionNames: NAMES,
   globalOptions: ['variant'],
   key: 'adagrad',

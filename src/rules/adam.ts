@@ -36,7 +36,7 @@ import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type Co
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
 
 export type AdamVariant = 'pytorch' | 'book';
@@ -115,6 +115,26 @@ export function adamBuffersOf(s: AdamState, h: AdamHyper): readonly FloatArray[]
 // beta1^t and beta2^t of the step being taken (see powIntInto for why in an array).
 const powers = new Float64Array(2);
 
+/** The wasm kernels: `adam(p, g, m, v, vmax, n, s)` (vmax read and written with amsgrad) and `adamBook(p, g, m, v, n, s)`. */
+export const ADAM_KERNELS = {
+  pytorch: kernelLayout({
+    entry: 'adam',
+    arrays: ['p', 'g', 'm', 'v', 'vmax'],
+    reads: ['p', 'g', 'm', 'v'],
+    writes: ['p', 'm', 'v'],
+    scalars: ['negativeStepSize', 'bc2sqrt', 'beta1', 'beta2', 'eps', 'amsgrad', 'shrink', 'sign', 'wd'],
+  }),
+  book: kernelLayout({
+    entry: 'adamBook',
+    arrays: ['p', 'g', 'm', 'v'],
+    reads: ['p', 'g', 'm', 'v'],
+    writes: ['p', 'm', 'v'],
+    scalars: ['lrT', 'beta1', 'beta2', 'eps', 'shrink', 'sign', 'wd'],
+  }),
+};
+const PYTORCH = ADAM_KERNELS.pytorch.at;
+const BOOK = ADAM_KERNELS.book.at;
+
 /**
  * Counts the step and writes the scalars of the kernel for `h.variant` (`adam` or
  * `adamBook` in assembly/kernels.ts, in that order) into `s`.
@@ -132,24 +152,26 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
   const coupled = h.decoupled ? 0 : h.weightDecay;
   const sign = h.maximize ? -1 : 1;
   if (h.variant === 'book') {
-    s[0] = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1; // the book's lr_t
-    s[1] = h.beta1;
-    s[2] = h.beta2;
-    s[3] = h.eps;
-    s[4] = shrink;
-    s[5] = sign;
-    s[6] = coupled;
+    const at = BOOK;
+    s[at.lrT] = (lr * Math.sqrt(biasCorrection2)) / biasCorrection1; // the book's lr_t
+    s[at.beta1] = h.beta1;
+    s[at.beta2] = h.beta2;
+    s[at.eps] = h.eps;
+    s[at.shrink] = shrink;
+    s[at.sign] = sign;
+    s[at.wd] = coupled;
     return;
   }
-  s[0] = -(lr / biasCorrection1);
-  s[1] = Math.sqrt(biasCorrection2);
-  s[2] = h.beta1;
-  s[3] = h.beta2;
-  s[4] = h.eps;
-  s[5] = h.amsgrad ? 1 : 0;
-  s[6] = shrink;
-  s[7] = sign;
-  s[8] = coupled;
+  const at = PYTORCH;
+  s[at.negativeStepSize] = -(lr / biasCorrection1);
+  s[at.bc2sqrt] = Math.sqrt(biasCorrection2);
+  s[at.beta1] = h.beta1;
+  s[at.beta2] = h.beta2;
+  s[at.eps] = h.eps;
+  s[at.amsgrad] = h.amsgrad ? 1 : 0;
+  s[at.shrink] = shrink;
+  s[at.sign] = sign;
+  s[at.wd] = coupled;
 }
 
 /** The JS kernel of variant 'pytorch' (and AdamW), twin of `adam` in assembly/kernels.ts. */
@@ -238,6 +260,7 @@ export function adamStepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, s
 
 export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
   name: 'Adam',
+  kernels: ADAM_KERNELS,
   optionNames: ADAM_OPTION_NAMES,
   globalOptions: ['variant'],
   key: 'adam',

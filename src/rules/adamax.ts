@@ -28,7 +28,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export interface AdamaxOptions extends CommonOptions {
   beta1?: number;
@@ -49,18 +49,27 @@ export interface AdamaxState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps'] as const;
 
+/** The wasm kernel: `adamax(p, g, m, u, n, s)`. */
+const ADAMAX = kernelLayout({
+  entry: 'adamax',
+  arrays: ['p', 'g', 'm', 'u'],
+  reads: ['p', 'g', 'm', 'u'],
+  writes: ['p', 'm', 'u'],
+  scalars: ['step', 'beta1', 'beta2', 'eps', 'sign', 'wd'],
+});
+
 /** Counts the step and writes the kernel's scalars: step (-lr / (1 - beta1^t)), beta1, beta2, eps, sign, weightDecay. */
 function writeScalars(s: Float64Array, state: AdamaxState, h: AdamaxHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
-  s[0] = h.beta1;
-  powIntInto(s, 0, state.step); // beta1^t, in place (see powIntInto for why in an array)
-  s[0] = -(lr / (1 - s[0]!));
-  s[1] = h.beta1;
-  s[2] = h.beta2;
-  s[3] = h.eps;
-  s[4] = h.maximize ? -1 : 1;
-  s[5] = h.weightDecay;
+  s[ADAMAX.at.step] = h.beta1;
+  powIntInto(s, ADAMAX.at.step, state.step); // beta1^t, in place (see powIntInto for why in an array)
+  s[ADAMAX.at.step] = -(lr / (1 - s[ADAMAX.at.step]!));
+  s[ADAMAX.at.beta1] = h.beta1;
+  s[ADAMAX.at.beta2] = h.beta2;
+  s[ADAMAX.at.eps] = h.eps;
+  s[ADAMAX.at.sign] = h.maximize ? -1 : 1;
+  s[ADAMAX.at.wd] = h.weightDecay;
 }
 
 /** The JS kernel, twin of `adamax` in assembly/kernels.ts. */
@@ -92,6 +101,7 @@ const ADAMAX_LOOPS = byArrayType(adamax);
 
 export const adamaxRule: UpdateRule<AdamaxOptions, AdamaxHyper, AdamaxState> = {
   name: 'Adamax',
+  kernels: { step: ADAMAX },
   optionNames: NAMES,
   globalOptions: [],
   key: 'adamax',

@@ -15,6 +15,7 @@ import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import { checkKnownOptions } from '../validate.ts';
 import type { UpdateRule } from '../rule.ts';
 import {
+  ADAM_KERNELS,
   ADAM_OPTION_NAMES,
   adamBufferNames,
   adamBuffersOf,
@@ -31,6 +32,7 @@ export type AdamWOptions = AdamOptions;
 
 export const adamwRule: UpdateRule<AdamWOptions, AdamHyper, AdamState> = {
   name: 'AdamW',
+  kernels: ADAM_KERNELS,
   optionNames: ADAM_OPTION_NAMES,
   globalOptions: ['variant'],
   key: 'adamw',

@@ -46,7 +46,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export interface LAMBOptions extends CommonOptions {
   beta1?: number;
@@ -67,18 +67,30 @@ export interface LAMBState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps'] as const;
 
-// Scalar layout shared by the passes (JS and wasm): the moments pass reads 0-4, the apply
-// pass 2-7; the JS moments pass writes the two sums of squares to 8 and 9.
-const BETA1 = 0;
-const BETA2 = 1;
-const BIAS1 = 2; // 1 - beta1^t
-const BIAS2 = 3; // 1 - beta2^t
-const SIGN = 4;
-const EPS = 5;
-const WD = 6;
-const STEP = 7; // -lr * ratio
-const PARAM_SQUARES = 8;
-const UPDATE_SQUARES = 9;
+/**
+ * The two wasm passes share one scalar block: `lambMoments(g, m, v, n, s)` reads beta1,
+ * beta2 and sign; `lambApply(p, m, v, n, s)` bias1 (1 - beta1^t), bias2, eps, wd and
+ * step (-lr * trust ratio); the JS passes also leave the two sums of squares after them.
+ */
+const LAMB_SCALARS = ['beta1', 'beta2', 'bias1', 'bias2', 'sign', 'eps', 'wd', 'step', 'paramSquares', 'updateSquares'] as const;
+const LAMB_KERNELS = {
+  moments: kernelLayout({ entry: 'lambMoments', arrays: ['g', 'm', 'v'], reads: ['g', 'm', 'v'], writes: ['m', 'v'], scalars: LAMB_SCALARS }),
+  apply: kernelLayout({ entry: 'lambApply', arrays: ['p', 'm', 'v'], reads: ['p', 'm', 'v'], writes: ['p'], scalars: LAMB_SCALARS }),
+};
+
+// The layout's indices, for the JS passes and the code between them.
+const {
+  beta1: BETA1,
+  beta2: BETA2,
+  bias1: BIAS1,
+  bias2: BIAS2,
+  sign: SIGN,
+  eps: EPS,
+  wd: WD,
+  step: STEP,
+  paramSquares: PARAM_SQUARES,
+  updateSquares: UPDATE_SQUARES,
+} = LAMB_KERNELS.moments.at;
 
 /** Counts the step and writes the scalars of both passes but the step (see the layout above). */
 function writeScalars(s: Float64Array, state: LAMBState, h: LAMBHyper): void {
@@ -176,6 +188,7 @@ const APPLY_LOOPS = byArrayType(lambApply);
 
 export const lambRule: UpdateRule<LAMBOptions, LAMBHyper, LAMBState> = {
   name: 'LAMB',
+  kernels: LAMB_KERNELS,
   optionNames: NAMES,
   globalOptions: [],
   key: 'lamb',

@@ -38,7 +38,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export interface LionOptions extends CommonOptions {
   beta1?: number;
@@ -56,15 +56,24 @@ export interface LionState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2'] as const;
 
+/** The wasm kernel: `lion(p, g, m, n, s)`; decay is 1 - lr wd (1: off). */
+export const LION = kernelLayout({
+  entry: 'lion',
+  arrays: ['p', 'g', 'm'],
+  reads: ['p', 'g', 'm'],
+  writes: ['p', 'm'],
+  scalars: ['lr', 'beta1', 'beta2', 'sign', 'decay'],
+});
+
 /** Counts the step and writes the kernel's scalars: lr, beta1, beta2, sign, decay (1 - lr wd). */
 function writeScalars(s: Float64Array, state: LionState, h: LionHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
-  s[0] = lr;
-  s[1] = h.beta1;
-  s[2] = h.beta2;
-  s[3] = h.maximize ? -1 : 1;
-  s[4] = 1 - lr * h.weightDecay;
+  s[LION.at.lr] = lr;
+  s[LION.at.beta1] = h.beta1;
+  s[LION.at.beta2] = h.beta2;
+  s[LION.at.sign] = h.maximize ? -1 : 1;
+  s[LION.at.decay] = 1 - lr * h.weightDecay;
 }
 
 /** The JS kernel, twin of `lion` in assembly/kernels.ts. */
@@ -94,6 +103,7 @@ const LION_LOOPS = byArrayType(lion);
 
 export const lionRule: UpdateRule<LionOptions, LionHyper, LionState> = {
   name: 'Lion',
+  kernels: { step: LION },
   optionNames: NAMES,
   globalOptions: [],
   key: 'lion',

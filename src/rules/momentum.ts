@@ -33,7 +33,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export type MomentumVariant = 'classic' | 'pytorch';
 
@@ -63,6 +63,26 @@ function bufferOf(state: MomentumState): FloatArray {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
 
+/** The wasm kernels: `momentumClassic(p, g, v, n, s)` and `momentumPytorch(p, g, b, n, s)`. */
+const MOMENTUM_KERNELS = {
+  classic: kernelLayout({
+    entry: 'momentumClassic',
+    arrays: ['p', 'g', 'v'],
+    reads: ['p', 'g', 'v'],
+    writes: ['p', 'v'],
+    scalars: ['lr', 'mu', 'sign', 'wd'],
+  }),
+  pytorch: kernelLayout({
+    entry: 'momentumPytorch',
+    arrays: ['p', 'g', 'b'],
+    reads: ['p', 'g', 'b'],
+    writes: ['p', 'b'],
+    scalars: ['lr', 'keep', 'take', 'sign', 'wd'],
+  }),
+};
+const CLASSIC = MOMENTUM_KERNELS.classic.at;
+const PYTORCH = MOMENTUM_KERNELS.pytorch.at;
+
 /**
  * Counts the step and writes the kernel's scalars: 'classic' lr, mu, sign, weightDecay
  * (`momentumClassic`); 'pytorch' lr, keep, take, sign, weightDecay (`momentumPytorch`).
@@ -71,16 +91,17 @@ function writeScalars(s: Float64Array, state: MomentumState, h: MomentumHyper, s
   const lr = scalars.lr;
   state.step += 1;
   const sign = h.maximize ? -1 : 1;
-  s[0] = lr;
   if (h.variant === 'classic') {
-    s[1] = h.momentum;
-    s[2] = sign;
-    s[3] = h.weightDecay;
+    s[CLASSIC.lr] = lr;
+    s[CLASSIC.mu] = h.momentum;
+    s[CLASSIC.sign] = sign;
+    s[CLASSIC.wd] = h.weightDecay;
     return;
   }
-  writeTorchBufferFactors(s, 1, state, h);
-  s[3] = sign;
-  s[4] = h.weightDecay;
+  s[PYTORCH.lr] = lr;
+  writeTorchBufferFactors(s, PYTORCH, state, h);
+  s[PYTORCH.sign] = sign;
+  s[PYTORCH.wd] = h.weightDecay;
 }
 
 /**
@@ -89,10 +110,15 @@ function writeScalars(s: Float64Array, state: MomentumState, h: MomentumHyper, s
  * take 1), later ones keep mu and take 1 - dampening. Shared with Nesterov 'pytorch':
  * torch's SGD keeps the same buffer with and without nesterov=True.
  */
-export function writeTorchBufferFactors(s: Float64Array, at: number, state: RuleState, h: { readonly momentum: number; readonly dampening: number }): void {
+export function writeTorchBufferFactors(
+  s: Float64Array,
+  at: { readonly keep: number; readonly take: number },
+  state: RuleState,
+  h: { readonly momentum: number; readonly dampening: number },
+): void {
   const first = state.step === 1;
-  s[at] = first ? 0 : h.momentum;
-  s[at + 1] = first ? 1 : 1 - h.dampening;
+  s[at.keep] = first ? 0 : h.momentum;
+  s[at.take] = first ? 1 : 1 - h.dampening;
 }
 
 /** The JS kernel of variant 'classic', twin of `momentumClassic` in assembly/kernels.ts. */
@@ -138,6 +164,7 @@ const PYTORCH_LOOPS = byArrayType(momentumPytorch);
 
 export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumState> = {
   name: 'Momentum',
+  kernels: MOMENTUM_KERNELS,
   optionNames: NAMES,
   globalOptions: ['variant'],
   key: 'momentum',

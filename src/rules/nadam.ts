@@ -28,7 +28,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export interface NAdamOptions extends CommonOptions {
   beta1?: number;
@@ -52,6 +52,15 @@ export interface NAdamState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'momentumDecay'] as const;
 
+/** The wasm kernel: `nadam(p, g, m, v, n, s)`. */
+const NADAM = kernelLayout({
+  entry: 'nadam',
+  arrays: ['p', 'g', 'm', 'v'],
+  reads: ['p', 'g', 'm', 'v'],
+  writes: ['p', 'm', 'v'],
+  scalars: ['gradStep', 'avgStep', 'bc2sqrt', 'beta1', 'beta2', 'eps', 'sign', 'wd'],
+});
+
 /**
  * Counts the step, updates muProduct, and writes the kernel's scalars: gradStep,
  * avgStep, sqrt(1 - beta2^t), beta1, beta2, eps, sign, weightDecay.
@@ -64,16 +73,16 @@ function writeScalars(s: Float64Array, state: NAdamState, h: NAdamHyper, scalars
   const muNext = h.beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * h.momentumDecay));
   const muProduct = state.muProduct * mu;
   state.muProduct = muProduct;
-  s[0] = ((lr * (1 - mu)) / (1 - muProduct)) * -1;
-  s[1] = ((lr * muNext) / (1 - muProduct * muNext)) * -1;
-  s[2] = h.beta2;
-  powIntInto(s, 2, t); // beta2^t, in place (see powIntInto for why in an array)
-  s[2] = Math.sqrt(1 - s[2]!);
-  s[3] = h.beta1;
-  s[4] = h.beta2;
-  s[5] = h.eps;
-  s[6] = h.maximize ? -1 : 1;
-  s[7] = h.weightDecay;
+  s[NADAM.at.gradStep] = ((lr * (1 - mu)) / (1 - muProduct)) * -1;
+  s[NADAM.at.avgStep] = ((lr * muNext) / (1 - muProduct * muNext)) * -1;
+  s[NADAM.at.bc2sqrt] = h.beta2;
+  powIntInto(s, NADAM.at.bc2sqrt, t); // beta2^t, in place (see powIntInto for why in an array)
+  s[NADAM.at.bc2sqrt] = Math.sqrt(1 - s[NADAM.at.bc2sqrt]!);
+  s[NADAM.at.beta1] = h.beta1;
+  s[NADAM.at.beta2] = h.beta2;
+  s[NADAM.at.eps] = h.eps;
+  s[NADAM.at.sign] = h.maximize ? -1 : 1;
+  s[NADAM.at.wd] = h.weightDecay;
 }
 
 /** The JS kernel, twin of `nadam` in assembly/kernels.ts. */
@@ -108,6 +117,7 @@ const NADAM_LOOPS = byArrayType(nadam);
 
 export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   name: 'NAdam',
+  kernels: { step: NADAM },
   optionNames: NAMES,
   globalOptions: [],
   key: 'nadam',

@@ -48,7 +48,7 @@ import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import { describeValue, UpdateError } from '../errors.ts';
 import { forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 import { writeTorchBufferFactors } from './momentum.ts';
 
 export type NesterovVariant = 'nag' | 'pytorch' | 'book';
@@ -80,6 +80,35 @@ function bufferOf(state: NesterovState): FloatArray {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
 
+/** The wasm kernels: `nesterovNag` and `nesterovBook` (p, g, v, n, s), `nesterovPytorch` (p, g, b, n, s). */
+const NAG_SCALARS = ['lr', 'mu', 'sign', 'wd'] as const;
+export const NESTEROV_KERNELS = {
+  nag: kernelLayout({
+    entry: 'nesterovNag',
+    arrays: ['p', 'g', 'v'],
+    reads: ['p', 'g', 'v'],
+    writes: ['p', 'v'],
+    scalars: NAG_SCALARS,
+  }),
+  book: kernelLayout({
+    entry: 'nesterovBook',
+    arrays: ['p', 'g', 'v'],
+    reads: ['p', 'g', 'v'],
+    writes: ['p', 'v'],
+    scalars: NAG_SCALARS,
+  }),
+  pytorch: kernelLayout({
+    entry: 'nesterovPytorch',
+    arrays: ['p', 'g', 'b'],
+    reads: ['p', 'g', 'b'],
+    writes: ['p', 'b'],
+    scalars: ['lr', 'mu', 'keep', 'take', 'sign', 'wd'],
+  }),
+};
+// 'nag' and 'book' read one list of scalars (NAG_SCALARS): one index map for both.
+const NAG = NESTEROV_KERNELS.nag.at;
+const PYTORCH = NESTEROV_KERNELS.pytorch.at;
+
 /**
  * Counts the step and writes the kernel's scalars: 'nag' and 'book' lr, mu, sign,
  * weightDecay (`nesterovNag`, `nesterovBook`); 'pytorch' lr, mu, keep, take, sign,
@@ -89,16 +118,18 @@ function writeScalars(s: Float64Array, state: NesterovState, h: NesterovHyper, s
   const lr = scalars.lr;
   state.step += 1;
   const sign = h.maximize ? -1 : 1;
-  s[0] = lr;
-  s[1] = h.momentum;
   if (h.variant !== 'pytorch') {
-    s[2] = sign;
-    s[3] = h.weightDecay;
+    s[NAG.lr] = lr;
+    s[NAG.mu] = h.momentum;
+    s[NAG.sign] = sign;
+    s[NAG.wd] = h.weightDecay;
     return;
   }
-  writeTorchBufferFactors(s, 2, state, h);
-  s[4] = sign;
-  s[5] = h.weightDecay;
+  s[PYTORCH.lr] = lr;
+  s[PYTORCH.mu] = h.momentum;
+  writeTorchBufferFactors(s, PYTORCH, state, h);
+  s[PYTORCH.sign] = sign;
+  s[PYTORCH.wd] = h.weightDecay;
 }
 
 /** The JS kernel of variant 'nag', twin of `nesterovNag` in assembly/kernels.ts. */
@@ -171,6 +202,7 @@ const PYTORCH_LOOPS = byArrayType(nesterovPytorch);
 
 export const nesterovRule: UpdateRule<NesterovOptions, NesterovHyper, NesterovState> = {
   name: 'Nesterov',
+  kernels: NESTEROV_KERNELS,
   optionNames: NAMES,
   globalOptions: ['variant'],
   key: 'nesterov',

@@ -37,7 +37,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export interface RAdamOptions extends CommonOptions {
   beta1?: number;
@@ -64,6 +64,15 @@ const RHO_THRESHOLD = 5;
 // beta1^t and beta2^t of the step being taken (see powIntInto for why in an array).
 const powers = new Float64Array(2);
 
+/** The wasm kernel: `radam(p, g, m, v, n, s)`. */
+const RADAM = kernelLayout({
+  entry: 'radam',
+  arrays: ['p', 'g', 'm', 'v'],
+  reads: ['p', 'g', 'm', 'v'],
+  writes: ['p', 'm', 'v'],
+  scalars: ['step', 'beta1', 'beta2', 'eps', 'rectified', 'sign', 'wd'],
+});
+
 /**
  * Counts the step and writes the kernel's scalars: step (negative), beta1, beta2, eps,
  * rectified (0/1), sign, weightDecay. The rectification is scalar math, once per step.
@@ -84,16 +93,16 @@ function writeScalars(s: Float64Array, state: RAdamState, h: RAdamHyper, scalars
   const rectified = rhoT > RHO_THRESHOLD;
   if (rectified) {
     const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
-    s[0] = -((lr * rect * Math.sqrt(biasCorrection2)) / biasCorrection1);
+    s[RADAM.at.step] = -((lr * rect * Math.sqrt(biasCorrection2)) / biasCorrection1);
   } else {
-    s[0] = -(lr / biasCorrection1);
+    s[RADAM.at.step] = -(lr / biasCorrection1);
   }
-  s[1] = h.beta1;
-  s[2] = h.beta2;
-  s[3] = h.eps;
-  s[4] = rectified ? 1 : 0;
-  s[5] = h.maximize ? -1 : 1;
-  s[6] = h.weightDecay;
+  s[RADAM.at.beta1] = h.beta1;
+  s[RADAM.at.beta2] = h.beta2;
+  s[RADAM.at.eps] = h.eps;
+  s[RADAM.at.rectified] = rectified ? 1 : 0;
+  s[RADAM.at.sign] = h.maximize ? -1 : 1;
+  s[RADAM.at.wd] = h.weightDecay;
 }
 
 /** The JS kernel, twin of `radam` in assembly/kernels.ts. */
@@ -125,6 +134,7 @@ const RADAM_LOOPS = byArrayType(radam);
 
 export const radamRule: UpdateRule<RAdamOptions, RAdamHyper, RAdamState> = {
   name: 'RAdam',
+  kernels: { step: RADAM },
   optionNames: NAMES,
   globalOptions: [],
   key: 'radam',

@@ -35,7 +35,7 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export type RMSPropVariant = 'pytorch' | 'book';
 
@@ -67,6 +67,15 @@ export interface RMSPropState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'alpha', 'eps', 'momentum', 'centered', 'variant'] as const;
 
+/** The wasm kernel, every option: `rmsprop(p, g, sq, ga, buf, n, s)` (ga read and written when centered, buf with momentum). */
+const RMSPROP = kernelLayout({
+  entry: 'rmsprop',
+  arrays: ['p', 'g', 'sq', 'ga', 'buf'],
+  reads: ['p', 'g', 'sq'],
+  writes: ['p', 'sq'],
+  scalars: ['lr', 'alpha', 'eps', 'mu', 'centered', 'useMomentum', 'sign', 'wd'],
+});
+
 /**
  * Counts the step and writes the kernel's scalars: lr, alpha, eps, momentum, centered
  * (0/1), useMomentum (0/1), sign, weightDecay. 'book' is the same loop without centering
@@ -75,14 +84,14 @@ const NAMES = [...COMMON_OPTION_NAMES, 'alpha', 'eps', 'momentum', 'centered', '
 function writeScalars(s: Float64Array, state: RMSPropState, h: RMSPropHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
-  s[0] = lr;
-  s[1] = h.alpha;
-  s[2] = h.eps;
-  s[3] = h.momentum;
-  s[4] = h.centered ? 1 : 0;
-  s[5] = h.momentum > 0 ? 1 : 0;
-  s[6] = h.maximize ? -1 : 1;
-  s[7] = h.weightDecay;
+  s[RMSPROP.at.lr] = lr;
+  s[RMSPROP.at.alpha] = h.alpha;
+  s[RMSPROP.at.eps] = h.eps;
+  s[RMSPROP.at.mu] = h.momentum;
+  s[RMSPROP.at.centered] = h.centered ? 1 : 0;
+  s[RMSPROP.at.useMomentum] = h.momentum > 0 ? 1 : 0;
+  s[RMSPROP.at.sign] = h.maximize ? -1 : 1;
+  s[RMSPROP.at.wd] = h.weightDecay;
 }
 
 /** The JS kernel, every option, twin of `rmsprop` in assembly/kernels.ts. */
@@ -131,6 +140,7 @@ const RMSPROP_LOOPS = byArrayType(rmsprop);
 
 export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState> = {
   name: 'RMSProp',
+  kernels: { step: RMSPROP },
   optionNames: NAMES,
   globalOptions: ['variant'],
   key: 'rmsprop',

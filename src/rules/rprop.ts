@@ -44,7 +44,7 @@ import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { optionError } from '../errors.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export interface RpropOptions extends CommonOptions {
   /** Factor for the step size after a sign flip, in (0, 1). torch: `etas[0]`. */
@@ -71,6 +71,15 @@ export interface RpropState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'etaMinus', 'etaPlus', 'stepSizeMin', 'stepSizeMax'] as const;
 
+/** The wasm kernel: `rprop(p, g, prev, stepSize, n, s)`. */
+const RPROP = kernelLayout({
+  entry: 'rprop',
+  arrays: ['p', 'g', 'prev', 'stepSize'],
+  reads: ['p', 'g', 'prev', 'stepSize'],
+  writes: ['p', 'prev', 'stepSize'],
+  scalars: ['etaMinus', 'etaPlus', 'stepSizeMin', 'stepSizeMax', 'sign', 'wd'],
+});
+
 /**
  * Counts the step (filling the step sizes with lr at the first) and writes the kernel's
  * scalars: etaMinus, etaPlus, stepSizeMin, stepSizeMax, sign, weightDecay. `single`
@@ -82,12 +91,12 @@ const NAMES = [...COMMON_OPTION_NAMES, 'etaMinus', 'etaPlus', 'stepSizeMin', 'st
 function writeScalars(s: Float64Array, state: RpropState, h: RpropHyper, scalars: StepScalars, single: boolean): void {
   if (state.step === 0) state.stepSize.fill(scalars.lr);
   state.step += 1;
-  s[0] = single ? Math.fround(h.etaMinus) : h.etaMinus;
-  s[1] = single ? Math.fround(h.etaPlus) : h.etaPlus;
-  s[2] = single ? Math.fround(h.stepSizeMin) : h.stepSizeMin;
-  s[3] = single ? Math.fround(h.stepSizeMax) : h.stepSizeMax;
-  s[4] = h.maximize ? -1 : 1;
-  s[5] = h.weightDecay;
+  s[RPROP.at.etaMinus] = single ? Math.fround(h.etaMinus) : h.etaMinus;
+  s[RPROP.at.etaPlus] = single ? Math.fround(h.etaPlus) : h.etaPlus;
+  s[RPROP.at.stepSizeMin] = single ? Math.fround(h.stepSizeMin) : h.stepSizeMin;
+  s[RPROP.at.stepSizeMax] = single ? Math.fround(h.stepSizeMax) : h.stepSizeMax;
+  s[RPROP.at.sign] = h.maximize ? -1 : 1;
+  s[RPROP.at.wd] = h.weightDecay;
 }
 
 /** The JS kernel, twin of `rprop` in assembly/kernels.ts. */
@@ -120,6 +129,7 @@ const RPROP_LOOPS = byArrayType(rprop);
 
 export const rpropRule: UpdateRule<RpropOptions, RpropHyper, RpropState> = {
   name: 'Rprop',
+  kernels: { step: RPROP },
   optionNames: NAMES,
   globalOptions: [],
   key: 'rprop',

@@ -31,12 +31,14 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import type { OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 import {
   copyScheduleFreeScalars,
   resolveScheduleFree,
   SCHEDULE_FREE_OPTION_NAMES,
   SCHEDULE_FREE_SCALARS,
+  SCHEDULE_FREE_SGD_KERNELS,
+  SCHEDULE_FREE_STEP_SCALARS,
   ScheduleFreeOptimizer,
   writeScheduleFreeScalars,
   type ScheduleFreeCommonHyper,
@@ -63,15 +65,28 @@ export interface ScheduleFreeAdamWState extends ScheduleFreeState {
 
 const NAMES = [...SCHEDULE_FREE_OPTION_NAMES, 'beta1', 'beta2', 'eps'] as const;
 
+/** The wasm kernel: `scheduleFreeAdamw(p, g, z, v, n, s)` (z read from the second step on); eval/train run Schedule-Free SGD's lerp. */
+export const SCHEDULE_FREE_ADAMW_KERNELS = {
+  step: kernelLayout({
+    entry: 'scheduleFreeAdamw',
+    arrays: ['p', 'g', 'z', 'v'],
+    reads: ['p', 'g', 'z', 'v'],
+    writes: ['p', 'z', 'v'],
+    scalars: [...SCHEDULE_FREE_STEP_SCALARS, 'beta2', 'bc2', 'eps'],
+  }),
+  lerp: SCHEDULE_FREE_SGD_KERNELS.lerp,
+};
+const SF = SCHEDULE_FREE_ADAMW_KERNELS.step.at;
+
 /** The shared scalars (see writeScheduleFreeScalars), then beta2, 1 - beta2^(k+1), eps. */
 function writeScalars(s: Float64Array, state: ScheduleFreeAdamWState, h: ScheduleFreeAdamWHyper, scalars: StepScalars): void {
   writeScheduleFreeScalars(s, state, h, scalars);
-  s[1] = s[2]! * (1 - h.beta1 * (1 - s[0]!));
-  s[6] = h.beta2;
-  s[7] = h.beta2;
-  powIntInto(s, 7, state.step); // beta2^(k+1), in place (see powIntInto for why in an array)
-  s[7] = 1 - s[7]!;
-  s[8] = h.eps;
+  s[SF.yStep] = s[SF.zStep]! * (1 - h.beta1 * (1 - s[SF.c]!));
+  s[SF.beta2] = h.beta2;
+  s[SF.bc2] = h.beta2;
+  powIntInto(s, SF.bc2, state.step); // beta2^(k+1), in place (see powIntInto for why in an array)
+  s[SF.bc2] = 1 - s[SF.bc2]!;
+  s[SF.eps] = h.eps;
 }
 
 /** The JS kernel, twin of `scheduleFreeAdamw` in assembly/kernels.ts. */
@@ -106,6 +121,7 @@ const LOOPS = byArrayType(scheduleFreeAdamw);
 
 export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, ScheduleFreeAdamWHyper, ScheduleFreeAdamWState> = {
   name: 'ScheduleFreeAdamW',
+  kernels: SCHEDULE_FREE_ADAMW_KERNELS,
   optionNames: NAMES,
   globalOptions: [],
   key: 'schedulefree-adamw',

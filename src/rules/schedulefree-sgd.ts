@@ -43,7 +43,7 @@ import { checkStateDict, type OptimizerStateDict } from '../state.ts';
 import { storeOf } from '../store.ts';
 import { dtypeOf, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 /** Options both Schedule-Free rules share (the reference's names in camelCase). */
 export interface ScheduleFreeCommonOptions extends CommonOptions {
@@ -108,12 +108,26 @@ export function copyScheduleFreeScalars(from: ScheduleFreeState, to: ScheduleFre
 }
 
 /**
+ * The scalars both Schedule-Free kernels start with: c, the steps of y and z, wd, sign,
+ * first (1 at the first step: z is then the parameter). Schedule-Free AdamW's layout
+ * extends this one, so writeScheduleFreeScalars serves both.
+ */
+export const SCHEDULE_FREE_STEP_SCALARS = ['c', 'yStep', 'zStep', 'wd', 'sign', 'first'] as const;
+
+/** The wasm kernels: `scheduleFreeSgd(p, g, z, n, s)` (z read from the second step on) and `scheduleFreeLerp(p, z, n, s)` (eval/train). */
+export const SCHEDULE_FREE_SGD_KERNELS = {
+  step: kernelLayout({ entry: 'scheduleFreeSgd', arrays: ['p', 'g', 'z'], reads: ['p', 'g', 'z'], writes: ['p', 'z'], scalars: SCHEDULE_FREE_STEP_SCALARS }),
+  lerp: kernelLayout({ entry: 'scheduleFreeLerp', arrays: ['p', 'z'], reads: ['p', 'z'], writes: ['p'], scalars: ['w'] }),
+};
+const SF = SCHEDULE_FREE_SGD_KERNELS.step.at;
+
+/**
  * Counts the step, advances lrMax and weightSum, and writes the scalars both kernels
- * start with: c, (s[1], see below), -lr_k, weightDecay, sign, first (1 at the first
- * step: z is then the parameter). The reference's expressions, in its order.
+ * start with (SCHEDULE_FREE_STEP_SCALARS) but yStep: c, zStep (-lr_k), wd, sign, first.
+ * The reference's expressions, in its order.
  *
- * The caller writes s[1], the step of y, lr_k (beta (1 - c) - 1), as
- * `s[2] * (1 - beta * (1 - s[0]))`: -lr_k (1 - beta (1 - c)), the same product bit for
+ * The caller writes yStep, the step of y, lr_k (beta (1 - c) - 1), as
+ * `zStep * (1 - beta * (1 - c))`: -lr_k (1 - beta (1 - c)), the same product bit for
  * bit (both factors negated, which is exact). beta is not an argument here: a double
  * passed to a call that is not inlined is boxed, an allocation per step.
  */
@@ -130,11 +144,11 @@ export function writeScheduleFreeScalars(s: Float64Array, state: ScheduleFreeSta
   // the reference then takes ckp1 = 0.
   const ckp1 = weightSum === 0 ? 0 : weight / weightSum;
   state.step = k + 1;
-  s[0] = ckp1;
-  s[2] = -lr;
-  s[3] = h.weightDecay;
-  s[4] = h.maximize ? -1 : 1;
-  s[5] = k === 0 ? 1 : 0;
+  s[SF.c] = ckp1;
+  s[SF.zStep] = -lr;
+  s[SF.wd] = h.weightDecay;
+  s[SF.sign] = h.maximize ? -1 : 1;
+  s[SF.first] = k === 0 ? 1 : 0;
 }
 
 /** The JS kernel, twin of `scheduleFreeSgd` in assembly/kernels.ts. */
@@ -175,6 +189,7 @@ const LERP_LOOPS = byArrayType(scheduleFreeLerp);
 
 export const scheduleFreeSgdRule: UpdateRule<ScheduleFreeSGDOptions, ScheduleFreeSGDHyper, ScheduleFreeSGDState> = {
   name: 'ScheduleFreeSGD',
+  kernels: SCHEDULE_FREE_SGD_KERNELS,
   optionNames: NAMES,
   globalOptions: [],
   key: 'schedulefree-sgd',
@@ -210,8 +225,9 @@ export const scheduleFreeSgdRule: UpdateRule<ScheduleFreeSGDOptions, ScheduleFre
     return loopFor(SGD_LOOPS, p)(p, g, state.z, p.length, jsScalars);
   },
   stepWasm(k: WasmKernels, p: Float32Array, g: Float32Array, state: ScheduleFreeSGDState, h: ScheduleFreeSGDHyper, scalars: StepScalars): boolean {
-    writeScheduleFreeScalars(k.scalars, state, h, scalars);
-    k.scalars[1] = k.scalars[2]! * (1 - h.momentum * (1 - k.scalars[0]!));
+    const s = k.scalars;
+    writeScheduleFreeScalars(s, state, h, scalars);
+    s[SF.yStep] = s[SF.zStep]! * (1 - h.momentum * (1 - s[SF.c]!));
     return k.exports.scheduleFreeSgd(p.byteOffset, g.byteOffset, state.z.byteOffset, p.length, k.address) === 0;
   },
 };

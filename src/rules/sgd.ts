@@ -19,19 +19,22 @@ import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { FloatArray } from '../types.ts';
 import { checkKnownOptions } from '../validate.ts';
-import { byArrayType, jsScalars, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export type SGDOptions = CommonOptions;
 export type SGDHyper = CommonHyper;
 export type SGDState = RuleState;
 
+/** The wasm kernel: `sgd(p, g, n, s)`. */
+const SGD_KERNEL = kernelLayout({ entry: 'sgd', arrays: ['p', 'g'], reads: ['p', 'g'], writes: ['p'], scalars: ['lr', 'sign', 'wd'] });
+
 /** Counts the step and writes the kernel's scalars: lr, sign, weightDecay. */
 function writeScalars(s: Float64Array, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
-  s[0] = lr;
-  s[1] = h.maximize ? -1 : 1;
-  s[2] = h.weightDecay;
+  s[SGD_KERNEL.at.lr] = lr;
+  s[SGD_KERNEL.at.sign] = h.maximize ? -1 : 1;
+  s[SGD_KERNEL.at.wd] = h.weightDecay;
 }
 
 /**
@@ -63,6 +66,7 @@ const SGD_HINTS = {
 
 export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
   name: 'SGD',
+  kernels: { step: SGD_KERNEL },
   optionNames: COMMON_OPTION_NAMES,
   globalOptions: [],
   key: 'sgd',

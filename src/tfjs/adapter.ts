@@ -1,167 +1,37 @@
 /**
- * The adapter of one optimizer of this library as a TF.js `tf.Optimizer`: see index.ts
- * (the module's entry, `tfOptimizer`) for the two paths and what each rule adds.
+ * The adapter of one optimizer of this library as a TF.js `tf.Optimizer`: a thin shell
+ * over the modules beside it (see index.ts for the two paths and what each rule adds):
+ * - rule-view.ts: which rule the optimizer runs (by its key in the registry) and its ops;
+ * - gradients.ts: a call's gradients checked against their variables;
+ * - kernel-path.ts / ops-path.ts: the two ways a step runs;
+ * - weights.ts / config.ts: the state as TF.js weights, the options as a TF.js config.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UpdateError, describeValue, optionError } from '../errors.ts';
-import { clipGradNorm } from '../grads.ts';
-import type { AnyOptimizer } from '../optimizer.ts';
-import type { CommonHyper, UpdateRule } from '../rule.ts';
-import { AdaGrad, adagradRule } from '../rules/adagrad.ts';
-import { Adam, adamRule } from '../rules/adam.ts';
-import { AdamW, adamwRule } from '../rules/adamw.ts';
-import { Momentum, momentumRule } from '../rules/momentum.ts';
-import { NAdam, nadamRule } from '../rules/nadam.ts';
-import { Nesterov, nesterovRule } from '../rules/nesterov.ts';
-import { RMSProp, rmspropRule } from '../rules/rmsprop.ts';
-import { SGD, sgdRule } from '../rules/sgd.ts';
-import { RAdam, radamRule } from '../rules/radam.ts';
-import { Adamax, adamaxRule } from '../rules/adamax.ts';
-import { Adadelta, adadeltaRule } from '../rules/adadelta.ts';
-import { Rprop, rpropRule } from '../rules/rprop.ts';
-import { Lion, lionRule } from '../rules/lion.ts';
-import { LAMB, lambRule } from '../rules/lamb.ts';
-import { Muon, type MuonHyper, type MuonOptions } from '../rules/muon.ts';
-import { ScheduleFreeOptimizer, ScheduleFreeSGD, scheduleFreeSgdRule, type ScheduleFreeCommonHyper, type ScheduleFreeCommonOptions, type ScheduleFreeState } from '../rules/schedulefree-sgd.ts';
-import { ScheduleFreeAdamW, scheduleFreeAdamwRule } from '../rules/schedulefree-adamw.ts';
-import { STATE_FORMAT, STATE_VERSION, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
-import { ParamStore } from '../store.ts';
-import { opsStep, type RuleName } from './ops.ts';
+import type { ParamStateRecord } from '../state.ts';
+import { configOf, optimizerFromConfig } from './config.ts';
+import { gradientEntries } from './gradients.ts';
+import { KernelPath } from './kernel-path.ts';
+import { OpsPath } from './ops-path.ts';
+import { RuleView, registeredOf } from './rule-view.ts';
+import { KERNEL_ONLY } from './rules/index.ts';
+import type { Entry, Mode, NamedTensor, TfOptimizerOptions, TfWrappable } from './types.ts';
+import { shapeOf, stateOfWeights, weightsOf } from './weights.ts';
 
-/** Which path runs the steps: see the top of this file. */
-export type TfPath = 'auto' | 'kernel' | 'ops';
+export type { NamedTensor, TfOptimizerOptions, TfPath, TfWrappable } from './types.ts';
+export { STATE_WEIGHT_NAME } from './weights.ts';
 
-export interface TfOptimizerOptions {
-  /** 'auto' (default): 'kernel' on the cpu and wasm backends, 'ops' on the others. */
-  path?: TfPath;
-  /**
-   * Scale all gradients of a step together so that their global L2 norm is at most this
-   * (PyTorch's `clip_grad_norm_`: scale maxNorm / (norm + 1e-6) when below 1), before the
-   * step. A non-finite norm leaves the gradients as they are, for `nonFinite` to decide.
-   */
-  clipGradNorm?: number;
-}
-
-/** The weight that holds everything of our state that is not a per-element buffer. */
-export const STATE_WEIGHT_NAME = 'nesterov/state';
-
-/**
- * What `tfOptimizer` wraps: an optimizer of one rule (`new Nesterov()`, `new Lion()`, ...)
- * or Muon (which is not an elementwise rule: it keeps its own state and matrix kernels).
- */
-export type TfWrappable = AnyOptimizer | Muon;
-
-type AnyScheduleFree = ScheduleFreeOptimizer<ScheduleFreeCommonOptions, ScheduleFreeCommonHyper, ScheduleFreeState>;
-
-interface RuleEntry {
-  readonly name: RuleName;
-  /** The elementwise rule; undefined for Muon (see MUON_OPTION_NAMES and its own state). */
-  readonly rule: UpdateRule<never, CommonHyper, never> | undefined;
-  readonly make: (options: Record<string, unknown>) => TfWrappable;
-  /** Schedule-Free: the variables hold y while training, x in eval mode (see `eval()`). */
-  readonly scheduleFree?: boolean;
-}
-
-/** Muon's options that a config holds (its `shapes` come from the variables). */
-const MUON_OPTION_NAMES: readonly (keyof MuonOptions & keyof MuonHyper)[] = ['lr', 'momentum', 'nesterov', 'nsSteps', 'weightDecay', 'maximize'];
-
-// AdamW before Adam: neither extends the other, but the order documents the intent.
-const RULES: readonly (RuleEntry & { readonly is: (o: TfWrappable) => boolean })[] = [
-  { name: 'SGD', rule: sgdRule as never, make: (o) => new SGD(o) as AnyOptimizer, is: (o) => o instanceof SGD },
-  { name: 'Momentum', rule: momentumRule as never, make: (o) => new Momentum(o) as unknown as AnyOptimizer, is: (o) => o instanceof Momentum },
-  { name: 'Nesterov', rule: nesterovRule as never, make: (o) => new Nesterov(o) as unknown as AnyOptimizer, is: (o) => o instanceof Nesterov },
-  { name: 'AdaGrad', rule: adagradRule as never, make: (o) => new AdaGrad(o) as unknown as AnyOptimizer, is: (o) => o instanceof AdaGrad },
-  { name: 'RMSProp', rule: rmspropRule as never, make: (o) => new RMSProp(o) as unknown as AnyOptimizer, is: (o) => o instanceof RMSProp },
-  { name: 'AdamW', rule: adamwRule as never, make: (o) => new AdamW(o) as unknown as AnyOptimizer, is: (o) => o instanceof AdamW },
-  { name: 'Adam', rule: adamRule as never, make: (o) => new Adam(o) as unknown as AnyOptimizer, is: (o) => o instanceof Adam },
-  { name: 'NAdam', rule: nadamRule as never, make: (o) => new NAdam(o) as unknown as AnyOptimizer, is: (o) => o instanceof NAdam },
-  { name: 'RAdam', rule: radamRule as never, make: (o) => new RAdam(o) as unknown as AnyOptimizer, is: (o) => o instanceof RAdam },
-  { name: 'Adamax', rule: adamaxRule as never, make: (o) => new Adamax(o) as unknown as AnyOptimizer, is: (o) => o instanceof Adamax },
-  { name: 'Adadelta', rule: adadeltaRule as never, make: (o) => new Adadelta(o) as unknown as AnyOptimizer, is: (o) => o instanceof Adadelta },
-  { name: 'Rprop', rule: rpropRule as never, make: (o) => new Rprop(o) as unknown as AnyOptimizer, is: (o) => o instanceof Rprop },
-  { name: 'Lion', rule: lionRule as never, make: (o) => new Lion(o) as unknown as AnyOptimizer, is: (o) => o instanceof Lion },
-  { name: 'LAMB', rule: lambRule as never, make: (o) => new LAMB(o) as unknown as AnyOptimizer, is: (o) => o instanceof LAMB },
-  { name: 'ScheduleFreeSGD', rule: scheduleFreeSgdRule as never, make: (o) => new ScheduleFreeSGD(o) as unknown as AnyOptimizer, is: (o) => o instanceof ScheduleFreeSGD, scheduleFree: true },
-  { name: 'ScheduleFreeAdamW', rule: scheduleFreeAdamwRule as never, make: (o) => new ScheduleFreeAdamW(o) as unknown as AnyOptimizer, is: (o) => o instanceof ScheduleFreeAdamW, scheduleFree: true },
-  { name: 'Muon', rule: undefined, make: (o) => new Muon(o), is: (o) => o instanceof Muon },
-];
-
-/**
- * Checks a call as `optimizer.applyGradients(variableGradients)` would, writing nothing;
- * throws what it would throw. For TfPartition, which checks every member's part of a call
- * before any member steps. (Set by TfOptimizer's static block: it reads private state.)
- */
-export let checkGradients: (optimizer: TfOptimizer, variableGradients: tf.NamedTensorMap | NamedTensor[]) => void;
-
-/** Whether `optimizer` is one that TfOptimizer wraps (an optimizer of one of our rules, or Muon). */
+/** Whether `optimizer` is one that TfOptimizer wraps (an optimizer of a registered rule, or Muon). */
 export function isWrappable(optimizer: unknown): optimizer is TfWrappable {
-  return RULES.some((candidate) => candidate.is(optimizer as TfWrappable));
-}
-
-/** TF.js's `{ name, tensor }` pair (tfjs-core does not export its type). */
-export interface NamedTensor {
-  name: string;
-  tensor: tf.Tensor;
-}
-
-/** One gradient of a call, checked against its variable. */
-interface Entry {
-  readonly name: string;
-  readonly variable: tf.Variable;
-  readonly gradient: tf.Tensor;
-}
-
-/** State of one parameter on the 'ops' path. */
-interface OpsSlot {
-  step: number;
-  readonly scalars: Record<string, number>;
-  /** In the order of the rule's bufferNames. */
-  buffers: tf.Variable[];
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-function dataIdOf(tensor: tf.Tensor): object {
-  return tensor.dataId as object;
-}
-
-/** What the wasm backend of TF.js 4.x keeps per tensor (backend_wasm.js); checked before use. */
-interface WasmBackendInternals {
-  wasm?: { HEAPU8?: unknown };
-  dataIdMap?: { get?: (dataId: object) => { memoryOffset?: unknown; dtype?: unknown } | undefined };
-}
-
-/**
- * A float32 tensor's data on the wasm backend as a view of the backend's heap, or
- * undefined where that cannot be seen (another backend, another layout of its internals).
- * `dataSync()` would copy it into a new array first: on the wasm backend that copy and its
- * allocation cost as much as our whole step. Read at once, before TF.js runs anything else
- * (its heap may grow, which detaches the view's buffer).
- */
-function wasmHeapView(tensor: tf.Tensor): Float32Array | undefined {
-  const backend = tf.backend() as unknown as WasmBackendInternals;
-  const heap = backend.wasm?.HEAPU8;
-  const entry = typeof backend.dataIdMap?.get === 'function' ? backend.dataIdMap.get(dataIdOf(tensor)) : undefined;
-  if (!(heap instanceof Uint8Array) || entry === undefined || typeof entry.memoryOffset !== 'number' || entry.dtype !== 'float32') return undefined;
-  if (entry.memoryOffset + tensor.size * 4 > heap.byteLength) return undefined;
-  return new Float32Array(heap.buffer, heap.byteOffset + entry.memoryOffset, tensor.size);
-}
-
-/** A float32 tensor's values, without a copy where the backend allows. */
-function valuesOf(tensor: tf.Tensor, onWasm: boolean): Float32Array {
-  return (onWasm ? wasmHeapView(tensor) : undefined) ?? (tensor.dataSync() as Float32Array);
+  return registeredOf(optimizer) !== undefined;
 }
 
 /**
  * A `tf.Optimizer` that runs one optimizer of this library. Make it with `tfOptimizer`.
  *
- * `getWeights()` returns our full state in TF.js's weight format: `iter`, then one
- * float32 tensor per state buffer named `<variable>/<buffer>` (e.g. `dense/kernel/velocity`),
- * then `nesterov/state`, a string tensor with the JSON of the rest (rule, variant, step
- * counts, per-parameter steps and scalars). The tensors belong to this optimizer: they
- * stay valid until the next `getWeights()` or `dispose()`.
+ * `getWeights()` returns our full state in TF.js's weight format (see weights.ts). The
+ * tensors belong to this optimizer: they stay valid until the next `getWeights()` or
+ * `dispose()`.
  */
 export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimizer {
   /** The name under which the class is registered with `tf.serialization.registerClass`. */
@@ -172,18 +42,9 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
   /** Our optimizer: its options, state and counters (`stepCount`, `skippedSteps`). */
   readonly optimizer: O;
   readonly options: Readonly<Required<Pick<TfOptimizerOptions, 'path'>> & Pick<TfOptimizerOptions, 'clipGradNorm'>>;
-  readonly #entry: RuleEntry;
-  #path: 'kernel' | 'ops' | undefined;
-  // 'kernel' path
-  #store: ParamStore | undefined;
-  /** The variables' data ids as we last wrote or read them, per name. */
-  readonly #mirrored = new Map<string, object>();
-  // 'ops' path
-  readonly #opsSlots = new Map<string, OpsSlot>();
-  #opsStepCount = 0;
-  #opsSkippedSteps = 0;
-  /** Schedule-Free on the 'ops' path: whether the variables hold y (the core optimizer keeps it on the 'kernel' path). */
-  #opsTraining = true;
+  readonly #view: RuleView;
+  /** The path, once chosen (at construction, or with 'auto' at the first use on a backend). */
+  #runner: KernelPath | OpsPath | undefined;
   /** Set by setWeights: the next step may adopt the saved state under the call's names. */
   #adoptNames = false;
   /** Tensors handed out by getWeights, disposed at the next getWeights or dispose. */
@@ -192,7 +53,7 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
   constructor(optimizer: O, options: TfOptimizerOptions = {}) {
     super();
     const owner = 'tfOptimizer';
-    const entry = RULES.find((candidate) => candidate.is(optimizer));
+    const entry = registeredOf(optimizer);
     if (entry === undefined) throw new TypeError(`${owner}: optimizer must be an optimizer of this library (new Nesterov(), new Adam(), ...), got ${describeValue(optimizer)}`);
     if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
     for (const key of Object.keys(options)) {
@@ -204,10 +65,28 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
     if (clip !== undefined && (typeof clip !== 'number' || !(clip >= 0) || clip === Infinity)) {
       throw optionError(owner, 'clipGradNorm', clip, 'a finite number >= 0');
     }
+    this.#view = new RuleView(optimizer, entry);
+    if (path === 'ops' && this.#view.ops === undefined) {
+      throw optionError(owner, 'path', path, `'auto' or 'kernel' (${entry.name} runs on the kernel path only: ${KERNEL_ONLY[entry.key] ?? 'it has no TF.js ops'})`);
+    }
     this.optimizer = optimizer;
     this.options = Object.freeze({ path, clipGradNorm: clip });
-    this.#entry = entry;
-    if (path !== 'auto') this.#path = path;
+    if (path !== 'auto') this.#runner = this.#makeRunner(path);
+  }
+
+  #makeRunner(path: 'kernel' | 'ops'): KernelPath | OpsPath {
+    const clip = this.options.clipGradNorm;
+    const ops = this.#view.ops;
+    return path === 'ops' && ops !== undefined ? new OpsPath(this.#view, ops, this.optimizer.nonFinite, clip) : new KernelPath(this.optimizer, this.#view, clip);
+  }
+
+  /** With path 'auto', picks the path of the current backend, once. */
+  #resolve(): KernelPath | OpsPath {
+    if (this.#runner === undefined) {
+      const backend = tf.getBackend();
+      this.#runner = this.#makeRunner(backend === 'cpu' || backend === 'wasm' || this.#view.ops === undefined ? 'kernel' : 'ops');
+    }
+    return this.#runner;
   }
 
   /**
@@ -215,17 +94,17 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
    * at the first step (undefined before it).
    */
   get path(): 'kernel' | 'ops' | undefined {
-    return this.#path;
+    return this.#runner === undefined ? undefined : this.#runner instanceof OpsPath ? 'ops' : 'kernel';
   }
 
   /** Steps skipped for a non-finite gradient (`nonFinite: 'skip'`). */
   get skippedSteps(): number {
-    return this.#path === 'ops' ? this.#opsSkippedSteps : this.optimizer.skippedSteps;
+    return this.#runner?.skippedSteps ?? this.optimizer.skippedSteps;
   }
 
   /** Steps taken (skipped ones not counted: `iterations` counts every call, as TF.js does). */
   get stepCount(): number {
-    return this.#path === 'ops' ? this.#opsStepCount : this.optimizer.stepCount;
+    return this.#runner?.stepCount ?? this.optimizer.stepCount;
   }
 
   /**
@@ -233,10 +112,9 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
    * taken), 'eval' while they hold x (the average to evaluate or save); see `eval()`.
    * Undefined for every other rule.
    */
-  get mode(): 'train' | 'eval' | undefined {
-    if (this.#entry.scheduleFree !== true) return undefined;
-    if (this.#path === 'ops') return this.#opsTraining ? 'train' : 'eval';
-    return (this.optimizer as AnyScheduleFree).mode;
+  get mode(): Mode | undefined {
+    if (!this.#view.scheduleFree) return undefined;
+    return this.#runner?.mode ?? 'train';
   }
 
   /**
@@ -257,15 +135,25 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
 
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const entries = this.#check(variableGradients);
+    const runner = this.#resolve();
     if (this.#adoptNames) {
       this.#adoptNames = false;
       this.#adoptSavedNames(entries);
     }
     if (entries.length > 0) {
-      if (this.#path === 'kernel') this.#kernelStep(entries);
-      else this.#opsStep(entries);
+      if (runner instanceof OpsPath) runner.step(entries, entries.map((e) => this.#learningRate(e.name, runner.stepCount)));
+      else runner.step(entries);
     }
     this.incrementIterations();
+  }
+
+  /**
+   * Checks a call as `applyGradients(variableGradients)` would, writing nothing; throws
+   * what it would throw before writing (a TfPartition checks every member's part of a
+   * call this way before any member steps).
+   */
+  checkGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    this.#check(variableGradients);
   }
 
   /**
@@ -277,7 +165,8 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
    * by this it works here too. The saved order is the order of the first step's variables.
    */
   #adoptSavedNames(entries: readonly Entry[]): void {
-    const dict = this.#stateDict();
+    // Right after setWeights our optimizer holds the loaded state, on either path.
+    const dict = this.optimizer.stateDict();
     const saved = Object.keys(dict.params);
     if (saved.length !== entries.length || entries.some((e) => Object.hasOwn(dict.params, e.name))) return;
     if (saved.some((name, i) => dict.params[name]!.length !== entries[i]!.variable.size)) return;
@@ -286,489 +175,111 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
       params[entries[i]!.name] = dict.params[name]!;
     });
     this.optimizer.loadStateDict({ ...dict, params });
-    if (this.#path === 'ops') this.#loadOps(this.optimizer.stateDict());
+    this.#loaded();
   }
 
-  static {
-    checkGradients = (optimizer, variableGradients) => {
-      optimizer.#check(variableGradients);
-    };
-  }
-
-  /** Everything applyGradients checks before it writes: the gradients against their variables, the mode. */
+  /** Everything applyGradients checks before it writes: the gradients against their variables, the mode, the learning rates. */
   #check(variableGradients: tf.NamedTensorMap | NamedTensor[]): Entry[] {
-    const entries = this.#entries(variableGradients);
-    this.#resolvePath();
+    const owner = `${TfOptimizer.className}.applyGradients`;
+    const runner = this.#resolve();
+    // The verdicts of earlier steps read since (backends without a synchronous read): a
+    // refused one puts its counters back, or throws, before this call checks anything.
+    if (runner instanceof OpsPath) runner.settle();
+    const entries = gradientEntries(owner, variableGradients, { matricesOnly: this.#view.matricesOnly, stateLength: (name) => runner.stateLength(name) });
     if (this.mode === 'eval') {
       throw new UpdateError(
-        `${TfOptimizer.className}.applyGradients: the ${this.#entry.name} optimizer is in eval mode (the variables hold the average x, not y): call train() before applyGradients`,
+        `${owner}: the ${this.#view.name} optimizer is in eval mode (the variables hold the average x, not y): call train() before applyGradients`,
         '',
       );
     }
+    // A schedule may return anything: checked here, so that a partition's members all
+    // pass before any writes (the ops path uses the values; the core evaluates them again).
+    for (const e of entries) this.#learningRate(e.name, runner.stepCount);
     return entries;
   }
 
-  /** With path 'auto', picks the path of the current backend, once. */
-  #resolvePath(): void {
-    if (this.#path !== undefined) return;
-    const backend = tf.getBackend();
-    this.#path = backend === 'cpu' || backend === 'wasm' ? 'kernel' : 'ops';
-  }
-
-  /** The call's gradients, each checked against its variable; throws before anything is written. */
-  #entries(variableGradients: tf.NamedTensorMap | NamedTensor[]): Entry[] {
-    const owner = `${TfOptimizer.className}.applyGradients`;
-    if (variableGradients === null || typeof variableGradients !== 'object') {
-      throw new TypeError(`${owner}: expected a map of gradients by variable name or an array of { name, tensor }, got ${describeValue(variableGradients)}`);
+  /** This step's lr of parameter `name`, checked. */
+  #learningRate(name: string, step: number): number {
+    const lr = this.#view.hyper(name).lr;
+    const value = typeof lr === 'number' ? lr : lr(step);
+    if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
+      throw new UpdateError(`${TfOptimizer.className}.applyGradients: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${step} (expected a finite number >= 0)`, name);
     }
-    const pairs: [string, tf.Tensor | null | undefined][] = Array.isArray(variableGradients)
-      ? variableGradients.map((item, i) => {
-          if (item === null || typeof item !== 'object' || typeof item.name !== 'string') {
-            throw new TypeError(`${owner}: item ${i} must be { name, tensor }, got ${describeValue(item)}`);
-          }
-          return [item.name, item.tensor];
-        })
-      : Object.entries(variableGradients);
-    const registered = tf.engine().registeredVariables;
-    const seen = new Set<string>();
-    const entries: Entry[] = [];
-    for (const [name, gradient] of pairs) {
-      if (seen.has(name)) throw new UpdateError(`${owner}: two gradients for variable '${name}'`, name);
-      seen.add(name);
-      if (gradient === null || gradient === undefined) continue; // TF.js skips a missing gradient too
-      const variable = Object.hasOwn(registered, name) ? registered[name] : undefined;
-      if (variable === undefined) throw new UpdateError(`${owner}: gradient '${name}' has no variable of that name (tf.engine().registeredVariables)`, name);
-      if (!(gradient instanceof tf.Tensor)) throw new UpdateError(`${owner}: gradient '${name}' must be a tf.Tensor, got ${describeValue(gradient)}`, name);
-      if (gradient.isDisposed) throw new UpdateError(`${owner}: gradient '${name}' is disposed`, name);
-      if (variable.dtype !== 'float32' || gradient.dtype !== 'float32') {
-        throw new UpdateError(`${owner}: variable '${name}' and its gradient must be float32, got ${variable.dtype} and ${gradient.dtype}`, name);
-      }
-      if (!sameShape(variable.shape, gradient.shape)) {
-        throw new UpdateError(`${owner}: gradient '${name}' has shape [${gradient.shape.join(', ')}], its variable has shape [${variable.shape.join(', ')}]`, name);
-      }
-      if (this.#entry.rule === undefined && variable.rank !== 2) {
-        throw new UpdateError(
-          `${owner}: variable '${name}' has shape [${variable.shape.join(', ')}]: Muon updates 2-D variables only (give '${name}' to another optimizer: tfOptimizer(partition(assign, { muon, adamw })))`,
-          name,
-        );
-      }
-      const state = this.#stateShape(name);
-      if (state !== undefined && state !== variable.size) {
-        throw new UpdateError(`${owner}: variable '${name}' has ${variable.size} elements, but its optimizer state was made for ${state} (did the variable change shape?)`, name);
-      }
-      entries.push({ name, variable, gradient });
-    }
-    return entries;
-  }
-
-  /** Elements of the state kept for `name`, if any. */
-  #stateShape(name: string): number | undefined {
-    if (this.#path === 'ops') return this.#opsSlots.get(name)?.buffers[0]?.size ?? undefined;
-    const ours = this.optimizer;
-    if (ours instanceof Muon) return ours.stateOf(name)?.momentumBuffer.length;
-    const state = ours.stateOf(name);
-    if (state === undefined) return undefined;
-    const buffers = this.#entry.rule!.buffersOf(state as never, ours.hyperparameters(name) as never);
-    return buffers.length > 0 ? buffers[0]!.length : undefined;
-  }
-
-  /** The resolved hyperparameters of parameter `name` (Muon has one set for all). */
-  #hyper(name: string): CommonHyper | MuonHyper {
-    const ours = this.optimizer;
-    return ours instanceof Muon ? ours.defaults : ours.hyperparameters(name);
-  }
-
-  /** The names of the state buffers of parameter `name`, in the rule's order. */
-  #bufferNames(name: string): readonly string[] {
-    const rule = this.#entry.rule;
-    return rule === undefined ? ['momentumBuffer'] : rule.bufferNames(this.#hyper(name) as never);
-  }
-
-  /** A fresh parameter's scalar state (NAdam's muProduct 1, Schedule-Free's lrMax -1, ...), as the rule starts it. */
-  #initialScalars(hyper: CommonHyper | MuonHyper): Record<string, number> {
-    const rule = this.#entry.rule;
-    const scalars: Record<string, number> = {};
-    if (rule === undefined) return scalars;
-    const fresh = rule.init(0, 'float32', hyper as never) as unknown as Record<string, number>;
-    for (const key of rule.scalarNames) scalars[key] = fresh[key]!;
-    return scalars;
+    return value;
   }
 
   /** Checks that every variable with state is still there, then moves them all (see eval()). */
-  #move(mode: 'eval' | 'train'): void {
+  #move(mode: Mode): void {
     const owner = `${TfOptimizer.className}.${mode}`;
-    if (this.#entry.scheduleFree !== true) {
-      throw new TypeError(`${owner}: only Schedule-Free optimizers (ScheduleFreeSGD, ScheduleFreeAdamW) have a train and an eval mode; this one runs ${this.#entry.name}`);
+    if (!this.#view.scheduleFree) {
+      throw new TypeError(`${owner}: only Schedule-Free optimizers (ScheduleFreeSGD, ScheduleFreeAdamW) have a train and an eval mode; this one runs ${this.#view.name}`);
     }
-    this.#resolvePath();
+    const runner = this.#resolve();
     if (this.mode === mode) return;
-    const names = this.#path === 'ops' ? [...this.#opsSlots.keys()] : Object.keys(this.optimizer.stateDict().params);
+    const names = runner.stateNames();
     const registered = tf.engine().registeredVariables;
     const variables = names.map((name) => {
       const variable = Object.hasOwn(registered, name) ? registered[name] : undefined;
       if (variable === undefined) {
         throw new UpdateError(`${owner}: variable '${name}' has optimizer state but is not registered any more (disposed?): ${mode} moves every variable the optimizer has updated`, name);
       }
-      const length = this.#stateShape(name);
+      const length = runner.stateLength(name);
       if (length !== undefined && length !== variable.size) {
         throw new UpdateError(`${owner}: variable '${name}' has ${variable.size} elements, but its optimizer state was made for ${length} (did the variable change shape?)`, name);
       }
       return variable;
     });
-    if (this.#path === 'ops') this.#opsMove(mode, names, variables);
-    else this.#kernelMove(mode, names, variables);
-  }
-
-  // ---------------------------------------------------------------------------------
-  // 'kernel' path
-
-  #kernelStep(entries: Entry[]): void {
-    let store = this.#store;
-    if (store === undefined || store.names.length !== entries.length || entries.some((e, i) => store!.names[i] !== e.name || !sameShape(store!.shapes[e.name]!, e.variable.shape))) {
-      const shapes: { [name: string]: readonly number[] } = Object.create(null) as { [name: string]: readonly number[] };
-      for (const e of entries) Object.defineProperty(shapes, e.name, { value: e.variable.shape, enumerable: true });
-      store = this.#store = new ParamStore(shapes, { stateBuffers: this.optimizer.stateBuffersPerParam() });
-      this.#mirrored.clear();
-    }
-    const onWasm = tf.getBackend() === 'wasm';
-    for (const e of entries) {
-      const id = dataIdOf(e.variable);
-      if (this.#mirrored.get(e.name) !== id) {
-        store.params[e.name]!.set(valuesOf(e.variable, onWasm));
-        this.#mirrored.set(e.name, id);
-      }
-      store.grads[e.name]!.set(valuesOf(e.gradient, onWasm));
-    }
-    if (this.options.clipGradNorm !== undefined) clipGradNorm(store.grads, this.options.clipGradNorm, { nonFinite: 'return' });
-    if (!this.optimizer.update(store.params, store.grads)) return; // skipped: nothing to write
-    for (const e of entries) {
-      this.#assign(e.variable, store.params[e.name]!, onWasm);
-      this.#mirrored.set(e.name, dataIdOf(e.variable));
-    }
-  }
-
-  /** variable <- values. */
-  #assign(variable: tf.Variable, values: Float32Array, onWasm: boolean): void {
-    // The cpu backend keeps the array it is given (so it gets a copy); the wasm backend
-    // copies it into its own heap at once (tfjs-backend-wasm's `move`), so the view will do.
-    const value = tf.tensor(onWasm ? values : values.slice(), variable.shape, 'float32');
-    variable.assign(value);
-    value.dispose(); // the variable holds the data now
-  }
-
-  /**
-   * eval / train on the 'kernel' path: our optimizer moves the values (in the store when
-   * it holds exactly the variables with state, so its WebAssembly kernel does it as in a
-   * plain ParamStore run; else in copies), and the variables are assigned them.
-   */
-  #kernelMove(mode: 'eval' | 'train', names: readonly string[], variables: readonly tf.Variable[]): void {
-    const ours = this.optimizer as AnyScheduleFree;
-    const onWasm = tf.getBackend() === 'wasm';
-    const store = this.#store;
-    const inStore = store !== undefined && store.names.length === names.length && names.every((name) => Object.hasOwn(store.params, name));
-    const arrays = Object.create(null) as { [name: string]: Float32Array };
-    names.forEach((name, i) => {
-      const variable = variables[i]!;
-      if (inStore) {
-        const id = dataIdOf(variable);
-        if (this.#mirrored.get(name) !== id) {
-          store.params[name]!.set(valuesOf(variable, onWasm));
-          this.#mirrored.set(name, id);
-        }
-      } else {
-        arrays[name] = Float32Array.from(valuesOf(variable, onWasm));
-      }
-    });
-    const params = inStore ? store.params : arrays;
-    try {
-      if (mode === 'eval') ours.eval(params);
-      else ours.train(params);
-    } finally {
-      // Moved (the mode changed, also when a value overflowed and it threw): write them all.
-      if (ours.mode === mode) {
-        names.forEach((name, i) => {
-          const variable = variables[i]!;
-          this.#assign(variable, params[name]!, onWasm);
-          if (inStore) this.#mirrored.set(name, dataIdOf(variable));
-          else this.#mirrored.delete(name); // the store's copy is stale: read it again at the next step
-        });
-      }
-    }
-  }
-
-  /**
-   * eval / train on the 'ops' path: p <- p + w (z - p) as TF.js ops, z the first state
-   * buffer. As the core's eval / train (and the kernel path): every variable is moved and
-   * the mode changes, then, if a moved value is NaN or +-Infinity, the core's UpdateError
-   * names the first such variable, word for word as on the kernel path (one flag per
-   * variable, all read in one dataSync).
-   */
-  #opsMove(mode: 'eval' | 'train', names: readonly string[], variables: readonly tf.Variable[]): void {
-    const moved: { name: string; beta: number }[] = [];
-    const finite = tf.tidy(() => {
-      const nexts: tf.Tensor[] = [];
-      names.forEach((name, i) => {
-        const slot = this.#opsSlots.get(name)!;
-        if (slot.step === 0) return;
-        const hyper = this.#hyper(name) as ScheduleFreeCommonHyper & { momentum?: number; beta1?: number };
-        const beta = (this.#entry.name === 'ScheduleFreeSGD' ? hyper.momentum : hyper.beta1)!;
-        const weight = mode === 'eval' ? 1 - 1 / beta : 1 - beta;
-        const p = variables[i]!;
-        const next = tf.add(p, tf.mul(tf.sub(slot.buffers[0]!, p), weight));
-        p.assign(next);
-        moved.push({ name, beta });
-        nexts.push(next);
-      });
-      return finiteFlags(nexts);
-    });
-    for (const slot of this.#opsSlots.values()) slot.scalars.trainMode = mode === 'train' ? 1 : 0;
-    this.#opsTraining = mode === 'train';
-    const bad = moved.find((_, k) => finite[k] === 0);
-    if (bad !== undefined) {
-      throw new UpdateError(
-        `${this.#entry.name}.${mode}: parameter '${bad.name}' became non-finite (beta ${bad.beta}): the parameters were moved and the mode is now '${mode}'`,
-        bad.name,
-      );
-    }
-  }
-
-  // ---------------------------------------------------------------------------------
-  // 'ops' path
-
-  #opsStep(entries: Entry[]): void {
-    const owner = `${TfOptimizer.className}.applyGradients`;
-    const ours = this.optimizer;
-    // Learning rates first: a schedule may return anything, and nothing is written yet.
-    const lrs = entries.map((e) => {
-      const lr = this.#hyper(e.name).lr;
-      const value = typeof lr === 'number' ? lr : lr(this.#opsStepCount);
-      if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
-        throw new UpdateError(`${owner}: the lr schedule of parameter '${e.name}' returned ${describeValue(value)} at step ${this.#opsStepCount} (expected a finite number >= 0)`, e.name);
-      }
-      return value;
-    });
-    if (ours.nonFinite !== 'ignore') {
-      const finite = finiteFlags(entries.map((e) => e.gradient));
-      const bad = finite.findIndex((ok) => ok === 0);
-      if (bad >= 0) {
-        if (ours.nonFinite === 'skip') {
-          this.#opsSkippedSteps += 1;
-          return;
-        }
-        const e = entries[bad]!;
-        const values = e.gradient.dataSync();
-        const index = values.findIndex((x) => !Number.isFinite(x));
-        throw new UpdateError(`${this.#entry.name}.update: gradient '${e.name}' is not finite at index ${index} (${values[index]})`, e.name, index);
-      }
-    }
-    tf.tidy(() => {
-      let grads = entries.map((e) => e.gradient);
-      const maxNorm = this.options.clipGradNorm;
-      if (maxNorm !== undefined) {
-        const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
-        const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-        grads = grads.map((g) => tf.mul(g, scale));
-      }
-      entries.forEach((e, i) => {
-        const hyper = this.#hyper(e.name);
-        let slot = this.#opsSlots.get(e.name);
-        if (slot === undefined) {
-          const names = this.#bufferNames(e.name);
-          const fill = this.#entry.name === 'AdaGrad' ? (hyper as unknown as { initialAccumulatorValue: number }).initialAccumulatorValue : 0;
-          slot = {
-            step: 0,
-            scalars: this.#initialScalars(hyper),
-            buffers: names.map(() => tf.variable(tf.fill(e.variable.shape, fill, 'float32'), false)),
-          };
-          this.#opsSlots.set(e.name, slot);
-        }
-        slot.step += 1;
-        const [param, ...buffers] = opsStep({ rule: this.#entry.name, hyper, lr: lrs[i]!, step: slot.step, scalars: slot.scalars }, e.variable, grads[i]!, slot.buffers);
-        slot.buffers.forEach((variable, k) => variable.assign(buffers[k]!));
-        e.variable.assign(param!);
-      });
-    });
-    this.#opsStepCount += 1;
-  }
-
-  // ---------------------------------------------------------------------------------
-  // State in TF.js's weight format
-
-  /** Our state as a state dict, from whichever path holds it. */
-  #stateDict(): OptimizerStateDict {
-    if (this.#path !== 'ops') return this.optimizer.stateDict();
-    const dict = this.optimizer.stateDict(); // for the rule and variant names
-    const params = Object.create(null) as { [name: string]: ParamStateRecord };
-    for (const [name, slot] of this.#opsSlots) {
-      const buffers = Object.create(null) as { [key: string]: Float32Array };
-      this.#bufferNames(name).forEach((key, k) => {
-        buffers[key] = slot.buffers[k]!.dataSync() as Float32Array;
-      });
-      const scalars = Object.create(null) as { [key: string]: number };
-      for (const key of this.#entry.rule?.scalarNames ?? []) scalars[key] = slot.scalars[key]!;
-      params[name] = { dtype: 'float32', length: slot.buffers[0]?.size ?? 0, step: slot.step, scalars, buffers };
-    }
-    return { ...dict, stepCount: this.#opsStepCount, skippedSteps: this.#opsSkippedSteps, params };
+    runner.move(mode, names, variables);
   }
 
   override async getWeights(): Promise<NamedTensor[]> {
     tf.dispose(this.#exported);
     this.#exported = [];
-    const dict = this.#stateDict();
-    const weights: NamedTensor[] = [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }];
-    const meta: { [key: string]: unknown } = {
-      format: dict.format,
-      version: dict.version,
-      optimizer: dict.optimizer,
-      variant: dict.variant,
-      stepCount: dict.stepCount,
-      skippedSteps: dict.skippedSteps,
-      params: Object.entries(dict.params).map(([name, record]) => ({ name, length: record.length, step: record.step, scalars: record.scalars, buffers: Object.keys(record.buffers) })),
-    };
-    for (const [name, record] of Object.entries(dict.params)) {
-      const shape = this.#shapeOf(name, record.length);
-      for (const [key, values] of Object.entries(record.buffers)) {
-        weights.push({ name: `${name}/${key}`, tensor: tf.tensor(Float32Array.from(values), shape, 'float32') });
-      }
-    }
-    weights.push({ name: STATE_WEIGHT_NAME, tensor: tf.scalar(JSON.stringify(meta), 'string') });
+    const runner = this.#runner;
+    const dict = runner instanceof OpsPath ? await runner.stateDict(this.optimizer.stateDict()) : this.optimizer.stateDict();
+    const weights = weightsOf(dict, this.iterations);
     this.#exported = weights.map((w) => w.tensor);
     return weights;
   }
 
-  #shapeOf(name: string, length: number): number[] {
-    const variable = tf.engine().registeredVariables[name];
-    return variable !== undefined && variable.size === length ? variable.shape.slice() : [length];
-  }
-
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const owner = `${TfOptimizer.className}.setWeights`;
-    const { byName, iter, metaTensor } = weightsByName(owner, weightValues, STATE_WEIGHT_NAME, TfOptimizer.className);
-    let meta: { format: unknown; version: unknown; optimizer: unknown; variant: unknown; stepCount: unknown; skippedSteps: unknown; params: { name: string; length: number; step: number; scalars: Record<string, number>; buffers: string[] }[] };
-    try {
-      meta = JSON.parse(String((await metaTensor.data())[0])) as typeof meta;
-    } catch (error) {
-      throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' is not JSON: ${(error as Error).message}`);
-    }
-    if (meta === null || typeof meta !== 'object' || !Array.isArray(meta.params)) throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' has no params list`);
-    const params = Object.create(null) as { [name: string]: unknown };
-    for (const record of meta.params) {
-      const buffers = Object.create(null) as { [key: string]: Float32Array };
-      for (const key of Array.isArray(record.buffers) ? record.buffers : []) {
-        const tensor = byName.get(`${record.name}/${key}`);
-        if (tensor === undefined) throw new TypeError(`${owner}: the weights lack '${record.name}/${key}'`);
-        buffers[key] = Float32Array.from(await tensor.data() as Float32Array);
-      }
-      params[record.name] = { dtype: 'float32', length: record.length, step: record.step, scalars: record.scalars, buffers };
-    }
-    const dict = { format: meta.format ?? STATE_FORMAT, version: meta.version ?? STATE_VERSION, optimizer: meta.optimizer, variant: meta.variant, stepCount: meta.stepCount, skippedSteps: meta.skippedSteps, params };
-    // Validates everything (rule, variant, buffers, counts) and throws before changing anything.
+    // Everything is read and checked first (stateOfWeights, then loadStateDict, which
+    // throws before changing anything); the state changes only once all of it is valid.
+    const { dict, iterations } = await stateOfWeights(owner, weightValues, TfOptimizer.className);
     this.optimizer.loadStateDict(dict);
-    this.#resolvePath();
-    const iterations = (await iter.data())[0]!;
-    if (this.#path === 'ops') this.#loadOps(this.optimizer.stateDict());
-    this.#mirrored.clear();
+    this.#resolve();
+    this.#loaded();
     this.#adoptNames = true;
     this.iterations_ = iterations;
   }
 
-  #loadOps(dict: OptimizerStateDict): void {
-    this.#disposeOps();
-    for (const [name, record] of Object.entries(dict.params)) {
-      const shape = this.#shapeOf(name, record.length);
-      this.#opsSlots.set(name, {
-        step: record.step,
-        scalars: { ...record.scalars },
-        buffers: Object.values(record.buffers).map((values) => tf.variable(tf.tensor(Float32Array.from(values), shape, 'float32'), false)),
-      });
+  /** After our optimizer loaded a state: the path takes it. */
+  #loaded(): void {
+    const runner = this.#resolve();
+    if (runner instanceof OpsPath) {
+      const mode = this.#view.scheduleFree ? (this.optimizer as unknown as { readonly mode: Mode }).mode : undefined;
+      runner.load(this.optimizer.stateDict(), shapeOf, mode);
+    } else {
+      runner.loaded();
     }
-    this.#opsStepCount = dict.stepCount;
-    this.#opsSkippedSteps = dict.skippedSteps;
-    // Schedule-Free: the mode our optimizer took from the saved state (trainMode).
-    if (this.#entry.scheduleFree === true) this.#opsTraining = (this.optimizer as AnyScheduleFree).mode === 'train';
   }
 
-  #disposeOps(): void {
-    for (const slot of this.#opsSlots.values()) tf.dispose(slot.buffers);
-    this.#opsSlots.clear();
-  }
-
-  /**
-   * The rule and its options (numbers, booleans, strings): enough for `fromConfig` to
-   * make the same optimizer, except a schedule (`lr: null`, `lrSchedule: true`) and
-   * `overrides`, which are functions or patterns and are not saved.
-   */
   override getConfig(): tf.serialization.ConfigDict {
-    const options: tf.serialization.ConfigDict = {};
-    const defaults = this.optimizer.defaults as unknown as Record<string, unknown>;
-    for (const key of this.#entry.rule?.optionNames ?? MUON_OPTION_NAMES) {
-      const value = defaults[key];
-      if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') options[key] = value;
-    }
-    options.nonFinite = this.optimizer.nonFinite;
-    const config: tf.serialization.ConfigDict = {
-      optimizer: this.#entry.name,
-      options,
-      lrSchedule: typeof this.optimizer.defaults.lr === 'function',
-      path: this.options.path,
-    };
-    if (this.options.clipGradNorm !== undefined) config.clipGradNorm = this.options.clipGradNorm;
-    return config;
+    return configOf(this.optimizer, this.#view, this.options);
   }
 
   static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
-    const owner = `${TfOptimizer.className}.fromConfig`;
-    const entry = RULES.find((candidate) => candidate.name === config.optimizer);
-    if (entry === undefined) throw optionError(owner, 'optimizer', config.optimizer, RULES.map((r) => `'${r.name}'`).join(', '));
-    if (config.lrSchedule === true) throw new RangeError(`${owner}: the optimizer used an lr schedule, which a config cannot hold: make it again with tfOptimizer(new ${entry.name}({ lr: schedule }))`);
-    const ours = entry.make({ ...(config.options as Record<string, unknown>) });
-    const options: TfOptimizerOptions = { path: config.path as TfPath };
-    if (typeof config.clipGradNorm === 'number') options.clipGradNorm = config.clipGradNorm;
-    return new (cls as unknown as new (o: TfWrappable, options: TfOptimizerOptions) => T)(ours, options);
+    const { optimizer, options } = optimizerFromConfig(`${TfOptimizer.className}.fromConfig`, config);
+    return new (cls as unknown as new (o: TfWrappable, options: TfOptimizerOptions) => T)(optimizer, options);
   }
 
   /** Frees every tensor this optimizer made (state variables, exported weights). */
   override dispose(): void {
-    this.#disposeOps();
+    this.#runner?.dispose();
     tf.dispose(this.#exported);
     this.#exported = [];
-    this.#store = undefined;
-    this.#mirrored.clear();
   }
 }
 
 tf.serialization.registerClass(TfOptimizer);
-
-/**
- * One flag per tensor, 1 where every value is finite (no NaN, no +-Infinity), all read
- * in one dataSync: the finiteness checks of TfOptimizer and TfPartition.
- */
-export function finiteFlags(tensors: readonly tf.Tensor[]): Uint8Array {
-  if (tensors.length === 0) return new Uint8Array(0);
-  return tf.tidy(() => tf.stack(tensors.map((t) => tf.all(tf.isFinite(t)))).dataSync() as Uint8Array);
-}
-
-/**
- * The weights setWeights was given, by name, with 'iter' and the JSON metadata tensor
- * `metaName` (a string tensor) that every saved set carries; a clear TypeError otherwise.
- * Shared by TfOptimizer and TfPartition.
- */
-export function weightsByName(
-  owner: string, weightValues: unknown, metaName: string, className: string,
-): { byName: Map<string, tf.Tensor>; iter: tf.Tensor; metaTensor: tf.Tensor } {
-  if (!Array.isArray(weightValues)) throw new TypeError(`${owner}: expected an array of { name, tensor }, got ${describeValue(weightValues)}`);
-  const byName = new Map<string, tf.Tensor>();
-  for (const w of weightValues as unknown[]) {
-    const weight = w as { name?: unknown; tensor?: unknown } | null;
-    if (weight === null || typeof weight !== 'object' || typeof weight.name !== 'string' || !(weight.tensor instanceof tf.Tensor)) {
-      throw new TypeError(`${owner}: every weight must be { name, tensor }, got ${describeValue(w)}`);
-    }
-    byName.set(weight.name, weight.tensor);
-  }
-  const iter = byName.get('iter');
-  const metaTensor = byName.get(metaName);
-  if (iter === undefined || metaTensor === undefined || metaTensor.dtype !== 'string') {
-    throw new TypeError(`${owner}: the weights lack 'iter' or '${metaName}' (they were not saved by a ${className})`);
-  }
-  return { byName, iter, metaTensor };
-}

@@ -14,7 +14,11 @@
  *   since our last write (`model.setWeights`, `variable.assign`: TF.js then gives it a new
  *   data id) is read again before the step, so a stale copy never wins.
  * - 'ops' (default on every other backend): the same rule as TF.js ops inside `tf.tidy`
- *   (src/tfjs/ops.ts), the state in non-trainable variables, so the data stays on the GPU.
+ *   (src/tfjs/rules/, one file per rule), the state in non-trainable variables, so the
+ *   data stays on the GPU. On webgpu nothing is read synchronously (see flags.ts): a step
+ *   with a non-finite gradient writes nothing (decided on the device), and its error
+ *   (nonFinite 'error') or skip ('skip') is taken when its verdict has been read, by the
+ *   next applyGradients or getWeights, before that call writes anything.
  *
  * Rules with more than a step:
  * - Schedule-Free SGD / AdamW: the variables hold y while training; the adapter's `eval()`
@@ -30,8 +34,9 @@
  *   tf.Optimizer for both (partition.ts).
  */
 import type { Partition } from '../partition.ts';
-import { TfOptimizer, type TfOptimizerOptions, type TfWrappable } from './adapter.ts';
+import { TfOptimizer } from './adapter.ts';
 import { TfPartition, type TfMembers } from './partition.ts';
+import type { TfOptimizerOptions, TfWrappable } from './types.ts';
 
 export { STATE_WEIGHT_NAME, TfOptimizer, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
 export { PARTITION_WEIGHT_NAME, TfPartition, type TfMembers } from './partition.ts';

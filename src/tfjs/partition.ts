@@ -18,7 +18,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UpdateError, describeValue, optionError } from '../errors.ts';
 import { clipGradNorm } from '../grads.ts';
 import { partition, PARTITION_FORMAT, type Partition } from '../partition.ts';
-import { TfOptimizer, checkGradients, finiteFlags, isWrappable, weightsByName, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
+import { TfOptimizer, isWrappable } from './adapter.ts';
+import { adapterOptionsFromConfig, optimizerFromConfig } from './config.ts';
+import { finiteFlags, readsSynchronously } from './flags.ts';
+import { pairsOf } from './gradients.ts';
+import type { NamedTensor, TfOptimizerOptions, TfPath, TfWrappable } from './types.ts';
+import { readIter, readMeta, weightsByName } from './weights.ts';
 
 /** The members of a partition the adapter can wrap: optimizers of this library, Muon included. */
 export type TfMembers = { readonly [key: string]: TfWrappable };
@@ -27,19 +32,6 @@ export type TfMembers = { readonly [key: string]: TfWrappable };
 export const PARTITION_WEIGHT_NAME = 'nesterov/partition';
 /** Each member's weights are saved under this prefix and its key: `nesterov/partition/adamw/iter`, ... */
 const MEMBER_PREFIX = 'nesterov/partition/';
-
-function pairsOf(owner: string, variableGradients: tf.NamedTensorMap | NamedTensor[]): [string, tf.Tensor | null | undefined][] {
-  if (variableGradients === null || typeof variableGradients !== 'object') {
-    throw new TypeError(`${owner}: expected a map of gradients by variable name or an array of { name, tensor }, got ${describeValue(variableGradients)}`);
-  }
-  if (!Array.isArray(variableGradients)) return Object.entries(variableGradients);
-  return variableGradients.map((item, i) => {
-    if (item === null || typeof item !== 'object' || typeof item.name !== 'string') {
-      throw new TypeError(`${owner}: item ${i} must be { name, tensor }, got ${describeValue(item)}`);
-    }
-    return [item.name, item.tensor];
-  });
-}
 
 /**
  * A `tf.Optimizer` that runs a `partition(...)` of optimizers of this library. Make it with
@@ -137,16 +129,19 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
       if (part === undefined) parts.set(key, (part = []));
       part.push({ name, tensor: gradient });
     }
-    for (const [key, part] of parts) checkGradients(this.members[key]!, part);
+    for (const [key, part] of parts) this.members[key]!.checkGradients(part);
     for (const [key, part] of parts) {
       for (const { name } of part) this.#assigned.set(name, key);
     }
-    // Finiteness of every gradient a member looks at, before any member steps.
+    // Finiteness of every gradient a member looks at, before any member steps. Where the
+    // backend cannot read synchronously (webgpu), each member decides on the device for
+    // its own gradients instead (see OpsPath): a member's refusal then writes nothing of
+    // that member, and the others step.
     const looked = [...parts].filter(([key]) => this.members[key]!.optimizer.nonFinite !== 'ignore');
     const all = looked.flatMap(([, part]) => part);
-    if (all.length > 0) {
+    if (all.length > 0 && readsSynchronously()) {
       const finite = finiteFlags(all.map((g) => g.tensor));
-      const bad = finite.findIndex((ok) => ok === 0);
+      const bad = finite.findIndex((ok) => ok !== 1);
       if (bad >= 0) {
         const badName = all[bad]!.name;
         const [key, part] = looked.find(([, p]) => p.some((g) => g.name === badName))!;
@@ -222,12 +217,8 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const owner = `${TfPartition.className}.setWeights`;
     const { byName, iter, metaTensor } = weightsByName(owner, weightValues, PARTITION_WEIGHT_NAME, TfPartition.className);
-    let meta: { format?: unknown; members?: unknown; stepCount?: unknown; skippedSteps?: unknown };
-    try {
-      meta = JSON.parse(String((await metaTensor.data())[0])) as typeof meta;
-    } catch (error) {
-      throw new TypeError(`${owner}: '${PARTITION_WEIGHT_NAME}' is not JSON: ${(error as Error).message}`);
-    }
+    const iterations = await readIter(owner, iter);
+    const meta = await readMeta(owner, metaTensor, PARTITION_WEIGHT_NAME) as { format?: unknown; members?: unknown; stepCount?: unknown; skippedSteps?: unknown };
     const saved = Array.isArray(meta?.members) ? (meta.members as unknown[]) : [];
     if (meta?.format !== PARTITION_FORMAT || saved.length !== this.#keys.length || this.#keys.some((key) => !saved.includes(key))) {
       throw new TypeError(`${owner}: the weights were saved by a partition of [${saved.map(String).join(', ')}], this one has [${this.#keys.join(', ')}]`);
@@ -262,7 +253,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
     }
     this.#stepCount = stepCount as number;
     this.#skippedSteps = skippedSteps as number;
-    this.iterations_ = (await iter.data())[0]!;
+    this.iterations_ = iterations;
   }
 
   /**
@@ -286,21 +277,32 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
 
   static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
     const owner = `${TfPartition.className}.fromConfig`;
-    const members = config.members as unknown as { name: string; config: tf.serialization.ConfigDict; variables: { name: string }[] }[] | null;
-    if (!Array.isArray(members) || members.some((m) => m === null || typeof m !== 'object' || typeof m.name !== 'string' || !Array.isArray(m.variables))) {
-      throw new TypeError(`${owner}: the config has no list of members with their variables (it was not saved by a ${TfPartition.className})`);
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new TypeError(`${owner}: config must be an object, got ${describeValue(config)}`);
+    const members: unknown = config.members;
+    if (!Array.isArray(members) || members.length === 0) {
+      throw new TypeError(`${owner}: config.members must be a non-empty list of { name, config, variables } (saved by a ${TfPartition.className}), got ${describeValue(members)}`);
     }
-    const optimizers: { [key: string]: TfWrappable } = {};
-    const assignment = new Map<string, string>();
-    for (const member of members) {
-      optimizers[member.name] = (TfOptimizer.fromConfig(TfOptimizer as never, member.config) as unknown as TfOptimizer).optimizer;
-      for (const variable of member.variables) assignment.set(variable.name, member.name);
-    }
-    const lookup = (name: string): string | undefined => assignment.get(name);
-    const assign = (name: string): string => lookup(name) ?? lookup(name.replace(/_\d+$/, '')) ?? '';
-    const options: TfOptimizerOptions = { path: config.path as TfPath };
-    if (typeof config.clipGradNorm === 'number') options.clipGradNorm = config.clipGradNorm;
-    return new (cls as unknown as new (split: Partition<TfMembers>, options: TfOptimizerOptions) => T)(partition(assign, optimizers), options);
+    const optimizers = Object.create(null) as { [key: string]: TfWrappable };
+    const saved: { name: string; key: string }[] = [];
+    members.forEach((value: unknown, i) => {
+      const member = value as { name?: unknown; config?: unknown; variables?: unknown } | null;
+      if (member === null || typeof member !== 'object' || Array.isArray(member)) throw new TypeError(`${owner}: members[${i}] must be { name, config, variables }, got ${describeValue(value)}`);
+      const key = member.name;
+      if (typeof key !== 'string' || key === '') throw new TypeError(`${owner}: members[${i}].name must be a non-empty string, got ${describeValue(key)}`);
+      if (key === '__proto__') throw new TypeError(`${owner}: members[${i}].name may not be '__proto__' (a partition's member key is an object key)`);
+      if (Object.hasOwn(optimizers, key)) throw new TypeError(`${owner}: members[${i}].name '${key}' is the name of an earlier member too`);
+      if (!Array.isArray(member.variables)) throw new TypeError(`${owner}: members[${i}].variables must be a list of { name }, got ${describeValue(member.variables)}`);
+      member.variables.forEach((variable: unknown, k) => {
+        const name = (variable as { name?: unknown } | null)?.name;
+        if (variable === null || typeof variable !== 'object' || typeof name !== 'string') {
+          throw new TypeError(`${owner}: members[${i}].variables[${k}] must be { name: string }, got ${describeValue(variable)}`);
+        }
+        saved.push({ name, key });
+      });
+      optimizers[key] = optimizerFromConfig(`${owner}: members[${i}] ('${key}')`, member.config).optimizer;
+    });
+    const options = adapterOptionsFromConfig(owner, config);
+    return new (cls as unknown as new (split: Partition<TfMembers>, options: TfOptimizerOptions) => T)(partition(savedAssignment(saved), { ...optimizers }), options);
   }
 
   /** Frees every tensor this optimizer and its members made. */
@@ -312,3 +314,24 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
 }
 
 tf.serialization.registerClass(TfPartition);
+
+/**
+ * The assignment of a partition made by fromConfig: by the names its variables had when it
+ * was saved. tfjs-layers gives a loaded variable its saved name, plus a suffix `_<n>` when
+ * that name is taken in this process, and a variable saved with such a suffix (the second
+ * model of a name in its process) loads without it in a fresh process: so a name not found
+ * as it is is found by its name without the suffix, compared with the saved names without
+ * theirs, where that picks one member. Unassigned names go to '' (the partition says so).
+ */
+function savedAssignment(saved: readonly { name: string; key: string }[]): (name: string) => string {
+  const exact = new Map<string, string>();
+  const byBase = new Map<string, string | null>(); // null: saved names of this base went to different members
+  const base = (name: string): string => name.replace(/_\d+$/, '');
+  for (const { name, key } of saved) {
+    exact.set(name, key);
+    const b = base(name);
+    const known = byBase.get(b);
+    byBase.set(b, known === undefined || known === key ? key : null);
+  }
+  return (name) => exact.get(name) ?? byBase.get(base(name)) ?? '';
+}

@@ -1,16 +1,16 @@
 /**
- * Loading the WebAssembly SIMD kernels (assembly/kernels.ts, built into
+ * Loading the WebAssembly SIMD kernels (assembly/, built into
  * kernels.generated.ts by scripts/build-wasm.mjs) over a given memory.
  *
  * `new WebAssembly.Module` compiles synchronously, which Node and workers allow for any
  * size; a browser's main thread allows it only for small modules, so call
  * `await loadKernels()` once there before making a ParamStore.
  */
-import { KERNELS_SHARED_WASM, KERNELS_WASM } from './kernels.generated.ts';
+import { KERNEL_POINTERS, KERNELS_SHARED_WASM, KERNELS_WASM } from './kernels.generated.ts';
 
 /**
- * The exports of assembly/kernels.ts: pointers are byte offsets, `s` the address of the
- * kernel's scalars (f64, in the order its doc comment lists them). A rule's kernel
+ * The exports of the kernels' module (assembly/): pointers are byte offsets, `s` the
+ * address of the kernel's scalars (f64, at the indices its rule's layout names). A rule's kernel
  * returns 0 when every value it wrote (params and state) is finite, 1 when one is NaN or
  * +-Infinity (rarely 1 falsely, for a sum of two huge finite values: see there).
  */
@@ -19,28 +19,17 @@ export interface KernelExports {
   momentumClassic(p: number, g: number, v: number, n: number, s: number): number;
   momentumPytorch(p: number, g: number, b: number, n: number, s: number): number;
   nesterovNag(p: number, g: number, v: number, n: number, s: number): number;
-  /** `nesterovNag` without the finiteness check: the benchmark measures what the check costs. */
-  nesterovNagUnchecked(p: number, g: number, v: number, n: number, s: number): number;
   nesterovBook(p: number, g: number, v: number, n: number, s: number): number;
   nesterovPytorch(p: number, g: number, b: number, n: number, s: number): number;
   adagrad(p: number, g: number, h: number, n: number, s: number): number;
   rmsprop(p: number, g: number, sq: number, ga: number, buf: number, n: number, s: number): number;
   adam(p: number, g: number, m: number, v: number, vmax: number, n: number, s: number): number;
-  /** `adam` without the finiteness check, for the benchmark. */
-  adamUnchecked(p: number, g: number, m: number, v: number, vmax: number, n: number, s: number): number;
   adamBook(p: number, g: number, m: number, v: number, n: number, s: number): number;
   nadam(p: number, g: number, m: number, v: number, n: number, s: number): number;
   /** 1 if any of the `n` floats at `x` is NaN or +-Infinity, else 0 (splits across threads). */
   anyNonFinite(x: number, n: number): number;
   /** The index of the first NaN or +-Infinity, or -1. */
   firstNonFinite(x: number, n: number): number;
-  stream3to2(a: number, b: number, c: number, n: number): void;
-  stream4to3(a: number, b: number, c: number, d: number, n: number): void;
-  /** stream3to2 / stream4to3 with one vector in each quarter of the arrays per iteration: the benchmark's bound is the faster loop. */
-  stream3to2Quarters(a: number, b: number, c: number, n: number): void;
-  stream4to3Quarters(a: number, b: number, c: number, d: number, n: number): void;
-  /** The reads of stream3to2Quarters alone, no store (the benchmark's floor rows); 1 if a value read is not finite. */
-  read3Quarters(a: number, b: number, c: number, n: number): number;
   radam(p: number, g: number, m: number, v: number, n: number, s: number): number;
   adamax(p: number, g: number, m: number, u: number, n: number, s: number): number;
   adadelta(p: number, g: number, sq: number, acc: number, n: number, s: number): number;
@@ -72,47 +61,22 @@ export interface WasmKernels {
 
 /**
  * How many leading arguments of each kernel are pointers (the threaded path splits
- * them). `firstNonFinite` returns an index, which does not combine across chunks: the
- * threaded path runs it on the calling thread.
+ * them): for a rule's kernel, its arrays as the rule declares them (src/rules/*.ts
+ * `kernels`, counted by the build into KERNEL_POINTERS); the finiteness scans and Muon's
+ * matrix kernels are not a rule's. `firstNonFinite` returns an index, which does not
+ * combine across chunks: the threaded path runs it on the calling thread. Muon's matrix
+ * kernels run on Muon's own single-threaded instance (never split by a thread pool: a
+ * matrix product does not divide into independent element ranges).
  */
 export const POINTER_COUNT: Record<keyof KernelExports, number> = {
-  sgd: 2,
-  momentumClassic: 3,
-  momentumPytorch: 3,
-  nesterovNag: 3,
-  nesterovNagUnchecked: 3,
-  nesterovBook: 3,
-  nesterovPytorch: 3,
-  adagrad: 3,
-  rmsprop: 5,
-  adam: 5,
-  adamUnchecked: 5,
-  adamBook: 4,
-  nadam: 4,
+  ...KERNEL_POINTERS,
   anyNonFinite: 1,
   firstNonFinite: 1,
-  stream3to2: 3,
-  stream4to3: 4,
-  stream3to2Quarters: 3,
-  stream4to3Quarters: 4,
-  read3Quarters: 3,
-  radam: 4,
-  adamax: 4,
-  adadelta: 4,
-  rprop: 4,
-  scheduleFreeSgd: 3,
-  scheduleFreeAdamw: 4,
-  scheduleFreeLerp: 2,
-  lion: 3,
-  lambMoments: 3,
-  lambApply: 3,
-  // Muon's matrix kernels run on Muon's own single-threaded instance (never split by a
-  // thread pool: a matrix product does not divide into independent element ranges).
   gram: 1,
   nsPoly: 2,
   nsApply: 2,
   newtonSchulz: 4,
-};
+} satisfies Record<keyof KernelExports, number>;
 
 function decode(base64: string): Uint8Array {
   const binary = atob(base64);
