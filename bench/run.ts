@@ -363,7 +363,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     const [single, quarters] = boundLoops.map((k) => results[k]!) as [number, number];
     record(rule.id, n, boundLabel(rule), Math.min(single, quarters), `the faster of one position per iteration, ${single.toFixed(3)}, and four quarters, ${quarters.toFixed(3)} ns/el`);
   }
-  if (bound === undefined) record(rule.id, n, `streaming bound (read ${rule.reads.length}, write ${rule.writes.length}: ${bytesPerElement(rule)} B/el)`, null, 'no streaming kernel for this traffic');
+  if (bound === undefined) record(rule.id, n, `streaming bound (read ${rule.reads.length}, write ${rule.writes.length}: ${bytesPerElement(rule)} B/el)`, null, rule.onePass ? 'no streaming kernel for this traffic' : 'two passes per step: no one-pass bound');
 }
 
 // ---------------------------------------------------------------------------------
