@@ -120,6 +120,13 @@ export const NESTEROV_PYTORCH_TAKE: usize = 24;
 export const NESTEROV_PYTORCH_SIGN: usize = 32;
 export const NESTEROV_PYTORCH_WD: usize = 40;
 
+// qhm(p, g, b, n, s): lr, beta, nu, sign, wd
+export const QHM_LR: usize = 0;
+export const QHM_BETA: usize = 8;
+export const QHM_NU: usize = 16;
+export const QHM_SIGN: usize = 24;
+export const QHM_WD: usize = 32;
+
 // radam(p, g, m, v, n, s): step, beta1, beta2, eps, rectified, sign, wd
 export const RADAM_STEP: usize = 0;
 export const RADAM_BETA1: usize = 8;

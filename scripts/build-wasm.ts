@@ -31,8 +31,9 @@ const generatedModule = `${root}/src/wasm/kernels.generated.ts`;
 /** Every kernel layout the registered rules declare (src/rules/index.ts RULES, each rule's `kernels`). */
 export async function ruleLayouts(): Promise<KernelLayout[]> {
   // The rules import the kernels' loader, which imports the built module: a first build
-  // in a fresh checkout starts from an empty one.
-  if (!existsSync(generatedModule)) {
+  // in a fresh checkout, or over a module built by an older build (without the exports the
+  // loader now imports), starts from an empty one.
+  if (!existsSync(generatedModule) || !readFileSync(generatedModule, 'utf8').includes('KERNEL_POINTERS')) {
     writeFileSync(generatedModule, "export const KERNELS_WASM = '';\nexport const KERNELS_SHARED_WASM = '';\nexport const KERNEL_POINTERS = {} as const;\n");
   }
   const { RULES } = await import('../src/rules/index.ts');
@@ -122,8 +123,10 @@ ${pointers.map(([entry, count]) => `  ${entry}: ${count},`).join('\n')}
 export const BENCH_KERNELS_WASM: string = '${bench.toString('base64')}';
 `,
   );
-  console.log(
-    `wasm kernels: ${plain.length} bytes (plain), ${shared.length} bytes (shared memory), sha256 ${digest(plain).slice(0, 16)}; bench module ${bench.length} bytes`,
+  // On stderr: `npm pack --json` and other tools that parse npm's stdout run this script
+  // first (prepack), and a line before their JSON breaks them.
+  process.stderr.write(
+    `wasm kernels: ${plain.length} bytes (plain), ${shared.length} bytes (shared memory), sha256 ${digest(plain).slice(0, 16)}; bench module ${bench.length} bytes\n`,
   );
 }
 

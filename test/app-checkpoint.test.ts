@@ -1,5 +1,5 @@
 /**
- * The main job's checkpoints (issue 10 items 8 and 9): a SHA-256 over the content that
+ * The main job's checkpoints: a SHA-256 over the content that
  * catches any change, every field checked (schema, then against the run) with one line
  * naming the file and the field, all checkpoints of a run checked before any training,
  * and the stale temp files of killed writes removed at start.

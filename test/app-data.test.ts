@@ -1,5 +1,5 @@
 /**
- * `--data` against hostile files (issue 10 items 10 and 13): gzip bombs are refused in
+ * `--data` against hostile files: gzip bombs are refused in
  * bounded memory with one line naming the file and declared vs actual size or the cap,
  * a plain file's size is checked against its header before it is read, and an empty
  * training or test set is refused.

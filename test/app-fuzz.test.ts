@@ -1,6 +1,6 @@
 /**
- * Bounded property-based fuzzing of the main job's file readers (issue 10 items 8, 9,
- * 10), with fixed seeds so that every run tries the same cases:
+ * Bounded property-based fuzzing of the main job's file readers, with fixed seeds so
+ * that every run tries the same cases:
  *
  * - a checkpoint with a flipped bit, cut short, two bytes swapped or a byte inserted is
  *   always refused with a CheckpointError (the SHA-256); one whose field was replaced

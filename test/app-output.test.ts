@@ -1,5 +1,5 @@
 /**
- * The output folder and write failures (issue 10 item 12): the folder is checked before
+ * The output folder and write failures: the folder is checked before
  * any training, pseudo file systems are refused up front, a full disk or a denied write
  * is one line with exit 2, and summary.json and report.html are replaced together or not
  * at all.

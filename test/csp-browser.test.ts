@@ -1,5 +1,5 @@
 /**
- * Issue 10 item 17: under a Content-Security-Policy without 'wasm-unsafe-eval' the
+ * Under a Content-Security-Policy without 'wasm-unsafe-eval' the
  * library names the real cause, 'auto' falls back to the JS kernels and says which
  * backend ran; with 'wasm-unsafe-eval' the WebAssembly kernels run. The built library
  * (dist/, as a user's page loads it) in Debian's Chromium, served from 127.0.0.1 with the

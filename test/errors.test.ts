@@ -16,7 +16,7 @@ describe('invalid options fail at construction', () => {
     ['SGD', { lr: '0.1' }, /invalid lr: "0.1"/],
     ['SGD', { weightDecay: -0.1 }, /invalid weightDecay: -0.1/],
     ['SGD', { maximize: 1 }, /invalid maximize: 1 \(expected true or false\)/],
-    // Issue 10 item 18: torch's SGD options point to the classes that have them.
+    // Torch's SGD options point to the classes that have them.
     ['SGD', { momentum: 0.9 }, /^SGD: unknown option 'momentum' \(SGD here is plain SGD: for momentum use Momentum, or Nesterov for NAG; known options: lr, weightDecay, maximize\)$/],
     ['SGD', { nesterov: true }, /^SGD: unknown option 'nesterov' \(use the Nesterov class; known options/],
     ['Momentum', { momentum: 1 }, /Momentum: invalid momentum: 1 \(expected a number in \[0, 1\)\)/],
@@ -48,7 +48,7 @@ describe('invalid options fail at construction', () => {
     ['Adam', { overrides: [{ params: 3, lr: 0.1 }] }, /invalid overrides\[0\]\.params: 3/],
     ['Adam', { overrides: [{ params: 'b', lr: -0.1 }] }, /Adam: invalid lr: -0.1/],
     ['Adam', { overrides: [{ params: 'b', variant: 'book' }] }, /overrides\[0\] may not set 'variant'/],
-    // PyTorch 1.13 parity rules (issue 13): torch's ranges, our option names.
+    // PyTorch 1.13 parity rules: torch's ranges, our option names.
     ['RAdam', { beta1: 1 }, /^RAdam: invalid beta1: 1 \(expected a number in \[0, 1\)\)$/],
     ['RAdam', { beta2: -0.1 }, /^RAdam: invalid beta2: -0.1 \(expected a number in \[0, 1\)\)$/],
     ['RAdam', { eps: -1e-8 }, /^RAdam: invalid eps: -1e-8 \(expected a finite number >= 0\)$/],
@@ -68,7 +68,7 @@ describe('invalid options fail at construction', () => {
     ['Rprop', { stepSizeMin: -1 }, /^Rprop: invalid stepSizeMin: -1 \(expected a finite number >= 0\)$/],
     ['Rprop', { stepSizeMin: 1, stepSizeMax: 0.5 }, /^Rprop: invalid stepSizeMax: 0.5 \(expected a finite number >= stepSizeMin \(1\)\)$/],
     ['Rprop', { etas: [0.5, 1.2] }, /^Rprop: unknown option 'etas' \(known options: lr, weightDecay, maximize, etaMinus, etaPlus, stepSizeMin, stepSizeMax\)$/],
-    // Schedule-Free (issue 13): momentum in (0, 1) as the reference checks; beta1 > 0 (eval divides by it).
+    // Schedule-Free: momentum in (0, 1) as the reference checks; beta1 > 0 (eval divides by it).
     ['ScheduleFreeSGD', { momentum: 1 }, /^ScheduleFreeSGD: invalid momentum: 1 \(expected a number in \(0, 1\)\)$/],
     ['ScheduleFreeSGD', { momentum: 0 }, /^ScheduleFreeSGD: invalid momentum: 0 \(expected a number in \(0, 1\)\)$/],
     ['ScheduleFreeSGD', { warmupSteps: 2.5 }, /^ScheduleFreeSGD: invalid warmupSteps: 2.5 \(expected an integer >= 0\)$/],
@@ -111,11 +111,11 @@ describe('a bad update throws naming the parameter, and nothing changes', () => 
     ['a NaN in a gradient', (p) => ({ params: p, grads: { W: new Float32Array([0, 0, 0]), b: new Float32Array([NaN]) } }), /gradient 'b' is not finite at index 0 \(NaN\)/],
     ['an Infinity in a gradient', (p) => ({ params: p, grads: { W: new Float32Array([0, 0, -Infinity]), b: new Float32Array(1) } }), /gradient 'W' is not finite at index 2 \(-Infinity\)/],
     ['a gradient aliasing its parameter', (p) => ({ params: p, grads: { W: p.W!, b: new Float32Array(1) } }), /gradient 'W' shares memory with its parameter/],
-    // Issue 10 item 7: every overlap among all params and grads, not only a gradient with its own parameter.
+    // Every overlap among all params and grads, not only a gradient with its own parameter.
     ['a gradient sharing memory with another parameter', (p) => ({ params: p, grads: { W: new Float32Array(3), b: p.W!.subarray(2) } }), /^[A-Za-z]+\.update: gradient 'b' shares memory with parameter 'W' \(every parameter and gradient needs memory of its own\)$/],
     ['one array as two parameters', (p) => ({ params: { W: p.W!, b: p.W!.subarray(0, 1) }, grads: good() }), /parameter 'b' shares memory with parameter 'W'/],
     ['two gradients on one array', (p) => { const g = new Float32Array(4); return { params: p, grads: { W: g.subarray(0, 3), b: g.subarray(2, 3) } }; }, /gradient 'b' shares memory with gradient 'W'/],
-    // Issue 10 item 5: a Map key that is not a string would lose its state on resume.
+    // A Map key that is not a string would lose its state on resume.
     ['a numeric Map key', (p) => ({ params: new Map<unknown, FloatArray>([['W', p.W!], [1, p.b!]]) as unknown as ParamSet, grads: new Map<unknown, FloatArray>([['W', new Float32Array(3)], [1, new Float32Array(1)]]) as unknown as ParamSet }), /parameter names must be strings, got the Map key 1/],
     ['params that are not a set', () => ({ params: [new Float32Array(1)] as unknown as ParamSet, grads: good() }), /params must be an object or a Map/],
     ['grads that are null', (p) => ({ params: p, grads: null as unknown as ParamSet }), /grads must be an object or a Map/],
@@ -154,7 +154,7 @@ describe('a bad update throws naming the parameter, and nothing changes', () => 
     const opt = new SGD({ lr: (t) => (t === 0 ? 0.1 : -1) });
     const params = { w: new Float64Array([1]) };
     opt.update(params, { w: new Float64Array([1]) });
-    // Issue 10 item 16: an UpdateError naming the parameter, as the README documents.
+    // An UpdateError naming the parameter, as the README documents.
     assert.throws(
       () => opt.update(params, { w: new Float64Array([1]) }),
       (error: Error) =>

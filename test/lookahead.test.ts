@@ -1,5 +1,5 @@
 /**
- * Lookahead (issue 13): the wrapper's arithmetic by hand, what counts as a step, its
+ * Lookahead: the wrapper's arithmetic by hand, what counts as a step, its
  * error table, bad calls and bad saved states that change nothing, bit-identical resume
  * (plain arrays and a ParamStore on the wasm kernels), and no allocation after the first
  * step. Its agreement with the paper's Algorithm 1 over 60 steps is in

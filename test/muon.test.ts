@@ -1,5 +1,5 @@
 /**
- * Muon (issue 13) against the reference algorithm (test/fixtures/generate_muon.py: the
+ * Muon against the reference algorithm (test/fixtures/generate_muon.py: the
  * authors' muon.py written out in numpy, float64 with a float32 run beside it).
  *
  * Tolerances (normwise relative: ||actual - expected|| / ||expected|| over the array):

@@ -1,5 +1,5 @@
 /**
- * Overflow detection (issue 10 item 6) on the threaded path: a kernel call is split into
+ * Overflow detection on the threaded path: a kernel call is split into
  * chunks across two threads, so the flag of the chunk that overflowed must reach the
  * caller whichever thread ran it; and the gradient scan, split too, must still find a
  * non-finite gradient in either chunk.

@@ -1,5 +1,5 @@
 /**
- * A step whose own arithmetic overflows (issue 10 item 6): finite gradients, but a
+ * A step whose own arithmetic overflows: finite gradients, but a
  * param or a state element becomes NaN or +-Infinity. The kernels detect it in the same
  * pass, and `update` throws an UpdateError naming the parameter and the first index and
  * saying that the step was applied.
@@ -32,7 +32,7 @@ import { REGISTRY, type AnyOptimizer } from './registry.ts';
 /** Per registry entry: the lr, the finite gradient that overflows, and what becomes non-finite. */
 function overflowCase(id: string): { lr: number; g: number; buffer: string | null; value: number } {
   const family = id.split('/')[0]!;
-  if (family === 'SGD' || family === 'Momentum' || family === 'Nesterov') return { lr: 10, g: 1e38, buffer: null, value: -Infinity };
+  if (family === 'SGD' || family === 'Momentum' || family === 'Nesterov' || family === 'QHM') return { lr: 10, g: 1e38, buffer: null, value: -Infinity };
   if (family === 'AdaGrad') return { lr: 0.01, g: 1.9e19, buffer: 'sum', value: Infinity };
   if (family === 'RMSProp') return { lr: 0.01, g: 6e20, buffer: 'squareAvg', value: Infinity };
   if (family === 'Adadelta') return { lr: 1, g: 6e19, buffer: 'squareAvg', value: Infinity };

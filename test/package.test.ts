@@ -276,6 +276,13 @@ describe('the built package', () => {
     assert.deepEqual(allowScripts, { 'core-js': false, esbuild: false });
   });
 
+  it("the wasm build (npm pack's prepack runs it) writes nothing on stdout, so `npm pack --json` stays JSON", () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-wasm.ts'], { cwd: root, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /^wasm kernels: \d+ bytes/m);
+  });
+
   it('packs only what a user needs, with the docs and their images', () => {
     const [pack] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as [{ files: { path: string }[] }];
     const paths = pack.files.map((f) => f.path);

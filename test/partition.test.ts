@@ -1,5 +1,5 @@
 /**
- * partition(assign, optimizers) (issue 13, optax's multi_transform) and the `storeNames`
+ * partition(assign, optimizers) (optax's multi_transform) and the `storeNames`
  * argument of Optimizer.update it relies on for a ParamStore.
  *
  * Expected values: each member run alone on its own parameters (a separate set, or a

@@ -1,5 +1,5 @@
 /**
- * Lion, LAMB and Lookahead (issue 13) against their reference algorithms written out in
+ * Lion, LAMB and Lookahead against their reference algorithms written out in
  * numpy from the papers and the authors' code (test/fixtures/generate_modern_lion_lamb.py,
  * which cites file and commit of each), on generate.py's problem: 60 steps on the
  * non-convex double wells of 240 parameters, float64 and float32, parameters at six

@@ -15,7 +15,9 @@ const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
 /** Class names of the optimizers that reference fixtures (a committed generator each) cover. */
 function fixtureOptimizers(): Set<string> {
   const names = new Set<string>();
-  for (const file of readdirSync(fixturesDir).filter((f) => f.endsWith('.json'))) {
+  // The first rules' fixture files, and one file per later rule in fixtures/rules/ (test/reference-rules.test.ts runs those).
+  const files = [...readdirSync(fixturesDir).filter((f) => f.endsWith('.json')), ...readdirSync(`${fixturesDir}rules/`).filter((f) => f.endsWith('.json')).map((f) => `rules/${f}`)];
+  for (const file of files) {
     const data = JSON.parse(readFileSync(fixturesDir + file, 'utf8')) as { cases?: { ours?: { optimizer: string }[] }[]; reference?: unknown; band?: unknown };
     for (const fixture of data.cases ?? []) for (const ours of fixture.ours ?? []) names.add(ours.optimizer);
     // Muon's fixture (generate_muon.py) has its own layout: trajectories of the authors' muon.py.

@@ -7,7 +7,7 @@ import { AdaGrad, Adam, AdamW, cosineDecay, Momentum, NAdam, Nesterov, RMSProp, 
 import type { Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
-import { LAMB, Lion } from 'nesterov';
+import { LAMB, Lion, QHM } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -81,7 +81,7 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
     },
   })),
-  // PyTorch 1.13 parity rules (issue 13).
+  // PyTorch 1.13 parity rules.
   {
     id: 'RAdam',
     make: (lr, o) => new RAdam({ lr, ...o }),
@@ -122,7 +122,7 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: 0.01, steps: 20000 },
     },
   },
-  // Schedule-Free (issue 13): the params hold y while training; the suites check y.
+  // Schedule-Free: the params hold y while training; the suites check y.
   {
     id: 'ScheduleFreeSGD',
     make: (lr, o) => new ScheduleFreeSGD({ lr, ...o }),
@@ -142,7 +142,7 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.03, 20000), steps: 20000 },
     },
   },
-  // Lion (issue 13): each element moves by exactly lr, so the lr decays to reach the minimizer.
+  // Lion: each element moves by exactly lr, so the lr decays to reach the minimizer.
   {
     id: 'Lion',
     make: (lr, o) => new Lion({ lr, ...o }),
@@ -152,7 +152,7 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.003, 20000), steps: 20000 },
     },
   },
-  // LAMB (issue 13): the trust ratio scales each parameter's step to lr times its norm.
+  // LAMB: the trust ratio scales each parameter's step to lr times its norm.
   {
     id: 'LAMB',
     make: (lr, o) => new LAMB({ lr, ...o }),
@@ -161,5 +161,11 @@ export const REGISTRY: Entry[] = [
       book: { lr: decay(0.3, 2000), steps: 2000 },
       rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
     },
+  },
+  // QHM: dampened momentum, so its lr is momentum's divided by 1 - beta.
+  {
+    id: 'QHM',
+    make: (lr, o) => new QHM({ lr, momentum: 0.9, nu: 0.7, ...o }),
+    settings: { quadratic: { lr: 0.5, steps: 300 }, book: { lr: 1, steps: 300 }, rosenbrock: { lr: 0.005, steps: 20000 } },
   },
 ];

@@ -67,7 +67,7 @@ it('the report renders every plot in Chromium, with no console error', { skip: e
       rosenbrockPaths: number[];
       contours: number[];
     };
-    // The default run: the book's nine, then lion, schedulefree-adamw and muon (issue 13).
+    // The default run: the book's nine, then lion, schedulefree-adamw and muon.
     const all = ['sgd', 'momentum', 'nesterov', 'nesterov-book', 'adagrad', 'rmsprop', 'adam', 'adamw', 'nadam', 'lion', 'schedulefree-adamw', 'muon'];
     assert.equal(facts.rows, 12);
     assert.deepEqual(facts.names, all);

@@ -1,5 +1,5 @@
 /**
- * ScheduleFreeSGD and ScheduleFreeAdamW (issue 13) against the authors' algorithm
+ * ScheduleFreeSGD and ScheduleFreeAdamW against the authors' algorithm
  * (test/fixtures/generate_schedulefree.py: facebookresearch/schedule_free at 70785b5,
  * the non-foreach step, eval() and train(), written out in numpy) on generate.py's
  * problem: 60 steps, warmup, r, weightLrPower and weightDecay variants, a decreasing lr

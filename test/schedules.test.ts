@@ -43,7 +43,7 @@ describe('schedules', () => {
     assert.throws(() => linearWarmup({ lr: 0.1, steps: 5, startFactor: 2 }), /linearWarmup: invalid startFactor: 2/);
     assert.throws(() => joinSchedules([0.1, 0.2], [3, 4]), /joinSchedules: invalid boundaries/);
     assert.throws(() => joinSchedules([0.1, 0.2, 0.3], [4, 3]), /joinSchedules: invalid boundaries\[1\]: 3/);
-    // Issue 10 item 16: a missing option is blamed on the function the user called.
+    // A missing option is blamed on the function the user called.
     assert.throws(
       () => warmupCosineDecay({ lr: 0.1, warmupSteps: 10 } as never),
       (error: Error) => error.message === 'warmupCosineDecay: invalid decaySteps: undefined (expected an integer >= 1)',

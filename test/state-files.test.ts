@@ -1,5 +1,5 @@
 /**
- * Issue 10 item 11: loadState checks the file before reading it (a regular file, at
+ * loadState checks the file before reading it (a regular file, at
  * most maxBytes, for the safetensors layout exactly the size its header declares),
  * tells JSON from safetensors by content whatever whitespace or BOM precedes the JSON,
  * and every file-system error of saveState / loadState / writeFileAtomic(Sync) names
@@ -37,7 +37,7 @@ async function refusesToLoad(path: string, message: string, options?: { maxBytes
   assertSameState(opt.stateDict(), before);
 }
 
-describe('loadState checks the file before reading it (issue 10 item 11)', () => {
+describe('loadState checks the file before reading it', () => {
   it('/dev/zero is refused as a character device, without reading', { skip: !existsSync('/dev/zero') }, async () => {
     await refusesToLoad('/dev/zero', '/dev/zero: not a regular file (a character device): a state file is a regular file');
   });
@@ -111,7 +111,7 @@ describe('loadState checks the file before reading it (issue 10 item 11)', () =>
   });
 });
 
-describe('the format is told by content (issue 10 item 11)', () => {
+describe('the format is told by content', () => {
   const state = trained().stateDict();
 
   for (const [what, prefix, suffix] of [
@@ -157,7 +157,7 @@ describe('the format is told by content (issue 10 item 11)', () => {
   });
 });
 
-describe('file-system errors name the target, never the temp file (issue 10 item 11)', () => {
+describe('file-system errors name the target, never the temp file', () => {
   const missing = join(folder, 'no-such-folder');
 
   function namesTarget(target: string, code: string, message: string) {

@@ -134,7 +134,7 @@ function refusedOrSame<T>(decode: () => T, same: (decoded: T) => boolean): boole
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
 
-describe('property-based: state encodings (issue 10 items 4, 5, 8)', () => {
+describe('property-based: state encodings', () => {
   it('any state, any names, round-trips through JSON and safetensors exactly', () => {
     fc.assert(
       fc.property(stateArb, (state) => {

@@ -76,7 +76,7 @@ describe('where the checksum is', () => {
   });
 });
 
-describe('a single flipped bit, anywhere, is refused (issue 10 item 8)', () => {
+describe('a single flipped bit, anywhere, is refused', () => {
   const state = small();
   const text = stateToJSON(state);
   const file = encodeState(state);

@@ -1,5 +1,5 @@
 /**
- * Issue 10 item 4: decodeState requires the tensors to tile the data exactly (no gap,
+ * decodeState requires the tensors to tile the data exactly (no gap,
  * no overlap, no two tensors on one range, no trailing bytes), each tensor's shape to
  * match its byte length, each tensor to be used by exactly one buffer, and the
  * header's padding to be spaces only, as the safetensors format specifies. Every file
@@ -48,7 +48,7 @@ function refuses(bytes: Uint8Array, message: string): void {
   );
 }
 
-describe('decodeState requires exact, non-overlapping coverage (issue 10 item 4)', () => {
+describe('decodeState requires exact, non-overlapping coverage', () => {
   it('the layout this test assumes is the one written', () => {
     assert.deepEqual(
       Object.entries(header)

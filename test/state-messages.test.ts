@@ -30,7 +30,7 @@ function refusedWith(value: unknown, message: string): void {
   assertSameState(opt.stateDict(), before);
 }
 
-describe('describeValue abbreviates long strings (issue 10 item 18)', () => {
+describe('describeValue abbreviates long strings', () => {
   it('a string of 10,485,760 characters is "a string of 10485760 characters"', () => {
     assert.equal(describeValue('x'.repeat(10_485_760)), 'a string of 10485760 characters');
   });
@@ -43,7 +43,7 @@ describe('describeValue abbreviates long strings (issue 10 item 18)', () => {
   });
 });
 
-describe('loadStateDict of text points to stateFromJSON (issue 10 item 18)', () => {
+describe('loadStateDict of text points to stateFromJSON', () => {
   it('a 10 MB JSON text: the message has its length, not its content', () => {
     const big = new Adam();
     big.update({ w: new Float64Array(786_432) }, { w: new Float64Array(786_432).fill(0.5) });

@@ -33,7 +33,7 @@ const ENCODINGS: [string, (state: OptimizerStateDict) => OptimizerStateDict][] =
   ['safetensors', (state) => decodeState(encodeState(state))],
 ];
 
-describe('any string is a parameter name (issue 10 item 5)', () => {
+describe('any string is a parameter name', () => {
   const state = stateWith(NAMES);
 
   it('the hand-built dict has every name as an own key, in order', () => {

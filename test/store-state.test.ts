@@ -1,5 +1,5 @@
 /**
- * Issue 10 items 2, 5 and 18: each optimizer keeps its own state in a ParamStore and
+ * Each optimizer keeps its own state in a ParamStore and
  * claims only the regions its rule needs; any string names a parameter; an override
  * that matches nothing is refused.
  */
@@ -116,7 +116,7 @@ describe('overrides', () => {
   });
 });
 
-describe('names of the state (issue 10 item 16)', () => {
+describe('names of the state', () => {
   it("stateOf's buffers carry the names stateDict saves them under, for every rule and variant", async () => {
     const { REGISTRY } = await import('./registry.ts');
     for (const entry of REGISTRY) {

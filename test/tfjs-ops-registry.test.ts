@@ -52,3 +52,47 @@ describe("tfOptimizer finds each registered optimizer by its rule's key", () => 
     }
   }
 });
+
+describe("each registered rule's ops path follows the core optimizer (30 steps, float32)", () => {
+  // The core run on the same gradients is the reference: the ops are the rule's formula in
+  // TF.js ops, rounded to float32 per op where the core's JS loop rounds once per stored
+  // value (1e-6 relative, as in tfjs-lion-lamb-schedulefree-muon.test.ts); Muon's matrix
+  // products are summed in another order (1e-5).
+  const toleranceOf = (key: string): number => (key === 'muon' ? 1e-5 : 1e-6);
+  const shapes: Record<string, [number, number] | [number]> = { W: [2, 3], b: [3] };
+  const gradientAt = (name: string, i: number, t: number, p: number): number => 0.3 * p + Math.sin(1 + i + 7 * t + (name === 'b' ? 5 : 0)) / 2;
+  for (const entry of RULES.filter((candidate) => Object.hasOwn(RULE_OPS, candidate.key))) {
+    const TOLERANCE = toleranceOf(entry.key);
+    it(`${entry.key}: the ops path within ${TOLERANCE} of ${entry.name} run directly`, async () => {
+      await useBackend('cpu');
+      const names = entry.key === 'muon' ? ['W'] : ['W', 'b']; // Muon: 2-D parameters only
+      const start = (name: string): number[] => Array.from({ length: name === 'W' ? 6 : 3 }, (_, i) => Math.cos(i + (name === 'b' ? 3 : 0)));
+      const options = entry.key === 'muon' ? { lr: 0.02, shapes: { W: [2, 3] } } : { lr: 0.1 };
+      const core = entry.make(options);
+      const params = Object.fromEntries(names.map((name) => [name, Float32Array.from(start(name))]));
+      const grads = Object.fromEntries(names.map((name) => [name, new Float32Array(params[name]!.length)]));
+      const variables = Object.fromEntries(names.map((name) => [name, tf.variable(tf.tensor(start(name), shapes[name]), true, `follows_${entry.key}_${name}`)]));
+      const opt = tfOptimizer(entry.make(entry.key === 'muon' ? { lr: 0.02 } : options) as TfWrappable, { path: 'ops' });
+      for (let t = 0; t < 30; t++) {
+        const tensors: Record<string, tf.Tensor> = {};
+        for (const name of names) {
+          const values = Array.from(variables[name]!.dataSync(), (p, i) => gradientAt(name, i, t, p));
+          grads[name]!.set(Array.from(params[name]!, (p, i) => gradientAt(name, i, t, p)));
+          tensors[variables[name]!.name] = tf.tensor(values, shapes[name]);
+        }
+        opt.applyGradients(tensors);
+        core.update(params, grads);
+        tf.dispose(Object.values(tensors));
+      }
+      for (const name of names) {
+        const ops = variables[name]!.dataSync();
+        const ours = params[name]!;
+        for (let i = 0; i < ours.length; i++) {
+          assert.ok(Math.abs(ops[i]! - ours[i]!) <= TOLERANCE * (1 + Math.abs(ours[i]!)), `${name}[${i}]: ops ${ops[i]}, core ${ours[i]}`);
+        }
+      }
+      opt.dispose();
+      tf.dispose(Object.values(variables));
+    });
+  }
+});

@@ -1,5 +1,5 @@
 /**
- * Issue 10 item 15: the names and the dtype flow through the types. Not run: `npm run
+ * The names and the dtype flow through the types. Not run: `npm run
  * typecheck` (part of `npm test`) compiles it, so each `@ts-expect-error` must be an
  * error and every other line must compile, as a user's strict project would see it.
  */

@@ -17,6 +17,7 @@ import { Lion, lionRule } from './lion.ts';
 import { Momentum, momentumRule } from './momentum.ts';
 import { Muon, muonDescription, type MuonOptions } from './muon.ts';
 import { NAdam, nadamRule } from './nadam.ts';
+import { QHM, qhmRule } from './qhm.ts';
 import { Nesterov, nesterovRule } from './nesterov.ts';
 import { RAdam, radamRule } from './radam.ts';
 import { RMSProp, rmspropRule } from './rmsprop.ts';
@@ -68,6 +69,7 @@ export const RULES: readonly RegisteredOptimizer[] = Object.freeze([
   entry(lionRule, (o) => new Lion(o), true),
   entry(lambRule, (o) => new LAMB(o), true),
   entry<MuonOptions>(muonDescription, (o) => new Muon(o), false),
+  entry(qhmRule, (o) => new QHM(o), true),
 ]);
 
 /** The registered optimizer of a key ('nesterov') or class name ('Nesterov'), or undefined. */

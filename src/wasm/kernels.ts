@@ -1,6 +1,6 @@
 /**
  * Loading the WebAssembly SIMD kernels (assembly/, built into
- * kernels.generated.ts by scripts/build-wasm.mjs) over a given memory.
+ * kernels.generated.ts by scripts/build-wasm.ts) over a given memory.
  *
  * `new WebAssembly.Module` compiles synchronously, which Node and workers allow for any
  * size; a browser's main thread allows it only for small modules, so call
@@ -9,38 +9,24 @@
 import { KERNEL_POINTERS, KERNELS_SHARED_WASM, KERNELS_WASM } from './kernels.generated.ts';
 
 /**
- * The exports of the kernels' module (assembly/): pointers are byte offsets, `s` the
- * address of the kernel's scalars (f64, at the indices its rule's layout names). A rule's kernel
- * returns 0 when every value it wrote (params and state) is finite, 1 when one is NaN or
- * +-Infinity (rarely 1 falsely, for a sum of two huge finite values: see there).
+ * A rule's kernel: the byte offsets of its arrays (as many, and in the order, its rule's
+ * layout declares: src/rules/*.ts `kernels`), then the element count and the address of
+ * its scalars (f64, at the indices the layout names). Returns 0 when every value it wrote
+ * (params and state) is finite, 1 when one is NaN or +-Infinity (rarely 1 falsely, for a
+ * sum of two huge finite values: see kernel.ts).
  */
-export interface KernelExports {
-  sgd(p: number, g: number, n: number, s: number): number;
-  momentumClassic(p: number, g: number, v: number, n: number, s: number): number;
-  momentumPytorch(p: number, g: number, b: number, n: number, s: number): number;
-  nesterovNag(p: number, g: number, v: number, n: number, s: number): number;
-  nesterovBook(p: number, g: number, v: number, n: number, s: number): number;
-  nesterovPytorch(p: number, g: number, b: number, n: number, s: number): number;
-  adagrad(p: number, g: number, h: number, n: number, s: number): number;
-  rmsprop(p: number, g: number, sq: number, ga: number, buf: number, n: number, s: number): number;
-  adam(p: number, g: number, m: number, v: number, vmax: number, n: number, s: number): number;
-  adamBook(p: number, g: number, m: number, v: number, n: number, s: number): number;
-  nadam(p: number, g: number, m: number, v: number, n: number, s: number): number;
+export type RuleKernel = (...pointersThenNAndScalars: number[]) => number;
+
+/**
+ * The exports of the kernels' module (assembly/): every rule's kernel by the entry name
+ * its layout declares (the build lists them, so a new rule needs no line here), the
+ * finiteness scans, and Muon's matrix kernels.
+ */
+export type KernelExports = { readonly [Entry in keyof typeof KERNEL_POINTERS]: RuleKernel } & {
   /** 1 if any of the `n` floats at `x` is NaN or +-Infinity, else 0 (splits across threads). */
   anyNonFinite(x: number, n: number): number;
   /** The index of the first NaN or +-Infinity, or -1. */
   firstNonFinite(x: number, n: number): number;
-  radam(p: number, g: number, m: number, v: number, n: number, s: number): number;
-  adamax(p: number, g: number, m: number, u: number, n: number, s: number): number;
-  adadelta(p: number, g: number, sq: number, acc: number, n: number, s: number): number;
-  rprop(p: number, g: number, prev: number, stepSize: number, n: number, s: number): number;
-  scheduleFreeSgd(p: number, g: number, z: number, n: number, s: number): number;
-  scheduleFreeAdamw(p: number, g: number, z: number, v: number, n: number, s: number): number;
-  /** Schedule-Free's eval/train: p = p + w (z - p). */
-  scheduleFreeLerp(p: number, z: number, n: number, s: number): number;
-  lion(p: number, g: number, m: number, n: number, s: number): number;
-  lambMoments(g: number, m: number, v: number, n: number, s: number): number;
-  lambApply(p: number, m: number, v: number, n: number, s: number): number;
   /** Muon (src/rules/muon.ts): `out = x x^T`, rows and cols multiples of 4. */
   gram(x: number, rows: number, cols: number, out: number): void;
   /** Muon: `m = b a + c m` over `n` floats (a multiple of 4); scalars a, b, c. */
@@ -49,7 +35,7 @@ export interface KernelExports {
   nsApply(bm: number, x: number, rows: number, cols: number, out: number, s: number): void;
   /** Muon: `steps` Newton-Schulz steps on x (t, aa, bm scratch); returns the result's address. */
   newtonSchulz(x: number, t: number, aa: number, bm: number, rows: number, cols: number, steps: number, s: number): number;
-}
+};
 
 /** The kernels over one memory, with the block their scalars travel in. */
 export interface WasmKernels {

@@ -15,6 +15,7 @@ import { muonOps } from './muon.ts';
 import { nadamOps } from './nadam.ts';
 import { nesterovOps } from './nesterov.ts';
 import type { RuleOps } from './ops.ts';
+import { qhmOps } from './qhm.ts';
 import { radamOps } from './radam.ts';
 import { rmspropOps } from './rmsprop.ts';
 import { rpropOps } from './rprop.ts';
@@ -49,6 +50,7 @@ export const RULE_OPS: { readonly [key: string]: AnyRuleOps } = Object.freeze({
   lion: ops(lionOps),
   lamb: ops(lambOps),
   muon: ops(muonOps),
+  qhm: ops(qhmOps),
 });
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The main job's lion, schedulefree-adamw and muon (issue 13): muon is Muon for the
+ * The main job's lion, schedulefree-adamw and muon: muon is Muon for the
  * hidden matrix W1 and AdamW for b1, W2 and b2 (one step equals the two run directly on
  * copies, bit for bit); schedulefree-adamw is evaluated at x (the average its eval()
  * gives), and its checkpoints are taken in train mode; a muon checkpoint holds both

@@ -1,0 +1,68 @@
+/**
+ * Every fixture file in test/fixtures/rules/ (one generator each, committed beside it):
+ * the rules added after the first seventeen are tested here without a test file of
+ * their own. A fixture names its optimizer by class name, its reference, and its
+ * tolerance per dtype (normwise relative to each array's largest magnitude); its float32
+ * cases run on the JS kernels and again on the wasm kernels of a float32 ParamStore.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { registered, type FloatArray, type OptimizerStateDict } from 'nesterov';
+import { caseOptions, problemArrays, type Fixture, type FixtureCase, type FixtureConfig } from './fixtures.ts';
+import { assertClose, doubleWellGradient } from './helpers.ts';
+
+const dir = fileURLToPath(new URL('./fixtures/rules/', import.meta.url));
+
+interface RuleFixture extends Fixture {
+  readonly generator: string;
+  readonly tolerance: { readonly float64: number; readonly float32: number };
+}
+
+function run(fixture: RuleFixture, item: FixtureCase, config: FixtureConfig, backend: 'js' | 'wasm') {
+  const problem = fixture.problem;
+  const { store, params, grads, constants } = problemArrays(problem, item.dtype, backend);
+  const entry = registered(config.optimizer);
+  assert.ok(entry !== undefined, `${config.optimizer} is not registered`);
+  const optimizer = entry.make(caseOptions(config, item.schedule, { backend }));
+  const checkpoints = new Map<number, Record<string, FloatArray>>();
+  for (let t = 1; t <= problem.steps; t++) {
+    for (const name of Object.keys(params)) {
+      const g = grads[name]!;
+      doubleWellGradient(params[name]!, constants[name]!, problem.coupling, g);
+      if (item.negateGrad) for (let i = 0; i < g.length; i++) g[i] = -g[i]!;
+    }
+    optimizer.update(store?.params ?? params, store?.grads ?? grads);
+    if (item.trajectory[String(t)]) checkpoints.set(t, Object.fromEntries(Object.entries(params).map(([n, p]) => [n, p.slice()])));
+  }
+  return { checkpoints, state: optimizer.stateDict() as OptimizerStateDict };
+}
+
+for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort()) {
+  const fixture = JSON.parse(readFileSync(dir + file, 'utf8')) as RuleFixture;
+  describe(`${file} (${fixture.generator})`, () => {
+    for (const item of fixture.cases) {
+      for (const config of item.ours) {
+        const rtol = fixture.tolerance[item.dtype];
+        const backends = item.dtype === 'float32' ? (['js', 'wasm'] as const) : (['js'] as const);
+        for (const backend of backends) {
+          it(`${item.id} ${item.dtype} ${backend}: ${config.optimizer}(${JSON.stringify(config.options)}) agrees with ${item.reference} to ${rtol}`, () => {
+            const { checkpoints, state } = run(fixture, item, config, backend);
+            assert.equal(checkpoints.size, Object.keys(item.trajectory).length);
+            for (const [step, expected] of Object.entries(item.trajectory)) {
+              for (const [name, values] of Object.entries(expected)) assertClose(checkpoints.get(Number(step))![name]!, values, rtol, `${name} at step ${step}`);
+            }
+            if (config.compareState !== true) return;
+            for (const [name, expected] of Object.entries(item.state)) {
+              const record = state.params[name]!;
+              if (expected.step !== undefined && expected.step !== null) assert.equal(record.step, expected.step, `${name} step`);
+              assert.deepEqual(Object.keys(record.buffers).sort(), Object.keys(expected.buffers).sort(), `${name} buffer names`);
+              for (const [key, values] of Object.entries(expected.buffers)) assertClose(record.buffers[key]!, values, rtol, `${name}.${key}`);
+            }
+          });
+        }
+      }
+    }
+  });
+}
