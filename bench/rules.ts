@@ -1,211 +1,96 @@
 /**
- * The elementwise rules `npm run bench` can time (`--rules`), one entry each: how to
- * build it, the bytes one step moves per float32 element (the arrays its wasm kernel in
- * assembly/kernels.ts reads and writes with the default options, in the steady state),
- * and its peers in PyTorch 1.13 and TF.js where they have the rule. bench/run.ts builds
- * every row from this table, so a rule added here gets the whole set of rows.
+ * The rules `npm run bench` can time (`--rules`), derived from the registry (RULES in
+ * src/rules/index.ts): every registered rule with a WebAssembly kernel is benchable, so a
+ * rule added to the registry gets its rows here without an edit. Each entry: how to build
+ * it (the rule's defaults, which are also the hyperparameters handed to the peers), the
+ * bytes one step moves per float32 element (its state buffers, as the rule names them),
+ * and its peers (the rule's own `peers`: torch, optax, TF.js, where they have it).
  *
  * Kept free of the benchmark's heavy imports (TF.js, threads, python) so that the
  * argument validation below is unit-tested (test/bench-args.test.ts).
  */
-import {
-  AdaGrad,
-  Adadelta,
-  Adam,
-  Adamax,
-  AdamW,
-  Lion,
-  Momentum,
-  NAdam,
-  Nesterov,
-  RAdam,
-  RMSProp,
-  Rprop,
-  ScheduleFreeAdamW,
-  ScheduleFreeSGD,
-  SGD,
-  type Backend,
-  type NonFinitePolicy,
-  type ParamSet,
-} from 'nesterov';
+import { RULES, type Backend, type NonFinitePolicy, type ParamSet } from 'nesterov';
 
-/** What the bench needs of an optimizer: one update in place. */
+/** What the bench needs of an optimizer: one update in place, and its resolved options. */
 export interface Steppable {
   update(params: ParamSet, grads: ParamSet): unknown;
+  /** The resolved hyperparameters (what the peers are given, in their names). */
+  readonly defaults: object;
 }
 
 export interface BenchRule {
-  /** The `--rules` name. */
+  /** The `--rules` name: the registry's key. */
   readonly id: string;
-  /** The table's rule column. */
+  /** The table's rule column: the class name. */
   readonly label: string;
   readonly make: (backend: Backend, nonFinite: NonFinitePolicy) => Steppable;
   /**
-   * The arrays one step reads and writes (p params, g grads, the rest its state, by the
-   * kernel's argument names): the bytes per element are 4 (reads + writes).
+   * The arrays one step reads and writes in the steady state (p params, g grads, the
+   * rest its state buffers): the bytes per element are 4 (reads + writes).
    */
   readonly reads: readonly string[];
   readonly writes: readonly string[];
-  /** bench/torch_bench.py's name for the same computation, or why there is none. */
-  readonly torch: { readonly rule: string } | { readonly none: string };
-  /** TF.js's optimizer of the same rule, if it has one. */
-  readonly tfjs?: 'momentum-nesterov' | 'momentum' | 'sgd' | 'adam' | 'adagrad' | 'adadelta' | 'adamax' | 'rmsprop';
+  /**
+   * The step is one pass over the elements. LAMB's is two (its trust ratio needs the
+   * whole update's norm before any parameter moves): no one-pass bound row for it.
+   */
+  readonly onePass: boolean;
+  /** The peers' names for the same rule (the rule's `peers`). */
+  readonly peers: { readonly torch?: string; readonly optax?: string; readonly tfjs?: string };
 }
 
-/** Every elementwise rule (LAMB's two passes and Muon's matrix products are not). */
-export const BENCH_RULES: readonly BenchRule[] = [
-  {
-    id: 'nesterov',
-    label: 'Nesterov',
-    make: (backend, nonFinite) => new Nesterov({ lr: 0.01, momentum: 0.9, backend, nonFinite }),
-    reads: ['p', 'g', 'v'],
-    writes: ['p', 'v'],
-    torch: { rule: 'nesterov' },
-    tfjs: 'momentum-nesterov',
-  },
-  {
-    id: 'adam',
-    label: 'Adam',
-    make: (backend, nonFinite) => new Adam({ lr: 0.001, backend, nonFinite }),
-    // adam(p, g, m, v, vmax): vmax only with amsgrad.
-    reads: ['p', 'g', 'm', 'v'],
-    writes: ['p', 'm', 'v'],
-    torch: { rule: 'adam' },
-    tfjs: 'adam',
-  },
-  {
-    id: 'lion',
-    label: 'Lion',
-    make: (backend, nonFinite) => new Lion({ lr: 1e-4, backend, nonFinite }),
-    reads: ['p', 'g', 'm'],
-    writes: ['p', 'm'],
-    torch: { none: 'no torch peer: torch 1.13 has no Lion' },
-  },
-  {
-    id: 'schedulefree-adamw',
-    label: 'Schedule-Free AdamW',
-    make: (backend, nonFinite) => new ScheduleFreeAdamW({ backend, nonFinite }),
-    // From the second step on (the first reads y for z).
-    reads: ['p', 'g', 'z', 'v'],
-    writes: ['p', 'z', 'v'],
-    torch: { none: 'no torch peer: torch 1.13 has no Schedule-Free (facebookresearch/schedule_free is a separate package)' },
-  },
-  {
-    id: 'sgd',
-    label: 'SGD',
-    make: (backend, nonFinite) => new SGD({ lr: 0.01, backend, nonFinite }),
-    reads: ['p', 'g'],
-    writes: ['p'],
-    torch: { rule: 'sgd' },
-    tfjs: 'sgd',
-  },
-  {
-    id: 'momentum',
-    label: 'Momentum',
-    make: (backend, nonFinite) => new Momentum({ lr: 0.01, momentum: 0.9, variant: 'pytorch', backend, nonFinite }),
-    reads: ['p', 'g', 'b'],
-    writes: ['p', 'b'],
-    torch: { rule: 'momentum' },
-    tfjs: 'momentum',
-  },
-  {
-    id: 'adagrad',
-    label: 'AdaGrad',
-    make: (backend, nonFinite) => new AdaGrad({ lr: 0.01, backend, nonFinite }),
-    reads: ['p', 'g', 'h'],
-    writes: ['p', 'h'],
-    torch: { rule: 'adagrad' },
-    tfjs: 'adagrad',
-  },
-  {
-    id: 'rmsprop',
-    label: 'RMSProp',
-    make: (backend, nonFinite) => new RMSProp({ lr: 0.01, backend, nonFinite }),
-    // rmsprop(p, g, sq, ga, buf): ga only when centered, buf only with momentum.
-    reads: ['p', 'g', 'sq'],
-    writes: ['p', 'sq'],
-    torch: { rule: 'rmsprop' },
-    tfjs: 'rmsprop',
-  },
-  {
-    id: 'adamw',
-    label: 'AdamW',
-    make: (backend, nonFinite) => new AdamW({ lr: 0.001, backend, nonFinite }),
-    reads: ['p', 'g', 'm', 'v'],
-    writes: ['p', 'm', 'v'],
-    torch: { rule: 'adamw' },
-  },
-  {
-    id: 'nadam',
-    label: 'NAdam',
-    make: (backend, nonFinite) => new NAdam({ backend, nonFinite }),
-    reads: ['p', 'g', 'm', 'v'],
-    writes: ['p', 'm', 'v'],
-    torch: { rule: 'nadam' },
-  },
-  {
-    id: 'radam',
-    label: 'RAdam',
-    make: (backend, nonFinite) => new RAdam({ backend, nonFinite }),
-    reads: ['p', 'g', 'm', 'v'],
-    writes: ['p', 'm', 'v'],
-    torch: { rule: 'radam' },
-  },
-  {
-    id: 'adamax',
-    label: 'Adamax',
-    make: (backend, nonFinite) => new Adamax({ backend, nonFinite }),
-    reads: ['p', 'g', 'm', 'u'],
-    writes: ['p', 'm', 'u'],
-    torch: { rule: 'adamax' },
-    tfjs: 'adamax',
-  },
-  {
-    id: 'adadelta',
-    label: 'Adadelta',
-    make: (backend, nonFinite) => new Adadelta({ backend, nonFinite }),
-    reads: ['p', 'g', 'sq', 'acc'],
-    writes: ['p', 'sq', 'acc'],
-    torch: { rule: 'adadelta' },
-    tfjs: 'adadelta',
-  },
-  {
-    id: 'rprop',
-    label: 'Rprop',
-    make: (backend, nonFinite) => new Rprop({ backend, nonFinite }),
-    reads: ['p', 'g', 'prev', 'stepSize'],
-    writes: ['p', 'prev', 'stepSize'],
-    torch: { rule: 'rprop' },
-  },
-  {
-    id: 'schedulefree-sgd',
-    label: 'Schedule-Free SGD',
-    make: (backend, nonFinite) => new ScheduleFreeSGD({ backend, nonFinite }),
-    reads: ['p', 'g', 'z'],
-    writes: ['p', 'z'],
-    torch: { none: 'no torch peer: torch 1.13 has no Schedule-Free' },
-  },
-];
+/** The arrays one step of a rule moves: p and g read, each state buffer read and written, p written. */
+function traffic(buffers: readonly string[]): { reads: string[]; writes: string[] } {
+  return { reads: ['p', 'g', ...buffers], writes: ['p', ...buffers] };
+}
 
-/** The rules of a plain `npm run bench`. */
-export const DEFAULT_RULES = ['nesterov', 'adam', 'lion', 'schedulefree-adamw'] as const;
+/** Every rule of the registry with a WebAssembly kernel, in the registry's order. */
+export const BENCH_RULES: readonly BenchRule[] = RULES.flatMap((entry): BenchRule[] => {
+  const rule = entry.rule;
+  if (rule === undefined || rule.stepWasm === undefined) return [];
+  const make = (backend: Backend, nonFinite: NonFinitePolicy) => entry.make({ backend, nonFinite }) as unknown as Steppable;
+  // The buffers of the default options (no amsgrad, no centering): the state the step
+  // reads and writes, as the rule itself lists it.
+  const buffers = rule.bufferNames(make('js', 'ignore').defaults as never);
+  const { torch, optax, tfjs } = entry.peers;
+  return [
+    {
+      id: entry.key,
+      label: entry.name,
+      make,
+      ...traffic(buffers),
+      onePass: rule.perParameter !== true,
+      peers: { ...(torch === undefined ? {} : { torch }), ...(optax === undefined ? {} : { optax }), ...(tfjs === undefined ? {} : { tfjs }) },
+    },
+  ];
+});
+
+/** The rules of a plain `npm run bench`: the ones a user compares first. */
+export const DEFAULT_RULES = ['nesterov', 'adam', 'adamw', 'lion'] as const;
+/** The rules of `--full` (the whole matrix): those, and Schedule-Free AdamW. */
+export const FULL_RULES = ['nesterov', 'adam', 'adamw', 'lion', 'schedulefree-adamw'] as const;
+/** The sizes of a plain `npm run bench`, and of `--full`. */
+export const DEFAULT_SIZES = [1e5, 1.6e7] as const;
+export const FULL_SIZES = [1e3, 1e5, 1e6, 1.6e7] as const;
 
 /** Bytes one step moves per element. */
 export function bytesPerElement(rule: BenchRule): number {
   return 4 * (rule.reads.length + rule.writes.length);
 }
 
-/** "reads p, g, m; writes p, m = 20 B/el" */
+/** "reads p, g, expAvg; writes p, expAvg = 20 B/el" */
 export function trafficLabel(rule: BenchRule): string {
-  return `reads ${rule.reads.join(', ')}; writes ${rule.writes.join(', ')} = ${bytesPerElement(rule)} B/el`;
+  const traffic = `reads ${rule.reads.join(', ')}; writes ${rule.writes.join(', ')} = ${bytesPerElement(rule)} B/el`;
+  return rule.onePass ? traffic : `at least: ${traffic}, in two passes over the tensor`;
 }
 
 /**
  * The streaming kernel that moves a rule's bytes (the same count of arrays read and
  * written, no arithmetic), or undefined when assembly/kernels.ts has none for that
- * traffic (SGD's read 2, write 1).
+ * traffic (SGD's read 2, write 1) or the step is not one pass.
  */
 export function boundKernelFor(rule: BenchRule): 'stream3to2' | 'stream4to3' | undefined {
+  if (!rule.onePass) return undefined;
   if (rule.reads.length === 3 && rule.writes.length === 2) return 'stream3to2';
   if (rule.reads.length === 4 && rule.writes.length === 3) return 'stream4to3';
   return undefined;
@@ -218,19 +103,23 @@ export interface BenchArgs {
 
 /**
  * Checks `--sizes` and `--rules` (the raw strings, undefined when not given) and returns
- * what they select. Errors name the flag, the offending value and what is accepted.
+ * what they select: without them, the default rows, or with `full` the whole matrix
+ * (`quick`: the sizes below 1e7 only). Errors name the flag, the offending value and what
+ * is accepted.
  */
-export function parseBenchArgs(raw: { sizes?: string; rules?: string; quick?: boolean }): BenchArgs {
+export function parseBenchArgs(raw: { sizes?: string; rules?: string; quick?: boolean; full?: boolean }): BenchArgs {
   let sizes: number[];
-  if (raw.sizes === undefined) sizes = raw.quick ? [1e3, 1e5, 1e6] : [1e3, 1e5, 1e6, 1.6e7];
-  else {
+  if (raw.sizes === undefined) {
+    sizes = [...(raw.full ? FULL_SIZES : DEFAULT_SIZES)];
+    if (raw.quick) sizes = sizes.filter((n) => n < 1e7);
+  } else {
     const parts = raw.sizes.split(',');
     sizes = parts.map(Number);
     const bad = parts.find((part, i) => part.trim() === '' || !Number.isInteger(sizes[i]) || sizes[i]! < 16 || sizes[i]! > 2 ** 28);
     if (bad !== undefined) throw new RangeError(`--sizes: '${bad}' is not an integer from 16 to 2^28 (in --sizes '${raw.sizes}'; e.g. --sizes 1e5,1.6e7)`);
   }
   let rules: BenchRule[];
-  if (raw.rules === undefined) rules = DEFAULT_RULES.map((id) => BENCH_RULES.find((r) => r.id === id)!);
+  if (raw.rules === undefined) rules = (raw.full ? FULL_RULES : DEFAULT_RULES).map((id) => BENCH_RULES.find((r) => r.id === id)!);
   else if (raw.rules === 'all') rules = [...BENCH_RULES];
   else {
     const ids = raw.rules.split(',');

@@ -1,29 +1,43 @@
 /**
- * `npm run bench`: one optimizer step, in ns per float32 element, for Nesterov, Adam,
- * Lion and Schedule-Free AdamW (any elementwise rule of bench/rules.ts with --rules) at
- * 1e3, 1e5, 1e6 and 1.6e7 elements, side by side with what a user would pick instead,
- * and the machine's streaming bound for each rule's traffic measured in the same run;
- * then Muon's step on a 784x100 and a 1024x1024 matrix (bench/muon.ts).
+ * `npm run bench`: one optimizer step, in ns per float32 element, ours side by side with
+ * what a user would pick instead, and the machine's streaming bound for each rule's
+ * traffic measured in the same rounds.
  *
- *   npm run bench                    full table (ten minutes or so)
- *   npm run bench -- --quick         1e3, 1e5, 1e6 only, shorter samples
- *   npm run bench -- --json out.json also write the results as JSON
- *   npm run bench -- --sizes 1e5,1.6e7  only these sizes
- *   npm run bench -- --rules lion,adam  only these rules (bench/rules.ts ids, or all)
- *   npm run bench -- --no-extras        without the many-small-tensors, heap and layout rows
- *   npm run bench -- --no-muon          without Muon's rows (alone: npm run bench:muon)
- *   npm run bench -- --no-torch / --no-tfjs  without those peers
+ *   npm run bench                      the rows a user compares first, in about a minute:
+ *                                      Nesterov, Adam, AdamW and Lion at 1e5 and 1.6e7
+ *                                      elements; the streaming bound, ours (wasm, checked
+ *                                      and unchecked), TF.js's wasm backend, PyTorch 1.13
+ *                                      (foreach=True) and optax (jax.jit), where installed
+ *   npm run bench -- --full            the whole matrix (ten minutes or more): 1e3 to
+ *                                      1.6e7, the JS rows, the book's code, two threads,
+ *                                      the kernels alone, Nesterov's floors, both TF.js
+ *                                      backends, torch foreach on and off, many small
+ *                                      tensors, heap growth, the store's layout table,
+ *                                      Muon, and nesterov/tfjs against TF.js
+ *   npm run bench -- --write-docs      also write bench/results.json and docs/benchmarks.md
+ *   npm run bench -- --quick           shorter samples, sizes below 1e7 only
+ *   npm run bench -- --json out.json   also write the results as JSON
+ *   npm run bench -- --sizes 1e5,1.6e7 only these sizes
+ *   npm run bench -- --rules lion,adam only these rules (bench/rules.ts ids, or all)
+ *   npm run bench -- --no-extras / --no-muon  (--full) without those sections
+ *   npm run bench -- --no-torch / --no-tfjs / --no-optax  without those peers
+ *   npm run bench -- --optax-python /path/bin/python  the python with jax and optax
+ *                                      (or NESTEROV_OPTAX_PYTHON; else a few usual places)
  *
  * Method: inputs are built outside the timed region; each cell is warmed up, then
  * timed as the median of repeated samples of several steps each (the machine is noisy:
- * medians and ratios carry, absolute times less so); our rows, the book's and the
- * streaming bound of one rule and size are sampled in interleaved rounds, so they see
- * the same noise; the parameters are read after the samples, so the work cannot be
- * skipped. "ratio" is the row's time over our best row for that rule and size.
+ * medians and ratios carry, absolute times less so); our rows and the streaming bound
+ * of one rule and size are sampled in interleaved rounds, so they see the same noise;
+ * the parameters are read after the samples, so the work cannot be skipped. "ratio" is
+ * the row's time over ours, wasm, checked (the library's default path) for that rule
+ * and size. Every peer runs on one core: ours is one thread (except the row that says
+ * two), torch runs with set_num_threads(1), XLA is pinned to one CPU
+ * (bench/optax_bench.py says how).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { cpus, homedir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -43,10 +57,14 @@ import { boundKernelFor, bytesPerElement, parseBenchArgs, trafficLabel, type Ben
 
 const { values: args } = parseArgs({
   options: {
+    full: { type: 'boolean', default: false },
+    'write-docs': { type: 'boolean', default: false },
     json: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
     'no-tfjs': { type: 'boolean', default: false },
+    'no-optax': { type: 'boolean', default: false },
+    'optax-python': { type: 'string' },
     sizes: { type: 'string' },
     rules: { type: 'string' },
     'no-extras': { type: 'boolean', default: false },
@@ -55,15 +73,34 @@ const { values: args } = parseArgs({
 });
 let selected: ReturnType<typeof parseBenchArgs>;
 try {
-  selected = parseBenchArgs({ sizes: args.sizes, rules: args.rules, quick: args.quick });
+  selected = parseBenchArgs({ sizes: args.sizes, rules: args.rules, quick: args.quick, full: args.full });
 } catch (error) {
   process.stderr.write(`error: ${(error as Error).message}\n`);
   process.exit(2);
 }
 const SIZES = selected.sizes;
 const RULES = selected.rules;
-const BUDGET_SECONDS = args.quick ? 0.4 : 1.2;
+const FULL = args.full;
+// Seconds of samples per row and cell. The default's rows are few and its answer is
+// wanted in a minute or so: shorter samples, still medians of at least five.
+const BUDGET_SECONDS = FULL ? (args.quick ? 0.4 : 1.2) : args.quick ? 0.1 : 0.25;
 const here = dirname(fileURLToPath(import.meta.url));
+const root = dirname(here);
+const COMMAND = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const EXTRAS = FULL && !args['no-extras'];
+const MUON = FULL && !args['no-muon'];
+
+// ---------------------------------------------------------------------------------
+// Progress on stderr: which part runs, how many are left, the time so far.
+
+const started = process.hrtime.bigint();
+let partsDone = 0;
+let partsTotal = 0;
+function progress(what: string): void {
+  partsDone++;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  process.stderr.write(`[${partsDone}/${partsTotal}, ${seconds.toFixed(0)} s] ${what} (${partsTotal - partsDone} left after this)\n`);
+}
 
 /** A rule's id in the rows (bench/rules.ts). */
 type Rule = string;
@@ -133,10 +170,16 @@ function record(rule: Rule, size: number, impl: string, nsPerElement: number | n
   process.stderr.write(`  ${rule} ${size.toExponential(1)} ${impl}: ${shown}${note ? ` (${note})` : ''}\n`);
 }
 
+const gradientCache = new Map<number, Float32Array>();
+/** A fresh copy of the gradients of size n (computed once per size: 1.6e7 sines take a second). */
 function gradientsFor(n: number): Float32Array {
-  const g = new Float32Array(n);
-  for (let i = 0; i < n; i++) g[i] = Math.sin(i) * 1e-3;
-  return g;
+  let g = gradientCache.get(n);
+  if (g === undefined) {
+    g = new Float32Array(n);
+    for (let i = 0; i < n; i++) g[i] = Math.sin(i) * 1e-3;
+    gradientCache.set(n, g);
+  }
+  return g.slice();
 }
 
 // ---------------------------------------------------------------------------------
@@ -169,7 +212,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   // The book's code, transliterated statement by statement (one pass and one temporary
   // per numpy expression), on a plain dict of Float32Arrays: Nesterov and Adam only (the
   // book has no other rule of this table).
-  if (rule.id === 'nesterov' || rule.id === 'adam') {
+  if (FULL && (rule.id === 'nesterov' || rule.id === 'adam')) {
     const params = { w: new Float32Array(n) };
     const grads = { w: gradientsFor(n) };
     const state = { v: new Float32Array(n), m: new Float32Array(n), iter: 0 };
@@ -179,17 +222,17 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   // Our JS kernel on a plain dict (the per-parameter path). The float64 row runs in the
   // same process as the float32 rows: each array type has its own copy of the loop
   // (src/kernel.ts), so neither slows the other down.
-  {
+  if (FULL) {
     const params = { w: new Float64Array(n) };
     const grads = { w: Float64Array.from(gradientsFor(n)) };
     const opt = make('js', 'ignore');
     candidates.push({ impl: 'ours, JS, unchecked, Float64Array', step: () => opt.update(params, grads), consume: () => consume(params.w) });
-  }
-  for (const nonFinite of ['error', 'ignore'] as const) {
-    const params = { w: new Float32Array(n) };
-    const grads = { w: gradientsFor(n) };
-    const opt = make('js', nonFinite);
-    candidates.push({ impl: `ours, JS${nonFinite === 'ignore' ? ', unchecked' : ''}`, step: () => opt.update(params, grads), consume: () => consume(params.w) });
+    for (const nonFinite of ['error', 'ignore'] as const) {
+      const params = { w: new Float32Array(n) };
+      const grads = { w: gradientsFor(n) };
+      const opt = make('js', nonFinite);
+      candidates.push({ impl: `ours, JS${nonFinite === 'ignore' ? ', unchecked' : ''}`, step: () => opt.update(params, grads), consume: () => consume(params.w) });
+    }
   }
   // Our WebAssembly kernel on a ParamStore.
   for (const nonFinite of ['error', 'ignore'] as const) {
@@ -214,7 +257,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   // Nesterov's and Adam's kernels alone (no scan, no bookkeeping), with their overflow
   // detection (what every step runs) and without it (a build of the same loop for the
   // benchmark only): the detection's cost. And the gradient scan of nonFinite: 'error' alone.
-  if (rule.id === 'nesterov' || rule.id === 'adam') {
+  if (FULL && (rule.id === 'nesterov' || rule.id === 'adam')) {
     for (const detect of [true, false]) {
       const store = new ParamStore({ w: n }, { stateBuffers: 3 });
       (store.grads.w as Float32Array).set(gradientsFor(n));
@@ -238,7 +281,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   }
   // Lion's and Schedule-Free AdamW's kernels alone (their overflow detection has no
   // unchecked build): the step less this is the bookkeeping around the kernel.
-  if (rule.id === 'lion' || rule.id === 'schedulefree-adamw') {
+  if (FULL && (rule.id === 'lion' || rule.id === 'schedulefree-adamw')) {
     const store = new ParamStore({ w: n }, { stateBuffers: 2 });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     const kernels = store.kernels!;
@@ -258,7 +301,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     }
     candidates.push({ impl: 'kernel alone, wasm, with overflow detection', step, consume: () => consume(store.params.w!) });
   }
-  {
+  if (FULL) {
     const store = new ParamStore({ w: n });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     const k = store.kernels!.exports;
@@ -307,6 +350,9 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
       candidates.push({ impl: FLOOR.checkedReads, step: () => (k.anyNonFinite(b, n), bench.read3Quarters(a, b, c, n)), consume: () => undefined });
     }
   }
+  // Nesterov's floors are --full's rows (they come after the bound's loops: the indices
+  // in boundLoops stay right).
+  if (!FULL) candidates.splice(0, candidates.length, ...candidates.filter((c) => !(Object.values(FLOOR) as string[]).includes(c.impl)));
   const results = measureInterleaved(candidates.map((c) => c.step), n);
   candidates.forEach((c, k) => {
     c.consume();
@@ -317,45 +363,62 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     const [single, quarters] = boundLoops.map((k) => results[k]!) as [number, number];
     record(rule.id, n, boundLabel(rule), Math.min(single, quarters), `the faster of one position per iteration, ${single.toFixed(3)}, and four quarters, ${quarters.toFixed(3)} ns/el`);
   }
-  if (bound === undefined) record(rule.id, n, `streaming bound (read ${rule.reads.length}, write ${rule.writes.length}: ${bytesPerElement(rule)} B/el)`, null, 'no streaming kernel for this traffic');
+  if (bound === undefined) record(rule.id, n, `streaming bound (read ${rule.reads.length}, write ${rule.writes.length}: ${bytesPerElement(rule)} B/el)`, null, rule.onePass ? 'no streaming kernel for this traffic' : 'two passes per step: no one-pass bound');
 }
 
 // ---------------------------------------------------------------------------------
-// TensorFlow.js (cpu and wasm backends)
+// TensorFlow.js (its wasm backend; --full: the cpu backend too)
 
-function tfjsOptimizer(kind: NonNullable<BenchRule['tfjs']>): tf.Optimizer {
-  switch (kind) {
-    case 'momentum-nesterov':
-      return tf.train.momentum(0.01, 0.9, true);
+/**
+ * TF.js's optimizer for a rule whose `peers` name one, with our row's hyperparameters (the
+ * rule's defaults) where TF.js takes them. TF.js has no weight decay in these and adds its
+ * backend's epsilon where it has none of its own (AdaGrad): the same work per element.
+ */
+function tfjsOptimizer(rule: BenchRule): tf.Optimizer | undefined {
+  // The fields read below, of whichever rule's defaults this is (each case reads its own).
+  const h = rule.make('js', 'ignore').defaults as { [K in 'lr' | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'initialAccumulatorValue' | 'rho' | 'alpha']: number } & {
+    centered: boolean;
+  };
+  switch (rule.id) {
+    case 'nesterov':
+      return tf.train.momentum(h.lr, h.momentum, true);
     case 'momentum':
-      return tf.train.momentum(0.01, 0.9);
+      return tf.train.momentum(h.lr, h.momentum);
     case 'sgd':
-      return tf.train.sgd(0.01);
+      return tf.train.sgd(h.lr);
     case 'adam':
-      return tf.train.adam(0.001, 0.9, 0.999);
+      return tf.train.adam(h.lr, h.beta1, h.beta2, h.eps);
     case 'adagrad':
-      return tf.train.adagrad(0.01);
+      return tf.train.adagrad(h.lr, h.initialAccumulatorValue);
     case 'adadelta':
-      return tf.train.adadelta();
+      return tf.train.adadelta(h.lr, h.rho, h.eps);
     case 'adamax':
-      return tf.train.adamax();
+      return tf.train.adamax(h.lr, h.beta1, h.beta2, h.eps, 0);
     case 'rmsprop':
-      return tf.train.rmsprop(0.01);
+      return tf.train.rmsprop(h.lr, h.alpha, h.momentum, h.eps, h.centered);
+    default:
+      return undefined;
   }
 }
 
+const TFJS_BACKENDS = FULL ? ['cpu', 'wasm'] : ['wasm'];
+
 async function benchTfjs(rule: BenchRule, n: number): Promise<void> {
-  if (rule.tfjs === undefined) {
-    record(rule.id, n, 'TF.js', null, `no TF.js peer: TF.js has no ${rule.label}`);
+  if (rule.peers.tfjs === undefined) {
+    record(rule.id, n, 'TF.js', null, `TF.js has no ${rule.label}`);
     return;
   }
-  for (const backend of ['cpu', 'wasm']) {
+  for (const backend of TFJS_BACKENDS) {
     await tf.setBackend(backend);
     await tf.ready();
+    const optimizer = tfjsOptimizer(rule);
+    if (optimizer === undefined) {
+      record(rule.id, n, `TF.js ${backend} backend`, null, `${rule.peers.tfjs} is not mapped in bench/run.ts tfjsOptimizer`);
+      continue;
+    }
     const name = `${rule.id}-${backend}-${n}`;
     const variable = tf.variable(tf.zeros([n]), true, name);
     const grad = tf.tensor1d(gradientsFor(n));
-    const optimizer = tfjsOptimizer(rule.tfjs);
     // The cpu backend takes ~0.1 us per element: fewer samples at the largest size.
     const budget = backend === 'cpu' && n > 1e6 ? 0.2 : BUDGET_SECONDS;
     const ns = measure(() => optimizer.applyGradients([{ name, tensor: grad }]), n, budget);
@@ -368,33 +431,117 @@ async function benchTfjs(rule: BenchRule, n: number): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------
-// PyTorch through Debian's python3-torch
+// PyTorch through Debian's python3-torch; optax through the python that has it
 
-function benchTorch(sizes: readonly number[], torchRules: readonly string[], extraEnv: Record<string, string> = {}): Record<string, number> | string {
-  const python = '/usr/bin/python3';
-  if (!existsSync(python)) return `${python} not found`;
+interface PythonPeer {
+  results: Record<string, number>;
+  errors: Record<string, string>;
+  versions: Record<string, string>;
+}
+
+/** Runs a python peer script; its JSON, or why there is none. */
+function runPython(python: string, script: string, argv: string[], input: string | undefined, env: Record<string, string>, missingModule: string): PythonPeer | string {
   try {
-    const out = execFileSync(python, [join(here, 'torch_bench.py'), sizes.join(','), String(BUDGET_SECONDS), torchRules.join(',')], {
+    const out = execFileSync(python, [join(here, script), ...argv], {
       encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, OMP_NUM_THREADS: '1', ...extraEnv },
+      input,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+      maxBuffer: 1 << 24,
     });
-    return (JSON.parse(out) as { results: Record<string, number> }).results;
+    const parsed = JSON.parse(out) as { results: Record<string, number>; errors?: Record<string, string> } & Record<string, unknown>;
+    const versions = Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    return { results: parsed.results, errors: parsed.errors ?? {}, versions };
   } catch (error) {
     const message = (error as { stderr?: string }).stderr ?? String(error);
-    return /No module named 'torch'/.test(message) ? 'python3-torch is not installed (apt-get install python3-torch)' : message.split('\n').slice(-2).join(' ');
+    return new RegExp(`No module named '${missingModule}'`).test(message) ? `${missingModule} is not installed for ${python}` : message.trim().split('\n').slice(-2).join(' ');
   }
 }
 
-// ---------------------------------------------------------------------------------
+function benchTorch(sizes: readonly number[], rules: readonly BenchRule[], foreach: readonly boolean[], extraEnv: Record<string, string> = {}): PythonPeer | string {
+  const python = '/usr/bin/python3';
+  if (!existsSync(python)) return `${python} not found (Debian: apt-get install python3-torch)`;
+  const argv = [sizes.join(','), String(BUDGET_SECONDS), rules.map((rule) => rule.id).join(','), foreach.map((f) => (f ? 'True' : 'False')).join(',')];
+  const result = runPython(python, 'torch_bench.py', argv, undefined, { OMP_NUM_THREADS: '1', ...extraEnv }, 'torch');
+  return typeof result === 'string' && result.startsWith('torch is not installed') ? 'python3-torch is not installed (apt-get install python3-torch)' : result;
+}
 
-const machine = `${process.platform} ${process.arch}, node ${process.version}, ${(await import('node:os')).cpus()[0]?.model ?? 'unknown cpu'}, ${(await import('node:os')).cpus().length} cores`;
-process.stderr.write(`nesterov benchmark on ${machine}\n`);
-const threads = await startThreads(2).catch((error: Error) => {
-  process.stderr.write(`threads unavailable: ${error.message}\n`);
-  return null;
-});
-if (!args['no-tfjs']) {
+const OPTAX_HOW = 'to add its rows: python3 -m venv /opt/optax-venv && /opt/optax-venv/bin/pip install jax optax, or NESTEROV_OPTAX_PYTHON=/path/to/bin/python npm run bench';
+
+/**
+ * The python that has jax and optax: --optax-python, else NESTEROV_OPTAX_PYTHON, else the
+ * first of a few usual places that imports both. A path that was named and does not work
+ * is an error in its row, not a silent skip.
+ */
+function findOptaxPython(): { python: string } | { missing: string } {
+  const named = args['optax-python'] ?? process.env.NESTEROV_OPTAX_PYTHON;
+  const imports = (python: string) => {
+    try {
+      // find_spec looks without importing (importing jax takes seconds).
+      execFileSync(python, ['-c', "import importlib.util as u, sys; sys.exit(not (u.find_spec('jax') and u.find_spec('optax')))"], { stdio: 'ignore', timeout: 60_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (named !== undefined && named !== '') {
+    const source = args['optax-python'] !== undefined ? '--optax-python' : 'NESTEROV_OPTAX_PYTHON';
+    if (!existsSync(named)) return { missing: `${source} '${named}' does not exist` };
+    return imports(named) ? { python: named } : { missing: `${source} '${named}' cannot import jax and optax` };
+  }
+  const candidates = [join(root, '.venv/bin/python'), '/opt/optax-venv/bin/python', join(homedir(), '.venv/bin/python'), '/usr/bin/python3'];
+  for (const python of candidates) if (existsSync(python) && imports(python)) return { python };
+  return { missing: `no python with jax and optax found (tried ${candidates.join(', ')})` };
+}
+
+function benchOptax(python: string, sizes: readonly number[], rules: readonly BenchRule[]): PythonPeer | string {
+  const job = { sizes, budget: BUDGET_SECONDS, rules: rules.map((rule) => ({ key: rule.id, hyper: rule.make('js', 'ignore').defaults })) };
+  return runPython(python, 'optax_bench.py', [], JSON.stringify(job), {}, 'optax');
+}
+
+// ---------------------------------------------------------------------------------
+// The run
+
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown cpu',
+  cores: cpus().length,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  platform: `${process.platform} ${process.arch}`,
+  node: process.version,
+  tfjs: tf.version.tfjs,
+} as { cpu: string; cores: number; memoryGiB: number; platform: string; node: string; tfjs: string; [peer: string]: string | number };
+const machineLine = () => `${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}`;
+process.stderr.write(`nesterov benchmark (${FULL ? 'the whole matrix' : 'the rows a user compares first; --full for the whole matrix'}) on ${machineLine()}\n`);
+process.stderr.write(`rules: ${RULES.map((rule) => rule.label).join(', ')}; sizes: ${SIZES.map((n) => n.toExponential(1)).join(', ')}\n`);
+
+const TFJS = !args['no-tfjs'];
+const TORCH_RULES = args['no-torch'] ? [] : RULES.filter((rule) => rule.peers.torch !== undefined);
+const OPTAX_RULES = args['no-optax'] ? [] : RULES.filter((rule) => rule.peers.optax !== undefined);
+const optaxPython = OPTAX_RULES.length === 0 ? null : findOptaxPython();
+if (optaxPython !== null && 'missing' in optaxPython) process.stderr.write(`optax: skipped: ${optaxPython.missing}; ${OPTAX_HOW}\n`);
+// PyTorch allocates temporaries every step; above 32 MB glibc's malloc takes them from
+// mmap and returns them at once, so at 1.6e7 elements every step page-faults 64 MB
+// arrays in afresh. That is PyTorch as installed; --full's second run keeps the memory
+// (MALLOC_MMAP_THRESHOLD_), to show its kernels' own speed too.
+const TUNED = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
+const largeSizes = SIZES.filter((n) => n * 4 > 32 * 1024 * 1024);
+const torchTunedRun = FULL && TORCH_RULES.length > 0 && largeSizes.length > 0;
+partsTotal =
+  RULES.length * SIZES.length * (TFJS ? 2 : 1) +
+  (TORCH_RULES.length > 0 ? 1 : 0) +
+  (torchTunedRun ? 1 : 0) +
+  (optaxPython !== null && 'python' in optaxPython ? 1 : 0) +
+  (EXTRAS ? 3 : 0) +
+  (MUON ? 1 : 0) +
+  (FULL && TFJS ? 1 : 0);
+
+const threads = FULL
+  ? await startThreads(2).catch((error: Error) => {
+      process.stderr.write(`threads unavailable: ${error.message}\n`);
+      return null;
+    })
+  : null;
+if (TFJS) {
   const require = createRequire(import.meta.url);
   setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'))}/dist/`);
   tf.enableProdMode();
@@ -402,47 +549,73 @@ if (!args['no-tfjs']) {
 
 for (const rule of RULES) {
   for (const n of SIZES) {
+    progress(`${rule.label} ${n.toExponential(1)}: ours and the streaming bound`);
     benchOurs(rule, n, threads);
-    if (!args['no-tfjs']) await benchTfjs(rule, n);
+    if (TFJS) {
+      progress(`${rule.label} ${n.toExponential(1)}: TF.js`);
+      await benchTfjs(rule, n);
+    }
   }
 }
 await threads?.close();
 
-// PyTorch allocates temporaries every step; above 32 MB glibc's malloc takes them from
-// mmap and returns them at once, so at 1.6e7 elements every step page-faults 64 MB
-// arrays in afresh. That is PyTorch as installed; the second run keeps the memory
-// (MALLOC_MMAP_THRESHOLD_), to show its kernels' own speed too.
-const TUNED = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
-const torchRules = RULES.flatMap((rule) => ('rule' in rule.torch ? [rule.torch.rule] : []));
-const torch = args['no-torch'] ? 'skipped (--no-torch)' : torchRules.length === 0 ? {} : benchTorch(SIZES, torchRules);
-const largeSizes = SIZES.filter((n) => n * 4 > 32 * 1024 * 1024);
-const torchTuned = args['no-torch'] || largeSizes.length === 0 || torchRules.length === 0 ? null : benchTorch(largeSizes, torchRules, TUNED);
+const TORCH_FOREACH = FULL ? [true, false] : [true];
+const torchLabel = (foreach: boolean, tuned: boolean) => `PyTorch ${machine.torch ?? '1.13'}, 1 thread, foreach=${foreach ? 'True' : 'False'}${tuned ? ', malloc keeps memory' : ''}`;
+let torch: PythonPeer | string = 'skipped (--no-torch)';
+let torchTuned: PythonPeer | string | null = null;
+if (TORCH_RULES.length > 0) {
+  progress(`PyTorch: ${TORCH_RULES.map((rule) => rule.label).join(', ')}`);
+  torch = benchTorch(SIZES, TORCH_RULES, TORCH_FOREACH);
+  if (typeof torch !== 'string' && torch.versions.torch !== undefined) machine.torch = torch.versions.torch.replace(/\+.*$/, '');
+  if (torchTunedRun) {
+    progress(`PyTorch, malloc keeps memory: ${TORCH_RULES.map((rule) => rule.label).join(', ')}`);
+    torchTuned = benchTorch(largeSizes, TORCH_RULES, TORCH_FOREACH, TUNED);
+  }
+}
 for (const rule of RULES) {
-  if ('none' in rule.torch) {
-    for (const n of SIZES) record(rule.id, n, 'PyTorch 1.13', null, rule.torch.none);
+  if (args['no-torch']) break;
+  if (rule.peers.torch === undefined) {
+    for (const n of SIZES) record(rule.id, n, `PyTorch ${machine.torch ?? '1.13'}`, null, `torch has no ${rule.label}`);
     continue;
   }
-  const torchRule = rule.torch.rule;
-  for (const foreach of [true, false]) {
-    const key = (n: number) => `${torchRule}/foreach=${foreach ? 'True' : 'False'}/${n}`;
-    for (const n of SIZES) {
-      const impl = `PyTorch 1.13, 1 thread, foreach=${foreach ? 'True' : 'False'}`;
-      if (typeof torch === 'string') record(rule.id, n, impl, null, `missing: ${torch}`);
-      else record(rule.id, n, impl, torch[key(n)] ?? null);
-    }
-    if (torchTuned !== null) {
-      for (const n of largeSizes) {
-        const impl = `PyTorch 1.13, 1 thread, foreach=${foreach ? 'True' : 'False'}, malloc keeps memory`;
-        if (typeof torchTuned === 'string') record(rule.id, n, impl, null, `missing: ${torchTuned}`);
-        else record(rule.id, n, impl, torchTuned[key(n)] ?? null);
-      }
+  for (const foreach of TORCH_FOREACH) {
+    const key = (n: number) => `${rule.id}/foreach=${foreach ? 'True' : 'False'}/${n}`;
+    const cell = (result: PythonPeer | string, n: number, impl: string) => {
+      if (typeof result === 'string') record(rule.id, n, impl, null, `missing: ${result}`);
+      else record(rule.id, n, impl, result.results[key(n)] ?? null, result.errors[key(n)]);
+    };
+    for (const n of SIZES) cell(torch, n, torchLabel(foreach, false));
+    if (torchTuned !== null) for (const n of largeSizes) cell(torchTuned, n, torchLabel(foreach, true));
+  }
+}
+
+const OPTAX_LABEL = 'optax, jax.jit, donated buffers, 1 core';
+if (optaxPython !== null) {
+  let optax: PythonPeer | string;
+  if ('missing' in optaxPython) optax = `not installed: ${optaxPython.missing}`;
+  else {
+    progress(`optax: ${OPTAX_RULES.map((rule) => rule.label).join(', ')}`);
+    optax = benchOptax(optaxPython.python, SIZES, OPTAX_RULES);
+    if (typeof optax !== 'string') {
+      if (optax.versions.jax !== undefined) machine.jax = optax.versions.jax;
+      if (optax.versions.optax !== undefined) machine.optax = optax.versions.optax;
     }
   }
+  for (const rule of RULES) {
+    for (const n of SIZES) {
+      if (rule.peers.optax === undefined) record(rule.id, n, OPTAX_LABEL, null, `optax has no ${rule.label}`);
+      else if (typeof optax === 'string') record(rule.id, n, OPTAX_LABEL, null, optax);
+      else record(rule.id, n, OPTAX_LABEL, optax.results[`${rule.id}/${n}`] ?? null, optax.errors[rule.id] === undefined ? undefined : `${rule.peers.optax}: ${optax.errors[rule.id]}`);
+    }
+  }
+} else if (!args['no-optax']) {
+  for (const rule of RULES) for (const n of SIZES) record(rule.id, n, OPTAX_LABEL, null, `optax has no ${rule.label}`);
 }
 
 // Many small tensors against one flat tensor, and heap growth over 10,000 steps.
 const extras: Record<string, number | string> = {};
-if (!args['no-extras']) {
+if (EXTRAS) {
+  progress('many small tensors against one');
   const shapes = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, 1000]));
   const many = new ParamStore(shapes);
   const one = new ParamStore({ w: 1e6 });
@@ -462,6 +635,7 @@ if (!args['no-extras']) {
   extras['JS: 1000 tensors of 1000, ns/el'] = jsMany!;
   extras['JS: one tensor of 1e6, ns/el'] = jsOne!;
 
+  progress('heap growth over 10,000 steps');
   const gc = (globalThis as { gc?: () => void }).gc;
   for (const [label, opt, params, grads] of [
     ['wasm store', new Adam({ backend: 'wasm' }), one.params, one.grads],
@@ -479,78 +653,93 @@ if (!args['no-extras']) {
 }
 
 // ---------------------------------------------------------------------------------
-// The table
+// The tables: the sections of the console's report and of docs/benchmarks.md
 
-const best = new Map<string, number>();
-for (const row of rows) {
-  if (!row.impl.startsWith('ours') || row.nsPerElement === null) continue;
-  const key = `${row.rule}/${row.size}`;
-  best.set(key, Math.min(best.get(key) ?? Infinity, row.nsPerElement));
+interface Section {
+  title: string;
+  lines: string[];
 }
-const lines: string[] = [];
-lines.push(`Machine: ${machine}. Command: npm run bench${args.quick ? ' -- --quick' : ''}. Medians; ratio = time / our best.`);
-lines.push('');
-lines.push(`| rule | implementation | ${SIZES.map((n) => `${n.toExponential(1).replace('e+', 'e')} ns/el (ratio)`).join(' | ')} |`);
-lines.push(`|---|---|${SIZES.map(() => '---:').join('|')}|`);
-for (const rule of RULES) {
-  const impls = [...new Set(rows.filter((r) => r.rule === rule.id).map((r) => r.impl))];
-  for (const impl of impls) {
-    const cells = SIZES.map((n) => {
-      const row = rows.find((r) => r.rule === rule.id && r.size === n && r.impl === impl);
-      if (row === undefined || row.nsPerElement === null) return row?.note ?? 'n/a';
-      const ratio = row.nsPerElement / best.get(`${rule.id}/${n}`)!;
-      return `${row.nsPerElement < 10 ? row.nsPerElement.toFixed(3) : row.nsPerElement.toFixed(1)} (${ratio.toFixed(2)})`;
-    });
-    lines.push(`| ${rule.label} | ${impl} | ${cells.join(' | ')} |`);
+const sections: Section[] = [];
+const ns = (rule: Rule, n: number, impl: string) => rows.find((r) => r.rule === rule && r.size === n && r.impl === impl)?.nsPerElement ?? null;
+const fmtNs = (value: number) => (value < 10 ? value.toFixed(3) : value.toFixed(1));
+const sizeLabel = (n: number) => n.toExponential(1).replace('e+', 'e');
+{
+  const lines: string[] = [];
+  lines.push(`Medians, ns per float32 element of one step; ratio = time / ours, wasm (checked) of the same rule and size.`);
+  lines.push('');
+  lines.push(`| rule | implementation | ${SIZES.map((n) => `${sizeLabel(n)} ns/el (ratio)`).join(' | ')} |`);
+  lines.push(`|---|---|${SIZES.map(() => '---:').join('|')}|`);
+  for (const rule of RULES) {
+    const impls = [...new Set(rows.filter((r) => r.rule === rule.id).map((r) => r.impl))];
+    for (const impl of impls) {
+      const cells = SIZES.map((n) => {
+        const row = rows.find((r) => r.rule === rule.id && r.size === n && r.impl === impl);
+        if (row === undefined) return '';
+        if (row.nsPerElement === null) return row.note ?? 'n/a';
+        const ours = ns(rule.id, n, 'ours, wasm');
+        return `${fmtNs(row.nsPerElement)}${ours === null ? '' : ` (${(row.nsPerElement / ours).toFixed(2)})`}`;
+      });
+      lines.push(`| ${rule.label} | ${impl} | ${cells.join(' | ')} |`);
+    }
   }
+  lines.push('');
+  lines.push(
+    "ours, wasm: a ParamStore's step with the default nonFinite 'error' (the gradients are scanned first; a NaN or an Infinity throws before anything is written). " +
+      "Unchecked: nonFinite 'ignore'. The streaming bound: the same bytes moved by a wasm SIMD loop with no arithmetic.",
+  );
+  lines.push('');
+  lines.push('Bytes per element of one step (the arrays each wasm kernel reads and writes, float32):');
+  for (const rule of RULES) lines.push(`- ${rule.label}: ${trafficLabel(rule)}${boundKernelFor(rule) === undefined ? ' (no streaming kernel for this traffic: no bound row)' : ''}`);
+  sections.push({ title: 'One step', lines });
 }
-lines.push('');
-lines.push('Bytes per element of one step (the arrays each wasm kernel reads and writes, float32):');
-for (const rule of RULES) lines.push(`- ${rule.label}: ${trafficLabel(rule)}${boundKernelFor(rule) === undefined ? ' (no streaming kernel for this traffic: no bound row)' : ''}`);
-lines.push('');
-for (const [key, value] of Object.entries(extras)) lines.push(`- ${key}: ${typeof value === 'number' ? (Number.isInteger(value) ? value : value.toFixed(3)) : value}`);
+if (FULL) {
+  // The default path (nonFinite: 'error': gradient scan, then the step with its overflow
+  // detection) and the detection's own cost, as ratios to the streaming bound of the run.
+  const lines: string[] = [];
+  for (const rule of RULES) {
+    for (const n of SIZES) {
+      const bound = ns(rule.id, n, boundLabel(rule));
+      if (bound === null) continue;
+      const x = (impl: string) => {
+        const value = ns(rule.id, n, impl);
+        return value === null ? 'n/a' : `${value.toFixed(3)} ns/el = ${(value / bound).toFixed(2)}x`;
+      };
+      const withDetection = ns(rule.id, n, 'kernel alone, wasm, with overflow detection');
+      const withoutDetection = ns(rule.id, n, 'kernel alone, wasm, without overflow detection');
+      const cost = withDetection === null || withoutDetection === null ? '' : ` (detection: ${((withDetection / withoutDetection - 1) * 100).toFixed(1)}%)`;
+      const kernelAlone =
+        withDetection === null
+          ? ''
+          : `kernel alone with overflow detection ${x('kernel alone, wasm, with overflow detection')}` +
+            `${withoutDetection === null ? '' : `, without ${x('kernel alone, wasm, without overflow detection')}`}${cost}; `;
+      lines.push(
+        `- ${rule.label} ${n.toExponential(1)}: bound ${bound.toFixed(3)} ns/el; wasm step checked ${x('ours, wasm')}, unchecked ${x('ours, wasm, unchecked')}; ` +
+          `${kernelAlone}gradient scan alone ${x('gradient scan alone, wasm (anyNonFinite)')}; JS checked ${x('ours, JS')}, unchecked ${x('ours, JS, unchecked')}` +
+          (ns(rule.id, n, FLOOR.checkedTraffic) === null
+            ? ''
+            : `; floors (no arithmetic): reads alone ${x(FLOOR.reads)}, scan then the bound's loop ${x(FLOOR.checkedTraffic)}, scan then the reads alone ${x(FLOOR.checkedReads)}`),
+      );
+    }
+  }
+  sections.push({ title: 'Checked against unchecked, as ratios to the streaming bound measured in the same rounds', lines });
+}
+if (EXTRAS) {
+  const lines = Object.entries(extras).map(([key, value]) => `- ${key}: ${typeof value === 'number' ? (Number.isInteger(value) ? value : value.toFixed(3)) : value}`);
+  sections.push({ title: 'Many small tensors, and heap growth', lines });
+}
 // The ParamStore's region skew against the old, 4K-aliased layout (bench/layout.ts).
 let layoutRows: LayoutRow[] = [];
-if (!args['no-extras']) {
+if (EXTRAS) {
+  progress('the ParamStore layout table');
   const layout = layoutSection(16_000_000, args.quick ? 5 : 11);
   layoutRows = layout.rows;
-  lines.push('', ...layout.lines);
+  sections.push({ title: 'ParamStore layout', lines: layout.lines });
 }
 
-// The targets of the speed issues, checked on this run.
-const ns = (rule: Rule, n: number, impl: string) => rows.find((r) => r.rule === rule && r.size === n && r.impl === impl)?.nsPerElement ?? null;
+// The targets of the speed issues, checked on this run (the console's report only).
 const targets: string[] = [];
 const check = (label: string, ok: boolean | null, detail: string) => targets.push(`- [${ok === null ? '?' : ok ? 'x' : ' '}] ${label}: ${detail}`);
 const largest = SIZES[SIZES.length - 1]!;
-// The default path (nonFinite: 'error': gradient scan, then the step with its overflow
-// detection) and the detection's own cost, as ratios to the streaming bound of the run.
-lines.push('');
-lines.push('Checked against unchecked, as ratios to the streaming bound measured in the same rounds:');
-for (const rule of RULES) {
-  for (const n of SIZES) {
-    const bound = ns(rule.id, n, boundLabel(rule));
-    if (bound === null) continue;
-    const x = (impl: string) => {
-      const value = ns(rule.id, n, impl);
-      return value === null ? 'n/a' : `${value.toFixed(3)} ns/el = ${(value / bound).toFixed(2)}x`;
-    };
-    const withDetection = ns(rule.id, n, 'kernel alone, wasm, with overflow detection');
-    const withoutDetection = ns(rule.id, n, 'kernel alone, wasm, without overflow detection');
-    const cost = withDetection === null || withoutDetection === null ? '' : ` (detection: ${((withDetection / withoutDetection - 1) * 100).toFixed(1)}%)`;
-    const kernelAlone =
-      withDetection === null
-        ? ''
-        : `kernel alone with overflow detection ${x('kernel alone, wasm, with overflow detection')}` +
-          `${withoutDetection === null ? '' : `, without ${x('kernel alone, wasm, without overflow detection')}`}${cost}; `;
-    lines.push(
-      `- ${rule.label} ${n.toExponential(1)}: bound ${bound.toFixed(3)} ns/el; wasm step checked ${x('ours, wasm')}, unchecked ${x('ours, wasm, unchecked')}; ` +
-        `${kernelAlone}gradient scan alone ${x('gradient scan alone, wasm (anyNonFinite)')}; JS checked ${x('ours, JS')}, unchecked ${x('ours, JS, unchecked')}` +
-        (ns(rule.id, n, FLOOR.checkedTraffic) === null
-          ? ''
-          : `; floors (no arithmetic): reads alone ${x(FLOOR.reads)}, scan then the bound's loop ${x(FLOOR.checkedTraffic)}, scan then the reads alone ${x(FLOOR.checkedReads)}`),
-    );
-  }
-}
 for (const rule of RULES) {
   const name = rule.label;
   const wasm = (n: number) => ns(rule.id, n, 'ours, wasm, unchecked');
@@ -558,7 +747,7 @@ for (const rule of RULES) {
   if (bound !== null) {
     check(`${name} wasm within 1.3x of the streaming bound at ${largest.toExponential(1)}`, wasm(largest)! <= 1.3 * bound, `${(wasm(largest)! / bound).toFixed(2)}x`);
   }
-  if (rule.id === 'nesterov') {
+  if (FULL && rule.id === 'nesterov') {
     const checked = ns(rule.id, largest, 'ours, wasm');
     const ratio = (impl: string) => {
       const value = ns(rule.id, largest, impl);
@@ -581,36 +770,95 @@ for (const rule of RULES) {
     const js = ns(rule.id, n, 'ours, JS, unchecked')!;
     check(`${name} JS kernel >= 2x faster than the book's transliteration at ${n.toExponential(0)}`, book / js >= 2, `${(book / js).toFixed(1)}x`);
   }
-  if (!('rule' in rule.torch)) continue;
+  if (rule.peers.torch === undefined || args['no-torch']) continue;
   for (const n of [...new Set([1e5, largest])].filter((size) => SIZES.includes(size))) {
-    const torchNs = ns(rule.id, n, `PyTorch 1.13, 1 thread, foreach=True${n === largest && largeSizes.includes(n) ? ', malloc keeps memory' : ''}`);
+    const torchNs = ns(rule.id, n, torchLabel(true, FULL && n === largest && largeSizes.includes(n)));
     check(`${name} wasm faster than PyTorch foreach=True at ${n.toExponential(1)}`, torchNs === null ? null : wasm(n)! < torchNs, torchNs === null ? 'PyTorch missing' : `${(torchNs / wasm(n)!).toFixed(2)}x`);
   }
 }
-if (!args['no-extras']) {
+if (EXTRAS) {
   const manyRatio = (extras['wasm: 1000 tensors of 1000, ns/el'] as number) / (extras['wasm: one tensor of 1e6, ns/el'] as number);
   check('1000 tensors of 1000 within 1.5x of one tensor of 1e6 (wasm store)', manyRatio <= 1.5, `${manyRatio.toFixed(2)}x`);
 }
 
 // Muon: one step of a matrix (bench/muon.ts), after the elementwise rules.
 let muonRows: MuonRow[] = [];
-if (!args['no-muon']) {
+if (MUON) {
+  progress('Muon');
   const muon = muonSection({ torch: !args['no-torch'], quick: args.quick, log: (line) => process.stderr.write(`${line}\n`) });
   muonRows = muon.rows;
-  lines.push('');
-  lines.push(...muon.lines);
+  sections.push({ title: 'Muon', lines: muon.lines });
   targets.push(...muon.targets);
-}
-lines.push('');
-lines.push('Targets:');
-lines.push(...targets);
-
-const table = lines.join('\n');
-console.log(table);
-if (args.json) {
-  const traffic = Object.fromEntries(RULES.map((rule) => [rule.id, { reads: rule.reads, writes: rule.writes, bytesPerElement: bytesPerElement(rule) }]));
-  writeFileSync(args.json, JSON.stringify({ machine, command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, traffic, rows, extras, layout: layoutRows, muon: muonRows, targets, sink }, null, 2));
 }
 
 // nesterov/tfjs against TF.js's own optimizers (bench/tfjs.ts; `npm run bench:tfjs` alone).
-if (!args['no-tfjs']) console.log(`\n${(await (await import('./tfjs.ts')).tfjsSection({ quick: args.quick })).lines.join('\n')}`);
+let tfjsRows: { steps: unknown[]; fits: unknown[] } | null = null;
+if (FULL && TFJS) {
+  progress('nesterov/tfjs against TF.js (bench/tfjs.ts)');
+  const section = await (await import('./tfjs.ts')).tfjsSection({ quick: args.quick });
+  tfjsRows = { steps: section.steps, fits: section.fits };
+  const cut = section.lines.indexOf('TF.js targets:');
+  sections.push({ title: 'nesterov/tfjs against TF.js', lines: cut < 0 ? section.lines : section.lines.slice(0, cut) });
+  if (cut >= 0) targets.push(...section.lines.slice(cut + 1));
+}
+
+const date = new Date();
+const software = [`node ${machine.node}`, `TF.js ${machine.tfjs}`, ...(['torch', 'jax', 'optax'] as const).flatMap((peer) => (machine[peer] === undefined ? [] : [`${peer} ${machine[peer]}`]))].join(', ');
+const report = [
+  `Machine: ${machineLine()}. ${software}. Command: ${COMMAND}.`,
+  FULL ? '' : `Rules: ${RULES.map((rule) => rule.label).join(', ')} (the ones a user compares first; --rules all, or --full for the whole matrix).`,
+  ...sections.flatMap((section) => ['', `${section.title}:`, '', ...section.lines]),
+  '',
+  'Targets:',
+  ...targets,
+].filter((line, i) => i !== 1 || line !== '');
+console.log(report.join('\n'));
+
+const results = {
+  date: date.toISOString(),
+  command: COMMAND,
+  machine,
+  sizes: SIZES,
+  rules: Object.fromEntries(RULES.map((rule) => [rule.id, { label: rule.label, reads: rule.reads, writes: rule.writes, bytesPerElement: bytesPerElement(rule), peers: rule.peers }])),
+  rows,
+  extras,
+  layout: layoutRows,
+  muon: muonRows,
+  tfjs: tfjsRows,
+  targets,
+  sink,
+};
+if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
+if (args['write-docs']) {
+  writeFileSync(join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  mkdirSync(join(root, 'docs'), { recursive: true });
+  writeFileSync(join(root, 'docs/benchmarks.md'), benchmarksPage());
+  process.stderr.write('wrote bench/results.json and docs/benchmarks.md\n');
+}
+
+/** docs/benchmarks.md: the machine, the date, the command, then this run's tables. */
+function benchmarksPage(): string {
+  const page = [
+    '# Benchmarks',
+    '',
+    '<!-- Written by `npm run bench -- --write-docs` (bench/run.ts) from the run it ends; the raw results are in bench/results.json. Do not edit: rerun. -->',
+    '',
+    `This page is written by the bench itself, \`npm run bench -- --write-docs\` (add \`--full\` for the whole matrix), from the results of that run; the raw results are in [bench/results.json](../bench/results.json).`,
+    '',
+    `- Date: ${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    `- Command: \`${COMMAND}\``,
+    `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB of memory, ${machine.platform}`,
+    `- Software: ${software}`,
+    '',
+    '## How the numbers are taken',
+    '',
+    '- One optimizer step on one float32 tensor of each size, in ns per element: the median of repeated samples of several steps each, after a warm-up. Inputs are built outside the timed region.',
+    "- Ours and the streaming bound of one rule and size are sampled in interleaved rounds, so they see the same moments of the machine; a ratio is the row's time over ours, wasm (checked), the library's default path.",
+    '- Every row runs on one core: ours is one thread (except a row that says two); PyTorch runs with `torch.set_num_threads(1)`; optax is `jax.jit` of its update with the params and state donated, its process pinned to one CPU (bench/optax_bench.py).',
+    "- Every row runs the rule's default hyperparameters, in the peer's names for them. Before timing optax, bench/optax_bench.py checks on random data that optax's step computes our rule (against our formula written out in numpy); where it does not, the row says why and is not timed.",
+    `- Rules: ${RULES.map((rule) => rule.label).join(', ')}.${FULL ? '' : ' The rows a user compares first; `npm run bench -- --full` runs the whole matrix.'}`,
+    ...sections.flatMap((section) => ['', `## ${section.title}`, '', ...section.lines]),
+    '',
+  ];
+  return page.join('\n');
+}

@@ -4,9 +4,9 @@
 Run by bench/run.ts through /usr/bin/python3 (Debian's python3-torch 1.13); prints one
 JSON object. Same method as the JS side: inputs built outside the timed region, warm-up
 discarded, the median of repeated samples, each sample several steps long.
-Usage: torch_bench.py SIZE[,SIZE...] [seconds-per-cell] [RULE[,RULE...]]
-RULE is a bench/rules.ts `torch` name (default nesterov,adam); the options are those of
-bench/rules.ts's `make` where torch names them the same.
+Usage: torch_bench.py SIZE[,SIZE...] [seconds-per-cell] [RULE[,RULE...]] [FOREACH[,FOREACH]]
+RULE is a bench/rules.ts id (default nesterov,adam); the options are those of the rule's
+defaults where torch names them the same. FOREACH is True, False or True,False (default).
 """
 import json
 import sys
@@ -56,9 +56,10 @@ def main():
     sizes = [int(float(s)) for s in sys.argv[1].split(",")]
     budget = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5
     rules = sys.argv[3].split(",") if len(sys.argv) > 3 else ["nesterov", "adam"]
+    foreachs = [f == "True" for f in sys.argv[4].split(",")] if len(sys.argv) > 4 else [True, False]
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": {}, "errors": {}}
     for rule in rules:
-        for foreach in (True, False):
+        for foreach in foreachs:
             for n in sizes:
                 key = "%s/foreach=%s/%d" % (rule, foreach, n)
                 p = torch.zeros(n, dtype=torch.float32)

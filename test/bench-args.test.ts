@@ -5,18 +5,31 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { RULES } from 'nesterov';
 import { BENCH_RULES, boundKernelFor, bytesPerElement, parseBenchArgs, trafficLabel } from '../bench/rules.ts';
 
-const ALL_IDS = 'nesterov, adam, lion, schedulefree-adamw, sgd, momentum, adagrad, rmsprop, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd';
+// The registry's keys in its order, less Muon (a matrix iteration, no elementwise kernel).
+const ALL_IDS =
+  'sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd, schedulefree-adamw, lion, lamb, qhm';
 
-test('bench args: no flags select the four default rules at the four sizes', () => {
+test('bench args: no flags select the rules a user compares first at 1e5 and 1.6e7; --full the whole matrix', () => {
   const args = parseBenchArgs({});
   assert.deepEqual(
     args.rules.map((r) => r.id),
-    ['nesterov', 'adam', 'lion', 'schedulefree-adamw'],
+    ['nesterov', 'adam', 'adamw', 'lion'],
   );
-  assert.deepEqual(args.sizes, [1000, 100000, 1000000, 16000000]);
-  assert.deepEqual(parseBenchArgs({ quick: true }).sizes, [1000, 100000, 1000000]);
+  assert.deepEqual(args.sizes, [100000, 16000000]);
+  assert.deepEqual(parseBenchArgs({ quick: true }).sizes, [100000]);
+  const full = parseBenchArgs({ full: true });
+  assert.deepEqual(
+    full.rules.map((r) => r.id),
+    ['nesterov', 'adam', 'adamw', 'lion', 'schedulefree-adamw'],
+  );
+  assert.deepEqual(full.sizes, [1000, 100000, 1000000, 16000000]);
+  assert.deepEqual(parseBenchArgs({ full: true, quick: true }).sizes, [1000, 100000, 1000000]);
+  // --sizes and --rules choose over either mode.
+  assert.deepEqual(parseBenchArgs({ full: true, sizes: '1e4', rules: 'sgd' }).sizes, [10000]);
+  assert.deepEqual(parseBenchArgs({ full: true, sizes: '1e4', rules: 'sgd' }).rules.map((r) => r.id), ['sgd']);
 });
 
 test('bench args: --rules picks rules in the order given; all picks every one', () => {
@@ -55,11 +68,20 @@ test('bench args: an unknown or repeated --rules name is refused, naming it and 
   assert.throws(() => parseBenchArgs({ rules: '' }), { message: `--rules: unknown rule '' (in --rules ''); known: ${ALL_IDS}, or all` });
 });
 
+test('bench rules: every registered rule with a wasm kernel is benchable, with its key, name and peers', () => {
+  const withKernel = RULES.filter((entry) => entry.rule?.stepWasm !== undefined);
+  assert.deepEqual(
+    BENCH_RULES.map((r) => [r.id, r.label, r.peers]),
+    withKernel.map((entry) => [entry.key, entry.name, Object.fromEntries((['torch', 'optax', 'tfjs'] as const).flatMap((peer) => (entry.peers[peer] === undefined ? [] : [[peer, entry.peers[peer]]])))]),
+  );
+  assert.equal(BENCH_RULES.some((r) => r.id === 'muon'), false);
+});
+
 test('bench rules: bytes per element from the arrays each kernel reads and writes (float32)', () => {
   const rule = (id: string) => BENCH_RULES.find((r) => r.id === id)!;
   // Lion (assembly/kernels.ts lion(p, g, m)): reads p, g, m and writes p, m: 5 x 4 B.
   assert.equal(bytesPerElement(rule('lion')), 20);
-  assert.equal(trafficLabel(rule('lion')), 'reads p, g, m; writes p, m = 20 B/el');
+  assert.equal(trafficLabel(rule('lion')), 'reads p, g, expAvg; writes p, expAvg = 20 B/el');
   assert.equal(boundKernelFor(rule('lion')), 'stream3to2');
   // Schedule-Free AdamW (scheduleFreeAdamw(p, g, z, v)), after its first step: 7 x 4 B.
   assert.equal(bytesPerElement(rule('schedulefree-adamw')), 28);
@@ -70,13 +92,17 @@ test('bench rules: bytes per element from the arrays each kernel reads and write
   // SGD's 12 B (read 2, write 1) has no streaming kernel: no bound row rather than a wrong one.
   assert.equal(bytesPerElement(rule('sgd')), 12);
   assert.equal(boundKernelFor(rule('sgd')), undefined);
+  // LAMB's step is two passes (its trust ratio needs the norms first): no one-pass bound.
+  assert.equal(boundKernelFor(rule('lamb')), undefined);
+  assert.match(trafficLabel(rule('lamb')), /^at least: .* = 28 B\/el, in two passes over the tensor$/);
 });
 
 test('bench rules: torch 1.13 peers only where torch has the rule', () => {
-  const peers = Object.fromEntries(BENCH_RULES.map((r) => [r.id, 'rule' in r.torch ? r.torch.rule : null]));
-  assert.equal(peers.lion, null);
-  assert.equal(peers['schedulefree-adamw'], null);
-  assert.equal(peers['schedulefree-sgd'], null);
-  assert.equal(peers.nesterov, 'nesterov');
-  assert.equal(peers.rprop, 'rprop');
+  const peers = Object.fromEntries(BENCH_RULES.map((r) => [r.id, r.peers.torch !== undefined]));
+  // torch 1.13 has no Lion (2023) and no Schedule-Free (a separate package).
+  assert.equal(peers.lion, false);
+  assert.equal(peers['schedulefree-adamw'], false);
+  assert.equal(peers['schedulefree-sgd'], false);
+  assert.equal(peers.nesterov, true);
+  assert.equal(peers.rprop, true);
 });
