@@ -21,6 +21,18 @@ interface Slot {
   buffers: tf.Variable[];
 }
 
+/**
+ * All gradients scaled together so that their global L2 norm is at most `maxNorm`
+ * (PyTorch's clip_grad_norm_: maxNorm / (norm + 1e-6) where that is below 1); the
+ * gradients as they are without a maxNorm. Inside the caller's tf.tidy.
+ */
+function clippedByGlobalNorm(grads: tf.Tensor[], maxNorm: number | undefined): tf.Tensor[] {
+  if (maxNorm === undefined) return grads;
+  const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
+  const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+  return grads.map((g) => tf.mul(g, scale));
+}
+
 export class OpsPath {
   readonly #view: RuleView;
   readonly #ops: AnyRuleOps;
@@ -87,25 +99,11 @@ export class OpsPath {
     }
     const maxNorm = this.#clipGradNorm;
     const [flags, ...grads] = tf.tidy(() => {
-      let grads = entries.map((e) => e.gradient);
-      if (maxNorm !== undefined) {
-        const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
-        const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-        grads = grads.map((g) => tf.mul(g, scale));
-      }
+      const grads = clippedByGlobalNorm(entries.map((e) => e.gradient), maxNorm);
       const written: tf.Tensor[] = [];
       entries.forEach((e, i) => {
         const hyper = view.hyper(e.name);
-        let slot = this.#slots.get(e.name);
-        if (slot === undefined) {
-          const fill = this.#ops.initialFill?.(hyper as never) ?? 0;
-          slot = {
-            step: 0,
-            scalars: view.initialScalars(e.name),
-            buffers: view.bufferNames(e.name).map(() => tf.variable(tf.fill(e.variable.shape, fill, 'float32'), false)),
-          };
-          this.#slots.set(e.name, slot);
-        }
+        const slot = this.#slotOf(e, hyper);
         slot.step += 1;
         const [param, ...buffers] = this.#ops.step({ hyper: hyper as never, lr: lrs[i]!, step: slot.step, scalars: slot.scalars }, e.variable, grads[i]!, slot.buffers);
         slot.buffers.forEach((variable, k) => variable.assign(buffers[k]!));
@@ -132,6 +130,18 @@ export class OpsPath {
    * or one of its state buffers is not finite (the parameter wins a tie, then the buffers
    * in the rule's order), word for word as the core's update.
    */
+  /** The slot of a variable, made at its first step (its buffers filled as the rule starts them). */
+  #slotOf(e: Entry, hyper: unknown): Slot {
+    let slot = this.#slots.get(e.name);
+    if (slot === undefined) {
+      const fill = this.#ops.initialFill?.(hyper as never) ?? 0;
+      const view = this.#view;
+      slot = { step: 0, scalars: view.initialScalars(e.name), buffers: view.bufferNames(e.name).map(() => tf.variable(tf.fill(e.variable.shape, fill, 'float32'), false)) };
+      this.#slots.set(e.name, slot);
+    }
+    return slot;
+  }
+
   #throwOverflow(entries: readonly Entry[], grads: readonly tf.Tensor[]): never {
     const view = this.#view;
     for (const [i, e] of entries.entries()) {
@@ -279,21 +289,11 @@ export class OpsPath {
       const ok = tf.all(gradFinite);
       const firstBad = flat.map((g) => tf.argMax(tf.cast(tf.logicalNot(tf.isFinite(g)), 'int32')));
       const badValues = flat.map((g, i) => tf.reshape(tf.gather(g, firstBad[i]!), []));
-      let grads = entries.map((e) => e.gradient);
-      if (maxNorm !== undefined) {
-        const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
-        const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-        grads = grads.map((g) => tf.mul(g, scale));
-      }
+      const grads = clippedByGlobalNorm(entries.map((e) => e.gradient), maxNorm);
       const written: tf.Tensor[] = [];
       entries.forEach((e, i) => {
         const hyper = view.hyper(e.name);
-        let slot = this.#slots.get(e.name);
-        if (slot === undefined) {
-          const fill = this.#ops.initialFill?.(hyper as never) ?? 0;
-          slot = { step: 0, scalars: view.initialScalars(e.name), buffers: view.bufferNames(e.name).map(() => tf.variable(tf.fill(e.variable.shape, fill, 'float32'), false)) };
-          this.#slots.set(e.name, slot);
-        }
+        const slot = this.#slotOf(e, hyper);
         slot.step += 1;
         const [param, ...buffers] = this.#ops.step({ hyper: hyper as never, lr: lrs[i]!, step: slot.step, scalars: slot.scalars }, e.variable, grads[i]!, slot.buffers);
         const guarded = [param!, ...buffers].map((next, k) => tf.where(ok, next, k === 0 ? e.variable : slot.buffers[k - 1]!));
