@@ -35,7 +35,7 @@ import { dtypeOf, forEachArray, getArray, isFloatArray, type FloatArray, type Pa
 import { checkKnownOptions } from './validate.ts';
 
 /**
- * What Lookahead wraps: any optimizer of this library, a partition, or another wrapper.
+ * What Lookahead wraps: an optimizer of this library, a partition, or another wrapper.
  * @deprecated since 0.2.0: use `OptimizerLike`, the one interface every optimizer and wrapper is.
  */
 export type WrappableOptimizer = OptimizerLike;

@@ -32,7 +32,7 @@ import { storeOf, type AnyParamStore } from './store.ts';
 import { forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from './types.ts';
 
 /**
- * What a member of a partition is: any optimizer of this library.
+ * What a member of a partition is: whichever optimizer of this library.
  * @deprecated since 0.2.0: use `OptimizerLike`, the one interface every optimizer and wrapper is.
  */
 export type PartitionMember = OptimizerLike;
