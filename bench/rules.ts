@@ -9,7 +9,7 @@
  * Kept free of the benchmark's heavy imports (TF.js, threads, python) so that the
  * argument validation below is unit-tested (test/bench-args.test.ts).
  */
-import { RULES, type Backend, type NonFinitePolicy, type ParamSet } from 'nesterov';
+import { RULES, type AnyUpdateRule, type Backend, type NonFinitePolicy, type ParamSet } from 'nesterov';
 
 /** What the bench needs of an optimizer: one update in place, and its resolved options. */
 export interface Steppable {
@@ -39,9 +39,20 @@ export interface BenchRule {
   readonly peers: { readonly torch?: string; readonly optax?: string; readonly tfjs?: string };
 }
 
-/** The arrays one step of a rule moves: p and g read, each state buffer read and written, p written. */
-function traffic(buffers: readonly string[]): { reads: string[]; writes: string[] } {
-  return { reads: ['p', 'g', ...buffers], writes: ['p', ...buffers] };
+/**
+ * The arrays one step of a rule moves with its default options, as its kernels declare
+ * them (src/rules/*.ts `kernels`): the kernel of its default variant, or its one step
+ * kernel; a rule of several passes (LAMB) moves at least every array one of its passes
+ * reads or writes (each counted once: the least traffic of any way to take the step).
+ */
+function traffic(rule: AnyUpdateRule, defaults: object): { reads: string[]; writes: string[] } {
+  const layouts = rule.kernels ?? {};
+  const variant = (defaults as { variant?: unknown }).variant;
+  const one = (typeof variant === 'string' ? layouts[variant] : undefined) ?? layouts.step;
+  if (one !== undefined) return { reads: [...one.reads], writes: [...one.writes] };
+  const passes = Object.values(layouts);
+  const once = (names: readonly string[]): string[] => [...new Set(names)];
+  return { reads: once(passes.flatMap((layout) => layout.reads)), writes: once(passes.flatMap((layout) => layout.writes)) };
 }
 
 /** Every rule of the registry with a WebAssembly kernel, in the registry's order. */
@@ -49,16 +60,13 @@ export const BENCH_RULES: readonly BenchRule[] = RULES.flatMap((entry): BenchRul
   const rule = entry.rule;
   if (rule === undefined || rule.stepWasm === undefined) return [];
   const make = (backend: Backend, nonFinite: NonFinitePolicy) => entry.make({ backend, nonFinite }) as unknown as Steppable;
-  // The buffers of the default options (no amsgrad, no centering): the state the step
-  // reads and writes, as the rule itself lists it.
-  const buffers = rule.bufferNames(make('js', 'ignore').defaults as never);
   const { torch, optax, tfjs } = entry.peers;
   return [
     {
       id: entry.key,
       label: entry.name,
       make,
-      ...traffic(buffers),
+      ...traffic(rule, (make('js', 'ignore') as unknown as { defaults: object }).defaults),
       onePass: rule.perParameter !== true,
       peers: { ...(torch === undefined ? {} : { torch }), ...(optax === undefined ? {} : { optax }), ...(tfjs === undefined ? {} : { tfjs }) },
     },

@@ -79,9 +79,9 @@ test('bench rules: every registered rule with a wasm kernel is benchable, with i
 
 test('bench rules: bytes per element from the arrays each kernel reads and writes (float32)', () => {
   const rule = (id: string) => BENCH_RULES.find((r) => r.id === id)!;
-  // Lion (assembly/kernels.ts lion(p, g, m)): reads p, g, m and writes p, m: 5 x 4 B.
+  // Lion (its kernel lion(p, g, m), as src/rules/lion.ts declares it): reads p, g, m and writes p, m: 5 x 4 B.
   assert.equal(bytesPerElement(rule('lion')), 20);
-  assert.equal(trafficLabel(rule('lion')), 'reads p, g, expAvg; writes p, expAvg = 20 B/el');
+  assert.equal(trafficLabel(rule('lion')), 'reads p, g, m; writes p, m = 20 B/el');
   assert.equal(boundKernelFor(rule('lion')), 'stream3to2');
   // Schedule-Free AdamW (scheduleFreeAdamw(p, g, z, v)), after its first step: 7 x 4 B.
   assert.equal(bytesPerElement(rule('schedulefree-adamw')), 28);
