@@ -105,3 +105,31 @@ describe("a step one member refuses writes nothing in any member", () => {
     }
   }
 });
+
+describe("the kernel path: a member's core checks run before any member writes", () => {
+  for (const backend of BACKENDS) {
+    it(`on ${backend}: the second member's override matches no variable: the first step is refused, no variable moves, no member counts a step`, async () => {
+      await useBackend(backend);
+      const model = namedModel();
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { xs, ys } = batches(2);
+      const members = partition((name) => (isKernel(name) ? 'muon' : 'rest'), {
+        muon: new Muon({ lr: 0.02 }) as TfWrappable,
+        rest: new AdamW({ lr: 0.01, overrides: [{ params: 'no such variable', weightDecay: 0 }] }) as unknown as AnyOptimizer,
+      }) as unknown as Partition<TfMembers>;
+      const opt = tfOptimizer(members, { path: 'kernel' });
+      const before = weightsOf(model);
+      assert.throws(() => opt.minimize(lossFn(model, xs, ys, 0), false, vars), (error: unknown) => {
+        assert.ok(error instanceof UpdateError);
+        assert.match(error.message, /overrides\[0\] matches no parameter/);
+        return true;
+      });
+      assert.equal(bitDifferences(weightsOf(model), before), 0);
+      assert.equal(opt.members.muon!.stepCount, 0);
+      assert.equal(opt.members.rest!.stepCount, 0);
+      opt.dispose();
+      model.dispose();
+      tf.dispose([xs, ys]);
+    });
+  }
+});

@@ -153,7 +153,12 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
    * call this way before any member steps).
    */
   checkGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
-    this.#check(variableGradients);
+    const entries = this.#check(variableGradients);
+    // On the kernel path the core optimizer's own checks too (an override that matches no
+    // variable, the state it holds): its update would make them after another member of
+    // a partition had written. Whether the step would be skipped is the caller's to ask.
+    const runner = this.#resolve();
+    if (runner instanceof KernelPath && entries.length > 0) runner.check(entries);
   }
 
   /**

@@ -107,7 +107,12 @@ export class KernelPath {
     this.#mirrored.clear();
   }
 
-  step(entries: readonly Entry[]): void {
+  /**
+   * The store holding these entries' variables and gradients (made or remade when the
+   * set of variables changes), with the variables read where they changed and the
+   * gradients copied in. Writes no variable and no optimizer state.
+   */
+  #stage(entries: readonly Entry[]): ParamStore {
     let store = this.#store;
     if (store === undefined || store.names.length !== entries.length || entries.some((e, i) => store!.names[i] !== e.name || !sameShape(store!.shapes[e.name]!, e.variable.shape))) {
       const shapes: { [name: string]: readonly number[] } = Object.create(null) as { [name: string]: readonly number[] };
@@ -124,6 +129,23 @@ export class KernelPath {
       }
       store.grads[e.name]!.set(valuesOf(e.gradient, onWasm));
     }
+    return store;
+  }
+
+  /**
+   * The core optimizer's own checks of the step these entries would take (its overrides,
+   * schedules, state and finiteness), writing no variable and no state: a TfPartition
+   * runs this for every member before any member steps. Throws what the step would
+   * throw; false where the step would be skipped.
+   */
+  check(entries: readonly Entry[]): boolean {
+    const store = this.#stage(entries);
+    return this.#optimizer.check(store.params, store.grads);
+  }
+
+  step(entries: readonly Entry[]): void {
+    const store = this.#stage(entries);
+    const onWasm = tf.getBackend() === 'wasm';
     if (this.#clipGradNorm !== undefined) clipGradNorm(store.grads, this.#clipGradNorm, { nonFinite: 'return' });
     const before = this.#optimizer.stepCount;
     try {
