@@ -4,7 +4,9 @@
  * tolerance on failure.
  */
 import assert from 'node:assert/strict';
-import { RULES, type FloatArray, type Optimizer } from 'nesterov';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { RULES, type FloatArray, type Optimizer, type ParamSet } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test-only registry over differently-typed option records
 type AnyOptimizer = Optimizer<any, any, any>;
@@ -69,4 +71,39 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
     worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
   }
   return scale === 0 ? worst : worst / scale;
+}
+
+/**
+ * The young generation's growth, and the garbage collections, over 50,000 updates of
+ * `opt` on a small fixed set (after 60,000 of warm-up and compilation; the best of three
+ * windows, so that a collection the machine triggered elsewhere does not count).
+ */
+export async function youngGenerationGrowth(opt: { update(params: ParamSet, grads: ParamSet): unknown }): Promise<{ bytes: number; collections: number }> {
+  let collections = 0;
+  const observer = new PerformanceObserver((list) => {
+    collections += list.getEntries().length;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
+  const params = { W: new Float32Array(64).fill(0.5), b: new Float32Array(8).fill(-0.5) };
+  const grads = { W: new Float32Array(64).fill(0.1), b: new Float32Array(8).fill(-0.2) };
+  const steps = (count: number) => {
+    for (let t = 0; t < count; t++) opt.update(params, grads);
+  };
+  steps(50_000);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  steps(10_000);
+  let young = 0;
+  let windowCollections = 0;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const before = collections;
+    const used = newSpace();
+    steps(50_000);
+    young = newSpace() - used;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    windowCollections = collections - before;
+    if (windowCollections === 0 && young < 16 * 1024) break;
+  }
+  observer.disconnect();
+  return { bytes: young, collections: windowCollections };
 }

@@ -6,10 +6,9 @@
  * reference-lion-lamb.test.ts.
  */
 import assert from 'node:assert/strict';
-import { PerformanceObserver } from 'node:perf_hooks';
-import { getHeapSpaceStatistics } from 'node:v8';
 import { describe, it } from 'node:test';
 import { Adam, Lion, Lookahead, ParamStore, SGD, StateError, UpdateError, type LookaheadStateDict } from 'nesterov';
+import { youngGenerationGrowth } from './helpers.ts';
 
 describe('the sync, by hand', () => {
   it('SGD lr 0.1, k 2, alpha 0.5, g = 1: p = -0.1, then s = 0 + 0.5 (-0.2 - 0) = -0.1 and p = s; then -0.2, s = -0.1 + 0.5 (-0.3 + 0.1) = -0.2', () => {
@@ -218,33 +217,8 @@ describe('loadStateDict: a state that does not fit throws a StateError, and noth
 
 describe('allocation', () => {
   it('an update after the first allocates nothing (Lookahead(Lion), k 3: syncs included)', async () => {
-    let collections = 0;
-    const observer = new PerformanceObserver((list) => {
-      collections += list.getEntries().length;
-    });
-    observer.observe({ entryTypes: ['gc'] });
-    const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
     const opt = new Lookahead(new Lion({ lr: (t) => 0.001 / (1 + 0.001 * t) }), { k: 3, alpha: 0.5 });
-    const params = { W: new Float32Array(64).fill(0.5), b: new Float32Array(8).fill(-0.5) };
-    const grads = { W: new Float32Array(64).fill(0.1), b: new Float32Array(8).fill(-0.2) };
-    const steps = (count: number) => {
-      for (let t = 0; t < count; t++) opt.update(params, grads);
-    };
-    steps(50_000);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    steps(10_000);
-    let young = 0;
-    let windowCollections = 0;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const before = collections;
-      const used = newSpace();
-      steps(50_000);
-      young = newSpace() - used;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      windowCollections = collections - before;
-      if (windowCollections === 0 && young < 16 * 1024) break;
-    }
-    observer.disconnect();
+    const { bytes: young, collections: windowCollections } = await youngGenerationGrowth(opt);
     // One 16-byte boxed number per step would be 800 KB.
     assert.equal(windowCollections, 0, `${young} bytes`);
     assert.ok(young < 16 * 1024, `${young} bytes in 50,000 steps`);
