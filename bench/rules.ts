@@ -16,6 +16,8 @@ export interface Steppable {
   update(params: ParamSet, grads: ParamSet): unknown;
   /** The resolved hyperparameters (what the peers are given, in their names). */
   readonly defaults: object;
+  /** The state regions a ParamStore it updates must reserve per parameter. */
+  stateBuffersPerParam(): number;
 }
 
 export interface BenchRule {

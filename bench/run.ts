@@ -236,17 +236,17 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   }
   // Our WebAssembly kernel on a ParamStore.
   for (const nonFinite of ['error', 'ignore'] as const) {
-    const store = new ParamStore({ w: n });
-    (store.grads.w as Float32Array).set(gradientsFor(n));
     const opt = make('wasm', nonFinite);
+    const store = new ParamStore({ w: n }, { stateBuffers: [opt] });
+    (store.grads.w as Float32Array).set(gradientsFor(n));
     candidates.push({ impl: `ours, wasm${nonFinite === 'ignore' ? ', unchecked' : ''}`, step: () => opt.update(store.params, store.grads), consume: () => consume(store.params.w!) });
   }
   // The same on two threads over shared memory.
   if (threads !== null) {
-    const store = new ParamStore({ w: n }, { shared: true });
+    const opt = make('wasm', 'ignore');
+    const store = new ParamStore({ w: n }, { shared: true, stateBuffers: [opt] });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     threads.attach(store);
-    const opt = make('wasm', 'ignore');
     candidates.push({
       impl: `ours, wasm, unchecked, ${threads.size} threads`,
       step: () => opt.update(store.params, store.grads),
