@@ -16,6 +16,8 @@ import { nadamOps } from './nadam.ts';
 import { nesterovOps } from './nesterov.ts';
 import type { RuleOps } from './ops.ts';
 import { qhmOps } from './qhm.ts';
+import { adanOps } from './adan.ts';
+import { qhadamOps } from './qhadam.ts';
 import { radamOps } from './radam.ts';
 import { rmspropOps } from './rmsprop.ts';
 import { rpropOps } from './rprop.ts';
@@ -51,6 +53,8 @@ export const RULE_OPS: { readonly [key: string]: AnyRuleOps } = Object.freeze({
   lamb: ops(lambOps),
   muon: ops(muonOps),
   qhm: ops(qhmOps),
+  adan: ops(adanOps),
+  qhadam: ops(qhadamOps),
 });
 
 /**
