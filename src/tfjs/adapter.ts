@@ -64,7 +64,7 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
     let problem = '';
     const chain = chainOf(optimizer, (why) => (problem = `: ${why}`));
     if (chain === undefined) {
-      throw new TypeError(`${owner}: optimizer must be an optimizer of this library (new Nesterov(), new Adam(), ...) or EMA, SWA, GradientAccumulation, Lookahead around one, got ${describeValue(optimizer)}${problem}`);
+      throw new TypeError(`${owner}: optimizer must be an optimizer of this library (new Nesterov(), new Adam(), ..., or EMA, SWA, GradientAccumulation, Lookahead around one), got ${describeValue(optimizer)}${problem}`);
     }
     const entry = chain.entry;
     if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
