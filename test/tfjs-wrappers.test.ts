@@ -188,6 +188,27 @@ describe('wrappers\' state through the adapter', () => {
     });
   }
 
+  it('model.save after the first micro-batch of a GradientAccumulation (its sums the only state) and tf.loadLayersModel: the window goes on under the renamed variables', async () => {
+    await useBackend('cpu');
+    const { xs, ys } = batches(8);
+    const model = smallModel();
+    const opt = tfOptimizer(new GradientAccumulation(new Adam({ lr: 0.01 }), { steps: 4 }));
+    model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+    await fit(model, xs, ys, 0, 1);
+    assert.equal(Object.keys(opt.optimizer.inner.stateDict().params).length, 0);
+    const loaded = await saveAndLoad(model);
+    assert.notEqual(namesOf(loaded)[0], namesOf(model)[0]);
+    await fit(model, xs, ys, 1, 8);
+    await fit(loaded as tf.Sequential, xs, ys, 1, 8);
+    assert.equal(bitDifferences(weightsOf(loaded), weightsOf(model)), 0);
+    assert.equal((loaded.optimizer as TfOptimizer).stepCount, 2);
+    loaded.optimizer.dispose();
+    opt.dispose();
+    loaded.dispose();
+    model.dispose();
+    tf.dispose([xs, ys]);
+  });
+
   it('model.save with includeOptimizer and tf.loadLayersModel: the same wrappers and options (config), the same state (weights), renamed variables followed', async () => {
     await useBackend('cpu');
     const { xs, ys } = batches(8);

@@ -18,7 +18,7 @@ import { RuleView } from './rule-view.ts';
 import { KERNEL_ONLY } from './rules/index.ts';
 import type { Entry, Mode, NamedTensor, TfOptimizerOptions, TfWrappable } from './types.ts';
 import { shapeOf, stateOfWeights, weightsOf } from './weights.ts';
-import { WRAPPERS_WEIGHT_NAME, averagingOf, chainOf, leafOf, renamedState, withLeaf, wrapperName, wrappersConfig, wrappersText, type Chain, type TfWrapper } from './wrappers.ts';
+import { WRAPPERS_WEIGHT_NAME, averagingOf, chainOf, leafOf, paramsOfChainState, renamedState, withLeaf, wrapperName, wrappersConfig, wrappersText, type Chain, type TfWrapper } from './wrappers.ts';
 
 export type { NamedTensor, TfOptimizerOptions, TfPath, TfWrappable } from './types.ts';
 export { STATE_WEIGHT_NAME } from './weights.ts';
@@ -241,12 +241,12 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
    * by this it works here too. The saved order is the order of the first step's variables.
    */
   #adoptSavedNames(entries: readonly Entry[]): void {
-    // Right after setWeights our optimizer holds the loaded state, on either path.
-    const dict = this.#chain.base.stateDict();
-    const saved = Object.keys(dict.params);
-    if (saved.length !== entries.length || entries.some((e) => Object.hasOwn(dict.params, e.name))) return;
-    if (saved.some((name, i) => dict.params[name]!.length !== entries[i]!.variable.size)) return;
-    const names = new Map(saved.map((name, i) => [name, entries[i]!.name]));
+    // Right after setWeights our optimizer holds the loaded state, on either path (the
+    // base's, and the wrappers' around it, whose parameters may be the only ones saved).
+    const saved = [...paramsOfChainState(this.optimizer.stateDict())];
+    if (saved.length !== entries.length || entries.some((e) => saved.some(([name]) => name === e.name))) return;
+    if (saved.some(([, length], i) => length !== entries[i]!.variable.size)) return;
+    const names = new Map(saved.map(([name], i) => [name, entries[i]!.name]));
     // The wrappers' state follows the same names (their averages, sums, slow weights).
     this.optimizer.loadStateDict(renamedState(this.optimizer.stateDict(), names));
     this.#loaded();

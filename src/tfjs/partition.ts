@@ -72,7 +72,7 @@ export class TfPartition<M extends TfWrappedMembers = TfMembers> extends tf.Opti
     const keys = Object.keys(split.members) as (keyof M & string)[];
     for (const key of keys) {
       if (!isWrappable(split.members[key])) {
-        throw new TypeError(`${owner}: partition member '${key}' must be an optimizer of this library (new Muon(), new AdamW(), ...), got ${describeValue(split.members[key])}`);
+        throw new TypeError(`${owner}: partition member '${key}' must be an optimizer of this library (new Muon(), new AdamW(), ..., or EMA, SWA, GradientAccumulation, Lookahead around one), got ${describeValue(split.members[key])}`);
       }
     }
     const path = options.path ?? 'auto';

@@ -22,6 +22,7 @@ import { PARTITION_FORMAT } from '../partition.ts';
 import { STATE_FORMAT, WRAPPER_STATE_FORMAT, stateToJSON, type OptimizerStateDict, type SavedState } from '../state.ts';
 import type { OptimizerLike } from '../contract.ts';
 import type { RegisteredOptimizer } from '../rules/index.ts';
+import type { FloatArray } from '../types.ts';
 import { registeredOf } from './rule-view.ts';
 import type { TfWrappable } from './types.ts';
 
@@ -159,6 +160,30 @@ export function leafOf(tree: unknown): unknown {
 export function wrappersText(tree: SavedState): string {
   const leaf = leafOf(tree) as OptimizerStateDict;
   return stateToJSON(withLeaf(tree, { ...leaf, params: Object.create(null) as OptimizerStateDict['params'] }) as SavedState);
+}
+
+/**
+ * The parameters a chain's saved state holds anything of, with their lengths, in order:
+ * the base's records first, then the wrappers' arrays (a GradientAccumulation's first
+ * window may hold sums of parameters the base has no state for yet).
+ */
+export function paramsOfChainState(tree: unknown): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (record: unknown, lengthOf: (value: unknown) => unknown): void => {
+    if (!isNode(record)) return;
+    for (const [name, value] of Object.entries(record)) {
+      const length = lengthOf(value);
+      if (!out.has(name) && typeof length === 'number') out.set(name, length);
+    }
+  };
+  const leaf = leafOf(tree);
+  if (isNode(leaf)) add(leaf.params, (record) => (isNode(record) ? record.length : undefined));
+  let node = tree;
+  while (node !== leaf && isNode(node)) {
+    add(node.format === LOOKAHEAD_FORMAT ? node.slow : node.buffers, (array) => (ArrayBuffer.isView(array) ? (array as FloatArray).length : undefined));
+    node = node.inner;
+  }
+  return out;
 }
 
 /** Record `record` with its keys renamed by `names` (a key not in it kept), without prototype. */
