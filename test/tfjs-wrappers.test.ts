@@ -255,6 +255,60 @@ describe('wrappers\' state through the adapter', () => {
   });
 });
 
+describe('a non-finite gradient under a wrapper', () => {
+  /** A model after two steps of `opt`, and gradients of all ones with a NaN at index 1 of the third variable. */
+  async function twoStepsThenNaN(opt: TfOptimizer<TfWrapper>): Promise<{ model: tf.Sequential; grads: tf.NamedTensorMap; cleanup: () => void }> {
+    const { xs, ys } = batches(2);
+    const model = smallModel();
+    model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+    await fit(model, xs, ys, 0, 2);
+    const grads: tf.NamedTensorMap = {};
+    model.trainableWeights.forEach((w, i) => {
+      const v = w.read() as tf.Variable;
+      grads[v.name] = i === 2 ? tf.tensor(Float32Array.from({ length: v.size }, (_, k) => (k === 1 ? NaN : 1)), v.shape) : tf.onesLike(v);
+    });
+    return { model, grads, cleanup: () => { tf.dispose([xs, ys, ...Object.values(grads)]); model.dispose(); opt.dispose(); } };
+  }
+
+  for (const [label, make] of [
+    ['EMA', (nonFinite: 'error' | 'skip') => new EMA(new Adam({ lr: 0.01, nonFinite }), { decay: 0.5 })],
+    ['GradientAccumulation (steps 3)', (nonFinite: 'error' | 'skip') => new GradientAccumulation(new Adam({ lr: 0.01, nonFinite }), { steps: 3 })],
+    ['Lookahead (k 3)', (nonFinite: 'error' | 'skip') => new Lookahead(new Adam({ lr: 0.01, nonFinite }), { k: 3 })],
+  ] as const) {
+    it(`${label}, nonFinite 'error': an UpdateError naming the gradient and index; the variables and every saved weight unchanged`, async () => {
+      await useBackend('cpu');
+      const opt = tfOptimizer(make('error'));
+      const { model, grads, cleanup } = await twoStepsThenNaN(opt);
+      const weights = weightsOf(model);
+      const state = await exportedBits(opt);
+      const name = namesOf(model)[2]!;
+      assert.throws(() => opt.applyGradients(grads), (error: unknown) => error instanceof UpdateError && error.param === name && error.index === 1 && error.message.includes(`gradient '${name}' is not finite at index 1 (NaN)`));
+      assert.equal(bitDifferences(weightsOf(model), weights), 0);
+      assert.deepEqual(await exportedBits(opt), state);
+      cleanup();
+    });
+
+    it(`${label}, nonFinite 'skip': the step (or micro-batch) is left out; the variables and the wrapper's state unchanged`, async () => {
+      await useBackend('cpu');
+      const opt = tfOptimizer(make('skip'));
+      const { model, grads, cleanup } = await twoStepsThenNaN(opt);
+      const weights = weightsOf(model);
+      const before = JSON.stringify(opt.optimizer.stateDict(), (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v));
+      opt.applyGradients(grads);
+      assert.equal(bitDifferences(weightsOf(model), weights), 0);
+      const after = opt.optimizer.stateDict() as unknown as { counters: { [key: string]: number }; inner: { skippedSteps: number } };
+      if (opt.optimizer instanceof GradientAccumulation) {
+        assert.equal(opt.optimizer.skippedMicroBatches, 1);
+        assert.equal(JSON.stringify({ ...after, counters: { ...after.counters, skipped: 0 } }, (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v)), before);
+      } else {
+        assert.equal(opt.skippedSteps, 1);
+        assert.equal(JSON.stringify({ ...after, inner: { ...after.inner, skippedSteps: 0 } }, (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v)), before);
+      }
+      cleanup();
+    });
+  }
+});
+
 describe('refused, naming the wrapper, before anything changes', () => {
   it("path 'ops' with a wrapper: a RangeError naming it and the kernel path", () => {
     assert.throws(() => tfOptimizer(new SWA(new Adam()), { path: 'ops' }), {
