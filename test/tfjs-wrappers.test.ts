@@ -319,7 +319,7 @@ describe('refused, naming the wrapper, before anything changes', () => {
 
   it('a wrapper around a partition: a TypeError saying to wrap each member', () => {
     const split = partition(() => 'a', { a: new Adam() });
-    assert.throws(() => tfOptimizer(new EMA(split)), (error: unknown) => error instanceof TypeError && /EMA wraps a partition: inside tfOptimizer a wrapper goes around one optimizer; wrap each member instead/.test(error.message));
+    assert.throws(() => tfOptimizer(new EMA(split) as unknown as TfWrapper), (error: unknown) => error instanceof TypeError && /EMA wraps a partition: inside tfOptimizer a wrapper goes around one optimizer; wrap each member instead/.test(error.message));
   });
 
   it('setWeights of weights saved without the wrappers, or with other ones: refused, the state unchanged', async () => {

@@ -27,7 +27,14 @@ import { registeredOf } from './rule-view.ts';
 import type { TfWrappable } from './types.ts';
 
 /** A wrapper of this library that the adapter runs (around a rule's optimizer, Muon or another such wrapper). */
-export type TfWrapper = EMA | SWA | GradientAccumulation | Lookahead;
+export type TfWrapper =
+  | EMA<TfWrappable | TfWrapper>
+  | SWA<TfWrappable | TfWrapper>
+  | GradientAccumulation<TfWrappable | TfWrapper>
+  | Lookahead<TfWrappable | TfWrapper>;
+
+/** Any of the four, whatever it wraps (what the checks find at run time, before the chain is known to end in a rule). */
+export type AnyWrapper = EMA | SWA | GradientAccumulation | Lookahead;
 
 /** The weight that holds the wrappers' state (see above). */
 export const WRAPPERS_WEIGHT_NAME = 'nesterov/wrappers';
@@ -37,11 +44,11 @@ const WRAPPER_NAMES = ['EMA', 'SWA', 'GradientAccumulation', 'Lookahead'] as con
 type WrapperName = (typeof WRAPPER_NAMES)[number];
 
 /** Whether `value` is one of the wrappers the adapter runs. */
-export function isTfWrapper(value: unknown): value is TfWrapper {
+export function isTfWrapper(value: unknown): value is AnyWrapper {
   return value instanceof EMA || value instanceof SWA || value instanceof GradientAccumulation || value instanceof Lookahead;
 }
 
-export function wrapperName(wrapper: TfWrapper): WrapperName {
+export function wrapperName(wrapper: AnyWrapper): WrapperName {
   if (wrapper instanceof EMA) return 'EMA';
   if (wrapper instanceof SWA) return 'SWA';
   if (wrapper instanceof GradientAccumulation) return 'GradientAccumulation';
@@ -50,7 +57,7 @@ export function wrapperName(wrapper: TfWrapper): WrapperName {
 
 /** A chain of wrappers (outermost first, possibly none) around the base optimizer. */
 export interface Chain {
-  readonly wrappers: readonly TfWrapper[];
+  readonly wrappers: readonly AnyWrapper[];
   readonly base: TfWrappable;
   readonly entry: RegisteredOptimizer;
 }
@@ -60,7 +67,7 @@ export interface Chain {
  * nor such wrappers around one. `problem` receives why, for an error message.
  */
 export function chainOf(optimizer: unknown, problem?: (why: string) => void): Chain | undefined {
-  const wrappers: TfWrapper[] = [];
+  const wrappers: AnyWrapper[] = [];
   let node: unknown = optimizer;
   while (isTfWrapper(node)) {
     wrappers.push(node);
@@ -95,7 +102,7 @@ export interface WrapperConfig {
 }
 
 /** The wrappers of a chain as a config holds them: `[{ name, options }]`, outermost first. */
-export function wrappersConfig(wrappers: readonly TfWrapper[]): WrapperConfig[] {
+export function wrappersConfig(wrappers: readonly AnyWrapper[]): WrapperConfig[] {
   return wrappers.map((w): WrapperConfig => {
     if (w instanceof EMA) return { name: 'EMA', options: w.warmup === undefined ? { decay: w.decay } : { decay: w.decay, warmup: { gamma: w.warmup.gamma, power: w.warmup.power } } };
     if (w instanceof SWA) return { name: 'SWA', options: { start: w.start, every: w.every } };
