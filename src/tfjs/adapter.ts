@@ -4,7 +4,9 @@
  * - rule-view.ts: which rule the optimizer runs (by its key in the registry) and its ops;
  * - gradients.ts: a call's gradients checked against their variables;
  * - kernel-path.ts / ops-path.ts: the two ways a step runs;
- * - weights.ts / config.ts: the state as TF.js weights, the options as a TF.js config.
+ * - weights.ts / config.ts: the state as TF.js weights, the options as a TF.js config;
+ * - wrappers.ts: EMA, SWA, GradientAccumulation and Lookahead around the optimizer (the
+ *   kernel path steps them; their state and options beside the rule's).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { StateError, UpdateError, describeValue, optionError } from '../errors.ts';
