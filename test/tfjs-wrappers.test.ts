@@ -235,7 +235,7 @@ describe('wrappers\' state through the adapter', () => {
     tf.dispose([xs, ys]);
   });
 
-  it('a partition whose members are wrappers: model.fit equals the core partition on TF.js\'s gradients', async () => {
+  it('a partition whose members are wrappers: model.fit equals the core partition on TF.js\'s gradients; model.save and tf.loadLayersModel bring it back', async () => {
     await useBackend('cpu');
     const { xs, ys } = batches(STEPS);
     const isKernel = (name: string): boolean => /kernel(_\d+)?$/.test(name);
@@ -248,10 +248,23 @@ describe('wrappers\' state through the adapter', () => {
     const hand = smallModel();
     const params = byHand(hand, make(), xs, ys, 0, STEPS);
     assert.equal(bitDifferences(weightsOf(fitted), inOrder(params, namesOf(hand)) as Float32Array[]), 0);
+    // Saved with the model and loaded: the members' wrappers, options and state come back.
+    const loaded = await saveAndLoad(fitted);
+    assert.ok(loaded.optimizer instanceof TfPartition);
+    const members = loaded.optimizer.members as { [key: string]: TfOptimizer<TfWrapper> };
+    assert.ok(members.muon!.optimizer instanceof EMA && members.muon!.optimizer.decay === 0.9);
+    assert.ok(members.rest!.optimizer instanceof GradientAccumulation && members.rest!.optimizer.steps === 2);
+    const more = batches(STEPS + 4);
+    await fit(fitted, more.xs, more.ys, STEPS, STEPS + 4);
+    await fit(loaded as tf.Sequential, more.xs, more.ys, STEPS, STEPS + 4);
+    assert.equal(bitDifferences(weightsOf(loaded), weightsOf(fitted)), 0);
+    assert.equal(anonymous(members.muon!.averaged(), namesOf(loaded)), anonymous((opt.members as { [key: string]: TfOptimizer<TfWrapper> }).muon!.averaged(), namesOf(fitted)));
+    loaded.optimizer.dispose();
+    loaded.dispose();
     opt.dispose();
     fitted.dispose();
     hand.dispose();
-    tf.dispose([xs, ys]);
+    tf.dispose([xs, ys, more.xs, more.ys]);
   });
 });
 
