@@ -1,6 +1,7 @@
 /**
  * The adapter as a TF.js serializable: `getConfig` holds the rule and its options
- * (numbers, booleans, strings), enough for `fromConfig` to make the same optimizer,
+ * (numbers, booleans, strings) and the wrappers around it (`wrappers: [{ name, options }]`,
+ * outermost first, see wrappers.ts), enough for `fromConfig` to make the same optimizer,
  * except a schedule (`lr: null`, `lrSchedule: true`) and `overrides`, which are functions
  * or patterns and are not saved. Reading a config checks every field, naming it and its value.
  */
@@ -9,6 +10,7 @@ import { describeValue, optionError } from '../errors.ts';
 import { RULES } from '../rules/index.ts';
 import type { RuleView } from './rule-view.ts';
 import type { TfOptimizerOptions, TfWrappable } from './types.ts';
+import { wrappersFromConfig, type TfWrapper } from './wrappers.ts';
 
 /** The config of an adapter of `optimizer` (whose rule `view` describes). */
 export function configOf(optimizer: TfWrappable, view: RuleView, options: Readonly<TfOptimizerOptions>): tf.serialization.ConfigDict {
@@ -33,7 +35,7 @@ export function configOf(optimizer: TfWrappable, view: RuleView, options: Readon
  * Our optimizer and the adapter's options from a config of `configOf` (TfOptimizer's, or
  * a partition member's).
  */
-export function optimizerFromConfig(owner: string, config: unknown): { optimizer: TfWrappable; options: TfOptimizerOptions } {
+export function optimizerFromConfig(owner: string, config: unknown): { optimizer: TfWrappable | TfWrapper; options: TfOptimizerOptions } {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new TypeError(`${owner}: config must be an object, got ${describeValue(config)}`);
   const c = config as { readonly [key: string]: unknown };
   // The config names the rule by its class name ('AdamW'), as saved models hold it.
@@ -43,7 +45,10 @@ export function optimizerFromConfig(owner: string, config: unknown): { optimizer
   const given = c.options ?? {};
   if (given === null || typeof given !== 'object' || Array.isArray(given)) throw optionError(owner, 'options', given, "an object of the optimizer's options");
   const options = adapterOptionsFromConfig(owner, c);
-  return { optimizer: entry.make({ ...(given as Record<string, unknown>) }) as TfWrappable, options };
+  const base = entry.make({ ...(given as Record<string, unknown>) }) as TfWrappable;
+  // The wrappers around it (wrappers.ts), outermost first; absent from a config without them.
+  const optimizer = c.wrappers === undefined ? base : (wrappersFromConfig(owner, c.wrappers, base) as TfWrapper);
+  return { optimizer, options };
 }
 
 /** The adapter's own options in a config (`path`, `clipGradNorm`), checked. */
