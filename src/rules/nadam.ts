@@ -25,7 +25,7 @@
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -166,7 +166,7 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
  * ```
  */
 export class NAdam extends Optimizer<NAdamOptions, NAdamHyper, NAdamState> {
-  constructor(options: NAdamOptions & OptimizerOptions<NAdamOptions> = {}) {
+  constructor(options: Schedulable<NAdamOptions> & OptimizerOptions<NAdamOptions> = {}) {
     super(nadamRule, options);
   }
 }
