@@ -14,6 +14,13 @@
  * (`mu_product * mu * mu_next`): a different method. Keras 3 uses 0.96^t (psi = 1)
  * and eps 1e-7; optax's nadam keeps beta1 constant. Three algorithms share the name.
  *
+ * Scheduled beta1 or momentumDecay (a schedule, or `setHyperparameters` between steps):
+ * mu_t and mu_{t+1} are computed with step t's values, and muProduct multiplies in
+ * each step's mu_t as it was, so P_t = mu_1(beta1_1) * ... * mu_t(beta1_t) is not
+ * recomputed from the current beta1. This is what torch does when
+ * `param_groups[0]['betas']` changes between steps (its `mu_product *= mu`). The bias
+ * correction 1 - beta2^t uses the current beta2, as torch's does.
+ *
  * Defaults: lr 0.002, beta1 0.9, beta2 0.999, eps 1e-8, momentumDecay 0.004 (PyTorch).
  * `weightDecay` is coupled (added to the gradient). State: `expAvg`, `expAvgSq`, and
  * the scalar `muProduct` (a double; torch 1.13 keeps it as a float32 tensor).
