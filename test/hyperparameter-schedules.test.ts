@@ -332,6 +332,15 @@ describe('options that shape the state take no schedule', () => {
     it(label, () => assert.throws(make, message));
   }
 
+  it('the types say the same: a schedule where a boolean or a string belongs does not compile', () => {
+    // @ts-expect-error: amsgrad is a boolean
+    assert.throws(() => new Adam({ amsgrad: () => true }), /amsgrad cannot be a schedule/);
+    // @ts-expect-error: variant is a string
+    assert.throws(() => new Nesterov({ variant: () => 'nag' }), /variant cannot be a schedule/);
+    // @ts-expect-error: so is it in setHyperparameters
+    assert.throws(() => new SGD().setHyperparameters({ maximize: () => true }), /maximize cannot be a schedule/);
+  });
+
   it('the other numeric options of those rules do take one (RMSProp alpha and eps, Schedule-Free SGD warmupSteps)', () => {
     const params = { w: new Float64Array([1]) };
     const grads = { w: new Float64Array([1]) };
