@@ -156,6 +156,7 @@ export class Hyperparameters<H extends object> {
 
   /** The record of `group` at `step`: the held one when it is of that step, else a new one (not held). */
   at(group: number, step: number): H {
+    if (!Number.isSafeInteger(step) || step < 0) throw new RangeError(`${this.#source.owner}.hyperparameters: invalid step: ${describeValue(step)} (expected an integer >= 0)`);
     const g = this.#groups[group]!;
     if (g.scheduled.length === 0 || g.at === step) return g.hyper;
     return this.#resolveAt(`${this.#source.owner}.update`, g.options, g.scheduled, step, g.label, atStep);

@@ -33,6 +33,9 @@
  * authors recommend). State (torch's key): `momentumBuffer`, kept in arrays of the
  * optimizer's own, also for a ParamStore (`stateBuffersPerParam()` is 0).
  *
+ * lr, momentum, nsSteps and weightDecay take schedules `(step) => value` and change with
+ * `setHyperparameters`, as every optimizer's (docs/hyperparameters.md); `shapes` does not.
+ *
  * Kernels: the matrix products run in WebAssembly SIMD (assembly/kernels.ts: `gram`,
  * `nsPoly`, `nsApply`, register-blocked) on a memory of Muon's own, one per matrix shape,
  * made at the first step of that shape and never grown; else in JS loops (double
