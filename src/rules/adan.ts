@@ -53,7 +53,7 @@
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -233,7 +233,7 @@ export const adanRule: UpdateRule<AdanOptions, AdanHyper, AdanState> = {
  * ```
  */
 export class Adan extends Optimizer<AdanOptions, AdanHyper, AdanState> {
-  constructor(options: AdanOptions & OptimizerOptions<AdanOptions> = {}) {
+  constructor(options: Schedulable<AdanOptions> & OptimizerOptions<AdanOptions> = {}) {
     super(adanRule, options);
   }
 }

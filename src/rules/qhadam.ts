@@ -39,7 +39,7 @@
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -195,7 +195,7 @@ export const qhadamRule: UpdateRule<QHAdamOptions, QHAdamHyper, QHAdamState> = {
  * ```
  */
 export class QHAdam extends Optimizer<QHAdamOptions, QHAdamHyper, QHAdamState> {
-  constructor(options: QHAdamOptions & OptimizerOptions<QHAdamOptions> = {}) {
+  constructor(options: Schedulable<QHAdamOptions> & OptimizerOptions<QHAdamOptions> = {}) {
     super(qhadamRule, options);
   }
 

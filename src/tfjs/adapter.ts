@@ -201,6 +201,15 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
     this.#move('eval');
   }
 
+  /**
+   * Passes to our optimizer's `setHyperparameters` (e.g. `{ momentum: 0.95 }`, numbers or
+   * schedules), in force from the next step on either path; checked at the call. Under
+   * wrappers it is the rule optimizer's, innermost.
+   */
+  setHyperparameters(values: Parameters<TfWrappable['setHyperparameters']>[0]): void {
+    (this.#chain.base as { setHyperparameters(values: unknown): void }).setHyperparameters(values);
+  }
+
   /** Schedule-Free: moves the variables back to y (`y = lerp(x, z, 1 - beta)`) and allows steps again. */
   train(): void {
     this.#move('train');
@@ -278,9 +287,9 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
     return entries;
   }
 
-  /** This step's lr of parameter `name`, checked. */
+  /** This step's lr of parameter `name`, checked, and with it every scheduled value of the step. */
   #learningRate(name: string, step: number): number {
-    const lr = this.#view.hyper(name).lr;
+    const lr = this.#view.hyper(name, step).lr;
     const value = typeof lr === 'number' ? lr : lr(step);
     if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
       throw new UpdateError(`${TfOptimizer.className}.applyGradients: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${step} (expected a finite number >= 0)`, name);

@@ -32,6 +32,7 @@ export function weightsOf(dict: OptimizerStateDict, iterations: number): NamedTe
     skippedSteps: dict.skippedSteps,
     params: Object.entries(dict.params).map(([name, record]) => ({ name, length: record.length, step: record.step, scalars: record.scalars, buffers: Object.keys(record.buffers) })),
   };
+  if (dict.hyperparameters !== undefined) meta.hyperparameters = dict.hyperparameters;
   for (const [name, record] of Object.entries(dict.params)) {
     const shape = shapeOf(name, record.length);
     for (const [key, values] of Object.entries(record.buffers)) {
@@ -71,7 +72,9 @@ export async function stateOfWeights(owner: string, weightValues: unknown, class
     }
     params[record.name] = { dtype: 'float32', length: record.length, step: record.step, scalars: record.scalars, buffers };
   }
-  const dict = { format: meta.format ?? STATE_FORMAT, version: meta.version ?? STATE_VERSION, optimizer: meta.optimizer, variant: meta.variant, stepCount: meta.stepCount, skippedSteps: meta.skippedSteps, params };
+  const dict: { [key: string]: unknown } = { format: meta.format ?? STATE_FORMAT, version: meta.version ?? STATE_VERSION, optimizer: meta.optimizer, variant: meta.variant, stepCount: meta.stepCount, skippedSteps: meta.skippedSteps, params };
+  // Hyperparameters set at run time (absent in weights saved before they existed).
+  if (meta.hyperparameters !== undefined) dict.hyperparameters = meta.hyperparameters;
   return { dict, iterations };
 }
 
