@@ -8,6 +8,7 @@ export { AdamW, adamwRule, type AdamWOptions } from './rules/adamw.ts';
 export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState } from './rules/nadam.ts';
 export { ParamStore, type AnyParamStore, type ParamStoreOptions, type Shape, type StateSizer } from './store.ts';
 export { loadKernels, wasmSimdSupported, wasmUnavailableReason } from './wasm/kernels.ts';
+export { AUTO_MIN_ELEMENTS, threadSupport } from './threads.ts';
 export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher, type Schedulable } from './optimizer.ts';
 export type { CommonOptions, CommonHyper, RuleDescription, RuleState, UpdateRule, WeightDecayKind } from './rule.ts';
 export type { OptimizerLike } from './contract.ts';
