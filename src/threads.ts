@@ -53,7 +53,7 @@ export const AUTO_THREADS_CAP = 8;
  * from which a store defaults to threads: below it, waking the workers costs more than
  * the second core saves (`npm run bench:threads` measures the crossover).
  */
-export const AUTO_MIN_ELEMENTS = 1 << 19;
+export const AUTO_MIN_ELEMENTS = 1 << 20;
 
 /** First element of part `part` of `parts` of an `n`-element call (16-element blocks). */
 export function chunkStart(n: number, part: number, parts: number): number {
@@ -93,6 +93,20 @@ export function runPart(kernels: KernelExports, control: Int32Array, part: numbe
   else if (pointers === 5) result = call(a, b, c, d, e, n, address);
   else result = call(a, b, c, d, e, f, n, address);
   return result ?? 0;
+}
+
+/**
+ * Waits until the caller issues a command after generation `seen`, and returns the new
+ * generation. A wake-up alone proves nothing: the caller's notify for the command just
+ * done can arrive late (the caller was descheduled between bumping the generation and
+ * notifying), after the worker already ran that command and went back to waiting; so
+ * the generation is checked again after every wake-up.
+ */
+export function nextGeneration(control: Int32Array, seen: number): number {
+  // Spin briefly (a step comes right after the last on a busy trainer), then sleep.
+  for (let spin = 0; spin < 20000 && Atomics.load(control, GENERATION) === seen; spin++);
+  while (Atomics.load(control, GENERATION) === seen) Atomics.wait(control, GENERATION, seen);
+  return Atomics.load(control, GENERATION);
 }
 
 /** A worker's side of a RUN: its chunk, its flag ORed into the control block. */

@@ -1,7 +1,7 @@
 /** A worker of src/threads.ts: waits for commands in the shared control block. */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { instantiateKernels, type KernelExports } from '../wasm/kernels.ts';
-import { ATTACH, CONTROL, EXIT, RUN, runWorkerPart, type WorkerMessage } from '../threads.ts';
+import { ATTACH, CONTROL, EXIT, nextGeneration, RUN, runWorkerPart, type WorkerMessage } from '../threads.ts';
 
 const { control, part, parts } = workerData as { control: Int32Array; part: number; parts: number };
 const port = parentPort!;
@@ -11,10 +11,7 @@ let seen = Atomics.load(control, CONTROL.GENERATION);
 Atomics.add(control, CONTROL.READY, 1);
 
 for (;;) {
-  // Spin briefly (a step comes right after the last on a busy trainer), then sleep.
-  for (let spin = 0; spin < 20000 && Atomics.load(control, CONTROL.GENERATION) === seen; spin++);
-  Atomics.wait(control, CONTROL.GENERATION, seen);
-  seen = Atomics.load(control, CONTROL.GENERATION);
+  seen = nextGeneration(control, seen);
   const command = Atomics.load(control, CONTROL.COMMAND);
   if (command === ATTACH) {
     // Every message posted before this command: memories to attach, ids to forget.
