@@ -324,7 +324,12 @@ export function sharedPool(size: number): Pool | undefined {
   if (threadSupport() !== undefined || size < 2) return undefined;
   let pool = autoPools.get(size);
   if (pool === undefined) {
-    pool = new Pool(size);
+    try {
+      pool = new Pool(size);
+    } catch {
+      // A runtime that looks like Node but cannot start these workers: one thread.
+      return undefined;
+    }
     autoPools.set(size, pool);
   }
   return pool.failure === undefined ? pool : undefined;
