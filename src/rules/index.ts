@@ -17,6 +17,7 @@ import { Lion, lionRule } from './lion.ts';
 import { Momentum, momentumRule } from './momentum.ts';
 import { Muon, muonDescription, type MuonOptions } from './muon.ts';
 import { NAdam, nadamRule } from './nadam.ts';
+import { NAdamW, nadamwRule } from './nadamw.ts';
 import { QHM, qhmRule } from './qhm.ts';
 import { Nesterov, nesterovRule } from './nesterov.ts';
 import { RAdam, radamRule } from './radam.ts';
@@ -70,6 +71,7 @@ export const RULES: readonly RegisteredOptimizer[] = Object.freeze([
   entry(lambRule, (o) => new LAMB(o), true),
   entry<MuonOptions>(muonDescription, (o) => new Muon(o), false),
   entry(qhmRule, (o) => new QHM(o), true),
+  entry(nadamwRule, (o) => new NAdamW(o), true),
 ]);
 
 /** The registered optimizer of a key ('nesterov') or class name ('Nesterov'), or undefined. */
