@@ -49,6 +49,18 @@ export const ADAMAX_SIGN: usize = 32;
 export const ADAMAX_WD: usize = 40;
 export const ADAMAX_SHRINK: usize = 48;
 
+// adan(p, g, m, v, sq, prev, n, s): mStep, vStep, rootEps, eps, beta1, beta2, beta3, first, shrink, sign
+export const ADAN_M_STEP: usize = 0;
+export const ADAN_V_STEP: usize = 8;
+export const ADAN_ROOT_EPS: usize = 16;
+export const ADAN_EPS: usize = 24;
+export const ADAN_BETA1: usize = 32;
+export const ADAN_BETA2: usize = 40;
+export const ADAN_BETA3: usize = 48;
+export const ADAN_FIRST: usize = 56;
+export const ADAN_SHRINK: usize = 64;
+export const ADAN_SIGN: usize = 72;
+
 // lambApply(p, m, v, n, s): beta1, beta2, bias1, bias2, sign, eps, wd, step, paramSquares, updateSquares
 export const LAMB_APPLY_BETA1: usize = 0;
 export const LAMB_APPLY_BETA2: usize = 8;
@@ -128,6 +140,18 @@ export const NESTEROV_PYTORCH_TAKE: usize = 24;
 export const NESTEROV_PYTORCH_SIGN: usize = 32;
 export const NESTEROV_PYTORCH_WD: usize = 40;
 export const NESTEROV_PYTORCH_SHRINK: usize = 48;
+
+// qhadam(p, g, m, v, n, s): gradStep, avgStep, gradSq, avgSq, beta1, beta2, eps, sign, wd, shrink
+export const QHADAM_GRAD_STEP: usize = 0;
+export const QHADAM_AVG_STEP: usize = 8;
+export const QHADAM_GRAD_SQ: usize = 16;
+export const QHADAM_AVG_SQ: usize = 24;
+export const QHADAM_BETA1: usize = 32;
+export const QHADAM_BETA2: usize = 40;
+export const QHADAM_EPS: usize = 48;
+export const QHADAM_SIGN: usize = 56;
+export const QHADAM_WD: usize = 64;
+export const QHADAM_SHRINK: usize = 72;
 
 // qhm(p, g, b, n, s): lr, beta, nu, sign, wd, shrink
 export const QHM_LR: usize = 0;

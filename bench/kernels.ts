@@ -16,6 +16,9 @@ export interface BenchKernels {
   /** stream3to2 / stream4to3 with one vector in each quarter of the arrays per iteration. */
   stream3to2Quarters(a: number, b: number, c: number, n: number): void;
   stream4to3Quarters(a: number, b: number, c: number, d: number, n: number): void;
+  /** Reads a..f and writes a, c, d, e, f (an Adan step's traffic): one vector per iteration, and in quarters. */
+  stream6to5(a: number, b: number, c: number, d: number, e: number, f: number, n: number): void;
+  stream6to5Quarters(a: number, b: number, c: number, d: number, e: number, f: number, n: number): void;
   /** The reads of stream3to2Quarters alone, no store; 1 if a value read is not finite. */
   read3Quarters(a: number, b: number, c: number, n: number): number;
   /** The library's `nesterovNag` and `adam` without their finiteness probe (return 0). */

@@ -16,6 +16,8 @@ export interface Steppable {
   update(params: ParamSet, grads: ParamSet): unknown;
   /** The resolved hyperparameters (what the peers are given, in their names). */
   readonly defaults: object;
+  /** The state regions a ParamStore it updates must reserve per parameter. */
+  stateBuffersPerParam(): number;
 }
 
 export interface BenchRule {
@@ -97,10 +99,11 @@ export function trafficLabel(rule: BenchRule): string {
  * written, no arithmetic), or undefined when assembly/kernels.ts has none for that
  * traffic (SGD's read 2, write 1) or the step is not one pass.
  */
-export function boundKernelFor(rule: BenchRule): 'stream3to2' | 'stream4to3' | undefined {
+export function boundKernelFor(rule: BenchRule): 'stream3to2' | 'stream4to3' | 'stream6to5' | undefined {
   if (!rule.onePass) return undefined;
   if (rule.reads.length === 3 && rule.writes.length === 2) return 'stream3to2';
   if (rule.reads.length === 4 && rule.writes.length === 3) return 'stream4to3';
+  if (rule.reads.length === 6 && rule.writes.length === 5) return 'stream6to5';
   return undefined;
 }
 

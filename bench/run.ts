@@ -236,17 +236,17 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   }
   // Our WebAssembly kernel on a ParamStore.
   for (const nonFinite of ['error', 'ignore'] as const) {
-    const store = new ParamStore({ w: n });
-    (store.grads.w as Float32Array).set(gradientsFor(n));
     const opt = make('wasm', nonFinite);
+    const store = new ParamStore({ w: n }, { stateBuffers: [opt] });
+    (store.grads.w as Float32Array).set(gradientsFor(n));
     candidates.push({ impl: `ours, wasm${nonFinite === 'ignore' ? ', unchecked' : ''}`, step: () => opt.update(store.params, store.grads), consume: () => consume(store.params.w!) });
   }
   // The same on two threads over shared memory.
   if (threads !== null) {
-    const store = new ParamStore({ w: n }, { shared: true });
+    const opt = make('wasm', 'ignore');
+    const store = new ParamStore({ w: n }, { shared: true, stateBuffers: [opt] });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     threads.attach(store);
-    const opt = make('wasm', 'ignore');
     candidates.push({
       impl: `ours, wasm, unchecked, ${threads.size} threads`,
       step: () => opt.update(store.params, store.grads),
@@ -318,22 +318,21 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   const bound = boundKernelFor(rule);
   const boundLoops: number[] = [];
   if (bound !== undefined) {
-    const store = new ParamStore({ w: n }, { stateBuffers: 2 });
+    const store = new ParamStore({ w: n }, { stateBuffers: Math.max(2, rule.reads.length - 2) });
     const k = store.kernels!.exports;
     const bench = benchKernels(store.memory as WebAssembly.Memory);
-    const a = store.byteOffset(0, 0);
-    const b = store.byteOffset(1, 0);
-    const c = store.byteOffset(2, 0);
-    const d = store.byteOffset(3, 0);
+    const [a, b, c, d, e, f] = rule.reads.map((_, region) => store.byteOffset(region, 0)) as [number, number, number, number?, number?, number?];
     // Non-zero data, as a step's: this Xeon (like Intel cores since Ice Lake) drops a
     // store of zeros over a line already all zeros ("hardware store elimination"), so a
     // loop moving the zeros of a fresh store writes almost nothing back and measured a
     // bound 1.3-1.4x too fast (0.47 instead of 0.69 ns/element at 1.6e7).
     const values = gradientsFor(n);
-    for (const offset of [a, b, c, d]) new Float32Array(store.buffer, offset, n).set(values);
+    for (let region = 0; region < rule.reads.length; region++) new Float32Array(store.buffer, store.byteOffset(region, 0), n).set(values);
     const loops = bound === 'stream3to2'
       ? [() => bench.stream3to2(a, b, c, n), () => bench.stream3to2Quarters(a, b, c, n)]
-      : [() => bench.stream4to3(a, b, c, d, n), () => bench.stream4to3Quarters(a, b, c, d, n)];
+      : bound === 'stream4to3'
+        ? [() => bench.stream4to3(a, b, c, d!, n), () => bench.stream4to3Quarters(a, b, c, d!, n)]
+        : [() => bench.stream6to5(a, b, c, d!, e!, f!, n), () => bench.stream6to5Quarters(a, b, c, d!, e!, f!, n)];
     for (const step of loops) {
       boundLoops.push(candidates.length);
       candidates.push({ impl: boundLabel(rule), step, consume: () => undefined });

@@ -7,6 +7,7 @@
  * A formula that fails both costs the page a message, never a frozen tab.
  */
 import { DERIVATIVE_BUDGET_MS, SIMPLIFY_BUDGET_MS, type Derivatives } from './formula.ts';
+import { message, type Message } from './i18n/index.ts';
 
 export interface DerivativeRequest {
   readonly id: number;
@@ -15,10 +16,10 @@ export interface DerivativeRequest {
   readonly simplify: boolean;
 }
 
-export type DerivativeReply = { readonly id: number; readonly ok: true; readonly dx: string; readonly dy: string } | { readonly id: number; readonly ok: false; readonly message: string };
+export type DerivativeReply = { readonly id: number; readonly ok: true; readonly dx: string; readonly dy: string } | { readonly id: number; readonly ok: false; readonly said: Message };
 
 /** Where a formula's derivatives are: being worked out, known, or refused (with the message why). */
-export type Derivation = { readonly status: 'pending' } | ({ readonly status: 'done' } & Derivatives) | { readonly status: 'refused'; readonly message: string };
+export type Derivation = { readonly status: 'pending' } | ({ readonly status: 'done' } & Derivatives) | { readonly status: 'refused'; readonly said: Message };
 
 /** How long a worker may take to load before the page says it could not start one. */
 const STARTUP_MS = 15_000;
@@ -56,7 +57,7 @@ export class DerivativeWorker {
         // Vite builds the worker into its own file; the page's CSP allows it with worker-src 'self'.
         worker = new Worker(new URL('./formula-worker.ts', import.meta.url), { type: 'module', name: 'formula derivatives' });
       } catch (error) {
-        this.keep(text, { status: 'refused', message: `The formula cannot be differentiated: the page could not start its worker (${(error as Error).message}).` });
+        this.keep(text, { status: 'refused', said: message('workerFailed', { detail: (error as Error).message }) });
         return;
       }
       this.worker = worker;
@@ -64,7 +65,7 @@ export class DerivativeWorker {
       worker.onmessage = (event: MessageEvent<DerivativeReply | { ready: true }>) => this.receive(worker, event.data);
       worker.onerror = (event) => {
         event.preventDefault();
-        if (worker === this.worker && this.job) this.refuse(`The formula cannot be differentiated: the page could not start its worker (${event.message || 'no reason given'}).`);
+        if (worker === this.worker && this.job) this.refuse(message('workerFailed', { detail: event.message ?? '' }));
       };
     }
     const id = ++this.nextId;
@@ -84,12 +85,10 @@ export class DerivativeWorker {
     const limit = !this.ready ? STARTUP_MS : job.simplify ? this.simplifyMs : this.budgetMs - this.simplifyMs;
     job.timer = window.setTimeout(() => {
       if (this.job !== job) return;
-      if (!this.ready) this.refuse(`The formula cannot be differentiated: the page's worker did not start within ${STARTUP_MS / 1000} s.`);
+      if (!this.ready) this.refuse(message('workerSlowStart', { seconds: STARTUP_MS / 1000 }));
       else if (job.simplify) this.retryUnsimplified(job.text);
       else {
-        this.refuse(
-          `Checking the formula "${job.text}" and working out its derivatives took longer than ${this.budgetMs / 1000} s, so it was stopped: try a shorter or simpler formula.`,
-        );
+        this.refuse(message('formulaTimeout', { text: job.text, seconds: this.budgetMs / 1000 }));
       }
     }, limit);
   }
@@ -112,14 +111,14 @@ export class DerivativeWorker {
     if (!job || reply.id !== job.id) return;
     clearTimeout(job.timer);
     this.job = undefined;
-    this.keep(job.text, reply.ok ? { status: 'done', dx: reply.dx, dy: reply.dy } : { status: 'refused', message: reply.message });
+    this.keep(job.text, reply.ok ? { status: 'done', dx: reply.dx, dy: reply.dy } : { status: 'refused', said: reply.said });
     this.settled();
   }
 
-  private refuse(message: string) {
+  private refuse(said: Message) {
     const text = this.job!.text;
     this.stop();
-    this.keep(text, { status: 'refused', message });
+    this.keep(text, { status: 'refused', said });
     this.settled();
   }
 

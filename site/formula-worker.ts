@@ -6,6 +6,7 @@
  */
 import { FormulaError, differentiate } from './formula.ts';
 import type { DerivativeReply, DerivativeRequest } from './derivatives.ts';
+import { message } from './i18n/index.ts';
 
 // The DOM's types describe a window; a worker's global posts without a target origin.
 const scope = self as unknown as {
@@ -18,8 +19,8 @@ scope.addEventListener('message', ({ data }) => {
     const { dx, dy } = differentiate(data.text, { simplify: data.simplify });
     scope.postMessage({ id: data.id, ok: true, dx, dy });
   } catch (error) {
-    const message = error instanceof FormulaError ? error.message : `Cannot differentiate the formula "${data.text}": ${String(error)}.`;
-    scope.postMessage({ id: data.id, ok: false, message });
+    const said = error instanceof FormulaError ? error.said : message('formulaNotDifferentiable', { text: data.text, detail: String(error) });
+    scope.postMessage({ id: data.id, ok: false, said });
   }
 });
 // The page starts its clock on the derivative once the worker has loaded.

@@ -7,10 +7,17 @@
  * surface from the derivatives' text. mathjs only: the worker loads this module and not
  * the optimizer library.
  */
+import { en } from './i18n/en.ts';
+import { message, say, type Message } from './i18n/index.ts';
 import { derivative, parse, type EvalFunction, type MathNode } from 'mathjs/number';
 
 /** A formula the user typed that cannot be used; the message says why, for people. */
-export class FormulaError extends Error {}
+/** Why a formula is refused: `said` for the page to word in the language shown, `message` in English. */
+export class FormulaError extends Error {
+  constructor(readonly said: Message) {
+    super(say(en, said));
+  }
+}
 
 /** The longest formula the page takes: enough for any surface worth plotting, short enough to parse and evaluate fast. */
 export const MAX_FORMULA_LENGTH = 500;
@@ -54,15 +61,15 @@ const SAMPLES: readonly (readonly [number, number])[] = [
 
 /** Reads `text` and checks it is one expression in x and y (throws FormulaError saying why not). */
 export function checkFormula(text: string): MathNode {
-  if (text.trim() === '') throw new FormulaError('The formula is empty: type an expression in x and y, e.g. x^2 + 3*sin(y).');
+  if (text.trim() === '') throw new FormulaError({ key: 'formulaEmpty' });
   if (text.length > MAX_FORMULA_LENGTH) {
-    throw new FormulaError(`The formula is ${text.length} characters long: the playground takes at most ${MAX_FORMULA_LENGTH}.`);
+    throw new FormulaError(message('formulaTooLong', { length: text.length, max: MAX_FORMULA_LENGTH }));
   }
   let node: MathNode;
   try {
     node = parse(text);
   } catch (error) {
-    throw new FormulaError(`Cannot read the formula "${text}": ${(error as Error).message}.`);
+    throw new FormulaError(message('formulaUnreadable', { text, detail: (error as Error).message }));
   }
   const unknown = new Set<string>();
   let statements = false;
@@ -73,9 +80,9 @@ export function checkFormula(text: string): MathNode {
     }
     if (child.type === 'AssignmentNode' || child.type === 'FunctionAssignmentNode' || child.type === 'BlockNode') statements = true;
   });
-  if (statements) throw new FormulaError(`The formula "${text}" assigns or has several statements: type one expression in x and y.`);
+  if (statements) throw new FormulaError(message('formulaStatements', { text }));
   if (unknown.size > 0) {
-    throw new FormulaError(`The formula "${text}" uses ${[...unknown].map((n) => `"${n}"`).join(', ')}: only x, y, pi and e are known.`);
+    throw new FormulaError(message('formulaUnknown', { text, names: [...unknown].map((n) => `"${n}"`).join(', ') }));
   }
   return node;
 }
@@ -119,22 +126,18 @@ export function differentiate(text: string, { simplify = true }: { readonly simp
     dx = derivative(node, 'x', { simplify }).toString({ parenthesis: 'all' });
     dy = derivative(node, 'y', { simplify }).toString({ parenthesis: 'all' });
   } catch (error) {
-    throw new FormulaError(`Cannot differentiate the formula "${text}": ${(error as Error).message}.`);
+    throw new FormulaError(message('formulaNotDifferentiable', { text, detail: (error as Error).message }));
   }
   // A formula that is nowhere a real number (a matrix, a string, ...) cannot be drawn.
   if (!SAMPLES.some(([x, y]) => Number.isFinite(value(x, y)))) {
-    throw new FormulaError(`The formula "${text}" is not a real number at any point tried (e.g. x = 0.5, y = 0.5).`);
+    throw new FormulaError(message('formulaNotReal', { text }));
   }
   if (dx.length + dy.length > MAX_DERIVATIVE_LENGTH) {
-    throw new FormulaError(
-      `The derivatives of "${text}" are ${dx.length + dy.length} characters long: too large to evaluate at every step (the playground takes ${MAX_DERIVATIVE_LENGTH}); try a simpler formula.`,
-    );
+    throw new FormulaError(message('formulaDerivativesTooLong', { text, length: dx.length + dy.length, max: MAX_DERIVATIVE_LENGTH }));
   }
   const cost = evaluationCost(compileFormula(text, { dx, dy }));
   if (cost > MAX_EVALUATION_MS) {
-    throw new FormulaError(
-      `The formula "${text}" takes ${+cost.toPrecision(2)} ms to evaluate with its gradient at one point: the page does that thousands of times a redraw, so it takes at most ${MAX_EVALUATION_MS} ms; try a simpler formula.`,
-    );
+    throw new FormulaError(message('formulaTooSlow', { text, ms: +cost.toPrecision(2), max: MAX_EVALUATION_MS }));
   }
   return { dx, dy };
 }
@@ -186,7 +189,7 @@ export function compileFormula(text: string, derivatives: Derivatives): Compiled
     dx = evaluator(parse(derivatives.dx).compile());
     dy = evaluator(parse(derivatives.dy).compile());
   } catch (error) {
-    throw new FormulaError(`Cannot differentiate the formula "${text}": ${(error as Error).message}.`);
+    throw new FormulaError(message('formulaNotDifferentiable', { text, detail: (error as Error).message }));
   }
   return {
     f,

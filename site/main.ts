@@ -6,7 +6,7 @@ import { contours } from 'd3-contour';
 import { scaleLinear, scaleLog } from 'd3-scale';
 import {
   FUNCTION_IDS,
-  FUNCTION_TITLES,
+  FUNCTION_TITLE_KEYS,
   FormulaError,
   MAX_FORMULA_LENGTH,
   OPTIMIZERS,
@@ -36,12 +36,23 @@ import {
 import { STYLES, markerPath, type PathStyle } from './style.ts';
 import { DerivativeWorker } from './derivatives.ts';
 import { checkFormula } from './formula.ts';
+import { STRINGS, chooseLanguage, say, type Language, type Message, type Strings } from './i18n/index.ts';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const $ = <T extends Element = HTMLElement>(id: string) => document.getElementById(id) as unknown as T;
 const fmt = (v: number, digits = 4) => String(+v.toPrecision(digits));
 
 let state: PlaygroundState = stateFromQuery(location.search);
+
+// The language: the address's `lang`, else the browser's. Only a choice (the address's
+// or the select's) is written back into the address, so a shared link without one opens
+// in each visitor's own language.
+const visit = chooseLanguage(location.search, navigator.language);
+let language: Language = visit.language;
+let languageChosen = visit.chosen;
+let t: Strings = STRINGS[language];
+/** `m` in the language shown. */
+const tell = (m: Message) => say(t, m);
 /** Said under the start's inputs when a start asked for (URL, inputs, a click) was moved into the plot. */
 let startNote = clampStart(state.fn, requestedStart(location.search) ?? state.start).note;
 
@@ -56,7 +67,7 @@ function setStart(requested: readonly [number, number]) {
 
 let surfaceKey = '';
 let surface: Surface | undefined;
-let surfaceError = '';
+let surfaceError: Message | undefined;
 /** The typed formula's derivatives are being worked out (in the worker). */
 let surfacePending = false;
 const derivatives = new DerivativeWorker(() => update());
@@ -78,7 +89,7 @@ function currentSurface(): Surface | undefined {
     surfaceKey = key;
     surfacePending = false;
     surface = undefined;
-    surfaceError = '';
+    surfaceError = undefined;
     try {
       if (state.fn !== 'custom') {
         surface = surfaceOf(state);
@@ -88,12 +99,12 @@ function currentSurface(): Surface | undefined {
         checkFormula(state.expr);
         const derivation = derivatives.get(state.expr);
         if (derivation.status === 'pending') surfacePending = true;
-        else if (derivation.status === 'refused') surfaceError = derivation.message;
+        else if (derivation.status === 'refused') surfaceError = derivation.said;
         else surface = customSurfaceFrom(state.expr, derivation);
       }
     } catch (error) {
       if (!(error instanceof FormulaError)) throw error;
-      surfaceError = error.message;
+      surfaceError = error.said;
     }
   }
   return surface;
@@ -194,9 +205,9 @@ function drawPlot(s: Surface | undefined, ps: Path[]) {
   if (s === undefined) {
     plotLayersKey = '';
     svg.replaceChildren();
-    const text = surfacePending ? 'Working out the formula’s derivatives …' : 'No function to draw: fix the formula.';
+    const text = surfacePending ? t.workingOut : t.plotFixFormula;
     el('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: surfacePending ? 'waiting' : 'empty' }, svg).textContent = text;
-    $('plot-title').textContent = surfacePending ? 'Working out the formula’s derivatives.' : 'No function to draw.';
+    $('plot-title').textContent = surfacePending ? t.plotWorking : t.noFunction;
     return;
   }
   const x = scaleLinear().domain(s.xDomain).range([M.left, W - M.right]);
@@ -236,7 +247,7 @@ function drawPlot(s: Surface | undefined, ps: Path[]) {
     groups.push(g);
   }
   pathLayer.replaceChildren(...groups);
-  $('plot-title').textContent = `${s.title}, from (${fmt(state.start[0])}, ${fmt(state.start[1])}), ${ps.length} optimizer${ps.length === 1 ? '' : 's'}, ${Math.min(shown, state.steps)} of ${state.steps} steps shown.`;
+  $('plot-title').textContent = t.plotTitle({ title: surfaceTitle(s), x: fmt(state.start[0]), y: fmt(state.start[1]), count: ps.length, shown: Math.min(shown, state.steps), steps: state.steps });
 
   // Click or drag to set the start.
   svg.onpointerdown = (event) => {
@@ -272,13 +283,13 @@ function drawLegend(ps: Path[]) {
     const end = Math.min(last, state.shown);
     const text = document.createElement('span');
     text.textContent =
-      `${path.name}: step ${end} at (${fmt(path.xy[2 * end]!)}, ${fmt(path.xy[2 * end + 1]!)})` +
-      (path.stopped !== undefined ? `; stopped at step ${path.stopped.step}` : '');
+      t.legendItem({ name: path.name, step: end, x: fmt(path.xy[2 * end]!), y: fmt(path.xy[2 * end + 1]!) }) +
+      (path.stopped !== undefined ? t.legendStopped({ step: path.stopped.step }) : '');
     li.append(text);
     list.append(li);
-    if (path.stopped) stops.push(`${path.name} stopped at step ${path.stopped.step} of ${state.steps}: ${path.stopped.reason}.`);
+    if (path.stopped) stops.push(t.stopNote({ name: path.name, step: path.stopped.step, steps: state.steps, reason: tell(path.stopped.reason) }));
   }
-  $('path-note').textContent = stops.length ? `${stops.join(' ')} ${stops.length === 1 ? 'It is' : 'Each is'} drawn up to its last finite point.` : '';
+  $('path-note').textContent = stops.length ? `${stops.join(' ')} ${t.drawnUpTo({ count: stops.length })}` : '';
 }
 
 function swatch(name: string): SVGSVGElement {
@@ -305,7 +316,7 @@ function drawPicture(s: Surface | undefined) {
   const caption = $('picture-caption');
   const picture = s ? pictureOf(state.picture, s, state.start, state.pictureStep, state) : undefined;
   if (!s || !picture) {
-    caption.textContent = s ? 'This step is not finite: the path stops before it (the note under the plot says where and why).' : 'No function to draw.';
+    caption.textContent = s ? t.pictureNotFinite : t.noFunction;
     return;
   }
   const pw = 640;
@@ -353,7 +364,7 @@ function drawPicture(s: Surface | undefined) {
   note(picture.from, state.picture === 'nesterov' ? 'θ (before the look-ahead)' : 'p (current point)', -8);
   note(picture.gradientAt, '∇f taken here', 18);
   note(picture.to, 'next', 22);
-  caption.textContent = `Step ${picture.step} → ${picture.step + 1}. ${picture.caption}`;
+  caption.textContent = t.pictureCaption({ step: picture.step, text: tell(picture.caption) });
 }
 
 // ---------------------------------------------------------------- f - f*
@@ -363,7 +374,7 @@ function drawError(s: Surface | undefined, ps: Path[]) {
   svg.replaceChildren();
   const caption = $('error-caption');
   if (!s || ps.length === 0) {
-    caption.textContent = s ? 'Choose an optimizer to see its error.' : 'No function to draw.';
+    caption.textContent = s ? t.chooseOptimizer : t.noFunction;
     return;
   }
   // Each path's values up to the first that is not finite (a path stops there; only its start can be).
@@ -382,7 +393,7 @@ function drawError(s: Surface | undefined, ps: Path[]) {
     fStar = low;
   }
   if (!Number.isFinite(fStar) || series.every((v) => v.length === 0)) {
-    caption.textContent = 'No finite value of f along the paths to draw.';
+    caption.textContent = t.noFiniteValue;
     return;
   }
   // The axis spans the errors seen, down to 1e-16 at most (below that is rounding).
@@ -420,10 +431,8 @@ function drawError(s: Surface | undefined, ps: Path[]) {
   const every = Math.max(1, Math.ceil((dHigh - dLow) / 7));
   const thin: number[] = [];
   for (let d = dLow; d <= dHigh; d += every) if (10 ** d <= top) thin.push(10 ** d);
-  axes(svg, x, y, x.ticks(8), thin, 'step', 'f − f*', (t) => `1e${Math.round(Math.log10(t))}`);
-  caption.textContent = estimated
-    ? `f* is not known for this formula: it is estimated as the lowest value seen (${fmt(fStar)}), so the best path ends on the floor. Log scale.`
-    : `f* = ${fStar}. Log scale; an error of exactly 0 sits on the floor (${y.domain()[0]!.toExponential(0)}).`;
+  axes(svg, x, y, x.ticks(8), thin, t.axisStep, 'f − f*', (tick) => `1e${Math.round(Math.log10(tick))}`);
+  caption.textContent = estimated ? t.fStarEstimated({ value: fmt(fStar) }) : t.fStarKnown({ value: fStar, floor: y.domain()[0]!.toExponential(0) });
 }
 
 // ---------------------------------------------------------------- minimize's rates
@@ -436,7 +445,7 @@ async function computeRates() {
   const t0 = performance.now();
   for (let m = 0; m < RATE_METHODS.length; m++) {
     for (const kappa of RATE_KAPPAS) {
-      status.textContent = `Computing ${RATE_METHODS[m]![0]} at κ = ${kappa} …`;
+      status.textContent = t.ratesComputing({ method: RATE_METHODS[m]![0], kappa });
       await new Promise((resolve) => setTimeout(resolve, 0));
       if (run !== ratesRun) return;
       results[m]!.push(rateIterations(kappa, RATE_METHODS[m]![1]));
@@ -445,9 +454,9 @@ async function computeRates() {
   const seconds = ((performance.now() - t0) / 1000).toFixed(2);
   const slopes = RATE_METHODS.map(([name], m) => {
     const ys = results[m]!;
-    return ys.every((v) => v !== undefined) ? `${name} ${logLogSlope(RATE_KAPPAS, ys as number[]).toFixed(2)}` : `${name}: did not converge`;
+    return ys.every((v) => v !== undefined) ? t.ratesSlope({ method: name, slope: logLogSlope(RATE_KAPPAS, ys as number[]).toFixed(2) }) : t.ratesDiverged({ method: name });
   });
-  status.textContent = `Computed in ${seconds} s. Fitted log-log slopes: ${slopes.join('; ')}.`;
+  status.textContent = t.ratesComputed({ seconds, slopes: slopes.join('; ') });
   drawRates(results);
 }
 
@@ -480,7 +489,7 @@ function drawRates(results: (number | undefined)[][]) {
     el('path', { d: markerPath(label.style.marker, label.x + 10, label.y, 3), class: 'markers', stroke: label.style.color }, svg);
     el('text', { x: label.x + 25, y: label.y + 4, class: 'note' }, svg).textContent = label.name;
   }
-  axes(svg, x, y, [...RATE_KAPPAS], y.ticks(5).filter((t) => Number.isInteger(Math.log10(t))), 'κ', 'iterations', (t) => fmt(t, 3));
+  axes(svg, x, y, [...RATE_KAPPAS], y.ticks(5).filter((t) => Number.isInteger(Math.log10(t))), 'κ', t.axisIterations, (tick) => fmt(tick, 3));
 }
 
 // ---------------------------------------------------------------- controls
@@ -491,14 +500,13 @@ function buildControls() {
   for (const id of FUNCTION_IDS) {
     const option = document.createElement('option');
     option.value = id;
-    option.textContent = FUNCTION_TITLES[id];
     fnSelect.append(option);
   }
   fnSelect.onchange = () => {
     const fn = fnSelect.value as FunctionId;
     const preset = PRESETS[fn];
     state = { ...state, fn, start: [preset.start[0], preset.start[1]], lr: preset.lr, steps: preset.steps, shown: preset.steps, pictureStep: Math.min(state.pictureStep, preset.steps - 1) };
-    startNote = '';
+    startNote = undefined;
     update();
   };
   const fieldset = $('optimizers');
@@ -517,7 +525,7 @@ function buildControls() {
     text.textContent = `${name}`;
     const detail = document.createElement('span');
     detail.className = 'detail';
-    detail.textContent = ` ${OPTIMIZERS[name]!.label}`;
+    detail.dataset['optimizer'] = name;
     label.append(box, swatch(name), text, detail);
     fieldset.append(label);
   }
@@ -581,13 +589,13 @@ function buildControls() {
   const stop = () => {
     clearInterval(timer);
     timer = 0;
-    play.textContent = 'Play';
+    play.textContent = t.play;
     play.setAttribute('aria-pressed', 'false');
   };
   play.onclick = () => {
     if (timer) return stop();
     if (state.shown >= state.steps) state.shown = 0;
-    play.textContent = 'Pause';
+    play.textContent = t.pause;
     play.setAttribute('aria-pressed', 'true');
     timer = window.setInterval(
       () => {
@@ -610,15 +618,15 @@ function buildControls() {
   $('copy-link').onclick = async () => {
     try {
       await navigator.clipboard.writeText(location.href);
-      $('share-status').textContent = 'Link copied.';
+      $('share-status').textContent = t.linkCopied;
     } catch {
-      $('share-status').textContent = 'Copy the address bar: the browser did not allow copying.';
+      $('share-status').textContent = t.copyRefused;
     }
   };
   $('download').onclick = () => {
     const s = currentSurface();
     if (!s) {
-      $('share-status').textContent = surfacePending ? 'Nothing to download yet: the formula’s derivatives are still being worked out.' : 'Nothing to download: fix the formula first.';
+      $('share-status').textContent = surfacePending ? t.downloadPending : t.downloadNothing;
       return;
     }
     const json = JSON.stringify(pathsDownload(state, s, currentPaths(s)), null, 1);
@@ -629,9 +637,45 @@ function buildControls() {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-    $('share-status').textContent = `Saved ${a.download}.`;
+    $('share-status').textContent = t.downloadSaved({ file: a.download });
   };
   $('rates-run').onclick = () => void computeRates();
+  const languageSelect = $<HTMLSelectElement>('lang');
+  languageSelect.onchange = () => {
+    language = languageSelect.value as Language;
+    languageChosen = true;
+    t = STRINGS[language];
+    applyLanguage();
+    update();
+    void computeRates();
+  };
+}
+
+/** The function's name as the plot's title says it, in the language shown. */
+function surfaceTitle(s: Surface): string {
+  if (s.id === 'quadratic') return t.quadraticTitle({ kappa: state.kappa });
+  if (s.id === 'custom') return t.customTitle({ text: state.expr });
+  return t[FUNCTION_TITLE_KEYS[s.id]];
+}
+
+/**
+ * Words every fixed string of the page in the language shown: the elements marked
+ * `data-i18n` (text), `data-i18n-html` (the table's own markup: <code>, a <span> the
+ * page fills) and `data-i18n-label` (an accessible name), then the lists built in code.
+ */
+function applyLanguage() {
+  document.documentElement.lang = language;
+  document.title = t.pageTitle;
+  $<HTMLSelectElement>('lang').value = language;
+  const table = t as unknown as Record<string, unknown>;
+  for (const node of Array.from(document.querySelectorAll<HTMLElement>('[data-i18n]'))) node.textContent = table[node.dataset['i18n']!] as string;
+  for (const node of Array.from(document.querySelectorAll<HTMLElement>('[data-i18n-html]'))) node.innerHTML = table[node.dataset['i18nHtml']!] as string;
+  for (const node of Array.from(document.querySelectorAll<HTMLElement>('[data-i18n-label]'))) node.setAttribute('aria-label', table[node.dataset['i18nLabel']!] as string);
+  $('expr-max').textContent = String(MAX_FORMULA_LENGTH);
+  for (const option of Array.from($<HTMLSelectElement>('fn').options)) option.textContent = t[FUNCTION_TITLE_KEYS[option.value as FunctionId]];
+  for (const detail of Array.from(document.querySelectorAll<HTMLElement>('[data-optimizer]'))) detail.textContent = ` ${t[OPTIMIZERS[detail.dataset['optimizer']!]!.label]}`;
+  const play = $('play');
+  play.textContent = play.getAttribute('aria-pressed') === 'true' ? t.pause : t.play;
 }
 
 /** Puts the state into every control (after a load, a function change, or a drag). */
@@ -676,10 +720,10 @@ function update() {
   const t0 = performance.now();
   state.shown = Math.min(state.shown, state.steps);
   const s = currentSurface();
-  $('formula-error').textContent = state.fn === 'custom' ? surfaceError : '';
-  $('formula-status').textContent = state.fn === 'custom' && surfacePending ? 'Working out the formula’s derivatives …' : '';
-  $('start-note').textContent = startNote;
-  $<HTMLInputElement>('expr').setAttribute('aria-invalid', String(state.fn === 'custom' && surfaceError !== ''));
+  $('formula-error').textContent = state.fn === 'custom' && surfaceError !== undefined ? tell(surfaceError) : '';
+  $('formula-status').textContent = state.fn === 'custom' && surfacePending ? t.workingOut : '';
+  $('start-note').textContent = startNote === undefined ? '' : tell(startNote);
+  $<HTMLInputElement>('expr').setAttribute('aria-invalid', String(state.fn === 'custom' && surfaceError !== undefined));
   const ps = s ? currentPaths(s) : [];
   syncControls();
   drawPlot(s, ps);
@@ -687,7 +731,7 @@ function update() {
   drawPicture(s);
   drawError(s, ps);
   const times = recomputeTimes.slice(-1);
-  if (times.length) $('timing').textContent = `Paths recomputed in ${times[0]!.toFixed(1)} ms (${ps.length} optimizers × ${state.steps} steps).`;
+  if (times.length) $('timing').textContent = t.timing({ ms: times[0]!.toFixed(1), count: ps.length, steps: state.steps });
   writeUrlSoon();
   record(updateTimes, performance.now() - t0);
 }
@@ -697,9 +741,10 @@ function update() {
 let urlTimer = 0;
 function writeUrlSoon() {
   clearTimeout(urlTimer);
-  urlTimer = window.setTimeout(() => history.replaceState(null, '', `?${stateToQuery(state)}`), 150);
+  urlTimer = window.setTimeout(() => history.replaceState(null, '', `?${stateToQuery(state)}${languageChosen ? `&lang=${language}` : ''}`), 150);
 }
 
 buildControls();
+applyLanguage();
 update();
 void computeRates();

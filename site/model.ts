@@ -7,6 +7,8 @@
  */
 import { AdaGrad, Adam, AdamW, Momentum, NAdam, Nesterov, RMSProp, SGD, minimize, type AnyOptimizer, type MinimizeOptions } from 'nesterov';
 import { compileFormula, differentiate, type Derivatives } from './formula.ts';
+import { en } from './i18n/en.ts';
+import { message, say, type Message, type PlainKey } from './i18n/index.ts';
 
 // ---------------------------------------------------------------- functions
 
@@ -46,15 +48,19 @@ export const PRESETS: Record<FunctionId, Preset> = {
   custom: { start: [-4, 1], lr: 0.1, steps: 60 },
 };
 
-export const FUNCTION_TITLES: Record<FunctionId, string> = {
-  book: "The book's function x^2/20 + y^2",
-  rosenbrock: 'Rosenbrock (1 - x)^2 + 100 (y - x^2)^2',
-  beale: 'Beale',
-  saddle: 'A saddle: x^2 + y^4/4 - y^2/2',
-  himmelblau: 'Himmelblau (x^2 + y - 11)^2 + (x + y^2 - 7)^2',
-  quadratic: 'Quadratic x^2/kappa + y^2 (condition number kappa)',
-  custom: 'Your formula in x and y',
-};
+/** Each function's name in the language tables (site/i18n/). */
+export const FUNCTION_TITLE_KEYS = {
+  book: 'fnBook',
+  rosenbrock: 'fnRosenbrock',
+  beale: 'fnBeale',
+  saddle: 'fnSaddle',
+  himmelblau: 'fnHimmelblau',
+  quadratic: 'fnQuadratic',
+  custom: 'fnCustom',
+} as const satisfies Record<FunctionId, keyof typeof en>;
+
+/** The functions' names in English (the page words them in the language shown). */
+export const FUNCTION_TITLES = Object.fromEntries(Object.entries(FUNCTION_TITLE_KEYS).map(([id, key]) => [id, en[key]])) as Record<FunctionId, string>;
 
 /** The part of the plane each function's plot shows; a start is kept inside it. */
 export const DOMAINS: Record<FunctionId, { readonly x: readonly [number, number]; readonly y: readonly [number, number] }> = {
@@ -159,7 +165,7 @@ const HIMMELBLAU: Surface = {
 function quadratic(kappa: number): Surface {
   return {
     id: 'quadratic',
-    title: `Quadratic x^2/${kappa} + y^2 (condition number ${kappa})`,
+    title: say(en, message('quadraticTitle', { kappa })),
     formula: `x^2/${kappa} + y^2`,
     f: (x, y) => (x * x) / kappa + y * y,
     gradient: (x, y, out) => {
@@ -230,8 +236,8 @@ export interface Knobs {
 }
 
 export interface OptimizerEntry {
-  /** What the legend says. */
-  readonly label: string;
+  /** What the legend says, as its key in the language tables (site/i18n/). */
+  readonly label: PlainKey;
   /** Which knobs it reads besides lr. */
   readonly knobs: readonly ('momentum' | 'beta1' | 'beta2')[];
   make(knobs: Knobs): AnyOptimizer;
@@ -243,38 +249,38 @@ const FAST = { checkInputs: false, nonFinite: 'ignore' } as const;
 
 /** Our optimizers and variants; the first nine are `npm start`'s names, the rest name their variant. */
 export const OPTIMIZERS: Record<string, OptimizerEntry> = {
-  sgd: { label: 'SGD', knobs: [], make: ({ lr }) => new SGD({ ...FAST, lr }) },
-  momentum: { label: 'Momentum (classic)', knobs: ['momentum'], make: ({ lr, momentum }) => new Momentum({ ...FAST, lr, momentum }) },
-  nesterov: { label: 'Nesterov (NAG)', knobs: ['momentum'], make: ({ lr, momentum }) => new Nesterov({ ...FAST, lr, momentum }) },
+  sgd: { label: 'optSgd', knobs: [], make: ({ lr }) => new SGD({ ...FAST, lr }) },
+  momentum: { label: 'optMomentum', knobs: ['momentum'], make: ({ lr, momentum }) => new Momentum({ ...FAST, lr, momentum }) },
+  nesterov: { label: 'optNesterov', knobs: ['momentum'], make: ({ lr, momentum }) => new Nesterov({ ...FAST, lr, momentum }) },
   'nesterov-book': {
-    label: "Nesterov, the book's code",
+    label: 'optNesterovBook',
     knobs: ['momentum'],
     make: ({ lr, momentum }) => new Nesterov({ ...FAST, lr, momentum, variant: 'book' }),
   },
-  adagrad: { label: 'AdaGrad', knobs: [], make: ({ lr }) => new AdaGrad({ ...FAST, lr }) },
-  rmsprop: { label: 'RMSProp', knobs: [], make: ({ lr }) => new RMSProp({ ...FAST, lr }) },
-  adam: { label: 'Adam', knobs: ['beta1', 'beta2'], make: ({ lr, beta1, beta2 }) => new Adam({ ...FAST, lr, beta1, beta2 }) },
-  adamw: { label: 'AdamW (weight decay 0.01)', knobs: ['beta1', 'beta2'], make: ({ lr, beta1, beta2 }) => new AdamW({ ...FAST, lr, beta1, beta2 }) },
-  nadam: { label: 'NAdam', knobs: ['beta1', 'beta2'], make: ({ lr, beta1, beta2 }) => new NAdam({ ...FAST, lr, beta1, beta2 }) },
+  adagrad: { label: 'optAdagrad', knobs: [], make: ({ lr }) => new AdaGrad({ ...FAST, lr }) },
+  rmsprop: { label: 'optRmsprop', knobs: [], make: ({ lr }) => new RMSProp({ ...FAST, lr }) },
+  adam: { label: 'optAdam', knobs: ['beta1', 'beta2'], make: ({ lr, beta1, beta2 }) => new Adam({ ...FAST, lr, beta1, beta2 }) },
+  adamw: { label: 'optAdamw', knobs: ['beta1', 'beta2'], make: ({ lr, beta1, beta2 }) => new AdamW({ ...FAST, lr, beta1, beta2 }) },
+  nadam: { label: 'optNadam', knobs: ['beta1', 'beta2'], make: ({ lr, beta1, beta2 }) => new NAdam({ ...FAST, lr, beta1, beta2 }) },
   'momentum-pytorch': {
-    label: "Momentum, PyTorch's form",
+    label: 'optMomentumPytorch',
     knobs: ['momentum'],
     make: ({ lr, momentum }) => new Momentum({ ...FAST, lr, momentum, variant: 'pytorch' }),
   },
   'nesterov-pytorch': {
-    label: "Nesterov, PyTorch's form",
+    label: 'optNesterovPytorch',
     knobs: ['momentum'],
     make: ({ lr, momentum }) => new Nesterov({ ...FAST, lr, momentum, variant: 'pytorch' }),
   },
-  'adagrad-book': { label: "AdaGrad, the book's code", knobs: [], make: ({ lr }) => new AdaGrad({ ...FAST, lr, variant: 'book' }) },
-  'rmsprop-book': { label: "RMSProp, the book's code", knobs: [], make: ({ lr }) => new RMSProp({ ...FAST, lr, variant: 'book' }) },
+  'adagrad-book': { label: 'optAdagradBook', knobs: [], make: ({ lr }) => new AdaGrad({ ...FAST, lr, variant: 'book' }) },
+  'rmsprop-book': { label: 'optRmspropBook', knobs: [], make: ({ lr }) => new RMSProp({ ...FAST, lr, variant: 'book' }) },
   'adam-book': {
-    label: "Adam, the book's code",
+    label: 'optAdamBook',
     knobs: ['beta1', 'beta2'],
     make: ({ lr, beta1, beta2 }) => new Adam({ ...FAST, lr, beta1, beta2, variant: 'book' }),
   },
   'adamw-book': {
-    label: "AdamW, the book's form",
+    label: 'optAdamwBook',
     knobs: ['beta1', 'beta2'],
     make: ({ lr, beta1, beta2 }) => new AdamW({ ...FAST, lr, beta1, beta2, variant: 'book' }),
   },
@@ -290,9 +296,9 @@ export interface Path {
   readonly length: number;
   /**
    * Why the path stopped before its last step, when it did: the step it stopped at (its
-   * last point, length - 1) and what was not finite, for people.
+   * last point, length - 1) and what was not finite, for people (worded by the page).
    */
-  readonly stopped: { readonly step: number; readonly reason: string } | undefined;
+  readonly stopped: { readonly step: number; readonly reason: Message } | undefined;
 }
 
 const show = (v: number) => String(+v.toPrecision(6));
@@ -314,24 +320,24 @@ export function runPath(name: string, surface: Surface, start: readonly [number,
   xy[0] = start[0];
   xy[1] = start[1];
   let length = 1;
-  let reason: string | undefined;
+  let reason: Message | undefined;
   const f0 = surface.f(start[0], start[1]);
-  if (!Number.isFinite(f0)) reason = `f at the start ${pair(start[0], start[1])} is ${f0}, not a finite number`;
+  if (!Number.isFinite(f0)) reason = message('stopStart', { point: pair(start[0], start[1]), value: String(f0) });
   for (let t = 0; t < steps && reason === undefined; t++) {
     const [x, y] = [p[0]!, p[1]!];
     surface.gradient(x, y, g);
     if (!Number.isFinite(g[0]!) || !Number.isFinite(g[1]!)) {
-      reason = `the gradient at ${pair(x, y)} is ${pair(g[0]!, g[1]!)}, not finite`;
+      reason = message('stopGradient', { point: pair(x, y), gradient: pair(g[0]!, g[1]!) });
       break;
     }
     opt.update(params, grads);
     if (!Number.isFinite(p[0]!) || !Number.isFinite(p[1]!)) {
-      reason = `step ${t + 1} would go to ${pair(p[0]!, p[1]!)}, past the finite numbers`;
+      reason = message('stopOverflow', { step: t + 1, point: pair(p[0]!, p[1]!) });
       break;
     }
     const f = surface.f(p[0]!, p[1]!);
     if (!Number.isFinite(f)) {
-      reason = `step ${t + 1} would go to ${pair(p[0]!, p[1]!)}, where f is ${f}`;
+      reason = message('stopValue', { step: t + 1, point: pair(p[0]!, p[1]!), value: String(f) });
       break;
     }
     xy[2 * length] = p[0]!;
@@ -392,7 +398,7 @@ export interface Picture {
   readonly to: Point;
   /** The stored point before and after the update (the path's points k and k + 1). */
   readonly stored: readonly [Point, Point];
-  readonly caption: string;
+  readonly caption: Message;
 }
 
 /**
@@ -441,7 +447,7 @@ export function pictureOf(name: PictureOptimizer, surface: Surface, start: reado
       gradientStep: [-lr * g[0], -lr * g[1]],
       to: thetaNext,
       stored: [before, after],
-      caption: `NAG: v ← μv − lr·∇f(θ + μv), θ ← θ + v (μ = ${f(mu)}, lr = ${f(lr)}): the gradient is taken after the momentum step, at θ + μv, the point the library stores and the path shows.`,
+      caption: message('captionNag', { mu: f(mu), lr: f(lr) }),
     };
   }
   if (name === 'momentum') {
@@ -454,7 +460,7 @@ export function pictureOf(name: PictureOptimizer, surface: Surface, start: reado
       gradientStep: [-lr * g[0], -lr * g[1]],
       to: after,
       stored: [before, after],
-      caption: `Momentum: v ← μv − lr·∇f(p), p ← p + v (μ = ${f(mu)}, lr = ${f(lr)}): the gradient is taken at the current point, before the momentum step.`,
+      caption: message('captionMomentum', { mu: f(mu), lr: f(lr) }),
     };
   }
   const k = 1 + mu + mu * mu;
@@ -467,7 +473,7 @@ export function pictureOf(name: PictureOptimizer, surface: Surface, start: reado
     gradientStep: [-k * lr * g[0], -k * lr * g[1]],
     to: after,
     stored: [before, after],
-    caption: `The book's code: v ← μv − lr·∇f(p); p ← p + μ²v − (1+μ)·lr·∇f(p), that is p + μ³v_old − (1+μ+μ²)·lr·∇f(p) (μ = ${f(mu)}, lr = ${f(lr)}): gradient at the current point, not NAG.`,
+    caption: message('captionBook', { mu: f(mu), lr: f(lr) }),
   };
 }
 
@@ -527,17 +533,17 @@ export function requestedStart(search: string): [number, number] | undefined {
 
 /**
  * `start` moved into the plot of `fn` (each coordinate to the nearest edge when past
- * it), and a note for people when it moved ('' when it did not): a point far outside
+ * it), and a note for people when it moved (undefined when it did not): a point far outside
  * the plot cannot be drawn, and near the largest numbers its first step already overflows.
  */
-export function clampStart(fn: FunctionId, start: readonly [number, number]): { start: [number, number]; note: string } {
+export function clampStart(fn: FunctionId, start: readonly [number, number]): { start: [number, number]; note: Message | undefined } {
   const { x, y } = DOMAINS[fn];
   const inside = (v: number, range: readonly [number, number]) => (Number.isNaN(v) ? (range[0] + range[1]) / 2 : clamp(v, range));
   const clamped: [number, number] = [inside(start[0], x), inside(start[1], y)];
-  if (clamped[0] === start[0] && clamped[1] === start[1]) return { start: clamped, note: '' };
+  if (clamped[0] === start[0] && clamped[1] === start[1]) return { start: clamped, note: undefined };
   return {
     start: clamped,
-    note: `The start ${pair(start[0], start[1])} is outside the plot (x from ${x[0]} to ${x[1]}, y from ${y[0]} to ${y[1]}): it was moved to ${pair(clamped[0], clamped[1])}.`,
+    note: message('startMoved', { start: pair(start[0], start[1]), x0: x[0], x1: x[1], y0: y[0], y1: y[1], moved: pair(clamped[0], clamped[1]) }),
   };
 }
 

@@ -9,7 +9,7 @@ export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState }
 export { NAdamW, nadamwRule, type NAdamWOptions } from './rules/nadamw.ts';
 export { ParamStore, type AnyParamStore, type ParamStoreOptions, type Shape, type StateSizer } from './store.ts';
 export { loadKernels, wasmSimdSupported, wasmUnavailableReason } from './wasm/kernels.ts';
-export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
+export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher, type Schedulable } from './optimizer.ts';
 export type { CommonOptions, CommonHyper, RuleDescription, RuleState, UpdateRule, WeightDecayKind } from './rule.ts';
 export type { OptimizerLike } from './contract.ts';
 export { RULES, registered, type AnyUpdateRule, type RegisteredOptimizer } from './rules/index.ts';
@@ -43,6 +43,8 @@ export { LAMB, lambRule, type LAMBOptions, type LAMBHyper, type LAMBState } from
 export { Lookahead, LOOKAHEAD_FORMAT, type LookaheadOptions, type LookaheadStateDict, type WrappableOptimizer } from './lookahead.ts';
 export { Muon, NEWTON_SCHULZ_COEFFICIENTS, type MuonOptions, type MuonHyper, type MuonState } from './rules/muon.ts';
 export { QHM, qhmRule, type QHMOptions, type QHMHyper, type QHMState } from './rules/qhm.ts';
+export { Adan, adanRule, type AdanOptions, type AdanHyper, type AdanState } from './rules/adan.ts';
+export { QHAdam, qhadamRule, type QHAdamOptions, type QHAdamHyper, type QHAdamState } from './rules/qhadam.ts';
 export { partition, PARTITION_FORMAT, type Assignment, type Partition, type PartitionMember, type PartitionStateDict } from './partition.ts';
 export { clipGradValue } from './grads.ts';
 export { EMA, SWA, type EMAOptions, type EMAWarmup, type SWAOptions } from './averaging.ts';

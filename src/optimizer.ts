@@ -17,6 +17,7 @@ import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
 import { UpdateError, describeValue, optionError } from './errors.ts';
 import { InputChecks, checkOverridesUsed, matcherOf } from './optimizer/checks.ts';
 import { firstNonFinite, locateOverflow, nonFiniteGradientError, overflowError, type Overflow } from './optimizer/finite.ts';
+import { Hyperparameters, type Schedulable } from './optimizer/hyperparameters.ts';
 import { checkStorePlan, kernelsFor, makePlan, planCurrent, type Planner, type Run, type Slot, type StorePlan } from './optimizer/plan.ts';
 import { slotsOfStateDict, stateDictOf, variantOf } from './optimizer/state-dict.ts';
 import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
@@ -26,6 +27,7 @@ import { dtypeOf, forEachArray, getArray, type FloatArray, type ParamSet } from 
 import { booleanOption, choiceOption } from './validate.ts';
 
 export type { NonFinitePolicy } from './contract.ts';
+export type { Schedulable } from './optimizer/hyperparameters.ts';
 
 /** Which parameters an override applies to: a name, names, a pattern, or a predicate. */
 export type ParamMatcher = string | readonly string[] | RegExp | ((name: string) => boolean);
@@ -52,8 +54,8 @@ export interface OptimizerOptions<O> {
    * mode for speed: the caller guarantees matching arrays.
    */
   checkInputs?: boolean;
-  /** Per-parameter options, e.g. `[{ params: /^b/, weightDecay: 0 }]`. */
-  overrides?: readonly Override<O>[];
+  /** Per-parameter options, e.g. `[{ params: /^b/, weightDecay: 0 }]`; numeric ones may be schedules. */
+  overrides?: readonly Override<Schedulable<O>>[];
 }
 
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
@@ -95,8 +97,6 @@ function scanRangesOf(store: AnyParamStore, names: readonly string[]): ScanRange
 }
 
 export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends RuleState> implements OptimizerLike<OptimizerStateDict> {
-  /** The resolved hyperparameters for parameters no override matches. */
-  readonly defaults: Readonly<H>;
   readonly nonFinite: NonFinitePolicy;
   readonly checkInputs: boolean;
   readonly backend: Backend;
@@ -105,6 +105,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   /** 'Nesterov.update', made once: building it per call would allocate in the hot path. */
   readonly #owner: string;
   readonly #overrides: { readonly matches: (name: string) => boolean; readonly hyper: H }[] = [];
+  /** The records of the defaults and the overrides, their schedules, the values set at run time. */
+  readonly #hyper: Hyperparameters<H>;
   readonly #slots = new Map<string, Slot<H, S>>();
   #stepCount = 0;
   #skippedSteps = 0;
@@ -119,7 +121,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #planner: Planner<H, S>;
   readonly #inputs: InputChecks;
 
-  constructor(rule: UpdateRule<O, H, S>, options: O & OptimizerOptions<O>) {
+  constructor(rule: UpdateRule<O, H, S>, options: Schedulable<O> & OptimizerOptions<O>) {
     this.#rule = rule;
     this.#owner = `${rule.name}.update`;
     const owner = rule.name;
@@ -133,7 +135,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
     this.nonFinite = choiceOption<NonFinitePolicy>(owner, 'nonFinite', nonFinite, ['error', 'skip', 'ignore']);
     this.checkInputs = booleanOption(owner, 'checkInputs', checkInputs, true);
-    this.defaults = Object.freeze(rule.resolve(ruleOptions as unknown as O));
+    const rests: Record<string, unknown>[] = [];
+    const matchers: ((name: string) => boolean)[] = [];
     if (overrides !== undefined) {
       if (!Array.isArray(overrides)) throw optionError(owner, 'overrides', overrides, 'an array of { params, ...options }');
       overrides.forEach((override: unknown, index: number) => {
@@ -146,10 +149,12 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
             throw new RangeError(`${owner}: overrides[${index}] may not set '${key}': it applies to the whole optimizer`);
           }
         }
-        const hyper = rule.resolve({ ...ruleOptions, ...rest } as unknown as O);
-        this.#overrides.push({ matches: matcherOf(owner, index, params), hyper: Object.freeze(hyper) });
+        matchers.push(matcherOf(owner, index, params));
+        rests.push(rest);
       });
     }
+    this.#hyper = new Hyperparameters<H>({ owner, ruleKey: rule.key, resolve: (o) => rule.resolve(o as unknown as O) }, ruleOptions as Record<string, unknown>, rests);
+    matchers.forEach((matches, i) => this.#overrides.push({ matches, hyper: this.#hyper.hyper(i + 1) }));
     this.#inputs = new InputChecks(this.#owner, this.#overrides, this.#slots);
     this.#planner = {
       rule: rule as unknown as UpdateRule<never, H, S>,
@@ -160,6 +165,35 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       slotFor: (name, param) => this.#slotFor(name, param),
       hyperFor: (name) => this.#resolveHyper(name),
     };
+  }
+
+  /**
+   * The resolved hyperparameters for parameters no override matches. With a schedule, or
+   * after `setHyperparameters`, the values of the step last taken or checked (step 0's
+   * before the first); `hyperparameters(name, step)` gives any step's.
+   */
+  get defaults(): Readonly<H> {
+    return this.#hyper.hyper(0);
+  }
+
+  /** The names of the options given as schedules (`lr` included), for the defaults. */
+  get scheduledOptions(): readonly string[] {
+    return this.#hyper.scheduledOptions;
+  }
+
+  /**
+   * New values for the defaults' hyperparameters (numbers, booleans, or schedules of the
+   * 0-based update count), e.g. `{ momentum: 0.95 }`, in force from the next step, for
+   * every parameter whose override does not set the option itself (torch: assigning
+   * `param_groups[0]['momentum']` between steps). Checked at the call (a schedule is
+   * evaluated at the next step's count): a bad value throws a RangeError naming the
+   * option and value, and nothing changes. Options that shape the state (`variant`,
+   * `amsgrad`, ...) cannot change. Numbers and booleans set here are saved in the state
+   * dict and restored by `loadStateDict`; a schedule set here is not (a function cannot
+   * be saved): give it again after loading.
+   */
+  setHyperparameters(values: Partial<Schedulable<O>>): void {
+    this.#hyper.set(`${this.#rule.name}.setHyperparameters`, values, this.#stepCount, OPTIMIZER_OPTION_NAMES);
   }
 
   /** The rule this optimizer runs: what it is (`rule.key`, `rule.paper`, ...) and its kernels. */
@@ -197,9 +231,13 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     return this.#skippedSteps;
   }
 
-  /** The resolved hyperparameters that apply to parameter `name`. */
-  hyperparameters(name: string): Readonly<H> {
-    return this.#slots.get(name)?.hyper ?? this.#resolveHyper(name);
+  /**
+   * The resolved hyperparameters that apply to parameter `name` at update `step` (default:
+   * the next one), schedules evaluated (`lr` as given: a number or its schedule). Throws
+   * an UpdateError when a schedule gives a value the rule refuses at that step.
+   */
+  hyperparameters(name: string, step: number = this.#stepCount): Readonly<H> {
+    return this.#hyper.at(this.#groupOf(name), step);
   }
 
   /** The learning rate the next update will use for parameter `name` (default: the defaults). */
@@ -235,6 +273,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    */
   check<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
     this.beforeStep();
+    this.#hyper.prepare(this.#stepCount);
     const store = storeOf(params);
     if (store !== undefined && storeOf(grads) === store) return this.#checkStore(store, storeNames ?? store.names);
     this.#checkNotStore(storeNames);
@@ -258,6 +297,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    */
   update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
     this.beforeStep();
+    this.#hyper.prepare(this.#stepCount);
     const store = storeOf(params);
     if (store !== undefined && storeOf(grads) === store) {
       const names = storeNames ?? store.names;
@@ -375,7 +415,14 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     for (const override of this.#overrides) {
       if (override.matches(name)) return override.hyper;
     }
-    return this.defaults;
+    return this.#hyper.hyper(0);
+  }
+
+  /** 0 for the defaults, i + 1 for override i. */
+  #groupOf(name: string): number {
+    const hyper = this.#slots.get(name)?.hyper ?? this.#resolveHyper(name);
+    const index = this.#overrides.findIndex((override) => override.hyper === hyper);
+    return index + 1;
   }
 
   /** The slot of a parameter; a new one holds no state until the step is applied. */
@@ -498,7 +545,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   /** A copy of the whole state: step counts, and per parameter its step, scalars and buffers. */
   stateDict(): OptimizerStateDict {
-    return stateDictOf(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), this.#slots, this);
+    return stateDictOf(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), this.#slots, this, this.#hyper.saved());
   }
 
   /**
@@ -507,6 +554,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    */
   loadStateDict(value: unknown): void {
     const { slots, counters } = slotsOfStateDict(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), (name) => this.#resolveHyper(name), value);
+    const applyHyperparameters = this.#hyper.planLoad(`${this.#rule.name}.loadStateDict`, (value as { hyperparameters?: unknown }).hyperparameters, counters.stepCount);
+    applyHyperparameters();
     this.#plan = undefined;
     this.#inputs.forget();
     this.#slots.clear();

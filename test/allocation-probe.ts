@@ -39,7 +39,7 @@ for (const kind of ['object', 'map', 'store-js', 'store-wasm'] as const) {
   const Type = kind === 'map' ? Float64Array : Float32Array;
   const backend = kind === 'store-wasm' ? 'wasm' : 'js';
   const optimizer = entry.make((t: number) => 0.001 / (1 + 0.001 * t), { backend });
-  const store = new ParamStore({ W: 64, b: 8 });
+  const store = new ParamStore({ W: 64, b: 8 }, { stateBuffers: [optimizer] });
   store.params.W!.fill(0.5);
   store.params.b!.fill(-0.5);
   store.grads.W!.fill(0.1);

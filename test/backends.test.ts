@@ -15,6 +15,8 @@ import { Adam, Nesterov, ParamStore, RMSProp, SGD, UpdateError, type FloatArray 
 import { REGISTRY } from './registry.ts';
 
 const SHAPES = { W: [10, 13], b: 7, c: 64 } as const;
+/** State regions for every rule of the table: the most any of them keeps (Adan: four). */
+const BUFFERS = Math.max(...REGISTRY.map((entry) => entry.make(0.01).stateBuffersPerParam()));
 const ULPS = 32;
 
 function fill(params: { readonly [name: string]: FloatArray }, f: (i: number, name: string) => number): void {
@@ -36,7 +38,7 @@ function scaledUlps(a: FloatArray, b: FloatArray): number {
 for (const entry of REGISTRY) {
   describe(`${entry.id} on a ParamStore`, () => {
     it('JS kernels over the store equal the per-parameter path, bit for bit', () => {
-      const store = new ParamStore(SHAPES);
+      const store = new ParamStore(SHAPES, { stateBuffers: BUFFERS });
       const plain = Object.fromEntries(store.names.map((n) => [n, new Float32Array(store.lengths[n]!)]));
       const plainGrads = Object.fromEntries(store.names.map((n) => [n, new Float32Array(store.lengths[n]!)]));
       fill(store.params, start);
@@ -54,7 +56,7 @@ for (const entry of REGISTRY) {
     });
 
     it(`wasm agrees with JS to ${ULPS} ulps of scale, params and state`, () => {
-      const stores = [new ParamStore(SHAPES), new ParamStore(SHAPES)];
+      const stores = [new ParamStore(SHAPES, { stateBuffers: BUFFERS }), new ParamStore(SHAPES, { stateBuffers: BUFFERS })];
       const optimizers = [entry.make(0.01, { backend: 'js' }), entry.make(0.01, { backend: 'wasm' })];
       for (const store of stores) fill(store.params, start);
       for (let t = 0; t < 50; t++) {
@@ -84,7 +86,7 @@ for (const entry of REGISTRY) {
   describe(`${entry.id}: maximize and weight decay on both backends`, () => {
     it('maximize on g equals minimize on -g, bit for bit, params and state (sign * g is exact)', () => {
       for (const backend of ['js', 'wasm'] as const) {
-        const stores = [new ParamStore(SHAPES), new ParamStore(SHAPES)];
+        const stores = [new ParamStore(SHAPES, { stateBuffers: BUFFERS }), new ParamStore(SHAPES, { stateBuffers: BUFFERS })];
         const optimizers = [entry.make(0.01, { backend, maximize: true }), entry.make(0.01, { backend })];
         for (const store of stores) fill(store.params, start);
         for (let t = 0; t < 20; t++) {
@@ -99,7 +101,7 @@ for (const entry of REGISTRY) {
     });
 
     it(`with maximize and weight decay, wasm agrees with JS to ${ULPS} ulps of scale`, () => {
-      const stores = [new ParamStore(SHAPES), new ParamStore(SHAPES)];
+      const stores = [new ParamStore(SHAPES, { stateBuffers: BUFFERS }), new ParamStore(SHAPES, { stateBuffers: BUFFERS })];
       const optimizers = [entry.make(0.01, { backend: 'js', maximize: true, weightDecay: 0.05 }), entry.make(0.01, { backend: 'wasm', maximize: true, weightDecay: 0.05 })];
       for (const store of stores) fill(store.params, start);
       for (let t = 0; t < 50; t++) {

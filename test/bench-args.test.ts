@@ -10,7 +10,7 @@ import { BENCH_RULES, boundKernelFor, bytesPerElement, parseBenchArgs, trafficLa
 
 // The registry's keys in its order, less Muon (a matrix iteration, no elementwise kernel).
 const ALL_IDS =
-  'sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd, schedulefree-adamw, lion, lamb, qhm, nadamw';
+  'sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd, schedulefree-adamw, lion, lamb, qhm, adan, qhadam, nadamw';
 
 test('bench args: no flags select the rules a user compares first at 1e5 and 1.6e7; --full the whole matrix', () => {
   const args = parseBenchArgs({});
@@ -94,6 +94,11 @@ test('bench rules: bytes per element from the arrays each kernel reads and write
   assert.equal(boundKernelFor(rule('sgd')), undefined);
   // LAMB's step is two passes (its trust ratio needs the norms first): no one-pass bound.
   assert.equal(boundKernelFor(rule('lamb')), undefined);
+  // Adan (adan(p, g, m, v, sq, prev)) reads six arrays and writes five: 11 x 4 B; QHAdam moves Adam's 28.
+  assert.equal(bytesPerElement(rule('adan')), 44);
+  assert.equal(boundKernelFor(rule('adan')), 'stream6to5');
+  assert.equal(bytesPerElement(rule('qhadam')), 28);
+  assert.equal(boundKernelFor(rule('qhadam')), 'stream4to3');
   assert.match(trafficLabel(rule('lamb')), /^at least: .* = 28 B\/el, in two passes over the tensor$/);
 });
 

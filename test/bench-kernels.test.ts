@@ -56,3 +56,23 @@ it("every bench rule's traffic is one of its registered rule's kernels' declared
     assert.equal(bytesPerElement(bench), bytesPerElementOf(match), bench.id);
   }
 });
+
+// stream6to5 (Adan's streaming bound) moves every element of its six arrays, whichever
+// part of the loop takes it: a = b + c, c = d, d = e, e = f, f = the old a.
+it('the wasm stream6to5 bound loops read six arrays and write five, every element', async () => {
+  const { ParamStore } = await import('nesterov');
+  for (const n of [1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 127, 128, 129, 1000]) {
+    for (const loop of ['stream6to5', 'stream6to5Quarters'] as const) {
+      const store = new ParamStore({ w: n }, { stateBuffers: 4 });
+      const k = benchKernels(store.memory as WebAssembly.Memory);
+      const offsets = [0, 1, 2, 3, 4, 5].map((region) => store.byteOffset(region, 0)) as [number, number, number, number, number, number];
+      const regions = offsets.map((offset) => new Float32Array(store.buffer, offset, n));
+      regions.forEach((values, r) => values.forEach((_, i) => (values[i] = r * 1000 + i)));
+      k[loop](...offsets, n);
+      for (let i = 0; i < n; i++) {
+        const got = regions.map((values) => values[i]);
+        assert.deepEqual(got, [1000 + i + 2000 + i, 1000 + i, 3000 + i, 4000 + i, 5000 + i, i], `${loop} n ${n} i ${i}`);
+      }
+    }
+  }
+});

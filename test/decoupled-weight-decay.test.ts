@@ -242,7 +242,7 @@ describe('decoupledWeightDecay: what each kind of rule accepts', () => {
     const coupled = RULES.filter((entry) => entry.weightDecayKind === 'coupled' && entry.key !== 'schedulefree-sgd');
     assert.deepEqual(
       coupled.map((entry) => entry.key),
-      ['sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'nadam', 'radam', 'adamax', 'adadelta', 'rprop', 'qhm'],
+      ['sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'nadam', 'radam', 'adamax', 'adadelta', 'rprop', 'qhm', 'qhadam'],
     );
     for (const entry of coupled) {
       assert.equal((entry.make() as AnyOptimizer).defaults.decoupledWeightDecay, false, entry.key);

@@ -5,7 +5,28 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam, Nesterov, SGD, UpdateError, type FloatArray, type ParamSet } from 'nesterov';
+import {
+  Adam,
+  EMA,
+  GradientAccumulation,
+  Lookahead,
+  Nesterov,
+  QHM,
+  SGD,
+  SWA,
+  UpdateError,
+  clipGradValue,
+  cosineRestarts,
+  oneCycle,
+  oneCycleMomentum,
+  piecewiseConstant,
+  polynomialDecay,
+  reduceOnPlateau,
+  warmupStableDecay,
+  type FloatArray,
+  type OptimizerLike,
+  type ParamSet,
+} from 'nesterov';
 import { makeOptimizer } from './helpers.ts';
 import { REGISTRY } from './registry.ts';
 
@@ -94,6 +115,113 @@ describe('invalid options fail at construction', () => {
       assert.throws(() => makeOptimizer(name, options), (error: Error) => error instanceof RangeError && message.test(error.message));
     });
   }
+});
+
+describe('invalid options of the wrappers, the schedules, clipGradValue and QHM: named with their value, nothing changed', () => {
+  /** An inner optimizer with state of its own (one step taken). */
+  const trained = (): Adam => {
+    const inner = new Adam({ lr: 0.1 });
+    inner.update({ w: new Float64Array([1, 2]) }, { w: new Float64Array([0.5, -0.5]) });
+    return inner;
+  };
+  type Make = (inner: OptimizerLike) => unknown;
+  const wrappers: [string, Make, string][] = [
+    ['EMA decay -0.1', (inner) => new EMA(inner, { decay: -0.1 }), 'EMA: invalid decay: -0.1 (expected a number in [0, 1])'],
+    ['EMA decay 1.5', (inner) => new EMA(inner, { decay: 1.5 }), 'EMA: invalid decay: 1.5 (expected a number in [0, 1])'],
+    ['EMA decay NaN', (inner) => new EMA(inner, { decay: NaN }), 'EMA: invalid decay: NaN (expected a number in [0, 1])'],
+    ['EMA decay "0.9"', (inner) => new EMA(inner, { decay: '0.9' as unknown as number }), 'EMA: invalid decay: "0.9" (expected a number in [0, 1])'],
+    ['EMA warmup null', (inner) => new EMA(inner, { warmup: null as unknown as undefined }), 'EMA: invalid warmup: null (expected an object { gamma, power })'],
+    ['EMA warmup []', (inner) => new EMA(inner, { warmup: [] as unknown as undefined }), 'EMA: invalid warmup: an Array of length 0 (expected an object { gamma, power })'],
+    ['EMA warmup.gamma 0', (inner) => new EMA(inner, { warmup: { gamma: 0 } }), 'EMA: invalid warmup.gamma: 0 (expected a finite number > 0)'],
+    ['EMA warmup.power Infinity', (inner) => new EMA(inner, { warmup: { power: Infinity } }), 'EMA: invalid warmup.power: Infinity (expected a finite number > 0)'],
+    ['EMA warmup.beta', (inner) => new EMA(inner, { warmup: { beta: 1 } as never }), "EMA warmup: unknown option 'beta' (known options: gamma, power)"],
+    ['EMA unknown option', (inner) => new EMA(inner, { beta: 0.9 } as never), "EMA: unknown option 'beta' (known options: decay, warmup)"],
+    ['SWA start 0', (inner) => new SWA(inner, { start: 0 }), 'SWA: invalid start: 0 (expected an integer >= 1)'],
+    ['SWA start 2.5', (inner) => new SWA(inner, { start: 2.5 }), 'SWA: invalid start: 2.5 (expected an integer >= 1)'],
+    ['SWA every 0', (inner) => new SWA(inner, { every: 0 }), 'SWA: invalid every: 0 (expected an integer >= 1)'],
+    ['SWA every "2"', (inner) => new SWA(inner, { every: '2' as unknown as number }), 'SWA: invalid every: "2" (expected an integer >= 1)'],
+    ['SWA unknown option', (inner) => new SWA(inner, { swaLr: 0.1 } as never), "SWA: unknown option 'swaLr' (known options: start, every)"],
+    ['GradientAccumulation without steps', (inner) => new GradientAccumulation(inner), 'GradientAccumulation: invalid steps: undefined (expected an integer >= 1)'],
+    ['GradientAccumulation steps 0', (inner) => new GradientAccumulation(inner, { steps: 0 }), 'GradientAccumulation: invalid steps: 0 (expected an integer >= 1)'],
+    ['GradientAccumulation steps 1.5', (inner) => new GradientAccumulation(inner, { steps: 1.5 }), 'GradientAccumulation: invalid steps: 1.5 (expected an integer >= 1)'],
+    ['GradientAccumulation steps -Infinity', (inner) => new GradientAccumulation(inner, { steps: -Infinity }), 'GradientAccumulation: invalid steps: -Infinity (expected an integer >= 1)'],
+    ['GradientAccumulation unknown option', (inner) => new GradientAccumulation(inner, { every: 2 } as never), "GradientAccumulation: unknown option 'every' (known options: steps)"],
+    ['Lookahead k 0', (inner) => new Lookahead(inner, { k: 0 }), 'Lookahead: invalid k: 0 (expected an integer >= 1)'],
+    ['Lookahead alpha 0', (inner) => new Lookahead(inner, { alpha: 0 }), 'Lookahead: invalid alpha: 0 (expected a number in (0, 1])'],
+  ];
+  for (const [what, make, message] of wrappers) {
+    it(`${what}: a RangeError naming it, the inner optimizer's state unchanged`, () => {
+      const inner = trained();
+      const before = inner.stateDict();
+      assert.throws(() => make(inner), (error: Error) => error instanceof RangeError && error.message === message);
+      assert.deepEqual(inner.stateDict(), before);
+    });
+  }
+
+  const schedules: [string, () => unknown, string][] = [
+    ['oneCycle null', () => oneCycle(null as never), 'oneCycle: invalid options: null (expected { maxLr, totalSteps, pctStart?, anneal?, divFactor?, finalDivFactor?, threePhase? })'],
+    ['oneCycle maxLr -1', () => oneCycle({ maxLr: -1, totalSteps: 10 }), 'oneCycle: invalid maxLr: -1 (expected a finite number >= 0)'],
+    ['oneCycle totalSteps 0', () => oneCycle({ maxLr: 1, totalSteps: 0 }), 'oneCycle: invalid totalSteps: 0 (expected an integer >= 1)'],
+    ['oneCycle pctStart 1.5', () => oneCycle({ maxLr: 1, totalSteps: 10, pctStart: 1.5 }), 'oneCycle: invalid pctStart: 1.5 (expected a number in [0, 1])'],
+    ['oneCycle pctStart 0.1 of 10 steps', () => oneCycle({ maxLr: 1, totalSteps: 10, pctStart: 0.1 }), 'oneCycle: invalid pctStart: 0.1 (expected a fraction with pctStart * totalSteps != 1 (a rising phase of zero length; totalSteps is 10))'],
+    ['oneCycle anneal "exp"', () => oneCycle({ maxLr: 1, totalSteps: 10, anneal: 'exp' as never }), "oneCycle: invalid anneal: \"exp\" (expected 'cos' or 'linear')"],
+    ['oneCycle divFactor 0', () => oneCycle({ maxLr: 1, totalSteps: 10, divFactor: 0 }), 'oneCycle: invalid divFactor: 0 (expected a finite number > 0)'],
+    ['oneCycle threePhase "yes"', () => oneCycle({ maxLr: 1, totalSteps: 10, threePhase: 'yes' as never }), 'oneCycle: invalid threePhase: "yes" (expected true or false)'],
+    ['oneCycleMomentum baseMomentum 1.2', () => oneCycleMomentum({ totalSteps: 10, baseMomentum: 1.2 }), 'oneCycleMomentum: invalid baseMomentum: 1.2 (expected a number in [0, 1])'],
+    ['oneCycleMomentum maxMomentum NaN', () => oneCycleMomentum({ totalSteps: 10, maxMomentum: NaN }), 'oneCycleMomentum: invalid maxMomentum: NaN (expected a number in [0, 1])'],
+    ['oneCycleMomentum totalSteps 2.5', () => oneCycleMomentum({ totalSteps: 2.5 }), 'oneCycleMomentum: invalid totalSteps: 2.5 (expected an integer >= 1)'],
+    ['cosineRestarts t0 0', () => cosineRestarts({ lr: 0.1, t0: 0 }), 'cosineRestarts: invalid t0: 0 (expected an integer >= 1)'],
+    ['cosineRestarts tMult 1.5', () => cosineRestarts({ lr: 0.1, t0: 5, tMult: 1.5 }), 'cosineRestarts: invalid tMult: 1.5 (expected an integer >= 1)'],
+    ['cosineRestarts etaMin -0.1', () => cosineRestarts({ lr: 0.1, t0: 5, etaMin: -0.1 }), 'cosineRestarts: invalid etaMin: -0.1 (expected a finite number >= 0)'],
+    ['polynomialDecay power 0', () => polynomialDecay({ lr: 0.1, decaySteps: 10, power: 0 }), 'polynomialDecay: invalid power: 0 (expected a finite number > 0)'],
+    ['polynomialDecay decaySteps 0', () => polynomialDecay({ lr: 0.1, decaySteps: 0 }), 'polynomialDecay: invalid decaySteps: 0 (expected an integer >= 1)'],
+    ['polynomialDecay beginStep -1', () => polynomialDecay({ lr: 0.1, decaySteps: 10, beginStep: -1 }), 'polynomialDecay: invalid beginStep: -1 (expected an integer >= 0)'],
+    ['polynomialDecay endLr Infinity', () => polynomialDecay({ lr: 0.1, decaySteps: 10, endLr: Infinity }), 'polynomialDecay: invalid endLr: Infinity (expected a finite number >= 0)'],
+    ['piecewiseConstant boundaries 5', () => piecewiseConstant({ boundaries: 5 as never, values: [1] }), 'piecewiseConstant: invalid boundaries: 5 (expected an array of increasing integers >= 0)'],
+    ['piecewiseConstant two values for two boundaries', () => piecewiseConstant({ boundaries: [1, 2], values: [1, 2] }), 'piecewiseConstant: invalid values: an Array of length 2 (expected 3 rates for 2 boundaries)'],
+    ['piecewiseConstant boundaries not increasing', () => piecewiseConstant({ boundaries: [3, 3], values: [1, 2, 3] }), 'piecewiseConstant: invalid boundaries[1]: 3 (expected increasing integers >= 0)'],
+    ['piecewiseConstant values[1] -1', () => piecewiseConstant({ boundaries: [3], values: [1, -1] }), 'piecewiseConstant: invalid values[1]: -1 (expected a finite number >= 0)'],
+    ['warmupStableDecay warmupSteps -1', () => warmupStableDecay({ lr: 0.1, warmupSteps: -1, stableSteps: 0, decaySteps: 5 }), 'warmupStableDecay: invalid warmupSteps: -1 (expected an integer >= 0)'],
+    ['warmupStableDecay decaySteps 0', () => warmupStableDecay({ lr: 0.1, warmupSteps: 0, stableSteps: 0, decaySteps: 0 }), 'warmupStableDecay: invalid decaySteps: 0 (expected an integer >= 1)'],
+    ['warmupStableDecay decay "exp"', () => warmupStableDecay({ lr: 0.1, warmupSteps: 0, stableSteps: 0, decaySteps: 5, decay: 'exp' as never }), "warmupStableDecay: invalid decay: \"exp\" (expected 'linear' or 'cosine' or 'sqrt')"],
+    ['reduceOnPlateau factor 1', () => reduceOnPlateau({ lr: 0.1, factor: 1 }), 'reduceOnPlateau: invalid factor: 1 (expected a number in [0, 1))'],
+    ['reduceOnPlateau mode "up"', () => reduceOnPlateau({ lr: 0.1, mode: 'up' as never }), "reduceOnPlateau: invalid mode: \"up\" (expected 'min' or 'max')"],
+    ['reduceOnPlateau patience 1.5', () => reduceOnPlateau({ lr: 0.1, patience: 1.5 }), 'reduceOnPlateau: invalid patience: 1.5 (expected an integer >= 0)'],
+    ['reduceOnPlateau thresholdMode "pct"', () => reduceOnPlateau({ lr: 0.1, thresholdMode: 'pct' as never }), "reduceOnPlateau: invalid thresholdMode: \"pct\" (expected 'rel' or 'abs')"],
+    ['reduceOnPlateau minLr -1', () => reduceOnPlateau({ lr: 0.1, minLr: -1 }), 'reduceOnPlateau: invalid minLr: -1 (expected a finite number >= 0)'],
+    ['QHM nu 1.5', () => new QHM({ nu: 1.5 }), 'QHM: invalid nu: 1.5 (expected a number in [0, 1])'],
+    ['QHM nu NaN', () => new QHM({ nu: NaN }), 'QHM: invalid nu: NaN (expected a number in [0, 1])'],
+    ['QHM momentum 1', () => new QHM({ momentum: 1 }), 'QHM: invalid momentum: 1 (expected a number in [0, 1))'],
+    ['QHM.fromNesterov momentum 1', () => QHM.fromNesterov({ lr: 0.1, momentum: 1 }), 'QHM.fromNesterov: invalid momentum: 1 (expected a number in [0, 1))'],
+  ];
+  for (const [what, make, message] of schedules) {
+    it(`${what}: a RangeError naming it and its value`, () => {
+      assert.throws(make, (error: Error) => error instanceof RangeError && error.message === message);
+    });
+  }
+
+  it('reduceOnPlateau.report(NaN): a RangeError naming the metric, the schedule\'s state unchanged', () => {
+    const plateau = reduceOnPlateau({ lr: 0.1, patience: 0 });
+    plateau.report(1);
+    plateau.report(2);
+    const before = plateau.stateDict();
+    assert.throws(() => plateau.report(NaN), { name: 'RangeError', message: 'reduceOnPlateau.report: invalid metric: NaN (expected a number, not NaN)' });
+    assert.deepEqual(plateau.stateDict(), before);
+  });
+
+  for (const [max, shown] of [[0, '0'], [-1, '-1'], [NaN, 'NaN'], [Infinity, 'Infinity'], ['1', '"1"']] as const) {
+    it(`clipGradValue(grads, ${shown}): a RangeError naming max and the value, the gradients unchanged`, () => {
+      const grads = { w: new Float32Array([3, -3, 0.5]) };
+      assert.throws(() => clipGradValue(grads, max as number), { name: 'RangeError', message: `clipGradValue: invalid max: ${shown} (expected a finite number > 0)` });
+      assert.deepEqual(grads.w, new Float32Array([3, -3, 0.5]));
+    });
+  }
+
+  it('clipGradValue with one bad array among good ones: refused before any array is clipped', () => {
+    const grads = { a: new Float32Array([3, -3]), b: [1, 2] as unknown as Float32Array };
+    assert.throws(() => clipGradValue(grads, 1), { name: 'UpdateError', message: "clipGradValue: gradient 'b' must be a Float32Array or Float64Array, got an Array of length 2" });
+    assert.deepEqual(grads.a, new Float32Array([3, -3]));
+  });
 });
 
 describe('a bad update throws naming the parameter, and nothing changes', () => {

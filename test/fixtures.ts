@@ -48,12 +48,13 @@ export interface FixtureProblem {
 /**
  * The problem's arrays for one run: params at x0, zero grads and the constants c, as
  * plain typed arrays of `dtype` (the JS kernels), or with `backend: 'wasm'` params and
- * grads in a float32 ParamStore (the WebAssembly kernels): update `store.params`, not
- * `params` (views without the store's mark run the JS kernels).
+ * grads in a float32 ParamStore (the WebAssembly kernels; `stateBuffers` regions per
+ * parameter, the store's default when absent): update `store.params`, not `params`
+ * (views without the store's mark run the JS kernels).
  */
-export function problemArrays(problem: FixtureProblem, dtype: 'float32' | 'float64', backend: 'js' | 'wasm' = 'js') {
+export function problemArrays(problem: FixtureProblem, dtype: 'float32' | 'float64', backend: 'js' | 'wasm' = 'js', stateBuffers?: number) {
   const Type = dtype === 'float32' ? Float32Array : Float64Array;
-  const store = backend === 'wasm' ? new ParamStore(problem.sizes) : undefined;
+  const store = backend === 'wasm' ? new ParamStore(problem.sizes, stateBuffers === undefined ? {} : { stateBuffers }) : undefined;
   const params: Record<string, FloatArray> = {};
   const grads: Record<string, FloatArray> = {};
   const constants: Record<string, FloatArray> = {};

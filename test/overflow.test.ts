@@ -63,14 +63,15 @@ function fillInputs(params: { readonly [name: string]: FloatArray }, grads: { re
 
 type Kind = 'plain' | 'store-js' | 'store-wasm';
 
-function inputs(kind: Kind, bad: number) {
+/** The inputs of one case; a store reserves what `optimizer` keeps (Adan: four buffers, past the default three). */
+function inputs(kind: Kind, bad: number, optimizer: AnyOptimizer) {
   if (kind === 'plain') {
     const params = { a: new Float32Array(SHAPES.a), w: new Float32Array(SHAPES.w) };
     const grads = { a: new Float32Array(SHAPES.a), w: new Float32Array(SHAPES.w) };
     fillInputs(params, grads, bad);
     return { params, grads };
   }
-  const store = new ParamStore(SHAPES);
+  const store = new ParamStore(SHAPES, { stateBuffers: [optimizer] });
   fillInputs(store.params, store.grads, bad);
   return { params: store.params, grads: store.grads };
 }
@@ -87,11 +88,11 @@ for (const entry of REGISTRY) {
     for (const kind of ['plain', 'store-js', 'store-wasm'] as const) {
       it(`${kind}: throws naming 'w' and index ${BAD}, and the step was applied to every element`, () => {
         const opt: AnyOptimizer = entry.make(lr, { backend: backendOf(kind) });
-        const { params, grads } = inputs(kind, g);
+        const { params, grads } = inputs(kind, g, opt);
         // The reference: the same step where w[BAD]'s gradient is 0. The kernels are
         // elementwise, so every other element must come out the same, bit for bit.
         const reference: AnyOptimizer = entry.make(lr, { backend: backendOf(kind) });
-        const ref = inputs(kind, 0);
+        const ref = inputs(kind, 0, reference);
         reference.update(ref.params, ref.grads);
 
         let caught: unknown;
@@ -130,7 +131,7 @@ for (const entry of REGISTRY) {
 
     it("nonFinite: 'skip' cannot skip a step already applied: the same error, which says so", () => {
       const opt: AnyOptimizer = entry.make(lr, { nonFinite: 'skip' });
-      const { params, grads } = inputs('plain', g);
+      const { params, grads } = inputs('plain', g, opt);
       assert.throws(
         () => opt.update(params, grads),
         (error: unknown) =>
@@ -143,7 +144,7 @@ for (const entry of REGISTRY) {
     it("nonFinite: 'ignore' does not look: the step returns true and the value stays", () => {
       for (const kind of ['plain', 'store-wasm'] as const) {
         const opt: AnyOptimizer = entry.make(lr, { nonFinite: 'ignore', backend: backendOf(kind) });
-        const { params, grads } = inputs(kind, g);
+        const { params, grads } = inputs(kind, g, opt);
         assert.equal(opt.update(params, grads), true);
         const holder = buffer === null ? params.w! : opt.stateDict().params.w!.buffers[buffer]!;
         assert.equal(holder[BAD], value, kind);
@@ -232,7 +233,7 @@ describe('Adamax, Rprop and Lion: the largest finite gradient takes an ordinary 
     for (const kind of ['plain', 'store-js', 'store-wasm'] as const) {
       it(`${entry.id} ${kind}: no error, every value finite, w[${BAD}] moved by lr`, () => {
         const opt: AnyOptimizer = entry.make(lr, { backend: backendOf(kind) });
-        const { params, grads } = inputs(kind, G);
+        const { params, grads } = inputs(kind, G, opt);
         const before = params.w![BAD]!;
         assert.equal(opt.update(params, grads), true);
         const state = opt.stateDict();

@@ -1,5 +1,5 @@
 /**
- * The README and the pages under docs/ as a user reads them:
+ * The README, its Korean sibling README.ko.md and the pages under docs/ as a user reads them:
  * - every TypeScript block runs as written, importing 'nesterov', 'nesterov/node' and
  *   'nesterov/tfjs' through the package's exports map (in a temp folder whose
  *   node_modules/nesterov links to this package, as an install would; the
@@ -27,12 +27,14 @@ const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 /** The README and every page under docs/, by their path from the package root. */
 const pages = new Map<string, string>([
   ['README.md', readFileSync(join(root, 'README.md'), 'utf8')],
+  ['README.ko.md', readFileSync(join(root, 'README.ko.md'), 'utf8')],
   ...readdirSync(join(root, 'docs'))
     .filter((name) => name.endsWith('.md'))
     .sort()
     .map((name): [string, string] => [`docs/${name}`, readFileSync(join(root, 'docs', name), 'utf8')]),
 ]);
 const readme = pages.get('README.md')!;
+const readmeKo = pages.get('README.ko.md')!;
 
 interface Block {
   file: string;
@@ -211,5 +213,29 @@ describe('every rule of the registry (RULES) is documented', () => {
       const { torch, optax, keras, tfjs } = entry.peers;
       assert.deepEqual(peerRows.get(entry.name)!.slice(1), [cell(torch), cell(optax), cell(keras), cell(tfjs), entry.weightDecayKind], entry.name);
     }
+  });
+});
+
+describe('README.ko.md, for the seed post\'s Korean readers', () => {
+  it('is linked from the top of README.md', () => {
+    const top = readme.split('\n').slice(0, 6).join('\n');
+    assert.match(top, /\]\(README\.ko\.md\)/);
+  });
+
+  it('gives the same two commands as the README', () => {
+    const commands = (text: string) =>
+      /```sh\n(npm ci && npm start[\s\S]*?)```/
+        .exec(text)![1]!
+        .split('\n')
+        .map((line) => line.replace(/#.*$/, '').trim())
+        .filter((line) => line !== '');
+    assert.deepEqual(commands(readmeKo), commands(readme));
+  });
+
+  it("has the book's function table of docs/rules.md, number for number", () => {
+    const rows = (text: string) => [...text.matchAll(/^\| (\d) \| (\([^)]*\)) \| (\([^)]*\)) \|$/gm)].map((m) => [m[1], m[2], m[3]]);
+    const ours = rows(readmeKo);
+    assert.equal(ours.length, 3);
+    assert.deepEqual(ours, rows(pages.get('docs/rules.md')!));
   });
 });

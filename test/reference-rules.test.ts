@@ -22,10 +22,11 @@ interface RuleFixture extends Fixture {
 
 function run(fixture: RuleFixture, item: FixtureCase, config: FixtureConfig, backend: 'js' | 'wasm') {
   const problem = fixture.problem;
-  const { store, params, grads, constants } = problemArrays(problem, item.dtype, backend);
   const entry = registered(config.optimizer);
   assert.ok(entry !== undefined, `${config.optimizer} is not registered`);
   const optimizer = entry.make(caseOptions(config, item.schedule, { backend }));
+  // The store reserves what the rule keeps (Adan: four buffers, past the default three).
+  const { store, params, grads, constants } = problemArrays(problem, item.dtype, backend, optimizer.stateBuffersPerParam());
   const checkpoints = new Map<number, Record<string, FloatArray>>();
   for (let t = 1; t <= problem.steps; t++) {
     for (const name of Object.keys(params)) {

@@ -9,6 +9,7 @@ import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
 import { LAMB, Lion, QHM } from 'nesterov';
 import { NAdamW } from 'nesterov';
+import { Adan, QHAdam } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -169,6 +170,21 @@ export const REGISTRY: Entry[] = [
     make: (lr, o) => new QHM({ lr, momentum: 0.9, nu: 0.7, ...o }),
     settings: { quadratic: { lr: 0.5, steps: 300 }, book: { lr: 1, steps: 300 }, rosenbrock: { lr: 0.005, steps: 20000 } },
   },
+  // Adan and QHAdam: normalised steps, so Adam's settings.
+  ...(
+    [
+      ['Adan', (lr: LearningRate, o?: Record<string, unknown>) => new Adan({ lr, ...o })],
+      ['QHAdam', (lr: LearningRate, o?: Record<string, unknown>) => new QHAdam({ lr, ...o })],
+    ] as const
+  ).map(([id, make]) => ({
+    id,
+    make,
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
+    },
+  })),
   // NAdamW: NAdam's settings; weightDecay 0 (as AdamW's row), so the minimizer is the problem's.
   {
     id: 'NAdamW',

@@ -24,6 +24,11 @@ import {
   type PlaygroundState,
 } from '../site/model.ts';
 import { differentiate } from '../site/formula.ts';
+import { en } from '../site/i18n/en.ts';
+import { say, type Message } from '../site/i18n/index.ts';
+
+/** A path's stop, its reason worded in English (the page words it in the language shown). */
+const stopOf = (stopped: { step: number; reason: Message } | undefined) => stopped && { step: stopped.step, reason: say(en, stopped.reason) };
 
 const close = (actual: readonly number[], expected: readonly number[], tolerance = 1e-12) =>
   assert.ok(
@@ -80,13 +85,12 @@ describe('the playground state in the URL', () => {
 
 describe('a start past the plot', () => {
   it('is moved to the nearest point of the plot, with a note; a start inside stays, without one', () => {
-    assert.deepEqual(clampStart('book', [-7, 2]), { start: [-7, 2], note: '' });
-    assert.deepEqual(clampStart('book', [10, -5]), { start: [10, -5], note: '' });
+    assert.deepEqual(clampStart('book', [-7, 2]), { start: [-7, 2], note: undefined });
+    assert.deepEqual(clampStart('book', [10, -5]), { start: [10, -5], note: undefined });
     // The book's plot: x in [-10, 10], y in [-5, 5].
-    assert.deepEqual(clampStart('book', [1e308, -1e308]), {
-      start: [10, -5],
-      note: 'The start (1e+308, -1e+308) is outside the plot (x from -10 to 10, y from -5 to 5): it was moved to (10, -5).',
-    });
+    const moved = clampStart('book', [1e308, -1e308]);
+    assert.deepEqual(moved.start, [10, -5]);
+    assert.equal(say(en, moved.note!), 'The start (1e+308, -1e+308) is outside the plot (x from -10 to 10, y from -5 to 5): it was moved to (10, -5).');
     // Rosenbrock's: x in [-2, 2], y in [-1, 3].
     assert.deepEqual(clampStart('rosenbrock', [-Infinity, 0.5]).start, [-2, 0.5]);
     assert.deepEqual(clampStart('rosenbrock', [0, NaN]).start, [0, 1]);
@@ -112,16 +116,16 @@ describe('a path that meets NaN or Infinity', () => {
     const path = runPath('sgd', customSurface('log(x)'), [1, 1], 60, knobs);
     assert.equal(path.length, xs.length);
     close(Array.from(path.xy.subarray(0, 2 * path.length)), xs.flatMap((x) => [x, 1]));
-    assert.deepEqual(path.stopped, { step: xs.length - 1, reason: `step ${xs.length} would go to (${show(next)}, 1), where f is NaN` });
+    assert.deepEqual(stopOf(path.stopped), { step: xs.length - 1, reason: `step ${xs.length} would go to (${show(next)}, 1), where f is NaN` });
   });
 
   it('says when f is not finite at the start, and when the gradient is not', () => {
     const sqrt = runPath('nesterov', customSurface('sqrt(x) + y^2'), [-4, 1], 60, knobs);
-    assert.deepEqual([sqrt.length, sqrt.stopped], [1, { step: 0, reason: 'f at the start (-4, 1) is NaN, not a finite number' }]);
+    assert.deepEqual([sqrt.length, stopOf(sqrt.stopped)], [1, { step: 0, reason: 'f at the start (-4, 1) is NaN, not a finite number' }]);
     // f = sqrt(abs(x)) is 0 at x = 0, its derivative there is not finite.
     const cusp = runPath('sgd', customSurface('sqrt(abs(x)) + y^2'), [0, 1], 60, knobs);
     assert.equal(cusp.length, 1);
-    assert.match(cusp.stopped!.reason, /^the gradient at \(0, 1\) is \((NaN|-?Infinity), 2\), not finite$/);
+    assert.match(say(en, cusp.stopped!.reason), /^the gradient at \(0, 1\) is \((NaN|-?Infinity), 2\), not finite$/);
   });
 
   it("stops where f overflows before the point does: SGD at lr 10 on the book's function multiplies y by -19 a step", () => {
@@ -137,7 +141,7 @@ describe('a path that meets NaN or Infinity', () => {
     const path = runPath('sgd', surfaceOf({ fn: 'book', kappa: 20, expr: '' }), [-7, 2], 1000, { ...knobs, lr: 10 });
     assert.equal(path.length, 121);
     assert.equal(path.xy[2 * 120 + 1], ys[120]);
-    assert.deepEqual(path.stopped, { step: 120, reason: `step 121 would go to (0, ${show(y - 20 * y)}), where f is Infinity` });
+    assert.deepEqual(stopOf(path.stopped), { step: 120, reason: `step 121 would go to (0, ${show(y - 20 * y)}), where f is Infinity` });
   });
 
   it('runs to the end, with nothing said, when every point is finite', () => {

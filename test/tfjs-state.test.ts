@@ -274,7 +274,7 @@ describe('the adapter as a TF.js serializable', () => {
   });
 
   it('refuses what it cannot use, naming it', () => {
-    assert.throws(() => tfOptimizer({} as AnyOptimizer), { message: 'tfOptimizer: optimizer must be an optimizer of this library (new Nesterov(), new Adam(), ...), got an object' });
+    assert.throws(() => tfOptimizer({} as AnyOptimizer), { message: 'tfOptimizer: optimizer must be an optimizer of this library (new Nesterov(), new Adam(), ..., or EMA, SWA, GradientAccumulation, Lookahead around one), got an object' });
     assert.throws(() => tfOptimizer(new SGD(), { path: 'gpu' as 'ops' }), { message: `tfOptimizer: invalid path: "gpu" (expected 'auto', 'kernel' or 'ops')` });
     assert.throws(() => tfOptimizer(new SGD(), { clipGradNorm: -1 }), { message: 'tfOptimizer: invalid clipGradNorm: -1 (expected a finite number >= 0)' });
     assert.throws(() => tfOptimizer(new SGD(), { clipNorm: 1 } as TfOptimizerOptions), { message: `tfOptimizer: invalid option: "clipNorm" (expected 'path' or 'clipGradNorm')` });

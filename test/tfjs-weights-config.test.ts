@@ -1,6 +1,6 @@
 /**
  * What nesterov/tfjs refuses to load, and that a refusal changes nothing: `setWeights`
- * with a bad 'iter', a bad state record or a buffer of another dtype (TfOptimizer and
+ * with a bad 'iter', a bad state record, a field it does not know, or a buffer of another dtype (TfOptimizer and
  * TfPartition), and `fromConfig` with a config that is not one getConfig writes (directly
  * through the registered class, and inside `tf.loadLayersModel`). Each error names the
  * weight or field and the value.
@@ -82,6 +82,30 @@ for (const path of ['kernel', 'ops'] as const) {
             message: `${stateOwner}: '${STATE_WEIGHT_NAME}' params[0] must be { name, length, step, scalars, buffers: [names] }, got ${shown}`,
           });
           edited.dispose();
+          assert.equal(target.iterations, 3);
+          assert.deepEqual(await exportedBits(target), before);
+        }
+        cleanup();
+      });
+
+      it(`${kind}: a field of '${STATE_WEIGHT_NAME}' it does not know (a corrupted key such as '{ormat') is refused, naming it; nothing changes`, async () => {
+        await useBackend('cpu');
+        const { target, saved, cleanup } = await sourceAndTarget(make);
+        const before = await exportedBits(target);
+        const metaName = `${prefix}${STATE_WEIGHT_NAME}`;
+        const text = String(saved.find((w) => w.name === metaName)!.tensor.dataSync()[0]);
+        const meta = JSON.parse(text) as { params: object[] };
+        const stateOwner = 'NesterovOptimizer.setWeights';
+        const cases: [string, string][] = [
+          // 'format' missing would take its default: the key's damage would go unseen.
+          [text.replace('"format"', '"{ormat"'), `${stateOwner}: '${STATE_WEIGHT_NAME}' has an unknown field "{ormat" (known: format, version, optimizer, variant, stepCount, skippedSteps, params)`],
+          [JSON.stringify({ ...meta, lr: 0.5 }), `${stateOwner}: '${STATE_WEIGHT_NAME}' has an unknown field "lr" (known: format, version, optimizer, variant, stepCount, skippedSteps, params)`],
+          [JSON.stringify({ ...meta, params: [{ ...meta.params[0], stpe: 1 }, ...meta.params.slice(1)] }), `${stateOwner}: '${STATE_WEIGHT_NAME}' params[0] has an unknown field "stpe" (known: name, length, step, scalars, buffers)`],
+        ];
+        for (const [edited, message] of cases) {
+          const tensor = tf.scalar(edited, 'string');
+          await assert.rejects(target.setWeights(replaced(saved, metaName, tensor)), { name: 'TypeError', message });
+          tensor.dispose();
           assert.equal(target.iterations, 3);
           assert.deepEqual(await exportedBits(target), before);
         }

@@ -1,6 +1,7 @@
 /**
- * Property-based: `setWeights` of a TfOptimizer and a TfPartition given a corrupted copy
- * of `getWeights()` (fast-check, fixed seed). Every outcome is one of two: refused with
+ * Property-based: `setWeights` of a TfOptimizer and a TfPartition, plain or with wrappers
+ * (EMA, SWA, GradientAccumulation, Lookahead), given a corrupted copy of `getWeights()`
+ * (fast-check, fixed seed). Every outcome is one of two: refused with
  * an Error, the optimizer's exported weights and iterations exactly as before; or
  * accepted, and the optimizer then exports exactly what it was given (nothing converted
  * or changed silently). Never a crash of another kind, never a half-loaded state.
@@ -8,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Adam, AdamW, Muon, partition, type AnyOptimizer, type Partition } from 'nesterov';
+import { Adam, AdamW, EMA, GradientAccumulation, Lookahead, Muon, SWA, partition, type AnyOptimizer, type Partition } from 'nesterov';
 import { tfOptimizer, type NamedTensor, type TfMembers, type TfWrappable } from 'nesterov/tfjs';
 import { batches, exportedBits, lossFn, smallModel, tf, useBackend } from './tfjs-helpers.ts';
 
@@ -92,6 +93,9 @@ const isKernel = (name: string): boolean => /kernel(_\d+)?$/.test(name);
 for (const [kind, make] of [
   ['TfOptimizer (Adam)', () => tfOptimizer(new Adam({ lr: 0.01 }) as unknown as AnyOptimizer)],
   ['TfPartition (Muon + AdamW)', () => tfOptimizer(partition((name) => (isKernel(name) ? 'muon' : 'rest'), { muon: new Muon({ lr: 0.02 }) as TfWrappable, rest: new AdamW({ lr: 0.01 }) as unknown as AnyOptimizer }) as unknown as Partition<TfMembers>)],
+  // The wrappers' state rides in the weight 'nesterov/wrappers' beside the base's.
+  ['TfOptimizer (EMA around GradientAccumulation of Adam)', () => tfOptimizer(new EMA(new GradientAccumulation(new Adam({ lr: 0.01 }), { steps: 2 }), { decay: 0.9 }))],
+  ['TfPartition (SWA of Muon + Lookahead of AdamW)', () => tfOptimizer(partition((name) => (isKernel(name) ? 'muon' : 'rest'), { muon: new SWA(new Muon({ lr: 0.02 })), rest: new Lookahead(new AdamW({ lr: 0.01 }), { k: 2 }) }))],
 ] as const) {
   describe(`setWeights of ${kind} given corrupted weights`, () => {
     it('refuses and changes nothing, or loads exactly what it was given', async () => {

@@ -35,8 +35,10 @@ describe('threads', () => {
   for (const entry of REGISTRY) {
     it(`${entry.id}: two threads equal one thread, bit for bit`, () => {
       const shapes = { W: 100003, b: 37, c: 1 };
-      const single = new ParamStore(shapes, { shared: true });
-      const split = new ParamStore(shapes, { shared: true });
+      const a = entry.make(0.01, { backend: 'wasm' });
+      const b = entry.make(0.01, { backend: 'wasm' });
+      const single = new ParamStore(shapes, { shared: true, stateBuffers: [a] });
+      const split = new ParamStore(shapes, { shared: true, stateBuffers: [b] });
       for (const store of [single, split]) {
         for (const name of store.names) {
           const p = store.params[name]!;
@@ -44,8 +46,6 @@ describe('threads', () => {
         }
       }
       pool.attach(split);
-      const a = entry.make(0.01, { backend: 'wasm' });
-      const b = entry.make(0.01, { backend: 'wasm' });
       for (let t = 0; t < 5; t++) {
         for (const store of [single, split]) {
           for (const name of store.names) {

@@ -3,7 +3,7 @@
  * typecheck` (part of `npm test`) compiles it, so each `@ts-expect-error` must be an
  * error and every other line must compile, as a user's strict project would see it.
  */
-import { Adam, AdamW, Muon, Nesterov, ParamStore, SGD, ScheduleFreeAdamW, partition, zerosLike, type AnyOptimizer, type FloatArray } from 'nesterov';
+import { Adam, AdamW, EMA, GradientAccumulation, Lookahead, Muon, Nesterov, ParamStore, SGD, ScheduleFreeAdamW, partition, zerosLike, type AnyOptimizer, type FloatArray } from 'nesterov';
 import { tfOptimizer } from 'nesterov/tfjs';
 
 // An interface of typed arrays is a parameter set (no index signature needed).
@@ -69,3 +69,11 @@ const partMuon: Muon = partitioned.members.muon.optimizer;
 void partMuon;
 // @ts-expect-error -- no member 'adam'
 void partitioned.members.adam;
+// A wrapper keeps its type too, its inner optimizer's with it; and a partition's member may be one.
+const tfEma: EMA<AdamW> = tfOptimizer(new EMA(new AdamW(), { decay: 0.99 })).optimizer;
+void tfEma.inner.defaults.weightDecay;
+const wrappedMembers = tfOptimizer(partition(() => 'adamw', { muon: new Lookahead(new Muon()), adamw: new GradientAccumulation(new AdamW(), { steps: 2 }) }));
+const partAccumulation: GradientAccumulation<AdamW> = wrappedMembers.members.adamw.optimizer;
+void partAccumulation.pendingSteps;
+// @ts-expect-error -- a wrapper around a partition is not wrapped (wrap each member)
+void tfOptimizer(new EMA(partition(() => 'a', { a: new AdamW() })));

@@ -146,6 +146,45 @@ export function stream4to3Quarters(a: usize, b: usize, c: usize, d: usize, n: i3
   for (let o = end4; o < end; o += 16) stream4to3Vector(a + o, b + o, c + o, d + o);
 }
 
+/** One vector of stream6to5 at a..f: loads, then stores. */
+@inline function stream6to5Vector(a: usize, b: usize, c: usize, d: usize, e: usize, f: usize): void {
+  const x = v128.load(a);
+  const y = v128.load(b);
+  const z = v128.load(c);
+  const w = v128.load(d);
+  const u = v128.load(e);
+  const t = v128.load(f);
+  v128.store(a, f32x4.add(y, z));
+  v128.store(c, w);
+  v128.store(d, u);
+  v128.store(e, t);
+  v128.store(f, x);
+}
+
+/** The memory traffic of an Adan step: reads a..f and writes a, c, d, e, f; one vector per iteration. */
+export function stream6to5(a: usize, b: usize, c: usize, d: usize, e: usize, f: usize, n: i32): void {
+  const end = <usize>n << 2;
+  for (let o: usize = 0; o < end; o += 16) stream6to5Vector(a + o, b + o, c + o, d + o, e + o, f + o);
+}
+
+/** stream6to5's traffic in quarters, as stream3to2Quarters. */
+export function stream6to5Quarters(a: usize, b: usize, c: usize, d: usize, e: usize, f: usize, n: i32): void {
+  const end = <usize>n << 2;
+  const end4 = end & ~(<usize>63);
+  if (end4 != 0) {
+    const quarter = end4 >> 2, q2 = quarter << 1, q3 = q2 + quarter;
+    let o: usize = 0;
+    do {
+      stream6to5Vector(a + o, b + o, c + o, d + o, e + o, f + o);
+      stream6to5Vector(a + o + quarter, b + o + quarter, c + o + quarter, d + o + quarter, e + o + quarter, f + o + quarter);
+      stream6to5Vector(a + o + q2, b + o + q2, c + o + q2, d + o + q2, e + o + q2, f + o + q2);
+      stream6to5Vector(a + o + q3, b + o + q3, c + o + q3, d + o + q3, e + o + q3, f + o + q3);
+      o += 16;
+    } while (o < quarter);
+  }
+  for (let o = end4; o < end; o += 16) stream6to5Vector(a + o, b + o, c + o, d + o, e + o, f + o);
+}
+
 /**
  * The reads of a Nesterov step and nothing else: a, b and c, one vector in each quarter
  * per iteration (as stream3to2Quarters), no store. The benchmark compares it with the

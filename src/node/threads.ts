@@ -28,7 +28,7 @@ const KERNEL = 2; // index into KERNEL_NAMES
 const FLAGS = 3; // the OR of the workers' kernel results (0 or 1), cleared before every RUN
 const DONE = 4; // workers finished with the current command
 const ARGS = 5; // the call's arguments: its pointers, then the element count, then the scalar block's address
-const SLOTS = 12;
+const SLOTS = 13;
 
 export const RUN = 1;
 export const ATTACH = 2;
@@ -64,13 +64,15 @@ export function runPart(kernels: KernelExports, control: Int32Array, part: numbe
   const c = control[ARGS + 2]! + offset;
   const d = control[ARGS + 3]! + offset;
   const e = control[ARGS + 4]! + offset;
+  const f = control[ARGS + 5]! + offset;
   const call = kernels[name] as (...args: number[]) => number | undefined;
   let result: number | undefined;
   if (pointers === 1) result = call(a, n, address);
   else if (pointers === 2) result = call(a, b, n, address);
   else if (pointers === 3) result = call(a, b, c, n, address);
   else if (pointers === 4) result = call(a, b, c, d, n, address);
-  else result = call(a, b, c, d, e, n, address);
+  else if (pointers === 5) result = call(a, b, c, d, e, n, address);
+  else result = call(a, b, c, d, e, f, n, address);
   return result ?? 0;
 }
 
@@ -143,7 +145,7 @@ export async function startThreads(threads = 2): Promise<ThreadPool> {
   function threaded(index: number): (...args: number[]) => number {
     // Fixed arity, no rest parameters or arrays: a dispatch allocates nothing. Missing
     // arguments store as 0. The result is the OR of every chunk's (the kernels' flags).
-    return (a0?: number, a1?: number, a2?: number, a3?: number, a4?: number, a5?: number, a6?: number) => {
+    return (a0?: number, a1?: number, a2?: number, a3?: number, a4?: number, a5?: number, a6?: number, a7?: number) => {
       control[KERNEL] = index;
       control[ARGS] = a0!;
       control[ARGS + 1] = a1!;
@@ -152,6 +154,7 @@ export async function startThreads(threads = 2): Promise<ThreadPool> {
       control[ARGS + 4] = a4!;
       control[ARGS + 5] = a5!;
       control[ARGS + 6] = a6!;
+      control[ARGS + 7] = a7!;
       const own = broadcast(RUN, runOwnPart);
       return own | Atomics.load(control, FLAGS);
     };

@@ -58,6 +58,7 @@ export function stateDictOf<H extends CommonHyper, S extends RuleState>(
   variant: string | null,
   slots: ReadonlyMap<string, Slot<H, S>>,
   counters: Counters,
+  hyperparameters?: { readonly [option: string]: number | boolean },
 ): OptimizerStateDict {
   // Records keyed by names have no prototype (as the decoders in state.ts make them):
   // a parameter may be named '__proto__', and a decoded dict deep-equals this one.
@@ -75,7 +76,7 @@ export function stateDictOf<H extends CommonHyper, S extends RuleState>(
     for (const key of rule.scalarNames) scalars[key] = (state as unknown as Record<string, number>)[key]!;
     params[name] = { dtype: slot.dtype, length: slot.length, step: state.step, scalars, buffers };
   }
-  return {
+  const dict: OptimizerStateDict = {
     format: STATE_FORMAT,
     version: STATE_VERSION,
     optimizer: rule.name,
@@ -84,6 +85,9 @@ export function stateDictOf<H extends CommonHyper, S extends RuleState>(
     skippedSteps: counters.skippedSteps,
     params,
   };
+  // Only when some value was set at run time: a dict without it is the format of 0.1.0.
+  if (hyperparameters !== undefined) dict.hyperparameters = { ...hyperparameters };
+  return dict;
 }
 
 /**

@@ -23,7 +23,7 @@
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -140,7 +140,7 @@ export const adadeltaRule: UpdateRule<AdadeltaOptions, AdadeltaHyper, AdadeltaSt
  * ```
  */
 export class Adadelta extends Optimizer<AdadeltaOptions, AdadeltaHyper, AdadeltaState> {
-  constructor(options: AdadeltaOptions & OptimizerOptions<AdadeltaOptions> = {}) {
+  constructor(options: Schedulable<AdadeltaOptions> & OptimizerOptions<AdadeltaOptions> = {}) {
     super(adadeltaRule, options);
   }
 }

@@ -24,7 +24,7 @@
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -143,7 +143,7 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
  * ```
  */
 export class AdaGrad extends Optimizer<AdaGradOptions, AdaGradHyper, AdaGradState> {
-  constructor(options: AdaGradOptions & OptimizerOptions<AdaGradOptions> = {}) {
+  constructor(options: Schedulable<AdaGradOptions> & OptimizerOptions<AdaGradOptions> = {}) {
     super(adagradRule, options);
   }
 }

@@ -37,7 +37,7 @@
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -293,7 +293,7 @@ export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
  * ```
  */
 export class Adam extends Optimizer<AdamOptions, AdamHyper, AdamState> {
-  constructor(options: AdamOptions & OptimizerOptions<AdamOptions> = {}) {
+  constructor(options: Schedulable<AdamOptions> & OptimizerOptions<AdamOptions> = {}) {
     super(adamRule, options);
   }
 }

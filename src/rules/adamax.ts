@@ -25,7 +25,7 @@
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -149,7 +149,7 @@ export const adamaxRule: UpdateRule<AdamaxOptions, AdamaxHyper, AdamaxState> = {
  * ```
  */
 export class Adamax extends Optimizer<AdamaxOptions, AdamaxHyper, AdamaxState> {
-  constructor(options: AdamaxOptions & OptimizerOptions<AdamaxOptions> = {}) {
+  constructor(options: Schedulable<AdamaxOptions> & OptimizerOptions<AdamaxOptions> = {}) {
     super(adamaxRule, options);
   }
 }

@@ -13,7 +13,7 @@
  * Defaults: lr 0.001, weightDecay 0.01 (PyTorch), beta1 0.9, beta2 0.999, eps 1e-8.
  * State: as Adam.
  */
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import { checkKnownOptions } from '../validate.ts';
 import type { UpdateRule } from '../rule.ts';
 import {
@@ -63,7 +63,7 @@ export const adamwRule: UpdateRule<AdamWOptions, AdamHyper, AdamState> = {
  * ```
  */
 export class AdamW extends Optimizer<AdamWOptions, AdamHyper, AdamState> {
-  constructor(options: AdamWOptions & OptimizerOptions<AdamWOptions> = {}) {
+  constructor(options: Schedulable<AdamWOptions> & OptimizerOptions<AdamWOptions> = {}) {
     super(adamwRule, options);
   }
 }

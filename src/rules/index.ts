@@ -19,6 +19,8 @@ import { Muon, muonDescription, type MuonOptions } from './muon.ts';
 import { NAdam, nadamRule } from './nadam.ts';
 import { NAdamW, nadamwRule } from './nadamw.ts';
 import { QHM, qhmRule } from './qhm.ts';
+import { Adan, adanRule } from './adan.ts';
+import { QHAdam, qhadamRule } from './qhadam.ts';
 import { Nesterov, nesterovRule } from './nesterov.ts';
 import { RAdam, radamRule } from './radam.ts';
 import { RMSProp, rmspropRule } from './rmsprop.ts';
@@ -71,6 +73,8 @@ export const RULES: readonly RegisteredOptimizer[] = Object.freeze([
   entry(lambRule, (o) => new LAMB(o), true),
   entry<MuonOptions>(muonDescription, (o) => new Muon(o), false),
   entry(qhmRule, (o) => new QHM(o), true),
+  entry(adanRule, (o) => new Adan(o), true),
+  entry(qhadamRule, (o) => new QHAdam(o), true),
   entry(nadamwRule, (o) => new NAdamW(o), true),
 ]);
 

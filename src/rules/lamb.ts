@@ -43,7 +43,7 @@
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -244,7 +244,7 @@ export const lambRule: UpdateRule<LAMBOptions, LAMBHyper, LAMBState> = {
  * ```
  */
 export class LAMB extends Optimizer<LAMBOptions, LAMBHyper, LAMBState> {
-  constructor(options: LAMBOptions & OptimizerOptions<LAMBOptions> = {}) {
+  constructor(options: Schedulable<LAMBOptions> & OptimizerOptions<LAMBOptions> = {}) {
     super(lambRule, options);
   }
 }

@@ -35,7 +35,7 @@
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -144,7 +144,7 @@ export const lionRule: UpdateRule<LionOptions, LionHyper, LionState> = {
  * ```
  */
 export class Lion extends Optimizer<LionOptions, LionHyper, LionState> {
-  constructor(options: LionOptions & OptimizerOptions<LionOptions> = {}) {
+  constructor(options: Schedulable<LionOptions> & OptimizerOptions<LionOptions> = {}) {
     super(lionRule, options);
   }
 }

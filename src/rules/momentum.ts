@@ -33,7 +33,7 @@
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -220,7 +220,7 @@ export const momentumRule: UpdateRule<MomentumOptions, MomentumHyper, MomentumSt
  * ```
  */
 export class Momentum extends Optimizer<MomentumOptions, MomentumHyper, MomentumState> {
-  constructor(options: MomentumOptions & OptimizerOptions<MomentumOptions> = {}) {
+  constructor(options: Schedulable<MomentumOptions> & OptimizerOptions<MomentumOptions> = {}) {
     super(momentumRule, options);
   }
 }

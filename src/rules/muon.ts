@@ -33,6 +33,9 @@
  * authors recommend). State (torch's key): `momentumBuffer`, kept in arrays of the
  * optimizer's own, also for a ParamStore (`stateBuffersPerParam()` is 0).
  *
+ * lr, momentum, nsSteps and weightDecay take schedules `(step) => value` and change with
+ * `setHyperparameters`, as every optimizer's (docs/hyperparameters.md); `shapes` does not.
+ *
  * Kernels: the matrix products run in WebAssembly SIMD (assembly/kernels.ts: `gram`,
  * `nsPoly`, `nsApply`, register-blocked) on a memory of Muon's own, one per matrix shape,
  * made at the first step of that shape and never grown; else in JS loops (double
@@ -46,6 +49,7 @@ import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatAr
 import { booleanOption, checkKnownOptions, choiceOption, learningRateOption, numberOption } from '../validate.ts';
 import { instantiateKernels, wasmUnavailableReason, SCALAR_BLOCK_DOUBLES, type WasmKernels } from '../wasm/kernels.ts';
 import type { Backend, NonFinitePolicy } from '../optimizer.ts';
+import { Hyperparameters, type Schedulable } from '../optimizer/hyperparameters.ts';
 import type { OptimizerLike } from '../contract.ts';
 import type { RuleDescription } from '../rule.ts';
 import { checkNoAliasing, checkSet, type AliasEntry } from '../optimizer/checks.ts';
@@ -102,6 +106,24 @@ export interface MuonState {
 }
 
 const OPTION_NAMES = ['lr', 'momentum', 'nesterov', 'nsSteps', 'weightDecay', 'maximize', 'shapes', 'backend', 'nonFinite', 'checkInputs'] as const;
+/** The options that are hyperparameters (the rest configure the optimizer: fixed at construction). */
+const HYPER_NAMES: readonly string[] = ['lr', 'momentum', 'nesterov', 'nsSteps', 'weightDecay', 'maximize'];
+
+/** Muon's hyperparameters, validated, defaults applied. */
+function resolveMuon(options: { readonly [key: string]: unknown }): MuonHyper {
+  const owner = 'Muon';
+  checkKnownOptions(owner, options, HYPER_NAMES);
+  const nsSteps = numberOption(owner, 'nsSteps', options.nsSteps, 5, { min: 0 });
+  if (!Number.isInteger(nsSteps)) throw optionError(owner, 'nsSteps', nsSteps, 'an integer >= 0');
+  return {
+    lr: learningRateOption(owner, options.lr, 0.02),
+    momentum: numberOption(owner, 'momentum', options.momentum, 0.95, { min: 0, below: 1 }),
+    nesterov: booleanOption(owner, 'nesterov', options.nesterov, true),
+    nsSteps,
+    weightDecay: numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 }),
+    maximize: booleanOption(owner, 'maximize', options.maximize, false),
+  };
+}
 
 /**
  * Scratch for one matrix shape: X and its ping-pong partner (rows x cols, rows <= cols,
@@ -276,7 +298,8 @@ function aliasEntriesOf(params: ParamSet, grads: ParamSet): AliasEntry[] {
 }
 
 export class Muon implements OptimizerLike<OptimizerStateDict> {
-  readonly defaults: Readonly<MuonHyper>;
+  /** The hyperparameters, their schedules and the values set at run time (see optimizer/hyperparameters.ts). */
+  readonly #hyper: Hyperparameters<MuonHyper>;
   readonly backend: Backend;
   readonly nonFinite: NonFinitePolicy;
   readonly checkInputs: boolean;
@@ -300,7 +323,7 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
   /** The arrays of the last set checked for aliasing: [param, grad] per parameter. */
   readonly #checkedArrays: unknown[] = [];
 
-  constructor(options: MuonOptions = {}) {
+  constructor(options: Schedulable<MuonOptions> = {}) {
     const owner = 'Muon';
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
@@ -309,16 +332,9 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     this.backend = choiceOption<Backend>(owner, 'backend', options.backend, ['auto', 'js', 'wasm']);
     this.nonFinite = choiceOption<NonFinitePolicy>(owner, 'nonFinite', options.nonFinite, ['error', 'skip', 'ignore']);
     this.checkInputs = booleanOption(owner, 'checkInputs', options.checkInputs, true);
-    const nsSteps = numberOption(owner, 'nsSteps', options.nsSteps, 5, { min: 0 });
-    if (!Number.isInteger(nsSteps)) throw optionError(owner, 'nsSteps', nsSteps, 'an integer >= 0');
-    this.defaults = Object.freeze({
-      lr: learningRateOption(owner, options.lr, 0.02),
-      momentum: numberOption(owner, 'momentum', options.momentum, 0.95, { min: 0, below: 1 }),
-      nesterov: booleanOption(owner, 'nesterov', options.nesterov, true),
-      nsSteps,
-      weightDecay: numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 }),
-      maximize: booleanOption(owner, 'maximize', options.maximize, false),
-    });
+    const hyperOptions: { [key: string]: unknown } = {};
+    for (const key of HYPER_NAMES) if ((options as { readonly [key: string]: unknown })[key] !== undefined) hyperOptions[key] = (options as { readonly [key: string]: unknown })[key];
+    this.#hyper = new Hyperparameters<MuonHyper>({ owner, ruleKey: 'muon', resolve: resolveMuon }, hyperOptions, []);
     const shapes: unknown = options.shapes;
     if (shapes !== undefined) {
       if (shapes === null || typeof shapes !== 'object' || Array.isArray(shapes)) {
@@ -334,6 +350,33 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     if (this.backend === 'wasm' && wasmUnavailableReason() !== undefined) {
       throw optionError(owner, 'backend', 'wasm', `'auto' or 'js' (${wasmUnavailableReason()!})`);
     }
+  }
+
+  /**
+   * The hyperparameters. With a schedule, or after `setHyperparameters`, the values of the
+   * step last taken or checked (step 0's before the first); `hyperparameters(step)` gives
+   * any step's.
+   */
+  get defaults(): Readonly<MuonHyper> {
+    return this.#hyper.hyper(0);
+  }
+
+  /** The hyperparameters at update `step` (default: the next), schedules evaluated (`lr` as given). */
+  hyperparameters(step: number = this.#stepCount): Readonly<MuonHyper> {
+    return this.#hyper.at(0, step);
+  }
+
+  /** The names of the options given as schedules (`lr` included). */
+  get scheduledOptions(): readonly string[] {
+    return this.#hyper.scheduledOptions;
+  }
+
+  /**
+   * New values for hyperparameters (numbers, booleans, schedules), in force from the next
+   * step; checked at the call, as Optimizer's `setHyperparameters` (see there).
+   */
+  setHyperparameters(values: Partial<Schedulable<Omit<MuonOptions, 'shapes' | 'backend' | 'nonFinite' | 'checkInputs'>>>): void {
+    this.#hyper.set('Muon.setHyperparameters', values, this.#stepCount, ['shapes', 'backend', 'nonFinite', 'checkInputs']);
   }
 
   /** Muon keeps its momentum outside any ParamStore: it needs none of a store's state regions. */
@@ -447,6 +490,7 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     this.#sawNonFinite = false;
     this.#overflow = undefined;
     this.#usedWasm = false;
+    this.#hyper.prepare(this.#stepCount);
     this.#setLearningRate();
     const names = store !== undefined && storeOf(grads) === store ? storeNames : undefined;
     if (storeNames !== undefined && names === undefined) {
@@ -665,7 +709,10 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
       buffers.momentumBuffer = state.momentumBuffer.slice();
       params[name] = { dtype: slot.dtype, length: state.momentumBuffer.length, step: state.step, scalars: Object.create(null) as { [key: string]: number }, buffers };
     }
-    return { format: STATE_FORMAT, version: STATE_VERSION, optimizer: 'Muon', variant: null, stepCount: this.#stepCount, skippedSteps: this.#skippedSteps, params };
+    const dict: OptimizerStateDict = { format: STATE_FORMAT, version: STATE_VERSION, optimizer: 'Muon', variant: null, stepCount: this.#stepCount, skippedSteps: this.#skippedSteps, params };
+    const hyperparameters = this.#hyper.saved();
+    if (hyperparameters !== undefined) dict.hyperparameters = hyperparameters;
+    return dict;
   }
 
   /** Replaces the whole state with a saved one (copied); validated first, so a bad one changes nothing. */
@@ -693,6 +740,7 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
       // The shape is checked against the parameter at the next update (rows 0: not yet known).
       slots.set(name, { rows: 0, cols: 0, state: { step: record.step, momentumBuffer }, dtype: record.dtype, workspace: undefined });
     }
+    this.#hyper.planLoad(owner, saved.hyperparameters, saved.stepCount)();
     this.#slots.clear();
     for (const [name, slot] of slots) this.#slots.set(name, slot);
     this.#stepCount = saved.stepCount;

@@ -14,6 +14,13 @@
  * (`mu_product * mu * mu_next`): a different method. Keras 3 uses 0.96^t (psi = 1)
  * and eps 1e-7; optax's nadam keeps beta1 constant. Three algorithms share the name.
  *
+ * Scheduled beta1 or momentumDecay (a schedule, or `setHyperparameters` between steps):
+ * mu_t and mu_{t+1} are computed with step t's values, and muProduct multiplies in
+ * each step's mu_t as it was, so P_t = mu_1(beta1_1) * ... * mu_t(beta1_t) is not
+ * recomputed from the current beta1. This is what torch does when
+ * `param_groups[0]['betas']` changes between steps (its `mu_product *= mu`). The bias
+ * correction 1 - beta2^t uses the current beta2, as torch's does.
+ *
  * Defaults: lr 0.002, beta1 0.9, beta2 0.999, eps 1e-8, momentumDecay 0.004 (PyTorch).
  * `weightDecay` is coupled (added to the gradient); `decoupledWeightDecay: true` (torch
  * 2.x's `decoupled_weight_decay=True`) makes it NAdamW (nadamw.ts): p <- p * (1 - lr *
@@ -27,7 +34,7 @@
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -183,7 +190,7 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
  * ```
  */
 export class NAdam extends Optimizer<NAdamOptions, NAdamHyper, NAdamState> {
-  constructor(options: NAdamOptions & OptimizerOptions<NAdamOptions> = {}) {
+  constructor(options: Schedulable<NAdamOptions> & OptimizerOptions<NAdamOptions> = {}) {
     super(nadamRule, options);
   }
 }

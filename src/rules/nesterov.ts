@@ -48,7 +48,7 @@
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import { describeValue, UpdateError } from '../errors.ts';
 import { forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
 import { checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
@@ -269,7 +269,7 @@ export class Nesterov extends Optimizer<NesterovOptions, NesterovHyper, Nesterov
   // A record without prototype, so that any name works, '__proto__' too.
   readonly #lookahead: { [name: string]: FloatArray } = Object.create(null) as { [name: string]: FloatArray };
 
-  constructor(options: NesterovOptions & OptimizerOptions<NesterovOptions> = {}) {
+  constructor(options: Schedulable<NesterovOptions> & OptimizerOptions<NesterovOptions> = {}) {
     super(nesterovRule, options);
   }
 

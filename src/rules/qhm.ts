@@ -26,7 +26,7 @@
  * report every NaN or Infinity they write, and update() throws an UpdateError naming it.
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray, LearningRate } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -141,7 +141,7 @@ export const qhmRule: UpdateRule<QHMOptions, QHMHyper, QHMState> = {
  * ```
  */
 export class QHM extends Optimizer<QHMOptions, QHMHyper, QHMState> {
-  constructor(options: QHMOptions & OptimizerOptions<QHMOptions> = {}) {
+  constructor(options: Schedulable<QHMOptions> & OptimizerOptions<QHMOptions> = {}) {
     super(qhmRule, options);
   }
 

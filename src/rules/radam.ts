@@ -34,7 +34,7 @@
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -182,7 +182,7 @@ export const radamRule: UpdateRule<RAdamOptions, RAdamHyper, RAdamState> = {
  * ```
  */
 export class RAdam extends Optimizer<RAdamOptions, RAdamHyper, RAdamState> {
-  constructor(options: RAdamOptions & OptimizerOptions<RAdamOptions> = {}) {
+  constructor(options: Schedulable<RAdamOptions> & OptimizerOptions<RAdamOptions> = {}) {
     super(radamRule, options);
   }
 }

@@ -32,7 +32,7 @@
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { booleanOption, checkKnownOptions, choiceOption, numberOption, requireNeutral } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -196,7 +196,7 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
  * ```
  */
 export class RMSProp extends Optimizer<RMSPropOptions, RMSPropHyper, RMSPropState> {
-  constructor(options: RMSPropOptions & OptimizerOptions<RMSPropOptions> = {}) {
+  constructor(options: Schedulable<RMSPropOptions> & OptimizerOptions<RMSPropOptions> = {}) {
     super(rmspropRule, options);
   }
 }

@@ -40,7 +40,7 @@
  */
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { optionError } from '../errors.ts';
@@ -191,7 +191,7 @@ export const rpropRule: UpdateRule<RpropOptions, RpropHyper, RpropState> = {
  * ```
  */
 export class Rprop extends Optimizer<RpropOptions, RpropHyper, RpropState> {
-  constructor(options: RpropOptions & OptimizerOptions<RpropOptions> = {}) {
+  constructor(options: Schedulable<RpropOptions> & OptimizerOptions<RpropOptions> = {}) {
     super(rpropRule, options);
   }
 }

@@ -28,7 +28,7 @@ import { powIntInto } from '../math.ts';
 import { optionError } from '../errors.ts';
 import { allocate, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import type { OptimizerOptions } from '../optimizer.ts';
+import type { OptimizerOptions, Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -178,7 +178,7 @@ export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, Schedul
  * ```
  */
 export class ScheduleFreeAdamW extends ScheduleFreeOptimizer<ScheduleFreeAdamWOptions, ScheduleFreeAdamWHyper, ScheduleFreeAdamWState> {
-  constructor(options: ScheduleFreeAdamWOptions & OptimizerOptions<ScheduleFreeAdamWOptions> = {}) {
+  constructor(options: Schedulable<ScheduleFreeAdamWOptions> & OptimizerOptions<ScheduleFreeAdamWOptions> = {}) {
     super(scheduleFreeAdamwRule, (h) => h.beta1, options);
   }
 }

@@ -38,7 +38,7 @@
 import { optionError, StateError, UpdateError } from '../errors.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator, type WeightDecayKind } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import { checkStateDict, type OptimizerStateDict } from '../state.ts';
 import { storeOf } from '../store.ts';
 import { dtypeOf, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
@@ -245,7 +245,7 @@ export class ScheduleFreeOptimizer<O extends ScheduleFreeCommonOptions, H extend
   readonly #beta: (hyper: H) => number;
   #training = true;
 
-  constructor(rule: UpdateRule<O, H, S>, beta: (hyper: H) => number, options: O & OptimizerOptions<O>) {
+  constructor(rule: UpdateRule<O, H, S>, beta: (hyper: H) => number, options: Schedulable<O> & OptimizerOptions<O>) {
     super(rule, options);
     this.#name = rule.name;
     this.#beta = beta;
@@ -362,7 +362,7 @@ export class ScheduleFreeOptimizer<O extends ScheduleFreeCommonOptions, H extend
  * ```
  */
 export class ScheduleFreeSGD extends ScheduleFreeOptimizer<ScheduleFreeSGDOptions, ScheduleFreeSGDHyper, ScheduleFreeSGDState> {
-  constructor(options: ScheduleFreeSGDOptions & OptimizerOptions<ScheduleFreeSGDOptions> = {}) {
+  constructor(options: Schedulable<ScheduleFreeSGDOptions> & OptimizerOptions<ScheduleFreeSGDOptions> = {}) {
     super(scheduleFreeSgdRule, (h) => h.momentum, options);
   }
 }

@@ -19,7 +19,7 @@
  */
 import { COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
-import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
+import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { FloatArray } from '../types.ts';
 import { checkKnownOptions } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
@@ -107,7 +107,7 @@ export const sgdRule: UpdateRule<SGDOptions, SGDHyper, SGDState> = {
  * ```
  */
 export class SGD extends Optimizer<SGDOptions, SGDHyper, SGDState> {
-  constructor(options: SGDOptions & OptimizerOptions<SGDOptions> = {}) {
+  constructor(options: Schedulable<SGDOptions> & OptimizerOptions<SGDOptions> = {}) {
     super(sgdRule, options);
   }
 }

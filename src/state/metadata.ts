@@ -41,7 +41,7 @@ function metadataOf(state: OptimizerStateDict, at: string, tensorPrefix: string,
     }
     params[name] = { dtype: record.dtype, length: record.length, step: record.step, scalars, buffers };
   }
-  return {
+  const meta: { [key: string]: unknown } = {
     format: state.format,
     version: state.version,
     optimizer: state.optimizer,
@@ -50,6 +50,9 @@ function metadataOf(state: OptimizerStateDict, at: string, tensorPrefix: string,
     skippedSteps: state.skippedSteps,
     params,
   };
+  // Written only when present, so that a state without it is the file of 0.1.0 byte for byte.
+  if (state.hyperparameters !== undefined) meta.hyperparameters = { ...state.hyperparameters };
+  return meta;
 }
 
 /**
@@ -109,7 +112,7 @@ function stateFromMetadata(meta: { [key: string]: unknown }, at: string, decodeB
     for (const [key, value] of Object.entries(raw.buffers)) buffers[key] = decodeBuffer(`${where}.buffers.${key}`, dtype, value);
     params[name] = { dtype, length: raw.length, step: raw.step, scalars, buffers };
   }
-  return {
+  const state: { [key: string]: unknown } = {
     format: meta.format,
     version: meta.version,
     optimizer: meta.optimizer,
@@ -118,6 +121,9 @@ function stateFromMetadata(meta: { [key: string]: unknown }, at: string, decodeB
     skippedSteps: meta.skippedSteps,
     params,
   };
+  // Absent in files written before run-time hyperparameters existed: they load as before.
+  if (meta.hyperparameters !== undefined) state.hyperparameters = meta.hyperparameters;
+  return state;
 }
 
 /** A tree from its JSON form (not yet checked: checkNode does that on the result). */

@@ -39,6 +39,12 @@ export interface OptimizerStateDict {
   /** Updates skipped for non-finite gradients (`nonFinite: 'skip'`). */
   skippedSteps: number;
   params: { [name: string]: ParamStateRecord };
+  /**
+   * Hyperparameters set at run time (`setHyperparameters`), numbers and booleans by option
+   * name; absent when none was (and in files written before it existed). A schedule set
+   * at run time is not here: a function cannot be saved.
+   */
+  hyperparameters?: { [option: string]: number | boolean };
 }
 
 /**
@@ -130,6 +136,12 @@ function checkSingle(value: unknown, at: string): OptimizerStateDict {
   if (!isCount(value.stepCount)) failAt(at, `stepCount is ${describeValue(value.stepCount)}, expected an integer >= 0`);
   if (!isCount(value.skippedSteps)) failAt(at, `skippedSteps is ${describeValue(value.skippedSteps)}, expected an integer >= 0`);
   if (!isRecord(value.params)) failAt(at, `params is ${describeValue(value.params)}, expected an object`);
+  if (value.hyperparameters !== undefined) {
+    if (!isRecord(value.hyperparameters)) failAt(at, `hyperparameters is ${describeValue(value.hyperparameters)}, expected an object { option: value }`);
+    for (const [key, option] of Object.entries(value.hyperparameters)) {
+      if (typeof option !== 'boolean' && !(typeof option === 'number' && Number.isFinite(option))) failAt(at, `hyperparameters.${key} is ${describeValue(option)}, expected a finite number or a boolean`);
+    }
+  }
   for (const [name, record] of Object.entries(value.params)) {
     const where = `params['${name}']`;
     if (!isRecord(record)) failAt(at, `${where} is ${describeValue(record)}`);

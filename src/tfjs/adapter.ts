@@ -4,26 +4,34 @@
  * - rule-view.ts: which rule the optimizer runs (by its key in the registry) and its ops;
  * - gradients.ts: a call's gradients checked against their variables;
  * - kernel-path.ts / ops-path.ts: the two ways a step runs;
- * - weights.ts / config.ts: the state as TF.js weights, the options as a TF.js config.
+ * - weights.ts / config.ts: the state as TF.js weights, the options as a TF.js config;
+ * - wrappers.ts: EMA, SWA, GradientAccumulation and Lookahead around the optimizer (the
+ *   kernel path steps them; their state and options beside the rule's).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { UpdateError, describeValue, optionError } from '../errors.ts';
-import type { ParamStateRecord } from '../state.ts';
+import { StateError, UpdateError, describeValue, optionError } from '../errors.ts';
+import { stateFromJSON, type SavedState } from '../state.ts';
+import type { FloatArray } from '../types.ts';
 import { configOf, optimizerFromConfig } from './config.ts';
 import { gradientEntries } from './gradients.ts';
 import { KernelPath } from './kernel-path.ts';
 import { OpsPath } from './ops-path.ts';
-import { RuleView, registeredOf } from './rule-view.ts';
+import { RuleView } from './rule-view.ts';
 import { KERNEL_ONLY } from './rules/index.ts';
 import type { Entry, Mode, NamedTensor, TfOptimizerOptions, TfWrappable } from './types.ts';
 import { shapeOf, stateOfWeights, weightsOf } from './weights.ts';
+import { WRAPPERS_WEIGHT_NAME, averagingOf, chainOf, leafOf, paramsOfChainState, renamedState, withLeaf, wrapperName, wrappersConfig, wrappersText, type Chain, type TfWrapper } from './wrappers.ts';
 
 export type { NamedTensor, TfOptimizerOptions, TfPath, TfWrappable } from './types.ts';
 export { STATE_WEIGHT_NAME } from './weights.ts';
+export { WRAPPERS_WEIGHT_NAME, type TfWrapper } from './wrappers.ts';
 
-/** Whether `optimizer` is one that TfOptimizer wraps (an optimizer of a registered rule, or Muon). */
-export function isWrappable(optimizer: unknown): optimizer is TfWrappable {
-  return registeredOf(optimizer) !== undefined;
+/**
+ * Whether `optimizer` is one that TfOptimizer wraps: an optimizer of a registered rule, Muon,
+ * or a chain of EMA, SWA, GradientAccumulation and Lookahead around one of them.
+ */
+export function isWrappable(optimizer: unknown): optimizer is TfWrappable | TfWrapper {
+  return chainOf(optimizer) !== undefined;
 }
 
 /**
@@ -33,14 +41,16 @@ export function isWrappable(optimizer: unknown): optimizer is TfWrappable {
  * tensors belong to this optimizer: they stay valid until the next `getWeights()` or
  * `dispose()`.
  */
-export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimizer {
+export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extends tf.Optimizer {
   /** The name under which the class is registered with `tf.serialization.registerClass`. */
   static get className(): string {
     return 'NesterovOptimizer';
   }
 
-  /** Our optimizer: its options, state and counters (`stepCount`, `skippedSteps`). */
+  /** Our optimizer: its options, state and counters (`stepCount`, `skippedSteps`); with wrappers, the outermost. */
   readonly optimizer: O;
+  /** The wrappers (outermost first, often none) and the optimizer of the rule inside them. */
+  readonly #chain: Chain;
   readonly options: Readonly<Required<Pick<TfOptimizerOptions, 'path'>> & Pick<TfOptimizerOptions, 'clipGradNorm'>>;
   readonly #view: RuleView;
   /** The path, once chosen (at construction, or with 'auto' at the first use on a backend). */
@@ -53,8 +63,12 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
   constructor(optimizer: O, options: TfOptimizerOptions = {}) {
     super();
     const owner = 'tfOptimizer';
-    const entry = registeredOf(optimizer);
-    if (entry === undefined) throw new TypeError(`${owner}: optimizer must be an optimizer of this library (new Nesterov(), new Adam(), ...), got ${describeValue(optimizer)}`);
+    let problem = '';
+    const chain = chainOf(optimizer, (why) => (problem = `: ${why}`));
+    if (chain === undefined) {
+      throw new TypeError(`${owner}: optimizer must be an optimizer of this library (new Nesterov(), new Adam(), ..., or EMA, SWA, GradientAccumulation, Lookahead around one), got ${describeValue(optimizer)}${problem}`);
+    }
+    const entry = chain.entry;
     if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: options must be an object, got ${describeValue(options)}`);
     for (const key of Object.keys(options)) {
       if (key !== 'path' && key !== 'clipGradNorm') throw optionError(owner, 'option', key, "'path' or 'clipGradNorm'");
@@ -65,10 +79,15 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
     if (clip !== undefined && (typeof clip !== 'number' || !(clip >= 0) || clip === Infinity)) {
       throw optionError(owner, 'clipGradNorm', clip, 'a finite number >= 0');
     }
-    this.#view = new RuleView(optimizer, entry);
+    this.#view = new RuleView(chain.base, entry);
     if (path === 'ops' && this.#view.ops === undefined) {
       throw optionError(owner, 'path', path, `'auto' or 'kernel' (${entry.name} runs on the kernel path only: ${KERNEL_ONLY[entry.key] ?? 'it has no TF.js ops'})`);
     }
+    if (path === 'ops' && chain.wrappers.length > 0) {
+      const name = wrapperName(chain.wrappers[0]!);
+      throw optionError(owner, 'path', path, `'auto' or 'kernel' (${name} runs on the kernel path only, on any backend: its state is the core ${name}'s typed arrays; 'auto' picks the kernel path for it)`);
+    }
+    this.#chain = chain;
     this.optimizer = optimizer;
     this.options = Object.freeze({ path, clipGradNorm: clip });
     if (path !== 'auto') this.#runner = this.#makeRunner(path);
@@ -77,14 +96,15 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
   #makeRunner(path: 'kernel' | 'ops'): KernelPath | OpsPath {
     const clip = this.options.clipGradNorm;
     const ops = this.#view.ops;
-    return path === 'ops' && ops !== undefined ? new OpsPath(this.#view, ops, this.optimizer.nonFinite, clip) : new KernelPath(this.optimizer, this.#view, clip);
+    return path === 'ops' && ops !== undefined ? new OpsPath(this.#view, ops, this.#chain.base.nonFinite, clip) : new KernelPath(this.optimizer, this.#chain.base, this.#view, clip);
   }
 
   /** With path 'auto', picks the path of the current backend, once. */
   #resolve(): KernelPath | OpsPath {
     if (this.#runner === undefined) {
       const backend = tf.getBackend();
-      this.#runner = this.#makeRunner(backend === 'cpu' || backend === 'wasm' || this.#view.ops === undefined ? 'kernel' : 'ops');
+      const kernel = backend === 'cpu' || backend === 'wasm' || this.#view.ops === undefined || this.#chain.wrappers.length > 0;
+      this.#runner = this.#makeRunner(kernel ? 'kernel' : 'ops');
     }
     return this.#runner;
   }
@@ -97,14 +117,67 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
     return this.#runner === undefined ? undefined : this.#runner instanceof OpsPath ? 'ops' : 'kernel';
   }
 
-  /** Steps skipped for a non-finite gradient (`nonFinite: 'skip'`). */
+  /** Steps skipped for a non-finite gradient (`nonFinite: 'skip'`); with wrappers, the base optimizer's. */
   get skippedSteps(): number {
-    return this.#runner?.skippedSteps ?? this.optimizer.skippedSteps;
+    return this.#runner?.skippedSteps ?? this.#chain.base.skippedSteps;
   }
 
-  /** Steps taken (skipped ones not counted: `iterations` counts every call, as TF.js does). */
+  /**
+   * Steps taken (skipped ones not counted: `iterations` counts every call, as TF.js does);
+   * with wrappers, the base optimizer's (under GradientAccumulation one per window).
+   */
   get stepCount(): number {
-    return this.#runner?.stepCount ?? this.optimizer.stepCount;
+    return this.#runner?.stepCount ?? this.#chain.base.stepCount;
+  }
+
+  /**
+   * EMA / SWA (the outermost one among the wrappers): copies of the averages by variable
+   * name, as the core wrapper's `averaged()`. Refused while swapped (see swap()).
+   */
+  averaged(): { [name: string]: FloatArray } {
+    return this.#averaging('averaged').averaged();
+  }
+
+  /**
+   * EMA / SWA: exchanges every averaged variable's value with its average, so the model
+   * holds the averaged weights (to evaluate, predict or save them); call it again to put the
+   * training weights back, bit for bit. While swapped, applyGradients (and so model.fit)
+   * is refused. Every averaged variable must still be registered with its size: checked
+   * before anything moves.
+   */
+  swap(): void {
+    const owner = `${TfOptimizer.className}.swap`;
+    const averaging = this.#averaging('swap');
+    const names = Object.keys(averaging.stateDict().buffers);
+    const registered = tf.engine().registeredVariables;
+    const variables = names.map((name) => {
+      const variable = Object.hasOwn(registered, name) ? registered[name] : undefined;
+      if (variable === undefined) throw new UpdateError(`${owner}: variable '${name}' has an average but is not registered any more (disposed?): swap exchanges every averaged variable`, name);
+      return variable;
+    });
+    const arrays = Object.create(null) as { [name: string]: Float32Array };
+    names.forEach((name, i) => {
+      arrays[name] = Float32Array.from(variables[i]!.dataSync() as Float32Array);
+    });
+    averaging.swap(arrays); // checks every length before it moves anything
+    names.forEach((name, i) => {
+      const value = tf.tensor(arrays[name]!, variables[i]!.shape, 'float32');
+      variables[i]!.assign(value);
+      value.dispose();
+    });
+  }
+
+  /** Whether the variables hold the averages (swap() was called an odd number of times). */
+  get swapped(): boolean {
+    return averagingOf(this.#chain)?.swapped ?? false;
+  }
+
+  #averaging(method: string): NonNullable<ReturnType<typeof averagingOf>> {
+    const averaging = averagingOf(this.#chain);
+    if (averaging === undefined) {
+      throw new TypeError(`${TfOptimizer.className}.${method}: only an EMA or SWA keeps averages; this optimizer runs ${[...this.#chain.wrappers.map(wrapperName), this.#view.name].join(' around ')}`);
+    }
+    return averaging;
   }
 
   /**
@@ -126,6 +199,15 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
    */
   eval(): void {
     this.#move('eval');
+  }
+
+  /**
+   * Passes to our optimizer's `setHyperparameters` (e.g. `{ momentum: 0.95 }`, numbers or
+   * schedules), in force from the next step on either path; checked at the call. Under
+   * wrappers it is the rule optimizer's, innermost.
+   */
+  setHyperparameters(values: Parameters<TfWrappable['setHyperparameters']>[0]): void {
+    (this.#chain.base as { setHyperparameters(values: unknown): void }).setHyperparameters(values);
   }
 
   /** Schedule-Free: moves the variables back to y (`y = lerp(x, z, 1 - beta)`) and allows steps again. */
@@ -170,16 +252,14 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
    * by this it works here too. The saved order is the order of the first step's variables.
    */
   #adoptSavedNames(entries: readonly Entry[]): void {
-    // Right after setWeights our optimizer holds the loaded state, on either path.
-    const dict = this.optimizer.stateDict();
-    const saved = Object.keys(dict.params);
-    if (saved.length !== entries.length || entries.some((e) => Object.hasOwn(dict.params, e.name))) return;
-    if (saved.some((name, i) => dict.params[name]!.length !== entries[i]!.variable.size)) return;
-    const params = Object.create(null) as { [name: string]: ParamStateRecord };
-    saved.forEach((name, i) => {
-      params[entries[i]!.name] = dict.params[name]!;
-    });
-    this.optimizer.loadStateDict({ ...dict, params });
+    // Right after setWeights our optimizer holds the loaded state, on either path (the
+    // base's, and the wrappers' around it, whose parameters may be the only ones saved).
+    const saved = [...paramsOfChainState(this.optimizer.stateDict())];
+    if (saved.length !== entries.length || entries.some((e) => saved.some(([name]) => name === e.name))) return;
+    if (saved.some(([, length], i) => length !== entries[i]!.variable.size)) return;
+    const names = new Map(saved.map(([name], i) => [name, entries[i]!.name]));
+    // The wrappers' state follows the same names (their averages, sums, slow weights).
+    this.optimizer.loadStateDict(renamedState(this.optimizer.stateDict(), names));
     this.#loaded();
   }
 
@@ -197,15 +277,19 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
         '',
       );
     }
+    if (this.swapped) {
+      const name = wrapperName(averagingOf(this.#chain)!);
+      throw new UpdateError(`${owner}: the variables hold the ${name}'s averages (swap() was called): call swap() again to put the training weights back before applyGradients`, '');
+    }
     // A schedule may return anything: checked here, so that a partition's members all
     // pass before any writes (the ops path uses the values; the core evaluates them again).
     for (const e of entries) this.#learningRate(e.name, runner.stepCount);
     return entries;
   }
 
-  /** This step's lr of parameter `name`, checked. */
+  /** This step's lr of parameter `name`, checked, and with it every scheduled value of the step. */
   #learningRate(name: string, step: number): number {
-    const lr = this.#view.hyper(name).lr;
+    const lr = this.#view.hyper(name, step).lr;
     const value = typeof lr === 'number' ? lr : lr(step);
     if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
       throw new UpdateError(`${TfOptimizer.className}.applyGradients: the lr schedule of parameter '${name}' returned ${describeValue(value)} at step ${step} (expected a finite number >= 0)`, name);
@@ -241,8 +325,9 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
     tf.dispose(this.#exported);
     this.#exported = [];
     const runner = this.#runner;
-    const dict = runner instanceof OpsPath ? await runner.stateDict(this.optimizer.stateDict()) : this.optimizer.stateDict();
+    const dict = runner instanceof OpsPath ? await runner.stateDict(this.#chain.base.stateDict()) : this.#chain.base.stateDict();
     const weights = weightsOf(dict, this.iterations);
+    if (this.#chain.wrappers.length > 0) weights.push({ name: WRAPPERS_WEIGHT_NAME, tensor: tf.scalar(wrappersText(this.optimizer.stateDict() as SavedState), 'string') });
     this.#exported = weights.map((w) => w.tensor);
     return weights;
   }
@@ -252,31 +337,58 @@ export class TfOptimizer<O extends TfWrappable = TfWrappable> extends tf.Optimiz
     // Everything is read and checked first (stateOfWeights, then loadStateDict, which
     // throws before changing anything); the state changes only once all of it is valid.
     const { dict, iterations } = await stateOfWeights(owner, weightValues, TfOptimizer.className);
-    this.optimizer.loadStateDict(dict);
+    this.optimizer.loadStateDict(await this.#withWrappers(owner, weightValues as NamedTensor[], dict));
     this.#resolve();
     this.#loaded();
     this.#adoptNames = true;
     this.iterations_ = iterations;
   }
 
+  /**
+   * The state to load: the base's `dict`, inside the wrappers' tree saved in the weight
+   * `nesterov/wrappers` when this optimizer has wrappers. Refuses weights of an optimizer
+   * with other wrappers (the loadStateDict of each wrapper checks the rest).
+   */
+  async #withWrappers(owner: string, weightValues: readonly NamedTensor[], dict: unknown): Promise<unknown> {
+    const weight = weightValues.find((w) => w.name === WRAPPERS_WEIGHT_NAME);
+    const mine = this.#chain.wrappers.map(wrapperName).join(', ');
+    if (weight === undefined) {
+      if (mine === '') return dict;
+      throw new TypeError(`${owner}: the weights lack '${WRAPPERS_WEIGHT_NAME}' (saved without wrappers), this optimizer has [${mine}]`);
+    }
+    if (mine === '') throw new TypeError(`${owner}: the weights hold wrappers' state ('${WRAPPERS_WEIGHT_NAME}'), this optimizer has none (${this.#view.name} alone)`);
+    if (weight.tensor.dtype !== 'string' || weight.tensor.size !== 1) {
+      throw new TypeError(`${owner}: weight '${WRAPPERS_WEIGHT_NAME}' must hold one string, got a ${weight.tensor.dtype} tensor of shape [${weight.tensor.shape.join(', ')}]`);
+    }
+    const tree = stateFromJSON<SavedState>(String((await weight.tensor.data())[0]));
+    const leaf = leafOf(tree) as { params?: unknown };
+    if (leaf === tree) throw new StateError(`${owner}: weight '${WRAPPERS_WEIGHT_NAME}' holds no wrapper's state, this optimizer has [${mine}]`);
+    if (leaf.params !== null && typeof leaf.params === 'object' && Object.keys(leaf.params).length > 0) {
+      throw new StateError(`${owner}: weight '${WRAPPERS_WEIGHT_NAME}' holds parameters of the base optimizer, which its own weights hold`);
+    }
+    return withLeaf(tree, dict);
+  }
+
   /** After our optimizer loaded a state: the path takes it. */
   #loaded(): void {
     const runner = this.#resolve();
     if (runner instanceof OpsPath) {
-      const mode = this.#view.scheduleFree ? (this.optimizer as unknown as { readonly mode: Mode }).mode : undefined;
-      runner.load(this.optimizer.stateDict(), shapeOf, mode);
+      const mode = this.#view.scheduleFree ? (this.#chain.base as unknown as { readonly mode: Mode }).mode : undefined;
+      runner.load(this.#chain.base.stateDict(), shapeOf, mode);
     } else {
       runner.loaded();
     }
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return configOf(this.optimizer, this.#view, this.options);
+    const config = configOf(this.#chain.base, this.#view, this.options);
+    if (this.#chain.wrappers.length > 0) config.wrappers = wrappersConfig(this.#chain.wrappers);
+    return config;
   }
 
   static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
     const { optimizer, options } = optimizerFromConfig(`${TfOptimizer.className}.fromConfig`, config);
-    return new (cls as unknown as new (o: TfWrappable, options: TfOptimizerOptions) => T)(optimizer, options);
+    return new (cls as unknown as new (o: TfWrappable | TfWrapper, options: TfOptimizerOptions) => T)(optimizer, options);
   }
 
   /** Frees every tensor this optimizer made (state variables, exported weights). */

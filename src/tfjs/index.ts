@@ -27,6 +27,10 @@
  *   eval mode is refused. The mode is saved in the state (`trainMode`).
  * - LAMB: the trust ratio's norms are over each variable (each tf.Variable is one
  *   parameter tensor, as in optax).
+ * - EMA, SWA, GradientAccumulation, Lookahead around an optimizer (wrappers.ts):
+ *   `tfOptimizer(new EMA(new AdamW()))` runs on the kernel path on every backend. EMA's and
+ *   SWA's averages: `averaged()`, and `swap()` exchanges the variables with them to
+ *   evaluate or save the averaged model (and back). Their state is saved with the rest.
  * - Muon: each variable's [rows, cols] is its TF.js shape; a variable that is not 2-D is
  *   refused, naming it. Muon and another optimizer over one model (Muon's authors'
  *   recommendation) are two adapters, each given the gradients of its variables:
@@ -35,25 +39,26 @@
  */
 import type { Partition } from '../partition.ts';
 import { TfOptimizer } from './adapter.ts';
-import { TfPartition, type TfMembers } from './partition.ts';
+import { TfPartition, type TfWrappedMembers } from './partition.ts';
 import type { TfOptimizerOptions, TfWrappable } from './types.ts';
+import type { TfWrapper } from './wrappers.ts';
 
-export { STATE_WEIGHT_NAME, TfOptimizer, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable } from './adapter.ts';
-export { PARTITION_WEIGHT_NAME, TfPartition, type TfMembers } from './partition.ts';
+export { STATE_WEIGHT_NAME, TfOptimizer, WRAPPERS_WEIGHT_NAME, type NamedTensor, type TfOptimizerOptions, type TfPath, type TfWrappable, type TfWrapper } from './adapter.ts';
+export { PARTITION_WEIGHT_NAME, TfPartition, type TfMembers, type TfWrappedMembers } from './partition.ts';
 
 /**
  * Wraps an optimizer of this library as a `tf.Optimizer`, for `model.compile({ optimizer })`,
  * `optimizer.minimize(...)` and `optimizer.applyGradients(...)`; a `partition(...)` of them
  * as one (each variable stepped by the optimizer its name is assigned to).
  */
-export function tfOptimizer<O extends TfWrappable>(optimizer: O, options?: TfOptimizerOptions): TfOptimizer<O>;
-export function tfOptimizer<M extends TfMembers>(optimizer: Partition<M>, options?: TfOptimizerOptions): TfPartition<M>;
-export function tfOptimizer(optimizer: TfWrappable | Partition<TfMembers>, options: TfOptimizerOptions = {}): TfOptimizer | TfPartition {
+export function tfOptimizer<O extends TfWrappable | TfWrapper>(optimizer: O, options?: TfOptimizerOptions): TfOptimizer<O>;
+export function tfOptimizer<M extends TfWrappedMembers>(optimizer: Partition<M>, options?: TfOptimizerOptions): TfPartition<M>;
+export function tfOptimizer(optimizer: TfWrappable | TfWrapper | Partition<TfWrappedMembers>, options: TfOptimizerOptions = {}): TfOptimizer<TfWrappable | TfWrapper> | TfPartition<TfWrappedMembers> {
   if (isPartition(optimizer)) return new TfPartition(optimizer, options);
   return new TfOptimizer(optimizer, options);
 }
 
-function isPartition(value: unknown): value is Partition<TfMembers> {
+function isPartition(value: unknown): value is Partition<TfWrappedMembers> {
   const candidate = value as { members?: unknown; memberOf?: unknown } | null;
   return candidate !== null && typeof candidate === 'object' && typeof candidate.memberOf === 'function' && candidate.members !== null && typeof candidate.members === 'object';
 }

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { clipGradNorm } from '../grads.ts';
+import type { OptimizerLike } from '../contract.ts';
 import type { OptimizerStateDict } from '../state.ts';
 import { ParamStore } from '../store.ts';
 import type { ScheduleFreeOptimizer, ScheduleFreeCommonHyper, ScheduleFreeCommonOptions, ScheduleFreeState } from '../rules/schedulefree-sgd.ts';
@@ -60,6 +61,9 @@ function assign(variable: tf.Variable, values: Float32Array, onWasm: boolean): v
 }
 
 export class KernelPath {
+  /** What steps the store: the base optimizer, or the wrappers around it (wrappers.ts). */
+  readonly #stepper: OptimizerLike;
+  /** The optimizer of the rule (the innermost of the wrappers): its counters say whether a step was applied. */
   readonly #optimizer: TfWrappable;
   readonly #view: RuleView;
   readonly #clipGradNorm: number | undefined;
@@ -67,7 +71,8 @@ export class KernelPath {
   /** The variables' data ids as we last wrote or read them, per name. */
   readonly #mirrored = new Map<string, object>();
 
-  constructor(optimizer: TfWrappable, view: RuleView, clip: number | undefined) {
+  constructor(stepper: OptimizerLike, optimizer: TfWrappable, view: RuleView, clip: number | undefined) {
+    this.#stepper = stepper;
     this.#optimizer = optimizer;
     this.#view = view;
     this.#clipGradNorm = clip;
@@ -117,7 +122,7 @@ export class KernelPath {
     if (store === undefined || store.names.length !== entries.length || entries.some((e, i) => store!.names[i] !== e.name || !sameShape(store!.shapes[e.name]!, e.variable.shape))) {
       const shapes: { [name: string]: readonly number[] } = Object.create(null) as { [name: string]: readonly number[] };
       for (const e of entries) Object.defineProperty(shapes, e.name, { value: e.variable.shape, enumerable: true });
-      store = this.#store = new ParamStore(shapes, { stateBuffers: this.#optimizer.stateBuffersPerParam() });
+      store = this.#store = new ParamStore(shapes, { stateBuffers: this.#stepper.stateBuffersPerParam() });
       this.#mirrored.clear();
     }
     const onWasm = tf.getBackend() === 'wasm';
@@ -140,7 +145,7 @@ export class KernelPath {
    */
   check(entries: readonly Entry[]): boolean {
     const store = this.#stage(entries);
-    return this.#optimizer.check(store.params, store.grads);
+    return this.#stepper.check(store.params, store.grads);
   }
 
   step(entries: readonly Entry[]): void {
@@ -149,10 +154,12 @@ export class KernelPath {
     if (this.#clipGradNorm !== undefined) clipGradNorm(store.grads, this.#clipGradNorm, { nonFinite: 'return' });
     const before = this.#optimizer.stepCount;
     try {
-      this.#optimizer.update(store.params, store.grads);
+      this.#stepper.update(store.params, store.grads);
     } finally {
       // Applied (also when it overflowed and threw, as the core says): the variables take
-      // the store's values. Skipped or refused: nothing to write.
+      // the store's values. Skipped or refused: nothing to write. A wrapper writes the
+      // params only in a step of its base (Lookahead's sync follows one; a micro-batch
+      // that GradientAccumulation only adds to its sums writes none).
       if (this.#optimizer.stepCount !== before) {
         for (const e of entries) {
           assign(e.variable, store.params[e.name]!, onWasm);

@@ -102,7 +102,7 @@ export class OpsPath {
       const grads = clippedByGlobalNorm(entries.map((e) => e.gradient), maxNorm);
       const written: tf.Tensor[] = [];
       entries.forEach((e, i) => {
-        const hyper = view.hyper(e.name);
+        const hyper = view.hyper(e.name, this.#stepCount);
         const slot = this.#slotOf(e, hyper);
         slot.step += 1;
         const [param, ...buffers] = this.#ops.step({ hyper: hyper as never, lr: lrs[i]!, step: slot.step, scalars: slot.scalars }, e.variable, grads[i]!, slot.buffers);
@@ -292,7 +292,7 @@ export class OpsPath {
       const grads = clippedByGlobalNorm(entries.map((e) => e.gradient), maxNorm);
       const written: tf.Tensor[] = [];
       entries.forEach((e, i) => {
-        const hyper = view.hyper(e.name);
+        const hyper = view.hyper(e.name, this.#stepCount);
         const slot = this.#slotOf(e, hyper);
         slot.step += 1;
         const [param, ...buffers] = this.#ops.step({ hyper: hyper as never, lr: lrs[i]!, step: slot.step, scalars: slot.scalars }, e.variable, grads[i]!, slot.buffers);

@@ -23,10 +23,13 @@ import { adapterOptionsFromConfig, optimizerFromConfig } from './config.ts';
 import { finiteFlags, readsSynchronously } from './flags.ts';
 import { pairsOf } from './gradients.ts';
 import type { NamedTensor, TfOptimizerOptions, TfPath, TfWrappable } from './types.ts';
+import type { TfWrapper } from './wrappers.ts';
 import { readIter, readMeta, weightsByName } from './weights.ts';
 
 /** The members of a partition the adapter can wrap: optimizers of this library, Muon included. */
 export type TfMembers = { readonly [key: string]: TfWrappable };
+/** As TfMembers, and members that are wrappers (EMA, SWA, GradientAccumulation, Lookahead) around one. */
+export type TfWrappedMembers = { readonly [key: string]: TfWrappable | TfWrapper };
 
 /** The weight that holds a partition's own counters and its members' keys. */
 export const PARTITION_WEIGHT_NAME = 'nesterov/partition';
@@ -37,7 +40,7 @@ const MEMBER_PREFIX = 'nesterov/partition/';
  * A `tf.Optimizer` that runs a `partition(...)` of optimizers of this library. Make it with
  * `tfOptimizer(partition(assign, optimizers), options)`.
  */
-export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
+export class TfPartition<M extends TfWrappedMembers = TfMembers> extends tf.Optimizer {
   /** The name under which the class is registered with `tf.serialization.registerClass`. */
   static get className(): string {
     return 'NesterovPartition';
@@ -69,7 +72,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
     const keys = Object.keys(split.members) as (keyof M & string)[];
     for (const key of keys) {
       if (!isWrappable(split.members[key])) {
-        throw new TypeError(`${owner}: partition member '${key}' must be an optimizer of this library (new Muon(), new AdamW(), ...), got ${describeValue(split.members[key])}`);
+        throw new TypeError(`${owner}: partition member '${key}' must be an optimizer of this library (new Muon(), new AdamW(), ..., or EMA, SWA, GradientAccumulation, Lookahead around one), got ${describeValue(split.members[key])}`);
       }
     }
     const path = options.path ?? 'auto';
@@ -282,7 +285,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
     if (!Array.isArray(members) || members.length === 0) {
       throw new TypeError(`${owner}: config.members must be a non-empty list of { name, config, variables } (saved by a ${TfPartition.className}), got ${describeValue(members)}`);
     }
-    const optimizers = Object.create(null) as { [key: string]: TfWrappable };
+    const optimizers = Object.create(null) as { [key: string]: TfWrappable | TfWrapper };
     const saved: { name: string; key: string }[] = [];
     members.forEach((value: unknown, i) => {
       const member = value as { name?: unknown; config?: unknown; variables?: unknown } | null;
@@ -302,7 +305,7 @@ export class TfPartition<M extends TfMembers = TfMembers> extends tf.Optimizer {
       optimizers[key] = optimizerFromConfig(`${owner}: members[${i}] ('${key}')`, member.config).optimizer;
     });
     const options = adapterOptionsFromConfig(owner, config);
-    return new (cls as unknown as new (split: Partition<TfMembers>, options: TfOptimizerOptions) => T)(partition(savedAssignment(saved), { ...optimizers }), options);
+    return new (cls as unknown as new (split: Partition<TfWrappedMembers>, options: TfOptimizerOptions) => T)(partition(savedAssignment(saved), { ...optimizers }), options);
   }
 
   /** Frees every tensor this optimizer and its members made. */

@@ -65,9 +65,13 @@ export class RuleView {
     return this.#elementwise?.rule.optionNames ?? MUON_OPTION_NAMES;
   }
 
-  /** The resolved hyperparameters of parameter `name` (Muon has one set for all). */
-  hyper(name: string): CommonHyper | MuonHyper {
-    return this.#elementwise !== undefined ? this.#elementwise.optimizer.hyperparameters(name) : this.#muon!.defaults;
+  /**
+   * The resolved hyperparameters of parameter `name` (Muon has one set for all) at update
+   * `step` (default: the core optimizer's next), schedules evaluated; throws the core's
+   * UpdateError for a scheduled value the rule refuses.
+   */
+  hyper(name: string, step?: number): CommonHyper | MuonHyper {
+    return this.#elementwise !== undefined ? this.#elementwise.optimizer.hyperparameters(name, step) : this.#muon!.hyperparameters(step);
   }
 
   /** The names of the state buffers of parameter `name`, in the rule's order. */

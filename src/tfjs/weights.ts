@@ -32,6 +32,7 @@ export function weightsOf(dict: OptimizerStateDict, iterations: number): NamedTe
     skippedSteps: dict.skippedSteps,
     params: Object.entries(dict.params).map(([name, record]) => ({ name, length: record.length, step: record.step, scalars: record.scalars, buffers: Object.keys(record.buffers) })),
   };
+  if (dict.hyperparameters !== undefined) meta.hyperparameters = dict.hyperparameters;
   for (const [name, record] of Object.entries(dict.params)) {
     const shape = shapeOf(name, record.length);
     for (const [key, values] of Object.entries(record.buffers)) {
@@ -50,6 +51,9 @@ export async function stateOfWeights(owner: string, weightValues: unknown, class
   const { byName, iter, metaTensor } = weightsByName(owner, weightValues, STATE_WEIGHT_NAME, className);
   const iterations = await readIter(owner, iter);
   const meta = await readMeta(owner, metaTensor, STATE_WEIGHT_NAME) as { [key: string]: unknown };
+  // A field this reader does not know would be dropped without a word (a corrupted key
+  // among them: '{ormat' for 'format', which then takes its default).
+  refuseUnknown(owner, `'${STATE_WEIGHT_NAME}'`, meta, META_FIELDS);
   if (!Array.isArray(meta.params)) throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' has no params list, got ${describeValue(meta.params)}`);
   const params = Object.create(null) as { [name: string]: unknown };
   for (const [i, value] of (meta.params as unknown[]).entries()) {
@@ -57,6 +61,7 @@ export async function stateOfWeights(owner: string, weightValues: unknown, class
     if (record === null || typeof record !== 'object' || typeof record.name !== 'string' || !Array.isArray(record.buffers) || record.buffers.some((key) => typeof key !== 'string')) {
       throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' params[${i}] must be { name, length, step, scalars, buffers: [names] }, got ${describeValue(value)}`);
     }
+    refuseUnknown(owner, `'${STATE_WEIGHT_NAME}' params[${i}]`, record, RECORD_FIELDS);
     if (Object.hasOwn(params, record.name)) throw new TypeError(`${owner}: '${STATE_WEIGHT_NAME}' lists parameter '${record.name}' twice`);
     const buffers = Object.create(null) as { [key: string]: Float32Array };
     for (const key of record.buffers as string[]) {
@@ -67,8 +72,19 @@ export async function stateOfWeights(owner: string, weightValues: unknown, class
     }
     params[record.name] = { dtype: 'float32', length: record.length, step: record.step, scalars: record.scalars, buffers };
   }
-  const dict = { format: meta.format ?? STATE_FORMAT, version: meta.version ?? STATE_VERSION, optimizer: meta.optimizer, variant: meta.variant, stepCount: meta.stepCount, skippedSteps: meta.skippedSteps, params };
+  const dict: { [key: string]: unknown } = { format: meta.format ?? STATE_FORMAT, version: meta.version ?? STATE_VERSION, optimizer: meta.optimizer, variant: meta.variant, stepCount: meta.stepCount, skippedSteps: meta.skippedSteps, params };
+  // Hyperparameters set at run time (absent in weights saved before they existed).
+  if (meta.hyperparameters !== undefined) dict.hyperparameters = meta.hyperparameters;
   return { dict, iterations };
+}
+
+/** The fields weightsOf writes in the JSON weight, and in each of its parameter records. */
+const META_FIELDS = ['format', 'version', 'optimizer', 'variant', 'stepCount', 'skippedSteps', 'params'] as const;
+const RECORD_FIELDS = ['name', 'length', 'step', 'scalars', 'buffers'] as const;
+
+function refuseUnknown(owner: string, where: string, value: object, known: readonly string[]): void {
+  const unknown = Object.keys(value).find((key) => !known.includes(key));
+  if (unknown !== undefined) throw new TypeError(`${owner}: ${where} has an unknown field ${describeValue(unknown)} (known: ${known.join(', ')})`);
 }
 
 /**

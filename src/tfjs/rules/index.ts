@@ -17,6 +17,8 @@ import { nadamwOps } from './nadamw.ts';
 import { nesterovOps } from './nesterov.ts';
 import type { RuleOps } from './ops.ts';
 import { qhmOps } from './qhm.ts';
+import { adanOps } from './adan.ts';
+import { qhadamOps } from './qhadam.ts';
 import { radamOps } from './radam.ts';
 import { rmspropOps } from './rmsprop.ts';
 import { rpropOps } from './rprop.ts';
@@ -52,6 +54,8 @@ export const RULE_OPS: { readonly [key: string]: AnyRuleOps } = Object.freeze({
   lamb: ops(lambOps),
   muon: ops(muonOps),
   qhm: ops(qhmOps),
+  adan: ops(adanOps),
+  qhadam: ops(qhadamOps),
   nadamw: ops(nadamwOps),
 });
 

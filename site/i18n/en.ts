@@ -1,0 +1,148 @@
+/**
+ * The playground's English strings. Every word the page shows lives in this table or in
+ * its Korean twin (ko.ts), under the same keys (test/site-i18n.test.ts checks both
+ * ways). An entry is a string, or a function of the values it names: the numbers are
+ * formatted by the page, so both languages show the same ones.
+ */
+type V = string | number;
+
+export const en = {
+  lang: 'en',
+  pageTitle: 'nesterov playground: NAG and its family, live',
+  skip: 'Skip to the plot',
+  heading: 'The NAG playground',
+  introHtml:
+    "Every optimizer of the <code>nesterov</code> library, running live in your browser on the same code that its tests check. It opens on the seed post's comparison: Nesterov's method (NAG) and the book's code on <code>x^2/20 + y^2</code> from (-7, 2), lr 0.1, momentum 0.9. Their paths differ from the first step: the book applies μ² to the new velocity.",
+  language: 'Language',
+  settings: 'Settings',
+  functionLegend: 'Function',
+  functionLabel: 'Function',
+  kappaLabel: 'Condition number κ',
+  exprLabelHtml: 'Formula in x and y (mathjs syntax, at most <span id="expr-max">500</span> characters)',
+  knobs: 'Knobs',
+  lrLabel: 'Learning rate',
+  momentumLabel: 'Momentum μ',
+  beta1Label: 'β1 (Adam family)',
+  beta2Label: 'β2 (Adam family)',
+  stepsLabel: 'Steps',
+  startLegend: 'Start',
+  startHint: 'Or click or drag on the plot. A start outside the plot is moved to its edge.',
+  resetStart: "The function's own start",
+  playLegend: 'Play',
+  shownLabel: 'Steps shown',
+  play: 'Play',
+  pause: 'Pause',
+  stepBack: '−1 step',
+  stepBackName: '−1 step (one step back)',
+  stepForward: '+1 step',
+  stepForwardName: '+1 step (one step forward)',
+  optimizersLegend: 'Optimizers',
+  shareLegend: 'Share',
+  shareHint: 'The address bar holds the whole view: copy it to share it.',
+  copyLink: 'Copy link',
+  download: 'Download paths (JSON)',
+  pathsList: 'Paths',
+  pictureHeading: 'One step, as the post draws it',
+  pictureOptimizer: 'Optimizer',
+  pictureStep: 'Step',
+  pictureNesterov: 'nesterov (NAG)',
+  pictureMomentum: 'momentum',
+  pictureBook: "nesterov-book (the book's code)",
+  key: 'Key',
+  keyMomentum: 'momentum step',
+  keyGradient: 'gradient step',
+  keyActual: 'actual step',
+  keyGradientAt: 'where the gradient is taken',
+  errorHeading: 'f − f* against the step',
+  ratesHeading: "minimize's rates: iterations against the condition number",
+  ratesHintHtml:
+    'Iterations <code>minimize</code> needs to bring f − f* below 1e-8 f(x0) on a 20-dimensional quadratic with eigenvalues 1 … κ, computed here, in your browser. Theory: gradient descent grows like κ (slope 1), the accelerated methods like √κ (slope ½).',
+  ratesRun: 'Compute again',
+
+  fnBook: "The book's function x^2/20 + y^2",
+  fnRosenbrock: 'Rosenbrock (1 - x)^2 + 100 (y - x^2)^2',
+  fnBeale: 'Beale',
+  fnSaddle: 'A saddle: x^2 + y^4/4 - y^2/2',
+  fnHimmelblau: 'Himmelblau (x^2 + y - 11)^2 + (x + y^2 - 7)^2',
+  fnQuadratic: 'Quadratic x^2/kappa + y^2 (condition number kappa)',
+  fnCustom: 'Your formula in x and y',
+  quadraticTitle: (v: { kappa: V }) => `Quadratic x^2/${v.kappa} + y^2 (condition number ${v.kappa})`,
+  customTitle: (v: { text: V }) => `f(x, y) = ${v.text}`,
+
+  optSgd: 'SGD',
+  optMomentum: 'Momentum (classic)',
+  optNesterov: 'Nesterov (NAG)',
+  optNesterovBook: "Nesterov, the book's code",
+  optAdagrad: 'AdaGrad',
+  optRmsprop: 'RMSProp',
+  optAdam: 'Adam',
+  optAdamw: 'AdamW (weight decay 0.01)',
+  optNadam: 'NAdam',
+  optMomentumPytorch: "Momentum, PyTorch's form",
+  optNesterovPytorch: "Nesterov, PyTorch's form",
+  optAdagradBook: "AdaGrad, the book's code",
+  optRmspropBook: "RMSProp, the book's code",
+  optAdamBook: "Adam, the book's code",
+  optAdamwBook: "AdamW, the book's form",
+
+  workingOut: 'Working out the formula’s derivatives …',
+  plotWorking: 'Working out the formula’s derivatives.',
+  plotFixFormula: 'No function to draw: fix the formula.',
+  noFunction: 'No function to draw.',
+  plotTitle: (v: { title: V; x: V; y: V; count: number; shown: V; steps: V }) =>
+    `${v.title}, from (${v.x}, ${v.y}), ${v.count} optimizer${v.count === 1 ? '' : 's'}, ${v.shown} of ${v.steps} steps shown.`,
+  legendItem: (v: { name: V; step: V; x: V; y: V }) => `${v.name}: step ${v.step} at (${v.x}, ${v.y})`,
+  legendStopped: (v: { step: V }) => `; stopped at step ${v.step}`,
+  stopNote: (v: { name: V; step: V; steps: V; reason: V }) => `${v.name} stopped at step ${v.step} of ${v.steps}: ${v.reason}.`,
+  drawnUpTo: (v: { count: number }) => `${v.count === 1 ? 'It is' : 'Each is'} drawn up to its last finite point.`,
+  stopStart: (v: { point: V; value: V }) => `f at the start ${v.point} is ${v.value}, not a finite number`,
+  stopGradient: (v: { point: V; gradient: V }) => `the gradient at ${v.point} is ${v.gradient}, not finite`,
+  stopOverflow: (v: { step: V; point: V }) => `step ${v.step} would go to ${v.point}, past the finite numbers`,
+  stopValue: (v: { step: V; point: V; value: V }) => `step ${v.step} would go to ${v.point}, where f is ${v.value}`,
+  startMoved: (v: { start: V; x0: V; x1: V; y0: V; y1: V; moved: V }) =>
+    `The start ${v.start} is outside the plot (x from ${v.x0} to ${v.x1}, y from ${v.y0} to ${v.y1}): it was moved to ${v.moved}.`,
+
+  pictureNotFinite: 'This step is not finite: the path stops before it (the note under the plot says where and why).',
+  pictureCaption: (v: { step: number; text: V }) => `Step ${v.step} → ${v.step + 1}. ${v.text}`,
+  captionNag: (v: { mu: V; lr: V }) =>
+    `NAG: v ← μv − lr·∇f(θ + μv), θ ← θ + v (μ = ${v.mu}, lr = ${v.lr}): the gradient is taken after the momentum step, at θ + μv, the point the library stores and the path shows.`,
+  captionMomentum: (v: { mu: V; lr: V }) =>
+    `Momentum: v ← μv − lr·∇f(p), p ← p + v (μ = ${v.mu}, lr = ${v.lr}): the gradient is taken at the current point, before the momentum step.`,
+  captionBook: (v: { mu: V; lr: V }) =>
+    `The book's code: v ← μv − lr·∇f(p); p ← p + μ²v − (1+μ)·lr·∇f(p), that is p + μ³v_old − (1+μ+μ²)·lr·∇f(p) (μ = ${v.mu}, lr = ${v.lr}): gradient at the current point, not NAG.`,
+
+  chooseOptimizer: 'Choose an optimizer to see its error.',
+  noFiniteValue: 'No finite value of f along the paths to draw.',
+  fStarEstimated: (v: { value: V }) =>
+    `f* is not known for this formula: it is estimated as the lowest value seen (${v.value}), so the best path ends on the floor. Log scale.`,
+  fStarKnown: (v: { value: V; floor: V }) => `f* = ${v.value}. Log scale; an error of exactly 0 sits on the floor (${v.floor}).`,
+  axisStep: 'step',
+  axisIterations: 'iterations',
+  ratesComputing: (v: { method: V; kappa: V }) => `Computing ${v.method} at κ = ${v.kappa} …`,
+  ratesComputed: (v: { seconds: V; slopes: V }) => `Computed in ${v.seconds} s. Fitted log-log slopes: ${v.slopes}.`,
+  ratesSlope: (v: { method: V; slope: V }) => `${v.method} ${v.slope}`,
+  ratesDiverged: (v: { method: V }) => `${v.method}: did not converge`,
+  timing: (v: { ms: V; count: V; steps: V }) => `Paths recomputed in ${v.ms} ms (${v.count} optimizers × ${v.steps} steps).`,
+
+  linkCopied: 'Link copied.',
+  copyRefused: 'Copy the address bar: the browser did not allow copying.',
+  downloadPending: 'Nothing to download yet: the formula’s derivatives are still being worked out.',
+  downloadNothing: 'Nothing to download: fix the formula first.',
+  downloadSaved: (v: { file: V }) => `Saved ${v.file}.`,
+
+  formulaEmpty: 'The formula is empty: type an expression in x and y, e.g. x^2 + 3*sin(y).',
+  formulaTooLong: (v: { length: V; max: V }) => `The formula is ${v.length} characters long: the playground takes at most ${v.max}.`,
+  formulaUnreadable: (v: { text: V; detail: V }) => `Cannot read the formula "${v.text}": ${v.detail}.`,
+  formulaStatements: (v: { text: V }) => `The formula "${v.text}" assigns or has several statements: type one expression in x and y.`,
+  formulaUnknown: (v: { text: V; names: V }) => `The formula "${v.text}" uses ${v.names}: only x, y, pi and e are known.`,
+  formulaNotDifferentiable: (v: { text: V; detail: V }) => `Cannot differentiate the formula "${v.text}": ${v.detail}.`,
+  formulaNotReal: (v: { text: V }) => `The formula "${v.text}" is not a real number at any point tried (e.g. x = 0.5, y = 0.5).`,
+  formulaDerivativesTooLong: (v: { text: V; length: V; max: V }) =>
+    `The derivatives of "${v.text}" are ${v.length} characters long: too large to evaluate at every step (the playground takes ${v.max}); try a simpler formula.`,
+  formulaTooSlow: (v: { text: V; ms: V; max: V }) =>
+    `The formula "${v.text}" takes ${v.ms} ms to evaluate with its gradient at one point: the page does that thousands of times a redraw, so it takes at most ${v.max} ms; try a simpler formula.`,
+  workerFailed: (v: { detail: V }) => `The formula cannot be differentiated: the page could not start its worker (${v.detail || 'no reason given'}).`,
+  workerSlowStart: (v: { seconds: V }) => `The formula cannot be differentiated: the page's worker did not start within ${v.seconds} s.`,
+  formulaTimeout: (v: { text: V; seconds: V }) =>
+    `Checking the formula "${v.text}" and working out its derivatives took longer than ${v.seconds} s, so it was stopped: try a shorter or simpler formula.`,
+};
