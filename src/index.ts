@@ -9,7 +9,7 @@ export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState }
 export { ParamStore, type AnyParamStore, type ParamStoreOptions, type Shape, type StateSizer } from './store.ts';
 export { loadKernels, wasmSimdSupported, wasmUnavailableReason } from './wasm/kernels.ts';
 export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher } from './optimizer.ts';
-export type { CommonOptions, CommonHyper, RuleDescription, RuleState, UpdateRule, WeightDecayKind } from './rule.ts';
+export type { CommonOptions, CommonHyper, RuleDescription, RuleState, UpdateRule, GlobalPhase, WeightDecayKind } from './rule.ts';
 export type { OptimizerLike } from './contract.ts';
 export { RULES, registered, type AnyUpdateRule, type RegisteredOptimizer } from './rules/index.ts';
 export * from './schedules.ts';
@@ -42,6 +42,8 @@ export { LAMB, lambRule, type LAMBOptions, type LAMBHyper, type LAMBState } from
 export { Lookahead, LOOKAHEAD_FORMAT, type LookaheadOptions, type LookaheadStateDict, type WrappableOptimizer } from './lookahead.ts';
 export { Muon, NEWTON_SCHULZ_COEFFICIENTS, type MuonOptions, type MuonHyper, type MuonState } from './rules/muon.ts';
 export { QHM, qhmRule, type QHMOptions, type QHMHyper, type QHMState } from './rules/qhm.ts';
+export { Prodigy, prodigyRule, type ProdigyOptions, type ProdigyHyper, type ProdigyState } from './rules/prodigy.ts';
+export { DAdaptAdamW, dadaptAdamwRule, type DAdaptAdamWOptions, type DAdaptAdamWHyper, type DAdaptAdamWState } from './rules/dadapt-adamw.ts';
 export { partition, PARTITION_FORMAT, type Assignment, type Partition, type PartitionMember, type PartitionStateDict } from './partition.ts';
 export { clipGradValue } from './grads.ts';
 export { EMA, SWA, type EMAOptions, type EMAWarmup, type SWAOptions } from './averaging.ts';

@@ -17,6 +17,7 @@ import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
 import { UpdateError, describeValue, optionError } from './errors.ts';
 import { InputChecks, checkOverridesUsed, matcherOf } from './optimizer/checks.ts';
 import { firstNonFinite, locateOverflow, nonFiniteGradientError, overflowError, type Overflow } from './optimizer/finite.ts';
+import { GlobalScalars } from './optimizer/global.ts';
 import { checkStorePlan, kernelsFor, makePlan, planCurrent, type Planner, type Run, type Slot, type StorePlan } from './optimizer/plan.ts';
 import { slotsOfStateDict, stateDictOf, variantOf } from './optimizer/state-dict.ts';
 import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
@@ -118,6 +119,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #stores = new Set<AnyParamStore>();
   readonly #planner: Planner<H, S>;
   readonly #inputs: InputChecks;
+  /** The optimizer-level scalars of a rule with a global phase (optimizer/global.ts). */
+  readonly #global: GlobalScalars<H, S> | undefined;
 
   constructor(rule: UpdateRule<O, H, S>, options: O & OptimizerOptions<O>) {
     this.#rule = rule;
@@ -151,6 +154,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       });
     }
     this.#inputs = new InputChecks(this.#owner, this.#overrides, this.#slots);
+    this.#global = rule.global === undefined ? undefined : new GlobalScalars(rule.global, this.defaults);
     this.#planner = {
       rule: rule as unknown as UpdateRule<never, H, S>,
       owner: this.#owner,
@@ -222,6 +226,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       this.#slots.clear();
       this.#stepCount = 0;
       this.#skippedSteps = 0;
+      this.#global?.reset();
     } else {
       this.#slots.delete(name);
     }
@@ -272,6 +277,11 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       if (!this.#checkPlain(params, grads)) {
         this.#skippedSteps += 1;
         return false;
+      }
+      if (this.#global !== undefined) {
+        this.#global.begin();
+        forEachArray(params, this.#accumulateParam);
+        this.#global.reduce();
       }
       forEachArray(params, this.#applyParam);
       this.#stepCount += 1;
@@ -354,16 +364,28 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    */
   #overflow: { readonly name: string; readonly at: Overflow } | undefined;
 
-  readonly #applyParam = (param: unknown, name: string): void => {
-    const p = param as FloatArray;
+  /** The slot of a parameter whose step is being applied, its state made at its first step. */
+  #appliedSlot(p: FloatArray, name: string): Slot<H, S> & { state: S } {
     const slot = this.#slots.get(name)!;
     if (slot.state === undefined) {
       slot.dtype = dtypeOf(p);
       slot.length = p.length;
       slot.state = this.#rule.init(p.length, slot.dtype, slot.hyper);
     }
+    return slot as Slot<H, S> & { state: S };
+  }
+
+  /** Pass 1 of a global rule's step (optimizer/global.ts). */
+  readonly #accumulateParam = (param: unknown, name: string): void => {
+    const slot = this.#appliedSlot(param as FloatArray, name);
+    this.#global!.accumulate(param as FloatArray, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot);
+  };
+
+  readonly #applyParam = (param: unknown, name: string): void => {
+    const p = param as FloatArray;
+    const slot = this.#appliedSlot(p, name);
     const grad = getArray(this.#grads, name) as FloatArray;
-    const finite = this.#rule.step(p, grad, slot.state, slot.hyper, slot);
+    const finite = this.#global !== undefined ? this.#global.apply(p, grad, slot.state, slot.hyper, slot) : this.#rule.step(p, grad, slot.state, slot.hyper, slot);
     if (!finite && this.nonFinite !== 'ignore' && this.#overflow === undefined) {
       const rule = this.#rule;
       const at = locateOverflow(p, grad, rule.buffersOf(slot.state, slot.hyper), rule.bufferNames(slot.hyper));
@@ -465,12 +487,21 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     const rule = this.#rule;
     const runs = plan.runs;
     let overflow: { readonly name: string; readonly at: Overflow; readonly index: number } | undefined;
+    const global = this.#global;
+    if (global !== undefined) {
+      // A global rule is perParameter: each run is one parameter, in the order of `names`.
+      global.begin();
+      for (let r = 0; r < runs.length; r++) global.accumulate(runs[r]!.param, runs[r]!.grad, runs[r]!.state, runs[r]!.hyper, runs[r]!);
+      global.reduce();
+    }
     for (let r = 0; r < runs.length; r++) {
       const run: Run<H, S> = runs[r]!;
       const state = run.state;
-      const finite = kernels !== null
-        ? rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run)
-        : rule.step(run.param, run.grad, state, run.hyper, run);
+      const finite = global !== undefined
+        ? global.apply(run.param, run.grad, state, run.hyper, run)
+        : kernels !== null
+          ? rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run)
+          : rule.step(run.param, run.grad, state, run.hyper, run);
       if (!finite && this.nonFinite !== 'ignore' && overflow === undefined) {
         // Where, as the parameter's name and its own index (a run spans several parameters).
         const at = locateOverflow(run.param, run.grad, rule.buffersOf(state, run.hyper), rule.bufferNames(run.hyper));
@@ -498,7 +529,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   /** A copy of the whole state: step counts, and per parameter its step, scalars and buffers. */
   stateDict(): OptimizerStateDict {
-    return stateDictOf(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), this.#slots, this);
+    const dict = stateDictOf(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), this.#slots, this);
+    if (this.#global !== undefined) dict.scalars = this.#global.record();
+    return dict;
   }
 
   /**
@@ -507,12 +540,14 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    */
   loadStateDict(value: unknown): void {
     const { slots, counters } = slotsOfStateDict(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), (name) => this.#resolveHyper(name), value);
+    const scalars = this.#global?.parse(`${this.#rule.name}.loadStateDict`, value);
     this.#plan = undefined;
     this.#inputs.forget();
     this.#slots.clear();
     for (const [name, slot] of slots) this.#slots.set(name, slot);
     this.#stepCount = counters.stepCount;
     this.#skippedSteps = counters.skippedSteps;
+    if (scalars !== undefined) this.#global!.load(scalars);
   }
 
   /** Names of the parameters that hold state, for subclasses that act on all of them (Schedule-Free's eval/train). */

@@ -18,6 +18,8 @@ import { Momentum, momentumRule } from './momentum.ts';
 import { Muon, muonDescription, type MuonOptions } from './muon.ts';
 import { NAdam, nadamRule } from './nadam.ts';
 import { QHM, qhmRule } from './qhm.ts';
+import { Prodigy, prodigyRule } from './prodigy.ts';
+import { DAdaptAdamW, dadaptAdamwRule } from './dadapt-adamw.ts';
 import { Nesterov, nesterovRule } from './nesterov.ts';
 import { RAdam, radamRule } from './radam.ts';
 import { RMSProp, rmspropRule } from './rmsprop.ts';
@@ -70,6 +72,8 @@ export const RULES: readonly RegisteredOptimizer[] = Object.freeze([
   entry(lambRule, (o) => new LAMB(o), true),
   entry<MuonOptions>(muonDescription, (o) => new Muon(o), false),
   entry(qhmRule, (o) => new QHM(o), true),
+  entry(prodigyRule, (o) => new Prodigy(o), true),
+  entry(dadaptAdamwRule, (o) => new DAdaptAdamW(o), true),
 ]);
 
 /** The registered optimizer of a key ('nesterov') or class name ('Nesterov'), or undefined. */

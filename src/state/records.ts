@@ -39,6 +39,11 @@ export interface OptimizerStateDict {
   /** Updates skipped for non-finite gradients (`nonFinite: 'skip'`). */
   skippedSteps: number;
   params: { [name: string]: ParamStateRecord };
+  /**
+   * The optimizer-level scalars of a rule with a global phase (Prodigy's and
+   * D-Adaptation's distance estimate), by name; absent for every other rule.
+   */
+  scalars?: { [name: string]: number };
 }
 
 /**
@@ -130,6 +135,12 @@ function checkSingle(value: unknown, at: string): OptimizerStateDict {
   if (!isCount(value.stepCount)) failAt(at, `stepCount is ${describeValue(value.stepCount)}, expected an integer >= 0`);
   if (!isCount(value.skippedSteps)) failAt(at, `skippedSteps is ${describeValue(value.skippedSteps)}, expected an integer >= 0`);
   if (!isRecord(value.params)) failAt(at, `params is ${describeValue(value.params)}, expected an object`);
+  if (value.scalars !== undefined) {
+    if (!isRecord(value.scalars)) failAt(at, `scalars is ${describeValue(value.scalars)}, expected an object { name: number }`);
+    for (const [key, scalar] of Object.entries(value.scalars)) {
+      if (typeof scalar !== 'number') failAt(at, `scalars.${key} is ${describeValue(scalar)}`);
+    }
+  }
   for (const [name, record] of Object.entries(value.params)) {
     const where = `params['${name}']`;
     if (!isRecord(record)) failAt(at, `${where} is ${describeValue(record)}`);
