@@ -8,6 +8,7 @@ import type { Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
 import { LAMB, Lion, QHM } from 'nesterov';
+import { DAdaptAdamW, Prodigy } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -167,5 +168,24 @@ export const REGISTRY: Entry[] = [
     id: 'QHM',
     make: (lr, o) => new QHM({ lr, momentum: 0.9, nu: 0.7, ...o }),
     settings: { quadratic: { lr: 0.5, steps: 300 }, book: { lr: 1, steps: 300 }, rosenbrock: { lr: 0.005, steps: 20000 } },
+  },
+  // Prodigy, D-Adaptation: lr multiplies the learned step size; 1 decayed to 0 is the papers' recommendation.
+  {
+    id: 'Prodigy',
+    make: (lr, o) => new Prodigy({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(1, 2000), steps: 2000 },
+      book: { lr: decay(1, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(1, 20000), steps: 20000 },
+    },
+  },
+  {
+    id: 'DAdaptAdamW',
+    make: (lr, o) => new DAdaptAdamW({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(1, 2000), steps: 2000 },
+      book: { lr: decay(1, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(1, 20000), steps: 20000 },
+    },
   },
 ];
