@@ -151,10 +151,13 @@ const NUMERATOR = 1;
 const WEIGHTED_DOT = 0;
 const SUM_ABS = 1;
 
-/** dlr of a parameter's current step into k[DLR] (its step already counted). */
-function writeDlr(h: DAdaptAdamWHyper, t: number, d: number, lr: number): void {
+/**
+ * dlr of a parameter's current step (its step already counted) into k[DLR], from d and
+ * lr already there: a double passed to a call V8 does not inline is boxed (see math.ts).
+ */
+function writeDlr(h: DAdaptAdamWHyper, t: number): void {
   writeBiasCorrection(h, t);
-  k[DLR] = d * lr * k[BC]!;
+  k[DLR] = k[DLR]! * k[BC]!;
 }
 
 const dadaptGlobal: GlobalPhase<DAdaptAdamWHyper, DAdaptAdamWState> = {
@@ -167,7 +170,8 @@ const dadaptGlobal: GlobalPhase<DAdaptAdamWHyper, DAdaptAdamWState> = {
   sumCount: 2,
   accumulate(_p, g, state, h, step: StepScalars, scalars, sums) {
     state.step += 1;
-    writeDlr(h, state.step, scalars[ESTIM_LR]!, step.lr);
+    k[DLR] = scalars[ESTIM_LR]! * step.lr;
+    writeDlr(h, state.step);
     k[SIGN] = h.maximize ? -1 : 1;
     k[BETA1] = h.beta1;
     k[BETA2] = h.beta2;
@@ -190,7 +194,8 @@ const dadaptGlobal: GlobalPhase<DAdaptAdamWHyper, DAdaptAdamWState> = {
     if (estimate > d || estimate !== estimate) scalars[ESTIM_LR] = estimate; // jnp.maximum propagates NaN
   },
   apply(p, _g, state, h, step: StepScalars, before) {
-    writeDlr(h, state.step, before[ESTIM_LR]!, step.lr);
+    k[DLR] = before[ESTIM_LR]! * step.lr;
+    writeDlr(h, state.step);
     k[WD] = h.weightDecay;
     k[EPS] = h.eps;
     return loopFor(APPLY_LOOPS, p)(p, state.expAvg, state.expAvgSq, p.length, k);
