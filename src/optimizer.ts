@@ -378,14 +378,14 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   /** Pass 1 of a global rule's step (optimizer/global.ts). */
   readonly #accumulateParam = (param: unknown, name: string): void => {
     const slot = this.#appliedSlot(param as FloatArray, name);
-    this.#global!.accumulate(param as FloatArray, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot);
+    this.#global!.accumulate(param as FloatArray, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot, null);
   };
 
   readonly #applyParam = (param: unknown, name: string): void => {
     const p = param as FloatArray;
     const slot = this.#appliedSlot(p, name);
     const grad = getArray(this.#grads, name) as FloatArray;
-    const finite = this.#global !== undefined ? this.#global.apply(p, grad, slot.state, slot.hyper, slot) : this.#rule.step(p, grad, slot.state, slot.hyper, slot);
+    const finite = this.#global !== undefined ? this.#global.apply(p, grad, slot.state, slot.hyper, slot, null) : this.#rule.step(p, grad, slot.state, slot.hyper, slot);
     if (!finite && this.nonFinite !== 'ignore' && this.#overflow === undefined) {
       const rule = this.#rule;
       const at = locateOverflow(p, grad, rule.buffersOf(slot.state, slot.hyper), rule.bufferNames(slot.hyper));
@@ -491,14 +491,14 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     if (global !== undefined) {
       // A global rule is perParameter: each run is one parameter, in the order of `names`.
       global.begin();
-      for (let r = 0; r < runs.length; r++) global.accumulate(runs[r]!.param, runs[r]!.grad, runs[r]!.state, runs[r]!.hyper, runs[r]!);
+      for (let r = 0; r < runs.length; r++) global.accumulate(runs[r]!.param, runs[r]!.grad, runs[r]!.state, runs[r]!.hyper, runs[r]!, kernels);
       global.reduce();
     }
     for (let r = 0; r < runs.length; r++) {
       const run: Run<H, S> = runs[r]!;
       const state = run.state;
       const finite = global !== undefined
-        ? global.apply(run.param, run.grad, state, run.hyper, run)
+        ? global.apply(run.param, run.grad, state, run.hyper, run, kernels)
         : kernels !== null
           ? rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run)
           : rule.step(run.param, run.grad, state, run.hyper, run);

@@ -128,7 +128,8 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * A step that needs a sum over every parameter before any parameter moves (Prodigy's
    * and D-Adaptation's distance estimate: one estimate per step of the optimizer, however
    * many tensors). When present the facade runs this instead of `step` / `stepWasm`
-   * (src/optimizer/global.ts); such a rule is `perParameter`.
+   * (src/optimizer/global.ts); such a rule is `perParameter`, and its `stepWasm` (which
+   * says that it has WebAssembly kernels, for backend 'wasm') is never called.
    */
   readonly global?: GlobalPhase<H, S>;
 }
@@ -155,16 +156,18 @@ export interface GlobalPhase<H extends CommonHyper, S extends RuleState> {
   /**
    * Pass 1 over one parameter: counts its step, updates the state pass 2 reads, and adds
    * this parameter's sums to `sums`. `scalars` are the optimizer-level scalars before
-   * this step. Returns false when it wrote a NaN or an Infinity.
+   * this step. `kernels`: the WebAssembly kernels when the arrays are float32 views of
+   * their memory (a ParamStore; elementwise work only: the sums stay on the calling
+   * thread, in double), else null. Returns false when it wrote a NaN or an Infinity.
    */
-  accumulate(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, scalars: Float64Array, sums: Float64Array): boolean;
+  accumulate(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, scalars: Float64Array, sums: Float64Array, kernels: WasmKernels | null): boolean;
   /** Once per step, after pass 1 over every parameter: the new scalars from the old ones and the totals. */
   reduce(hyper: H, scalars: Float64Array, sums: Float64Array): void;
   /**
    * Pass 2 over one parameter: moves it. `before` holds the scalars pass 1 saw, `after`
    * the reduced ones. Returns false when it wrote a NaN or an Infinity.
    */
-  apply(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, before: Float64Array, after: Float64Array): boolean;
+  apply(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, before: Float64Array, after: Float64Array, kernels: WasmKernels | null): boolean;
 }
 
 /** Makes a state buffer: a zero-filled (or `fill`-filled) array of the given type. */

@@ -10,7 +10,7 @@
  * of a ParamStore update). A global rule is `perParameter`, so a ParamStore's runs are
  * single parameters and the totals are the same whether the parameters are plain arrays
  * or a store, however the store lays them out. A reduction is never split across threads:
- * pass 1 runs on the calling thread.
+ * the rule's sums run in JS on the calling thread (its elementwise kernels may split).
  *
  * Nothing here runs before every check of the step passed (the facade scans every
  * gradient for NaN and Infinity first): a refused or skipped step leaves the scalars as
@@ -19,6 +19,7 @@
 import { StateError, describeValue } from '../errors.ts';
 import type { CommonHyper, GlobalPhase, RuleState, StepScalars } from '../rule.ts';
 import type { FloatArray } from '../types.ts';
+import type { WasmKernels } from '../wasm/kernels.ts';
 
 export class GlobalScalars<H extends CommonHyper, S extends RuleState> {
   readonly #phase: GlobalPhase<H, S>;
@@ -53,8 +54,8 @@ export class GlobalScalars<H extends CommonHyper, S extends RuleState> {
     this.#pass1Finite = true;
   }
 
-  accumulate(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars): void {
-    if (!this.#phase.accumulate(param, grad, state, hyper, step, this.#before, this.#sums)) this.#pass1Finite = false;
+  accumulate(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, kernels: WasmKernels | null): void {
+    if (!this.#phase.accumulate(param, grad, state, hyper, step, this.#before, this.#sums, kernels)) this.#pass1Finite = false;
   }
 
   /** After pass 1 over every parameter: the new scalars. */
@@ -67,8 +68,8 @@ export class GlobalScalars<H extends CommonHyper, S extends RuleState> {
    * Pass 2 over one parameter. False when it, or any pass 1 of this step, wrote a NaN or
    * an Infinity: the facade then looks for it in every parameter, as after any step.
    */
-  apply(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars): boolean {
-    return this.#phase.apply(param, grad, state, hyper, step, this.#before, this.#values) && this.#pass1Finite;
+  apply(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, kernels: WasmKernels | null): boolean {
+    return this.#phase.apply(param, grad, state, hyper, step, this.#before, this.#values, kernels) && this.#pass1Finite;
   }
 
   /** The scalars by name, for the state dict (a record without prototype, as the decoders make). */

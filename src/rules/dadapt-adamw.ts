@@ -41,18 +41,18 @@
  * weightDecay 0. State per parameter (optax's names): `expAvg` (m), `expAvgSq` (v),
  * `gradSum` (s).
  *
- * Kernels: JS loops, pass 1's sums in double. With backend 'wasm' (or 'auto') over a
- * float32 ParamStore the gradients' NaN scan runs on the WebAssembly kernels and both
- * passes run as these JS loops over the store's memory, on the calling thread (no SIMD
- * kernel yet): a thread pool attached to the store changes nothing, two threads equal
- * one bit for bit.
+ * Kernels: pass 1 and pass 2 as JS loops (pass 1's sums in double), or, over a float32
+ * ParamStore, as WebAssembly SIMD kernels (assembly/rules/dadapt-adamw.ts: pass 1's
+ * moments, pass 2) with the sums in JS around them, on the calling thread: the
+ * elementwise kernels split across a thread pool's threads, a sum never does, so two
+ * threads equal one bit for bit.
  */
 import { powIntInto } from '../math.ts';
 import { allocate, COMMON_OPTION_NAMES, resolveCommon, type Allocator, type CommonHyper, type CommonOptions, type GlobalPhase, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 import { positiveOption } from './prodigy.ts';
 
 export interface DAdaptAdamWOptions extends CommonOptions {
@@ -78,25 +78,27 @@ export interface DAdaptAdamWState extends RuleState {
 
 const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'estimLr0'] as const;
 
-const k = new Float64Array(10);
-const SIGN = 0;
-const BETA1 = 1;
-const BETA2 = 2;
-const SQRT_BETA2 = 3;
-const DLR = 4;
-const EPS = 5;
-const WD = 6;
-const DOT = 7;
-const L1 = 8;
-const BC = 9;
+/**
+ * The kernels' scalars, one block for every pass, written per parameter: the wasm
+ * passes `dadaptMoments(g, m, v, sum, n, s)` and `dadaptApply(p, m, v, n, s)` read theirs
+ * by name; the JS passes (the same indices, as literals) also leave the sums
+ * <g, s / (sqrt(v) + eps)> and sum |s| in `dot` and `l1`.
+ */
+const DADAPT_SCALARS = ['sign', 'beta1', 'beta2', 'sqrtBeta2', 'dlr', 'eps', 'wd', 'dot', 'l1', 'bc'] as const;
+const DADAPT_KERNELS = {
+  moments: kernelLayout({ entry: 'dadaptMoments', arrays: ['g', 'm', 'v', 'sum'], reads: ['g', 'm', 'v', 'sum'], writes: ['m', 'v', 'sum'], scalars: DADAPT_SCALARS }),
+  apply: kernelLayout({ entry: 'dadaptApply', arrays: ['p', 'm', 'v'], reads: ['p', 'm', 'v'], writes: ['p'], scalars: DADAPT_SCALARS }),
+};
+const { sign: SIGN, beta1: BETA1, beta2: BETA2, sqrtBeta2: SQRT_BETA2, dlr: DLR, eps: EPS, wd: WD, dot: DOT, l1: L1, bc: BC } = DADAPT_KERNELS.moments.at;
+const k = jsScalars;
 
-function writeBiasCorrection(h: DAdaptAdamWHyper, t: number): void {
-  k[BC] = h.beta1;
-  powIntInto(k, BC, t);
-  const bc1 = 1 - k[BC]!;
-  k[BC] = h.beta2;
-  powIntInto(k, BC, t);
-  k[BC] = Math.sqrt(1 - k[BC]!) / bc1;
+function writeBiasCorrection(b: Float64Array, h: DAdaptAdamWHyper, t: number): void {
+  b[BC] = h.beta1;
+  powIntInto(b, BC, t);
+  const bc1 = 1 - b[BC]!;
+  b[BC] = h.beta2;
+  powIntInto(b, BC, t);
+  b[BC] = Math.sqrt(1 - b[BC]!) / bc1;
 }
 
 /**
@@ -132,6 +134,24 @@ function dadaptAccumulate(g: FloatArray, m: FloatArray, v: FloatArray, gs: Float
 }
 const ACCUMULATE_LOOPS = byArrayType(dadaptAccumulate);
 
+/** The wasm path's first sum, before `dadaptMoments` writes s and v: <g, s / (sqrt(v) + eps)> into s[7]. */
+function dadaptDot(g: FloatArray, v: FloatArray, gs: FloatArray, n: number, s: Float64Array): void {
+  const sign = s[0]!;
+  const eps = s[5]!;
+  let dot = 0;
+  for (let i = 0; i < n; i++) dot += sign * g[i]! * (gs[i]! / (Math.sqrt(v[i]!) + eps));
+  s[7] = dot;
+}
+const DOT_LOOPS = byArrayType(dadaptDot);
+
+/** The wasm path's second sum, after `dadaptMoments`: sum |s| into s[8]. */
+function dadaptL1(gs: FloatArray, n: number, s: Float64Array): void {
+  let l1 = 0;
+  for (let i = 0; i < n; i++) l1 += Math.abs(gs[i]!);
+  s[8] = l1;
+}
+const L1_LOOPS = byArrayType(dadaptL1);
+
 /** Pass 2: x += -wd * dlr * x - m / (sqrt(v) + eps). */
 function dadaptApply(p: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const negativeDecay = -s[6]! * s[4]!;
@@ -152,12 +172,12 @@ const WEIGHTED_DOT = 0;
 const SUM_ABS = 1;
 
 /**
- * dlr of a parameter's current step (its step already counted) into k[DLR], from d and
- * lr already there: a double passed to a call V8 does not inline is boxed (see math.ts).
+ * dlr of a parameter's current step (its step already counted) into b[DLR], from d * lr
+ * already there: a double passed to a call V8 does not inline is boxed (see math.ts).
  */
-function writeDlr(h: DAdaptAdamWHyper, t: number): void {
-  writeBiasCorrection(h, t);
-  k[DLR] = k[DLR]! * k[BC]!;
+function writeDlr(b: Float64Array, h: DAdaptAdamWHyper, t: number): void {
+  writeBiasCorrection(b, h, t);
+  b[DLR] = b[DLR]! * b[BC]!;
 }
 
 const dadaptGlobal: GlobalPhase<DAdaptAdamWHyper, DAdaptAdamWState> = {
@@ -168,18 +188,28 @@ const dadaptGlobal: GlobalPhase<DAdaptAdamWHyper, DAdaptAdamWState> = {
     into[NUMERATOR] = 0;
   },
   sumCount: 2,
-  accumulate(_p, g, state, h, step: StepScalars, scalars, sums) {
+  accumulate(_p, g, state, h, step: StepScalars, scalars, sums, kernels) {
     state.step += 1;
-    k[DLR] = scalars[ESTIM_LR]! * step.lr;
-    writeDlr(h, state.step);
-    k[SIGN] = h.maximize ? -1 : 1;
-    k[BETA1] = h.beta1;
-    k[BETA2] = h.beta2;
-    k[SQRT_BETA2] = Math.sqrt(h.beta2);
-    k[EPS] = h.eps;
-    const finite = loopFor(ACCUMULATE_LOOPS, g)(g, state.expAvg, state.expAvgSq, state.gradSum, g.length, k);
-    sums[WEIGHTED_DOT] = sums[WEIGHTED_DOT]! + k[DLR]! * k[DOT]!;
-    sums[SUM_ABS] = sums[SUM_ABS]! + k[L1]!;
+    const b = kernels === null ? k : kernels.scalars;
+    b[DLR] = scalars[ESTIM_LR]! * step.lr;
+    writeDlr(b, h, state.step);
+    b[SIGN] = h.maximize ? -1 : 1;
+    b[BETA1] = h.beta1;
+    b[BETA2] = h.beta2;
+    b[SQRT_BETA2] = Math.sqrt(h.beta2);
+    b[EPS] = h.eps;
+    let finite: boolean;
+    if (kernels === null) {
+      finite = loopFor(ACCUMULATE_LOOPS, g)(g, state.expAvg, state.expAvgSq, state.gradSum, g.length, b);
+    } else {
+      const v = state.expAvgSq as Float32Array;
+      const gs = state.gradSum as Float32Array;
+      DOT_LOOPS.float32(g as Float32Array, v, gs, g.length, b);
+      finite = kernels.exports.dadaptMoments(g.byteOffset, state.expAvg.byteOffset, v.byteOffset, gs.byteOffset, g.length, kernels.address) === 0;
+      L1_LOOPS.float32(gs, g.length, b);
+    }
+    sums[WEIGHTED_DOT] = sums[WEIGHTED_DOT]! + b[DLR]! * b[DOT]!;
+    sums[SUM_ABS] = sums[SUM_ABS]! + b[L1]!;
     return finite;
   },
   reduce(h, scalars, sums) {
@@ -193,12 +223,14 @@ const dadaptGlobal: GlobalPhase<DAdaptAdamWHyper, DAdaptAdamWState> = {
     const d = scalars[ESTIM_LR]!;
     if (estimate > d || estimate !== estimate) scalars[ESTIM_LR] = estimate; // jnp.maximum propagates NaN
   },
-  apply(p, _g, state, h, step: StepScalars, before) {
-    k[DLR] = before[ESTIM_LR]! * step.lr;
-    writeDlr(h, state.step);
-    k[WD] = h.weightDecay;
-    k[EPS] = h.eps;
-    return loopFor(APPLY_LOOPS, p)(p, state.expAvg, state.expAvgSq, p.length, k);
+  apply(p, _g, state, h, step: StepScalars, before, _after, kernels) {
+    const b = kernels === null ? k : kernels.scalars;
+    b[DLR] = before[ESTIM_LR]! * step.lr;
+    writeDlr(b, h, state.step);
+    b[WD] = h.weightDecay;
+    b[EPS] = h.eps;
+    if (kernels === null) return loopFor(APPLY_LOOPS, p)(p, state.expAvg, state.expAvgSq, p.length, b);
+    return kernels.exports.dadaptApply(p.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, kernels.address) === 0;
   },
 };
 
@@ -208,6 +240,7 @@ function globalOnly(): never {
 
 export const dadaptAdamwRule: UpdateRule<DAdaptAdamWOptions, DAdaptAdamWHyper, DAdaptAdamWState> = {
   name: 'DAdaptAdamW',
+  kernels: DADAPT_KERNELS,
   optionNames: NAMES,
   globalOptions: ['beta1', 'beta2', 'eps', 'estimLr0'],
   key: 'dadapt-adamw',
@@ -236,7 +269,7 @@ export const dadaptAdamwRule: UpdateRule<DAdaptAdamWOptions, DAdaptAdamWHyper, D
     gradSum: alloc(dtype, length),
   }),
   step: globalOnly,
-  // Present so that backend 'wasm' is accepted; the facade runs `global` instead (see the top of this file).
+  // Says that it has WebAssembly kernels (backend 'wasm'); the facade runs `global`, which calls them.
   stepWasm: globalOnly,
   global: dadaptGlobal,
 };

@@ -47,10 +47,10 @@
  * State per parameter (optax's names): `expAvg` (m), `expAvgSq` (v), `gradSum` (s),
  * `params0` (x0). Four buffers: a ParamStore for Prodigy needs `stateBuffers: 4`.
  *
- * Kernels: JS loops, pass 1's sums in double. With backend 'wasm' (or 'auto') over a
- * float32 ParamStore the gradients' NaN scan runs on the WebAssembly kernels and both
- * passes run as these JS loops over the store's memory, on the calling thread (no SIMD
- * kernel yet): a thread pool attached to the store changes nothing, two threads equal
+ * Kernels: pass 1 and pass 2 as JS loops (pass 1's sums in double), or, over a float32
+ * ParamStore, as WebAssembly SIMD kernels (assembly/rules/prodigy.ts: pass 1's moments,
+ * pass 2) with the sums in JS between them, on the calling thread: the elementwise
+ * kernels split across a thread pool's threads, a sum never does, so two threads equal
  * one bit for bit.
  */
 import { powIntInto } from '../math.ts';
@@ -59,7 +59,7 @@ import { Optimizer, type OptimizerOptions } from '../optimizer.ts';
 import { optionError } from '../errors.ts';
 import type { Dtype, FloatArray } from '../types.ts';
 import { booleanOption, checkKnownOptions, numberOption } from '../validate.ts';
-import { byArrayType, loopFor } from '../kernel.ts';
+import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 export interface ProdigyOptions extends CommonOptions {
   beta1?: number;
@@ -101,29 +101,28 @@ export function positiveOption(owner: string, name: string, value: unknown, fall
   return resolved;
 }
 
-// The kernels' scalars (one block for both passes, written per parameter).
-const k = new Float64Array(12);
-const SIGN = 0;
-const D = 1;
-const BETA1 = 2;
-const BETA2 = 3;
-const BETA3 = 4;
-const S_SCALE = 5;
-const DLR = 6;
-const WD = 7;
-const EPS_D = 8;
-const DOT = 9;
-const L1 = 10;
-const BC = 11;
+/**
+ * The kernels' scalars, one block for every pass, written per parameter: the wasm
+ * passes `prodigyMoments(g, m, v, sum, n, s)` and `prodigyApply(p, m, v, n, s)` read
+ * theirs by name; the JS passes (the same indices, as literals) also leave the sums
+ * <g, x0 - x> and sum |s| in `dot` and `l1`.
+ */
+const PRODIGY_SCALARS = ['sign', 'd', 'beta1', 'beta2', 'beta3', 'sScale', 'dlr', 'wd', 'epsD', 'dot', 'l1', 'bc'] as const;
+const PRODIGY_KERNELS = {
+  moments: kernelLayout({ entry: 'prodigyMoments', arrays: ['g', 'm', 'v', 'sum'], reads: ['g', 'm', 'v', 'sum'], writes: ['m', 'v', 'sum'], scalars: PRODIGY_SCALARS }),
+  apply: kernelLayout({ entry: 'prodigyApply', arrays: ['p', 'm', 'v'], reads: ['p', 'm', 'v'], writes: ['p'], scalars: PRODIGY_SCALARS }),
+};
+const { sign: SIGN, d: D, beta1: BETA1, beta2: BETA2, beta3: BETA3, sScale: S_SCALE, dlr: DLR, wd: WD, epsD: EPS_D, dot: DOT, l1: L1, bc: BC } = PRODIGY_KERNELS.moments.at;
+const k = jsScalars;
 
-/** sqrt(1 - beta2^t) / (1 - beta1^t) of the parameter's step t into k[BC]. */
-function writeBiasCorrection(h: ProdigyHyper, t: number): void {
-  k[BC] = h.beta1;
-  powIntInto(k, BC, t);
-  const bc1 = 1 - k[BC]!;
-  k[BC] = h.beta2;
-  powIntInto(k, BC, t);
-  k[BC] = Math.sqrt(1 - k[BC]!) / bc1;
+/** sqrt(1 - beta2^t) / (1 - beta1^t) of the parameter's step t into b[BC]. */
+function writeBiasCorrection(b: Float64Array, h: ProdigyHyper, t: number): void {
+  b[BC] = h.beta1;
+  powIntInto(b, BC, t);
+  const bc1 = 1 - b[BC]!;
+  b[BC] = h.beta2;
+  powIntInto(b, BC, t);
+  b[BC] = Math.sqrt(1 - b[BC]!) / bc1;
 }
 
 /**
@@ -159,6 +158,20 @@ function prodigyAccumulate(p: FloatArray, g: FloatArray, m: FloatArray, v: Float
 }
 const ACCUMULATE_LOOPS = byArrayType(prodigyAccumulate);
 
+/** The sums of the wasm path, after `prodigyMoments` (x and x0 unchanged, s as written), into s[9] and s[10]. */
+function prodigySums(p: FloatArray, g: FloatArray, gs: FloatArray, p0: FloatArray, n: number, s: Float64Array): void {
+  const sign = s[0]!;
+  let dot = 0;
+  let l1 = 0;
+  for (let i = 0; i < n; i++) {
+    dot += sign * g[i]! * (p0[i]! - p[i]!);
+    l1 += Math.abs(gs[i]!);
+  }
+  s[9] = dot;
+  s[10] = l1;
+}
+const SUMS_LOOPS = byArrayType(prodigySums);
+
 /** Pass 2: x += -wd * dlr * x - dlr * m / (sqrt(v) + d' * eps). */
 function prodigyApply(p: FloatArray, m: FloatArray, v: FloatArray, n: number, s: Float64Array): boolean {
   const dlr = s[6]!;
@@ -189,22 +202,30 @@ const prodigyGlobal: GlobalPhase<ProdigyHyper, ProdigyState> = {
     into[NUMERATOR] = 0;
   },
   sumCount: 2,
-  accumulate(p, g, state, h, step: StepScalars, scalars, sums) {
+  accumulate(p, g, state, h, step: StepScalars, scalars, sums, kernels) {
     state.step += 1;
     // optax's params0 is the parameters when the optimizer is made; here a parameter's own first step.
     if (state.step === 1) state.params0.set(p);
-    writeBiasCorrection(h, state.step);
+    const b = kernels === null ? k : kernels.scalars;
+    writeBiasCorrection(b, h, state.step);
     const d = scalars[ESTIM_LR]!;
-    const dlr = d * step.lr * k[BC]!;
-    k[SIGN] = h.maximize ? -1 : 1;
-    k[D] = d;
-    k[BETA1] = h.beta1;
-    k[BETA2] = h.beta2;
-    k[BETA3] = h.beta3;
-    k[S_SCALE] = (h.safeguardWarmup ? d : dlr) / h.estimLr0;
-    const finite = loopFor(ACCUMULATE_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, state.gradSum, state.params0, p.length, k);
-    sums[WEIGHTED_DOT] = sums[WEIGHTED_DOT]! + dlr * k[DOT]!;
-    sums[SUM_ABS] = sums[SUM_ABS]! + k[L1]!;
+    const dlr = d * step.lr * b[BC]!;
+    b[SIGN] = h.maximize ? -1 : 1;
+    b[D] = d;
+    b[BETA1] = h.beta1;
+    b[BETA2] = h.beta2;
+    b[BETA3] = h.beta3;
+    b[S_SCALE] = (h.safeguardWarmup ? d : dlr) / h.estimLr0;
+    let finite: boolean;
+    if (kernels === null) {
+      finite = loopFor(ACCUMULATE_LOOPS, p)(p, g, state.expAvg, state.expAvgSq, state.gradSum, state.params0, p.length, b);
+    } else {
+      const m = state.expAvg as Float32Array;
+      finite = kernels.exports.prodigyMoments(g.byteOffset, m.byteOffset, state.expAvgSq.byteOffset, state.gradSum.byteOffset, p.length, kernels.address) === 0;
+      SUMS_LOOPS.float32(p as Float32Array, g as Float32Array, state.gradSum as Float32Array, state.params0 as Float32Array, p.length, b);
+    }
+    sums[WEIGHTED_DOT] = sums[WEIGHTED_DOT]! + dlr * b[DOT]!;
+    sums[SUM_ABS] = sums[SUM_ABS]! + b[L1]!;
     return finite;
   },
   reduce(h, scalars, sums) {
@@ -218,12 +239,14 @@ const prodigyGlobal: GlobalPhase<ProdigyHyper, ProdigyState> = {
     if (estimate > d) scalars[ESTIM_LR] = estimate;
     else if (estimate !== estimate) scalars[ESTIM_LR] = estimate; // NaN propagates (jnp.maximum), and is reported
   },
-  apply(p, _g, state, h, step: StepScalars, before, after) {
-    writeBiasCorrection(h, state.step);
-    k[DLR] = before[ESTIM_LR]! * step.lr * k[BC]!;
-    k[WD] = h.weightDecay;
-    k[EPS_D] = after[ESTIM_LR]! * h.eps;
-    return loopFor(APPLY_LOOPS, p)(p, state.expAvg, state.expAvgSq, p.length, k);
+  apply(p, _g, state, h, step: StepScalars, before, after, kernels) {
+    const b = kernels === null ? k : kernels.scalars;
+    writeBiasCorrection(b, h, state.step);
+    b[DLR] = before[ESTIM_LR]! * step.lr * b[BC]!;
+    b[WD] = h.weightDecay;
+    b[EPS_D] = after[ESTIM_LR]! * h.eps;
+    if (kernels === null) return loopFor(APPLY_LOOPS, p)(p, state.expAvg, state.expAvgSq, p.length, b);
+    return kernels.exports.prodigyApply(p.byteOffset, state.expAvg.byteOffset, state.expAvgSq.byteOffset, p.length, kernels.address) === 0;
   },
 };
 
@@ -233,6 +256,7 @@ function globalOnly(): never {
 
 export const prodigyRule: UpdateRule<ProdigyOptions, ProdigyHyper, ProdigyState> = {
   name: 'Prodigy',
+  kernels: PRODIGY_KERNELS,
   optionNames: NAMES,
   globalOptions: ['beta1', 'beta2', 'beta3', 'eps', 'estimLr0', 'estimLrCoef', 'safeguardWarmup'],
   key: 'prodigy',
@@ -266,7 +290,7 @@ export const prodigyRule: UpdateRule<ProdigyOptions, ProdigyHyper, ProdigyState>
     params0: alloc(dtype, length),
   }),
   step: globalOnly,
-  // Present so that backend 'wasm' is accepted; the facade runs `global` instead (see the top of this file).
+  // Says that it has WebAssembly kernels (backend 'wasm'); the facade runs `global`, which calls them.
   stepWasm: globalOnly,
   global: prodigyGlobal,
 };
