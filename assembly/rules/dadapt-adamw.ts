@@ -17,30 +17,35 @@ export function dadaptMoments(g: usize, m: usize, v: usize, sum: usize, n: i32, 
   const b64 = load<f64>(s, DADAPT_MOMENTS_SQRT_BETA2);
   const dlr64 = load<f64>(s, DADAPT_MOMENTS_DLR);
   // The factors in double, rounded once, as the JS kernel forms them.
-  const sign = <f32>sign64, beta1 = <f32>beta164, beta2 = <f32>beta264, b = <f32>b64;
+  // s is a sum over about 1 / (1 - b) steps with cancellations: it is updated as
+  // s + ((1 - b) dlr g - (1 - b) s), so that b's rounding to f32 (a relative 2e-8,
+  // compounding once per step in b s) stays out of it.
+  const sign = <f32>sign64, beta1 = <f32>beta164, beta2 = <f32>beta264, omb = <f32>(1 - b64);
   const momentScale = <f32>((1 - beta164) * dlr64), omb2 = <f32>(1 - beta264), sumScale = <f32>((1 - b64) * dlr64);
-  const vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2), vb = f32x4.splat(b), vms = f32x4.splat(momentScale), vomb2 = f32x4.splat(omb2), vss = f32x4.splat(sumScale);
+  const vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2), vomb = f32x4.splat(omb), vms = f32x4.splat(momentScale), vomb2 = f32x4.splat(omb2), vss = f32x4.splat(sumScale);
   const negate = sign64 < 0;
   return pairs();
 }
 
-@inline function dadaptMomentsVector(g: usize, m: usize, v: usize, sum: usize, negate: bool, vb1: v128, vb2: v128, vb: v128, vms: v128, vomb2: v128, vss: v128): v128 {
+@inline function dadaptMomentsVector(g: usize, m: usize, v: usize, sum: usize, negate: bool, vb1: v128, vb2: v128, vomb: v128, vms: v128, vomb2: v128, vss: v128): v128 {
   let gi = v128.load(g);
   if (negate) gi = f32x4.neg(gi);
   const mi = f32x4.add(f32x4.mul(vb1, v128.load(m)), f32x4.mul(vms, gi));
   const vi = f32x4.add(f32x4.mul(vb2, v128.load(v)), f32x4.mul(f32x4.mul(vomb2, gi), gi));
-  const si = f32x4.add(f32x4.mul(vb, v128.load(sum)), f32x4.mul(vss, gi));
+  const sOld = v128.load(sum);
+  const si = f32x4.add(sOld, f32x4.sub(f32x4.mul(vss, gi), f32x4.mul(vomb, sOld)));
   v128.store(m, mi);
   v128.store(v, vi);
   v128.store(sum, si);
   return f32x4.add(f32x4.add(mi, vi), si);
 }
 
-@inline function dadaptMomentsScalar(g: usize, m: usize, v: usize, sum: usize, sign: f32, beta1: f32, beta2: f32, b: f32, momentScale: f32, omb2: f32, sumScale: f32): f32 {
+@inline function dadaptMomentsScalar(g: usize, m: usize, v: usize, sum: usize, sign: f32, beta1: f32, beta2: f32, omb: f32, momentScale: f32, omb2: f32, sumScale: f32): f32 {
   const gi = load<f32>(g) * sign;
   const mi = beta1 * load<f32>(m) + momentScale * gi;
   const vi = beta2 * load<f32>(v) + omb2 * gi * gi;
-  const si = b * load<f32>(sum) + sumScale * gi;
+  const sOld = load<f32>(sum);
+  const si = sOld + (sumScale * gi - omb * sOld);
   store<f32>(m, mi);
   store<f32>(v, vi);
   store<f32>(sum, si);
