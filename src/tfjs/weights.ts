@@ -31,6 +31,8 @@ export function weightsOf(dict: OptimizerStateDict, iterations: number): NamedTe
     stepCount: dict.stepCount,
     skippedSteps: dict.skippedSteps,
     params: Object.entries(dict.params).map(([name, record]) => ({ name, length: record.length, step: record.step, scalars: record.scalars, buffers: Object.keys(record.buffers) })),
+    // The optimizer's own scalars (Prodigy's and D-Adaptation's estimate), where it has any.
+    ...(dict.scalars === undefined ? {} : { scalars: dict.scalars }),
   };
   for (const [name, record] of Object.entries(dict.params)) {
     const shape = shapeOf(name, record.length);
@@ -67,7 +69,16 @@ export async function stateOfWeights(owner: string, weightValues: unknown, class
     }
     params[record.name] = { dtype: 'float32', length: record.length, step: record.step, scalars: record.scalars, buffers };
   }
-  const dict = { format: meta.format ?? STATE_FORMAT, version: meta.version ?? STATE_VERSION, optimizer: meta.optimizer, variant: meta.variant, stepCount: meta.stepCount, skippedSteps: meta.skippedSteps, params };
+  const dict = {
+    format: meta.format ?? STATE_FORMAT,
+    version: meta.version ?? STATE_VERSION,
+    optimizer: meta.optimizer,
+    variant: meta.variant,
+    stepCount: meta.stepCount,
+    skippedSteps: meta.skippedSteps,
+    params,
+    ...(meta.scalars === undefined ? {} : { scalars: meta.scalars }),
+  };
   return { dict, iterations };
 }
 
