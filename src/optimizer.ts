@@ -154,7 +154,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       });
     }
     this.#inputs = new InputChecks(this.#owner, this.#overrides, this.#slots);
-    this.#global = rule.global === undefined ? undefined : new GlobalScalars(rule.global, this.defaults);
+    this.#global = rule.global === undefined ? undefined : new GlobalScalars(rule, this.defaults);
     this.#planner = {
       rule: rule as unknown as UpdateRule<never, H, S>,
       owner: this.#owner,

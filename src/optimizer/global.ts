@@ -33,7 +33,10 @@ export class GlobalScalars<H extends CommonHyper, S extends RuleState> {
   #pass1Finite = true;
 
   /** `hyper`: the optimizer's defaults (the rule's global options cannot be overridden per parameter). */
-  constructor(phase: GlobalPhase<H, S>, hyper: H) {
+  constructor(rule: { readonly name: string; readonly perParameter?: boolean; readonly global?: GlobalPhase<H, S> }, hyper: H) {
+    const phase = rule.global!;
+    // Runs of several parameters would make the sums depend on the store's grouping.
+    if (rule.perParameter !== true) throw new Error(`${rule.name}: a rule with a global phase must be perParameter`);
     this.#phase = phase;
     this.#hyper = hyper;
     this.#values = new Float64Array(phase.scalarNames.length);
