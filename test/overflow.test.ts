@@ -20,6 +20,10 @@
  * - ScheduleFreeSGD with lr 10 and g = 1e38: y and z move by -lr g = -1e39: the param becomes
  *   -Infinity (z too; the param wins the tie). ScheduleFreeAdamW with g = 6e20: as Adam's,
  *   `expAvgSq` (the normalised step stays finite).
+ * - Prodigy with g = 1e30: v = (1 - beta2) (d0 g)^2 = 1e45 with d0 = 1e-6 overflows:
+ *   `expAvgSq`. DAdaptAdamW with g = 6e20: v = (1 - beta2) g^2, as Adam's. At the first
+ *   step their estimate's numerator is 0 (x = x0, and s starts at 0), so d does not move
+ *   and every other element takes the step it takes without the large gradient.
  * - Adamax, Rprop and Lion: no finite gradient overflows them (Adamax's step is at most
  *   about lr, Rprop's at most stepSizeMax, Lion's exactly lr; Lion's m is a convex
  *   combination of gradients); the end of this file checks the largest one.
@@ -37,6 +41,7 @@ function overflowCase(id: string): { lr: number; g: number; buffer: string | nul
   if (family === 'RMSProp') return { lr: 0.01, g: 6e20, buffer: 'squareAvg', value: Infinity };
   if (family === 'Adadelta') return { lr: 1, g: 6e19, buffer: 'squareAvg', value: Infinity };
   if (family === 'ScheduleFreeSGD') return { lr: 10, g: 1e38, buffer: null, value: -Infinity };
+  if (family === 'Prodigy') return { lr: 1, g: 1e30, buffer: 'expAvgSq', value: Infinity };
   return { lr: 0.001, g: 6e20, buffer: 'expAvgSq', value: Infinity };
 }
 

@@ -4,6 +4,8 @@
  * their own. A fixture names its optimizer by class name, its reference, and its
  * tolerance per dtype (normwise relative to each array's largest magnitude); its float32
  * cases run on the JS kernels and again on the wasm kernels of a float32 ParamStore.
+ * A case may hold `optimizerScalars`, the optimizer-level scalars of a rule with a global
+ * phase (stateDict().scalars), compared after the last step.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -60,6 +62,12 @@ for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sor
               if (expected.step !== undefined && expected.step !== null) assert.equal(record.step, expected.step, `${name} step`);
               assert.deepEqual(Object.keys(record.buffers).sort(), Object.keys(expected.buffers).sort(), `${name} buffer names`);
               for (const [key, values] of Object.entries(expected.buffers)) assertClose(record.buffers[key]!, values, rtol, `${name}.${key}`);
+            }
+            // A rule with a global phase (Prodigy, D-Adaptation): the optimizer's own scalars.
+            const scalars = (item as { optimizerScalars?: Record<string, number> }).optimizerScalars;
+            if (scalars !== undefined) {
+              assert.deepEqual(Object.keys(state.scalars ?? {}).sort(), Object.keys(scalars).sort(), 'optimizer scalar names');
+              for (const [key, value] of Object.entries(scalars)) assertClose([state.scalars![key]!], [value], rtol, `scalar ${key}`);
             }
           });
         }

@@ -9,6 +9,7 @@ import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
 import { LAMB, Lion, QHM } from 'nesterov';
 import { Adan, QHAdam } from 'nesterov';
+import { DAdaptAdamW, Prodigy } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -184,4 +185,23 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
     },
   })),
+  // Prodigy, D-Adaptation: lr multiplies the learned step size; 1 decayed to 0 is the papers' recommendation.
+  {
+    id: 'Prodigy',
+    make: (lr, o) => new Prodigy({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(1, 2000), steps: 2000 },
+      book: { lr: decay(1, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(1, 20000), steps: 20000 },
+    },
+  },
+  {
+    id: 'DAdaptAdamW',
+    make: (lr, o) => new DAdaptAdamW({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(1, 2000), steps: 2000 },
+      book: { lr: decay(1, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(1, 20000), steps: 20000 },
+    },
+  },
 ];

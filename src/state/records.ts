@@ -45,6 +45,11 @@ export interface OptimizerStateDict {
    * at run time is not here: a function cannot be saved.
    */
   hyperparameters?: { [option: string]: number | boolean };
+  /**
+   * The optimizer-level scalars of a rule with a global phase (Prodigy's and
+   * D-Adaptation's distance estimate), by name; absent for every other rule.
+   */
+  scalars?: { [name: string]: number };
 }
 
 /**
@@ -140,6 +145,12 @@ function checkSingle(value: unknown, at: string): OptimizerStateDict {
     if (!isRecord(value.hyperparameters)) failAt(at, `hyperparameters is ${describeValue(value.hyperparameters)}, expected an object { option: value }`);
     for (const [key, option] of Object.entries(value.hyperparameters)) {
       if (typeof option !== 'boolean' && !(typeof option === 'number' && Number.isFinite(option))) failAt(at, `hyperparameters.${key} is ${describeValue(option)}, expected a finite number or a boolean`);
+    }
+  }
+  if (value.scalars !== undefined) {
+    if (!isRecord(value.scalars)) failAt(at, `scalars is ${describeValue(value.scalars)}, expected an object { name: number }`);
+    for (const [key, scalar] of Object.entries(value.scalars)) {
+      if (typeof scalar !== 'number') failAt(at, `scalars.${key} is ${describeValue(scalar)}`);
     }
   }
   for (const [name, record] of Object.entries(value.params)) {
