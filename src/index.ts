@@ -42,6 +42,7 @@ export { LAMB, lambRule, type LAMBOptions, type LAMBHyper, type LAMBState } from
 export { Lookahead, LOOKAHEAD_FORMAT, type LookaheadOptions, type LookaheadStateDict, type WrappableOptimizer } from './lookahead.ts';
 export { Muon, NEWTON_SCHULZ_COEFFICIENTS, type MuonOptions, type MuonHyper, type MuonState } from './rules/muon.ts';
 export { QHM, qhmRule, type QHMOptions, type QHMHyper, type QHMState } from './rules/qhm.ts';
+export { Adafactor, adafactorRule, type AdafactorOptions, type AdafactorHyper, type AdafactorState } from './rules/adafactor.ts';
 export { partition, PARTITION_FORMAT, type Assignment, type Partition, type PartitionMember, type PartitionStateDict } from './partition.ts';
 export { clipGradValue } from './grads.ts';
 export { EMA, SWA, type EMAOptions, type EMAWarmup, type SWAOptions } from './averaging.ts';

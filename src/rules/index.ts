@@ -18,6 +18,7 @@ import { Momentum, momentumRule } from './momentum.ts';
 import { Muon, muonDescription, type MuonOptions } from './muon.ts';
 import { NAdam, nadamRule } from './nadam.ts';
 import { QHM, qhmRule } from './qhm.ts';
+import { Adafactor, adafactorRule } from './adafactor.ts';
 import { Nesterov, nesterovRule } from './nesterov.ts';
 import { RAdam, radamRule } from './radam.ts';
 import { RMSProp, rmspropRule } from './rmsprop.ts';
@@ -70,6 +71,7 @@ export const RULES: readonly RegisteredOptimizer[] = Object.freeze([
   entry(lambRule, (o) => new LAMB(o), true),
   entry<MuonOptions>(muonDescription, (o) => new Muon(o), false),
   entry(qhmRule, (o) => new QHM(o), true),
+  entry(adafactorRule, (o) => new Adafactor(o), true),
 ]);
 
 /** The registered optimizer of a key ('nesterov') or class name ('Nesterov'), or undefined. */
