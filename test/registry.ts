@@ -8,6 +8,7 @@ import type { Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
 import { LAMB, Lion, QHM } from 'nesterov';
+import { Adafactor } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -167,5 +168,16 @@ export const REGISTRY: Entry[] = [
     id: 'QHM',
     make: (lr, o) => new QHM({ lr, momentum: 0.9, nu: 0.7, ...o }),
     settings: { quadratic: { lr: 0.5, steps: 300 }, book: { lr: 1, steps: 300 }, rosenbrock: { lr: 0.005, steps: 20000 } },
+  },
+  // Adafactor: the lr absolute (the parameter scale would shrink the steps near a
+  // minimizer at 0 to lr / 1000); these problems are vectors, so v is kept whole.
+  {
+    id: 'Adafactor',
+    make: (lr, o) => new Adafactor({ lr, multiplyByParameterScale: false, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
+    },
   },
 ];
