@@ -170,10 +170,11 @@ export const REGISTRY: Entry[] = [
     settings: { quadratic: { lr: 0.5, steps: 300 }, book: { lr: 1, steps: 300 }, rosenbrock: { lr: 0.005, steps: 20000 } },
   },
   // Adafactor: the lr absolute (the parameter scale would shrink the steps near a
-  // minimizer at 0 to lr / 1000); these problems are vectors, so v is kept whole.
+  // minimizer at 0 to lr / 1000); these problems are vectors, so v is kept whole. Any
+  // matrix of 4 x 4 or more that a suite gives a shape (a ParamStore's) is factored.
   {
     id: 'Adafactor',
-    make: (lr, o) => new Adafactor({ lr, multiplyByParameterScale: false, ...o }),
+    make: (lr, o) => new Adafactor({ lr, multiplyByParameterScale: false, minDimSizeToFactor: 4, ...o }),
     settings: {
       quadratic: { lr: decay(0.1, 2000), steps: 2000 },
       book: { lr: decay(0.3, 2000), steps: 2000 },

@@ -165,15 +165,24 @@ function shapesOption(value: unknown): { readonly [name: string]: readonly numbe
 }
 
 /**
- * [rows, cols] when the second moment of a parameter of this shape is factored (optax's
- * `_factored_dims`: rank >= 2 and the second largest dimension >= minDimSizeToFactor),
- * else null.
+ * Whether the second moment of a parameter of this shape is factored (optax's
+ * `_factored_dims`: rank >= 2 and the second largest dimension >= minDimSizeToFactor).
+ * Called at every step's checks: it allocates nothing.
  */
-function factoredShape(shape: readonly number[] | undefined, h: AdafactorHyper): readonly [number, number] | null {
-  if (shape === undefined || !h.factored || shape.length < 2) return null;
-  const sorted = [...shape].sort((a, b) => a - b);
-  if (sorted[sorted.length - 2]! < h.minDimSizeToFactor) return null;
-  return [shape[0]!, shape[1]!];
+function isFactored(shape: readonly number[] | undefined, h: AdafactorHyper): boolean {
+  if (shape === undefined || !h.factored || shape.length < 2) return false;
+  let largest = -1;
+  let second = -1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]!;
+    if (d > largest) {
+      second = largest;
+      largest = d;
+    } else if (d > second) {
+      second = d;
+    }
+  }
+  return second >= h.minDimSizeToFactor;
 }
 
 const describeFactoring = (rows: number, cols: number): string => (rows === 0 ? 'the full second moment (not factored)' : `a factored ${rows} x ${cols} matrix`);
@@ -188,10 +197,11 @@ function scratchFor(length: number): Float64Array {
 }
 
 /**
- * The sums of G = g * g + eps along each row (into acc[0, rows)) and each column (into
+ * The sums of G = g * g + eps (eps in s[4]) along each row (into acc[0, rows)) and each column (into
  * acc[rows, rows + cols)) of a rows x cols matrix, in double.
  */
-function factoredSums(g: FloatArray, rows: number, cols: number, eps: number, acc: Float64Array): void {
+function factoredSums(g: FloatArray, rows: number, cols: number, acc: Float64Array, s: Float64Array): void {
+  const eps = s[4]!;
   acc.fill(0, 0, rows + cols);
   for (let i = 0; i < rows; i++) {
     const o = i * cols;
@@ -209,9 +219,9 @@ const SUMS_LOOPS = byArrayType(factoredSums);
 
 /**
  * The sums of u^2 and p^2 of a factored step (u = g * f[i] * f[rows + j], the factors in
- * acc), into out[0] and out[1].
+ * acc), into s[5] and s[6].
  */
-function factoredSquares(p: FloatArray, g: FloatArray, rows: number, cols: number, acc: Float64Array, out: Float64Array): void {
+function factoredSquares(p: FloatArray, g: FloatArray, rows: number, cols: number, acc: Float64Array, s: Float64Array): void {
   let updateSquares = 0;
   let paramSquares = 0;
   for (let i = 0; i < rows; i++) {
@@ -224,8 +234,8 @@ function factoredSquares(p: FloatArray, g: FloatArray, rows: number, cols: numbe
       paramSquares += pi * pi;
     }
   }
-  out[0] = updateSquares;
-  out[1] = paramSquares;
+  s[5] = updateSquares;
+  s[6] = paramSquares;
 }
 const SQUARES_LOOPS = byArrayType(factoredSquares);
 
@@ -305,32 +315,50 @@ function fullApply(p: FloatArray, g: FloatArray, v: FloatArray, m: FloatArray, n
 }
 const FULL_APPLY_LOOPS = byArrayType(fullApply);
 
-/** The scalars of a step (see the loops for the indices), and two sums. */
+/** The scalars of a step (see the indices below). */
 const stepScalars = new Float64Array(8);
-const squares = new Float64Array(2);
 
-/** beta2 of the 1-based step t (see the doc comment: 0 where optax's would be NaN). */
-function decayAt(step: number, h: AdafactorHyper): number {
+// Doubles travel between the functions of a step in stepScalars, not as arguments or
+// return values: a double passed to or returned from a call V8 does not inline is boxed,
+// an allocation per call. Indices: 0 scale, 1 momentum, 2 wd (the apply loops); 3 beta2,
+// 4 eps, 5 and 6 the sums of u^2 and p^2; 7 the lr.
+const SCALE = 0;
+const BETA2 = 3;
+const EPS = 4;
+const UPDATE_SQUARES = 5;
+const PARAM_SQUARES = 6;
+const LR = 7;
+
+/** beta2 of the 1-based step t into s[BETA2] (see the doc comment: 0 where optax's would be NaN). */
+function writeDecay(s: Float64Array, step: number, h: AdafactorHyper): void {
   const t = step - h.decayOffset;
-  return t < 1 ? 0 : 1 - Math.pow(t, -h.decayRate);
+  s[BETA2] = t < 1 ? 0 : 1 - Math.pow(t, -h.decayRate);
 }
 
-/** lr, the parameter scale and the clipping, as one factor (the sign of maximize folded in). */
-function stepScale(h: AdafactorHyper, lr: number, n: number, updateSquares: number, paramSquares: number): number {
-  let scale = h.maximize ? -lr : lr;
-  if (h.clippingThreshold !== null) scale /= Math.max(1, Math.sqrt(updateSquares / n) / h.clippingThreshold);
+/**
+ * s[SCALE]: the lr, the parameter scale and the clipping as one factor (the sign of
+ * maximize folded in), from s[LR] and the two sums; s[1] momentum (-1: none), s[2] wd.
+ */
+function writeScale(s: Float64Array, h: AdafactorHyper, n: number): void {
+  let scale = h.maximize ? -s[LR]! : s[LR]!;
+  if (h.clippingThreshold !== null) scale /= Math.max(1, Math.sqrt(s[UPDATE_SQUARES]! / n) / h.clippingThreshold);
   if (h.multiplyByParameterScale) {
-    const rms = Math.sqrt(paramSquares / n);
+    const rms = Math.sqrt(s[PARAM_SQUARES]! / n);
     scale *= rms <= MIN_PARAM_SCALE ? MIN_PARAM_SCALE : rms;
   }
-  return scale;
+  s[SCALE] = scale;
+  s[1] = h.momentum ?? -1;
+  s[2] = h.weightDecayRate;
 }
 
-function factoredStep(p: FloatArray, g: FloatArray, state: AdafactorState, h: AdafactorHyper, lr: number, beta2: number): boolean {
+function factoredStep(p: FloatArray, g: FloatArray, state: AdafactorState, h: AdafactorHyper): boolean {
   const rows = state.rows;
   const cols = state.cols;
   const acc = scratchFor(rows + cols);
-  loopFor(SUMS_LOOPS, p)(g, rows, cols, h.eps, acc);
+  const s = stepScalars;
+  const beta2 = s[BETA2]!;
+  s[EPS] = h.eps;
+  loopFor(SUMS_LOOPS, p)(g, rows, cols, acc, s);
   // vRow is along the shorter dimension (optax's): the rows when rows <= cols.
   const rowsShort = rows <= cols;
   const vRow = state.vRow;
@@ -353,22 +381,16 @@ function factoredStep(p: FloatArray, g: FloatArray, state: AdafactorState, h: Ad
   // The factors per row (acc[i]) and per column (acc[rows + j]) of the matrix.
   for (let k = 0; k < vRow.length; k++) acc[rowsShort ? k : rows + k] = 1 / Math.sqrt(vRow[k]! / rowMean);
   for (let k = 0; k < vCol.length; k++) acc[rowsShort ? rows + k : k] = 1 / Math.sqrt(vCol[k]!);
-  loopFor(SQUARES_LOOPS, p)(p, g, rows, cols, acc, squares);
-  const s = stepScalars;
-  s[0] = stepScale(h, lr, p.length, squares[0]!, squares[1]!);
-  s[1] = h.momentum ?? -1;
-  s[2] = h.weightDecayRate;
+  loopFor(SQUARES_LOOPS, p)(p, g, rows, cols, acc, s);
+  writeScale(s, h, p.length);
   return loopFor(FACTORED_APPLY_LOOPS, p)(p, g, state.m, rows, cols, acc, s) && probe === 0;
 }
 
-function fullStep(p: FloatArray, g: FloatArray, state: AdafactorState, h: AdafactorHyper, lr: number, beta2: number): boolean {
+function fullStep(p: FloatArray, g: FloatArray, state: AdafactorState, h: AdafactorHyper): boolean {
   const s = stepScalars;
-  s[3] = beta2;
-  s[4] = h.eps;
+  s[EPS] = h.eps;
   const moments = loopFor(FULL_MOMENTS_LOOPS, p)(p, g, state.v, p.length, s);
-  s[0] = stepScale(h, lr, p.length, s[5]!, s[6]!);
-  s[1] = h.momentum ?? -1;
-  s[2] = h.weightDecayRate;
+  writeScale(s, h, p.length);
   return loopFor(FULL_APPLY_LOOPS, p)(p, g, state.v, state.m, p.length, s) && moments;
 }
 
@@ -413,27 +435,28 @@ export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, Adafact
   },
   stateBounds: { vRow: { min: 0 }, vCol: { min: 0 }, v: { min: 0 }, rows: { min: 0 }, cols: { min: 0 } },
   init(length: number, dtype: Dtype, h: AdafactorHyper, alloc: Allocator = allocate, shape?: readonly number[]): AdafactorState {
-    const matrix = factoredShape(shape, h);
-    const rows = matrix === null ? 0 : matrix[0];
-    const cols = matrix === null ? 0 : matrix[1];
+    const factored = isFactored(shape, h);
+    const rows = factored ? shape![0]! : 0;
+    const cols = factored ? shape![1]! : 0;
     return {
       step: 0,
       rows,
       cols,
       vRow: alloc(dtype, Math.min(rows, cols)),
       vCol: alloc(dtype, Math.max(rows, cols)),
-      v: alloc(dtype, matrix === null ? length : 0),
+      v: alloc(dtype, factored ? 0 : length),
       m: alloc(dtype, h.momentum === null ? 0 : length),
     };
   },
   shapeOf(h: AdafactorHyper, name: string, length: number, storeShape: readonly number[] | undefined): readonly number[] | undefined {
     const shape = Object.hasOwn(h.shapes, name) ? h.shapes[name] : storeShape;
     if (shape === undefined) return undefined;
-    const size = shape.reduce((a, b) => a * b, 1);
+    let size = 1;
+    for (let i = 0; i < shape.length; i++) size *= shape[i]!;
     if (size !== length) {
       throw new UpdateError(`Adafactor.update: parameter '${name}' has ${length} elements, not the ${size} of its shape [${shape.join(', ')}]`, name);
     }
-    if (shape.length > 2 && factoredShape(shape, h) !== null) {
+    if (shape.length > 2 && isFactored(shape, h)) {
       throw new UpdateError(
         `Adafactor.update: parameter '${name}' has shape [${shape.join(', ')}]: Adafactor factors matrices only (give it a 2-D shape in options.shapes, or send '${name}' to another optimizer with partition())`,
         name,
@@ -442,9 +465,9 @@ export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, Adafact
     return shape;
   },
   stateMismatch(state: AdafactorState, h: AdafactorHyper, shape: readonly number[] | undefined): string | undefined {
-    const matrix = factoredShape(shape, h);
-    const rows = matrix === null ? 0 : matrix[0];
-    const cols = matrix === null ? 0 : matrix[1];
+    const factored = isFactored(shape, h);
+    const rows = factored ? shape![0]! : 0;
+    const cols = factored ? shape![1]! : 0;
     if (state.rows === rows && state.cols === cols) return undefined;
     return `its optimizer state keeps ${describeFactoring(state.rows, state.cols)}, its shape ${shape === undefined ? '(none)' : `[${shape.join(', ')}]`} asks for ${describeFactoring(rows, cols)}`;
   },
@@ -460,8 +483,10 @@ export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, Adafact
   step(p: FloatArray, g: FloatArray, state: AdafactorState, h: AdafactorHyper, scalars: StepScalars): boolean {
     state.step += 1;
     if (p.length === 0) return true;
-    const beta2 = decayAt(state.step, h);
-    return state.rows > 0 ? factoredStep(p, g, state, h, scalars.lr, beta2) : fullStep(p, g, state, h, scalars.lr, beta2);
+    const s = stepScalars;
+    writeDecay(s, state.step, h);
+    s[LR] = scalars.lr;
+    return state.rows > 0 ? factoredStep(p, g, state, h) : fullStep(p, g, state, h);
   },
 };
 
