@@ -401,7 +401,7 @@ export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, Adafact
   key: 'adafactor',
   paper: 'Shazeer & Stern (2018), "Adafactor: adaptive learning rates with sublinear memory cost"',
   weightDecayKind: 'decoupled',
-  peers: { optax: 'optax.adafactor', keras: 'keras.optimizers.Adafactor' },
+  peers: { optax: 'optax.adafactor' },
   perParameter: true,
   ownState: true,
   resolve(options) {
