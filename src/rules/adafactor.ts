@@ -122,8 +122,8 @@ export interface AdafactorState extends RuleState {
   vCol: FloatArray;
   /** Per element (empty when factored). */
   v: FloatArray;
-  /** Per element with momentum, else empty. */
-  m: FloatArray;
+  /** Per element, with momentum only. */
+  m?: FloatArray;
 }
 
 const NAMES = [
@@ -315,6 +315,9 @@ function fullApply(p: FloatArray, g: FloatArray, v: FloatArray, m: FloatArray, n
 }
 const FULL_APPLY_LOOPS = byArrayType(fullApply);
 
+/** Stands in for `m` without momentum: the apply loops never touch it then. */
+const NO_MOMENTUM = new Float64Array(0);
+
 /** The scalars of a step (see the indices below). */
 const stepScalars = new Float64Array(8);
 
@@ -383,7 +386,7 @@ function factoredStep(p: FloatArray, g: FloatArray, state: AdafactorState, h: Ad
   for (let k = 0; k < vCol.length; k++) acc[rowsShort ? rows + k : k] = 1 / Math.sqrt(vCol[k]!);
   loopFor(SQUARES_LOOPS, p)(p, g, rows, cols, acc, s);
   writeScale(s, h, p.length);
-  return loopFor(FACTORED_APPLY_LOOPS, p)(p, g, state.m, rows, cols, acc, s) && probe === 0;
+  return loopFor(FACTORED_APPLY_LOOPS, p)(p, g, state.m ?? NO_MOMENTUM, rows, cols, acc, s) && probe === 0;
 }
 
 function fullStep(p: FloatArray, g: FloatArray, state: AdafactorState, h: AdafactorHyper): boolean {
@@ -391,7 +394,7 @@ function fullStep(p: FloatArray, g: FloatArray, state: AdafactorState, h: Adafac
   s[EPS] = h.eps;
   const moments = loopFor(FULL_MOMENTS_LOOPS, p)(p, g, state.v, p.length, s);
   writeScale(s, h, p.length);
-  return loopFor(FULL_APPLY_LOOPS, p)(p, g, state.v, state.m, p.length, s) && moments;
+  return loopFor(FULL_APPLY_LOOPS, p)(p, g, state.v, state.m ?? NO_MOMENTUM, p.length, s) && moments;
 }
 
 export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, AdafactorState> = {
@@ -427,7 +430,7 @@ export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, Adafact
     };
   },
   bufferNames: (h) => (h.momentum === null ? ['vRow', 'vCol', 'v'] : ['vRow', 'vCol', 'v', 'm']),
-  buffersOf: (s, h) => (h.momentum === null ? [s.vRow, s.vCol, s.v] : [s.vRow, s.vCol, s.v, s.m]),
+  buffersOf: (s, h) => (h.momentum === null ? [s.vRow, s.vCol, s.v] : [s.vRow, s.vCol, s.v, s.m!]),
   scalarNames: ['rows', 'cols'],
   copyScalars(from, to) {
     to.rows = from.rows;
@@ -445,7 +448,7 @@ export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, Adafact
       vRow: alloc(dtype, Math.min(rows, cols)),
       vCol: alloc(dtype, Math.max(rows, cols)),
       v: alloc(dtype, factored ? 0 : length),
-      m: alloc(dtype, h.momentum === null ? 0 : length),
+      ...(h.momentum === null ? {} : { m: alloc(dtype, length) }),
     };
   },
   shapeOf(h: AdafactorHyper, name: string, length: number, storeShape: readonly number[] | undefined): readonly number[] | undefined {
