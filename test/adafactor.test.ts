@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Adafactor, Adam, ParamStore, StateError, UpdateError, decodeState, encodeState, stateFromJSON, stateToJSON, type OptimizerStateDict } from 'nesterov';
-import { tfOptimizer } from 'nesterov/tfjs';
+import { TfOptimizer, tfOptimizer } from 'nesterov/tfjs';
 import { tf, useBackend } from './tfjs-helpers.ts';
 
 /** The numbers a saved state keeps for parameter `name`: the lengths of its buffers. */
@@ -273,5 +273,19 @@ describe('Adafactor: the state round trips', () => {
     a.dispose();
     second.dispose();
     tf.dispose([whole, split]);
+  });
+});
+
+describe('Adafactor in a TF.js config', () => {
+  it('getConfig keeps clippingThreshold null and momentum, and fromConfig makes the same optimizer', async () => {
+    await useBackend('cpu');
+    const opt = tfOptimizer(new Adafactor({ lr: 0.02, clippingThreshold: null, momentum: 0.5, minDimSizeToFactor: 4 }));
+    const config = opt.getConfig();
+    const again = TfOptimizer.fromConfig(TfOptimizer, config) as unknown as { optimizer: Adafactor };
+    const { shapes: _a, ...got } = again.optimizer.defaults;
+    const { shapes: _b, ...expected } = opt.optimizer.defaults;
+    assert.deepEqual(got, expected);
+    assert.equal(got.clippingThreshold, null);
+    opt.dispose();
   });
 });
