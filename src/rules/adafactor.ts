@@ -63,9 +63,11 @@
  * sums between them, not one elementwise loop: the WebAssembly kernels here are
  * elementwise (one pass, any split of the range, threads), which this is not.
  *
- * Overflow: G = g * g passes float32's 3.4e38 from |g| = 1.8e19 on; the average is then
- * Infinity and that element's u is 0 (or NaN for a factored row and column). The step
- * reports every NaN or Infinity it writes, and update() throws an UpdateError naming it.
+ * Overflow: G = g * g passes float32's 3.4e38 from |g| = 1.8e19 on. The full v is then
+ * Infinity and that element's u is 0; in a factored matrix a row's and a column's
+ * averages become Infinity, their factors NaN, and the tensor's rms passes the NaN on to
+ * every element. The step reports every NaN or Infinity it writes, and update() throws
+ * an UpdateError naming it.
  */
 import { StateError, UpdateError, optionError } from '../errors.ts';
 import { allocate, type Allocator, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
