@@ -71,6 +71,13 @@ describe('Adafactor: first steps by hand', () => {
     assert.deepEqual([...opt.stateOf('w')!.v], [0.25 + 1e-30, 4 + 1e-30]);
   });
 
+  it('the parameter scale has a floor of 1e-3 (optax: min_scale): a tensor near 0 moves by lr 1e-3 per element', () => {
+    const opt = new Adafactor({ lr: 0.1 });
+    const p = { w: new Float64Array([1e-5, -2e-5]) };
+    opt.update(p, { w: new Float64Array([1, 1]) });
+    assert.ok(Math.abs(p.w[0]! - (1e-5 - 1e-4)) < 1e-18 && Math.abs(p.w[1]! - (-2e-5 - 1e-4)) < 1e-18, String(p.w));
+  });
+
   it("the default lr is 1, optax's learning_rate None (no scaling): a step moves a vector by its own rms", () => {
     const opt = new Adafactor();
     assert.equal(opt.defaults.lr, 1);
