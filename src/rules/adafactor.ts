@@ -32,11 +32,11 @@
  * tensor of rank 2 or more). A shape of rank 3 or more whose two largest dimensions
  * both reach minDimSizeToFactor is refused (optax factors it; here only matrices are).
  *
- * Differences from optax, each where optax's output does not depend on it or is not a
- * number: optax's schedule beta2 is computed in float32 and its momentum kept in float32
- * (`dtype_momentum`) whatever the parameters' type; here both are of the parameters'
- * type (the schedule in double), and float64 parameters get float64 throughout (the
- * reference fixture passes `dtype_momentum=float64` and a float64 schedule). Before
+ * Differences from optax: its schedule beta2 is computed in float32 and its momentum
+ * kept in float32 (`dtype_momentum`) whatever the parameters' type; here both are of the
+ * parameters' type (the schedule in double), so float64 parameters get float64
+ * throughout (the reference fixture passes `dtype_momentum=float64` and a float64
+ * schedule to optax's transforms; for float32 parameters the two agree). Before
  * step decayOffset + 1, optax's beta2 is 1 - 0^-0.8 or of a negative base: NaN for every
  * element; here it is 0 (the average restarts from the current gradient, as at the first
  * step). optax keeps placeholder arrays of one element for the unused state of a
