@@ -46,6 +46,7 @@ export { Adan, adanRule, type AdanOptions, type AdanHyper, type AdanState } from
 export { QHAdam, qhadamRule, type QHAdamOptions, type QHAdamHyper, type QHAdamState } from './rules/qhadam.ts';
 export { Prodigy, prodigyRule, type ProdigyOptions, type ProdigyHyper, type ProdigyState } from './rules/prodigy.ts';
 export { DAdaptAdamW, dadaptAdamwRule, type DAdaptAdamWOptions, type DAdaptAdamWHyper, type DAdaptAdamWState } from './rules/dadapt-adamw.ts';
+export { Adafactor, adafactorRule, type AdafactorOptions, type AdafactorHyper, type AdafactorState } from './rules/adafactor.ts';
 export { partition, PARTITION_FORMAT, type Assignment, type Partition, type PartitionMember, type PartitionStateDict } from './partition.ts';
 export { clipGradValue } from './grads.ts';
 export { EMA, SWA, type EMAOptions, type EMAWarmup, type SWAOptions } from './averaging.ts';

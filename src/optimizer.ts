@@ -210,6 +210,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    * overrides (what `new ParamStore(shapes, { stateBuffers: [optimizer] })` reserves).
    */
   stateBuffersPerParam(): number {
+    // A rule of shaped state keeps it outside the store (rule.ts `ownState`).
+    if (this.#rule.ownState === true) return 0;
     let most = this.#rule.bufferNames(this.defaults).length;
     for (const override of this.#overrides) most = Math.max(most, this.#rule.bufferNames(override.hyper).length);
     return most;
@@ -386,6 +388,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #prepareParam = (param: unknown, name: string): void => {
     const slot = this.#slotFor(name, param as FloatArray);
     this.#setLearningRate(slot, slot.hyper, name);
+    if (this.#rule.ownState === true) this.#checkShape(slot, (param as FloatArray).length, undefined);
     if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
     const grad = getArray(this.#grads, name) as FloatArray;
     const index = firstNonFinite(grad);
@@ -396,6 +399,17 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
     throw nonFiniteGradientError(this.#owner, name, index, grad[index]!);
   };
+
+  /**
+   * An ownState rule's checks of a parameter's shape (rule.ts): the shape it can take,
+   * and the state (if any) made for it. Throws an UpdateError naming the parameter.
+   */
+  #checkShape(slot: Slot<H, S>, length: number, storeShape: readonly number[] | undefined): void {
+    const rule = this.#rule;
+    const shape = rule.shapeOf!(slot.hyper, slot.name, length, storeShape);
+    const why = slot.state === undefined ? undefined : rule.stateMismatch!(slot.state, slot.hyper, shape);
+    if (why !== undefined) throw new UpdateError(`${this.#owner}: parameter '${slot.name}': ${why} (call reset('${slot.name}') to start it afresh)`, slot.name);
+  }
 
   /**
    * The first parameter of this call whose step wrote a NaN or an Infinity, thrown by
@@ -410,7 +424,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     if (slot.state === undefined) {
       slot.dtype = dtypeOf(p);
       slot.length = p.length;
-      slot.state = this.#rule.init(p.length, slot.dtype, slot.hyper);
+      const rule = this.#rule;
+      slot.state = rule.init(p.length, slot.dtype, slot.hyper, undefined, rule.shapeOf?.(slot.hyper, name, p.length, undefined));
     }
     return slot as Slot<H, S> & { state: S };
   }

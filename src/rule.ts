@@ -9,6 +9,7 @@
 import type { Dtype, FloatArray, LearningRate } from './types.ts';
 import type { WasmKernels } from './wasm/kernels.ts';
 import type { RuleKernels } from './kernel.ts';
+import type { ParamStateRecord } from './state/records.ts';
 import { booleanOption, learningRateOption, numberOption } from './validate.ts';
 
 /** Hyperparameters every rule has, resolved (defaults applied, validated). */
@@ -80,6 +81,23 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * ParamStore update then steps each parameter on its own, not a run of several as one.
    */
   readonly perParameter?: boolean;
+  /**
+   * The state is not per element but shaped (Adafactor's factored second moment: a row
+   * and a column per matrix): it lives in arrays of the rule's own, never in a
+   * ParamStore's state regions (as long as the parameter), and each parameter steps on
+   * its own. Such a rule has `perParameter` and the three hooks below.
+   */
+  readonly ownState?: boolean;
+  /**
+   * The shape `init` gets for parameter `name` (ownState rules): from the rule's own
+   * options or the ParamStore's (`storeShape`), undefined for none. Throws an UpdateError
+   * naming the parameter for a shape it cannot take. Called while a step is checked.
+   */
+  shapeOf?(hyper: H, name: string, length: number, storeShape: readonly number[] | undefined): readonly number[] | undefined;
+  /** Why a parameter of this shape cannot take steps with this state (made for another shape), or undefined. */
+  stateMismatch?(state: S, hyper: H, shape: readonly number[] | undefined): string | undefined;
+  /** The shape a saved record's state was made for (its scalars say), checked: throws a StateError. */
+  shapeOfRecord?(record: ParamStateRecord, hyper: H): readonly number[] | undefined;
   /** Validates options and applies defaults; throws naming the option and value. */
   resolve(options: O): H;
   /** Names of the per-element state buffers this configuration keeps, in a fixed order. */
@@ -97,8 +115,9 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
   /**
    * Fresh state for a parameter of this length and type. Buffers come from `alloc`, in
    * the order of `bufferNames` (a ParamStore hands out views of its state regions).
+   * `shape`: the parameter's dimensions, for `ownState` rules (`shapeOf`'s answer).
    */
-  init(length: number, dtype: Dtype, hyper: H, alloc?: Allocator): S;
+  init(length: number, dtype: Dtype, hyper: H, alloc?: Allocator, shape?: readonly number[]): S;
   /**
    * One step in place: increments `state.step`, then one fused pass over the elements
    * (the rule's JS kernel, in its copy for the array type: see kernel.ts).

@@ -22,6 +22,7 @@ import { Adan, adanRule } from './adan.ts';
 import { QHAdam, qhadamRule } from './qhadam.ts';
 import { Prodigy, prodigyRule } from './prodigy.ts';
 import { DAdaptAdamW, dadaptAdamwRule } from './dadapt-adamw.ts';
+import { Adafactor, adafactorRule } from './adafactor.ts';
 import { Nesterov, nesterovRule } from './nesterov.ts';
 import { RAdam, radamRule } from './radam.ts';
 import { RMSProp, rmspropRule } from './rmsprop.ts';
@@ -78,6 +79,7 @@ export const RULES: readonly RegisteredOptimizer[] = Object.freeze([
   entry(qhadamRule, (o) => new QHAdam(o), true),
   entry(prodigyRule, (o) => new Prodigy(o), true),
   entry(dadaptAdamwRule, (o) => new DAdaptAdamW(o), true),
+  entry(adafactorRule, (o) => new Adafactor(o), true),
 ]);
 
 /** The registered optimizer of a key ('nesterov') or class name ('Nesterov'), or undefined. */

@@ -38,7 +38,9 @@ export function weightsOf(dict: OptimizerStateDict, iterations: number): NamedTe
   for (const [name, record] of Object.entries(dict.params)) {
     const shape = shapeOf(name, record.length);
     for (const [key, values] of Object.entries(record.buffers)) {
-      weights.push({ name: `${name}/${key}`, tensor: tf.tensor(Float32Array.from(values), shape, 'float32') });
+      // A shaped state's buffer (Adafactor's vRow, vCol) is not of the variable's shape: flat.
+      const own = values.length === record.length ? shape : [values.length];
+      weights.push({ name: `${name}/${key}`, tensor: tf.tensor(Float32Array.from(values), own, 'float32') });
     }
   }
   weights.push({ name: STATE_WEIGHT_NAME, tensor: tf.scalar(JSON.stringify(meta), 'string') });

@@ -66,4 +66,6 @@ export const KERNEL_ONLY: { readonly [key: string]: string } = Object.freeze({
     "Prodigy's step size is one estimate over every variable, summed before any variable moves; the ops path steps each variable on its own (RuleOps.step), so Prodigy runs on the kernel path",
   'dadapt-adamw':
     "DAdaptAdamW's step size is one estimate over every variable, summed before any variable moves; the ops path steps each variable on its own (RuleOps.step), so DAdaptAdamW runs on the kernel path",
+  adafactor:
+    "Adafactor's factored state is a row and a column vector per matrix, and the ops path keeps every state buffer as a variable of its parameter's shape; the kernel path steps it in a ParamStore of the variables' shapes",
 });
