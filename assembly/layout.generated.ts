@@ -61,6 +61,30 @@ export const ADAN_FIRST: usize = 56;
 export const ADAN_SHRINK: usize = 64;
 export const ADAN_SIGN: usize = 72;
 
+// dadaptApply(p, m, v, n, s): sign, beta1, beta2, sqrtBeta2, dlr, eps, wd, dot, l1, bc
+export const DADAPT_APPLY_SIGN: usize = 0;
+export const DADAPT_APPLY_BETA1: usize = 8;
+export const DADAPT_APPLY_BETA2: usize = 16;
+export const DADAPT_APPLY_SQRT_BETA2: usize = 24;
+export const DADAPT_APPLY_DLR: usize = 32;
+export const DADAPT_APPLY_EPS: usize = 40;
+export const DADAPT_APPLY_WD: usize = 48;
+export const DADAPT_APPLY_DOT: usize = 56;
+export const DADAPT_APPLY_L1: usize = 64;
+export const DADAPT_APPLY_BC: usize = 72;
+
+// dadaptMoments(g, m, v, sum, n, s): sign, beta1, beta2, sqrtBeta2, dlr, eps, wd, dot, l1, bc
+export const DADAPT_MOMENTS_SIGN: usize = 0;
+export const DADAPT_MOMENTS_BETA1: usize = 8;
+export const DADAPT_MOMENTS_BETA2: usize = 16;
+export const DADAPT_MOMENTS_SQRT_BETA2: usize = 24;
+export const DADAPT_MOMENTS_DLR: usize = 32;
+export const DADAPT_MOMENTS_EPS: usize = 40;
+export const DADAPT_MOMENTS_WD: usize = 48;
+export const DADAPT_MOMENTS_DOT: usize = 56;
+export const DADAPT_MOMENTS_L1: usize = 64;
+export const DADAPT_MOMENTS_BC: usize = 72;
+
 // lambApply(p, m, v, n, s): beta1, beta2, bias1, bias2, sign, eps, wd, step, paramSquares, updateSquares
 export const LAMB_APPLY_BETA1: usize = 0;
 export const LAMB_APPLY_BETA2: usize = 8;
@@ -140,6 +164,34 @@ export const NESTEROV_PYTORCH_TAKE: usize = 24;
 export const NESTEROV_PYTORCH_SIGN: usize = 32;
 export const NESTEROV_PYTORCH_WD: usize = 40;
 export const NESTEROV_PYTORCH_SHRINK: usize = 48;
+
+// prodigyApply(p, m, v, n, s): sign, d, beta1, beta2, beta3, sScale, dlr, wd, epsD, dot, l1, bc
+export const PRODIGY_APPLY_SIGN: usize = 0;
+export const PRODIGY_APPLY_D: usize = 8;
+export const PRODIGY_APPLY_BETA1: usize = 16;
+export const PRODIGY_APPLY_BETA2: usize = 24;
+export const PRODIGY_APPLY_BETA3: usize = 32;
+export const PRODIGY_APPLY_S_SCALE: usize = 40;
+export const PRODIGY_APPLY_DLR: usize = 48;
+export const PRODIGY_APPLY_WD: usize = 56;
+export const PRODIGY_APPLY_EPS_D: usize = 64;
+export const PRODIGY_APPLY_DOT: usize = 72;
+export const PRODIGY_APPLY_L1: usize = 80;
+export const PRODIGY_APPLY_BC: usize = 88;
+
+// prodigyMoments(g, m, v, sum, n, s): sign, d, beta1, beta2, beta3, sScale, dlr, wd, epsD, dot, l1, bc
+export const PRODIGY_MOMENTS_SIGN: usize = 0;
+export const PRODIGY_MOMENTS_D: usize = 8;
+export const PRODIGY_MOMENTS_BETA1: usize = 16;
+export const PRODIGY_MOMENTS_BETA2: usize = 24;
+export const PRODIGY_MOMENTS_BETA3: usize = 32;
+export const PRODIGY_MOMENTS_S_SCALE: usize = 40;
+export const PRODIGY_MOMENTS_DLR: usize = 48;
+export const PRODIGY_MOMENTS_WD: usize = 56;
+export const PRODIGY_MOMENTS_EPS_D: usize = 64;
+export const PRODIGY_MOMENTS_DOT: usize = 72;
+export const PRODIGY_MOMENTS_L1: usize = 80;
+export const PRODIGY_MOMENTS_BC: usize = 88;
 
 // qhadam(p, g, m, v, n, s): gradStep, avgStep, gradSq, avgSq, beta1, beta2, eps, sign, wd, shrink
 export const QHADAM_GRAD_STEP: usize = 0;

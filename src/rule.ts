@@ -9,6 +9,7 @@
 import type { Dtype, FloatArray, LearningRate } from './types.ts';
 import type { WasmKernels } from './wasm/kernels.ts';
 import type { RuleKernels } from './kernel.ts';
+import type { ParamStateRecord } from './state/records.ts';
 import { booleanOption, learningRateOption, numberOption, requireNeutral } from './validate.ts';
 
 /** Hyperparameters every rule has, resolved (defaults applied, validated). */
@@ -97,6 +98,23 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * ParamStore update then steps each parameter on its own, not a run of several as one.
    */
   readonly perParameter?: boolean;
+  /**
+   * The state is not per element but shaped (Adafactor's factored second moment: a row
+   * and a column per matrix): it lives in arrays of the rule's own, never in a
+   * ParamStore's state regions (as long as the parameter), and each parameter steps on
+   * its own. Such a rule has `perParameter` and the three hooks below.
+   */
+  readonly ownState?: boolean;
+  /**
+   * The shape `init` gets for parameter `name` (ownState rules): from the rule's own
+   * options or the ParamStore's (`storeShape`), undefined for none. Throws an UpdateError
+   * naming the parameter for a shape it cannot take. Called while a step is checked.
+   */
+  shapeOf?(hyper: H, name: string, length: number, storeShape: readonly number[] | undefined): readonly number[] | undefined;
+  /** Why a parameter of this shape cannot take steps with this state (made for another shape), or undefined. */
+  stateMismatch?(state: S, hyper: H, shape: readonly number[] | undefined): string | undefined;
+  /** The shape a saved record's state was made for (its scalars say), checked: throws a StateError. */
+  shapeOfRecord?(record: ParamStateRecord, hyper: H): readonly number[] | undefined;
   /** Validates options and applies defaults; throws naming the option and value. */
   resolve(options: O): H;
   /** Names of the per-element state buffers this configuration keeps, in a fixed order. */
@@ -114,8 +132,9 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
   /**
    * Fresh state for a parameter of this length and type. Buffers come from `alloc`, in
    * the order of `bufferNames` (a ParamStore hands out views of its state regions).
+   * `shape`: the parameter's dimensions, for `ownState` rules (`shapeOf`'s answer).
    */
-  init(length: number, dtype: Dtype, hyper: H, alloc?: Allocator): S;
+  init(length: number, dtype: Dtype, hyper: H, alloc?: Allocator, shape?: readonly number[]): S;
   /**
    * One step in place: increments `state.step`, then one fused pass over the elements
    * (the rule's JS kernel, in its copy for the array type: see kernel.ts).
@@ -141,6 +160,50 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * Returns what `step` returns.
    */
   stepWasm?(kernels: WasmKernels, param: Float32Array, grad: Float32Array, state: S, hyper: H, scalars: StepScalars): boolean;
+  /**
+   * A step that needs a sum over every parameter before any parameter moves (Prodigy's
+   * and D-Adaptation's distance estimate: one estimate per step of the optimizer, however
+   * many tensors). When present the facade runs this instead of `step` / `stepWasm`
+   * (src/optimizer/global.ts); such a rule is `perParameter`, and its `stepWasm` (which
+   * says that it has WebAssembly kernels, for backend 'wasm') is never called.
+   */
+  readonly global?: GlobalPhase<H, S>;
+}
+
+/**
+ * The global phase of a step, in three parts: `accumulate` over every parameter (in
+ * parameter order), `reduce` once, `apply` over every parameter. The optimizer-level
+ * scalars it keeps (`scalarNames`) live in the optimizer's state dict, not per parameter.
+ *
+ * Each parameter's sums are its own (summed in double by the rule, in an order that
+ * depends only on the parameter's length) and are added to the step's totals in
+ * parameter order: the totals do not depend on how a ParamStore groups its runs, and a
+ * sum is never split across threads.
+ */
+export interface GlobalPhase<H extends CommonHyper, S extends RuleState> {
+  /** The optimizer-level scalars, in a fixed order (saved under these names). */
+  readonly scalarNames: readonly string[];
+  /** The least value each may hold (checked when a state is loaded). */
+  readonly scalarBounds: { readonly [name: string]: { readonly min: number } };
+  /** Writes their values before the first step (from the optimizer's defaults) into `into`. */
+  initial(hyper: H, into: Float64Array): void;
+  /** How many totals pass 1 adds to (each starts at 0 at every step). */
+  readonly sumCount: number;
+  /**
+   * Pass 1 over one parameter: counts its step, updates the state pass 2 reads, and adds
+   * this parameter's sums to `sums`. `scalars` are the optimizer-level scalars before
+   * this step. `kernels`: the WebAssembly kernels when the arrays are float32 views of
+   * their memory (a ParamStore; elementwise work only: the sums stay on the calling
+   * thread, in double), else null. Returns false when it wrote a NaN or an Infinity.
+   */
+  accumulate(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, scalars: Float64Array, sums: Float64Array, kernels: WasmKernels | null): boolean;
+  /** Once per step, after pass 1 over every parameter: the new scalars from the old ones and the totals. */
+  reduce(hyper: H, scalars: Float64Array, sums: Float64Array): void;
+  /**
+   * Pass 2 over one parameter: moves it. `before` holds the scalars pass 1 saw, `after`
+   * the reduced ones. Returns false when it wrote a NaN or an Infinity.
+   */
+  apply(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, before: Float64Array, after: Float64Array, kernels: WasmKernels | null): boolean;
 }
 
 /** Makes a state buffer: a zero-filled (or `fill`-filled) array of the given type. */

@@ -10,7 +10,7 @@ import { BENCH_RULES, boundKernelFor, bytesPerElement, parseBenchArgs, trafficLa
 
 // The registry's keys in its order, less Muon (a matrix iteration, no elementwise kernel).
 const ALL_IDS =
-  'sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd, schedulefree-adamw, lion, lamb, qhm, adan, qhadam, nadamw';
+  'sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, schedulefree-sgd, schedulefree-adamw, lion, lamb, qhm, adan, qhadam, prodigy, dadapt-adamw, nadamw';
 
 test('bench args: no flags select the rules a user compares first at 1e5 and 1.6e7; --full the whole matrix', () => {
   const args = parseBenchArgs({});
