@@ -25,6 +25,9 @@
  *   is the prox of lambda ||x||_1, for the lasso). Its stopping measure is the gradient
  *   mapping L (y - x+).
  *
+ * - 'lbfgs': limited-memory BFGS with a strong-Wolfe line search (src/minimize/lbfgs.ts and
+ *   wolfe.ts); it needs no L, and refuses the options above that are about L and momentum.
+ *
  * Step size: the user's `L`, or when it is not known, backtracking (`lineSearch:
  * 'backtracking'`, the default then): start from `L` = 1 and double it until the
  * sufficient-decrease test f(x+) <= f(y) + g(y).(x+ - y) + L/2 ||x+ - y||^2 holds; L
