@@ -98,7 +98,11 @@ function fminConjugateGradient(problem: Problem): Count {
   });
 }
 
-function numericUncmin(problem: Problem): Count {
+/** Past this size numeric is not run: uncmin updates a dense n x n inverse Hessian (nested Arrays) at every step. */
+const NUMERIC_LARGEST = 800;
+
+function numericUncmin(problem: Problem): Count | undefined {
+  if (problem.x0.length > NUMERIC_LARGEST) return undefined;
   return runPeer(problem, (f) => {
     const result = numeric.uncmin(f.value, Array.from(problem.x0), 0, f.gradient, BUDGET) as { message: string };
     return result.message;
@@ -116,7 +120,8 @@ export interface Row {
   ours: Count;
   optax: Count;
   fmin: Count;
-  numeric: Count;
+  /** undefined: not run (too large for a dense inverse Hessian). */
+  numeric: Count | undefined;
 }
 
 export function lbfgsComparison(): Row[] {
@@ -137,7 +142,8 @@ export function lbfgsComparison(): Row[] {
 
 export function lbfgsMarkdown(rows: Row[]): string {
   const notes: string[] = [];
-  const cell = (count: Count): string => {
+  const cell = (count: Count | undefined): string => {
+    if (count === undefined) return `not run (n > ${NUMERIC_LARGEST}: dense n x n inverse Hessian)`;
     if (count.note === undefined) return String(count.evaluations);
     let index = notes.indexOf(count.note);
     if (index < 0) index = notes.push(count.note) - 1;
