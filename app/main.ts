@@ -46,7 +46,13 @@ and the 95% confidence interval of the mean (Student t, N-1 degrees of freedom).
 step either side of the best, each trained --tune-epochs epochs on the first 4/5 of the training digits and
 scored by its loss on the last 1/5 (never the test set); then --seeds runs (default 5) at the rate with
 the lowest validation loss. With --checkpoint-every or --resume every run of the search has its
-checkpoint, so --resume continues a killed search.`;
+checkpoint, so --resume continues a killed search.
+--ema DECAY: every run steps the library's EMA wrapper around its optimizer (avg <- DECAY avg + (1 - DECAY) w
+after every step; the training itself is unchanged) and tests the averaged weights after every epoch beside
+the weights: an EMA column, dashed curves, an "ema" entry in summary.json; checkpoints hold the averages. The
+average lags the weights by about 1/(1 - DECAY) steps (1000 at 0.999; the default run takes 800). For
+schedulefree-adamw it averages y, the weights it steps. --tune still scores the weights themselves.
+--lang ko: the printed lines and the report in Korean, with the same numbers; error messages stay English.`;
 
 /**
  * A parser of a whole-number flag in [min, max]. Every count has a ceiling: the
