@@ -268,7 +268,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
       const at = kernels.address;
       let step: () => void;
       if (rule.id === 'nesterov') {
-        writeScalars(kernels, NESTEROV_KERNELS.nag, { lr: 0.01, mu: 0.9, sign: 1, wd: 0 });
+        writeScalars(kernels, NESTEROV_KERNELS.nag, { lr: 0.01, mu: 0.9, sign: 1, wd: 0, shrink: 1 });
         const unchecked = benchKernels(store.memory as WebAssembly.Memory);
         step = detect ? () => k.nesterovNag(p, g, b0, n, at) : () => unchecked.nesterovNagUnchecked(p, g, b0, n, at);
       } else {

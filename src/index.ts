@@ -6,6 +6,7 @@ export { RMSProp, rmspropRule, type RMSPropOptions, type RMSPropHyper, type RMSP
 export { Adam, adamRule, type AdamOptions, type AdamHyper, type AdamState, type AdamVariant } from './rules/adam.ts';
 export { AdamW, adamwRule, type AdamWOptions } from './rules/adamw.ts';
 export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState } from './rules/nadam.ts';
+export { NAdamW, nadamwRule, type NAdamWOptions } from './rules/nadamw.ts';
 export { ParamStore, type AnyParamStore, type ParamStoreOptions, type Shape, type StateSizer } from './store.ts';
 export { loadKernels, wasmSimdSupported, wasmUnavailableReason } from './wasm/kernels.ts';
 export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher, type Schedulable } from './optimizer.ts';

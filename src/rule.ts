@@ -10,13 +10,22 @@ import type { Dtype, FloatArray, LearningRate } from './types.ts';
 import type { WasmKernels } from './wasm/kernels.ts';
 import type { RuleKernels } from './kernel.ts';
 import type { ParamStateRecord } from './state/records.ts';
-import { booleanOption, learningRateOption, numberOption } from './validate.ts';
+import { booleanOption, learningRateOption, numberOption, requireNeutral } from './validate.ts';
 
 /** Hyperparameters every rule has, resolved (defaults applied, validated). */
 export interface CommonHyper {
   readonly lr: LearningRate;
-  /** Coupled (L2) weight decay: `g += weightDecay * p` (AdamW: decoupled, see there). */
+  /**
+   * The weight decay: coupled (L2), `g += weightDecay * p`, unless `decoupledWeightDecay`
+   * (AdamW, Lion, Muon always; LAMB and Schedule-Free AdamW add it to the update).
+   */
   readonly weightDecay: number;
+  /**
+   * `weightDecay` is decoupled: `p <- p * (1 - lr * weightDecay)` before the step, which
+   * then sees no decay (torch 2.x's `decoupled_weight_decay=True`). Always true for a
+   * rule whose decay is decoupled by definition, false for one that adds it to its update.
+   */
+  readonly decoupledWeightDecay: boolean;
   /** Ascend instead of descend: the gradient is negated first. */
   readonly maximize: boolean;
 }
@@ -25,8 +34,15 @@ export interface CommonHyper {
 export interface CommonOptions {
   /** Learning rate, or a schedule `(step) => lr` of the 0-based update count. */
   lr?: LearningRate;
-  /** Coupled weight decay (L2 penalty added to the gradient). Default 0. */
+  /** Weight decay: an L2 penalty added to the gradient unless `decoupledWeightDecay`. Default 0. */
   weightDecay?: number;
+  /**
+   * Decouple `weightDecay` from the gradient, as torch 2.x's `decoupled_weight_decay=True`:
+   * `p <- p * (1 - lr * weightDecay)`, then the rule's step without decay. Adam with it is
+   * AdamW, SGD / Momentum / Nesterov with it are SGDW. Default false (true, and only true,
+   * for rules whose decay is decoupled by definition: AdamW, NAdamW, Lion).
+   */
+  decoupledWeightDecay?: boolean;
   /** Maximize the objective instead of minimizing it. Default false. */
   maximize?: boolean;
 }
@@ -45,7 +61,8 @@ export interface RuleState {
 /**
  * How weight decay enters a rule's step:
  * - 'coupled': added to the gradient, `g += weightDecay * p` (an L2 penalty: it passes
- *   through the rule's moments and normalisation);
+ *   through the rule's moments and normalisation); the rule's default, which
+ *   `decoupledWeightDecay: true` turns into the next;
  * - 'decoupled': `p *= 1 - lr * weightDecay` beside the step (AdamW, Lion, Muon);
  * - 'update': added to the rule's normalised update, `u += weightDecay * p`, then scaled
  *   by the step (optax's `add_decayed_weights` after the rule: LAMB, Schedule-Free AdamW).
@@ -192,15 +209,47 @@ export interface GlobalPhase<H extends CommonHyper, S extends RuleState> {
 /** Makes a state buffer: a zero-filled (or `fill`-filled) array of the given type. */
 export type Allocator = (dtype: Dtype, length: number, fill?: number) => FloatArray;
 
-export const COMMON_OPTION_NAMES = ['lr', 'weightDecay', 'maximize'] as const;
+export const COMMON_OPTION_NAMES = ['lr', 'weightDecay', 'decoupledWeightDecay', 'maximize'] as const;
 
-/** Resolves the options every rule shares. */
-export function resolveCommon(owner: string, options: CommonOptions, defaultLr: number): CommonHyper {
-  return {
-    lr: learningRateOption(owner, options.lr, defaultLr),
-    weightDecay: numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 }),
-    maximize: booleanOption(owner, 'maximize', options.maximize, false),
-  };
+/**
+ * Resolves the options every rule shares. `decay` is the rule's own kind of weight decay
+ * (its `weightDecayKind`): a 'coupled' rule may decouple it; a 'decoupled' one (Lion)
+ * accepts `decoupledWeightDecay: true` and refuses false; an 'update' one (LAMB,
+ * Schedule-Free AdamW, whose decay is part of the normalised update) the reverse.
+ */
+export function resolveCommon(owner: string, options: CommonOptions, defaultLr: number, decay: WeightDecayKind = 'coupled'): CommonHyper {
+  const lr = learningRateOption(owner, options.lr, defaultLr);
+  const weightDecay = numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 });
+  let decoupledWeightDecay: boolean;
+  if (decay === 'coupled') {
+    decoupledWeightDecay = booleanOption(owner, 'decoupledWeightDecay', options.decoupledWeightDecay, false);
+  } else if (decay === 'decoupled') {
+    requireNeutral(owner, 'decoupledWeightDecay', options.decoupledWeightDecay, true, `(${owner}'s weight decay is decoupled by definition)`);
+    decoupledWeightDecay = true;
+  } else {
+    requireNeutral(owner, 'decoupledWeightDecay', options.decoupledWeightDecay, false, `(${owner} adds its weight decay to the normalised update)`);
+    decoupledWeightDecay = false;
+  }
+  return { lr, weightDecay, decoupledWeightDecay, maximize: booleanOption(owner, 'maximize', options.maximize, false) };
+}
+
+/**
+ * Writes a kernel's two weight-decay scalars for the step of `scalars.lr`: `s[wdAt]`
+ * the coupled decay (`g += wd * p`; 0 when decoupled) and `s[shrinkAt]` the decoupled
+ * factor `1 - lr * weightDecay` (1 when coupled). The kernels fold the factor into their
+ * load of p (`p * shrink`, then the step), the one pass over memory they make anyway; a
+ * factor of exactly 1 skips the multiply, so the default path computes what it did before.
+ * The lr comes in its record, not as an argument: a double passed to a call V8 does not
+ * inline is boxed, an allocation per step.
+ */
+export function writeWeightDecay(s: Float64Array, wdAt: number, shrinkAt: number, h: CommonHyper, scalars: StepScalars): void {
+  if (h.decoupledWeightDecay) {
+    s[wdAt] = 0;
+    s[shrinkAt] = 1 - scalars.lr * h.weightDecay;
+  } else {
+    s[wdAt] = h.weightDecay;
+    s[shrinkAt] = 1;
+  }
 }
 
 /** The default allocator: a new zero-filled (or `fill`-filled) array of the parameter's type. */

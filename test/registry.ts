@@ -8,6 +8,7 @@ import type { Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
 import { LAMB, Lion, QHM } from 'nesterov';
+import { NAdamW } from 'nesterov';
 import { Adan, QHAdam } from 'nesterov';
 import { DAdaptAdamW, Prodigy } from 'nesterov';
 import { Adafactor } from 'nesterov';
@@ -211,6 +212,16 @@ export const REGISTRY: Entry[] = [
   {
     id: 'Adafactor',
     make: (lr, o) => new Adafactor({ lr, multiplyByParameterScale: false, minDimSizeToFactor: 4, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
+    },
+  },
+  // NAdamW: NAdam's settings; weightDecay 0 (as AdamW's row), so the minimizer is the problem's.
+  {
+    id: 'NAdamW',
+    make: (lr, o) => new NAdamW({ lr, weightDecay: 0, ...o }),
     settings: {
       quadratic: { lr: decay(0.1, 2000), steps: 2000 },
       book: { lr: decay(0.3, 2000), steps: 2000 },

@@ -418,6 +418,8 @@ export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, Adafact
     return {
       lr: learningRateOption('Adafactor', o.lr, 1),
       weightDecay: weightDecayRate,
+      // Its decay is optax's add_decayed_weights, decoupled by definition (no option for it).
+      decoupledWeightDecay: true,
       maximize: booleanOption('Adafactor', 'maximize', o.maximize, false),
       minDimSizeToFactor: integerOption('minDimSizeToFactor', o.minDimSizeToFactor, 128, 0),
       decayRate: numberOption('Adafactor', 'decayRate', o.decayRate, 0.8, { min: 0 }),

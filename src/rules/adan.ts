@@ -193,7 +193,7 @@ export const adanRule: UpdateRule<AdanOptions, AdanHyper, AdanState> = {
   resolve(options) {
     checkKnownOptions('Adan', options, NAMES);
     return {
-      ...resolveCommon('Adan', options, 1e-3),
+      ...resolveCommon('Adan', options, 1e-3, 'decoupled'),
       beta1: numberOption('Adan', 'beta1', options.beta1, 0.98, { min: 0, below: 1 }),
       beta2: numberOption('Adan', 'beta2', options.beta2, 0.92, { min: 0, below: 1 }),
       beta3: numberOption('Adan', 'beta3', options.beta3, 0.99, { min: 0, below: 1 }),

@@ -251,7 +251,7 @@ export const dadaptAdamwRule: UpdateRule<DAdaptAdamWOptions, DAdaptAdamWHyper, D
   resolve(options) {
     checkKnownOptions('DAdaptAdamW', options, NAMES);
     return {
-      ...resolveCommon('DAdaptAdamW', options, 1),
+      ...resolveCommon('DAdaptAdamW', options, 1, 'decoupled'),
       beta1: numberOption('DAdaptAdamW', 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
       beta2: numberOption('DAdaptAdamW', 'beta2', options.beta2, 0.999, { min: 0, below: 1 }),
       eps: numberOption('DAdaptAdamW', 'eps', options.eps, 1e-8, { min: 0 }),

@@ -17,6 +17,7 @@ import { Lion, lionRule } from './lion.ts';
 import { Momentum, momentumRule } from './momentum.ts';
 import { Muon, muonDescription, type MuonOptions } from './muon.ts';
 import { NAdam, nadamRule } from './nadam.ts';
+import { NAdamW, nadamwRule } from './nadamw.ts';
 import { QHM, qhmRule } from './qhm.ts';
 import { Adan, adanRule } from './adan.ts';
 import { QHAdam, qhadamRule } from './qhadam.ts';
@@ -80,6 +81,7 @@ export const RULES: readonly RegisteredOptimizer[] = Object.freeze([
   entry(prodigyRule, (o) => new Prodigy(o), true),
   entry(dadaptAdamwRule, (o) => new DAdaptAdamW(o), true),
   entry(adafactorRule, (o) => new Adafactor(o), true),
+  entry(nadamwRule, (o) => new NAdamW(o), true),
 ]);
 
 /** The registered optimizer of a key ('nesterov') or class name ('Nesterov'), or undefined. */

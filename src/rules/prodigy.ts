@@ -268,7 +268,7 @@ export const prodigyRule: UpdateRule<ProdigyOptions, ProdigyHyper, ProdigyState>
     checkKnownOptions('Prodigy', options, NAMES);
     const beta2 = numberOption('Prodigy', 'beta2', options.beta2, 0.999, { min: 0, below: 1 });
     return {
-      ...resolveCommon('Prodigy', options, 1),
+      ...resolveCommon('Prodigy', options, 1, 'decoupled'),
       beta1: numberOption('Prodigy', 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
       beta2,
       beta3: numberOption('Prodigy', 'beta3', options.beta3, Math.sqrt(beta2), { min: 0, below: 1 }),

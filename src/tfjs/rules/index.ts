@@ -13,6 +13,7 @@ import { lionOps } from './lion.ts';
 import { momentumOps } from './momentum.ts';
 import { muonOps } from './muon.ts';
 import { nadamOps } from './nadam.ts';
+import { nadamwOps } from './nadamw.ts';
 import { nesterovOps } from './nesterov.ts';
 import type { RuleOps } from './ops.ts';
 import { qhmOps } from './qhm.ts';
@@ -55,6 +56,7 @@ export const RULE_OPS: { readonly [key: string]: AnyRuleOps } = Object.freeze({
   qhm: ops(qhmOps),
   adan: ops(adanOps),
   qhadam: ops(qhadamOps),
+  nadamw: ops(nadamwOps),
 });
 
 /**
