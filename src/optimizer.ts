@@ -156,7 +156,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
         rests.push(rest);
       });
     }
-    this.#hyper = new Hyperparameters<H>({ owner, ruleKey: rule.key, resolve: (o) => rule.resolve(o as unknown as O) }, ruleOptions as Record<string, unknown>, rests);
+    this.#hyper = new Hyperparameters<H>({ owner, fixed: rule.fixedOptions ?? {}, resolve: (o) => rule.resolve(o as unknown as O) }, ruleOptions as Record<string, unknown>, rests);
     matchers.forEach((matches, i) => this.#overrides.push({ matches, hyper: this.#hyper.hyper(i + 1) }));
     this.#inputs = new InputChecks(this.#owner, this.#overrides, this.#slots);
     this.#global = rule.global === undefined ? undefined : new GlobalScalars(rule, this.defaults);

@@ -69,6 +69,9 @@ export interface RuleState {
  */
 export type WeightDecayKind = 'coupled' | 'decoupled' | 'update';
 
+/** Option name to the reason it may not change after construction (RuleDescription.fixedOptions). */
+export type FixedOptions = { readonly [option: string]: string };
+
 /**
  * What a rule says about itself: the facts every list of rules (the registry in
  * rules/index.ts, the TF.js adapter, the bench, the app, the README's table) reads from
@@ -84,6 +87,12 @@ export interface RuleDescription {
   /** The paper the rule follows (authors, year, title). */
   readonly paper: string;
   readonly weightDecayKind: WeightDecayKind;
+  /**
+   * Options that shape the state (whether a buffer exists, what it starts at, how the
+   * parameters relate to it), with the reason: they take no schedule and
+   * `setHyperparameters` refuses them. `variant` is fixed for every rule.
+   */
+  readonly fixedOptions?: FixedOptions;
   /** The same rule in the peers, by their names for it; absent where a peer has none. */
   readonly peers: { readonly torch?: string; readonly optax?: string; readonly keras?: string; readonly tfjs?: string };
 }

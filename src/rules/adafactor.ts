@@ -406,6 +406,12 @@ export const adafactorRule: UpdateRule<AdafactorOptions, AdafactorHyper, Adafact
   key: 'adafactor',
   paper: 'Shazeer & Stern (2018), "Adafactor: adaptive learning rates with sublinear memory cost"',
   weightDecayKind: 'decoupled',
+  fixedOptions: {
+    momentum: 'whether the m buffer exists depends on it (null keeps none)',
+    factored: 'it decides whether a matrix keeps vRow and vCol or the whole v',
+    minDimSizeToFactor: 'it decides which matrices are factored, and so the shape of their state',
+    shapes: "it gives each parameter's matrix shape, which its state is made for",
+  },
   peers: { optax: 'optax.adafactor' },
   perParameter: true,
   ownState: true,

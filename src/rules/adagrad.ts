@@ -106,6 +106,7 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   key: 'adagrad',
   paper: 'Duchi, Hazan & Singer (2011), "Adaptive subgradient methods for online learning and stochastic optimization"',
   weightDecayKind: 'coupled',
+  fixedOptions: { initialAccumulatorValue: "the sum buffer starts at it: it is read once, when a parameter's state is made" },
   peers: { torch: 'torch.optim.Adagrad', optax: 'optax.adagrad', keras: 'keras.optimizers.Adagrad', tfjs: 'tf.train.adagrad' },
   resolve(options) {
     checkKnownOptions('AdaGrad', options, NAMES);

@@ -270,6 +270,7 @@ export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
   key: 'adam',
   paper: 'Kingma & Ba (2015), "Adam: a method for stochastic optimization"',
   weightDecayKind: 'coupled',
+  fixedOptions: { amsgrad: 'it decides whether the maxExpAvgSq buffer exists' },
   peers: { torch: 'torch.optim.Adam', optax: 'optax.adam', keras: 'keras.optimizers.Adam', tfjs: 'tf.train.adam' },
   resolve(options) {
     checkKnownOptions('Adam', options, ADAM_OPTION_NAMES);

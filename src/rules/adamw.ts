@@ -40,6 +40,7 @@ export const adamwRule: UpdateRule<AdamWOptions, AdamHyper, AdamState> = {
   key: 'adamw',
   paper: 'Loshchilov & Hutter (2019), "Decoupled weight decay regularization"',
   weightDecayKind: 'decoupled',
+  fixedOptions: { amsgrad: 'it decides whether the maxExpAvgSq buffer exists' },
   peers: { torch: 'torch.optim.AdamW', optax: 'optax.adamw', keras: 'keras.optimizers.AdamW' },
   resolve(options) {
     checkKnownOptions('AdamW', options, ADAM_OPTION_NAMES);

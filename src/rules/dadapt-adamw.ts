@@ -246,6 +246,7 @@ export const dadaptAdamwRule: UpdateRule<DAdaptAdamWOptions, DAdaptAdamWHyper, D
   key: 'dadapt-adamw',
   paper: 'Defazio & Mishchenko (2023), "Learning-rate-free learning by D-Adaptation"',
   weightDecayKind: 'decoupled',
+  fixedOptions: { estimLr0: 'the estimate d starts at it' },
   peers: { optax: 'optax.contrib.dadapt_adamw' },
   perParameter: true,
   resolve(options) {

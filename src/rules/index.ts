@@ -44,12 +44,13 @@ export interface RegisteredOptimizer extends RuleDescription {
 }
 
 function entry<O>(rule: UpdateRule<O & object, CommonHyper, RuleState> | RuleDescription, make: (options: O) => OptimizerLike, elementwise: boolean): RegisteredOptimizer {
-  const { name, key, paper, weightDecayKind, peers } = rule;
+  const { name, key, paper, weightDecayKind, fixedOptions, peers } = rule;
   return Object.freeze({
     name,
     key,
     paper,
     weightDecayKind,
+    ...(fixedOptions === undefined ? {} : { fixedOptions }),
     peers,
     rule: elementwise ? (rule as unknown as AnyUpdateRule) : undefined,
     make: (options: Record<string, unknown> = {}) => make(options as O),

@@ -262,6 +262,7 @@ export const prodigyRule: UpdateRule<ProdigyOptions, ProdigyHyper, ProdigyState>
   key: 'prodigy',
   paper: 'Mishchenko & Defazio (2024), "Prodigy: an expeditiously adaptive parameter-free learner"',
   weightDecayKind: 'decoupled',
+  fixedOptions: { estimLr0: 'the estimate d starts at it, and every step scales by d / estimLr0' },
   peers: { optax: 'optax.contrib.prodigy' },
   perParameter: true,
   resolve(options) {

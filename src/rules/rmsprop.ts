@@ -150,6 +150,10 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
   key: 'rmsprop',
   paper: 'Tieleman & Hinton (2012), Lecture 6.5 of "Neural networks for machine learning"',
   weightDecayKind: 'coupled',
+  fixedOptions: {
+    momentum: 'whether the momentumBuffer exists depends on it (momentum 0 keeps none)',
+    centered: 'it decides whether the gradAvg buffer exists',
+  },
   peers: { torch: 'torch.optim.RMSprop', optax: 'optax.rmsprop', keras: 'keras.optimizers.RMSprop', tfjs: 'tf.train.rmsprop' },
   resolve(options) {
     checkKnownOptions('RMSProp', options, NAMES);

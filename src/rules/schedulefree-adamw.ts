@@ -127,6 +127,10 @@ export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, Schedul
   key: 'schedulefree-adamw',
   paper: 'Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The road less scheduled"',
   weightDecayKind: 'update',
+  fixedOptions: {
+    beta1:
+      'the parameters hold y = (1 - beta1) z + beta1 x, and eval() and train() convert with beta1: a beta1 that changed between steps would leave them at a point neither undoes',
+  },
   peers: { optax: 'optax.contrib.schedule_free_adamw' },
   resolve(options) {
     checkKnownOptions('ScheduleFreeAdamW', options, NAMES);

@@ -195,6 +195,10 @@ export const scheduleFreeSgdRule: UpdateRule<ScheduleFreeSGDOptions, ScheduleFre
   key: 'schedulefree-sgd',
   paper: 'Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The road less scheduled"',
   weightDecayKind: 'coupled',
+  fixedOptions: {
+    momentum:
+      'the parameters hold y = (1 - beta) z + beta x, and eval() and train() convert with beta: a beta that changed between steps would leave them at a point neither undoes',
+  },
   peers: { optax: 'optax.contrib.schedule_free_sgd' },
   resolve(options) {
     checkKnownOptions('ScheduleFreeSGD', options, NAMES);
