@@ -81,6 +81,10 @@ export interface Messages {
   bookPaths(p: { surface: string; steps: number; rates: string }): string;
   rosenbrockPaths(p: { surface: string; steps: number; rates: string }): string;
   panelOn(p: { name: string; surface: string }): string;
+  /** Under --tune, for a learning-rate-free optimizer (prodigy, dadapt-adamw): printed and in the report. */
+  notSearched(p: { name: string; lr: number }): string;
+  /** Its cell in the report's "searched around" column. */
+  notSearchedCell: string;
   panelEnd(p: { steps: number; x: string; y: string }): string;
   /** What the panels of an optimizer show, by name, where its entry has a panelNote (app/optimizers.ts, which is the English). */
   panelNotes: { readonly [name: string]: string };
@@ -172,6 +176,8 @@ export const EN: Messages = {
   bookPaths: (p) => `${p.surface}, ${p.steps} steps; learning rates (the book's picture's for the book's nine): ${p.rates}. NAG and the book's Nesterov code side by side: they part from the first step.`,
   rosenbrockPaths: (p) => `${p.surface}, ${p.steps} steps, learning rates: ${p.rates}.`,
   panelOn: (p) => `${p.name} on ${p.surface}`,
+  notSearched: (p) => `${p.name} is learning-rate free: its rate is not searched; its runs train at lr ${p.lr}, a multiplier on the step size it learns.`,
+  notSearchedCell: 'not searched (learning-rate free)',
   panelEnd: (p) => `${p.steps} steps, end (${p.x}, ${p.y})`,
   // English: each entry's own panelNote (app/optimizers.ts).
   panelNotes: {},
@@ -260,6 +266,8 @@ export const KO: Messages = {
   bookPaths: (p) => `${p.surface}, ${p.steps}스텝. 학습률(책의 아홉 가지는 책 그림과 같은 값): ${p.rates}. NAG와 책의 Nesterov 코드를 나란히 두었습니다. 두 경로는 첫 스텝부터 갈라집니다.`,
   rosenbrockPaths: (p) => `${p.surface}, ${p.steps}스텝. 학습률: ${p.rates}.`,
   panelOn: (p) => `${p.surface} 위의 ${p.name}`,
+  notSearched: (p) => `${p.name}은(는) 학습률이 필요 없는 옵티마이저라 학습률을 탐색하지 않았습니다. 학습률 ${p.lr}(스스로 찾는 스텝 크기에 곱하는 배수)로 학습합니다.`,
+  notSearchedCell: '탐색 안 함 (학습률 불필요)',
   panelEnd: (p) => `${p.steps}스텝, 도착점 (${p.x}, ${p.y})`,
   panelNotes: {
     'schedulefree-adamw': 'schedulefree-adamw 그림은 gradient를 구하는 점 y가 아니라, eval()이 돌려주는 평균 x(평가에 쓰는 점)를 그립니다.',
