@@ -271,6 +271,8 @@ export const KO: Messages = {
   panelEnd: (p) => `${p.steps}스텝, 도착점 (${p.x}, ${p.y})`,
   panelNotes: {
     'schedulefree-adamw': 'schedulefree-adamw 그림은 gradient를 구하는 점 y가 아니라, eval()이 돌려주는 평균 x(평가에 쓰는 점)를 그립니다.',
+    prodigy: 'prodigy는 추정값 d = 1e-6에서 출발합니다. 그래서 d가 함수의 규모만큼 자랄 때까지는 처음 스텝들이 너무 짧아 보이지 않고, 그다음부터는 스스로 찾은 학습률로 Adam처럼 움직입니다.',
+    'dadapt-adamw': 'dadapt-adamw는 추정값 d = 1e-6에서 출발합니다. 그래서 d가 함수의 규모만큼 자랄 때까지는 처음 스텝들이 너무 짧아 보이지 않습니다.',
     muon: 'muon 그림은 점을 1 x 2 행렬로 보고 Muon만 돌린 것입니다. 행이 하나뿐인 행렬을 직교화하면 정규화와 같으므로, 각 스텝은 Nesterov momentum 방향으로 lr에 Newton-Schulz 다항식의 이득(0.68~1.14)을 곱한 길이만큼 움직입니다. 실제 학습에서 muon은 W1에는 Muon을, b1, W2, b2에는 AdamW를 씁니다.',
   },
 };

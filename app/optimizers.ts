@@ -118,19 +118,24 @@ export const OPTIMIZERS: Record<string, OptimizerEntry> = {
       'The muon panels run Muon alone on the point as a 1 x 2 matrix: orthogonalising a single row is normalising it, so each step has length lr times the quintic\'s gain (0.68 to 1.14) along the Nesterov momentum. In training, muon is Muon for W1 and AdamW for b1, W2 and b2.',
   },
   // Learning-rate free: lr 1 is the authors' (and optax's) multiplier on the step size
-  // it learns, d. The panels use the same 1.
+  // it learns, d. On the book's function, 30 steps are about the steps d takes to grow
+  // from 1e-6: at lr 1 the path has barely left the start, at 3 it reaches the minimum.
+  // On Rosenbrock (2000 steps) lr 1 overshoots the valley; 0.1 follows it to (1, 1).
   prodigy: {
     lr: 1,
     inDefaultSet: true,
     learningRateFree: true,
-    pathLr: 1,
-    rosenbrockLr: 1,
+    pathLr: 3,
+    rosenbrockLr: 0.1,
     make: (lr) => new Prodigy({ lr }),
+    panelNote: 'prodigy starts from the estimate d = 1e-6: its first steps are too short to see, until d has grown to the scale of the function; then it steps as Adam at the rate it learned.',
   },
   // QHM at the authors' recommendation (momentum 0.999, nu 0.7, the library's defaults)
   // and lr 1, their example: QHM's buffer is normalised, so its lr is momentum SGD's
   // divided by 1 - beta.
-  qhm: { lr: 1, inDefaultSet: false, pathLr: 1, rosenbrockLr: 0.001, make: (lr) => new QHM({ lr }) },
+  // On the panels (30 steps) the buffer of beta 0.999 holds a few percent of the
+  // gradients: the step is mostly the 0.3 of the fresh gradient, hence the larger rate.
+  qhm: { lr: 1, inDefaultSet: false, pathLr: 3, rosenbrockLr: 0.003, make: (lr) => new QHM({ lr }) },
   // The authors' lr 1e-3 and betas (0.98, 0.92, 0.99, the library's defaults) with their
   // usual weight decay 0.02 (decoupled, p <- p - lr wd p, as optax's).
   adan: { lr: 0.001, inDefaultSet: false, pathLr: 0.3, rosenbrockLr: 0.02, make: (lr) => new Adan({ lr, weightDecay: 0.02 }) },
@@ -142,15 +147,16 @@ export const OPTIMIZERS: Record<string, OptimizerEntry> = {
     lr: 1,
     inDefaultSet: false,
     learningRateFree: true,
-    pathLr: 1,
-    rosenbrockLr: 1,
+    pathLr: 3,
+    rosenbrockLr: 0.5,
     make: (lr) => new DAdaptAdamW({ lr }),
+    panelNote: 'dadapt-adamw starts from the estimate d = 1e-6: its first steps are too short to see, until d has grown to the scale of the function.',
   },
   // The paper's relative step size is min(1e-2, 1/sqrt(t)): 1e-2 for the first 10,000
   // steps, which covers every step of the default run, so a constant lr 0.01 is it here
   // (relative to each tensor's rms, multiplyByParameterScale). W1 and W2 are factored:
   // their shapes come from the network's ParamStore.
-  adafactor: { lr: 0.01, inDefaultSet: false, pathLr: 0.1, rosenbrockLr: 0.01, make: (lr) => new Adafactor({ lr }) },
+  adafactor: { lr: 0.01, inDefaultSet: false, pathLr: 0.3, rosenbrockLr: 0.03, make: (lr) => new Adafactor({ lr }) },
 };
 
 /** Every optimizer `--optimizers` takes, in the table's order. */
