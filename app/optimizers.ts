@@ -154,9 +154,11 @@ export const OPTIMIZERS: Record<string, OptimizerEntry> = {
   },
   // The paper's relative step size is min(1e-2, 1/sqrt(t)): 1e-2 for the first 10,000
   // steps, which covers every step of the default run, so a constant lr 0.01 is it here
-  // (relative to each tensor's rms, multiplyByParameterScale). W1 and W2 are factored:
-  // their shapes come from the network's ParamStore.
-  adafactor: { lr: 0.01, inDefaultSet: false, pathLr: 0.3, rosenbrockLr: 0.03, make: (lr) => new Adafactor({ lr }) },
+  // (relative to each tensor's rms, multiplyByParameterScale). The paper factors every
+  // matrix; optax's default factors only those whose both sides reach 128, which neither
+  // W1 (784 x 100) nor W2 (100 x 10) does, so minDimSizeToFactor 1 here: both are
+  // factored, their shapes taken from the network's ParamStore.
+  adafactor: { lr: 0.01, inDefaultSet: false, pathLr: 0.3, rosenbrockLr: 0.03, make: (lr) => new Adafactor({ lr, minDimSizeToFactor: 1 }) },
 };
 
 /** Every optimizer `--optimizers` takes, in the table's order. */
