@@ -46,7 +46,8 @@ and the 95% confidence interval of the mean (Student t, N-1 degrees of freedom).
 step either side of the best, each trained --tune-epochs epochs on the first 4/5 of the training digits and
 scored by its loss on the last 1/5 (never the test set); then --seeds runs (default 5) at the rate with
 the lowest validation loss. With --checkpoint-every or --resume every run of the search has its
-checkpoint, so --resume continues a killed search.
+checkpoint, so --resume continues a killed search. The learning-rate-free optimizers (${OPTIMIZER_NAMES.filter((n) => OPTIMIZERS[n]!.learningRateFree).join(', ')})
+learn their step size: their rate is not searched, their runs train at lr 1 (or --lr's) beside the tuned ones.
 --ema DECAY: every run steps the library's EMA wrapper around its optimizer (avg <- DECAY avg + (1 - DECAY) w
 after every step; the training itself is unchanged) and tests the averaged weights after every epoch beside
 the weights: an EMA column, dashed curves, an "ema" entry in summary.json; checkpoints hold the averages. The
