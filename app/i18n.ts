@@ -81,6 +81,10 @@ export interface Messages {
   bookPaths(p: { surface: string; steps: number; rates: string }): string;
   rosenbrockPaths(p: { surface: string; steps: number; rates: string }): string;
   panelOn(p: { name: string; surface: string }): string;
+  /** Under --tune, for a learning-rate-free optimizer (prodigy, dadapt-adamw): printed and in the report. */
+  notSearched(p: { name: string; lr: number }): string;
+  /** Its cell in the report's "searched around" column. */
+  notSearchedCell: string;
   panelEnd(p: { steps: number; x: string; y: string }): string;
   /** What the panels of an optimizer show, by name, where its entry has a panelNote (app/optimizers.ts, which is the English). */
   panelNotes: { readonly [name: string]: string };
@@ -172,6 +176,8 @@ export const EN: Messages = {
   bookPaths: (p) => `${p.surface}, ${p.steps} steps; learning rates (the book's picture's for the book's nine): ${p.rates}. NAG and the book's Nesterov code side by side: they part from the first step.`,
   rosenbrockPaths: (p) => `${p.surface}, ${p.steps} steps, learning rates: ${p.rates}.`,
   panelOn: (p) => `${p.name} on ${p.surface}`,
+  notSearched: (p) => `${p.name} is learning-rate free: its rate is not searched; its runs train at lr ${p.lr}, a multiplier on the step size it learns.`,
+  notSearchedCell: 'not searched (learning-rate free)',
   panelEnd: (p) => `${p.steps} steps, end (${p.x}, ${p.y})`,
   // English: each entry's own panelNote (app/optimizers.ts).
   panelNotes: {},
@@ -260,9 +266,13 @@ export const KO: Messages = {
   bookPaths: (p) => `${p.surface}, ${p.steps}스텝. 학습률(책의 아홉 가지는 책 그림과 같은 값): ${p.rates}. NAG와 책의 Nesterov 코드를 나란히 두었습니다. 두 경로는 첫 스텝부터 갈라집니다.`,
   rosenbrockPaths: (p) => `${p.surface}, ${p.steps}스텝. 학습률: ${p.rates}.`,
   panelOn: (p) => `${p.surface} 위의 ${p.name}`,
+  notSearched: (p) => `${p.name}은(는) 학습률이 필요 없는 옵티마이저라 학습률을 탐색하지 않았습니다. 학습률 ${p.lr}(스스로 찾는 스텝 크기에 곱하는 배수)로 학습합니다.`,
+  notSearchedCell: '탐색 안 함 (학습률 불필요)',
   panelEnd: (p) => `${p.steps}스텝, 도착점 (${p.x}, ${p.y})`,
   panelNotes: {
     'schedulefree-adamw': 'schedulefree-adamw 그림은 gradient를 구하는 점 y가 아니라, eval()이 돌려주는 평균 x(평가에 쓰는 점)를 그립니다.',
+    prodigy: 'prodigy는 추정값 d = 1e-6에서 출발합니다. 그래서 d가 함수의 규모만큼 자랄 때까지는 처음 스텝들이 너무 짧아 보이지 않고, 그다음부터는 스스로 찾은 학습률로 Adam처럼 움직입니다.',
+    'dadapt-adamw': 'dadapt-adamw는 추정값 d = 1e-6에서 출발합니다. 그래서 d가 함수의 규모만큼 자랄 때까지는 처음 스텝들이 너무 짧아 보이지 않습니다.',
     muon: 'muon 그림은 점을 1 x 2 행렬로 보고 Muon만 돌린 것입니다. 행이 하나뿐인 행렬을 직교화하면 정규화와 같으므로, 각 스텝은 Nesterov momentum 방향으로 lr에 Newton-Schulz 다항식의 이득(0.68~1.14)을 곱한 길이만큼 움직입니다. 실제 학습에서 muon은 W1에는 Muon을, b1, W2, b2에는 AdamW를 씁니다.',
   },
 };

@@ -15,7 +15,7 @@ import { CheckpointError, checkpointPath, dataSha256, loadCheckpoint, type Check
 import { DataError, IMAGE_SIZE, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
 import { checkOutputFolder, newRunId, prepareOutputFolder, removeStaleTempFiles, WriteError, writeFilesTogether } from './files.ts';
 import { isLang, LANGS, MESSAGES, type Lang, type Messages } from './i18n.ts';
-import { isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
+import { DEFAULT_OPTIMIZERS, isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
 import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
 import { mean, stats } from './stats.ts';
 import { chooseRate, firstGrid, GRID_STEPS, refinedGrid, runKey, searchKey, searchRates, seedOf, validationCount, type Job } from './tune.ts';
@@ -46,7 +46,8 @@ and the 95% confidence interval of the mean (Student t, N-1 degrees of freedom).
 step either side of the best, each trained --tune-epochs epochs on the first 4/5 of the training digits and
 scored by its loss on the last 1/5 (never the test set); then --seeds runs (default 5) at the rate with
 the lowest validation loss. With --checkpoint-every or --resume every run of the search has its
-checkpoint, so --resume continues a killed search.
+checkpoint, so --resume continues a killed search. The learning-rate-free optimizers (${OPTIMIZER_NAMES.filter((n) => OPTIMIZERS[n]!.learningRateFree).join(', ')})
+learn their step size: their rate is not searched, their runs train at lr 1 (or --lr's) beside the tuned ones.
 --ema DECAY: every run steps the library's EMA wrapper around its optimizer (avg <- DECAY avg + (1 - DECAY) w
 after every step; the training itself is unchanged) and tests the averaged weights after every epoch beside
 the weights: an EMA column, dashed curves, an "ema" entry in summary.json; checkpoints hold the averages. The
@@ -111,7 +112,7 @@ function parseArgs(argv: string[]) {
   const program = new Command()
     .name('npm start --')
     .description('Train a 784-100-10 network on real MNIST digits with every optimizer; write a report with plots.')
-    .option('--optimizers <list>', `comma-separated, from: ${OPTIMIZER_NAMES.join(', ')}`, OPTIMIZER_NAMES.join(','))
+    .option('--optimizers <list>', `comma-separated, from: ${OPTIMIZER_NAMES.join(', ')}`, DEFAULT_OPTIMIZERS.join(','))
     .option('--epochs <n>', 'passes over the training digits', count('--epochs', 1), 10)
     .option('--batch <n>', 'mini-batch size', count('--batch', 1), 100)
     .option('--lr <name=value...>', 'learning-rate override, e.g. --lr adam=0.002 sgd=0.2', [])
@@ -123,7 +124,7 @@ function parseArgs(argv: string[]) {
     .option('--checkpoint-every <steps>', 'save a checkpoint of every run each STEPS steps and after every epoch (OUT/checkpoints)', count('--checkpoint-every', 1))
     .option('--resume', 'continue each run from its checkpoint in OUT/checkpoints (bit for bit), or start it if it has none', false)
     .option('--seeds <n>', `train every optimizer N times (seeds SEED, SEED+2, ...: other initial weights and batch orders) and report mean, sd and 95% CI (default 1, 5 with --tune; at most ${MAX_SEEDS})`, count('--seeds', 1, MAX_SEEDS))
-    .option('--tune', 'search each learning rate first: 9 rates from lr/10 to lr*10 on a validation split of the training digits, then --seeds runs at the best', false)
+    .option('--tune', 'search each learning rate first: 9 rates from lr/10 to lr*10 on a validation split of the training digits, then --seeds runs at the best (the learning-rate-free optimizers are not searched)', false)
     .option('--tune-epochs <n>', 'epochs of each run of the --tune search', count('--tune-epochs', 1), 3)
     .option('--ema <decay>', "also keep every run's exponential moving average of the weights (the library's EMA, decay in [0, 1), e.g. 0.999) and test it after every epoch beside the weights", emaDecay)
     .option('--lang <code>', `the language of the printed lines and the report: ${LANGS.join(', ')}`, language, 'en')
@@ -183,7 +184,7 @@ function parseArgs(argv: string[]) {
   }
   if (options.tune) {
     // The search trains at rates from lr/10 to lr*10 (rounded to 4 digits): each must be a rate as --lr's is.
-    for (const name of names) {
+    for (const name of names.filter((n) => !OPTIMIZERS[n]!.learningRateFree)) {
       const center = lrs.get(name) ?? OPTIMIZERS[name]!.lr;
       const bad = searchRates(center).find((rate) => !isRate(rate));
       if (bad !== undefined) {
@@ -369,6 +370,9 @@ async function main(): Promise<void> {
       config: { optimizer: name, lr, epochs: options.tuneEpochs, batch: options.batch, seed: options.seed, hidden, validation, ...ema },
     }));
   const firstStage = (name: string) => searchRuns(name, 1, firstGrid(center(name)));
+  // Under --tune, whether `name`'s rate is searched: a learning-rate-free optimizer's is
+  // not (its lr multiplies the step size it learns); its runs are untuned runs at center.
+  const searched = (name: string): boolean => options.tune && OPTIMIZERS[name]!.learningRateFree !== true;
   const secondStage = (name: string, losses: (number | null)[]) => searchRuns(name, 2, refinedGrid(center(name), losses.map((l) => l ?? NaN)));
 
   // Every checkpoint the run will continue from, before the first run trains and writes.
@@ -390,7 +394,7 @@ async function main(): Promise<void> {
     const known = new Set<string>();
     const loadAll = (jobs: Job[]) => jobs.map((job) => (known.add(job.key), load(job)));
     for (const name of options.names) {
-      if (!options.tune) {
+      if (!searched(name)) {
         loadAll(fullRuns(name, center(name), false));
         continue;
       }
@@ -444,6 +448,7 @@ async function main(): Promise<void> {
   );
   if (options.tune) {
     process.stdout.write(m.tuneLine({ rates: GRID_STEPS.length + 2, grid: GRID_STEPS.length, epochs: options.tuneEpochs, fit: data.train.count - validation, validation, seeds }));
+    for (const name of options.names.filter((n) => !searched(n))) process.stdout.write(`${m.notSearched({ name, lr: center(name) })}\n`);
   } else if (fair) {
     process.stdout.write(m.seedsLine({ seeds, first: options.seed, second: seedOf(options.seed, 1) }));
   }
@@ -470,7 +475,8 @@ async function main(): Promise<void> {
     const pending = new Map<string, Map<string, TrainResult>>();
     const stageOf = (key: string): 1 | 2 | 0 => (key.includes('.search-1-') ? 1 : key.includes('.search-2-') ? 2 : 0);
     const costliestFirst = [...options.names].sort((a, b) => cost(b) - cost(a));
-    byKey = await trainAll(costliestFirst.flatMap(firstStage), data, workers, jobOptions, (job, result) => {
+    const initial = costliestFirst.flatMap((name) => (searched(name) ? firstStage(name) : fullRuns(name, center(name), false)));
+    byKey = await trainAll(initial, data, workers, jobOptions, (job, result) => {
       const name = job.config.optimizer;
       const stage = stageOf(job.key);
       if (stage === 0) return [];
@@ -494,7 +500,7 @@ async function main(): Promise<void> {
     });
   }
   const wall = (performance.now() - started) / 1000;
-  const runsOf = (name: string): TrainResult[] => fullRuns(name, chosen.get(name) ?? center(name), options.tune).map((job) => byKey.get(job.key)!);
+  const runsOf = (name: string): TrainResult[] => fullRuns(name, chosen.get(name) ?? center(name), searched(name)).map((job) => byKey.get(job.key)!);
   const results = options.names.map((name) => runsOf(name)[0]!);
 
   const paths = { book: {} as Record<string, [number, number][]>, rosenbrock: {} as Record<string, [number, number][]> };
@@ -520,6 +526,7 @@ async function main(): Promise<void> {
       testAccuracy: statsOf(runs, lastAccuracy),
       trainLoss: statsOf(runs, (r) => r.trainLoss),
       ...(options.ema === undefined ? {} : { emaTestAccuracy: statsOf(runs, lastEmaAccuracy) }),
+      ...(options.tune && !searched(name) ? { learningRateFree: true } : {}),
       ...(search ? { search: { defaultLr: center(name), epochs: options.tuneEpochs, fitDigits: data.train.count - validation, validationDigits: validation, points: search, chosenLr: chosen.get(name)! } } : {}),
     };
   });

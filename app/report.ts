@@ -10,8 +10,17 @@ import { EN, MESSAGES, type Lang, type Messages } from './i18n.ts';
 import { OPTIMIZERS } from './optimizers.ts';
 import type { Divergence, RunGroup, TrainResult } from './types.ts';
 
-// Tableau 10, then a cyan and a dark navy: one hue per optimizer of the main job (twelve).
-const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#17becf', '#1f3a60'];
+/**
+ * An optimizer's style is a colour and a marker. The colours are Okabe & Ito's
+ * colour-blind-safe palette without its yellow (too pale for a thin line on white): seven,
+ * fewer than the optimizers, so the marker tells apart two of one colour. Optimizer i of
+ * the table gets colour i mod 7 and marker i mod 6: 7 and 6 are coprime, so the first 42
+ * optimizers get 42 different pairs, and two of one colour always differ in marker.
+ * Dashes are not a style: a dashed line is a companion (an EMA) of the solid one.
+ */
+const PALETTE = ['#0072b2', '#e69f00', '#009e73', '#d55e00', '#56b4e9', '#cc79a7', '#000000'];
+export const MARKERS = ['circle', 'square', 'triangle', 'diamond', 'triangle-down', 'plus'] as const;
+export type Marker = (typeof MARKERS)[number];
 
 // For series that are not one of the optimizers (the rates plots): other hues.
 const EXTRA_PALETTE = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#a6761d', '#666666'];
@@ -22,6 +31,50 @@ export function colorOf(name: string): string {
   if (index >= 0) return PALETTE[index % PALETTE.length]!;
   if (!extraColors.has(name)) extraColors.set(name, EXTRA_PALETTE[extraColors.size % EXTRA_PALETTE.length]!);
   return extraColors.get(name)!;
+}
+
+/** The marker of an optimizer's series; undefined for a series that is not an optimizer. */
+export function markerOf(name: string): Marker | undefined {
+  const index = Object.keys(OPTIMIZERS).indexOf(name);
+  return index >= 0 ? MARKERS[index % MARKERS.length]! : undefined;
+}
+
+/** The outline of `marker` centred on (0, 0), about 2r across, as SVG path data. */
+function markerPathData(marker: Marker, r: number): string {
+  const f = (v: number) => +v.toFixed(2);
+  switch (marker) {
+    case 'circle':
+      return `M${f(-r)} 0a${f(r)} ${f(r)} 0 1 0 ${f(2 * r)} 0a${f(r)} ${f(r)} 0 1 0 ${f(-2 * r)} 0Z`;
+    case 'square': {
+      const a = 0.85 * r;
+      return `M${f(-a)} ${f(-a)}H${f(a)}V${f(a)}H${f(-a)}Z`;
+    }
+    case 'triangle':
+      return `M0 ${f(-1.2 * r)}L${f(1.1 * r)} ${f(0.8 * r)}H${f(-1.1 * r)}Z`;
+    case 'triangle-down':
+      return `M0 ${f(1.2 * r)}L${f(1.1 * r)} ${f(-0.8 * r)}H${f(-1.1 * r)}Z`;
+    case 'diamond':
+      return `M0 ${f(-1.25 * r)}L${f(r)} 0L0 ${f(1.25 * r)}L${f(-r)} 0Z`;
+    case 'plus': {
+      const a = 1.1 * r;
+      const w = 0.4 * r;
+      return `M${f(-w)} ${f(-a)}H${f(w)}V${f(-w)}H${f(a)}V${f(w)}H${f(w)}V${f(a)}H${f(-w)}V${f(w)}H${f(-a)}V${f(-w)}H${f(-w)}Z`;
+    }
+  }
+}
+
+/** `name`'s marker at (x, y): filled in its colour, or hollow (a companion series). */
+function markerAt(name: string, x: number, y: number, hollow = false, r = 3.5): string {
+  const marker = markerOf(name);
+  if (marker === undefined) return '';
+  const color = colorOf(name);
+  const paint = hollow ? `fill="#fff" stroke="${color}" stroke-width="1.2"` : `fill="${color}" stroke="#fff" stroke-width="0.7"`;
+  return `<path class="marker" d="${markerPathData(marker, r)}" transform="translate(${+x.toFixed(2)} ${+y.toFixed(2)})" ${paint}/>`;
+}
+
+/** The small line-and-marker key of an optimizer, for the tables (beside its name). */
+export function swatch(name: string): string {
+  return `<svg class="swatch" width="22" height="12" viewBox="0 0 22 12" aria-hidden="true"><line x1="0" x2="22" y1="6" y2="6" stroke="${colorOf(name)}" stroke-width="2"/>${markerAt(name, 11, 6, false, 4)}</svg>`;
 }
 
 function escape(text: string): string {
@@ -65,7 +118,7 @@ function legend(names: string[], x: number, y: number, dashedNote?: string): str
       ? ''
       : `<g class="legend-note" transform="translate(${x} ${y + names.length * 18 + 6})"><line x1="0" x2="18" y1="0" y2="0" stroke="#555" stroke-width="2" stroke-dasharray="5 4"/><text x="24" y="4">${escape(dashedNote)}</text></g>`;
   return `<g class="legend">${names
-    .map((name, i) => `<g transform="translate(${x} ${y + i * 18})"><line x1="0" x2="18" y1="0" y2="0" stroke="${colorOf(name)}" stroke-width="3"/><text x="24" y="4">${escape(name)}</text></g>`)
+    .map((name, i) => `<g transform="translate(${x} ${y + i * 18})"><line x1="0" x2="18" y1="0" y2="0" stroke="${colorOf(name)}" stroke-width="3"/>${markerAt(name, 9, 0)}<text x="24" y="4">${escape(name)}</text></g>`)
     .join('')}${note}</g>`;
 }
 
@@ -112,6 +165,20 @@ export function lineChart(title: string, series: Series[], xLabel: string, yLabe
     (s) =>
       `<path class="${s.companion ? 'series companion' : 'series'}" data-name="${escape(s.name)}" d="${path(s.points) ?? ''}" fill="none" stroke="${s.colorOf === undefined ? colorOf(s.name) : colorOf(s.colorOf)}" stroke-width="1.5"${dashed.includes(s.name) || s.companion ? ' stroke-dasharray="5 4"' : ''}/>`,
   );
+  // Markers along each series: on every point of a short one (epochs, a search's rates),
+  // else at MARKS points spread evenly, each series shifted by its own phase so that two
+  // series' markers do not sit on one another.
+  const MARKS = 8;
+  const markers = series.map((s, k) => {
+    const owner = s.colorOf ?? s.name;
+    const n = s.points.length;
+    const phase = (k * 0.618) % 1;
+    const at = n <= 12 ? s.points : Array.from({ length: MARKS }, (_, j) => s.points[Math.min(n - 1, Math.floor(((j + phase) * n) / MARKS))]!);
+    return `<g class="markers" data-name="${escape(s.name)}">${at
+      .filter((p) => usable(p[1]))
+      .map((p) => markerAt(owner, x(p[0]), y(p[1]), s.companion === true))
+      .join('')}</g>`;
+  });
   const dots = (layers.dots ?? []).map(
     (d) =>
       `<g class="dots" data-name="${escape(d.name)}">${d.points
@@ -122,7 +189,7 @@ export function lineChart(title: string, series: Series[], xLabel: string, yLabe
   return `<figure><svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escape(title)}">
 <text class="title" x="${MARGIN.left}" y="18">${escape(title)}</text>
 ${axes(x, y, height, xLabel, yLabel, logY, logX)}
-${[...bands, ...raw, ...lines, ...dots].join('\n')}
+${[...bands, ...raw, ...lines, ...markers, ...dots].join('\n')}
 ${legend(series.filter((s) => !s.companion).map((s) => s.name), width - right + 16, MARGIN.top + 8, layers.companionNote)}
 </svg></figure>`;
 }
@@ -362,7 +429,7 @@ function fairSection(groups: readonly RunGroup[], stepsPerEpoch: number, epochs:
       const runs = diverged === 0 ? String(g.runs.length) : m.runsWithDiverged({ runs: g.runs.length, diverged });
       const acc = g.testAccuracy;
       const loss = g.trainLoss;
-      return `<tr><td><span class="swatch" style="background:${colorOf(g.name)}"></span>${escape(g.name)}</td><td>${g.lr}</td><td>${g.search ? g.search.defaultLr : ''}</td><td>${runs}</td><td>${acc === null ? escape(m.diverged) : pct(acc.mean)}</td><td>${acc === null || acc.std === null ? '-' : pct(acc.std)}</td><td>${interval(acc?.ci95 ?? null, pct)}</td>${withEma ? `<td>${g.emaTestAccuracy ? pct(g.emaTestAccuracy.mean) : '-'}</td>` : ''}<td>${loss === null ? '-' : loss.mean.toFixed(4)}</td><td>${loss === null || loss.std === null ? '-' : loss.std.toFixed(4)}</td><td>${interval(loss?.ci95 ?? null, (v) => v.toFixed(4))}</td></tr>`;
+      return `<tr><td>${swatch(g.name)}${escape(g.name)}</td><td>${g.lr}</td><td>${g.search ? g.search.defaultLr : g.learningRateFree ? escape(m.notSearchedCell) : ''}</td><td>${runs}</td><td>${acc === null ? escape(m.diverged) : pct(acc.mean)}</td><td>${acc === null || acc.std === null ? '-' : pct(acc.std)}</td><td>${interval(acc?.ci95 ?? null, pct)}</td>${withEma ? `<td>${g.emaTestAccuracy ? pct(g.emaTestAccuracy.mean) : '-'}</td>` : ''}<td>${loss === null ? '-' : loss.mean.toFixed(4)}</td><td>${loss === null || loss.std === null ? '-' : loss.std.toFixed(4)}</td><td>${interval(loss?.ci95 ?? null, (v) => v.toFixed(4))}</td></tr>`;
     })
     .join('\n');
   const stops = groups.flatMap((g) => g.runs.flatMap((r, k) => (r.diverged ? [`${escape(m.runLabel({ name: g.name, run: k + 1, seed: g.seeds[k]! }))} ${stoppedAt(r.diverged, stepsPerEpoch * epochs, m)}`] : [])));
@@ -372,6 +439,8 @@ function fairSection(groups: readonly RunGroup[], stepsPerEpoch: number, epochs:
   out.push(`<table id="summary"><thead><tr><th>${h.optimizer}</th><th>${h.lr}</th><th>${h.searchedAround}</th><th>${h.runs}</th><th>${h.testAccuracy}</th><th>${h.sd}</th><th>${h.ci}</th>${withEma ? `<th>${h.emaTestAccuracy}</th>` : ''}<th>${h.finalTrainLoss}</th><th>${h.sd}</th><th>${h.ci}</th></tr></thead><tbody>
 ${rows}
 </tbody></table>`);
+  const free = groups.filter((g) => g.learningRateFree === true);
+  if (free.length > 0) out.push(`<p id="not-searched">${free.map((g) => escape(m.notSearched({ name: g.name, lr: g.lr }))).join(' ')}</p>`);
   if (stops.length > 0) out.push(`<p id="diverged">${stops.join('<br>')}.<br>${escape(m.statsOverFinished)}</p>`);
   out.push(accuracyErrorBars(m.errorBarsTitle({ epochs, seeds: n }), groups, m));
   out.push(how(m.errorBarsHow({ seeds: n, dof: n - 1 })));
@@ -462,7 +531,7 @@ export function renderReport(input: ReportInput): string {
   const rows = results
     .map(
       (r) =>
-        `<tr><td><span class="swatch" style="background:${colorOf(r.name)}"></span>${escape(r.name)}</td><td>${r.lr}</td><td>${r.diverged ? '-' : r.trainLoss.toFixed(4)}</td><td>${r.diverged ? `${stoppedAt(r.diverged, stepsPerEpoch * config.epochs, m)}` : pct(r.testAccuracy[r.testAccuracy.length - 1]!)}</td>${decay === undefined ? '' : `<td>${r.diverged || !r.ema ? '-' : pct(r.ema.testAccuracy[r.ema.testAccuracy.length - 1]!)}</td>`}<td>${r.seconds.toFixed(1)}</td><td>${Math.round(r.samplesPerSecond)}</td><td>${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%</td></tr>`,
+        `<tr><td>${swatch(r.name)}${escape(r.name)}</td><td>${r.lr}</td><td>${r.diverged ? '-' : r.trainLoss.toFixed(4)}</td><td>${r.diverged ? `${stoppedAt(r.diverged, stepsPerEpoch * config.epochs, m)}` : pct(r.testAccuracy[r.testAccuracy.length - 1]!)}</td>${decay === undefined ? '' : `<td>${r.diverged || !r.ema ? '-' : pct(r.ema.testAccuracy[r.ema.testAccuracy.length - 1]!)}</td>`}<td>${r.seconds.toFixed(1)}</td><td>${Math.round(r.samplesPerSecond)}</td><td>${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%</td></tr>`,
     )
     .join('\n');
   const charts = `${lossChart}
@@ -473,7 +542,7 @@ ${how(m.accuracyHow)}${decay === undefined ? '' : `\n${how(m.emaHow({ decay }))}
 ${rows}
 </tbody></table>
 ${finished.length < results.length ? `<p id="diverged">${escape(m.chartsLeaveOut)}</p>\n` : ''}${finished.length > 0 ? charts : ''}`;
-  const intro = `${escape(groups ? m.fairIntro({ searched: groups[0]!.search !== undefined, runs: groups[0]!.runs.length, seeds: groups[0]!.seeds.join(', ') }) : m.sameStart)}${decay === undefined ? '' : `\n${escape(m.emaIntro({ decay }))}`}`;
+  const intro = `${escape(groups ? m.fairIntro({ searched: groups.some((g) => g.search !== undefined), runs: groups[0]!.runs.length, seeds: groups[0]!.seeds.join(', ') }) : m.sameStart)}${decay === undefined ? '' : `\n${escape(m.emaIntro({ decay }))}`}`;
   const panels = (which: 'book' | 'rosenbrock', surface: Surface) =>
     Object.entries(paths[which])
       .map(([name, points]) => trajectoryPanel(surface, name, points, m))
@@ -489,7 +558,7 @@ ${finished.length < results.length ? `<p id="diverged">${escape(m.chartsLeaveOut
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1200px; }
 svg text { font: 12px system-ui, sans-serif; fill: #222; } svg .title { font-weight: 600; } svg .small { font-size: 11px; fill: #555; }
 table { border-collapse: collapse; } td, th { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; } td:first-child, th:first-child { text-align: left; }
-.swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; }
+.swatch { vertical-align: middle; margin-right: 6px; }
 .panels { display: flex; flex-wrap: wrap; gap: 8px; } figure { margin: 0; } p.how { color: #444; max-width: 760px; margin: 2px 0 18px; font-size: 13px; }
 </style></head><body>
 <h1>${escape(m.heading)}</h1>

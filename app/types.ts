@@ -149,4 +149,6 @@ export interface RunGroup {
   /** With --ema: the final test accuracy of the averaged weights, over the same runs. */
   emaTestAccuracy?: Stats | null;
   search?: SearchSummary;
+  /** Under --tune, set for a learning-rate-free optimizer: its rate was not searched (it trains at its lr, 1 by default). */
+  learningRateFree?: boolean;
 }
