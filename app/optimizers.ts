@@ -10,6 +10,7 @@ import {
   Momentum,
   Muon,
   NAdam,
+  NAdamW,
   Nesterov,
   partition,
   Prodigy,
@@ -87,6 +88,8 @@ export const OPTIMIZERS: Record<string, OptimizerEntry> = {
   adam: { lr: 0.001, inDefaultSet: true, pathLr: 0.3, rosenbrockLr: 0.02, make: (lr) => new Adam({ lr }) },
   adamw: { lr: ADAMW_LR, inDefaultSet: true, pathLr: 0.3, rosenbrockLr: 0.02, make: (lr) => new AdamW({ lr, weightDecay: ADAMW_WEIGHT_DECAY }) },
   nadam: { lr: 0.002, inDefaultSet: true, pathLr: 0.3, rosenbrockLr: 0.02, make: (lr) => new NAdam({ lr }) },
+  // NAdam's rate, with AdamW's decoupled decay (0.01): the AlgoPerf NAdamW baseline's form.
+  nadamw: { lr: 0.002, inDefaultSet: true, pathLr: 0.3, rosenbrockLr: 0.02, make: (lr) => new NAdamW({ lr, weightDecay: ADAMW_WEIGHT_DECAY }) },
   // Every element moves by exactly lr a step: the paper's advice is an lr 3-10x smaller
   // than AdamW's and a weight decay as much larger (lr * wd as AdamW's 1e-5).
   lion: { lr: 0.0003, inDefaultSet: true, pathLr: 0.2, rosenbrockLr: 0.002, make: (lr) => new Lion({ lr, weightDecay: 0.03 }) },

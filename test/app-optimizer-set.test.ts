@@ -25,14 +25,14 @@ const run = promisify(execFile);
 const SMALL = ['--digits', '400', '--hidden', '8', '--batch', '20', '--seed', '3', '--workers', '2'];
 
 const NEW = ['prodigy', 'qhm', 'adan', 'qhadam', 'dadapt-adamw', 'adafactor'];
-const DEFAULT = ['sgd', 'momentum', 'nesterov', 'nesterov-book', 'adagrad', 'rmsprop', 'adam', 'adamw', 'nadam', 'lion', 'schedulefree-adamw', 'muon', 'prodigy'];
+const DEFAULT = ['sgd', 'momentum', 'nesterov', 'nesterov-book', 'adagrad', 'rmsprop', 'adam', 'adamw', 'nadam', 'nadamw', 'lion', 'schedulefree-adamw', 'muon', 'prodigy'];
 
 interface Summary {
   optimizers: { name: string; lr: number; trainLoss: number | null; testAccuracy: number | null; diverged?: unknown; search?: { chosenLr: number }; runs?: { seed: number; trainLoss: number | null }[] }[];
 }
 
 describe('the default set and --optimizers', () => {
-  it('the default set is the twelve and prodigy; --optimizers offers those and qhm, adan, qhadam, dadapt-adamw, adafactor', () => {
+  it('the default set is the twelve, nadamw and prodigy; --optimizers offers those and qhm, adan, qhadam, dadapt-adamw, adafactor', () => {
     assert.deepEqual(DEFAULT_OPTIMIZERS, DEFAULT);
     assert.deepEqual([...OPTIMIZER_NAMES].sort(), [...DEFAULT, 'qhm', 'adan', 'qhadam', 'dadapt-adamw', 'adafactor'].sort());
   });
