@@ -1,0 +1,137 @@
+/**
+ * A rule's WebGPU kernel, described once, and the WGSL compute shader made from it.
+ *
+ * The rule's WebAssembly kernel layout (src/kernel.ts: its export, its arrays, its scalars
+ * by name) is the contract: the rule's own `writeScalars` fills the scalars of a step in
+ * float64 (see scalars.ts), and a GPU kernel file (src/webgpu/rules/<key>.ts) adds only
+ * what the GPU needs besides, per wasm entry:
+ * - `uniforms`: the values the shader reads, each a float64 expression of the layout's
+ *   scalars rounded once to float32, exactly as the wasm kernel's prologue computes them
+ *   (`omb2 = <f32>(1 - beta2)`): 1 - f32(0.999) computed in float32 would be 1.3e-5 off,
+ *   a bias no later step removes;
+ * - `body`: the WGSL statements for element `i`, the arrays by the layout's names
+ *   (`p[i]`, `g[i]`, `m[i]`), the uniforms as `u.<name>`; the same operations in the same
+ *   order as the wasm kernel, so the two differ only by the GPU's rounding.
+ *
+ * The shader's header (its uniform struct, one storage binding per array of the layout,
+ * the index arithmetic) is generated here: a run of parameters is one dispatch, its
+ * elements at `u.base + j` for j < `u.n`.
+ */
+
+/** A rule's scalars of one step, by the names its kernel layout gives them. */
+export type ScalarValues = { readonly [name: string]: number };
+
+/** One wasm entry's GPU twin. */
+export interface GpuKernel {
+  /** The shader's uniforms: float64 expressions of the layout's scalars, each rounded once to float32. */
+  readonly uniforms: { readonly [name: string]: (s: ScalarValues) => number };
+  /** WGSL statements for element `i` (a `u32`). */
+  readonly body: string;
+}
+
+/** A rule's GPU kernels, by the wasm entry they stand in for (`adam`, `adamBook`). */
+export type GpuRuleKernels = { readonly [entry: string]: GpuKernel };
+
+/**
+ * WGSL for the common start of an elementwise step: `gi`, the gradient after `maximize`
+ * and coupled weight decay, as assembly/skeleton.ts `gradient1` computes it (the decay
+ * only where wd is not 0: 0 * p would turn an infinite p into NaN).
+ */
+export const GRADIENT = `var gi = g[i];
+  if (u.sign < 0.0) { gi = -gi; }
+  if (u.wd != 0.0) { gi = gi + u.wd * p[i]; }`;
+
+/** What an array of a kernel is bound to at a step. */
+export type ArrayRole = 'params' | 'grads' | { readonly state: string } | 'unused';
+
+/** Workgroup size of every step shader. */
+export const WORKGROUP = 64;
+/** WebGPU's least guaranteed workgroups per dimension of one dispatch. */
+export const MAX_GROUPS = 65535;
+/** Bytes between two runs' uniforms in the uniform buffer (WebGPU's least offset alignment guarantee). */
+export const UNIFORM_SLOT = 256;
+/** Header words of the uniform struct, before the kernel's own uniforms. */
+const HEADER_WORDS = 4;
+const RESERVED = new Set(['base', 'n', 'stride', 'pad']);
+const IDENTIFIER = /^[A-Za-z][A-Za-z0-9]*$/;
+
+/** The uniform names of a kernel, in struct order. */
+export function uniformNames(kernel: GpuKernel): readonly string[] {
+  return Object.keys(kernel.uniforms);
+}
+
+/** Floats of one run's uniform block: the header and the kernel's uniforms. */
+export function uniformWords(kernel: GpuKernel): number {
+  return HEADER_WORDS + uniformNames(kernel).length;
+}
+
+/**
+ * Checks a GPU kernel against its wasm layout: every uniform reads only scalars the layout
+ * names, names are WGSL identifiers, and the block fits its slot. Throws naming the problem.
+ */
+export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKernel, scalars: readonly string[], arrays: readonly string[]): void {
+  const known = new Set(scalars);
+  const probe = new Proxy({} as ScalarValues, {
+    get(_target, key) {
+      if (typeof key !== 'string' || !known.has(key)) throw new Error(`${ruleName} GPU kernel ${entry}: a uniform reads scalar ${String(key)}, not one of its layout's (${scalars.join(', ')})`);
+      return 0.5;
+    },
+  });
+  for (const [name, value] of Object.entries(kernel.uniforms)) {
+    if (!IDENTIFIER.test(name) || RESERVED.has(name) || arrays.includes(name)) throw new Error(`${ruleName} GPU kernel ${entry}: uniform name '${name}' is not free to use`);
+    value(probe);
+  }
+  for (const name of arrays) {
+    if (!IDENTIFIER.test(name) || RESERVED.has(name) || name === 'u' || name === 'i') throw new Error(`${ruleName} GPU kernel ${entry}: array name '${name}' is not a usable WGSL name`);
+  }
+  if (uniformWords(kernel) * 4 > UNIFORM_SLOT) throw new Error(`${ruleName} GPU kernel ${entry}: too many uniforms for one ${UNIFORM_SLOT}-byte slot`);
+}
+
+/** The WGSL module of one kernel, its arrays bound as `roles` says (the gradients read-only). */
+export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[]): string {
+  const fields = uniformNames(kernel).map((name) => `  ${name}: f32,`).join('\n');
+  const bindings = arrays
+    .map((name, k) => `@group(0) @binding(${k + 1}) var<storage, ${roles[k] === 'grads' ? 'read' : 'read_write'}> ${name}: array<f32>;`)
+    .join('\n');
+  return `struct Uniforms {
+  base: u32,
+  n: u32,
+  stride: u32,
+  pad: u32,
+${fields}
+}
+@group(0) @binding(0) var<uniform> u: Uniforms;
+${bindings}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let j = id.y * u.stride + id.x;
+  if (j >= u.n) { return; }
+  let i = u.base + j;
+  ${kernel.body}
+}
+`;
+}
+
+/**
+ * Writes one run's uniform block into `target` at float index `at`: base, n and the
+ * dispatch's row stride as u32, then the kernel's uniforms from `scalars`.
+ */
+export function writeUniforms(target: ArrayBuffer, at: number, kernel: GpuKernel, base: number, n: number, stride: number, scalars: ScalarValues): void {
+  const words = new Uint32Array(target, at * 4, HEADER_WORDS);
+  words[0] = base;
+  words[1] = n;
+  words[2] = stride;
+  words[3] = 0;
+  const values = new Float32Array(target, (at + HEADER_WORDS) * 4, uniformNames(kernel).length);
+  let k = 0;
+  for (const name of uniformNames(kernel)) values[k++] = kernel.uniforms[name]!(scalars);
+}
+
+/** The workgroup grid of a dispatch over `n` elements: x at most MAX_GROUPS, rows of x * WORKGROUP elements. */
+export function grid(n: number): { readonly x: number; readonly y: number; readonly stride: number } {
+  const groups = Math.max(1, Math.ceil(n / WORKGROUP));
+  const x = Math.min(groups, MAX_GROUPS);
+  const y = Math.ceil(groups / x);
+  return { x, y, stride: x * WORKGROUP };
+}

@@ -1,0 +1,390 @@
+/**
+ * An optimizer of this library stepping a GPUParamStore: every step one compute pass,
+ * one dispatch per run of parameters (consecutive parameters with the same
+ * hyperparameters and counters, as on a CPU ParamStore), nothing read back.
+ *
+ *     const opt = new GPUOptimizer(new AdamW({ lr: cosineDecay(...), overrides: [...] }), store);
+ *     opt.update();                         // every parameter of the store
+ *     const saved = await opt.stateDict();  // the CPU's format: loads into `new AdamW(...)`
+ *
+ * The optimizer given is the CPU one, and it stays the authority on everything but the
+ * arithmetic over the elements: its options, schedules and overrides (read through its
+ * `hyperparameters(name, step)`), `setHyperparameters`, the state's names and the state
+ * dict's checks (a loaded dict goes through its `loadStateDict`). The rule's own
+ * `writeScalars` computes each step's scalars in float64 (scalars.ts); only the loop over
+ * the elements is the GPU's (src/webgpu/rules/<key>.ts).
+ */
+import { StateError, UpdateError, describeValue, optionError } from '../errors.ts';
+import { Optimizer, type AnyOptimizer } from '../optimizer.ts';
+import { variantOf } from '../optimizer/state-dict.ts';
+import type { CommonHyper, RuleState } from '../rule.ts';
+import type { AnyUpdateRule } from '../rules/index.ts';
+import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
+import type { FloatArray } from '../types.ts';
+import { checkGpuKernel, grid, shaderSource, UNIFORM_SLOT, uniformWords, writeUniforms, type ArrayRole, type GpuKernel } from './kernel.ts';
+import { GPU_KERNELS, GPU_MISSING } from './rules/index.ts';
+import { captureStep, newTwin, scalarRecord } from './scalars.ts';
+import { readRanges, type GPUParamStore } from './store.ts';
+
+const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
+const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x08; /* COPY_DST */
+const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x08; /* COPY_DST */
+
+/** One parameter's step and scalars (its buffers are on the GPU). */
+interface GpuSlot {
+  readonly name: string;
+  readonly index: number;
+  twin: RuleState;
+}
+
+/** A run of one step, before its scalars are taken. */
+interface PlannedRun {
+  readonly slots: GpuSlot[];
+  readonly hyper: CommonHyper;
+  readonly lr: number;
+}
+
+interface Pipeline {
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  readonly kernel: GpuKernel;
+  readonly arrays: readonly string[];
+  readonly roles: readonly ArrayRole[];
+}
+
+function sameHyper(a: CommonHyper, b: CommonHyper): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((key) => (a as unknown as Record<string, unknown>)[key] === (b as unknown as Record<string, unknown>)[key]);
+}
+
+function sameCounters(rule: AnyUpdateRule, a: RuleState, b: RuleState): boolean {
+  if (a.step !== b.step) return false;
+  return rule.scalarNames.every((key) => (a as unknown as Record<string, number>)[key] === (b as unknown as Record<string, number>)[key]);
+}
+
+function copyCounters(rule: AnyUpdateRule, from: RuleState, to: RuleState): void {
+  to.step = from.step;
+  for (const key of rule.scalarNames) (to as unknown as Record<string, number>)[key] = (from as unknown as Record<string, number>)[key]!;
+}
+
+function roleKey(role: ArrayRole): string {
+  return typeof role === 'string' ? role : `state:${role.state}`;
+}
+
+export class GPUOptimizer<K extends string = string> {
+  /** The CPU optimizer whose options, schedules, overrides and state format this one follows. */
+  readonly optimizer: AnyOptimizer;
+  readonly store: GPUParamStore<K>;
+  readonly #rule: AnyUpdateRule;
+  readonly #owner: string;
+  readonly #kernels: { readonly [entry: string]: GpuKernel };
+  readonly #slots = new Map<string, GpuSlot>();
+  readonly #state = new Map<string, GPUBuffer>();
+  readonly #pipelines = new Map<string, Pipeline>();
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
+  readonly #dummies: GPUBuffer[] = [];
+  #uniforms: GPUBuffer | undefined;
+  #uniformSlots = 0;
+  #stepCount = 0;
+  #skippedSteps = 0;
+
+  constructor(optimizer: AnyOptimizer, store: GPUParamStore<K>) {
+    if (!(optimizer instanceof Optimizer)) {
+      throw optionError('GPUOptimizer', 'optimizer', optimizer, "an optimizer of one of this library's elementwise rules (new Adam(...), new Nesterov(...))");
+    }
+    const rule = optimizer.rule as unknown as AnyUpdateRule;
+    const kernels = GPU_KERNELS[rule.key];
+    if (kernels === undefined || rule.stepWasm === undefined || rule.perParameter === true) {
+      const why = GPU_MISSING[rule.key] ?? 'it has no GPU kernel';
+      throw optionError('GPUOptimizer', 'optimizer', `${rule.name}`, `an optimizer with a GPU kernel (${rule.name}: ${why})`);
+    }
+    for (const layout of Object.values(rule.kernels ?? {})) {
+      if (kernels[layout.entry] === undefined) throw optionError('GPUOptimizer', 'optimizer', rule.name, `an optimizer with a GPU kernel (${rule.name} has none for its kernel '${layout.entry}')`);
+    }
+    if (optimizer.nonFinite !== 'ignore') {
+      // The scan of the gradients on the device is not there yet: say so rather than
+      // step without the check the option asks for.
+      throw optionError('GPUOptimizer', 'nonFinite', optimizer.nonFinite, `'ignore' (give the optimizer nonFinite: 'ignore'; 'error' and 'skip' are not checked on the GPU yet)`);
+    }
+    this.optimizer = optimizer;
+    this.store = store;
+    this.#rule = rule;
+    this.#owner = `${rule.name}.update`;
+    this.#kernels = kernels;
+  }
+
+  /** Updates applied so far; the step number a schedule sees next. */
+  get stepCount(): number {
+    return this.#stepCount;
+  }
+
+  /** Updates skipped (`nonFinite: 'skip'`). */
+  get skippedSteps(): number {
+    return this.#skippedSteps;
+  }
+
+  /** New values for the defaults' hyperparameters, from the next step (the CPU optimizer's `setHyperparameters`). */
+  setHyperparameters(values: Parameters<AnyOptimizer['setHyperparameters']>[0]): void {
+    this.optimizer.setHyperparameters(values);
+  }
+
+  /**
+   * One step of every parameter of the store (or of `names`): one compute pass, one
+   * dispatch per run, submitted to the device's queue. Throws before submitting anything
+   * when the call is not valid (an unknown name, a schedule's bad value).
+   */
+  update(names: readonly K[] = this.store.names): void {
+    const store = this.store;
+    const rule = this.#rule;
+    const step = this.#stepCount;
+    if (!Array.isArray(names)) throw optionError(this.#owner, 'names', names, 'an array of parameter names of the store');
+    const indices = names.map((name) => {
+      const index = (store.names as readonly string[]).indexOf(name);
+      if (index < 0) throw new UpdateError(`${this.#owner}: '${String(name)}' is not a parameter of the store (${store.names.join(', ')})`, String(name));
+      return index;
+    });
+    if (new Set(indices).size !== indices.length) throw optionError(this.#owner, 'names', names, 'names without repeats');
+    // Every check first: a schedule may refuse a value, and nothing may change then.
+    const hypers: CommonHyper[] = [];
+    const lrs: number[] = [];
+    for (const name of names) {
+      const hyper = this.optimizer.hyperparameters(name, step);
+      const lr = typeof hyper.lr === 'number' ? hyper.lr : hyper.lr(step);
+      if (typeof lr !== 'number' || !(lr >= 0) || lr === Infinity) {
+        throw new UpdateError(`${this.#owner}: the lr schedule of parameter '${name}' returned ${describeValue(lr)} at step ${step} (expected a finite number >= 0)`, name);
+      }
+      hypers.push(hyper);
+      lrs.push(lr);
+    }
+
+    // New parameters: their initial state, uploaded at their offsets.
+    const order = names.map((name, k) => ({ name, index: indices[k]!, hyper: hypers[k]!, lr: lrs[k]! })).sort((a, b) => a.index - b.index);
+    for (const { name, index, hyper } of order) {
+      for (const key of rule.bufferNames(hyper as never)) this.#stateBuffer(key);
+      if (this.#slots.has(name)) continue;
+      const length = store.lengths[name as K];
+      const initial = rule.init(length, 'float32', hyper as never);
+      rule.buffersOf(initial as never, hyper as never).forEach((array, k) => {
+        this.#upload(this.#stateBuffer(rule.bufferNames(hyper as never)[k]!), store.offsets[name as K], array);
+      });
+      this.#slots.set(name, { name, index, twin: newTwin(rule, hyper) });
+    }
+
+    // Runs: consecutive parameters of the store with equal hyperparameters and counters.
+    const runs: PlannedRun[] = [];
+    for (const { name, index, hyper, lr } of order) {
+      const slot = this.#slots.get(name)!;
+      const last = runs.at(-1);
+      const previous = last?.slots.at(-1);
+      if (last !== undefined && previous!.index === index - 1 && last.lr === lr && sameHyper(last.hyper, hyper) && sameCounters(rule, previous!.twin, slot.twin)) {
+        last.slots.push(slot);
+      } else {
+        runs.push({ slots: [slot], hyper, lr });
+      }
+    }
+
+    const uniforms = this.#uniformBuffer(runs.length);
+    const block = new ArrayBuffer(runs.length * UNIFORM_SLOT);
+    const device = store.device;
+    const encoder = device.createCommandEncoder({ label: this.#owner });
+    const pass = encoder.beginComputePass();
+    runs.forEach((run, r) => {
+      const first = run.slots[0]!;
+      const lastSlot = run.slots.at(-1)!;
+      const twin = first.twin;
+      const captured = captureStep(rule, twin, run.hyper, run.lr, (entry) => this.#layoutOf(entry).arrays.length);
+      for (let k = 1; k < run.slots.length; k++) copyCounters(rule, twin, run.slots[k]!.twin);
+      if (captured.calls.length !== 1) throw new Error(`${this.#owner}: the rule made ${captured.calls.length} kernel calls in a step; the GPU path runs one`);
+      const call = captured.calls[0]!;
+      const pipeline = this.#pipeline(call.entry, call.roles);
+      const layout = this.#layoutOf(call.entry);
+      const base = store.offsets[first.name as K];
+      const n = store.offsets[lastSlot.name as K] + store.lengths[lastSlot.name as K] - base;
+      const { x, y, stride } = grid(n);
+      writeUniforms(block, (r * UNIFORM_SLOT) / 4, pipeline.kernel, base, n, stride, scalarRecord(captured.scalars, layout.scalars));
+      pass.setPipeline(pipeline.pipeline);
+      pass.setBindGroup(0, this.#bindGroup(pipeline, call.entry, r, uniforms));
+      if (n > 0) pass.dispatchWorkgroups(x, y);
+    });
+    pass.end();
+    device.queue.writeBuffer(uniforms, 0, block);
+    device.queue.submit([encoder.finish()]);
+    this.#stepCount += 1;
+  }
+
+  /**
+   * A copy of the whole state in the CPU optimizer's format (read back from the GPU):
+   * `loadStateDict` of the same CPU optimizer class takes it, and `saveState` writes it.
+   */
+  async stateDict(): Promise<OptimizerStateDict> {
+    const rule = this.#rule;
+    const store = this.store;
+    const slots = [...this.#slots.values()].sort((a, b) => a.index - b.index);
+    const keys = [...this.#state.keys()];
+    const read = new Map<string, Float32Array[]>();
+    for (const key of keys) {
+      const ranges = slots.map((slot): [number, number] => [store.offsets[slot.name as K], store.lengths[slot.name as K]]);
+      read.set(key, await readRanges(store.device, this.#state.get(key)!, ranges));
+    }
+    const params = Object.create(null) as { [name: string]: ParamStateRecord };
+    slots.forEach((slot, s) => {
+      const hyper = this.optimizer.hyperparameters(slot.name, this.#stepCount);
+      const buffers = Object.create(null) as { [key: string]: FloatArray };
+      for (const key of rule.bufferNames(hyper as never)) buffers[key] = read.get(key)![s]!;
+      const scalars = Object.create(null) as { [key: string]: number };
+      for (const key of rule.scalarNames) scalars[key] = (slot.twin as unknown as Record<string, number>)[key]!;
+      params[slot.name] = { dtype: 'float32', length: store.lengths[slot.name as K], step: slot.twin.step, scalars, buffers };
+    });
+    const dict: OptimizerStateDict = {
+      format: STATE_FORMAT,
+      version: STATE_VERSION,
+      optimizer: rule.name,
+      variant: variantOf(this.optimizer.defaults),
+      stepCount: this.#stepCount,
+      skippedSteps: this.#skippedSteps,
+      params,
+    };
+    const set = this.optimizer.stateDict().hyperparameters;
+    if (set !== undefined) dict.hyperparameters = { ...set };
+    return dict;
+  }
+
+  /**
+   * Replaces the whole state with a saved one (from the GPU or the CPU; float64 state is
+   * rounded to float32), checked first by the CPU optimizer: a refusal changes nothing.
+   */
+  loadStateDict(value: unknown): void {
+    const owner = `${this.#rule.name}.loadStateDict`;
+    const saved = checkStateDict(value);
+    const store = this.store;
+    for (const [name, record] of Object.entries(saved.params)) {
+      if (!(store.names as readonly string[]).includes(name)) throw new StateError(`${owner}: the state has parameter '${name}', which the GPU store does not (${store.names.join(', ')})`);
+      if (record.length !== store.lengths[name as K]) throw new StateError(`${owner}: parameter '${name}' has length ${record.length} in the state, ${store.lengths[name as K]} in the GPU store`);
+    }
+    const cpu = this.optimizer;
+    cpu.loadStateDict(value);
+    const rule = this.#rule;
+    this.#slots.clear();
+    for (const name of Object.keys(saved.params)) {
+      const state = cpu.stateOf(name)!;
+      const hyper = cpu.hyperparameters(name, saved.stepCount);
+      const keys = rule.bufferNames(hyper as never);
+      rule.buffersOf(state as never, hyper as never).forEach((array, k) => this.#upload(this.#stateBuffer(keys[k]!), store.offsets[name as K], array));
+      const twin = newTwin(rule, hyper);
+      copyCounters(rule, state, twin);
+      this.#slots.set(name, { name, index: (store.names as readonly string[]).indexOf(name), twin });
+    }
+    this.#stepCount = cpu.stepCount;
+    this.#skippedSteps = cpu.skippedSteps;
+    // The CPU copy has done its work; the set hyperparameters stay (reset keeps them).
+    cpu.reset();
+  }
+
+  /** Forgets the state of one parameter, or of all (and the step counts) when no name is given. */
+  reset(name?: K): void {
+    if (name === undefined) {
+      this.#slots.clear();
+      this.#stepCount = 0;
+      this.#skippedSteps = 0;
+    } else {
+      this.#slots.delete(name);
+    }
+  }
+
+  /** Frees this optimizer's own GPU buffers (uniforms, placeholders); its state buffers go with the store. */
+  destroy(): void {
+    this.#uniforms?.destroy();
+    this.#uniforms = undefined;
+    for (const buffer of this.#dummies) buffer.destroy();
+    this.#dummies.length = 0;
+    this.#bindGroups.clear();
+  }
+
+  #layoutOf(entry: string): { readonly arrays: readonly string[]; readonly scalars: readonly string[] } {
+    const layout = Object.values(this.#rule.kernels ?? {}).find((candidate) => candidate.entry === entry);
+    if (layout === undefined) throw new Error(`${this.#owner}: the rule called kernel '${entry}', which its layouts do not declare`);
+    return layout;
+  }
+
+  #stateBuffer(key: string): GPUBuffer {
+    let buffer = this.#state.get(key);
+    if (buffer === undefined) {
+      buffer = this.store.createRegion(`nesterov ${this.#rule.name} ${key}`);
+      this.#state.set(key, buffer);
+      this.#bindGroups.clear();
+    }
+    return buffer;
+  }
+
+  #upload(buffer: GPUBuffer, offset: number, array: FloatArray): void {
+    const values = array instanceof Float32Array ? array : Float32Array.from(array);
+    if (values.length > 0) this.store.device.queue.writeBuffer(buffer, offset * 4, values.buffer, values.byteOffset, values.byteLength);
+  }
+
+  #uniformBuffer(runs: number): GPUBuffer {
+    if (this.#uniforms === undefined || this.#uniformSlots < runs) {
+      this.#uniforms?.destroy();
+      this.#uniformSlots = Math.max(runs, 2 * this.#uniformSlots, 4);
+      this.#uniforms = this.store.device.createBuffer({ label: `nesterov ${this.#rule.name} uniforms`, size: this.#uniformSlots * UNIFORM_SLOT, usage: UNIFORM_USAGE });
+      this.#bindGroups.clear();
+    }
+    return this.#uniforms;
+  }
+
+  #pipeline(entry: string, roles: readonly ArrayRole[]): Pipeline {
+    const key = `${entry}|${roles.map(roleKey).join(',')}`;
+    let pipeline = this.#pipelines.get(key);
+    if (pipeline !== undefined) return pipeline;
+    const kernel = this.#kernels[entry];
+    if (kernel === undefined) throw new Error(`${this.#owner}: no GPU kernel for wasm entry '${entry}' (src/webgpu/rules/${this.#rule.key}.ts)`);
+    const { arrays, scalars } = this.#layoutOf(entry);
+    checkGpuKernel(this.#rule.name, entry, kernel, scalars, arrays);
+    const device = this.store.device;
+    const layout = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } },
+        ...arrays.map((_, k): GPUBindGroupLayoutEntry => ({ binding: k + 1, visibility: COMPUTE, buffer: { type: roles[k] === 'grads' ? 'read-only-storage' : 'storage' } })),
+      ],
+    });
+    const module = device.createShaderModule({ label: `nesterov ${entry}`, code: shaderSource(kernel, arrays, roles) });
+    pipeline = {
+      pipeline: device.createComputePipeline({ label: `nesterov ${entry}`, layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } }),
+      layout,
+      kernel,
+      arrays,
+      roles,
+    };
+    this.#pipelines.set(key, pipeline);
+    return pipeline;
+  }
+
+  #bindGroup(pipeline: Pipeline, entry: string, slot: number, uniforms: GPUBuffer): GPUBindGroup {
+    const key = `${slot}|${entry}|${pipeline.roles.map(roleKey).join(',')}`;
+    let group = this.#bindGroups.get(key);
+    if (group !== undefined) return group;
+    const store = this.store;
+    const bytes = Math.ceil((uniformWords(pipeline.kernel) * 4) / 16) * 16;
+    group = store.device.createBindGroup({
+      layout: pipeline.layout,
+      entries: [
+        { binding: 0, resource: { buffer: uniforms, offset: slot * UNIFORM_SLOT, size: bytes } },
+        ...pipeline.roles.map((role, k): GPUBindGroupEntry => ({ binding: k + 1, resource: { buffer: this.#bufferFor(role, k) } })),
+      ],
+    });
+    this.#bindGroups.set(key, group);
+    return group;
+  }
+
+  #bufferFor(role: ArrayRole, binding: number): GPUBuffer {
+    if (role === 'params') return this.store.params;
+    if (role === 'grads') return this.store.grads;
+    if (role === 'unused') {
+      // A placeholder per binding: two writable bindings of one buffer are not allowed.
+      while (this.#dummies.length <= binding) this.#dummies.push(this.store.device.createBuffer({ size: 16, usage: STORAGE_USAGE }));
+      return this.#dummies[binding]!;
+    }
+    return this.#stateBuffer(role.state);
+  }
+}

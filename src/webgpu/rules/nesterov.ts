@@ -1,0 +1,38 @@
+/** Nesterov on the GPU: assembly/rules/nesterov.ts, its three variants. */
+import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+
+export const nesterovGpu: GpuRuleKernels = {
+  /** 'nag': v = mu v - lr g; p += mu v_new - lr g (the wasm kernel's form of mu^2 v - (1 + mu) lr g). */
+  nesterovNag: {
+    uniforms: { lr: (s) => s.lr!, mu: (s) => s.mu!, sign: (s) => s.sign!, wd: (s) => s.wd! },
+    body: `${GRADIENT}
+  let lrg = u.lr * gi;
+  let vi = u.mu * v[i] - lrg;
+  v[i] = vi;
+  p[i] = p[i] + (u.mu * vi - lrg);`,
+  },
+  /** 'book': v = mu v - lr g; p += mu^2 v; p -= (1 + mu) lr g (mu^2 and (1 + mu) lr in float64, as wasm). */
+  nesterovBook: {
+    uniforms: {
+      lr: (s) => s.lr!,
+      mu: (s) => s.mu!,
+      muSquared: (s) => s.mu! * s.mu!,
+      gradScale: (s) => (1 + s.mu!) * s.lr!,
+      sign: (s) => s.sign!,
+      wd: (s) => s.wd!,
+    },
+    body: `${GRADIENT}
+  let vNew = u.mu * v[i] - u.lr * gi;
+  v[i] = vNew;
+  let halfway = p[i] + u.muSquared * vNew;
+  p[i] = halfway - u.gradScale * gi;`,
+  },
+  /** 'pytorch': b = keep b + take g; p -= lr (g + mu b). */
+  nesterovPytorch: {
+    uniforms: { lr: (s) => s.lr!, mu: (s) => s.mu!, keep: (s) => s.keep!, take: (s) => s.take!, sign: (s) => s.sign!, wd: (s) => s.wd! },
+    body: `${GRADIENT}
+  let bi = u.keep * b[i] + u.take * gi;
+  b[i] = bi;
+  p[i] = p[i] - u.lr * (gi + u.mu * bi);`,
+  },
+};

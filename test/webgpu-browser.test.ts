@@ -1,0 +1,91 @@
+/**
+ * nesterov/webgpu in Debian's Chromium, WebGPU on SwiftShader (no GPU needed), the page
+ * (test/webgpu-page.ts) bundled by esbuild and served from 127.0.0.1 (a secure context).
+ * For every case of test/webgpu-cases.ts: 100 steps of the GPU kernels against the same
+ * optimizer on our WebAssembly kernels (float32), the same gradients fed to both; the
+ * state dict at step 50 read from the GPU, loaded into the CPU optimizer, its dict
+ * loaded into a new GPU optimizer and read back bit for bit; and both resumed runs
+ * against the uninterrupted one.
+ *
+ * The bound, per element, with EPS = 2^-23 (float32's machine epsilon) and T = 100 steps:
+ *
+ *     |p_gpu - p_wasm| <= EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|)
+ *
+ * WGSL rounds +, - and * correctly, as wasm does, but its division is only within 2.5
+ * ulps and its sqrt within the error of 1 / inverseSqrt (2 ulps, then a division), and a
+ * GPU compiler may fuse a * b + c. So one step's update, from the same inputs, may differ
+ * by a few ulps of itself per operation: 16 EPS |dp_t| covers the dozen operations of the
+ * longest kernel here (Adam) at about one ulp each. The state (momentum, moments) carries
+ * the difference of earlier steps, but through factors beta <= 1: after t steps it is at
+ * most a few ulps times t relative, and it enters the update at most 1.5 times (m and
+ * sqrt(v)): 6 T EPS |dp_t|. Storing p rounds it once per step on each side: T EPS max |p|.
+ * A wrong formula, a wrong scalar or a swapped operand is off by orders of magnitude more.
+ *
+ * Skipped, saying so, where /usr/bin/chromium is missing.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { it } from 'node:test';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import { GPU_CASES } from './webgpu-cases.ts';
+import type { CaseReport } from './webgpu-page.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function serve(script: Uint8Array): Promise<{ server: Server; origin: string }> {
+  const server = createServer((request, response) => {
+    if (request.url === '/page.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript' });
+      response.end(script);
+    } else {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end('<!doctype html><meta charset="utf-8"><title>nesterov/webgpu</title><script type="module" src="/page.js"></script>');
+    }
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const address = server.address() as { port: number };
+    resolve({ server, origin: `http://127.0.0.1:${address.port}` });
+  }));
+}
+
+it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`, timeout: 300_000 }, async () => {
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('./webgpu-page.ts', import.meta.url))],
+    bundle: true, format: 'esm', platform: 'browser', conditions: ['nesterov-source'], write: false, logLevel: 'warning', absWorkingDir: root,
+  });
+  const { server, origin } = await serve(bundle.outputFiles[0]!.contents);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  try {
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (error) => errors.push(error.message));
+    const reported = new Promise<string>((resolve) => {
+      tab.on('console', (message) => {
+        if (message.text().startsWith('result ')) resolve(message.text().slice(7));
+      });
+    });
+    await tab.goto(`${origin}/`);
+    const result = JSON.parse(await reported) as CaseReport[] | { failed: string };
+    assert.deepEqual(errors, []);
+    if (!Array.isArray(result)) assert.fail(result.failed);
+    assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
+    for (const r of result) {
+      assert.equal(r.failed, undefined, `${r.name}: ${r.failed}`);
+      assert.ok(r.parity <= 1, `${r.name}: the GPU's params differ from the wasm kernels' by ${r.parity} times the bound`);
+      assert.equal(r.roundTrip, null, `${r.name}: the state dict GPU -> CPU -> GPU changed: ${r.roundTrip}`);
+      assert.ok(r.resumedOnCpu <= 1, `${r.name}: resumed on the CPU from the GPU's state: ${r.resumedOnCpu} times the bound`);
+      assert.ok(r.resumedOnGpu <= 1, `${r.name}: resumed on the GPU from the CPU's state: ${r.resumedOnGpu} times the bound`);
+      assert.equal(r.stepCount, 100);
+    }
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});

@@ -1,0 +1,31 @@
+/**
+ * The optimizers test/webgpu-browser.test.ts runs on the GPU and on the wasm kernels:
+ * every variant of every rule with a GPU kernel, with weight decay and `maximize` where
+ * the rule has them, a schedule and an override (two runs of parameters, one dispatch
+ * each) in some.
+ */
+import { cosineDecay } from 'nesterov';
+
+export interface GpuCase {
+  readonly name: string;
+  readonly key: string;
+  readonly options: Record<string, unknown>;
+}
+
+/** An override of parameter 'b' splits the store into runs: w | b | c. */
+const overrideB = { overrides: [{ params: 'b', lr: 0.003, weightDecay: 0 }] };
+
+export const GPU_CASES: readonly GpuCase[] = [
+  { name: 'sgd', key: 'sgd', options: { lr: 0.05 } },
+  { name: 'sgd decay maximize schedule', key: 'sgd', options: { lr: cosineDecay({ lr: 0.05, steps: 100 }), weightDecay: 0.01, maximize: true } },
+  { name: 'momentum classic', key: 'momentum', options: { lr: 0.01, momentum: 0.9, variant: 'classic', weightDecay: 0.001 } },
+  { name: 'momentum pytorch', key: 'momentum', options: { lr: 0.01, momentum: 0.9, dampening: 0.1, variant: 'pytorch', ...overrideB } },
+  { name: 'nesterov nag', key: 'nesterov', options: { lr: 0.01, momentum: (t: number) => Math.min(0.9, 0.5 + 0.01 * t), variant: 'nag', weightDecay: 0.001, ...overrideB } },
+  { name: 'nesterov book', key: 'nesterov', options: { lr: 0.01, momentum: 0.9, variant: 'book', maximize: true } },
+  { name: 'nesterov pytorch', key: 'nesterov', options: { lr: 0.01, momentum: 0.9, dampening: 0.2, variant: 'pytorch', weightDecay: 0.001 } },
+  { name: 'adam', key: 'adam', options: { lr: 0.01, ...overrideB } },
+  { name: 'adam amsgrad decay', key: 'adam', options: { lr: 0.01, amsgrad: true, weightDecay: 0.01 } },
+  { name: 'adam book maximize', key: 'adam', options: { lr: 0.01, variant: 'book', maximize: true } },
+  { name: 'adamw', key: 'adamw', options: { lr: cosineDecay({ lr: 0.01, steps: 100 }), weightDecay: 0.1 } },
+  { name: 'adamw book amsgrad-free', key: 'adamw', options: { lr: 0.01, variant: 'book', weightDecay: 0.05, ...overrideB } },
+];

@@ -1,0 +1,218 @@
+/**
+ * The page of test/webgpu-browser.test.ts (bundled by esbuild): for each case, 100 steps
+ * of a GPUOptimizer over a GPUParamStore against the same optimizer's WebAssembly
+ * kernels over a float32 ParamStore, the same gradients fed to both; then the state dict
+ * round trip GPU -> CPU -> GPU and a resume from it on each side. It reports, per case,
+ * the largest difference over its bound (see the test for the bound) and whether the
+ * round trip returned the state bit for bit.
+ */
+import { loadKernels, ParamStore, registered, type OptimizerLike } from 'nesterov';
+import { GPUOptimizer, GPUParamStore } from 'nesterov/webgpu';
+import type { AnyOptimizer, OptimizerStateDict } from 'nesterov';
+import { GPU_CASES, type GpuCase } from './webgpu-cases.ts';
+
+
+/** Float32 machine epsilon. */
+const EPS = 2 ** -23;
+const STEPS = 100;
+const RESUME_AT = 50;
+/** Lengths not multiples of the 64-element alignment: runs span the gaps. */
+const SHAPES = { w: [7, 13], b: 5, c: 300 } as const;
+type Name = keyof typeof SHAPES;
+const NAMES = Object.keys(SHAPES) as Name[];
+const LENGTH: Record<Name, number> = { w: 91, b: 5, c: 300 };
+
+/** Deterministic numbers in [-1, 1) (mulberry32). */
+function numbers(count: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+const initial = (name: Name): Float32Array => numbers(LENGTH[name], 1000 + NAMES.indexOf(name));
+/** Gradients of step t: of every scale, so the second moments are not all alike. */
+const gradient = (name: Name, t: number): Float32Array => {
+  const scale = name === 'b' ? 10 : name === 'c' ? 0.01 : 1;
+  return numbers(LENGTH[name], 7919 * (t + 1) + NAMES.indexOf(name)).map((x) => x * scale);
+};
+
+function make(c: GpuCase): AnyOptimizer {
+  const entry = registered(c.key);
+  if (entry === undefined) throw new Error(`no rule ${c.key}`);
+  return entry.make({ ...c.options, nonFinite: 'ignore' }) as unknown as AnyOptimizer;
+}
+
+/** The CPU side: the wasm kernels over a float32 ParamStore, with the bound's running sums. */
+class CpuRun {
+  readonly store = new ParamStore(SHAPES);
+  readonly opt: OptimizerLike;
+  /** Per element: the sum of |p_t - p_(t-1)| and the largest |p_t| seen. */
+  readonly moved: Record<Name, Float64Array>;
+  readonly largest: Record<Name, Float64Array>;
+
+  constructor(opt: OptimizerLike, params: (name: Name) => Float32Array) {
+    this.opt = opt;
+    this.moved = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
+    this.largest = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
+    for (const name of NAMES) {
+      this.store.params[name].set(params(name));
+      this.largest[name].set(this.store.params[name].map(Math.abs));
+    }
+  }
+
+  step(t: number): void {
+    const before = NAMES.map((name) => this.store.params[name].slice());
+    for (const name of NAMES) this.store.grads[name].set(gradient(name, t));
+    this.opt.update(this.store.params, this.store.grads);
+    NAMES.forEach((name, k) => {
+      const p = this.store.params[name];
+      for (let i = 0; i < p.length; i++) {
+        this.moved[name][i]! += Math.abs(p[i]! - before[k]![i]!);
+        this.largest[name][i] = Math.max(this.largest[name][i]!, Math.abs(p[i]!));
+      }
+    });
+  }
+}
+
+/**
+ * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):
+ * EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|).
+ */
+function worstRatio(gpu: Record<Name, Float32Array>, cpu: CpuRun, steps: number): number {
+  let worst = 0;
+  for (const name of NAMES) {
+    const p = cpu.store.params[name];
+    for (let i = 0; i < p.length; i++) {
+      const bound = EPS * ((16 + 6 * steps) * cpu.moved[name][i]! + steps * cpu.largest[name][i]!);
+      const error = Math.abs(gpu[name][i]! - p[i]!);
+      const ratio = error === 0 ? 0 : error / bound;
+      if (Number.isNaN(ratio)) return NaN;
+      worst = Math.max(worst, ratio);
+    }
+  }
+  return worst;
+}
+
+async function readAll(store: GPUParamStore<Name>): Promise<Record<Name, Float32Array>> {
+  const out = {} as Record<Name, Float32Array>;
+  for (const name of NAMES) out[name] = await store.read(name);
+  return out;
+}
+
+/** The first difference between two state dicts, bit for bit, or null. */
+function difference(a: OptimizerStateDict, b: OptimizerStateDict): string | null {
+  for (const key of ['optimizer', 'variant', 'stepCount', 'skippedSteps'] as const) {
+    if (a[key] !== b[key]) return `${key}: ${String(a[key])} vs ${String(b[key])}`;
+  }
+  const names = Object.keys(a.params).sort();
+  if (names.join() !== Object.keys(b.params).sort().join()) return `params ${names.join()} vs ${Object.keys(b.params).join()}`;
+  for (const name of names) {
+    const x = a.params[name]!;
+    const y = b.params[name]!;
+    if (x.step !== y.step || x.length !== y.length || x.dtype !== y.dtype) return `${name}: step/length/dtype`;
+    for (const key of Object.keys(x.scalars)) if (!Object.is(x.scalars[key], y.scalars[key])) return `${name}.${key}`;
+    const keys = Object.keys(x.buffers).sort();
+    if (keys.join() !== Object.keys(y.buffers).sort().join()) return `${name}: buffers ${keys.join()} vs ${Object.keys(y.buffers).join()}`;
+    for (const key of keys) {
+      const u = x.buffers[key]!;
+      const v = y.buffers[key]!;
+      for (let i = 0; i < u.length; i++) if (!Object.is(Math.fround(u[i]!), Math.fround(v[i]!))) return `${name}.${key}[${i}]: ${u[i]} vs ${v[i]}`;
+    }
+  }
+  return null;
+}
+
+export interface CaseReport {
+  name: string;
+  failed?: string;
+  /** Largest |p_gpu - p_cpu| over its bound after 100 steps. */
+  parity: number;
+  /** The same for a run resumed at step 50 on the CPU from the GPU's state dict, and on the GPU from that CPU's dict. */
+  resumedOnCpu: number;
+  resumedOnGpu: number;
+  /** The GPU's dict at step 50, loaded into the CPU, its dict loaded into a new GPU optimizer, read back: the first difference, or null. */
+  roundTrip: string | null;
+  stepCount: number;
+}
+
+async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
+  // The uninterrupted CPU reference, and the GPU run beside it.
+  const reference = new CpuRun(make(c), initial);
+  const gpuStore = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) gpuStore.write(name, initial(name));
+  const gpu = new GPUOptimizer(make(c), gpuStore);
+  let atResume: Record<Name, Float32Array> | undefined;
+  let saved: OptimizerStateDict | undefined;
+  for (let t = 0; t < STEPS; t++) {
+    if (t === RESUME_AT) {
+      atResume = await readAll(gpuStore);
+      saved = await gpu.stateDict();
+    }
+    reference.step(t);
+    for (const name of NAMES) gpuStore.writeGrad(name, gradient(name, t));
+    gpu.update();
+  }
+  const parity = worstRatio(await readAll(gpuStore), reference, STEPS);
+
+  // GPU -> CPU: the GPU's dict at step 50 resumes on the wasm kernels.
+  const onCpu = new CpuRun(make(c), (name) => atResume![name]);
+  onCpu.opt.loadStateDict(saved);
+  const cpuDict = onCpu.opt.stateDict() as OptimizerStateDict;
+  for (let t = RESUME_AT; t < STEPS; t++) onCpu.step(t);
+  // CPU -> GPU: that CPU optimizer's dict resumes on a new GPU optimizer.
+  const resumedStore = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) resumedStore.write(name, atResume![name]);
+  const resumed = new GPUOptimizer(make(c), resumedStore);
+  resumed.loadStateDict(cpuDict);
+  const roundTrip = difference(saved!, await resumed.stateDict());
+  for (let t = RESUME_AT; t < STEPS; t++) {
+    for (const name of NAMES) resumedStore.writeGrad(name, gradient(name, t));
+    resumed.update();
+  }
+  const report: CaseReport = {
+    name: c.name,
+    parity,
+    resumedOnCpu: worstRatio(reference.store.params, onCpu, STEPS),
+    resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS),
+    roundTrip,
+    stepCount: resumed.stepCount,
+  };
+  gpu.destroy();
+  resumed.destroy();
+  gpuStore.destroy();
+  resumedStore.destroy();
+  return report;
+}
+
+async function main(cases: readonly GpuCase[]): Promise<CaseReport[] | { failed: string }> {
+  await loadKernels();
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
+  const device = await adapter.requestDevice();
+  const reports: CaseReport[] = [];
+  for (const c of cases) {
+    device.pushErrorScope('validation');
+    let report: CaseReport;
+    try {
+      report = await runCase(device, c);
+    } catch (error) {
+      report = { name: c.name, failed: String((error as Error).stack ?? error), parity: NaN, resumedOnCpu: NaN, resumedOnGpu: NaN, roundTrip: 'not run', stepCount: 0 };
+    }
+    const invalid = await device.popErrorScope();
+    if (invalid !== null) report.failed = `${report.failed ?? ''} GPU validation: ${invalid.message}`;
+    reports.push(report);
+  }
+  return reports;
+}
+
+main(GPU_CASES).then(
+  (result) => console.log(`result ${JSON.stringify(result)}`),
+  (error: unknown) => console.log(`result ${JSON.stringify({ failed: String(error) })}`),
+);

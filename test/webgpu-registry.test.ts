@@ -1,0 +1,79 @@
+/**
+ * nesterov/webgpu against the registry: every elementwise rule has a GPU kernel for each
+ * of its wasm kernels (src/webgpu/rules/<key>.ts) or is listed in GPU_MISSING with the
+ * reason; each GPU kernel's uniforms read only scalars its rule's layout names; every
+ * kernel variant runs in the browser test's cases; and importing 'nesterov' alone loads
+ * nothing of nesterov/webgpu.
+ */
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { build } from 'esbuild';
+import { RULES } from 'nesterov';
+import { GPU_KERNELS, GPU_MISSING, type ScalarValues } from 'nesterov/webgpu';
+import { GPU_CASES } from './webgpu-cases.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const elementwise = RULES.filter((entry) => entry.rule !== undefined);
+
+describe('nesterov/webgpu: the registry', () => {
+  it('every elementwise rule has a GPU kernel for each wasm kernel, or a reason in GPU_MISSING', () => {
+    for (const entry of elementwise) {
+      const gpu = GPU_KERNELS[entry.key];
+      const missing = GPU_MISSING[entry.key];
+      if (gpu === undefined) {
+        assert.ok(typeof missing === 'string' && missing.length > 0, `${entry.name} has no GPU kernel (src/webgpu/rules/${entry.key}.ts) and no reason in GPU_MISSING`);
+        continue;
+      }
+      assert.equal(missing, undefined, `${entry.name} has a GPU kernel and is listed in GPU_MISSING`);
+      for (const layout of Object.values(entry.rule!.kernels ?? {})) {
+        assert.ok(gpu[layout.entry] !== undefined, `${entry.name}: no GPU kernel for its wasm kernel '${layout.entry}'`);
+      }
+    }
+    const keys = new Set(elementwise.map((entry) => entry.key));
+    for (const key of [...Object.keys(GPU_KERNELS), ...Object.keys(GPU_MISSING)]) assert.ok(keys.has(key), `${key} is not a registered elementwise rule`);
+  });
+
+  it("each GPU kernel's uniforms read only scalars its rule's layout names", () => {
+    for (const [key, kernels] of Object.entries(GPU_KERNELS)) {
+      const rule = RULES.find((entry) => entry.key === key)!.rule!;
+      for (const [entryName, kernel] of Object.entries(kernels)) {
+        const layout = Object.values(rule.kernels ?? {}).find((candidate) => candidate.entry === entryName);
+        assert.ok(layout !== undefined, `${key}: GPU kernel '${entryName}' stands in for no wasm kernel of the rule`);
+        const read: string[] = [];
+        const scalars = new Proxy({} as ScalarValues, {
+          get: (_target, name) => {
+            read.push(String(name));
+            return 0.5;
+          },
+        });
+        for (const uniform of Object.values(kernel.uniforms)) assert.ok(Number.isFinite(uniform(scalars)), `${key} ${entryName}: a uniform is not a number`);
+        for (const name of read) assert.ok(layout.scalars.includes(name), `${key} ${entryName}: a uniform reads '${name}', not a scalar of [${layout.scalars.join(', ')}]`);
+      }
+    }
+  });
+
+  it("every GPU kernel variant is one of the browser test's cases", () => {
+    for (const [key] of Object.entries(GPU_KERNELS)) {
+      const entry = RULES.find((candidate) => candidate.key === key)!;
+      for (const variant of Object.keys(entry.rule!.kernels ?? {})) {
+        const covered = GPU_CASES.some((c) => {
+          if (c.key !== key) return false;
+          const made = entry.make(c.options) as unknown as { defaults: { variant?: string } };
+          return (made.defaults.variant ?? 'step') === variant;
+        });
+        assert.ok(covered, `${entry.name} variant '${variant}' has no case in test/webgpu-cases.ts`);
+      }
+    }
+  });
+
+  it("importing 'nesterov' alone loads nothing of nesterov/webgpu", async () => {
+    const result = await build({
+      stdin: { contents: "export * from 'nesterov';", resolveDir: root, loader: 'ts' },
+      bundle: true, format: 'esm', platform: 'neutral', conditions: ['nesterov-source'], write: false, metafile: true, logLevel: 'silent', absWorkingDir: root,
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    assert.ok(inputs.some((path) => path.startsWith('src/rules/')), `the bundle's inputs look wrong: ${inputs.slice(0, 5).join(', ')}`);
+    assert.deepEqual(inputs.filter((path) => path.includes('webgpu')), []);
+  });
+});
