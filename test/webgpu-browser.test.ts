@@ -4,8 +4,8 @@
  * For every case of test/webgpu-cases.ts: 100 steps of the GPU kernels against the same
  * optimizer on our WebAssembly kernels (float32), the same gradients fed to both; the
  * state dict at step 50 read from the GPU, loaded into the CPU optimizer, its dict
- * loaded into a new GPU optimizer and read back bit for bit; and both resumed runs
- * against the uninterrupted one.
+ * loaded into a new GPU optimizer and read back bit for bit; both resumed runs against
+ * the uninterrupted one; and Schedule-Free's eval() and train() against the CPU's.
  *
  * The bound, per element, with EPS = 2^-23 (float32's machine epsilon) and T = 100 steps:
  *
@@ -83,6 +83,15 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
       assert.ok(r.resumedOnCpu <= 1, `${r.name}: resumed on the CPU from the GPU's state: ${r.resumedOnCpu} times the bound`);
       assert.ok(r.resumedOnGpu <= 1, `${r.name}: resumed on the GPU from the CPU's state: ${r.resumedOnGpu} times the bound`);
       assert.equal(r.stepCount, 100);
+      if (r.name.startsWith('schedulefree')) {
+        assert.ok(r.modes !== null, `${r.name}: eval and train did not run`);
+        assert.ok(r.modes.evalParity <= 1, `${r.name}: after eval() the params differ from the CPU's by ${r.modes.evalParity} times the bound`);
+        assert.ok(r.modes.trainParity <= 1, `${r.name}: after train() the params differ from the CPU's by ${r.modes.trainParity} times the bound`);
+        assert.match(r.modes.refused ?? '', /in eval mode .*call train\(\) before update/);
+        assert.equal(r.modes.mode, 'train');
+      } else {
+        assert.equal(r.modes, null);
+      }
     }
   } finally {
     await browser.close();

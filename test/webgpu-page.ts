@@ -51,7 +51,7 @@ function make(c: GpuCase): AnyOptimizer {
 
 /** The CPU side: the wasm kernels over a float32 ParamStore, with the bound's running sums. */
 class CpuRun {
-  readonly store = new ParamStore(SHAPES);
+  readonly store: ParamStore<Name>;
   readonly opt: OptimizerLike;
   /** Per element: the sum of |p_t - p_(t-1)| and the largest |p_t| seen. */
   readonly moved: Record<Name, Float64Array>;
@@ -59,6 +59,7 @@ class CpuRun {
 
   constructor(opt: OptimizerLike, params: (name: Name) => Float32Array) {
     this.opt = opt;
+    this.store = new ParamStore(SHAPES, { stateBuffers: [opt] });
     this.moved = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
     this.largest = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
     for (const name of NAMES) {
@@ -140,6 +141,8 @@ export interface CaseReport {
   /** The GPU's dict at step 50, loaded into the CPU, its dict loaded into a new GPU optimizer, read back: the first difference, or null. */
   roundTrip: string | null;
   stepCount: number;
+  /** Schedule-Free: the params after eval() and after train() against the CPU's, over the bound; update's refusal in eval mode; the mode after train(). */
+  modes: { evalParity: number; trainParity: number; refused: string | null; mode: string } | null;
 }
 
 async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
@@ -183,7 +186,24 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
     resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS),
     roundTrip,
     stepCount: resumed.stepCount,
+    modes: null,
   };
+  // Schedule-Free: eval() moves the params to x and train() back to y, on both sides.
+  if (gpu.mode === 'train' && 'eval' in reference.opt) {
+    const cpu = reference.opt as unknown as { eval(params: unknown): void; train(params: unknown): void };
+    cpu.eval(reference.store.params);
+    gpu.eval();
+    const evalParity = worstRatio(await readAll(gpuStore), reference, STEPS);
+    let refused: string | null = null;
+    try {
+      gpu.update();
+    } catch (error) {
+      refused = (error as Error).message;
+    }
+    cpu.train(reference.store.params);
+    gpu.train();
+    report.modes = { evalParity, trainParity: worstRatio(await readAll(gpuStore), reference, STEPS), refused, mode: gpu.mode };
+  }
   gpu.destroy();
   resumed.destroy();
   gpuStore.destroy();
@@ -203,7 +223,7 @@ async function main(cases: readonly GpuCase[]): Promise<CaseReport[] | { failed:
     try {
       report = await runCase(device, c);
     } catch (error) {
-      report = { name: c.name, failed: String((error as Error).stack ?? error), parity: NaN, resumedOnCpu: NaN, resumedOnGpu: NaN, roundTrip: 'not run', stepCount: 0 };
+      report = { name: c.name, failed: String((error as Error).stack ?? error), parity: NaN, resumedOnCpu: NaN, resumedOnGpu: NaN, roundTrip: 'not run', stepCount: 0, modes: null };
     }
     const invalid = await device.popErrorScope();
     if (invalid !== null) report.failed = `${report.failed ?? ''} GPU validation: ${invalid.message}`;

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { build } from 'esbuild';
 import { RULES } from 'nesterov';
-import { GPU_KERNELS, GPU_MISSING, type ScalarValues } from 'nesterov/webgpu';
+import { GPU_KERNELS, GPU_MISSING, GPU_MODES, type ScalarValues } from 'nesterov/webgpu';
 import { GPU_CASES } from './webgpu-cases.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -53,14 +53,19 @@ describe('nesterov/webgpu: the registry', () => {
     }
   });
 
-  it("every GPU kernel variant is one of the browser test's cases", () => {
+  it("every GPU kernel variant is one of the browser test's cases (eval and train's run in each case of their rule)", () => {
     for (const [key] of Object.entries(GPU_KERNELS)) {
       const entry = RULES.find((candidate) => candidate.key === key)!;
-      for (const variant of Object.keys(entry.rule!.kernels ?? {})) {
+      for (const [variant, layout] of Object.entries(entry.rule!.kernels ?? {})) {
+        if (GPU_MODES[key]?.entry === layout.entry) {
+          assert.ok(GPU_CASES.some((c) => c.key === key), `${entry.name}: no case runs its eval and train`);
+          continue;
+        }
         const covered = GPU_CASES.some((c) => {
           if (c.key !== key) return false;
           const made = entry.make(c.options) as unknown as { defaults: { variant?: string } };
-          return (made.defaults.variant ?? 'step') === variant;
+          const ran = made.defaults.variant !== undefined && made.defaults.variant in entry.rule!.kernels! ? made.defaults.variant : 'step';
+          return ran === variant;
         });
         assert.ok(covered, `${entry.name} variant '${variant}' has no case in test/webgpu-cases.ts`);
       }

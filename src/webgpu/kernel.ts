@@ -10,12 +10,12 @@
  *   (`omb2 = <f32>(1 - beta2)`): 1 - f32(0.999) computed in float32 would be 1.3e-5 off,
  *   a bias no later step removes;
  * - `body`: the WGSL statements for element `i`, the arrays by the layout's names
- *   (`p[i]`, `g[i]`, `m[i]`), the uniforms as `u.<name>`; the same operations in the same
+ *   (`p[i]`, `g[i]`, `m[i]`), the uniforms as `s.<name>` (the scalar block, as the wasm kernels call it); the same operations in the same
  *   order as the wasm kernel, so the two differ only by the GPU's rounding.
  *
  * The shader's header (its uniform struct, one storage binding per array of the layout,
  * the index arithmetic) is generated here: a run of parameters is one dispatch, its
- * elements at `u.base + j` for j < `u.n`.
+ * elements at `s.base + j` for j < `s.n`.
  */
 
 /** A rule's scalars of one step, by the names its kernel layout gives them. */
@@ -38,8 +38,8 @@ export type GpuRuleKernels = { readonly [entry: string]: GpuKernel };
  * only where wd is not 0: 0 * p would turn an infinite p into NaN).
  */
 export const GRADIENT = `var gi = g[i];
-  if (u.sign < 0.0) { gi = -gi; }
-  if (u.wd != 0.0) { gi = gi + u.wd * p[i]; }`;
+  if (s.sign < 0.0) { gi = -gi; }
+  if (s.wd != 0.0) { gi = gi + s.wd * p[i]; }`;
 
 /** What an array of a kernel is bound to at a step. */
 export type ArrayRole = 'params' | 'grads' | { readonly state: string } | 'unused';
@@ -82,7 +82,7 @@ export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKerne
     value(probe);
   }
   for (const name of arrays) {
-    if (!IDENTIFIER.test(name) || RESERVED.has(name) || name === 'u' || name === 'i') throw new Error(`${ruleName} GPU kernel ${entry}: array name '${name}' is not a usable WGSL name`);
+    if (!IDENTIFIER.test(name) || RESERVED.has(name) || name === 's' || name === 'i') throw new Error(`${ruleName} GPU kernel ${entry}: array name '${name}' is not a usable WGSL name`);
   }
   if (uniformWords(kernel) * 4 > UNIFORM_SLOT) throw new Error(`${ruleName} GPU kernel ${entry}: too many uniforms for one ${UNIFORM_SLOT}-byte slot`);
 }
@@ -100,14 +100,14 @@ export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles
   pad: u32,
 ${fields}
 }
-@group(0) @binding(0) var<uniform> u: Uniforms;
+@group(0) @binding(0) var<uniform> s: Uniforms;
 ${bindings}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let j = id.y * u.stride + id.x;
-  if (j >= u.n) { return; }
-  let i = u.base + j;
+  let j = id.y * s.stride + id.x;
+  if (j >= s.n) { return; }
+  let i = s.base + j;
   ${kernel.body}
 }
 `;

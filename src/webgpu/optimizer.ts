@@ -22,7 +22,7 @@ import type { AnyUpdateRule } from '../rules/index.ts';
 import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
 import type { FloatArray } from '../types.ts';
 import { checkGpuKernel, grid, shaderSource, UNIFORM_SLOT, uniformWords, writeUniforms, type ArrayRole, type GpuKernel } from './kernel.ts';
-import { GPU_KERNELS, GPU_MISSING } from './rules/index.ts';
+import { GPU_KERNELS, GPU_MISSING, GPU_MODES } from './rules/index.ts';
 import { captureStep, newTwin, scalarRecord } from './scalars.ts';
 import { readRanges, type GPUParamStore } from './store.ts';
 
@@ -89,6 +89,7 @@ export class GPUOptimizer<K extends string = string> {
   #uniformSlots = 0;
   #stepCount = 0;
   #skippedSteps = 0;
+  #training = true;
 
   constructor(optimizer: AnyOptimizer, store: GPUParamStore<K>) {
     if (!(optimizer instanceof Optimizer)) {
@@ -139,6 +140,9 @@ export class GPUOptimizer<K extends string = string> {
     const store = this.store;
     const rule = this.#rule;
     const step = this.#stepCount;
+    if (!this.#training) {
+      throw new UpdateError(`${this.#owner}: the optimizer is in eval mode (the parameters hold the average x, not y): call train() before update`, '');
+    }
     if (!Array.isArray(names)) throw optionError(this.#owner, 'names', names, 'an array of parameter names of the store');
     const indices = names.map((name) => {
       const index = (store.names as readonly string[]).indexOf(name);
@@ -278,13 +282,61 @@ export class GPUOptimizer<K extends string = string> {
     }
     this.#stepCount = cpu.stepCount;
     this.#skippedSteps = cpu.skippedSteps;
+    // Schedule-Free's mode travels in every parameter's `trainMode` (the CPU checked they agree).
+    this.#training = [...this.#slots.values()].every((slot) => (slot.twin as unknown as { trainMode?: number }).trainMode !== 0);
     // The CPU copy has done its work; the set hyperparameters stay (reset keeps them).
     cpu.reset();
+  }
+
+  /** 'train' while the parameters hold y (updates allowed), 'eval' while they hold x (Schedule-Free; always 'train' for the others). */
+  get mode(): 'train' | 'eval' {
+    return this.#training ? 'train' : 'eval';
+  }
+
+  /**
+   * Schedule-Free: moves the parameters on the GPU to x, the average to evaluate
+   * (`p = lerp(y, z, 1 - 1 / beta)`), and refuses updates until `train()`. In eval mode
+   * already: nothing happens.
+   */
+  eval(): void {
+    if (this.#training) this.#move('eval', (beta) => 1 - 1 / beta);
+  }
+
+  /** Schedule-Free: moves the parameters back to y (`p = lerp(x, z, 1 - beta)`) and allows updates again. */
+  train(): void {
+    if (!this.#training) this.#move('train', (beta) => 1 - beta);
+  }
+
+  #move(mode: 'eval' | 'train', weightOf: (beta: number) => number): void {
+    const modes = GPU_MODES[this.#rule.key];
+    if (modes === undefined) throw new TypeError(`${this.#rule.name}.${mode}: ${this.#rule.name} has no eval and train modes (Schedule-Free optimizers have)`);
+    const store = this.store;
+    const moving = [...this.#slots.values()].filter((slot) => slot.twin.step > 0);
+    const uniforms = this.#uniformBuffer(moving.length);
+    const block = new ArrayBuffer(Math.max(1, moving.length) * UNIFORM_SLOT);
+    const pipeline = this.#pipeline(modes.entry, this.#layoutOf(modes.entry).arrays.map((name, k): ArrayRole => (k === 0 ? 'params' : { state: modes.buffer })));
+    const encoder = store.device.createCommandEncoder({ label: `${this.#rule.name}.${mode}` });
+    const pass = encoder.beginComputePass();
+    moving.forEach((slot, r) => {
+      const w = weightOf(modes.beta(this.optimizer.hyperparameters(slot.name, this.#stepCount)));
+      const n = store.lengths[slot.name as K];
+      const { x, y, stride } = grid(n);
+      writeUniforms(block, (r * UNIFORM_SLOT) / 4, pipeline.kernel, store.offsets[slot.name as K], n, stride, { w });
+      pass.setPipeline(pipeline.pipeline);
+      pass.setBindGroup(0, this.#bindGroup(pipeline, modes.entry, r, uniforms));
+      if (n > 0) pass.dispatchWorkgroups(x, y);
+    });
+    pass.end();
+    store.device.queue.writeBuffer(uniforms, 0, block);
+    store.device.queue.submit([encoder.finish()]);
+    this.#training = mode === 'train';
+    for (const slot of this.#slots.values()) (slot.twin as unknown as { trainMode: number }).trainMode = this.#training ? 1 : 0;
   }
 
   /** Forgets the state of one parameter, or of all (and the step counts) when no name is given. */
   reset(name?: K): void {
     if (name === undefined) {
+      this.#training = true;
       this.#slots.clear();
       this.#stepCount = 0;
       this.#skippedSteps = 0;

@@ -22,16 +22,16 @@ export const adamGpu: GpuRuleKernels = {
     },
     body: `${GRADIENT}
   var pi = p[i];
-  if (u.decoupled != 0.0) { pi = pi * u.shrink; }
-  let mi = m[i] * u.beta1 + u.omb1 * gi;
-  var vi = v[i] * u.beta2 + u.omb2 * gi * gi;
+  if (s.decoupled != 0.0) { pi = pi * s.shrink; }
+  let mi = m[i] * s.beta1 + s.omb1 * gi;
+  var vi = v[i] * s.beta2 + s.omb2 * gi * gi;
   m[i] = mi;
   v[i] = vi;
-  if (u.amsgrad != 0.0) {
+  if (s.amsgrad != 0.0) {
     vi = max(vmax[i], vi);
     vmax[i] = vi;
   }
-  p[i] = pi + (u.nss * mi) / (sqrt(vi) + u.eps);`,
+  p[i] = pi + (s.nss * mi) / (sqrt(vi) + s.eps);`,
   },
   /** 'book': m += (1 - beta1)(g - m); v += (1 - beta2)(g^2 - v); p = p shrink - (lrT m) / (sqrt(v) + eps). */
   adamBook: {
@@ -47,13 +47,13 @@ export const adamGpu: GpuRuleKernels = {
     },
     body: `${GRADIENT}
   var pi = p[i];
-  if (u.decoupled != 0.0) { pi = pi * u.shrink; }
+  if (s.decoupled != 0.0) { pi = pi * s.shrink; }
   let mOld = m[i];
   let vOld = v[i];
-  let mi = mOld + u.omb1 * (gi - mOld);
-  let vi = vOld + u.omb2 * (gi * gi - vOld);
+  let mi = mOld + s.omb1 * (gi - mOld);
+  let vi = vOld + s.omb2 * (gi * gi - vOld);
   m[i] = mi;
   v[i] = vi;
-  p[i] = pi - (u.lrT * mi) / (sqrt(vi) + u.eps);`,
+  p[i] = pi - (s.lrT * mi) / (sqrt(vi) + s.eps);`,
   },
 };

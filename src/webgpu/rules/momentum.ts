@@ -6,7 +6,7 @@ export const momentumGpu: GpuRuleKernels = {
   momentumClassic: {
     uniforms: { lr: (s) => s.lr!, mu: (s) => s.mu!, sign: (s) => s.sign!, wd: (s) => s.wd! },
     body: `${GRADIENT}
-  let vi = u.mu * v[i] - u.lr * gi;
+  let vi = s.mu * v[i] - s.lr * gi;
   v[i] = vi;
   p[i] = p[i] + vi;`,
   },
@@ -14,8 +14,8 @@ export const momentumGpu: GpuRuleKernels = {
   momentumPytorch: {
     uniforms: { lr: (s) => s.lr!, keep: (s) => s.keep!, take: (s) => s.take!, sign: (s) => s.sign!, wd: (s) => s.wd! },
     body: `${GRADIENT}
-  let bi = u.keep * b[i] + u.take * gi;
+  let bi = s.keep * b[i] + s.take * gi;
   b[i] = bi;
-  p[i] = p[i] - u.lr * bi;`,
+  p[i] = p[i] - s.lr * bi;`,
   },
 };

@@ -6,10 +6,10 @@ export const nesterovGpu: GpuRuleKernels = {
   nesterovNag: {
     uniforms: { lr: (s) => s.lr!, mu: (s) => s.mu!, sign: (s) => s.sign!, wd: (s) => s.wd! },
     body: `${GRADIENT}
-  let lrg = u.lr * gi;
-  let vi = u.mu * v[i] - lrg;
+  let lrg = s.lr * gi;
+  let vi = s.mu * v[i] - lrg;
   v[i] = vi;
-  p[i] = p[i] + (u.mu * vi - lrg);`,
+  p[i] = p[i] + (s.mu * vi - lrg);`,
   },
   /** 'book': v = mu v - lr g; p += mu^2 v; p -= (1 + mu) lr g (mu^2 and (1 + mu) lr in float64, as wasm). */
   nesterovBook: {
@@ -22,17 +22,17 @@ export const nesterovGpu: GpuRuleKernels = {
       wd: (s) => s.wd!,
     },
     body: `${GRADIENT}
-  let vNew = u.mu * v[i] - u.lr * gi;
+  let vNew = s.mu * v[i] - s.lr * gi;
   v[i] = vNew;
-  let halfway = p[i] + u.muSquared * vNew;
-  p[i] = halfway - u.gradScale * gi;`,
+  let halfway = p[i] + s.muSquared * vNew;
+  p[i] = halfway - s.gradScale * gi;`,
   },
   /** 'pytorch': b = keep b + take g; p -= lr (g + mu b). */
   nesterovPytorch: {
     uniforms: { lr: (s) => s.lr!, mu: (s) => s.mu!, keep: (s) => s.keep!, take: (s) => s.take!, sign: (s) => s.sign!, wd: (s) => s.wd! },
     body: `${GRADIENT}
-  let bi = u.keep * b[i] + u.take * gi;
+  let bi = s.keep * b[i] + s.take * gi;
   b[i] = bi;
-  p[i] = p[i] - u.lr * (gi + u.mu * bi);`,
+  p[i] = p[i] - s.lr * (gi + s.mu * bi);`,
   },
 };

@@ -5,6 +5,6 @@ export const sgdGpu: GpuRuleKernels = {
   sgd: {
     uniforms: { lr: (s) => s.lr!, sign: (s) => s.sign!, wd: (s) => s.wd! },
     body: `${GRADIENT}
-  p[i] = p[i] - u.lr * gi;`,
+  p[i] = p[i] - s.lr * gi;`,
   },
 };

@@ -1,0 +1,12 @@
+/** AdaGrad on the GPU: assembly/rules/adagrad.ts, h += g^2; p += (negativeStep g) / (sqrt(h) + eps). */
+import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+
+export const adagradGpu: GpuRuleKernels = {
+  adagrad: {
+    uniforms: { negativeStep: (s) => s.negativeStep!, eps: (s) => s.eps!, sign: (s) => s.sign!, wd: (s) => s.wd! },
+    body: `${GRADIENT}
+  let si = h[i] + gi * gi;
+  h[i] = si;
+  p[i] = p[i] + (s.negativeStep * gi) / (sqrt(si) + s.eps);`,
+  },
+};
