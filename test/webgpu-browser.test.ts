@@ -31,7 +31,7 @@ import { it } from 'node:test';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { GPU_CASES } from './webgpu-cases.ts';
-import type { CaseReport } from './webgpu-page.ts';
+import type { CaseReport, NonFiniteReport } from './webgpu-page.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -51,6 +51,9 @@ function serve(script: Uint8Array): Promise<{ server: Server; origin: string }> 
     resolve({ server, origin: `http://127.0.0.1:${address.port}` });
   }));
 }
+
+/** The page's report of the non-finite contract, for the second test. */
+let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
 
 it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`, timeout: 300_000 }, async () => {
   const bundle = await build({
@@ -72,9 +75,11 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
       });
     });
     await tab.goto(`${origin}/`);
-    const result = JSON.parse(await reported) as CaseReport[] | { failed: string };
+    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string } } | { failed: string };
     assert.deepEqual(errors, []);
-    if (!Array.isArray(result)) assert.fail(result.failed);
+    if ('failed' in report) assert.fail(report.failed);
+    nonFiniteResult = report.nonFinite;
+    const result = report.cases;
     assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
     for (const r of result) {
       assert.equal(r.failed, undefined, `${r.name}: ${r.failed}`);
@@ -97,4 +102,22 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
     await browser.close();
     server.close();
   }
+});
+
+it("nonFinite 'error' on the GPU: a refused step writes nothing, its error (the CPU's words) comes at the next read back, then steps go on; 'ignore' lets NaN through; 'skip' is refused", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+  assert.ok(nonFiniteResult !== undefined, 'the browser test did not run');
+  if ('failed' in nonFiniteResult) assert.fail(nonFiniteResult.failed);
+  const r = nonFiniteResult;
+  assert.equal(r.cpuError, "UpdateError: Adam.update: gradient 'b' is not finite at index 1 (NaN)");
+  assert.equal(r.gpuError, r.cpuError);
+  assert.equal(r.gpuParam, 'b');
+  assert.equal(r.gpuIndex, 1);
+  assert.equal(r.paramsKept, null, `the refused step changed the params: ${r.paramsKept}`);
+  assert.equal(r.stateKept, null, `the refused step changed the state: ${r.stateKept}`);
+  assert.equal(r.stepCount, 3);
+  assert.ok(r.nextParity <= 1, `the step after the error differs from the CPU's by ${r.nextParity} times the bound`);
+  assert.equal(r.infinityError, "UpdateError: Adam.update: gradient 'c' is not finite at index 7 (-Infinity)");
+  assert.equal(r.laterStepCount, 4, 'the refused step and the finite one after it: both refused');
+  assert.equal(r.ignoredIsNaN, true);
+  assert.match(r.skipRefused, /nonFinite.*'skip'/);
 });

@@ -16,7 +16,7 @@ export interface GpuCase {
 const overrideB = { overrides: [{ params: 'b', lr: 0.003, weightDecay: 0 }] };
 
 export const GPU_CASES: readonly GpuCase[] = [
-  { name: 'sgd', key: 'sgd', options: { lr: 0.05 } },
+  { name: 'sgd', key: 'sgd', options: { lr: 0.05, nonFinite: 'ignore' } },
   { name: 'sgd decay maximize schedule', key: 'sgd', options: { lr: cosineDecay({ lr: 0.05, steps: 100 }), weightDecay: 0.01, maximize: true } },
   { name: 'momentum classic', key: 'momentum', options: { lr: 0.01, momentum: 0.9, variant: 'classic', weightDecay: 0.001 } },
   { name: 'momentum pytorch', key: 'momentum', options: { lr: 0.01, momentum: 0.9, dampening: 0.1, variant: 'pytorch', ...overrideB } },
@@ -25,7 +25,7 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'nesterov pytorch', key: 'nesterov', options: { lr: 0.01, momentum: 0.9, dampening: 0.2, variant: 'pytorch', weightDecay: 0.001 } },
   { name: 'adam', key: 'adam', options: { lr: 0.01, ...overrideB } },
   { name: 'adam amsgrad decay', key: 'adam', options: { lr: 0.01, amsgrad: true, weightDecay: 0.01 } },
-  { name: 'adam book maximize', key: 'adam', options: { lr: 0.01, variant: 'book', maximize: true } },
+  { name: 'adam book maximize', key: 'adam', options: { lr: 0.01, variant: 'book', maximize: true, nonFinite: 'ignore' } },
   { name: 'adamw', key: 'adamw', options: { lr: cosineDecay({ lr: 0.01, steps: 100 }), weightDecay: 0.1 } },
   { name: 'adamw book amsgrad-free', key: 'adamw', options: { lr: 0.01, variant: 'book', weightDecay: 0.05, ...overrideB } },
   { name: 'adagrad', key: 'adagrad', options: { lr: 0.05, lrDecay: 0.01, initialAccumulatorValue: 0.1, weightDecay: 0.001 } },

@@ -46,7 +46,7 @@ const gradient = (name: Name, t: number): Float32Array => {
 function make(c: GpuCase): AnyOptimizer {
   const entry = registered(c.key);
   if (entry === undefined) throw new Error(`no rule ${c.key}`);
-  return entry.make({ ...c.options, nonFinite: 'ignore' }) as unknown as AnyOptimizer;
+  return entry.make(c.options) as unknown as AnyOptimizer;
 }
 
 /** The CPU side: the wasm kernels over a float32 ParamStore, with the bound's running sums. */
@@ -211,7 +211,111 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
   return report;
 }
 
-async function main(cases: readonly GpuCase[]): Promise<CaseReport[] | { failed: string }> {
+export interface NonFiniteReport {
+  /** The errors of the refused step: the CPU's (wasm kernels) and the GPU's, raised at the read back. */
+  cpuError: string;
+  gpuError: string;
+  gpuParam: string;
+  gpuIndex: number | undefined;
+  /** After the error: params and state dict as after the last applied step, bit for bit (null) or the first difference. */
+  paramsKept: string | null;
+  stateKept: string | null;
+  stepCount: number;
+  /** A finite step after the error, against the CPU's (over the bound). */
+  nextParity: number;
+  /** A -Infinity alone: its error. */
+  infinityError: string;
+  /** nonFinite 'ignore': whether the NaN reached the parameter. */
+  ignoredIsNaN: boolean;
+  /** nonFinite 'skip': the GPUOptimizer's refusal. */
+  skipRefused: string;
+  /** A refused step, then a finite one before the read: the read's error and the step count after. */
+  laterError: string;
+  laterStepCount: number;
+}
+
+function firstDifference(a: Record<Name, Float32Array>, b: Record<Name, Float32Array>): string | null {
+  for (const name of NAMES) for (let i = 0; i < LENGTH[name]; i++) if (!Object.is(a[name][i], b[name][i])) return `${name}[${i}]: ${a[name][i]} vs ${b[name][i]}`;
+  return null;
+}
+
+async function message(run: () => unknown): Promise<string> {
+  try {
+    await run();
+    return 'no error';
+  } catch (error) {
+    return `${(error as Error).name}: ${(error as Error).message}`;
+  }
+}
+
+/** The non-finite contract: Adam with nonFinite 'error' (the default), a NaN at b[1] and an Infinity at c[7] in step 4. */
+async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
+  const c: GpuCase = { name: 'adam', key: 'adam', options: { lr: 0.01 } };
+  const bad = (name: Name, t: number): Float32Array => {
+    const g = gradient(name, t);
+    if (name === 'b') g[1] = NaN;
+    if (name === 'c') g[7] = Infinity;
+    return g;
+  };
+  const cpu = new CpuRun(make(c), initial);
+  const store = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) store.write(name, initial(name));
+  const gpu = new GPUOptimizer(make(c), store);
+  const feed = (t: number, grads: (name: Name, t: number) => Float32Array): void => {
+    for (const name of NAMES) store.writeGrad(name, grads(name, t));
+    gpu.update();
+  };
+  for (let t = 0; t < 3; t++) {
+    cpu.step(t);
+    feed(t, gradient);
+  }
+  const params3 = await readAll(store);
+  const state3 = await gpu.stateDict();
+  for (const name of NAMES) cpu.store.grads[name].set(bad(name, 3));
+  const cpuError = await message(() => cpu.opt.update(cpu.store.params, cpu.store.grads));
+  feed(3, bad);
+  let gpuError = 'no error';
+  let gpuParam = '';
+  let gpuIndex: number | undefined;
+  try {
+    await store.read('w');
+  } catch (error) {
+    gpuError = `${(error as Error).name}: ${(error as Error).message}`;
+    gpuParam = (error as { param?: string }).param ?? '';
+    gpuIndex = (error as { index?: number }).index;
+  }
+  const paramsKept = firstDifference(params3, await readAll(store));
+  const stateKept = difference(state3, await gpu.stateDict());
+  const stepCount = gpu.stepCount;
+  // The refused step taken again, finite: as the CPU's step 4.
+  cpu.step(3);
+  feed(3, gradient);
+  const nextParity = worstRatio(await readAll(store), cpu, 4);
+
+  // A refused step, then a finite one submitted before anything is read: both refused,
+  // the error is the first one's, and the state is as before it.
+  feed(4, (name, t) => {
+    const g = gradient(name, t);
+    if (name === 'c') g[7] = -Infinity;
+    return g;
+  });
+  feed(5, gradient);
+  const infinityError = await message(() => gpu.sync());
+  const laterError = infinityError;
+  const laterStepCount = gpu.stepCount;
+
+  const ignoring = new GPUOptimizer(make({ ...c, options: { ...c.options, nonFinite: 'ignore' } }), store);
+  for (const name of NAMES) store.writeGrad(name, bad(name, 0));
+  ignoring.update();
+  const ignoredIsNaN = Number.isNaN((await store.read('b'))[1]);
+  const skipRefused = await message(() => new GPUOptimizer(make({ ...c, options: { ...c.options, nonFinite: 'skip' } }), store));
+  gpu.destroy();
+  ignoring.destroy();
+  store.destroy();
+  return { cpuError, gpuError, gpuParam, gpuIndex, paramsKept, stateKept, stepCount, nextParity, infinityError, ignoredIsNaN, skipRefused, laterError, laterStepCount };
+}
+
+async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -229,7 +333,16 @@ async function main(cases: readonly GpuCase[]): Promise<CaseReport[] | { failed:
     if (invalid !== null) report.failed = `${report.failed ?? ''} GPU validation: ${invalid.message}`;
     reports.push(report);
   }
-  return reports;
+  device.pushErrorScope('validation');
+  let contract: NonFiniteReport | { failed: string };
+  try {
+    contract = await nonFinite(device);
+  } catch (error) {
+    contract = { failed: String((error as Error).stack ?? error) };
+  }
+  const invalid = await device.popErrorScope();
+  if (invalid !== null) contract = { failed: `GPU validation: ${invalid.message}` };
+  return { cases: reports, nonFinite: contract };
 }
 
 main(GPU_CASES).then(

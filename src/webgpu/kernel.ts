@@ -52,7 +52,7 @@ export const MAX_GROUPS = 65535;
 export const UNIFORM_SLOT = 256;
 /** Header words of the uniform struct, before the kernel's own uniforms. */
 const HEADER_WORDS = 4;
-const RESERVED = new Set(['base', 'n', 'stride', 'pad']);
+const RESERVED = new Set(['base', 'n', 'stride', 'pad', 'refusal']);
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9]*$/;
 
 /** The uniform names of a kernel, in struct order. */
@@ -87,8 +87,12 @@ export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKerne
   if (uniformWords(kernel) * 4 > UNIFORM_SLOT) throw new Error(`${ruleName} GPU kernel ${entry}: too many uniforms for one ${UNIFORM_SLOT}-byte slot`);
 }
 
-/** The WGSL module of one kernel, its arrays bound as `roles` says (the gradients read-only). */
-export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[]): string {
+/**
+ * The WGSL module of one kernel, its arrays bound as `roles` says (the gradients
+ * read-only). `checked`: one more binding after the arrays, the refusal flag of
+ * SCAN_SHADER, and the step writes nothing once a scan has set it.
+ */
+export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], checked: boolean): string {
   const fields = uniformNames(kernel).map((name) => `  ${name}: f32,`).join('\n');
   const bindings = arrays
     .map((name, k) => `@group(0) @binding(${k + 1}) var<storage, ${roles[k] === 'grads' ? 'read' : 'read_write'}> ${name}: array<f32>;`)
@@ -102,11 +106,13 @@ ${fields}
 }
 @group(0) @binding(0) var<uniform> s: Uniforms;
 ${bindings}
+${checked ? `@group(0) @binding(${arrays.length + 1}) var<storage, read> refusal: array<u32>;` : ''}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let j = id.y * s.stride + id.x;
   if (j >= s.n) { return; }
+  ${checked ? 'if (refusal[1] != 0u) { return; }' : ''}
   let i = s.base + j;
   ${kernel.body}
 }
@@ -134,4 +140,51 @@ export function grid(n: number): { readonly x: number; readonly y: number; reado
   const x = Math.min(groups, MAX_GROUPS);
   const y = Math.ceil(groups / x);
   return { x, y, stride: x * WORKGROUP };
+}
+
+/** The flag's "no non-finite gradient found" value (word 0). */
+export const NONE = 0xffffffff;
+
+/**
+ * The finiteness scan of one run's gradients, before its step in the same pass. The
+ * refusal flag (4 u32): word 0 the least `index << 2 | kind` of a non-finite gradient
+ * (kind 0 NaN, 1 +Infinity, 2 -Infinity; NONE when none), word 1 the refused step's
+ * number + 1 (0: none). A scan of a later step leaves a set flag alone, so it keeps the
+ * first refused step's element; the step kernels read word 1 and write nothing once it
+ * is set, so every step from the refused one on is refused until the optimizer has
+ * raised the error and cleared the flag. The test is on the bits: a shader compiler may
+ * assume that no float is NaN and fold `x != x` away.
+ */
+export const SCAN_SHADER = `struct Scan {
+  base: u32,
+  n: u32,
+  stride: u32,
+  step: u32,
+}
+@group(0) @binding(0) var<uniform> s: Scan;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> refusal: array<atomic<u32>>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let j = id.y * s.stride + id.x;
+  if (j >= s.n) { return; }
+  let first = atomicLoad(&refusal[1]);
+  if (first != 0u && first != s.step + 1u) { return; }
+  let bits = bitcast<u32>(g[s.base + j]);
+  if ((bits & 0x7f800000u) != 0x7f800000u) { return; }
+  var kind = 0u;
+  if ((bits & 0x007fffffu) == 0u) { kind = select(1u, 2u, (bits >> 31u) == 1u); }
+  atomicMax(&refusal[1], s.step + 1u);
+  atomicMin(&refusal[0], ((s.base + j) << 2u) | kind);
+}
+`;
+
+/** Writes one scan's uniform block: base, n, the row stride and the step number. */
+export function writeScanUniforms(target: ArrayBuffer, at: number, base: number, n: number, stride: number, step: number): void {
+  const words = new Uint32Array(target, at * 4, HEADER_WORDS);
+  words[0] = base;
+  words[1] = n;
+  words[2] = stride;
+  words[3] = step;
 }

@@ -21,7 +21,8 @@ import type { CommonHyper, RuleState } from '../rule.ts';
 import type { AnyUpdateRule } from '../rules/index.ts';
 import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
 import type { FloatArray } from '../types.ts';
-import { checkGpuKernel, grid, shaderSource, UNIFORM_SLOT, uniformWords, writeUniforms, type ArrayRole, type GpuKernel } from './kernel.ts';
+import { checkGpuKernel, grid, NONE, SCAN_SHADER, shaderSource, UNIFORM_SLOT, uniformWords, writeScanUniforms, writeUniforms, type ArrayRole, type GpuKernel } from './kernel.ts';
+import { nonFiniteGradientError } from '../optimizer/finite.ts';
 import { GPU_KERNELS, GPU_MISSING, GPU_MODES } from './rules/index.ts';
 import { captureStep, newTwin, scalarRecord } from './scalars.ts';
 import { readRanges, type GPUParamStore } from './store.ts';
@@ -29,6 +30,14 @@ import { readRanges, type GPUParamStore } from './store.ts';
 const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
 const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x08; /* COPY_DST */
 const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x08; /* COPY_DST */
+const FLAG_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
+const CLEAR = new Uint32Array([NONE, 0, 0, 0]);
+
+/** The twins before one step, to go back to when the device refused that step. */
+interface Snapshot {
+  readonly step: number;
+  readonly twins: ReadonlyMap<string, RuleState>;
+}
 
 /** One parameter's step and scalars (its buffers are on the GPU). */
 interface GpuSlot {
@@ -50,6 +59,8 @@ interface Pipeline {
   readonly kernel: GpuKernel;
   readonly arrays: readonly string[];
   readonly roles: readonly ArrayRole[];
+  /** Bound to the refusal flag: writes nothing once a scan set it. */
+  readonly checked: boolean;
 }
 
 function sameHyper(a: CommonHyper, b: CommonHyper): boolean {
@@ -90,6 +101,20 @@ export class GPUOptimizer<K extends string = string> {
   #stepCount = 0;
   #skippedSteps = 0;
   #training = true;
+  // The non-finite contract ('error'): the refusal flag on the device, its asynchronous
+  // reads, and the twins before each step not yet known to be applied.
+  readonly #checked: boolean;
+  #flag: GPUBuffer | undefined;
+  #flagStaging: GPUBuffer | undefined;
+  #flagRead: Promise<void> | undefined;
+  /** Steps below this are known applied (the last flag read covered them). */
+  #known = 0;
+  #history: Snapshot[] = [];
+  #refused: { readonly packed: number; readonly step: number } | undefined;
+  /** Bumped by reset and loadStateDict: a flag read begun before is of no account after. */
+  #epoch = 0;
+  #scan: { readonly pipeline: GPUComputePipeline; readonly layout: GPUBindGroupLayout } | undefined;
+  readonly #settle = (): Promise<void> => this.sync();
 
   constructor(optimizer: AnyOptimizer, store: GPUParamStore<K>) {
     if (!(optimizer instanceof Optimizer)) {
@@ -104,16 +129,18 @@ export class GPUOptimizer<K extends string = string> {
     for (const layout of Object.values(rule.kernels ?? {})) {
       if (kernels[layout.entry] === undefined) throw optionError('GPUOptimizer', 'optimizer', rule.name, `an optimizer with a GPU kernel (${rule.name} has none for its kernel '${layout.entry}')`);
     }
-    if (optimizer.nonFinite !== 'ignore') {
-      // The scan of the gradients on the device is not there yet: say so rather than
-      // step without the check the option asks for.
-      throw optionError('GPUOptimizer', 'nonFinite', optimizer.nonFinite, `'ignore' (give the optimizer nonFinite: 'ignore'; 'error' and 'skip' are not checked on the GPU yet)`);
+    if (optimizer.nonFinite === 'skip') {
+      // A skipped step changes the count later steps' scalars depend on, which the CPU
+      // learns only later: not there yet. Say so rather than step without the check.
+      throw optionError('GPUOptimizer', 'nonFinite', optimizer.nonFinite, `'error' or 'ignore' ('skip' is not on the GPU yet)`);
     }
     this.optimizer = optimizer;
     this.store = store;
     this.#rule = rule;
     this.#owner = `${rule.name}.update`;
     this.#kernels = kernels;
+    this.#checked = optimizer.nonFinite === 'error';
+    if (this.#checked) store.addCheck(this.#settle);
   }
 
   /** Updates applied so far; the step number a schedule sees next. */
@@ -140,6 +167,8 @@ export class GPUOptimizer<K extends string = string> {
     const store = this.store;
     const rule = this.#rule;
     const step = this.#stepCount;
+    // A step the device refused since: its error now, the state as before it.
+    if (this.#refused !== undefined) this.#raiseRefusal();
     if (!this.#training) {
       throw new UpdateError(`${this.#owner}: the optimizer is in eval mode (the parameters hold the average x, not y): call train() before update`, '');
     }
@@ -162,6 +191,8 @@ export class GPUOptimizer<K extends string = string> {
       hypers.push(hyper);
       lrs.push(lr);
     }
+
+    if (this.#checked) this.#history.push({ step, twins: new Map([...this.#slots].map(([name, slot]) => [name, { ...slot.twin }])) });
 
     // New parameters: their initial state, uploaded at their offsets.
     const order = names.map((name, k) => ({ name, index: indices[k]!, hyper: hypers[k]!, lr: lrs[k]! })).sort((a, b) => a.index - b.index);
@@ -189,11 +220,27 @@ export class GPUOptimizer<K extends string = string> {
       }
     }
 
-    const uniforms = this.#uniformBuffer(runs.length);
-    const block = new ArrayBuffer(runs.length * UNIFORM_SLOT);
+    const checked = this.#checked;
+    const uniforms = this.#uniformBuffer(checked ? 2 * runs.length : runs.length);
+    const block = new ArrayBuffer((checked ? 2 : 1) * runs.length * UNIFORM_SLOT);
     const device = store.device;
     const encoder = device.createCommandEncoder({ label: this.#owner });
     const pass = encoder.beginComputePass();
+    if (checked) {
+      // Every run's gradients scanned before any run steps: a refusal writes nothing.
+      const scan = this.#scanPipeline();
+      runs.forEach((run, r) => {
+        const base = store.offsets[run.slots[0]!.name as K];
+        const last = run.slots.at(-1)!;
+        const n = store.offsets[last.name as K] + store.lengths[last.name as K] - base;
+        const { x, y, stride } = grid(n);
+        const slot = runs.length + r;
+        writeScanUniforms(block, (slot * UNIFORM_SLOT) / 4, base, n, stride, step);
+        pass.setPipeline(scan.pipeline);
+        pass.setBindGroup(0, this.#scanBindGroup(scan.layout, slot, uniforms));
+        if (n > 0) pass.dispatchWorkgroups(x, y);
+      });
+    }
     runs.forEach((run, r) => {
       const first = run.slots[0]!;
       const lastSlot = run.slots.at(-1)!;
@@ -213,9 +260,116 @@ export class GPUOptimizer<K extends string = string> {
       if (n > 0) pass.dispatchWorkgroups(x, y);
     });
     pass.end();
+    const readFlag = checked && this.#flagRead === undefined;
+    if (readFlag) encoder.copyBufferToBuffer(this.#flagBuffer(), 0, this.#flagStagingBuffer(), 0, 16);
     device.queue.writeBuffer(uniforms, 0, block);
     device.queue.submit([encoder.finish()]);
     this.#stepCount += 1;
+    if (readFlag) this.#readFlag(this.#stepCount);
+  }
+
+  /**
+   * Resolves once every step submitted so far has been checked on the device; rejects
+   * with the UpdateError of a refused step (`nonFinite: 'error'`: a non-finite gradient),
+   * the params and state then as before that step. Reading params back
+   * (`store.read`) and `stateDict()` call it first.
+   */
+  async sync(): Promise<void> {
+    while (this.#checked && this.#refused === undefined && this.#known < this.#stepCount) {
+      if (this.#flagRead === undefined) {
+        const encoder = this.store.device.createCommandEncoder();
+        encoder.copyBufferToBuffer(this.#flagBuffer(), 0, this.#flagStagingBuffer(), 0, 16);
+        this.store.device.queue.submit([encoder.finish()]);
+        this.#readFlag(this.#stepCount);
+      }
+      await this.#flagRead;
+    }
+    if (this.#refused !== undefined) this.#raiseRefusal();
+  }
+
+  /** Maps the staging copy of the flag; what it says covers the steps below `covered`. */
+  #readFlag(covered: number): void {
+    const staging = this.#flagStaging!;
+    const epoch = this.#epoch;
+    this.#flagRead = staging.mapAsync(0x0001 /* GPUMapMode.READ */).then(() => {
+      const words = new Uint32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      this.#flagRead = undefined;
+      if (epoch !== this.#epoch) return;
+      if (words[1] === 0) {
+        this.#known = Math.max(this.#known, covered);
+        this.#history = this.#history.filter((snapshot) => snapshot.step >= covered);
+      } else if (this.#refused === undefined) {
+        this.#refused = { packed: words[0]!, step: words[1]! - 1 };
+      }
+    });
+  }
+
+  /** Goes back to the twins before the refused step, clears the flag, throws the step's error. */
+  #raiseRefusal(): never {
+    const { packed, step } = this.#refused!;
+    const snapshot = this.#history.find((candidate) => candidate.step === step);
+    this.#slots.clear();
+    for (const [name, twin] of snapshot?.twins ?? []) {
+      this.#slots.set(name, { name, index: (this.store.names as readonly string[]).indexOf(name), twin: { ...twin } });
+    }
+    this.#stepCount = step;
+    this.#known = step;
+    this.#history = [];
+    this.#refused = undefined;
+    this.#epoch += 1;
+    this.store.device.queue.writeBuffer(this.#flagBuffer(), 0, CLEAR);
+    const index = Math.floor(packed / 4);
+    const value = [NaN, Infinity, -Infinity][packed % 4]!;
+    const name = this.store.nameAt(index) ?? '';
+    throw nonFiniteGradientError(this.#owner, name, index - (name === '' ? 0 : this.store.offsets[name as K]), value);
+  }
+
+  #flagBuffer(): GPUBuffer {
+    if (this.#flag === undefined) {
+      this.#flag = this.store.device.createBuffer({ label: `nesterov ${this.#rule.name} refusal`, size: 16, usage: FLAG_USAGE, mappedAtCreation: true });
+      new Uint32Array(this.#flag.getMappedRange()).set(CLEAR);
+      this.#flag.unmap();
+    }
+    return this.#flag;
+  }
+
+  #flagStagingBuffer(): GPUBuffer {
+    this.#flagStaging ??= this.store.device.createBuffer({ size: 16, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */ });
+    return this.#flagStaging;
+  }
+
+  #scanPipeline(): { readonly pipeline: GPUComputePipeline; readonly layout: GPUBindGroupLayout } {
+    if (this.#scan === undefined) {
+      const device = this.store.device;
+      const layout = device.createBindGroupLayout({
+        entries: [
+          { binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } },
+          { binding: 1, visibility: COMPUTE, buffer: { type: 'read-only-storage' } },
+          { binding: 2, visibility: COMPUTE, buffer: { type: 'storage' } },
+        ],
+      });
+      const module = device.createShaderModule({ label: 'nesterov scan', code: SCAN_SHADER });
+      this.#scan = { layout, pipeline: device.createComputePipeline({ label: 'nesterov scan', layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } }) };
+    }
+    return this.#scan;
+  }
+
+  #scanBindGroup(layout: GPUBindGroupLayout, slot: number, uniforms: GPUBuffer): GPUBindGroup {
+    const key = `${slot}|scan`;
+    let group = this.#bindGroups.get(key);
+    if (group === undefined) {
+      group = this.store.device.createBindGroup({
+        layout,
+        entries: [
+          { binding: 0, resource: { buffer: uniforms, offset: slot * UNIFORM_SLOT, size: 16 } },
+          { binding: 1, resource: { buffer: this.store.grads } },
+          { binding: 2, resource: { buffer: this.#flagBuffer() } },
+        ],
+      });
+      this.#bindGroups.set(key, group);
+    }
+    return group;
   }
 
   /**
@@ -223,6 +377,7 @@ export class GPUOptimizer<K extends string = string> {
    * `loadStateDict` of the same CPU optimizer class takes it, and `saveState` writes it.
    */
   async stateDict(): Promise<OptimizerStateDict> {
+    await this.sync();
     const rule = this.#rule;
     const store = this.store;
     const slots = [...this.#slots.values()].sort((a, b) => a.index - b.index);
@@ -282,6 +437,7 @@ export class GPUOptimizer<K extends string = string> {
     }
     this.#stepCount = cpu.stepCount;
     this.#skippedSteps = cpu.skippedSteps;
+    this.#forgetRefusal();
     // Schedule-Free's mode travels in every parameter's `trainMode` (the CPU checked they agree).
     this.#training = [...this.#slots.values()].every((slot) => (slot.twin as unknown as { trainMode?: number }).trainMode !== 0);
     // The CPU copy has done its work; the set hyperparameters stay (reset keeps them).
@@ -308,6 +464,7 @@ export class GPUOptimizer<K extends string = string> {
   }
 
   #move(mode: 'eval' | 'train', weightOf: (beta: number) => number): void {
+    if (this.#refused !== undefined) this.#raiseRefusal();
     const modes = GPU_MODES[this.#rule.key];
     if (modes === undefined) throw new TypeError(`${this.#rule.name}.${mode}: ${this.#rule.name} has no eval and train modes (Schedule-Free optimizers have)`);
     const store = this.store;
@@ -337,6 +494,7 @@ export class GPUOptimizer<K extends string = string> {
   reset(name?: K): void {
     if (name === undefined) {
       this.#training = true;
+      this.#forgetRefusal();
       this.#slots.clear();
       this.#stepCount = 0;
       this.#skippedSteps = 0;
@@ -345,10 +503,25 @@ export class GPUOptimizer<K extends string = string> {
     }
   }
 
+  /** A new state replaces the old: what the device said of the old steps no longer applies. */
+  #forgetRefusal(): void {
+    this.#epoch += 1;
+    this.#refused = undefined;
+    this.#history = [];
+    this.#known = this.#stepCount;
+    if (this.#flag !== undefined) this.store.device.queue.writeBuffer(this.#flag, 0, CLEAR);
+  }
+
   /** Frees this optimizer's own GPU buffers (uniforms, placeholders); its state buffers go with the store. */
   destroy(): void {
+    this.store.removeCheck(this.#settle);
     this.#uniforms?.destroy();
     this.#uniforms = undefined;
+    this.#flag?.destroy();
+    this.#flag = undefined;
+    this.#flagStaging?.destroy();
+    this.#flagStaging = undefined;
+    this.#scan = undefined;
     for (const buffer of this.#dummies) buffer.destroy();
     this.#dummies.length = 0;
     this.#bindGroups.clear();
@@ -386,7 +559,8 @@ export class GPUOptimizer<K extends string = string> {
   }
 
   #pipeline(entry: string, roles: readonly ArrayRole[]): Pipeline {
-    const key = `${entry}|${roles.map(roleKey).join(',')}`;
+    const checked = this.#checked && entry !== GPU_MODES[this.#rule.key]?.entry;
+    const key = `${entry}|${roles.map(roleKey).join(',')}|${checked}`;
     let pipeline = this.#pipelines.get(key);
     if (pipeline !== undefined) return pipeline;
     const kernel = this.#kernels[entry];
@@ -398,22 +572,24 @@ export class GPUOptimizer<K extends string = string> {
       entries: [
         { binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } },
         ...arrays.map((_, k): GPUBindGroupLayoutEntry => ({ binding: k + 1, visibility: COMPUTE, buffer: { type: roles[k] === 'grads' ? 'read-only-storage' : 'storage' } })),
+        ...(checked ? [{ binding: arrays.length + 1, visibility: COMPUTE, buffer: { type: 'read-only-storage' as const } }] : []),
       ],
     });
-    const module = device.createShaderModule({ label: `nesterov ${entry}`, code: shaderSource(kernel, arrays, roles) });
+    const module = device.createShaderModule({ label: `nesterov ${entry}`, code: shaderSource(kernel, arrays, roles, checked) });
     pipeline = {
       pipeline: device.createComputePipeline({ label: `nesterov ${entry}`, layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } }),
       layout,
       kernel,
       arrays,
       roles,
+      checked,
     };
     this.#pipelines.set(key, pipeline);
     return pipeline;
   }
 
   #bindGroup(pipeline: Pipeline, entry: string, slot: number, uniforms: GPUBuffer): GPUBindGroup {
-    const key = `${slot}|${entry}|${pipeline.roles.map(roleKey).join(',')}`;
+    const key = `${slot}|${entry}|${pipeline.roles.map(roleKey).join(',')}|${pipeline.checked}`;
     let group = this.#bindGroups.get(key);
     if (group !== undefined) return group;
     const store = this.store;
@@ -423,6 +599,7 @@ export class GPUOptimizer<K extends string = string> {
       entries: [
         { binding: 0, resource: { buffer: uniforms, offset: slot * UNIFORM_SLOT, size: bytes } },
         ...pipeline.roles.map((role, k): GPUBindGroupEntry => ({ binding: k + 1, resource: { buffer: this.#bufferFor(role, k) } })),
+        ...(pipeline.checked ? [{ binding: pipeline.roles.length + 1, resource: { buffer: this.#flagBuffer() } }] : []),
       ],
     });
     this.#bindGroups.set(key, group);

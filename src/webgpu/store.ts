@@ -43,6 +43,7 @@ export class GPUParamStore<K extends string = string> {
   /** Every gradient, at the parameters' offsets (STORAGE | COPY_SRC | COPY_DST). */
   readonly grads: GPUBuffer;
   readonly #regions: GPUBuffer[] = [];
+  readonly #checks = new Set<() => Promise<void>>();
 
   constructor(device: GPUDevice, shapes: { readonly [P in K]: Shape }) {
     if (device === null || typeof device !== 'object' || typeof (device as Partial<GPUDevice>).createBuffer !== 'function') {
@@ -68,6 +69,8 @@ export class GPUParamStore<K extends string = string> {
     this.offsets = Object.freeze(offsets) as { readonly [P in K]: number };
     this.lengths = Object.freeze(lengths) as { readonly [P in K]: number };
     this.regionLength = Math.max(cursor, ALIGN);
+    // The refusal flag packs an element index with two bits (kernel.ts SCAN_SHADER).
+    if (this.regionLength >= 2 ** 30) throw new RangeError(`GPUParamStore: ${this.regionLength} elements in one buffer; at most 2^30 - 1`);
     this.params = this.createRegion('nesterov params');
     this.grads = this.createRegion('nesterov grads');
   }
@@ -96,9 +99,29 @@ export class GPUParamStore<K extends string = string> {
     this.device.queue.writeBuffer(this.grads, this.byteOffset(name), values.buffer, values.byteOffset, values.byteLength);
   }
 
-  /** A parameter's values, read back after every step submitted before the call. */
+  /**
+   * Called before every read back (a GPUOptimizer with `nonFinite: 'error'` adds its
+   * `sync`): a step the device refused is raised there, before the values are read.
+   */
+  addCheck(check: () => Promise<void>): void {
+    this.#checks.add(check);
+  }
+
+  removeCheck(check: () => Promise<void>): void {
+    this.#checks.delete(check);
+  }
+
+  async #settle(): Promise<void> {
+    for (const check of [...this.#checks]) await check();
+  }
+
+  /**
+   * A parameter's values, read back after every step submitted before the call. Throws
+   * first the UpdateError of a step the device refused (`nonFinite: 'error'`).
+   */
   async read(name: K): Promise<Float32Array> {
     const offset = this.#offsetOf(name);
+    await this.#settle();
     const [values] = await readRanges(this.device, this.params, [[offset, this.lengths[name]]]);
     return values!;
   }
@@ -106,6 +129,7 @@ export class GPUParamStore<K extends string = string> {
   /** A gradient's values, read back. */
   async readGrad(name: K): Promise<Float32Array> {
     const offset = this.#offsetOf(name);
+    await this.#settle();
     const [values] = await readRanges(this.device, this.grads, [[offset, this.lengths[name]]]);
     return values!;
   }
