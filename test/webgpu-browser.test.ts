@@ -31,7 +31,7 @@ import { it } from 'node:test';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { GPU_CASES } from './webgpu-cases.ts';
-import type { CaseReport, NonFiniteReport } from './webgpu-page.ts';
+import type { CaseReport, ErrorsReport, NonFiniteReport } from './webgpu-page.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -52,8 +52,9 @@ function serve(script: Uint8Array): Promise<{ server: Server; origin: string }> 
   }));
 }
 
-/** The page's report of the non-finite contract, for the second test. */
+/** The page's reports of the non-finite contract and of the error table, for the tests after the first. */
 let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
+let errorsResult: ErrorsReport | { failed: string } | undefined;
 
 it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`, timeout: 300_000 }, async () => {
   const bundle = await build({
@@ -75,10 +76,11 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
       });
     });
     await tab.goto(`${origin}/`);
-    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string } } | { failed: string };
+    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string } } | { failed: string };
     assert.deepEqual(errors, []);
     if ('failed' in report) assert.fail(report.failed);
     nonFiniteResult = report.nonFinite;
+    errorsResult = report.errors;
     const result = report.cases;
     assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
     for (const r of result) {
@@ -120,4 +122,25 @@ it("nonFinite 'error' on the GPU: a refused step writes nothing, its error (the 
   assert.equal(r.laterStepCount, 4, 'the refused step and the finite one after it: both refused');
   assert.equal(r.ignoredIsNaN, true);
   assert.match(r.skipRefused, /nonFinite.*'skip'/);
+});
+
+it('bad calls on the GPU throw naming the parameter or value and change nothing; update(names) steps those alone, reset(name) forgets one', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+  assert.ok(errorsResult !== undefined, 'the browser test did not run');
+  if ('failed' in errorsResult) assert.fail(errorsResult.failed);
+  const expected: [string, RegExp][] = [
+    ['update(["nope"])', /^UpdateError: Adam\.update: 'nope' is not a parameter of the store \(w, b, c\)$/],
+    ['update(["w", "w"])', /^RangeError: .*names.*without repeats/],
+    ['update() with the lr schedule NaN at step 2', /^UpdateError: Adam\.update: the lr schedule of parameter 'w' returned NaN at step 2/],
+    ["loadStateDict(SGD's dict)", /^StateError: Adam\.loadStateDict: the state was saved by SGD, not Adam$/],
+    ['loadStateDict(b of length 6)', /^StateError: Adam\.loadStateDict: parameter 'b' has length 6 in the state, 5 in the GPU store$/],
+    ['loadStateDict(a parameter z)', /^StateError: Adam\.loadStateDict: the state has parameter 'z', which the GPU store does not \(w, b, c\)$/],
+    ['write("b", 4 values)', /^RangeError: GPUParamStore\.write.*values of 'b'.*a Float32Array of length 5/],
+    ['new GPUParamStore(device, { w: -1 })', /^RangeError: GPUParamStore.*shape of 'w'.*-1/],
+  ];
+  assert.deepEqual(errorsResult.refusals.map((r) => r.call), expected.map(([call]) => call));
+  errorsResult.refusals.forEach((r, k) => {
+    assert.match(r.error, expected[k]![1], r.call);
+    assert.equal(r.changed, null, `${r.call} changed ${r.changed}`);
+  });
+  assert.deepEqual(errorsResult.subset, { params: ['c:1'], stepCount: 1, afterReset: [] });
 });

@@ -10,6 +10,8 @@ export interface GpuCase {
   readonly name: string;
   readonly key: string;
   readonly options: Record<string, unknown>;
+  /** `setHyperparameters` with these values before step 30, on both sides. */
+  readonly setAt30?: Record<string, number>;
 }
 
 /** An override of parameter 'b' splits the store into runs: w | b | c. */
@@ -22,7 +24,7 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'momentum pytorch', key: 'momentum', options: { lr: 0.01, momentum: 0.9, dampening: 0.1, variant: 'pytorch', ...overrideB } },
   { name: 'nesterov nag', key: 'nesterov', options: { lr: 0.01, momentum: (t: number) => Math.min(0.9, 0.5 + 0.01 * t), variant: 'nag', weightDecay: 0.001, ...overrideB } },
   { name: 'nesterov book', key: 'nesterov', options: { lr: 0.01, momentum: 0.9, variant: 'book', maximize: true } },
-  { name: 'nesterov pytorch', key: 'nesterov', options: { lr: 0.01, momentum: 0.9, dampening: 0.2, variant: 'pytorch', weightDecay: 0.001 } },
+  { name: 'nesterov pytorch', key: 'nesterov', options: { lr: 0.01, momentum: 0.9, dampening: 0.2, variant: 'pytorch', weightDecay: 0.001 }, setAt30: { momentum: 0.5, lr: 0.02 } },
   { name: 'adam', key: 'adam', options: { lr: 0.01, ...overrideB } },
   { name: 'adam amsgrad decay', key: 'adam', options: { lr: 0.01, amsgrad: true, weightDecay: 0.01 } },
   { name: 'adam book maximize', key: 'adam', options: { lr: 0.01, variant: 'book', maximize: true, nonFinite: 'ignore' } },
@@ -33,7 +35,7 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'rmsprop', key: 'rmsprop', options: { lr: 0.001, ...overrideB } },
   { name: 'rmsprop centered momentum', key: 'rmsprop', options: { lr: 0.001, centered: true, momentum: 0.9, weightDecay: 0.001 } },
   { name: 'rmsprop book maximize', key: 'rmsprop', options: { lr: 0.001, variant: 'book', maximize: true } },
-  { name: 'nadam', key: 'nadam', options: { lr: 0.01, weightDecay: 0.001, ...overrideB } },
+  { name: 'nadam', key: 'nadam', options: { lr: 0.01, weightDecay: 0.001, ...overrideB }, setAt30: { beta2: 0.99 } },
   { name: 'radam', key: 'radam', options: { lr: 0.01, weightDecay: 0.001 } },
   { name: 'adamax', key: 'adamax', options: { lr: 0.01, maximize: true, ...overrideB } },
   { name: 'adadelta', key: 'adadelta', options: { lr: 1, weightDecay: 0.001 } },

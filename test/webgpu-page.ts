@@ -154,6 +154,10 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
   let atResume: Record<Name, Float32Array> | undefined;
   let saved: OptimizerStateDict | undefined;
   for (let t = 0; t < STEPS; t++) {
+    if (t === 30 && c.setAt30 !== undefined) {
+      (reference.opt as unknown as AnyOptimizer).setHyperparameters(c.setAt30);
+      gpu.setHyperparameters(c.setAt30);
+    }
     if (t === RESUME_AT) {
       atResume = await readAll(gpuStore);
       saved = await gpu.stateDict();
@@ -315,7 +319,64 @@ async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
   return { cpuError, gpuError, gpuParam, gpuIndex, paramsKept, stateKept, stepCount, nextParity, infinityError, ignoredIsNaN, skipRefused, laterError, laterStepCount };
 }
 
-async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string } } | { failed: string }> {
+export interface ErrorsReport {
+  /** Each refused call's error, and whether it left params, state and counters as they were (null) or what changed. */
+  refusals: { call: string; error: string; changed: string | null }[];
+  /** update(['c']) alone: the dict's params and steps; then reset('c'). */
+  subset: { params: string[]; stepCount: number; afterReset: string[] };
+}
+
+/** Bad calls on a GPUOptimizer: each throws naming the parameter or value, and changes nothing. */
+async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
+  const store = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) store.write(name, initial(name));
+  const gpu = new GPUOptimizer(make({ name: 'adam', key: 'adam', options: { lr: (t: number) => (t < 2 ? 0.01 : NaN) } }), store);
+  for (let t = 0; t < 2; t++) {
+    for (const name of NAMES) store.writeGrad(name, gradient(name, t));
+    gpu.update();
+  }
+  const sgdDict = new CpuRun(make({ name: 'sgd', key: 'sgd', options: {} }), initial);
+  sgdDict.step(0);
+  const dict = await gpu.stateDict();
+  const longer = structuredClone(dict);
+  longer.params.b!.length = 6;
+  longer.params.b!.buffers.expAvg = new Float32Array(6);
+  longer.params.b!.buffers.expAvgSq = new Float32Array(6);
+  const stranger = structuredClone(dict);
+  stranger.params.z = stranger.params.b!;
+  const calls: [string, () => unknown][] = [
+    ['update(["nope"])', () => gpu.update(['nope' as Name])],
+    ['update(["w", "w"])', () => gpu.update(['w', 'w'])],
+    ['update() with the lr schedule NaN at step 2', () => gpu.update()],
+    ["loadStateDict(SGD's dict)", () => gpu.loadStateDict(sgdDict.opt.stateDict())],
+    ['loadStateDict(b of length 6)', () => gpu.loadStateDict(longer)],
+    ['loadStateDict(a parameter z)', () => gpu.loadStateDict(stranger)],
+    ['write("b", 4 values)', () => store.write('b', new Float32Array(4))],
+    ['new GPUParamStore(device, { w: -1 })', () => new GPUParamStore(device, { w: -1 })],
+  ];
+  const refusals: ErrorsReport['refusals'] = [];
+  for (const [call, run] of calls) {
+    const before = await readAll(store);
+    const error = await message(run);
+    const changed = firstDifference(before, await readAll(store)) ?? difference(dict, await gpu.stateDict());
+    refusals.push({ call, error, changed });
+  }
+  gpu.destroy();
+
+  const subsetOpt = new GPUOptimizer(make({ name: 'adam', key: 'adam', options: { lr: 0.01 } }), store);
+  subsetOpt.update(['c']);
+  const subsetDict = await subsetOpt.stateDict();
+  subsetOpt.reset('c');
+  const afterReset = Object.keys((await subsetOpt.stateDict()).params);
+  subsetOpt.destroy();
+  store.destroy();
+  return {
+    refusals,
+    subset: { params: Object.entries(subsetDict.params).map(([name, record]) => `${name}:${record.step}`), stepCount: subsetDict.stepCount, afterReset },
+  };
+}
+
+async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -342,7 +403,13 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
   }
   const invalid = await device.popErrorScope();
   if (invalid !== null) contract = { failed: `GPU validation: ${invalid.message}` };
-  return { cases: reports, nonFinite: contract };
+  let table: ErrorsReport | { failed: string };
+  try {
+    table = await errorTable(device);
+  } catch (error) {
+    table = { failed: String((error as Error).stack ?? error) };
+  }
+  return { cases: reports, nonFinite: contract, errors: table };
 }
 
 main(GPU_CASES).then(

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { build } from 'esbuild';
-import { RULES } from 'nesterov';
-import { GPU_KERNELS, GPU_MISSING, GPU_MODES, type ScalarValues } from 'nesterov/webgpu';
+import { Adam, LAMB, Muon, RULES } from 'nesterov';
+import { GPU_KERNELS, GPU_MISSING, GPU_MODES, GPUOptimizer, GPUParamStore, type ScalarValues } from 'nesterov/webgpu';
 import { GPU_CASES } from './webgpu-cases.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -70,6 +70,15 @@ describe('nesterov/webgpu: the registry', () => {
         assert.ok(covered, `${entry.name} variant '${variant}' has no case in test/webgpu-cases.ts`);
       }
     }
+  });
+
+  it('GPUOptimizer refuses, naming why, what it cannot run: a rule without a GPU kernel, Muon, nonFinite skip; GPUParamStore a non-device', () => {
+    // Refused before the store is touched: no device needed.
+    const store = {} as GPUParamStore;
+    assert.throws(() => new GPUOptimizer(new LAMB(), store), /GPUOptimizer.*LAMB: its step needs two norms per parameter/);
+    assert.throws(() => new GPUOptimizer(new Muon() as never, store), /GPUOptimizer: invalid optimizer.*elementwise rules/);
+    assert.throws(() => new GPUOptimizer(new Adam({ nonFinite: 'skip' }), store), /GPUOptimizer: invalid nonFinite: "skip" \(expected 'error' or 'ignore'/);
+    assert.throws(() => new GPUParamStore({} as GPUDevice, { w: 1 }), /GPUParamStore: invalid device.*a GPUDevice/);
   });
 
   it("importing 'nesterov' alone loads nothing of nesterov/webgpu", async () => {
