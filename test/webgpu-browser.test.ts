@@ -31,7 +31,7 @@ import { it } from 'node:test';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { GPU_CASES } from './webgpu-cases.ts';
-import type { CaseReport, ErrorsReport, NonFiniteReport } from './webgpu-page.ts';
+import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport } from './webgpu-page.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -55,6 +55,7 @@ function serve(script: Uint8Array): Promise<{ server: Server; origin: string }> 
 /** The page's reports of the non-finite contract and of the error table, for the tests after the first. */
 let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
 let errorsResult: ErrorsReport | { failed: string } | undefined;
+let largeResult: LargeReport | { failed: string } | undefined;
 
 it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`, timeout: 300_000 }, async () => {
   const bundle = await build({
@@ -76,11 +77,12 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
       });
     });
     await tab.goto(`${origin}/`);
-    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string } } | { failed: string };
+    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string } } | { failed: string };
     assert.deepEqual(errors, []);
     if ('failed' in report) assert.fail(report.failed);
     nonFiniteResult = report.nonFinite;
     errorsResult = report.errors;
+    largeResult = report.large;
     const result = report.cases;
     assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
     for (const r of result) {
@@ -143,4 +145,11 @@ it('bad calls on the GPU throw naming the parameter or value and change nothing;
     assert.equal(r.changed, null, `${r.call} changed ${r.changed}`);
   });
   assert.deepEqual(errorsResult.subset, { params: ['c:1'], stepCount: 1, afterReset: [] });
+});
+
+it('a parameter longer than one row of workgroups (65535 x 64 elements): one SGD step is p - lr g in float32 at every element', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+  assert.ok(largeResult !== undefined, 'the browser test did not run');
+  if ('failed' in largeResult) assert.fail(largeResult.failed);
+  assert.ok(largeResult.length > 65535 * 64);
+  assert.equal(largeResult.difference, null);
 });

@@ -319,6 +319,35 @@ async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
   return { cpuError, gpuError, gpuParam, gpuIndex, paramsKept, stateKept, stepCount, nextParity, infinityError, ignoredIsNaN, skipRefused, laterError, laterStepCount };
 }
 
+export interface LargeReport {
+  /** Elements of the one parameter: more than one dispatch row holds (65535 workgroups of 64). */
+  length: number;
+  /** The first element where one SGD step differs from p - lr g worked in float32, or null. */
+  difference: string | null;
+}
+
+/** One SGD step over 4.2e6 + 1000 elements: the dispatch's second row of workgroups is used. */
+async function large(device: GPUDevice): Promise<LargeReport> {
+  const length = 65535 * 64 + 1000;
+  const store = new GPUParamStore(device, { big: length });
+  const p = numbers(length, 5);
+  const g = numbers(length, 6);
+  store.write('big', p);
+  store.writeGrad('big', g);
+  const opt = new GPUOptimizer(make({ name: 'sgd', key: 'sgd', options: { lr: 0.1 } }), store);
+  opt.update();
+  const after = await store.read('big');
+  const lr = Math.fround(0.1);
+  let difference: string | null = null;
+  for (let i = 0; i < length && difference === null; i++) {
+    const expected = Math.fround(p[i]! - Math.fround(lr * g[i]!));
+    if (!Object.is(after[i], expected)) difference = `big[${i}]: ${after[i]} vs ${expected}`;
+  }
+  opt.destroy();
+  store.destroy();
+  return { length, difference };
+}
+
 export interface ErrorsReport {
   /** Each refused call's error, and whether it left params, state and counters as they were (null) or what changed. */
   refusals: { call: string; error: string; changed: string | null }[];
@@ -376,7 +405,7 @@ async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
   };
 }
 
-async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string } } | { failed: string }> {
+async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -409,7 +438,13 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
   } catch (error) {
     table = { failed: String((error as Error).stack ?? error) };
   }
-  return { cases: reports, nonFinite: contract, errors: table };
+  let big: LargeReport | { failed: string };
+  try {
+    big = await large(device);
+  } catch (error) {
+    big = { failed: String((error as Error).stack ?? error) };
+  }
+  return { cases: reports, nonFinite: contract, errors: table, large: big };
 }
 
 main(GPU_CASES).then(

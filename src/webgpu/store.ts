@@ -71,6 +71,13 @@ export class GPUParamStore<K extends string = string> {
     this.regionLength = Math.max(cursor, ALIGN);
     // The refusal flag packs an element index with two bits (kernel.ts SCAN_SHADER).
     if (this.regionLength >= 2 ** 30) throw new RangeError(`GPUParamStore: ${this.regionLength} elements in one buffer; at most 2^30 - 1`);
+    // Every kernel binds a whole buffer of the store: it must fit one storage binding.
+    const limit = device.limits?.maxStorageBufferBindingSize;
+    if (typeof limit === 'number' && this.regionLength * 4 > limit) {
+      throw new RangeError(
+        `GPUParamStore: ${this.regionLength * 4} bytes per buffer exceed this device's maxStorageBufferBindingSize (${limit}): request the device with a higher limit (adapter.limits says the most) or split the parameters over several stores`,
+      );
+    }
     this.params = this.createRegion('nesterov params');
     this.grads = this.createRegion('nesterov grads');
   }
