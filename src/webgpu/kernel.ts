@@ -51,8 +51,16 @@ export const MAX_GROUPS = 65535;
 /** Bytes between two runs' uniforms in the uniform buffer (WebGPU's least offset alignment guarantee). */
 export const UNIFORM_SLOT = 256;
 /** Header words of the uniform struct, before the kernel's own uniforms. */
-const HEADER_WORDS = 4;
-const RESERVED = new Set(['base', 'n', 'stride', 'pad', 'refusal']);
+const HEADER_WORDS = 8;
+const RESERVED = new Set(['base', 'n', 'stride', 'issue', 'cand', 'known', 'pad0', 'pad1', 'refusal', 'head']);
+
+/**
+ * How a step shader treats the refusal flag (see SCAN_SHADER): not at all ('ignore'),
+ * writing nothing once a step was refused ('error'), or skipping a step whose own scan
+ * found a non-finite gradient and taking the scalars of the candidate that matches the
+ * skips so far ('skip').
+ */
+export type FlagUse = 'ignore' | 'error' | 'skip';
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9]*$/;
 
 /** The uniform names of a kernel, in struct order. */
@@ -89,10 +97,17 @@ export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKerne
 
 /**
  * The WGSL module of one kernel, its arrays bound as `roles` says (the gradients
- * read-only). `checked`: one more binding after the arrays, the refusal flag of
- * SCAN_SHADER, and the step writes nothing once a scan has set it.
+ * read-only). With `flag` 'error' or 'skip', one more binding after the arrays: the
+ * refusal flag of SCAN_SHADER / SKIP_SCAN_SHADER, read as FlagUse says.
  */
-export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], checked: boolean): string {
+export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], flag: FlagUse): string {
+  const checked = flag !== 'ignore';
+  const guard =
+    flag === 'error'
+      ? 'if (refusal[1] != 0u) { return; }'
+      : flag === 'skip'
+        ? 'if (refusal[3] == s.issue + 1u || refusal[2] - s.known != s.cand) { return; }'
+        : '';
   const fields = uniformNames(kernel).map((name) => `  ${name}: f32,`).join('\n');
   const bindings = arrays
     .map((name, k) => `@group(0) @binding(${k + 1}) var<storage, ${roles[k] === 'grads' ? 'read' : 'read_write'}> ${name}: array<f32>;`)
@@ -101,7 +116,11 @@ export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles
   base: u32,
   n: u32,
   stride: u32,
-  pad: u32,
+  issue: u32,
+  cand: u32,
+  known: u32,
+  pad0: u32,
+  pad1: u32,
 ${fields}
 }
 @group(0) @binding(0) var<uniform> s: Uniforms;
@@ -112,23 +131,36 @@ ${checked ? `@group(0) @binding(${arrays.length + 1}) var<storage, read> refusal
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let j = id.y * s.stride + id.x;
   if (j >= s.n) { return; }
-  ${checked ? 'if (refusal[1] != 0u) { return; }' : ''}
+  ${guard}
   let i = s.base + j;
   ${kernel.body}
 }
 `;
 }
 
+/** What a 'skip' step shader compares with the flag: its step's issue number, its candidate, the skips counted when it was made. */
+export interface Candidate {
+  readonly issue: number;
+  readonly cand: number;
+  readonly known: number;
+}
+
+const NO_CANDIDATE: Candidate = { issue: 0, cand: 0, known: 0 };
+
 /**
- * Writes one run's uniform block into `target` at float index `at`: base, n and the
- * dispatch's row stride as u32, then the kernel's uniforms from `scalars`.
+ * Writes one run's uniform block into `target` at float index `at`: base, n, the
+ * dispatch's row stride and the candidate as u32, then the kernel's uniforms from `scalars`.
  */
-export function writeUniforms(target: ArrayBuffer, at: number, kernel: GpuKernel, base: number, n: number, stride: number, scalars: ScalarValues): void {
+export function writeUniforms(target: ArrayBuffer, at: number, kernel: GpuKernel, base: number, n: number, stride: number, scalars: ScalarValues, candidate: Candidate = NO_CANDIDATE): void {
   const words = new Uint32Array(target, at * 4, HEADER_WORDS);
   words[0] = base;
   words[1] = n;
   words[2] = stride;
-  words[3] = 0;
+  words[3] = candidate.issue;
+  words[4] = candidate.cand;
+  words[5] = candidate.known;
+  words[6] = 0;
+  words[7] = 0;
   const values = new Float32Array(target, (at + HEADER_WORDS) * 4, uniformNames(kernel).length);
   let k = 0;
   for (const name of uniformNames(kernel)) values[k++] = kernel.uniforms[name]!(scalars);
@@ -180,9 +212,39 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 `;
 
+/**
+ * The scan of nonFinite 'skip': word 3 the issue number + 1 of the last step whose scan
+ * found a non-finite gradient (its step kernels then write nothing), word 2 the count of
+ * such steps since the flag was cleared (one increment per step: the invocation that
+ * raises word 3 counts it). The step kernels of a later step read word 2 to take the
+ * scalars of the right candidate: the CPU cannot know, when it encodes a step, how many
+ * of the steps before it the device skipped, so it encodes one dispatch per possibility.
+ */
+export const SKIP_SCAN_SHADER = `struct Scan {
+  base: u32,
+  n: u32,
+  stride: u32,
+  step: u32,
+}
+@group(0) @binding(0) var<uniform> s: Scan;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> refusal: array<atomic<u32>>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let j = id.y * s.stride + id.x;
+  if (j >= s.n) { return; }
+  if (atomicLoad(&refusal[3]) == s.step + 1u) { return; }
+  let bits = bitcast<u32>(g[s.base + j]);
+  if ((bits & 0x7f800000u) != 0x7f800000u) { return; }
+  let old = atomicMax(&refusal[3], s.step + 1u);
+  if (old < s.step + 1u) { atomicAdd(&refusal[2], 1u); }
+}
+`;
+
 /** Writes one scan's uniform block: base, n, the row stride and the step number. */
 export function writeScanUniforms(target: ArrayBuffer, at: number, base: number, n: number, stride: number, step: number): void {
-  const words = new Uint32Array(target, at * 4, HEADER_WORDS);
+  const words = new Uint32Array(target, at * 4, 4);
   words[0] = base;
   words[1] = n;
   words[2] = stride;

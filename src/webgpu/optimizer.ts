@@ -21,7 +21,7 @@ import type { CommonHyper, RuleState } from '../rule.ts';
 import type { AnyUpdateRule } from '../rules/index.ts';
 import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
 import type { FloatArray } from '../types.ts';
-import { checkGpuKernel, grid, NONE, SCAN_SHADER, shaderSource, UNIFORM_SLOT, uniformWords, writeScanUniforms, writeUniforms, type ArrayRole, type GpuKernel } from './kernel.ts';
+import { checkGpuKernel, grid, NONE, SCAN_SHADER, shaderSource, SKIP_SCAN_SHADER, UNIFORM_SLOT, uniformWords, writeScanUniforms, writeUniforms, type ArrayRole, type FlagUse, type GpuKernel } from './kernel.ts';
 import { nonFiniteGradientError } from '../optimizer/finite.ts';
 import { GPU_KERNELS, GPU_MISSING, GPU_MODES } from './rules/index.ts';
 import { captureStep, newTwin, scalarRecord } from './scalars.ts';
@@ -32,6 +32,8 @@ const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x08; /* COPY_DST */
 const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x08; /* COPY_DST */
 const FLAG_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 const CLEAR = new Uint32Array([NONE, 0, 0, 0]);
+/** nonFinite 'skip': steps that may be in flight unchecked (each is encoded once per number of skips before it). */
+const MAX_IN_FLIGHT = 16;
 
 /** The twins before one step, to go back to when the device refused that step. */
 interface Snapshot {
@@ -59,8 +61,8 @@ interface Pipeline {
   readonly kernel: GpuKernel;
   readonly arrays: readonly string[];
   readonly roles: readonly ArrayRole[];
-  /** Bound to the refusal flag: writes nothing once a scan set it. */
-  readonly checked: boolean;
+  /** How it reads the refusal flag. */
+  readonly flag: FlagUse;
 }
 
 function sameHyper(a: CommonHyper, b: CommonHyper): boolean {
@@ -104,6 +106,17 @@ export class GPUOptimizer<K extends string = string> {
   // The non-finite contract ('error'): the refusal flag on the device, its asynchronous
   // reads, and the twins before each step not yet known to be applied.
   readonly #checked: boolean;
+  // nonFinite 'skip': the state as of the last flag read (base), and per parameter its
+  // twins after 0, 1, 2, ... applied steps past the base (chain), one per number of
+  // skips the steps in flight may have had.
+  readonly #skipping: boolean;
+  #issued = 0;
+  #baseIssued = 0;
+  #baseApplied = 0;
+  /** The flag's count of skipped steps at the base (word 2; 0 after a clear). */
+  #baseFlagSkips = 0;
+  readonly #chains = new Map<string, RuleState[]>();
+  #pendingNames = '';
   #flag: GPUBuffer | undefined;
   #flagStaging: GPUBuffer | undefined;
   #flagRead: Promise<void> | undefined;
@@ -129,18 +142,14 @@ export class GPUOptimizer<K extends string = string> {
     for (const layout of Object.values(rule.kernels ?? {})) {
       if (kernels[layout.entry] === undefined) throw optionError('GPUOptimizer', 'optimizer', rule.name, `an optimizer with a GPU kernel (${rule.name} has none for its kernel '${layout.entry}')`);
     }
-    if (optimizer.nonFinite === 'skip') {
-      // A skipped step changes the count later steps' scalars depend on, which the CPU
-      // learns only later: not there yet. Say so rather than step without the check.
-      throw optionError('GPUOptimizer', 'nonFinite', optimizer.nonFinite, `'error' or 'ignore' ('skip' is not on the GPU yet)`);
-    }
     this.optimizer = optimizer;
     this.store = store;
     this.#rule = rule;
     this.#owner = `${rule.name}.update`;
     this.#kernels = kernels;
     this.#checked = optimizer.nonFinite === 'error';
-    if (this.#checked) store.addCheck(this.#settle);
+    this.#skipping = optimizer.nonFinite === 'skip';
+    if (this.#checked || this.#skipping) store.addCheck(this.#settle);
   }
 
   /** Updates applied so far; the step number a schedule sees next. */
@@ -179,6 +188,10 @@ export class GPUOptimizer<K extends string = string> {
       return index;
     });
     if (new Set(indices).size !== indices.length) throw optionError(this.#owner, 'names', names, 'names without repeats');
+    if (this.#skipping) {
+      this.#updateSkipping(names, indices);
+      return;
+    }
     // Every check first: a schedule may refuse a value, and nothing may change then.
     const hypers: CommonHyper[] = [];
     const lrs: number[] = [];
@@ -269,18 +282,164 @@ export class GPUOptimizer<K extends string = string> {
   }
 
   /**
+   * nonFinite 'skip': the step, encoded once per number j of steps the device may have
+   * skipped among those in flight (0..U), each dispatch with the scalars of the step as
+   * it is after U - j applied steps; the step kernels run the one whose j the flag's
+   * count of skips matches, and none when this step's own scan found a non-finite
+   * gradient. The CPU learns which happened at the next flag read (rebase).
+   */
+  #updateSkipping(names: readonly K[], indices: readonly number[]): void {
+    const store = this.store;
+    const rule = this.#rule;
+    const inFlight = this.#issued - this.#baseIssued;
+    const key = [...indices].sort((a, b) => a - b).join(',');
+    if (inFlight > 0 && key !== this.#pendingNames) {
+      throw new UpdateError(`${this.#owner}: with nonFinite 'skip', a step of other parameters than the ${inFlight} step(s) still unchecked on the device: await sync() first`, '');
+    }
+    if (inFlight >= MAX_IN_FLIGHT) {
+      throw new UpdateError(`${this.#owner}: with nonFinite 'skip', ${inFlight} steps are unchecked on the device: await sync() (or read anything back) at least every ${MAX_IN_FLIGHT} steps`, '');
+    }
+    // Every candidate's hyperparameters, checked before anything changes.
+    const hypers: CommonHyper[][] = [];
+    const lrs: number[][] = [];
+    names.forEach((name) => {
+      const h: CommonHyper[] = [];
+      const l: number[] = [];
+      for (let k = 0; k <= inFlight; k++) {
+        const count = this.#baseApplied + k;
+        const hyper = this.optimizer.hyperparameters(name, count);
+        const lr = typeof hyper.lr === 'number' ? hyper.lr : hyper.lr(count);
+        if (typeof lr !== 'number' || !(lr >= 0) || lr === Infinity) {
+          throw new UpdateError(`${this.#owner}: the lr schedule of parameter '${name}' returned ${describeValue(lr)} at step ${count} (expected a finite number >= 0)`, name);
+        }
+        h.push(hyper);
+        l.push(lr);
+      }
+      hypers.push(h);
+      lrs.push(l);
+    });
+    const order = names.map((name, k) => ({ name, index: indices[k]!, hypers: hypers[k]!, lrs: lrs[k]! })).sort((a, b) => a.index - b.index);
+    for (const { name, index, hypers: h } of order) {
+      for (const bufferName of rule.bufferNames(h[0] as never)) this.#stateBuffer(bufferName);
+      if (this.#slots.has(name)) continue;
+      const initial = rule.init(store.lengths[name as K], 'float32', h[0] as never);
+      rule.buffersOf(initial as never, h[0] as never).forEach((array, b) => {
+        this.#upload(this.#stateBuffer(rule.bufferNames(h[0] as never)[b]!), store.offsets[name as K], array);
+      });
+      const twin = newTwin(rule, h[0]!);
+      this.#slots.set(name, { name, index, twin });
+      this.#chains.set(name, [twin]);
+    }
+    // Runs: consecutive parameters equal in every candidate.
+    type Run = { slots: GpuSlot[]; hypers: CommonHyper[]; lrs: number[] };
+    const runs: Run[] = [];
+    for (const { name, index, hypers: h, lrs: l } of order) {
+      const slot = this.#slots.get(name)!;
+      const last = runs.at(-1);
+      const previous = last?.slots.at(-1);
+      if (last !== undefined && previous!.index === index - 1 && l.every((lr, k) => lr === last.lrs[k] && sameHyper(h[k]!, last.hypers[k]!)) && sameCounters(rule, previous!.twin, slot.twin)) {
+        last.slots.push(slot);
+      } else {
+        runs.push({ slots: [slot], hypers: h, lrs: l });
+      }
+    }
+    const candidates = inFlight + 1;
+    const slots = runs.length * (candidates + 1);
+    const uniforms = this.#uniformBuffer(slots);
+    const block = new ArrayBuffer(slots * UNIFORM_SLOT);
+    const device = store.device;
+    const encoder = device.createCommandEncoder({ label: this.#owner });
+    const pass = encoder.beginComputePass();
+    const issue = this.#issued;
+    const scan = this.#scanPipeline();
+    const extent = (run: Run): { base: number; n: number } => {
+      const base = store.offsets[run.slots[0]!.name as K];
+      const last = run.slots.at(-1)!;
+      return { base, n: store.offsets[last.name as K] + store.lengths[last.name as K] - base };
+    };
+    runs.forEach((run, r) => {
+      const { base, n } = extent(run);
+      const { x, y, stride } = grid(n);
+      const slot = runs.length * candidates + r;
+      writeScanUniforms(block, (slot * UNIFORM_SLOT) / 4, base, n, stride, issue);
+      pass.setPipeline(scan.pipeline);
+      pass.setBindGroup(0, this.#scanBindGroup(scan.layout, slot, uniforms));
+      if (n > 0) pass.dispatchWorkgroups(x, y);
+    });
+    runs.forEach((run, r) => {
+      const { base, n } = extent(run);
+      const { x, y, stride } = grid(n);
+      const chain = this.#chains.get(run.slots[0]!.name)!;
+      for (let k = 0; k < candidates; k++) {
+        const twin = { ...chain[k]! };
+        const captured = captureStep(rule, twin, run.hypers[k]!, run.lrs[k]!, (entry) => this.#layoutOf(entry).arrays.length);
+        if (captured.calls.length !== 1) throw new Error(`${this.#owner}: the rule made ${captured.calls.length} kernel calls in a step; the GPU path runs one`);
+        if (k === inFlight) {
+          // The newest candidate (no skip in flight) extends every chain of the run.
+          for (const member of run.slots) {
+            const own = this.#chains.get(member.name)!;
+            const next = { ...own[k]! };
+            copyCounters(rule, twin, next);
+            own.push(next);
+          }
+        }
+        const call = captured.calls[0]!;
+        const pipeline = this.#pipeline(call.entry, call.roles);
+        const slot = r * candidates + k;
+        const candidate = { issue, cand: inFlight - k, known: this.#baseFlagSkips };
+        writeUniforms(block, (slot * UNIFORM_SLOT) / 4, pipeline.kernel, base, n, stride, scalarRecord(captured.scalars, this.#layoutOf(call.entry).scalars), candidate);
+        pass.setPipeline(pipeline.pipeline);
+        pass.setBindGroup(0, this.#bindGroup(pipeline, call.entry, slot, uniforms));
+        if (n > 0) pass.dispatchWorkgroups(x, y);
+      }
+    });
+    pass.end();
+    const readFlag = this.#flagRead === undefined;
+    if (readFlag) encoder.copyBufferToBuffer(this.#flagBuffer(), 0, this.#flagStagingBuffer(), 0, 16);
+    device.queue.writeBuffer(uniforms, 0, block);
+    device.queue.submit([encoder.finish()]);
+    this.#issued += 1;
+    this.#stepCount += 1;
+    this.#pendingNames = key;
+    if (readFlag) this.#readFlag(this.#issued);
+  }
+
+  /** nonFinite 'skip': the device has run the steps below issue `covered`, `flagSkips` of them skipped since the flag was cleared. */
+  #rebase(covered: number, flagSkips: number): void {
+    if (covered <= this.#baseIssued) return;
+    const skipped = flagSkips - this.#baseFlagSkips;
+    const applied = covered - this.#baseIssued - skipped;
+    // A chain of the steps in flight keeps the twins of the counts still possible; one of
+    // a parameter outside them (length 1) stays as it is.
+    const possible = this.#issued - covered + 1;
+    for (const [name, chain] of this.#chains) {
+      if (chain.length === 1) continue;
+      const rest = chain.slice(applied, applied + possible);
+      this.#chains.set(name, rest);
+      const slot = this.#slots.get(name);
+      if (slot !== undefined) slot.twin = rest[0]!;
+    }
+    this.#baseIssued = covered;
+    this.#baseApplied += applied;
+    this.#baseFlagSkips = flagSkips;
+    this.#skippedSteps += skipped;
+    this.#stepCount = this.#baseApplied + (this.#issued - covered);
+    if (covered === this.#issued) this.#pendingNames = '';
+  }
+
+  /**
    * Resolves once every step submitted so far has been checked on the device; rejects
    * with the UpdateError of a refused step (`nonFinite: 'error'`: a non-finite gradient),
    * the params and state then as before that step. Reading params back
    * (`store.read`) and `stateDict()` call it first.
    */
   async sync(): Promise<void> {
-    while (this.#checked && this.#refused === undefined && this.#known < this.#stepCount) {
+    while (this.#skipping ? this.#baseIssued < this.#issued : this.#checked && this.#refused === undefined && this.#known < this.#stepCount) {
       if (this.#flagRead === undefined) {
         const encoder = this.store.device.createCommandEncoder();
         encoder.copyBufferToBuffer(this.#flagBuffer(), 0, this.#flagStagingBuffer(), 0, 16);
         this.store.device.queue.submit([encoder.finish()]);
-        this.#readFlag(this.#stepCount);
+        this.#readFlag(this.#skipping ? this.#issued : this.#stepCount);
       }
       await this.#flagRead;
     }
@@ -296,7 +455,9 @@ export class GPUOptimizer<K extends string = string> {
       staging.unmap();
       this.#flagRead = undefined;
       if (epoch !== this.#epoch) return;
-      if (words[1] === 0) {
+      if (this.#skipping) {
+        this.#rebase(covered, words[2]!);
+      } else if (words[1] === 0) {
         this.#known = Math.max(this.#known, covered);
         this.#history = this.#history.filter((snapshot) => snapshot.step >= covered);
       } else if (this.#refused === undefined) {
@@ -349,7 +510,7 @@ export class GPUOptimizer<K extends string = string> {
           { binding: 2, visibility: COMPUTE, buffer: { type: 'storage' } },
         ],
       });
-      const module = device.createShaderModule({ label: 'nesterov scan', code: SCAN_SHADER });
+      const module = device.createShaderModule({ label: 'nesterov scan', code: this.#skipping ? SKIP_SCAN_SHADER : SCAN_SHADER });
       this.#scan = { layout, pipeline: device.createComputePipeline({ label: 'nesterov scan', layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } }) };
     }
     return this.#scan;
@@ -494,12 +655,15 @@ export class GPUOptimizer<K extends string = string> {
   reset(name?: K): void {
     if (name === undefined) {
       this.#training = true;
-      this.#forgetRefusal();
       this.#slots.clear();
       this.#stepCount = 0;
       this.#skippedSteps = 0;
+      this.#forgetRefusal();
     } else {
       this.#slots.delete(name);
+      this.#chains.delete(name);
+      // nonFinite 'skip': the steps in flight counted this parameter; the next step waits for them.
+      if (this.#issued > this.#baseIssued) this.#pendingNames = 'reset';
     }
   }
 
@@ -509,6 +673,13 @@ export class GPUOptimizer<K extends string = string> {
     this.#refused = undefined;
     this.#history = [];
     this.#known = this.#stepCount;
+    this.#issued = 0;
+    this.#baseIssued = 0;
+    this.#baseApplied = this.#stepCount;
+    this.#baseFlagSkips = 0;
+    this.#pendingNames = '';
+    this.#chains.clear();
+    for (const [name, slot] of this.#slots) this.#chains.set(name, [slot.twin]);
     if (this.#flag !== undefined) this.store.device.queue.writeBuffer(this.#flag, 0, CLEAR);
   }
 
@@ -559,8 +730,8 @@ export class GPUOptimizer<K extends string = string> {
   }
 
   #pipeline(entry: string, roles: readonly ArrayRole[]): Pipeline {
-    const checked = this.#checked && entry !== GPU_MODES[this.#rule.key]?.entry;
-    const key = `${entry}|${roles.map(roleKey).join(',')}|${checked}`;
+    const flag: FlagUse = entry === GPU_MODES[this.#rule.key]?.entry ? 'ignore' : this.#checked ? 'error' : this.#skipping ? 'skip' : 'ignore';
+    const key = `${entry}|${roles.map(roleKey).join(',')}|${flag}`;
     let pipeline = this.#pipelines.get(key);
     if (pipeline !== undefined) return pipeline;
     const kernel = this.#kernels[entry];
@@ -572,24 +743,24 @@ export class GPUOptimizer<K extends string = string> {
       entries: [
         { binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } },
         ...arrays.map((_, k): GPUBindGroupLayoutEntry => ({ binding: k + 1, visibility: COMPUTE, buffer: { type: roles[k] === 'grads' ? 'read-only-storage' : 'storage' } })),
-        ...(checked ? [{ binding: arrays.length + 1, visibility: COMPUTE, buffer: { type: 'read-only-storage' as const } }] : []),
+        ...(flag !== 'ignore' ? [{ binding: arrays.length + 1, visibility: COMPUTE, buffer: { type: 'read-only-storage' as const } }] : []),
       ],
     });
-    const module = device.createShaderModule({ label: `nesterov ${entry}`, code: shaderSource(kernel, arrays, roles, checked) });
+    const module = device.createShaderModule({ label: `nesterov ${entry}`, code: shaderSource(kernel, arrays, roles, flag) });
     pipeline = {
       pipeline: device.createComputePipeline({ label: `nesterov ${entry}`, layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } }),
       layout,
       kernel,
       arrays,
       roles,
-      checked,
+      flag,
     };
     this.#pipelines.set(key, pipeline);
     return pipeline;
   }
 
   #bindGroup(pipeline: Pipeline, entry: string, slot: number, uniforms: GPUBuffer): GPUBindGroup {
-    const key = `${slot}|${entry}|${pipeline.roles.map(roleKey).join(',')}|${pipeline.checked}`;
+    const key = `${slot}|${entry}|${pipeline.roles.map(roleKey).join(',')}|${pipeline.flag}`;
     let group = this.#bindGroups.get(key);
     if (group !== undefined) return group;
     const store = this.store;
@@ -599,7 +770,7 @@ export class GPUOptimizer<K extends string = string> {
       entries: [
         { binding: 0, resource: { buffer: uniforms, offset: slot * UNIFORM_SLOT, size: bytes } },
         ...pipeline.roles.map((role, k): GPUBindGroupEntry => ({ binding: k + 1, resource: { buffer: this.#bufferFor(role, k) } })),
-        ...(pipeline.checked ? [{ binding: pipeline.roles.length + 1, resource: { buffer: this.#flagBuffer() } }] : []),
+        ...(pipeline.flag !== 'ignore' ? [{ binding: pipeline.roles.length + 1, resource: { buffer: this.#flagBuffer() } }] : []),
       ],
     });
     this.#bindGroups.set(key, group);
