@@ -125,6 +125,8 @@ it("nonFinite 'error' on the GPU: a refused step writes nothing, its error (the 
   assert.equal(r.infinityError, "UpdateError: Adam.update: gradient 'c' is not finite at index 7 (-Infinity)");
   assert.equal(r.laterStepCount, 4, 'the refused step and the finite one after it: both refused');
   assert.equal(r.ignoredIsNaN, true);
+  assert.equal(r.updateError, r.cpuError, 'once the device has reported it, the next update() raises the refused step');
+  assert.equal(r.updateStepCount, 4);
 });
 
 it("nonFinite 'skip' on the GPU: Adam under an lr schedule, 3 of 12 steps skipped, none waited for but once: the CPU's counters, params within the bound, the CPU's state", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {

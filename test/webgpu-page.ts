@@ -234,6 +234,9 @@ export interface NonFiniteReport {
   /** A refused step, then a finite one before the read: the read's error and the step count after. */
   laterError: string;
   laterStepCount: number;
+  /** A refused step, the device's word awaited, then update(): its error and the step count after. */
+  updateError: string;
+  updateStepCount: number;
 }
 
 function firstDifference(a: Record<Name, Float32Array>, b: Record<Name, Float32Array>): string | null {
@@ -306,6 +309,13 @@ async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
   const laterError = infinityError;
   const laterStepCount = gpu.stepCount;
 
+  // Once the device has reported a refused step, the next update() raises it.
+  feed(4, bad);
+  await device.queue.onSubmittedWorkDone();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const updateError = await message(() => gpu.update());
+  const updateStepCount = gpu.stepCount;
+
   const ignoring = new GPUOptimizer(make({ ...c, options: { ...c.options, nonFinite: 'ignore' } }), store);
   for (const name of NAMES) store.writeGrad(name, bad(name, 0));
   ignoring.update();
@@ -313,7 +323,7 @@ async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
   gpu.destroy();
   ignoring.destroy();
   store.destroy();
-  return { cpuError, gpuError, gpuParam, gpuIndex, paramsKept, stateKept, stepCount, nextParity, infinityError, ignoredIsNaN, laterError, laterStepCount };
+  return { cpuError, gpuError, gpuParam, gpuIndex, paramsKept, stateKept, stepCount, nextParity, infinityError, ignoredIsNaN, laterError, laterStepCount, updateError, updateStepCount };
 }
 
 export interface SkipReport {

@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * `nesterov/webgpu`: the step on the GPU. A GPUParamStore keeps params, grads and state in
  * `GPUBuffer`s; a GPUOptimizer runs an optimizer of this library over it, every step one
