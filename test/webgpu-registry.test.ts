@@ -34,7 +34,7 @@ describe('nesterov/webgpu: the registry', () => {
     for (const key of [...Object.keys(GPU_KERNELS), ...Object.keys(GPU_MISSING)]) assert.ok(keys.has(key), `${key} is not a registered elementwise rule`);
   });
 
-  it("each GPU kernel's uniforms read only scalars its rule's layout names", () => {
+  it("each GPU kernel's uniforms read every scalar of its rule's layout (but those it says why it ignores), and no other", () => {
     for (const [key, kernels] of Object.entries(GPU_KERNELS)) {
       const rule = RULES.find((entry) => entry.key === key)!.rule!;
       for (const [entryName, kernel] of Object.entries(kernels)) {
@@ -49,6 +49,10 @@ describe('nesterov/webgpu: the registry', () => {
         });
         for (const uniform of Object.values(kernel.uniforms)) assert.ok(Number.isFinite(uniform(scalars)), `${key} ${entryName}: a uniform is not a number`);
         for (const name of read) assert.ok(layout.scalars.includes(name), `${key} ${entryName}: a uniform reads '${name}', not a scalar of [${layout.scalars.join(', ')}]`);
+        for (const name of layout.scalars) {
+          const reason = kernel.ignores?.[name];
+          assert.ok(read.includes(name) !== (reason !== undefined), `${key} ${entryName}: scalar '${name}' of the layout is ${read.includes(name) ? 'read and listed in ignores' : 'read by no uniform and not listed in ignores with a reason'}`);
+        }
       }
     }
   });

@@ -27,6 +27,12 @@ export interface GpuKernel {
   readonly uniforms: { readonly [name: string]: (s: ScalarValues) => number };
   /** WGSL statements for element `i` (a `u32`). */
   readonly body: string;
+  /**
+   * Scalars of the layout no uniform reads, each with the reason (the wasm kernel does not
+   * read it either). Every other scalar must be read: a scalar added to a rule's layout
+   * then fails the registry test until its GPU kernel takes it.
+   */
+  readonly ignores?: { readonly [scalar: string]: string };
 }
 
 /** A rule's GPU kernels, by the wasm entry they stand in for (`adam`, `adamBook`). */

@@ -4,6 +4,7 @@ import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
 export const adagradGpu: GpuRuleKernels = {
   adagrad: {
     uniforms: { negativeStep: (s) => s.negativeStep!, eps: (s) => s.eps!, sign: (s) => s.sign!, wd: (s) => s.wd! },
+    ignores: { book: "the variant is already in negativeStep and eps (the wasm kernel does not read it)" },
     body: `${GRADIENT}
   let si = h[i] + gi * gi;
   h[i] = si;
