@@ -34,7 +34,7 @@ export interface ParamStoreOptions<D extends Dtype = Dtype> {
   /** 'float32' (default; WebAssembly memory, SIMD kernels) or 'float64' (JS kernels). */
   dtype?: D;
   /**
-   * State regions to reserve: a count (default 3, the most any one rule here keeps), or
+   * State regions to reserve: a count (default 4, the most any one rule here keeps: Prodigy's), or
    * the optimizers that will update this store, to reserve exactly what they keep
    * together (`[new SGD()]` reserves none). Each optimizer claims its own regions on its
    * first update; one that finds too few free is refused with an UpdateError.
@@ -263,7 +263,7 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
 }
 
 function stateBuffersOption(value: unknown): number {
-  if (value === undefined) return 3;
+  if (value === undefined) return 4;
   if (Array.isArray(value)) {
     let total = 0;
     value.forEach((optimizer: unknown, i) => {

@@ -130,7 +130,7 @@ export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, Schedul
   peers: { optax: 'optax.contrib.schedule_free_adamw' },
   resolve(options) {
     checkKnownOptions('ScheduleFreeAdamW', options, NAMES);
-    const common = resolveScheduleFree('ScheduleFreeAdamW', options, 0.0025);
+    const common = resolveScheduleFree('ScheduleFreeAdamW', options, 0.0025, 'update');
     // eval divides by beta1 (the reference does not check: beta1 0 divides by zero there).
     const beta1 = options.beta1 ?? 0.9;
     if (!(typeof beta1 === 'number' && beta1 > 0 && beta1 <= 1)) throw optionError('ScheduleFreeAdamW', 'beta1', beta1, 'a number in (0, 1]');
