@@ -47,4 +47,28 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'qhm', key: 'qhm', options: { lr: 0.1, momentum: 0.9, nu: 0.7, weightDecay: 0.001, ...overrideB } },
   { name: 'adan', key: 'adan', options: { lr: 0.01, weightDecay: 0.02, ...overrideB } },
   { name: 'qhadam', key: 'qhadam', options: { lr: 0.01, nu1: 0.7, nu2: 1, weightDecay: 0.001 } },
+  { name: 'nadamw', key: 'nadamw', options: { lr: 0.01, weightDecay: 0.05 } },
+  // Decoupled weight decay on the rules whose decay is coupled by default: p (1 - lr wd) before the step.
+  ...[
+    ['sgd', {}],
+    ['momentum', { momentum: 0.9, variant: 'classic' }],
+    ['momentum', { momentum: 0.9, variant: 'pytorch' }],
+    ['nesterov', { momentum: 0.9, variant: 'nag' }],
+    ['nesterov', { momentum: 0.9, variant: 'book' }],
+    ['nesterov', { momentum: 0.9, variant: 'pytorch' }],
+    ['adagrad', {}],
+    ['rmsprop', { momentum: 0.9 }],
+    ['adam', {}],
+    ['nadam', {}],
+    ['radam', {}],
+    ['adamax', {}],
+    ['adadelta', { lr: 1 }],
+    ['rprop', {}],
+    ['qhm', {}],
+    ['qhadam', {}],
+  ].map(([key, options]): GpuCase => ({
+    name: `${key as string} ${JSON.stringify(options)} decoupled`,
+    key: key as string,
+    options: { lr: 0.01, weightDecay: 0.05, decoupledWeightDecay: true, ...(options as object) },
+  })),
 ];

@@ -47,6 +47,14 @@ export const GRADIENT = `var gi = g[i];
   if (s.sign < 0.0) { gi = -gi; }
   if (s.wd != 0.0) { gi = gi + s.wd * p[i]; }`;
 
+/**
+ * WGSL for `p0`, the parameter as the step sees it: p, or p * shrink with decoupled
+ * weight decay (`decoupledWeightDecay`), as assembly/skeleton.ts `param1` (the kernel's
+ * uniforms then include `shrink`). The coupled decay in GRADIENT reads p itself.
+ */
+export const PARAM = `var p0 = p[i];
+  if (s.shrink != 1.0) { p0 = p0 * s.shrink; }`;
+
 /** What an array of a kernel is bound to at a step. */
 export type ArrayRole = 'params' | 'grads' | { readonly state: string } | 'unused';
 

@@ -1,5 +1,5 @@
 /** Adadelta on the GPU: assembly/rules/adadelta.ts. */
-import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+import { GRADIENT, PARAM, type GpuRuleKernels } from '../kernel.ts';
 
 export const adadeltaGpu: GpuRuleKernels = {
   adadelta: {
@@ -10,6 +10,7 @@ export const adadeltaGpu: GpuRuleKernels = {
       eps: (s) => s.eps!,
       sign: (s) => s.sign!,
       wd: (s) => s.wd!,
+      shrink: (s) => s.shrink!,
     },
     body: `${GRADIENT}
   let si = sq[i] * s.rho + s.omr * gi * gi;
@@ -17,6 +18,7 @@ export const adadeltaGpu: GpuRuleKernels = {
   let d = (sqrt(acc[i] + s.eps) / sqrt(si + s.eps)) * gi;
   let ai = acc[i] * s.rho + s.omr * d * d;
   acc[i] = ai;
-  p[i] = p[i] + s.stepSize * d;`,
+  ${PARAM}
+  p[i] = p0 + s.stepSize * d;`,
   },
 };

@@ -1,5 +1,5 @@
 /** Adamax on the GPU: assembly/rules/adamax.ts, u = max(beta2 u, |g| + eps); p += (step m) / u. */
-import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+import { GRADIENT, PARAM, type GpuRuleKernels } from '../kernel.ts';
 
 export const adamaxGpu: GpuRuleKernels = {
   adamax: {
@@ -11,12 +11,14 @@ export const adamaxGpu: GpuRuleKernels = {
       eps: (s) => s.eps!,
       sign: (s) => s.sign!,
       wd: (s) => s.wd!,
+      shrink: (s) => s.shrink!,
     },
     body: `${GRADIENT}
   let mi = m[i] * s.beta1 + s.omb1 * gi;
   let ui = max(u[i] * s.beta2, abs(gi) + s.eps);
   m[i] = mi;
   u[i] = ui;
-  p[i] = p[i] + (s.stepSize * mi) / ui;`,
+  ${PARAM}
+  p[i] = p0 + (s.stepSize * mi) / ui;`,
   },
 };

@@ -15,6 +15,7 @@ import { adanGpu } from './adan.ts';
 import { lionGpu } from './lion.ts';
 import { momentumGpu } from './momentum.ts';
 import { nadamGpu } from './nadam.ts';
+import { nadamwGpu } from './nadamw.ts';
 import { nesterovGpu } from './nesterov.ts';
 import { qhadamGpu } from './qhadam.ts';
 import { qhmGpu } from './qhm.ts';
@@ -44,12 +45,16 @@ export const GPU_KERNELS: { readonly [key: string]: GpuRuleKernels } = Object.fr
   qhm: qhmGpu,
   adan: adanGpu,
   qhadam: qhadamGpu,
+  nadamw: nadamwGpu,
 });
 
 /** Registered elementwise rules without a GPU kernel, each with the reason. */
 export const GPU_MISSING: { readonly [key: string]: string } = Object.freeze({
   lamb:
     'its step needs two norms per parameter (of p and of the update) between its two passes: a reduction on the device, not written yet',
+  prodigy: 'its step needs sums over the parameter (its distance estimate) between its two passes: a reduction on the device, not written yet',
+  'dadapt-adamw': 'its step needs sums over the parameter (its distance estimate) between its two passes: a reduction on the device, not written yet',
+  adafactor: 'its second moment is factored into row and column sums of each matrix: reductions on the device, not written yet',
 });
 
 /**

@@ -1,5 +1,5 @@
 /** NAdam on the GPU: assembly/rules/nadam.ts, p += (gs g + as m) / (sqrt(v) + eps bc2sqrt). */
-import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+import { GRADIENT, PARAM, type GpuRuleKernels } from '../kernel.ts';
 
 export const nadamGpu: GpuRuleKernels = {
   nadam: {
@@ -13,6 +13,7 @@ export const nadamGpu: GpuRuleKernels = {
       eps: (s) => s.eps! * s.bc2sqrt!,
       sign: (s) => s.sign!,
       wd: (s) => s.wd!,
+      shrink: (s) => s.shrink!,
     },
     body: `${GRADIENT}
   let mi = m[i] * s.beta1 + s.omb1 * gi;
@@ -20,6 +21,7 @@ export const nadamGpu: GpuRuleKernels = {
   m[i] = mi;
   v[i] = vi;
   let d = sqrt(vi) + s.eps;
-  p[i] = p[i] + (s.gradS * gi + s.avgS * mi) / d;`,
+  ${PARAM}
+  p[i] = p0 + (s.gradS * gi + s.avgS * mi) / d;`,
   },
 };

@@ -1,5 +1,5 @@
 /** QHAdam on the GPU: assembly/rules/qhadam.ts. */
-import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+import { GRADIENT, PARAM, type GpuRuleKernels } from '../kernel.ts';
 
 export const qhadamGpu: GpuRuleKernels = {
   qhadam: {
@@ -15,6 +15,7 @@ export const qhadamGpu: GpuRuleKernels = {
       eps: (s) => s.eps!,
       sign: (s) => s.sign!,
       wd: (s) => s.wd!,
+      shrink: (s) => s.shrink!,
     },
     body: `${GRADIENT}
   let mi = s.beta1 * m[i] + s.omb1 * gi;
@@ -22,6 +23,7 @@ export const qhadamGpu: GpuRuleKernels = {
   m[i] = mi;
   v[i] = vi;
   let den = sqrt(s.gq * gi * gi + s.aq * vi) + s.eps;
-  p[i] = p[i] + (s.gradS * gi + s.avgS * mi) / den;`,
+  ${PARAM}
+  p[i] = p0 + (s.gradS * gi + s.avgS * mi) / den;`,
   },
 };

@@ -1,5 +1,5 @@
 /** QHM on the GPU: assembly/rules/qhm.ts, b = beta b + (1 - beta) d; p -= lr nu b + lr (1 - nu) d. */
-import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+import { GRADIENT, PARAM, type GpuRuleKernels } from '../kernel.ts';
 
 export const qhmGpu: GpuRuleKernels = {
   qhm: {
@@ -10,10 +10,12 @@ export const qhmGpu: GpuRuleKernels = {
       onD: (s) => s.lr! * (1 - s.nu!),
       sign: (s) => s.sign!,
       wd: (s) => s.wd!,
+      shrink: (s) => s.shrink!,
     },
     body: `${GRADIENT}
   let bi = s.beta * b[i] + s.omb * gi;
   b[i] = bi;
-  p[i] = p[i] - s.onB * bi - s.onD * gi;`,
+  ${PARAM}
+  p[i] = p0 - s.onB * bi - s.onD * gi;`,
   },
 };

@@ -1,5 +1,5 @@
 /** RAdam on the GPU: assembly/rules/radam.ts, the rectified step or the plain momentum step as `rectified` says. */
-import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+import { GRADIENT, PARAM, type GpuRuleKernels } from '../kernel.ts';
 
 export const radamGpu: GpuRuleKernels = {
   radam: {
@@ -13,16 +13,18 @@ export const radamGpu: GpuRuleKernels = {
       rectified: (s) => s.rectified!,
       sign: (s) => s.sign!,
       wd: (s) => s.wd!,
+      shrink: (s) => s.shrink!,
     },
     body: `${GRADIENT}
   let mi = m[i] * s.beta1 + s.omb1 * gi;
   let vi = v[i] * s.beta2 + s.omb2 * gi * gi;
   m[i] = mi;
   v[i] = vi;
+  ${PARAM}
   if (s.rectified != 0.0) {
-    p[i] = p[i] + (s.stepSize * mi) / (sqrt(vi) + s.eps);
+    p[i] = p0 + (s.stepSize * mi) / (sqrt(vi) + s.eps);
   } else {
-    p[i] = p[i] + s.stepSize * mi;
+    p[i] = p0 + s.stepSize * mi;
   }`,
   },
 };

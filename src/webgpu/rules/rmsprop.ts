@@ -1,5 +1,5 @@
 /** RMSProp on the GPU: assembly/rules/rmsprop.ts, centered and with momentum as the flags say. */
-import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+import { GRADIENT, PARAM, type GpuRuleKernels } from '../kernel.ts';
 
 export const rmspropGpu: GpuRuleKernels = {
   rmsprop: {
@@ -13,6 +13,7 @@ export const rmspropGpu: GpuRuleKernels = {
       useMomentum: (s) => s.useMomentum!,
       sign: (s) => s.sign!,
       wd: (s) => s.wd!,
+      shrink: (s) => s.shrink!,
     },
     body: `${GRADIENT}
   let si = sq[i] * s.alpha + s.oneMinusAlpha * gi * gi;
@@ -25,12 +26,13 @@ export const rmspropGpu: GpuRuleKernels = {
   } else {
     d = sqrt(si) + s.eps;
   }
+  ${PARAM}
   if (s.useMomentum != 0.0) {
     let bi = buf[i] * s.mu + gi / d;
     buf[i] = bi;
-    p[i] = p[i] + -s.lr * bi;
+    p[i] = p0 + -s.lr * bi;
   } else {
-    p[i] = p[i] + (-s.lr * gi) / d;
+    p[i] = p0 + (-s.lr * gi) / d;
   }`,
   },
 };

@@ -1,5 +1,5 @@
 /** Rprop on the GPU: assembly/rules/rprop.ts, the step sizes grown or shrunk by the sign of g g_prev. */
-import { GRADIENT, type GpuRuleKernels } from '../kernel.ts';
+import { GRADIENT, PARAM, type GpuRuleKernels } from '../kernel.ts';
 
 export const rpropGpu: GpuRuleKernels = {
   rprop: {
@@ -10,6 +10,7 @@ export const rpropGpu: GpuRuleKernels = {
       hi: (s) => s.stepSizeMax!,
       sign: (s) => s.sign!,
       wd: (s) => s.wd!,
+      shrink: (s) => s.shrink!,
     },
     body: `${GRADIENT}
   let q = gi * prev[i];
@@ -18,7 +19,9 @@ export const rpropGpu: GpuRuleKernels = {
   let si = min(max(stepSize[i] * factor, s.lo), s.hi);
   stepSize[i] = si;
   if (q < 0.0) { gi = 0.0; }
-  if (gi > 0.0) { p[i] = p[i] - si; } else if (gi < 0.0) { p[i] = p[i] + si; }
+  ${PARAM}
+  if (gi > 0.0) { p0 = p0 - si; } else if (gi < 0.0) { p0 = p0 + si; }
+  p[i] = p0;
   prev[i] = gi;`,
   },
 };
