@@ -22,13 +22,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PARTITION_FORMAT, checkSavedState, stateFromJSON, stateToJSON, type OptimizerStateDict, type PartitionStateDict } from 'nesterov';
+import { PARTITION_FORMAT, WRAPPER_STATE_FORMAT, checkSavedState, stateFromJSON, stateToJSON, type OptimizerStateDict, type PartitionStateDict, type SavedState, type WrapperStateDict } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
 import { z } from 'zod';
 import { Network } from './nn/network.ts';
 import { IMAGE_SIZE, type Digits } from './data.ts';
 import { writeErrorOf } from './files.ts';
-import { OPTIMIZERS } from './optimizers.ts';
+import { runOptimizer } from './train.ts';
 import type { Checkpoint, RunIdentity, TrainConfig } from './types.ts';
 
 export const CHECKPOINT_FORMAT = 'nesterov/main-job-checkpoint';
@@ -83,23 +83,33 @@ export function checkpointPath(folder: string, name: string): string {
   return join(folder, 'checkpoints', `${name}.json`);
 }
 
-function isPartitionState(state: Checkpoint['optimizer']): state is PartitionStateDict {
+function isPartitionState(state: unknown): state is PartitionStateDict {
   return (state as Partial<PartitionStateDict>).format === PARTITION_FORMAT;
 }
 
+function isWrapperState(state: unknown): state is WrapperStateDict {
+  return (state as Partial<WrapperStateDict>).format === WRAPPER_STATE_FORMAT;
+}
+
 /**
- * The optimizer field's text: stateToJSON's for one optimizer; for a partition (muon)
+ * The optimizer field's text: stateToJSON's for one optimizer, and for the EMA wrapper
+ * of --ema (the whole tree, the inner state in it); for a partition (muon)
  * `{"format":"nesterov/partition-state","members":{KEY: stateToJSON text, ...}}`, so
  * every member's state keeps the checksum and validation of the library's format.
  */
 function optimizerStateToText(state: Checkpoint['optimizer']): string {
-  if (!isPartitionState(state)) return stateToJSON(state);
+  if (!isPartitionState(state)) return stateToJSON(state as SavedState);
   return JSON.stringify({ format: state.format, members: Object.fromEntries(Object.entries(state.members).map(([key, member]) => [key, stateToJSON(member)])) });
 }
 
 /** The inverse of optimizerStateToText; throws (a one-line message) for anything else. */
 function optimizerStateFromText(text: string): Checkpoint['optimizer'] {
-  if (!text.startsWith(`{"format":"${PARTITION_FORMAT}"`)) return stateFromJSON(text);
+  if (!text.startsWith(`{"format":"${PARTITION_FORMAT}"`)) {
+    const state = stateFromJSON<SavedState>(text);
+    // A run's state is one optimizer's, or (--ema) the EMA wrapper's around one or a partition.
+    if (isPartitionState(state)) throw new Error('a partition state is {"format":"nesterov/partition-state","members":{KEY: state text, ...}}');
+    return state as Checkpoint['optimizer'];
+  }
   const parsed = JSON.parse(text) as { format?: unknown; members?: unknown };
   const members = parsed.members;
   if (members === null || typeof members !== 'object' || Array.isArray(members) || Object.keys(parsed).length !== 2) {
@@ -133,6 +143,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
       losses: checkpoint.losses,
       testAccuracy: checkpoint.testAccuracy,
       evalLoss: checkpoint.evalLoss,
+      ...(checkpoint.ema ? { ema: checkpoint.ema } : {}),
       seconds: checkpoint.seconds,
       optimizerSeconds: checkpoint.optimizerSeconds,
       finished: checkpoint.finished,
@@ -169,6 +180,7 @@ const BODY = z.strictObject({
     seed: count,
     hidden: z.array(z.int().min(1)).min(1),
     validation: z.int().min(1).optional(),
+    ema: z.number().min(0).lt(1).optional(),
   }),
   epoch: count,
   step: count,
@@ -180,6 +192,8 @@ const BODY = z.strictObject({
   testAccuracy: z.array(fraction),
   // Absent in checkpoints written before --tune; a search run's checkpoint needs it.
   evalLoss: z.array(z.number().min(0)).optional(),
+  // --ema: the averaged weights' curves.
+  ema: z.strictObject({ decay: z.number().min(0).lt(1), testAccuracy: z.array(fraction), evalLoss: z.array(z.number().min(0)) }).optional(),
   seconds: z.number().min(0),
   optimizerSeconds: z.number().min(0),
   finished: z.boolean(),
@@ -296,7 +310,7 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
     fail('made on other digits than this run trains and tests on (another --seed splits the embedded digits otherwise; or other --data or --digits): use the same flags, or another --out');
   }
   const config = record.config;
-  for (const key of ['optimizer', 'lr', 'epochs', 'batch', 'seed', 'validation'] as const) {
+  for (const key of ['optimizer', 'lr', 'epochs', 'batch', 'seed', 'validation', 'ema'] as const) {
     if (config[key] !== expected[key]) {
       fail(`made with ${key} ${JSON.stringify(config[key]) ?? 'none'}, this run has ${JSON.stringify(expected[key]) ?? 'none'} (use the same flags, or another --out)`);
     }
@@ -326,6 +340,13 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
   if (record.testAccuracy.length !== epoch) field('testAccuracy', record.testAccuracy, `the checkpoint is after ${epoch} epochs`);
   if (record.evalLoss === undefined && expected.validation !== undefined) field('evalLoss', undefined, 'a run of the learning-rate search records its validation loss');
   if (record.evalLoss !== undefined && record.evalLoss.length !== epoch) field('evalLoss', record.evalLoss, `the checkpoint is after ${epoch} epochs`);
+  // --ema: the averaged weights are evaluated after every epoch, at the run's decay.
+  if ((record.ema === undefined) !== (expected.ema === undefined)) field('ema', record.ema, expected.ema === undefined ? 'this run has no --ema' : `this run evaluates the EMA (decay ${expected.ema}) after every epoch`);
+  if (record.ema !== undefined) {
+    if (record.ema.decay !== expected.ema) field('ema.decay', record.ema.decay, `this run has --ema ${expected.ema}`);
+    if (record.ema.testAccuracy.length !== epoch) field('ema.testAccuracy', record.ema.testAccuracy, `the checkpoint is after ${epoch} epochs`);
+    if (record.ema.evalLoss.length !== epoch) field('ema.evalLoss', record.ema.evalLoss, `the checkpoint is after ${epoch} epochs`);
+  }
   if (record.rng.every((word) => word === 0)) field('rng', record.rng, 'an all-zero state is not a state of the generator');
 
   const indicesBytes = Buffer.from(record.indices, 'base64');
@@ -350,13 +371,30 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
     // A diverged run never steps again, and its state may hold the overflow the failed
     // step wrote, which an optimizer refuses to load (it would write NaN into the
     // params): its shape is checked, and the run is reported as it stopped.
-    if (diverged === undefined) OPTIMIZERS[expected.optimizer]!.make(expected.lr).loadStateDict(optimizer);
+    if (diverged === undefined) runOptimizer(expected).optimizer.loadStateDict(optimizer);
     else checkSavedState(optimizer);
+    if (isWrapperState(optimizer) !== (expected.ema !== undefined)) throw new Error(expected.ema === undefined ? 'the state of an EMA wrapper, and this run has no --ema' : `this run has --ema ${expected.ema}: its state is an EMA wrapper's`);
   } catch (error) {
     return fail(`field 'optimizer': ${(error as Error).message.split('\n')[0]}`);
   }
+  // --ema: the wrapper has taken as many steps, and averaged each parameter of the network.
+  let innerState: OptimizerStateDict | PartitionStateDict;
+  let innerWhere = 'optimizer';
+  if (isWrapperState(optimizer)) {
+    const steps = optimizer.counters.steps!;
+    if (!stepsTaken.includes(steps)) field('optimizer.counters.steps', steps, `the checkpoint is after ${done} steps${diverged === undefined ? '' : ` (or ${done + 1}: the step that failed)`}`);
+    for (const [name, average] of Object.entries(optimizer.buffers)) {
+      const length = shapes.get(name);
+      if (length === undefined) field('optimizer.buffers', name, `this network's parameters are ${[...shapes.keys()].join(', ')}`);
+      if (average.length !== length || !(average instanceof Float32Array)) field(`optimizer.buffers.${name}`, `${average.constructor.name} x ${average.length}`, `this network's ${name} is float32 x ${length}`);
+    }
+    innerState = optimizer.inner as OptimizerStateDict | PartitionStateDict;
+    innerWhere = 'optimizer.inner';
+  } else {
+    innerState = optimizer;
+  }
   // A partition (muon): every member has stepped every step, each on its own parameters.
-  const states: [string, OptimizerStateDict][] = isPartitionState(optimizer) ? Object.entries(optimizer.members).map(([key, state]) => [`optimizer.members.${key}`, state]) : [['optimizer', optimizer]];
+  const states: [string, OptimizerStateDict][] = isPartitionState(innerState) ? Object.entries(innerState.members).map(([key, state]) => [`${innerWhere}.members.${key}`, state]) : [[innerWhere, innerState]];
   for (const [where, state] of states) {
     if (!stepsTaken.includes(state.stepCount)) field(`${where}.stepCount`, state.stepCount, `the checkpoint is after ${done} steps${diverged === undefined ? '' : ` (or ${done + 1}: the step that failed)`}`);
     for (const [name, param] of Object.entries(state.params)) {
@@ -380,6 +418,7 @@ export function loadCheckpoint(path: string, expected: TrainConfig, trainingDigi
     losses: record.losses,
     testAccuracy: record.testAccuracy,
     evalLoss: record.evalLoss ?? new Array<number>(epoch).fill(NaN),
+    ...(record.ema === undefined ? {} : { ema: record.ema }),
     seconds: record.seconds,
     optimizerSeconds: record.optimizerSeconds,
     finished: record.finished,

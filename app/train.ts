@@ -3,23 +3,35 @@
  * initialisation, mini-batches in a seeded order, one optimizer. The same seed gives
  * every optimizer the same initial weights and the same batches, so curves compare.
  */
-import { UpdateError } from 'nesterov';
+import { EMA, UpdateError } from 'nesterov';
 import { Network } from './nn/network.ts';
 import { Rng } from './nn/rng.ts';
 import type { Digits } from './data.ts';
 import { IMAGE_SIZE } from './data.ts';
 import { OPTIMIZERS } from './optimizers.ts';
 import { dataFor } from './tune.ts';
-import type { Checkpoint, CheckpointOptions, Divergence, Progress, TrainConfig, TrainResult } from './types.ts';
+import type { Checkpoint, CheckpointOptions, Divergence, EmaCurves, Progress, TrainConfig, TrainResult } from './types.ts';
+import type { RunOptimizer } from './optimizers.ts';
 
 export type { CheckpointOptions, Progress, TrainConfig, TrainResult } from './types.ts';
 
+/**
+ * The optimizer a run steps: the entry's, or with `ema` the library's EMA wrapper around
+ * it (its state dict then holds the averages and the inner state). Checkpoints are loaded
+ * into the same.
+ */
+export function runOptimizer(config: Pick<TrainConfig, 'optimizer' | 'lr' | 'ema'>): { optimizer: RunOptimizer; inner: RunOptimizer; ema: EMA | undefined } {
+  const inner = OPTIMIZERS[config.optimizer]!.make(config.lr);
+  if (config.ema === undefined) return { optimizer: inner, inner, ema: undefined };
+  const ema = new EMA(inner as ConstructorParameters<typeof EMA>[0], { decay: config.ema });
+  return { optimizer: ema, inner, ema };
+}
+
 export function train(config: TrainConfig, data: { train: Digits; test: Digits }, progress: Progress, checkpoints?: CheckpointOptions): TrainResult {
-  const entry = OPTIMIZERS[config.optimizer]!;
   const net = new Network({ inputSize: IMAGE_SIZE, hiddenSizes: config.hidden, outputSize: 10 });
   net.initialize(new Rng(config.seed));
   const order = new Rng(config.seed + 1);
-  const optimizer = entry.make(config.lr);
+  const { optimizer, inner, ema } = runOptimizer(config);
   // A search run gets the training digits only (fit / validation), never data.test.
   const { train: trainSet, test } = dataFor(config, data);
   const batch = config.batch;
@@ -30,6 +42,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
   let losses: number[] = [];
   let testAccuracy: number[] = [];
   let evalLoss: number[] = [];
+  let emaCurves: EmaCurves | undefined = ema === undefined ? undefined : { decay: ema.decay, testAccuracy: [], evalLoss: [] };
   let optimizerTime = 0;
   let secondsBefore = 0;
   let firstEpoch = 0;
@@ -49,6 +62,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     losses = resume.losses.slice();
     testAccuracy = resume.testAccuracy.slice();
     evalLoss = resume.evalLoss.slice();
+    if (emaCurves !== undefined) emaCurves = { decay: emaCurves.decay, testAccuracy: resume.ema!.testAccuracy.slice(), evalLoss: resume.ema!.evalLoss.slice() };
     secondsBefore = resume.seconds;
     optimizerTime = resume.optimizerSeconds * 1000;
     firstEpoch = resume.epoch;
@@ -68,6 +82,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     losses: losses.slice(),
     testAccuracy: testAccuracy.slice(),
     evalLoss: evalLoss.slice(),
+    ...(emaCurves ? { ema: { decay: emaCurves.decay, testAccuracy: emaCurves.testAccuracy.slice(), evalLoss: emaCurves.evalLoss.slice() } } : {}),
     seconds: secondsBefore + (performance.now() - start) / 1000,
     optimizerSeconds: optimizerTime / 1000,
     finished,
@@ -107,11 +122,21 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     }
     // Schedule-Free evaluates at x (the average) and trains at y: the parameters move to x
     // for the evaluation and back before the checkpoint, which is so always in train mode.
-    optimizer.eval?.(net.store.params);
+    inner.eval?.(net.store.params);
     const evaluation = net.evaluate(test.images, test.labels, 0, test.count);
-    optimizer.train?.(net.store.params);
+    inner.train?.(net.store.params);
     testAccuracy.push(evaluation.accuracy);
     evalLoss.push(evaluation.loss);
+    // The averaged weights, swapped in for their evaluation and back, bit for bit. For
+    // schedulefree-adamw they are the average of y, the weights it steps (EMA averages
+    // the params after each update).
+    if (ema !== undefined && emaCurves !== undefined) {
+      ema.swap(net.store.params);
+      const averaged = net.evaluate(test.images, test.labels, 0, test.count);
+      ema.swap(net.store.params);
+      emaCurves.testAccuracy.push(averaged.accuracy);
+      emaCurves.evalLoss.push(averaged.loss);
+    }
     if (checkpoints && checkpoints.every > 0) checkpoints.save(snapshot(checkpoints.identity, epoch + 1, 0, epoch + 1 === config.epochs));
   }
   const seconds = secondsBefore + (performance.now() - start) / 1000;
@@ -129,6 +154,7 @@ export function train(config: TrainConfig, data: { train: Digits; test: Digits }
     optimizerSeconds: optimizerTime / 1000,
     steps: losses.length,
     samplesPerSecond: (losses.length * batch) / seconds,
+    ...(emaCurves ? { ema: emaCurves } : {}),
     ...stopped,
   };
 }

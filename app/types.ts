@@ -3,7 +3,7 @@
  * checkpoint), in a module of their own so that train.ts and checkpoint.ts, which both
  * need them, do not import each other.
  */
-import type { OptimizerStateDict, PartitionStateDict } from 'nesterov';
+import type { OptimizerStateDict, PartitionStateDict, WrapperStateDict } from 'nesterov';
 
 export interface TrainConfig {
   optimizer: string;
@@ -18,6 +18,11 @@ export interface TrainConfig {
    * never reads the test set (see dataFor in tune.ts).
    */
   validation?: number;
+  /**
+   * Set with --ema: the decay of an exponential moving average of the weights (the
+   * library's EMA wrapper around the optimizer), evaluated after each epoch beside them.
+   */
+  ema?: number;
 }
 
 /** Where a run stopped because an optimizer step overflowed (the optimizer threw an UpdateError). */
@@ -46,6 +51,15 @@ export interface TrainResult {
   samplesPerSecond: number;
   /** Set when the run diverged: it stopped there; the curves hold the epochs and steps before it. */
   diverged?: Divergence;
+  /** With --ema: the averaged weights' accuracy and loss on the same evaluation set after each epoch. */
+  ema?: EmaCurves;
+}
+
+/** The evaluation of a run's averaged weights (--ema), after each epoch. */
+export interface EmaCurves {
+  decay: number;
+  testAccuracy: number[];
+  evalLoss: number[];
 }
 
 export type Progress = (epoch: number, step: number, stepsPerEpoch: number, loss: number) => void;
@@ -76,11 +90,13 @@ export interface Checkpoint extends RunIdentity {
   rng: number[];
   indices: Uint32Array;
   params: Float32Array;
-  /** One optimizer's state, or a partition's (muon: Muon's and AdamW's). */
-  optimizer: OptimizerStateDict | PartitionStateDict;
+  /** One optimizer's state, or a partition's (muon: Muon's and AdamW's); with --ema, the EMA wrapper's around either. */
+  optimizer: OptimizerStateDict | PartitionStateDict | WrapperStateDict;
   losses: number[];
   testAccuracy: number[];
   evalLoss: number[];
+  /** With --ema: the averaged weights' curves so far. */
+  ema?: EmaCurves;
   seconds: number;
   optimizerSeconds: number;
   /** True at the end of the last epoch, and for a run that diverged (it does not go on). */
@@ -130,5 +146,9 @@ export interface RunGroup {
   /** Over the runs that did not diverge; null when every run diverged. */
   testAccuracy: Stats | null;
   trainLoss: Stats | null;
+  /** With --ema: the final test accuracy of the averaged weights, over the same runs. */
+  emaTestAccuracy?: Stats | null;
   search?: SearchSummary;
+  /** Under --tune, set for a learning-rate-free optimizer: its rate was not searched (it trains at its lr, 1 by default). */
+  learningRateFree?: boolean;
 }

@@ -4,19 +4,21 @@
 
 // @ts-nocheck: AssemblyScript
 
-// adadelta(p, g, sq, acc, n, s): step, rho, eps, sign, wd
+// adadelta(p, g, sq, acc, n, s): step, rho, eps, sign, wd, shrink
 export const ADADELTA_STEP: usize = 0;
 export const ADADELTA_RHO: usize = 8;
 export const ADADELTA_EPS: usize = 16;
 export const ADADELTA_SIGN: usize = 24;
 export const ADADELTA_WD: usize = 32;
+export const ADADELTA_SHRINK: usize = 40;
 
-// adagrad(p, g, h, n, s): negativeStep, eps, book, sign, wd
+// adagrad(p, g, h, n, s): negativeStep, eps, book, sign, wd, shrink
 export const ADAGRAD_NEGATIVE_STEP: usize = 0;
 export const ADAGRAD_EPS: usize = 8;
 export const ADAGRAD_BOOK: usize = 16;
 export const ADAGRAD_SIGN: usize = 24;
 export const ADAGRAD_WD: usize = 32;
+export const ADAGRAD_SHRINK: usize = 40;
 
 // adam(p, g, m, v, vmax, n, s): negativeStepSize, bc2sqrt, beta1, beta2, eps, amsgrad, shrink, sign, wd
 export const ADAM_NEGATIVE_STEP_SIZE: usize = 0;
@@ -38,13 +40,14 @@ export const ADAM_BOOK_SHRINK: usize = 32;
 export const ADAM_BOOK_SIGN: usize = 40;
 export const ADAM_BOOK_WD: usize = 48;
 
-// adamax(p, g, m, u, n, s): step, beta1, beta2, eps, sign, wd
+// adamax(p, g, m, u, n, s): step, beta1, beta2, eps, sign, wd, shrink
 export const ADAMAX_STEP: usize = 0;
 export const ADAMAX_BETA1: usize = 8;
 export const ADAMAX_BETA2: usize = 16;
 export const ADAMAX_EPS: usize = 24;
 export const ADAMAX_SIGN: usize = 32;
 export const ADAMAX_WD: usize = 40;
+export const ADAMAX_SHRINK: usize = 48;
 
 // adan(p, g, m, v, sq, prev, n, s): mStep, vStep, rootEps, eps, beta1, beta2, beta3, first, shrink, sign
 export const ADAN_M_STEP: usize = 0;
@@ -57,6 +60,30 @@ export const ADAN_BETA3: usize = 48;
 export const ADAN_FIRST: usize = 56;
 export const ADAN_SHRINK: usize = 64;
 export const ADAN_SIGN: usize = 72;
+
+// dadaptApply(p, m, v, n, s): sign, beta1, beta2, sqrtBeta2, dlr, eps, wd, dot, l1, bc
+export const DADAPT_APPLY_SIGN: usize = 0;
+export const DADAPT_APPLY_BETA1: usize = 8;
+export const DADAPT_APPLY_BETA2: usize = 16;
+export const DADAPT_APPLY_SQRT_BETA2: usize = 24;
+export const DADAPT_APPLY_DLR: usize = 32;
+export const DADAPT_APPLY_EPS: usize = 40;
+export const DADAPT_APPLY_WD: usize = 48;
+export const DADAPT_APPLY_DOT: usize = 56;
+export const DADAPT_APPLY_L1: usize = 64;
+export const DADAPT_APPLY_BC: usize = 72;
+
+// dadaptMoments(g, m, v, sum, n, s): sign, beta1, beta2, sqrtBeta2, dlr, eps, wd, dot, l1, bc
+export const DADAPT_MOMENTS_SIGN: usize = 0;
+export const DADAPT_MOMENTS_BETA1: usize = 8;
+export const DADAPT_MOMENTS_BETA2: usize = 16;
+export const DADAPT_MOMENTS_SQRT_BETA2: usize = 24;
+export const DADAPT_MOMENTS_DLR: usize = 32;
+export const DADAPT_MOMENTS_EPS: usize = 40;
+export const DADAPT_MOMENTS_WD: usize = 48;
+export const DADAPT_MOMENTS_DOT: usize = 56;
+export const DADAPT_MOMENTS_L1: usize = 64;
+export const DADAPT_MOMENTS_BC: usize = 72;
 
 // lambApply(p, m, v, n, s): beta1, beta2, bias1, bias2, sign, eps, wd, step, paramSquares, updateSquares
 export const LAMB_APPLY_BETA1: usize = 0;
@@ -89,20 +116,22 @@ export const LION_BETA2: usize = 16;
 export const LION_SIGN: usize = 24;
 export const LION_DECAY: usize = 32;
 
-// momentumClassic(p, g, v, n, s): lr, mu, sign, wd
+// momentumClassic(p, g, v, n, s): lr, mu, sign, wd, shrink
 export const MOMENTUM_CLASSIC_LR: usize = 0;
 export const MOMENTUM_CLASSIC_MU: usize = 8;
 export const MOMENTUM_CLASSIC_SIGN: usize = 16;
 export const MOMENTUM_CLASSIC_WD: usize = 24;
+export const MOMENTUM_CLASSIC_SHRINK: usize = 32;
 
-// momentumPytorch(p, g, b, n, s): lr, keep, take, sign, wd
+// momentumPytorch(p, g, b, n, s): lr, keep, take, sign, wd, shrink
 export const MOMENTUM_PYTORCH_LR: usize = 0;
 export const MOMENTUM_PYTORCH_KEEP: usize = 8;
 export const MOMENTUM_PYTORCH_TAKE: usize = 16;
 export const MOMENTUM_PYTORCH_SIGN: usize = 24;
 export const MOMENTUM_PYTORCH_WD: usize = 32;
+export const MOMENTUM_PYTORCH_SHRINK: usize = 40;
 
-// nadam(p, g, m, v, n, s): gradStep, avgStep, bc2sqrt, beta1, beta2, eps, sign, wd
+// nadam(p, g, m, v, n, s): gradStep, avgStep, bc2sqrt, beta1, beta2, eps, sign, wd, shrink
 export const NADAM_GRAD_STEP: usize = 0;
 export const NADAM_AVG_STEP: usize = 8;
 export const NADAM_BC2SQRT: usize = 16;
@@ -111,28 +140,60 @@ export const NADAM_BETA2: usize = 32;
 export const NADAM_EPS: usize = 40;
 export const NADAM_SIGN: usize = 48;
 export const NADAM_WD: usize = 56;
+export const NADAM_SHRINK: usize = 64;
 
-// nesterovBook(p, g, v, n, s): lr, mu, sign, wd
+// nesterovBook(p, g, v, n, s): lr, mu, sign, wd, shrink
 export const NESTEROV_BOOK_LR: usize = 0;
 export const NESTEROV_BOOK_MU: usize = 8;
 export const NESTEROV_BOOK_SIGN: usize = 16;
 export const NESTEROV_BOOK_WD: usize = 24;
+export const NESTEROV_BOOK_SHRINK: usize = 32;
 
-// nesterovNag(p, g, v, n, s): lr, mu, sign, wd
+// nesterovNag(p, g, v, n, s): lr, mu, sign, wd, shrink
 export const NESTEROV_NAG_LR: usize = 0;
 export const NESTEROV_NAG_MU: usize = 8;
 export const NESTEROV_NAG_SIGN: usize = 16;
 export const NESTEROV_NAG_WD: usize = 24;
+export const NESTEROV_NAG_SHRINK: usize = 32;
 
-// nesterovPytorch(p, g, b, n, s): lr, mu, keep, take, sign, wd
+// nesterovPytorch(p, g, b, n, s): lr, mu, keep, take, sign, wd, shrink
 export const NESTEROV_PYTORCH_LR: usize = 0;
 export const NESTEROV_PYTORCH_MU: usize = 8;
 export const NESTEROV_PYTORCH_KEEP: usize = 16;
 export const NESTEROV_PYTORCH_TAKE: usize = 24;
 export const NESTEROV_PYTORCH_SIGN: usize = 32;
 export const NESTEROV_PYTORCH_WD: usize = 40;
+export const NESTEROV_PYTORCH_SHRINK: usize = 48;
 
-// qhadam(p, g, m, v, n, s): gradStep, avgStep, gradSq, avgSq, beta1, beta2, eps, sign, wd
+// prodigyApply(p, m, v, n, s): sign, d, beta1, beta2, beta3, sScale, dlr, wd, epsD, dot, l1, bc
+export const PRODIGY_APPLY_SIGN: usize = 0;
+export const PRODIGY_APPLY_D: usize = 8;
+export const PRODIGY_APPLY_BETA1: usize = 16;
+export const PRODIGY_APPLY_BETA2: usize = 24;
+export const PRODIGY_APPLY_BETA3: usize = 32;
+export const PRODIGY_APPLY_S_SCALE: usize = 40;
+export const PRODIGY_APPLY_DLR: usize = 48;
+export const PRODIGY_APPLY_WD: usize = 56;
+export const PRODIGY_APPLY_EPS_D: usize = 64;
+export const PRODIGY_APPLY_DOT: usize = 72;
+export const PRODIGY_APPLY_L1: usize = 80;
+export const PRODIGY_APPLY_BC: usize = 88;
+
+// prodigyMoments(g, m, v, sum, n, s): sign, d, beta1, beta2, beta3, sScale, dlr, wd, epsD, dot, l1, bc
+export const PRODIGY_MOMENTS_SIGN: usize = 0;
+export const PRODIGY_MOMENTS_D: usize = 8;
+export const PRODIGY_MOMENTS_BETA1: usize = 16;
+export const PRODIGY_MOMENTS_BETA2: usize = 24;
+export const PRODIGY_MOMENTS_BETA3: usize = 32;
+export const PRODIGY_MOMENTS_S_SCALE: usize = 40;
+export const PRODIGY_MOMENTS_DLR: usize = 48;
+export const PRODIGY_MOMENTS_WD: usize = 56;
+export const PRODIGY_MOMENTS_EPS_D: usize = 64;
+export const PRODIGY_MOMENTS_DOT: usize = 72;
+export const PRODIGY_MOMENTS_L1: usize = 80;
+export const PRODIGY_MOMENTS_BC: usize = 88;
+
+// qhadam(p, g, m, v, n, s): gradStep, avgStep, gradSq, avgSq, beta1, beta2, eps, sign, wd, shrink
 export const QHADAM_GRAD_STEP: usize = 0;
 export const QHADAM_AVG_STEP: usize = 8;
 export const QHADAM_GRAD_SQ: usize = 16;
@@ -142,15 +203,17 @@ export const QHADAM_BETA2: usize = 40;
 export const QHADAM_EPS: usize = 48;
 export const QHADAM_SIGN: usize = 56;
 export const QHADAM_WD: usize = 64;
+export const QHADAM_SHRINK: usize = 72;
 
-// qhm(p, g, b, n, s): lr, beta, nu, sign, wd
+// qhm(p, g, b, n, s): lr, beta, nu, sign, wd, shrink
 export const QHM_LR: usize = 0;
 export const QHM_BETA: usize = 8;
 export const QHM_NU: usize = 16;
 export const QHM_SIGN: usize = 24;
 export const QHM_WD: usize = 32;
+export const QHM_SHRINK: usize = 40;
 
-// radam(p, g, m, v, n, s): step, beta1, beta2, eps, rectified, sign, wd
+// radam(p, g, m, v, n, s): step, beta1, beta2, eps, rectified, sign, wd, shrink
 export const RADAM_STEP: usize = 0;
 export const RADAM_BETA1: usize = 8;
 export const RADAM_BETA2: usize = 16;
@@ -158,8 +221,9 @@ export const RADAM_EPS: usize = 24;
 export const RADAM_RECTIFIED: usize = 32;
 export const RADAM_SIGN: usize = 40;
 export const RADAM_WD: usize = 48;
+export const RADAM_SHRINK: usize = 56;
 
-// rmsprop(p, g, sq, ga, buf, n, s): lr, alpha, eps, mu, centered, useMomentum, sign, wd
+// rmsprop(p, g, sq, ga, buf, n, s): lr, alpha, eps, mu, centered, useMomentum, sign, wd, shrink
 export const RMSPROP_LR: usize = 0;
 export const RMSPROP_ALPHA: usize = 8;
 export const RMSPROP_EPS: usize = 16;
@@ -168,14 +232,16 @@ export const RMSPROP_CENTERED: usize = 32;
 export const RMSPROP_USE_MOMENTUM: usize = 40;
 export const RMSPROP_SIGN: usize = 48;
 export const RMSPROP_WD: usize = 56;
+export const RMSPROP_SHRINK: usize = 64;
 
-// rprop(p, g, prev, stepSize, n, s): etaMinus, etaPlus, stepSizeMin, stepSizeMax, sign, wd
+// rprop(p, g, prev, stepSize, n, s): etaMinus, etaPlus, stepSizeMin, stepSizeMax, sign, wd, shrink
 export const RPROP_ETA_MINUS: usize = 0;
 export const RPROP_ETA_PLUS: usize = 8;
 export const RPROP_STEP_SIZE_MIN: usize = 16;
 export const RPROP_STEP_SIZE_MAX: usize = 24;
 export const RPROP_SIGN: usize = 32;
 export const RPROP_WD: usize = 40;
+export const RPROP_SHRINK: usize = 48;
 
 // scheduleFreeAdamw(p, g, z, v, n, s): c, yStep, zStep, wd, sign, first, beta2, bc2, eps
 export const SCHEDULE_FREE_ADAMW_C: usize = 0;
@@ -199,7 +265,8 @@ export const SCHEDULE_FREE_SGD_WD: usize = 24;
 export const SCHEDULE_FREE_SGD_SIGN: usize = 32;
 export const SCHEDULE_FREE_SGD_FIRST: usize = 40;
 
-// sgd(p, g, n, s): lr, sign, wd
+// sgd(p, g, n, s): lr, sign, wd, shrink
 export const SGD_LR: usize = 0;
 export const SGD_SIGN: usize = 8;
 export const SGD_WD: usize = 16;
+export const SGD_SHRINK: usize = 24;

@@ -153,3 +153,83 @@ export function newtonSchulz(x: usize, t: usize, aa: usize, bm: usize, rows: i32
   }
   return from;
 }
+
+/**
+ * out (m x n) = (accumulate ? out : 0) + A B: the main job's network (app/nn/network.ts)
+ * runs its forward and backward products here. A (m x k) is read at a + i aRow + p aCol
+ * (bytes), so the same kernel takes X, X^T or a delta matrix without a transposing copy;
+ * B (k x n) and out are row-major with row stride n. m and n multiples of 4. Tiles as
+ * nsApply's: 4 rows by 16 (then 4) columns of accumulators, the sum over p in order.
+ * A step p whose four values of A are all zero is skipped: ReLU outputs and MNIST
+ * backgrounds are mostly zero, and adding 0 b to a finite sum changes nothing (the
+ * network's JS loops skip the same terms).
+ */
+export function matmul(a: usize, aRow: i32, aCol: i32, b: usize, m: i32, k: i32, n: i32, out: usize, accumulate: i32): void {
+  const rowBytes = <usize>n << 2;
+  const wide = <usize>(n & ~15) << 2;
+  const rowStep = <usize>aRow;
+  const colStep = <usize>aCol;
+  const zero = f32x4.splat(0);
+  for (let t: usize = 0; t < wide; t += 64) {
+    for (let i = 0; i < m; i += 4) {
+      const o0 = out + <usize>i * rowBytes + t, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+      let c00 = zero, c01 = zero, c02 = zero, c03 = zero;
+      let c10 = zero, c11 = zero, c12 = zero, c13 = zero;
+      let c20 = zero, c21 = zero, c22 = zero, c23 = zero;
+      let c30 = zero, c31 = zero, c32 = zero, c33 = zero;
+      if (accumulate != 0) {
+        c00 = v128.load(o0); c01 = v128.load(o0, 16); c02 = v128.load(o0, 32); c03 = v128.load(o0, 48);
+        c10 = v128.load(o1); c11 = v128.load(o1, 16); c12 = v128.load(o1, 32); c13 = v128.load(o1, 48);
+        c20 = v128.load(o2); c21 = v128.load(o2, 16); c22 = v128.load(o2, 32); c23 = v128.load(o2, 48);
+        c30 = v128.load(o3); c31 = v128.load(o3, 16); c32 = v128.load(o3, 32); c33 = v128.load(o3, 48);
+      }
+      let a0 = a + <usize>i * rowStep;
+      let bk = b + t;
+      for (let p = 0; p < k; p++) {
+        const s0 = load<f32>(a0), s1 = load<f32>(a0 + rowStep), s2 = load<f32>(a0 + 2 * rowStep), s3 = load<f32>(a0 + 3 * rowStep);
+        if (((reinterpret<u32>(s0) | reinterpret<u32>(s1) | reinterpret<u32>(s2) | reinterpret<u32>(s3)) << 1) != 0) {
+          const x0 = v128.load(bk), x1 = v128.load(bk, 16), x2 = v128.load(bk, 32), x3 = v128.load(bk, 48);
+          const e0 = f32x4.splat(s0), e1 = f32x4.splat(s1), e2 = f32x4.splat(s2), e3 = f32x4.splat(s3);
+          c00 = f32x4.add(c00, f32x4.mul(e0, x0)); c01 = f32x4.add(c01, f32x4.mul(e0, x1));
+          c02 = f32x4.add(c02, f32x4.mul(e0, x2)); c03 = f32x4.add(c03, f32x4.mul(e0, x3));
+          c10 = f32x4.add(c10, f32x4.mul(e1, x0)); c11 = f32x4.add(c11, f32x4.mul(e1, x1));
+          c12 = f32x4.add(c12, f32x4.mul(e1, x2)); c13 = f32x4.add(c13, f32x4.mul(e1, x3));
+          c20 = f32x4.add(c20, f32x4.mul(e2, x0)); c21 = f32x4.add(c21, f32x4.mul(e2, x1));
+          c22 = f32x4.add(c22, f32x4.mul(e2, x2)); c23 = f32x4.add(c23, f32x4.mul(e2, x3));
+          c30 = f32x4.add(c30, f32x4.mul(e3, x0)); c31 = f32x4.add(c31, f32x4.mul(e3, x1));
+          c32 = f32x4.add(c32, f32x4.mul(e3, x2)); c33 = f32x4.add(c33, f32x4.mul(e3, x3));
+        }
+        a0 += colStep;
+        bk += rowBytes;
+      }
+      v128.store(o0, c00); v128.store(o0, c01, 16); v128.store(o0, c02, 32); v128.store(o0, c03, 48);
+      v128.store(o1, c10); v128.store(o1, c11, 16); v128.store(o1, c12, 32); v128.store(o1, c13, 48);
+      v128.store(o2, c20); v128.store(o2, c21, 16); v128.store(o2, c22, 32); v128.store(o2, c23, 48);
+      v128.store(o3, c30); v128.store(o3, c31, 16); v128.store(o3, c32, 32); v128.store(o3, c33, 48);
+    }
+  }
+  for (let t: usize = wide; t < rowBytes; t += 16) {
+    for (let i = 0; i < m; i += 4) {
+      const o0 = out + <usize>i * rowBytes + t, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+      let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+      if (accumulate != 0) {
+        c0 = v128.load(o0); c1 = v128.load(o1); c2 = v128.load(o2); c3 = v128.load(o3);
+      }
+      let a0 = a + <usize>i * rowStep;
+      let bk = b + t;
+      for (let p = 0; p < k; p++) {
+        const s0 = load<f32>(a0), s1 = load<f32>(a0 + rowStep), s2 = load<f32>(a0 + 2 * rowStep), s3 = load<f32>(a0 + 3 * rowStep);
+        if (((reinterpret<u32>(s0) | reinterpret<u32>(s1) | reinterpret<u32>(s2) | reinterpret<u32>(s3)) << 1) != 0) {
+          const x0 = v128.load(bk);
+          c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(s0), x0));
+          c1 = f32x4.add(c1, f32x4.mul(f32x4.splat(s1), x0));
+          c2 = f32x4.add(c2, f32x4.mul(f32x4.splat(s2), x0));
+          c3 = f32x4.add(c3, f32x4.mul(f32x4.splat(s3), x0));
+        }
+        a0 += colStep;
+        bk += rowBytes;
+      }
+      v128.store(o0, c0); v128.store(o1, c1); v128.store(o2, c2); v128.store(o3, c3);
+    }
+  }
+}

@@ -12,7 +12,7 @@
 // or 1), rounded to f32 here, once. Scalars travel through memory rather than as
 // arguments because a double passed from JS to wasm is boxed whenever V8 does not
 // inline the call: an allocation per step. `sign` is -1 for maximize, else 1; `wd` the
-// coupled weight decay (0: off).
+// coupled weight decay (0: off); `shrink` the decoupled one's factor 1 - lr wd (1: off).
 //
 // Arithmetic is float32 throughout (as in PyTorch and numpy for float32 tensors); the
 // JS kernels compute in double and round on store, so the two differ by a few ulps.
@@ -46,6 +46,25 @@
   let gi = load<f32>(g) * sign;
   if (decay) gi += wd * load<f32>(p);
   return gi;
+}
+
+/**
+ * The parameter as the rule's step sees it: p, or p * shrink with decoupled weight decay
+ * (`decoupledWeightDecay`: p <- p (1 - lr wd) before the step). Folded into the load the
+ * step makes anyway, so the decay costs a multiply, not a second pass over memory; the
+ * flag is false for a factor of exactly 1, and the default path loads p as before.
+ */
+@inline export function param(p: usize, decoupled: bool, vshrink: v128): v128 {
+  let pi = v128.load(p);
+  if (decoupled) pi = f32x4.mul(pi, vshrink);
+  return pi;
+}
+
+/** `param` for one element (the scalar tail). */
+@inline export function param1(p: usize, decoupled: bool, shrink: f32): f32 {
+  let pi = load<f32>(p);
+  if (decoupled) pi *= shrink;
+  return pi;
 }
 
 /**

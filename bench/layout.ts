@@ -50,7 +50,7 @@ export function layoutRows(n = 16_000_000, rounds = 11): LayoutRow[] {
   for (const layout of ['aliased', 'skewed'] as const) {
     const [a, b, c, d] = [0, 1, 2, 3].map((region) => at(layout, region)) as [number, number, number, number];
     cells.push(
-      { kernel: 'Nesterov (nesterovNag: p, g, v)', layout, run: () => (write(nag, { lr: 0.01, mu: 0.9, sign: 1, wd: 0 }), k.nesterovNag(a, b, c, n, 0)) },
+      { kernel: 'Nesterov (nesterovNag: p, g, v)', layout, run: () => (write(nag, { lr: 0.01, mu: 0.9, sign: 1, wd: 0, shrink: 1 }), k.nesterovNag(a, b, c, n, 0)) },
       { kernel: 'Lion (lion: p, g, m)', layout, run: () => (write(lion, { lr: 1e-4, beta1: 0.9, beta2: 0.99, sign: 1, decay: 1 }), k.lion(a, b, c, n, 0)) },
       {
         kernel: 'Schedule-Free AdamW (scheduleFreeAdamw: p, g, z, v)',

@@ -6,13 +6,16 @@
  *    Nesterov with the true mu and heavy ball like sqrt(kappa), restart without mu close.
  * 2. f(x_k) - f* against k on a smooth convex least-squares problem with a singular
  *    Hessian, beside the bound 2 L ||x0 - x*||^2 / (k + 1)^2.
- * Writes out/rates.html (self-contained SVG) and prints the fitted slopes.
+ * 3. L-BFGS: evaluations of f and its gradient to ||g|| <= 1e-6 against optax's lbfgs and
+ *    the JavaScript minimizers fmin and numeric (bench/lbfgs.ts), as a markdown table.
+ * Writes out/rates.html (self-contained SVG) and prints the fitted slopes and the table.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { minimize, type MinimizeOptions } from 'nesterov';
 import { writeFileAtomicSync } from 'nesterov/node';
 import { lineChart } from '../app/report.ts';
+import { lbfgsComparison, lbfgsMarkdown } from './lbfgs.ts';
 import { logLogSlope as slope, quadratic, QUADRATIC_SIZE as N, singularLeastSquares } from '../test/convex.ts';
 
 const kappas = [10, 31.6, 100, 316, 1000, 3162, 10000];
@@ -44,6 +47,9 @@ const convex = [
   { name: 'bound 2L||x0-x*||^2/(k+1)^2', points: Array.from({ length: K + 1 }, (_, k) => [k + 1, (2 * L * distance2) / (k + 1) ** 2] as [number, number]) },
 ];
 
+const lbfgsTable = lbfgsMarkdown(lbfgsComparison());
+const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
 const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>nesterov: convergence rates</title>
 <style>body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; max-width: 900px; } svg text { font: 12px system-ui, sans-serif; } svg .title { font-weight: 600; }</style></head><body>
 <h1>Convergence rates of minimize</h1>
@@ -51,9 +57,12 @@ const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>
 ${lineChart('Iterations against the condition number', series, 'kappa', 'iterations to 1e-8', true, true)}
 <p>f(x_k) - f* on least squares with a singular Hessian (singular values 1 .. 1/400, rank 20 of ${N}), with step 1/L, beside Nesterov's bound.</p>
 ${lineChart('f(x_k) - f* against k', convex, 'k + 1', 'f - f*', true, true, ['bound 2L||x0-x*||^2/(k+1)^2'])}
+<h2>L-BFGS: evaluations of f and its gradient to ||g|| &lt;= 1e-6</h2>
+<pre>${escape(lbfgsTable)}</pre>
 </body></html>
 `;
 mkdirSync('out', { recursive: true });
 writeFileAtomicSync(join('out', 'rates.html'), html);
 console.log(slopes.join('\n'));
+console.log(`\nL-BFGS (memory 10): evaluations of f and its gradient to ||g|| <= 1e-6\n\n${lbfgsTable}\n`);
 console.log('wrote out/rates.html');

@@ -63,7 +63,12 @@ function traffic(rule: AnyUpdateRule, defaults: object): { reads: string[]; writ
 export const BENCH_RULES: readonly BenchRule[] = RULES.flatMap((entry): BenchRule[] => {
   const rule = entry.rule;
   if (rule === undefined || rule.stepWasm === undefined) return [];
-  const make = (backend: Backend, nonFinite: NonFinitePolicy) => entry.make({ backend, nonFinite }) as unknown as Steppable;
+  // The bench steps on a fixed gradient, a linear objective: the estimate of a rule with a
+  // global phase (Prodigy, D-Adaptation) rightly grows without bound there, and overflows
+  // float32 within a few hundred steps. lr 0 keeps it at its start, with the same
+  // arithmetic per element.
+  const fixed = rule.global === undefined ? {} : { lr: 0 };
+  const make = (backend: Backend, nonFinite: NonFinitePolicy) => entry.make({ backend, nonFinite, ...fixed }) as unknown as Steppable;
   const { torch, optax, tfjs } = entry.peers;
   return [
     {

@@ -51,6 +51,7 @@ import { startThreads, type ThreadPool } from '../src/node/threads.ts';
 import { bookAdamStep, bookNesterovStep } from './book.ts';
 import { layoutSection, type LayoutRow } from './layout.ts';
 import { muonSection, type MuonRow } from './muon.ts';
+import { stateSizeLines } from './adafactor.ts';
 import { benchKernels, writeScalars } from './kernels.ts';
 import { ADAM_KERNELS } from '../src/rules/adam.ts';
 import { LION } from '../src/rules/lion.ts';
@@ -304,7 +305,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
       const at = kernels.address;
       let step: () => void;
       if (rule.id === 'nesterov') {
-        writeScalars(kernels, NESTEROV_KERNELS.nag, { lr: 0.01, mu: 0.9, sign: 1, wd: 0 });
+        writeScalars(kernels, NESTEROV_KERNELS.nag, { lr: 0.01, mu: 0.9, sign: 1, wd: 0, shrink: 1 });
         const unchecked = benchKernels(store.memory as WebAssembly.Memory);
         step = detect ? () => k.nesterovNag(p, g, b0, n, at) : () => unchecked.nesterovNagUnchecked(p, g, b0, n, at);
       } else {
@@ -703,6 +704,7 @@ if (EXTRAS) {
     gc?.();
     extras[`heap growth over 10,000 Adam steps after 10,000 of warm-up (${label}), bytes`] = gc ? process.memoryUsage().heapUsed - before : 'run with --expose-gc';
   }
+  Object.assign(extras, stateSizeLines());
 }
 
 // ---------------------------------------------------------------------------------

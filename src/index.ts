@@ -6,11 +6,12 @@ export { RMSProp, rmspropRule, type RMSPropOptions, type RMSPropHyper, type RMSP
 export { Adam, adamRule, type AdamOptions, type AdamHyper, type AdamState, type AdamVariant } from './rules/adam.ts';
 export { AdamW, adamwRule, type AdamWOptions } from './rules/adamw.ts';
 export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState } from './rules/nadam.ts';
+export { NAdamW, nadamwRule, type NAdamWOptions } from './rules/nadamw.ts';
 export { ParamStore, type AnyParamStore, type ParamStoreOptions, type Shape, type StateSizer } from './store.ts';
 export { loadKernels, wasmSimdSupported, wasmUnavailableReason } from './wasm/kernels.ts';
 export { AUTO_MIN_ELEMENTS, threadSupport } from './threads.ts';
 export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher, type Schedulable } from './optimizer.ts';
-export type { CommonOptions, CommonHyper, RuleDescription, RuleState, UpdateRule, WeightDecayKind } from './rule.ts';
+export type { CommonOptions, CommonHyper, RuleDescription, RuleState, UpdateRule, GlobalPhase, WeightDecayKind } from './rule.ts';
 export type { OptimizerLike } from './contract.ts';
 export { RULES, registered, type AnyUpdateRule, type RegisteredOptimizer } from './rules/index.ts';
 export * from './schedules.ts';
@@ -45,6 +46,9 @@ export { Muon, NEWTON_SCHULZ_COEFFICIENTS, type MuonOptions, type MuonHyper, typ
 export { QHM, qhmRule, type QHMOptions, type QHMHyper, type QHMState } from './rules/qhm.ts';
 export { Adan, adanRule, type AdanOptions, type AdanHyper, type AdanState } from './rules/adan.ts';
 export { QHAdam, qhadamRule, type QHAdamOptions, type QHAdamHyper, type QHAdamState } from './rules/qhadam.ts';
+export { Prodigy, prodigyRule, type ProdigyOptions, type ProdigyHyper, type ProdigyState } from './rules/prodigy.ts';
+export { DAdaptAdamW, dadaptAdamwRule, type DAdaptAdamWOptions, type DAdaptAdamWHyper, type DAdaptAdamWState } from './rules/dadapt-adamw.ts';
+export { Adafactor, adafactorRule, type AdafactorOptions, type AdafactorHyper, type AdafactorState } from './rules/adafactor.ts';
 export { partition, PARTITION_FORMAT, type Assignment, type Partition, type PartitionMember, type PartitionStateDict } from './partition.ts';
 export { clipGradValue } from './grads.ts';
 export { EMA, SWA, type EMAOptions, type EMAWarmup, type SWAOptions } from './averaging.ts';

@@ -25,6 +25,9 @@
  *   is the prox of lambda ||x||_1, for the lasso). Its stopping measure is the gradient
  *   mapping L (y - x+).
  *
+ * - 'lbfgs': limited-memory BFGS with a strong-Wolfe line search (src/minimize/lbfgs.ts and
+ *   wolfe.ts); it needs no L, and refuses the options above that are about L and momentum.
+ *
  * Step size: the user's `L`, or when it is not known, backtracking (`lineSearch:
  * 'backtracking'`, the default then): start from `L` = 1 and double it until the
  * sufficient-decrease test f(x+) <= f(y) + g(y).(x+ - y) + L/2 ||x+ - y||^2 holds; L
@@ -38,10 +41,16 @@
  * new iterate (for its value: the history, restarts, stopping and the line search).
  */
 import { optionError } from './errors.ts';
+import { lbfgs, lbfgsOptions } from './minimize/lbfgs.ts';
+import { evaluateStart, stoppingRules } from './minimize/stopping.ts';
+import type { MinimizeResult, StopReason, ValueAndGradient } from './minimize/types.ts';
+import { allFinite, norm } from './minimize/vectors.ts';
 import { numberOption } from './validate.ts';
 
-export type Method = 'gd' | 'heavy-ball' | 'nesterov' | 'fista';
-export type LineSearch = 'none' | 'backtracking' | 'adaptive';
+export type { MinimizeResult, StopReason, ValueAndGradient } from './minimize/types.ts';
+export type Method = 'gd' | 'heavy-ball' | 'nesterov' | 'fista' | 'lbfgs';
+/** 'wolfe' is the line search of 'lbfgs' (and only its). */
+export type LineSearch = 'none' | 'backtracking' | 'adaptive' | 'wolfe';
 /** The proximal operator of h: writes argmin_u h(u) + ||u - v||^2 / (2 step) into out. */
 export type Prox = (v: Float64Array, step: number, out: Float64Array) => void;
 
@@ -57,17 +66,6 @@ export function softThreshold(lambda: number): Prox {
   };
 }
 export type Restart = 'none' | 'function' | 'gradient';
-/**
- * 'non-finite': fg gave NaN or Infinity (value or gradient) where no shorter step helps;
- * 'line-search-failed': the backtracking shortened the step to nothing (or L to the
- * largest double) without a sufficient decrease, which only a non-deterministic fg can
- * cause. Both return the last accepted iterate, its value and its L.
- */
-export type StopReason = 'gradient-tolerance' | 'value-tolerance' | 'max-iterations' | 'max-evaluations' | 'non-finite' | 'line-search-failed';
-
-/** f and its gradient: writes the gradient of f at x into gradOut and returns f(x). */
-export type ValueAndGradient = (x: Float64Array, gradOut: Float64Array) => number;
-
 export interface MinimizeOptions {
   method?: Method;
   /** Lipschitz constant of the gradient; without it, a line search finds one. */
@@ -89,40 +87,21 @@ export interface MinimizeOptions {
   maxEvaluations?: number;
   /** Record f at every iterate x_0, x_1, ... (default false). */
   history?: boolean;
-}
-
-export interface MinimizeResult {
-  x: Float64Array;
-  value: number;
-  gradNorm: number;
-  iterations: number;
-  evaluations: number;
-  converged: boolean;
-  reason: StopReason;
-  /** f(x_0), f(x_1), ... when `history` was asked for. */
-  history: number[] | undefined;
-  restarts: number;
-  /** The L of the last step (the line search's estimate, or the given one). */
-  L: number;
+  /** 'lbfgs': the number of (step, gradient change) pairs kept (default 10). */
+  memory?: number;
+  /** 'lbfgs': the sufficient-decrease constant of the Wolfe conditions (default 1e-4, in (0, 1/2)). */
+  c1?: number;
+  /** 'lbfgs': the curvature constant of the Wolfe conditions (default 0.9, in (c1, 1)); small: a nearly exact line search. */
+  c2?: number;
 }
 
 const OWNER = 'minimize';
-const KNOWN = ['method', 'L', 'lineSearch', 'prox', 'mu', 'momentum', 'restart', 'gradTol', 'valueTol', 'maxIterations', 'maxEvaluations', 'history'];
-
-function norm(v: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  return Math.sqrt(s);
-}
+const KNOWN = ['method', 'L', 'lineSearch', 'prox', 'mu', 'momentum', 'restart', 'gradTol', 'valueTol', 'maxIterations', 'maxEvaluations', 'history', 'memory', 'c1', 'c2'];
+const LBFGS_ONLY = ['memory', 'c1', 'c2'] as const;
 
 /** Element-wise equality: the step no longer moves the point. */
 function sameValues(a: Float64Array, b: Float64Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function allFinite(v: Float64Array): boolean {
-  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return false;
   return true;
 }
 
@@ -138,9 +117,18 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
     if (!Number.isFinite(x0[i])) throw optionError(OWNER, `x0[${i}]`, x0[i], 'a finite number');
   }
   const method = options.method ?? 'nesterov';
-  if (!['gd', 'heavy-ball', 'nesterov', 'fista'].includes(method)) throw optionError(OWNER, 'method', method, "'gd', 'heavy-ball', 'nesterov' or 'fista'");
+  if (!['gd', 'heavy-ball', 'nesterov', 'fista', 'lbfgs'].includes(method)) throw optionError(OWNER, 'method', method, "'gd', 'heavy-ball', 'nesterov', 'fista' or 'lbfgs'");
+  if (method === 'lbfgs') {
+    const settings = { ...lbfgsOptions(OWNER, options), ...stoppingRules(OWNER, options) };
+    const start = Float64Array.from(x0);
+    const grad = new Float64Array(n);
+    return lbfgs(fg, start, evaluateStart(OWNER, fg, start, grad), grad, settings);
+  }
+  for (const name of LBFGS_ONLY) {
+    if (options[name] !== undefined) throw optionError(OWNER, name, options[name], "undefined unless method is 'lbfgs'");
+  }
   const lineSearch = options.lineSearch ?? (options.L === undefined ? 'backtracking' : 'none');
-  if (!['none', 'backtracking', 'adaptive'].includes(lineSearch)) throw optionError(OWNER, 'lineSearch', lineSearch, "'none', 'backtracking' or 'adaptive'");
+  if (!['none', 'backtracking', 'adaptive'].includes(lineSearch)) throw optionError(OWNER, 'lineSearch', lineSearch, "'none', 'backtracking' or 'adaptive' ('wolfe' is for 'lbfgs')");
   if (lineSearch === 'none' && options.L === undefined) throw optionError(OWNER, 'L', undefined, "a Lipschitz constant of the gradient (or a lineSearch other than 'none')");
   let L = numberOption(OWNER, 'L', options.L, 1, { min: Number.MIN_VALUE });
   const prox = options.prox;
@@ -154,14 +142,7 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
   const momentum = numberOption(OWNER, 'momentum', options.momentum, 0.9, { min: 0, below: 1 });
   const restart = options.restart ?? 'none';
   if (!['none', 'function', 'gradient'].includes(restart)) throw optionError(OWNER, 'restart', restart, "'none', 'function' or 'gradient'");
-  const gradTol = numberOption(OWNER, 'gradTol', options.gradTol, 1e-8, { min: 0 });
-  const valueTol = numberOption(OWNER, 'valueTol', options.valueTol, 0, { min: 0 });
-  const maxIterations = options.maxIterations ?? 10_000;
-  if (!Number.isSafeInteger(maxIterations) || maxIterations < 0) throw optionError(OWNER, 'maxIterations', maxIterations, 'an integer >= 0');
-  const maxEvaluations = options.maxEvaluations ?? Infinity;
-  if (maxEvaluations !== Infinity && (!Number.isSafeInteger(maxEvaluations) || maxEvaluations < 1)) {
-    throw optionError(OWNER, 'maxEvaluations', maxEvaluations, 'an integer >= 1');
-  }
+  const { gradTol, valueTol, maxIterations, maxEvaluations } = stoppingRules(OWNER, options);
 
   const x = Float64Array.from(x0);
   const xPrevious = Float64Array.from(x0);
@@ -177,10 +158,7 @@ export function minimize(fg: ValueAndGradient, x0: ArrayLike<number>, options: M
     return fg(at, out);
   };
 
-  let value = evaluate(x, gradX);
-  if (!Number.isFinite(value) || !allFinite(gradX)) {
-    throw new RangeError(`${OWNER}: f or its gradient is not finite at x0 (f = ${value})`);
-  }
+  let value = evaluateStart(OWNER, evaluate, x, gradX);
   const history = options.history ? [value] : undefined;
   let gradNorm = norm(gradX);
   let t = 1;

@@ -17,6 +17,7 @@ import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
 import { UpdateError, describeValue, optionError } from './errors.ts';
 import { InputChecks, checkOverridesUsed, matcherOf } from './optimizer/checks.ts';
 import { firstNonFinite, locateOverflow, nonFiniteGradientError, overflowError, type Overflow } from './optimizer/finite.ts';
+import { GlobalScalars } from './optimizer/global.ts';
 import { Hyperparameters, type Schedulable } from './optimizer/hyperparameters.ts';
 import { checkStorePlan, kernelsFor, makePlan, planCurrent, type Planner, type Run, type Slot, type StorePlan } from './optimizer/plan.ts';
 import { slotsOfStateDict, stateDictOf, variantOf } from './optimizer/state-dict.ts';
@@ -121,6 +122,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #stores = new Set<AnyParamStore>();
   readonly #planner: Planner<H, S>;
   readonly #inputs: InputChecks;
+  /** The optimizer-level scalars of a rule with a global phase (optimizer/global.ts). */
+  readonly #global: GlobalScalars<H, S> | undefined;
 
   constructor(rule: UpdateRule<O, H, S>, options: Schedulable<O> & OptimizerOptions<O>) {
     this.#rule = rule;
@@ -154,9 +157,10 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
         rests.push(rest);
       });
     }
-    this.#hyper = new Hyperparameters<H>({ owner, ruleKey: rule.key, resolve: (o) => rule.resolve(o as unknown as O) }, ruleOptions as Record<string, unknown>, rests);
+    this.#hyper = new Hyperparameters<H>({ owner, fixed: rule.fixedOptions ?? {}, resolve: (o) => rule.resolve(o as unknown as O) }, ruleOptions as Record<string, unknown>, rests);
     matchers.forEach((matches, i) => this.#overrides.push({ matches, hyper: this.#hyper.hyper(i + 1) }));
     this.#inputs = new InputChecks(this.#owner, this.#overrides, this.#slots);
+    this.#global = rule.global === undefined ? undefined : new GlobalScalars(rule, this.defaults);
     this.#planner = {
       rule: rule as unknown as UpdateRule<never, H, S>,
       owner: this.#owner,
@@ -207,6 +211,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
    * overrides (what `new ParamStore(shapes, { stateBuffers: [optimizer] })` reserves).
    */
   stateBuffersPerParam(): number {
+    // A rule of shaped state keeps it outside the store (rule.ts `ownState`).
+    if (this.#rule.ownState === true) return 0;
     let most = this.#rule.bufferNames(this.defaults).length;
     for (const override of this.#overrides) most = Math.max(most, this.#rule.bufferNames(override.hyper).length);
     return most;
@@ -270,6 +276,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       this.#slots.clear();
       this.#stepCount = 0;
       this.#skippedSteps = 0;
+      this.#global?.reset();
     } else {
       this.#slots.delete(name);
     }
@@ -322,6 +329,11 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       if (!this.#checkPlain(params, grads)) {
         this.#skippedSteps += 1;
         return false;
+      }
+      if (this.#global !== undefined) {
+        this.#global.begin();
+        forEachArray(params, this.#accumulateParam);
+        this.#global.reduce();
       }
       forEachArray(params, this.#applyParam);
       this.#stepCount += 1;
@@ -387,6 +399,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #prepareParam = (param: unknown, name: string): void => {
     const slot = this.#slotFor(name, param as FloatArray);
     this.#setLearningRate(slot, slot.hyper, name);
+    if (this.#rule.ownState === true) this.#checkShape(slot, (param as FloatArray).length, undefined);
     if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
     const grad = getArray(this.#grads, name) as FloatArray;
     const index = firstNonFinite(grad);
@@ -399,22 +412,46 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   };
 
   /**
+   * An ownState rule's checks of a parameter's shape (rule.ts): the shape it can take,
+   * and the state (if any) made for it. Throws an UpdateError naming the parameter.
+   */
+  #checkShape(slot: Slot<H, S>, length: number, storeShape: readonly number[] | undefined): void {
+    const rule = this.#rule;
+    const shape = rule.shapeOf!(slot.hyper, slot.name, length, storeShape);
+    const why = slot.state === undefined ? undefined : rule.stateMismatch!(slot.state, slot.hyper, shape);
+    if (why !== undefined) throw new UpdateError(`${this.#owner}: parameter '${slot.name}': ${why} (call reset('${slot.name}') to start it afresh)`, slot.name);
+  }
+
+  /**
    * The first parameter of this call whose step wrote a NaN or an Infinity, thrown by
    * update() after every parameter took its step, as the error says. Cleared by
    * #checkPlain at every call.
    */
   #overflow: { readonly name: string; readonly at: Overflow } | undefined;
 
-  readonly #applyParam = (param: unknown, name: string): void => {
-    const p = param as FloatArray;
+  /** The slot of a parameter whose step is being applied, its state made at its first step. */
+  #appliedSlot(p: FloatArray, name: string): Slot<H, S> & { state: S } {
     const slot = this.#slots.get(name)!;
     if (slot.state === undefined) {
       slot.dtype = dtypeOf(p);
       slot.length = p.length;
-      slot.state = this.#rule.init(p.length, slot.dtype, slot.hyper);
+      const rule = this.#rule;
+      slot.state = rule.init(p.length, slot.dtype, slot.hyper, undefined, rule.shapeOf?.(slot.hyper, name, p.length, undefined));
     }
+    return slot as Slot<H, S> & { state: S };
+  }
+
+  /** Pass 1 of a global rule's step (optimizer/global.ts). */
+  readonly #accumulateParam = (param: unknown, name: string): void => {
+    const slot = this.#appliedSlot(param as FloatArray, name);
+    this.#global!.accumulate(param as FloatArray, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot, null);
+  };
+
+  readonly #applyParam = (param: unknown, name: string): void => {
+    const p = param as FloatArray;
+    const slot = this.#appliedSlot(p, name);
     const grad = getArray(this.#grads, name) as FloatArray;
-    const finite = this.#rule.step(p, grad, slot.state, slot.hyper, slot);
+    const finite = this.#global !== undefined ? this.#global.apply(p, grad, slot.state, slot.hyper, slot, null) : this.#rule.step(p, grad, slot.state, slot.hyper, slot);
     if (!finite && this.nonFinite !== 'ignore' && this.#overflow === undefined) {
       const rule = this.#rule;
       const at = locateOverflow(p, grad, rule.buffersOf(slot.state, slot.hyper), rule.bufferNames(slot.hyper));
@@ -523,12 +560,21 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     const rule = this.#rule;
     const runs = plan.runs;
     let overflow: { readonly name: string; readonly at: Overflow; readonly index: number } | undefined;
+    const global = this.#global;
+    if (global !== undefined) {
+      // A global rule is perParameter: each run is one parameter, in the order of `names`.
+      global.begin();
+      for (let r = 0; r < runs.length; r++) global.accumulate(runs[r]!.param, runs[r]!.grad, runs[r]!.state, runs[r]!.hyper, runs[r]!, kernels);
+      global.reduce();
+    }
     for (let r = 0; r < runs.length; r++) {
       const run: Run<H, S> = runs[r]!;
       const state = run.state;
-      const finite = kernels !== null
-        ? rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run)
-        : rule.step(run.param, run.grad, state, run.hyper, run);
+      const finite = global !== undefined
+        ? global.apply(run.param, run.grad, state, run.hyper, run, kernels)
+        : kernels !== null
+          ? rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run)
+          : rule.step(run.param, run.grad, state, run.hyper, run);
       if (!finite && this.nonFinite !== 'ignore' && overflow === undefined) {
         // Where, as the parameter's name and its own index (a run spans several parameters).
         const at = locateOverflow(run.param, run.grad, rule.buffersOf(state, run.hyper), rule.bufferNames(run.hyper));
@@ -557,7 +603,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   /** A copy of the whole state: step counts, and per parameter its step, scalars and buffers. */
   stateDict(): OptimizerStateDict {
-    return stateDictOf(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), this.#slots, this, this.#hyper.saved());
+    const dict = stateDictOf(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), this.#slots, this, this.#hyper.saved());
+    if (this.#global !== undefined) dict.scalars = this.#global.record();
+    return dict;
   }
 
   /**
@@ -567,6 +615,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   loadStateDict(value: unknown): void {
     const { slots, counters } = slotsOfStateDict(this.#rule as unknown as UpdateRule<never, H, S>, variantOf(this.defaults), (name) => this.#resolveHyper(name), value);
     const applyHyperparameters = this.#hyper.planLoad(`${this.#rule.name}.loadStateDict`, (value as { hyperparameters?: unknown }).hyperparameters, counters.stepCount);
+    const scalars = this.#global?.parse(`${this.#rule.name}.loadStateDict`, value);
+    // Everything is checked; from here on nothing throws.
     applyHyperparameters();
     this.#plan = undefined;
     this.#inputs.forget();
@@ -574,6 +624,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     for (const [name, slot] of slots) this.#slots.set(name, slot);
     this.#stepCount = counters.stepCount;
     this.#skippedSteps = counters.skippedSteps;
+    if (scalars !== undefined) this.#global!.load(scalars);
   }
 
   /** Names of the parameters that hold state, for subclasses that act on all of them (Schedule-Free's eval/train). */

@@ -9,13 +9,23 @@
 import type { Dtype, FloatArray, LearningRate } from './types.ts';
 import type { WasmKernels } from './wasm/kernels.ts';
 import type { RuleKernels } from './kernel.ts';
-import { booleanOption, learningRateOption, numberOption } from './validate.ts';
+import type { ParamStateRecord } from './state/records.ts';
+import { booleanOption, learningRateOption, numberOption, requireNeutral } from './validate.ts';
 
 /** Hyperparameters every rule has, resolved (defaults applied, validated). */
 export interface CommonHyper {
   readonly lr: LearningRate;
-  /** Coupled (L2) weight decay: `g += weightDecay * p` (AdamW: decoupled, see there). */
+  /**
+   * The weight decay: coupled (L2), `g += weightDecay * p`, unless `decoupledWeightDecay`
+   * (AdamW, Lion, Muon always; LAMB and Schedule-Free AdamW add it to the update).
+   */
   readonly weightDecay: number;
+  /**
+   * `weightDecay` is decoupled: `p <- p * (1 - lr * weightDecay)` before the step, which
+   * then sees no decay (torch 2.x's `decoupled_weight_decay=True`). Always true for a
+   * rule whose decay is decoupled by definition, false for one that adds it to its update.
+   */
+  readonly decoupledWeightDecay: boolean;
   /** Ascend instead of descend: the gradient is negated first. */
   readonly maximize: boolean;
 }
@@ -24,8 +34,15 @@ export interface CommonHyper {
 export interface CommonOptions {
   /** Learning rate, or a schedule `(step) => lr` of the 0-based update count. */
   lr?: LearningRate;
-  /** Coupled weight decay (L2 penalty added to the gradient). Default 0. */
+  /** Weight decay: an L2 penalty added to the gradient unless `decoupledWeightDecay`. Default 0. */
   weightDecay?: number;
+  /**
+   * Decouple `weightDecay` from the gradient, as torch 2.x's `decoupled_weight_decay=True`:
+   * `p <- p * (1 - lr * weightDecay)`, then the rule's step without decay. Adam with it is
+   * AdamW, SGD / Momentum / Nesterov with it are SGDW. Default false (true, and only true,
+   * for rules whose decay is decoupled by definition: AdamW, NAdamW, Lion).
+   */
+  decoupledWeightDecay?: boolean;
   /** Maximize the objective instead of minimizing it. Default false. */
   maximize?: boolean;
 }
@@ -44,12 +61,16 @@ export interface RuleState {
 /**
  * How weight decay enters a rule's step:
  * - 'coupled': added to the gradient, `g += weightDecay * p` (an L2 penalty: it passes
- *   through the rule's moments and normalisation);
+ *   through the rule's moments and normalisation); the rule's default, which
+ *   `decoupledWeightDecay: true` turns into the next;
  * - 'decoupled': `p *= 1 - lr * weightDecay` beside the step (AdamW, Lion, Muon);
  * - 'update': added to the rule's normalised update, `u += weightDecay * p`, then scaled
  *   by the step (optax's `add_decayed_weights` after the rule: LAMB, Schedule-Free AdamW).
  */
 export type WeightDecayKind = 'coupled' | 'decoupled' | 'update';
+
+/** Option name to the reason it may not change after construction (RuleDescription.fixedOptions). */
+export type FixedOptions = { readonly [option: string]: string };
 
 /**
  * What a rule says about itself: the facts every list of rules (the registry in
@@ -66,6 +87,12 @@ export interface RuleDescription {
   /** The paper the rule follows (authors, year, title). */
   readonly paper: string;
   readonly weightDecayKind: WeightDecayKind;
+  /**
+   * Options that shape the state (whether a buffer exists, what it starts at, how the
+   * parameters relate to it), with the reason: they take no schedule and
+   * `setHyperparameters` refuses them. `variant` is fixed for every rule.
+   */
+  readonly fixedOptions?: FixedOptions;
   /** The same rule in the peers, by their names for it; absent where a peer has none. */
   readonly peers: { readonly torch?: string; readonly optax?: string; readonly keras?: string; readonly tfjs?: string };
 }
@@ -80,6 +107,23 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * ParamStore update then steps each parameter on its own, not a run of several as one.
    */
   readonly perParameter?: boolean;
+  /**
+   * The state is not per element but shaped (Adafactor's factored second moment: a row
+   * and a column per matrix): it lives in arrays of the rule's own, never in a
+   * ParamStore's state regions (as long as the parameter), and each parameter steps on
+   * its own. Such a rule has `perParameter` and the three hooks below.
+   */
+  readonly ownState?: boolean;
+  /**
+   * The shape `init` gets for parameter `name` (ownState rules): from the rule's own
+   * options or the ParamStore's (`storeShape`), undefined for none. Throws an UpdateError
+   * naming the parameter for a shape it cannot take. Called while a step is checked.
+   */
+  shapeOf?(hyper: H, name: string, length: number, storeShape: readonly number[] | undefined): readonly number[] | undefined;
+  /** Why a parameter of this shape cannot take steps with this state (made for another shape), or undefined. */
+  stateMismatch?(state: S, hyper: H, shape: readonly number[] | undefined): string | undefined;
+  /** The shape a saved record's state was made for (its scalars say), checked: throws a StateError. */
+  shapeOfRecord?(record: ParamStateRecord, hyper: H): readonly number[] | undefined;
   /** Validates options and applies defaults; throws naming the option and value. */
   resolve(options: O): H;
   /** Names of the per-element state buffers this configuration keeps, in a fixed order. */
@@ -97,8 +141,9 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
   /**
    * Fresh state for a parameter of this length and type. Buffers come from `alloc`, in
    * the order of `bufferNames` (a ParamStore hands out views of its state regions).
+   * `shape`: the parameter's dimensions, for `ownState` rules (`shapeOf`'s answer).
    */
-  init(length: number, dtype: Dtype, hyper: H, alloc?: Allocator): S;
+  init(length: number, dtype: Dtype, hyper: H, alloc?: Allocator, shape?: readonly number[]): S;
   /**
    * One step in place: increments `state.step`, then one fused pass over the elements
    * (the rule's JS kernel, in its copy for the array type: see kernel.ts).
@@ -124,20 +169,96 @@ export interface UpdateRule<O extends CommonOptions, H extends CommonHyper, S ex
    * Returns what `step` returns.
    */
   stepWasm?(kernels: WasmKernels, param: Float32Array, grad: Float32Array, state: S, hyper: H, scalars: StepScalars): boolean;
+  /**
+   * A step that needs a sum over every parameter before any parameter moves (Prodigy's
+   * and D-Adaptation's distance estimate: one estimate per step of the optimizer, however
+   * many tensors). When present the facade runs this instead of `step` / `stepWasm`
+   * (src/optimizer/global.ts); such a rule is `perParameter`, and its `stepWasm` (which
+   * says that it has WebAssembly kernels, for backend 'wasm') is never called.
+   */
+  readonly global?: GlobalPhase<H, S>;
+}
+
+/**
+ * The global phase of a step, in three parts: `accumulate` over every parameter (in
+ * parameter order), `reduce` once, `apply` over every parameter. The optimizer-level
+ * scalars it keeps (`scalarNames`) live in the optimizer's state dict, not per parameter.
+ *
+ * Each parameter's sums are its own (summed in double by the rule, in an order that
+ * depends only on the parameter's length) and are added to the step's totals in
+ * parameter order: the totals do not depend on how a ParamStore groups its runs, and a
+ * sum is never split across threads.
+ */
+export interface GlobalPhase<H extends CommonHyper, S extends RuleState> {
+  /** The optimizer-level scalars, in a fixed order (saved under these names). */
+  readonly scalarNames: readonly string[];
+  /** The least value each may hold (checked when a state is loaded). */
+  readonly scalarBounds: { readonly [name: string]: { readonly min: number } };
+  /** Writes their values before the first step (from the optimizer's defaults) into `into`. */
+  initial(hyper: H, into: Float64Array): void;
+  /** How many totals pass 1 adds to (each starts at 0 at every step). */
+  readonly sumCount: number;
+  /**
+   * Pass 1 over one parameter: counts its step, updates the state pass 2 reads, and adds
+   * this parameter's sums to `sums`. `scalars` are the optimizer-level scalars before
+   * this step. `kernels`: the WebAssembly kernels when the arrays are float32 views of
+   * their memory (a ParamStore; elementwise work only: the sums stay on the calling
+   * thread, in double), else null. Returns false when it wrote a NaN or an Infinity.
+   */
+  accumulate(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, scalars: Float64Array, sums: Float64Array, kernels: WasmKernels | null): boolean;
+  /** Once per step, after pass 1 over every parameter: the new scalars from the old ones and the totals. */
+  reduce(hyper: H, scalars: Float64Array, sums: Float64Array): void;
+  /**
+   * Pass 2 over one parameter: moves it. `before` holds the scalars pass 1 saw, `after`
+   * the reduced ones. Returns false when it wrote a NaN or an Infinity.
+   */
+  apply(param: FloatArray, grad: FloatArray, state: S, hyper: H, step: StepScalars, before: Float64Array, after: Float64Array, kernels: WasmKernels | null): boolean;
 }
 
 /** Makes a state buffer: a zero-filled (or `fill`-filled) array of the given type. */
 export type Allocator = (dtype: Dtype, length: number, fill?: number) => FloatArray;
 
-export const COMMON_OPTION_NAMES = ['lr', 'weightDecay', 'maximize'] as const;
+export const COMMON_OPTION_NAMES = ['lr', 'weightDecay', 'decoupledWeightDecay', 'maximize'] as const;
 
-/** Resolves the options every rule shares. */
-export function resolveCommon(owner: string, options: CommonOptions, defaultLr: number): CommonHyper {
-  return {
-    lr: learningRateOption(owner, options.lr, defaultLr),
-    weightDecay: numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 }),
-    maximize: booleanOption(owner, 'maximize', options.maximize, false),
-  };
+/**
+ * Resolves the options every rule shares. `decay` is the rule's own kind of weight decay
+ * (its `weightDecayKind`): a 'coupled' rule may decouple it; a 'decoupled' one (Lion)
+ * accepts `decoupledWeightDecay: true` and refuses false; an 'update' one (LAMB,
+ * Schedule-Free AdamW, whose decay is part of the normalised update) the reverse.
+ */
+export function resolveCommon(owner: string, options: CommonOptions, defaultLr: number, decay: WeightDecayKind = 'coupled'): CommonHyper {
+  const lr = learningRateOption(owner, options.lr, defaultLr);
+  const weightDecay = numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 });
+  let decoupledWeightDecay: boolean;
+  if (decay === 'coupled') {
+    decoupledWeightDecay = booleanOption(owner, 'decoupledWeightDecay', options.decoupledWeightDecay, false);
+  } else if (decay === 'decoupled') {
+    requireNeutral(owner, 'decoupledWeightDecay', options.decoupledWeightDecay, true, `(${owner}'s weight decay is decoupled by definition)`);
+    decoupledWeightDecay = true;
+  } else {
+    requireNeutral(owner, 'decoupledWeightDecay', options.decoupledWeightDecay, false, `(${owner} adds its weight decay to the normalised update)`);
+    decoupledWeightDecay = false;
+  }
+  return { lr, weightDecay, decoupledWeightDecay, maximize: booleanOption(owner, 'maximize', options.maximize, false) };
+}
+
+/**
+ * Writes a kernel's two weight-decay scalars for the step of `scalars.lr`: `s[wdAt]`
+ * the coupled decay (`g += wd * p`; 0 when decoupled) and `s[shrinkAt]` the decoupled
+ * factor `1 - lr * weightDecay` (1 when coupled). The kernels fold the factor into their
+ * load of p (`p * shrink`, then the step), the one pass over memory they make anyway; a
+ * factor of exactly 1 skips the multiply, so the default path computes what it did before.
+ * The lr comes in its record, not as an argument: a double passed to a call V8 does not
+ * inline is boxed, an allocation per step.
+ */
+export function writeWeightDecay(s: Float64Array, wdAt: number, shrinkAt: number, h: CommonHyper, scalars: StepScalars): void {
+  if (h.decoupledWeightDecay) {
+    s[wdAt] = 0;
+    s[shrinkAt] = 1 - scalars.lr * h.weightDecay;
+  } else {
+    s[wdAt] = h.weightDecay;
+    s[shrinkAt] = 1;
+  }
 }
 
 /** The default allocator: a new zero-filled (or `fill`-filled) array of the parameter's type. */

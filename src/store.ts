@@ -35,7 +35,7 @@ export interface ParamStoreOptions<D extends Dtype = Dtype> {
   /** 'float32' (default; WebAssembly memory, SIMD kernels) or 'float64' (JS kernels). */
   dtype?: D;
   /**
-   * State regions to reserve: a count (default 3, the most any one rule here keeps), or
+   * State regions to reserve: a count (default 4, the most any one rule here keeps: Prodigy's), or
    * the optimizers that will update this store, to reserve exactly what they keep
    * together (`[new SGD()]` reserves none). Each optimizer claims its own regions on its
    * first update; one that finds too few free is refused with an UpdateError.
@@ -361,7 +361,7 @@ function countedOnOneThread(kernels: WasmKernels, use: ThreadUse): WasmKernels {
 }
 
 function stateBuffersOption(value: unknown): number {
-  if (value === undefined) return 3;
+  if (value === undefined) return 4;
   if (Array.isArray(value)) {
     let total = 0;
     value.forEach((optimizer: unknown, i) => {

@@ -8,13 +8,13 @@ import { Adan, ParamStore, UpdateError } from 'nesterov';
 
 describe('Adan', () => {
   it('the first two steps by hand, with optax\'s weight 1 - beta2 = 0.08 on the difference', () => {
-    // Defaults (beta 0.98, 0.92, 0.99), lr 0.1, eps 0; p = 1, g = 2 then 1.
+    // Defaults (beta 0.98, 0.92, 0.99), lr 0.1, eps 0 and epsRoot 0; p = 1, g = 2 then 1.
     // Step 1: no difference; m_hat = 2, n_hat = 4, u = 1: p = 0.9.
     // Step 2: delta = -1; m = 0.98 * 0.04 + 0.02 = 0.0592, m_hat = 0.0592 / (1 - 0.98^2);
     // v = 0.08 * -1, v_hat = -0.08 / (1 - 0.92^2); the look-ahead 1 + 0.08 * -1 = 0.92,
     // n = 0.99 * 0.04 + 0.01 * 0.92^2, n_hat = n / (1 - 0.99^2);
     // p = 0.9 - 0.1 (m_hat + 0.08 v_hat) / sqrt(n_hat).
-    const opt = new Adan({ lr: 0.1, eps: 0 });
+    const opt = new Adan({ lr: 0.1, eps: 0, epsRoot: 0 });
     const p = { w: new Float64Array([1]) };
     opt.update(p, { w: new Float64Array([2]) });
     assert.ok(Math.abs(p.w[0]! - 0.9) < 1e-15, `${p.w[0]}`);

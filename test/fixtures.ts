@@ -25,6 +25,7 @@ export interface Fixture {
   versions: Record<string, string>;
   problem: {
     sizes: Record<string, number>;
+    shapes?: Record<string, number[]>;
     coupling: number;
     steps: number;
     checkpoints: number[];
@@ -41,6 +42,8 @@ export const reference: Fixture = JSON.parse(
 /** What every fixture generator's problem has: sizes, the start x0 and the constants c. */
 export interface FixtureProblem {
   sizes: Record<string, number>;
+  /** [rows, cols] of the matrices, where a rule's state depends on them (Adafactor). */
+  shapes?: Record<string, number[]>;
   x0: Record<string, number[]>;
   c: Record<string, number[]>;
 }
@@ -54,7 +57,7 @@ export interface FixtureProblem {
  */
 export function problemArrays(problem: FixtureProblem, dtype: 'float32' | 'float64', backend: 'js' | 'wasm' = 'js', stateBuffers?: number) {
   const Type = dtype === 'float32' ? Float32Array : Float64Array;
-  const store = backend === 'wasm' ? new ParamStore(problem.sizes, stateBuffers === undefined ? {} : { stateBuffers }) : undefined;
+  const store = backend === 'wasm' ? new ParamStore({ ...problem.sizes, ...problem.shapes }, stateBuffers === undefined ? {} : { stateBuffers }) : undefined;
   const params: Record<string, FloatArray> = {};
   const grads: Record<string, FloatArray> = {};
   const constants: Record<string, FloatArray> = {};

@@ -25,6 +25,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** The README and the pages under docs/, by their path from the package root. */
 const pages = new Map<string, string>([
   ['README.md', readFileSync(join(root, 'README.md'), 'utf8')],
+  ['README.ko.md', readFileSync(join(root, 'README.ko.md'), 'utf8')],
   ...readdirSync(join(root, 'docs'))
     .filter((name) => name.endsWith('.md'))
     .sort()
@@ -287,7 +288,7 @@ describe('the built package', () => {
     const [pack] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as [{ files: { path: string }[] }];
     const paths = pack.files.map((f) => f.path);
     for (const path of paths) {
-      assert.match(path, /^(dist\/.*\.(js|d\.ts)|docs\/(report|rates|playground|report-tune)\.png|docs\/[a-z-]+\.md|README\.md|CHANGELOG\.md|LICENSE|package\.json)$/, `unexpected file in the package: ${path}`);
+      assert.match(path, /^(dist\/.*\.(js|d\.ts)|docs\/(report|rates|playground|report-tune)\.png|docs\/[a-z-]+\.md|README(\.ko)?\.md|CHANGELOG\.md|LICENSE|package\.json)$/, `unexpected file in the package: ${path}`);
     }
     // Every image the README and docs/ show, by its path from the package root.
     const images = [...new Set([...pages].flatMap(([file, text]) => [...text.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => normalize(join(dirname(file), m[1]!)))))];

@@ -98,7 +98,7 @@ describe('the code blocks', () => {
     assert.deepEqual([...new Set(imports)].sort(), ['@tensorflow/tfjs', 'nesterov', 'nesterov/node', 'nesterov/tfjs']);
     for (const block of blocks) {
       for (const [, from] of block.code.matchAll(/from '([^']+)'/g)) {
-        assert.match(from!, /^(nesterov(\/node|\/tfjs)?|@tensorflow\/tfjs|node:\w+)$/, `${block.file}:${block.line} imports '${from}'`);
+        assert.match(from!, /^(nesterov(\/node|\/tfjs|\/webgpu)?|@tensorflow\/tfjs|node:\w+)$/, `${block.file}:${block.line} imports '${from}'`);
       }
     }
   });

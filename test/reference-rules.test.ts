@@ -4,6 +4,8 @@
  * their own. A fixture names its optimizer by class name, its reference, and its
  * tolerance per dtype (normwise relative to each array's largest magnitude); its float32
  * cases run on the JS kernels and again on the wasm kernels of a float32 ParamStore.
+ * A case may hold `optimizerScalars`, the optimizer-level scalars of a rule with a global
+ * phase (stateDict().scalars), compared after the last step.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -20,12 +22,21 @@ interface RuleFixture extends Fixture {
   readonly tolerance: { readonly float64: number; readonly float32: number };
 }
 
+/**
+ * backend 'wasm': a float32 ParamStore; its kernels are the WebAssembly ones, or, for a
+ * rule without any (Adafactor), the JS ones over the store (backend 'auto'). A problem
+ * with `shapes` (matrices) gives them to the store, and to plain arrays as the
+ * optimizer's `shapes` option.
+ */
 function run(fixture: RuleFixture, item: FixtureCase, config: FixtureConfig, backend: 'js' | 'wasm') {
   const problem = fixture.problem;
   const entry = registered(config.optimizer);
   assert.ok(entry !== undefined, `${config.optimizer} is not registered`);
-  const optimizer = entry.make(caseOptions(config, item.schedule, { backend }));
-  // The store reserves what the rule keeps (Adan: four buffers, past the default three).
+  const wasm = entry.rule?.stepWasm !== undefined;
+  // Plain arrays take the problem's shapes as the optimizer's option; a store has its own.
+  const shapes = problem.shapes !== undefined && backend === 'js' ? { shapes: problem.shapes } : {};
+  const optimizer = entry.make(caseOptions(config, item.schedule, { backend: backend === 'wasm' && !wasm ? 'auto' : backend, ...shapes }));
+  // The store reserves what the rule keeps (Adan: four buffers).
   const { store, params, grads, constants } = problemArrays(problem, item.dtype, backend, optimizer.stateBuffersPerParam());
   const checkpoints = new Map<number, Record<string, FloatArray>>();
   for (let t = 1; t <= problem.steps; t++) {
@@ -58,8 +69,15 @@ for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sor
             for (const [name, expected] of Object.entries(item.state)) {
               const record = state.params[name]!;
               if (expected.step !== undefined && expected.step !== null) assert.equal(record.step, expected.step, `${name} step`);
+              if (expected.scalars !== undefined) assert.deepEqual({ ...record.scalars }, expected.scalars, `${name} scalars`);
               assert.deepEqual(Object.keys(record.buffers).sort(), Object.keys(expected.buffers).sort(), `${name} buffer names`);
               for (const [key, values] of Object.entries(expected.buffers)) assertClose(record.buffers[key]!, values, rtol, `${name}.${key}`);
+            }
+            // A rule with a global phase (Prodigy, D-Adaptation): the optimizer's own scalars.
+            const scalars = (item as { optimizerScalars?: Record<string, number> }).optimizerScalars;
+            if (scalars !== undefined) {
+              assert.deepEqual(Object.keys(state.scalars ?? {}).sort(), Object.keys(scalars).sort(), 'optimizer scalar names');
+              for (const [key, value] of Object.entries(scalars)) assertClose([state.scalars![key]!], [value], rtol, `scalar ${key}`);
             }
           });
         }

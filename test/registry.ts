@@ -8,7 +8,10 @@ import type { Optimizer } from 'nesterov';
 import { Adadelta, Adamax, RAdam, Rprop } from 'nesterov';
 import { ScheduleFreeAdamW, ScheduleFreeSGD } from 'nesterov';
 import { LAMB, Lion, QHM } from 'nesterov';
+import { NAdamW } from 'nesterov';
 import { Adan, QHAdam } from 'nesterov';
+import { DAdaptAdamW, Prodigy } from 'nesterov';
+import { Adafactor } from 'nesterov';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table over differently-typed optimizers
 export type AnyOptimizer = Optimizer<any, any, any>;
@@ -184,4 +187,45 @@ export const REGISTRY: Entry[] = [
       rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
     },
   })),
+  // Prodigy, D-Adaptation: lr multiplies the learned step size; 1 decayed to 0 is the papers' recommendation.
+  {
+    id: 'Prodigy',
+    make: (lr, o) => new Prodigy({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(1, 2000), steps: 2000 },
+      book: { lr: decay(1, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(1, 20000), steps: 20000 },
+    },
+  },
+  {
+    id: 'DAdaptAdamW',
+    make: (lr, o) => new DAdaptAdamW({ lr, ...o }),
+    settings: {
+      quadratic: { lr: decay(1, 2000), steps: 2000 },
+      book: { lr: decay(1, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(1, 20000), steps: 20000 },
+    },
+  },
+  // Adafactor: the lr absolute (the parameter scale would shrink the steps near a
+  // minimizer at 0 to lr / 1000); these problems are vectors, so v is kept whole. Any
+  // matrix of 4 x 4 or more that a suite gives a shape (a ParamStore's) is factored.
+  {
+    id: 'Adafactor',
+    make: (lr, o) => new Adafactor({ lr, multiplyByParameterScale: false, minDimSizeToFactor: 4, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
+    },
+  },
+  // NAdamW: NAdam's settings; weightDecay 0 (as AdamW's row), so the minimizer is the problem's.
+  {
+    id: 'NAdamW',
+    make: (lr, o) => new NAdamW({ lr, weightDecay: 0, ...o }),
+    settings: {
+      quadratic: { lr: decay(0.1, 2000), steps: 2000 },
+      book: { lr: decay(0.3, 2000), steps: 2000 },
+      rosenbrock: { lr: decay(0.02, 20000), steps: 20000 },
+    },
+  },
 ];

@@ -67,23 +67,23 @@ it('the report renders every plot in Chromium, with no console error', { skip: e
       rosenbrockPaths: number[];
       contours: number[];
     };
-    // The default run: the book's nine, then lion, schedulefree-adamw and muon.
-    const all = ['sgd', 'momentum', 'nesterov', 'nesterov-book', 'adagrad', 'rmsprop', 'adam', 'adamw', 'nadam', 'lion', 'schedulefree-adamw', 'muon'];
-    assert.equal(facts.rows, 12);
+    // The default run: the book's nine, nadamw, then lion, schedulefree-adamw, muon and prodigy.
+    const all = ['sgd', 'momentum', 'nesterov', 'nesterov-book', 'adagrad', 'rmsprop', 'adam', 'adamw', 'nadam', 'nadamw', 'lion', 'schedulefree-adamw', 'muon', 'prodigy'];
+    assert.equal(facts.rows, 14);
     assert.deepEqual(facts.names, all);
     assert.deepEqual(facts.panelTitles, all);
     assert.match(facts.panelNotes ?? '', /^The schedulefree-adamw panels draw x, .* The muon panels run Muon alone on the point as a 1 x 2 matrix/);
     assert.equal(facts.charts, 2);
-    assert.equal(facts.series.length, 24);
+    assert.equal(facts.series.length, 28);
     assert.ok(facts.series.every((length) => length > 50), `series lengths ${facts.series}`);
     // Behind each smoothed loss curve its raw curve, faint; a sentence under each chart.
-    assert.equal(facts.raw.length, 12);
+    assert.equal(facts.raw.length, 14);
     assert.ok(facts.raw.every((length) => length > 50), `raw lengths ${facts.raw}`);
     assert.equal(facts.how, 2);
-    assert.deepEqual(facts.legends, [12, 12]);
+    assert.deepEqual(facts.legends, [14, 14]);
     assert.ok(facts.axes > 12, `axis labels ${facts.axes}`);
-    assert.equal(facts.bookPaths.length, 12);
-    assert.equal(facts.rosenbrockPaths.length, 12);
+    assert.equal(facts.bookPaths.length, 14);
+    assert.equal(facts.rosenbrockPaths.length, 14);
     assert.ok([...facts.bookPaths, ...facts.rosenbrockPaths].every((length) => length > 10), 'every trajectory drawn');
     assert.ok(facts.contours.length >= 24 * 5 && facts.contours.every((length) => length > 0), 'contour lines drawn');
     assert.deepEqual(errors, []);
@@ -125,7 +125,7 @@ it('the --tune --seeds report renders error bars, search curves, bands and smoot
         xTicks: Array.from(charts[1].querySelectorAll('.x-axis text')).map((t) => t.textContent),
       };
     })()`)) as { rows: number; titles: string[]; errorbars: [number, number, boolean][]; searchDots: number[]; rings: number; searchSeries: number[]; bands: number[]; raw: number[]; how: number; xTicks: string[] };
-    assert.equal(facts.rows, 12);
+    assert.equal(facts.rows, 14);
     assert.deepEqual(facts.titles, [
       'Test accuracy after 2 epochs, 3 seeds per optimizer',
       'Learning-rate search: validation loss against lr (log scales)',
@@ -133,13 +133,14 @@ it('the --tune --seeds report renders error bars, search curves, bands and smoot
       'Training loss of the first seed: raw (faint) and smoothed (log scale)',
       'Test accuracy after each epoch, mean of 3 seeds',
     ]);
-    assert.deepEqual(facts.errorbars, Array.from({ length: 12 }, () => [3, 1, true]));
-    // 9 rates per optimizer, each a dot (no run diverged at this size), and the chosen one ringed.
-    assert.deepEqual(facts.searchDots, Array.from({ length: 12 }, () => 9));
-    assert.equal(facts.rings, 12);
-    assert.ok(facts.searchSeries.length === 12 && facts.searchSeries.every((length) => length > 20), `search curves ${facts.searchSeries}`);
-    assert.ok(facts.bands.length === 12 && facts.bands.every((height) => height > 1), `bands ${facts.bands}`);
-    assert.ok(facts.raw.length === 12 && facts.raw.every((length) => length > 50), `raw curves ${facts.raw}`);
+    assert.deepEqual(facts.errorbars, Array.from({ length: 14 }, () => [3, 1, true]));
+    // 9 rates per optimizer, each a dot (no run diverged at this size), and the chosen one
+    // ringed; prodigy, learning-rate free, is not searched.
+    assert.deepEqual(facts.searchDots, Array.from({ length: 13 }, () => 9));
+    assert.equal(facts.rings, 13);
+    assert.ok(facts.searchSeries.length === 13 && facts.searchSeries.every((length) => length > 20), `search curves ${facts.searchSeries}`);
+    assert.ok(facts.bands.length === 14 && facts.bands.every((height) => height > 1), `bands ${facts.bands}`);
+    assert.ok(facts.raw.length === 14 && facts.raw.every((length) => length > 50), `raw curves ${facts.raw}`);
     assert.equal(facts.how, 5);
     // log-scale lr axis: the default rates span 0.001 to 0.1, the grids 1e-4 to 1
     assert.deepEqual(facts.xTicks.slice(0, -1), ['1e-4', '0.001', '0.01', '0.1', '1']);

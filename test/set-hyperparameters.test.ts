@@ -20,8 +20,10 @@ import {
   decodeState,
   encodeState,
   partition,
+  RULES,
   stateFromJSON,
   stateToJSON,
+  type OptimizerLike,
   type OptimizerStateDict,
 } from 'nesterov';
 import { loadState, saveState } from 'nesterov/node';
@@ -33,6 +35,22 @@ function bitsEqual(a: ArrayLike<number>, b: ArrayLike<number>, label: string): v
   assert.equal(a.length, b.length, label);
   for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${label}[${i}]: ${a[i]} is not ${b[i]}`);
 }
+
+describe('the options each rule says shape its state (RuleDescription.fixedOptions)', () => {
+  for (const entry of RULES) {
+    for (const [option, reason] of Object.entries(entry.fixedOptions ?? {})) {
+      it(`${entry.name}: '${option}' takes no schedule and setHyperparameters refuses it, saying why`, () => {
+        const opt = entry.make() as OptimizerLike & { setHyperparameters(values: Record<string, unknown>): void };
+        const before = JSON.stringify(opt.stateDict());
+        // Muon takes `shapes` beside its hyperparameters, and refuses it with that reason.
+        const why = entry.rule === undefined ? '' : `: ${reason}`;
+        assert.throws(() => opt.setHyperparameters({ [option]: 1 }), (error: Error) => error.message.includes(`'${option}' cannot be changed after construction${why}`));
+        assert.equal(JSON.stringify(opt.stateDict()), before);
+        assert.throws(() => entry.make({ [option]: () => 1 }), (error: Error) => error.message.includes(entry.rule === undefined ? option : `${option} cannot be a schedule: ${reason}`));
+      });
+    }
+  }
+});
 
 describe('setHyperparameters', () => {
   it("is in force from the next step: Nesterov 'pytorch' with momentum 0.5, then 0.25, then 0.75 (the hand-derived steps)", () => {

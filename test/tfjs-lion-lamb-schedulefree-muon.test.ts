@@ -425,10 +425,10 @@ describe('state and config of the new rules', () => {
   // LAMB optax's eps 1e-6; Schedule-Free r 0, weightLrPower 2, momentum / beta1 0.9, AdamW
   // eps 1e-8; Muon momentum 0.95, nesterov, 5 steps.
   const CONFIGS: [TfWrappable, TfOptimizerOptions, object][] = [
-    [new Lion({ lr: 3e-4, weightDecay: 0.1, beta2: 0.98 }) as unknown as AnyOptimizer, {}, { lr: 3e-4, weightDecay: 0.1, maximize: false, beta1: 0.9, beta2: 0.98, nonFinite: 'error' }],
-    [new LAMB({ lr: 0.002, nonFinite: 'skip' }) as unknown as AnyOptimizer, { clipGradNorm: 1 }, { lr: 0.002, weightDecay: 0, maximize: false, beta1: 0.9, beta2: 0.999, eps: 1e-6, nonFinite: 'skip' }],
-    [new ScheduleFreeSGD({ lr: 2, warmupSteps: 10, momentum: 0.8 }) as unknown as AnyOptimizer, {}, { lr: 2, weightDecay: 0, maximize: false, warmupSteps: 10, r: 0, weightLrPower: 2, momentum: 0.8, nonFinite: 'error' }],
-    [new ScheduleFreeAdamW({ lr: 0.001, r: 1, weightDecay: 0.05 }) as unknown as AnyOptimizer, { path: 'ops' }, { lr: 0.001, weightDecay: 0.05, maximize: false, warmupSteps: 0, r: 1, weightLrPower: 2, beta1: 0.9, beta2: 0.999, eps: 1e-8, nonFinite: 'error' }],
+    [new Lion({ lr: 3e-4, weightDecay: 0.1, beta2: 0.98 }) as unknown as AnyOptimizer, {}, { lr: 3e-4, weightDecay: 0.1, decoupledWeightDecay: true, maximize: false, beta1: 0.9, beta2: 0.98, nonFinite: 'error' }],
+    [new LAMB({ lr: 0.002, nonFinite: 'skip' }) as unknown as AnyOptimizer, { clipGradNorm: 1 }, { lr: 0.002, weightDecay: 0, decoupledWeightDecay: false, maximize: false, beta1: 0.9, beta2: 0.999, eps: 1e-6, nonFinite: 'skip' }],
+    [new ScheduleFreeSGD({ lr: 2, warmupSteps: 10, momentum: 0.8 }) as unknown as AnyOptimizer, {}, { lr: 2, weightDecay: 0, decoupledWeightDecay: false, maximize: false, warmupSteps: 10, r: 0, weightLrPower: 2, momentum: 0.8, nonFinite: 'error' }],
+    [new ScheduleFreeAdamW({ lr: 0.001, r: 1, weightDecay: 0.05 }) as unknown as AnyOptimizer, { path: 'ops' }, { lr: 0.001, weightDecay: 0.05, decoupledWeightDecay: false, maximize: false, warmupSteps: 0, r: 1, weightLrPower: 2, beta1: 0.9, beta2: 0.999, eps: 1e-8, nonFinite: 'error' }],
     [new Muon({ lr: 0.01, nsSteps: 4, weightDecay: 0.1 }), {}, { lr: 0.01, momentum: 0.95, nesterov: true, nsSteps: 4, weightDecay: 0.1, maximize: false, nonFinite: 'error' }],
   ];
   for (const [ours, adapterOptions, expected] of CONFIGS) {
@@ -697,7 +697,7 @@ describe('tfOptimizer(partition(...)): Muon for the matrices, AdamW for the bias
         },
         {
           name: 'rest',
-          config: { optimizer: 'AdamW', options: { lr: 0.01, weightDecay: 0.01, maximize: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false, variant: 'pytorch', nonFinite: 'error' }, lrSchedule: false, path: 'auto' },
+          config: { optimizer: 'AdamW', options: { lr: 0.01, weightDecay: 0.01, decoupledWeightDecay: true, maximize: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false, variant: 'pytorch', nonFinite: 'error' }, lrSchedule: false, path: 'auto' },
           variables: [{ name: vars[1]!.name }, { name: vars[3]!.name }],
         },
       ],

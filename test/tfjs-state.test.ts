@@ -256,7 +256,7 @@ describe('the adapter as a TF.js serializable', () => {
     const config = opt.getConfig();
     assert.deepEqual(config, {
       optimizer: 'AdamW',
-      options: { lr: 0.003, weightDecay: 0.05, maximize: false, beta1: 0.9, beta2: 0.99, eps: 1e-8, amsgrad: false, variant: 'pytorch', nonFinite: 'skip' },
+      options: { lr: 0.003, weightDecay: 0.05, decoupledWeightDecay: true, maximize: false, beta1: 0.9, beta2: 0.99, eps: 1e-8, amsgrad: false, variant: 'pytorch', nonFinite: 'skip' },
       lrSchedule: false,
       path: 'kernel',
       clipGradNorm: 2,

@@ -98,8 +98,8 @@ for (const path of ['kernel', 'ops'] as const) {
         const stateOwner = 'NesterovOptimizer.setWeights';
         const cases: [string, string][] = [
           // 'format' missing would take its default: the key's damage would go unseen.
-          [text.replace('"format"', '"{ormat"'), `${stateOwner}: '${STATE_WEIGHT_NAME}' has an unknown field "{ormat" (known: format, version, optimizer, variant, stepCount, skippedSteps, params)`],
-          [JSON.stringify({ ...meta, lr: 0.5 }), `${stateOwner}: '${STATE_WEIGHT_NAME}' has an unknown field "lr" (known: format, version, optimizer, variant, stepCount, skippedSteps, params)`],
+          [text.replace('"format"', '"{ormat"'), `${stateOwner}: '${STATE_WEIGHT_NAME}' has an unknown field "{ormat" (known: format, version, optimizer, variant, stepCount, skippedSteps, params, hyperparameters, scalars)`],
+          [JSON.stringify({ ...meta, lr: 0.5 }), `${stateOwner}: '${STATE_WEIGHT_NAME}' has an unknown field "lr" (known: format, version, optimizer, variant, stepCount, skippedSteps, params, hyperparameters, scalars)`],
           [JSON.stringify({ ...meta, params: [{ ...meta.params[0], stpe: 1 }, ...meta.params.slice(1)] }), `${stateOwner}: '${STATE_WEIGHT_NAME}' params[0] has an unknown field "stpe" (known: name, length, step, scalars, buffers)`],
         ];
         for (const [edited, message] of cases) {

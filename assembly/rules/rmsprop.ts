@@ -1,9 +1,9 @@
 // RMSProp (src/rules/rmsprop.ts), every option in one kernel.
 
 // @ts-nocheck: AssemblyScript, not TypeScript (v128 and f32x4 are its builtins).
-import { gradient, gradient1, probe, verdict } from '../skeleton';
+import { gradient, gradient1, param, param1, probe, verdict } from '../skeleton';
 import {
-  RMSPROP_LR, RMSPROP_ALPHA, RMSPROP_EPS, RMSPROP_MU, RMSPROP_CENTERED, RMSPROP_USE_MOMENTUM, RMSPROP_SIGN, RMSPROP_WD,
+  RMSPROP_LR, RMSPROP_ALPHA, RMSPROP_EPS, RMSPROP_MU, RMSPROP_CENTERED, RMSPROP_USE_MOMENTUM, RMSPROP_SIGN, RMSPROP_WD, RMSPROP_SHRINK,
 } from '../layout.generated';
 
 /**
@@ -20,17 +20,19 @@ export function rmsprop(p: usize, g: usize, sq: usize, ga: usize, buf: usize, n:
   const useMomentum = <i32>load<f64>(s, RMSPROP_USE_MOMENTUM);
   const sign64 = load<f64>(s, RMSPROP_SIGN);
   const wd64 = load<f64>(s, RMSPROP_WD);
+  const shrink64 = load<f64>(s, RMSPROP_SHRINK);
   const lr = <f32>lr64, alpha = <f32>alpha64, oneMinusAlpha = <f32>(1 - alpha64), eps = <f32>eps64, mu = <f32>mu64;
   const sign = <f32>sign64, wd = <f32>wd64, decay = wd != 0;
   const vnlr = f32x4.splat(-lr), valpha = f32x4.splat(alpha), v1a = f32x4.splat(oneMinusAlpha), veps = f32x4.splat(eps), vmu = f32x4.splat(mu);
   const vwd = f32x4.splat(wd);
+  const shrink = <f32>shrink64, decoupled = shrink64 != 1, vshrink = f32x4.splat(shrink);
   const negate = sign64 < 0;
   return pairs();
 }
 
 /** One vector of `rmsprop`; returns the sum of the vectors it wrote (for the finiteness probe). */
 @inline function rmspropVector(
-  p: usize, g: usize, sq: usize, ga: usize, buf: usize, negate: bool, vwd: v128, decay: bool,
+  p: usize, g: usize, sq: usize, ga: usize, buf: usize, negate: bool, vwd: v128, decay: bool, decoupled: bool, vshrink: v128,
   valpha: v128, v1a: v128, veps: v128, vmu: v128, vnlr: v128, centered: i32, useMomentum: i32,
 ): v128 {
   const gi = gradient(g, p, negate, vwd, decay);
@@ -51,16 +53,16 @@ export function rmsprop(p: usize, g: usize, sq: usize, ga: usize, buf: usize, n:
     const b = f32x4.add(f32x4.mul(v128.load(buf), vmu), f32x4.div(gi, d));
     v128.store(buf, b);
     written = f32x4.add(written, b);
-    pi = f32x4.add(v128.load(p), f32x4.mul(vnlr, b));
+    pi = f32x4.add(param(p, decoupled, vshrink), f32x4.mul(vnlr, b));
   } else {
-    pi = f32x4.add(v128.load(p), f32x4.div(f32x4.mul(vnlr, gi), d));
+    pi = f32x4.add(param(p, decoupled, vshrink), f32x4.div(f32x4.mul(vnlr, gi), d));
   }
   v128.store(p, pi);
   return f32x4.add(written, pi);
 }
 
 @inline function rmspropScalar(
-  p: usize, g: usize, sq: usize, ga: usize, buf: usize, sign: f32, wd: f32, decay: bool,
+  p: usize, g: usize, sq: usize, ga: usize, buf: usize, sign: f32, wd: f32, decay: bool, decoupled: bool, shrink: f32,
   alpha: f32, oneMinusAlpha: f32, eps: f32, mu: f32, lr: f32, centered: i32, useMomentum: i32,
 ): f32 {
   const gi = gradient1(g, p, sign, wd, decay);
@@ -81,9 +83,9 @@ export function rmsprop(p: usize, g: usize, sq: usize, ga: usize, buf: usize, n:
     const b = load<f32>(buf) * mu + gi / d;
     store<f32>(buf, b);
     written += b;
-    pi = load<f32>(p) + -lr * b;
+    pi = param1(p, decoupled, shrink) + -lr * b;
   } else {
-    pi = load<f32>(p) + (-lr * gi) / d;
+    pi = param1(p, decoupled, shrink) + (-lr * gi) / d;
   }
   store<f32>(p, pi);
   return written + pi;

@@ -21,9 +21,10 @@
  *
  * Options that shape the state (whether a buffer exists, what a buffer starts at, how
  * the parameters relate to the state) take no schedule and cannot be changed at run
- * time: FIXED_OPTIONS says which, and why.
+ * time: each rule's `fixedOptions` says which, and why (`variant` is fixed for every rule).
  */
 import { StateError, UpdateError, describeValue } from '../errors.ts';
+import type { FixedOptions } from '../rule.ts';
 import type { Schedule } from '../types.ts';
 
 /**
@@ -33,36 +34,14 @@ import type { Schedule } from '../types.ts';
  */
 export type Schedulable<O> = { [K in keyof O]: NonNullable<O[K]> extends number ? O[K] | Schedule : O[K] };
 
-/**
- * Options that may be neither a schedule nor changed by `setHyperparameters`, by rule
- * key, with the reason (said in the error). `variant` is fixed for every rule.
- */
-export const FIXED_OPTIONS: { readonly [ruleKey: string]: { readonly [option: string]: string } } = Object.freeze({
-  adam: { amsgrad: 'it decides whether the maxExpAvgSq buffer exists' },
-  adamw: { amsgrad: 'it decides whether the maxExpAvgSq buffer exists' },
-  rmsprop: {
-    momentum: 'whether the momentumBuffer exists depends on it (momentum 0 keeps none)',
-    centered: 'it decides whether the gradAvg buffer exists',
-  },
-  adagrad: { initialAccumulatorValue: "the sum buffer starts at it: it is read once, when a parameter's state is made" },
-  'schedulefree-sgd': {
-    momentum: 'the parameters hold y = (1 - beta) z + beta x, and eval() and train() convert with beta: a beta that changed between steps would leave them at a point neither undoes',
-  },
-  'schedulefree-adamw': {
-    beta1: 'the parameters hold y = (1 - beta1) z + beta1 x, and eval() and train() convert with beta1: a beta1 that changed between steps would leave them at a point neither undoes',
-  },
-  muon: { shapes: "it gives each parameter's matrix shape, which its state is made for" },
-});
-
 const VARIANT_REASON = 'it selects the formulation, and with it the state buffers';
 
 type Options = Record<string, unknown>;
 
-/** Why `option` of rule `ruleKey` is fixed, or undefined when it may change. */
-function fixedReason(ruleKey: string, option: string): string | undefined {
+/** Why `option` is fixed for a rule whose own fixed options are `fixed`, or undefined when it may change. */
+function fixedReason(fixed: FixedOptions, option: string): string | undefined {
   if (option === 'variant') return VARIANT_REASON;
-  const table = Object.hasOwn(FIXED_OPTIONS, ruleKey) ? FIXED_OPTIONS[ruleKey]! : {};
-  return Object.hasOwn(table, option) ? table[option] : undefined;
+  return Object.hasOwn(fixed, option) ? fixed[option] : undefined;
 }
 
 /** A group of parameters with one set of options: the defaults, or one override. */
@@ -90,8 +69,8 @@ const atCall: Refusal = (message) => new RangeError(message);
 export interface HyperparametersSource<H> {
   /** 'Adam', for messages. */
   readonly owner: string;
-  /** The rule's key, for FIXED_OPTIONS. */
-  readonly ruleKey: string;
+  /** The options the rule says may not change after construction, with why (RuleDescription.fixedOptions). */
+  readonly fixed: FixedOptions;
   /** The rule's validation: options to a resolved record; throws naming option and value. */
   resolve(options: Options): H;
 }
@@ -222,7 +201,7 @@ export class Hyperparameters<H extends object> {
   /** Every group re-resolved with `given` over the defaults, checked; returns what writes them. */
   #plan(owner: string, given: Options, step: number, refuse: Refusal): () => void {
     for (const key of Object.keys(given)) {
-      const reason = fixedReason(this.#source.ruleKey, key);
+      const reason = fixedReason(this.#source.fixed, key);
       if (reason !== undefined) throw refuse(`${owner}: '${key}' cannot be changed after construction: ${reason}`);
     }
     const defaults = { ...this.#defaults, ...given };
@@ -256,11 +235,11 @@ export class Hyperparameters<H extends object> {
 
   /** The keys of `options` that hold a schedule (lr aside), each one an option that may take one. */
   #scheduledKeys(owner: string, options: Options, label: string, refuse: Refusal): string[] {
-    const ruleKey = this.#source.ruleKey;
+    const fixed = this.#source.fixed;
     const keys: string[] = [];
     for (const key of Object.keys(options)) {
       if (key === 'lr' || typeof options[key] !== 'function') continue;
-      const reason = fixedReason(ruleKey, key);
+      const reason = fixedReason(fixed, key);
       if (reason !== undefined) throw refuse(`${owner}: ${key}${label} cannot be a schedule: ${reason}`);
       keys.push(key);
     }

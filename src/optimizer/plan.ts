@@ -91,6 +91,17 @@ export function checkStorePlan<H extends CommonHyper, S extends RuleState>(plann
       );
     }
   }
+  // A rule of shaped state (rule.ts `ownState`): each parameter's shape, and its state's.
+  if (rule.ownState === true) {
+    for (const name of names) {
+      const slot = planner.slots.get(name);
+      const hyper = slot?.hyper ?? planner.hyperFor(name);
+      const shape = rule.shapeOf!(hyper, name, store.lengths[name]!, store.shapes[name]);
+      const why = slot?.state === undefined ? undefined : rule.stateMismatch!(slot.state, hyper, shape);
+      if (why !== undefined) throw new UpdateError(`${owner}: parameter '${name}': ${why} (call reset('${name}') to start it afresh)`, name);
+    }
+    return;
+  }
   // This optimizer's own state regions in the store (another optimizer updating the same
   // parameters keeps its own).
   for (const name of names) {
@@ -140,10 +151,19 @@ export function planCurrent<H, S extends RuleState>(plan: StorePlan<H, S>, slots
 export function makePlan<H extends CommonHyper, S extends RuleState>(planner: Planner<H, S>, store: AnyParamStore, names: readonly string[]): StorePlan<H, S> {
   const rule = planner.rule;
   const slots = names.map((name) => planner.slotFor(name, store.params[name]!));
-  const regions = slots.map((slot) => store.claimState(planner.holder, slot.name, rule.bufferNames(slot.hyper).length)!);
+  const ownState = rule.ownState === true;
+  const regions = slots.map((slot) => (ownState ? [] : store.claimState(planner.holder, slot.name, rule.bufferNames(slot.hyper).length)!));
   planner.stores.add(store);
+  // A rule of shaped state keeps it in arrays of its own (rule.ts `ownState`): made here
+  // at a parameter's first step, kept as it is otherwise.
+  if (ownState) {
+    for (const slot of slots) {
+      if (slot.state === undefined) slot.state = rule.init(slot.length, store.dtype, slot.hyper, undefined, rule.shapeOf!(slot.hyper, slot.name, slot.length, store.shapes[slot.name]));
+    }
+  }
   // Move every state into its regions (views at the parameter's offset).
   slots.forEach((slot, i) => {
+    if (ownState) return;
     const offset = store.offsets[slot.name]!;
     const own = regions[i]!;
     const old = slot.state;
@@ -172,16 +192,17 @@ export function makePlan<H extends CommonHyper, S extends RuleState>(planner: Pl
   for (let i = 1; i <= slots.length; i++) {
     const a = slots[start]!;
     const b = slots[i];
-    if (b !== undefined && rule.perParameter !== true && b.hyper === a.hyper && adjacent(i) && sameRegions(regions[start]!, regions[i]!) && sameCounters(rule.scalarNames, a.state!, b.state!)) continue;
+    if (b !== undefined && rule.perParameter !== true && !ownState && b.hyper === a.hyper && adjacent(i) && sameRegions(regions[start]!, regions[i]!) && sameCounters(rule.scalarNames, a.state!, b.state!)) continue;
     const members = slots.slice(start, i);
     const own = regions[start]!;
     const first = store.offsets[a.name]!;
     const last = members[members.length - 1]!;
     const length = store.offsets[last.name]! + last.length - first;
     let k = 0;
-    const state = rule.init(length, store.dtype, a.hyper, (_dtype, size) => store.view(own[k++]!, first, size));
+    // An ownState run is one parameter, stepping its own state.
+    const state = ownState ? a.state! : rule.init(length, store.dtype, a.hyper, (_dtype, size) => store.view(own[k++]!, first, size));
     state.step = a.state!.step;
-    copyScalarsByName(rule.scalarNames, a.state!, state);
+    if (!ownState) copyScalarsByName(rule.scalarNames, a.state!, state);
     runs.push({ hyper: a.hyper, slots: members, param: store.view(0, first, length), grad: store.view(1, first, length), state, lr: 0 });
     start = i;
   }

@@ -126,9 +126,16 @@ export function slotsOfStateDict<H extends CommonHyper, S extends RuleState>(
     if (record.step > saved.stepCount) {
       throw new StateError(`${owner}: parameter '${name}' has step ${record.step}, more than the optimizer's stepCount ${saved.stepCount}`);
     }
-    const state = rule.init(record.length, record.dtype, hyper);
+    const state = rule.init(record.length, record.dtype, hyper, undefined, rule.shapeOfRecord?.(record, hyper));
     const arrays = rule.buffersOf(state, hyper);
-    expected.forEach((key, i) => arrays[i]!.set(record.buffers[key]!));
+    expected.forEach((key, i) => {
+      // A buffer is as long as the parameter, or (a shaped state's) as its shape says.
+      const buffer = record.buffers[key]!;
+      if (buffer.length !== arrays[i]!.length) {
+        throw new StateError(`${owner}: parameter '${name}': state buffer '${key}' has length ${buffer.length}, this configuration keeps ${arrays[i]!.length}`);
+      }
+      arrays[i]!.set(buffer);
+    });
     state.step = record.step;
     for (const key of scalarNames) (state as unknown as Record<string, number>)[key] = record.scalars[key]!;
     checkValues(owner, name, rule, expected, arrays, record.scalars);

@@ -21,7 +21,7 @@
  * NaN or Infinity they write (params and state), and update() throws an UpdateError
  * naming the state `squareAvg` (the step is applied: see optimizer.ts).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -51,7 +51,7 @@ const ADADELTA = kernelLayout({
   arrays: ['p', 'g', 'sq', 'acc'],
   reads: ['p', 'g', 'sq', 'acc'],
   writes: ['p', 'sq', 'acc'],
-  scalars: ['step', 'rho', 'eps', 'sign', 'wd'],
+  scalars: ['step', 'rho', 'eps', 'sign', 'wd', 'shrink'],
 });
 
 /** Counts the step and writes the kernel's scalars: step (-lr), rho, eps, sign, weightDecay. */
@@ -61,7 +61,7 @@ function writeScalars(s: Float64Array, state: AdadeltaState, h: AdadeltaHyper, s
   s[ADADELTA.at.rho] = h.rho;
   s[ADADELTA.at.eps] = h.eps;
   s[ADADELTA.at.sign] = h.maximize ? -1 : 1;
-  s[ADADELTA.at.wd] = h.weightDecay;
+  writeWeightDecay(s, ADADELTA.at.wd, ADADELTA.at.shrink, h, scalars);
 }
 
 /** The JS kernel, twin of `adadelta` in assembly/kernels.ts. */
@@ -71,19 +71,23 @@ function adadelta(p: FloatArray, g: FloatArray, sq: FloatArray, acc: FloatArray,
   const eps = s[2]!;
   const sign = s[3]!;
   const wd = s[4]!;
+  const shrink = s[5]!;
+  const decoupled = shrink !== 1;
   const decay = wd !== 0;
   const oneMinusRho = 1 - rho;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     // torch's addcmul: s + (value * g) * g
     const si = sq[i]! * rho + oneMinusRho * gi * gi;
     sq[i] = si;
     const ai = acc[i]!;
     const d = (Math.sqrt(ai + eps) / Math.sqrt(si + eps)) * gi;
     acc[i] = ai * rho + oneMinusRho * d * d;
-    p[i] = p[i]! + step * d;
+    p[i] = pi + step * d;
     probe += (sq[i]! + acc[i]! + p[i]!) * 0;
   }
   return probe === 0;

@@ -22,7 +22,7 @@
  * The kernel reports every NaN or Infinity it writes, and update() throws an UpdateError
  * naming the state `sum` (the step is applied: see optimizer.ts).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -58,7 +58,7 @@ const ADAGRAD = kernelLayout({
   arrays: ['p', 'g', 'h'],
   reads: ['p', 'g', 'h'],
   writes: ['p', 'h'],
-  scalars: ['negativeStep', 'eps', 'book', 'sign', 'wd'],
+  scalars: ['negativeStep', 'eps', 'book', 'sign', 'wd', 'shrink'],
 });
 
 /** Counts the step and writes the kernel's scalars: negativeStep, eps, book (0/1), sign, weightDecay. */
@@ -70,7 +70,7 @@ function writeScalars(s: Float64Array, state: AdaGradState, h: AdaGradHyper, sca
   s[ADAGRAD.at.eps] = h.eps;
   s[ADAGRAD.at.book] = h.variant === 'book' ? 1 : 0;
   s[ADAGRAD.at.sign] = h.maximize ? -1 : 1;
-  s[ADAGRAD.at.wd] = h.weightDecay;
+  writeWeightDecay(s, ADAGRAD.at.wd, ADAGRAD.at.shrink, h, scalars);
 }
 
 /** The JS kernel, twin of `adagrad` in assembly/kernels.ts. */
@@ -79,15 +79,19 @@ function adagrad(p: FloatArray, g: FloatArray, sum: FloatArray, n: number, s: Fl
   const eps = s[1]!;
   const sign = s[3]!;
   const wd = s[4]!;
+  const shrink = s[5]!;
+  const decoupled = shrink !== 1;
   const decay = wd !== 0;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const si = sum[i]! + gi * gi;
     sum[i] = si;
     // torch's addcdiv: p + (value * g) / std
-    p[i] = p[i]! + (negativeStep * gi) / (Math.sqrt(si) + eps);
+    p[i] = pi + (negativeStep * gi) / (Math.sqrt(si) + eps);
     probe += (sum[i]! + p[i]!) * 0;
   }
   return probe === 0;
@@ -102,6 +106,7 @@ export const adagradRule: UpdateRule<AdaGradOptions, AdaGradHyper, AdaGradState>
   key: 'adagrad',
   paper: 'Duchi, Hazan & Singer (2011), "Adaptive subgradient methods for online learning and stochastic optimization"',
   weightDecayKind: 'coupled',
+  fixedOptions: { initialAccumulatorValue: "the sum buffer starts at it: it is read once, when a parameter's state is made" },
   peers: { torch: 'torch.optim.Adagrad', optax: 'optax.adagrad', keras: 'keras.optimizers.Adagrad', tfjs: 'tf.train.adagrad' },
   resolve(options) {
     checkKnownOptions('AdaGrad', options, NAMES);

@@ -22,6 +22,9 @@
  * uses the 'pytorch' form with eps 1e-7 (checked in test/tfjs.test.ts).
  * amsgrad: Reddi, Kale & Kumar (2018), "On the convergence of Adam and beyond".
  *
+ * `decoupledWeightDecay: true` (torch 2.x's `Adam(decoupled_weight_decay=True)`) makes it
+ * AdamW (adamw.ts), bit for bit: p <- p * (1 - lr * weightDecay), then the step above.
+ *
  * Defaults: lr 0.001, beta1 0.9, beta2 0.999 (book = PyTorch), eps 1e-8 (PyTorch;
  * 'book': 1e-7). State: `expAvg` (m), `expAvgSq` (v), `maxExpAvgSq` (amsgrad).
  *
@@ -32,7 +35,7 @@
  * `expAvgSq` (the step is applied: see optimizer.ts).
  */
 import { powIntInto } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -57,8 +60,9 @@ export interface AdamHyper extends CommonHyper {
   readonly amsgrad: boolean;
   readonly variant: AdamVariant;
   /**
-   * Whether `weightDecay` is decoupled (AdamW: `p *= 1 - lr * weightDecay` before the
-   * step) rather than coupled (Adam: `g += weightDecay * p`).
+   * Whether `weightDecay` is decoupled (AdamW, or Adam with `decoupledWeightDecay: true`:
+   * `p *= 1 - lr * weightDecay` before the step) rather than coupled (Adam's default:
+   * `g += weightDecay * p`). The same as `decoupledWeightDecay`, the name every rule has.
    */
   readonly decoupled: boolean;
 }
@@ -72,7 +76,11 @@ export interface AdamState extends RuleState {
 
 export const ADAM_OPTION_NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'amsgrad', 'variant'] as const;
 
-/** Validates the options Adam and AdamW share. */
+/**
+ * Validates the options Adam and AdamW share. `decoupled`: AdamW, whose decay is
+ * decoupled by definition; Adam's is coupled unless `decoupledWeightDecay: true`, and
+ * then it is AdamW's step bit for bit (the same kernel with the same scalars).
+ */
 export function resolveAdamFamily(
   owner: string,
   options: AdamOptions,
@@ -81,12 +89,12 @@ export function resolveAdamFamily(
 ): AdamHyper {
   const variant = choiceOption<AdamVariant>(owner, 'variant', options.variant, ['pytorch', 'book']);
   if (variant === 'book') requireNeutral(owner, 'amsgrad', options.amsgrad, false, "with variant 'book'");
-  const common = resolveCommon(owner, options, defaults.lr);
+  const common = resolveCommon(owner, options, defaults.lr, decoupled ? 'decoupled' : 'coupled');
   const weightDecay = options.weightDecay === undefined ? defaults.weightDecay : common.weightDecay;
   return {
     ...common,
     weightDecay,
-    decoupled,
+    decoupled: common.decoupledWeightDecay,
     beta1: numberOption(owner, 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
     beta2: numberOption(owner, 'beta2', options.beta2, 0.999, { min: 0, below: 1 }),
     eps: numberOption(owner, 'eps', options.eps, variant === 'book' ? 1e-7 : 1e-8, { min: 0 }),
@@ -148,8 +156,6 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
   powIntInto(powers, 1, state.step);
   const biasCorrection1 = 1 - powers[0]!;
   const biasCorrection2 = 1 - powers[1]!;
-  const shrink = h.decoupled ? 1 - lr * h.weightDecay : 1;
-  const coupled = h.decoupled ? 0 : h.weightDecay;
   const sign = h.maximize ? -1 : 1;
   if (h.variant === 'book') {
     const at = BOOK;
@@ -157,9 +163,8 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
     s[at.beta1] = h.beta1;
     s[at.beta2] = h.beta2;
     s[at.eps] = h.eps;
-    s[at.shrink] = shrink;
     s[at.sign] = sign;
-    s[at.wd] = coupled;
+    writeWeightDecay(s, at.wd, at.shrink, h, scalars);
     return;
   }
   const at = PYTORCH;
@@ -169,9 +174,8 @@ function writeScalars(s: Float64Array, state: AdamState, h: AdamHyper, scalars: 
   s[at.beta2] = h.beta2;
   s[at.eps] = h.eps;
   s[at.amsgrad] = h.amsgrad ? 1 : 0;
-  s[at.shrink] = shrink;
   s[at.sign] = sign;
-  s[at.wd] = coupled;
+  writeWeightDecay(s, at.wd, at.shrink, h, scalars);
 }
 
 /** The JS kernel of variant 'pytorch' (and AdamW), twin of `adam` in assembly/kernels.ts. */
@@ -266,6 +270,7 @@ export const adamRule: UpdateRule<AdamOptions, AdamHyper, AdamState> = {
   key: 'adam',
   paper: 'Kingma & Ba (2015), "Adam: a method for stochastic optimization"',
   weightDecayKind: 'coupled',
+  fixedOptions: { amsgrad: 'it decides whether the maxExpAvgSq buffer exists' },
   peers: { torch: 'torch.optim.Adam', optax: 'optax.adam', keras: 'keras.optimizers.Adam', tfjs: 'tf.train.adam' },
   resolve(options) {
     checkKnownOptions('Adam', options, ADAM_OPTION_NAMES);

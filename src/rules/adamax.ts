@@ -23,7 +23,7 @@
  * every NaN or Infinity they write, and update() throws an UpdateError naming where.
  */
 import { powIntInto } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -55,7 +55,7 @@ const ADAMAX = kernelLayout({
   arrays: ['p', 'g', 'm', 'u'],
   reads: ['p', 'g', 'm', 'u'],
   writes: ['p', 'm', 'u'],
-  scalars: ['step', 'beta1', 'beta2', 'eps', 'sign', 'wd'],
+  scalars: ['step', 'beta1', 'beta2', 'eps', 'sign', 'wd', 'shrink'],
 });
 
 /** Counts the step and writes the kernel's scalars: step (-lr / (1 - beta1^t)), beta1, beta2, eps, sign, weightDecay. */
@@ -69,7 +69,7 @@ function writeScalars(s: Float64Array, state: AdamaxState, h: AdamaxHyper, scala
   s[ADAMAX.at.beta2] = h.beta2;
   s[ADAMAX.at.eps] = h.eps;
   s[ADAMAX.at.sign] = h.maximize ? -1 : 1;
-  s[ADAMAX.at.wd] = h.weightDecay;
+  writeWeightDecay(s, ADAMAX.at.wd, ADAMAX.at.shrink, h, scalars);
 }
 
 /** The JS kernel, twin of `adamax` in assembly/kernels.ts. */
@@ -80,19 +80,23 @@ function adamax(p: FloatArray, g: FloatArray, m: FloatArray, u: FloatArray, n: n
   const eps = s[3]!;
   const sign = s[4]!;
   const wd = s[5]!;
+  const shrink = s[6]!;
+  const decoupled = shrink !== 1;
   const decay = wd !== 0;
   const oneMinusBeta1 = 1 - beta1;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const mi = m[i]! * beta1 + oneMinusBeta1 * gi;
     // Math.max returns NaN if either is NaN, as torch.amax does.
     const ui = Math.max(u[i]! * beta2, Math.abs(gi) + eps);
     m[i] = mi;
     u[i] = ui;
     // torch's addcdiv: p + (value * m) / u
-    p[i] = p[i]! + (step * mi) / ui;
+    p[i] = pi + (step * mi) / ui;
     probe += (m[i]! + u[i]! + p[i]!) * 0;
   }
   return probe === 0;

@@ -7,6 +7,8 @@
  * Loshchilov & Hutter (2019), "Decoupled weight decay regularization", as
  * `torch.optim.AdamW` computes it: the decay is multiplied by the (scheduled) lr, not
  * by lr / bias correction. Keras' AdamW does the same with weight_decay 0.004 default.
+ * `new Adam({ decoupledWeightDecay: true })` (torch 2.x's `Adam(decoupled_weight_decay=True)`)
+ * is this rule with Adam's default weightDecay 0, bit for bit.
  *
  * Defaults: lr 0.001, weightDecay 0.01 (PyTorch), beta1 0.9, beta2 0.999, eps 1e-8.
  * State: as Adam.
@@ -38,6 +40,7 @@ export const adamwRule: UpdateRule<AdamWOptions, AdamHyper, AdamState> = {
   key: 'adamw',
   paper: 'Loshchilov & Hutter (2019), "Decoupled weight decay regularization"',
   weightDecayKind: 'decoupled',
+  fixedOptions: { amsgrad: 'it decides whether the maxExpAvgSq buffer exists' },
   peers: { torch: 'torch.optim.AdamW', optax: 'optax.adamw', keras: 'keras.optimizers.AdamW' },
   resolve(options) {
     checkKnownOptions('AdamW', options, ADAM_OPTION_NAMES);

@@ -35,13 +35,13 @@
  *   yet) and v itself agree; from the second step on the two take different steps.
  * - weight decay: optax decays as p - lr wd p (the authors' `no_prox=True`); the authors'
  *   default is the proximal form p <- (p - lr u) / (1 + lr wd), Algorithm 1's.
- * - epsRoot: default 0 here, as `scale_by_adan` and the authors (eps outside the square
- *   root); `optax.adan` itself defaults eps_root to 1e-8.
+ * - epsRoot: default 1e-8, as `optax.adan` (its `scale_by_adan` and the authors have
+ *   none: eps outside the square root only; `epsRoot: 0` gives theirs).
  * - the authors' optional global gradient-norm clipping (max_grad_norm) is not part of
  *   the rule: clip beforehand (`clipGradNorm`, or a wrapper).
  *
  * Defaults: lr 1e-3 (the authors'; optax has none), beta1 0.98, beta2 0.92, beta3 0.99,
- * eps 1e-8, epsRoot 0, weightDecay 0 (decoupled, as above). State: `expAvg` (m),
+ * eps 1e-8, epsRoot 1e-8, weightDecay 0 (decoupled, as above). State: `expAvg` (m),
  * `expAvgDiff` (v), `expAvgSq` (n), `prevGrad` (the last gradient as the rule saw it,
  * after `maximize`'s negation). `maximize` negates the gradient (ours).
  *
@@ -193,12 +193,12 @@ export const adanRule: UpdateRule<AdanOptions, AdanHyper, AdanState> = {
   resolve(options) {
     checkKnownOptions('Adan', options, NAMES);
     return {
-      ...resolveCommon('Adan', options, 1e-3),
+      ...resolveCommon('Adan', options, 1e-3, 'decoupled'),
       beta1: numberOption('Adan', 'beta1', options.beta1, 0.98, { min: 0, below: 1 }),
       beta2: numberOption('Adan', 'beta2', options.beta2, 0.92, { min: 0, below: 1 }),
       beta3: numberOption('Adan', 'beta3', options.beta3, 0.99, { min: 0, below: 1 }),
       eps: numberOption('Adan', 'eps', options.eps, 1e-8, { min: 0 }),
-      epsRoot: numberOption('Adan', 'epsRoot', options.epsRoot, 0, { min: 0 }),
+      epsRoot: numberOption('Adan', 'epsRoot', options.epsRoot, 1e-8, { min: 0 }),
     };
   },
   bufferNames: () => ['expAvg', 'expAvgDiff', 'expAvgSq', 'prevGrad'],

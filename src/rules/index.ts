@@ -17,9 +17,13 @@ import { Lion, lionRule } from './lion.ts';
 import { Momentum, momentumRule } from './momentum.ts';
 import { Muon, muonDescription, type MuonOptions } from './muon.ts';
 import { NAdam, nadamRule } from './nadam.ts';
+import { NAdamW, nadamwRule } from './nadamw.ts';
 import { QHM, qhmRule } from './qhm.ts';
 import { Adan, adanRule } from './adan.ts';
 import { QHAdam, qhadamRule } from './qhadam.ts';
+import { Prodigy, prodigyRule } from './prodigy.ts';
+import { DAdaptAdamW, dadaptAdamwRule } from './dadapt-adamw.ts';
+import { Adafactor, adafactorRule } from './adafactor.ts';
 import { Nesterov, nesterovRule } from './nesterov.ts';
 import { RAdam, radamRule } from './radam.ts';
 import { RMSProp, rmspropRule } from './rmsprop.ts';
@@ -40,12 +44,13 @@ export interface RegisteredOptimizer extends RuleDescription {
 }
 
 function entry<O>(rule: UpdateRule<O & object, CommonHyper, RuleState> | RuleDescription, make: (options: O) => OptimizerLike, elementwise: boolean): RegisteredOptimizer {
-  const { name, key, paper, weightDecayKind, peers } = rule;
+  const { name, key, paper, weightDecayKind, fixedOptions, peers } = rule;
   return Object.freeze({
     name,
     key,
     paper,
     weightDecayKind,
+    ...(fixedOptions === undefined ? {} : { fixedOptions }),
     peers,
     rule: elementwise ? (rule as unknown as AnyUpdateRule) : undefined,
     make: (options: Record<string, unknown> = {}) => make(options as O),
@@ -74,6 +79,10 @@ export const RULES: readonly RegisteredOptimizer[] = Object.freeze([
   entry(qhmRule, (o) => new QHM(o), true),
   entry(adanRule, (o) => new Adan(o), true),
   entry(qhadamRule, (o) => new QHAdam(o), true),
+  entry(prodigyRule, (o) => new Prodigy(o), true),
+  entry(dadaptAdamwRule, (o) => new DAdaptAdamW(o), true),
+  entry(adafactorRule, (o) => new Adafactor(o), true),
+  entry(nadamwRule, (o) => new NAdamW(o), true),
 ]);
 
 /** The registered optimizer of a key ('nesterov') or class name ('Nesterov'), or undefined. */

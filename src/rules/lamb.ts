@@ -199,7 +199,7 @@ export const lambRule: UpdateRule<LAMBOptions, LAMBHyper, LAMBState> = {
   resolve(options) {
     checkKnownOptions('LAMB', options, NAMES);
     return {
-      ...resolveCommon('LAMB', options, 0.001),
+      ...resolveCommon('LAMB', options, 0.001, 'update'),
       beta1: numberOption('LAMB', 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
       beta2: numberOption('LAMB', 'beta2', options.beta2, 0.999, { min: 0, below: 1 }),
       eps: numberOption('LAMB', 'eps', options.eps, 1e-6, { min: 0 }),

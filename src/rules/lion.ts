@@ -113,7 +113,7 @@ export const lionRule: UpdateRule<LionOptions, LionHyper, LionState> = {
   resolve(options) {
     checkKnownOptions('Lion', options, NAMES);
     return {
-      ...resolveCommon('Lion', options, 1e-4),
+      ...resolveCommon('Lion', options, 1e-4, 'decoupled'),
       beta1: numberOption('Lion', 'beta1', options.beta1, 0.9, { min: 0, max: 1 }),
       beta2: numberOption('Lion', 'beta2', options.beta2, 0.99, { min: 0, max: 1 }),
     };

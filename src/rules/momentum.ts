@@ -21,6 +21,9 @@
  * Under a constant lr and d = 0 both give the same trajectory (v = -lr * b). Under a
  * schedule they differ: 'pytorch' rescales the whole accumulated buffer by the new lr.
  *
+ * With `decoupledWeightDecay: true` it is SGDW with momentum (Loshchilov & Hutter 2019):
+ * p <- p * (1 - lr * weightDecay), then the step without decay; no separate class.
+ *
  * Defaults: lr 0.01, momentum 0.9 (the book's), dampening 0 ('pytorch' only).
  * State: `velocity` ('classic') or `momentumBuffer` ('pytorch').
  *
@@ -28,7 +31,7 @@
  * report every NaN or Infinity they write (params and buffer), and update() throws an
  * UpdateError saying so (the step is applied: see optimizer.ts).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -70,14 +73,14 @@ const MOMENTUM_KERNELS = {
     arrays: ['p', 'g', 'v'],
     reads: ['p', 'g', 'v'],
     writes: ['p', 'v'],
-    scalars: ['lr', 'mu', 'sign', 'wd'],
+    scalars: ['lr', 'mu', 'sign', 'wd', 'shrink'],
   }),
   pytorch: kernelLayout({
     entry: 'momentumPytorch',
     arrays: ['p', 'g', 'b'],
     reads: ['p', 'g', 'b'],
     writes: ['p', 'b'],
-    scalars: ['lr', 'keep', 'take', 'sign', 'wd'],
+    scalars: ['lr', 'keep', 'take', 'sign', 'wd', 'shrink'],
   }),
 };
 const CLASSIC = MOMENTUM_KERNELS.classic.at;
@@ -95,13 +98,13 @@ function writeScalars(s: Float64Array, state: MomentumState, h: MomentumHyper, s
     s[CLASSIC.lr] = lr;
     s[CLASSIC.mu] = h.momentum;
     s[CLASSIC.sign] = sign;
-    s[CLASSIC.wd] = h.weightDecay;
+    writeWeightDecay(s, CLASSIC.wd, CLASSIC.shrink, h, scalars);
     return;
   }
   s[PYTORCH.lr] = lr;
   writeTorchBufferFactors(s, PYTORCH, state, h);
   s[PYTORCH.sign] = sign;
-  s[PYTORCH.wd] = h.weightDecay;
+  writeWeightDecay(s, PYTORCH.wd, PYTORCH.shrink, h, scalars);
 }
 
 /**
@@ -127,14 +130,18 @@ function momentumClassic(p: FloatArray, g: FloatArray, b: FloatArray, n: number,
   const mu = s[1]!;
   const sign = s[2]!;
   const wd = s[3]!;
+  const shrink = s[4]!;
   const decay = wd !== 0;
+  const decoupled = shrink !== 1;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const v = mu * b[i]! - lr * gi;
     b[i] = v;
-    p[i] = p[i]! + v;
+    p[i] = pi + v;
     probe += (b[i]! + p[i]!) * 0;
   }
   return probe === 0;
@@ -148,14 +155,18 @@ function momentumPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number,
   const take = s[2]!;
   const sign = s[3]!;
   const wd = s[4]!;
+  const shrink = s[5]!;
   const decay = wd !== 0;
+  const decoupled = shrink !== 1;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const buf = keep * b[i]! + take * gi;
     b[i] = buf;
-    p[i] = p[i]! - lr * buf;
+    p[i] = pi - lr * buf;
     probe += (b[i]! + p[i]!) * 0;
   }
   return probe === 0;

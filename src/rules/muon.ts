@@ -60,6 +60,7 @@ export const muonDescription: RuleDescription = Object.freeze({
   key: 'muon',
   paper: 'Jordan, Jin, Boza, You, Cesista, Newhouse & Bernstein (2024), "Muon: an optimizer for hidden layers in neural networks"',
   weightDecayKind: 'decoupled',
+  fixedOptions: Object.freeze({ shapes: "it gives each parameter's matrix shape, which its state is made for" }),
   peers: Object.freeze({ torch: 'torch.optim.Muon', optax: 'optax.contrib.muon', keras: 'keras.optimizers.Muon' }),
 });
 
@@ -334,7 +335,7 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     this.checkInputs = booleanOption(owner, 'checkInputs', options.checkInputs, true);
     const hyperOptions: { [key: string]: unknown } = {};
     for (const key of HYPER_NAMES) if ((options as { readonly [key: string]: unknown })[key] !== undefined) hyperOptions[key] = (options as { readonly [key: string]: unknown })[key];
-    this.#hyper = new Hyperparameters<MuonHyper>({ owner, ruleKey: 'muon', resolve: resolveMuon }, hyperOptions, []);
+    this.#hyper = new Hyperparameters<MuonHyper>({ owner, fixed: muonDescription.fixedOptions ?? {}, resolve: resolveMuon }, hyperOptions, []);
     const shapes: unknown = options.shapes;
     if (shapes !== undefined) {
       if (shapes === null || typeof shapes !== 'object' || Array.isArray(shapes)) {

@@ -22,7 +22,9 @@
  * correction 1 - beta2^t uses the current beta2, as torch's does.
  *
  * Defaults: lr 0.002, beta1 0.9, beta2 0.999, eps 1e-8, momentumDecay 0.004 (PyTorch).
- * `weightDecay` is coupled (added to the gradient). State: `expAvg`, `expAvgSq`, and
+ * `weightDecay` is coupled (added to the gradient); `decoupledWeightDecay: true` (torch
+ * 2.x's `decoupled_weight_decay=True`) makes it NAdamW (nadamw.ts): p <- p * (1 - lr *
+ * weightDecay), then the step above without decay. State: `expAvg`, `expAvgSq`, and
  * the scalar `muProduct` (a double; torch 1.13 keeps it as a float32 tensor).
  *
  * Overflow: as Adam's, v = (1 - beta2) g^2 passes float32's 3.4e38 from |g| = 5.8e20
@@ -30,7 +32,7 @@
  * UpdateError naming the state `expAvgSq` (the step is applied: see optimizer.ts).
  */
 import { powIntInto } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -57,20 +59,37 @@ export interface NAdamState extends RuleState {
   expAvgSq: FloatArray;
 }
 
-const NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'momentumDecay'] as const;
+export const NADAM_OPTION_NAMES = [...COMMON_OPTION_NAMES, 'beta1', 'beta2', 'eps', 'momentumDecay'] as const;
+const NAMES = NADAM_OPTION_NAMES;
+
+/**
+ * Validates the options NAdam and NAdamW share; `decay` 'decoupled' for NAdamW, whose
+ * weight decay is decoupled by definition (and `defaultWeightDecay` its own default).
+ */
+export function resolveNAdamFamily(owner: string, options: NAdamOptions, defaultWeightDecay: number, decay: 'coupled' | 'decoupled'): NAdamHyper {
+  const common = resolveCommon(owner, options, 0.002, decay);
+  return {
+    ...common,
+    weightDecay: options.weightDecay === undefined ? defaultWeightDecay : common.weightDecay,
+    beta1: numberOption(owner, 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
+    beta2: numberOption(owner, 'beta2', options.beta2, 0.999, { min: 0, below: 1 }),
+    eps: numberOption(owner, 'eps', options.eps, 1e-8, { min: 0 }),
+    momentumDecay: numberOption(owner, 'momentumDecay', options.momentumDecay, 0.004, { min: 0 }),
+  };
+}
 
 /** The wasm kernel: `nadam(p, g, m, v, n, s)`. */
-const NADAM = kernelLayout({
+export const NADAM = kernelLayout({
   entry: 'nadam',
   arrays: ['p', 'g', 'm', 'v'],
   reads: ['p', 'g', 'm', 'v'],
   writes: ['p', 'm', 'v'],
-  scalars: ['gradStep', 'avgStep', 'bc2sqrt', 'beta1', 'beta2', 'eps', 'sign', 'wd'],
+  scalars: ['gradStep', 'avgStep', 'bc2sqrt', 'beta1', 'beta2', 'eps', 'sign', 'wd', 'shrink'],
 });
 
 /**
  * Counts the step, updates muProduct, and writes the kernel's scalars: gradStep,
- * avgStep, sqrt(1 - beta2^t), beta1, beta2, eps, sign, weightDecay.
+ * avgStep, sqrt(1 - beta2^t), beta1, beta2, eps, sign, weight decay (coupled wd, decoupled shrink).
  */
 function writeScalars(s: Float64Array, state: NAdamState, h: NAdamHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
@@ -89,7 +108,7 @@ function writeScalars(s: Float64Array, state: NAdamState, h: NAdamHyper, scalars
   s[NADAM.at.beta2] = h.beta2;
   s[NADAM.at.eps] = h.eps;
   s[NADAM.at.sign] = h.maximize ? -1 : 1;
-  s[NADAM.at.wd] = h.weightDecay;
+  writeWeightDecay(s, NADAM.at.wd, NADAM.at.shrink, h, scalars);
 }
 
 /** The JS kernel, twin of `nadam` in assembly/kernels.ts. */
@@ -102,20 +121,24 @@ function nadam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: nu
   const scaledEps = s[5]! * biasCorrection2Sqrt;
   const sign = s[6]!;
   const wd = s[7]!;
+  const shrink = s[8]!;
   const decay = wd !== 0;
+  const decoupled = shrink !== 1;
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const mi = m[i]! * beta1 + oneMinusBeta1 * gi;
     const vi = v[i]! * beta2 + oneMinusBeta2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
     // PyTorch's two steps, (gradStep g + avgStep m) / (sqrt(v) / sqrt(bc2) + eps), with
     // numerator and denominator multiplied by sqrt(bc2): one division, not three.
-    p[i] = p[i]! + (gradScale * gi + avgScale * mi) / (Math.sqrt(vi) + scaledEps);
+    p[i] = pi + (gradScale * gi + avgScale * mi) / (Math.sqrt(vi) + scaledEps);
     probe += (m[i]! + v[i]! + p[i]!) * 0;
   }
   return probe === 0;
@@ -133,13 +156,7 @@ export const nadamRule: UpdateRule<NAdamOptions, NAdamHyper, NAdamState> = {
   peers: { torch: 'torch.optim.NAdam', optax: 'optax.nadam', keras: 'keras.optimizers.Nadam' },
   resolve(options) {
     checkKnownOptions('NAdam', options, NAMES);
-    return {
-      ...resolveCommon('NAdam', options, 0.002),
-      beta1: numberOption('NAdam', 'beta1', options.beta1, 0.9, { min: 0, below: 1 }),
-      beta2: numberOption('NAdam', 'beta2', options.beta2, 0.999, { min: 0, below: 1 }),
-      eps: numberOption('NAdam', 'eps', options.eps, 1e-8, { min: 0 }),
-      momentumDecay: numberOption('NAdam', 'momentumDecay', options.momentumDecay, 0.004, { min: 0 }),
-    };
+    return resolveNAdamFamily('NAdam', options, 0, 'coupled');
   },
   bufferNames: () => ['expAvg', 'expAvgSq'],
   buffersOf: (s) => [s.expAvg, s.expAvgSq],

@@ -35,6 +35,10 @@
  * not NAG: its first step is (1 + mu + mu^2) lr g instead of (1 + mu) lr g. It is here
  * for reproducing the book's numbers.
  *
+ * With `decoupledWeightDecay: true` it is SGDW with Nesterov momentum (Loshchilov &
+ * Hutter 2019): the stored parameters p <- p * (1 - lr * weightDecay), then the step
+ * without decay; no separate class.
+ *
  * Defaults: lr 0.01, momentum 0.9 (the book's). State: `velocity` ('nag', 'book') or
  * `momentumBuffer` ('pytorch').
  *
@@ -42,7 +46,7 @@
  * The kernels report every NaN or Infinity they write (params and buffer), and update()
  * throws an UpdateError saying so (the step is applied: see optimizer.ts).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import { describeValue, UpdateError } from '../errors.ts';
@@ -81,7 +85,7 @@ function bufferOf(state: NesterovState): FloatArray {
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'dampening', 'variant'] as const;
 
 /** The wasm kernels: `nesterovNag` and `nesterovBook` (p, g, v, n, s), `nesterovPytorch` (p, g, b, n, s). */
-const NAG_SCALARS = ['lr', 'mu', 'sign', 'wd'] as const;
+const NAG_SCALARS = ['lr', 'mu', 'sign', 'wd', 'shrink'] as const;
 export const NESTEROV_KERNELS = {
   nag: kernelLayout({
     entry: 'nesterovNag',
@@ -102,7 +106,7 @@ export const NESTEROV_KERNELS = {
     arrays: ['p', 'g', 'b'],
     reads: ['p', 'g', 'b'],
     writes: ['p', 'b'],
-    scalars: ['lr', 'mu', 'keep', 'take', 'sign', 'wd'],
+    scalars: ['lr', 'mu', 'keep', 'take', 'sign', 'wd', 'shrink'],
   }),
 };
 // 'nag' and 'book' read one list of scalars (NAG_SCALARS): one index map for both.
@@ -122,14 +126,14 @@ function writeScalars(s: Float64Array, state: NesterovState, h: NesterovHyper, s
     s[NAG.lr] = lr;
     s[NAG.mu] = h.momentum;
     s[NAG.sign] = sign;
-    s[NAG.wd] = h.weightDecay;
+    writeWeightDecay(s, NAG.wd, NAG.shrink, h, scalars);
     return;
   }
   s[PYTORCH.lr] = lr;
   s[PYTORCH.mu] = h.momentum;
   writeTorchBufferFactors(s, PYTORCH, state, h);
   s[PYTORCH.sign] = sign;
-  s[PYTORCH.wd] = h.weightDecay;
+  writeWeightDecay(s, PYTORCH.wd, PYTORCH.shrink, h, scalars);
 }
 
 /** The JS kernel of variant 'nag', twin of `nesterovNag` in assembly/kernels.ts. */
@@ -138,16 +142,20 @@ function nesterovNag(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s: 
   const mu = s[1]!;
   const sign = s[2]!;
   const wd = s[3]!;
+  const shrink = s[4]!;
   const decay = wd !== 0;
+  const decoupled = shrink !== 1;
   const muSquared = mu * mu;
   const gradScale = (1 + mu) * lr;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const vOld = v[i]!;
     v[i] = mu * vOld - lr * gi;
-    p[i] = p[i]! + (muSquared * vOld - gradScale * gi);
+    p[i] = pi + (muSquared * vOld - gradScale * gi);
     probe += (v[i]! + p[i]!) * 0;
   }
   return probe === 0;
@@ -160,17 +168,21 @@ function nesterovBook(p: FloatArray, g: FloatArray, v: FloatArray, n: number, s:
   const mu = s[1]!;
   const sign = s[2]!;
   const wd = s[3]!;
+  const shrink = s[4]!;
   const decay = wd !== 0;
+  const decoupled = shrink !== 1;
   const muSquared = mu * mu; // the book's `self.momentum * self.momentum`
   const gradScale = (1 + mu) * lr; // `(1 + self.momentum) * self.lr`
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const vNew = mu * v[i]! - lr * gi;
     v[i] = vNew;
     // Two statements in the book, two roundings here.
-    const halfway = p[i]! + muSquared * vNew;
+    const halfway = pi + muSquared * vNew;
     p[i] = halfway - gradScale * gi;
     probe += (v[i]! + p[i]!) * 0;
   }
@@ -186,14 +198,18 @@ function nesterovPytorch(p: FloatArray, g: FloatArray, b: FloatArray, n: number,
   const take = s[3]!;
   const sign = s[4]!;
   const wd = s[5]!;
+  const shrink = s[6]!;
   const decay = wd !== 0;
+  const decoupled = shrink !== 1;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const buf = keep * b[i]! + take * gi;
     b[i] = buf;
-    p[i] = p[i]! - lr * (gi + mu * buf);
+    p[i] = pi - lr * (gi + mu * buf);
     probe += (b[i]! + p[i]!) * 0;
   }
   return probe === 0;

@@ -37,7 +37,7 @@
  * see optimizer.ts).
  */
 import { powIntInto } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -78,7 +78,7 @@ const QHADAM_KERNEL = kernelLayout({
   arrays: ['p', 'g', 'm', 'v'],
   reads: ['p', 'g', 'm', 'v'],
   writes: ['p', 'm', 'v'],
-  scalars: ['gradStep', 'avgStep', 'gradSq', 'avgSq', 'beta1', 'beta2', 'eps', 'sign', 'wd'],
+  scalars: ['gradStep', 'avgStep', 'gradSq', 'avgSq', 'beta1', 'beta2', 'eps', 'sign', 'wd', 'shrink'],
 });
 // As module constants: read through the layout object inside writeScalars, the indices
 // cost a property load per step.
@@ -91,6 +91,7 @@ const BETA2 = QHADAM_KERNEL.at.beta2;
 const EPS = QHADAM_KERNEL.at.eps;
 const SIGN = QHADAM_KERNEL.at.sign;
 const WD = QHADAM_KERNEL.at.wd;
+const SHRINK = QHADAM_KERNEL.at.shrink;
 
 // beta1^t and beta2^t of the step being taken (see powIntInto for why in an array).
 const powers = new Float64Array(2);
@@ -98,7 +99,7 @@ const powers = new Float64Array(2);
 /**
  * Counts the step and writes the kernel's scalars, the bias corrections folded in:
  * gradStep = -lr (1 - nu1), avgStep = -lr nu1 / (1 - beta1^t), gradSq = 1 - nu2,
- * avgSq = nu2 / (1 - beta2^t), then beta1, beta2, eps, sign, weightDecay.
+ * avgSq = nu2 / (1 - beta2^t), then beta1, beta2, eps, sign, weight decay (coupled wd, decoupled shrink).
  */
 function writeScalars(s: Float64Array, state: QHAdamState, h: QHAdamHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
@@ -115,7 +116,7 @@ function writeScalars(s: Float64Array, state: QHAdamState, h: QHAdamHyper, scala
   s[BETA2] = h.beta2;
   s[EPS] = h.eps;
   s[SIGN] = h.maximize ? -1 : 1;
-  s[WD] = h.weightDecay;
+  writeWeightDecay(s, WD, SHRINK, h, scalars);
 }
 
 /** The JS kernel, twin of `qhadam` in assembly/rules/qhadam.ts (its scalars in `s`, see writeScalars). */
@@ -129,18 +130,22 @@ function qhadam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: n
   const eps = s[6]!;
   const sign = s[7]!;
   const wd = s[8]!;
+  const shrink = s[9]!;
   const decay = wd !== 0;
+  const decoupled = shrink !== 1;
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let d = sign * g[i]!;
     if (decay) d += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const dd = d * d;
     m[i] = beta1 * m[i]! + oneMinusBeta1 * d;
     v[i] = beta2 * v[i]! + oneMinusBeta2 * dd;
     // The moments as stored (a float32 store rounds): the step uses what the state holds.
-    p[i] = p[i]! + (gradStep * d + avgStep * m[i]!) / (Math.sqrt(gradSq * dd + avgSq * v[i]!) + eps);
+    p[i] = pi + (gradStep * d + avgStep * m[i]!) / (Math.sqrt(gradSq * dd + avgSq * v[i]!) + eps);
     probe += (p[i]! + m[i]! + v[i]!) * 0;
   }
   return probe === 0;

@@ -25,7 +25,7 @@
  * d, so only an lr or a gradient near float32's 3.4e38 leaves the range; the kernels
  * report every NaN or Infinity they write, and update() throws an UpdateError naming it.
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray, LearningRate } from '../types.ts';
 import { checkKnownOptions, numberOption } from '../validate.ts';
@@ -52,7 +52,7 @@ export interface QHMState extends RuleState {
 const NAMES = [...COMMON_OPTION_NAMES, 'momentum', 'nu'] as const;
 
 /** The wasm kernel `qhm(p, g, b, n, s)` (assembly/rules/qhm.ts). */
-const QHM_KERNEL = kernelLayout({ entry: 'qhm', arrays: ['p', 'g', 'b'], reads: ['p', 'g', 'b'], writes: ['p', 'b'], scalars: ['lr', 'beta', 'nu', 'sign', 'wd'] });
+const QHM_KERNEL = kernelLayout({ entry: 'qhm', arrays: ['p', 'g', 'b'], reads: ['p', 'g', 'b'], writes: ['p', 'b'], scalars: ['lr', 'beta', 'nu', 'sign', 'wd', 'shrink'] });
 // As module constants: read through the layout object inside writeScalars, the indices
 // cost a property load (and an allocation) per step.
 const LR = QHM_KERNEL.at.lr;
@@ -60,15 +60,16 @@ const BETA = QHM_KERNEL.at.beta;
 const NU = QHM_KERNEL.at.nu;
 const SIGN = QHM_KERNEL.at.sign;
 const WD = QHM_KERNEL.at.wd;
+const SHRINK = QHM_KERNEL.at.shrink;
 
-/** Counts the step and writes the kernel's scalars: lr, beta, nu, sign, weightDecay (the JS twin reads them at 0..4). */
+/** Counts the step and writes the kernel's scalars: lr, beta, nu, sign, weight decay (the JS twin reads them at 0..5). */
 function writeScalars(s: Float64Array, state: QHMState, h: QHMHyper, scalars: StepScalars): void {
   state.step += 1;
   s[LR] = scalars.lr;
   s[BETA] = h.momentum;
   s[NU] = h.nu;
   s[SIGN] = h.maximize ? -1 : 1;
-  s[WD] = h.weightDecay;
+  writeWeightDecay(s, WD, SHRINK, h, scalars);
 }
 
 /** The JS kernel: QHM over one array (its scalars in `s`, see writeScalars). */
@@ -78,15 +79,19 @@ function qhm(p: FloatArray, g: FloatArray, b: FloatArray, n: number, s: Float64A
   const nu = s[2]!;
   const sign = s[3]!;
   const wd = s[4]!;
+  const shrink = s[5]!;
+  const decoupled = shrink !== 1;
   const oneMinusBeta = 1 - beta;
   const onBuffer = lr * nu;
   const onGradient = lr * (1 - nu);
   let probe = 0;
   for (let i = 0; i < n; i++) {
     const d = sign * g[i]! + wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     b[i] = beta * b[i]! + oneMinusBeta * d;
     // The buffer as stored (a float32 store rounds): the step uses what the state holds.
-    p[i] = p[i]! - onBuffer * b[i]! - onGradient * d;
+    p[i] = pi - onBuffer * b[i]! - onGradient * d;
     probe += (p[i]! + b[i]!) * 0;
   }
   return probe === 0;

@@ -32,7 +32,7 @@
  * UpdateError naming the state `expAvgSq` (the step is applied: see optimizer.ts).
  */
 import { powIntInto } from '../math.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -70,7 +70,7 @@ const RADAM = kernelLayout({
   arrays: ['p', 'g', 'm', 'v'],
   reads: ['p', 'g', 'm', 'v'],
   writes: ['p', 'm', 'v'],
-  scalars: ['step', 'beta1', 'beta2', 'eps', 'rectified', 'sign', 'wd'],
+  scalars: ['step', 'beta1', 'beta2', 'eps', 'rectified', 'sign', 'wd', 'shrink'],
 });
 
 /**
@@ -102,7 +102,7 @@ function writeScalars(s: Float64Array, state: RAdamState, h: RAdamHyper, scalars
   s[RADAM.at.eps] = h.eps;
   s[RADAM.at.rectified] = rectified ? 1 : 0;
   s[RADAM.at.sign] = h.maximize ? -1 : 1;
-  s[RADAM.at.wd] = h.weightDecay;
+  writeWeightDecay(s, RADAM.at.wd, RADAM.at.shrink, h, scalars);
 }
 
 /** The JS kernel, twin of `radam` in assembly/kernels.ts. */
@@ -114,6 +114,8 @@ function radam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: nu
   const rectified = s[4] === 1;
   const sign = s[5]!;
   const wd = s[6]!;
+  const shrink = s[7]!;
+  const decoupled = shrink !== 1;
   const decay = wd !== 0;
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
@@ -121,11 +123,13 @@ function radam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: nu
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const mi = m[i]! * beta1 + oneMinusBeta1 * gi;
     const vi = v[i]! * beta2 + oneMinusBeta2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    p[i] = rectified ? p[i]! + (step * mi) / (Math.sqrt(vi) + eps) : p[i]! + step * mi;
+    p[i] = rectified ? pi + (step * mi) / (Math.sqrt(vi) + eps) : pi + step * mi;
     probe += (m[i]! + v[i]! + p[i]!) * 0;
   }
   return probe === 0;

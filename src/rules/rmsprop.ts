@@ -30,7 +30,7 @@
  * NaN or Infinity they write, and update() throws an UpdateError naming the state
  * `squareAvg` (the step is applied: see optimizer.ts).
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -73,7 +73,7 @@ const RMSPROP = kernelLayout({
   arrays: ['p', 'g', 'sq', 'ga', 'buf'],
   reads: ['p', 'g', 'sq'],
   writes: ['p', 'sq'],
-  scalars: ['lr', 'alpha', 'eps', 'mu', 'centered', 'useMomentum', 'sign', 'wd'],
+  scalars: ['lr', 'alpha', 'eps', 'mu', 'centered', 'useMomentum', 'sign', 'wd', 'shrink'],
 });
 
 /**
@@ -91,7 +91,7 @@ function writeScalars(s: Float64Array, state: RMSPropState, h: RMSPropHyper, sca
   s[RMSPROP.at.centered] = h.centered ? 1 : 0;
   s[RMSPROP.at.useMomentum] = h.momentum > 0 ? 1 : 0;
   s[RMSPROP.at.sign] = h.maximize ? -1 : 1;
-  s[RMSPROP.at.wd] = h.weightDecay;
+  writeWeightDecay(s, RMSPROP.at.wd, RMSPROP.at.shrink, h, scalars);
 }
 
 /** The JS kernel, every option, twin of `rmsprop` in assembly/kernels.ts. */
@@ -105,11 +105,15 @@ function rmsprop(p: FloatArray, g: FloatArray, sq: FloatArray, ga: FloatArray, b
   const useMomentum = s[5] === 1;
   const sign = s[6]!;
   const wd = s[7]!;
+  const shrink = s[8]!;
+  const decoupled = shrink !== 1;
   const decay = wd !== 0;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const si = sq[i]! * alpha + oneMinusAlpha * gi * gi;
     sq[i] = si;
     let written = sq[i]!;
@@ -128,9 +132,9 @@ function rmsprop(p: FloatArray, g: FloatArray, sq: FloatArray, ga: FloatArray, b
       const b = buf[i]! * mu + gi / denominator;
       buf[i] = b;
       written += buf[i]!;
-      p[i] = p[i]! + negativeLr * b;
+      p[i] = pi + negativeLr * b;
     } else {
-      p[i] = p[i]! + (negativeLr * gi) / denominator;
+      p[i] = pi + (negativeLr * gi) / denominator;
     }
     probe += (written + p[i]!) * 0;
   }
@@ -146,6 +150,10 @@ export const rmspropRule: UpdateRule<RMSPropOptions, RMSPropHyper, RMSPropState>
   key: 'rmsprop',
   paper: 'Tieleman & Hinton (2012), Lecture 6.5 of "Neural networks for machine learning"',
   weightDecayKind: 'coupled',
+  fixedOptions: {
+    momentum: 'whether the momentumBuffer exists depends on it (momentum 0 keeps none)',
+    centered: 'it decides whether the gradAvg buffer exists',
+  },
   peers: { torch: 'torch.optim.RMSprop', optax: 'optax.rmsprop', keras: 'keras.optimizers.RMSprop', tfjs: 'tf.train.rmsprop' },
   resolve(options) {
     checkKnownOptions('RMSProp', options, NAMES);

@@ -38,7 +38,7 @@
  * The kernels still report every NaN or Infinity they write, and update() throws an
  * UpdateError naming where.
  */
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { Dtype, FloatArray } from '../types.ts';
@@ -77,7 +77,7 @@ const RPROP = kernelLayout({
   arrays: ['p', 'g', 'prev', 'stepSize'],
   reads: ['p', 'g', 'prev', 'stepSize'],
   writes: ['p', 'prev', 'stepSize'],
-  scalars: ['etaMinus', 'etaPlus', 'stepSizeMin', 'stepSizeMax', 'sign', 'wd'],
+  scalars: ['etaMinus', 'etaPlus', 'stepSizeMin', 'stepSizeMax', 'sign', 'wd', 'shrink'],
 });
 
 /**
@@ -96,7 +96,7 @@ function writeScalars(s: Float64Array, state: RpropState, h: RpropHyper, scalars
   s[RPROP.at.stepSizeMin] = single ? Math.fround(h.stepSizeMin) : h.stepSizeMin;
   s[RPROP.at.stepSizeMax] = single ? Math.fround(h.stepSizeMax) : h.stepSizeMax;
   s[RPROP.at.sign] = h.maximize ? -1 : 1;
-  s[RPROP.at.wd] = h.weightDecay;
+  writeWeightDecay(s, RPROP.at.wd, RPROP.at.shrink, h, scalars);
 }
 
 /** The JS kernel, twin of `rprop` in assembly/kernels.ts. */
@@ -107,19 +107,24 @@ function rprop(p: FloatArray, g: FloatArray, prev: FloatArray, stepSize: FloatAr
   const hi = s[3]!;
   const sign = s[4]!;
   const wd = s[5]!;
+  const shrink = s[6]!;
+  const decoupled = shrink !== 1;
   const decay = wd !== 0;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
     const q = gi * prev[i]!;
     let si = stepSize[i]! * (q > 0 ? etaPlus : q < 0 ? etaMinus : 1);
     si = si < lo ? lo : si > hi ? hi : si; // NaN stays NaN, as in torch's clamp
     stepSize[i] = si;
     si = stepSize[i]!; // the stored value (float32: rounded), which torch's step uses
     if (q < 0) gi = 0;
-    if (gi > 0) p[i] = p[i]! - si;
-    else if (gi < 0) p[i] = p[i]! + si;
+    if (gi > 0) p[i] = pi - si;
+    else if (gi < 0) p[i] = pi + si;
+    else if (decoupled) p[i] = pi;
     prev[i] = gi;
     probe += (prev[i]! + stepSize[i]! + p[i]!) * 0;
   }

@@ -127,10 +127,14 @@ export const scheduleFreeAdamwRule: UpdateRule<ScheduleFreeAdamWOptions, Schedul
   key: 'schedulefree-adamw',
   paper: 'Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The road less scheduled"',
   weightDecayKind: 'update',
+  fixedOptions: {
+    beta1:
+      'the parameters hold y = (1 - beta1) z + beta1 x, and eval() and train() convert with beta1: a beta1 that changed between steps would leave them at a point neither undoes',
+  },
   peers: { optax: 'optax.contrib.schedule_free_adamw' },
   resolve(options) {
     checkKnownOptions('ScheduleFreeAdamW', options, NAMES);
-    const common = resolveScheduleFree('ScheduleFreeAdamW', options, 0.0025);
+    const common = resolveScheduleFree('ScheduleFreeAdamW', options, 0.0025, 'update');
     // eval divides by beta1 (the reference does not check: beta1 0 divides by zero there).
     const beta1 = options.beta1 ?? 0.9;
     if (!(typeof beta1 === 'number' && beta1 > 0 && beta1 <= 1)) throw optionError('ScheduleFreeAdamW', 'beta1', beta1, 'a number in (0, 1]');

@@ -36,13 +36,13 @@
  * applied: see optimizer.ts).
  */
 import { optionError, StateError, UpdateError } from '../errors.ts';
-import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator } from '../rule.ts';
+import { allocate, COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule, type Allocator, type WeightDecayKind } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import { checkStateDict, type OptimizerStateDict } from '../state.ts';
 import { storeOf } from '../store.ts';
 import { dtypeOf, getArray, isFloatArray, type Dtype, type FloatArray, type ParamSet } from '../types.ts';
-import { checkKnownOptions, numberOption } from '../validate.ts';
+import { checkKnownOptions, numberOption, requireNeutral } from '../validate.ts';
 import { byArrayType, jsScalars, kernelLayout, loopFor } from '../kernel.ts';
 
 /** Options both Schedule-Free rules share (the reference's names in camelCase). */
@@ -88,13 +88,13 @@ const NAMES = [...SCHEDULE_FREE_OPTION_NAMES, 'momentum'] as const;
 export const SCHEDULE_FREE_SCALARS = ['lrMax', 'weightSum', 'trainMode'] as const;
 
 /** Resolves the options both rules share (the lr default differs). */
-export function resolveScheduleFree(owner: string, options: ScheduleFreeCommonOptions, defaultLr: number): ScheduleFreeCommonHyper {
+export function resolveScheduleFree(owner: string, options: ScheduleFreeCommonOptions, defaultLr: number, decay: WeightDecayKind = 'coupled'): ScheduleFreeCommonHyper {
   const warmupSteps = options.warmupSteps ?? 0;
   if (!(typeof warmupSteps === 'number' && Number.isSafeInteger(warmupSteps) && warmupSteps >= 0)) {
     throw optionError(owner, 'warmupSteps', warmupSteps, 'an integer >= 0');
   }
   return {
-    ...resolveCommon(owner, options, defaultLr),
+    ...resolveCommon(owner, options, defaultLr, decay),
     warmupSteps,
     r: numberOption(owner, 'r', options.r, 0, { min: 0 }),
     weightLrPower: numberOption(owner, 'weightLrPower', options.weightLrPower, 2, { min: 0 }),
@@ -195,9 +195,16 @@ export const scheduleFreeSgdRule: UpdateRule<ScheduleFreeSGDOptions, ScheduleFre
   key: 'schedulefree-sgd',
   paper: 'Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The road less scheduled"',
   weightDecayKind: 'coupled',
+  fixedOptions: {
+    momentum:
+      'the parameters hold y = (1 - beta) z + beta x, and eval() and train() convert with beta: a beta that changed between steps would leave them at a point neither undoes',
+  },
   peers: { optax: 'optax.contrib.schedule_free_sgd' },
   resolve(options) {
     checkKnownOptions('ScheduleFreeSGD', options, NAMES);
+    // Its parameters hold y, between z and the average x: shrinking y alone decays none
+    // of the iterates the method averages, so there is no decoupled form to offer.
+    requireNeutral('ScheduleFreeSGD', 'decoupledWeightDecay', options.decoupledWeightDecay, false, '(its weight decay is taken at y, in the gradient)');
     const common = resolveScheduleFree('ScheduleFreeSGD', options, 1);
     // The reference refuses momentum <= 0 or >= 1 (eval divides by it).
     const momentum = options.momentum ?? 0.9;

@@ -4,6 +4,9 @@
  *     g <- g + weightDecay * p          (coupled weight decay, optional)
  *     p <- p - lr * g
  *
+ * With `decoupledWeightDecay: true` it is SGDW (Loshchilov & Hutter 2019): p <- p * (1 -
+ * lr * weightDecay), then the step without decay; there is no separate class.
+ *
  * Robbins & Monro (1951). Identical to the book's `SGD` ("Deep Learning from Scratch",
  * `common/optimizer.py`) and to `torch.optim.SGD(momentum=0)`, element for element.
  * Default lr 0.01 (the book's; PyTorch requires one).
@@ -14,7 +17,7 @@
  * kernel reports every NaN or Infinity it writes, and update() throws an UpdateError
  * saying so (the step is applied: see optimizer.ts).
  */
-import { COMMON_OPTION_NAMES, resolveCommon, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
+import { COMMON_OPTION_NAMES, resolveCommon, writeWeightDecay, type CommonHyper, type CommonOptions, type RuleState, type StepScalars, type UpdateRule } from '../rule.ts';
 import type { WasmKernels } from '../wasm/kernels.ts';
 import { Optimizer, type OptimizerOptions, type Schedulable } from '../optimizer.ts';
 import type { FloatArray } from '../types.ts';
@@ -26,15 +29,15 @@ export type SGDHyper = CommonHyper;
 export type SGDState = RuleState;
 
 /** The wasm kernel: `sgd(p, g, n, s)`. */
-const SGD_KERNEL = kernelLayout({ entry: 'sgd', arrays: ['p', 'g'], reads: ['p', 'g'], writes: ['p'], scalars: ['lr', 'sign', 'wd'] });
+const SGD_KERNEL = kernelLayout({ entry: 'sgd', arrays: ['p', 'g'], reads: ['p', 'g'], writes: ['p'], scalars: ['lr', 'sign', 'wd', 'shrink'] });
 
-/** Counts the step and writes the kernel's scalars: lr, sign, weightDecay. */
+/** Counts the step and writes the kernel's scalars: lr, sign, weight decay (coupled wd, decoupled shrink). */
 function writeScalars(s: Float64Array, state: SGDState, h: SGDHyper, scalars: StepScalars): void {
   const lr = scalars.lr;
   state.step += 1;
   s[SGD_KERNEL.at.lr] = lr;
   s[SGD_KERNEL.at.sign] = h.maximize ? -1 : 1;
-  s[SGD_KERNEL.at.wd] = h.weightDecay;
+  writeWeightDecay(s, SGD_KERNEL.at.wd, SGD_KERNEL.at.shrink, h, scalars);
 }
 
 /**
@@ -45,12 +48,16 @@ function sgd(p: FloatArray, g: FloatArray, n: number, s: Float64Array): boolean 
   const lr = s[0]!;
   const sign = s[1]!;
   const wd = s[2]!;
+  const shrink = s[3]!;
   const decay = wd !== 0;
+  const decoupled = shrink !== 1;
   let probe = 0;
   for (let i = 0; i < n; i++) {
     let gi = sign * g[i]!;
     if (decay) gi += wd * p[i]!;
-    p[i] = p[i]! - lr * gi;
+    let pi = p[i]!;
+    if (decoupled) pi *= shrink;
+    p[i] = pi - lr * gi;
     probe += p[i]! * 0;
   }
   return probe === 0;

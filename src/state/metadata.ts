@@ -23,6 +23,20 @@ function scalarFromJson(value: unknown, where: string): number {
   fail(`${where} is ${describeValue(value)}, expected a number`);
 }
 
+/** An optimizer's own scalars (a rule with a global phase), as a record of JSON values. */
+function scalarsToJson(scalars: { readonly [name: string]: number }): { [name: string]: number | string } {
+  const out = nameRecord<number | string>();
+  for (const [key, value] of Object.entries(scalars)) out[key] = scalarToJson(value);
+  return out;
+}
+
+function scalarsFromJson(raw: unknown, where: string): { [name: string]: number } {
+  if (!isRecord(raw)) fail(`${where} is ${describeValue(raw)}, expected an object { name: number }`);
+  const out = nameRecord<number>();
+  for (const [key, value] of Object.entries(raw)) out[key] = scalarFromJson(value, `${where}.${key}`);
+  return out;
+}
+
 /**
  * Writes a buffer into the record: returns what the record holds in its place (base64
  * text, or a tensor name). `tensor` is the buffer's name in the safetensors layout,
@@ -49,6 +63,7 @@ function metadataOf(state: OptimizerStateDict, at: string, tensorPrefix: string,
     stepCount: state.stepCount,
     skippedSteps: state.skippedSteps,
     params,
+    ...(state.scalars === undefined ? {} : { scalars: scalarsToJson(state.scalars) }),
   };
   // Written only when present, so that a state without it is the file of 0.1.0 byte for byte.
   if (state.hyperparameters !== undefined) meta.hyperparameters = { ...state.hyperparameters };
@@ -120,6 +135,7 @@ function stateFromMetadata(meta: { [key: string]: unknown }, at: string, decodeB
     stepCount: meta.stepCount,
     skippedSteps: meta.skippedSteps,
     params,
+    ...(meta.scalars === undefined ? {} : { scalars: scalarsFromJson(meta.scalars, childPath(at, 'scalars')) }),
   };
   // Absent in files written before run-time hyperparameters existed: they load as before.
   if (meta.hyperparameters !== undefined) state.hyperparameters = meta.hyperparameters;

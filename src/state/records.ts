@@ -45,6 +45,11 @@ export interface OptimizerStateDict {
    * at run time is not here: a function cannot be saved.
    */
   hyperparameters?: { [option: string]: number | boolean };
+  /**
+   * The optimizer-level scalars of a rule with a global phase (Prodigy's and
+   * D-Adaptation's distance estimate), by name; absent for every other rule.
+   */
+  scalars?: { [name: string]: number };
 }
 
 /**
@@ -142,6 +147,12 @@ function checkSingle(value: unknown, at: string): OptimizerStateDict {
       if (typeof option !== 'boolean' && !(typeof option === 'number' && Number.isFinite(option))) failAt(at, `hyperparameters.${key} is ${describeValue(option)}, expected a finite number or a boolean`);
     }
   }
+  if (value.scalars !== undefined) {
+    if (!isRecord(value.scalars)) failAt(at, `scalars is ${describeValue(value.scalars)}, expected an object { name: number }`);
+    for (const [key, scalar] of Object.entries(value.scalars)) {
+      if (typeof scalar !== 'number') failAt(at, `scalars.${key} is ${describeValue(scalar)}`);
+    }
+  }
   for (const [name, record] of Object.entries(value.params)) {
     const where = `params['${name}']`;
     if (!isRecord(record)) failAt(at, `${where} is ${describeValue(record)}`);
@@ -154,7 +165,9 @@ function checkSingle(value: unknown, at: string): OptimizerStateDict {
     for (const [key, buffer] of Object.entries(record.buffers)) {
       if (typeof buffer === 'string') failAt(at, `${where}.buffers.${key} is ${describeValue(buffer)}, expected a ${type.name}: ${FROM_JSON_HINT}`);
       if (!(buffer instanceof type)) failAt(at, `${where}.buffers.${key} is ${describeValue(buffer)}, expected a ${type.name}`);
-      if (buffer.length !== record.length) failAt(at, `${where}.buffers.${key} has length ${buffer.length}, expected ${record.length}`);
+      // At most the parameter's length: a shaped state (Adafactor's factored second
+      // moment) keeps fewer; the optimizer that loads it checks the exact lengths.
+      if (buffer.length > record.length) failAt(at, `${where}.buffers.${key} has length ${buffer.length}, expected ${record.length} or fewer`);
     }
     for (const [key, scalar] of Object.entries(record.scalars)) {
       if (typeof scalar !== 'number') failAt(at, `${where}.scalars.${key} is ${describeValue(scalar)}`);

@@ -22,7 +22,8 @@ export function configOf(optimizer: TfWrappable, view: RuleView, options: Readon
   for (const key of view.optionNames) {
     if (scheduled.includes(key)) continue;
     const value = defaults[key];
-    if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') saved[key] = value;
+    // null is an option's value too (Adafactor's clippingThreshold: null, no clipping).
+    if (value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') saved[key] = value;
   }
   saved.nonFinite = optimizer.nonFinite;
   const config: tf.serialization.ConfigDict = {

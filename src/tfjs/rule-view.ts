@@ -100,7 +100,9 @@ export class RuleView {
     const e = this.#elementwise;
     if (e === undefined) return this.#muon!.stateOf(name)?.momentumBuffer.length;
     const state = e.optimizer.stateOf(name);
-    if (state === undefined) return undefined;
+    // A shaped state's buffers (Adafactor's) are not the parameter's length: the core
+    // optimizer checks that length itself, before its step writes anything.
+    if (state === undefined || e.rule.ownState === true) return undefined;
     const buffers = e.rule.buffersOf(state as never, e.optimizer.hyperparameters(name) as never);
     return buffers.length > 0 ? buffers[0]!.length : undefined;
   }

@@ -31,12 +31,16 @@ export function weightsOf(dict: OptimizerStateDict, iterations: number): NamedTe
     stepCount: dict.stepCount,
     skippedSteps: dict.skippedSteps,
     params: Object.entries(dict.params).map(([name, record]) => ({ name, length: record.length, step: record.step, scalars: record.scalars, buffers: Object.keys(record.buffers) })),
+    // The optimizer's own scalars (Prodigy's and D-Adaptation's estimate), where it has any.
+    ...(dict.scalars === undefined ? {} : { scalars: dict.scalars }),
   };
   if (dict.hyperparameters !== undefined) meta.hyperparameters = dict.hyperparameters;
   for (const [name, record] of Object.entries(dict.params)) {
     const shape = shapeOf(name, record.length);
     for (const [key, values] of Object.entries(record.buffers)) {
-      weights.push({ name: `${name}/${key}`, tensor: tf.tensor(Float32Array.from(values), shape, 'float32') });
+      // A shaped state's buffer (Adafactor's vRow, vCol) is not of the variable's shape: flat.
+      const own = values.length === record.length ? shape : [values.length];
+      weights.push({ name: `${name}/${key}`, tensor: tf.tensor(Float32Array.from(values), own, 'float32') });
     }
   }
   weights.push({ name: STATE_WEIGHT_NAME, tensor: tf.scalar(JSON.stringify(meta), 'string') });
@@ -73,13 +77,15 @@ export async function stateOfWeights(owner: string, weightValues: unknown, class
     params[record.name] = { dtype: 'float32', length: record.length, step: record.step, scalars: record.scalars, buffers };
   }
   const dict: { [key: string]: unknown } = { format: meta.format ?? STATE_FORMAT, version: meta.version ?? STATE_VERSION, optimizer: meta.optimizer, variant: meta.variant, stepCount: meta.stepCount, skippedSteps: meta.skippedSteps, params };
-  // Hyperparameters set at run time (absent in weights saved before they existed).
+  // Hyperparameters set at run time, and a global-phase rule's scalars: each absent where
+  // there are none (and in weights saved before they existed).
   if (meta.hyperparameters !== undefined) dict.hyperparameters = meta.hyperparameters;
+  if (meta.scalars !== undefined) dict.scalars = meta.scalars;
   return { dict, iterations };
 }
 
 /** The fields weightsOf writes in the JSON weight, and in each of its parameter records. */
-const META_FIELDS = ['format', 'version', 'optimizer', 'variant', 'stepCount', 'skippedSteps', 'params'] as const;
+const META_FIELDS = ['format', 'version', 'optimizer', 'variant', 'stepCount', 'skippedSteps', 'params', 'hyperparameters', 'scalars'] as const;
 const RECORD_FIELDS = ['name', 'length', 'step', 'scalars', 'buffers'] as const;
 
 function refuseUnknown(owner: string, where: string, value: object, known: readonly string[]): void {

@@ -35,6 +35,12 @@ export type KernelExports = { readonly [Entry in keyof typeof KERNEL_POINTERS]: 
   nsApply(bm: number, x: number, rows: number, cols: number, out: number, s: number): void;
   /** Muon: `steps` Newton-Schulz steps on x (t, aa, bm scratch); returns the result's address. */
   newtonSchulz(x: number, t: number, aa: number, bm: number, rows: number, cols: number, steps: number, s: number): number;
+  /**
+   * The main job's network (app/nn/network.ts): `out (m x n) = (accumulate ? out : 0) + A B`,
+   * A read at `a + i aRow + p aCol` (bytes), B and out row-major (row stride n); m and n
+   * multiples of 4. Not a library kernel: the app's, beside Muon's products it generalises.
+   */
+  matmul(a: number, aRow: number, aCol: number, b: number, m: number, k: number, n: number, out: number, accumulate: number): void;
 };
 
 /** The kernels over one memory, with the block their scalars travel in. */
@@ -62,6 +68,7 @@ export const POINTER_COUNT: Record<keyof KernelExports, number> = {
   nsPoly: 2,
   nsApply: 2,
   newtonSchulz: 4,
+  matmul: 1,
 } satisfies Record<keyof KernelExports, number>;
 
 function decode(base64: string): Uint8Array {

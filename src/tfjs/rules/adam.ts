@@ -1,7 +1,7 @@
 /** Adam (and AdamW, whose decay is decoupled: adamw.ts) as TF.js ops (see ops.ts). */
 import * as tf from '@tensorflow/tfjs-core';
 import type { AdamHyper } from '../../rules/adam.ts';
-import { effectiveGradient, type RuleOps } from './ops.ts';
+import { decayedParam, effectiveGradient, type RuleOps } from './ops.ts';
 
 export const adamOps: RuleOps<AdamHyper> = {
   step(s, p, g, buffers) {
@@ -10,7 +10,7 @@ export const adamOps: RuleOps<AdamHyper> = {
     const lr = s.lr;
     const bc1 = 1 - h.beta1 ** s.step;
     const bc2 = 1 - h.beta2 ** s.step;
-    const shrunk = h.decoupled && h.weightDecay !== 0 ? tf.mul(p, 1 - lr * h.weightDecay) : p;
+    const shrunk = decayedParam(h, p, lr);
     const [m0, v0, vMax0] = buffers;
     if (h.variant === 'book') {
       const m = tf.add(m0!, tf.mul(tf.sub(gi, m0!), 1 - h.beta1));

@@ -13,6 +13,7 @@ import { lionOps } from './lion.ts';
 import { momentumOps } from './momentum.ts';
 import { muonOps } from './muon.ts';
 import { nadamOps } from './nadam.ts';
+import { nadamwOps } from './nadamw.ts';
 import { nesterovOps } from './nesterov.ts';
 import type { RuleOps } from './ops.ts';
 import { qhmOps } from './qhm.ts';
@@ -55,10 +56,18 @@ export const RULE_OPS: { readonly [key: string]: AnyRuleOps } = Object.freeze({
   qhm: ops(qhmOps),
   adan: ops(adanOps),
   qhadam: ops(qhadamOps),
+  nadamw: ops(nadamwOps),
 });
 
 /**
  * Rules that run only on the kernel path, by key, each with the reason a user sees when
- * asking for the ops path. Every rule has ops today: empty.
+ * asking for the ops path.
  */
-export const KERNEL_ONLY: { readonly [key: string]: string } = Object.freeze({});
+export const KERNEL_ONLY: { readonly [key: string]: string } = Object.freeze({
+  prodigy:
+    "Prodigy's step size is one estimate over every variable, summed before any variable moves; the ops path steps each variable on its own (RuleOps.step), so Prodigy runs on the kernel path",
+  'dadapt-adamw':
+    "DAdaptAdamW's step size is one estimate over every variable, summed before any variable moves; the ops path steps each variable on its own (RuleOps.step), so DAdaptAdamW runs on the kernel path",
+  adafactor:
+    "Adafactor's factored state is a row and a column vector per matrix, and the ops path keeps every state buffer as a variable of its parameter's shape; the kernel path steps it in a ParamStore of the variables' shapes",
+});

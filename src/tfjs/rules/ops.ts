@@ -41,12 +41,21 @@ export interface RuleOps<H = never> {
 /**
  * The gradient the kernels see: the sign of `maximize` and, for a rule whose weight decay
  * is coupled (added to the gradient), wd * p. A rule whose decay is its own (decoupled, or
- * inside the update as LAMB's and Schedule-Free's) passes `coupled` false.
+ * inside the update as LAMB's and Schedule-Free's) passes `coupled` false; so does
+ * `decoupledWeightDecay`, whose decay is `decayedParam`'s.
  */
 export function effectiveGradient(h: CommonHyper | MuonHyper, p: tf.Tensor, g: tf.Tensor, coupled: boolean): tf.Tensor {
   let gi = h.maximize ? tf.neg(g) : g;
-  // AdamW's weightDecay is decoupled (applied to p, not through the gradient).
-  const decoupled = (h as CommonHyper & { decoupled?: boolean }).decoupled === true;
+  const decoupled = (h as Partial<CommonHyper>).decoupledWeightDecay === true;
   if (coupled && h.weightDecay !== 0 && !decoupled) gi = tf.add(gi, tf.mul(p, h.weightDecay));
   return gi;
+}
+
+/**
+ * The parameter the step starts from: p, or with decoupled weight decay
+ * (`decoupledWeightDecay`, AdamW, NAdamW) p * (1 - lr * weightDecay), as the kernels
+ * compute it before the rule's own update.
+ */
+export function decayedParam(h: CommonHyper, p: tf.Tensor, lr: number): tf.Tensor {
+  return h.decoupledWeightDecay && h.weightDecay !== 0 ? tf.mul(p, 1 - lr * h.weightDecay) : p;
 }

@@ -1,12 +1,13 @@
 /** RAdam as TF.js ops (see ops.ts): torch 1.13's _single_tensor_radam; the rho_t branch is per step (see radam.ts). */
 import * as tf from '@tensorflow/tfjs-core';
 import type { RAdamHyper } from '../../rules/radam.ts';
-import { effectiveGradient, type RuleOps } from './ops.ts';
+import { decayedParam, effectiveGradient, type RuleOps } from './ops.ts';
 
 export const radamOps: RuleOps<RAdamHyper> = {
   step(s, p, g, buffers) {
     const h = s.hyper;
     const gi = effectiveGradient(h, p, g, true);
+    const p0 = decayedParam(s.hyper, p, s.lr);
     const lr = s.lr;
     const t = s.step;
     const m = tf.add(tf.mul(buffers[0]!, h.beta1), tf.mul(gi, 1 - h.beta1));
@@ -18,8 +19,8 @@ export const radamOps: RuleOps<RAdamHyper> = {
     if (rhoT > 5) {
       const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
       const step = tf.div(tf.mul(m, (lr * rect * Math.sqrt(bc2)) / bc1), tf.add(tf.sqrt(v), h.eps));
-      return [tf.sub(p, step), m, v];
+      return [tf.sub(p0, step), m, v];
     }
-    return [tf.sub(p, tf.mul(m, lr / bc1)), m, v];
+    return [tf.sub(p0, tf.mul(m, lr / bc1)), m, v];
   },
 };

@@ -1,0 +1,169 @@
+/**
+ * nesterov/webgpu in Debian's Chromium, WebGPU on SwiftShader (no GPU needed), the page
+ * (test/webgpu-page.ts) bundled by esbuild and served from 127.0.0.1 (a secure context).
+ * For every case of test/webgpu-cases.ts: 100 steps of the GPU kernels against the same
+ * optimizer on our WebAssembly kernels (float32), the same gradients fed to both; the
+ * state dict at step 50 read from the GPU, loaded into the CPU optimizer, its dict
+ * loaded into a new GPU optimizer and read back bit for bit; both resumed runs against
+ * the uninterrupted one; and Schedule-Free's eval() and train() against the CPU's.
+ *
+ * The bound, per element, with EPS = 2^-23 (float32's machine epsilon) and T = 100 steps:
+ *
+ *     |p_gpu - p_wasm| <= EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|)
+ *
+ * WGSL rounds +, - and * correctly, as wasm does, but its division is only within 2.5
+ * ulps and its sqrt within the error of 1 / inverseSqrt (2 ulps, then a division), and a
+ * GPU compiler may fuse a * b + c. So one step's update, from the same inputs, may differ
+ * by a few ulps of itself per operation: 16 EPS |dp_t| covers the dozen operations of the
+ * longest kernel here (Adam) at about one ulp each. The state (momentum, moments) carries
+ * the difference of earlier steps, but through factors beta <= 1: after t steps it is at
+ * most a few ulps times t relative, and it enters the update at most 1.5 times (m and
+ * sqrt(v)): 6 T EPS |dp_t|. Storing p rounds it once per step on each side: T EPS max |p|.
+ * A wrong formula, a wrong scalar or a swapped operand is off by orders of magnitude more.
+ *
+ * Skipped, saying so, where /usr/bin/chromium is missing.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { it } from 'node:test';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import { GPU_CASES } from './webgpu-cases.ts';
+import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, SkipReport } from './webgpu-page.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function serve(script: Uint8Array): Promise<{ server: Server; origin: string }> {
+  const server = createServer((request, response) => {
+    if (request.url === '/page.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript' });
+      response.end(script);
+    } else {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end('<!doctype html><meta charset="utf-8"><title>nesterov/webgpu</title><script type="module" src="/page.js"></script>');
+    }
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const address = server.address() as { port: number };
+    resolve({ server, origin: `http://127.0.0.1:${address.port}` });
+  }));
+}
+
+/** The page's reports of the non-finite contract and of the error table, for the tests after the first. */
+let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
+let errorsResult: ErrorsReport | { failed: string } | undefined;
+let largeResult: LargeReport | { failed: string } | undefined;
+let skipResult: SkipReport | { failed: string } | undefined;
+
+it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`, timeout: 300_000 }, async () => {
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('./webgpu-page.ts', import.meta.url))],
+    bundle: true, format: 'esm', platform: 'browser', conditions: ['nesterov-source'], write: false, logLevel: 'warning', absWorkingDir: root,
+  });
+  const { server, origin } = await serve(bundle.outputFiles[0]!.contents);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  try {
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (error) => errors.push(error.message));
+    const reported = new Promise<string>((resolve) => {
+      tab.on('console', (message) => {
+        if (message.text().startsWith('result ')) resolve(message.text().slice(7));
+      });
+    });
+    await tab.goto(`${origin}/`);
+    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string } } | { failed: string };
+    assert.deepEqual(errors, []);
+    if ('failed' in report) assert.fail(report.failed);
+    nonFiniteResult = report.nonFinite;
+    errorsResult = report.errors;
+    largeResult = report.large;
+    skipResult = report.skip;
+    const result = report.cases;
+    assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
+    for (const r of result) {
+      assert.equal(r.failed, undefined, `${r.name}: ${r.failed}`);
+      assert.ok(r.parity <= 1, `${r.name}: the GPU's params differ from the wasm kernels' by ${r.parity} times the bound`);
+      assert.equal(r.roundTrip, null, `${r.name}: the state dict GPU -> CPU -> GPU changed: ${r.roundTrip}`);
+      assert.ok(r.resumedOnCpu <= 1, `${r.name}: resumed on the CPU from the GPU's state: ${r.resumedOnCpu} times the bound`);
+      assert.ok(r.resumedOnGpu <= 1, `${r.name}: resumed on the GPU from the CPU's state: ${r.resumedOnGpu} times the bound`);
+      assert.equal(r.stepCount, 100);
+      if (r.name.startsWith('schedulefree')) {
+        assert.ok(r.modes !== null, `${r.name}: eval and train did not run`);
+        assert.ok(r.modes.evalParity <= 1, `${r.name}: after eval() the params differ from the CPU's by ${r.modes.evalParity} times the bound`);
+        assert.ok(r.modes.trainParity <= 1, `${r.name}: after train() the params differ from the CPU's by ${r.modes.trainParity} times the bound`);
+        assert.match(r.modes.refused ?? '', /in eval mode .*call train\(\) before update/);
+        assert.equal(r.modes.mode, 'train');
+      } else {
+        assert.equal(r.modes, null);
+      }
+    }
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});
+
+it("nonFinite 'error' on the GPU: a refused step writes nothing, its error (the CPU's words) comes at the next read back, then steps go on; 'ignore' lets NaN through", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+  assert.ok(nonFiniteResult !== undefined, 'the browser test did not run');
+  if ('failed' in nonFiniteResult) assert.fail(nonFiniteResult.failed);
+  const r = nonFiniteResult;
+  assert.equal(r.cpuError, "UpdateError: Adam.update: gradient 'b' is not finite at index 1 (NaN)");
+  assert.equal(r.gpuError, r.cpuError);
+  assert.equal(r.gpuParam, 'b');
+  assert.equal(r.gpuIndex, 1);
+  assert.equal(r.paramsKept, null, `the refused step changed the params: ${r.paramsKept}`);
+  assert.equal(r.stateKept, null, `the refused step changed the state: ${r.stateKept}`);
+  assert.equal(r.stepCount, 3);
+  assert.ok(r.nextParity <= 1, `the step after the error differs from the CPU's by ${r.nextParity} times the bound`);
+  assert.equal(r.infinityError, "UpdateError: Adam.update: gradient 'c' is not finite at index 7 (-Infinity)");
+  assert.equal(r.laterStepCount, 4, 'the refused step and the finite one after it: both refused');
+  assert.equal(r.ignoredIsNaN, true);
+  assert.equal(r.updateError, r.cpuError, 'once the device has reported it, the next update() raises the refused step');
+  assert.equal(r.updateStepCount, 4);
+});
+
+it("nonFinite 'skip' on the GPU: Adam under an lr schedule, 3 of 12 steps skipped, none waited for but once: the CPU's counters, params within the bound, the CPU's state", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+  assert.ok(skipResult !== undefined, 'the browser test did not run');
+  if ('failed' in skipResult) assert.fail(skipResult.failed);
+  const r = skipResult;
+  assert.equal(r.cpu, '9 3 w:9 b:9 c:9');
+  assert.equal(r.gpu, r.cpu);
+  assert.ok(r.parity <= 1, `the GPU's params differ from the CPU's by ${r.parity} times the bound`);
+  assert.equal(r.state, null, `the GPU's state differs from the CPU's: ${r.state}`);
+  assert.match(r.otherNames, /^UpdateError: Adam\.update: with nonFinite 'skip', a step of other parameters than the \d+ step\(s\) still unchecked on the device: await sync\(\) first$/);
+});
+
+it('bad calls on the GPU throw naming the parameter or value and change nothing; update(names) steps those alone, reset(name) forgets one', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+  assert.ok(errorsResult !== undefined, 'the browser test did not run');
+  if ('failed' in errorsResult) assert.fail(errorsResult.failed);
+  const expected: [string, RegExp][] = [
+    ['update(["nope"])', /^UpdateError: Adam\.update: 'nope' is not a parameter of the store \(w, b, c\)$/],
+    ['update(["w", "w"])', /^RangeError: .*names.*without repeats/],
+    ['update() with the lr schedule NaN at step 2', /^UpdateError: Adam\.update: the lr schedule of parameter 'w' returned NaN at step 2/],
+    ["loadStateDict(SGD's dict)", /^StateError: Adam\.loadStateDict: the state was saved by SGD, not Adam$/],
+    ['loadStateDict(b of length 6)', /^StateError: Adam\.loadStateDict: parameter 'b' has length 6 in the state, 5 in the GPU store$/],
+    ['loadStateDict(a parameter z)', /^StateError: Adam\.loadStateDict: the state has parameter 'z', which the GPU store does not \(w, b, c\)$/],
+    ['write("b", 4 values)', /^RangeError: GPUParamStore\.write.*values of 'b'.*a Float32Array of length 5/],
+    ['new GPUParamStore(device, { w: -1 })', /^RangeError: GPUParamStore.*shape of 'w'.*-1/],
+  ];
+  assert.deepEqual(errorsResult.refusals.map((r) => r.call), expected.map(([call]) => call));
+  errorsResult.refusals.forEach((r, k) => {
+    assert.match(r.error, expected[k]![1], r.call);
+    assert.equal(r.changed, null, `${r.call} changed ${r.changed}`);
+  });
+  assert.deepEqual(errorsResult.subset, { params: ['c:1'], stepCount: 1, afterReset: [] });
+});
+
+it('a parameter longer than one row of workgroups (65535 x 64 elements): one SGD step is p - lr g in float32 at every element', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+  assert.ok(largeResult !== undefined, 'the browser test did not run');
+  if ('failed' in largeResult) assert.fail(largeResult.failed);
+  assert.ok(largeResult.length > 65535 * 64);
+  assert.equal(largeResult.difference, null);
+});

@@ -1,0 +1,74 @@
+/**
+ * The optimizers test/webgpu-browser.test.ts runs on the GPU and on the wasm kernels:
+ * every variant of every rule with a GPU kernel, with weight decay and `maximize` where
+ * the rule has them, a schedule and an override (two runs of parameters, one dispatch
+ * each) in some.
+ */
+import { cosineDecay } from 'nesterov';
+
+export interface GpuCase {
+  readonly name: string;
+  readonly key: string;
+  readonly options: Record<string, unknown>;
+  /** `setHyperparameters` with these values before step 30, on both sides. */
+  readonly setAt30?: Record<string, number>;
+}
+
+/** An override of parameter 'b' splits the store into runs: w | b | c. */
+const overrideB = { overrides: [{ params: 'b', lr: 0.003, weightDecay: 0 }] };
+
+export const GPU_CASES: readonly GpuCase[] = [
+  { name: 'sgd', key: 'sgd', options: { lr: 0.05, nonFinite: 'ignore' } },
+  { name: 'sgd decay maximize schedule', key: 'sgd', options: { lr: cosineDecay({ lr: 0.05, steps: 100 }), weightDecay: 0.01, maximize: true } },
+  { name: 'momentum classic', key: 'momentum', options: { lr: 0.01, momentum: 0.9, variant: 'classic', weightDecay: 0.001 } },
+  { name: 'momentum pytorch', key: 'momentum', options: { lr: 0.01, momentum: 0.9, dampening: 0.1, variant: 'pytorch', ...overrideB } },
+  { name: 'nesterov nag', key: 'nesterov', options: { lr: 0.01, momentum: (t: number) => Math.min(0.9, 0.5 + 0.01 * t), variant: 'nag', weightDecay: 0.001, ...overrideB } },
+  { name: 'nesterov book', key: 'nesterov', options: { lr: 0.01, momentum: 0.9, variant: 'book', maximize: true } },
+  { name: 'nesterov pytorch', key: 'nesterov', options: { lr: 0.01, momentum: 0.9, dampening: 0.2, variant: 'pytorch', weightDecay: 0.001 }, setAt30: { momentum: 0.5, lr: 0.02 } },
+  { name: 'adam', key: 'adam', options: { lr: 0.01, ...overrideB } },
+  { name: 'adam amsgrad decay', key: 'adam', options: { lr: 0.01, amsgrad: true, weightDecay: 0.01 } },
+  { name: 'adam book maximize', key: 'adam', options: { lr: 0.01, variant: 'book', maximize: true, nonFinite: 'ignore' } },
+  { name: 'adamw', key: 'adamw', options: { lr: cosineDecay({ lr: 0.01, steps: 100 }), weightDecay: 0.1 } },
+  { name: 'adamw book amsgrad-free', key: 'adamw', options: { lr: 0.01, variant: 'book', weightDecay: 0.05, ...overrideB } },
+  { name: 'adagrad', key: 'adagrad', options: { lr: 0.05, lrDecay: 0.01, initialAccumulatorValue: 0.1, weightDecay: 0.001 } },
+  { name: 'adagrad book', key: 'adagrad', options: { lr: 0.05, variant: 'book', ...overrideB } },
+  { name: 'rmsprop', key: 'rmsprop', options: { lr: 0.001, ...overrideB } },
+  { name: 'rmsprop centered momentum', key: 'rmsprop', options: { lr: 0.001, centered: true, momentum: 0.9, weightDecay: 0.001 } },
+  { name: 'rmsprop book maximize', key: 'rmsprop', options: { lr: 0.001, variant: 'book', maximize: true } },
+  { name: 'nadam', key: 'nadam', options: { lr: 0.01, weightDecay: 0.001, ...overrideB }, setAt30: { beta2: 0.99 } },
+  { name: 'radam', key: 'radam', options: { lr: 0.01, weightDecay: 0.001 } },
+  { name: 'adamax', key: 'adamax', options: { lr: 0.01, maximize: true, ...overrideB } },
+  { name: 'adadelta', key: 'adadelta', options: { lr: 1, weightDecay: 0.001 } },
+  { name: 'rprop', key: 'rprop', options: { lr: 0.01, ...overrideB } },
+  { name: 'schedulefree-sgd', key: 'schedulefree-sgd', options: { lr: 0.1, warmupSteps: 10, weightDecay: 0.001 } },
+  { name: 'schedulefree-adamw', key: 'schedulefree-adamw', options: { lr: 0.01, warmupSteps: 10, weightDecay: 0.01, ...overrideB } },
+  { name: 'lion', key: 'lion', options: { lr: 0.001, weightDecay: 0.1, ...overrideB } },
+  { name: 'lion maximize', key: 'lion', options: { lr: 0.001, maximize: true } },
+  { name: 'qhm', key: 'qhm', options: { lr: 0.1, momentum: 0.9, nu: 0.7, weightDecay: 0.001, ...overrideB } },
+  { name: 'adan', key: 'adan', options: { lr: 0.01, weightDecay: 0.02, ...overrideB } },
+  { name: 'qhadam', key: 'qhadam', options: { lr: 0.01, nu1: 0.7, nu2: 1, weightDecay: 0.001 } },
+  { name: 'nadamw', key: 'nadamw', options: { lr: 0.01, weightDecay: 0.05 } },
+  // Decoupled weight decay on the rules whose decay is coupled by default: p (1 - lr wd) before the step.
+  ...[
+    ['sgd', {}],
+    ['momentum', { momentum: 0.9, variant: 'classic' }],
+    ['momentum', { momentum: 0.9, variant: 'pytorch' }],
+    ['nesterov', { momentum: 0.9, variant: 'nag' }],
+    ['nesterov', { momentum: 0.9, variant: 'book' }],
+    ['nesterov', { momentum: 0.9, variant: 'pytorch' }],
+    ['adagrad', {}],
+    ['rmsprop', { momentum: 0.9 }],
+    ['adam', {}],
+    ['nadam', {}],
+    ['radam', {}],
+    ['adamax', {}],
+    ['adadelta', { lr: 1 }],
+    ['rprop', {}],
+    ['qhm', {}],
+    ['qhadam', {}],
+  ].map(([key, options]): GpuCase => ({
+    name: `${key as string} ${JSON.stringify(options)} decoupled`,
+    key: key as string,
+    options: { lr: 0.01, weightDecay: 0.05, decoupledWeightDecay: true, ...(options as object) },
+  })),
+];

@@ -1,0 +1,513 @@
+/**
+ * The page of test/webgpu-browser.test.ts (bundled by esbuild): for each case, 100 steps
+ * of a GPUOptimizer over a GPUParamStore against the same optimizer's WebAssembly
+ * kernels over a float32 ParamStore, the same gradients fed to both; then the state dict
+ * round trip GPU -> CPU -> GPU and a resume from it on each side. It reports, per case,
+ * the largest difference over its bound (see the test for the bound) and whether the
+ * round trip returned the state bit for bit.
+ */
+import { loadKernels, ParamStore, registered, type OptimizerLike } from 'nesterov';
+import { GPUOptimizer, GPUParamStore } from 'nesterov/webgpu';
+import type { AnyOptimizer, OptimizerStateDict } from 'nesterov';
+import { GPU_CASES, type GpuCase } from './webgpu-cases.ts';
+
+
+/** Float32 machine epsilon. */
+const EPS = 2 ** -23;
+const STEPS = 100;
+const RESUME_AT = 50;
+/** Lengths not multiples of the 64-element alignment: runs span the gaps. */
+const SHAPES = { w: [7, 13], b: 5, c: 300 } as const;
+type Name = keyof typeof SHAPES;
+const NAMES = Object.keys(SHAPES) as Name[];
+const LENGTH: Record<Name, number> = { w: 91, b: 5, c: 300 };
+
+/** Deterministic numbers in [-1, 1) (mulberry32). */
+function numbers(count: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+const initial = (name: Name): Float32Array => numbers(LENGTH[name], 1000 + NAMES.indexOf(name));
+/** Gradients of step t: of every scale, so the second moments are not all alike. */
+const gradient = (name: Name, t: number): Float32Array => {
+  const scale = name === 'b' ? 10 : name === 'c' ? 0.01 : 1;
+  return numbers(LENGTH[name], 7919 * (t + 1) + NAMES.indexOf(name)).map((x) => x * scale);
+};
+
+function make(c: GpuCase): AnyOptimizer {
+  const entry = registered(c.key);
+  if (entry === undefined) throw new Error(`no rule ${c.key}`);
+  return entry.make(c.options) as unknown as AnyOptimizer;
+}
+
+/** The CPU side: the wasm kernels over a float32 ParamStore, with the bound's running sums. */
+class CpuRun {
+  readonly store: ParamStore<Name>;
+  readonly opt: OptimizerLike;
+  /** Per element: the sum of |p_t - p_(t-1)| and the largest |p_t| seen. */
+  readonly moved: Record<Name, Float64Array>;
+  readonly largest: Record<Name, Float64Array>;
+
+  constructor(opt: OptimizerLike, params: (name: Name) => Float32Array) {
+    this.opt = opt;
+    this.store = new ParamStore(SHAPES, { stateBuffers: [opt] });
+    this.moved = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
+    this.largest = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
+    for (const name of NAMES) {
+      this.store.params[name].set(params(name));
+      this.largest[name].set(this.store.params[name].map(Math.abs));
+    }
+  }
+
+  step(t: number, grads: (name: Name, t: number) => Float32Array = gradient): void {
+    const before = NAMES.map((name) => this.store.params[name].slice());
+    for (const name of NAMES) this.store.grads[name].set(grads(name, t));
+    this.opt.update(this.store.params, this.store.grads);
+    NAMES.forEach((name, k) => {
+      const p = this.store.params[name];
+      for (let i = 0; i < p.length; i++) {
+        this.moved[name][i]! += Math.abs(p[i]! - before[k]![i]!);
+        this.largest[name][i] = Math.max(this.largest[name][i]!, Math.abs(p[i]!));
+      }
+    });
+  }
+}
+
+/**
+ * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):
+ * EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|).
+ */
+function worstRatio(gpu: Record<Name, Float32Array>, cpu: CpuRun, steps: number): number {
+  let worst = 0;
+  for (const name of NAMES) {
+    const p = cpu.store.params[name];
+    for (let i = 0; i < p.length; i++) {
+      const bound = EPS * ((16 + 6 * steps) * cpu.moved[name][i]! + steps * cpu.largest[name][i]!);
+      const error = Math.abs(gpu[name][i]! - p[i]!);
+      const ratio = error === 0 ? 0 : error / bound;
+      if (Number.isNaN(ratio)) return NaN;
+      worst = Math.max(worst, ratio);
+    }
+  }
+  return worst;
+}
+
+async function readAll(store: GPUParamStore<Name>): Promise<Record<Name, Float32Array>> {
+  const out = {} as Record<Name, Float32Array>;
+  for (const name of NAMES) out[name] = await store.read(name);
+  return out;
+}
+
+/** The first difference between two state dicts, bit for bit, or null. */
+function difference(a: OptimizerStateDict, b: OptimizerStateDict): string | null {
+  for (const key of ['optimizer', 'variant', 'stepCount', 'skippedSteps'] as const) {
+    if (a[key] !== b[key]) return `${key}: ${String(a[key])} vs ${String(b[key])}`;
+  }
+  const names = Object.keys(a.params).sort();
+  if (names.join() !== Object.keys(b.params).sort().join()) return `params ${names.join()} vs ${Object.keys(b.params).join()}`;
+  for (const name of names) {
+    const x = a.params[name]!;
+    const y = b.params[name]!;
+    if (x.step !== y.step || x.length !== y.length || x.dtype !== y.dtype) return `${name}: step/length/dtype`;
+    for (const key of Object.keys(x.scalars)) if (!Object.is(x.scalars[key], y.scalars[key])) return `${name}.${key}`;
+    const keys = Object.keys(x.buffers).sort();
+    if (keys.join() !== Object.keys(y.buffers).sort().join()) return `${name}: buffers ${keys.join()} vs ${Object.keys(y.buffers).join()}`;
+    for (const key of keys) {
+      const u = x.buffers[key]!;
+      const v = y.buffers[key]!;
+      for (let i = 0; i < u.length; i++) if (!Object.is(Math.fround(u[i]!), Math.fround(v[i]!))) return `${name}.${key}[${i}]: ${u[i]} vs ${v[i]}`;
+    }
+  }
+  return null;
+}
+
+export interface CaseReport {
+  name: string;
+  failed?: string;
+  /** Largest |p_gpu - p_cpu| over its bound after 100 steps. */
+  parity: number;
+  /** The same for a run resumed at step 50 on the CPU from the GPU's state dict, and on the GPU from that CPU's dict. */
+  resumedOnCpu: number;
+  resumedOnGpu: number;
+  /** The GPU's dict at step 50, loaded into the CPU, its dict loaded into a new GPU optimizer, read back: the first difference, or null. */
+  roundTrip: string | null;
+  stepCount: number;
+  /** Schedule-Free: the params after eval() and after train() against the CPU's, over the bound; update's refusal in eval mode; the mode after train(). */
+  modes: { evalParity: number; trainParity: number; refused: string | null; mode: string } | null;
+}
+
+async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
+  // The uninterrupted CPU reference, and the GPU run beside it.
+  const reference = new CpuRun(make(c), initial);
+  const gpuStore = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) gpuStore.write(name, initial(name));
+  const gpu = new GPUOptimizer(make(c), gpuStore);
+  let atResume: Record<Name, Float32Array> | undefined;
+  let saved: OptimizerStateDict | undefined;
+  for (let t = 0; t < STEPS; t++) {
+    if (t === 30 && c.setAt30 !== undefined) {
+      (reference.opt as unknown as AnyOptimizer).setHyperparameters(c.setAt30);
+      gpu.setHyperparameters(c.setAt30);
+    }
+    if (t === RESUME_AT) {
+      atResume = await readAll(gpuStore);
+      saved = await gpu.stateDict();
+    }
+    reference.step(t);
+    for (const name of NAMES) gpuStore.writeGrad(name, gradient(name, t));
+    gpu.update();
+  }
+  const parity = worstRatio(await readAll(gpuStore), reference, STEPS);
+
+  // GPU -> CPU: the GPU's dict at step 50 resumes on the wasm kernels.
+  const onCpu = new CpuRun(make(c), (name) => atResume![name]);
+  onCpu.opt.loadStateDict(saved);
+  const cpuDict = onCpu.opt.stateDict() as OptimizerStateDict;
+  for (let t = RESUME_AT; t < STEPS; t++) onCpu.step(t);
+  // CPU -> GPU: that CPU optimizer's dict resumes on a new GPU optimizer.
+  const resumedStore = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) resumedStore.write(name, atResume![name]);
+  const resumed = new GPUOptimizer(make(c), resumedStore);
+  resumed.loadStateDict(cpuDict);
+  const roundTrip = difference(saved!, await resumed.stateDict());
+  for (let t = RESUME_AT; t < STEPS; t++) {
+    for (const name of NAMES) resumedStore.writeGrad(name, gradient(name, t));
+    resumed.update();
+  }
+  const report: CaseReport = {
+    name: c.name,
+    parity,
+    resumedOnCpu: worstRatio(reference.store.params, onCpu, STEPS),
+    resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS),
+    roundTrip,
+    stepCount: resumed.stepCount,
+    modes: null,
+  };
+  // Schedule-Free: eval() moves the params to x and train() back to y, on both sides.
+  if (gpu.mode === 'train' && 'eval' in reference.opt) {
+    const cpu = reference.opt as unknown as { eval(params: unknown): void; train(params: unknown): void };
+    cpu.eval(reference.store.params);
+    gpu.eval();
+    const evalParity = worstRatio(await readAll(gpuStore), reference, STEPS);
+    let refused: string | null = null;
+    try {
+      gpu.update();
+    } catch (error) {
+      refused = (error as Error).message;
+    }
+    cpu.train(reference.store.params);
+    gpu.train();
+    report.modes = { evalParity, trainParity: worstRatio(await readAll(gpuStore), reference, STEPS), refused, mode: gpu.mode };
+  }
+  gpu.destroy();
+  resumed.destroy();
+  gpuStore.destroy();
+  resumedStore.destroy();
+  return report;
+}
+
+export interface NonFiniteReport {
+  /** The errors of the refused step: the CPU's (wasm kernels) and the GPU's, raised at the read back. */
+  cpuError: string;
+  gpuError: string;
+  gpuParam: string;
+  gpuIndex: number | undefined;
+  /** After the error: params and state dict as after the last applied step, bit for bit (null) or the first difference. */
+  paramsKept: string | null;
+  stateKept: string | null;
+  stepCount: number;
+  /** A finite step after the error, against the CPU's (over the bound). */
+  nextParity: number;
+  /** A -Infinity alone: its error. */
+  infinityError: string;
+  /** nonFinite 'ignore': whether the NaN reached the parameter. */
+  ignoredIsNaN: boolean;
+  /** A refused step, then a finite one before the read: the read's error and the step count after. */
+  laterError: string;
+  laterStepCount: number;
+  /** A refused step, the device's word awaited, then update(): its error and the step count after. */
+  updateError: string;
+  updateStepCount: number;
+}
+
+function firstDifference(a: Record<Name, Float32Array>, b: Record<Name, Float32Array>): string | null {
+  for (const name of NAMES) for (let i = 0; i < LENGTH[name]; i++) if (!Object.is(a[name][i], b[name][i])) return `${name}[${i}]: ${a[name][i]} vs ${b[name][i]}`;
+  return null;
+}
+
+async function message(run: () => unknown): Promise<string> {
+  try {
+    await run();
+    return 'no error';
+  } catch (error) {
+    return `${(error as Error).name}: ${(error as Error).message}`;
+  }
+}
+
+/** The non-finite contract: Adam with nonFinite 'error' (the default), a NaN at b[1] and an Infinity at c[7] in step 4. */
+async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
+  const c: GpuCase = { name: 'adam', key: 'adam', options: { lr: 0.01 } };
+  const bad = (name: Name, t: number): Float32Array => {
+    const g = gradient(name, t);
+    if (name === 'b') g[1] = NaN;
+    if (name === 'c') g[7] = Infinity;
+    return g;
+  };
+  const cpu = new CpuRun(make(c), initial);
+  const store = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) store.write(name, initial(name));
+  const gpu = new GPUOptimizer(make(c), store);
+  const feed = (t: number, grads: (name: Name, t: number) => Float32Array): void => {
+    for (const name of NAMES) store.writeGrad(name, grads(name, t));
+    gpu.update();
+  };
+  for (let t = 0; t < 3; t++) {
+    cpu.step(t);
+    feed(t, gradient);
+  }
+  const params3 = await readAll(store);
+  const state3 = await gpu.stateDict();
+  for (const name of NAMES) cpu.store.grads[name].set(bad(name, 3));
+  const cpuError = await message(() => cpu.opt.update(cpu.store.params, cpu.store.grads));
+  feed(3, bad);
+  let gpuError = 'no error';
+  let gpuParam = '';
+  let gpuIndex: number | undefined;
+  try {
+    await store.read('w');
+  } catch (error) {
+    gpuError = `${(error as Error).name}: ${(error as Error).message}`;
+    gpuParam = (error as { param?: string }).param ?? '';
+    gpuIndex = (error as { index?: number }).index;
+  }
+  const paramsKept = firstDifference(params3, await readAll(store));
+  const stateKept = difference(state3, await gpu.stateDict());
+  const stepCount = gpu.stepCount;
+  // The refused step taken again, finite: as the CPU's step 4.
+  cpu.step(3);
+  feed(3, gradient);
+  const nextParity = worstRatio(await readAll(store), cpu, 4);
+
+  // A refused step, then a finite one submitted before anything is read: both refused,
+  // the error is the first one's, and the state is as before it.
+  feed(4, (name, t) => {
+    const g = gradient(name, t);
+    if (name === 'c') g[7] = -Infinity;
+    return g;
+  });
+  feed(5, gradient);
+  const infinityError = await message(() => gpu.sync());
+  const laterError = infinityError;
+  const laterStepCount = gpu.stepCount;
+
+  // Once the device has reported a refused step, the next update() raises it.
+  feed(4, bad);
+  await device.queue.onSubmittedWorkDone();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const updateError = await message(() => gpu.update());
+  const updateStepCount = gpu.stepCount;
+
+  const ignoring = new GPUOptimizer(make({ ...c, options: { ...c.options, nonFinite: 'ignore' } }), store);
+  for (const name of NAMES) store.writeGrad(name, bad(name, 0));
+  ignoring.update();
+  const ignoredIsNaN = Number.isNaN((await store.read('b'))[1]);
+  gpu.destroy();
+  ignoring.destroy();
+  store.destroy();
+  return { cpuError, gpuError, gpuParam, gpuIndex, paramsKept, stateKept, stepCount, nextParity, infinityError, ignoredIsNaN, laterError, laterStepCount, updateError, updateStepCount };
+}
+
+export interface SkipReport {
+  /** The CPU's and the GPU's counters after the run: stepCount, skippedSteps, and each parameter's step. */
+  cpu: string;
+  gpu: string;
+  /** The GPU's params against the CPU's, over the bound. */
+  parity: number;
+  /** Whether the GPU's state dict equals the CPU's bit for bit (null) or the first difference. */
+  state: string | null;
+  /** update() of another set of parameters while steps are in flight: its error. */
+  otherNames: string;
+}
+
+/**
+ * nonFinite 'skip': Adam under an lr schedule (both depend on the step count), 12 steps of
+ * which 3 have a non-finite gradient, submitted without waiting for the device but once.
+ */
+async function skip(device: GPUDevice): Promise<SkipReport> {
+  const c: GpuCase = { name: 'adam skip', key: 'adam', options: { lr: (t: number) => 0.01 * (1 + t / 10), nonFinite: 'skip' } };
+  const badAt = new Set([3, 4, 9]);
+  const grads = (name: Name, t: number): Float32Array => {
+    const g = gradient(name, t);
+    if (badAt.has(t) && name === (t === 9 ? 'w' : 'c')) g[2] = t === 4 ? -Infinity : NaN;
+    return g;
+  };
+  const cpu = new CpuRun(make(c), initial);
+  const store = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) store.write(name, initial(name));
+  const gpu = new GPUOptimizer(make(c), store);
+  let otherNames = 'no error';
+  for (let t = 0; t < 12; t++) {
+    cpu.step(t, grads);
+    for (const name of NAMES) store.writeGrad(name, grads(name, t));
+    gpu.update();
+    if (t === 1) otherNames = await message(() => gpu.update(['w']));
+    // Once, the device's word mid-way: the steps before are confirmed, those after in flight.
+    if (t === 5) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const counters = (dict: OptimizerStateDict): string =>
+    `${dict.stepCount} ${dict.skippedSteps} ${NAMES.map((name) => `${name}:${dict.params[name]?.step}`).join(' ')}`;
+  const gpuDict = await gpu.stateDict();
+  const cpuDict = cpu.opt.stateDict() as OptimizerStateDict;
+  const report = { cpu: counters(cpuDict), gpu: counters(gpuDict), parity: worstRatio(await readAll(store), cpu, 12), state: difference(cpuDict, gpuDict), otherNames };
+  gpu.destroy();
+  store.destroy();
+  return report;
+}
+
+export interface LargeReport {
+  /** Elements of the one parameter: more than one dispatch row holds (65535 workgroups of 64). */
+  length: number;
+  /** The first element where one SGD step differs from p - lr g worked in float32, or null. */
+  difference: string | null;
+}
+
+/** One SGD step over 4.2e6 + 1000 elements: the dispatch's second row of workgroups is used. */
+async function large(device: GPUDevice): Promise<LargeReport> {
+  const length = 65535 * 64 + 1000;
+  const store = new GPUParamStore(device, { big: length });
+  const p = numbers(length, 5);
+  const g = numbers(length, 6);
+  store.write('big', p);
+  store.writeGrad('big', g);
+  const opt = new GPUOptimizer(make({ name: 'sgd', key: 'sgd', options: { lr: 0.1 } }), store);
+  opt.update();
+  const after = await store.read('big');
+  const lr = Math.fround(0.1);
+  let difference: string | null = null;
+  for (let i = 0; i < length && difference === null; i++) {
+    const expected = Math.fround(p[i]! - Math.fround(lr * g[i]!));
+    if (!Object.is(after[i], expected)) difference = `big[${i}]: ${after[i]} vs ${expected}`;
+  }
+  opt.destroy();
+  store.destroy();
+  return { length, difference };
+}
+
+export interface ErrorsReport {
+  /** Each refused call's error, and whether it left params, state and counters as they were (null) or what changed. */
+  refusals: { call: string; error: string; changed: string | null }[];
+  /** update(['c']) alone: the dict's params and steps; then reset('c'). */
+  subset: { params: string[]; stepCount: number; afterReset: string[] };
+}
+
+/** Bad calls on a GPUOptimizer: each throws naming the parameter or value, and changes nothing. */
+async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
+  const store = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) store.write(name, initial(name));
+  const gpu = new GPUOptimizer(make({ name: 'adam', key: 'adam', options: { lr: (t: number) => (t < 2 ? 0.01 : NaN) } }), store);
+  for (let t = 0; t < 2; t++) {
+    for (const name of NAMES) store.writeGrad(name, gradient(name, t));
+    gpu.update();
+  }
+  const sgdDict = new CpuRun(make({ name: 'sgd', key: 'sgd', options: {} }), initial);
+  sgdDict.step(0);
+  const dict = await gpu.stateDict();
+  const longer = structuredClone(dict);
+  longer.params.b!.length = 6;
+  longer.params.b!.buffers.expAvg = new Float32Array(6);
+  longer.params.b!.buffers.expAvgSq = new Float32Array(6);
+  const stranger = structuredClone(dict);
+  stranger.params.z = stranger.params.b!;
+  const calls: [string, () => unknown][] = [
+    ['update(["nope"])', () => gpu.update(['nope' as Name])],
+    ['update(["w", "w"])', () => gpu.update(['w', 'w'])],
+    ['update() with the lr schedule NaN at step 2', () => gpu.update()],
+    ["loadStateDict(SGD's dict)", () => gpu.loadStateDict(sgdDict.opt.stateDict())],
+    ['loadStateDict(b of length 6)', () => gpu.loadStateDict(longer)],
+    ['loadStateDict(a parameter z)', () => gpu.loadStateDict(stranger)],
+    ['write("b", 4 values)', () => store.write('b', new Float32Array(4))],
+    ['new GPUParamStore(device, { w: -1 })', () => new GPUParamStore(device, { w: -1 })],
+  ];
+  const refusals: ErrorsReport['refusals'] = [];
+  for (const [call, run] of calls) {
+    const before = await readAll(store);
+    const error = await message(run);
+    const changed = firstDifference(before, await readAll(store)) ?? difference(dict, await gpu.stateDict());
+    refusals.push({ call, error, changed });
+  }
+  gpu.destroy();
+
+  const subsetOpt = new GPUOptimizer(make({ name: 'adam', key: 'adam', options: { lr: 0.01 } }), store);
+  subsetOpt.update(['c']);
+  const subsetDict = await subsetOpt.stateDict();
+  subsetOpt.reset('c');
+  const afterReset = Object.keys((await subsetOpt.stateDict()).params);
+  subsetOpt.destroy();
+  store.destroy();
+  return {
+    refusals,
+    subset: { params: Object.entries(subsetDict.params).map(([name, record]) => `${name}:${record.step}`), stepCount: subsetDict.stepCount, afterReset },
+  };
+}
+
+async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string } } | { failed: string }> {
+  await loadKernels();
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
+  const device = await adapter.requestDevice();
+  const reports: CaseReport[] = [];
+  for (const c of cases) {
+    device.pushErrorScope('validation');
+    let report: CaseReport;
+    try {
+      report = await runCase(device, c);
+    } catch (error) {
+      report = { name: c.name, failed: String((error as Error).stack ?? error), parity: NaN, resumedOnCpu: NaN, resumedOnGpu: NaN, roundTrip: 'not run', stepCount: 0, modes: null };
+    }
+    const invalid = await device.popErrorScope();
+    if (invalid !== null) report.failed = `${report.failed ?? ''} GPU validation: ${invalid.message}`;
+    reports.push(report);
+  }
+  device.pushErrorScope('validation');
+  let contract: NonFiniteReport | { failed: string };
+  try {
+    contract = await nonFinite(device);
+  } catch (error) {
+    contract = { failed: String((error as Error).stack ?? error) };
+  }
+  const invalid = await device.popErrorScope();
+  if (invalid !== null) contract = { failed: `GPU validation: ${invalid.message}` };
+  let table: ErrorsReport | { failed: string };
+  try {
+    table = await errorTable(device);
+  } catch (error) {
+    table = { failed: String((error as Error).stack ?? error) };
+  }
+  let big: LargeReport | { failed: string };
+  try {
+    big = await large(device);
+  } catch (error) {
+    big = { failed: String((error as Error).stack ?? error) };
+  }
+  let skipped: SkipReport | { failed: string };
+  try {
+    skipped = await skip(device);
+  } catch (error) {
+    skipped = { failed: String((error as Error).stack ?? error) };
+  }
+  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped };
+}
+
+main(GPU_CASES).then(
+  (result) => console.log(`result ${JSON.stringify(result)}`),
+  (error: unknown) => console.log(`result ${JSON.stringify({ failed: String(error) })}`),
+);
