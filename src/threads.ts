@@ -21,6 +21,7 @@
  * same results). Workers are `unref()`ed: they never keep a process alive.
  */
 import type { KernelExports, WasmKernels, WasmMemory } from './wasm/kernels.ts';
+import { KERNEL_POINTERS } from './wasm/kernels.generated.ts';
 import { instantiateKernels, POINTER_COUNT } from './wasm/kernels.ts';
 
 // The control block shared with the workers (Int32 slots).
@@ -41,6 +42,11 @@ export const EXIT = 3;
 export const CONTROL = { GENERATION, COMMAND, DONE, STORE, READY } as const;
 
 export const KERNEL_NAMES = Object.keys(POINTER_COUNT) as (keyof KernelExports)[];
+
+/** Whether a kernel is elementwise, so that a call splits into chunks: a rule's, or the scan. */
+function splits(name: string): boolean {
+  return name === 'anyNonFinite' || Object.hasOwn(KERNEL_POINTERS, name);
+}
 
 /**
  * The most workers 'auto' starts, the calling thread included: an optimizer step streams
@@ -297,11 +303,11 @@ export class Pool {
         return result | Atomics.load(control, FLAGS);
       };
     };
-    // firstNonFinite returns an index, which does not combine across chunks: it runs here
-    // (only after the split anyNonFinite found something). Muon's matrix kernels are not
-    // elementwise: they run here too.
-    const local1 = new Set<string>(['firstNonFinite', 'gram', 'nsPoly', 'nsApply', 'newtonSchulz']);
-    const exports = Object.fromEntries(KERNEL_NAMES.map((name, index) => [name, local1.has(name) ? own[name] : threaded(index)])) as unknown as KernelExports;
+    // Only the rules' kernels and the gradient scan are split: they are elementwise.
+    // firstNonFinite returns an index, which does not combine across chunks (it runs only
+    // after the split anyNonFinite found something); the matrix kernels (Muon's, the
+    // app's matmul) are not elementwise. Those run here.
+    const exports = Object.fromEntries(KERNEL_NAMES.map((name, index) => [name, splits(name) ? threaded(index) : own[name]])) as unknown as KernelExports;
     return { exports, scalars: local.scalars, address: local.address };
   }
 
