@@ -242,3 +242,34 @@ describe("the workers' wait for a command", () => {
     assert.ok(waited >= 400, `returned after ${waited} ms, before the new command`);
   });
 });
+
+describe('a pool of your own', { skip: threadSupport() }, () => {
+  it('startThreads: one pool attached to two stores steps each over its own memory', async () => {
+    const { startThreads } = await import('nesterov/node');
+    const pool = await startThreads(2);
+    try {
+      const make = () => new Nesterov({ lr: 0.1, backend: 'wasm' });
+      const shapes = { w: 4096 };
+      const pairs = [0, 1].map((k) => {
+        const [one, split] = [make(), make()];
+        const stores = [new ParamStore(shapes, { threads: false }), new ParamStore(shapes, { shared: true, threads: false })] as const;
+        for (const store of stores) {
+          store.params.w.fill(k + 1);
+          store.grads.w.fill(k === 0 ? 0.5 : -2);
+        }
+        return { one, split, stores };
+      });
+      for (const { stores } of pairs) pool.attach(stores[1]);
+      for (let t = 0; t < 3; t++) {
+        for (const { one, split, stores } of pairs) {
+          one.update(stores[0].params, stores[0].grads);
+          split.update(stores[1].params, stores[1].grads);
+          assert.equal(split.threadsUsed, 2);
+        }
+      }
+      for (const { stores } of pairs) assert.deepEqual(stores[1].params.w, stores[0].params.w);
+    } finally {
+      await pool.close();
+    }
+  });
+});
