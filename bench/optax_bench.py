@@ -29,9 +29,12 @@ import time
 # (--xla_cpu_multi_thread_eigen=false, intra_op_parallelism_threads=1) is not enough with
 # jax 0.10: per-thread CPU time (/proc/self/task/*/stat) still shows two threads busy
 # during a step at 1.6e7 elements; with the affinity set, one thread does all the work.
-_cpu = int(os.environ.get("NESTEROV_OPTAX_CPU", min(os.sched_getaffinity(0))))
-os.sched_setaffinity(0, {_cpu})
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+# NESTEROV_OPTAX_CORES=all leaves XLA as a user gets it: every core of the affinity.
+_cpu = "all"
+if os.environ.get("NESTEROV_OPTAX_CORES") != "all":
+    _cpu = int(os.environ.get("NESTEROV_OPTAX_CPU", min(os.sched_getaffinity(0))))
+    os.sched_setaffinity(0, {_cpu})
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import warnings  # noqa: E402

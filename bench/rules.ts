@@ -18,6 +18,8 @@ export interface Steppable {
   readonly defaults: object;
   /** The state regions a ParamStore it updates must reserve per parameter. */
   stateBuffersPerParam(): number;
+  /** Threads that ran the last update. */
+  readonly threadsUsed?: number | undefined;
 }
 
 export interface BenchRule {

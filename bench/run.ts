@@ -30,9 +30,12 @@
  * of one rule and size are sampled in interleaved rounds, so they see the same noise;
  * the parameters are read after the samples, so the work cannot be skipped. "ratio" is
  * the row's time over ours, wasm, checked (the library's default path) for that rule
- * and size. Every peer runs on one core: ours is one thread (except the row that says
- * two), torch runs with set_num_threads(1), XLA is pinned to one CPU
- * (bench/optax_bench.py says how).
+ * and size. The one-step table runs every peer on one core: ours is one thread
+ * (`threads: false`; except the rows that say otherwise), torch runs with
+ * set_num_threads(1), XLA is pinned to one CPU (bench/optax_bench.py says how). The
+ * defaults table runs each as its user gets it: ours with `new ParamStore(shapes)`
+ * (threads: 'auto', every core for a large store), torch with its own thread count,
+ * optax with XLA on every core; and beside them the same pinned to one core.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -43,7 +46,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { Adam, Nesterov, ParamStore } from 'nesterov';
+import { Adam, AUTO_MIN_ELEMENTS, Nesterov, ParamStore, SGD } from 'nesterov';
 import { startThreads, type ThreadPool } from '../src/node/threads.ts';
 import { bookAdamStep, bookNesterovStep } from './book.ts';
 import { layoutSection, type LayoutRow } from './layout.ts';
@@ -206,6 +209,25 @@ function boundLabel(rule: BenchRule): string {
   return `streaming bound (read ${rule.reads.length}, write ${rule.writes.length}: ${bytesPerElement(rule)} B/el)`;
 }
 
+/** The row of ours as a user gets it (the default options; threads: 'auto'). */
+const OURS_DEFAULT = 'ours, default (threads: auto)';
+/** The threads ours ran on by default, per size (1 below AUTO_MIN_ELEMENTS). */
+const oursDefaultThreads = new Map<number, number>();
+
+/**
+ * Starts the default pool and waits for it, so that the default rows time threads from
+ * their first sample (a training run gets them within its first steps).
+ */
+async function warmDefaultThreads(): Promise<void> {
+  const store = new ParamStore({ w: AUTO_MIN_ELEMENTS }, { stateBuffers: 0 });
+  const opt = new SGD({ lr: 0 });
+  const deadline = Date.now() + 20_000;
+  while (store.threads > 1 && opt.threadsUsed !== store.threads && Date.now() < deadline) {
+    opt.update(store.params, store.grads);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void {
   const make = (backend: 'js' | 'wasm', nonFinite: 'error' | 'ignore') => rule.make(backend, nonFinite);
   const candidates: Candidate[] = [];
@@ -235,17 +257,32 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
       candidates.push({ impl: `ours, JS${nonFinite === 'ignore' ? ', unchecked' : ''}`, step: () => opt.update(params, grads), consume: () => consume(params.w) });
     }
   }
-  // Our WebAssembly kernel on a ParamStore.
+  // Ours as a user gets it: `new ParamStore(shapes)` and the rule's defaults (backend
+  // 'auto', nonFinite 'error'), so threads: 'auto' (every core for a large store).
+  {
+    const opt = make('wasm', 'error');
+    const store = new ParamStore({ w: n }, { stateBuffers: [opt] });
+    (store.grads.w as Float32Array).set(gradientsFor(n));
+    candidates.push({
+      impl: OURS_DEFAULT,
+      step: () => opt.update(store.params, store.grads),
+      consume: () => {
+        consume(store.params.w!);
+        oursDefaultThreads.set(n, opt.threadsUsed ?? 1);
+      },
+    });
+  }
+  // Our WebAssembly kernel on a ParamStore, on one thread.
   for (const nonFinite of ['error', 'ignore'] as const) {
     const opt = make('wasm', nonFinite);
-    const store = new ParamStore({ w: n }, { stateBuffers: [opt] });
+    const store = new ParamStore({ w: n }, { threads: false, stateBuffers: [opt] });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     candidates.push({ impl: `ours, wasm${nonFinite === 'ignore' ? ', unchecked' : ''}`, step: () => opt.update(store.params, store.grads), consume: () => consume(store.params.w!) });
   }
   // The same on two threads over shared memory.
   if (threads !== null) {
     const opt = make('wasm', 'ignore');
-    const store = new ParamStore({ w: n }, { shared: true, stateBuffers: [opt] });
+    const store = new ParamStore({ w: n }, { shared: true, threads: false, stateBuffers: [opt] });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     threads.attach(store);
     candidates.push({
@@ -260,7 +297,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   // benchmark only): the detection's cost. And the gradient scan of nonFinite: 'error' alone.
   if (FULL && (rule.id === 'nesterov' || rule.id === 'adam')) {
     for (const detect of [true, false]) {
-      const store = new ParamStore({ w: n }, { stateBuffers: 3 });
+      const store = new ParamStore({ w: n }, { threads: false, stateBuffers: 3 });
       (store.grads.w as Float32Array).set(gradientsFor(n));
       const kernels = store.kernels!;
       const k = kernels.exports;
@@ -283,7 +320,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   // Lion's and Schedule-Free AdamW's kernels alone (their overflow detection has no
   // unchecked build): the step less this is the bookkeeping around the kernel.
   if (FULL && (rule.id === 'lion' || rule.id === 'schedulefree-adamw')) {
-    const store = new ParamStore({ w: n }, { stateBuffers: 2 });
+    const store = new ParamStore({ w: n }, { threads: false, stateBuffers: 2 });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     const kernels = store.kernels!;
     const k = kernels.exports;
@@ -303,7 +340,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     candidates.push({ impl: 'kernel alone, wasm, with overflow detection', step, consume: () => consume(store.params.w!) });
   }
   if (FULL) {
-    const store = new ParamStore({ w: n });
+    const store = new ParamStore({ w: n }, { threads: false });
     (store.grads.w as Float32Array).set(gradientsFor(n));
     const k = store.kernels!.exports;
     const g = store.byteOffset(1, 0);
@@ -319,7 +356,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
   const bound = boundKernelFor(rule);
   const boundLoops: number[] = [];
   if (bound !== undefined) {
-    const store = new ParamStore({ w: n }, { stateBuffers: Math.max(2, rule.reads.length - 2) });
+    const store = new ParamStore({ w: n }, { threads: false, stateBuffers: Math.max(2, rule.reads.length - 2) });
     const k = store.kernels!.exports;
     const bench = benchKernels(store.memory as WebAssembly.Memory);
     const [a, b, c, d, e, f] = rule.reads.map((_, region) => store.byteOffset(region, 0)) as [number, number, number, number?, number?, number?];
@@ -359,6 +396,7 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
     c.release?.();
     if (!boundLoops.includes(k)) record(rule.id, n, c.impl, results[k]!);
   });
+
   if (bound !== undefined) {
     const [single, quarters] = boundLoops.map((k) => results[k]!) as [number, number];
     record(rule.id, n, boundLabel(rule), Math.min(single, quarters), `the faster of one position per iteration, ${single.toFixed(3)}, and four quarters, ${quarters.toFixed(3)} ns/el`);
@@ -462,7 +500,9 @@ function benchTorch(sizes: readonly number[], rules: readonly BenchRule[], forea
   const python = '/usr/bin/python3';
   if (!existsSync(python)) return `${python} not found (Debian: apt-get install python3-torch)`;
   const argv = [sizes.join(','), String(BUDGET_SECONDS), rules.map((rule) => rule.id).join(','), foreach.map((f) => (f ? 'True' : 'False')).join(',')];
-  const result = runPython(python, 'torch_bench.py', argv, undefined, { OMP_NUM_THREADS: '1', ...extraEnv }, 'torch');
+  // As installed (NESTEROV_TORCH_THREADS=default), torch sizes its pool itself.
+  const env = extraEnv.NESTEROV_TORCH_THREADS === 'default' ? extraEnv : { OMP_NUM_THREADS: '1', ...extraEnv };
+  const result = runPython(python, 'torch_bench.py', argv, undefined, env, 'torch');
   return typeof result === 'string' && result.startsWith('torch is not installed') ? 'python3-torch is not installed (apt-get install python3-torch)' : result;
 }
 
@@ -494,9 +534,9 @@ function findOptaxPython(): { python: string } | { missing: string } {
   return { missing: `no python with jax and optax found (tried ${candidates.join(', ')})` };
 }
 
-function benchOptax(python: string, sizes: readonly number[], rules: readonly BenchRule[]): PythonPeer | string {
+function benchOptax(python: string, sizes: readonly number[], rules: readonly BenchRule[], env: Record<string, string> = {}): PythonPeer | string {
   const job = { sizes, budget: BUDGET_SECONDS, rules: rules.map((rule) => ({ key: rule.id, hyper: rule.make('js', 'ignore').defaults })) };
-  return runPython(python, 'optax_bench.py', [], JSON.stringify(job), {}, 'optax');
+  return runPython(python, 'optax_bench.py', [], JSON.stringify(job), env, 'optax');
 }
 
 // ---------------------------------------------------------------------------------
@@ -528,9 +568,9 @@ const largeSizes = SIZES.filter((n) => n * 4 > 32 * 1024 * 1024);
 const torchTunedRun = FULL && TORCH_RULES.length > 0 && largeSizes.length > 0;
 partsTotal =
   RULES.length * SIZES.length * (TFJS ? 2 : 1) +
-  (TORCH_RULES.length > 0 ? 1 : 0) +
+  (TORCH_RULES.length > 0 ? 2 : 0) +
   (torchTunedRun ? 1 : 0) +
-  (optaxPython !== null && 'python' in optaxPython ? 1 : 0) +
+  (optaxPython !== null && 'python' in optaxPython ? 2 : 0) +
   (EXTRAS ? 3 : 0) +
   (MUON ? 1 : 0) +
   (FULL && TFJS ? 1 : 0);
@@ -547,6 +587,7 @@ if (TFJS) {
   tf.enableProdMode();
 }
 
+if (SIZES.some((n) => n >= AUTO_MIN_ELEMENTS)) await warmDefaultThreads();
 for (const rule of RULES) {
   for (const n of SIZES) {
     progress(`${rule.label} ${n.toExponential(1)}: ours and the streaming bound`);
@@ -560,12 +601,16 @@ for (const rule of RULES) {
 await threads?.close();
 
 const TORCH_FOREACH = FULL ? [true, false] : [true];
+const TORCH_DEFAULT_LABEL = () => `PyTorch ${machine.torch ?? '1.13'}, default threads, foreach=True`;
 const torchLabel = (foreach: boolean, tuned: boolean) => `PyTorch ${machine.torch ?? '1.13'}, 1 thread, foreach=${foreach ? 'True' : 'False'}${tuned ? ', malloc keeps memory' : ''}`;
 let torch: PythonPeer | string = 'skipped (--no-torch)';
 let torchTuned: PythonPeer | string | null = null;
+let torchDefault: PythonPeer | string = 'skipped (--no-torch)';
 if (TORCH_RULES.length > 0) {
   progress(`PyTorch: ${TORCH_RULES.map((rule) => rule.label).join(', ')}`);
   torch = benchTorch(SIZES, TORCH_RULES, TORCH_FOREACH);
+  progress(`PyTorch as installed (its default threads): ${TORCH_RULES.map((rule) => rule.label).join(', ')}`);
+  torchDefault = benchTorch(SIZES, TORCH_RULES, [true], { NESTEROV_TORCH_THREADS: 'default' });
   if (typeof torch !== 'string' && torch.versions.torch !== undefined) machine.torch = torch.versions.torch.replace(/\+.*$/, '');
   if (torchTunedRun) {
     progress(`PyTorch, malloc keeps memory: ${TORCH_RULES.map((rule) => rule.label).join(', ')}`);
@@ -585,17 +630,22 @@ for (const rule of RULES) {
       else record(rule.id, n, impl, result.results[key(n)] ?? null, result.errors[key(n)]);
     };
     for (const n of SIZES) cell(torch, n, torchLabel(foreach, false));
+    if (foreach) for (const n of SIZES) cell(torchDefault, n, TORCH_DEFAULT_LABEL());
     if (torchTuned !== null) for (const n of largeSizes) cell(torchTuned, n, torchLabel(foreach, true));
   }
 }
 
 const OPTAX_LABEL = 'optax, jax.jit, donated buffers, 1 core';
+const OPTAX_DEFAULT_LABEL = 'optax, jax.jit, donated buffers, every core (its default)';
 if (optaxPython !== null) {
   let optax: PythonPeer | string;
-  if ('missing' in optaxPython) optax = `not installed: ${optaxPython.missing}`;
+  let optaxDefault: PythonPeer | string = 'not run';
+  if ('missing' in optaxPython) optax = optaxDefault = `not installed: ${optaxPython.missing}`;
   else {
     progress(`optax: ${OPTAX_RULES.map((rule) => rule.label).join(', ')}`);
     optax = benchOptax(optaxPython.python, SIZES, OPTAX_RULES);
+    progress(`optax as installed (every core): ${OPTAX_RULES.map((rule) => rule.label).join(', ')}`);
+    optaxDefault = benchOptax(optaxPython.python, SIZES, OPTAX_RULES, { NESTEROV_OPTAX_CORES: 'all' });
     if (typeof optax !== 'string') {
       if (optax.versions.jax !== undefined) machine.jax = optax.versions.jax;
       if (optax.versions.optax !== undefined) machine.optax = optax.versions.optax;
@@ -606,6 +656,10 @@ if (optaxPython !== null) {
       if (rule.peers.optax === undefined) record(rule.id, n, OPTAX_LABEL, null, `optax has no ${rule.label}`);
       else if (typeof optax === 'string') record(rule.id, n, OPTAX_LABEL, null, optax);
       else record(rule.id, n, OPTAX_LABEL, optax.results[`${rule.id}/${n}`] ?? null, optax.errors[rule.id] === undefined ? undefined : `${rule.peers.optax}: ${optax.errors[rule.id]}`);
+      if (rule.peers.optax !== undefined) {
+        if (typeof optaxDefault === 'string') record(rule.id, n, OPTAX_DEFAULT_LABEL, null, optaxDefault);
+        else record(rule.id, n, OPTAX_DEFAULT_LABEL, optaxDefault.results[`${rule.id}/${n}`] ?? null, optaxDefault.errors[rule.id]);
+      }
     }
   }
 } else if (!args['no-optax']) {
@@ -692,6 +746,44 @@ const sizeLabel = (n: number) => n.toExponential(1).replace('e+', 'e');
   lines.push('Bytes per element of one step (the arrays each wasm kernel reads and writes, float32):');
   for (const rule of RULES) lines.push(`- ${rule.label}: ${trafficLabel(rule)}${boundKernelFor(rule) === undefined ? ' (no streaming kernel for this traffic: no bound row)' : ''}`);
   sections.push({ title: 'One step', lines });
+}
+{
+  // Each library as its user gets it, then each pinned to one core: both stories.
+  const lines: string[] = [];
+  const torchDefault = TORCH_DEFAULT_LABEL();
+  const torchOne = torchLabel(true, false);
+  const impls: [string, string][] = [
+    [OURS_DEFAULT, 'ours, default (`new ParamStore(shapes)`, threads: auto)'],
+    [OPTAX_DEFAULT_LABEL, 'optax, default (XLA on every core)'],
+    [torchDefault, 'PyTorch, default (its own thread count), foreach=True'],
+    ['ours, wasm', 'ours, one core (`threads: false`)'],
+    [OPTAX_LABEL, 'optax, one core (pinned)'],
+    [torchOne, 'PyTorch, one core (`set_num_threads(1)`), foreach=True'],
+  ];
+  lines.push(`Medians, ns per float32 element of one step (checked: nonFinite 'error'); ratio = time / ours, default, of the same rule and size. ${machine.cores} cores.`);
+  lines.push('');
+  lines.push(`| rule | implementation | ${SIZES.map((n) => `${sizeLabel(n)} ns/el (ratio)`).join(' | ')} |`);
+  lines.push(`|---|---|${SIZES.map(() => '---:').join('|')}|`);
+  for (const rule of RULES) {
+    for (const [impl, label] of impls) {
+      const present = SIZES.map((n) => rows.find((r) => r.rule === rule.id && r.size === n && r.impl === impl));
+      if (present.every((row) => row === undefined || row.nsPerElement === null)) continue;
+      const cells = present.map((row, i) => {
+        if (row === undefined || row.nsPerElement === null) return row?.note ?? 'n/a';
+        const ours = ns(rule.id, SIZES[i]!, OURS_DEFAULT);
+        const threadsNote = impl === OURS_DEFAULT ? `, ${oursDefaultThreads.get(SIZES[i]!) ?? 1} thread(s)` : '';
+        return `${fmtNs(row.nsPerElement)}${ours === null ? '' : ` (${(row.nsPerElement / ours).toFixed(2)}${threadsNote})`}`;
+      });
+      lines.push(`| ${rule.label} | ${label} | ${cells.join(' | ')} |`);
+    }
+  }
+  lines.push('');
+  lines.push(
+    `Ours by default steps a float32 ParamStore of ${AUTO_MIN_ELEMENTS} elements or more on every core (at most 8), smaller ones on one; ` +
+      'optax (XLA) and PyTorch use every core by default. The one-core rows pin each to one core: ours with threads: false, ' +
+      'optax by CPU affinity (bench/optax_bench.py), PyTorch with set_num_threads(1).',
+  );
+  sections.push({ title: 'Defaults against defaults', lines });
 }
 if (FULL) {
   // The default path (nonFinite: 'error': gradient scan, then the step with its overflow
@@ -855,7 +947,8 @@ function benchmarksPage(): string {
     '',
     '- One optimizer step on one float32 tensor of each size, in ns per element: the median of repeated samples of several steps each, after a warm-up. Inputs are built outside the timed region.',
     "- Ours and the streaming bound of one rule and size are sampled in interleaved rounds, so they see the same moments of the machine; a ratio is the row's time over ours, wasm (checked), the library's default path.",
-    '- Every row runs on one core: ours is one thread (except a row that says two); PyTorch runs with `torch.set_num_threads(1)`; optax is `jax.jit` of its update with the params and state donated, its process pinned to one CPU (bench/optax_bench.py).',
+    '- The one-step table runs every row on one core: ours is one thread (`threads: false`; except a row that says otherwise); PyTorch runs with `torch.set_num_threads(1)`; optax is `jax.jit` of its update with the params and state donated, its process pinned to one CPU (bench/optax_bench.py).',
+    "- The defaults table runs each library as its user gets it: ours `new ParamStore(shapes)` with the rule's defaults (threads: 'auto': every core, at most 8, for a store of 2^20 elements or more), PyTorch with its own thread count, optax with XLA on every core; beside them, each pinned to one core.",
     "- Every row runs the rule's default hyperparameters, in the peer's names for them. Before timing optax, bench/optax_bench.py checks on random data that optax's step computes our rule (against our formula written out in numpy); where it does not, the row says why and is not timed.",
     `- Rules: ${RULES.map((rule) => rule.label).join(', ')}.${FULL ? '' : ' The rows a user compares first; `npm run bench -- --full` runs the whole matrix.'}`,
     ...sections.flatMap((section) => ['', `## ${section.title}`, '', ...section.lines]),

@@ -7,14 +7,18 @@ discarded, the median of repeated samples, each sample several steps long.
 Usage: torch_bench.py SIZE[,SIZE...] [seconds-per-cell] [RULE[,RULE...]] [FOREACH[,FOREACH]]
 RULE is a bench/rules.ts id (default nesterov,adam); the options are those of the rule's
 defaults where torch names them the same. FOREACH is True, False or True,False (default).
+NESTEROV_TORCH_THREADS=default leaves torch's thread count as a user gets it (every
+core); otherwise torch runs on one thread.
 """
+import os
 import json
 import sys
 import time
 
 import torch
 
-torch.set_num_threads(1)
+if os.environ.get("NESTEROV_TORCH_THREADS") != "default":
+    torch.set_num_threads(1)
 
 
 def measure(step, n, budget):

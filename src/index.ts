@@ -9,6 +9,7 @@ export { NAdam, nadamRule, type NAdamOptions, type NAdamHyper, type NAdamState }
 export { NAdamW, nadamwRule, type NAdamWOptions } from './rules/nadamw.ts';
 export { ParamStore, type AnyParamStore, type ParamStoreOptions, type Shape, type StateSizer } from './store.ts';
 export { loadKernels, wasmSimdSupported, wasmUnavailableReason } from './wasm/kernels.ts';
+export { AUTO_MIN_ELEMENTS, threadSupport } from './threads.ts';
 export { Optimizer, type AnyOptimizer, type Backend, type NonFinitePolicy, type OptimizerOptions, type Override, type ParamMatcher, type Schedulable } from './optimizer.ts';
 export type { CommonOptions, CommonHyper, RuleDescription, RuleState, UpdateRule, GlobalPhase, WeightDecayKind } from './rule.ts';
 export type { OptimizerLike } from './contract.ts';

@@ -117,6 +117,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   #plan: StorePlan<H, S> | undefined;
   #scan: ScanRanges | undefined;
   #backendUsed: 'js' | 'wasm' | undefined;
+  #threadsUsed: number | undefined;
   /** Stores this optimizer holds state regions in (released by reset). */
   readonly #stores = new Set<AnyParamStore>();
   readonly #planner: Planner<H, S>;
@@ -227,6 +228,15 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     return this.#backendUsed;
   }
 
+  /**
+   * How many threads ran the last update (its largest kernel call): more than 1 only for
+   * a float32 ParamStore on the wasm kernels whose workers are up (the store's `threads`
+   * option); undefined before the first.
+   */
+  get threadsUsed(): number | undefined {
+    return this.#threadsUsed;
+  }
+
   /** Updates applied so far; the step number a schedule sees next. */
   get stepCount(): number {
     return this.#stepCount;
@@ -328,6 +338,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       forEachArray(params, this.#applyParam);
       this.#stepCount += 1;
       this.#backendUsed = 'js';
+      this.#threadsUsed = 1;
       // Every parameter took the step; then, if one wrote a NaN or an Infinity, say where.
       const overflow = this.#overflow;
       if (overflow !== undefined) {
@@ -581,6 +592,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
     this.#stepCount += 1;
     this.#backendUsed = kernels !== null ? 'wasm' : 'js';
+    this.#threadsUsed = Math.max(1, store.takeThreadsRan());
     // The step is applied to every run; then, if one wrote a NaN or an Infinity, say where.
     if (overflow !== undefined) throw overflowError(this.#owner, overflow.name, overflow.at, overflow.index, this.nonFinite);
     return true;

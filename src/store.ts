@@ -19,6 +19,7 @@
  */
 import { optionError } from './errors.ts';
 import type { ArrayOf, Dtype, FloatArray } from './types.ts';
+import { AUTO_MIN_ELEMENTS, autoThreadCount, sharedPool, threadSupport, type Pool, type ThreadUse } from './threads.ts';
 import { instantiateKernels, SCALAR_BLOCK_DOUBLES, type WasmKernels, type WasmMemory } from './wasm/kernels.ts';
 
 /** Marks the params / grads records of a store, so an optimizer can find the store. */
@@ -40,8 +41,25 @@ export interface ParamStoreOptions<D extends Dtype = Dtype> {
    * first update; one that finds too few free is refused with an UpdateError.
    */
   stateBuffers?: number | readonly StateSizer[];
-  /** Back the store with shared memory, as threads need (float32 only). Default false. */
+  /**
+   * Back the store with shared memory, as threads need (float32 only). Default: true
+   * when the store will use threads (see `threads`), false otherwise.
+   */
   shared?: boolean;
+  /**
+   * How many threads run this store's kernel calls (float32 stores, in Node):
+   * - `'auto'` (default): every available core (at most 8) for a store of at least
+   *   `AUTO_MIN_ELEMENTS` elements per region, and then only for kernel calls that
+   *   long (below it a second thread costs more than it saves); one thread for smaller
+   *   stores, float64 stores, `shared: false`, and where threads cannot run (browsers;
+   *   `threadSupport()` says why);
+   * - a number `n >= 2`: `n` threads for every kernel call, whatever its size;
+   * - `false` or `1`: one thread.
+   * The workers start on the first use, without blocking it (the first steps may run on
+   * one thread), and never keep the process alive. Results are bit-identical to one
+   * thread; `opt.threadsUsed` says how many ran the last step.
+   */
+  threads?: false | number | 'auto';
 }
 
 const ALIGN = 16; // elements
@@ -95,7 +113,23 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
   readonly memory: WasmMemory | undefined;
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
   readonly shared: boolean;
+  /**
+   * The threads this store's kernel calls use once the workers are up (1: one thread).
+   * Under 'auto', the calls shorter than `AUTO_MIN_ELEMENTS` still run on one.
+   */
+  readonly threads: number;
   #kernels: WasmKernels | null | undefined;
+  /** Kernels handed in by `useKernels` (a pool of `startThreads`): they win over the store's own. */
+  #attached: WasmKernels | undefined;
+  /** The pool this store's own kernels are to use, until they do; then undefined. */
+  #pool: Pool | undefined;
+  #minSplit = 0;
+  /** The most threads a kernel call ran on since `takeThreadsRan` last read it (0: none ran). */
+  #threadsRan = 0;
+  /** Where the threaded kernels report how many threads ran a call. */
+  readonly threadUse: ThreadUse = { ran: (threads: number) => {
+    if (threads > this.#threadsRan) this.#threadsRan = threads;
+  } };
   /**
    * Who holds state region `2 + k` at parameter `i`: `#holders[k][i]`. Weak, so that an
    * optimizer that is no longer referenced gives its regions back.
@@ -107,11 +141,10 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
     const dtype = (options.dtype ?? 'float32') as D;
     if (dtype !== 'float32' && dtype !== 'float64') throw optionError('ParamStore', 'dtype', dtype, "'float32' or 'float64'");
     const stateBuffers = stateBuffersOption(options.stateBuffers);
-    const shared = options.shared ?? false;
-    if (typeof shared !== 'boolean') throw optionError('ParamStore', 'shared', shared, 'true or false');
+    if (options.shared !== undefined && typeof options.shared !== 'boolean') throw optionError('ParamStore', 'shared', options.shared, 'true or false');
+    const threadsOption = threadsOptionOf(options.threads);
     this.dtype = dtype;
     this.stateBuffers = stateBuffers;
-    this.shared = shared;
 
     const names: string[] = [];
     const shapeRecord: Record<string, readonly number[]> = {};
@@ -136,6 +169,12 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
     // cursor and REGION_SKEW are multiples of ALIGN, so the stride is too.
     this.regionStride = cursor + ((REGION_SKEW - (cursor % pageElements) + pageElements) % pageElements);
 
+    const threads = resolveThreads(threadsOption, options.threads, options.shared, dtype, cursor);
+    const shared = options.shared ?? threads > 1;
+    this.shared = shared;
+    this.threads = threads;
+    this.#minSplit = threadsOption === 'auto' ? AUTO_MIN_ELEMENTS : 0;
+
     const bytes = HEADER + (2 + stateBuffers) * this.regionStride * elementBytes;
     if (dtype === 'float32') {
       const pages = Math.max(1, Math.ceil(bytes / PAGE));
@@ -150,6 +189,8 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
     this.params = this.#record(0) as { readonly [P in K]: ArrayOf<D> };
     this.grads = this.#record(1) as { readonly [P in K]: ArrayOf<D> };
     this.#holders = Array.from({ length: stateBuffers }, () => new Array<WeakRef<object> | undefined>(names.length).fill(undefined));
+    // The workers start now, in the background: by the first steps they may be up.
+    if (threads > 1) this.#pool = sharedPool(threads);
   }
 
   /**
@@ -228,17 +269,37 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
    * back on this thread with `undefined`.
    */
   useKernels(kernels: WasmKernels | undefined): void {
-    this.#kernels = kernels;
+    this.#attached = kernels;
+  }
+
+  /**
+   * The most threads one kernel call of this store ran on since the last call of this
+   * method (1 when every call ran on this thread alone; 0 when none ran). Optimizers
+   * read it after a step.
+   */
+  takeThreadsRan(): number {
+    const ran = this.#threadsRan;
+    this.#threadsRan = 0;
+    return ran;
   }
 
   /** The WebAssembly kernels over this store's memory (float32 stores; null without SIMD support). */
   get kernels(): WasmKernels | null {
+    if (this.#attached !== undefined) return this.#attached;
+    const pool = this.#pool;
+    if (pool !== undefined && this.#kernels !== null && pool.ready) {
+      // The workers are up: from this call on, this store's calls are split.
+      this.#pool = undefined;
+      this.#kernels = pool.kernelsFor(this, this.memory!, this.#minSplit, this.threadUse);
+    }
     if (this.#kernels === undefined) {
       if (this.memory === undefined) {
         this.#kernels = null;
       } else {
         try {
-          this.#kernels = instantiateKernels(this.memory, this.shared, 0);
+          const kernels = instantiateKernels(this.memory, this.shared, 0);
+          // One thread: each call reports so (for `opt.threadsUsed`), before the pool is up too.
+          this.#kernels = this.threads > 1 ? countedOnOneThread(kernels, this.threadUse) : kernels;
         } catch {
           this.#kernels = null;
         }
@@ -260,6 +321,43 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
     }
     return undefined;
   }
+}
+
+type ThreadsOption = number | 'auto';
+
+function threadsOptionOf(value: unknown): ThreadsOption {
+  if (value === undefined || value === 'auto') return 'auto';
+  if (value === false) return 1;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw optionError('ParamStore', 'threads', value, "false, 'auto' or an integer >= 1");
+  }
+  return value;
+}
+
+/** The threads a store of `elements` per region uses, checked against its other options. */
+function resolveThreads(option: ThreadsOption, given: unknown, shared: boolean | undefined, dtype: Dtype, elements: number): number {
+  if (option === 'auto') {
+    if (dtype !== 'float32' || shared === false || elements < AUTO_MIN_ELEMENTS) return 1;
+    return autoThreadCount();
+  }
+  if (option === 1) return 1;
+  if (dtype !== 'float32') throw optionError('ParamStore', 'threads', given, "false, 'auto' or 1 for dtype 'float64' (threads run the float32 WebAssembly kernels)");
+  if (shared === false) throw optionError('ParamStore', 'threads', given, "false, 'auto' or 1 with shared: false (threads need shared memory)");
+  const why = threadSupport();
+  if (why !== undefined) throw optionError('ParamStore', 'threads', given, `false, 'auto' or 1 here: ${why}`);
+  return option;
+}
+
+/** Kernels that report one thread for every call (a threaded store before its pool is up). */
+function countedOnOneThread(kernels: WasmKernels, use: ThreadUse): WasmKernels {
+  const exports: Record<string, unknown> = {};
+  for (const [name, kernel] of Object.entries(kernels.exports as unknown as Record<string, (...args: number[]) => number>)) {
+    exports[name] = (a0?: number, a1?: number, a2?: number, a3?: number, a4?: number, a5?: number, a6?: number, a7?: number) => {
+      use.ran(1);
+      return (kernel as (...args: (number | undefined)[]) => number)(a0, a1, a2, a3, a4, a5, a6, a7);
+    };
+  }
+  return { exports: exports as unknown as WasmKernels['exports'], scalars: kernels.scalars, address: kernels.address };
 }
 
 function stateBuffersOption(value: unknown): number {
