@@ -50,14 +50,15 @@
 import { UpdateError, describeValue, optionError } from '../errors.ts';
 import { checkStateDict, type OptimizerStateDict } from '../state.ts';
 import { storeOf } from '../store.ts';
-import { dtypeOf, forEachArray, getArray, isFloatArray, type FloatArray, type ParamSet } from '../types.ts';
+import { dtypeOf, forEachArray, getArray, type FloatArray, type ParamSet } from '../types.ts';
 import { booleanOption, checkKnownOptions, choiceOption } from '../validate.ts';
 import { wasmUnavailableReason } from '../wasm/kernels.ts';
 import type { Backend, NonFinitePolicy } from '../optimizer.ts';
 import { Hyperparameters, type Schedulable } from '../optimizer/hyperparameters.ts';
 import type { OptimizerLike } from '../contract.ts';
 import type { RuleDescription } from '../rule.ts';
-import { checkNoAliasing, checkSet, type AliasEntry } from '../optimizer/checks.ts';
+import { checkNoAliasing, checkSet } from '../optimizer/checks.ts';
+import { aliasEntriesOf, checkStateFits, checkedParam, firstNonFinite, shapeOf } from './muon/checks.ts';
 import { jsWorkspace, type Workspace } from './muon/newton-schulz.ts';
 import { HYPER_NAMES, OPTION_NAMES, muonDescription, resolveMuon, resolveShapes, type MuonHyper, type MuonOptions, type MuonState } from './muon/options.ts';
 import { muonSlotsOfSaved, muonStateDict, type Slot } from './muon/state-dict.ts';
@@ -70,15 +71,6 @@ export { muonDescription, type MuonHyper, type MuonOptions, type MuonState } fro
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
 const NO_ARRAYS: ParamSet = Object.freeze({});
 
-/** Every param and grad of a plain set, named, for the aliasing check. */
-function aliasEntriesOf(params: ParamSet, grads: ParamSet): AliasEntry[] {
-  const entries: AliasEntry[] = [];
-  forEachArray(params, (param, name) => {
-    entries.push({ array: param as FloatArray, what: `parameter '${name}'`, name });
-    entries.push({ array: getArray(grads, name) as FloatArray, what: `gradient '${name}'`, name });
-  });
-  return entries;
-}
 
 /**
  * Muon over named 2-D typed arrays; see the formulas at the top of this file.
@@ -105,7 +97,8 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
   #params: ParamSet = NO_ARRAYS;
   #grads: ParamSet = NO_ARRAYS;
   #shapeSource: { readonly [name: string]: readonly number[] } | undefined;
-  #lr = 0;
+  /** This step's lr, in [0]: a double passed as an argument to muonStep would be boxed. */
+  readonly #lr = new Float64Array(1);
   #sawNonFinite = false;
   #overflow: string | undefined;
   #usedWasm = false;
@@ -314,18 +307,18 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
   #aliasSame = true;
   #aliasCount = 0;
 
-  /** This step's lr into #lr, checked (written, not returned: a returned double is boxed). */
+  /** This step's lr into #lr[0], checked (written, not returned: a returned double is boxed). */
   #setLearningRate(): void {
     const lr = this.defaults.lr;
     if (typeof lr === 'number') {
-      this.#lr = lr;
+      this.#lr[0] = lr;
       return;
     }
     const value: unknown = lr(this.#stepCount);
     if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
       throw new UpdateError(`Muon.update: the lr schedule returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`, '');
     }
-    this.#lr = value;
+    this.#lr[0] = value;
   }
 
   readonly #checkGradName = (_grad: unknown, name: string): void => {
@@ -339,73 +332,33 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     if (this.#checkedArrays[2 * i] !== param || this.#checkedArrays[2 * i + 1] !== getArray(this.#grads, name)) this.#aliasSame = false;
     let slot = this.#slots.get(name);
     if (this.checkInputs || slot === undefined) {
-      if (!isFloatArray(param)) throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
-      const grad = getArray(this.#grads, name);
-      if (grad === undefined) throw new UpdateError(`${owner}: no gradient for parameter '${name}'`, name);
-      if (!isFloatArray(grad) || grad.constructor !== param.constructor || grad.length !== param.length) {
-        throw new UpdateError(`${owner}: gradient '${name}' must be a ${param.constructor.name} of length ${param.length}, got ${describeValue(grad)}`, name);
-      }
-      if (grad.buffer === param.buffer && grad.byteOffset < param.byteOffset + param.byteLength && param.byteOffset < grad.byteOffset + grad.byteLength) {
-        throw new UpdateError(`${owner}: gradient '${name}' shares memory with its parameter`, name);
-      }
-      const shape = this.#shapeOf(name, param.length);
+      const p = checkedParam(owner, name, param, getArray(this.#grads, name));
+      const shape = shapeOf(owner, name, p.length, this.#shapes.get(name), this.#shapeSource);
       const rows = shape[0]!;
       const cols = shape[1]!;
       if (slot !== undefined && (slot.rows !== rows || slot.cols !== cols)) {
         slot = undefined; // a new shape: checked below against the state
       }
-      const state = this.#slots.get(name)?.state;
-      if (state !== undefined && (state.momentumBuffer.length !== param.length || dtypeOf(state.momentumBuffer) !== dtypeOf(param))) {
-        throw new UpdateError(
-          `${owner}: parameter '${name}' has ${param.length} ${dtypeOf(param)} elements but its optimizer state was made for ${state.momentumBuffer.length} ${dtypeOf(state.momentumBuffer)} (call reset('${name}') to start it afresh)`,
-          name,
-        );
-      }
-      if (this.backend === 'wasm' && dtypeOf(param) !== 'float32') {
+      checkStateFits(owner, name, p, this.#slots.get(name)?.state);
+      if (this.backend === 'wasm' && dtypeOf(p) !== 'float32') {
         throw new UpdateError(`${owner}: backend 'wasm' runs float32 parameters, '${name}' is float64`, name);
       }
       if (slot === undefined) {
         const old = this.#slots.get(name);
-        this.#slots.set(name, { rows, cols, state: old?.state, dtype: dtypeOf(param), workspace: undefined });
+        this.#slots.set(name, { rows, cols, state: old?.state, dtype: dtypeOf(p), workspace: undefined });
       }
     }
     if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
     const grad = getArray(this.#grads, name) as FloatArray;
-    for (let i = 0; i < grad.length; i++) {
-      const v = grad[i]!;
-      if (v - v !== 0) {
-        if (this.nonFinite === 'skip') {
-          this.#sawNonFinite = true;
-          return;
-        }
-        throw new UpdateError(`${owner}: gradient '${name}' is not finite at index ${i} (${v})`, name, i);
+    const bad = firstNonFinite(grad);
+    if (bad >= 0) {
+      if (this.nonFinite === 'skip') {
+        this.#sawNonFinite = true;
+        return;
       }
+      throw new UpdateError(`${owner}: gradient '${name}' is not finite at index ${bad} (${grad[bad]})`, name, bad);
     }
   };
-
-  /** [rows, cols] of a parameter: options.shapes, else its ParamStore's shape; else an error naming it. */
-  #shapeOf(name: string, length: number): readonly number[] {
-    const owner = 'Muon.update';
-    const given = this.#shapes.get(name);
-    const fromStore = given === undefined ? this.#shapeSource?.[name] : undefined;
-    if (given === undefined && fromStore === undefined) {
-      throw new UpdateError(
-        `${owner}: parameter '${name}' has no shape: Muon updates 2-D parameters only (give it in options.shapes as [rows, cols], use a ParamStore, or send '${name}' to another optimizer with partition())`,
-        name,
-      );
-    }
-    if (fromStore !== undefined && fromStore.length !== 2) {
-      throw new UpdateError(
-        `${owner}: parameter '${name}' has shape [${fromStore.join(', ')}]: Muon updates 2-D parameters only (send '${name}' to another optimizer with partition())`,
-        name,
-      );
-    }
-    const shape: readonly number[] = given ?? fromStore!;
-    if (shape[0]! * shape[1]! !== length || shape[0] === 0 || shape[1] === 0) {
-      throw new UpdateError(`${owner}: parameter '${name}' has ${length} elements, not the ${shape[0]} x ${shape[1]} of its shape`, name);
-    }
-    return shape;
-  }
 
   #workspaceFor(slot: Slot): Workspace {
     // The iteration runs on the wide orientation: rows <= cols.

@@ -12,10 +12,12 @@ import { orthogonalise } from './wasm.ts';
 const NORM_EPS = 1e-7;
 
 /**
- * p (rows x cols) and its momentum m stepped with gradient g at rate lr, on workspace w.
+ * p (rows x cols) and its momentum m stepped with gradient g at rate lr[0], on workspace w
+ * (the rate in an array: a double argument to a call that is not inlined is boxed).
  * Returns whether p or m holds a NaN or an Infinity afterwards.
  */
-export function muonStep(p: FloatArray, g: FloatArray, m: FloatArray, rows: number, cols: number, w: Workspace, h: Readonly<MuonHyper>, lr: number): boolean {
+export function muonStep(p: FloatArray, g: FloatArray, m: FloatArray, rows: number, cols: number, w: Workspace, h: Readonly<MuonHyper>, rate: Float64Array): boolean {
+  const lr = rate[0]!;
   const beta = h.momentum;
   const oneMinusBeta = 1 - beta;
   const sign = h.maximize ? -1 : 1;
