@@ -59,11 +59,11 @@ import type { OptimizerLike } from '../contract.ts';
 import type { RuleDescription } from '../rule.ts';
 import { checkNoAliasing, checkSet } from '../optimizer/checks.ts';
 import { aliasEntriesOf, checkStateFits, checkedParam, firstNonFinite, shapeOf } from './muon/checks.ts';
-import { jsWorkspace, type Workspace } from './muon/newton-schulz.ts';
+import type { Workspace } from './muon/newton-schulz.ts';
 import { HYPER_NAMES, OPTION_NAMES, muonDescription, resolveMuon, resolveShapes, type MuonHyper, type MuonOptions, type MuonState } from './muon/options.ts';
 import { muonSlotsOfSaved, muonStateDict, type Slot } from './muon/state-dict.ts';
 import { muonStep } from './muon/step.ts';
-import { wasmWorkspace } from './muon/wasm.ts';
+import { workspaceFor } from './muon/wasm.ts';
 
 export { NEWTON_SCHULZ_COEFFICIENTS } from './muon/newton-schulz.ts';
 export { muonDescription, type MuonHyper, type MuonOptions, type MuonState } from './muon/options.ts';
@@ -360,20 +360,6 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     }
   };
 
-  #workspaceFor(slot: Slot): Workspace {
-    // The iteration runs on the wide orientation: rows <= cols.
-    const rows = Math.min(slot.rows, slot.cols);
-    const cols = Math.max(slot.rows, slot.cols);
-    const wasm = slot.dtype === 'float32' && this.backend !== 'js' && wasmUnavailableReason() === undefined;
-    const key = `${rows}x${cols}:${wasm ? 'wasm' : slot.dtype}`;
-    let w = this.#workspaces.get(key);
-    if (w === undefined) {
-      w = wasm ? wasmWorkspace(rows, cols) : jsWorkspace(rows, cols, slot.dtype);
-      this.#workspaces.set(key, w);
-    }
-    return w;
-  }
-
   readonly #apply = (param: unknown, name: string): void => {
     const p = param as FloatArray;
     const g = getArray(this.#grads, name) as FloatArray;
@@ -381,7 +367,7 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     if (slot.state === undefined) {
       slot.state = { step: 0, momentumBuffer: dtypeOf(p) === 'float32' ? new Float32Array(p.length) : new Float64Array(p.length) };
     }
-    slot.workspace ??= this.#workspaceFor(slot);
+    slot.workspace ??= workspaceFor(this.#workspaces, slot.rows, slot.cols, slot.dtype, this.backend);
     const w = slot.workspace;
     if (w.kernels !== null) this.#usedWasm = true;
     const state = slot.state;

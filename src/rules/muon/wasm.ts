@@ -1,12 +1,13 @@
 /**
  * Muon's matrix products in WebAssembly SIMD (assembly/muon.ts: `gram`, `nsPoly`,
  * `nsApply`, register-blocked): the memory of Muon's own, one per matrix shape, made at
- * the first step of that shape and never grown; and the dispatch of an iteration to
- * those kernels or to the JS loops of newton-schulz.ts.
+ * the first step of that shape and never grown; and the dispatch of a shape to those
+ * kernels or to the JS loops of newton-schulz.ts.
  */
-import type { FloatArray } from '../../types.ts';
-import { instantiateKernels, SCALAR_BLOCK_DOUBLES } from '../../wasm/kernels.ts';
-import { NEWTON_SCHULZ_COEFFICIENTS, newtonSchulzJs, type Workspace } from './newton-schulz.ts';
+import type { Backend } from '../../optimizer.ts';
+import type { Dtype, FloatArray } from '../../types.ts';
+import { instantiateKernels, wasmUnavailableReason, SCALAR_BLOCK_DOUBLES } from '../../wasm/kernels.ts';
+import { NEWTON_SCHULZ_COEFFICIENTS, jsWorkspace, newtonSchulzJs, type Workspace } from './newton-schulz.ts';
 
 /**
  * A padded dimension for the wasm layout: a multiple of 4 (the kernels' lanes), and not
@@ -51,6 +52,25 @@ export function wasmWorkspace(rows: number, cols: number): Workspace {
     paddedRows: pr,
     addresses: [x, t, aa, bm],
   };
+}
+
+/**
+ * The workspace of a rows x cols parameter of `dtype`, from `workspaces` (shared by the
+ * parameters of one shape and kind: 'wasm', 'float32', 'float64'), made at its first use:
+ * wasm for float32 unless `backend` is 'js' or WebAssembly does not run here.
+ */
+export function workspaceFor(workspaces: Map<string, Workspace>, slotRows: number, slotCols: number, dtype: Dtype, backend: Backend): Workspace {
+  // The iteration runs on the wide orientation: rows <= cols.
+  const rows = Math.min(slotRows, slotCols);
+  const cols = Math.max(slotRows, slotCols);
+  const wasm = dtype === 'float32' && backend !== 'js' && wasmUnavailableReason() === undefined;
+  const key = `${rows}x${cols}:${wasm ? 'wasm' : dtype}`;
+  let w = workspaces.get(key);
+  if (w === undefined) {
+    w = wasm ? wasmWorkspace(rows, cols) : jsWorkspace(rows, cols, dtype);
+    workspaces.set(key, w);
+  }
+  return w;
 }
 
 /** Runs the iteration on w.x (already normalised), in wasm when w has kernels; returns the array holding the result. */
