@@ -42,10 +42,11 @@
  * arithmetic, rounded to the parameter's type on every store). Either way a step
  * allocates nothing after the first.
  *
- * This file is the optimizer class (calls, checks, state per parameter); the rest is in
- * muon/: options.ts (options, their checks, the registry's description), step.ts (one
- * parameter's step), newton-schulz.ts (the iteration in JS), wasm.ts (the wasm memory
- * and dispatch), state-dict.ts (the saved form).
+ * This file is the optimizer class (calls, state per parameter, hyperparameters); the
+ * rest is in muon/: options.ts (options, their checks, the registry's description),
+ * checks.ts (one parameter's checks), step.ts (one parameter's step), newton-schulz.ts
+ * (the iteration in JS), wasm.ts (the wasm memory, and which kernels a shape runs on),
+ * state-dict.ts (the saved form).
  */
 import { UpdateError, describeValue, optionError } from '../errors.ts';
 import { checkStateDict, type OptimizerStateDict } from '../state.ts';
@@ -70,7 +71,6 @@ export { muonDescription, type MuonHyper, type MuonOptions, type MuonState } fro
 
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
 const NO_ARRAYS: ParamSet = Object.freeze({});
-
 
 /**
  * Muon over named 2-D typed arrays; see the formulas at the top of this file.
