@@ -7,8 +7,8 @@
  * bundled oneDNN, and numpy when its BLAS is an optimized one.
  *
  * Where the time goes: the step is timed whole, and its Newton-Schulz iteration alone on
- * the same kernels (assembly/kernels.ts `newtonSchulz` on a workspace laid out as
- * src/rules/muon.ts lays it out), and each of its four kernels alone: per step on a
+ * the same kernels (assembly/muon.ts `newtonSchulz` on a workspace laid out as
+ * src/rules/muon/wasm.ts lays it out), and each of its four kernels alone: per step on a
  * rows x cols matrix (rows <= cols after the transpose, both padded), the gram X X^T
  * (rows^2 cols / 2 multiply-adds: the symmetric half), the gram of A (rows^3 / 2), the
  * polynomial B = b A + c A A (elementwise) and B X (rows^2 cols). The elementwise part
@@ -102,7 +102,7 @@ function muonStep(rows: number, cols: number, backend: 'wasm' | 'js', nsSteps = 
   };
 }
 
-/** As src/rules/muon.ts pads a dimension: a multiple of 4, not of 256 (see there). */
+/** As src/rules/muon/wasm.ts pads a dimension: a multiple of 4, not of 256 (see there). */
 function padded(n: number): number {
   const p = (n + 3) & ~3;
   return p % 256 === 0 ? p + 16 : p;
@@ -124,7 +124,7 @@ interface ShapeTimes {
 
 /**
  * The step, its elementwise part (nsSteps 0), the iteration alone and each of its
- * kernels alone (on a workspace laid out as muon.ts's wasmWorkspace), interleaved.
+ * kernels alone (on a workspace laid out as src/rules/muon/wasm.ts's wasmWorkspace), interleaved.
  */
 function shapeTimes(rows: number, cols: number, budget: number): ShapeTimes {
   const peak = gramPeakCell();

@@ -35,7 +35,7 @@
  * the inner's.
  */
 import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
-import { checkInner, forEachStepped, wrapperState } from './averaging.ts';
+import { checkInner, forEachStepped, wrapperState } from './averaging/shared.ts';
 import { StateError, UpdateError, describeValue, optionError } from './errors.ts';
 import { byArrayType, loopFor } from './kernel.ts';
 import { checkSet } from './optimizer/checks.ts';

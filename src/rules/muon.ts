@@ -36,246 +36,38 @@
  * lr, momentum, nsSteps and weightDecay take schedules `(step) => value` and change with
  * `setHyperparameters`, as every optimizer's (docs/hyperparameters.md); `shapes` does not.
  *
- * Kernels: the matrix products run in WebAssembly SIMD (assembly/kernels.ts: `gram`,
+ * Kernels: the matrix products run in WebAssembly SIMD (assembly/muon.ts: `gram`,
  * `nsPoly`, `nsApply`, register-blocked) on a memory of Muon's own, one per matrix shape,
  * made at the first step of that shape and never grown; else in JS loops (double
  * arithmetic, rounded to the parameter's type on every store). Either way a step
  * allocates nothing after the first.
+ *
+ * This file is the optimizer class (calls, state per parameter, hyperparameters); the
+ * rest is in muon/: options.ts (options, their checks, the registry's description),
+ * checks.ts (one parameter's checks), step.ts (one parameter's step), newton-schulz.ts
+ * (the iteration in JS), wasm.ts (the wasm memory, and which kernels a shape runs on),
+ * state-dict.ts (the saved form).
  */
-import { StateError, UpdateError, describeValue, optionError } from '../errors.ts';
-import { STATE_FORMAT, STATE_VERSION, checkStateDict, type OptimizerStateDict, type ParamStateRecord } from '../state.ts';
+import { UpdateError, describeValue, optionError } from '../errors.ts';
+import { checkStateDict, type OptimizerStateDict } from '../state.ts';
 import { storeOf } from '../store.ts';
-import { dtypeOf, forEachArray, getArray, isFloatArray, type Dtype, type FloatArray, type LearningRate, type ParamSet } from '../types.ts';
-import { booleanOption, checkKnownOptions, choiceOption, learningRateOption, numberOption } from '../validate.ts';
-import { instantiateKernels, wasmUnavailableReason, SCALAR_BLOCK_DOUBLES, type WasmKernels } from '../wasm/kernels.ts';
+import { dtypeOf, forEachArray, getArray, type FloatArray, type ParamSet } from '../types.ts';
+import { booleanOption, checkKnownOptions, choiceOption } from '../validate.ts';
+import { wasmUnavailableReason } from '../wasm/kernels.ts';
 import type { Backend, NonFinitePolicy } from '../optimizer.ts';
 import { Hyperparameters, type Schedulable } from '../optimizer/hyperparameters.ts';
 import type { OptimizerLike } from '../contract.ts';
 import type { RuleDescription } from '../rule.ts';
-import { checkNoAliasing, checkSet, type AliasEntry } from '../optimizer/checks.ts';
+import { checkNoAliasing, checkSet } from '../optimizer/checks.ts';
+import { aliasEntriesOf, checkStateFits, checkedParam, firstNonFinite, shapeOf } from './muon/checks.ts';
+import type { Workspace } from './muon/newton-schulz.ts';
+import { HYPER_NAMES, OPTION_NAMES, muonDescription, resolveMuon, resolveShapes, type MuonHyper, type MuonOptions, type MuonState } from './muon/options.ts';
+import { muonSlotsOfSaved, muonStateDict, type Slot } from './muon/state-dict.ts';
+import { muonStep } from './muon/step.ts';
+import { workspaceFor } from './muon/wasm.ts';
 
-/** What Muon is, for the registry (rules/index.ts): it is not an elementwise rule, so it has no UpdateRule. */
-export const muonDescription: RuleDescription = Object.freeze({
-  name: 'Muon',
-  key: 'muon',
-  paper: 'Jordan, Jin, Boza, You, Cesista, Newhouse & Bernstein (2024), "Muon: an optimizer for hidden layers in neural networks"',
-  weightDecayKind: 'decoupled',
-  fixedOptions: Object.freeze({ shapes: "it gives each parameter's matrix shape, which its state is made for" }),
-  peers: Object.freeze({ torch: 'torch.optim.Muon', optax: 'optax.contrib.muon', keras: 'keras.optimizers.Muon' }),
-});
-
-/** The quintic's coefficients (muon.py). */
-export const NEWTON_SCHULZ_COEFFICIENTS = [3.4445, -4.775, 2.0315] as const;
-/** Added to the Frobenius norm before dividing (muon.py). */
-const NORM_EPS = 1e-7;
-
-export interface MuonOptions {
-  /** Learning rate (spectral norm per update), or a schedule of the update count. Default 0.02. */
-  lr?: LearningRate;
-  /** beta of the momentum. Default 0.95. */
-  momentum?: number;
-  /** Orthogonalise (1 - beta) g + beta m rather than m. Default true. */
-  nesterov?: boolean;
-  /** Newton-Schulz steps. Default 5. */
-  nsSteps?: number;
-  /** Decoupled weight decay: p <- p (1 - lr wd) first. Default 0. */
-  weightDecay?: number;
-  /** Ascend instead of descend. Default false. */
-  maximize?: boolean;
-  /** [rows, cols] of parameters that are not in a ParamStore (a store's shapes are used otherwise). */
-  shapes?: { readonly [name: string]: readonly [number, number] | readonly number[] };
-  /** 'auto' (default: wasm for float32 params where WebAssembly runs), 'js' or 'wasm'. */
-  backend?: Backend;
-  /** As the other optimizers': 'error' (default), 'skip' or 'ignore'. */
-  nonFinite?: NonFinitePolicy;
-  /** Check names, types and lengths of every call (default true). */
-  checkInputs?: boolean;
-}
-
-export interface MuonHyper {
-  readonly lr: LearningRate;
-  readonly momentum: number;
-  readonly nesterov: boolean;
-  readonly nsSteps: number;
-  readonly weightDecay: number;
-  readonly maximize: boolean;
-}
-
-export interface MuonState {
-  step: number;
-  momentumBuffer: FloatArray;
-}
-
-const OPTION_NAMES = ['lr', 'momentum', 'nesterov', 'nsSteps', 'weightDecay', 'maximize', 'shapes', 'backend', 'nonFinite', 'checkInputs'] as const;
-/** The options that are hyperparameters (the rest configure the optimizer: fixed at construction). */
-const HYPER_NAMES: readonly string[] = ['lr', 'momentum', 'nesterov', 'nsSteps', 'weightDecay', 'maximize'];
-
-/** Muon's hyperparameters, validated, defaults applied. */
-function resolveMuon(options: { readonly [key: string]: unknown }): MuonHyper {
-  const owner = 'Muon';
-  checkKnownOptions(owner, options, HYPER_NAMES);
-  const nsSteps = numberOption(owner, 'nsSteps', options.nsSteps, 5, { min: 0 });
-  if (!Number.isInteger(nsSteps)) throw optionError(owner, 'nsSteps', nsSteps, 'an integer >= 0');
-  return {
-    lr: learningRateOption(owner, options.lr, 0.02),
-    momentum: numberOption(owner, 'momentum', options.momentum, 0.95, { min: 0, below: 1 }),
-    nesterov: booleanOption(owner, 'nesterov', options.nesterov, true),
-    nsSteps,
-    weightDecay: numberOption(owner, 'weightDecay', options.weightDecay, 0, { min: 0 }),
-    maximize: booleanOption(owner, 'maximize', options.maximize, false),
-  };
-}
-
-/**
- * Scratch for one matrix shape: X and its ping-pong partner (rows x cols, rows <= cols,
- * the orientation the iteration runs in), A and B (rows x rows). For wasm, views into a
- * memory of its own with both dimensions padded to multiples of 4 (zeros, which stay
- * zero); for JS, unpadded arrays of the parameter's type.
- */
-interface Workspace {
-  readonly rows: number;
-  readonly cols: number;
-  /** Row stride of x and t (cols, padded for wasm). */
-  readonly stride: number;
-  readonly x: FloatArray;
-  readonly t: FloatArray;
-  readonly aa: FloatArray;
-  readonly bm: FloatArray;
-  /** A row of double accumulators (JS). */
-  readonly acc: Float64Array;
-  readonly kernels: WasmKernels | null;
-  /** Padded dims and byte addresses of x, t, aa, bm (wasm). */
-  readonly paddedRows: number;
-  readonly addresses: readonly [number, number, number, number];
-}
-
-interface Slot {
-  readonly rows: number;
-  readonly cols: number;
-  state: MuonState | undefined;
-  dtype: Dtype;
-  workspace: Workspace | undefined;
-}
-
-/**
- * A padded dimension for the wasm layout: a multiple of 4 (the kernels' lanes), and not
- * a multiple of 256 floats (1 KB). At a 4 KB row stride every row of a column strip maps
- * to the same cache set, and B X re-reads its strip from further out: measured on the
- * 1024 square, 16 more zero columns (1.6% more work) make nsApply 1.5x faster (246 -> 164 ms).
- */
-const padded = (n: number): number => {
-  const p = (n + 3) & ~3;
-  return p % 256 === 0 ? p + 16 : p;
-};
-
-function wasmWorkspace(rows: number, cols: number): Workspace {
-  const pr = padded(rows);
-  const pc = padded(cols);
-  const header = SCALAR_BLOCK_DOUBLES * 8;
-  const xBytes = pr * pc * 4;
-  const aBytes = pr * pr * 4;
-  const bytes = header + 2 * xBytes + 2 * aBytes;
-  const pages = Math.max(1, Math.ceil(bytes / 65536));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  const kernels = instantiateKernels(memory, false, 0);
-  const x = header;
-  const t = x + xBytes;
-  const aa = t + xBytes;
-  const bm = aa + aBytes;
-  const [a, b, c] = NEWTON_SCHULZ_COEFFICIENTS;
-  kernels.scalars[0] = a;
-  kernels.scalars[1] = b;
-  kernels.scalars[2] = c;
-  return {
-    rows,
-    cols,
-    stride: pc,
-    x: new Float32Array(memory.buffer, x, pr * pc),
-    t: new Float32Array(memory.buffer, t, pr * pc),
-    aa: new Float32Array(memory.buffer, aa, pr * pr),
-    bm: new Float32Array(memory.buffer, bm, pr * pr),
-    acc: new Float64Array(0),
-    kernels,
-    paddedRows: pr,
-    addresses: [x, t, aa, bm],
-  };
-}
-
-function jsWorkspace(rows: number, cols: number, dtype: Dtype): Workspace {
-  const make = (n: number): FloatArray => (dtype === 'float32' ? new Float32Array(n) : new Float64Array(n));
-  return {
-    rows,
-    cols,
-    stride: cols,
-    x: make(rows * cols),
-    t: make(rows * cols),
-    aa: make(rows * rows),
-    bm: make(rows * rows),
-    acc: new Float64Array(Math.max(rows, cols)),
-    kernels: null,
-    paddedRows: rows,
-    addresses: [0, 0, 0, 0],
-  };
-}
-
-/** out (n x n) = x x^T for x (n x m): dot products in double, each computed once. */
-function gramJs(x: FloatArray, n: number, m: number, out: FloatArray): void {
-  for (let i = 0; i < n; i++) {
-    const oi = i * m;
-    for (let j = i; j < n; j++) {
-      const oj = j * m;
-      let sum = 0;
-      for (let k = 0; k < m; k++) sum += x[oi + k]! * x[oj + k]!;
-      out[i * n + j] = sum;
-      out[j * n + i] = sum;
-    }
-  }
-}
-
-/** One Newton-Schulz step in JS: to = a from + (b A + c A A) from, A = from from^T. */
-function newtonSchulzStepJs(w: Workspace, from: FloatArray, to: FloatArray): void {
-  const n = w.rows;
-  const m = w.cols;
-  // Indexed reads: destructuring runs the iterator protocol, which may allocate.
-  const a = NEWTON_SCHULZ_COEFFICIENTS[0];
-  const b = NEWTON_SCHULZ_COEFFICIENTS[1];
-  const c = NEWTON_SCHULZ_COEFFICIENTS[2];
-  const aa = w.aa;
-  const bm = w.bm;
-  const acc = w.acc;
-  gramJs(from, n, m, aa);
-  gramJs(aa, n, n, bm);
-  for (let i = 0; i < n * n; i++) bm[i] = b * aa[i]! + c * bm[i]!;
-  for (let i = 0; i < n; i++) {
-    acc.fill(0, 0, m);
-    for (let k = 0; k < n; k++) {
-      const bik = bm[i * n + k]!;
-      const ok = k * m;
-      for (let j = 0; j < m; j++) acc[j] = acc[j]! + bik * from[ok + j]!;
-    }
-    const oi = i * m;
-    for (let j = 0; j < m; j++) to[oi + j] = a * from[oi + j]! + acc[j]!;
-  }
-}
-
-/** Runs the iteration on w.x (already normalised); returns the array holding the result. */
-function orthogonalise(w: Workspace, steps: number): FloatArray {
-  const k = w.kernels;
-  if (k !== null) {
-    const at = w.addresses;
-    const result = k.exports.newtonSchulz(at[0], at[1], at[2], at[3], w.paddedRows, w.stride, steps, k.address);
-    return result === at[0] ? w.x : w.t;
-  }
-  let from = w.x;
-  let to = w.t;
-  for (let s = 0; s < steps; s++) {
-    newtonSchulzStepJs(w, from, to);
-    const swap = from;
-    from = to;
-    to = swap;
-  }
-  return from;
-}
+export { NEWTON_SCHULZ_COEFFICIENTS } from './muon/newton-schulz.ts';
+export { muonDescription, type MuonHyper, type MuonOptions, type MuonState } from './muon/options.ts';
 
 /** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
 const NO_ARRAYS: ParamSet = Object.freeze({});
@@ -288,16 +80,6 @@ const NO_ARRAYS: ParamSet = Object.freeze({});
  * opt.update(params, grads); // in place
  * ```
  */
-/** Every param and grad of a plain set, named, for the aliasing check. */
-function aliasEntriesOf(params: ParamSet, grads: ParamSet): AliasEntry[] {
-  const entries: AliasEntry[] = [];
-  forEachArray(params, (param, name) => {
-    entries.push({ array: param as FloatArray, what: `parameter '${name}'`, name });
-    entries.push({ array: getArray(grads, name) as FloatArray, what: `gradient '${name}'`, name });
-  });
-  return entries;
-}
-
 export class Muon implements OptimizerLike<OptimizerStateDict> {
   /** The hyperparameters, their schedules and the values set at run time (see optimizer/hyperparameters.ts). */
   readonly #hyper: Hyperparameters<MuonHyper>;
@@ -315,7 +97,8 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
   #params: ParamSet = NO_ARRAYS;
   #grads: ParamSet = NO_ARRAYS;
   #shapeSource: { readonly [name: string]: readonly number[] } | undefined;
-  #lr = 0;
+  /** This step's lr, in [0]: a double passed as an argument to muonStep would be boxed. */
+  readonly #lr = new Float64Array(1);
   #sawNonFinite = false;
   #overflow: string | undefined;
   #usedWasm = false;
@@ -336,18 +119,7 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     const hyperOptions: { [key: string]: unknown } = {};
     for (const key of HYPER_NAMES) if ((options as { readonly [key: string]: unknown })[key] !== undefined) hyperOptions[key] = (options as { readonly [key: string]: unknown })[key];
     this.#hyper = new Hyperparameters<MuonHyper>({ owner, fixed: muonDescription.fixedOptions ?? {}, resolve: resolveMuon }, hyperOptions, []);
-    const shapes: unknown = options.shapes;
-    if (shapes !== undefined) {
-      if (shapes === null || typeof shapes !== 'object' || Array.isArray(shapes)) {
-        throw optionError(owner, 'shapes', shapes, 'an object { name: [rows, cols] }');
-      }
-      for (const [name, shape] of Object.entries(shapes)) {
-        if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 1)) {
-          throw optionError(owner, `shapes['${name}']`, shape, '[rows, cols], two integers >= 1 (Muon updates 2-D parameters only)');
-        }
-        this.#shapes.set(name, [shape[0] as number, shape[1] as number]);
-      }
-    }
+    resolveShapes(owner, options.shapes, this.#shapes);
     if (this.backend === 'wasm' && wasmUnavailableReason() !== undefined) {
       throw optionError(owner, 'backend', 'wasm', `'auto' or 'js' (${wasmUnavailableReason()!})`);
     }
@@ -420,14 +192,6 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     }
   }
 
-  /**
-   * One step for every parameter in `params`, in place. Returns false when the step was
-   * skipped (`nonFinite: 'skip'`). Throws before writing anything when the call is not
-   * valid; after applying the step when it wrote a NaN or an Infinity.
-   *
-   * `storeNames` (ParamStore updates only, as Optimizer's): update just these parameters
-   * of the store (the part of a `partition` Muon is assigned).
-   */
   /** What Muon is (`rule.key` is 'muon'): the registry's description; Muon has no elementwise rule. */
   get rule(): RuleDescription {
     return muonDescription;
@@ -447,6 +211,14 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     }
   }
 
+  /**
+   * One step for every parameter in `params`, in place. Returns false when the step was
+   * skipped (`nonFinite: 'skip'`). Throws before writing anything when the call is not
+   * valid; after applying the step when it wrote a NaN or an Infinity.
+   *
+   * `storeNames` (ParamStore updates only, as Optimizer's): update just these parameters
+   * of the store (the part of a `partition` Muon is assigned).
+   */
   update<K extends string>(params: ParamSet<K>, grads: ParamSet<K>, storeNames?: readonly K[]): boolean {
     const owner = 'Muon.update';
     try {
@@ -535,18 +307,18 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
   #aliasSame = true;
   #aliasCount = 0;
 
-  /** This step's lr into #lr, checked (written, not returned: a returned double is boxed). */
+  /** This step's lr into #lr[0], checked (written, not returned: a returned double is boxed). */
   #setLearningRate(): void {
     const lr = this.defaults.lr;
     if (typeof lr === 'number') {
-      this.#lr = lr;
+      this.#lr[0] = lr;
       return;
     }
     const value: unknown = lr(this.#stepCount);
     if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
       throw new UpdateError(`Muon.update: the lr schedule returned ${describeValue(value)} at step ${this.#stepCount} (expected a finite number >= 0)`, '');
     }
-    this.#lr = value;
+    this.#lr[0] = value;
   }
 
   readonly #checkGradName = (_grad: unknown, name: string): void => {
@@ -560,87 +332,33 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     if (this.#checkedArrays[2 * i] !== param || this.#checkedArrays[2 * i + 1] !== getArray(this.#grads, name)) this.#aliasSame = false;
     let slot = this.#slots.get(name);
     if (this.checkInputs || slot === undefined) {
-      if (!isFloatArray(param)) throw new UpdateError(`${owner}: parameter '${name}' must be a Float32Array or Float64Array, got ${describeValue(param)}`, name);
-      const grad = getArray(this.#grads, name);
-      if (grad === undefined) throw new UpdateError(`${owner}: no gradient for parameter '${name}'`, name);
-      if (!isFloatArray(grad) || grad.constructor !== param.constructor || grad.length !== param.length) {
-        throw new UpdateError(`${owner}: gradient '${name}' must be a ${param.constructor.name} of length ${param.length}, got ${describeValue(grad)}`, name);
-      }
-      if (grad.buffer === param.buffer && grad.byteOffset < param.byteOffset + param.byteLength && param.byteOffset < grad.byteOffset + grad.byteLength) {
-        throw new UpdateError(`${owner}: gradient '${name}' shares memory with its parameter`, name);
-      }
-      const shape = this.#shapeOf(name, param.length);
+      const p = checkedParam(owner, name, param, getArray(this.#grads, name));
+      const shape = shapeOf(owner, name, p.length, this.#shapes.get(name), this.#shapeSource);
       const rows = shape[0]!;
       const cols = shape[1]!;
       if (slot !== undefined && (slot.rows !== rows || slot.cols !== cols)) {
         slot = undefined; // a new shape: checked below against the state
       }
-      const state = this.#slots.get(name)?.state;
-      if (state !== undefined && (state.momentumBuffer.length !== param.length || dtypeOf(state.momentumBuffer) !== dtypeOf(param))) {
-        throw new UpdateError(
-          `${owner}: parameter '${name}' has ${param.length} ${dtypeOf(param)} elements but its optimizer state was made for ${state.momentumBuffer.length} ${dtypeOf(state.momentumBuffer)} (call reset('${name}') to start it afresh)`,
-          name,
-        );
-      }
-      if (this.backend === 'wasm' && dtypeOf(param) !== 'float32') {
+      checkStateFits(owner, name, p, this.#slots.get(name)?.state);
+      if (this.backend === 'wasm' && dtypeOf(p) !== 'float32') {
         throw new UpdateError(`${owner}: backend 'wasm' runs float32 parameters, '${name}' is float64`, name);
       }
       if (slot === undefined) {
         const old = this.#slots.get(name);
-        this.#slots.set(name, { rows, cols, state: old?.state, dtype: dtypeOf(param), workspace: undefined });
+        this.#slots.set(name, { rows, cols, state: old?.state, dtype: dtypeOf(p), workspace: undefined });
       }
     }
     if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
     const grad = getArray(this.#grads, name) as FloatArray;
-    for (let i = 0; i < grad.length; i++) {
-      const v = grad[i]!;
-      if (v - v !== 0) {
-        if (this.nonFinite === 'skip') {
-          this.#sawNonFinite = true;
-          return;
-        }
-        throw new UpdateError(`${owner}: gradient '${name}' is not finite at index ${i} (${v})`, name, i);
+    const bad = firstNonFinite(grad);
+    if (bad >= 0) {
+      if (this.nonFinite === 'skip') {
+        this.#sawNonFinite = true;
+        return;
       }
+      throw new UpdateError(`${owner}: gradient '${name}' is not finite at index ${bad} (${grad[bad]})`, name, bad);
     }
   };
-
-  /** [rows, cols] of a parameter: options.shapes, else its ParamStore's shape; else an error naming it. */
-  #shapeOf(name: string, length: number): readonly number[] {
-    const owner = 'Muon.update';
-    const given = this.#shapes.get(name);
-    const fromStore = given === undefined ? this.#shapeSource?.[name] : undefined;
-    if (given === undefined && fromStore === undefined) {
-      throw new UpdateError(
-        `${owner}: parameter '${name}' has no shape: Muon updates 2-D parameters only (give it in options.shapes as [rows, cols], use a ParamStore, or send '${name}' to another optimizer with partition())`,
-        name,
-      );
-    }
-    if (fromStore !== undefined && fromStore.length !== 2) {
-      throw new UpdateError(
-        `${owner}: parameter '${name}' has shape [${fromStore.join(', ')}]: Muon updates 2-D parameters only (send '${name}' to another optimizer with partition())`,
-        name,
-      );
-    }
-    const shape: readonly number[] = given ?? fromStore!;
-    if (shape[0]! * shape[1]! !== length || shape[0] === 0 || shape[1] === 0) {
-      throw new UpdateError(`${owner}: parameter '${name}' has ${length} elements, not the ${shape[0]} x ${shape[1]} of its shape`, name);
-    }
-    return shape;
-  }
-
-  #workspaceFor(slot: Slot): Workspace {
-    // The iteration runs on the wide orientation: rows <= cols.
-    const rows = Math.min(slot.rows, slot.cols);
-    const cols = Math.max(slot.rows, slot.cols);
-    const wasm = slot.dtype === 'float32' && this.backend !== 'js' && wasmUnavailableReason() === undefined;
-    const key = `${rows}x${cols}:${wasm ? 'wasm' : slot.dtype}`;
-    let w = this.#workspaces.get(key);
-    if (w === undefined) {
-      w = wasm ? wasmWorkspace(rows, cols) : jsWorkspace(rows, cols, slot.dtype);
-      this.#workspaces.set(key, w);
-    }
-    return w;
-  }
 
   readonly #apply = (param: unknown, name: string): void => {
     const p = param as FloatArray;
@@ -649,98 +367,25 @@ export class Muon implements OptimizerLike<OptimizerStateDict> {
     if (slot.state === undefined) {
       slot.state = { step: 0, momentumBuffer: dtypeOf(p) === 'float32' ? new Float32Array(p.length) : new Float64Array(p.length) };
     }
-    slot.workspace ??= this.#workspaceFor(slot);
+    slot.workspace ??= workspaceFor(this.#workspaces, slot.rows, slot.cols, slot.dtype, this.backend);
     const w = slot.workspace;
     if (w.kernels !== null) this.#usedWasm = true;
     const state = slot.state;
     state.step += 1;
-    const h = this.defaults;
-    const m = state.momentumBuffer;
-    const beta = h.momentum;
-    const oneMinusBeta = 1 - beta;
-    const sign = h.maximize ? -1 : 1;
-    const rows = slot.rows;
-    const cols = slot.cols;
-    const transposed = rows > cols;
-    const x = w.x;
-    const stride = w.stride;
-    // Momentum, and u written into X in the iteration's orientation.
-    let sumSquares = 0;
-    for (let i = 0; i < rows; i++) {
-      for (let j = 0; j < cols; j++) {
-        const e = i * cols + j;
-        const gi = sign * g[e]!;
-        m[e] = beta * m[e]! + oneMinusBeta * gi;
-        const u = h.nesterov ? oneMinusBeta * gi + beta * m[e]! : m[e]!;
-        const at = transposed ? j * stride + i : i * stride + j;
-        x[at] = u;
-        sumSquares += x[at]! * x[at]!;
-      }
-    }
-    const divisor = Math.sqrt(sumSquares) + NORM_EPS;
-    const wideRows = w.rows;
-    const wideCols = w.cols;
-    for (let i = 0; i < wideRows; i++) {
-      const o = i * stride;
-      for (let j = 0; j < wideCols; j++) x[o + j] = x[o + j]! / divisor;
-    }
-    const out = orthogonalise(w, h.nsSteps);
-    const decay = 1 - this.#lr * h.weightDecay;
-    const negLr = -this.#lr;
-    const scale = Math.sqrt(Math.max(1, rows / cols));
-    let probe = 0;
-    for (let i = 0; i < rows; i++) {
-      for (let j = 0; j < cols; j++) {
-        const e = i * cols + j;
-        const o = out[transposed ? j * stride + i : i * stride + j]!;
-        p[e] = p[e]! * decay + negLr * (scale * o);
-        probe += (p[e]! + m[e]!) * 0;
-      }
-    }
-    if (probe !== 0 && this.nonFinite !== 'ignore' && this.#overflow === undefined) this.#overflow = name;
+    const overflowed = muonStep(p, g, state.momentumBuffer, slot.rows, slot.cols, w, this.defaults, this.#lr);
+    if (overflowed && this.nonFinite !== 'ignore' && this.#overflow === undefined) this.#overflow = name;
   };
 
   /** A copy of the whole state, in the format every optimizer here saves (`momentumBuffer` per parameter). */
   stateDict(): OptimizerStateDict {
-    const params = Object.create(null) as { [name: string]: ParamStateRecord };
-    for (const [name, slot] of this.#slots) {
-      const state = slot.state;
-      if (state === undefined) continue;
-      const buffers = Object.create(null) as { [key: string]: FloatArray };
-      buffers.momentumBuffer = state.momentumBuffer.slice();
-      params[name] = { dtype: slot.dtype, length: state.momentumBuffer.length, step: state.step, scalars: Object.create(null) as { [key: string]: number }, buffers };
-    }
-    const dict: OptimizerStateDict = { format: STATE_FORMAT, version: STATE_VERSION, optimizer: 'Muon', variant: null, stepCount: this.#stepCount, skippedSteps: this.#skippedSteps, params };
-    const hyperparameters = this.#hyper.saved();
-    if (hyperparameters !== undefined) dict.hyperparameters = hyperparameters;
-    return dict;
+    return muonStateDict(this.#slots, this.#stepCount, this.#skippedSteps, this.#hyper.saved());
   }
 
   /** Replaces the whole state with a saved one (copied); validated first, so a bad one changes nothing. */
   loadStateDict(value: unknown): void {
     const saved = checkStateDict(value);
     const owner = 'Muon.loadStateDict';
-    if (saved.optimizer !== 'Muon') throw new StateError(`${owner}: the state was saved by ${saved.optimizer}, not Muon`);
-    if (saved.variant !== null) throw new StateError(`${owner}: the state was saved with variant ${describeValue(saved.variant)}, Muon has none (null)`);
-    const slots = new Map<string, Slot>();
-    for (const [name, record] of Object.entries(saved.params)) {
-      const got = Object.keys(record.buffers);
-      if (got.length !== 1 || got[0] !== 'momentumBuffer') {
-        throw new StateError(`${owner}: parameter '${name}' has buffers [${got.join(', ')}], Muon keeps [momentumBuffer]`);
-      }
-      if (Object.keys(record.scalars).length !== 0) {
-        throw new StateError(`${owner}: parameter '${name}' has scalars [${Object.keys(record.scalars).join(', ')}], Muon keeps none`);
-      }
-      if (record.step > saved.stepCount) {
-        throw new StateError(`${owner}: parameter '${name}' has step ${record.step}, more than the optimizer's stepCount ${saved.stepCount}`);
-      }
-      const momentumBuffer = record.dtype === 'float32' ? new Float32Array(record.length) : new Float64Array(record.length);
-      momentumBuffer.set(record.buffers.momentumBuffer!);
-      const bad = momentumBuffer.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) throw new StateError(`${owner}: parameter '${name}': state buffer 'momentumBuffer' is not finite at index ${bad} (${momentumBuffer[bad]})`);
-      // The shape is checked against the parameter at the next update (rows 0: not yet known).
-      slots.set(name, { rows: 0, cols: 0, state: { step: record.step, momentumBuffer }, dtype: record.dtype, workspace: undefined });
-    }
+    const slots = muonSlotsOfSaved(owner, saved);
     this.#hyper.planLoad(owner, saved.hyperparameters, saved.stepCount)();
     this.#slots.clear();
     for (const [name, slot] of slots) this.#slots.set(name, slot);
