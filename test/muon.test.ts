@@ -20,6 +20,7 @@
  *   4.2e-7 wasm, both with weight decay).
  */
 import assert from 'node:assert/strict';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
@@ -367,9 +368,25 @@ if (probeKind !== undefined) {
   probeSteps(opt, params, grads, PROBE_STEPS);
   await new Promise((resolve) => setTimeout(resolve, 200)); // background compilation
   probeSteps(opt, params, grads, 2000);
-  const before = newSpace();
-  probeSteps(opt, params, grads, PROBE_STEPS);
-  console.log(`PROBE ${JSON.stringify({ grown: newSpace() - before })}`);
+  // The least growth of three windows: an allocation per step shows in every window, while
+  // a loaded machine's late compilation and deoptimisation (which allocate on the heap
+  // too) land in one window at a time.
+  // A window in which a collection ran says nothing (the space was emptied): it is not counted.
+  let collections = 0;
+  const observer = new PerformanceObserver((list) => {
+    collections += list.getEntries().length;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  let grown = Infinity;
+  for (let attempt = 0; attempt < 5 && grown >= 65536; attempt++) {
+    const [before, collected] = [newSpace(), collections];
+    probeSteps(opt, params, grads, PROBE_STEPS);
+    const used = newSpace() - before;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (collections === collected) grown = Math.min(grown, used);
+  }
+  observer.disconnect();
+  console.log(`PROBE ${JSON.stringify({ grown })}`);
 } else {
   describe('Muon: no allocation after the first step', () => {
     const run = promisify(execFile);
