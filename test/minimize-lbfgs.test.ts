@@ -67,16 +67,24 @@ describe('lbfgs: known minima', () => {
 describe('lbfgs: evaluations to ||g|| <= 1e-6 against optax 0.2.8 (same memory, float64)', () => {
   assert.equal(fixture.gradTol, GRAD_TOL);
   assert.equal(fixture.memory, 10);
-  /** The evaluations of each of the first `count` line searches: a run stopped after k iterations has made 1 + those of k searches. */
-  function searchLengths(problem: Problem, count: number): number[] {
-    const out: number[] = [];
-    let before = 1;
-    for (let k = 1; k <= count; k++) {
-      const { evaluations } = minimize(problem.fg, problem.x0, { method: 'lbfgs', memory: 10, gradTol: GRAD_TOL, maxIterations: k });
-      out.push(evaluations - before);
-      before = evaluations;
+  /**
+   * The evaluations of each line search of a run to 1e-6: search k ends at the call that
+   * returned x_{k+1} (the history's f, found in order). That is its last trial when it
+   * accepts one by the Wolfe tests; had one ended on an earlier trial, its count would
+   * move to the next search and the comparison fail rather than pass.
+   */
+  function searchLengths(problem: Problem): number[] {
+    const { wrapped, calls } = recorded(problem.fg);
+    const result = minimize(wrapped, problem.x0, { method: 'lbfgs', memory: 10, gradTol: GRAD_TOL, maxIterations: 100_000, history: true });
+    const ends: number[] = [];
+    let from = 0;
+    for (const f of result.history!) {
+      while (from < calls.length && calls[from]!.f !== f) from += 1;
+      assert.ok(from < calls.length, `no call returned ${f}`);
+      ends.push(from);
     }
-    return out;
+    assert.equal(ends.at(-1), calls.length - 1);
+    return ends.slice(1).map((end, k) => end - ends[k]!);
   }
   for (const problem of lbfgsProblems()) {
     const reference = fixture.problems.find((p) => p.id === problem.id)!;
@@ -103,7 +111,7 @@ describe('lbfgs: evaluations to ||g|| <= 1e-6 against optax 0.2.8 (same memory, 
     // The quadratic's paths part by rounding alone (above): compared while f agrees to about 1e-6.
     const compared = quadratic ? 120 : reference.lineSearchSteps.length;
     it(`${problem.title}: optax's evaluations search by search${quadratic ? `, the first ${compared} searches` : ''}`, () => {
-      assert.deepEqual(searchLengths(problem, compared), reference.lineSearchSteps.slice(0, compared));
+      assert.deepEqual(searchLengths(problem).slice(0, compared), reference.lineSearchSteps.slice(0, compared));
     });
   }
 });
