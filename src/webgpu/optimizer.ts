@@ -86,6 +86,15 @@ function roleKey(role: ArrayRole): string {
   return typeof role === 'string' ? role : `state:${role.state}`;
 }
 
+/** Whether `new GPUOptimizer(optimizer, store)` takes this optimizer: one of an elementwise rule with a GPU kernel for each of its kernels. */
+export function runsOnGpu(optimizer: unknown): optimizer is AnyOptimizer {
+  if (!(optimizer instanceof Optimizer)) return false;
+  const rule = optimizer.rule as unknown as AnyUpdateRule;
+  const kernels = GPU_KERNELS[rule.key];
+  if (kernels === undefined || rule.stepWasm === undefined || rule.perParameter === true) return false;
+  return Object.values(rule.kernels ?? {}).every((layout) => kernels[layout.entry] !== undefined);
+}
+
 export class GPUOptimizer<K extends string = string> {
   /** The CPU optimizer whose options, schedules, overrides and state format this one follows. */
   readonly optimizer: AnyOptimizer;
