@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { Adam, EMA, LAMB, loadKernels, Nesterov, type AnyOptimizer } from 'nesterov';
+import { Adam, EMA, LAMB, loadKernels, Nesterov, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
 import { tfOptimizer, type TfOptimizer } from 'nesterov/tfjs';
 
 /** Deterministic numbers in [-1, 1) (mulberry32, as test/tfjs-helpers.ts). */
@@ -33,6 +33,9 @@ const MAKERS: Record<string, () => AnyOptimizer> = {
   nesterov: () => new Nesterov({ lr: 0.05, momentum: 0.9 }),
 };
 
+/** applyGradients only: Schedule-Free's eval() moves the variables on the GPU too. */
+const APPLIED: Record<string, () => AnyOptimizer> = { ...MAKERS, schedulefree: () => new ScheduleFreeAdamW({ lr: 1e-2, warmupSteps: 5 }) };
+
 /** Variables of lengths not multiples of the store's 64-element alignment. */
 const SHAPES: Record<string, number[]> = { w: [7, 13], b: [5], c: [300] };
 
@@ -43,6 +46,9 @@ export interface AppliedRun {
   /** Per variable and element: sum over the steps of |p_t - p_(t-1)|, and max_t |p_t| (the bound's terms). */
   moved: number[][];
   largest: number[][];
+  /** Schedule-Free: the values after eval(), then after train(). */
+  evaluated?: number[][];
+  trained?: number[][];
 }
 
 /** 20 steps of applyGradients, the same gradients on every backend (of every scale, as the GPU tests'). */
@@ -66,9 +72,16 @@ async function applied(make: () => AnyOptimizer, tag: string): Promise<AppliedRu
   }
   await opt.sync();
   const path = opt.path;
+  const run: AppliedRun = { path, params: previous.map((p) => Array.from(p)), moved, largest };
+  if (opt.mode !== undefined) {
+    opt.eval();
+    run.evaluated = await Promise.all(variables.map(async (v) => Array.from(await v.data())));
+    opt.train();
+    run.trained = await Promise.all(variables.map(async (v) => Array.from(await v.data())));
+  }
   opt.dispose();
   tf.dispose(variables);
-  return { path, params: previous.map((p) => Array.from(p)), moved, largest };
+  return run;
 }
 
 function smallModel(): tf.Sequential {
@@ -241,10 +254,8 @@ async function main(): Promise<Record<string, BackendReport | { failed: string }
       if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend('${backend}') returned false`);
       await tf.ready();
       const r: BackendReport = { backend: tf.getBackend(), applied: {}, fits: {} };
-      for (const [name, make] of Object.entries(MAKERS)) {
-        r.applied[name] = await applied(make, `${backend}_${name}`);
-        r.fits[name] = await fits(make);
-      }
+      for (const [name, make] of Object.entries(APPLIED)) r.applied[name] = await applied(make, `${backend}_${name}`);
+      for (const [name, make] of Object.entries(MAKERS)) r.fits[name] = await fits(make);
       if (backend === 'webgpu') {
         r.nan = await nan();
         r.paths = await paths();

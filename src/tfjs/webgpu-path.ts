@@ -164,8 +164,16 @@ export class WebGpuPath implements Runner {
   }
 
   dispose(): void {
-    this.#gpu?.destroy();
-    this.#store?.destroy();
+    const gpu = this.#gpu;
+    const store = this.#store;
+    // Freed once the device's verdict on the last steps is read (a read in flight must not
+    // lose its buffer); a refusal found then is of no account: the optimizer is gone.
+    if (gpu !== undefined) {
+      void gpu.sync().catch(() => undefined).finally(() => {
+        gpu.destroy();
+        store?.destroy();
+      });
+    }
     this.#gpu = undefined;
     this.#store = undefined;
     this.#mirrored.clear();
