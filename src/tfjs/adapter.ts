@@ -1,6 +1,6 @@
 /**
  * The adapter of one optimizer of this library as a TF.js `tf.Optimizer`: a thin shell
- * over the modules beside it (see index.ts for the two paths and what each rule adds):
+ * over the modules beside it (see index.ts for the paths and what each rule adds):
  * - rule-view.ts: which rule the optimizer runs (by its key in the registry) and its ops;
  * - gradients.ts: a call's gradients checked against their variables;
  * - kernel-path.ts / ops-path.ts / webgpu-path.ts: the three ways a step runs (a Runner each);
@@ -121,7 +121,9 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
 
   /**
    * The path the steps take: fixed by the `path` option, or, with 'auto', by the backend
-   * at the first step (undefined before it).
+   * at the first step (undefined before it). 'webgpu' on TF.js's webgpu backend for a rule
+   * with a GPU kernel; there rules without one (LAMB, Prodigy, D-Adapt AdamW, Adafactor),
+   * nonFinite 'skip' and clipGradNorm take 'ops', the wrappers and Muon 'kernel'.
    */
   get path(): 'kernel' | 'ops' | 'webgpu' | undefined {
     return this.#runner?.path;

@@ -8,7 +8,11 @@ import type { Muon } from '../rules/muon.ts';
 export type TfPath = 'auto' | 'kernel' | 'ops';
 
 export interface TfOptimizerOptions {
-  /** 'auto' (default): 'kernel' on the cpu and wasm backends, 'ops' on the others. */
+  /**
+   * 'auto' (default): 'kernel' on the cpu and wasm backends; on webgpu the GPU kernels
+   * where the rule has one (the adapter's `path` then reads 'webgpu', see webgpu-path.ts);
+   * 'ops' on the others.
+   */
   path?: TfPath;
   /**
    * Scale all gradients of a step together so that their global L2 norm is at most this
