@@ -33,8 +33,9 @@ const MAKERS: Record<string, () => AnyOptimizer> = {
   nesterov: () => new Nesterov({ lr: 0.05, momentum: 0.9 }),
 };
 
-/** applyGradients only: Schedule-Free's eval() moves the variables on the GPU too. */
-const APPLIED: Record<string, () => AnyOptimizer> = { ...MAKERS, schedulefree: () => new ScheduleFreeAdamW({ lr: 1e-2, warmupSteps: 5 }) };
+/** applyGradients only: Schedule-Free's eval() moves the variables on the GPU too; clipGradNorm (0.5: it scales every step here). */
+const APPLIED: Record<string, () => AnyOptimizer> = { ...MAKERS, schedulefree: () => new ScheduleFreeAdamW({ lr: 1e-2, warmupSteps: 5 }), 'adam clipGradNorm': () => new Adam({ lr: 1e-2 }) };
+const CLIP: Record<string, number> = { 'adam clipGradNorm': 0.5 };
 
 /** Variables of lengths not multiples of the store's 64-element alignment. */
 const SHAPES: Record<string, number[]> = { w: [7, 13], b: [5], c: [300] };
@@ -46,16 +47,19 @@ export interface AppliedRun {
   /** Per variable and element: sum over the steps of |p_t - p_(t-1)|, and max_t |p_t| (the bound's terms). */
   moved: number[][];
   largest: number[][];
+  /** tf.memory().numTensors after the first step and after the last. */
+  tensors: [number, number];
   /** Schedule-Free: the values after eval(), then after train(). */
   evaluated?: number[][];
   trained?: number[][];
 }
 
 /** 20 steps of applyGradients, the same gradients on every backend (of every scale, as the GPU tests'). */
-async function applied(make: () => AnyOptimizer, tag: string): Promise<AppliedRun> {
+async function applied(make: () => AnyOptimizer, tag: string, clip: number | undefined): Promise<AppliedRun> {
   const names = Object.keys(SHAPES);
   const variables = names.map((name, k) => tf.variable(tf.tensor(numbers(SHAPES[name]!.reduce((a, b) => a * b, 1), 1000 + k), SHAPES[name]!), true, `${tag}_${name}`));
-  const opt = tfOptimizer(make());
+  const opt = tfOptimizer(make(), { clipGradNorm: clip });
+  const tensors: [number, number] = [0, 0];
   let previous = await Promise.all(variables.map(async (v) => Float32Array.from(await v.data() as Float32Array)));
   const moved = previous.map((p) => new Array<number>(p.length).fill(0));
   const largest = previous.map((p) => Array.from(p, Math.abs));
@@ -63,6 +67,7 @@ async function applied(make: () => AnyOptimizer, tag: string): Promise<AppliedRu
     const grads = variables.map((v, k) => tf.tensor(numbers(v.size, 7 * t + k).map((g, i) => g * 10 ** ((i % 5) - 2)), v.shape));
     opt.applyGradients(Object.fromEntries(variables.map((v, k) => [v.name, grads[k]!])));
     tf.dispose(grads);
+    if (t === 0 || t === STEPS - 1) tensors[t === 0 ? 0 : 1] = tf.memory().numTensors;
     const now = await Promise.all(variables.map(async (v) => Float32Array.from(await v.data() as Float32Array)));
     now.forEach((p, k) => p.forEach((x, i) => {
       moved[k]![i]! += Math.abs(x - previous[k]![i]!);
@@ -72,7 +77,7 @@ async function applied(make: () => AnyOptimizer, tag: string): Promise<AppliedRu
   }
   await opt.sync();
   const path = opt.path;
-  const run: AppliedRun = { path, params: previous.map((p) => Array.from(p)), moved, largest };
+  const run: AppliedRun = { path, params: previous.map((p) => Array.from(p)), moved, largest, tensors };
   if (opt.mode !== undefined) {
     opt.eval();
     run.evaluated = await Promise.all(variables.map(async (v) => Array.from(await v.data())));
@@ -169,6 +174,8 @@ export interface NanRun {
   applyError: string | null;
   applyChanged: boolean;
   applyStepCount: number;
+  /** With clipGradNorm: the error of a NaN gradient, at `await sync()` (the scan sees the gradient as given). */
+  clipError: string | null;
 }
 
 async function valuesOf(opt: TfOptimizer, v: tf.Variable): Promise<string> {
@@ -211,8 +218,18 @@ async function nan(): Promise<NanRun> {
   const applyStepCount = opt.stepCount;
   const path = opt.path;
   opt.dispose();
+  const clipped = tfOptimizer(new Adam({ lr: 0.1 }), { clipGradNorm: 0.1 });
+  clipped.applyGradients({ [v.name]: g });
+  clipped.applyGradients({ [v.name]: bad });
+  let clipError: string | null = null;
+  try {
+    await clipped.sync();
+  } catch (e) {
+    clipError = `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  clipped.dispose();
   tf.dispose([v, g, bad]);
-  return { path, syncError, changed, stepCount, nextStepCount, applyError, applyChanged, applyStepCount };
+  return { path, syncError, changed, stepCount, nextStepCount, applyError, applyChanged, applyStepCount, clipError };
 }
 
 /** The path each kind of optimizer takes on the current backend (resolved by a first step). */
@@ -254,7 +271,7 @@ async function main(): Promise<Record<string, BackendReport | { failed: string }
       if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend('${backend}') returned false`);
       await tf.ready();
       const r: BackendReport = { backend: tf.getBackend(), applied: {}, fits: {} };
-      for (const [name, make] of Object.entries(APPLIED)) r.applied[name] = await applied(make, `${backend}_${name}`);
+      for (const [name, make] of Object.entries(APPLIED)) r.applied[name] = await applied(make, `${backend}_${name}`, CLIP[name]);
       for (const [name, make] of Object.entries(MAKERS)) r.fits[name] = await fits(make);
       if (backend === 'webgpu') {
         r.nan = await nan();

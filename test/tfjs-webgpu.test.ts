@@ -105,6 +105,7 @@ for (const name of ['adam', 'nesterov', 'schedulefree']) {
     }));
     assert.ok(worst <= 1, `${name}: the webgpu path differs from the kernel path by ${worst} times the bound`);
     assert.ok(identical, `${name}: within the bound (${worst} of it) but not bit for bit`);
+    assert.equal(g.tensors[1], g.tensors[0], `${name}: ${g.tensors[0]} tensors after the first step, ${g.tensors[1]} after 20`);
     if (name === 'schedulefree') {
       // eval() and train() move the variables on the GPU as the core's eval(params) / train(params) do.
       assert.deepEqual(g.evaluated, c.evaluated, 'after eval()');
@@ -113,6 +114,22 @@ for (const name of ['adam', 'nesterov', 'schedulefree']) {
     }
   });
 }
+
+it('adam with clipGradNorm 0.5 (scaling every step): 20 steps on webgpu (path \'webgpu\', the norm as TF.js ops in float32) equal the cpu kernel path (the norm in float64) within 1e-6 relative; no tensor leak', { skip, timeout: 600_000 }, async () => {
+  const { cpu, webgpu } = await run();
+  const c = cpu.applied['adam clipGradNorm']!;
+  const g = webgpu.applied['adam clipGradNorm']!;
+  assert.equal(c.path, 'kernel');
+  assert.equal(g.path, 'webgpu');
+  let worst = 0;
+  c.params.forEach((p, k) => p.forEach((x, i) => {
+    worst = Math.max(worst, Math.abs(g.params[k]![i]! - x) / (1 + Math.abs(x)));
+  }));
+  assert.ok(worst <= 1e-6, `the clipped run on webgpu differs from the cpu's by ${worst}`);
+  // Not the unclipped run: the clip acted.
+  assert.notDeepEqual(g.params, webgpu.applied.adam!.params);
+  assert.equal(g.tensors[1], g.tensors[0]);
+});
 
 for (const name of ['adam', 'nesterov']) {
   it(`${name}: 20 steps of model.fit on webgpu equal the cpu backend's within float32 rounding; 10 + 10 steps through getWeights / setWeights into a fresh optimizer equal 20 straight bit for bit; no tensor leak`, { skip, timeout: 600_000 }, async (t) => {
@@ -148,9 +165,10 @@ it("webgpu path, nonFinite 'error': a NaN gradient is refused writing nothing; i
   assert.equal(r.applyError, error);
   assert.equal(r.applyChanged, false, 'the refused step (or the call that raised it) changed the variable or the state');
   assert.equal(r.applyStepCount, 2);
+  assert.equal(r.clipError, error, 'with clipGradNorm the NaN is refused at its own index');
 });
 
-it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel; the ops path for nonFinite 'skip', clipGradNorm and rules without one (LAMB); the kernel path for wrappers", { skip, timeout: 600_000 }, async () => {
+it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel; clipGradNorm too; the ops path for nonFinite 'skip' and rules without one (LAMB); the kernel path for wrappers", { skip, timeout: 600_000 }, async () => {
   const { webgpu } = await run();
-  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'ops', lamb: 'ops', 'ema(adam)': 'kernel' });
+  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'ops', 'ema(adam)': 'kernel' });
 });

@@ -99,21 +99,21 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
   #makeRunner(path: 'kernel' | 'ops' | 'webgpu'): Runner {
     const clip = this.options.clipGradNorm;
     const ops = this.#view.ops;
-    if (path === 'webgpu') return new WebGpuPath(this.#chain.base as AnyOptimizer, this.#view);
+    if (path === 'webgpu') return new WebGpuPath(this.#chain.base as AnyOptimizer, this.#view, clip);
     return path === 'ops' && ops !== undefined ? new OpsPath(this.#view, ops, this.#chain.base.nonFinite, clip) : new KernelPath(this.optimizer, this.#chain.base, this.#view, clip);
   }
 
   /**
    * With path 'auto', picks the path of the current backend, once: 'webgpu' on the webgpu
-   * backend where the rule has a GPU kernel, without wrappers, clipGradNorm or nonFinite
-   * 'skip' (these take the ops path there, the wrappers the kernel path).
+   * backend where the rule has a GPU kernel, without wrappers or nonFinite 'skip' (these
+   * take the ops path there, the wrappers the kernel path).
    */
   #resolve(): Runner {
     if (this.#runner === undefined) {
       const backend = tf.getBackend();
       const base = this.#chain.base;
       const kernel = backend === 'cpu' || backend === 'wasm' || this.#view.ops === undefined || this.#chain.wrappers.length > 0;
-      const webgpu = backend === 'webgpu' && !kernel && this.options.clipGradNorm === undefined && base.nonFinite !== 'skip' && runsOnGpu(base);
+      const webgpu = backend === 'webgpu' && !kernel && base.nonFinite !== 'skip' && runsOnGpu(base);
       this.#runner = this.#makeRunner(kernel ? 'kernel' : webgpu ? 'webgpu' : 'ops');
     }
     return this.#runner;
@@ -122,8 +122,8 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
   /**
    * The path the steps take: fixed by the `path` option, or, with 'auto', by the backend
    * at the first step (undefined before it). 'webgpu' on TF.js's webgpu backend for a rule
-   * with a GPU kernel; there rules without one (LAMB, Prodigy, D-Adapt AdamW, Adafactor),
-   * nonFinite 'skip' and clipGradNorm take 'ops', the wrappers and Muon 'kernel'.
+   * with a GPU kernel; there rules without one (LAMB, Prodigy, D-Adapt AdamW, Adafactor)
+   * and nonFinite 'skip' take 'ops', the wrappers and Muon 'kernel'.
    */
   get path(): 'kernel' | 'ops' | 'webgpu' | undefined {
     return this.#runner?.path;

@@ -20,7 +20,7 @@
  *   (nonFinite 'error') or skip ('skip') is taken when its verdict has been read, by the
  *   next applyGradients or getWeights, before that call writes anything.
  * - 'webgpu' (what 'auto' takes on the webgpu backend for a rule with a GPU kernel, without
- *   wrappers, clipGradNorm or nonFinite 'skip'): the variables and gradients copied GPU to
+ *   wrappers or nonFinite 'skip'): the variables and gradients copied GPU to
  *   GPU into a GPUParamStore, one pass of the rule's fused WGSL kernel (src/webgpu), the
  *   variables assigned new tensors copied from it; the state in GPUBuffers.
  *

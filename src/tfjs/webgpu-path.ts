@@ -49,6 +49,20 @@ function bufferOf(backend: Required<WebGpuBackendInternals>, tensor: tf.Tensor |
   return resource;
 }
 
+/**
+ * All gradients scaled together so that their global L2 norm is at most `maxNorm`
+ * (PyTorch's clip_grad_norm_: maxNorm / (norm + 1e-6) where that is below 1), as TF.js
+ * ops; a non-finite norm leaves them as they are, for the device's scan to refuse or
+ * pass (as the core's clipGradNorm with nonFinite 'return'). New tensors.
+ */
+function clippedByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): tf.Tensor[] {
+  return tf.tidy(() => {
+    const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
+    const scale = tf.where(tf.isFinite(norm), tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))), tf.scalar(1));
+    return grads.map((g) => tf.mul(g, scale));
+  });
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -57,6 +71,7 @@ export class WebGpuPath implements Runner {
   readonly path = 'webgpu';
   readonly #optimizer: AnyOptimizer;
   readonly #view: RuleView;
+  readonly #clipGradNorm: number | undefined;
   #store: GPUParamStore | undefined;
   #gpu: GPUOptimizer | undefined;
   /** Set when our optimizer loaded a state: the GPU takes it before its next use. */
@@ -66,9 +81,10 @@ export class WebGpuPath implements Runner {
   /** Parameters stepped since the state began (the ones with state on the GPU). */
   readonly #stepped = new Set<string>();
 
-  constructor(optimizer: AnyOptimizer, view: RuleView) {
+  constructor(optimizer: AnyOptimizer, view: RuleView, clip: number | undefined) {
     this.#optimizer = optimizer;
     this.#view = view;
+    this.#clipGradNorm = clip;
   }
 
   get stepCount(): number {
@@ -105,7 +121,18 @@ export class WebGpuPath implements Runner {
     const gpu = this.#ready(entries);
     const store = this.#store!;
     const backend = webgpuBackend();
-    const grads = entries.map((e) => bufferOf(backend, e.gradient));
+    const clip = this.#clipGradNorm;
+    const gradients = clip === undefined ? entries.map((e) => e.gradient) : clippedByGlobalNorm(entries.map((e) => e.gradient), clip);
+    try {
+      this.#stepStaged(gpu, store, backend, entries, gradients);
+    } finally {
+      // Our copies of them are submitted: TF.js may reuse their buffers for what it runs next.
+      if (clip !== undefined) tf.dispose(gradients);
+    }
+  }
+
+  #stepStaged(gpu: GPUOptimizer, store: GPUParamStore, backend: Required<WebGpuBackendInternals>, entries: readonly Entry[], gradients: readonly tf.Tensor[]): void {
+    const grads = gradients.map((g) => bufferOf(backend, g));
     const variables = entries.map((e) => (this.#mirrored.get(e.name) === e.variable.dataId ? undefined : bufferOf(backend, e.variable)));
     // TF.js's commands (the gradients, an upload) are submitted before our copies read them.
     this.#flush(backend);
