@@ -255,7 +255,59 @@ async function paths(): Promise<Record<string, string | undefined>> {
   return out;
 }
 
+export interface GrowingRun {
+  path: string | undefined;
+  /** a, b, c after: 3 steps of a; 3 of a and b (b new: the GPU state moves to a larger store); 2 of b. */
+  values: number[][];
+  stepCount: number;
+  /** A NaN gradient of a, then at once a step with a new variable c (the state moves before the device has answered): the error at await sync(). */
+  error: string | null;
+  /** Whether the refused step and the one after it changed any variable; the step count then. */
+  changed: boolean;
+  afterStepCount: number;
+}
+
+/** Steps over a growing set of variables (the webgpu path's store grows with them), then a refusal carried across a growth. */
+async function growing(tag: string): Promise<GrowingRun> {
+  const [a, b, c] = [[3, 5], [7], [4]].map((shape, k) => tf.variable(tf.tensor(numbers(shape.reduce((x, y) => x * y, 1), 50 + k), shape), true, `${tag}_grow_${'abc'[k]}`));
+  const opt = tfOptimizer(new Adam({ lr: 1e-2 }));
+  const step = (variables: tf.Variable[], t: number, bad = false): void => {
+    const grads = variables.map((v, k) => {
+      const values = numbers(v.size, 300 + 10 * t + k);
+      if (bad) values[1] = NaN;
+      return tf.tensor(values, v.shape);
+    });
+    try {
+      opt.applyGradients(Object.fromEntries(variables.map((v, k) => [v.name, grads[k]!])));
+    } finally {
+      tf.dispose(grads);
+    }
+  };
+  for (let t = 0; t < 3; t++) step([a!], t);
+  for (let t = 3; t < 6; t++) step([a!, b!], t);
+  for (let t = 6; t < 8; t++) step([b!], t);
+  await opt.sync();
+  const read = (): Promise<number[][]> => Promise.all([a!, b!, c!].map(async (v) => Array.from(await v.data())));
+  const values = await read();
+  const stepCount = opt.stepCount;
+  let error: string | null = null;
+  try {
+    step([a!], 8, true); // the kernel path throws here, the webgpu path at sync()
+    step([a!, c!], 9);
+    await opt.sync();
+  } catch (e) {
+    error = `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  const changed = JSON.stringify(await read()) !== JSON.stringify(values);
+  const path = opt.path;
+  const afterStepCount = opt.stepCount;
+  opt.dispose();
+  tf.dispose([a!, b!, c!]);
+  return { path, values, stepCount, error, changed, afterStepCount };
+}
+
 export interface BackendReport {
+  growing?: GrowingRun;
   backend: string;
   applied: Record<string, AppliedRun>;
   fits: Record<string, FitRun>;
@@ -273,6 +325,7 @@ async function main(): Promise<Record<string, BackendReport | { failed: string }
       const r: BackendReport = { backend: tf.getBackend(), applied: {}, fits: {} };
       for (const [name, make] of Object.entries(APPLIED)) r.applied[name] = await applied(make, `${backend}_${name}`, CLIP[name]);
       for (const [name, make] of Object.entries(MAKERS)) r.fits[name] = await fits(make);
+      r.growing = await growing(backend);
       if (backend === 'webgpu') {
         r.nan = await nan();
         r.paths = await paths();

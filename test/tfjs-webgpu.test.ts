@@ -168,6 +168,20 @@ it("webgpu path, nonFinite 'error': a NaN gradient is refused writing nothing; i
   assert.equal(r.clipError, error, 'with clipGradNorm the NaN is refused at its own index');
 });
 
+it('a new variable after some steps: the GPU state moves to a larger store GPU to GPU, the steps equal the cpu kernel path bit for bit; a refusal not yet reported moves with it', { skip, timeout: 600_000 }, async () => {
+  const { cpu, webgpu } = await run();
+  const c = cpu.growing!;
+  const g = webgpu.growing!;
+  assert.equal(c.path, 'kernel');
+  assert.equal(g.path, 'webgpu');
+  assert.equal(g.stepCount, 8);
+  assert.equal(c.stepCount, 8);
+  assert.deepEqual(g.values, c.values);
+  assert.equal(g.error, "UpdateError: Adam.update: gradient 'webgpu_grow_a' is not finite at index 1 (NaN)");
+  assert.equal(g.changed, false, 'the refused step, or the one submitted after it, changed a variable');
+  assert.equal(g.afterStepCount, 8);
+});
+
 it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel; clipGradNorm too; the ops path for nonFinite 'skip' and rules without one (LAMB); the kernel path for wrappers", { skip, timeout: 600_000 }, async () => {
   const { webgpu } = await run();
   assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'ops', 'ema(adam)': 'kernel' });

@@ -14,7 +14,6 @@
  * or `await optimizer.sync()`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { UpdateError } from '../errors.ts';
 import type { AnyOptimizer } from '../optimizer.ts';
 import type { OptimizerStateDict } from '../state.ts';
 import { GPUOptimizer } from '../webgpu/optimizer.ts';
@@ -60,6 +59,18 @@ function clippedByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): tf.T
     const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
     const scale = tf.where(tf.isFinite(norm), tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))), tf.scalar(1));
     return grads.map((g) => tf.mul(g, scale));
+  });
+}
+
+/**
+ * Frees a GPU optimizer and its store once the device's verdict on its last steps is read
+ * (a read in flight must not lose its buffer); a refusal found then is of no account
+ * here (the optimizer is gone, or its successor carries the refusal).
+ */
+function retire(gpu: GPUOptimizer, store: GPUParamStore): void {
+  void gpu.sync().catch(() => undefined).finally(() => {
+    gpu.destroy();
+    store.destroy();
   });
 }
 
@@ -191,16 +202,7 @@ export class WebGpuPath implements Runner {
   }
 
   dispose(): void {
-    const gpu = this.#gpu;
-    const store = this.#store;
-    // Freed once the device's verdict on the last steps is read (a read in flight must not
-    // lose its buffer); a refusal found then is of no account: the optimizer is gone.
-    if (gpu !== undefined) {
-      void gpu.sync().catch(() => undefined).finally(() => {
-        gpu.destroy();
-        store?.destroy();
-      });
-    }
+    if (this.#gpu !== undefined) retire(this.#gpu, this.#store!);
     this.#gpu = undefined;
     this.#store = undefined;
     this.#mirrored.clear();
@@ -209,29 +211,24 @@ export class WebGpuPath implements Runner {
 
   /**
    * The store and the GPU optimizer for these variables: made at the first use (with the
-   * state our optimizer holds, loaded or empty); a state loaded since is taken now. A
-   * store holds the variables of its first step, and a later call may step any of them; a
-   * new variable (or a new shape) makes a new store only while no state is on the GPU.
+   * state our optimizer holds, loaded or empty); a state loaded since is taken now. A call
+   * with a variable the store does not hold (or of another shape) makes a new store, of
+   * the old variables and the call's, and the state moves to it GPU to GPU.
    */
   #ready(entries: readonly { readonly name: string; readonly variable: tf.Variable }[]): GPUOptimizer {
     const store = this.#store;
-    const misfit = store === undefined ? entries[0] : entries.find((e) => !Object.hasOwn(store.lengths, e.name) || !sameShape(store.shapes[e.name]!, e.variable.shape));
-    if (store === undefined || misfit !== undefined) {
-      if (store !== undefined && misfit !== undefined && this.#stepped.size > 0 && !this.#pendingLoad) {
-        throw new UpdateError(
-          `${this.#view.name}.update: variable '${misfit.name}' (shape [${misfit.variable.shape.join(', ')}]) is not among the variables whose state is on the GPU (${store.names.join(', ')}): on the webgpu path one optimizer steps the variables of its first step, or some of them; use another tfOptimizer, or { path: 'ops' }`,
-          misfit.name,
-        );
-      }
-      const shapes = Object.create(null) as { [name: string]: number[] };
-      for (const e of entries) Object.defineProperty(shapes, e.name, { value: e.variable.shape, enumerable: true });
+    const misfit = store === undefined || entries.some((e) => !Object.hasOwn(store.lengths, e.name) || !sameShape(store.shapes[e.name]!, e.variable.shape));
+    if (misfit) {
+      const shapes = Object.create(null) as { [name: string]: readonly number[] };
+      for (const name of store?.names ?? []) Object.defineProperty(shapes, name, { value: store!.shapes[name], enumerable: true, configurable: true });
+      for (const e of entries) Object.defineProperty(shapes, e.name, { value: e.variable.shape, enumerable: true, configurable: true });
       const fresh = new GPUParamStore(webgpuBackend().device, shapes);
-      this.#gpu?.destroy();
-      this.#store?.destroy();
+      const old = this.#gpu;
+      this.#gpu = old === undefined || this.#pendingLoad ? new GPUOptimizer(this.#optimizer, fresh) : old.moveTo(fresh);
+      if (old !== undefined) retire(old, store!);
       this.#store = fresh;
-      this.#gpu = new GPUOptimizer(this.#optimizer, fresh);
-      this.#mirrored.clear();
-      this.#pendingLoad = true;
+      this.#pendingLoad ||= old === undefined;
+      this.#mirrored.clear(); // the new store's params are copied in at each variable's next step
     }
     const gpu = this.#gpu!;
     if (this.#pendingLoad) {
