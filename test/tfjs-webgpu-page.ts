@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { Adam, EMA, LAMB, loadKernels, Nesterov, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
+import { Adam, EMA, LAMB, loadKernels, Nesterov, partition, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
 import { tfOptimizer, type TfOptimizer } from 'nesterov/tfjs';
 
 /** Deterministic numbers in [-1, 1) (mulberry32, as test/tfjs-helpers.ts). */
@@ -176,6 +176,9 @@ export interface NanRun {
   applyStepCount: number;
   /** With clipGradNorm: the error of a NaN gradient, at `await sync()` (the scan sees the gradient as given). */
   clipError: string | null;
+  /** A partition of two Adams, a NaN in the second's gradient: its members' paths and the error at `await sync()`. */
+  partitionPaths: (string | undefined)[];
+  partitionError: string | null;
 }
 
 async function valuesOf(opt: TfOptimizer, v: tf.Variable): Promise<string> {
@@ -228,8 +231,19 @@ async function nan(): Promise<NanRun> {
     clipError = `${(e as Error).name}: ${(e as Error).message}`;
   }
   clipped.dispose();
-  tf.dispose([v, g, bad]);
-  return { path, syncError, changed, stepCount, nextStepCount, applyError, applyChanged, applyStepCount, clipError };
+  const [pa, pb] = ['part_a', 'part_b'].map((name) => tf.variable(tf.tensor([1, 2, 3]), true, name));
+  const parted = tfOptimizer(partition((name) => (name === 'part_a' ? 'one' : 'two'), { one: new Adam({ lr: 0.1 }), two: new Adam({ lr: 0.1 }) }));
+  let partitionError: string | null = null;
+  try {
+    parted.applyGradients({ part_a: g, part_b: bad });
+    await parted.sync();
+  } catch (e) {
+    partitionError = `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  const partitionPaths = [parted.members.one.path, parted.members.two.path];
+  parted.dispose();
+  tf.dispose([v, g, bad, pa!, pb!]);
+  return { path, syncError, changed, stepCount, nextStepCount, applyError, applyChanged, applyStepCount, clipError, partitionPaths, partitionError };
 }
 
 /** The path each kind of optimizer takes on the current backend (resolved by a first step). */

@@ -166,6 +166,8 @@ it("webgpu path, nonFinite 'error': a NaN gradient is refused writing nothing; i
   assert.equal(r.applyChanged, false, 'the refused step (or the call that raised it) changed the variable or the state');
   assert.equal(r.applyStepCount, 2);
   assert.equal(r.clipError, error, 'with clipGradNorm the NaN is refused at its own index');
+  assert.deepEqual(r.partitionPaths, ['webgpu', 'webgpu']);
+  assert.equal(r.partitionError, "UpdateError: Adam.update: gradient 'part_b' is not finite at index 1 (NaN)", "a partition's sync() raises its member's refusal");
 });
 
 it('a new variable after some steps: the GPU state moves to a larger store GPU to GPU, the steps equal the cpu kernel path bit for bit; a refusal not yet reported moves with it', { skip, timeout: 600_000 }, async () => {
