@@ -1,25 +1,28 @@
 /**
  * The adapter of one optimizer of this library as a TF.js `tf.Optimizer`: a thin shell
- * over the modules beside it (see index.ts for the two paths and what each rule adds):
+ * over the modules beside it (see index.ts for the paths and what each rule adds):
  * - rule-view.ts: which rule the optimizer runs (by its key in the registry) and its ops;
  * - gradients.ts: a call's gradients checked against their variables;
- * - kernel-path.ts / ops-path.ts: the two ways a step runs;
+ * - kernel-path.ts / ops-path.ts / webgpu-path.ts: the three ways a step runs (a Runner each);
  * - weights.ts / config.ts: the state as TF.js weights, the options as a TF.js config;
  * - wrappers.ts: EMA, SWA, GradientAccumulation and Lookahead around the optimizer (the
  *   kernel path steps them; their state and options beside the rule's).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { StateError, UpdateError, describeValue, optionError } from '../errors.ts';
-import { stateFromJSON, type SavedState } from '../state.ts';
+import type { AnyOptimizer } from '../optimizer.ts';
+import { stateFromJSON, type OptimizerStateDict, type SavedState } from '../state.ts';
 import type { FloatArray } from '../types.ts';
+import { runsOnGpu } from '../webgpu/optimizer.ts';
 import { configOf, optimizerFromConfig } from './config.ts';
 import { gradientEntries } from './gradients.ts';
 import { KernelPath } from './kernel-path.ts';
 import { OpsPath } from './ops-path.ts';
 import { RuleView } from './rule-view.ts';
+import { WebGpuPath } from './webgpu-path.ts';
 import { KERNEL_ONLY } from './rules/index.ts';
-import type { Entry, Mode, NamedTensor, TfOptimizerOptions, TfWrappable } from './types.ts';
-import { shapeOf, stateOfWeights, weightsOf } from './weights.ts';
+import type { Entry, Mode, NamedTensor, Runner, TfOptimizerOptions, TfWrappable } from './types.ts';
+import { stateOfWeights, weightsOf } from './weights.ts';
 import { WRAPPERS_WEIGHT_NAME, averagingOf, chainOf, leafOf, paramsOfChainState, renamedState, withLeaf, wrapperName, wrappersConfig, wrappersText, type Chain, type TfWrapper } from './wrappers.ts';
 
 export type { NamedTensor, TfOptimizerOptions, TfPath, TfWrappable } from './types.ts';
@@ -54,7 +57,7 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
   readonly options: Readonly<Required<Pick<TfOptimizerOptions, 'path'>> & Pick<TfOptimizerOptions, 'clipGradNorm'>>;
   readonly #view: RuleView;
   /** The path, once chosen (at construction, or with 'auto' at the first use on a backend). */
-  #runner: KernelPath | OpsPath | undefined;
+  #runner: Runner | undefined;
   /** Set by setWeights: the next step may adopt the saved state under the call's names. */
   #adoptNames = false;
   /** Tensors handed out by getWeights, disposed at the next getWeights or dispose. */
@@ -93,28 +96,46 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
     if (path !== 'auto') this.#runner = this.#makeRunner(path);
   }
 
-  #makeRunner(path: 'kernel' | 'ops'): KernelPath | OpsPath {
+  #makeRunner(path: 'kernel' | 'ops' | 'webgpu'): Runner {
     const clip = this.options.clipGradNorm;
     const ops = this.#view.ops;
+    if (path === 'webgpu') return new WebGpuPath(this.#chain.base as AnyOptimizer, this.#view, clip);
     return path === 'ops' && ops !== undefined ? new OpsPath(this.#view, ops, this.#chain.base.nonFinite, clip) : new KernelPath(this.optimizer, this.#chain.base, this.#view, clip);
   }
 
-  /** With path 'auto', picks the path of the current backend, once. */
-  #resolve(): KernelPath | OpsPath {
+  /**
+   * With path 'auto', picks the path of the current backend, once: 'webgpu' on the webgpu
+   * backend where the rule has a GPU kernel, without wrappers or nonFinite 'skip' (these
+   * take the ops path there, the wrappers the kernel path).
+   */
+  #resolve(): Runner {
     if (this.#runner === undefined) {
       const backend = tf.getBackend();
+      const base = this.#chain.base;
       const kernel = backend === 'cpu' || backend === 'wasm' || this.#view.ops === undefined || this.#chain.wrappers.length > 0;
-      this.#runner = this.#makeRunner(kernel ? 'kernel' : 'ops');
+      const webgpu = backend === 'webgpu' && !kernel && base.nonFinite !== 'skip' && runsOnGpu(base);
+      this.#runner = this.#makeRunner(kernel ? 'kernel' : webgpu ? 'webgpu' : 'ops');
     }
     return this.#runner;
   }
 
   /**
    * The path the steps take: fixed by the `path` option, or, with 'auto', by the backend
-   * at the first step (undefined before it).
+   * at the first step (undefined before it). 'webgpu' on TF.js's webgpu backend for a rule
+   * with a GPU kernel; there rules without one (LAMB, Prodigy, D-Adapt AdamW, Adafactor)
+   * and nonFinite 'skip' take 'ops', the wrappers and Muon 'kernel'.
    */
-  get path(): 'kernel' | 'ops' | undefined {
-    return this.#runner === undefined ? undefined : this.#runner instanceof OpsPath ? 'ops' : 'kernel';
+  get path(): 'kernel' | 'ops' | 'webgpu' | undefined {
+    return this.#runner?.path;
+  }
+
+  /**
+   * Waits for the verdict of every step taken (on the webgpu and ops paths the device
+   * decides whether a gradient is finite): a step refused with nonFinite 'error' throws
+   * its error here, when no call since has thrown it.
+   */
+  async sync(): Promise<void> {
+    await this.#runner?.sync();
   }
 
   /** Steps skipped for a non-finite gradient (`nonFinite: 'skip'`); with wrappers, the base optimizer's. */
@@ -223,8 +244,7 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
       this.#adoptSavedNames(entries);
     }
     if (entries.length > 0) {
-      if (runner instanceof OpsPath) runner.step(entries, entries.map((e) => this.#learningRate(e.name, runner.stepCount)));
-      else runner.step(entries);
+      runner.step(entries, entries.map((e) => this.#learningRate(e.name, runner.stepCount)));
     }
     this.incrementIterations();
   }
@@ -240,7 +260,7 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
     // variable, the state it holds): its update would make them after another member of
     // a partition had written. Whether the step would be skipped is the caller's to ask.
     const runner = this.#resolve();
-    if (runner instanceof KernelPath && entries.length > 0) runner.check(entries);
+    if (entries.length > 0) runner.check(entries);
   }
 
   /**
@@ -269,7 +289,7 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
     const runner = this.#resolve();
     // The verdicts of earlier steps read since (backends without a synchronous read): a
     // refused one puts its counters back, or throws, before this call checks anything.
-    if (runner instanceof OpsPath) runner.settle();
+    runner.settle();
     const entries = gradientEntries(owner, variableGradients, { matricesOnly: this.#view.matricesOnly, stateLength: (name) => runner.stateLength(name) });
     if (this.mode === 'eval') {
       throw new UpdateError(
@@ -324,8 +344,8 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
   override async getWeights(): Promise<NamedTensor[]> {
     tf.dispose(this.#exported);
     this.#exported = [];
-    const runner = this.#runner;
-    const dict = runner instanceof OpsPath ? await runner.stateDict(this.#chain.base.stateDict()) : this.#chain.base.stateDict();
+    const base = (): OptimizerStateDict => this.#chain.base.stateDict();
+    const dict = this.#runner === undefined ? base() : await this.#runner.stateDict(base);
     const weights = weightsOf(dict, this.iterations);
     if (this.#chain.wrappers.length > 0) weights.push({ name: WRAPPERS_WEIGHT_NAME, tensor: tf.scalar(wrappersText(this.optimizer.stateDict() as SavedState), 'string') });
     this.#exported = weights.map((w) => w.tensor);
@@ -371,13 +391,8 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
 
   /** After our optimizer loaded a state: the path takes it. */
   #loaded(): void {
-    const runner = this.#resolve();
-    if (runner instanceof OpsPath) {
-      const mode = this.#view.scheduleFree ? (this.#chain.base as unknown as { readonly mode: Mode }).mode : undefined;
-      runner.load(this.#chain.base.stateDict(), shapeOf, mode);
-    } else {
-      runner.loaded();
-    }
+    const mode = this.#view.scheduleFree ? (this.#chain.base as unknown as { readonly mode: Mode }).mode : undefined;
+    this.#resolve().loaded(() => this.#chain.base.stateDict(), mode);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

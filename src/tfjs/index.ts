@@ -7,7 +7,7 @@
  * This is the one module of the library that imports '@tensorflow/tfjs-core' (an optional
  * peer dependency): importing 'nesterov' alone never loads TF.js.
  *
- * Two paths run a step:
+ * Three paths run a step:
  * - 'kernel' (default on the cpu and wasm backends): the gradients are read into a float32
  *   ParamStore, our optimizer steps it with its WebAssembly kernels, and each variable is
  *   assigned its new value. The store mirrors the variables; a variable whose data changed
@@ -19,6 +19,10 @@
  *   with a non-finite gradient writes nothing (decided on the device), and its error
  *   (nonFinite 'error') or skip ('skip') is taken when its verdict has been read, by the
  *   next applyGradients or getWeights, before that call writes anything.
+ * - 'webgpu' (what 'auto' takes on the webgpu backend for a rule with a GPU kernel, without
+ *   wrappers or nonFinite 'skip'): the variables and gradients copied GPU to
+ *   GPU into a GPUParamStore, one pass of the rule's fused WGSL kernel (src/webgpu), the
+ *   variables assigned new tensors copied from it; the state in GPUBuffers.
  *
  * Rules with more than a step:
  * - Schedule-Free SGD / AdamW: the variables hold y while training; the adapter's `eval()`

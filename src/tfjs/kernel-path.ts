@@ -12,7 +12,7 @@ import type { OptimizerStateDict } from '../state.ts';
 import { ParamStore } from '../store.ts';
 import type { ScheduleFreeOptimizer, ScheduleFreeCommonHyper, ScheduleFreeCommonOptions, ScheduleFreeState } from '../rules/schedulefree-sgd.ts';
 import type { RuleView } from './rule-view.ts';
-import type { Entry, Mode, TfWrappable } from './types.ts';
+import type { Entry, Mode, Runner, TfWrappable } from './types.ts';
 
 type AnyScheduleFree = ScheduleFreeOptimizer<ScheduleFreeCommonOptions, ScheduleFreeCommonHyper, ScheduleFreeState>;
 
@@ -60,7 +60,8 @@ function assign(variable: tf.Variable, values: Float32Array, onWasm: boolean): v
   value.dispose(); // the variable holds the data now
 }
 
-export class KernelPath {
+export class KernelPath implements Runner {
+  readonly path = 'kernel';
   /** What steps the store: the base optimizer, or the wrappers around it (wrappers.ts). */
   readonly #stepper: OptimizerLike;
   /** The optimizer of the rule (the innermost of the wrappers): its counters say whether a step was applied. */
@@ -106,6 +107,11 @@ export class KernelPath {
   stateDict(): OptimizerStateDict {
     return this.#optimizer.stateDict();
   }
+
+  /** Steps are applied as they are taken: nothing to wait for. */
+  settle(): void {}
+
+  async sync(): Promise<void> {}
 
   /** After the core optimizer loaded a state: every variable is read again at the next step. */
   loaded(): void {

@@ -11,7 +11,8 @@ import type { OptimizerStateDict, ParamStateRecord } from '../state.ts';
 import { finiteFlags, finiteFlagsTensor, readFlags, readsSynchronously } from './flags.ts';
 import type { RuleView } from './rule-view.ts';
 import type { AnyRuleOps } from './rules/index.ts';
-import type { Entry, Mode } from './types.ts';
+import type { Entry, Mode, Runner } from './types.ts';
+import { shapeOf } from './weights.ts';
 
 /** State of one parameter. */
 interface Slot {
@@ -33,7 +34,8 @@ function clippedByGlobalNorm(grads: tf.Tensor[], maxNorm: number | undefined): t
   return grads.map((g) => tf.mul(g, scale));
 }
 
-export class OpsPath {
+export class OpsPath implements Runner {
+  readonly path = 'ops';
   readonly #view: RuleView;
   readonly #ops: AnyRuleOps;
   readonly #nonFinite: NonFinitePolicy;
@@ -220,7 +222,7 @@ export class OpsPath {
    * verdicts of the steps taken (a refused step's error is thrown here when no later call
    * threw it).
    */
-  async stateDict(base: OptimizerStateDict): Promise<OptimizerStateDict> {
+  async stateDict(base: () => OptimizerStateDict): Promise<OptimizerStateDict> {
     await this.settled();
     const params = Object.create(null) as { [name: string]: ParamStateRecord };
     for (const [name, slot] of this.#slots) {
@@ -232,7 +234,19 @@ export class OpsPath {
       for (const key of this.#view.scalarNames) scalars[key] = slot.scalars[key]!;
       params[name] = { dtype: 'float32', length: slot.buffers[0]?.size ?? 0, step: slot.step, scalars, buffers };
     }
-    return { ...base, stepCount: this.#stepCount, skippedSteps: this.#skippedSteps, params };
+    return { ...base(), stepCount: this.#stepCount, skippedSteps: this.#skippedSteps, params };
+  }
+
+  /** The core's own checks are the kernel path's: here the adapter's checks are all. */
+  check(): void {}
+
+  async sync(): Promise<void> {
+    await this.settled();
+  }
+
+  /** After our optimizer loaded a state: its dict taken as this path's. */
+  loaded(base: () => OptimizerStateDict, mode: Mode | undefined): void {
+    this.load(base(), shapeOf, mode);
   }
 
   /** Takes a (validated) state dict; `mode` is the mode it holds (Schedule-Free). */

@@ -89,6 +89,11 @@ export class TfPartition<M extends TfWrappedMembers = TfMembers> extends tf.Opti
     return this.#stepCount;
   }
 
+  /** Waits for every member's verdict on the steps taken (see TfOptimizer.sync): a refused step's error is thrown here. */
+  async sync(): Promise<void> {
+    for (const key of this.#keys) await this.members[key].sync();
+  }
+
   /** Steps skipped for a non-finite gradient (a member with `nonFinite: 'skip'`). */
   get skippedSteps(): number {
     return this.#skippedSteps;

@@ -86,6 +86,15 @@ function roleKey(role: ArrayRole): string {
   return typeof role === 'string' ? role : `state:${role.state}`;
 }
 
+/** Whether `new GPUOptimizer(optimizer, store)` takes this optimizer: one of an elementwise rule with a GPU kernel for each of its kernels. */
+export function runsOnGpu(optimizer: unknown): optimizer is AnyOptimizer {
+  if (!(optimizer instanceof Optimizer)) return false;
+  const rule = optimizer.rule as unknown as AnyUpdateRule;
+  const kernels = GPU_KERNELS[rule.key];
+  if (kernels === undefined || rule.stepWasm === undefined || rule.perParameter === true) return false;
+  return Object.values(rule.kernels ?? {}).every((layout) => kernels[layout.entry] !== undefined);
+}
+
 export class GPUOptimizer<K extends string = string> {
   /** The CPU optimizer whose options, schedules, overrides and state format this one follows. */
   readonly optimizer: AnyOptimizer;
@@ -681,6 +690,50 @@ export class GPUOptimizer<K extends string = string> {
     this.#chains.clear();
     for (const [name, slot] of this.#slots) this.#chains.set(name, [slot.twin]);
     if (this.#flag !== undefined) this.store.device.queue.writeBuffer(this.#flag, 0, CLEAR);
+  }
+
+  /**
+   * A GPUOptimizer of the same optimizer over another store of the same device (one with
+   * more parameters, say), holding this one's state: the state of every parameter that
+   * has some is copied GPU to GPU to its offset in `store`, which must hold it with the
+   * same length; the counters, the mode and the steps the device has not yet been heard
+   * on go with it (the refusal flag is copied too, so a refused step is raised by the new
+   * optimizer as this one would have raised it). Nothing is read back. This optimizer is
+   * left as it was; destroy it once done with it.
+   */
+  moveTo<L extends string>(store: GPUParamStore<L>): GPUOptimizer<L> {
+    const owner = `${this.#rule.name}.moveTo`;
+    if (store === null || typeof store !== 'object' || store.device !== this.store.device) throw optionError(owner, 'store', store, 'a GPUParamStore of the same device');
+    for (const name of this.#slots.keys()) {
+      const length = Object.hasOwn(store.lengths, name) ? store.lengths[name as L] : undefined;
+      if (length !== this.store.lengths[name as K]) {
+        throw new StateError(`${owner}: parameter '${name}' has state of length ${this.store.lengths[name as K]}, the new store ${length === undefined ? 'does not hold it' : `gives it length ${length}`}`);
+      }
+    }
+    if (this.#skipping && this.#issued > this.#baseIssued) throw new UpdateError(`${owner}: with nonFinite 'skip', steps are unchecked on the device: await sync() first`, '');
+    const next = new GPUOptimizer<L>(this.optimizer, store);
+    const device = store.device;
+    const encoder = device.createCommandEncoder({ label: owner });
+    for (const [key, buffer] of this.#state) {
+      const target = next.#stateBuffer(key);
+      for (const name of this.#slots.keys()) {
+        const length = this.store.lengths[name as K];
+        if (length > 0) encoder.copyBufferToBuffer(buffer, this.store.byteOffset(name as K), target, store.byteOffset(name as L), length * 4);
+      }
+    }
+    if (this.#flag !== undefined) encoder.copyBufferToBuffer(this.#flag, 0, next.#flagBuffer(), 0, 16);
+    device.queue.submit([encoder.finish()]);
+    for (const [name, slot] of this.#slots) next.#slots.set(name, { name, index: (store.names as readonly string[]).indexOf(name), twin: { ...slot.twin } });
+    next.#stepCount = this.#stepCount;
+    next.#skippedSteps = this.#skippedSteps;
+    next.#training = this.#training;
+    next.#known = this.#known;
+    next.#history = this.#history.map((snapshot) => ({ step: snapshot.step, twins: new Map([...snapshot.twins].map(([name, twin]) => [name, { ...twin }])) }));
+    next.#refused = this.#refused;
+    next.#baseApplied = this.#baseApplied;
+    next.#baseFlagSkips = this.#baseFlagSkips;
+    for (const [name, slot] of next.#slots) next.#chains.set(name, [slot.twin]);
+    return next;
   }
 
   /** Frees this optimizer's own GPU buffers (uniforms, placeholders); its state buffers go with the store. */

@@ -1,0 +1,190 @@
+/**
+ * nesterov/tfjs on TF.js's webgpu backend, the 'webgpu' path: our fused WGSL kernels on
+ * the variables' buffers (test/tfjs-webgpu-page.ts, bundled by esbuild and served from
+ * 127.0.0.1 to Debian's Chromium, WebGPU on SwiftShader), against the cpu backend's
+ * kernel path (our WebAssembly kernels), for Adam and Nesterov:
+ * - 20 steps of applyGradients, the same gradients on both backends: each value within
+ *   the bound of docs/webgpu.md (float32, T = 20), EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|);
+ *   on SwiftShader they agree bit for bit, and that is asserted too.
+ * - 20 steps of model.fit: here the gradients themselves come from each backend's ops
+ *   (tanh, matmul), which round differently by an ulp or two; test/tfjs-browser.test.ts's
+ *   bound for that, 1e-6 relative (about sixteen ulps), holds.
+ * - 10 steps, getWeights, setWeights into a fresh optimizer, 10 more: bit for bit the 20
+ *   straight steps (the same kernels on the same state).
+ * - tf.memory().numTensors unchanged over 20 steps of model.fit.
+ * - A NaN gradient with nonFinite 'error': refused writing nothing, its error (the core's
+ *   words) raised by `await sync()`, or by the next applyGradients once the device has
+ *   reported it; then steps go on.
+ * - Which path each kind of optimizer takes on webgpu.
+ * Skipped, saying so, where /usr/bin/chromium is missing.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { it } from 'node:test';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import type { BackendReport } from './tfjs-webgpu-page.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const root = fileURLToPath(new URL('..', import.meta.url));
+const EPS = 2 ** -23;
+const STEPS = 20;
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`;
+
+function serve(script: Uint8Array): Promise<{ server: Server; origin: string }> {
+  const server = createServer((request, response) => {
+    if (request.url === '/page.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript' });
+      response.end(script);
+    } else {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end('<!doctype html><meta charset="utf-8"><title>nesterov/tfjs webgpu</title><script type="module" src="/page.js"></script>');
+    }
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const address = server.address() as { port: number };
+    resolve({ server, origin: `http://127.0.0.1:${address.port}` });
+  }));
+}
+
+let report: { cpu: BackendReport; webgpu: BackendReport } | undefined;
+
+async function run(): Promise<{ cpu: BackendReport; webgpu: BackendReport }> {
+  if (report !== undefined) return report;
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('./tfjs-webgpu-page.ts', import.meta.url))],
+    bundle: true, format: 'esm', platform: 'browser', conditions: ['nesterov-source'], write: false, logLevel: 'warning', absWorkingDir: root,
+  });
+  const { server, origin } = await serve(bundle.outputFiles[0]!.contents);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  try {
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (error) => errors.push(error.message));
+    const reported = new Promise<string>((resolve) => {
+      tab.on('console', (message) => {
+        if (message.text().startsWith('result ')) resolve(message.text().slice(7));
+      });
+    });
+    await tab.goto(`${origin}/`);
+    const result = JSON.parse(await reported) as Record<string, BackendReport | { failed: string }> | { failed: string };
+    assert.deepEqual(errors, []);
+    if ('failed' in result && typeof result.failed === 'string') assert.fail(result.failed);
+    const pages = result as Record<string, BackendReport | { failed: string }>;
+    for (const backend of ['cpu', 'webgpu']) {
+      const r = pages[backend]!;
+      if ('failed' in r) assert.fail(`${backend}: ${r.failed}`);
+    }
+    report = pages as { cpu: BackendReport; webgpu: BackendReport };
+    return report;
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+for (const name of ['adam', 'nesterov', 'schedulefree']) {
+  it(`${name}: 20 steps of applyGradients on webgpu (path 'webgpu') equal the cpu backend's kernel path within the bound of docs/webgpu.md, and bit for bit on SwiftShader`, { skip, timeout: 600_000 }, async () => {
+    const { cpu, webgpu } = await run();
+    const c = cpu.applied[name]!;
+    const g = webgpu.applied[name]!;
+    assert.equal(c.path, 'kernel');
+    assert.equal(g.path, 'webgpu');
+    let worst = 0;
+    let identical = true;
+    c.params.forEach((p, k) => p.forEach((x, i) => {
+      const bound = EPS * ((16 + 6 * STEPS) * c.moved[k]![i]! + STEPS * c.largest[k]![i]!);
+      const error = Math.abs(g.params[k]![i]! - x);
+      if (!Object.is(g.params[k]![i]!, x)) identical = false;
+      worst = Math.max(worst, error === 0 ? 0 : error / bound);
+    }));
+    assert.ok(worst <= 1, `${name}: the webgpu path differs from the kernel path by ${worst} times the bound`);
+    assert.ok(identical, `${name}: within the bound (${worst} of it) but not bit for bit`);
+    assert.equal(g.tensors[1], g.tensors[0], `${name}: ${g.tensors[0]} tensors after the first step, ${g.tensors[1]} after 20`);
+    if (name === 'schedulefree') {
+      // eval() and train() move the variables on the GPU as the core's eval(params) / train(params) do.
+      assert.deepEqual(g.evaluated, c.evaluated, 'after eval()');
+      assert.deepEqual(g.trained, c.trained, 'after train()');
+      assert.notDeepEqual(g.evaluated, g.params);
+    }
+  });
+}
+
+it('adam with clipGradNorm 0.5 (scaling every step): 20 steps on webgpu (path \'webgpu\', the norm as TF.js ops in float32) equal the cpu kernel path (the norm in float64) within 1e-6 relative; no tensor leak', { skip, timeout: 600_000 }, async () => {
+  const { cpu, webgpu } = await run();
+  const c = cpu.applied['adam clipGradNorm']!;
+  const g = webgpu.applied['adam clipGradNorm']!;
+  assert.equal(c.path, 'kernel');
+  assert.equal(g.path, 'webgpu');
+  let worst = 0;
+  c.params.forEach((p, k) => p.forEach((x, i) => {
+    worst = Math.max(worst, Math.abs(g.params[k]![i]! - x) / (1 + Math.abs(x)));
+  }));
+  assert.ok(worst <= 1e-6, `the clipped run on webgpu differs from the cpu's by ${worst}`);
+  // Not the unclipped run: the clip acted.
+  assert.notDeepEqual(g.params, webgpu.applied.adam!.params);
+  assert.equal(g.tensors[1], g.tensors[0]);
+});
+
+for (const name of ['adam', 'nesterov']) {
+  it(`${name}: 20 steps of model.fit on webgpu equal the cpu backend's within float32 rounding; 10 + 10 steps through getWeights / setWeights into a fresh optimizer equal 20 straight bit for bit; no tensor leak`, { skip, timeout: 600_000 }, async (t) => {
+    const { cpu, webgpu } = await run();
+    const c = cpu.fits[name]!;
+    const g = webgpu.fits[name]!;
+    assert.equal(c.path, 'kernel');
+    assert.equal(g.path, 'webgpu');
+    let worst = 0;
+    g.straight.forEach((w, k) => w.forEach((x, i) => {
+      const y = c.straight[k]![i]!;
+      worst = Math.max(worst, Math.abs(x - y) / (1 + Math.abs(y)));
+    }));
+    assert.ok(worst <= 1e-6, `${name}: model.fit on webgpu differs from the cpu backend's by ${worst}`);
+    t.diagnostic(`${name}: model.fit on webgpu against cpu: largest relative difference ${worst}`);
+    assert.deepEqual(g.resumed, g.straight, `${name}: 10 + 10 steps through getWeights / setWeights differ from 20 straight on webgpu`);
+    assert.deepEqual(c.resumed, c.straight, `${name}: 10 + 10 steps through getWeights / setWeights differ from 20 straight on cpu`);
+    const [before, afterFirst, afterSecond] = g.tensors;
+    assert.equal(afterFirst, before, `${name}: ${before} tensors before model.fit, ${afterFirst} after 20 steps`);
+    assert.equal(afterSecond, before, `${name}: ${before} tensors before model.fit, ${afterSecond} after 40 steps`);
+  });
+}
+
+it("webgpu path, nonFinite 'error': a NaN gradient is refused writing nothing; its error comes at await sync(), or at the next applyGradients once the device has reported it; steps go on", { skip, timeout: 600_000 }, async () => {
+  const { webgpu } = await run();
+  const r = webgpu.nan!;
+  const error = "UpdateError: Adam.update: gradient 'nan_gpu' is not finite at index 1 (NaN)";
+  assert.equal(r.path, 'webgpu');
+  assert.equal(r.syncError, error);
+  assert.equal(r.changed, false, 'the refused step changed the variable or the state');
+  assert.equal(r.stepCount, 1);
+  assert.equal(r.nextStepCount, 2);
+  assert.equal(r.applyError, error);
+  assert.equal(r.applyChanged, false, 'the refused step (or the call that raised it) changed the variable or the state');
+  assert.equal(r.applyStepCount, 2);
+  assert.equal(r.clipError, error, 'with clipGradNorm the NaN is refused at its own index');
+  assert.deepEqual(r.partitionPaths, ['webgpu', 'webgpu']);
+  assert.equal(r.partitionError, "UpdateError: Adam.update: gradient 'part_b' is not finite at index 1 (NaN)", "a partition's sync() raises its member's refusal");
+});
+
+it('a new variable after some steps: the GPU state moves to a larger store GPU to GPU, the steps equal the cpu kernel path bit for bit; a refusal not yet reported moves with it', { skip, timeout: 600_000 }, async () => {
+  const { cpu, webgpu } = await run();
+  const c = cpu.growing!;
+  const g = webgpu.growing!;
+  assert.equal(c.path, 'kernel');
+  assert.equal(g.path, 'webgpu');
+  assert.equal(g.stepCount, 8);
+  assert.equal(c.stepCount, 8);
+  assert.deepEqual(g.values, c.values);
+  assert.equal(g.error, "UpdateError: Adam.update: gradient 'webgpu_grow_a' is not finite at index 1 (NaN)");
+  assert.equal(g.changed, false, 'the refused step, or the one submitted after it, changed a variable');
+  assert.equal(g.afterStepCount, 8);
+});
+
+it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel; clipGradNorm too; the ops path for nonFinite 'skip' and rules without one (LAMB); the kernel path for wrappers", { skip, timeout: 600_000 }, async () => {
+  const { webgpu } = await run();
+  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'ops', 'ema(adam)': 'kernel' });
+});
