@@ -108,12 +108,12 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   };
 }
 
-/** Ours: the rule with its defaults (nonFinite 'error', the default: the scan pass included). */
-function ours(device: GPUDevice, rule: BenchRule, n: number): Timed {
+/** Ours: the rule with its defaults, nonFinite 'error' (the default: the scan pass included) or 'ignore'. */
+function ours(device: GPUDevice, rule: BenchRule, n: number, nonFinite: BenchConfig['nonFinite']): Timed {
   const store = new GPUParamStore(device, { p: n });
   store.write('p', numbers(n, 1, 1));
   store.writeGrad('p', numbers(n, 2, 0.01));
-  const opt = new GPUOptimizer(rule.make('js', 'error') as never, store);
+  const opt = new GPUOptimizer(rule.make('js', nonFinite) as never, store);
   return {
     impl: 'ours',
     async run(steps) {
@@ -194,7 +194,7 @@ async function main(): Promise<BenchReport> {
     const rule = BENCH_RULES.find((r) => r.id === id)!;
     if (GPU_KERNELS[id] === undefined) throw new Error(`${id} has no GPU kernel`);
     for (const n of config.sizes) {
-      const timed: Timed[] = [ours(device, rule, n), boundKernel(device, rule, n)];
+      const timed: Timed[] = [ours(device, rule, n, config.nonFinite), boundKernel(device, rule, n)];
       const peer = config.tfjs ? tfjs(rule, n) : undefined;
       if (peer !== undefined) timed.push(peer);
       // Steps per sample: enough that the wait at its end is a small part of it.

@@ -13,6 +13,8 @@
  *   npm run bench:webgpu -- --rounds 9         timed samples per cell (default 5; median)
  *   npm run bench:webgpu -- --json out.json    also write { adapter, rows } as JSON
  *   npm run bench:webgpu -- --no-tfjs          without TF.js
+ *   npm run bench:webgpu -- --non-finite ignore  ours without the finiteness scan (the step
+ *                                              kernel alone; default error, as users get it)
  *   npm run bench:webgpu -- --chromium PATH    the browser (default /usr/bin/chromium)
  *
  * It runs where the tests do: Chromium headless with WebGPU on SwiftShader (Chromium's
@@ -40,6 +42,7 @@ const { values: args } = parseArgs({
     'no-tfjs': { type: 'boolean', default: false },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     adapter: { type: 'string', default: 'swiftshader' },
+    'non-finite': { type: 'string', default: 'error' },
   },
 });
 
@@ -58,7 +61,9 @@ try {
   const rounds = Number(args.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1000) fail(`--rounds: '${args.rounds}' is not an integer from 1 to 1000`);
   if (args.adapter !== 'swiftshader' && args.adapter !== 'default') fail(`--adapter: '${args.adapter}' is not swiftshader or default`);
-  config = { rules: rules.map((rule) => rule.id), sizes: selected.sizes, rounds, tfjs: !args['no-tfjs'] };
+  const nonFinite = args['non-finite'];
+  if (nonFinite !== 'error' && nonFinite !== 'ignore') fail(`--non-finite: '${nonFinite}' is not error or ignore`);
+  config = { rules: rules.map((rule) => rule.id), sizes: selected.sizes, rounds, tfjs: !args['no-tfjs'], nonFinite };
 } catch (error) {
   fail((error as Error).message);
 }
@@ -127,7 +132,7 @@ try {
 }
 
 console.log(`adapter: ${report.adapter}`);
-console.log(`median of ${config.rounds} samples per cell; ns per element of one step; GB/s of the rule's bytes (its kernel layout's reads and writes)`);
+console.log(`ours with nonFinite '${config.nonFinite}'; median of ${config.rounds} samples per cell; ns per element of one step; GB/s of the rule's bytes (its kernel layout's reads and writes)`);
 console.log(`${pad('rule', 20)} ${pad('size', 9)} ${pad('ours ns/el', 11)} ${pad('GB/s', 7)} ${pad('bound', 9)} ${pad('GB/s', 7)} ${pad('ours/bound', 11)} ${pad('tfjs', 9)} ours/tfjs`);
 for (const id of config.rules) {
   for (const size of config.sizes) {

@@ -7,6 +7,8 @@ export interface BenchConfig {
   readonly rounds: number;
   /** Whether to time TF.js's own optimizers on its webgpu backend. */
   readonly tfjs: boolean;
+  /** Ours with nonFinite 'error' (the default: a scan of the gradients, then the step) or 'ignore' (the step alone). */
+  readonly nonFinite: 'error' | 'ignore';
 }
 
 export interface BenchRow {
