@@ -30,8 +30,8 @@ import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
-import { GPU_CASES } from './webgpu-cases.ts';
-import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, SkipReport } from './webgpu-page.ts';
+import { GPU_CASES, PLANTED } from './webgpu-cases.ts';
+import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, PlantedReport, SkipReport } from './webgpu-page.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -57,6 +57,7 @@ let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
 let errorsResult: ErrorsReport | { failed: string } | undefined;
 let largeResult: LargeReport | { failed: string } | undefined;
 let skipResult: SkipReport | { failed: string } | undefined;
+let plantedResult: PlantedReport[] | { failed: string } | undefined;
 
 it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`, timeout: 300_000 }, async () => {
   const bundle = await build({
@@ -78,13 +79,14 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
       });
     });
     await tab.goto(`${origin}/`);
-    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string } } | { failed: string };
+    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string };
     assert.deepEqual(errors, []);
     if ('failed' in report) assert.fail(report.failed);
     nonFiniteResult = report.nonFinite;
     errorsResult = report.errors;
     largeResult = report.large;
     skipResult = report.skip;
+    plantedResult = report.planted;
     const result = report.cases;
     assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
     for (const r of result) {
@@ -166,4 +168,23 @@ it('a parameter longer than one row of workgroups (65535 x 64 elements): one SGD
   if ('failed' in largeResult) assert.fail(largeResult.failed);
   assert.ok(largeResult.length > 65535 * 64);
   assert.equal(largeResult.difference, null);
+});
+
+it('a refused step with NaN, +Infinity or -Infinity at every class of position (first, last, SIMD tail, past the last full workgroup, first of a later parameter): the CPU\'s exact error, its param and index, nothing written', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+  assert.ok(plantedResult !== undefined, 'the browser test did not run');
+  if ('failed' in plantedResult) assert.fail(plantedResult.failed);
+  assert.equal(plantedResult.length, PLANTED.length);
+  plantedResult.forEach((r, k) => {
+    const planted = PLANTED[k]!;
+    const kind = Number.isNaN(planted.value) ? 'NaN' : String(planted.value);
+    const label = `${planted.where}: ${planted.param}[${planted.index}] = ${kind}`;
+    // Where it was planted, in the CPU's words: the expectation comes from the plant, not from either side.
+    assert.equal(r.cpuError, `UpdateError: Adam.update: gradient '${planted.param}' is not finite at index ${planted.index} (${kind})`, label);
+    assert.equal(r.gpuError, r.cpuError, label);
+    assert.equal(r.gpuParam, planted.param, label);
+    assert.equal(r.gpuIndex, planted.index, label);
+    assert.equal(r.paramsKept, null, `${label}: the refused step changed the params: ${r.paramsKept}`);
+    assert.equal(r.stateKept, null, `${label}: the refused step changed the state: ${r.stateKept}`);
+    assert.equal(r.stepCount, 2, label);
+  });
 });

@@ -72,3 +72,31 @@ export const GPU_CASES: readonly GpuCase[] = [
     options: { lr: 0.01, weightDecay: 0.05, decoupledWeightDecay: true, ...(options as object) },
   })),
 ];
+
+/**
+ * Where the refused-step contract plants a non-finite gradient, in the store of
+ * test/webgpu-page.ts (w: 91 elements, b: 5, c: 300, at floats 0, 128 and 192 of the store
+ * (256-byte alignment); one run of parameters: one scan and one step dispatch over all three): each class of position a scan or a kernel could get
+ * wrong, with NaN, +Infinity and -Infinity.
+ */
+export interface PlantedGradient {
+  readonly where: string;
+  readonly param: 'w' | 'b' | 'c';
+  readonly index: number;
+  readonly value: number;
+}
+
+const PLACES: readonly [string, 'w' | 'b' | 'c', number][] = [
+  ['the first element of the run', 'w', 0],
+  ["the last element of the run, in the dispatch's last, partial workgroup", 'c', 299],
+  ["in w's 4-wide SIMD tail (91 = 22 x 4 + 3), past w's last full 64", 'w', 89],
+  ["b's last, alone in its SIMD tail (5 = 4 + 1)", 'b', 4],
+  ['the first element of a later parameter in the run', 'b', 0],
+  ['the first element of the last parameter in the run', 'c', 0],
+  ["the last element of the dispatch's last full workgroup (c starts at float 192: 192 + 255 = 7 x 64 - 1)", 'c', 255],
+  ["the first element of the dispatch's last, partial workgroup (492 elements = 7 x 64 + 44)", 'c', 256],
+];
+
+export const PLANTED: readonly PlantedGradient[] = PLACES.flatMap(([where, param, index]) =>
+  [NaN, Infinity, -Infinity].map((value) => ({ where, param, index, value })),
+);

@@ -9,7 +9,7 @@
 import { loadKernels, ParamStore, registered, type OptimizerLike } from 'nesterov';
 import { GPUOptimizer, GPUParamStore } from 'nesterov/webgpu';
 import type { AnyOptimizer, OptimizerStateDict } from 'nesterov';
-import { GPU_CASES, type GpuCase } from './webgpu-cases.ts';
+import { GPU_CASES, PLANTED, type GpuCase } from './webgpu-cases.ts';
 
 
 /** Float32 machine epsilon. */
@@ -326,6 +326,87 @@ async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
   return { cpuError, gpuError, gpuParam, gpuIndex, paramsKept, stateKept, stepCount, nextParity, infinityError, ignoredIsNaN, laterError, laterStepCount, updateError, updateStepCount };
 }
 
+export interface PlantedReport {
+  where: string;
+  param: string;
+  index: number;
+  value: number;
+  /** The CPU's error (the wasm kernels, the same gradients) and the GPU's, raised at the read back, with its param and index. */
+  cpuError: string;
+  gpuError: string;
+  gpuParam: string | undefined;
+  gpuIndex: number | undefined;
+  /** Params and state dict after the refused step against before it, bit for bit (null) or the first difference. */
+  paramsKept: string | null;
+  stateKept: string | null;
+  stepCount: number;
+}
+
+/**
+ * The refused step with one non-finite gradient at `planted`: Adam (nonFinite 'error',
+ * the default) over the three parameters, two finite steps, then the bad one on both
+ * sides; the GPU's error comes at the next read back.
+ */
+async function plantedRun(device: GPUDevice, planted: (typeof PLANTED)[number]): Promise<PlantedReport> {
+  const c: GpuCase = { name: 'adam', key: 'adam', options: { lr: 0.01 } };
+  const bad = (name: Name, t: number): Float32Array => {
+    const g = gradient(name, t);
+    if (name === planted.param) g[planted.index] = planted.value;
+    return g;
+  };
+  const cpu = new CpuRun(make(c), initial);
+  const store = new GPUParamStore(device, SHAPES);
+  for (const name of NAMES) store.write(name, initial(name));
+  const gpu = new GPUOptimizer(make(c), store);
+  for (let t = 0; t < 2; t++) {
+    cpu.step(t);
+    for (const name of NAMES) store.writeGrad(name, gradient(name, t));
+    gpu.update();
+  }
+  const params = await readAll(store);
+  const state = await gpu.stateDict();
+  for (const name of NAMES) cpu.store.grads[name].set(bad(name, 2));
+  const cpuError = await message(() => cpu.opt.update(cpu.store.params, cpu.store.grads));
+  for (const name of NAMES) store.writeGrad(name, bad(name, 2));
+  gpu.update();
+  let gpuError = 'no error';
+  let gpuParam: string | undefined;
+  let gpuIndex: number | undefined;
+  try {
+    await store.read('b');
+  } catch (error) {
+    gpuError = `${(error as Error).name}: ${(error as Error).message}`;
+    gpuParam = (error as { param?: string }).param;
+    gpuIndex = (error as { index?: number }).index;
+  }
+  const report: PlantedReport = {
+    ...planted,
+    cpuError,
+    gpuError,
+    gpuParam,
+    gpuIndex,
+    paramsKept: firstDifference(params, await readAll(store)),
+    stateKept: difference(state, await gpu.stateDict()),
+    stepCount: gpu.stepCount,
+  };
+  gpu.destroy();
+  store.destroy();
+  return report;
+}
+
+async function plantedAll(device: GPUDevice): Promise<PlantedReport[] | { failed: string }> {
+  device.pushErrorScope('validation');
+  const reports: PlantedReport[] = [];
+  try {
+    for (const planted of PLANTED) reports.push(await plantedRun(device, planted));
+  } catch (error) {
+    await device.popErrorScope();
+    return { failed: String((error as Error).stack ?? error) };
+  }
+  const invalid = await device.popErrorScope();
+  return invalid === null ? reports : { failed: `GPU validation: ${invalid.message}` };
+}
+
 export interface SkipReport {
   /** The CPU's and the GPU's counters after the run: stepCount, skippedSteps, and each parameter's step. */
   cpu: string;
@@ -459,7 +540,7 @@ async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
   };
 }
 
-async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string } } | { failed: string }> {
+async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -504,10 +585,137 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
   } catch (error) {
     skipped = { failed: String((error as Error).stack ?? error) };
   }
-  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped };
+  const planted = await plantedAll(device);
+  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, planted };
 }
 
-main(GPU_CASES).then(
+/** A fixture file of test/fixtures/rules/ as test/webgpu-fixtures.test.ts hands it over: its float32 cases whose rule has a GPU kernel. */
+export interface FixtureInput {
+  file: string;
+  problem: { sizes: Record<string, number>; coupling: number; steps: number; x0: Record<string, number[]>; c: Record<string, number[]> };
+  cases: { id: string; negateGrad: boolean; schedule: 'inverse-time' | null; trajectory: Record<string, unknown>; ours: { optimizer: string; options: Record<string, unknown> }[] }[];
+}
+
+export interface FixtureRun {
+  file: string;
+  id: string;
+  optimizer: string;
+  failed?: string;
+  /** The GPU's params at each checkpoint of the fixture, and the bound of docs/webgpu.md there (per element). */
+  checkpoints: Record<string, Record<string, { values: number[]; bound: number[] }>>;
+  /** The GPU's state dict after the last step, buffers as plain arrays. */
+  state: Record<string, { step: number | null; scalars: Record<string, number>; buffers: Record<string, number[]> }>;
+}
+
+/**
+ * The fixtures' problem (test/helpers.ts doubleWellGradient, in float32): the gradient of
+ * sum (x^4/4 - c x^2/2) + coupling x_i (x_(i+1) + x_(i-1)) / 2 over a ring, each operation
+ * rounded to float32 as the CPU fixture suite computes it on a float32 store.
+ */
+function doubleWellGradient(x: Float32Array, c: Float32Array, coupling: number, out: Float32Array): void {
+  const round = Math.fround;
+  const s = round(coupling);
+  const n = x.length;
+  for (let i = 0; i < n; i++) {
+    const xi = x[i]!;
+    const next = x[(i + 1) % n]!;
+    const previous = x[(i - 1 + n) % n]!;
+    const cubic = round(xi * round(round(xi * xi) - c[i]!));
+    out[i] = round(cubic + round(s * round(next + previous)));
+  }
+}
+
+/**
+ * One fixture case on the GPU: the problem's params in a GPUParamStore, each step's
+ * gradient computed on the CPU from the params read back (as the CPU suite computes it
+ * from its store), written with writeGrad, one update; the params and the bound's running
+ * sums kept at the fixture's checkpoints.
+ */
+async function fixtureRun(device: GPUDevice, input: FixtureInput, item: FixtureInput['cases'][number], config: FixtureInput['cases'][number]['ours'][number]): Promise<FixtureRun> {
+  const { problem } = input;
+  const names = Object.keys(problem.sizes);
+  const options: Record<string, unknown> = { ...config.options };
+  if (item.schedule === 'inverse-time') {
+    const base = options.lr as number;
+    options.lr = (t: number) => base / (1 + 0.1 * t);
+  }
+  const entry = registered(config.optimizer);
+  if (entry === undefined) throw new Error(`no rule ${config.optimizer}`);
+  const store = new GPUParamStore(device, problem.sizes);
+  const gpu = new GPUOptimizer(entry.make(options) as unknown as AnyOptimizer, store);
+  const params: Record<string, Float32Array> = {};
+  const moved: Record<string, Float64Array> = {};
+  const largest: Record<string, Float64Array> = {};
+  for (const name of names) {
+    params[name] = Float32Array.from(problem.x0[name]!);
+    store.write(name, params[name]);
+    moved[name] = new Float64Array(params[name].length);
+    largest[name] = Float64Array.from(params[name], Math.abs);
+  }
+  const constants = Object.fromEntries(names.map((name) => [name, Float32Array.from(problem.c[name]!)]));
+  const checkpoints: FixtureRun['checkpoints'] = {};
+  for (let t = 1; t <= problem.steps; t++) {
+    for (const name of names) {
+      const g = new Float32Array(params[name]!.length);
+      doubleWellGradient(params[name]!, constants[name]!, problem.coupling, g);
+      if (item.negateGrad) for (let i = 0; i < g.length; i++) g[i] = -g[i]!;
+      store.writeGrad(name, g);
+    }
+    gpu.update();
+    for (const name of names) {
+      const next = await store.read(name);
+      const before = params[name]!;
+      for (let i = 0; i < next.length; i++) {
+        moved[name]![i]! += Math.abs(next[i]! - before[i]!);
+        largest[name]![i] = Math.max(largest[name]![i]!, Math.abs(next[i]!));
+      }
+      params[name] = next;
+    }
+    if (item.trajectory[String(t)] !== undefined) {
+      checkpoints[String(t)] = Object.fromEntries(names.map((name) => [name, {
+        values: Array.from(params[name]!),
+        bound: Array.from(moved[name]!, (sum, i) => EPS * ((16 + 6 * t) * sum + t * largest[name]![i]!)),
+      }]));
+    }
+  }
+  const dict = await gpu.stateDict();
+  const state: FixtureRun['state'] = {};
+  for (const [name, record] of Object.entries(dict.params)) {
+    state[name] = { step: record.step ?? null, scalars: { ...record.scalars }, buffers: Object.fromEntries(Object.entries(record.buffers).map(([key, values]) => [key, Array.from(values)])) };
+  }
+  gpu.destroy();
+  store.destroy();
+  return { file: input.file, id: item.id, optimizer: config.optimizer, checkpoints, state };
+}
+
+async function fixtures(): Promise<{ runs: FixtureRun[] } | { failed: string }> {
+  await loadKernels();
+  const inputs = (await (await fetch('/fixtures.json')).json()) as FixtureInput[];
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
+  const device = await adapter.requestDevice();
+  const runs: FixtureRun[] = [];
+  for (const input of inputs) {
+    for (const item of input.cases) {
+      for (const config of item.ours) {
+        device.pushErrorScope('validation');
+        let run: FixtureRun;
+        try {
+          run = await fixtureRun(device, input, item, config);
+        } catch (error) {
+          run = { file: input.file, id: item.id, optimizer: config.optimizer, failed: String((error as Error).stack ?? error), checkpoints: {}, state: {} };
+        }
+        const invalid = await device.popErrorScope();
+        if (invalid !== null) run.failed = `${run.failed ?? ''} GPU validation: ${invalid.message}`;
+        runs.push(run);
+      }
+    }
+  }
+  return { runs };
+}
+
+// The fixture suite (test/webgpu-fixtures.test.ts) opens this page as /?fixtures.
+(location.search === '?fixtures' ? fixtures() : main(GPU_CASES)).then(
   (result) => console.log(`result ${JSON.stringify(result)}`),
   (error: unknown) => console.log(`result ${JSON.stringify({ failed: String(error) })}`),
 );
