@@ -3,7 +3,8 @@
  * bundled by esbuild, the worker module beside it where `new URL('./browser-thread-worker.js',
  * import.meta.url)` finds it) served from 127.0.0.1 twice:
  * - with `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy:
- *   require-corp`, the page is cross-origin isolated and may share memory with workers: a
+ *   require-corp` (and a Content-Security-Policy of `default-src 'none'; script-src 'self'
+ *   'wasm-unsafe-eval'`), the page is cross-origin isolated and may share memory with workers: a
  *   large float32 store steps on min(navigator.hardwareConcurrency, 8) threads once its
  *   workers are up, every registered rule gives one thread's bits, and a NaN gradient is
  *   refused ('error', naming the parameter and index) or skipped, writing nothing, in the
@@ -99,7 +100,10 @@ describe('threads in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMI
         response.writeHead(404).end();
         return;
       }
-      const headers: Record<string, string> = folder === 'isolated' ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
+      // The isolated page also has the strict policy docs/performance.md asks for: no eval, WebAssembly allowed.
+      const headers: Record<string, string> = folder === 'isolated'
+        ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'content-security-policy': "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'" }
+        : {};
       const script = files[file];
       if (script !== undefined) {
         response.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(script);
