@@ -17,9 +17,10 @@
  * in its own chunk's.
  *
  * Workers are started without waiting for them: they say they are ready in the shared
- * control block, which the caller reads at each step, so a training loop that never
- * yields to the event loop still gets them (its first steps run on one thread, with the
- * same results). Node's workers are `unref()`ed: they never keep a process alive.
+ * control block, which the caller reads at each step, so in Node a training loop that
+ * never yields to the event loop still gets them (its first steps run on one thread,
+ * with the same results); a page's workers start only once it returns to its event
+ * loop. Node's workers are `unref()`ed: they never keep a process alive.
  *
  * A page's main thread may not block in `Atomics.wait`: there the caller runs its own
  * chunk and then polls the done counter (the workers' chunks take as long as its own).
