@@ -47,12 +47,13 @@ export interface ParamStoreOptions<D extends Dtype = Dtype> {
    */
   shared?: boolean;
   /**
-   * How many threads run this store's kernel calls (float32 stores, in Node):
+   * How many threads run this store's kernel calls (float32 stores, in Node and in
+   * cross-origin isolated pages):
    * - `'auto'` (default): every available core (at most 8) for a store of at least
    *   `AUTO_MIN_ELEMENTS` elements per region, and then only for kernel calls that
    *   long (below it a second thread costs more than it saves); one thread for smaller
-   *   stores, float64 stores, `shared: false`, and where threads cannot run (browsers;
-   *   `threadSupport()` says why);
+   *   stores, float64 stores, `shared: false`, and where threads cannot run (pages
+   *   without cross-origin isolation; `threadSupport()` says why);
    * - a number `n >= 2`: `n` threads for every kernel call, whatever its size;
    * - `false` or `1`: one thread.
    * The workers start on the first use, without blocking it (the first steps may run on

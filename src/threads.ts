@@ -5,8 +5,9 @@
  * This module has no static import of a Node module, so the core still loads in a
  * browser: in Node it reaches `worker_threads` and `os` through
  * `process.getBuiltinModule` (Node 20.16+), a synchronous call that bundlers do not
- * follow. Where there is none (browsers, older Node), `threadSupport()` says why and
- * stores run on one thread.
+ * follow. In a browser it starts module workers (src/browser-thread-worker.ts) where the
+ * page is cross-origin isolated, the only pages that may share memory with a worker.
+ * Elsewhere `threadSupport()` says why and stores run on one thread.
  *
  * A kernel call is split into contiguous chunks (multiples of 16 elements); the calling
  * thread runs the first chunk and waits for the others. Each element is computed by the
@@ -16,9 +17,16 @@
  * in its own chunk's.
  *
  * Workers are started without waiting for them: they say they are ready in the shared
- * control block, which the caller reads at each step, so a training loop that never
- * yields to the event loop still gets them (its first steps run on one thread, with the
- * same results). Workers are `unref()`ed: they never keep a process alive.
+ * control block, which the caller reads at each step, so in Node a training loop that
+ * never yields to the event loop still gets them (its first steps run on one thread,
+ * with the same results); a page's workers start only once it returns to its event
+ * loop. Node's workers are `unref()`ed: they never keep a process alive.
+ *
+ * A page's main thread may not block in `Atomics.wait`: there the caller runs its own
+ * chunk and then polls the done counter (the workers' chunks take as long as its own).
+ * A browser worker cannot read its messages while it blocks either, so it waits for
+ * commands with `Atomics.waitAsync`, which leaves its event loop free to receive a
+ * store's memory.
  */
 import type { KernelExports, WasmKernels, WasmMemory } from './wasm/kernels.ts';
 import { KERNEL_POINTERS } from './wasm/kernels.generated.ts';
@@ -33,13 +41,14 @@ const DONE = 4; // workers finished with the current command
 const STORE = 5; // the id of the store (memory) a RUN is about
 const READY = 6; // workers that have started and wait for commands
 const ARGS = 7; // the call's arguments: its pointers, then the element count, then the scalar block's address
-const SLOTS = 15;
+const POSTED = 15; // messages posted to each worker so far: an ATTACH waits until a browser worker has read them all
+const SLOTS = 16;
 
 export const RUN = 1;
 /** Read the port's messages (attach or release a memory) and answer. */
 export const ATTACH = 2;
 export const EXIT = 3;
-export const CONTROL = { GENERATION, COMMAND, DONE, STORE, READY } as const;
+export const CONTROL = { GENERATION, COMMAND, DONE, STORE, READY, POSTED } as const;
 
 export const KERNEL_NAMES = Object.keys(POINTER_COUNT) as (keyof KernelExports)[];
 
@@ -115,6 +124,22 @@ export function nextGeneration(control: Int32Array, seen: number): number {
   return Atomics.load(control, GENERATION);
 }
 
+type WaitAsync = (array: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };
+
+/**
+ * `nextGeneration` for a browser worker: it waits with `Atomics.waitAsync`, so that its
+ * event loop stays free to receive the messages that attach a store's memory.
+ */
+export async function nextGenerationAsync(control: Int32Array, seen: number): Promise<number> {
+  const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+  for (let spin = 0; spin < 20000 && Atomics.load(control, GENERATION) === seen; spin++);
+  while (Atomics.load(control, GENERATION) === seen) {
+    const wait = waitAsync(control, GENERATION, seen);
+    if (wait.async) await wait.value;
+  }
+  return Atomics.load(control, GENERATION);
+}
+
 /** A worker's side of a RUN: its chunk, its flag ORed into the control block. */
 export function runWorkerPart(kernels: KernelExports, control: Int32Array, part: number, parts: number): void {
   const flag = runPart(kernels, control, part, parts);
@@ -124,54 +149,119 @@ export function runWorkerPart(kernels: KernelExports, control: Int32Array, part:
 /** A message to a worker: a store's memory to instantiate the kernels over, or to forget. */
 export type WorkerMessage = { attach: number; memory: WasmMemory } | { release: number };
 
-/** What the pool needs of node:worker_threads' Worker (typed here: no Node types in the core). */
-interface WorkerLike {
+/** The first message to a browser worker (a Node worker gets the same as its workerData). */
+export interface WorkerStart {
+  control: Int32Array;
+  part: number;
+  parts: number;
+}
+
+/** A started worker, Node's or a browser's. */
+interface PoolWorker {
   postMessage(message: WorkerMessage): void;
+  terminate(): unknown;
+}
+
+/** How this runtime starts workers, how many cores it has, and whether the caller may block. */
+interface Platform {
+  cores: number;
+  /** Whether the calling thread may `Atomics.wait` (a page's main thread may not). */
+  blocks: boolean;
+  spawn(start: WorkerStart, failed: (message: string) => void): PoolWorker;
+}
+
+/** What the pool needs of node:worker_threads' Worker (typed here: no Node types in the core). */
+interface NodeWorker extends PoolWorker {
   unref(): void;
-  terminate(): Promise<number>;
   on(event: 'error', listener: (error: Error) => void): void;
 }
-type WorkerConstructor = new (entry: URL, options: { workerData: unknown }) => WorkerLike;
-
-interface NodeBuiltins {
-  Worker: WorkerConstructor;
-  cores: number;
-}
+type NodeWorkerConstructor = new (entry: URL, options: { workerData: WorkerStart }) => NodeWorker;
 
 /** Node's worker_threads and the core count, or why there are none. */
-function nodeBuiltins(): NodeBuiltins | string {
-  const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (proc?.versions?.node === undefined) return 'threads need Node (worker_threads); this runtime is not Node';
+function nodePlatform(proc: { versions: { node: string }; getBuiltinModule?: (id: string) => unknown }): Platform | string {
   if (typeof proc.getBuiltinModule !== 'function') return `threads need Node 20.16 or later (process.getBuiltinModule); this is Node ${proc.versions.node}`;
   if (typeof SharedArrayBuffer === 'undefined') return 'threads need SharedArrayBuffer, which this runtime does not have';
-  const threads = proc.getBuiltinModule('node:worker_threads') as { Worker?: WorkerConstructor } | undefined;
+  const threads = proc.getBuiltinModule('node:worker_threads') as { Worker?: NodeWorkerConstructor } | undefined;
   const os = proc.getBuiltinModule('node:os') as { availableParallelism?: () => number; cpus?: () => unknown[] } | undefined;
-  if (threads?.Worker === undefined) return 'this runtime has no worker_threads';
+  const NodeWorker = threads?.Worker;
+  if (NodeWorker === undefined) return 'this runtime has no worker_threads';
   const cores = os?.availableParallelism?.() ?? os?.cpus?.().length ?? 1;
-  return { Worker: threads.Worker, cores: Math.max(1, cores) };
+  return {
+    cores: Math.max(1, cores),
+    blocks: true,
+    spawn(start, failed) {
+      const worker = new NodeWorker(nodeWorkerEntry(), { workerData: start });
+      worker.unref();
+      worker.on('error', (error) => failed(error.message));
+      return worker;
+    },
+  };
 }
 
-let builtins: NodeBuiltins | string | undefined;
+/** What the pool needs of a browser: typed here, so that the core compiles without DOM types. */
+interface BrowserGlobals {
+  crossOriginIsolated?: boolean;
+  document?: unknown;
+  navigator?: { hardwareConcurrency?: number };
+  Worker?: unknown;
+}
+
+/** Module workers in a cross-origin isolated page, or why there are none. */
+function browserPlatform(scope: BrowserGlobals): Platform | string {
+  if (scope.crossOriginIsolated === undefined || scope.Worker === undefined) {
+    return 'threads need Node 20.16 or later (worker_threads) or a cross-origin isolated web page; this runtime is neither';
+  }
+  if (scope.crossOriginIsolated !== true || typeof SharedArrayBuffer === 'undefined') {
+    return 'threads in a browser need a cross-origin isolated page (served with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), the only pages that may share memory with a worker; this page is not (crossOriginIsolated is false)';
+  }
+  if (typeof (Atomics as { waitAsync?: unknown }).waitAsync !== 'function') {
+    return 'threads in a browser need Atomics.waitAsync, which this browser does not have';
+  }
+  return {
+    cores: Math.max(1, scope.navigator?.hardwareConcurrency ?? 1),
+    // A page's main thread may not block; a worker (training off the main thread) may.
+    blocks: scope.document === undefined,
+    spawn(start, failed) {
+      // One expression, as written, so that bundlers (Vite, webpack, Parcel) find the
+      // worker's module and emit it beside the bundle.
+      const worker = new Worker(new URL('./browser-thread-worker.js', import.meta.url), { type: 'module' });
+      worker.addEventListener('error', (event) => failed(event.message || 'the worker module failed to load (./browser-thread-worker.js beside the bundle)'));
+      worker.addEventListener('messageerror', () => failed('the worker could not receive a message'));
+      worker.postMessage(start);
+      return worker;
+    },
+  };
+}
+
+/** This runtime's way to start workers, or why there is none. */
+function platformOf(): Platform | string {
+  const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  const node = proc?.versions?.node;
+  if (proc !== undefined && node !== undefined) return nodePlatform({ versions: { node }, getBuiltinModule: proc.getBuiltinModule });
+  return browserPlatform(globalThis as BrowserGlobals);
+}
+
+let platform: Platform | string | undefined;
 
 /** Whether threads can run here: undefined when they can, else why not. */
 export function threadSupport(): string | undefined {
-  builtins ??= nodeBuiltins();
-  return typeof builtins === 'string' ? builtins : undefined;
+  platform ??= platformOf();
+  return typeof platform === 'string' ? platform : undefined;
 }
 
 /** Threads 'auto' uses: every available core, at most AUTO_THREADS_CAP (1 where threads cannot run). */
 export function autoThreadCount(): number {
-  builtins ??= nodeBuiltins();
-  return typeof builtins === 'string' ? 1 : Math.min(builtins.cores, AUTO_THREADS_CAP);
+  platform ??= platformOf();
+  return typeof platform === 'string' ? 1 : Math.min(platform.cores, AUTO_THREADS_CAP);
 }
 
 /**
- * The worker's module. Built (dist/*.js) it is plain JS; run from source (.ts, under
+ * Node's worker module. Built (dist/*.js) it is plain JS; run from source (.ts, under
  * tsx) the worker must register tsx itself, since a loader hook does not follow a
  * worker thread. The path is put together at run time, so that a bundler does not try
  * to bundle a Node-only file into a page.
  */
-function workerEntry(): URL {
+function nodeWorkerEntry(): URL {
   const file = ['.', 'node', 'thread-worker'].join('/');
   if (!import.meta.url.endsWith('.ts')) return new URL(`${file}.js`, import.meta.url);
   const worker = new URL(`${file}.ts`, import.meta.url).href;
@@ -193,25 +283,25 @@ export interface ThreadUse {
 export class Pool {
   readonly size: number;
   readonly #control: Int32Array;
-  readonly #workers: WorkerLike[] = [];
+  readonly #workers: PoolWorker[] = [];
+  readonly #blocks: boolean;
+  /** Messages posted to each worker so far (CONTROL.POSTED publishes it with an ATTACH). */
+  #posted = 0;
   #failed: string | undefined;
   #closed = false;
   #nextId = 1;
   readonly #released = new FinalizationRegistry<number>((id) => this.#post({ release: id }));
 
   constructor(size: number) {
-    const support = nodeBuiltins();
-    if (typeof support === 'string') throw new RangeError(support);
+    platform ??= platformOf();
+    if (typeof platform === 'string') throw new RangeError(platform);
     this.size = size;
+    this.#blocks = platform.blocks;
     this.#control = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
-    for (let part = 1; part < size; part++) {
-      const worker = new support.Worker(workerEntry(), { workerData: { control: this.#control, part, parts: size } });
-      worker.unref();
-      worker.on('error', (error) => {
-        this.#failed ??= error.message;
-      });
-      this.#workers.push(worker);
-    }
+    const failed = (message: string) => {
+      this.#failed ??= message;
+    };
+    for (let part = 1; part < size; part++) this.#workers.push(platform.spawn({ control: this.#control, part, parts: size }, failed));
   }
 
   /** Every worker has started and waits for commands. */
@@ -237,6 +327,7 @@ export class Pool {
 
   #post(message: WorkerMessage): void {
     if (this.#closed) return;
+    this.#posted++;
     for (const worker of this.#workers) worker.postMessage(message);
   }
 
@@ -250,12 +341,23 @@ export class Pool {
     Atomics.store(control, DONE, 0);
     Atomics.store(control, FLAGS, 0);
     Atomics.store(control, COMMAND, command);
+    Atomics.store(control, POSTED, this.#posted);
     Atomics.add(control, GENERATION, 1);
     Atomics.notify(control, GENERATION);
     const own = ownPart === undefined ? 0 : ownPart();
-    for (let done = Atomics.load(control, DONE), waited = 0; done < workers; done = Atomics.load(control, DONE)) {
-      if (Atomics.wait(control, DONE, done, 1000) === 'timed-out' && ++waited >= 30) {
-        throw new Error(`ThreadPool: ${workers - done} worker(s) did not answer within 30 s`);
+    if (this.#blocks) {
+      for (let done = Atomics.load(control, DONE), waited = 0; done < workers; done = Atomics.load(control, DONE)) {
+        if (Atomics.wait(control, DONE, done, 1000) === 'timed-out' && ++waited >= 30) {
+          throw new Error(`ThreadPool: ${workers - done} worker(s) did not answer within 30 s`);
+        }
+      }
+    } else {
+      // Polls: the workers started their chunks when this thread started its own.
+      const deadline = Date.now() + 30_000;
+      for (let spin = 1; Atomics.load(control, DONE) < workers; spin++) {
+        if ((spin & 0xffff) === 0 && Date.now() > deadline) {
+          throw new Error(`ThreadPool: ${workers - Atomics.load(control, DONE)} worker(s) did not answer within 30 s`);
+        }
       }
     }
     return own;
