@@ -31,7 +31,7 @@ export function weightsOf(dict: OptimizerStateDict, iterations: number): NamedTe
     stepCount: dict.stepCount,
     skippedSteps: dict.skippedSteps,
     params: Object.entries(dict.params).map(([name, record]) => ({ name, length: record.length, step: record.step, scalars: record.scalars, buffers: Object.keys(record.buffers) })),
-    // The optimizer's own scalars (Prodigy's and D-Adaptation's estimate), where it has any.
+    // The optimizer's own scalars (Prodigy's and D-Adaptation's estimate), where it keeps some.
     ...(dict.scalars === undefined ? {} : { scalars: dict.scalars }),
   };
   if (dict.hyperparameters !== undefined) meta.hyperparameters = dict.hyperparameters;
