@@ -19,73 +19,26 @@
  * Skipped, saying so, where /usr/bin/chromium is missing.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { chromiumMissing, pageReport } from './browser-report.ts';
 import type { BackendReport } from './tfjs-webgpu-page.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const root = fileURLToPath(new URL('..', import.meta.url));
 const EPS = 2 ** -23;
 const STEPS = 20;
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`;
-
-function serve(script: Uint8Array): Promise<{ server: Server; origin: string }> {
-  const server = createServer((request, response) => {
-    if (request.url === '/page.js') {
-      response.writeHead(200, { 'content-type': 'text/javascript' });
-      response.end(script);
-    } else {
-      response.writeHead(200, { 'content-type': 'text/html' });
-      response.end('<!doctype html><meta charset="utf-8"><title>nesterov/tfjs webgpu</title><script type="module" src="/page.js"></script>');
-    }
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const address = server.address() as { port: number };
-    resolve({ server, origin: `http://127.0.0.1:${address.port}` });
-  }));
-}
+const skip = chromiumMissing;
 
 let report: { cpu: BackendReport; webgpu: BackendReport } | undefined;
 
 async function run(): Promise<{ cpu: BackendReport; webgpu: BackendReport }> {
   if (report !== undefined) return report;
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./tfjs-webgpu-page.ts', import.meta.url))],
-    bundle: true, format: 'esm', platform: 'browser', conditions: ['nesterov-source'], write: false, logLevel: 'warning', absWorkingDir: root,
-  });
-  const { server, origin } = await serve(bundle.outputFiles[0]!.contents);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
-  try {
-    const tab = await browser.newPage();
-    const errors: string[] = [];
-    tab.on('pageerror', (error) => errors.push(error.message));
-    const reported = new Promise<string>((resolve) => {
-      tab.on('console', (message) => {
-        if (message.text().startsWith('result ')) resolve(message.text().slice(7));
-      });
-    });
-    await tab.goto(`${origin}/`);
-    const result = JSON.parse(await reported) as Record<string, BackendReport | { failed: string }> | { failed: string };
-    assert.deepEqual(errors, []);
-    if ('failed' in result && typeof result.failed === 'string') assert.fail(result.failed);
-    const pages = result as Record<string, BackendReport | { failed: string }>;
-    for (const backend of ['cpu', 'webgpu']) {
-      const r = pages[backend]!;
-      if ('failed' in r) assert.fail(`${backend}: ${r.failed}`);
-    }
-    report = pages as { cpu: BackendReport; webgpu: BackendReport };
-    return report;
-  } finally {
-    await browser.close();
-    server.close();
+  const result = await pageReport<Record<string, BackendReport | { failed: string }>>(new URL('./tfjs-webgpu-page.ts', import.meta.url), { title: 'nesterov/tfjs webgpu' });
+  const pages = result as Record<string, BackendReport | { failed: string }>;
+  for (const backend of ['cpu', 'webgpu']) {
+    const r = pages[backend]!;
+    if ('failed' in r) assert.fail(`${backend}: ${r.failed}`);
   }
+  report = pages as { cpu: BackendReport; webgpu: BackendReport };
+  return report;
 }
 
 for (const name of ['adam', 'nesterov', 'schedulefree']) {

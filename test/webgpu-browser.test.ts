@@ -24,33 +24,10 @@
  * Skipped, saying so, where /usr/bin/chromium is missing.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { chromiumMissing, pageReport } from './browser-report.ts';
 import { GPU_CASES, PLANTED } from './webgpu-cases.ts';
 import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, PlantedReport, SkipReport } from './webgpu-page.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-function serve(script: Uint8Array): Promise<{ server: Server; origin: string }> {
-  const server = createServer((request, response) => {
-    if (request.url === '/page.js') {
-      response.writeHead(200, { 'content-type': 'text/javascript' });
-      response.end(script);
-    } else {
-      response.writeHead(200, { 'content-type': 'text/html' });
-      response.end('<!doctype html><meta charset="utf-8"><title>nesterov/webgpu</title><script type="module" src="/page.js"></script>');
-    }
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const address = server.address() as { port: number };
-    resolve({ server, origin: `http://127.0.0.1:${address.port}` });
-  }));
-}
 
 /** The page's reports of the non-finite contract and of the error table, for the tests after the first. */
 let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
@@ -59,60 +36,35 @@ let largeResult: LargeReport | { failed: string } | undefined;
 let skipResult: SkipReport | { failed: string } | undefined;
 let plantedResult: PlantedReport[] | { failed: string } | undefined;
 
-it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`, timeout: 300_000 }, async () => {
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./webgpu-page.ts', import.meta.url))],
-    bundle: true, format: 'esm', platform: 'browser', conditions: ['nesterov-source'], write: false, logLevel: 'warning', absWorkingDir: root,
-  });
-  const { server, origin } = await serve(bundle.outputFiles[0]!.contents);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
-  try {
-    const tab = await browser.newPage();
-    const errors: string[] = [];
-    tab.on('pageerror', (error) => errors.push(error.message));
-    const reported = new Promise<string>((resolve) => {
-      tab.on('console', (message) => {
-        if (message.text().startsWith('result ')) resolve(message.text().slice(7));
-      });
-    });
-    await tab.goto(`${origin}/`);
-    const report = JSON.parse(await reported) as { cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string };
-    assert.deepEqual(errors, []);
-    if ('failed' in report) assert.fail(report.failed);
-    nonFiniteResult = report.nonFinite;
-    errorsResult = report.errors;
-    largeResult = report.large;
-    skipResult = report.skip;
-    plantedResult = report.planted;
-    const result = report.cases;
-    assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
-    for (const r of result) {
-      assert.equal(r.failed, undefined, `${r.name}: ${r.failed}`);
-      assert.ok(r.parity <= 1, `${r.name}: the GPU's params differ from the wasm kernels' by ${r.parity} times the bound`);
-      assert.equal(r.roundTrip, null, `${r.name}: the state dict GPU -> CPU -> GPU changed: ${r.roundTrip}`);
-      assert.ok(r.resumedOnCpu <= 1, `${r.name}: resumed on the CPU from the GPU's state: ${r.resumedOnCpu} times the bound`);
-      assert.ok(r.resumedOnGpu <= 1, `${r.name}: resumed on the GPU from the CPU's state: ${r.resumedOnGpu} times the bound`);
-      assert.equal(r.stepCount, 100);
-      if (r.name.startsWith('schedulefree')) {
-        assert.ok(r.modes !== null, `${r.name}: eval and train did not run`);
-        assert.ok(r.modes.evalParity <= 1, `${r.name}: after eval() the params differ from the CPU's by ${r.modes.evalParity} times the bound`);
-        assert.ok(r.modes.trainParity <= 1, `${r.name}: after train() the params differ from the CPU's by ${r.modes.trainParity} times the bound`);
-        assert.match(r.modes.refused ?? '', /in eval mode .*call train\(\) before update/);
-        assert.equal(r.modes.mode, 'train');
-      } else {
-        assert.equal(r.modes, null);
-      }
+it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: chromiumMissing, timeout: 300_000 }, async () => {
+  const report = await pageReport<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; planted: PlantedReport[] | { failed: string } }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu' });
+  nonFiniteResult = report.nonFinite;
+  errorsResult = report.errors;
+  largeResult = report.large;
+  skipResult = report.skip;
+  plantedResult = report.planted;
+  const result = report.cases;
+  assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
+  for (const r of result) {
+    assert.equal(r.failed, undefined, `${r.name}: ${r.failed}`);
+    assert.ok(r.parity <= 1, `${r.name}: the GPU's params differ from the wasm kernels' by ${r.parity} times the bound`);
+    assert.equal(r.roundTrip, null, `${r.name}: the state dict GPU -> CPU -> GPU changed: ${r.roundTrip}`);
+    assert.ok(r.resumedOnCpu <= 1, `${r.name}: resumed on the CPU from the GPU's state: ${r.resumedOnCpu} times the bound`);
+    assert.ok(r.resumedOnGpu <= 1, `${r.name}: resumed on the GPU from the CPU's state: ${r.resumedOnGpu} times the bound`);
+    assert.equal(r.stepCount, 100);
+    if (r.name.startsWith('schedulefree')) {
+      assert.ok(r.modes !== null, `${r.name}: eval and train did not run`);
+      assert.ok(r.modes.evalParity <= 1, `${r.name}: after eval() the params differ from the CPU's by ${r.modes.evalParity} times the bound`);
+      assert.ok(r.modes.trainParity <= 1, `${r.name}: after train() the params differ from the CPU's by ${r.modes.trainParity} times the bound`);
+      assert.match(r.modes.refused ?? '', /in eval mode .*call train\(\) before update/);
+      assert.equal(r.modes.mode, 'train');
+    } else {
+      assert.equal(r.modes, null);
     }
-  } finally {
-    await browser.close();
-    server.close();
   }
 });
 
-it("nonFinite 'error' on the GPU: a refused step writes nothing, its error (the CPU's words) comes at the next read back, then steps go on; 'ignore' lets NaN through", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+it("nonFinite 'error' on the GPU: a refused step writes nothing, its error (the CPU's words) comes at the next read back, then steps go on; 'ignore' lets NaN through", { skip: chromiumMissing }, () => {
   assert.ok(nonFiniteResult !== undefined, 'the browser test did not run');
   if ('failed' in nonFiniteResult) assert.fail(nonFiniteResult.failed);
   const r = nonFiniteResult;
@@ -131,7 +83,7 @@ it("nonFinite 'error' on the GPU: a refused step writes nothing, its error (the 
   assert.equal(r.updateStepCount, 4);
 });
 
-it("nonFinite 'skip' on the GPU: Adam under an lr schedule, 3 of 12 steps skipped, none waited for but once: the CPU's counters, params within the bound, the CPU's state", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+it("nonFinite 'skip' on the GPU: Adam under an lr schedule, 3 of 12 steps skipped, none waited for but once: the CPU's counters, params within the bound, the CPU's state", { skip: chromiumMissing }, () => {
   assert.ok(skipResult !== undefined, 'the browser test did not run');
   if ('failed' in skipResult) assert.fail(skipResult.failed);
   const r = skipResult;
@@ -142,7 +94,7 @@ it("nonFinite 'skip' on the GPU: Adam under an lr schedule, 3 of 12 steps skippe
   assert.match(r.otherNames, /^UpdateError: Adam\.update: with nonFinite 'skip', a step of other parameters than the \d+ step\(s\) still unchecked on the device: await sync\(\) first$/);
 });
 
-it('bad calls on the GPU throw naming the parameter or value and change nothing; update(names) steps those alone, reset(name) forgets one', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+it('bad calls on the GPU throw naming the parameter or value and change nothing; update(names) steps those alone, reset(name) forgets one', { skip: chromiumMissing }, () => {
   assert.ok(errorsResult !== undefined, 'the browser test did not run');
   if ('failed' in errorsResult) assert.fail(errorsResult.failed);
   const expected: [string, RegExp][] = [
@@ -163,14 +115,14 @@ it('bad calls on the GPU throw naming the parameter or value and change nothing;
   assert.deepEqual(errorsResult.subset, { params: ['c:1'], stepCount: 1, afterReset: [] });
 });
 
-it('a parameter longer than one row of workgroups (65535 x 64 elements): one SGD step is p - lr g in float32 at every element', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+it('a parameter longer than one row of workgroups (65535 x 64 elements): one SGD step is p - lr g in float32 at every element', { skip: chromiumMissing }, () => {
   assert.ok(largeResult !== undefined, 'the browser test did not run');
   if ('failed' in largeResult) assert.fail(largeResult.failed);
   assert.ok(largeResult.length > 65535 * 64);
   assert.equal(largeResult.difference, null);
 });
 
-it('a refused step with NaN, +Infinity or -Infinity at every class of position (first, last, SIMD tail, past the last full workgroup, first of a later parameter): the CPU\'s exact error, its param and index, nothing written', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, () => {
+it('a refused step with NaN, +Infinity or -Infinity at every class of position (first, last, SIMD tail, past the last full workgroup, first of a later parameter): the CPU\'s exact error, its param and index, nothing written', { skip: chromiumMissing }, () => {
   assert.ok(plantedResult !== undefined, 'the browser test did not run');
   if ('failed' in plantedResult) assert.fail(plantedResult.failed);
   assert.equal(plantedResult.length, PLANTED.length);

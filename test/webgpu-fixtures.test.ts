@@ -16,22 +16,18 @@
  * Skipped, saying so, where /usr/bin/chromium is missing.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { registered } from 'nesterov';
 import { GPU_KERNELS } from 'nesterov/webgpu';
 import type { FixtureCase } from './fixtures.ts';
 import type { FixtureInput, FixtureRun } from './webgpu-page.ts';
+import { chromiumMissing, pageReport } from './browser-report.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const EPS = 2 ** -23;
-const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = fileURLToPath(new URL('./fixtures/rules/', import.meta.url));
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`;
+const skip = chromiumMissing;
 
 interface RuleFixture {
   generator: string;
@@ -59,25 +55,6 @@ const files = readdirSync(dir)
   })
   .filter(({ cases }) => cases.length > 0);
 
-function serve(script: Uint8Array, fixtures: string): Promise<{ server: Server; origin: string }> {
-  const server = createServer((request, response) => {
-    if (request.url === '/page.js') {
-      response.writeHead(200, { 'content-type': 'text/javascript' });
-      response.end(script);
-    } else if (request.url === '/fixtures.json') {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(fixtures);
-    } else {
-      response.writeHead(200, { 'content-type': 'text/html' });
-      response.end('<!doctype html><meta charset="utf-8"><title>nesterov/webgpu fixtures</title><script type="module" src="/page.js"></script>');
-    }
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const address = server.address() as { port: number };
-    resolve({ server, origin: `http://127.0.0.1:${address.port}` });
-  }));
-}
-
 let runs: Promise<FixtureRun[]> | undefined;
 
 /** One browser for every case: the page runs them all and reports them at once. */
@@ -88,33 +65,8 @@ function runAll(): Promise<FixtureRun[]> {
       problem: { sizes: fixture.problem.sizes, coupling: fixture.problem.coupling, steps: fixture.problem.steps, x0: fixture.problem.x0, c: fixture.problem.c },
       cases: cases.map((item) => ({ id: item.id, negateGrad: item.negateGrad, schedule: item.schedule, trajectory: item.trajectory, ours: item.ours.map(({ optimizer, options }) => ({ optimizer, options })) })),
     }));
-    const bundle = await build({
-      entryPoints: [fileURLToPath(new URL('./webgpu-page.ts', import.meta.url))],
-      bundle: true, format: 'esm', platform: 'browser', conditions: ['nesterov-source'], write: false, logLevel: 'warning', absWorkingDir: root,
-    });
-    const { server, origin } = await serve(bundle.outputFiles[0]!.contents, JSON.stringify(inputs));
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
-    try {
-      const tab = await browser.newPage();
-      const errors: string[] = [];
-      tab.on('pageerror', (error) => errors.push(error.message));
-      const reported = new Promise<string>((resolve) => {
-        tab.on('console', (message) => {
-          if (message.text().startsWith('result ')) resolve(message.text().slice(7));
-        });
-      });
-      await tab.goto(`${origin}/?fixtures`);
-      const report = JSON.parse(await reported) as { runs: FixtureRun[] } | { failed: string };
-      assert.deepEqual(errors, []);
-      if ('failed' in report) assert.fail(report.failed);
-      return report.runs;
-    } finally {
-      await browser.close();
-      server.close();
-    }
+    const report = await pageReport<{ runs: FixtureRun[] }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu fixtures', query: '?fixtures', files: { '/fixtures.json': JSON.stringify(inputs) } });
+    return report.runs;
   })();
   return runs;
 }
