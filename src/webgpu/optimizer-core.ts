@@ -19,7 +19,7 @@ const FLAG_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST 
 export const CLEAR = new Uint32Array([NONE, 0, 0, 0]);
 
 /** The twins before one step, to go back to when the device refused that step. */
-export interface Snapshot {
+interface Snapshot {
   readonly step: number;
   readonly twins: ReadonlyMap<string, RuleState>;
 }
@@ -31,7 +31,7 @@ export interface GpuSlot {
   twin: RuleState;
 }
 
-export interface Pipeline {
+interface Pipeline {
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
   readonly kernel: GpuKernel;
@@ -45,6 +45,7 @@ function roleKey(role: ArrayRole): string {
   return typeof role === 'string' ? role : `state:${role.state}`;
 }
 
+/** Everything a GPUOptimizer holds but its optimizer and store, and the GPU objects it makes. */
 export class GpuOptimizerCore<K extends string> {
   /** The CPU optimizer whose options, schedules, overrides and state format this one follows. */
   readonly optimizer: AnyOptimizer;

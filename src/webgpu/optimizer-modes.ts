@@ -4,6 +4,7 @@ import type { GpuOptimizerCore } from './optimizer-core.ts';
 import { raiseRefusal } from './optimizer-verdict.ts';
 import { GPU_MODES } from './rules/index.ts';
 
+/** GPUOptimizer.eval and train: every parameter with state moved to `lerp(p, z, weightOf(beta))`, one dispatch each. */
 export function moveParams<K extends string>(core: GpuOptimizerCore<K>, mode: 'eval' | 'train', weightOf: (beta: number) => number): void {
   if (core.refused !== undefined) raiseRefusal(core);
   const modes = GPU_MODES[core.rule.key];

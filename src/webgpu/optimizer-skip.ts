@@ -11,7 +11,7 @@ import { readFlag } from './optimizer-verdict.ts';
 import { captureStep, newTwin, scalarRecord } from './scalars.ts';
 
 /** nonFinite 'skip': steps that may be in flight unchecked (each is encoded once per number of skips before it). */
-export const MAX_IN_FLIGHT = 16;
+const MAX_IN_FLIGHT = 16;
 
 /**
  * nonFinite 'skip': the step, encoded once per number j of steps the device may have

@@ -9,10 +9,7 @@ import { forgetRefusal, sync } from './optimizer-verdict.ts';
 import { newTwin } from './scalars.ts';
 import { readRanges } from './store.ts';
 
-/**
- * A copy of the whole state in the CPU optimizer's format (read back from the GPU):
- * `loadStateDict` of the same CPU optimizer class takes it, and `saveState` writes it.
- */
+/** GPUOptimizer.stateDict: the state read back from the GPU, in the CPU optimizer's format. */
 export async function stateDict<K extends string>(core: GpuOptimizerCore<K>): Promise<OptimizerStateDict> {
   await sync(core);
   const rule = core.rule;
@@ -47,10 +44,7 @@ export async function stateDict<K extends string>(core: GpuOptimizerCore<K>): Pr
   return dict;
 }
 
-/**
- * Replaces the whole state with a saved one (from the GPU or the CPU; float64 state is
- * rounded to float32), checked first by the CPU optimizer: a refusal changes nothing.
- */
+/** GPUOptimizer.loadStateDict: checks `value` (against the store, then through the CPU optimizer), then uploads it. */
 export function loadStateDict<K extends string>(core: GpuOptimizerCore<K>, value: unknown): void {
   const owner = `${core.rule.name}.loadStateDict`;
   const saved = checkStateDict(value);

@@ -9,8 +9,8 @@ import type { CommonHyper, RuleState } from '../rule.ts';
 import type { AnyUpdateRule } from '../rules/index.ts';
 import { grid, UNIFORM_SLOT, writeScanUniforms, writeUniforms } from './kernel.ts';
 import type { GpuOptimizerCore, GpuSlot } from './optimizer-core.ts';
-import { captureStep, newTwin, scalarRecord } from './scalars.ts';
 import { readFlag } from './optimizer-verdict.ts';
+import { captureStep, newTwin, scalarRecord } from './scalars.ts';
 
 /** A run of one step, before its scalars are taken. */
 interface PlannedRun {

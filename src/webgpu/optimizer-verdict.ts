@@ -7,12 +7,7 @@ import { nonFiniteGradientError } from '../optimizer/finite.ts';
 import { CLEAR, type GpuOptimizerCore } from './optimizer-core.ts';
 import { rebase } from './optimizer-skip.ts';
 
-/**
- * Resolves once every step submitted so far has been checked on the device; rejects
- * with the UpdateError of a refused step (`nonFinite: 'error'`: a non-finite gradient),
- * the params and state then as before that step. Reading params back
- * (`store.read`) and `stateDict()` call it first.
- */
+/** GPUOptimizer.sync: reads the flag until it covers every step submitted, then raises a refused step. */
 export async function sync<K extends string>(core: GpuOptimizerCore<K>): Promise<void> {
   while (core.skipping ? core.baseIssued < core.issued : core.checked && core.refused === undefined && core.known < core.stepCount) {
     if (core.flagRead === undefined) {
