@@ -9,23 +9,24 @@
  * After the first step of a parameter set, a step allocates nothing.
  *
  * The work is split by responsibility: the checks of a call (optimizer/checks.ts), the
- * finiteness scan and the overflow report (optimizer/finite.ts), the ParamStore plan
- * (optimizer/plan.ts) and update path (optimizer/store-path.ts) and the state dict (optimizer/state-dict.ts); this class holds the
- * state they work on and the order in which they run.
+ * finiteness scan and the overflow report (optimizer/finite.ts), the plain-set update
+ * path (optimizer/plain-path.ts), the ParamStore update path (optimizer/store-path.ts)
+ * and its plan (optimizer/plan.ts), and the state dict (optimizer/state-dict.ts); this
+ * class holds the state they work on and the order in which they run.
  */
 import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
 import { UpdateError, describeValue, optionError } from './errors.ts';
 import { InputChecks, matcherOf } from './optimizer/checks.ts';
-import { firstNonFinite, locateOverflow, nonFiniteGradientError, overflowError, type Overflow } from './optimizer/finite.ts';
 import { GlobalScalars } from './optimizer/global.ts';
 import { Hyperparameters, type Schedulable } from './optimizer/hyperparameters.ts';
+import { PlainPath } from './optimizer/plain-path.ts';
 import type { Planner, Slot } from './optimizer/plan.ts';
 import { slotsOfStateDict, stateDictOf, variantOf } from './optimizer/state-dict.ts';
 import { StorePath } from './optimizer/store-path.ts';
 import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
 import type { OptimizerStateDict } from './state.ts';
 import { storeOf, type AnyParamStore } from './store.ts';
-import { dtypeOf, forEachArray, getArray, type FloatArray, type ParamSet } from './types.ts';
+import { dtypeOf, type FloatArray, type ParamSet } from './types.ts';
 import { booleanOption, choiceOption } from './validate.ts';
 
 export type { NonFinitePolicy } from './contract.ts';
@@ -60,9 +61,6 @@ export interface OptimizerOptions<O> {
   overrides?: readonly Override<Schedulable<O>>[];
 }
 
-/** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
-const NO_ARRAYS: ParamSet = Object.freeze({});
-
 const OPTIMIZER_OPTION_NAMES = ['nonFinite', 'checkInputs', 'overrides', 'backend'] as const;
 
 /**
@@ -86,9 +84,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #slots = new Map<string, Slot<H, S>>();
   #stepCount = 0;
   #skippedSteps = 0;
-  // The call in progress, read by the pre-bound visitors below (no closure per call).
-  #grads: ParamSet = NO_ARRAYS;
-  #sawNonFinite = false;
   #backendUsed: 'js' | 'wasm' | undefined;
   #threadsUsed: number | undefined;
   /** Stores this optimizer holds state regions in (released by reset). */
@@ -99,6 +94,8 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #global: GlobalScalars<H, S> | undefined;
   /** The ParamStore update path (optimizer/store-path.ts): its checks, scan and runs. */
   readonly #store: StorePath<H, S>;
+  /** The plain-set update path (optimizer/plain-path.ts): its checks and steps. */
+  readonly #plain: PlainPath<H, S>;
 
   constructor(rule: UpdateRule<O, H, S>, options: Schedulable<O> & OptimizerOptions<O>) {
     this.#rule = rule;
@@ -145,6 +142,16 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       slotFor: (name, param) => this.#slotFor(name, param),
       hyperFor: (name) => this.#resolveHyper(name),
     };
+    this.#plain = new PlainPath<H, S>({
+      rule: this.#planner.rule,
+      owner: this.#owner,
+      nonFinite: this.nonFinite,
+      inputs: this.checkInputs ? this.#inputs : undefined,
+      slots: this.#slots,
+      global: this.#global,
+      slotFor: (name, param) => this.#slotFor(name, param),
+      setLearningRate: (target, hyper, name) => this.#setLearningRate(target, hyper, name),
+    });
     this.#store = new StorePath<H, S>({
       planner: this.#planner,
       backend: this.backend,
@@ -277,11 +284,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     const store = storeOf(params);
     if (store !== undefined && storeOf(grads) === store) return this.#store.check(store, storeNames ?? store.names);
     this.#checkNotStore(storeNames);
-    try {
-      return this.#checkPlain(params, grads);
-    } finally {
-      this.#grads = NO_ARRAYS;
-    }
+    return this.#plain.check(params, grads);
   }
 
   /**
@@ -314,30 +317,16 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       return true;
     }
     this.#checkNotStore(storeNames);
-    try {
-      if (!this.#checkPlain(params, grads)) {
-        this.#skippedSteps += 1;
-        return false;
-      }
-      if (this.#global !== undefined) {
-        this.#global.begin();
-        forEachArray(params, this.#accumulateParam);
-        this.#global.reduce();
-      }
-      forEachArray(params, this.#applyParam);
-      this.#stepCount += 1;
-      this.#backendUsed = 'js';
-      this.#threadsUsed = 1;
-      // Every parameter took the step; then, if one wrote a NaN or an Infinity, say where.
-      const overflow = this.#overflow;
-      if (overflow !== undefined) {
-        this.#overflow = undefined;
-        throw overflowError(this.#owner, overflow.name, overflow.at, overflow.at.index, this.nonFinite);
-      }
-      return true;
-    } finally {
-      this.#grads = NO_ARRAYS;
+    if (!this.#plain.apply(params, grads)) {
+      this.#skippedSteps += 1;
+      return false;
     }
+    this.#stepCount += 1;
+    this.#backendUsed = 'js';
+    this.#threadsUsed = 1;
+    // Every parameter took the step; then, if one wrote a NaN or an Infinity, say where.
+    this.#plain.throwOverflow();
+    return true;
   }
 
   /** A check of the optimizer's own condition before any step (Schedule-Free: not in eval mode). Throws to refuse. */
@@ -353,17 +342,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   }
 
   // ---------------------------------------------------------------------------------
-  // Plain parameter sets.
-
-  /** Every check of a plain-set step; false when the step is to be skipped. Sets #grads. */
-  #checkPlain(params: ParamSet, grads: ParamSet): boolean {
-    if (this.checkInputs) this.#inputs.check(params, grads);
-    this.#grads = grads;
-    this.#sawNonFinite = false;
-    this.#overflow = undefined;
-    forEachArray(params, this.#prepareParam);
-    return !this.#sawNonFinite;
-  }
+  // What both update paths ask of the optimizer: the lr of a step, a parameter's slot.
 
   /**
    * Sets `target.lr` to the lr of this step under `hyper`, checked (a schedule may return
@@ -384,69 +363,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
     target.lr = value;
   }
-
-  readonly #prepareParam = (param: unknown, name: string): void => {
-    const slot = this.#slotFor(name, param as FloatArray);
-    this.#setLearningRate(slot, slot.hyper, name);
-    if (this.#rule.ownState === true) this.#checkShape(slot, (param as FloatArray).length, undefined);
-    if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
-    const grad = getArray(this.#grads, name) as FloatArray;
-    const index = firstNonFinite(grad);
-    if (index < 0) return;
-    if (this.nonFinite === 'skip') {
-      this.#sawNonFinite = true;
-      return;
-    }
-    throw nonFiniteGradientError(this.#owner, name, index, grad[index]!);
-  };
-
-  /**
-   * An ownState rule's checks of a parameter's shape (rule.ts): the shape it can take,
-   * and the state (if any) made for it. Throws an UpdateError naming the parameter.
-   */
-  #checkShape(slot: Slot<H, S>, length: number, storeShape: readonly number[] | undefined): void {
-    const rule = this.#rule;
-    const shape = rule.shapeOf!(slot.hyper, slot.name, length, storeShape);
-    const why = slot.state === undefined ? undefined : rule.stateMismatch!(slot.state, slot.hyper, shape);
-    if (why !== undefined) throw new UpdateError(`${this.#owner}: parameter '${slot.name}': ${why} (call reset('${slot.name}') to start it afresh)`, slot.name);
-  }
-
-  /**
-   * The first parameter of this call whose step wrote a NaN or an Infinity, thrown by
-   * update() after every parameter took its step, as the error says. Cleared by
-   * #checkPlain at every call.
-   */
-  #overflow: { readonly name: string; readonly at: Overflow } | undefined;
-
-  /** The slot of a parameter whose step is being applied, its state made at its first step. */
-  #appliedSlot(p: FloatArray, name: string): Slot<H, S> & { state: S } {
-    const slot = this.#slots.get(name)!;
-    if (slot.state === undefined) {
-      slot.dtype = dtypeOf(p);
-      slot.length = p.length;
-      const rule = this.#rule;
-      slot.state = rule.init(p.length, slot.dtype, slot.hyper, undefined, rule.shapeOf?.(slot.hyper, name, p.length, undefined));
-    }
-    return slot as Slot<H, S> & { state: S };
-  }
-
-  /** Pass 1 of a global rule's step (optimizer/global.ts). */
-  readonly #accumulateParam = (param: unknown, name: string): void => {
-    const slot = this.#appliedSlot(param as FloatArray, name);
-    this.#global!.accumulate(param as FloatArray, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot, null);
-  };
-
-  readonly #applyParam = (param: unknown, name: string): void => {
-    const p = param as FloatArray;
-    const slot = this.#appliedSlot(p, name);
-    const grad = getArray(this.#grads, name) as FloatArray;
-    const finite = this.#global !== undefined ? this.#global.apply(p, grad, slot.state, slot.hyper, slot, null) : this.#rule.step(p, grad, slot.state, slot.hyper, slot);
-    if (!finite && this.nonFinite !== 'ignore' && this.#overflow === undefined) {
-      const rule = this.#rule;
-      const at = locateOverflow(p, grad, rule.buffersOf(slot.state, slot.hyper), rule.bufferNames(slot.hyper));
-      if (at !== undefined) this.#overflow = { name, at };
-    }
-  };
 
   #resolveHyper(name: string): H {
     for (const override of this.#overrides) {
