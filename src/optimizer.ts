@@ -9,22 +9,24 @@
  * After the first step of a parameter set, a step allocates nothing.
  *
  * The work is split by responsibility: the checks of a call (optimizer/checks.ts), the
- * finiteness scan and the overflow report (optimizer/finite.ts), the ParamStore plan
- * (optimizer/plan.ts) and the state dict (optimizer/state-dict.ts); this class holds the
- * state they work on and the order in which they run.
+ * finiteness scan and the overflow report (optimizer/finite.ts), the plain-set update
+ * path (optimizer/plain-path.ts), the ParamStore update path (optimizer/store-path.ts)
+ * and its plan (optimizer/plan.ts), and the state dict (optimizer/state-dict.ts); this
+ * class holds the state they work on and the order in which they run.
  */
 import type { NonFinitePolicy, OptimizerLike } from './contract.ts';
 import { UpdateError, describeValue, optionError } from './errors.ts';
-import { InputChecks, checkOverridesUsed, matcherOf } from './optimizer/checks.ts';
-import { firstNonFinite, locateOverflow, nonFiniteGradientError, overflowError, type Overflow } from './optimizer/finite.ts';
+import { InputChecks, matcherOf } from './optimizer/checks.ts';
 import { GlobalScalars } from './optimizer/global.ts';
 import { Hyperparameters, type Schedulable } from './optimizer/hyperparameters.ts';
-import { checkStorePlan, kernelsFor, makePlan, planCurrent, type Planner, type Run, type Slot, type StorePlan } from './optimizer/plan.ts';
+import { PlainPath } from './optimizer/plain-path.ts';
+import type { Planner, Slot } from './optimizer/plan.ts';
 import { slotsOfStateDict, stateDictOf, variantOf } from './optimizer/state-dict.ts';
+import { StorePath } from './optimizer/store-path.ts';
 import type { CommonHyper, CommonOptions, RuleState, UpdateRule } from './rule.ts';
 import type { OptimizerStateDict } from './state.ts';
 import { storeOf, type AnyParamStore } from './store.ts';
-import { dtypeOf, forEachArray, getArray, type FloatArray, type ParamSet } from './types.ts';
+import { dtypeOf, type FloatArray, type ParamSet } from './types.ts';
 import { booleanOption, choiceOption } from './validate.ts';
 
 export type { NonFinitePolicy } from './contract.ts';
@@ -59,9 +61,6 @@ export interface OptimizerOptions<O> {
   overrides?: readonly Override<Schedulable<O>>[];
 }
 
-/** Stands in for the call's params and grads between calls (a new `{}` per call would allocate). */
-const NO_ARRAYS: ParamSet = Object.freeze({});
-
 const OPTIMIZER_OPTION_NAMES = ['nonFinite', 'checkInputs', 'overrides', 'backend'] as const;
 
 /**
@@ -70,32 +69,6 @@ const OPTIMIZER_OPTION_NAMES = ['nonFinite', 'checkInputs', 'overrides', 'backen
  * Code that also takes Muon and the wrappers takes an `OptimizerLike`.
  */
 export type AnyOptimizer = Optimizer<CommonOptions, CommonHyper, RuleState>;
-
-/** The ranges of the grads region a store update scans: its parameters, neighbours merged. */
-interface ScanRanges {
-  readonly store: AnyParamStore;
-  readonly names: readonly string[];
-  /** [from, to) pairs of element offsets. */
-  readonly ranges: readonly number[];
-  /** The whole grads region, for the JS scan (made once: a view per step would allocate). */
-  readonly grads: FloatArray;
-}
-
-function scanRangesOf(store: AnyParamStore, names: readonly string[]): ScanRanges {
-  const grads = store.view(1, 0, store.regionLength);
-  if (names === store.names) return { store, names, ranges: [0, store.regionLength], grads };
-  const ranges: number[] = [];
-  let previous = -2;
-  for (const name of names) {
-    const index = store.names.indexOf(name);
-    const from = store.offsets[name]!;
-    const to = from + store.lengths[name]!;
-    if (index === previous + 1 && ranges.length > 0) ranges[ranges.length - 1] = to;
-    else ranges.push(from, to);
-    previous = index;
-  }
-  return { store, names, ranges, grads };
-}
 
 export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends RuleState> implements OptimizerLike<OptimizerStateDict> {
   readonly nonFinite: NonFinitePolicy;
@@ -111,11 +84,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #slots = new Map<string, Slot<H, S>>();
   #stepCount = 0;
   #skippedSteps = 0;
-  // The call in progress, read by the pre-bound visitors below (no closure per call).
-  #grads: ParamSet = NO_ARRAYS;
-  #sawNonFinite = false;
-  #plan: StorePlan<H, S> | undefined;
-  #scan: ScanRanges | undefined;
   #backendUsed: 'js' | 'wasm' | undefined;
   #threadsUsed: number | undefined;
   /** Stores this optimizer holds state regions in (released by reset). */
@@ -124,6 +92,10 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   readonly #inputs: InputChecks;
   /** The optimizer-level scalars of a rule with a global phase (optimizer/global.ts). */
   readonly #global: GlobalScalars<H, S> | undefined;
+  /** The ParamStore update path (optimizer/store-path.ts): its checks, scan and runs. */
+  readonly #store: StorePath<H, S>;
+  /** The plain-set update path (optimizer/plain-path.ts): its checks and steps. */
+  readonly #plain: PlainPath<H, S>;
 
   constructor(rule: UpdateRule<O, H, S>, options: Schedulable<O> & OptimizerOptions<O>) {
     this.#rule = rule;
@@ -170,6 +142,24 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
       slotFor: (name, param) => this.#slotFor(name, param),
       hyperFor: (name) => this.#resolveHyper(name),
     };
+    this.#plain = new PlainPath<H, S>({
+      rule: this.#planner.rule,
+      owner: this.#owner,
+      nonFinite: this.nonFinite,
+      inputs: this.checkInputs ? this.#inputs : undefined,
+      slots: this.#slots,
+      global: this.#global,
+      slotFor: (name, param) => this.#slotFor(name, param),
+      setLearningRate: (target, hyper, name) => this.#setLearningRate(target, hyper, name),
+    });
+    this.#store = new StorePath<H, S>({
+      planner: this.#planner,
+      backend: this.backend,
+      nonFinite: this.nonFinite,
+      overrides: this.#overrides,
+      global: this.#global,
+      setLearningRate: (target, hyper, name) => this.#setLearningRate(target, hyper, name),
+    });
   }
 
   /**
@@ -269,7 +259,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
 
   /** Forgets the state of one parameter, or of all (and the step counts) when no name is given. */
   reset(name?: string): void {
-    this.#plan = undefined;
+    this.#store.forgetPlan();
     for (const store of this.#stores) store.releaseState(this, name);
     if (name === undefined) {
       this.#stores.clear();
@@ -292,13 +282,9 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     this.beforeStep();
     this.#hyper.prepare(this.#stepCount);
     const store = storeOf(params);
-    if (store !== undefined && storeOf(grads) === store) return this.#checkStore(store, storeNames ?? store.names);
+    if (store !== undefined && storeOf(grads) === store) return this.#store.check(store, storeNames ?? store.names);
     this.#checkNotStore(storeNames);
-    try {
-      return this.#checkPlain(params, grads);
-    } finally {
-      this.#grads = NO_ARRAYS;
-    }
+    return this.#plain.check(params, grads);
   }
 
   /**
@@ -318,37 +304,29 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     const store = storeOf(params);
     if (store !== undefined && storeOf(grads) === store) {
       const names = storeNames ?? store.names;
-      if (!this.#checkStore(store, names)) {
+      if (!this.#store.check(store, names)) {
         this.#skippedSteps += 1;
         return false;
       }
-      return this.#applyStore(store, names);
+      const wasm = this.#store.apply(store, names);
+      this.#stepCount += 1;
+      this.#backendUsed = wasm ? 'wasm' : 'js';
+      this.#threadsUsed = Math.max(1, store.takeThreadsRan());
+      // The step is applied to every run; then, if one wrote a NaN or an Infinity, say where.
+      this.#store.throwOverflow();
+      return true;
     }
     this.#checkNotStore(storeNames);
-    try {
-      if (!this.#checkPlain(params, grads)) {
-        this.#skippedSteps += 1;
-        return false;
-      }
-      if (this.#global !== undefined) {
-        this.#global.begin();
-        forEachArray(params, this.#accumulateParam);
-        this.#global.reduce();
-      }
-      forEachArray(params, this.#applyParam);
-      this.#stepCount += 1;
-      this.#backendUsed = 'js';
-      this.#threadsUsed = 1;
-      // Every parameter took the step; then, if one wrote a NaN or an Infinity, say where.
-      const overflow = this.#overflow;
-      if (overflow !== undefined) {
-        this.#overflow = undefined;
-        throw overflowError(this.#owner, overflow.name, overflow.at, overflow.at.index, this.nonFinite);
-      }
-      return true;
-    } finally {
-      this.#grads = NO_ARRAYS;
+    if (!this.#plain.apply(params, grads)) {
+      this.#skippedSteps += 1;
+      return false;
     }
+    this.#stepCount += 1;
+    this.#backendUsed = 'js';
+    this.#threadsUsed = 1;
+    // Every parameter took the step; then, if one wrote a NaN or an Infinity, say where.
+    this.#plain.throwOverflow();
+    return true;
   }
 
   /** A check of the optimizer's own condition before any step (Schedule-Free: not in eval mode). Throws to refuse. */
@@ -364,17 +342,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   }
 
   // ---------------------------------------------------------------------------------
-  // Plain parameter sets.
-
-  /** Every check of a plain-set step; false when the step is to be skipped. Sets #grads. */
-  #checkPlain(params: ParamSet, grads: ParamSet): boolean {
-    if (this.checkInputs) this.#inputs.check(params, grads);
-    this.#grads = grads;
-    this.#sawNonFinite = false;
-    this.#overflow = undefined;
-    forEachArray(params, this.#prepareParam);
-    return !this.#sawNonFinite;
-  }
+  // What both update paths ask of the optimizer: the lr of a step, a parameter's slot.
 
   /**
    * Sets `target.lr` to the lr of this step under `hyper`, checked (a schedule may return
@@ -395,69 +363,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     }
     target.lr = value;
   }
-
-  readonly #prepareParam = (param: unknown, name: string): void => {
-    const slot = this.#slotFor(name, param as FloatArray);
-    this.#setLearningRate(slot, slot.hyper, name);
-    if (this.#rule.ownState === true) this.#checkShape(slot, (param as FloatArray).length, undefined);
-    if (this.nonFinite === 'ignore' || this.#sawNonFinite) return;
-    const grad = getArray(this.#grads, name) as FloatArray;
-    const index = firstNonFinite(grad);
-    if (index < 0) return;
-    if (this.nonFinite === 'skip') {
-      this.#sawNonFinite = true;
-      return;
-    }
-    throw nonFiniteGradientError(this.#owner, name, index, grad[index]!);
-  };
-
-  /**
-   * An ownState rule's checks of a parameter's shape (rule.ts): the shape it can take,
-   * and the state (if any) made for it. Throws an UpdateError naming the parameter.
-   */
-  #checkShape(slot: Slot<H, S>, length: number, storeShape: readonly number[] | undefined): void {
-    const rule = this.#rule;
-    const shape = rule.shapeOf!(slot.hyper, slot.name, length, storeShape);
-    const why = slot.state === undefined ? undefined : rule.stateMismatch!(slot.state, slot.hyper, shape);
-    if (why !== undefined) throw new UpdateError(`${this.#owner}: parameter '${slot.name}': ${why} (call reset('${slot.name}') to start it afresh)`, slot.name);
-  }
-
-  /**
-   * The first parameter of this call whose step wrote a NaN or an Infinity, thrown by
-   * update() after every parameter took its step, as the error says. Cleared by
-   * #checkPlain at every call.
-   */
-  #overflow: { readonly name: string; readonly at: Overflow } | undefined;
-
-  /** The slot of a parameter whose step is being applied, its state made at its first step. */
-  #appliedSlot(p: FloatArray, name: string): Slot<H, S> & { state: S } {
-    const slot = this.#slots.get(name)!;
-    if (slot.state === undefined) {
-      slot.dtype = dtypeOf(p);
-      slot.length = p.length;
-      const rule = this.#rule;
-      slot.state = rule.init(p.length, slot.dtype, slot.hyper, undefined, rule.shapeOf?.(slot.hyper, name, p.length, undefined));
-    }
-    return slot as Slot<H, S> & { state: S };
-  }
-
-  /** Pass 1 of a global rule's step (optimizer/global.ts). */
-  readonly #accumulateParam = (param: unknown, name: string): void => {
-    const slot = this.#appliedSlot(param as FloatArray, name);
-    this.#global!.accumulate(param as FloatArray, getArray(this.#grads, name) as FloatArray, slot.state, slot.hyper, slot, null);
-  };
-
-  readonly #applyParam = (param: unknown, name: string): void => {
-    const p = param as FloatArray;
-    const slot = this.#appliedSlot(p, name);
-    const grad = getArray(this.#grads, name) as FloatArray;
-    const finite = this.#global !== undefined ? this.#global.apply(p, grad, slot.state, slot.hyper, slot, null) : this.#rule.step(p, grad, slot.state, slot.hyper, slot);
-    if (!finite && this.nonFinite !== 'ignore' && this.#overflow === undefined) {
-      const rule = this.#rule;
-      const at = locateOverflow(p, grad, rule.buffersOf(slot.state, slot.hyper), rule.bufferNames(slot.hyper));
-      if (at !== undefined) this.#overflow = { name, at };
-    }
-  };
 
   #resolveHyper(name: string): H {
     for (const override of this.#overrides) {
@@ -484,121 +389,6 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
   }
 
   // ---------------------------------------------------------------------------------
-  // ParamStore updates: one kernel call per run of parameters sharing hyperparameters.
-
-  #planFor(store: AnyParamStore, names: readonly string[]): StorePlan<H, S> | undefined {
-    const plan = this.#plan;
-    return plan !== undefined && plan.store === store && plan.names === names && planCurrent(plan, this.#slots) ? plan : undefined;
-  }
-
-  /** Every check of a store step, writing nothing; false when the step is to be skipped. */
-  #checkStore(store: AnyParamStore, names: readonly string[]): boolean {
-    // The gradients are scanned first: a refused step must leave the optimizer exactly
-    // as it was, and a skipped one needs no other check.
-    if (this.nonFinite !== 'ignore') {
-      const index = this.#firstNonFiniteGradient(store, names);
-      if (index >= 0) {
-        if (this.nonFinite === 'skip') return false;
-        const name = store.nameAt(index)!;
-        const local = index - store.offsets[name]!;
-        throw nonFiniteGradientError(this.#owner, name, local, store.grads[name]![local]!);
-      }
-    }
-    const plan = this.#planFor(store, names);
-    if (plan !== undefined) {
-      // The plan's checks held when it was made and nothing they read has changed since.
-      const runs = plan.runs;
-      for (let r = 0; r < runs.length; r++) {
-        const run = runs[r]!;
-        this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
-      }
-      return true;
-    }
-    checkStorePlan(this.#planner, this.backend, store, names);
-    checkOverridesUsed(this.#owner, this.#overrides, names);
-    const probe = { lr: 0 };
-    for (const name of names) this.#setLearningRate(probe, this.#slots.get(name)?.hyper ?? this.#resolveHyper(name), name);
-    return true;
-  }
-
-  /** The first non-finite gradient among `names` of the store, as an offset in the grads region, or -1. */
-  #firstNonFiniteGradient(store: AnyParamStore, names: readonly string[]): number {
-    let scan = this.#scan;
-    if (scan === undefined || scan.store !== store || scan.names !== names) scan = this.#scan = scanRangesOf(store, names);
-    const ranges = scan.ranges;
-    // The wasm scan reads eight streams at once (and splits across threads when a pool is
-    // attached); only when it finds something does firstNonFinite look for the index.
-    const kernels = kernelsFor(this.#rule as unknown as UpdateRule<never, CommonHyper, RuleState>, this.backend, store);
-    for (let r = 0; r < ranges.length; r += 2) {
-      const from = ranges[r]!;
-      const to = ranges[r + 1]!;
-      if (kernels !== null) {
-        const at = store.byteOffset(1, from);
-        if (kernels.exports.anyNonFinite(at, to - from) === 0) continue;
-        const index = kernels.exports.firstNonFinite(at, to - from);
-        if (index >= 0) return from + index;
-      } else {
-        const index = firstNonFinite(scan.grads, from, to);
-        if (index >= 0) return index;
-      }
-    }
-    return -1;
-  }
-
-  #applyStore(store: AnyParamStore, names: readonly string[]): boolean {
-    let plan = this.#planFor(store, names);
-    if (plan === undefined) {
-      plan = this.#plan = makePlan(this.#planner, store, names);
-      const runs = plan.runs;
-      for (let r = 0; r < runs.length; r++) {
-        const run = runs[r]!;
-        this.#setLearningRate(run, run.hyper, run.slots[0]!.name);
-      }
-    }
-    // Looked up at every step: a thread pool may attach to the store at any time.
-    const kernels = kernelsFor(this.#rule as unknown as UpdateRule<never, CommonHyper, RuleState>, this.backend, store);
-    const rule = this.#rule;
-    const runs = plan.runs;
-    let overflow: { readonly name: string; readonly at: Overflow; readonly index: number } | undefined;
-    const global = this.#global;
-    if (global !== undefined) {
-      // A global rule is perParameter: each run is one parameter, in the order of `names`.
-      global.begin();
-      for (let r = 0; r < runs.length; r++) global.accumulate(runs[r]!.param, runs[r]!.grad, runs[r]!.state, runs[r]!.hyper, runs[r]!, kernels);
-      global.reduce();
-    }
-    for (let r = 0; r < runs.length; r++) {
-      const run: Run<H, S> = runs[r]!;
-      const state = run.state;
-      const finite = global !== undefined
-        ? global.apply(run.param, run.grad, state, run.hyper, run, kernels)
-        : kernels !== null
-          ? rule.stepWasm!(kernels, run.param as Float32Array, run.grad as Float32Array, state, run.hyper, run)
-          : rule.step(run.param, run.grad, state, run.hyper, run);
-      if (!finite && this.nonFinite !== 'ignore' && overflow === undefined) {
-        // Where, as the parameter's name and its own index (a run spans several parameters).
-        const at = locateOverflow(run.param, run.grad, rule.buffersOf(state, run.hyper), rule.bufferNames(run.hyper));
-        const first = store.offsets[run.slots[0]!.name]!;
-        const name = at === undefined ? undefined : store.nameAt(first + at.index);
-        if (at !== undefined && name !== undefined) overflow = { name, at, index: first + at.index - store.offsets[name]! };
-      }
-      // Every parameter of the run took the step: copy the run's counters to each.
-      const slots = run.slots;
-      for (let i = 0; i < slots.length; i++) {
-        const own = slots[i]!.state!;
-        own.step = state.step;
-        rule.copyScalars?.(state, own);
-      }
-    }
-    this.#stepCount += 1;
-    this.#backendUsed = kernels !== null ? 'wasm' : 'js';
-    this.#threadsUsed = Math.max(1, store.takeThreadsRan());
-    // The step is applied to every run; then, if one wrote a NaN or an Infinity, say where.
-    if (overflow !== undefined) throw overflowError(this.#owner, overflow.name, overflow.at, overflow.index, this.nonFinite);
-    return true;
-  }
-
-  // ---------------------------------------------------------------------------------
   // State dict.
 
   /** A copy of the whole state: step counts, and per parameter its step, scalars and buffers. */
@@ -618,7 +408,7 @@ export class Optimizer<O extends CommonOptions, H extends CommonHyper, S extends
     const scalars = this.#global?.parse(`${this.#rule.name}.loadStateDict`, value);
     // Everything is checked; from here on nothing throws.
     applyHyperparameters();
-    this.#plan = undefined;
+    this.#store.forgetPlan();
     this.#inputs.forget();
     this.#slots.clear();
     for (const [name, slot] of slots) this.#slots.set(name, slot);
