@@ -82,12 +82,46 @@ const HEADER = SCALAR_BLOCK_DOUBLES * 8;
 
 export type Shape = number | readonly number[];
 
-function lengthOf(name: string, shape: unknown): { length: number; shape: number[] } {
+function lengthOf(owner: string, name: string, shape: unknown): { length: number; shape: number[] } {
   const dims = typeof shape === 'number' ? [shape] : Array.isArray(shape) ? (shape as unknown[]) : null;
   if (dims === null || !dims.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-    throw optionError('ParamStore', `shape of '${name}'`, shape, 'a length or an array of dimensions (integers >= 0)');
+    throw optionError(owner, `shape of '${name}'`, shape, 'a length or an array of dimensions (integers >= 0)');
   }
   return { length: (dims as number[]).reduce((a, b) => a * b, 1), shape: dims as number[] };
+}
+
+/** Where each tensor of a store sits in a region: in the shapes' order, each at a multiple of `align` elements. */
+export interface StoreLayout<K extends string> {
+  readonly names: readonly K[];
+  readonly shapes: { readonly [P in K]: readonly number[] };
+  readonly offsets: { readonly [P in K]: number };
+  readonly lengths: { readonly [P in K]: number };
+  /** Elements of one region: the last tensor's end, rounded up to `align`. */
+  readonly regionLength: number;
+}
+
+/** The layout of `shapes` (checked, errors naming `owner`); shared by the CPU and the GPU stores. */
+export function storeLayout<K extends string>(owner: string, shapes: { readonly [P in K]: Shape }, align: number): StoreLayout<K> {
+  const names: string[] = [];
+  const shapeRecord: Record<string, readonly number[]> = {};
+  const offsets: Record<string, number> = {};
+  const lengths: Record<string, number> = {};
+  let cursor = 0;
+  for (const [name, shape] of Object.entries<Shape>(shapes)) {
+    const { length, shape: dims } = lengthOf(owner, name, shape);
+    names.push(name);
+    shapeRecord[name] = Object.freeze(dims);
+    offsets[name] = cursor;
+    lengths[name] = length;
+    cursor += Math.ceil(length / align) * align;
+  }
+  return {
+    names: Object.freeze(names) as readonly K[],
+    shapes: Object.freeze(shapeRecord) as { readonly [P in K]: readonly number[] },
+    offsets: Object.freeze(offsets) as { readonly [P in K]: number },
+    lengths: Object.freeze(lengths) as { readonly [P in K]: number },
+    regionLength: cursor,
+  };
 }
 
 /**
@@ -147,23 +181,12 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
     this.dtype = dtype;
     this.stateBuffers = stateBuffers;
 
-    const names: string[] = [];
-    const shapeRecord: Record<string, readonly number[]> = {};
-    const offsets: Record<string, number> = {};
-    const lengths: Record<string, number> = {};
-    let cursor = 0;
-    for (const [name, shape] of Object.entries<Shape>(shapes)) {
-      const { length, shape: dims } = lengthOf(name, shape);
-      names.push(name);
-      shapeRecord[name] = Object.freeze(dims);
-      offsets[name] = cursor;
-      lengths[name] = length;
-      cursor += Math.ceil(length / ALIGN) * ALIGN;
-    }
-    this.names = Object.freeze(names) as readonly K[];
-    this.shapes = Object.freeze(shapeRecord) as { readonly [P in K]: readonly number[] };
-    this.offsets = Object.freeze(offsets) as { readonly [P in K]: number };
-    this.lengths = Object.freeze(lengths) as { readonly [P in K]: number };
+    const layout = storeLayout('ParamStore', shapes, ALIGN);
+    const cursor = layout.regionLength;
+    this.names = layout.names;
+    this.shapes = layout.shapes;
+    this.offsets = layout.offsets;
+    this.lengths = layout.lengths;
     this.regionLength = cursor;
     const elementBytes = dtype === 'float32' ? 4 : 8;
     const pageElements = 4096 / elementBytes;
@@ -189,7 +212,7 @@ export class ParamStore<K extends string = string, D extends Dtype = 'float32'> 
     }
     this.params = this.#record(0) as { readonly [P in K]: ArrayOf<D> };
     this.grads = this.#record(1) as { readonly [P in K]: ArrayOf<D> };
-    this.#holders = Array.from({ length: stateBuffers }, () => new Array<WeakRef<object> | undefined>(names.length).fill(undefined));
+    this.#holders = Array.from({ length: stateBuffers }, () => new Array<WeakRef<object> | undefined>(layout.names.length).fill(undefined));
     // The workers start now, in the background: by the first steps they may be up.
     if (threads > 1) this.#pool = sharedPool(threads);
   }

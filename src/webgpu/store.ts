@@ -14,17 +14,9 @@
  * Nothing here reads back synchronously: a read is a `mapAsync` of a staging buffer.
  */
 import { optionError } from '../errors.ts';
-import type { Shape } from '../store.ts';
+import { storeLayout, type Shape } from '../store.ts';
 
 const ALIGN = 64; // elements: 256 bytes
-
-function lengthOf(name: string, shape: unknown): { length: number; shape: number[] } {
-  const dims = typeof shape === 'number' ? [shape] : Array.isArray(shape) ? (shape as unknown[]) : null;
-  if (dims === null || !dims.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-    throw optionError('GPUParamStore', `shape of '${name}'`, shape, 'a length or an array of dimensions (integers >= 0)');
-  }
-  return { length: (dims as number[]).reduce((a, b) => a * b, 1), shape: dims as number[] };
-}
 
 const REGION_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 
@@ -51,23 +43,12 @@ export class GPUParamStore<K extends string = string> {
     }
     if (shapes === null || typeof shapes !== 'object') throw optionError('GPUParamStore', 'shapes', shapes, 'an object of lengths or shapes');
     this.device = device;
-    const names: string[] = [];
-    const shapeRecord: Record<string, readonly number[]> = {};
-    const offsets: Record<string, number> = {};
-    const lengths: Record<string, number> = {};
-    let cursor = 0;
-    for (const [name, shape] of Object.entries<Shape>(shapes)) {
-      const { length, shape: dims } = lengthOf(name, shape);
-      names.push(name);
-      shapeRecord[name] = Object.freeze(dims);
-      offsets[name] = cursor;
-      lengths[name] = length;
-      cursor += Math.ceil(length / ALIGN) * ALIGN;
-    }
-    this.names = Object.freeze(names) as readonly K[];
-    this.shapes = Object.freeze(shapeRecord) as { readonly [P in K]: readonly number[] };
-    this.offsets = Object.freeze(offsets) as { readonly [P in K]: number };
-    this.lengths = Object.freeze(lengths) as { readonly [P in K]: number };
+    const layout = storeLayout('GPUParamStore', shapes, ALIGN);
+    const cursor = layout.regionLength;
+    this.names = layout.names;
+    this.shapes = layout.shapes;
+    this.offsets = layout.offsets;
+    this.lengths = layout.lengths;
     this.regionLength = Math.max(cursor, ALIGN);
     // The refusal flag packs an element index with two bits (kernel.ts SCAN_SHADER).
     if (this.regionLength >= 2 ** 30) throw new RangeError(`GPUParamStore: ${this.regionLength} elements in one buffer; at most 2^30 - 1`);
