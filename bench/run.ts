@@ -58,6 +58,7 @@ import { LION } from '../src/rules/lion.ts';
 import { NESTEROV_KERNELS } from '../src/rules/nesterov.ts';
 import { SCHEDULE_FREE_ADAMW_KERNELS } from '../src/rules/schedulefree-adamw.ts';
 import { boundKernelFor, bytesPerElement, parseBenchArgs, trafficLabel, type BenchRule } from './rules.ts';
+import { tfjsOptimizer } from './tfjs-optimizers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -406,38 +407,6 @@ function benchOurs(rule: BenchRule, n: number, threads: ThreadPool | null): void
 
 // ---------------------------------------------------------------------------------
 // TensorFlow.js (its wasm backend; --full: the cpu backend too)
-
-/**
- * TF.js's optimizer for a rule whose `peers` name one, with our row's hyperparameters (the
- * rule's defaults) where TF.js takes them. TF.js has no weight decay in these and adds its
- * backend's epsilon where it has none of its own (AdaGrad): the same work per element.
- */
-function tfjsOptimizer(rule: BenchRule): tf.Optimizer | undefined {
-  // The fields read below, of whichever rule's defaults this is (each case reads its own).
-  const h = rule.make('js', 'ignore').defaults as { [K in 'lr' | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'initialAccumulatorValue' | 'rho' | 'alpha']: number } & {
-    centered: boolean;
-  };
-  switch (rule.id) {
-    case 'nesterov':
-      return tf.train.momentum(h.lr, h.momentum, true);
-    case 'momentum':
-      return tf.train.momentum(h.lr, h.momentum);
-    case 'sgd':
-      return tf.train.sgd(h.lr);
-    case 'adam':
-      return tf.train.adam(h.lr, h.beta1, h.beta2, h.eps);
-    case 'adagrad':
-      return tf.train.adagrad(h.lr, h.initialAccumulatorValue);
-    case 'adadelta':
-      return tf.train.adadelta(h.lr, h.rho, h.eps);
-    case 'adamax':
-      return tf.train.adamax(h.lr, h.beta1, h.beta2, h.eps, 0);
-    case 'rmsprop':
-      return tf.train.rmsprop(h.lr, h.alpha, h.momentum, h.eps, h.centered);
-    default:
-      return undefined;
-  }
-}
 
 const TFJS_BACKENDS = FULL ? ['cpu', 'wasm'] : ['wasm'];
 

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { GPUOptimizer, GPUParamStore, GPU_KERNELS } from 'nesterov/webgpu';
 import { BENCH_RULES, bytesPerElement, type BenchRule } from '../rules.ts';
+import { tfjsOptimizer } from '../tfjs-optimizers.ts';
 import type { BenchConfig, BenchReport, BenchRow } from './shape.ts';
 
 /** Workgroup size and the most workgroups per dimension of one dispatch (as src/webgpu/kernel.ts). */
@@ -125,31 +126,6 @@ function ours(device: GPUDevice, rule: BenchRule, n: number, nonFinite: BenchCon
       store.destroy();
     },
   };
-}
-
-/** TF.js's own optimizer for the rule, with the rule's defaults where TF.js takes them (as bench/run.ts). */
-function tfjsOptimizer(rule: BenchRule): tf.Optimizer | undefined {
-  const h = rule.make('js', 'ignore').defaults as { [K in 'lr' | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'initialAccumulatorValue' | 'rho' | 'alpha']: number } & { centered: boolean };
-  switch (rule.id) {
-    case 'nesterov':
-      return tf.train.momentum(h.lr, h.momentum, true);
-    case 'momentum':
-      return tf.train.momentum(h.lr, h.momentum);
-    case 'sgd':
-      return tf.train.sgd(h.lr);
-    case 'adam':
-      return tf.train.adam(h.lr, h.beta1, h.beta2, h.eps);
-    case 'adagrad':
-      return tf.train.adagrad(h.lr, h.initialAccumulatorValue);
-    case 'adadelta':
-      return tf.train.adadelta(h.lr, h.rho, h.eps);
-    case 'adamax':
-      return tf.train.adamax(h.lr, h.beta1, h.beta2, h.eps, 0);
-    case 'rmsprop':
-      return tf.train.rmsprop(h.lr, h.alpha, h.momentum, h.eps, h.centered);
-    default:
-      return undefined;
-  }
 }
 
 function tfjs(rule: BenchRule, n: number): Timed | undefined {
