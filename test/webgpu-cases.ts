@@ -4,7 +4,7 @@
  * the rule has them, a schedule and an override (two runs of parameters, one dispatch
  * each) in some.
  */
-import { cosineDecay } from 'nesterov';
+import { cosineDecay, warmupCosineDecay } from 'nesterov';
 
 export interface GpuCase {
   readonly name: string;
@@ -48,6 +48,13 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'adan', key: 'adan', options: { lr: 0.01, weightDecay: 0.02, ...overrideB } },
   { name: 'qhadam', key: 'qhadam', options: { lr: 0.01, nu1: 0.7, nu2: 1, weightDecay: 0.001 } },
   { name: 'nadamw', key: 'nadamw', options: { lr: 0.01, weightDecay: 0.05 } },
+  // Global rules (one estimate d over every parameter, reduced on the device): d is compared too.
+  { name: 'prodigy', key: 'prodigy', options: {} },
+  { name: 'prodigy decay warmup schedule safeguardWarmup', key: 'prodigy', options: { lr: warmupCosineDecay({ lr: 1, warmupSteps: 10, decaySteps: 90 }), weightDecay: 0.01, safeguardWarmup: true } },
+  { name: 'prodigy maximize beta3 coef estimLr0 override', key: 'prodigy', options: { maximize: true, beta3: 0.99, estimLrCoef: 0.5, estimLr0: 1e-4, ...overrideB } },
+  { name: 'dadapt-adamw', key: 'dadapt-adamw', options: {} },
+  { name: 'dadapt-adamw decay schedule', key: 'dadapt-adamw', options: { lr: cosineDecay({ lr: 1, steps: 100 }), weightDecay: 0.05 } },
+  { name: 'dadapt-adamw maximize beta1 estimLr0 override', key: 'dadapt-adamw', options: { maximize: true, beta1: 0.8, estimLr0: 1e-4, ...overrideB } },
   // Decoupled weight decay on the rules whose decay is coupled by default: p (1 - lr wd) before the step.
   ...[
     ['sgd', {}],

@@ -112,6 +112,10 @@ function difference(a: OptimizerStateDict, b: OptimizerStateDict): string | null
   for (const key of ['optimizer', 'variant', 'stepCount', 'skippedSteps'] as const) {
     if (a[key] !== b[key]) return `${key}: ${String(a[key])} vs ${String(b[key])}`;
   }
+  // A global rule's optimizer-level scalars (Prodigy's d and r), bit for bit.
+  const scalarNames = Object.keys(a.scalars ?? {});
+  if (scalarNames.join() !== Object.keys(b.scalars ?? {}).join()) return `scalars ${scalarNames.join()} vs ${Object.keys(b.scalars ?? {}).join()}`;
+  for (const key of scalarNames) if (!Object.is(a.scalars![key], b.scalars![key])) return `scalars.${key}: ${a.scalars![key]} vs ${b.scalars![key]}`;
   const names = Object.keys(a.params).sort();
   if (names.join() !== Object.keys(b.params).sort().join()) return `params ${names.join()} vs ${Object.keys(b.params).join()}`;
   for (const name of names) {
@@ -141,6 +145,8 @@ export interface CaseReport {
   /** The GPU's dict at step 50, loaded into the CPU, its dict loaded into a new GPU optimizer, read back: the first difference, or null. */
   roundTrip: string | null;
   stepCount: number;
+  /** A global rule: its optimizer-level scalars after 100 steps on the GPU and on the CPU (null for the others). */
+  scalars: { gpu: Record<string, number>; cpu: Record<string, number> } | null;
   /** Schedule-Free: the params after eval() and after train() against the CPU's, over the bound; update's refusal in eval mode; the mode after train(). */
   modes: { evalParity: number; trainParity: number; refused: string | null; mode: string } | null;
 }
@@ -167,6 +173,8 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
     gpu.update();
   }
   const parity = worstRatio(await readAll(gpuStore), reference, STEPS);
+  const gpuScalars = (await gpu.stateDict()).scalars;
+  const scalars = gpuScalars === undefined ? null : { gpu: gpuScalars, cpu: (reference.opt.stateDict() as OptimizerStateDict).scalars ?? {} };
 
   // GPU -> CPU: the GPU's dict at step 50 resumes on the wasm kernels.
   const onCpu = new CpuRun(make(c), (name) => atResume![name]);
@@ -190,6 +198,7 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
     resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS),
     roundTrip,
     stepCount: resumed.stepCount,
+    scalars,
     modes: null,
   };
   // Schedule-Free: eval() moves the params to x and train() back to y, on both sides.
@@ -552,7 +561,7 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
     try {
       report = await runCase(device, c);
     } catch (error) {
-      report = { name: c.name, failed: String((error as Error).stack ?? error), parity: NaN, resumedOnCpu: NaN, resumedOnGpu: NaN, roundTrip: 'not run', stepCount: 0, modes: null };
+      report = { name: c.name, failed: String((error as Error).stack ?? error), parity: NaN, resumedOnCpu: NaN, resumedOnGpu: NaN, roundTrip: 'not run', stepCount: 0, scalars: null, modes: null };
     }
     const invalid = await device.popErrorScope();
     if (invalid !== null) report.failed = `${report.failed ?? ''} GPU validation: ${invalid.message}`;
@@ -715,7 +724,9 @@ async function fixtures(): Promise<{ runs: FixtureRun[] } | { failed: string }> 
 }
 
 // The fixture suite (test/webgpu-fixtures.test.ts) opens this page as /?fixtures.
-(location.search === '?fixtures' ? fixtures() : main(GPU_CASES)).then(
+// `?cases=a,b` runs those cases alone (a quick look at one rule while working on it).
+const only = new URLSearchParams(location.search).get('cases')?.split(',');
+(location.search === '?fixtures' ? fixtures() : main(only === undefined ? GPU_CASES : GPU_CASES.filter((c) => only.includes(c.key)))).then(
   (result) => console.log(`result ${JSON.stringify(result)}`),
   (error: unknown) => console.log(`result ${JSON.stringify({ failed: String(error) })}`),
 );

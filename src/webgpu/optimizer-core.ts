@@ -9,7 +9,8 @@ import type { RuleState } from '../rule.ts';
 import type { AnyUpdateRule } from '../rules/index.ts';
 import type { FloatArray } from '../types.ts';
 import { checkGpuKernel, NONE, SCAN_SHADER, shaderSource, SKIP_SCAN_SHADER, UNIFORM_SLOT, uniformWords, type ArrayRole, type FlagUse, type GpuKernel } from './kernel.ts';
-import { GPU_MODES } from './rules/index.ts';
+import { GpuGlobal } from './global.ts';
+import { GPU_GLOBAL, GPU_MODES } from './rules/index.ts';
 import type { GPUParamStore } from './store.ts';
 
 const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
@@ -87,6 +88,8 @@ export class GpuOptimizerCore<K extends string> {
   /** Bumped by reset and loadStateDict: a flag read begun before is of no account after. */
   epoch = 0;
   scan: { readonly pipeline: GPUComputePipeline; readonly layout: GPUBindGroupLayout } | undefined;
+  /** A rule with a global phase: its optimizer-level scalars on the device and its passes (global.ts). */
+  readonly global: GpuGlobal<K> | undefined;
 
   constructor(optimizer: AnyOptimizer, store: GPUParamStore<K>, rule: AnyUpdateRule, kernels: { readonly [entry: string]: GpuKernel }) {
     this.optimizer = optimizer;
@@ -96,6 +99,8 @@ export class GpuOptimizerCore<K extends string> {
     this.kernels = kernels;
     this.checked = optimizer.nonFinite === 'error';
     this.skipping = optimizer.nonFinite === 'skip';
+    const global = GPU_GLOBAL[rule.key];
+    this.global = global === undefined ? undefined : new GpuGlobal(this, global);
   }
 
   /** Frees the buffers owned here (uniforms, refusal flag, placeholders); the state buffers go with the store. */
@@ -107,6 +112,7 @@ export class GpuOptimizerCore<K extends string> {
     this.flagStaging?.destroy();
     this.flagStaging = undefined;
     this.scan = undefined;
+    this.global?.destroy();
     for (const buffer of this.dummies) buffer.destroy();
     this.dummies.length = 0;
     this.bindGroups.clear();

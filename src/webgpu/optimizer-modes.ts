@@ -45,6 +45,7 @@ export function copyState<K extends string, L extends string>(from: GpuOptimizer
     }
   }
   if (from.flag !== undefined) encoder.copyBufferToBuffer(from.flag, 0, to.flagBuffer(), 0, 16);
+  if (from.global !== undefined && to.global !== undefined) from.global.copyTo(to.global, encoder);
   device.queue.submit([encoder.finish()]);
   for (const [name, slot] of from.slots) to.slots.set(name, { name, index: (store.names as readonly string[]).indexOf(name), twin: { ...slot.twin } });
   to.stepCount = from.stepCount;

@@ -39,6 +39,7 @@ export async function stateDict<K extends string>(core: GpuOptimizerCore<K>): Pr
     skippedSteps: core.skippedSteps,
     params,
   };
+  if (core.global !== undefined) dict.scalars = await core.global.record();
   const set = core.optimizer.stateDict().hyperparameters;
   if (set !== undefined) dict.hyperparameters = { ...set };
   return dict;
@@ -69,6 +70,8 @@ export function loadStateDict<K extends string>(core: GpuOptimizerCore<K>, value
   core.stepCount = cpu.stepCount;
   core.skippedSteps = cpu.skippedSteps;
   forgetRefusal(core);
+  // A global rule's scalars (checked by the CPU's loadStateDict above).
+  core.global?.load((value as { scalars: { [name: string]: number } }).scalars);
   // Schedule-Free's mode travels in every parameter's `trainMode` (the CPU checked they agree).
   core.training = [...core.slots.values()].every((slot) => (slot.twin as unknown as { trainMode?: number }).trainMode !== 0);
   // The CPU copy has done its work; the set hyperparameters stay (reset keeps them).

@@ -9,6 +9,7 @@ import type { CommonHyper, RuleState } from '../rule.ts';
 import type { AnyUpdateRule } from '../rules/index.ts';
 import { grid, UNIFORM_SLOT, writeScanUniforms, writeUniforms } from './kernel.ts';
 import type { GpuOptimizerCore, GpuSlot } from './optimizer-core.ts';
+import { encodeGlobalStep } from './global.ts';
 import { readFlag } from './optimizer-verdict.ts';
 import { captureStep, newTwin, scalarRecord } from './scalars.ts';
 
@@ -67,6 +68,10 @@ export function encodeStep<K extends string>(core: GpuOptimizerCore<K>, names: r
       core.upload(core.stateBuffer(rule.bufferNames(hyper as never)[k]!), store.offsets[name as K], array);
     });
     core.slots.set(name, { name, index, twin: newTwin(rule, hyper) });
+  }
+  if (core.global !== undefined) {
+    encodeGlobalStep(core, core.global, order);
+    return;
   }
 
   // Runs: consecutive parameters of the store with equal hyperparameters and counters.

@@ -24,16 +24,28 @@ import { stepSkipping } from './optimizer-skip.ts';
 import { loadStateDict, stateDict } from './optimizer-state-dict.ts';
 import { encodeStep } from './optimizer-step.ts';
 import { forgetRefusal, raiseRefusal, sync } from './optimizer-verdict.ts';
-import { GPU_KERNELS, GPU_MISSING } from './rules/index.ts';
+import { GPU_GLOBAL, GPU_KERNELS, GPU_MISSING } from './rules/index.ts';
 import type { GPUParamStore } from './store.ts';
 
 /** Whether `new GPUOptimizer(optimizer, store)` takes this optimizer: one of an elementwise rule with a GPU kernel for each of its kernels. */
 export function runsOnGpu(optimizer: unknown): optimizer is AnyOptimizer {
   if (!(optimizer instanceof Optimizer)) return false;
   const rule = optimizer.rule as unknown as AnyUpdateRule;
-  const kernels = GPU_KERNELS[rule.key];
-  if (kernels === undefined || rule.stepWasm === undefined || rule.perParameter === true) return false;
+  if (!hasGpuProgram(rule)) return false;
+  if (rule.global !== undefined && optimizer.nonFinite === 'skip') return false;
+  const kernels = GPU_KERNELS[rule.key]!;
   return Object.values(rule.kernels ?? {}).every((layout) => kernels[layout.entry] !== undefined);
+}
+
+/**
+ * Whether the rule has a GPU program: a GPU kernel of an elementwise rule (with its wasm
+ * step), or of a rule with a global phase (whose wasm step throws: it steps through the
+ * phase) with its GPU twin in GPU_GLOBAL. Other perParameter rules have none yet.
+ */
+function hasGpuProgram(rule: AnyUpdateRule): boolean {
+  if (GPU_KERNELS[rule.key] === undefined) return false;
+  if (rule.global !== undefined) return GPU_GLOBAL[rule.key] !== undefined;
+  return rule.stepWasm !== undefined && rule.perParameter !== true;
 }
 
 export class GPUOptimizer<K extends string = string> {
@@ -50,9 +62,13 @@ export class GPUOptimizer<K extends string = string> {
     }
     const rule = optimizer.rule as unknown as AnyUpdateRule;
     const kernels = GPU_KERNELS[rule.key];
-    if (kernels === undefined || rule.stepWasm === undefined || rule.perParameter === true) {
+    if (kernels === undefined || !hasGpuProgram(rule)) {
       const why = GPU_MISSING[rule.key] ?? 'it has no GPU kernel';
       throw optionError('GPUOptimizer', 'optimizer', `${rule.name}`, `an optimizer with a GPU kernel (${rule.name}: ${why})`);
+    }
+    if (rule.global !== undefined && optimizer.nonFinite === 'skip') {
+      // The estimate's passes would need one candidate per skip count in flight, each with its own totals.
+      throw optionError('GPUOptimizer', 'nonFinite', 'skip', `'error' or 'ignore' for ${rule.name} (its step reduces over every parameter on the device; 'skip' is not supported there yet: use 'error' and catch the UpdateError, or step on the CPU)`);
     }
     for (const layout of Object.values(rule.kernels ?? {})) {
       if (kernels[layout.entry] === undefined) throw optionError('GPUOptimizer', 'optimizer', rule.name, `an optimizer with a GPU kernel (${rule.name} has none for its kernel '${layout.entry}')`);
@@ -156,6 +172,7 @@ export class GPUOptimizer<K extends string = string> {
       this.#core.slots.clear();
       this.#core.stepCount = 0;
       this.#core.skippedSteps = 0;
+      this.#core.global?.reset();
       forgetRefusal(this.#core);
     } else {
       this.#core.slots.delete(name);

@@ -72,6 +72,24 @@ export function captureStep(
   lr: number,
   arrayCount: (entry: string) => number,
 ): CapturedStep {
+  return captureCalls(rule, twin, hyper, arrayCount, (kernels, params, grads) => {
+    rule.stepWasm!(kernels, params, grads, twin as never, hyper as never, { lr });
+  });
+}
+
+/**
+ * What `run` makes the rule do against the stand-in for the wasm kernels, given the
+ * stand-in and the twin's zero-length params and grads (captureStep runs the rule's
+ * `stepWasm`; a global rule's passes run its `global.accumulate` and `global.apply`):
+ * the scalar block it wrote last and its calls, each array argument resolved to its role.
+ */
+export function captureCalls(
+  rule: AnyUpdateRule,
+  twin: RuleState,
+  hyper: CommonHyper,
+  arrayCount: (entry: string) => number,
+  run: (kernels: WasmKernels, params: Float32Array, grads: Float32Array) => void,
+): CapturedStep {
   const names = rule.bufferNames(hyper as never);
   const byOffset = new Map<number, ArrayRole>();
   byOffset.set(PARAMS, 'params');
@@ -81,7 +99,7 @@ export function captureStep(
   });
   recorded = [];
   block.fill(0);
-  rule.stepWasm!(standIn, paramsTag, gradsTag, twin as never, hyper as never, { lr });
+  run(standIn, paramsTag, gradsTag);
   const calls = recorded.map(({ entry, args }) => ({
     entry,
     roles: args.slice(0, arrayCount(entry)).map((offset): ArrayRole => byOffset.get(offset) ?? 'unused'),

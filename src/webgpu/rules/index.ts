@@ -5,6 +5,7 @@
  * of its wasm kernels nor a reason in GPU_MISSING.
  */
 import type { CommonHyper } from '../../rule.ts';
+import type { GpuGlobalPhase } from '../global.ts';
 import type { GpuRuleKernels } from '../kernel.ts';
 import { adadeltaGpu } from './adadelta.ts';
 import { adagradGpu } from './adagrad.ts';
@@ -12,11 +13,13 @@ import { adamGpu } from './adam.ts';
 import { adamaxGpu } from './adamax.ts';
 import { adamwGpu } from './adamw.ts';
 import { adanGpu } from './adan.ts';
+import { dadaptAdamwGlobalGpu, dadaptAdamwGpu } from './dadapt-adamw.ts';
 import { lionGpu } from './lion.ts';
 import { momentumGpu } from './momentum.ts';
 import { nadamGpu } from './nadam.ts';
 import { nadamwGpu } from './nadamw.ts';
 import { nesterovGpu } from './nesterov.ts';
+import { prodigyGlobalGpu, prodigyGpu } from './prodigy.ts';
 import { qhadamGpu } from './qhadam.ts';
 import { qhmGpu } from './qhm.ts';
 import { radamGpu } from './radam.ts';
@@ -46,14 +49,24 @@ export const GPU_KERNELS: { readonly [key: string]: GpuRuleKernels } = Object.fr
   adan: adanGpu,
   qhadam: qhadamGpu,
   nadamw: nadamwGpu,
+  prodigy: prodigyGpu,
+  'dadapt-adamw': dadaptAdamwGpu,
+});
+
+/**
+ * The GPU twins of the rules' global phases (a sum over every parameter between two
+ * passes, src/webgpu/global.ts), by rule key: every rule with a `global` phase and a GPU
+ * kernel has one.
+ */
+export const GPU_GLOBAL: { readonly [key: string]: GpuGlobalPhase } = Object.freeze({
+  prodigy: prodigyGlobalGpu,
+  'dadapt-adamw': dadaptAdamwGlobalGpu,
 });
 
 /** Registered elementwise rules without a GPU kernel, each with the reason. */
 export const GPU_MISSING: { readonly [key: string]: string } = Object.freeze({
   lamb:
     'its step needs two norms per parameter (of p and of the update) between its two passes: a reduction on the device, not written yet',
-  prodigy: 'its step needs sums over the parameter (its distance estimate) between its two passes: a reduction on the device, not written yet',
-  'dadapt-adamw': 'its step needs sums over the parameter (its distance estimate) between its two passes: a reduction on the device, not written yet',
   adafactor: 'its second moment is factored into row and column sums of each matrix: reductions on the device, not written yet',
 });
 
