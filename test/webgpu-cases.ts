@@ -12,6 +12,8 @@ export interface GpuCase {
   readonly options: Record<string, unknown>;
   /** `setHyperparameters` with these values before step 30, on both sides. */
   readonly setAt30?: Record<string, number>;
+  /** Adds this times a direction fixed per parameter to every gradient: the parameters drift one way (a global rule's d then grows). */
+  readonly drift?: number;
 }
 
 /** An override of parameter 'b' splits the store into runs: w | b | c. */
@@ -50,10 +52,12 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'nadamw', key: 'nadamw', options: { lr: 0.01, weightDecay: 0.05 } },
   // Global rules (one estimate d over every parameter, reduced on the device): d is compared too.
   { name: 'prodigy', key: 'prodigy', options: {} },
-  { name: 'prodigy decay warmup schedule safeguardWarmup', key: 'prodigy', options: { lr: warmupCosineDecay({ lr: 1, warmupSteps: 10, decaySteps: 90 }), weightDecay: 0.01, safeguardWarmup: true } },
+  { name: 'prodigy drift', key: 'prodigy', options: {}, drift: 0.05 },
+  { name: 'prodigy decay warmup schedule safeguardWarmup', key: 'prodigy', options: { lr: warmupCosineDecay({ lr: 1, warmupSteps: 10, decaySteps: 90 }), weightDecay: 0.01, safeguardWarmup: true }, drift: 0.5 },
   { name: 'prodigy maximize beta3 coef estimLr0 override', key: 'prodigy', options: { maximize: true, beta3: 0.99, estimLrCoef: 0.5, estimLr0: 1e-4, ...overrideB } },
   { name: 'dadapt-adamw', key: 'dadapt-adamw', options: {} },
-  { name: 'dadapt-adamw decay schedule', key: 'dadapt-adamw', options: { lr: cosineDecay({ lr: 1, steps: 100 }), weightDecay: 0.05 } },
+  { name: 'dadapt-adamw drift', key: 'dadapt-adamw', options: {}, drift: 0.5 },
+  { name: 'dadapt-adamw decay schedule', key: 'dadapt-adamw', options: { lr: cosineDecay({ lr: 1, steps: 100 }), weightDecay: 0.05 }, drift: 0.5 },
   { name: 'dadapt-adamw maximize beta1 estimLr0 override', key: 'dadapt-adamw', options: { maximize: true, beta1: 0.8, estimLr0: 1e-4, ...overrideB } },
   // Decoupled weight decay on the rules whose decay is coupled by default: p (1 - lr wd) before the step.
   ...[

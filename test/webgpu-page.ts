@@ -43,6 +43,74 @@ const gradient = (name: Name, t: number): Float32Array => {
   return numbers(LENGTH[name], 7919 * (t + 1) + NAMES.indexOf(name)).map((x) => x * scale);
 };
 
+/**
+ * A case's gradients: `gradient`, plus `drift` times a direction fixed per parameter
+ * (GpuCase.drift), so that the parameters keep moving one way and a global rule's d grows.
+ */
+function gradientsOf(c: GpuCase): (name: Name, t: number) => Float32Array {
+  const drift = c.drift;
+  if (drift === undefined) return gradient;
+  const direction = Object.fromEntries(NAMES.map((name, k) => [name, numbers(LENGTH[name], 4242 + k)])) as Record<Name, Float32Array>;
+  return (name, t) => gradient(name, t).map((x, i) => x + drift * direction[name][i]!);
+}
+
+/**
+ * A global rule's estimate on the CPU, step by step, and the error budget of the GPU's
+ * (test/webgpu-browser.test.ts derives it): R, the numerator r's sum of absolute terms
+ * (the same recursion as r with |term| for term), and after each step that moved d the
+ * budget grows by GLOBAL_ULPS EPS (coef R / (S d') + 1), S = sum |s|, d' the new d.
+ */
+class EstimateBudget {
+  readonly key: string;
+  absNumerator = 0;
+  /** The relative error the GPU's d may have now (first order). */
+  relative = 0;
+
+  constructor(key: string) {
+    this.key = key;
+  }
+
+  /** Before the CPU's step: the sum of |dlr g term| over every element (x0 - x for Prodigy, s / (sqrt(v) + eps) for D-Adapt). */
+  before(opt: AnyOptimizer, store: ParamStore<Name>, grads: (name: Name) => Float32Array): { absSum: number; d: number } {
+    const d = opt.stateDict().scalars!.estimLr!;
+    const step = opt.stepCount;
+    let absSum = 0;
+    for (const name of NAMES) {
+      const h = opt.hyperparameters(name, step) as unknown as { lr: number | ((t: number) => number); beta1: number; beta2: number; eps: number };
+      const lr = typeof h.lr === 'number' ? h.lr : h.lr(step);
+      const state = opt.stateOf(name) as unknown as { step: number; params0: Float32Array; gradSum: Float32Array; expAvgSq: Float32Array } | undefined;
+      const t = (state?.step ?? 0) + 1;
+      const bc = Math.sqrt(1 - h.beta2 ** t) / (1 - h.beta1 ** t);
+      const dlr = d * lr * bc;
+      const g = grads(name);
+      const p = store.params[name];
+      let sum = 0;
+      for (let i = 0; i < g.length; i++) {
+        if (state === undefined) continue; // x0 = x and s = 0 at the first step: every term is 0
+        sum += this.key === 'prodigy' ? Math.abs(g[i]! * (state.params0[i]! - p[i]!)) : Math.abs(g[i]! * (state.gradSum[i]! / (Math.sqrt(state.expAvgSq[i]!) + h.eps)));
+      }
+      absSum += dlr * sum;
+    }
+    return { absSum, d };
+  }
+
+  /** After the CPU's step. */
+  after(opt: AnyOptimizer, { absSum, d }: { absSum: number; d: number }): void {
+    const h = opt.defaults as unknown as { beta2: number; beta3: number; estimLr0: number; estimLrCoef: number };
+    const b = Math.sqrt(h.beta2);
+    this.absNumerator = this.key === 'prodigy' ? h.beta3 * this.absNumerator + (d / h.estimLr0) * absSum : b * this.absNumerator + (1 - b) * absSum;
+    const dNew = opt.stateDict().scalars!.estimLr!;
+    if (dNew === d) return;
+    let l1 = 0;
+    for (const name of NAMES) for (const x of (opt.stateOf(name) as unknown as { gradSum: Float32Array }).gradSum) l1 += Math.abs(x);
+    const coef = this.key === 'prodigy' ? h.estimLrCoef : 1 / (1 - b);
+    this.relative += GLOBAL_ULPS * EPS * ((coef * this.absNumerator) / (l1 * dNew) + 1);
+  }
+}
+
+/** Float32 roundings per step in d's new value, relative to the sums' absolute terms (the test derives it). */
+const GLOBAL_ULPS = 64;
+
 function make(c: GpuCase): AnyOptimizer {
   const entry = registered(c.key);
   if (entry === undefined) throw new Error(`no rule ${c.key}`);
@@ -56,9 +124,13 @@ class CpuRun {
   /** Per element: the sum of |p_t - p_(t-1)| and the largest |p_t| seen. */
   readonly moved: Record<Name, Float64Array>;
   readonly largest: Record<Name, Float64Array>;
+  /** A global rule: the error budget of its estimate d (null for the others). */
+  readonly budget: EstimateBudget | null;
 
   constructor(opt: OptimizerLike, params: (name: Name) => Float32Array) {
     this.opt = opt;
+    const rule = (opt as unknown as AnyOptimizer).rule;
+    this.budget = rule.global === undefined ? null : new EstimateBudget(rule.key);
     this.store = new ParamStore(SHAPES, { stateBuffers: [opt] });
     this.moved = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
     this.largest = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
@@ -69,13 +141,16 @@ class CpuRun {
   }
 
   step(t: number, grads: (name: Name, t: number) => Float32Array = gradient): void {
-    const before = NAMES.map((name) => this.store.params[name].slice());
+    const previous = NAMES.map((name) => this.store.params[name].slice());
     for (const name of NAMES) this.store.grads[name].set(grads(name, t));
+    const opt = this.opt as unknown as AnyOptimizer;
+    const before = this.budget?.before(opt, this.store, (name) => this.store.grads[name]);
     this.opt.update(this.store.params, this.store.grads);
+    if (before !== undefined) this.budget!.after(opt, before);
     NAMES.forEach((name, k) => {
       const p = this.store.params[name];
       for (let i = 0; i < p.length; i++) {
-        this.moved[name][i]! += Math.abs(p[i]! - before[k]![i]!);
+        this.moved[name][i]! += Math.abs(p[i]! - previous[k]![i]!);
         this.largest[name][i] = Math.max(this.largest[name][i]!, Math.abs(p[i]!));
       }
     });
@@ -84,14 +159,15 @@ class CpuRun {
 
 /**
  * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):
- * EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|).
+ * EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|), and for a global rule 3 rho sum_t |dp_t|
+ * besides, rho the relative error its d may have (`relative`: the reference's budget).
  */
-function worstRatio(gpu: Record<Name, Float32Array>, cpu: CpuRun, steps: number): number {
+function worstRatio(gpu: Record<Name, Float32Array>, cpu: CpuRun, steps: number, relative = cpu.budget?.relative ?? 0): number {
   let worst = 0;
   for (const name of NAMES) {
     const p = cpu.store.params[name];
     for (let i = 0; i < p.length; i++) {
-      const bound = EPS * ((16 + 6 * steps) * cpu.moved[name][i]! + steps * cpu.largest[name][i]!);
+      const bound = (EPS * (16 + 6 * steps) + 3 * relative) * cpu.moved[name][i]! + EPS * steps * cpu.largest[name][i]!;
       const error = Math.abs(gpu[name][i]! - p[i]!);
       const ratio = error === 0 ? 0 : error / bound;
       if (Number.isNaN(ratio)) return NaN;
@@ -145,14 +221,18 @@ export interface CaseReport {
   /** The GPU's dict at step 50, loaded into the CPU, its dict loaded into a new GPU optimizer, read back: the first difference, or null. */
   roundTrip: string | null;
   stepCount: number;
-  /** A global rule: its optimizer-level scalars after 100 steps on the GPU and on the CPU (null for the others). */
-  scalars: { gpu: Record<string, number>; cpu: Record<string, number> } | null;
+  /**
+   * A global rule (null for the others): its optimizer-level scalars after 100 steps on the
+   * GPU and on the CPU, |d_gpu - d_cpu| over its bound, and d_cpu / d0 (that d moved).
+   */
+  scalars: { gpu: Record<string, number>; cpu: Record<string, number>; estimateParity: number; estimateGrowth: number } | null;
   /** Schedule-Free: the params after eval() and after train() against the CPU's, over the bound; update's refusal in eval mode; the mode after train(). */
   modes: { evalParity: number; trainParity: number; refused: string | null; mode: string } | null;
 }
 
 async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
   // The uninterrupted CPU reference, and the GPU run beside it.
+  const grads = gradientsOf(c);
   const reference = new CpuRun(make(c), initial);
   const gpuStore = new GPUParamStore(device, SHAPES);
   for (const name of NAMES) gpuStore.write(name, initial(name));
@@ -168,19 +248,26 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
       atResume = await readAll(gpuStore);
       saved = await gpu.stateDict();
     }
-    reference.step(t);
-    for (const name of NAMES) gpuStore.writeGrad(name, gradient(name, t));
+    reference.step(t, grads);
+    for (const name of NAMES) gpuStore.writeGrad(name, grads(name, t));
     gpu.update();
   }
   const parity = worstRatio(await readAll(gpuStore), reference, STEPS);
   const gpuScalars = (await gpu.stateDict()).scalars;
-  const scalars = gpuScalars === undefined ? null : { gpu: gpuScalars, cpu: (reference.opt.stateDict() as OptimizerStateDict).scalars ?? {} };
+  const cpuScalars = (reference.opt.stateDict() as OptimizerStateDict).scalars;
+  // d within rho + EPS of the CPU's (EPS: d kept in float32 on the device).
+  const scalars = gpuScalars === undefined || cpuScalars === undefined ? null : {
+    gpu: gpuScalars,
+    cpu: cpuScalars,
+    estimateParity: Math.abs(gpuScalars.estimLr! - cpuScalars.estimLr!) / (cpuScalars.estimLr! * (reference.budget!.relative + EPS)),
+    estimateGrowth: cpuScalars.estimLr! / (reference.opt as unknown as { defaults: { estimLr0: number } }).defaults.estimLr0,
+  };
 
   // GPU -> CPU: the GPU's dict at step 50 resumes on the wasm kernels.
   const onCpu = new CpuRun(make(c), (name) => atResume![name]);
   onCpu.opt.loadStateDict(saved);
   const cpuDict = onCpu.opt.stateDict() as OptimizerStateDict;
-  for (let t = RESUME_AT; t < STEPS; t++) onCpu.step(t);
+  for (let t = RESUME_AT; t < STEPS; t++) onCpu.step(t, grads);
   // CPU -> GPU: that CPU optimizer's dict resumes on a new GPU optimizer.
   const resumedStore = new GPUParamStore(device, SHAPES);
   for (const name of NAMES) resumedStore.write(name, atResume![name]);
@@ -188,13 +275,13 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
   resumed.loadStateDict(cpuDict);
   const roundTrip = difference(saved!, await resumed.stateDict());
   for (let t = RESUME_AT; t < STEPS; t++) {
-    for (const name of NAMES) resumedStore.writeGrad(name, gradient(name, t));
+    for (const name of NAMES) resumedStore.writeGrad(name, grads(name, t));
     resumed.update();
   }
   const report: CaseReport = {
     name: c.name,
     parity,
-    resumedOnCpu: worstRatio(reference.store.params, onCpu, STEPS),
+    resumedOnCpu: worstRatio(reference.store.params, onCpu, STEPS, reference.budget?.relative),
     resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS),
     roundTrip,
     stepCount: resumed.stepCount,
