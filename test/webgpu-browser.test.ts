@@ -21,12 +21,31 @@
  * sqrt(v)): 6 T EPS |dp_t|. Storing p rounds it once per step on each side: T EPS max |p|.
  * A wrong formula, a wrong scalar or a swapped operand is off by orders of magnitude more.
  *
+ * A global rule (Prodigy, D-Adapt AdamW) adds its estimate d, the same for every
+ * parameter, reduced on the device in float32 (the CPU sums in float64, in another
+ * order). A float32 sum by a tree of depth L is within L EPS of the sum of its terms'
+ * absolute values; here L <= 13 (6 levels in a workgroup, a strided pass over the
+ * partials, 6 more), each term takes <= 6 roundings (the weight dlr, the product, the
+ * difference or quotient, at most 2.5 ulps for a division), the reduce 6 more, and d and r
+ * are stored in float32: under 32 EPS of the absolute terms per step, doubled to 64 EPS for
+ * the numerator's terms, which scale as d^2 (a relative error in d enters them twice).
+ * Relative to the new d that is 64 EPS (coef R / (S d') + 1), R the numerator's sum of
+ * absolute terms (the numerator's recursion over |term|), S = sum |s|, coef estimLrCoef
+ * (Prodigy) or 1 / (1 - sqrt(beta2)) (D-Adapt); the page's EstimateBudget adds it up over
+ * the steps that move d on the CPU, to rho (first order: the estimate is of degree 1 in d,
+ * so an earlier error is carried, not amplified). The GPU's d is then within
+ * (rho + EPS) d of the CPU's, and each update, proportional to d through dlr and through m
+ * and sqrt(v), within 3 rho of its own size besides: the params' bound gains 3 rho
+ * sum_t |dp_t|. Forgetting a parameter's weight lr bc in the numerator, or a term of the
+ * reduce, moves d by a factor, far outside it.
+ *
  * Skipped, saying so, where /usr/bin/chromium is missing.
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { RULES } from 'nesterov';
 import { chromiumMissing, pageReport } from './browser-report.ts';
-import { GPU_CASES, PLANTED } from './webgpu-cases.ts';
+import { GPU_CASES, PLANTED, PLANTED_CASES } from './webgpu-cases.ts';
 import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, PlantedReport, SkipReport } from './webgpu-page.ts';
 
 /** The page's reports of the non-finite contract and of the error table, for the tests after the first. */
@@ -52,6 +71,15 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
     assert.ok(r.resumedOnCpu <= 1, `${r.name}: resumed on the CPU from the GPU's state: ${r.resumedOnCpu} times the bound`);
     assert.ok(r.resumedOnGpu <= 1, `${r.name}: resumed on the GPU from the CPU's state: ${r.resumedOnGpu} times the bound`);
     assert.equal(r.stepCount, 100);
+    const global = RULES.find((entry) => entry.key === GPU_CASES.find((c) => c.name === r.name)!.key)!.rule!.global !== undefined;
+    if (global) {
+      assert.ok(r.scalars !== null, `${r.name}: no optimizer-level scalars in the GPU's state dict`);
+      assert.deepEqual(Object.keys(r.scalars.gpu), Object.keys(r.scalars.cpu));
+      assert.ok(r.scalars.estimateParity <= 1, `${r.name}: the GPU's d (${r.scalars.gpu.estimLr}) differs from the CPU's (${r.scalars.cpu.estimLr}) by ${r.scalars.estimateParity} times its bound`);
+      assert.ok(r.scalars.estimateGrowth > 1, `${r.name}: d did not move from d0 (${r.scalars.estimateGrowth})`);
+    } else {
+      assert.equal(r.scalars, null);
+    }
     if (r.name.startsWith('schedulefree')) {
       assert.ok(r.modes !== null, `${r.name}: eval and train did not run`);
       assert.ok(r.modes.evalParity <= 1, `${r.name}: after eval() the params differ from the CPU's by ${r.modes.evalParity} times the bound`);
@@ -122,21 +150,25 @@ it('a parameter longer than one row of workgroups (65535 x 64 elements): one SGD
   assert.equal(largeResult.difference, null);
 });
 
-it('a refused step with NaN, +Infinity or -Infinity at every class of position (first, last, SIMD tail, past the last full workgroup, first of a later parameter): the CPU\'s exact error, its param and index, nothing written', { skip: chromiumMissing }, () => {
+it('a refused step with NaN, +Infinity or -Infinity at every class of position (first, last, SIMD tail, past the last full workgroup, first of a later parameter), for Adam and the global rules: the CPU\'s exact error, its param and index, nothing written (a global rule\'s d neither)', { skip: chromiumMissing }, () => {
   assert.ok(plantedResult !== undefined, 'the browser test did not run');
   if ('failed' in plantedResult) assert.fail(plantedResult.failed);
-  assert.equal(plantedResult.length, PLANTED.length);
+  assert.equal(plantedResult.length, PLANTED.length * PLANTED_CASES.length);
   plantedResult.forEach((r, k) => {
-    const planted = PLANTED[k]!;
+    const planted = PLANTED[k % PLANTED.length]!;
+    const c = PLANTED_CASES[Math.floor(k / PLANTED.length)]!;
     const kind = Number.isNaN(planted.value) ? 'NaN' : String(planted.value);
-    const label = `${planted.where}: ${planted.param}[${planted.index}] = ${kind}`;
+    const label = `${c.name}, ${planted.where}: ${planted.param}[${planted.index}] = ${kind}`;
+    assert.equal(r.rule, c.name, label);
     // Where it was planted, in the CPU's words: the expectation comes from the plant, not from either side.
-    assert.equal(r.cpuError, `UpdateError: Adam.update: gradient '${planted.param}' is not finite at index ${planted.index} (${kind})`, label);
+    assert.equal(r.cpuError, `UpdateError: ${c.name}.update: gradient '${planted.param}' is not finite at index ${planted.index} (${kind})`, label);
     assert.equal(r.gpuError, r.cpuError, label);
     assert.equal(r.gpuParam, planted.param, label);
     assert.equal(r.gpuIndex, planted.index, label);
     assert.equal(r.paramsKept, null, `${label}: the refused step changed the params: ${r.paramsKept}`);
     assert.equal(r.stateKept, null, `${label}: the refused step changed the state: ${r.stateKept}`);
     assert.equal(r.stepCount, 2, label);
+    // A global rule's d (in the state dict's scalars, compared by stateKept) would have moved with finite gradients.
+    assert.equal(r.estimateWouldMove, c.key === 'adam' ? null : true, label);
   });
 });

@@ -111,3 +111,14 @@ const PLACES: readonly [string, 'w' | 'b' | 'c', number][] = [
 export const PLANTED: readonly PlantedGradient[] = PLACES.flatMap(([where, param, index]) =>
   [NaN, Infinity, -Infinity].map((value) => ({ where, param, index, value })),
 );
+
+/**
+ * The optimizers the refused-step contract runs with each planted gradient: Adam, and the
+ * global rules (their estimate d on the device must not move either), with drifting
+ * gradients and a d0 from which the refused step, had it been finite, would move d.
+ */
+export const PLANTED_CASES: readonly GpuCase[] = [
+  { name: 'Adam', key: 'adam', options: { lr: 0.01 } },
+  { name: 'Prodigy', key: 'prodigy', options: { estimLr0: 1e-3, estimLrCoef: 100 }, drift: 0.5 },
+  { name: 'DAdaptAdamW', key: 'dadapt-adamw', options: { estimLr0: 1e-3 }, drift: 0.5 },
+];

@@ -9,7 +9,7 @@
 import { loadKernels, ParamStore, registered, type OptimizerLike } from 'nesterov';
 import { GPUOptimizer, GPUParamStore } from 'nesterov/webgpu';
 import type { AnyOptimizer, OptimizerStateDict } from 'nesterov';
-import { GPU_CASES, PLANTED, type GpuCase } from './webgpu-cases.ts';
+import { GPU_CASES, PLANTED, PLANTED_CASES, type GpuCase } from './webgpu-cases.ts';
 
 
 /** Float32 machine epsilon. */
@@ -423,6 +423,8 @@ async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
 }
 
 export interface PlantedReport {
+  /** The case the refused step ran in (PLANTED_CASES). */
+  rule: string;
   where: string;
   param: string;
   index: number;
@@ -436,6 +438,8 @@ export interface PlantedReport {
   paramsKept: string | null;
   stateKept: string | null;
   stepCount: number;
+  /** A global rule: whether the step, with finite gradients, moves d on the CPU (so that d kept says something); null for the others. */
+  estimateWouldMove: boolean | null;
 }
 
 /**
@@ -443,8 +447,8 @@ export interface PlantedReport {
  * the default) over the three parameters, two finite steps, then the bad one on both
  * sides; the GPU's error comes at the next read back.
  */
-async function plantedRun(device: GPUDevice, planted: (typeof PLANTED)[number]): Promise<PlantedReport> {
-  const c: GpuCase = { name: 'adam', key: 'adam', options: { lr: 0.01 } };
+async function plantedRun(device: GPUDevice, c: GpuCase, planted: (typeof PLANTED)[number]): Promise<PlantedReport> {
+  const gradient = gradientsOf(c);
   const bad = (name: Name, t: number): Float32Array => {
     const g = gradient(name, t);
     if (name === planted.param) g[planted.index] = planted.value;
@@ -455,12 +459,21 @@ async function plantedRun(device: GPUDevice, planted: (typeof PLANTED)[number]):
   for (const name of NAMES) store.write(name, initial(name));
   const gpu = new GPUOptimizer(make(c), store);
   for (let t = 0; t < 2; t++) {
-    cpu.step(t);
+    cpu.step(t, gradient);
     for (const name of NAMES) store.writeGrad(name, gradient(name, t));
     gpu.update();
   }
   const params = await readAll(store);
   const state = await gpu.stateDict();
+  let estimateWouldMove: boolean | null = null;
+  if (state.scalars !== undefined) {
+    // The same step with finite gradients, on a copy of the CPU's: it moves d.
+    const copy = new CpuRun(make(c), (name) => cpu.store.params[name].slice());
+    copy.opt.loadStateDict(cpu.opt.stateDict());
+    const before = (copy.opt.stateDict() as OptimizerStateDict).scalars!.estimLr;
+    copy.step(2, gradient);
+    estimateWouldMove = (copy.opt.stateDict() as OptimizerStateDict).scalars!.estimLr !== before;
+  }
   for (const name of NAMES) cpu.store.grads[name].set(bad(name, 2));
   const cpuError = await message(() => cpu.opt.update(cpu.store.params, cpu.store.grads));
   for (const name of NAMES) store.writeGrad(name, bad(name, 2));
@@ -476,6 +489,7 @@ async function plantedRun(device: GPUDevice, planted: (typeof PLANTED)[number]):
     gpuIndex = (error as { index?: number }).index;
   }
   const report: PlantedReport = {
+    rule: c.name,
     ...planted,
     cpuError,
     gpuError,
@@ -484,6 +498,7 @@ async function plantedRun(device: GPUDevice, planted: (typeof PLANTED)[number]):
     paramsKept: firstDifference(params, await readAll(store)),
     stateKept: difference(state, await gpu.stateDict()),
     stepCount: gpu.stepCount,
+    estimateWouldMove,
   };
   gpu.destroy();
   store.destroy();
@@ -494,7 +509,7 @@ async function plantedAll(device: GPUDevice): Promise<PlantedReport[] | { failed
   device.pushErrorScope('validation');
   const reports: PlantedReport[] = [];
   try {
-    for (const planted of PLANTED) reports.push(await plantedRun(device, planted));
+    for (const c of PLANTED_CASES) for (const planted of PLANTED) reports.push(await plantedRun(device, c, planted));
   } catch (error) {
     await device.popErrorScope();
     return { failed: String((error as Error).stack ?? error) };
