@@ -45,7 +45,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { RULES } from 'nesterov';
 import { chromiumMissing, pageReport } from './browser-report.ts';
-import { GPU_CASES, PLANTED, PLANTED_CASES } from './webgpu-cases.ts';
+import { GPU_CASES, PLANTED, PLANTED_CASES, SKIP_CASES } from './webgpu-cases.ts';
 import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, PlantedReport, SkipReport } from './webgpu-page.ts';
 
 /** The page's reports of the non-finite contract and of the error table, for the tests after the first. */
@@ -53,14 +53,16 @@ let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
 let errorsResult: ErrorsReport | { failed: string } | undefined;
 let largeResult: LargeReport | { failed: string } | undefined;
 let skipResult: SkipReport | { failed: string } | undefined;
+let globalSkipResult: SkipReport[] | { failed: string } | undefined;
 let plantedResult: PlantedReport[] | { failed: string } | undefined;
 
 it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: chromiumMissing, timeout: 300_000 }, async () => {
-  const report = await pageReport<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; planted: PlantedReport[] | { failed: string } }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu' });
+  const report = await pageReport<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; globalSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string } }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu' });
   nonFiniteResult = report.nonFinite;
   errorsResult = report.errors;
   largeResult = report.large;
   skipResult = report.skip;
+  globalSkipResult = report.globalSkips;
   plantedResult = report.planted;
   const result = report.cases;
   assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
@@ -120,6 +122,21 @@ it("nonFinite 'skip' on the GPU: Adam under an lr schedule, 3 of 12 steps skippe
   assert.ok(r.parity <= 1, `the GPU's params differ from the CPU's by ${r.parity} times the bound`);
   assert.equal(r.state, null, `the GPU's state differs from the CPU's: ${r.state}`);
   assert.match(r.otherNames, /^UpdateError: Adam\.update: with nonFinite 'skip', a step of other parameters than the \d+ step\(s\) still unchecked on the device: await sync\(\) first$/);
+});
+
+it("nonFinite 'skip' with the global rules (Prodigy, D-Adapt AdamW): 4 of 12 steps skipped, the first among them, none waited for but once: the CPU's counters, d and params within their bounds", { skip: chromiumMissing }, () => {
+  assert.ok(globalSkipResult !== undefined, 'the browser test did not run');
+  if ('failed' in globalSkipResult) assert.fail(globalSkipResult.failed);
+  assert.equal(globalSkipResult.length, SKIP_CASES.length);
+  globalSkipResult.forEach((r, k) => {
+    const c = SKIP_CASES[k]!;
+    assert.equal(r.cpu, '8 4 w:8 b:8 c:8', c.name);
+    assert.equal(r.gpu, r.cpu, c.name);
+    assert.ok(r.parity <= 1, `${c.name}: the GPU's params differ from the CPU's by ${r.parity} times the bound`);
+    assert.ok(r.estimateParity !== undefined && r.estimateParity <= 1, `${c.name}: the GPU's d differs from the CPU's by ${r.estimateParity} times its bound`);
+    assert.ok(r.estimateGrowth !== undefined && r.estimateGrowth > 10, `${c.name}: d hardly moved (${r.estimateGrowth} d0)`);
+    assert.equal(r.otherNames, `UpdateError: ${c.name}.update: with nonFinite 'skip', a step of other parameters than the 2 step(s) still unchecked on the device: await sync() first`);
+  });
 });
 
 it('bad calls on the GPU throw naming the parameter or value and change nothing; update(names) steps those alone, reset(name) forgets one', { skip: chromiumMissing }, () => {

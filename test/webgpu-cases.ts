@@ -122,3 +122,9 @@ export const PLANTED_CASES: readonly GpuCase[] = [
   { name: 'Prodigy', key: 'prodigy', options: { estimLr0: 1e-3, estimLrCoef: 100 }, drift: 0.5 },
   { name: 'DAdaptAdamW', key: 'dadapt-adamw', options: { estimLr0: 1e-3 }, drift: 0.5 },
 ];
+
+/** The global rules under nonFinite 'skip' (the browser test's skip run, as Adam's): drifting gradients so that d moves. */
+export const SKIP_CASES: readonly GpuCase[] = [
+  { name: 'Prodigy', key: 'prodigy', options: { estimLr0: 1e-3, estimLrCoef: 100, lr: (t: number) => 1 - t / 20, nonFinite: 'skip' }, drift: 0.5 },
+  { name: 'DAdaptAdamW', key: 'dadapt-adamw', options: { estimLr0: 1e-3, lr: (t: number) => 1 - t / 20, nonFinite: 'skip' }, drift: 0.5 },
+];

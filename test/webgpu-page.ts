@@ -9,7 +9,7 @@
 import { loadKernels, ParamStore, registered, type OptimizerLike } from 'nesterov';
 import { GPUOptimizer, GPUParamStore } from 'nesterov/webgpu';
 import type { AnyOptimizer, OptimizerStateDict } from 'nesterov';
-import { GPU_CASES, PLANTED, PLANTED_CASES, type GpuCase } from './webgpu-cases.ts';
+import { GPU_CASES, PLANTED, PLANTED_CASES, SKIP_CASES, type GpuCase } from './webgpu-cases.ts';
 
 
 /** Float32 machine epsilon. */
@@ -144,7 +144,9 @@ class CpuRun {
     const previous = NAMES.map((name) => this.store.params[name].slice());
     for (const name of NAMES) this.store.grads[name].set(grads(name, t));
     const opt = this.opt as unknown as AnyOptimizer;
-    const before = this.budget?.before(opt, this.store, (name) => this.store.grads[name]);
+    // A step the CPU skips (nonFinite 'skip') changes nothing, nor the budget.
+    const finite = NAMES.every((name) => this.store.grads[name].every(Number.isFinite));
+    const before = finite ? this.budget?.before(opt, this.store, (name) => this.store.grads[name]) : undefined;
     this.opt.update(this.store.params, this.store.grads);
     if (before !== undefined) this.budget!.after(opt, before);
     NAMES.forEach((name, k) => {
@@ -528,15 +530,33 @@ export interface SkipReport {
   state: string | null;
   /** update() of another set of parameters while steps are in flight: its error. */
   otherNames: string;
+  /** A global rule: |d_gpu - d_cpu| over its bound, and d_cpu / d0. */
+  estimateParity?: number;
+  estimateGrowth?: number;
+}
+
+/** nonFinite 'skip' with the global rules (SKIP_CASES): the same run as Adam's. */
+async function globalSkips(device: GPUDevice): Promise<SkipReport[] | { failed: string }> {
+  device.pushErrorScope('validation');
+  const reports: SkipReport[] = [];
+  try {
+    for (const c of SKIP_CASES) reports.push(await skip(device, c));
+  } catch (error) {
+    await device.popErrorScope();
+    return { failed: String((error as Error).stack ?? error) };
+  }
+  const invalid = await device.popErrorScope();
+  return invalid === null ? reports : { failed: `GPU validation: ${invalid.message}` };
 }
 
 /**
  * nonFinite 'skip': Adam under an lr schedule (both depend on the step count), 12 steps of
  * which 3 have a non-finite gradient, submitted without waiting for the device but once.
  */
-async function skip(device: GPUDevice): Promise<SkipReport> {
-  const c: GpuCase = { name: 'adam skip', key: 'adam', options: { lr: (t: number) => 0.01 * (1 + t / 10), nonFinite: 'skip' } };
-  const badAt = new Set([3, 4, 9]);
+async function skip(device: GPUDevice, c: GpuCase = { name: 'adam skip', key: 'adam', options: { lr: (t: number) => 0.01 * (1 + t / 10), nonFinite: 'skip' } }): Promise<SkipReport> {
+  // A global rule skips its first step too: the candidates then differ in whether x0 is taken.
+  const badAt = new Set(c.key === 'adam' ? [3, 4, 9] : [0, 3, 4, 9]);
+  const gradient = gradientsOf(c);
   const grads = (name: Name, t: number): Float32Array => {
     const g = gradient(name, t);
     if (badAt.has(t) && name === (t === 9 ? 'w' : 'c')) g[2] = t === 4 ? -Infinity : NaN;
@@ -559,7 +579,11 @@ async function skip(device: GPUDevice): Promise<SkipReport> {
     `${dict.stepCount} ${dict.skippedSteps} ${NAMES.map((name) => `${name}:${dict.params[name]?.step}`).join(' ')}`;
   const gpuDict = await gpu.stateDict();
   const cpuDict = cpu.opt.stateDict() as OptimizerStateDict;
-  const report = { cpu: counters(cpuDict), gpu: counters(gpuDict), parity: worstRatio(await readAll(store), cpu, 12), state: difference(cpuDict, gpuDict), otherNames };
+  const report: SkipReport = { cpu: counters(cpuDict), gpu: counters(gpuDict), parity: worstRatio(await readAll(store), cpu, 12), state: difference(cpuDict, gpuDict), otherNames };
+  if (cpuDict.scalars !== undefined) {
+    report.estimateParity = Math.abs(gpuDict.scalars!.estimLr! - cpuDict.scalars.estimLr!) / (cpuDict.scalars.estimLr! * (cpu.budget!.relative + EPS));
+    report.estimateGrowth = cpuDict.scalars.estimLr! / (cpu.opt as unknown as { defaults: { estimLr0: number } }).defaults.estimLr0;
+  }
   gpu.destroy();
   store.destroy();
   return report;
@@ -651,7 +675,7 @@ async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
   };
 }
 
-async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string }> {
+async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; globalSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -697,7 +721,7 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
     skipped = { failed: String((error as Error).stack ?? error) };
   }
   const planted = await plantedAll(device);
-  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, planted };
+  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, globalSkips: await globalSkips(device), planted };
 }
 
 /** A fixture file of test/fixtures/rules/ as test/webgpu-fixtures.test.ts hands it over: its float32 cases whose rule has a GPU kernel. */

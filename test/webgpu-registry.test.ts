@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { build } from 'esbuild';
 import { LAMB, Muon, RULES } from 'nesterov';
-import { GPU_KERNELS, GPU_MISSING, GPU_MODES, GPUOptimizer, GPUParamStore, type ScalarValues } from 'nesterov/webgpu';
+import { GPU_GLOBAL, GPU_KERNELS, GPU_MISSING, GPU_MODES, GPUOptimizer, GPUParamStore, type ScalarValues } from 'nesterov/webgpu';
 import { GPU_CASES } from './webgpu-cases.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -48,7 +48,9 @@ describe('nesterov/webgpu: the registry', () => {
           },
         });
         for (const uniform of Object.values(kernel.uniforms)) assert.ok(Number.isFinite(uniform(scalars)), `${key} ${entryName}: a uniform is not a number`);
-        for (const name of read) assert.ok(layout.scalars.includes(name), `${key} ${entryName}: a uniform reads '${name}', not a scalar of [${layout.scalars.join(', ')}]`);
+        // A global rule's kernels may also read the step's lr (the weight of a parameter's sums).
+        const known = GPU_GLOBAL[key] === undefined ? layout.scalars : [...layout.scalars, 'lr'];
+        for (const name of read) assert.ok(known.includes(name), `${key} ${entryName}: a uniform reads '${name}', not a scalar of [${known.join(', ')}]`);
         for (const name of layout.scalars) {
           const reason = kernel.ignores?.[name];
           assert.ok(read.includes(name) !== (reason !== undefined), `${key} ${entryName}: scalar '${name}' of the layout is ${read.includes(name) ? 'read and listed in ignores' : 'read by no uniform and not listed in ignores with a reason'}`);
@@ -61,7 +63,8 @@ describe('nesterov/webgpu: the registry', () => {
     for (const [key] of Object.entries(GPU_KERNELS)) {
       const entry = RULES.find((candidate) => candidate.key === key)!;
       for (const [variant, layout] of Object.entries(entry.rule!.kernels ?? {})) {
-        if (GPU_MODES[key]?.entry === layout.entry) {
+        if (GPU_MODES[key]?.entry === layout.entry || entry.rule!.global !== undefined) {
+          // Eval and train's kernel, and a global rule's passes (each step runs all): a case of the rule runs them.
           assert.ok(GPU_CASES.some((c) => c.key === key), `${entry.name}: no case runs its eval and train`);
           continue;
         }
@@ -82,6 +85,57 @@ describe('nesterov/webgpu: the registry', () => {
     assert.throws(() => new GPUOptimizer(new LAMB(), store), /GPUOptimizer.*LAMB: its step needs two norms per parameter/);
     assert.throws(() => new GPUOptimizer(new Muon() as never, store), /GPUOptimizer: invalid optimizer.*elementwise rules/);
     assert.throws(() => new GPUParamStore({} as GPUDevice, { w: 1 }), /GPUParamStore: invalid device.*a GPUDevice/);
+  });
+
+  it("a global rule's GPU twin: every rule with a global phase and a GPU kernel has one; each scalar its kernels read is free of d or linear in it (the blocks are captured at d = 1)", () => {
+    for (const entry of elementwise) {
+      const rule = entry.rule!;
+      if (rule.global === undefined || GPU_KERNELS[entry.key] === undefined) continue;
+      const spec = GPU_GLOBAL[entry.key];
+      assert.ok(spec !== undefined, `${entry.name} has a global phase and a GPU kernel but no GPU_GLOBAL entry`);
+      assert.equal(spec.totals.length, rule.global.sumCount, `${entry.name}: its GPU twin names ${spec.totals.length} totals, the rule sums ${rule.global.sumCount}`);
+      // The rule's own passes against a stand-in for the wasm kernels, at d = 1 and at d = 3.
+      const capture = (d: number, step: number): { entry: string; scalars: Record<string, number> }[] => {
+        const made = entry.make({ lr: 0.7, weightDecay: 0.1 }) as unknown as { defaults: never };
+        const hyper = made.defaults;
+        const block = new Float64Array(64);
+        const calls: string[] = [];
+        const exports = new Proxy({}, { get: (_target, name) => () => (calls.push(String(name)), 0) });
+        const kernels = { exports, scalars: block, address: 0 } as never;
+        const state = rule.init(0, 'float32', hyper) as never as { step: number };
+        state.step = step - 1;
+        const empty = new Float32Array(0);
+        const globals = new Float64Array(rule.global!.scalarNames.length).fill(d);
+        const out: { entry: string; scalars: Record<string, number> }[] = [];
+        const record = (): void => {
+          const layout = Object.values(rule.kernels!).find((candidate) => candidate.entry === calls.at(-1))!;
+          out.push({ entry: layout.entry, scalars: Object.fromEntries(layout.scalars.map((name, k) => [name, block[k]!])) });
+        };
+        block.fill(0);
+        rule.global!.accumulate(empty, empty, state as never, hyper, { lr: 0.7 }, globals, new Float64Array(rule.global!.sumCount), kernels);
+        record();
+        block.fill(0);
+        rule.global!.apply(empty, empty, state as never, hyper, { lr: 0.7 }, globals, globals, kernels);
+        record();
+        return out;
+      };
+      for (const step of [1, 5]) {
+        const unit = capture(1, step);
+        const tripled = capture(3, step);
+        unit.forEach((pass, k) => {
+          const kernel = GPU_KERNELS[entry.key]![pass.entry]!;
+          let scaled = 0;
+          for (const [name, uniform] of Object.entries(kernel.uniforms)) {
+            const a = uniform({ ...pass.scalars, lr: 0.7 });
+            const b = uniform({ ...tripled[k]!.scalars, lr: 0.7 });
+            const linear = Math.abs(b - 3 * a) <= 1e-12 * Math.abs(b);
+            if (linear && a !== 0) scaled += 1;
+            assert.ok(b === a || linear, `${entry.name} ${pass.entry}: uniform ${name} is ${a} at d = 1 and ${b} at d = 3: neither free of d nor linear in it`);
+          }
+          assert.ok(scaled > 0, `${entry.name} ${pass.entry}: no uniform scales with d`);
+        });
+      }
+    }
   });
 
   it("importing 'nesterov' alone loads nothing of nesterov/webgpu", async () => {

@@ -27,7 +27,6 @@
  * (test/webgpu-registry.test.ts checks the linearity against a capture at another d).
  */
 import type { CommonHyper, GlobalPhase, RuleState } from '../rule.ts';
-import type { AnyUpdateRule } from '../rules/index.ts';
 import { checkGpuKernel, grid, UNIFORM_SLOT, uniformNames, uniformWords, WORKGROUP, writeScanUniforms, writeUniforms, type ArrayRole, type FlagUse, type GpuKernel } from './kernel.ts';
 import type { GpuOptimizerCore } from './optimizer-core.ts';
 import { readFlag } from './optimizer-verdict.ts';
@@ -49,8 +48,11 @@ export interface GpuGlobalPhase {
   readonly contributions: { readonly [entry: string]: readonly string[] };
   /** Arrays a GPU kernel binds besides its wasm layout's (the sums' inputs), by entry: name to role. */
   readonly extraArrays?: { readonly [entry: string]: { readonly [name: string]: ArrayRole } };
-  /** A state buffer that takes a copy of the parameter at the parameter's first step (Prodigy's x0). */
-  readonly firstStepCopy?: string;
+  /**
+   * Per pass-1 entry: an array that takes a copy of another at the parameter's first step,
+   * before the body reads it (Prodigy's x0 = x), by the kernel's array names.
+   */
+  readonly firstStepCopy?: { readonly [entry: string]: { readonly into: string; readonly from: string } };
   /** The uniforms of `reduce`, from the optimizer's hyperparameters, each rounded once to float32. */
   readonly reduceUniforms: { readonly [name: string]: (hyper: CommonHyper) => number };
   /**
@@ -94,7 +96,7 @@ struct GlobalState {
 }
 
 /** The WGSL of a pass-1 (with `contributions`) or pass-2 kernel of a global rule. */
-export function globalShaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], flag: FlagUse, scalarNames: readonly string[], totals: readonly string[], contributions: readonly string[] | undefined): string {
+export function globalShaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], flag: FlagUse, scalarNames: readonly string[], totals: readonly string[], contributions: readonly string[] | undefined, firstStepCopy?: { readonly into: string; readonly from: string }): string {
   const fields = uniformNames(kernel).map((name) => `  ${name}: f32,`).join('\n');
   const bindings = arrays
     .map((name, k) => `@group(0) @binding(${k + 1}) var<storage, ${roles[k] === 'grads' || (contributions !== undefined && roles[k] === 'params') ? 'read' : 'read_write'}> ${name}: array<f32>;`)
@@ -109,7 +111,7 @@ export function globalShaderSource(kernel: GpuKernel, arrays: readonly string[],
   cand: u32,
   known: u32,
   part: u32,
-  pad1: u32,
+  first: u32,
 ${fields}
 }
 ${globalStructs(scalarNames, totals)}
@@ -143,6 +145,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(workgroup_id) wg:
   var c = array<f32, ${count}>(${zero});
   if (j < s.n && live) {
     let i = s.base + j;
+    ${firstStepCopy === undefined ? '' : `if (s.first != 0u) { ${firstStepCopy.into}[i] = ${firstStepCopy.from}[i]; }`}
     ${kernel.body}
 ${contributions.map((expression, k) => `    c[${k}] = ${expression};`).join('\n')}
   }
@@ -358,7 +361,7 @@ export class GpuGlobal<K extends string> {
         { binding: arrays.length + 2, visibility: COMPUTE, buffer: { type: contributions === undefined ? 'read-only-storage' : 'storage' } },
       ],
     });
-    const code = globalShaderSource(kernel, arrays, roles, flag, this.phase.scalarNames, this.spec.totals, contributions);
+    const code = globalShaderSource(kernel, arrays, roles, flag, this.phase.scalarNames, this.spec.totals, contributions, this.spec.firstStepCopy?.[entry]);
     const module = device.createShaderModule({ label: `nesterov ${entry}`, code });
     const pipeline: GlobalPipeline = {
       pipeline: device.createComputePipeline({ label: `nesterov ${entry}`, layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } }),
@@ -467,95 +470,132 @@ export class GpuGlobal<K extends string> {
   }
 }
 
-/** Whether a rule has a global phase and a GPU twin of it. */
-export function hasGlobalPhase(rule: AnyUpdateRule): boolean {
-  return rule.global !== undefined;
-}
-
-/** A parameter of the step, its hyperparameters and lr checked (optimizer-step.ts). */
-export interface GlobalStepParam {
-  readonly name: string;
-  readonly index: number;
-  readonly hyper: CommonHyper;
-  readonly lr: number;
+/** One parameter of a global step: its extent in the store and its candidates. */
+interface GlobalRun {
+  readonly base: number;
+  readonly n: number;
+  /** One per number of skips the steps in flight may have had (one, without 'skip'): its twin (stepped by the capture), hyperparameters, lr and candidate number. */
+  readonly candidates: readonly { readonly twin: RuleState; readonly hyper: CommonHyper; readonly lr: number; readonly cand: number }[];
 }
 
 /**
- * The step of a global rule (nonFinite 'error' or 'ignore'): after optimizer-step.ts has
- * checked every parameter's hyperparameters, saved the twins (the history) and set up the
- * new parameters' state, one compute pass: scan, pass 1 per parameter, the reduction and
- * `reduce`, pass 2 per parameter. A parameter is a run of its own (the rule is
- * perParameter): its sums are weighted by its own lr and bias correction.
+ * Encodes and submits a global rule's step: the scan, pass 1 of every parameter (each of
+ * its candidates writes the same partials: only the one the flag selects writes at all),
+ * the reduction and `reduce` (skipped on a refused or skipped step), pass 2. `scanStep`:
+ * the number the scan marks the flag with (the step, or with 'skip' the issue number).
  */
-export function encodeGlobalStep<K extends string>(core: GpuOptimizerCore<K>, global: GpuGlobal<K>, order: readonly GlobalStepParam[]): void {
+function encodeGlobal<K extends string>(core: GpuOptimizerCore<K>, global: GpuGlobal<K>, runs: readonly GlobalRun[], scanStep: number, known: number, hyper: CommonHyper): void {
   const store = core.store;
-  const step = core.stepCount;
-  const runs = order.map(({ name, hyper, lr }) => ({ slot: core.slots.get(name)!, hyper, lr, base: store.offsets[name as K], n: store.lengths[name as K] }));
-  const checked = core.checked;
-  const count = runs.length;
-  // Slots: pass 1 per run, pass 2 per run, the reduce, then the scans.
-  const slots = 2 * count + 1 + (checked ? count : 0);
+  const scanned = core.checked || core.skipping;
+  const dispatches = runs.reduce((sum, run) => sum + run.candidates.length, 0);
+  // Slots: pass 1 per candidate, pass 2 per candidate, the reduce, then the scans.
+  const reduceSlot = 2 * dispatches;
+  const slots = reduceSlot + 1 + (scanned ? runs.length : 0);
   const uniforms = core.uniformBuffer(slots);
   const block = new ArrayBuffer(slots * UNIFORM_SLOT);
   const device = store.device;
   const encoder = device.createCommandEncoder({ label: core.owner });
-  // A parameter's first step: x0 = x (in queue order, before this step's passes read it).
-  if (global.spec.firstStepCopy !== undefined) {
-    for (const run of runs) {
-      if (run.slot.twin.step === 0 && run.n > 0) encoder.copyBufferToBuffer(store.params, run.base * 4, core.stateBuffer(global.spec.firstStepCopy), run.base * 4, run.n * 4);
-    }
-  }
   global.buffer();
   const pass = encoder.beginComputePass();
-  if (checked) {
+  if (scanned) {
     const scan = core.scanPipeline();
     runs.forEach((run, r) => {
       const { x, y, stride } = grid(run.n);
-      const slot = 2 * count + 1 + r;
-      writeScanUniforms(block, (slot * UNIFORM_SLOT) / 4, run.base, run.n, stride, step);
+      const slot = reduceSlot + 1 + r;
+      writeScanUniforms(block, (slot * UNIFORM_SLOT) / 4, run.base, run.n, stride, scanStep);
       pass.setPipeline(scan.pipeline);
       pass.setBindGroup(0, core.scanBindGroup(scan.layout, slot, uniforms));
       if (run.n > 0) pass.dispatchWorkgroups(x, y);
     });
   }
-  const captured = runs.map((run) => global.capture(run.slot.twin, run.hyper, run.lr));
-  // Pass 1: every parameter's state and partial sums (dispatched even when empty: its partials must be 0).
-  let part = 0;
-  runs.forEach((run, r) => {
-    const call = captured[r]!.accumulate.calls[0]!;
-    const pipeline = global.pipeline(call.entry, call.roles);
-    const { x, y, stride } = grid(run.n);
-    const values = { ...scalarRecord(captured[r]!.accumulate.scalars, core.layoutOf(call.entry).scalars), lr: run.lr };
-    writeUniforms(block, (r * UNIFORM_SLOT) / 4, pipeline.kernel, run.base, run.n, stride, values);
-    new Uint32Array(block, r * UNIFORM_SLOT + 24, 1)[0] = part;
-    part += x * y;
-    pass.setPipeline(pipeline.pipeline);
-    pass.setBindGroup(0, global.bindGroup(pipeline, call.entry, r, uniforms));
-    pass.dispatchWorkgroups(x, y);
-  });
-  // The totals and the new scalars: one workgroup.
-  const reduceSlot = 2 * count;
-  global.writeReduceUniforms(block, (reduceSlot * UNIFORM_SLOT) / 4, part, step, order[0]?.hyper ?? core.optimizer.defaults);
+  const captured = runs.map((run) => run.candidates.map((candidate) => ({ first: candidate.twin.step === 0, passes: global.capture(candidate.twin, candidate.hyper, candidate.lr) })));
+  const dispatch = (which: 'accumulate' | 'apply', at: number): number => {
+    let part = 0;
+    let slot = at;
+    runs.forEach((run, r) => {
+      const { x, y, stride } = grid(run.n);
+      run.candidates.forEach((candidate, k) => {
+        const { first, passes } = captured[r]![k]!;
+        const call = passes[which].calls[0]!;
+        const pipeline = global.pipeline(call.entry, call.roles);
+        const values = { ...scalarRecord(passes[which].scalars, core.layoutOf(call.entry).scalars), lr: candidate.lr };
+        writeUniforms(block, (slot * UNIFORM_SLOT) / 4, pipeline.kernel, run.base, run.n, stride, values, { issue: scanStep, cand: candidate.cand, known });
+        const words = new Uint32Array(block, slot * UNIFORM_SLOT + 24, 2);
+        words[0] = part;
+        words[1] = first ? 1 : 0;
+        pass.setPipeline(pipeline.pipeline);
+        pass.setBindGroup(0, global.bindGroup(pipeline, call.entry, slot, uniforms));
+        // Pass 1 runs even over no element: its partials must be 0.
+        if (which === 'accumulate' || run.n > 0) pass.dispatchWorkgroups(x, y);
+        slot += 1;
+      });
+      part += x * y;
+    });
+    return part;
+  };
+  const partials = dispatch('accumulate', 0);
+  global.writeReduceUniforms(block, (reduceSlot * UNIFORM_SLOT) / 4, partials, scanStep, hyper);
   pass.setPipeline(global.reducePipeline().pipeline);
   pass.setBindGroup(0, global.reduceBindGroup(reduceSlot, uniforms));
   pass.dispatchWorkgroups(1);
-  // Pass 2: every parameter moved.
-  runs.forEach((run, r) => {
-    const call = captured[r]!.apply.calls[0]!;
-    const pipeline = global.pipeline(call.entry, call.roles);
-    const { x, y, stride } = grid(run.n);
-    const slot = count + r;
-    const values = { ...scalarRecord(captured[r]!.apply.scalars, core.layoutOf(call.entry).scalars), lr: run.lr };
-    writeUniforms(block, (slot * UNIFORM_SLOT) / 4, pipeline.kernel, run.base, run.n, stride, values);
-    pass.setPipeline(pipeline.pipeline);
-    pass.setBindGroup(0, global.bindGroup(pipeline, call.entry, slot, uniforms));
-    if (run.n > 0) pass.dispatchWorkgroups(x, y);
-  });
+  dispatch('apply', dispatches);
   pass.end();
-  const readsFlag = checked && core.flagRead === undefined;
+  const readsFlag = scanned && core.flagRead === undefined;
   if (readsFlag) encoder.copyBufferToBuffer(core.flagBuffer(), 0, core.flagStagingBuffer(), 0, 16);
   device.queue.writeBuffer(uniforms, 0, block);
   device.queue.submit([encoder.finish()]);
+  if (core.skipping) core.issued += 1;
   core.stepCount += 1;
-  if (readsFlag) readFlag(core, core.stepCount);
+  if (readsFlag) readFlag(core, core.skipping ? core.issued : core.stepCount);
+}
+
+/** A parameter of the step, its hyperparameters and lr checked (optimizer-step.ts). */
+export interface GlobalStepParam {
+  readonly name: string;
+  readonly hyper: CommonHyper;
+  readonly lr: number;
+}
+
+/**
+ * The step of a global rule (nonFinite 'error' or 'ignore'), after optimizer-step.ts has
+ * checked every parameter's hyperparameters, saved the twins (the history) and set up the
+ * new parameters' state. A parameter is a run of its own (the rule is perParameter): its
+ * sums are weighted by its own lr and bias correction.
+ */
+export function encodeGlobalStep<K extends string>(core: GpuOptimizerCore<K>, global: GpuGlobal<K>, order: readonly GlobalStepParam[]): void {
+  const store = core.store;
+  const runs = order.map(({ name, hyper, lr }): GlobalRun => ({ base: store.offsets[name as K], n: store.lengths[name as K], candidates: [{ twin: core.slots.get(name)!.twin, hyper, lr, cand: 0 }] }));
+  encodeGlobal(core, global, runs, core.stepCount, 0, order[0]?.hyper ?? core.optimizer.defaults);
+}
+
+/** A parameter of a 'skip' step: its hyperparameters and lr per candidate, checked (optimizer-skip.ts). */
+export interface GlobalSkipParam {
+  readonly name: string;
+  readonly hypers: readonly CommonHyper[];
+  readonly lrs: readonly number[];
+}
+
+/**
+ * The step of a global rule with nonFinite 'skip', after optimizer-skip.ts has checked
+ * every candidate's hyperparameters and set up the new parameters' state and chains:
+ * each parameter's passes once per number of skips among the `inFlight` steps before it
+ * (the chain's twin of that count), the reduction once; the newest candidate's twin
+ * extends each chain. `key`: the parameters' indices, which the steps in flight share.
+ */
+export function encodeGlobalSkipping<K extends string>(core: GpuOptimizerCore<K>, global: GpuGlobal<K>, order: readonly GlobalSkipParam[], inFlight: number, key: string): void {
+  const store = core.store;
+  const runs = order.map(({ name, hypers, lrs }): GlobalRun => {
+    const chain = core.chains.get(name)!;
+    const candidates = hypers.map((hyper, k) => ({ twin: { ...chain[k]! }, hyper, lr: lrs[k]!, cand: inFlight - k }));
+    return { base: store.offsets[name as K], n: store.lengths[name as K], candidates };
+  });
+  const issue = core.issued;
+  // The reduce's hyperparameters: those of the newest candidate (the global options are not per parameter).
+  encodeGlobal(core, global, runs, issue, core.baseFlagSkips, order[0]?.hypers.at(-1) ?? core.optimizer.defaults);
+  // The newest candidate (no skip in flight) extends every chain; its twin has taken this step.
+  order.forEach(({ name }, r) => {
+    const chain = core.chains.get(name)!;
+    chain.push(runs[r]!.candidates[inFlight]!.twin);
+  });
+  core.pendingNames = key;
 }

@@ -6,6 +6,7 @@ import { UpdateError, describeValue } from '../errors.ts';
 import type { CommonHyper } from '../rule.ts';
 import { grid, UNIFORM_SLOT, writeScanUniforms, writeUniforms } from './kernel.ts';
 import type { GpuOptimizerCore, GpuSlot } from './optimizer-core.ts';
+import { encodeGlobalSkipping } from './global.ts';
 import { copyCounters, sameCounters, sameHyper } from './optimizer-step.ts';
 import { readFlag } from './optimizer-verdict.ts';
 import { captureStep, newTwin, scalarRecord } from './scalars.ts';
@@ -61,6 +62,10 @@ export function stepSkipping<K extends string>(core: GpuOptimizerCore<K>, names:
     const twin = newTwin(rule, h[0]!);
     core.slots.set(name, { name, index, twin });
     core.chains.set(name, [twin]);
+  }
+  if (core.global !== undefined) {
+    encodeGlobalSkipping(core, core.global, order, inFlight, key);
+    return;
   }
   // Runs: consecutive parameters equal in every candidate.
   type Run = { slots: GpuSlot[]; hypers: CommonHyper[]; lrs: number[] };

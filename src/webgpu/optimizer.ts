@@ -32,7 +32,6 @@ export function runsOnGpu(optimizer: unknown): optimizer is AnyOptimizer {
   if (!(optimizer instanceof Optimizer)) return false;
   const rule = optimizer.rule as unknown as AnyUpdateRule;
   if (!hasGpuProgram(rule)) return false;
-  if (rule.global !== undefined && optimizer.nonFinite === 'skip') return false;
   const kernels = GPU_KERNELS[rule.key]!;
   return Object.values(rule.kernels ?? {}).every((layout) => kernels[layout.entry] !== undefined);
 }
@@ -65,10 +64,6 @@ export class GPUOptimizer<K extends string = string> {
     if (kernels === undefined || !hasGpuProgram(rule)) {
       const why = GPU_MISSING[rule.key] ?? 'it has no GPU kernel';
       throw optionError('GPUOptimizer', 'optimizer', `${rule.name}`, `an optimizer with a GPU kernel (${rule.name}: ${why})`);
-    }
-    if (rule.global !== undefined && optimizer.nonFinite === 'skip') {
-      // The estimate's passes would need one candidate per skip count in flight, each with its own totals.
-      throw optionError('GPUOptimizer', 'nonFinite', 'skip', `'error' or 'ignore' for ${rule.name} (its step reduces over every parameter on the device; 'skip' is not supported there yet: use 'error' and catch the UpdateError, or step on the CPU)`);
     }
     for (const layout of Object.values(rule.kernels ?? {})) {
       if (kernels[layout.entry] === undefined) throw optionError('GPUOptimizer', 'optimizer', rule.name, `an optimizer with a GPU kernel (${rule.name} has none for its kernel '${layout.entry}')`);

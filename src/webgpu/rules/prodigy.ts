@@ -83,7 +83,7 @@ export const prodigyGlobalGpu: GpuGlobalPhase = {
   totals: ['weightedDot', 'sumAbs'],
   contributions: { prodigyMoments: ['(s.lrBc * d) * dot', 'abs(si)'] },
   extraArrays: { prodigyMoments: { p: 'params', p0: { state: 'params0' } } },
-  firstStepCopy: 'params0',
+  firstStepCopy: { prodigyMoments: { into: 'p0', from: 'p' } },
   reduceUniforms: {
     beta3: (h) => (h as unknown as { beta3: number }).beta3,
     estimLr0: (h) => (h as unknown as { estimLr0: number }).estimLr0,
