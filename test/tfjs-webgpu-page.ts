@@ -9,8 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { Adam, EMA, LAMB, loadKernels, Nesterov, partition, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
-import { tfOptimizer, type TfOptimizer } from 'nesterov/tfjs';
+import { Adam, DAdaptAdamW, EMA, LAMB, loadKernels, Nesterov, partition, Prodigy, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
+import { STATE_WEIGHT_NAME, tfOptimizer, type TfOptimizer } from 'nesterov/tfjs';
 
 /** Deterministic numbers in [-1, 1) (mulberry32, as test/tfjs-helpers.ts). */
 function numbers(count: number, seed: number): Float32Array {
@@ -31,11 +31,16 @@ const BATCH = 8;
 const MAKERS: Record<string, () => AnyOptimizer> = {
   adam: () => new Adam({ lr: 1e-2 }),
   nesterov: () => new Nesterov({ lr: 0.05, momentum: 0.9 }),
+  // The global rules: one estimate d over every variable of a step, reduced on the device.
+  prodigy: () => new Prodigy({ weightDecay: 0.01, estimLrCoef: 10 }) as unknown as AnyOptimizer,
+  dadapt: () => new DAdaptAdamW({ weightDecay: 0.01 }) as unknown as AnyOptimizer,
 };
 
 /** applyGradients only: Schedule-Free's eval() moves the variables on the GPU too; clipGradNorm (0.5: it scales every step here). */
 const APPLIED: Record<string, () => AnyOptimizer> = { ...MAKERS, schedulefree: () => new ScheduleFreeAdamW({ lr: 1e-2, warmupSteps: 5 }), 'adam clipGradNorm': () => new Adam({ lr: 1e-2 }) };
 const CLIP: Record<string, number> = { 'adam clipGradNorm': 0.5 };
+/** The global rules' gradients drift one way (a direction fixed per variable, times this): their estimate d then grows. */
+const DRIFT: Record<string, number> = { prodigy: 0.5, dadapt: 0.5 };
 
 /** Variables of lengths not multiples of the store's 64-element alignment. */
 const SHAPES: Record<string, number[]> = { w: [7, 13], b: [5], c: [300] };
@@ -52,10 +57,18 @@ export interface AppliedRun {
   /** Schedule-Free: the values after eval(), then after train(). */
   evaluated?: number[][];
   trained?: number[][];
+  /** A global rule: its optimizer-level scalars after 20 steps (getWeights' state). */
+  scalars?: Record<string, number>;
+}
+
+/** The optimizer-level scalars in getWeights' state weight (a global rule's estimate), or undefined. */
+async function scalarsOf(opt: TfOptimizer): Promise<Record<string, number> | undefined> {
+  const weight = (await opt.getWeights()).find((w) => w.name === STATE_WEIGHT_NAME)!;
+  return (JSON.parse((await weight.tensor.data())[0] as unknown as string) as { scalars?: Record<string, number> }).scalars;
 }
 
 /** 20 steps of applyGradients, the same gradients on every backend (of every scale, as the GPU tests'). */
-async function applied(make: () => AnyOptimizer, tag: string, clip: number | undefined): Promise<AppliedRun> {
+async function applied(make: () => AnyOptimizer, tag: string, clip: number | undefined, drift = 0): Promise<AppliedRun> {
   const names = Object.keys(SHAPES);
   const variables = names.map((name, k) => tf.variable(tf.tensor(numbers(SHAPES[name]!.reduce((a, b) => a * b, 1), 1000 + k), SHAPES[name]!), true, `${tag}_${name}`));
   const opt = tfOptimizer(make(), { clipGradNorm: clip });
@@ -64,7 +77,10 @@ async function applied(make: () => AnyOptimizer, tag: string, clip: number | und
   const moved = previous.map((p) => new Array<number>(p.length).fill(0));
   const largest = previous.map((p) => Array.from(p, Math.abs));
   for (let t = 0; t < STEPS; t++) {
-    const grads = variables.map((v, k) => tf.tensor(numbers(v.size, 7 * t + k).map((g, i) => g * 10 ** ((i % 5) - 2)), v.shape));
+    const grads = variables.map((v, k) => {
+      const direction = numbers(v.size, 500 + k);
+      return tf.tensor(numbers(v.size, 7 * t + k).map((g, i) => g * 10 ** ((i % 5) - 2) + drift * direction[i]!), v.shape);
+    });
     opt.applyGradients(Object.fromEntries(variables.map((v, k) => [v.name, grads[k]!])));
     tf.dispose(grads);
     if (t === 0 || t === STEPS - 1) tensors[t === 0 ? 0 : 1] = tf.memory().numTensors;
@@ -78,6 +94,8 @@ async function applied(make: () => AnyOptimizer, tag: string, clip: number | und
   await opt.sync();
   const path = opt.path;
   const run: AppliedRun = { path, params: previous.map((p) => Array.from(p)), moved, largest, tensors };
+  const scalars = await scalarsOf(opt);
+  if (scalars !== undefined) run.scalars = scalars;
   if (opt.mode !== undefined) {
     opt.eval();
     run.evaluated = await Promise.all(variables.map(async (v) => Array.from(await v.data())));
@@ -254,6 +272,9 @@ async function paths(): Promise<Record<string, string | undefined>> {
     'adam clipGradNorm': () => tfOptimizer(new Adam(), { clipGradNorm: 1 }) as TfOptimizer<never>,
     lamb: () => tfOptimizer(new LAMB()) as TfOptimizer<never>,
     'ema(adam)': () => tfOptimizer(new EMA(new Adam())) as TfOptimizer<never>,
+    prodigy: () => tfOptimizer(new Prodigy()) as TfOptimizer<never>,
+    'dadapt-adamw': () => tfOptimizer(new DAdaptAdamW()) as TfOptimizer<never>,
+    'prodigy skip': () => tfOptimizer(new Prodigy({ nonFinite: 'skip' })) as TfOptimizer<never>,
   };
   const out: Record<string, string | undefined> = {};
   for (const [name, make] of Object.entries(cases)) {
@@ -337,7 +358,7 @@ async function main(): Promise<Record<string, BackendReport | { failed: string }
       if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend('${backend}') returned false`);
       await tf.ready();
       const r: BackendReport = { backend: tf.getBackend(), applied: {}, fits: {} };
-      for (const [name, make] of Object.entries(APPLIED)) r.applied[name] = await applied(make, `${backend}_${name}`, CLIP[name]);
+      for (const [name, make] of Object.entries(APPLIED)) r.applied[name] = await applied(make, `${backend}_${name}`, CLIP[name], DRIFT[name]);
       for (const [name, make] of Object.entries(MAKERS)) r.fits[name] = await fits(make);
       r.growing = await growing(backend);
       if (backend === 'webgpu') {

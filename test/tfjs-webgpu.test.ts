@@ -2,7 +2,8 @@
  * nesterov/tfjs on TF.js's webgpu backend, the 'webgpu' path: our fused WGSL kernels on
  * the variables' buffers (test/tfjs-webgpu-page.ts, bundled by esbuild and served from
  * 127.0.0.1 to Debian's Chromium, WebGPU on SwiftShader), against the cpu backend's
- * kernel path (our WebAssembly kernels), for Adam and Nesterov:
+ * kernel path (our WebAssembly kernels), for Adam and Nesterov (and Prodigy and D-Adapt
+ * AdamW, whose estimate d is reduced on the device: within a bound, not bit for bit):
  * - 20 steps of applyGradients, the same gradients on both backends: each value within
  *   the bound of docs/webgpu.md (float32, T = 20), EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|);
  *   on SwiftShader they agree bit for bit, and that is asserted too.
@@ -68,6 +69,32 @@ for (const name of ['adam', 'nesterov', 'schedulefree']) {
   });
 }
 
+for (const name of ['prodigy', 'dadapt']) {
+  it(`${name}: 20 steps of applyGradients on webgpu (path 'webgpu': the estimate d reduced on the device) against the cpu backend's kernel path: d within 1e-4 relative, the params within the bound of docs/webgpu.md and 3e-4 of their movement besides; no tensor leak`, { skip, timeout: 600_000 }, async () => {
+    const { cpu, webgpu } = await run();
+    const c = cpu.applied[name]!;
+    const g = webgpu.applied[name]!;
+    assert.equal(c.path, 'kernel');
+    assert.equal(g.path, 'webgpu');
+    // d sums over every variable in float32 on the device, in float64 on the cpu (docs/webgpu.md
+    // derives the budget; test/webgpu-browser.test.ts checks it per run): 1e-4 is far above it
+    // here, far below what a wrong sum or reduce makes of d (a factor).
+    const rho = 1e-4;
+    const dCpu = c.scalars!.estimLr!;
+    const dGpu = g.scalars!.estimLr!;
+    assert.ok(dCpu > 1e-6, `${name}: d did not move from d0 = 1e-6 (${dCpu})`);
+    assert.ok(Math.abs(dGpu - dCpu) <= rho * dCpu, `${name}: d is ${dGpu} on webgpu, ${dCpu} on cpu`);
+    let worst = 0;
+    c.params.forEach((p, k) => p.forEach((x, i) => {
+      const bound = (EPS * (16 + 6 * STEPS) + 3 * rho) * c.moved[k]![i]! + EPS * STEPS * c.largest[k]![i]!;
+      const error = Math.abs(g.params[k]![i]! - x);
+      worst = Math.max(worst, error === 0 ? 0 : error / bound);
+    }));
+    assert.ok(worst <= 1, `${name}: the webgpu path differs from the kernel path by ${worst} times the bound`);
+    assert.equal(g.tensors[1], g.tensors[0], `${name}: ${g.tensors[0]} tensors after the first step, ${g.tensors[1]} after 20`);
+  });
+}
+
 it('adam with clipGradNorm 0.5 (scaling every step): 20 steps on webgpu (path \'webgpu\', the norm as TF.js ops in float32) equal the cpu kernel path (the norm in float64) within 1e-6 relative; no tensor leak', { skip, timeout: 600_000 }, async () => {
   const { cpu, webgpu } = await run();
   const c = cpu.applied['adam clipGradNorm']!;
@@ -84,7 +111,7 @@ it('adam with clipGradNorm 0.5 (scaling every step): 20 steps on webgpu (path \'
   assert.equal(g.tensors[1], g.tensors[0]);
 });
 
-for (const name of ['adam', 'nesterov']) {
+for (const name of ['adam', 'nesterov', 'prodigy', 'dadapt']) {
   it(`${name}: 20 steps of model.fit on webgpu equal the cpu backend's within float32 rounding; 10 + 10 steps through getWeights / setWeights into a fresh optimizer equal 20 straight bit for bit; no tensor leak`, { skip, timeout: 600_000 }, async (t) => {
     const { cpu, webgpu } = await run();
     const c = cpu.fits[name]!;
@@ -137,7 +164,7 @@ it('a new variable after some steps: the GPU state moves to a larger store GPU t
   assert.equal(g.afterStepCount, 8);
 });
 
-it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel; clipGradNorm too; the ops path for nonFinite 'skip' and rules without one (LAMB); the kernel path for wrappers", { skip, timeout: 600_000 }, async () => {
+it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel (Prodigy and D-Adapt AdamW, which have no TF.js ops, too); clipGradNorm too; the ops path for nonFinite 'skip' and rules without one (LAMB); the kernel path for wrappers and for Prodigy with 'skip'", { skip, timeout: 600_000 }, async () => {
   const { webgpu } = await run();
-  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'ops', 'ema(adam)': 'kernel' });
+  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'ops', 'ema(adam)': 'kernel', prodigy: 'webgpu', 'dadapt-adamw': 'webgpu', 'prodigy skip': 'kernel' });
 });
