@@ -79,8 +79,12 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
       assert.deepEqual(Object.keys(r.scalars.gpu), Object.keys(r.scalars.cpu));
       assert.ok(r.scalars.estimateParity <= 1, `${r.name}: the GPU's d (${r.scalars.gpu.estimLr}) differs from the CPU's (${r.scalars.cpu.estimLr}) by ${r.scalars.estimateParity} times its bound`);
       assert.ok(r.scalars.estimateGrowth > 1, `${r.name}: d did not move from d0 (${r.scalars.estimateGrowth})`);
+      assert.ok(r.moved !== null, `${r.name}: moveTo did not run`);
+      assert.equal(r.moved.roundTrip, null, `${r.name}: the state moved GPU to GPU differs: ${r.moved.roundTrip}`);
+      assert.ok(r.moved.parity <= 1, `${r.name}: resumed after moveTo: ${r.moved.parity} times the bound`);
     } else {
       assert.equal(r.scalars, null);
+      assert.equal(r.moved, null);
     }
     if (r.name.startsWith('schedulefree')) {
       assert.ok(r.modes !== null, `${r.name}: eval and train did not run`);

@@ -228,6 +228,8 @@ export interface CaseReport {
    * GPU and on the CPU, |d_gpu - d_cpu| over its bound, and d_cpu / d0 (that d moved).
    */
   scalars: { gpu: Record<string, number>; cpu: Record<string, number>; estimateParity: number; estimateGrowth: number } | null;
+  /** A global rule: its state at step 50 moved (moveTo) to a larger store: the dict there against the saved one (null: bit for bit), the params after 50 more steps over the bound. */
+  moved: { roundTrip: string | null; parity: number } | null;
   /** Schedule-Free: the params after eval() and after train() against the CPU's, over the bound; update's refusal in eval mode; the mode after train(). */
   modes: { evalParity: number; trainParity: number; refused: string | null; mode: string } | null;
 }
@@ -280,6 +282,30 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
     for (const name of NAMES) resumedStore.writeGrad(name, grads(name, t));
     resumed.update();
   }
+  // A global rule: the state at step 50 moved GPU to GPU (moveTo) into a store with one
+  // more parameter, its dict bit for bit the GPU's there (d and r included), 50 more steps.
+  let moved: CaseReport['moved'] = null;
+  if (saved!.scalars !== undefined) {
+    const source = new GPUParamStore(device, SHAPES);
+    for (const name of NAMES) source.write(name, atResume![name]);
+    const from = new GPUOptimizer(make(c), source);
+    from.loadStateDict(saved);
+    const target = new GPUParamStore(device, { extra: 3, ...SHAPES });
+    for (const name of NAMES) target.write(name, atResume![name]);
+    const to = from.moveTo(target);
+    const trip = difference(saved!, await to.stateDict());
+    for (let t = RESUME_AT; t < STEPS; t++) {
+      for (const name of NAMES) target.writeGrad(name, grads(name, t));
+      to.update(NAMES);
+    }
+    const values = {} as Record<Name, Float32Array>;
+    for (const name of NAMES) values[name] = await target.read(name);
+    moved = { roundTrip: trip, parity: worstRatio(values, reference, STEPS) };
+    from.destroy();
+    to.destroy();
+    source.destroy();
+    target.destroy();
+  }
   const report: CaseReport = {
     name: c.name,
     parity,
@@ -288,6 +314,7 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
     roundTrip,
     stepCount: resumed.stepCount,
     scalars,
+    moved,
     modes: null,
   };
   // Schedule-Free: eval() moves the params to x and train() back to y, on both sides.
@@ -687,7 +714,7 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
     try {
       report = await runCase(device, c);
     } catch (error) {
-      report = { name: c.name, failed: String((error as Error).stack ?? error), parity: NaN, resumedOnCpu: NaN, resumedOnGpu: NaN, roundTrip: 'not run', stepCount: 0, scalars: null, modes: null };
+      report = { name: c.name, failed: String((error as Error).stack ?? error), parity: NaN, resumedOnCpu: NaN, resumedOnGpu: NaN, roundTrip: 'not run', stepCount: 0, scalars: null, moved: null, modes: null };
     }
     const invalid = await device.popErrorScope();
     if (invalid !== null) report.failed = `${report.failed ?? ''} GPU validation: ${invalid.message}`;
