@@ -236,6 +236,7 @@ export class GpuGlobal<K extends string> {
   #buffer: GPUBuffer | undefined;
   #staging: GPUBuffer | undefined;
   #reduce: { readonly pipeline: GPUComputePipeline; readonly layout: GPUBindGroupLayout; readonly flag: FlagUse } | undefined;
+  readonly #pipelines = new Map<string, GlobalPipeline>();
 
   constructor(core: GpuOptimizerCore<K>, spec: GpuGlobalPhase) {
     this.core = core;
@@ -345,8 +346,8 @@ export class GpuGlobal<K extends string> {
     const core = this.core;
     const flag = this.#flag();
     const { arrays, roles } = this.#arrays(entry, callRoles);
-    const key = `global|${entry}|${roles.map((role) => (typeof role === 'string' ? role : `state:${role.state}`)).join(',')}|${flag}`;
-    const cached = core.pipelines.get(key) as GlobalPipeline | undefined;
+    const key = `${entry}|${roles.map((role) => (typeof role === 'string' ? role : `state:${role.state}`)).join(',')}|${flag}`;
+    const cached = this.#pipelines.get(key);
     if (cached !== undefined) return cached;
     const kernel = core.kernels[entry];
     if (kernel === undefined) throw new Error(`${core.owner}: no GPU kernel for wasm entry '${entry}' (src/webgpu/rules/${core.rule.key}.ts)`);
@@ -371,7 +372,7 @@ export class GpuGlobal<K extends string> {
       roles,
       flag,
     };
-    core.pipelines.set(key, pipeline as never);
+    this.#pipelines.set(key, pipeline);
     return pipeline;
   }
 
