@@ -180,25 +180,31 @@ function runAll(): Promise<FixtureRun[]> {
 /**
  * Asserts |got_i - e_i| <= rtol max_j |e_j| + bound(i) for every i, e_i the fixture's
  * value as float32 holds it (the generators write a float32 as its shortest decimal,
- * which Math.fround returns to the float32 exactly).
+ * which Math.fround returns to the float32 exactly). Returns the largest difference over
+ * max_j |e_j|, the normwise error the CPU tests print.
  */
-function assertWithin(got: readonly number[], expected: readonly number[], rtol: number, bound: (i: number, scale: number) => number, label: string): void {
+function assertWithin(got: readonly number[], expected: readonly number[], rtol: number, bound: (i: number, scale: number) => number, label: string): number {
   assert.equal(got.length, expected.length, `${label}: length`);
   const stored = expected.map(Math.fround);
   const scale = Math.max(...stored.map(Math.abs), Number.MIN_VALUE);
+  let worst = 0;
   stored.forEach((e, i) => {
     const tolerance = rtol * scale + bound(i, scale);
     const difference = Math.abs(got[i]! - e);
     assert.ok(difference <= tolerance, `${label}[${i}]: GPU ${got[i]} expected ${e} difference ${difference} tolerance ${tolerance} (rtol ${rtol} x scale ${scale} plus the GPU's bound)`);
+    worst = Math.max(worst, difference / scale);
   });
+  return worst;
 }
 
-function assertBounded(got: BoundedValues, expected: Record<string, number[]>, rtol: number, label: string): void {
+function assertBounded(got: BoundedValues, expected: Record<string, number[]>, rtol: number, label: string): number {
   assert.deepEqual(Object.keys(got).sort(), Object.keys(expected).sort(), `${label}: names`);
+  let worst = 0;
   for (const [name, values] of Object.entries(expected)) {
     const { values: gpu, bound } = got[name]!;
-    assertWithin(gpu, values, rtol, (i) => bound[i]!, `${name} ${label}`);
+    worst = Math.max(worst, assertWithin(gpu, values, rtol, (i) => bound[i]!, `${name} ${label}`));
   }
+  return worst;
 }
 
 function assertScalars(got: Record<string, number>, expected: Record<string, number>, rtol: number, label: string): void {
@@ -227,40 +233,44 @@ for (const { file, fixture, tolerances, cases } of files) {
     for (const item of cases) {
       item.ours.forEach((config, index) => {
         const rtol = tolerances.exact?.includes(config.optimizer) === true ? 0 : tolerances.float32;
-        it(`${item.id} float32 webgpu: ${config.optimizer}(${JSON.stringify(config.options)}) agrees with ${item.reference} to ${rtol} plus the GPU's bound`, { skip, timeout: 600_000 }, async () => {
+        it(`${item.id} float32 webgpu: ${config.optimizer}(${JSON.stringify(config.options)}) agrees with ${item.reference} to ${rtol} plus the GPU's bound`, { skip, timeout: 600_000 }, async (t) => {
           const run = (await runAll()).find((r) => r.file === file && r.id === item.id && r.config === index);
           assert.ok(run !== undefined, 'the page did not run this case');
           assert.equal(run.failed, undefined, run.failed);
           assert.equal(run.optimizer, config.optimizer);
           assert.deepEqual(Object.keys(run.checkpoints).sort(), Object.keys(item.trajectory).sort());
-          for (const [step, expected] of Object.entries(item.trajectory)) assertBounded(run.checkpoints[step]!, expected, rtol, `at step ${step}`);
+          let worst = 0;
+          for (const [step, expected] of Object.entries(item.trajectory)) worst = Math.max(worst, assertBounded(run.checkpoints[step]!, expected, rtol, `at step ${step}`));
           if (item.x !== undefined) {
             assert.ok(run.x !== null, 'x was not read after eval()');
-            assertBounded(run.x, item.x, rtol, 'x after eval()');
+            worst = Math.max(worst, assertBounded(run.x, item.x, rtol, 'x after eval()'));
             // x is the weighted average of the z iterates, computed directly by the generator (its float64 case).
             const average = fixture.cases.find((c) => c.id === item.id && c.dtype === 'float64')?.average;
             if (average !== undefined && average !== null) assertBounded(run.x, average, rtol, 'x against the direct average of the z iterates');
           }
-          if (config.compareState !== true && tolerances.everyState !== true) return;
-          const steps = fixture.problem.steps;
-          for (const [name, expected] of Object.entries(item.state)) {
-            const record: FixtureRun['state'][string] | undefined = run.state[name];
-            assert.ok(record !== undefined, `${name}: no state on the GPU`);
-            if (typeof expected.step === 'number') assert.equal(record.step, expected.step, `${name} step`);
-            if (expected.scalars !== undefined) assertScalars(record.scalars, expected.scalars, tolerances.scalars, name);
-            assert.deepEqual(Object.keys(record.buffers).sort(), Object.keys(expected.buffers).sort(), `${name} buffer names`);
-            for (const [key, values] of Object.entries(expected.buffers)) {
-              assertWithin(record.buffers[key]!, values, rtol, (_i, scale) => EPS * (16 + 6 * steps) * scale, `${name}.${key}`);
+          const comparesState = config.compareState === true || tolerances.everyState === true;
+          if (comparesState) {
+            const steps = fixture.problem.steps;
+            for (const [name, expected] of Object.entries(item.state)) {
+              const record: FixtureRun['state'][string] | undefined = run.state[name];
+              assert.ok(record !== undefined, `${name}: no state on the GPU`);
+              if (typeof expected.step === 'number') assert.equal(record.step, expected.step, `${name} step`);
+              if (expected.scalars !== undefined) assertScalars(record.scalars, expected.scalars, tolerances.scalars, name);
+              assert.deepEqual(Object.keys(record.buffers).sort(), Object.keys(expected.buffers).sort(), `${name} buffer names`);
+              for (const [key, values] of Object.entries(expected.buffers)) {
+                worst = Math.max(worst, assertWithin(record.buffers[key]!, values, rtol, (_i, scale) => EPS * (16 + 6 * steps) * scale, `${name}.${key}`));
+              }
+            }
+            // A rule with a global phase (Prodigy, D-Adaptation): the optimizer's own scalars, as test/reference-rules.test.ts compares them.
+            if (item.optimizerScalars !== undefined) {
+              assert.deepEqual(Object.keys(run.scalars).sort(), Object.keys(item.optimizerScalars).sort(), 'optimizer scalar names');
+              for (const [key, want] of Object.entries(item.optimizerScalars)) {
+                const value = run.scalars[key]!;
+                assert.ok(Math.abs(value - want) <= rtol * Math.abs(want), `scalar ${key}: GPU ${value} expected ${want} (relative tolerance ${rtol})`);
+              }
             }
           }
-          // A rule with a global phase (Prodigy, D-Adaptation): the optimizer's own scalars, as test/reference-rules.test.ts compares them.
-          if (item.optimizerScalars !== undefined) {
-            assert.deepEqual(Object.keys(run.scalars).sort(), Object.keys(item.optimizerScalars).sort(), 'optimizer scalar names');
-            for (const [key, want] of Object.entries(item.optimizerScalars)) {
-              const value = run.scalars[key]!;
-              assert.ok(Math.abs(value - want) <= rtol * Math.abs(want), `scalar ${key}: GPU ${value} expected ${want} (relative tolerance ${rtol})`);
-            }
-          }
+          t.diagnostic(`worst normwise error from the fixture: ${worst.toExponential(2)} (params${item.x === undefined ? '' : ', x'}${comparesState ? ', state buffers' : ''})`);
         });
       });
     }
