@@ -133,7 +133,7 @@ const files = [...readdirSync(root).map((name) => name), ...readdirSync(root + '
     }
     const fixture = json;
     const stated = fixture.tolerance === undefined ? undefined : { test: 'test/reference-rules.test.ts', float32: fixture.tolerance.float32, scalars: 0 };
-    const tolerances: Tolerances | undefined = stated ?? TOLERANCES[file.replace(/^rules\//, '')];
+    const tolerances: Tolerances | undefined = stated ?? TOLERANCES[file];
     const cases = fixture.cases
       .filter((item) => item.dtype === 'float32')
       .filter((item) => {
