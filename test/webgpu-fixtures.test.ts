@@ -122,7 +122,7 @@ const excluded: string[] = [];
 const problems: string[] = [];
 
 /** Every fixture file of the shape with its float32 cases (and their option sets) that have a GPU kernel. */
-const files = [...readdirSync(root).map((name) => name), ...readdirSync(root + 'rules/').map((name) => `rules/${name}`)]
+const files = [...readdirSync(root), ...readdirSync(root + 'rules/').map((name) => `rules/${name}`)]
   .filter((file) => file.endsWith('.json'))
   .sort()
   .flatMap((file) => {
