@@ -2,12 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ParamStore, type FloatArray } from 'nesterov';
+import type { FixtureConfig } from './fixture-options.ts';
 
-export interface FixtureConfig {
-  optimizer: string;
-  options: Record<string, unknown>;
-  compareState?: boolean;
-}
+export { caseOptions, type FixtureConfig } from './fixture-options.ts';
 
 export interface FixtureCase {
   id: string;
@@ -73,18 +70,4 @@ export function problemArrays(problem: FixtureProblem, dtype: 'float32' | 'float
     constants[name] = Type.from(problem.c[name]!);
   }
   return { store, params, grads, constants };
-}
-
-/**
- * A case's options as the optimizer takes them: `extra` added, and under the schedule
- * 'inverse-time' the generator's inverse_time, lr / (1 + 0.1 t), with lr the case's
- * (or `defaultLr` where the case leaves lr to the optimizer's default).
- */
-export function caseOptions(config: FixtureConfig, schedule: 'inverse-time' | null | undefined, extra: Record<string, unknown> = {}, defaultLr?: number): Record<string, unknown> {
-  const options: Record<string, unknown> = { ...config.options, ...extra };
-  if (schedule === 'inverse-time') {
-    const base = (options.lr as number | undefined) ?? defaultLr;
-    options.lr = (t: number) => base! / (1 + 0.1 * t);
-  }
-  return options;
 }

@@ -102,6 +102,7 @@ const PLACES: readonly [string, 'w' | 'b' | 'c', number][] = [
   ["the last element of the run, in the dispatch's last, partial workgroup", 'c', 299],
   ["in w's 4-wide SIMD tail (91 = 22 x 4 + 3), past w's last full 64", 'w', 89],
   ["b's last, alone in its SIMD tail (5 = 4 + 1)", 'b', 4],
+  ["w's last, lane 2 of the scan's last vec4 of w (elements 88..91; 91 is padding)", 'w', 90],
   ['the first element of a later parameter in the run', 'b', 0],
   ['the first element of the last parameter in the run', 'c', 0],
   ["the last element of the dispatch's last full workgroup (c starts at float 192: 192 + 255 = 7 x 64 - 1)", 'c', 255],

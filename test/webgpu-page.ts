@@ -4,12 +4,14 @@
  * kernels over a float32 ParamStore, the same gradients fed to both; then the state dict
  * round trip GPU -> CPU -> GPU and a resume from it on each side. It reports, per case,
  * the largest difference over its bound (see the test for the bound) and whether the
- * round trip returned the state bit for bit.
+ * round trip returned the state bit for bit. Opened as /?fixtures it runs the CPU fixture
+ * suite's cases instead (test/webgpu-fixtures.test.ts).
  */
 import { loadKernels, ParamStore, registered, type OptimizerLike } from 'nesterov';
 import { GPUOptimizer, GPUParamStore } from 'nesterov/webgpu';
 import type { AnyOptimizer, OptimizerStateDict } from 'nesterov';
 import { GPU_CASES, PLANTED, PLANTED_CASES, SKIP_CASES, type GpuCase } from './webgpu-cases.ts';
+import { caseOptions, type FixtureConfig } from './fixture-options.ts';
 
 
 /** Float32 machine epsilon. */
@@ -751,22 +753,45 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
   return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, globalSkips: await globalSkips(device), planted };
 }
 
-/** A fixture file of test/fixtures/rules/ as test/webgpu-fixtures.test.ts hands it over: its float32 cases whose rule has a GPU kernel. */
+/**
+ * A fixture file (test/fixtures/*.json, test/fixtures/rules/*.json) as
+ * test/webgpu-fixtures.test.ts hands it over: its problem, and its float32 cases with the
+ * option sets whose rule has a GPU kernel.
+ */
 export interface FixtureInput {
   file: string;
-  problem: { sizes: Record<string, number>; coupling: number; steps: number; x0: Record<string, number[]>; c: Record<string, number[]> };
-  cases: { id: string; negateGrad: boolean; schedule: 'inverse-time' | null; trajectory: Record<string, unknown>; ours: { optimizer: string; options: Record<string, unknown> }[] }[];
+  problem: { sizes: Record<string, number>; shapes?: Record<string, number[]>; coupling: number; steps: number; x0: Record<string, number[]>; c: Record<string, number[]> };
+  /** The lr an 'inverse-time' schedule scales where a case leaves lr to the rule's default, as the file's CPU test passes it to caseOptions. */
+  defaultLr?: number;
+  cases: {
+    id: string;
+    negateGrad: boolean;
+    schedule: 'inverse-time' | null;
+    /** The steps after which the fixture holds the params. */
+    checkpoints: number[];
+    /** Whether the fixture holds x, the params after eval() (Schedule-Free). */
+    eval: boolean;
+    ours: FixtureConfig[];
+  }[];
 }
+
+/** Params read back, and the bound of docs/webgpu.md on their distance from the CPU's kernels, per element. */
+export type BoundedValues = Record<string, { values: number[]; bound: number[] }>;
 
 export interface FixtureRun {
   file: string;
   id: string;
   optimizer: string;
+  /** The option set's index in the case's `ours`. */
+  config: number;
   failed?: string;
-  /** The GPU's params at each checkpoint of the fixture, and the bound of docs/webgpu.md there (per element). */
-  checkpoints: Record<string, Record<string, { values: number[]; bound: number[] }>>;
-  /** The GPU's state dict after the last step, buffers as plain arrays. */
+  /** The GPU's params at each checkpoint of the fixture. */
+  checkpoints: Record<string, BoundedValues>;
+  /** The GPU's state dict after the last step, buffers as plain arrays, and the optimizer's own scalars. */
   state: Record<string, { step: number | null; scalars: Record<string, number>; buffers: Record<string, number[]> }>;
+  scalars: Record<string, number>;
+  /** The params after eval() following the last step, where the case asks for it; else null. */
+  x: BoundedValues | null;
 }
 
 /**
@@ -788,23 +813,21 @@ function doubleWellGradient(x: Float32Array, c: Float32Array, coupling: number, 
 }
 
 /**
- * One fixture case on the GPU: the problem's params in a GPUParamStore, each step's
- * gradient computed on the CPU from the params read back (as the CPU suite computes it
- * from its store), written with writeGrad, one update; the params and the bound's running
- * sums kept at the fixture's checkpoints.
+ * One option set of a fixture case on the GPU: the problem's params in a GPUParamStore
+ * (with the problem's matrix shapes, where it has them), each step's gradient computed
+ * on the CPU from the params read back (as the CPU suite computes it from its store),
+ * written with writeGrad, one update; the params and the bound's running sums kept at the
+ * fixture's checkpoints; the state dict after the last step, then x after eval() where
+ * the case holds it.
  */
-async function fixtureRun(device: GPUDevice, input: FixtureInput, item: FixtureInput['cases'][number], config: FixtureInput['cases'][number]['ours'][number]): Promise<FixtureRun> {
+async function fixtureRun(device: GPUDevice, input: FixtureInput, item: FixtureInput['cases'][number], index: number): Promise<FixtureRun> {
   const { problem } = input;
+  const config = item.ours[index]!;
   const names = Object.keys(problem.sizes);
-  const options: Record<string, unknown> = { ...config.options };
-  if (item.schedule === 'inverse-time') {
-    const base = options.lr as number;
-    options.lr = (t: number) => base / (1 + 0.1 * t);
-  }
   const entry = registered(config.optimizer);
   if (entry === undefined) throw new Error(`no rule ${config.optimizer}`);
-  const store = new GPUParamStore(device, problem.sizes);
-  const gpu = new GPUOptimizer(entry.make(options) as unknown as AnyOptimizer, store);
+  const store = new GPUParamStore(device, { ...problem.sizes, ...problem.shapes });
+  const gpu = new GPUOptimizer(entry.make(caseOptions(config, item.schedule, {}, input.defaultLr)) as unknown as AnyOptimizer, store);
   const params: Record<string, Float32Array> = {};
   const moved: Record<string, Float64Array> = {};
   const largest: Record<string, Float64Array> = {};
@@ -814,7 +837,13 @@ async function fixtureRun(device: GPUDevice, input: FixtureInput, item: FixtureI
     moved[name] = new Float64Array(params[name].length);
     largest[name] = Float64Array.from(params[name], Math.abs);
   }
+  // EPS ((16 + 6 t) sum_t |dp_t| + t max_t |p_t|) after t steps, per element.
+  const bounded = (t: number, values: Record<string, Float32Array>): BoundedValues => Object.fromEntries(names.map((name) => [name, {
+    values: Array.from(values[name]!),
+    bound: Array.from(moved[name]!, (sum, i) => EPS * ((16 + 6 * t) * sum + t * largest[name]![i]!)),
+  }]));
   const constants = Object.fromEntries(names.map((name) => [name, Float32Array.from(problem.c[name]!)]));
+  const wanted = new Set(item.checkpoints);
   const checkpoints: FixtureRun['checkpoints'] = {};
   for (let t = 1; t <= problem.steps; t++) {
     for (const name of names) {
@@ -833,21 +862,25 @@ async function fixtureRun(device: GPUDevice, input: FixtureInput, item: FixtureI
       }
       params[name] = next;
     }
-    if (item.trajectory[String(t)] !== undefined) {
-      checkpoints[String(t)] = Object.fromEntries(names.map((name) => [name, {
-        values: Array.from(params[name]!),
-        bound: Array.from(moved[name]!, (sum, i) => EPS * ((16 + 6 * t) * sum + t * largest[name]![i]!)),
-      }]));
-    }
+    if (wanted.has(t)) checkpoints[String(t)] = bounded(t, params);
   }
   const dict = await gpu.stateDict();
   const state: FixtureRun['state'] = {};
   for (const [name, record] of Object.entries(dict.params)) {
     state[name] = { step: record.step ?? null, scalars: { ...record.scalars }, buffers: Object.fromEntries(Object.entries(record.buffers).map(([key, values]) => [key, Array.from(values)])) };
   }
+  let x: BoundedValues | null = null;
+  if (item.eval) {
+    // x as the CPU tests take it: eval() after the last step. Its bound is the params',
+    // as test/webgpu-browser.test.ts bounds eval() against the CPU's.
+    gpu.eval();
+    const after: Record<string, Float32Array> = {};
+    for (const name of names) after[name] = await store.read(name);
+    x = bounded(problem.steps, after);
+  }
   gpu.destroy();
   store.destroy();
-  return { file: input.file, id: item.id, optimizer: config.optimizer, checkpoints, state };
+  return { file: input.file, id: item.id, optimizer: config.optimizer, config: index, checkpoints, state, scalars: { ...dict.scalars }, x };
 }
 
 async function fixtures(): Promise<{ runs: FixtureRun[] } | { failed: string }> {
@@ -859,13 +892,13 @@ async function fixtures(): Promise<{ runs: FixtureRun[] } | { failed: string }> 
   const runs: FixtureRun[] = [];
   for (const input of inputs) {
     for (const item of input.cases) {
-      for (const config of item.ours) {
+      for (let index = 0; index < item.ours.length; index++) {
         device.pushErrorScope('validation');
         let run: FixtureRun;
         try {
-          run = await fixtureRun(device, input, item, config);
+          run = await fixtureRun(device, input, item, index);
         } catch (error) {
-          run = { file: input.file, id: item.id, optimizer: config.optimizer, failed: String((error as Error).stack ?? error), checkpoints: {}, state: {} };
+          run = { file: input.file, id: item.id, optimizer: item.ours[index]!.optimizer, config: index, failed: String((error as Error).stack ?? error), checkpoints: {}, state: {}, scalars: {}, x: null };
         }
         const invalid = await device.popErrorScope();
         if (invalid !== null) run.failed = `${run.failed ?? ''} GPU validation: ${invalid.message}`;

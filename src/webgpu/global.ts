@@ -27,7 +27,7 @@
  * (test/webgpu-registry.test.ts checks the linearity against a capture at another d).
  */
 import type { CommonHyper, GlobalPhase, RuleState } from '../rule.ts';
-import { checkGpuKernel, grid, UNIFORM_SLOT, uniformNames, uniformWords, WORKGROUP, writeScanUniforms, writeUniforms, type ArrayRole, type FlagUse, type GpuKernel } from './kernel.ts';
+import { checkGpuKernel, grid, scanGrid, UNIFORM_SLOT, uniformNames, uniformWords, WORKGROUP, writeScanUniforms, writeUniforms, type ArrayRole, type FlagUse, type GpuKernel } from './kernel.ts';
 import type { GpuOptimizerCore } from './optimizer-core.ts';
 import { readFlag } from './optimizer-verdict.ts';
 import { captureCalls, scalarRecord, type CapturedStep } from './scalars.ts';
@@ -501,7 +501,7 @@ function encodeGlobal<K extends string>(core: GpuOptimizerCore<K>, global: GpuGl
   if (scanned) {
     const scan = core.scanPipeline();
     runs.forEach((run, r) => {
-      const { x, y, stride } = grid(run.n);
+      const { x, y, stride } = scanGrid(run.n);
       const slot = reduceSlot + 1 + r;
       writeScanUniforms(block, (slot * UNIFORM_SLOT) / 4, run.base, run.n, stride, scanStep);
       pass.setPipeline(scan.pipeline);

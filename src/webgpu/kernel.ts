@@ -208,21 +208,25 @@ export const SCAN_SHADER = `struct Scan {
   step: u32,
 }
 @group(0) @binding(0) var<uniform> s: Scan;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> refusal: array<atomic<u32>>;
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let j = id.y * s.stride + id.x;
+  let j = (id.y * s.stride + id.x) * 4u;
   if (j >= s.n) { return; }
+  let bits = bitcast<vec4<u32>>(g[(s.base + j) / 4u]);
+  if (all((bits & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u))) { return; }
   let first = atomicLoad(&refusal[1]);
   if (first != 0u && first != s.step + 1u) { return; }
-  let bits = bitcast<u32>(g[s.base + j]);
-  if ((bits & 0x7f800000u) != 0x7f800000u) { return; }
-  var kind = 0u;
-  if ((bits & 0x007fffffu) == 0u) { kind = select(1u, 2u, (bits >> 31u) == 1u); }
-  atomicMax(&refusal[1], s.step + 1u);
-  atomicMin(&refusal[0], ((s.base + j) << 2u) | kind);
+  for (var k = 0u; k < 4u; k++) {
+    let b = bits[k];
+    if (j + k >= s.n || (b & 0x7f800000u) != 0x7f800000u) { continue; }
+    var kind = 0u;
+    if ((b & 0x007fffffu) == 0u) { kind = select(1u, 2u, (b >> 31u) == 1u); }
+    atomicMax(&refusal[1], s.step + 1u);
+    atomicMin(&refusal[0], ((s.base + j + k) << 2u) | kind);
+  }
 }
 `;
 
@@ -241,20 +245,32 @@ export const SKIP_SCAN_SHADER = `struct Scan {
   step: u32,
 }
 @group(0) @binding(0) var<uniform> s: Scan;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> refusal: array<atomic<u32>>;
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let j = id.y * s.stride + id.x;
+  let j = (id.y * s.stride + id.x) * 4u;
   if (j >= s.n) { return; }
+  let exponents = bitcast<vec4<u32>>(g[(s.base + j) / 4u]) & vec4<u32>(0x7f800000u);
+  let lanes = vec4<u32>(j) + vec4<u32>(0u, 1u, 2u, 3u);
+  if (!any((exponents == vec4<u32>(0x7f800000u)) & (lanes < vec4<u32>(s.n)))) { return; }
   if (atomicLoad(&refusal[3]) == s.step + 1u) { return; }
-  let bits = bitcast<u32>(g[s.base + j]);
-  if ((bits & 0x7f800000u) != 0x7f800000u) { return; }
   let old = atomicMax(&refusal[3], s.step + 1u);
   if (old < s.step + 1u) { atomicAdd(&refusal[2], 1u); }
 }
 `;
+
+/**
+ * The workgroup grid of a scan over `n` elements: one invocation per 4 (a vec4 load; a
+ * run's base is a multiple of 4 elements, the store's 256-byte alignment, and the
+ * region past a tensor's end is the store's padding, so the last vec4 stays inside the
+ * buffer; lanes past \`n\` are masked). A scan with one element per invocation cost as
+ * much as the step it guards: its work per invocation is one load and one compare.
+ */
+export function scanGrid(n: number): { readonly x: number; readonly y: number; readonly stride: number } {
+  return grid(Math.ceil(n / 4));
+}
 
 /** Writes one scan's uniform block: base, n, the row stride and the step number. */
 export function writeScanUniforms(target: ArrayBuffer, at: number, base: number, n: number, stride: number, step: number): void {

@@ -4,7 +4,7 @@
  */
 import { UpdateError, describeValue } from '../errors.ts';
 import type { CommonHyper } from '../rule.ts';
-import { grid, UNIFORM_SLOT, writeScanUniforms, writeUniforms } from './kernel.ts';
+import { grid, scanGrid, UNIFORM_SLOT, writeScanUniforms, writeUniforms } from './kernel.ts';
 import type { GpuOptimizerCore, GpuSlot } from './optimizer-core.ts';
 import { encodeGlobalSkipping } from './global.ts';
 import { copyCounters, sameCounters, sameHyper } from './optimizer-step.ts';
@@ -96,7 +96,7 @@ export function stepSkipping<K extends string>(core: GpuOptimizerCore<K>, names:
   };
   runs.forEach((run, r) => {
     const { base, n } = extent(run);
-    const { x, y, stride } = grid(n);
+    const { x, y, stride } = scanGrid(n);
     const slot = runs.length * candidates + r;
     writeScanUniforms(block, (slot * UNIFORM_SLOT) / 4, base, n, stride, issue);
     pass.setPipeline(scan.pipeline);

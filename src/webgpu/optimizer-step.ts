@@ -7,7 +7,7 @@
 import { UpdateError, describeValue } from '../errors.ts';
 import type { CommonHyper, RuleState } from '../rule.ts';
 import type { AnyUpdateRule } from '../rules/index.ts';
-import { grid, UNIFORM_SLOT, writeScanUniforms, writeUniforms } from './kernel.ts';
+import { grid, scanGrid, UNIFORM_SLOT, writeScanUniforms, writeUniforms } from './kernel.ts';
 import type { GpuOptimizerCore, GpuSlot } from './optimizer-core.ts';
 import { encodeGlobalStep } from './global.ts';
 import { readFlag } from './optimizer-verdict.ts';
@@ -100,7 +100,7 @@ export function encodeStep<K extends string>(core: GpuOptimizerCore<K>, names: r
       const base = store.offsets[run.slots[0]!.name as K];
       const last = run.slots.at(-1)!;
       const n = store.offsets[last.name as K] + store.lengths[last.name as K] - base;
-      const { x, y, stride } = grid(n);
+      const { x, y, stride } = scanGrid(n);
       const slot = runs.length + r;
       writeScanUniforms(block, (slot * UNIFORM_SLOT) / 4, base, n, stride, step);
       pass.setPipeline(scan.pipeline);
