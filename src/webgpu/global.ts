@@ -2,7 +2,7 @@
  * A rule with a global phase (src/rule.ts `GlobalPhase`: Prodigy, D-Adapt AdamW) on the
  * GPU: one compute pass per step, in it
  *
- *   1. the scan of every gradient (nonFinite 'error'), as for every rule;
+ *   1. the scan of every gradient (nonFinite 'error' or 'skip'), as for every rule;
  *   2. pass 1, one dispatch per parameter: the rule's elementwise update of its state
  *      (the WGSL twin of its wasm kernel), and each element's contribution to the step's
  *      totals, summed per workgroup by a tree in workgroup memory into one partial sum per
@@ -16,7 +16,9 @@
  * small storage buffer (`now`, the scalars as of the last step; `before`, those pass 1 of
  * the last step read; the totals; the partials), read back by `stateDict()` only. Every
  * pass that writes reads the refusal flag first and writes nothing on a refused step, so a
- * refused step leaves the scalars as they were.
+ * refused step leaves the scalars as they were; with 'skip', each parameter's passes are
+ * encoded once per number of skips the steps in flight may have had (optimizer-skip.ts),
+ * all of them writing the same partials, and the one the flag selects runs.
  *
  * The per-step scalars the rule computes on the CPU (bias corrections, the lr's factors,
  * the counters) come from the rule's own `global.accumulate` and `global.apply`, run on
@@ -234,7 +236,6 @@ export class GpuGlobal<K extends string> {
   /** Partial sums per total one step writes at most: a workgroup per 64 elements of each parameter. */
   readonly #partials: number;
   #buffer: GPUBuffer | undefined;
-  #staging: GPUBuffer | undefined;
   #reduce: { readonly pipeline: GPUComputePipeline; readonly layout: GPUBindGroupLayout; readonly flag: FlagUse } | undefined;
   readonly #pipelines = new Map<string, GlobalPipeline>();
 
@@ -303,14 +304,18 @@ export class GpuGlobal<K extends string> {
     if (this.#buffer === undefined) {
       values = this.#initial();
     } else {
-      const bytes = Math.ceil((names.length * 4) / 4) * 4;
-      this.#staging ??= this.core.store.device.createBuffer({ size: Math.max(16, bytes), usage: STAGING_USAGE });
-      const encoder = this.core.store.device.createCommandEncoder();
-      encoder.copyBufferToBuffer(this.#buffer, 0, this.#staging, 0, bytes);
-      this.core.store.device.queue.submit([encoder.finish()]);
-      await this.#staging.mapAsync(0x0001 /* GPUMapMode.READ */);
-      values = new Float32Array(this.#staging.getMappedRange(0, bytes).slice(0));
-      this.#staging.unmap();
+      const bytes = names.length * 4;
+      // A staging buffer per read: two stateDict() calls may be under way at once.
+      const staging = this.core.store.device.createBuffer({ size: Math.max(16, bytes), usage: STAGING_USAGE });
+      try {
+        const encoder = this.core.store.device.createCommandEncoder();
+        encoder.copyBufferToBuffer(this.#buffer, 0, staging, 0, bytes);
+        this.core.store.device.queue.submit([encoder.finish()]);
+        await staging.mapAsync(0x0001 /* GPUMapMode.READ */);
+        values = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+      } finally {
+        staging.destroy();
+      }
     }
     names.forEach((name, k) => {
       out[name] = values[k]!;
@@ -321,14 +326,12 @@ export class GpuGlobal<K extends string> {
   /** Copies the scalars (now and before) into `to`'s buffer, in `encoder` (moveTo). */
   copyTo<L extends string>(to: GpuGlobal<L>, encoder: GPUCommandEncoder): void {
     if (this.#buffer === undefined) return;
-    encoder.copyBufferToBuffer(this.#buffer, 0, to.buffer(), 0, Math.ceil((2 * this.phase.scalarNames.length * 4) / 4) * 4);
+    encoder.copyBufferToBuffer(this.#buffer, 0, to.buffer(), 0, 2 * this.phase.scalarNames.length * 4);
   }
 
   destroy(): void {
     this.#buffer?.destroy();
     this.#buffer = undefined;
-    this.#staging?.destroy();
-    this.#staging = undefined;
     this.#reduce = undefined;
   }
 

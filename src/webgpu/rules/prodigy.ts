@@ -82,6 +82,8 @@ export const prodigyGpu: GpuRuleKernels = {
 export const prodigyGlobalGpu: GpuGlobalPhase = {
   totals: ['weightedDot', 'sumAbs'],
   contributions: { prodigyMoments: ['(s.lrBc * d) * dot', 'abs(si)'] },
+  // Pass 1 then binds 8 storage buffers (g, m, v, s, p, x0, the refusal flag, the global
+  // scalars): WebGPU's least maxStorageBuffersPerShaderStage, which every device has.
   extraArrays: { prodigyMoments: { p: 'params', p0: { state: 'params0' } } },
   firstStepCopy: { prodigyMoments: { into: 'p0', from: 'p' } },
   reduceUniforms: {
