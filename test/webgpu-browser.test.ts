@@ -143,7 +143,7 @@ it("nonFinite 'skip' with the global rules (Prodigy, D-Adapt AdamW): 4 of 12 ste
   });
 });
 
-it('bad calls on the GPU throw naming the parameter or value and change nothing; update(names) steps those alone, reset(name) forgets one', { skip: chromiumMissing }, () => {
+it('bad calls on the GPU throw naming the parameter or value and change nothing (a global rule\'s d neither); update(names) steps those alone, reset(name) forgets one, reset() puts d back to d0', { skip: chromiumMissing }, () => {
   assert.ok(errorsResult !== undefined, 'the browser test did not run');
   if ('failed' in errorsResult) assert.fail(errorsResult.failed);
   const expected: [string, RegExp][] = [
@@ -162,6 +162,20 @@ it('bad calls on the GPU throw naming the parameter or value and change nothing;
     assert.equal(r.changed, null, `${r.call} changed ${r.changed}`);
   });
   assert.deepEqual(errorsResult.subset, { params: ['c:1'], stepCount: 1, afterReset: [] });
+  // Prodigy: a refused load or step leaves its estimate d (on the device) as it was; reset() puts d back to d0.
+  const global: [string, RegExp][] = [
+    ['loadStateDict(estimLr -1)', /^StateError: Prodigy\.loadStateDict: the optimizer scalar 'estimLr' is -1, expected a finite number >= 0$/],
+    ['loadStateDict(no scalars)', /^StateError: Prodigy\.loadStateDict: the state has no optimizer scalars/],
+    ['loadStateDict(an unknown scalar)', /^StateError: Prodigy\.loadStateDict: the state's optimizer scalars are \[estimLr, numeratorWeighted, growth\], expected \[estimLr, numeratorWeighted\]$/],
+    ['update() with the lr schedule NaN at step 3', /^UpdateError: Prodigy\.update: the lr schedule of parameter 'w' returned NaN at step 3/],
+  ];
+  assert.deepEqual(errorsResult.global.refusals.map((r) => r.call), global.map(([call]) => call));
+  errorsResult.global.refusals.forEach((r, k) => {
+    assert.match(r.error, global[k]![1], r.call);
+    assert.equal(r.changed, null, `${r.call} changed ${r.changed}`);
+  });
+  // d0 = 1e-3 as float32 (the device keeps d in float32), r = 0.
+  assert.deepEqual(errorsResult.global.afterReset, { estimLr: Math.fround(1e-3), numeratorWeighted: 0 });
 });
 
 it('a parameter longer than one row of workgroups (65535 x 64 elements): one SGD step is p - lr g in float32 at every element', { skip: chromiumMissing }, () => {

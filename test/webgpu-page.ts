@@ -652,6 +652,8 @@ export interface ErrorsReport {
   refusals: { call: string; error: string; changed: string | null }[];
   /** update(['c']) alone: the dict's params and steps; then reset('c'). */
   subset: { params: string[]; stepCount: number; afterReset: string[] };
+  /** Prodigy: refused calls that would change its estimate (each changing nothing, d included); its scalars after reset(). */
+  global: { refusals: { call: string; error: string; changed: string | null }[]; afterReset: Record<string, number> | undefined };
 }
 
 /** Bad calls on a GPUOptimizer: each throws naming the parameter or value, and changes nothing. */
@@ -697,10 +699,38 @@ async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
   subsetOpt.reset('c');
   const afterReset = Object.keys((await subsetOpt.stateDict()).params);
   subsetOpt.destroy();
+
+  // A global rule: its scalars are checked before anything changes, and kept by a refusal.
+  const prodigyCase: GpuCase = { name: 'Prodigy', key: 'prodigy', options: { estimLr0: 1e-3, estimLrCoef: 100, lr: (t: number) => (t < 3 ? 1 : NaN) }, drift: 0.5 };
+  const drifting = gradientsOf(prodigyCase);
+  for (const name of NAMES) store.write(name, initial(name));
+  const prodigy = new GPUOptimizer(make(prodigyCase), store);
+  for (let t = 0; t < 3; t++) {
+    for (const name of NAMES) store.writeGrad(name, drifting(name, t));
+    prodigy.update();
+  }
+  const saved = await prodigy.stateDict();
+  const globalCalls: [string, () => unknown][] = [
+    ['loadStateDict(estimLr -1)', () => prodigy.loadStateDict({ ...saved, scalars: { estimLr: -1, numeratorWeighted: 0 } })],
+    ['loadStateDict(no scalars)', () => prodigy.loadStateDict({ ...saved, scalars: undefined })],
+    ['loadStateDict(an unknown scalar)', () => prodigy.loadStateDict({ ...saved, scalars: { ...saved.scalars, growth: 1 } })],
+    ['update() with the lr schedule NaN at step 3', () => prodigy.update()],
+  ];
+  const globalRefusals: ErrorsReport['refusals'] = [];
+  for (const [call, run] of globalCalls) {
+    const before = await readAll(store);
+    const error = await message(run);
+    const changed = firstDifference(before, await readAll(store)) ?? difference(saved, await prodigy.stateDict());
+    globalRefusals.push({ call, error, changed });
+  }
+  prodigy.reset();
+  const afterGlobalReset = (await prodigy.stateDict()).scalars;
+  prodigy.destroy();
   store.destroy();
   return {
     refusals,
     subset: { params: Object.entries(subsetDict.params).map(([name, record]) => `${name}:${record.step}`), stepCount: subsetDict.stepCount, afterReset },
+    global: { refusals: globalRefusals, afterReset: afterGlobalReset },
   };
 }
 
