@@ -34,7 +34,13 @@ const MAKERS: Record<string, () => AnyOptimizer> = {
 };
 
 /** applyGradients only: Schedule-Free's eval() moves the variables on the GPU too; clipGradNorm (0.5: it scales every step here). */
-const APPLIED: Record<string, () => AnyOptimizer> = { ...MAKERS, schedulefree: () => new ScheduleFreeAdamW({ lr: 1e-2, warmupSteps: 5 }), 'adam clipGradNorm': () => new Adam({ lr: 1e-2 }) };
+const APPLIED: Record<string, () => AnyOptimizer> = {
+  ...MAKERS,
+  schedulefree: () => new ScheduleFreeAdamW({ lr: 1e-2, warmupSteps: 5 }),
+  'adam clipGradNorm': () => new Adam({ lr: 1e-2 }),
+  // Its norms summed on the device between its passes (src/webgpu/rules/lamb.ts).
+  lamb: () => new LAMB({ lr: 1e-2, weightDecay: 0.01 }),
+};
 const CLIP: Record<string, number> = { 'adam clipGradNorm': 0.5 };
 
 /** Variables of lengths not multiples of the store's 64-element alignment. */

@@ -5,7 +5,9 @@
  * kernel path (our WebAssembly kernels), for Adam and Nesterov:
  * - 20 steps of applyGradients, the same gradients on both backends: each value within
  *   the bound of docs/webgpu.md (float32, T = 20), EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|);
- *   on SwiftShader they agree bit for bit, and that is asserted too.
+ *   on SwiftShader they agree bit for bit, and that is asserted too. LAMB, whose norms the
+ *   GPU sums in float32 trees and the CPU in float64, within the bound with its two sums
+ *   (docs/webgpu.md: (16 + 2 D) EPS per step instead of 16, D = 16 for these 300 elements).
  * - 20 steps of model.fit: here the gradients themselves come from each backend's ops
  *   (tanh, matmul), which round differently by an ulp or two; test/tfjs-browser.test.ts's
  *   bound for that, 1e-6 relative (about sixteen ulps), holds.
@@ -67,6 +69,26 @@ for (const name of ['adam', 'nesterov', 'schedulefree']) {
     }
   });
 }
+
+it("lamb: 20 steps of applyGradients on webgpu (path 'webgpu', its two norms summed on the device) equal the cpu backend's kernel path within the bound of docs/webgpu.md with two sums; no tensor leak", { skip, timeout: 600_000 }, async () => {
+  const { cpu, webgpu } = await run();
+  const c = cpu.applied.lamb!;
+  const g = webgpu.applied.lamb!;
+  assert.equal(c.path, 'kernel');
+  assert.equal(g.path, 'webgpu');
+  // D: the depth of the GPU's tree over the longest variable (300 elements: two levels of 8).
+  const sums = 2;
+  const depth = 16;
+  let worst = 0;
+  c.params.forEach((p, k) => p.forEach((x, i) => {
+    const bound = EPS * ((16 + sums * depth + 6 * STEPS) * c.moved[k]![i]! + STEPS * c.largest[k]![i]!);
+    const error = Math.abs(g.params[k]![i]! - x);
+    worst = Math.max(worst, error === 0 ? 0 : error / bound);
+  }));
+  assert.ok(worst <= 1, `lamb: the webgpu path differs from the kernel path by ${worst} times the bound`);
+  assert.notDeepEqual(g.params, webgpu.applied.adam!.params);
+  assert.equal(g.tensors[1], g.tensors[0]);
+});
 
 it('adam with clipGradNorm 0.5 (scaling every step): 20 steps on webgpu (path \'webgpu\', the norm as TF.js ops in float32) equal the cpu kernel path (the norm in float64) within 1e-6 relative; no tensor leak', { skip, timeout: 600_000 }, async () => {
   const { cpu, webgpu } = await run();
@@ -137,7 +159,7 @@ it('a new variable after some steps: the GPU state moves to a larger store GPU t
   assert.equal(g.afterStepCount, 8);
 });
 
-it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel; clipGradNorm too; the ops path for nonFinite 'skip' and rules without one (LAMB); the kernel path for wrappers", { skip, timeout: 600_000 }, async () => {
+it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel (LAMB's a program of passes); clipGradNorm too; the ops path for nonFinite 'skip'; the kernel path for wrappers", { skip, timeout: 600_000 }, async () => {
   const { webgpu } = await run();
-  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'ops', 'ema(adam)': 'kernel' });
+  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'webgpu', 'ema(adam)': 'kernel' });
 });

@@ -12,6 +12,12 @@ export interface GpuCase {
   readonly options: Record<string, unknown>;
   /** `setHyperparameters` with these values before step 30, on both sides. */
   readonly setAt30?: Record<string, number>;
+  /**
+   * The sums over a parameter its step reads (LAMB 2: its norms), each a float32 tree on
+   * the GPU against the CPU's float64: the bound's per-step term grows by this many tree
+   * depths (test/webgpu-browser.test.ts says why).
+   */
+  readonly sums?: number;
 }
 
 /** An override of parameter 'b' splits the store into runs: w | b | c. */
@@ -48,6 +54,10 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'adan', key: 'adan', options: { lr: 0.01, weightDecay: 0.02, ...overrideB } },
   { name: 'qhadam', key: 'qhadam', options: { lr: 0.01, nu1: 0.7, nu2: 1, weightDecay: 0.001 } },
   { name: 'nadamw', key: 'nadamw', options: { lr: 0.01, weightDecay: 0.05 } },
+  { name: 'lamb', key: 'lamb', options: { lr: 0.01 }, sums: 2 },
+  { name: 'lamb decay', key: 'lamb', options: { lr: 0.01, weightDecay: 0.01 }, sums: 2, setAt30: { beta2: 0.99 } },
+  { name: 'lamb maximize', key: 'lamb', options: { lr: 0.01, maximize: true, eps: 1e-3 }, sums: 2 },
+  { name: 'lamb schedule override', key: 'lamb', options: { lr: cosineDecay({ lr: 0.02, steps: 100 }), weightDecay: 0.05, ...overrideB }, sums: 2 },
   // Decoupled weight decay on the rules whose decay is coupled by default: p (1 - lr wd) before the step.
   ...[
     ['sgd', {}],
@@ -100,3 +110,22 @@ const PLACES: readonly [string, 'w' | 'b' | 'c', number][] = [
 export const PLANTED: readonly PlantedGradient[] = PLACES.flatMap(([where, param, index]) =>
   [NaN, Infinity, -Infinity].map((value) => ({ where, param, index, value })),
 );
+
+/**
+ * The rules the non-finite contracts (PLANTED, 'skip') run for: Adam, one kernel call per
+ * run; LAMB, a program of passes per parameter with sums between them (its scan is per
+ * parameter, its refused step must write neither the moments nor the move).
+ */
+export interface ContractRule {
+  readonly key: string;
+  /** The class name the errors give. */
+  readonly name: string;
+  readonly options: Record<string, unknown>;
+  /** As GpuCase's. */
+  readonly sums?: number;
+}
+
+export const CONTRACT_RULES: readonly ContractRule[] = [
+  { key: 'adam', name: 'Adam', options: { lr: 0.01 } },
+  { key: 'lamb', name: 'LAMB', options: { lr: 0.01, weightDecay: 0.01 }, sums: 2 },
+];

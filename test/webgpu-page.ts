@@ -9,7 +9,7 @@
 import { loadKernels, ParamStore, registered, type OptimizerLike } from 'nesterov';
 import { GPUOptimizer, GPUParamStore } from 'nesterov/webgpu';
 import type { AnyOptimizer, OptimizerStateDict } from 'nesterov';
-import { GPU_CASES, PLANTED, type GpuCase } from './webgpu-cases.ts';
+import { CONTRACT_RULES, GPU_CASES, PLANTED, type ContractRule, type GpuCase } from './webgpu-cases.ts';
 
 
 /** Float32 machine epsilon. */
@@ -83,15 +83,22 @@ class CpuRun {
 }
 
 /**
- * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):
- * EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|).
+ * The depth of the GPU's float32 tree over n values (src/webgpu/reduce.ts: 8 per level of
+ * 256): 16 for the page's longest parameter (c, 300 elements).
  */
-function worstRatio(gpu: Record<Name, Float32Array>, cpu: CpuRun, steps: number): number {
+const DEPTH = 8 * Math.max(1, Math.ceil(Math.log(Math.max(...Object.values(LENGTH))) / Math.log(256)));
+
+/**
+ * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):
+ * EPS ((16 + r D + 6 T) sum_t |dp_t| + T max_t |p_t|), r the sums over a parameter the
+ * step reads (0 for the elementwise rules), D their tree's depth.
+ */
+function worstRatio(gpu: Record<Name, Float32Array>, cpu: CpuRun, steps: number, sums = 0): number {
   let worst = 0;
   for (const name of NAMES) {
     const p = cpu.store.params[name];
     for (let i = 0; i < p.length; i++) {
-      const bound = EPS * ((16 + 6 * steps) * cpu.moved[name][i]! + steps * cpu.largest[name][i]!);
+      const bound = EPS * ((16 + sums * DEPTH + 6 * steps) * cpu.moved[name][i]! + steps * cpu.largest[name][i]!);
       const error = Math.abs(gpu[name][i]! - p[i]!);
       const ratio = error === 0 ? 0 : error / bound;
       if (Number.isNaN(ratio)) return NaN;
@@ -166,7 +173,8 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
     for (const name of NAMES) gpuStore.writeGrad(name, gradient(name, t));
     gpu.update();
   }
-  const parity = worstRatio(await readAll(gpuStore), reference, STEPS);
+  const sums = c.sums ?? 0;
+  const parity = worstRatio(await readAll(gpuStore), reference, STEPS, sums);
 
   // GPU -> CPU: the GPU's dict at step 50 resumes on the wasm kernels.
   const onCpu = new CpuRun(make(c), (name) => atResume![name]);
@@ -186,8 +194,8 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
   const report: CaseReport = {
     name: c.name,
     parity,
-    resumedOnCpu: worstRatio(reference.store.params, onCpu, STEPS),
-    resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS),
+    resumedOnCpu: worstRatio(reference.store.params, onCpu, STEPS, sums),
+    resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS, sums),
     roundTrip,
     stepCount: resumed.stepCount,
     modes: null,
@@ -327,6 +335,8 @@ async function nonFinite(device: GPUDevice): Promise<NonFiniteReport> {
 }
 
 export interface PlantedReport {
+  /** The rule's class name (CONTRACT_RULES). */
+  optimizer: string;
   where: string;
   param: string;
   index: number;
@@ -347,8 +357,8 @@ export interface PlantedReport {
  * the default) over the three parameters, two finite steps, then the bad one on both
  * sides; the GPU's error comes at the next read back.
  */
-async function plantedRun(device: GPUDevice, planted: (typeof PLANTED)[number]): Promise<PlantedReport> {
-  const c: GpuCase = { name: 'adam', key: 'adam', options: { lr: 0.01 } };
+async function plantedRun(device: GPUDevice, rule: ContractRule, planted: (typeof PLANTED)[number]): Promise<PlantedReport> {
+  const c: GpuCase = { name: rule.key, key: rule.key, options: rule.options };
   const bad = (name: Name, t: number): Float32Array => {
     const g = gradient(name, t);
     if (name === planted.param) g[planted.index] = planted.value;
@@ -380,6 +390,7 @@ async function plantedRun(device: GPUDevice, planted: (typeof PLANTED)[number]):
     gpuIndex = (error as { index?: number }).index;
   }
   const report: PlantedReport = {
+    optimizer: rule.name,
     ...planted,
     cpuError,
     gpuError,
@@ -398,7 +409,7 @@ async function plantedAll(device: GPUDevice): Promise<PlantedReport[] | { failed
   device.pushErrorScope('validation');
   const reports: PlantedReport[] = [];
   try {
-    for (const planted of PLANTED) reports.push(await plantedRun(device, planted));
+    for (const rule of CONTRACT_RULES) for (const planted of PLANTED) reports.push(await plantedRun(device, rule, planted));
   } catch (error) {
     await device.popErrorScope();
     return { failed: String((error as Error).stack ?? error) };
@@ -408,6 +419,8 @@ async function plantedAll(device: GPUDevice): Promise<PlantedReport[] | { failed
 }
 
 export interface SkipReport {
+  /** The rule's class name (CONTRACT_RULES). */
+  optimizer: string;
   /** The CPU's and the GPU's counters after the run: stepCount, skippedSteps, and each parameter's step. */
   cpu: string;
   gpu: string;
@@ -423,8 +436,8 @@ export interface SkipReport {
  * nonFinite 'skip': Adam under an lr schedule (both depend on the step count), 12 steps of
  * which 3 have a non-finite gradient, submitted without waiting for the device but once.
  */
-async function skip(device: GPUDevice): Promise<SkipReport> {
-  const c: GpuCase = { name: 'adam skip', key: 'adam', options: { lr: (t: number) => 0.01 * (1 + t / 10), nonFinite: 'skip' } };
+async function skip(device: GPUDevice, rule: ContractRule): Promise<SkipReport> {
+  const c: GpuCase = { name: `${rule.key} skip`, key: rule.key, options: { ...rule.options, lr: (t: number) => 0.01 * (1 + t / 10), nonFinite: 'skip' } };
   const badAt = new Set([3, 4, 9]);
   const grads = (name: Name, t: number): Float32Array => {
     const g = gradient(name, t);
@@ -448,7 +461,7 @@ async function skip(device: GPUDevice): Promise<SkipReport> {
     `${dict.stepCount} ${dict.skippedSteps} ${NAMES.map((name) => `${name}:${dict.params[name]?.step}`).join(' ')}`;
   const gpuDict = await gpu.stateDict();
   const cpuDict = cpu.opt.stateDict() as OptimizerStateDict;
-  const report = { cpu: counters(cpuDict), gpu: counters(gpuDict), parity: worstRatio(await readAll(store), cpu, 12), state: difference(cpuDict, gpuDict), otherNames };
+  const report = { optimizer: rule.name, cpu: counters(cpuDict), gpu: counters(gpuDict), parity: worstRatio(await readAll(store), cpu, 12, rule.sums ?? 0), state: difference(cpuDict, gpuDict), otherNames };
   gpu.destroy();
   store.destroy();
   return report;
@@ -540,7 +553,7 @@ async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
   };
 }
 
-async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string }> {
+async function main(cases: readonly GpuCase[], contracts = true): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: (SkipReport | { failed: string })[] | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -558,6 +571,7 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
     if (invalid !== null) report.failed = `${report.failed ?? ''} GPU validation: ${invalid.message}`;
     reports.push(report);
   }
+  if (!contracts) return { cases: reports, nonFinite: { failed: 'not run' }, errors: { failed: 'not run' }, large: { failed: 'not run' }, skip: { failed: 'not run' }, planted: { failed: 'not run' } };
   device.pushErrorScope('validation');
   let contract: NonFiniteReport | { failed: string };
   try {
@@ -579,11 +593,13 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
   } catch (error) {
     big = { failed: String((error as Error).stack ?? error) };
   }
-  let skipped: SkipReport | { failed: string };
-  try {
-    skipped = await skip(device);
-  } catch (error) {
-    skipped = { failed: String((error as Error).stack ?? error) };
+  const skipped: (SkipReport | { failed: string })[] = [];
+  for (const rule of CONTRACT_RULES) {
+    try {
+      skipped.push(await skip(device, rule));
+    } catch (error) {
+      skipped.push({ failed: `${rule.name}: ${String((error as Error).stack ?? error)}` });
+    }
   }
   const planted = await plantedAll(device);
   return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, planted };
@@ -714,8 +730,10 @@ async function fixtures(): Promise<{ runs: FixtureRun[] } | { failed: string }> 
   return { runs };
 }
 
-// The fixture suite (test/webgpu-fixtures.test.ts) opens this page as /?fixtures.
-(location.search === '?fixtures' ? fixtures() : main(GPU_CASES)).then(
+// The fixture suite (test/webgpu-fixtures.test.ts) opens this page as /?fixtures; /?cases=KEY
+// runs only the cases of one rule (and no contract), for working on that rule.
+const only = new URLSearchParams(location.search).get('cases');
+(location.search === '?fixtures' ? fixtures() : only !== null ? main(GPU_CASES.filter((c) => c.key === only), false) : main(GPU_CASES)).then(
   (result) => console.log(`result ${JSON.stringify(result)}`),
   (error: unknown) => console.log(`result ${JSON.stringify({ failed: String(error) })}`),
 );

@@ -24,7 +24,8 @@ import { stepSkipping } from './optimizer-skip.ts';
 import { loadStateDict, stateDict } from './optimizer-state-dict.ts';
 import { encodeStep } from './optimizer-step.ts';
 import { forgetRefusal, raiseRefusal, sync } from './optimizer-verdict.ts';
-import { GPU_KERNELS, GPU_MISSING } from './rules/index.ts';
+import { destroyPasses } from './passes.ts';
+import { GPU_KERNELS, GPU_MISSING, GPU_PROGRAMS } from './rules/index.ts';
 import type { GPUParamStore } from './store.ts';
 
 /** Whether `new GPUOptimizer(optimizer, store)` takes this optimizer: one of an elementwise rule with a GPU kernel for each of its kernels. */
@@ -32,8 +33,14 @@ export function runsOnGpu(optimizer: unknown): optimizer is AnyOptimizer {
   if (!(optimizer instanceof Optimizer)) return false;
   const rule = optimizer.rule as unknown as AnyUpdateRule;
   const kernels = GPU_KERNELS[rule.key];
-  if (kernels === undefined || rule.stepWasm === undefined || rule.perParameter === true) return false;
+  if (kernels === undefined || !steppable(rule)) return false;
   return Object.values(rule.kernels ?? {}).every((layout) => kernels[layout.entry] !== undefined);
+}
+
+/** A rule of one kernel call per run (elementwise, with wasm kernels), or a perParameter one with a GPU program. */
+function steppable(rule: AnyUpdateRule): boolean {
+  if (GPU_PROGRAMS[rule.key] !== undefined) return true;
+  return rule.stepWasm !== undefined && rule.perParameter !== true;
 }
 
 export class GPUOptimizer<K extends string = string> {
@@ -50,7 +57,7 @@ export class GPUOptimizer<K extends string = string> {
     }
     const rule = optimizer.rule as unknown as AnyUpdateRule;
     const kernels = GPU_KERNELS[rule.key];
-    if (kernels === undefined || rule.stepWasm === undefined || rule.perParameter === true) {
+    if (kernels === undefined || !steppable(rule)) {
       const why = GPU_MISSING[rule.key] ?? 'it has no GPU kernel';
       throw optionError('GPUOptimizer', 'optimizer', `${rule.name}`, `an optimizer with a GPU kernel (${rule.name}: ${why})`);
     }
@@ -192,6 +199,7 @@ export class GPUOptimizer<K extends string = string> {
   /** Frees this optimizer's own GPU buffers (uniforms, placeholders); its state buffers go with the store. */
   destroy(): void {
     this.store.removeCheck(this.#settle);
+    destroyPasses(this.#core);
     this.#core.destroy();
   }
 }

@@ -6,12 +6,14 @@
  */
 import type { CommonHyper } from '../../rule.ts';
 import type { GpuRuleKernels } from '../kernel.ts';
+import type { GpuProgram } from '../program.ts';
 import { adadeltaGpu } from './adadelta.ts';
 import { adagradGpu } from './adagrad.ts';
 import { adamGpu } from './adam.ts';
 import { adamaxGpu } from './adamax.ts';
 import { adamwGpu } from './adamw.ts';
 import { adanGpu } from './adan.ts';
+import { lambGpu, lambProgram } from './lamb.ts';
 import { lionGpu } from './lion.ts';
 import { momentumGpu } from './momentum.ts';
 import { nadamGpu } from './nadam.ts';
@@ -46,12 +48,19 @@ export const GPU_KERNELS: { readonly [key: string]: GpuRuleKernels } = Object.fr
   adan: adanGpu,
   qhadam: qhadamGpu,
   nadamw: nadamwGpu,
+  lamb: lambGpu,
+});
+
+/**
+ * The perParameter rules whose step on the GPU is several passes with sums on the device
+ * between them (program.ts, passes.ts), by key; each also has its kernels above.
+ */
+export const GPU_PROGRAMS: { readonly [key: string]: GpuProgram } = Object.freeze({
+  lamb: lambProgram,
 });
 
 /** Registered elementwise rules without a GPU kernel, each with the reason. */
 export const GPU_MISSING: { readonly [key: string]: string } = Object.freeze({
-  lamb:
-    'its step needs two norms per parameter (of p and of the update) between its two passes: a reduction on the device, not written yet',
   prodigy: 'its step needs sums over the parameter (its distance estimate) between its two passes: a reduction on the device, not written yet',
   'dadapt-adamw': 'its step needs sums over the parameter (its distance estimate) between its two passes: a reduction on the device, not written yet',
   adafactor: 'its second moment is factored into row and column sums of each matrix: reductions on the device, not written yet',
