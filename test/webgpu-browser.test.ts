@@ -96,7 +96,7 @@ it("nonFinite 'error' on the GPU: a refused step writes nothing, its error (the 
   assert.equal(r.updateStepCount, 4);
 });
 
-it("nonFinite 'skip' on the GPU: Adam and LAMB under an lr schedule, 3 of 12 steps skipped, none waited for but once: the CPU's counters, params within the bound, the CPU's state", { skip: chromiumMissing }, () => {
+it("nonFinite 'skip' on the GPU: Adam, LAMB and Adafactor under an lr schedule, 3 of 12 steps skipped, none waited for but once: the CPU's counters, params within the bound, the CPU's state (Adafactor's momentum within the bound's step term)", { skip: chromiumMissing }, () => {
   assert.ok(skipResult !== undefined, 'the browser test did not run');
   if ('failed' in skipResult) assert.fail(skipResult.failed);
   assert.equal(skipResult.length, CONTRACT_RULES.length);

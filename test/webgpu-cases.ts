@@ -58,6 +58,24 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'lamb decay', key: 'lamb', options: { lr: 0.01, weightDecay: 0.01 }, sums: 2, setAt30: { beta2: 0.99 } },
   { name: 'lamb maximize', key: 'lamb', options: { lr: 0.01, maximize: true, eps: 1e-3 }, sums: 2 },
   { name: 'lamb schedule override', key: 'lamb', options: { lr: cosineDecay({ lr: 0.02, steps: 100 }), weightDecay: 0.05, ...overrideB }, sums: 2 },
+  // Adafactor: w (7 x 13) factored with minDimSizeToFactor <= 7 (rows the shorter), b and c
+  // keep the full v; `shapes` makes c a 20 x 15 matrix (rows the longer). Its step reads
+  // five sums: row and column sums of g^2, the sum of vRow, and those of u^2 and p^2.
+  { name: 'adafactor factored', key: 'adafactor', options: { lr: 0.01, minDimSizeToFactor: 4 }, sums: 5, setAt30: { decayRate: 0.6 } },
+  {
+    name: 'adafactor relative step momentum, c 20 x 15',
+    key: 'adafactor',
+    options: { lr: (t: number) => Math.min(1e-2, 1 / Math.sqrt(t + 1)), minDimSizeToFactor: 4, momentum: 0.9, shapes: { c: [20, 15] }, weightDecayRate: 0.001 },
+    sums: 5,
+  },
+  {
+    name: 'adafactor fixed lr, no clipping, maximize',
+    key: 'adafactor',
+    options: { lr: 0.001, multiplyByParameterScale: false, clippingThreshold: null, maximize: true, minDimSizeToFactor: 4, decayOffset: 5, shapes: { c: [20, 15] } },
+    sums: 5,
+  },
+  { name: 'adafactor unfactored clip 2 override', key: 'adafactor', options: { lr: 0.01, factored: false, clippingThreshold: 2, momentum: 0.5, overrides: [{ params: 'b', lr: 0.003 }] }, sums: 5 },
+  { name: 'adafactor default (nothing factored at 128)', key: 'adafactor', options: { lr: 0.01 }, sums: 5 },
   // Decoupled weight decay on the rules whose decay is coupled by default: p (1 - lr wd) before the step.
   ...[
     ['sgd', {}],
@@ -113,8 +131,9 @@ export const PLANTED: readonly PlantedGradient[] = PLACES.flatMap(([where, param
 
 /**
  * The rules the non-finite contracts (PLANTED, 'skip') run for: Adam, one kernel call per
- * run; LAMB, a program of passes per parameter with sums between them (its scan is per
- * parameter, its refused step must write neither the moments nor the move).
+ * run; LAMB and Adafactor (both its matrices factored), programs of passes per parameter
+ * with sums between them (the scan is per parameter; a refused step must write neither
+ * the moments nor the move).
  */
 export interface ContractRule {
   readonly key: string;
@@ -128,4 +147,5 @@ export interface ContractRule {
 export const CONTRACT_RULES: readonly ContractRule[] = [
   { key: 'adam', name: 'Adam', options: { lr: 0.01 } },
   { key: 'lamb', name: 'LAMB', options: { lr: 0.01, weightDecay: 0.01 }, sums: 2 },
+  { key: 'adafactor', name: 'Adafactor', options: { lr: 0.01, minDimSizeToFactor: 4, momentum: 0.9, shapes: { c: [20, 15] } }, sums: 5 },
 ];

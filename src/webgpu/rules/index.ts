@@ -12,6 +12,7 @@ import { adagradGpu } from './adagrad.ts';
 import { adamGpu } from './adam.ts';
 import { adamaxGpu } from './adamax.ts';
 import { adamwGpu } from './adamw.ts';
+import { adafactorGpu, adafactorProgram } from './adafactor.ts';
 import { adanGpu } from './adan.ts';
 import { lambGpu, lambProgram } from './lamb.ts';
 import { lionGpu } from './lion.ts';
@@ -49,6 +50,7 @@ export const GPU_KERNELS: { readonly [key: string]: GpuRuleKernels } = Object.fr
   qhadam: qhadamGpu,
   nadamw: nadamwGpu,
   lamb: lambGpu,
+  adafactor: adafactorGpu,
 });
 
 /**
@@ -57,13 +59,13 @@ export const GPU_KERNELS: { readonly [key: string]: GpuRuleKernels } = Object.fr
  */
 export const GPU_PROGRAMS: { readonly [key: string]: GpuProgram } = Object.freeze({
   lamb: lambProgram,
+  adafactor: adafactorProgram,
 });
 
 /** Registered elementwise rules without a GPU kernel, each with the reason. */
 export const GPU_MISSING: { readonly [key: string]: string } = Object.freeze({
   prodigy: 'its step needs sums over the parameter (its distance estimate) between its two passes: a reduction on the device, not written yet',
   'dadapt-adamw': 'its step needs sums over the parameter (its distance estimate) between its two passes: a reduction on the device, not written yet',
-  adafactor: 'its second moment is factored into row and column sums of each matrix: reductions on the device, not written yet',
 });
 
 /**
