@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { Adam, EMA, LAMB, loadKernels, Nesterov, partition, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
+import { Adafactor, Adam, EMA, LAMB, loadKernels, Nesterov, partition, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
 import { tfOptimizer, type TfOptimizer } from 'nesterov/tfjs';
 
 /** Deterministic numbers in [-1, 1) (mulberry32, as test/tfjs-helpers.ts). */
@@ -31,6 +31,8 @@ const BATCH = 8;
 const MAKERS: Record<string, () => AnyOptimizer> = {
   adam: () => new Adam({ lr: 1e-2 }),
   nesterov: () => new Nesterov({ lr: 0.05, momentum: 0.9 }),
+  // The model's two matrices (6 x 8, 8 x 3) factored: getWeights / setWeights carry vRow and vCol.
+  adafactor: () => new Adafactor({ lr: 1e-2, minDimSizeToFactor: 3 }),
 };
 
 /** applyGradients only: Schedule-Free's eval() moves the variables on the GPU too; clipGradNorm (0.5: it scales every step here). */
@@ -40,6 +42,8 @@ const APPLIED: Record<string, () => AnyOptimizer> = {
   'adam clipGradNorm': () => new Adam({ lr: 1e-2 }),
   // Its norms summed on the device between its passes (src/webgpu/rules/lamb.ts).
   lamb: () => new LAMB({ lr: 1e-2, weightDecay: 0.01 }),
+  // No TF.js ops: the kernel path on cpu, its GPU program on webgpu; w (7 x 13) factored.
+  adafactor: () => new Adafactor({ lr: 1e-2, minDimSizeToFactor: 4, momentum: 0.9 }),
 };
 const CLIP: Record<string, number> = { 'adam clipGradNorm': 0.5 };
 
@@ -259,6 +263,8 @@ async function paths(): Promise<Record<string, string | undefined>> {
     'adam skip': () => tfOptimizer(new Adam({ nonFinite: 'skip' })) as TfOptimizer<never>,
     'adam clipGradNorm': () => tfOptimizer(new Adam(), { clipGradNorm: 1 }) as TfOptimizer<never>,
     lamb: () => tfOptimizer(new LAMB()) as TfOptimizer<never>,
+    adafactor: () => tfOptimizer(new Adafactor()) as TfOptimizer<never>,
+    'adafactor skip': () => tfOptimizer(new Adafactor({ nonFinite: 'skip' })) as TfOptimizer<never>,
     'ema(adam)': () => tfOptimizer(new EMA(new Adam())) as TfOptimizer<never>,
   };
   const out: Record<string, string | undefined> = {};

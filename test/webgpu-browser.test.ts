@@ -21,16 +21,19 @@
  * sqrt(v)): 6 T EPS |dp_t|. Storing p rounds it once per step on each side: T EPS max |p|.
  * A wrong formula, a wrong scalar or a swapped operand is off by orders of magnitude more.
  *
- * A rule whose step reads sums over a parameter (LAMB: ||p||^2 and ||u||^2; `sums`, r, in
+ * A rule whose step reads sums over a parameter (LAMB: ||p||^2 and ||u||^2; Adafactor: row
+ * and column sums of g^2 + eps, the sum of vRow, those of u^2 and p^2; `sums`, r, in
  * test/webgpu-cases.ts) takes (16 + r D) EPS |dp_t| per step instead of 16, D the depth of
  * the GPU's tree (src/webgpu/reduce.ts: 8 per level of 256 values; 16 here, for c's 300
  * elements). A float32 pairwise tree of depth D is within gamma_D sum |x_k| of the exact
  * sum (Higham, "Accuracy and stability of numerical algorithms", 4.2), and these sums are
- * of one sign (squares), so within D EPS of it, relative; the CPU's float64 sum is within
- * 2^-52 n of it, nothing here. A sum enters the step through a square root (LAMB's ratio
- * sqrt(P) / sqrt(U): half of each sum's relative error), and each term is a few float32
- * operations from the CPU's float64 one (u's divisions and square root, the square),
- * which the other half covers: r D EPS in all. A sequential float32 loop would need
+ * of one sign (squares, positive averages), so within D EPS of it, relative; the CPU's
+ * float64 sum is within 2^-52 n of it, nothing here. A sum enters the step through a
+ * square root (LAMB's ratio sqrt(P) / sqrt(U), Adafactor's factors and rms: half of each
+ * sum's relative error), and each term is a few float32 operations from the CPU's float64
+ * one (u's divisions and square root, the square), which the other half covers: r D EPS
+ * in all. Adafactor's averages carry a sum's error on as a convex combination
+ * (beta2 v + (1 - beta2) x), so it does not grow with the steps. A sequential float32 loop would need
  * (n - 1) EPS per sum instead (n * eps * sum |x|), growing with the tensor; the tree's D
  * grows as 8 log_256 n. A ratio off by 1e-4 relative fails this bound.
  *

@@ -112,8 +112,10 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
     if (this.#runner === undefined) {
       const backend = tf.getBackend();
       const base = this.#chain.base;
-      const kernel = backend === 'cpu' || backend === 'wasm' || this.#view.ops === undefined || this.#chain.wrappers.length > 0;
-      const webgpu = backend === 'webgpu' && !kernel && base.nonFinite !== 'skip' && runsOnGpu(base);
+      const wrapped = this.#chain.wrappers.length > 0;
+      // A rule with a GPU program but no TF.js ops (Adafactor) takes the webgpu path there too.
+      const webgpu = backend === 'webgpu' && !wrapped && base.nonFinite !== 'skip' && runsOnGpu(base);
+      const kernel = !webgpu && (backend === 'cpu' || backend === 'wasm' || this.#view.ops === undefined || wrapped);
       this.#runner = this.#makeRunner(kernel ? 'kernel' : webgpu ? 'webgpu' : 'ops');
     }
     return this.#runner;
@@ -122,8 +124,9 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
   /**
    * The path the steps take: fixed by the `path` option, or, with 'auto', by the backend
    * at the first step (undefined before it). 'webgpu' on TF.js's webgpu backend for a rule
-   * with a GPU kernel; there rules without one (LAMB, Prodigy, D-Adapt AdamW, Adafactor)
-   * and nonFinite 'skip' take 'ops', the wrappers and Muon 'kernel'.
+   * with a GPU kernel (LAMB and Adafactor included); there nonFinite 'skip' takes 'ops',
+   * the wrappers, Muon and the rules without TF.js ops nor a GPU kernel (Prodigy, D-Adapt
+   * AdamW) 'kernel'.
    */
   get path(): 'kernel' | 'ops' | 'webgpu' | undefined {
     return this.#runner?.path;
