@@ -43,7 +43,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { chromiumMissing, pageReport } from './browser-report.ts';
 import { CONTRACT_RULES, GPU_CASES, PLANTED } from './webgpu-cases.ts';
-import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, PlantedReport, SkipReport } from './webgpu-page.ts';
+import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, PlantedReport, ProgramsReport, SkipReport } from './webgpu-page.ts';
 
 /** The page's reports of the non-finite contract and of the error table, for the tests after the first. */
 let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
@@ -51,14 +51,16 @@ let errorsResult: ErrorsReport | { failed: string } | undefined;
 let largeResult: LargeReport | { failed: string } | undefined;
 let skipResult: (SkipReport | { failed: string })[] | { failed: string } | undefined;
 let plantedResult: PlantedReport[] | { failed: string } | undefined;
+let programsResult: ProgramsReport | { failed: string } | undefined;
 
 it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: chromiumMissing, timeout: 300_000 }, async () => {
-  const report = await pageReport<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: (SkipReport | { failed: string })[] | { failed: string }; planted: PlantedReport[] | { failed: string } }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu' });
+  const report = await pageReport<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: (SkipReport | { failed: string })[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string } }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu' });
   nonFiniteResult = report.nonFinite;
   errorsResult = report.errors;
   largeResult = report.large;
   skipResult = report.skip;
   plantedResult = report.planted;
+  programsResult = report.programs;
   const result = report.cases;
   assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
   for (const r of result) {
@@ -163,4 +165,15 @@ it('a refused step with NaN, +Infinity or -Infinity at every class of position (
     assert.equal(r.stateKept, null, `${label}: the refused step changed the state: ${r.stateKept}`);
     assert.equal(r.stepCount, 2, label);
   });
+});
+
+it("LAMB and Adafactor at scale (three tree levels past 65536 values, more segments than one dispatch takes) within the bound of the CPU's; Adafactor's state moved to another store steps bit for bit as on one; a state made for another shape refused, changing nothing", { skip: chromiumMissing }, () => {
+  assert.ok(programsResult !== undefined, 'the browser test did not run');
+  if ('failed' in programsResult) assert.fail(programsResult.failed);
+  const r = programsResult;
+  assert.deepEqual(r.scale.map((run) => [run.length, run.depth]), [[70000, 24], [78000, 24], [140000, 24]]);
+  for (const run of r.scale) assert.ok(run.parity <= 1, `${run.name}: the GPU's params differ from the CPU's by ${run.parity} times the bound`);
+  assert.equal(r.moved, null, `moveTo: ${r.moved}`);
+  assert.equal(r.refusal, "StateError: Adafactor.loadStateDict: parameter 'w' of the GPU store: its optimizer state keeps a factored 7 x 13 matrix, its shape [91] asks for the full second moment (not factored)");
+  assert.equal(r.refusalChanged, null, `the refused load changed ${r.refusalChanged}`);
 });

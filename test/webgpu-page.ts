@@ -566,7 +566,140 @@ async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
   };
 }
 
-async function main(cases: readonly GpuCase[], contracts = true): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: (SkipReport | { failed: string })[] | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string }> {
+export interface ProgramsReport {
+  /** Per run at scale (several tree levels, more segments than one dispatch takes): the largest |p_gpu - p_cpu| over the bound. */
+  scale: { name: string; length: number; depth: number; parity: number }[];
+  /** Adafactor (factored) moved to a larger store after 5 steps, 5 more there: the first difference from 10 steps on one store, bit for bit, or null. */
+  moved: string | null;
+  /** A dict saved for w as a 7 x 13 matrix loaded where w is a vector of 91: the error, and what it changed (null: nothing). */
+  refusal: string;
+  refusalChanged: string | null;
+}
+
+/** The depth of the GPU's tree over n values (src/webgpu/reduce.ts: 8 per level of 256). */
+const depthOf = (n: number): number => 8 * Math.max(1, Math.ceil(Math.log(n) / Math.log(256)));
+
+/**
+ * `steps` steps of a rule with sums over its parameters, on the GPU and on the CPU (the
+ * wasm kernels or Adafactor's JS, a float32 ParamStore), the same gradients: the largest
+ * difference over the bound (16 + r D + 6 T), D the tree's depth over the longest tensor.
+ */
+async function scaleRun(device: GPUDevice, key: string, options: Record<string, unknown>, shapes: Record<string, number[]>, steps: number, sums: number): Promise<ProgramsReport['scale'][number]> {
+  const names = Object.keys(shapes);
+  const lengths = names.map((name) => shapes[name]!.reduce((a, b) => a * b, 1));
+  const cpuOpt = make({ name: key, key, options });
+  const cpu = new ParamStore(shapes, { stateBuffers: [cpuOpt] });
+  const store = new GPUParamStore(device, shapes);
+  const gpu = new GPUOptimizer(make({ name: key, key, options }), store);
+  const moved = lengths.map((n) => new Float64Array(n));
+  const largest = lengths.map((n) => new Float64Array(n));
+  names.forEach((name, k) => {
+    const p = numbers(lengths[k]!, 300 + k);
+    cpu.params[name]!.set(p);
+    store.write(name, p);
+    largest[k]!.set(p.map(Math.abs));
+  });
+  for (let t = 0; t < steps; t++) {
+    names.forEach((name, k) => {
+      const g = numbers(lengths[k]!, 1000 * t + k).map((x, i) => x * 10 ** ((i % 3) - 1));
+      cpu.grads[name]!.set(g);
+      store.writeGrad(name, g);
+    });
+    const before = names.map((name) => cpu.params[name]!.slice());
+    cpuOpt.update(cpu.params, cpu.grads);
+    gpu.update();
+    names.forEach((name, k) => {
+      const p = cpu.params[name]!;
+      for (let i = 0; i < p.length; i++) {
+        moved[k]![i]! += Math.abs(p[i]! - before[k]![i]!);
+        largest[k]![i] = Math.max(largest[k]![i]!, Math.abs(p[i]!));
+      }
+    });
+  }
+  const depth = depthOf(Math.max(...lengths));
+  let worst = 0;
+  for (const [k, name] of names.entries()) {
+    const values = await store.read(name);
+    const p = cpu.params[name]!;
+    for (let i = 0; i < p.length; i++) {
+      const error = Math.abs(values[i]! - p[i]!);
+      const bound = EPS * ((16 + sums * depth + 6 * steps) * moved[k]![i]! + steps * largest[k]![i]!);
+      worst = Math.max(worst, error === 0 ? 0 : error / bound);
+      if (Number.isNaN(error)) worst = NaN;
+    }
+  }
+  gpu.destroy();
+  store.destroy();
+  return { name: `${key} ${JSON.stringify(shapes)}`, length: Math.max(...lengths), depth, parity: worst };
+}
+
+/** The GPU programs (LAMB, Adafactor) at scale, Adafactor's state moved to another store, and a load its shapes refuse. */
+async function programs(device: GPUDevice): Promise<ProgramsReport> {
+  const scale = [
+    // Three levels of the tree (70000 > 65536), and two tensors of one run.
+    await scaleRun(device, 'lamb', { lr: 0.01, weightDecay: 0.01 }, { big: [70000], small: [3] }, 10, 2),
+    // Row sums of 260 and column sums of 300 (two levels each), u^2 over 78000 (three).
+    await scaleRun(device, 'adafactor', { lr: 0.01, momentum: 0.9 }, { m: [300, 260] }, 10, 5),
+    // 70000 columns: more segments than one dispatch takes (65535).
+    await scaleRun(device, 'adafactor', { lr: 0.01, minDimSizeToFactor: 2 }, { wide: [2, 70000] }, 5, 5),
+  ];
+
+  const options = { lr: 0.01, minDimSizeToFactor: 4, momentum: 0.9 };
+  const c: GpuCase = { name: 'adafactor', key: 'adafactor', options };
+  const straightStore = new GPUParamStore(device, SHAPES);
+  const straight = new GPUOptimizer(make(c), straightStore);
+  const small = new GPUParamStore(device, { b: 5, w: [7, 13] });
+  const first = new GPUOptimizer(make(c), small);
+  for (const name of NAMES) straightStore.write(name, initial(name));
+  for (const name of ['b', 'w'] as const) small.write(name, initial(name));
+  for (let t = 0; t < 5; t++) {
+    for (const name of NAMES) straightStore.writeGrad(name, gradient(name, t));
+    straight.update(['w', 'b']);
+    for (const name of ['b', 'w'] as const) small.writeGrad(name, gradient(name, t));
+    first.update();
+  }
+  // The larger store lays w and b out at other offsets (SHAPES: w first).
+  const large = new GPUParamStore(device, SHAPES);
+  for (const name of ['b', 'w'] as const) large.write(name, await small.read(name));
+  const moved = first.moveTo(large);
+  for (let t = 5; t < 10; t++) {
+    for (const name of NAMES) {
+      straightStore.writeGrad(name, gradient(name, t));
+      large.writeGrad(name, gradient(name, t));
+    }
+    straight.update(['w', 'b']);
+    moved.update(['w', 'b']);
+  }
+  let movedDifference: string | null = null;
+  for (const name of ['w', 'b'] as const) {
+    const [a, b] = [await straightStore.read(name), await large.read(name)];
+    const i = a.findIndex((x, k) => !Object.is(x, b[k]));
+    if (movedDifference === null && i >= 0) movedDifference = `${name}[${i}]: ${a[i]} vs ${b[i]}`;
+  }
+  movedDifference ??= difference(await straight.stateDict(), await moved.stateDict());
+
+  // w saved as a 7 x 13 matrix (factored), loaded where w is a vector of 91.
+  const saved = await straight.stateDict();
+  const flat = new GPUParamStore(device, { w: 91, b: 5, c: 300 });
+  for (const name of NAMES) flat.write(name, initial(name));
+  const other = new GPUOptimizer(make(c), flat);
+  for (const name of NAMES) flat.writeGrad(name, gradient(name, 0));
+  other.update();
+  const paramsBefore: Record<string, Float32Array> = {};
+  for (const name of NAMES) paramsBefore[name] = await flat.read(name);
+  const dictBefore = await other.stateDict();
+  const refusal = await message(() => other.loadStateDict(saved));
+  let refusalChanged = difference(dictBefore, await other.stateDict());
+  for (const name of NAMES) {
+    const now = await flat.read(name);
+    if (refusalChanged === null && now.some((x, i) => !Object.is(x, paramsBefore[name]![i]))) refusalChanged = `params of ${name}`;
+  }
+  for (const opt of [straight, first, moved, other]) opt.destroy();
+  for (const store of [straightStore, small, large, flat]) store.destroy();
+  return { scale, moved: movedDifference, refusal, refusalChanged };
+}
+
+async function main(cases: readonly GpuCase[], contracts = true): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: (SkipReport | { failed: string })[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -584,7 +717,8 @@ async function main(cases: readonly GpuCase[], contracts = true): Promise<{ case
     if (invalid !== null) report.failed = `${report.failed ?? ''} GPU validation: ${invalid.message}`;
     reports.push(report);
   }
-  if (!contracts) return { cases: reports, nonFinite: { failed: 'not run' }, errors: { failed: 'not run' }, large: { failed: 'not run' }, skip: { failed: 'not run' }, planted: { failed: 'not run' } };
+  const notRun = { failed: 'not run' };
+  if (!contracts) return { cases: reports, nonFinite: notRun, errors: notRun, large: notRun, skip: notRun, planted: notRun, programs: notRun };
   device.pushErrorScope('validation');
   let contract: NonFiniteReport | { failed: string };
   try {
@@ -615,7 +749,16 @@ async function main(cases: readonly GpuCase[], contracts = true): Promise<{ case
     }
   }
   const planted = await plantedAll(device);
-  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, planted };
+  device.pushErrorScope('validation');
+  let programsReport: ProgramsReport | { failed: string };
+  try {
+    programsReport = await programs(device);
+  } catch (error) {
+    programsReport = { failed: String((error as Error).stack ?? error) };
+  }
+  const invalidPrograms = await device.popErrorScope();
+  if (invalidPrograms !== null) programsReport = { failed: `GPU validation: ${invalidPrograms.message}` };
+  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, planted, programs: programsReport };
 }
 
 /** A fixture file of test/fixtures/rules/ as test/webgpu-fixtures.test.ts hands it over: its float32 cases whose rule has a GPU kernel. */
@@ -743,10 +886,19 @@ async function fixtures(): Promise<{ runs: FixtureRun[] } | { failed: string }> 
   return { runs };
 }
 
+async function programsOnly(): Promise<{ programs: ProgramsReport }> {
+  await loadKernels();
+  const adapter = await navigator.gpu.requestAdapter();
+  return { programs: await programs(await adapter!.requestDevice()) };
+}
+
 // The fixture suite (test/webgpu-fixtures.test.ts) opens this page as /?fixtures; /?cases=KEY
-// runs only the cases of one rule (and no contract), for working on that rule.
+// runs only the cases of one rule (and no contract), /?programs only the programs' report,
+// for working on one of them.
 const only = new URLSearchParams(location.search).get('cases');
-(location.search === '?fixtures' ? fixtures() : only !== null ? main(GPU_CASES.filter((c) => c.key === only), false) : main(GPU_CASES)).then(
+const page: Promise<unknown> =
+  location.search === '?fixtures' ? fixtures() : location.search === '?programs' ? programsOnly() : only !== null ? main(GPU_CASES.filter((c) => c.key === only), false) : main(GPU_CASES);
+page.then(
   (result) => console.log(`result ${JSON.stringify(result)}`),
   (error: unknown) => console.log(`result ${JSON.stringify({ failed: String(error) })}`),
 );
