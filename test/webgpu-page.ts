@@ -82,11 +82,10 @@ class CpuRun {
   }
 }
 
-/**
- * The depth of the GPU's float32 tree over n values (src/webgpu/reduce.ts: 8 per level of
- * 256): 16 for the page's longest parameter (c, 300 elements).
- */
-const DEPTH = 8 * Math.max(1, Math.ceil(Math.log(Math.max(...Object.values(LENGTH))) / Math.log(256)));
+/** The depth of the GPU's float32 tree over n values (src/webgpu/reduce.ts: 12 per level of 4096). */
+const depthOf = (n: number): number => 12 * Math.max(1, Math.ceil(Math.log(n) / Math.log(4096)));
+/** That of the page's longest parameter (c, 300 elements): 12. */
+const DEPTH = depthOf(Math.max(...Object.values(LENGTH)));
 
 /**
  * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):
@@ -567,7 +566,7 @@ async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
 }
 
 export interface ProgramsReport {
-  /** Per run at scale (several tree levels, more segments than one dispatch takes): the largest |p_gpu - p_cpu| over the bound. */
+  /** Per run at scale (two tree levels, more segments than one dispatch takes): the largest |p_gpu - p_cpu| over the bound. */
   scale: { name: string; length: number; depth: number; parity: number }[];
   /** Adafactor (factored) moved to a larger store after 5 steps, 5 more there: the first difference from 10 steps on one store, bit for bit, or null. */
   moved: string | null;
@@ -575,9 +574,6 @@ export interface ProgramsReport {
   refusal: string;
   refusalChanged: string | null;
 }
-
-/** The depth of the GPU's tree over n values (src/webgpu/reduce.ts: 8 per level of 256). */
-const depthOf = (n: number): number => 8 * Math.max(1, Math.ceil(Math.log(n) / Math.log(256)));
 
 /**
  * `steps` steps of a rule with sums over its parameters, on the GPU and on the CPU (the
@@ -636,11 +632,11 @@ async function scaleRun(device: GPUDevice, key: string, options: Record<string, 
 /** The GPU programs (LAMB, Adafactor) at scale, Adafactor's state moved to another store, and a load its shapes refuse. */
 async function programs(device: GPUDevice): Promise<ProgramsReport> {
   const scale = [
-    // Three levels of the tree (70000 > 65536), and two tensors of one run.
+    // Two levels of the tree (70000 > 4096), and a tensor of 3 beside it.
     await scaleRun(device, 'lamb', { lr: 0.01, weightDecay: 0.01 }, { big: [70000], small: [3] }, 10, 2),
-    // Row sums of 260 and column sums of 300 (two levels each), u^2 over 78000 (three).
+    // Row sums of 260 and column sums of 300 (one level each), u^2 over 78000 (two).
     await scaleRun(device, 'adafactor', { lr: 0.01, momentum: 0.9 }, { m: [300, 260] }, 10, 5),
-    // 70000 columns: more segments than one dispatch takes (65535).
+    // 70000 columns: more segments than one dispatch takes (65535); rows of 70000 (two levels).
     await scaleRun(device, 'adafactor', { lr: 0.01, minDimSizeToFactor: 2 }, { wide: [2, 70000] }, 5, 5),
   ];
 

@@ -15,7 +15,7 @@ import type { AnyUpdateRule } from '../rules/index.ts';
 import { FLAG_GUARD, grid, UNIFORM_SLOT, WORKGROUP, type ArrayRole, type Candidate, type FlagUse } from './kernel.ts';
 import type { GpuOptimizerCore } from './optimizer-core.ts';
 import type { PassCall, PassShape, ProgramPlan } from './program.ts';
-import { REDUCE_GROUP, reduceLevels, SEGMENTS_PER_DISPATCH, treeSource } from './reduce.ts';
+import { levelSource, REDUCE_GROUP, reduceLevels, SEGMENTS_PER_DISPATCH } from './reduce.ts';
 import { captureStep, newTwin, scalarRecord } from './scalars.ts';
 
 const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
@@ -118,7 +118,7 @@ const NO_CANDIDATE: Candidate = { issue: 0, cand: 0, known: 0 };
 function checkShape(shape: PassShape): void {
   const names = [...shape.arrays, ...Object.keys(shape.uniforms), ...(shape.sums ?? []).map((slot) => `${slot}At`)];
   for (const name of names) {
-    if (!IDENTIFIER.test(name) || MAP_HEADER.includes(name) || REDUCE_HEADER.includes(name) || ['s', 'i', 'j', 'k', 't', 'l', 'seg', 'red', 'acc', 'chunk', 'refusal'].includes(name)) {
+    if (!IDENTIFIER.test(name) || MAP_HEADER.includes(name) || REDUCE_HEADER.includes(name) || ['s', 'i', 'j', 'k', 't', 'l', 'q', 'w', 'x', 'c', 'seg', 'red', 'acc', 'chunk', 'load', 'main', 'refusal'].includes(name)) {
       throw new Error(`GPU pass '${shape.label}': the name '${name}' is not free to use`);
     }
   }
@@ -167,23 +167,19 @@ function reduceSource(shape: PassShape | undefined, terms: number): string {
     shape === undefined
       ? `for (var c = 0u; c < ${terms}u; c++) { t[c] = red[s.inAt + (seg * s.n + k) * ${terms}u + c]; }`
       : `let i = s.base + seg * s.segStride + k * s.elemStride;
-    ${shape.body}`;
+  ${shape.body}`;
   return `${structSource(REDUCE_HEADER, shape)}
 ${arrays}
 @group(0) @binding(${a + 1}) var<storage, read_write> red: array<f32>;
 var<workgroup> acc: array<f32, ${REDUCE_GROUP * terms}>;
 
-@compute @workgroup_size(${REDUCE_GROUP})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
-  let chunk = wg.y * s.xGroups + wg.x;
-  let seg = s.segFirst + wg.z;
-  let k = chunk * ${REDUCE_GROUP}u + l;
+fn load(seg: u32, k: u32) -> array<f32, ${terms}> {
   var t: array<f32, ${terms}>;
-  if (chunk < s.chunks && k < s.n) {
-    ${load}
-  }
-${treeSource(terms)}
+  ${load}
+  return t;
 }
+
+${levelSource(terms)}
 `;
 }
 
