@@ -760,7 +760,8 @@ async function main(cases: readonly GpuCase[], contracts = true): Promise<{ case
 /** A fixture file of test/fixtures/rules/ as test/webgpu-fixtures.test.ts hands it over: its float32 cases whose rule has a GPU kernel. */
 export interface FixtureInput {
   file: string;
-  problem: { sizes: Record<string, number>; coupling: number; steps: number; x0: Record<string, number[]>; c: Record<string, number[]> };
+  /** `shapes`: the matrices among `sizes` (Adafactor's fixture factors them), as the CPU suite's ParamStore takes them. */
+  problem: { sizes: Record<string, number>; shapes?: Record<string, number[]>; coupling: number; steps: number; x0: Record<string, number[]>; c: Record<string, number[]> };
   cases: { id: string; negateGrad: boolean; schedule: 'inverse-time' | null; trajectory: Record<string, unknown>; ours: { optimizer: string; options: Record<string, unknown> }[] }[];
 }
 
@@ -809,7 +810,7 @@ async function fixtureRun(device: GPUDevice, input: FixtureInput, item: FixtureI
   }
   const entry = registered(config.optimizer);
   if (entry === undefined) throw new Error(`no rule ${config.optimizer}`);
-  const store = new GPUParamStore(device, problem.sizes);
+  const store = new GPUParamStore(device, Object.fromEntries(names.map((name) => [name, problem.shapes?.[name] ?? problem.sizes[name]!])));
   const gpu = new GPUOptimizer(entry.make(options) as unknown as AnyOptimizer, store);
   const params: Record<string, Float32Array> = {};
   const moved: Record<string, Float64Array> = {};

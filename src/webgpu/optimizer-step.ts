@@ -2,7 +2,8 @@
  * One step as the GPU runs it without 'skip': the runs of parameters (consecutive ones
  * with equal hyperparameters and counters), their scalars computed on the CPU, one
  * compute pass with one dispatch per run; with nonFinite 'error', a scan of every run's
- * gradients before any run steps.
+ * gradients before any run steps. A perParameter rule with a GPU program (passes.ts)
+ * runs its passes per parameter in the same compute pass instead.
  */
 import { UpdateError, describeValue } from '../errors.ts';
 import type { CommonHyper, RuleState } from '../rule.ts';

@@ -28,7 +28,11 @@ import { destroyPasses } from './passes.ts';
 import { GPU_KERNELS, GPU_MISSING, GPU_PROGRAMS } from './rules/index.ts';
 import type { GPUParamStore } from './store.ts';
 
-/** Whether `new GPUOptimizer(optimizer, store)` takes this optimizer: one of an elementwise rule with a GPU kernel for each of its kernels. */
+/**
+ * Whether `new GPUOptimizer(optimizer, store)` takes this optimizer: one of an elementwise
+ * rule with a GPU kernel for each of its kernels, or of a perParameter rule with a GPU
+ * program (LAMB, Adafactor: passes with sums on the device between them).
+ */
 export function runsOnGpu(optimizer: unknown): optimizer is AnyOptimizer {
   if (!(optimizer instanceof Optimizer)) return false;
   const rule = optimizer.rule as unknown as AnyUpdateRule;
