@@ -167,7 +167,7 @@ it('a refused step with NaN, +Infinity or -Infinity at every class of position (
   });
 });
 
-it("LAMB and Adafactor at scale (two tree levels past 4096 values, more segments than one dispatch takes) within the bound of the CPU's; Adafactor's state moved to another store steps bit for bit as on one; a state made for another shape refused, changing nothing", { skip: chromiumMissing }, () => {
+it("LAMB and Adafactor at scale (two tree levels past 4096 values, more segments than one dispatch takes) within the bound of the CPU's; Adafactor's state moved to another store steps bit for bit as on one; a state made for another shape, and a tensor of rank 3 it would factor, refused changing nothing", { skip: chromiumMissing }, () => {
   assert.ok(programsResult !== undefined, 'the browser test did not run');
   if ('failed' in programsResult) assert.fail(programsResult.failed);
   const r = programsResult;
@@ -176,4 +176,6 @@ it("LAMB and Adafactor at scale (two tree levels past 4096 values, more segments
   assert.equal(r.moved, null, `moveTo: ${r.moved}`);
   assert.equal(r.refusal, "StateError: Adafactor.loadStateDict: parameter 'w' of the GPU store: its optimizer state keeps a factored 7 x 13 matrix, its shape [91] asks for the full second moment (not factored)");
   assert.equal(r.refusalChanged, null, `the refused load changed ${r.refusalChanged}`);
+  assert.match(r.rank3.error, /^UpdateError: Adafactor\.update: parameter 'x' has shape \[4, 5, 6\]: Adafactor factors matrices only/);
+  assert.deepEqual([r.rank3.stepCount, r.rank3.params], [0, []], 'the refused update changed the counters or made state');
 });

@@ -573,6 +573,8 @@ export interface ProgramsReport {
   /** A dict saved for w as a 7 x 13 matrix loaded where w is a vector of 91: the error, and what it changed (null: nothing). */
   refusal: string;
   refusalChanged: string | null;
+  /** update() of a tensor of rank 3 Adafactor would factor: the error, and the step count and parameters with state after it. */
+  rank3: { error: string; stepCount: number; params: string[] };
 }
 
 /**
@@ -690,9 +692,14 @@ async function programs(device: GPUDevice): Promise<ProgramsReport> {
     const now = await flat.read(name);
     if (refusalChanged === null && now.some((x, i) => !Object.is(x, paramsBefore[name]![i]))) refusalChanged = `params of ${name}`;
   }
-  for (const opt of [straight, first, moved, other]) opt.destroy();
-  for (const store of [straightStore, small, large, flat]) store.destroy();
-  return { scale, moved: movedDifference, refusal, refusalChanged };
+  // A tensor of rank 3 whose two largest dimensions reach minDimSizeToFactor: refused before anything is written.
+  const cube = new GPUParamStore(device, { x: [4, 5, 6], y: 3 });
+  const cubed = new GPUOptimizer(make({ ...c, options: { lr: 0.01, minDimSizeToFactor: 2 } }), cube);
+  const error = await message(() => cubed.update());
+  const rank3 = { error, stepCount: cubed.stepCount, params: Object.keys((await cubed.stateDict()).params) };
+  for (const opt of [straight, first, moved, other, cubed]) opt.destroy();
+  for (const store of [straightStore, small, large, flat, cube]) store.destroy();
+  return { scale, moved: movedDifference, refusal, refusalChanged, rank3 };
 }
 
 async function main(cases: readonly GpuCase[], contracts = true): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: (SkipReport | { failed: string })[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string } } | { failed: string }> {
