@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { Adam, DAdaptAdamW, EMA, LAMB, loadKernels, Nesterov, partition, Prodigy, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
+import { Adafactor, Adam, DAdaptAdamW, EMA, LAMB, loadKernels, Nesterov, partition, Prodigy, ScheduleFreeAdamW, type AnyOptimizer } from 'nesterov';
 import { STATE_WEIGHT_NAME, tfOptimizer, type TfOptimizer } from 'nesterov/tfjs';
 
 /** Deterministic numbers in [-1, 1) (mulberry32, as test/tfjs-helpers.ts). */
@@ -34,10 +34,20 @@ const MAKERS: Record<string, () => AnyOptimizer> = {
   // The global rules: one estimate d over every variable of a step, reduced on the device.
   prodigy: () => new Prodigy({ weightDecay: 0.01, estimLrCoef: 10 }) as unknown as AnyOptimizer,
   dadapt: () => new DAdaptAdamW({ weightDecay: 0.01 }) as unknown as AnyOptimizer,
+  // The model's two matrices (6 x 8, 8 x 3) factored: getWeights / setWeights carry vRow and vCol.
+  adafactor: () => new Adafactor({ lr: 1e-2, minDimSizeToFactor: 3 }),
 };
 
 /** applyGradients only: Schedule-Free's eval() moves the variables on the GPU too; clipGradNorm (0.5: it scales every step here). */
-const APPLIED: Record<string, () => AnyOptimizer> = { ...MAKERS, schedulefree: () => new ScheduleFreeAdamW({ lr: 1e-2, warmupSteps: 5 }), 'adam clipGradNorm': () => new Adam({ lr: 1e-2 }) };
+const APPLIED: Record<string, () => AnyOptimizer> = {
+  ...MAKERS,
+  schedulefree: () => new ScheduleFreeAdamW({ lr: 1e-2, warmupSteps: 5 }),
+  'adam clipGradNorm': () => new Adam({ lr: 1e-2 }),
+  // Its norms summed on the device between its passes (src/webgpu/rules/lamb.ts).
+  lamb: () => new LAMB({ lr: 1e-2, weightDecay: 0.01 }),
+  // No TF.js ops: the kernel path on cpu, its GPU program on webgpu; w (7 x 13) factored.
+  adafactor: () => new Adafactor({ lr: 1e-2, minDimSizeToFactor: 4, momentum: 0.9 }),
+};
 const CLIP: Record<string, number> = { 'adam clipGradNorm': 0.5 };
 /** The global rules' gradients drift one way (a direction fixed per variable, times this): their estimate d then grows. */
 const DRIFT: Record<string, number> = { prodigy: 0.5, dadapt: 0.5 };
@@ -271,6 +281,8 @@ async function paths(): Promise<Record<string, string | undefined>> {
     'adam skip': () => tfOptimizer(new Adam({ nonFinite: 'skip' })) as TfOptimizer<never>,
     'adam clipGradNorm': () => tfOptimizer(new Adam(), { clipGradNorm: 1 }) as TfOptimizer<never>,
     lamb: () => tfOptimizer(new LAMB()) as TfOptimizer<never>,
+    adafactor: () => tfOptimizer(new Adafactor()) as TfOptimizer<never>,
+    'adafactor skip': () => tfOptimizer(new Adafactor({ nonFinite: 'skip' })) as TfOptimizer<never>,
     'ema(adam)': () => tfOptimizer(new EMA(new Adam())) as TfOptimizer<never>,
     prodigy: () => tfOptimizer(new Prodigy()) as TfOptimizer<never>,
     'dadapt-adamw': () => tfOptimizer(new DAdaptAdamW()) as TfOptimizer<never>,

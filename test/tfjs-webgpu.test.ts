@@ -6,7 +6,10 @@
  * AdamW, whose estimate d is reduced on the device: within a bound, not bit for bit):
  * - 20 steps of applyGradients, the same gradients on both backends: each value within
  *   the bound of docs/webgpu.md (float32, T = 20), EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|);
- *   on SwiftShader they agree bit for bit, and that is asserted too.
+ *   on SwiftShader they agree bit for bit, and that is asserted too. LAMB and Adafactor,
+ *   whose sums the GPU takes in float32 trees and the CPU in float64, within the bound with
+ *   their r sums (docs/webgpu.md: (16 + r D) EPS per step instead of 16, D = 12 for these
+ *   300 elements; LAMB r = 2, Adafactor r = 5).
  * - 20 steps of model.fit: here the gradients themselves come from each backend's ops
  *   (tanh, matmul), which round differently by an ulp or two; test/tfjs-browser.test.ts's
  *   bound for that, 1e-6 relative (about sixteen ulps), holds.
@@ -95,6 +98,27 @@ for (const name of ['prodigy', 'dadapt']) {
   });
 }
 
+for (const [name, sums] of [['lamb', 2], ['adafactor', 5]] as const) {
+it(`${name}: 20 steps of applyGradients on webgpu (path 'webgpu', its ${sums} sums on the device) equal the cpu backend's kernel path within the bound of docs/webgpu.md with ${sums} sums; no tensor leak`, { skip, timeout: 600_000 }, async () => {
+  const { cpu, webgpu } = await run();
+  const c = cpu.applied[name]!;
+  const g = webgpu.applied[name]!;
+  assert.equal(c.path, 'kernel');
+  assert.equal(g.path, 'webgpu');
+  // D: the depth of the GPU's tree over the longest variable (300 elements: one level of 12).
+  const depth = 12;
+  let worst = 0;
+  c.params.forEach((p, k) => p.forEach((x, i) => {
+    const bound = EPS * ((16 + sums * depth + 6 * STEPS) * c.moved[k]![i]! + STEPS * c.largest[k]![i]!);
+    const error = Math.abs(g.params[k]![i]! - x);
+    worst = Math.max(worst, error === 0 ? 0 : error / bound);
+  }));
+  assert.ok(worst <= 1, `${name}: the webgpu path differs from the kernel path by ${worst} times the bound`);
+  assert.notDeepEqual(g.params, webgpu.applied.adam!.params);
+  assert.equal(g.tensors[1], g.tensors[0]);
+});
+}
+
 it('adam with clipGradNorm 0.5 (scaling every step): 20 steps on webgpu (path \'webgpu\', the norm as TF.js ops in float32) equal the cpu kernel path (the norm in float64) within 1e-6 relative; no tensor leak', { skip, timeout: 600_000 }, async () => {
   const { cpu, webgpu } = await run();
   const c = cpu.applied['adam clipGradNorm']!;
@@ -111,7 +135,7 @@ it('adam with clipGradNorm 0.5 (scaling every step): 20 steps on webgpu (path \'
   assert.equal(g.tensors[1], g.tensors[0]);
 });
 
-for (const name of ['adam', 'nesterov', 'prodigy', 'dadapt']) {
+for (const name of ['adam', 'nesterov', 'prodigy', 'dadapt', 'adafactor']) {
   it(`${name}: 20 steps of model.fit on webgpu equal the cpu backend's within float32 rounding; 10 + 10 steps through getWeights / setWeights into a fresh optimizer equal 20 straight bit for bit; no tensor leak`, { skip, timeout: 600_000 }, async (t) => {
     const { cpu, webgpu } = await run();
     const c = cpu.fits[name]!;
@@ -164,7 +188,7 @@ it('a new variable after some steps: the GPU state moves to a larger store GPU t
   assert.equal(g.afterStepCount, 8);
 });
 
-it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel (Prodigy and D-Adapt AdamW, which have no TF.js ops, too); clipGradNorm too; the ops path for nonFinite 'skip' and rules without one (LAMB); the kernel path for wrappers and for Prodigy with 'skip'", { skip, timeout: 600_000 }, async () => {
+it("on webgpu 'auto' takes the webgpu path for a rule with a GPU kernel (LAMB's and Adafactor's programs of passes, Prodigy's and D-Adapt AdamW's global phases; Adafactor, Prodigy and D-Adapt AdamW have no TF.js ops); clipGradNorm too; the ops path for nonFinite 'skip' (the kernel path for a rule without ops); the kernel path for wrappers", { skip, timeout: 600_000 }, async () => {
   const { webgpu } = await run();
-  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'ops', 'ema(adam)': 'kernel', prodigy: 'webgpu', 'dadapt-adamw': 'webgpu', 'prodigy skip': 'kernel' });
+  assert.deepEqual(webgpu.paths, { adam: 'webgpu', 'adam skip': 'ops', 'adam clipGradNorm': 'webgpu', lamb: 'webgpu', adafactor: 'webgpu', 'adafactor skip': 'kernel', 'ema(adam)': 'kernel', prodigy: 'webgpu', 'dadapt-adamw': 'webgpu', 'prodigy skip': 'kernel' });
 });

@@ -14,6 +14,12 @@ export interface GpuCase {
   readonly setAt30?: Record<string, number>;
   /** Adds this times a direction fixed per parameter to every gradient: the parameters drift one way (a global rule's d then grows). */
   readonly drift?: number;
+  /**
+   * The sums over a parameter its step reads (LAMB 2: its norms), each a float32 tree on
+   * the GPU against the CPU's float64: the bound's per-step term grows by this many tree
+   * depths (test/webgpu-browser.test.ts says why).
+   */
+  readonly sums?: number;
 }
 
 /** An override of parameter 'b' splits the store into runs: w | b | c. */
@@ -59,6 +65,28 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'dadapt-adamw drift', key: 'dadapt-adamw', options: {}, drift: 0.5 },
   { name: 'dadapt-adamw decay schedule', key: 'dadapt-adamw', options: { lr: cosineDecay({ lr: 1, steps: 100 }), weightDecay: 0.05 }, drift: 0.5 },
   { name: 'dadapt-adamw maximize beta1 estimLr0 override', key: 'dadapt-adamw', options: { maximize: true, beta1: 0.8, estimLr0: 1e-4, ...overrideB } },
+  { name: 'lamb', key: 'lamb', options: { lr: 0.01 }, sums: 2 },
+  { name: 'lamb decay', key: 'lamb', options: { lr: 0.01, weightDecay: 0.01 }, sums: 2, setAt30: { beta2: 0.99 } },
+  { name: 'lamb maximize', key: 'lamb', options: { lr: 0.01, maximize: true, eps: 1e-3 }, sums: 2 },
+  { name: 'lamb schedule override', key: 'lamb', options: { lr: cosineDecay({ lr: 0.02, steps: 100 }), weightDecay: 0.05, ...overrideB }, sums: 2 },
+  // Adafactor: w (7 x 13) factored with minDimSizeToFactor <= 7 (rows the shorter), b and c
+  // keep the full v; `shapes` makes c a 20 x 15 matrix (rows the longer). Its step reads
+  // five sums: row and column sums of g^2, the sum of vRow, and those of u^2 and p^2.
+  { name: 'adafactor factored', key: 'adafactor', options: { lr: 0.01, minDimSizeToFactor: 4 }, sums: 5, setAt30: { decayRate: 0.6 } },
+  {
+    name: 'adafactor relative step momentum, c 20 x 15',
+    key: 'adafactor',
+    options: { lr: (t: number) => Math.min(1e-2, 1 / Math.sqrt(t + 1)), minDimSizeToFactor: 4, momentum: 0.9, shapes: { c: [20, 15] }, weightDecayRate: 0.001 },
+    sums: 5,
+  },
+  {
+    name: 'adafactor fixed lr, no clipping, maximize',
+    key: 'adafactor',
+    options: { lr: 0.001, multiplyByParameterScale: false, clippingThreshold: null, maximize: true, minDimSizeToFactor: 4, decayOffset: 5, shapes: { c: [20, 15] } },
+    sums: 5,
+  },
+  { name: 'adafactor unfactored clip 2 override', key: 'adafactor', options: { lr: 0.01, factored: false, clippingThreshold: 2, momentum: 0.5, overrides: [{ params: 'b', lr: 0.003 }] }, sums: 5 },
+  { name: 'adafactor default (nothing factored at 128)', key: 'adafactor', options: { lr: 0.01 }, sums: 5 },
   // Decoupled weight decay on the rules whose decay is coupled by default: p (1 - lr wd) before the step.
   ...[
     ['sgd', {}],
@@ -114,18 +142,25 @@ export const PLANTED: readonly PlantedGradient[] = PLACES.flatMap(([where, param
 );
 
 /**
- * The optimizers the refused-step contract runs with each planted gradient: Adam, and the
- * global rules (their estimate d on the device must not move either), with drifting
- * gradients and a d0 from which the refused step, had it been finite, would move d.
+ * The optimizers the refused-step contract runs with each planted gradient: Adam (one
+ * kernel call per run); LAMB and Adafactor (both its matrices factored), programs of
+ * passes per parameter with sums between them (a refused step must write neither the
+ * moments nor the move); and the global rules (their estimate d on the device must not
+ * move either), with drifting gradients and a d0 from which the refused step, had it been
+ * finite, would move d. `name` is the class name the errors give.
  */
 export const PLANTED_CASES: readonly GpuCase[] = [
   { name: 'Adam', key: 'adam', options: { lr: 0.01 } },
+  { name: 'LAMB', key: 'lamb', options: { lr: 0.01, weightDecay: 0.01 }, sums: 2 },
+  { name: 'Adafactor', key: 'adafactor', options: { lr: 0.01, minDimSizeToFactor: 4, momentum: 0.9, shapes: { c: [20, 15] } }, sums: 5 },
   { name: 'Prodigy', key: 'prodigy', options: { estimLr0: 1e-3, estimLrCoef: 100 }, drift: 0.5 },
   { name: 'DAdaptAdamW', key: 'dadapt-adamw', options: { estimLr0: 1e-3 }, drift: 0.5 },
 ];
 
-/** The global rules under nonFinite 'skip' (the browser test's skip run, as Adam's): drifting gradients so that d moves. */
+/** nonFinite 'skip' beside Adam's run: the programs of passes and the global rules (drifting gradients so that d moves). */
 export const SKIP_CASES: readonly GpuCase[] = [
+  { name: 'LAMB', key: 'lamb', options: { lr: (t: number) => 0.01 * (1 + t / 10), weightDecay: 0.01, nonFinite: 'skip' }, sums: 2 },
+  { name: 'Adafactor', key: 'adafactor', options: { lr: (t: number) => 0.01 * (1 + t / 10), minDimSizeToFactor: 4, momentum: 0.9, shapes: { c: [20, 15] }, nonFinite: 'skip' }, sums: 5 },
   { name: 'Prodigy', key: 'prodigy', options: { estimLr0: 1e-3, estimLrCoef: 100, lr: (t: number) => 1 - t / 20, nonFinite: 'skip' }, drift: 0.5 },
   { name: 'DAdaptAdamW', key: 'dadapt-adamw', options: { estimLr0: 1e-3, lr: (t: number) => 1 - t / 20, nonFinite: 'skip' }, drift: 0.5 },
 ];

@@ -198,7 +198,8 @@ function assertWithin(got: readonly number[], expected: readonly number[], rtol:
 }
 
 function assertBounded(got: BoundedValues, expected: Record<string, number[]>, rtol: number, label: string): number {
-  assert.deepEqual(Object.keys(got).sort(), Object.keys(expected).sort(), `${label}: names`);
+  // A fixture may keep some parameters only (Adafactor's leaves out its 18200-element W); the GPU reports all.
+  for (const name of Object.keys(expected)) assert.ok(Object.hasOwn(got, name), `${label}: no ${name} from the GPU (it gave ${Object.keys(got).join(', ')})`);
   let worst = 0;
   for (const [name, values] of Object.entries(expected)) {
     const { values: gpu, bound } = got[name]!;

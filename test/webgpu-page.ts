@@ -161,17 +161,24 @@ class CpuRun {
   }
 }
 
+/** The depth of the GPU's float32 tree over n values (src/webgpu/reduce.ts: 12 per level of 4096). */
+const depthOf = (n: number): number => 12 * Math.max(1, Math.ceil(Math.log(n) / Math.log(4096)));
+/** That of the page's longest parameter (c, 300 elements): 12. */
+const DEPTH = depthOf(Math.max(...Object.values(LENGTH)));
+
 /**
  * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):
- * EPS ((16 + 6 T) sum_t |dp_t| + T max_t |p_t|), and for a global rule 3 rho sum_t |dp_t|
- * besides, rho the relative error its d may have (`relative`: the reference's budget).
+ * EPS ((16 + r D + 6 T) sum_t |dp_t| + T max_t |p_t|), r the sums over a parameter the
+ * step reads (`sums`: 0 for the elementwise rules), D their tree's depth; and for a global
+ * rule 3 rho sum_t |dp_t| besides, rho the relative error its d may have (`relative`: the
+ * reference's budget).
  */
-function worstRatio(gpu: Record<Name, Float32Array>, cpu: CpuRun, steps: number, relative = cpu.budget?.relative ?? 0): number {
+function worstRatio(gpu: Record<Name, Float32Array>, cpu: CpuRun, steps: number, sums = 0, relative = cpu.budget?.relative ?? 0): number {
   let worst = 0;
   for (const name of NAMES) {
     const p = cpu.store.params[name];
     for (let i = 0; i < p.length; i++) {
-      const bound = (EPS * (16 + 6 * steps) + 3 * relative) * cpu.moved[name][i]! + EPS * steps * cpu.largest[name][i]!;
+      const bound = (EPS * (16 + sums * DEPTH + 6 * steps) + 3 * relative) * cpu.moved[name][i]! + EPS * steps * cpu.largest[name][i]!;
       const error = Math.abs(gpu[name][i]! - p[i]!);
       const ratio = error === 0 ? 0 : error / bound;
       if (Number.isNaN(ratio)) return NaN;
@@ -187,8 +194,13 @@ async function readAll(store: GPUParamStore<Name>): Promise<Record<Name, Float32
   return out;
 }
 
-/** The first difference between two state dicts, bit for bit, or null. */
-function difference(a: OptimizerStateDict, b: OptimizerStateDict): string | null {
+/**
+ * The first difference between two state dicts, bit for bit, or null; with `relative`,
+ * buffer values may differ by that much of the buffer's largest value (a state that sums
+ * feed: Adafactor's momentum, an average of signed updates, is as exact as its largest
+ * terms, not as its smallest averages).
+ */
+function difference(a: OptimizerStateDict, b: OptimizerStateDict, relative = 0): string | null {
   for (const key of ['optimizer', 'variant', 'stepCount', 'skippedSteps'] as const) {
     if (a[key] !== b[key]) return `${key}: ${String(a[key])} vs ${String(b[key])}`;
   }
@@ -208,7 +220,12 @@ function difference(a: OptimizerStateDict, b: OptimizerStateDict): string | null
     for (const key of keys) {
       const u = x.buffers[key]!;
       const v = y.buffers[key]!;
-      for (let i = 0; i < u.length; i++) if (!Object.is(Math.fround(u[i]!), Math.fround(v[i]!))) return `${name}.${key}[${i}]: ${u[i]} vs ${v[i]}`;
+      let largest = 0;
+      for (let i = 0; i < u.length; i++) largest = Math.max(largest, Math.abs(u[i]!), Math.abs(v[i]!));
+      for (let i = 0; i < u.length; i++) {
+        const [x, y] = [Math.fround(u[i]!), Math.fround(v[i]!)];
+        if (!Object.is(x, y) && !(Math.abs(x - y) <= relative * largest)) return `${name}.${key}[${i}]: ${u[i]} vs ${v[i]}`;
+      }
     }
   }
   return null;
@@ -258,7 +275,8 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
     for (const name of NAMES) gpuStore.writeGrad(name, grads(name, t));
     gpu.update();
   }
-  const parity = worstRatio(await readAll(gpuStore), reference, STEPS);
+  const sums = c.sums ?? 0;
+  const parity = worstRatio(await readAll(gpuStore), reference, STEPS, sums);
   const gpuScalars = (await gpu.stateDict()).scalars;
   const cpuScalars = (reference.opt.stateDict() as OptimizerStateDict).scalars;
   // d within rho + EPS of the CPU's (EPS: d kept in float32 on the device).
@@ -311,8 +329,8 @@ async function runCase(device: GPUDevice, c: GpuCase): Promise<CaseReport> {
   const report: CaseReport = {
     name: c.name,
     parity,
-    resumedOnCpu: worstRatio(reference.store.params, onCpu, STEPS, reference.budget?.relative),
-    resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS),
+    resumedOnCpu: worstRatio(reference.store.params, onCpu, STEPS, sums, reference.budget?.relative),
+    resumedOnGpu: worstRatio(await readAll(resumedStore), reference, STEPS, sums),
     roundTrip,
     stepCount: resumed.stepCount,
     scalars,
@@ -564,8 +582,8 @@ export interface SkipReport {
   estimateGrowth?: number;
 }
 
-/** nonFinite 'skip' with the global rules (SKIP_CASES): the same run as Adam's. */
-async function globalSkips(device: GPUDevice): Promise<SkipReport[] | { failed: string }> {
+/** nonFinite 'skip' with the rules of SKIP_CASES (programs of passes, global rules): the same run as Adam's. */
+async function otherSkips(device: GPUDevice): Promise<SkipReport[] | { failed: string }> {
   device.pushErrorScope('validation');
   const reports: SkipReport[] = [];
   try {
@@ -583,7 +601,7 @@ async function globalSkips(device: GPUDevice): Promise<SkipReport[] | { failed: 
  * which 3 have a non-finite gradient, submitted without waiting for the device but once.
  */
 async function skip(device: GPUDevice, c: GpuCase = { name: 'adam skip', key: 'adam', options: { lr: (t: number) => 0.01 * (1 + t / 10), nonFinite: 'skip' } }): Promise<SkipReport> {
-  // A global rule skips its first step too: the candidates then differ in whether x0 is taken.
+  // The rules beside Adam skip their first step too (a global rule's candidates then differ in whether x0 is taken).
   const badAt = new Set(c.key === 'adam' ? [3, 4, 9] : [0, 3, 4, 9]);
   const gradient = gradientsOf(c);
   const grads = (name: Name, t: number): Float32Array => {
@@ -608,7 +626,10 @@ async function skip(device: GPUDevice, c: GpuCase = { name: 'adam skip', key: 'a
     `${dict.stepCount} ${dict.skippedSteps} ${NAMES.map((name) => `${name}:${dict.params[name]?.step}`).join(' ')}`;
   const gpuDict = await gpu.stateDict();
   const cpuDict = cpu.opt.stateDict() as OptimizerStateDict;
-  const report: SkipReport = { cpu: counters(cpuDict), gpu: counters(gpuDict), parity: worstRatio(await readAll(store), cpu, 12), state: difference(cpuDict, gpuDict), otherNames };
+  // The elementwise rules' state does not depend on sums: bit for bit. Adafactor's m
+  // averages its updates, each within the bound's per-step term of the CPU's, relative.
+  const stateBound = c.key === 'adafactor' ? EPS * (16 + (c.sums ?? 0) * DEPTH + 6 * 12) : 0;
+  const report: SkipReport = { cpu: counters(cpuDict), gpu: counters(gpuDict), parity: worstRatio(await readAll(store), cpu, 12, c.sums ?? 0), state: difference(cpuDict, gpuDict, stateBound), otherNames };
   if (cpuDict.scalars !== undefined) {
     report.estimateParity = Math.abs(gpuDict.scalars!.estimLr! - cpuDict.scalars.estimLr!) / (cpuDict.scalars.estimLr! * (cpu.budget!.relative + EPS));
     report.estimateGrowth = cpuDict.scalars.estimLr! / (cpu.opt as unknown as { defaults: { estimLr0: number } }).defaults.estimLr0;
@@ -734,7 +755,144 @@ async function errorTable(device: GPUDevice): Promise<ErrorsReport> {
   };
 }
 
-async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; globalSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string } } | { failed: string }> {
+export interface ProgramsReport {
+  /** Per run at scale (two tree levels, more segments than one dispatch takes): the largest |p_gpu - p_cpu| over the bound. */
+  scale: { name: string; length: number; depth: number; parity: number }[];
+  /** Adafactor (factored) moved to a larger store after 5 steps, 5 more there: the first difference from 10 steps on one store, bit for bit, or null. */
+  moved: string | null;
+  /** A dict saved for w as a 7 x 13 matrix loaded where w is a vector of 91: the error, and what it changed (null: nothing). */
+  refusal: string;
+  refusalChanged: string | null;
+  /** update() of a tensor of rank 3 Adafactor would factor: the error, and the step count and parameters with state after it. */
+  rank3: { error: string; stepCount: number; params: string[] };
+}
+
+/**
+ * `steps` steps of a rule with sums over its parameters, on the GPU and on the CPU (the
+ * wasm kernels or Adafactor's JS, a float32 ParamStore), the same gradients: the largest
+ * difference over the bound (16 + r D + 6 T), D the tree's depth over the longest tensor.
+ */
+async function scaleRun(device: GPUDevice, key: string, options: Record<string, unknown>, shapes: Record<string, number[]>, steps: number, sums: number): Promise<ProgramsReport['scale'][number]> {
+  const names = Object.keys(shapes);
+  const lengths = names.map((name) => shapes[name]!.reduce((a, b) => a * b, 1));
+  const cpuOpt = make({ name: key, key, options });
+  const cpu = new ParamStore(shapes, { stateBuffers: [cpuOpt] });
+  const store = new GPUParamStore(device, shapes);
+  const gpu = new GPUOptimizer(make({ name: key, key, options }), store);
+  const moved = lengths.map((n) => new Float64Array(n));
+  const largest = lengths.map((n) => new Float64Array(n));
+  names.forEach((name, k) => {
+    const p = numbers(lengths[k]!, 300 + k);
+    cpu.params[name]!.set(p);
+    store.write(name, p);
+    largest[k]!.set(p.map(Math.abs));
+  });
+  for (let t = 0; t < steps; t++) {
+    names.forEach((name, k) => {
+      const g = numbers(lengths[k]!, 1000 * t + k).map((x, i) => x * 10 ** ((i % 3) - 1));
+      cpu.grads[name]!.set(g);
+      store.writeGrad(name, g);
+    });
+    const before = names.map((name) => cpu.params[name]!.slice());
+    cpuOpt.update(cpu.params, cpu.grads);
+    gpu.update();
+    names.forEach((name, k) => {
+      const p = cpu.params[name]!;
+      for (let i = 0; i < p.length; i++) {
+        moved[k]![i]! += Math.abs(p[i]! - before[k]![i]!);
+        largest[k]![i] = Math.max(largest[k]![i]!, Math.abs(p[i]!));
+      }
+    });
+  }
+  const depth = depthOf(Math.max(...lengths));
+  let worst = 0;
+  for (const [k, name] of names.entries()) {
+    const values = await store.read(name);
+    const p = cpu.params[name]!;
+    for (let i = 0; i < p.length; i++) {
+      const error = Math.abs(values[i]! - p[i]!);
+      const bound = EPS * ((16 + sums * depth + 6 * steps) * moved[k]![i]! + steps * largest[k]![i]!);
+      worst = Math.max(worst, error === 0 ? 0 : error / bound);
+      if (Number.isNaN(error)) worst = NaN;
+    }
+  }
+  gpu.destroy();
+  store.destroy();
+  return { name: `${key} ${JSON.stringify(shapes)}`, length: Math.max(...lengths), depth, parity: worst };
+}
+
+/** The GPU programs (LAMB, Adafactor) at scale, Adafactor's state moved to another store, and a load its shapes refuse. */
+async function programs(device: GPUDevice): Promise<ProgramsReport> {
+  const scale = [
+    // Two levels of the tree (70000 > 4096), and a tensor of 3 beside it.
+    await scaleRun(device, 'lamb', { lr: 0.01, weightDecay: 0.01 }, { big: [70000], small: [3] }, 10, 2),
+    // Row sums of 260 and column sums of 300 (one level each), u^2 over 78000 (two).
+    await scaleRun(device, 'adafactor', { lr: 0.01, momentum: 0.9 }, { m: [300, 260] }, 10, 5),
+    // 70000 columns: more segments than one dispatch takes (65535); rows of 70000 (two levels).
+    await scaleRun(device, 'adafactor', { lr: 0.01, minDimSizeToFactor: 2 }, { wide: [2, 70000] }, 5, 5),
+  ];
+
+  const options = { lr: 0.01, minDimSizeToFactor: 4, momentum: 0.9 };
+  const c: GpuCase = { name: 'adafactor', key: 'adafactor', options };
+  const straightStore = new GPUParamStore(device, SHAPES);
+  const straight = new GPUOptimizer(make(c), straightStore);
+  const small = new GPUParamStore(device, { b: 5, w: [7, 13] });
+  const first = new GPUOptimizer(make(c), small);
+  for (const name of NAMES) straightStore.write(name, initial(name));
+  for (const name of ['b', 'w'] as const) small.write(name, initial(name));
+  for (let t = 0; t < 5; t++) {
+    for (const name of NAMES) straightStore.writeGrad(name, gradient(name, t));
+    straight.update(['w', 'b']);
+    for (const name of ['b', 'w'] as const) small.writeGrad(name, gradient(name, t));
+    first.update();
+  }
+  // The larger store lays w and b out at other offsets (SHAPES: w first).
+  const large = new GPUParamStore(device, SHAPES);
+  for (const name of ['b', 'w'] as const) large.write(name, await small.read(name));
+  const moved = first.moveTo(large);
+  for (let t = 5; t < 10; t++) {
+    for (const name of NAMES) {
+      straightStore.writeGrad(name, gradient(name, t));
+      large.writeGrad(name, gradient(name, t));
+    }
+    straight.update(['w', 'b']);
+    moved.update(['w', 'b']);
+  }
+  let movedDifference: string | null = null;
+  for (const name of ['w', 'b'] as const) {
+    const [a, b] = [await straightStore.read(name), await large.read(name)];
+    const i = a.findIndex((x, k) => !Object.is(x, b[k]));
+    if (movedDifference === null && i >= 0) movedDifference = `${name}[${i}]: ${a[i]} vs ${b[i]}`;
+  }
+  movedDifference ??= difference(await straight.stateDict(), await moved.stateDict());
+
+  // w saved as a 7 x 13 matrix (factored), loaded where w is a vector of 91.
+  const saved = await straight.stateDict();
+  const flat = new GPUParamStore(device, { w: 91, b: 5, c: 300 });
+  for (const name of NAMES) flat.write(name, initial(name));
+  const other = new GPUOptimizer(make(c), flat);
+  for (const name of NAMES) flat.writeGrad(name, gradient(name, 0));
+  other.update();
+  const paramsBefore: Record<string, Float32Array> = {};
+  for (const name of NAMES) paramsBefore[name] = await flat.read(name);
+  const dictBefore = await other.stateDict();
+  const refusal = await message(() => other.loadStateDict(saved));
+  let refusalChanged = difference(dictBefore, await other.stateDict());
+  for (const name of NAMES) {
+    const now = await flat.read(name);
+    if (refusalChanged === null && now.some((x, i) => !Object.is(x, paramsBefore[name]![i]))) refusalChanged = `params of ${name}`;
+  }
+  // A tensor of rank 3 whose two largest dimensions reach minDimSizeToFactor: refused before anything is written.
+  const cube = new GPUParamStore(device, { x: [4, 5, 6], y: 3 });
+  const cubed = new GPUOptimizer(make({ ...c, options: { lr: 0.01, minDimSizeToFactor: 2 } }), cube);
+  const error = await message(() => cubed.update());
+  const rank3 = { error, stepCount: cubed.stepCount, params: Object.keys((await cubed.stateDict()).params) };
+  for (const opt of [straight, first, moved, other, cubed]) opt.destroy();
+  for (const store of [straightStore, small, large, flat, cube]) store.destroy();
+  return { scale, moved: movedDifference, refusal, refusalChanged, rank3 };
+}
+
+async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; moreSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -780,7 +938,17 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
     skipped = { failed: String((error as Error).stack ?? error) };
   }
   const planted = await plantedAll(device);
-  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, globalSkips: await globalSkips(device), planted };
+  const moreSkips = await otherSkips(device);
+  device.pushErrorScope('validation');
+  let programsReport: ProgramsReport | { failed: string };
+  try {
+    programsReport = await programs(device);
+  } catch (error) {
+    programsReport = { failed: String((error as Error).stack ?? error) };
+  }
+  const invalidPrograms = await device.popErrorScope();
+  if (invalidPrograms !== null) programsReport = { failed: `GPU validation: ${invalidPrograms.message}` };
+  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, moreSkips, planted, programs: programsReport };
 }
 
 /**
@@ -939,10 +1107,19 @@ async function fixtures(): Promise<{ runs: FixtureRun[] } | { failed: string }> 
   return { runs };
 }
 
-// The fixture suite (test/webgpu-fixtures.test.ts) opens this page as /?fixtures.
-// `?cases=a,b` runs those cases alone (a quick look at one rule while working on it).
+async function programsOnly(): Promise<{ programs: ProgramsReport }> {
+  await loadKernels();
+  const adapter = await navigator.gpu.requestAdapter();
+  return { programs: await programs(await adapter!.requestDevice()) };
+}
+
+// The fixture suite (test/webgpu-fixtures.test.ts) opens this page as /?fixtures; while
+// working on a rule, `?cases=a,b` runs those rules' cases alone, `?programs` only the
+// programs' report.
 const only = new URLSearchParams(location.search).get('cases')?.split(',');
-(location.search === '?fixtures' ? fixtures() : main(only === undefined ? GPU_CASES : GPU_CASES.filter((c) => only.includes(c.key)))).then(
+const page: Promise<unknown> =
+  location.search === '?fixtures' ? fixtures() : location.search === '?programs' ? programsOnly() : main(only === undefined ? GPU_CASES : GPU_CASES.filter((c) => only.includes(c.key)));
+page.then(
   (result) => console.log(`result ${JSON.stringify(result)}`),
   (error: unknown) => console.log(`result ${JSON.stringify({ failed: String(error) })}`),
 );

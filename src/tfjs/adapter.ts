@@ -113,7 +113,7 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
       const backend = tf.getBackend();
       const base = this.#chain.base;
       const wrapped = this.#chain.wrappers.length > 0;
-      // A rule with a GPU program but no TF.js ops (Prodigy, D-Adapt AdamW) takes the webgpu path too.
+      // A rule with a GPU program but no TF.js ops (Prodigy, D-Adapt AdamW, Adafactor) takes the webgpu path too.
       const webgpu = backend === 'webgpu' && !wrapped && base.nonFinite !== 'skip' && runsOnGpu(base);
       const kernel = !webgpu && (backend === 'cpu' || backend === 'wasm' || this.#view.ops === undefined || wrapped);
       this.#runner = this.#makeRunner(kernel ? 'kernel' : webgpu ? 'webgpu' : 'ops');
@@ -124,9 +124,9 @@ export class TfOptimizer<O extends TfWrappable | TfWrapper = TfWrappable> extend
   /**
    * The path the steps take: fixed by the `path` option, or, with 'auto', by the backend
    * at the first step (undefined before it). 'webgpu' on TF.js's webgpu backend for a rule
-   * with a GPU kernel (Prodigy and D-Adapt AdamW included); there rules without one (LAMB,
-   * Adafactor) and nonFinite 'skip' take 'ops', the wrappers, Muon and the rules without
-   * TF.js ops 'kernel'.
+   * with a GPU kernel (every elementwise rule, LAMB, Adafactor, Prodigy and D-Adapt AdamW
+   * included); there nonFinite 'skip' takes 'ops' (or 'kernel' for a rule without TF.js
+   * ops), the wrappers and Muon 'kernel'.
    */
   get path(): 'kernel' | 'ops' | 'webgpu' | undefined {
     return this.#runner?.path;

@@ -9,6 +9,7 @@
  */
 export { GPUParamStore } from './store.ts';
 export { GPUOptimizer } from './optimizer.ts';
-export { GPU_GLOBAL, GPU_KERNELS, GPU_MISSING, GPU_MODES, type GpuModes } from './rules/index.ts';
+export { GPU_GLOBAL, GPU_KERNELS, GPU_MISSING, GPU_MODES, GPU_PROGRAMS, type GpuModes } from './rules/index.ts';
 export type { GpuGlobalPhase } from './global.ts';
+export type { GpuProgram, PassShape, PassCall, ProgramPlan, ProgramStep, CapturedKernelCall } from './program.ts';
 export type { GpuKernel, GpuRuleKernels, ScalarValues } from './kernel.ts';

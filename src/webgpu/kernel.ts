@@ -77,6 +77,13 @@ const RESERVED = new Set(['base', 'n', 'stride', 'issue', 'cand', 'known', 'pad0
 export type FlagUse = 'ignore' | 'error' | 'skip';
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9]*$/;
 
+/** The WGSL a kernel that writes runs first, by how it reads the refusal flag (`s.issue`, `s.cand`, `s.known` from its uniforms). */
+export const FLAG_GUARD: { readonly [use in FlagUse]: string } = {
+  ignore: '',
+  error: 'if (refusal[1] != 0u) { return; }',
+  skip: 'if (refusal[3] == s.issue + 1u || refusal[2] - s.known != s.cand) { return; }',
+};
+
 /** The uniform names of a kernel, in struct order. */
 export function uniformNames(kernel: GpuKernel): readonly string[] {
   return Object.keys(kernel.uniforms);
@@ -116,12 +123,7 @@ export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKerne
  */
 export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], flag: FlagUse): string {
   const checked = flag !== 'ignore';
-  const guard =
-    flag === 'error'
-      ? 'if (refusal[1] != 0u) { return; }'
-      : flag === 'skip'
-        ? 'if (refusal[3] == s.issue + 1u || refusal[2] - s.known != s.cand) { return; }'
-        : '';
+  const guard = FLAG_GUARD[flag];
   const fields = uniformNames(kernel).map((name) => `  ${name}: f32,`).join('\n');
   const bindings = arrays
     .map((name, k) => `@group(0) @binding(${k + 1}) var<storage, ${roles[k] === 'grads' ? 'read' : 'read_write'}> ${name}: array<f32>;`)

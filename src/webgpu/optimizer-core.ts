@@ -10,7 +10,8 @@ import type { AnyUpdateRule } from '../rules/index.ts';
 import type { FloatArray } from '../types.ts';
 import { checkGpuKernel, NONE, SCAN_SHADER, shaderSource, SKIP_SCAN_SHADER, UNIFORM_SLOT, uniformWords, type ArrayRole, type FlagUse, type GpuKernel } from './kernel.ts';
 import { GpuGlobal } from './global.ts';
-import { GPU_GLOBAL, GPU_MODES } from './rules/index.ts';
+import type { GpuProgram } from './program.ts';
+import { GPU_GLOBAL, GPU_MODES, GPU_PROGRAMS } from './rules/index.ts';
 import type { GPUParamStore } from './store.ts';
 
 const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
@@ -54,6 +55,8 @@ export class GpuOptimizerCore<K extends string> {
   readonly rule: AnyUpdateRule;
   readonly owner: string;
   readonly kernels: { readonly [entry: string]: GpuKernel };
+  /** A perParameter rule's step as several passes with sums between them (passes.ts), or undefined: one kernel call per run. */
+  readonly program: GpuProgram | undefined;
   readonly slots = new Map<string, GpuSlot>();
   readonly state = new Map<string, GPUBuffer>();
   readonly pipelines = new Map<string, Pipeline>();
@@ -97,6 +100,7 @@ export class GpuOptimizerCore<K extends string> {
     this.rule = rule;
     this.owner = `${rule.name}.update`;
     this.kernels = kernels;
+    this.program = GPU_PROGRAMS[rule.key];
     this.checked = optimizer.nonFinite === 'error';
     this.skipping = optimizer.nonFinite === 'skip';
     const global = GPU_GLOBAL[rule.key];

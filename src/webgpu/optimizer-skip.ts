@@ -9,7 +9,8 @@ import type { GpuOptimizerCore, GpuSlot } from './optimizer-core.ts';
 import { encodeGlobalSkipping } from './global.ts';
 import { copyCounters, sameCounters, sameHyper } from './optimizer-step.ts';
 import { readFlag } from './optimizer-verdict.ts';
-import { captureStep, newTwin, scalarRecord } from './scalars.ts';
+import { encodePlans, planStep, shapeFor, twinFor, type PlannedStep } from './passes.ts';
+import { captureStep, scalarRecord } from './scalars.ts';
 
 /** nonFinite 'skip': steps that may be in flight unchecked (each is encoded once per number of skips before it). */
 const MAX_IN_FLIGHT = 16;
@@ -51,15 +52,16 @@ export function stepSkipping<K extends string>(core: GpuOptimizerCore<K>, names:
     hypers.push(h);
     lrs.push(l);
   });
-  const order = names.map((name, k) => ({ name, index: indices[k]!, hypers: hypers[k]!, lrs: lrs[k]! })).sort((a, b) => a.index - b.index);
-  for (const { name, index, hypers: h } of order) {
+  const shapes = names.map((name, k) => shapeFor(core, name, hypers[k]![0]!));
+  const order = names.map((name, k) => ({ name, index: indices[k]!, hypers: hypers[k]!, lrs: lrs[k]!, shape: shapes[k] })).sort((a, b) => a.index - b.index);
+  for (const { name, index, hypers: h, shape } of order) {
     for (const bufferName of rule.bufferNames(h[0] as never)) core.stateBuffer(bufferName);
     if (core.slots.has(name)) continue;
-    const initial = rule.init(store.lengths[name as K], 'float32', h[0] as never);
+    const initial = rule.init(store.lengths[name as K], 'float32', h[0] as never, undefined, shape);
     rule.buffersOf(initial as never, h[0] as never).forEach((array, b) => {
       core.upload(core.stateBuffer(rule.bufferNames(h[0] as never)[b]!), store.offsets[name as K], array);
     });
-    const twin = newTwin(rule, h[0]!);
+    const twin = twinFor(rule, h[0]!, shape);
     core.slots.set(name, { name, index, twin });
     core.chains.set(name, [twin]);
   }
@@ -74,7 +76,7 @@ export function stepSkipping<K extends string>(core: GpuOptimizerCore<K>, names:
     const slot = core.slots.get(name)!;
     const last = runs.at(-1);
     const previous = last?.slots.at(-1);
-    if (last !== undefined && previous!.index === index - 1 && l.every((lr, k) => lr === last.lrs[k] && sameHyper(h[k]!, last.hypers[k]!)) && sameCounters(rule, previous!.twin, slot.twin)) {
+    if (last !== undefined && rule.perParameter !== true && previous!.index === index - 1 && l.every((lr, k) => lr === last.lrs[k] && sameHyper(h[k]!, last.hypers[k]!)) && sameCounters(rule, previous!.twin, slot.twin)) {
       last.slots.push(slot);
     } else {
       runs.push({ slots: [slot], hypers: h, lrs: l });
@@ -103,14 +105,18 @@ export function stepSkipping<K extends string>(core: GpuOptimizerCore<K>, names:
     pass.setBindGroup(0, core.scanBindGroup(scan.layout, slot, uniforms));
     if (n > 0) pass.dispatchWorkgroups(x, y);
   });
+  // A perParameter rule's program: each candidate's passes in sequence (planned here, encoded after the loop).
+  const planned: PlannedStep[] = [];
   runs.forEach((run, r) => {
     const { base, n } = extent(run);
     const { x, y, stride } = grid(n);
     const chain = core.chains.get(run.slots[0]!.name)!;
     for (let k = 0; k < candidates; k++) {
       const twin = { ...chain[k]! };
-      const captured = captureStep(rule, twin, run.hypers[k]!, run.lrs[k]!, (entry) => core.layoutOf(entry).arrays.length);
-      if (captured.calls.length !== 1) throw new Error(`${core.owner}: the rule made ${captured.calls.length} kernel calls in a step; the GPU path runs one`);
+      const candidate = { issue, cand: inFlight - k, known: core.baseFlagSkips };
+      const captured = core.program === undefined ? captureStep(rule, twin, run.hypers[k]!, run.lrs[k]!, (entry) => core.layoutOf(entry).arrays.length) : undefined;
+      if (captured === undefined) planned.push({ name: run.slots[0]!.name, plan: planStep(core, run.slots[0]!.name, twin, run.hypers[k]!, run.lrs[k]!), candidate });
+      else if (captured.calls.length !== 1) throw new Error(`${core.owner}: the rule made ${captured.calls.length} kernel calls in a step; the GPU path runs one`);
       if (k === inFlight) {
         // The newest candidate (no skip in flight) extends every chain of the run.
         for (const member of run.slots) {
@@ -120,16 +126,17 @@ export function stepSkipping<K extends string>(core: GpuOptimizerCore<K>, names:
           own.push(next);
         }
       }
+      if (captured === undefined) continue;
       const call = captured.calls[0]!;
       const pipeline = core.pipeline(call.entry, call.roles);
       const slot = r * candidates + k;
-      const candidate = { issue, cand: inFlight - k, known: core.baseFlagSkips };
       writeUniforms(block, (slot * UNIFORM_SLOT) / 4, pipeline.kernel, base, n, stride, scalarRecord(captured.scalars, core.layoutOf(call.entry).scalars), candidate);
       pass.setPipeline(pipeline.pipeline);
       pass.setBindGroup(0, core.bindGroup(pipeline, call.entry, slot, uniforms));
       if (n > 0) pass.dispatchWorkgroups(x, y);
     }
   });
+  encodePlans(core, pass, planned);
   pass.end();
   const readsFlag = core.flagRead === undefined;
   if (readsFlag) encoder.copyBufferToBuffer(core.flagBuffer(), 0, core.flagStagingBuffer(), 0, 16);

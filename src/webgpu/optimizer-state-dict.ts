@@ -6,7 +6,7 @@ import type { FloatArray } from '../types.ts';
 import type { GpuOptimizerCore } from './optimizer-core.ts';
 import { copyCounters } from './optimizer-step.ts';
 import { forgetRefusal, sync } from './optimizer-verdict.ts';
-import { newTwin } from './scalars.ts';
+import { shapeFor, stateLengths, twinFor } from './passes.ts';
 import { readRanges } from './store.ts';
 
 /** GPUOptimizer.stateDict: the state read back from the GPU, in the CPU optimizer's format. */
@@ -16,9 +16,16 @@ export async function stateDict<K extends string>(core: GpuOptimizerCore<K>): Pr
   const store = core.store;
   const slots = [...core.slots.values()].sort((a, b) => a.index - b.index);
   const keys = [...core.state.keys()];
+  // Each buffer's length (an ownState rule's differ from the parameter's: Adafactor's vRow, vCol).
+  const lengths = new Map<string, Map<string, number>>();
+  for (const slot of slots) {
+    const hyper = core.optimizer.hyperparameters(slot.name, core.stepCount);
+    const sizes = stateLengths(rule, hyper, store.lengths[slot.name as K], shapeFor(core, slot.name, hyper));
+    lengths.set(slot.name, new Map(rule.bufferNames(hyper as never).map((key, k) => [key, sizes[k]!])));
+  }
   const read = new Map<string, Float32Array[]>();
   for (const key of keys) {
-    const ranges = slots.map((slot): [number, number] => [store.offsets[slot.name as K], store.lengths[slot.name as K]]);
+    const ranges = slots.map((slot): [number, number] => [store.offsets[slot.name as K], lengths.get(slot.name)!.get(key) ?? 0]);
     read.set(key, await readRanges(store.device, core.state.get(key)!, ranges));
   }
   const params = Object.create(null) as { [name: string]: ParamStateRecord };
@@ -54,6 +61,19 @@ export function loadStateDict<K extends string>(core: GpuOptimizerCore<K>, value
     if (!(store.names as readonly string[]).includes(name)) throw new StateError(`${owner}: the state has parameter '${name}', which the GPU store does not (${store.names.join(', ')})`);
     if (record.length !== store.lengths[name as K]) throw new StateError(`${owner}: parameter '${name}' has length ${record.length} in the state, ${store.lengths[name as K]} in the GPU store`);
   }
+  // An ownState rule's state is made for a shape (Adafactor's factored matrix): the store's must be it.
+  if (core.rule.ownState === true) {
+    for (const [name, record] of Object.entries(saved.params)) {
+      const hyper = core.optimizer.hyperparameters(name, saved.stepCount);
+      let why: string | undefined;
+      try {
+        why = core.rule.stateMismatch!({ ...record.scalars, step: record.step ?? 0 } as never, hyper as never, shapeFor(core, name, hyper));
+      } catch (error) {
+        why = (error as Error).message;
+      }
+      if (why !== undefined) throw new StateError(`${owner}: parameter '${name}' of the GPU store: ${why}`);
+    }
+  }
   const cpu = core.optimizer;
   cpu.loadStateDict(value);
   const rule = core.rule;
@@ -63,7 +83,7 @@ export function loadStateDict<K extends string>(core: GpuOptimizerCore<K>, value
     const hyper = cpu.hyperparameters(name, saved.stepCount);
     const keys = rule.bufferNames(hyper as never);
     rule.buffersOf(state as never, hyper as never).forEach((array, k) => core.upload(core.stateBuffer(keys[k]!), store.offsets[name as K], array));
-    const twin = newTwin(rule, hyper);
+    const twin = twinFor(rule, hyper, shapeFor(core, name, hyper));
     copyCounters(rule, state, twin);
     core.slots.set(name, { name, index: (store.names as readonly string[]).indexOf(name), twin });
   }

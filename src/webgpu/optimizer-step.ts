@@ -2,7 +2,8 @@
  * One step as the GPU runs it without 'skip': the runs of parameters (consecutive ones
  * with equal hyperparameters and counters), their scalars computed on the CPU, one
  * compute pass with one dispatch per run; with nonFinite 'error', a scan of every run's
- * gradients before any run steps.
+ * gradients before any run steps. A perParameter rule with a GPU program (passes.ts)
+ * runs its passes per parameter in the same compute pass instead.
  */
 import { UpdateError, describeValue } from '../errors.ts';
 import type { CommonHyper, RuleState } from '../rule.ts';
@@ -11,7 +12,8 @@ import { grid, scanGrid, UNIFORM_SLOT, writeScanUniforms, writeUniforms } from '
 import type { GpuOptimizerCore, GpuSlot } from './optimizer-core.ts';
 import { encodeGlobalStep } from './global.ts';
 import { readFlag } from './optimizer-verdict.ts';
-import { captureStep, newTwin, scalarRecord } from './scalars.ts';
+import { encodePlans, planStep, shapeFor, twinFor } from './passes.ts';
+import { captureStep, scalarRecord } from './scalars.ts';
 
 /** A run of one step, before its scalars are taken. */
 interface PlannedRun {
@@ -54,20 +56,22 @@ export function encodeStep<K extends string>(core: GpuOptimizerCore<K>, names: r
     hypers.push(hyper);
     lrs.push(lr);
   }
+  // An ownState rule's shapes (Adafactor's matrices): a shape it cannot take is refused here.
+  const shapes = names.map((name, k) => shapeFor(core, name, hypers[k]!));
 
   if (core.checked) core.history.push({ step, twins: new Map([...core.slots].map(([name, slot]) => [name, { ...slot.twin }])) });
 
   // New parameters: their initial state, uploaded at their offsets.
-  const order = names.map((name, k) => ({ name, index: indices[k]!, hyper: hypers[k]!, lr: lrs[k]! })).sort((a, b) => a.index - b.index);
-  for (const { name, index, hyper } of order) {
+  const order = names.map((name, k) => ({ name, index: indices[k]!, hyper: hypers[k]!, lr: lrs[k]!, shape: shapes[k] })).sort((a, b) => a.index - b.index);
+  for (const { name, index, hyper, shape } of order) {
     for (const key of rule.bufferNames(hyper as never)) core.stateBuffer(key);
     if (core.slots.has(name)) continue;
     const length = store.lengths[name as K];
-    const initial = rule.init(length, 'float32', hyper as never);
+    const initial = rule.init(length, 'float32', hyper as never, undefined, shape);
     rule.buffersOf(initial as never, hyper as never).forEach((array, k) => {
       core.upload(core.stateBuffer(rule.bufferNames(hyper as never)[k]!), store.offsets[name as K], array);
     });
-    core.slots.set(name, { name, index, twin: newTwin(rule, hyper) });
+    core.slots.set(name, { name, index, twin: twinFor(rule, hyper, shape) });
   }
   if (core.global !== undefined) {
     encodeGlobalStep(core, core.global, order);
@@ -80,7 +84,7 @@ export function encodeStep<K extends string>(core: GpuOptimizerCore<K>, names: r
     const slot = core.slots.get(name)!;
     const last = runs.at(-1);
     const previous = last?.slots.at(-1);
-    if (last !== undefined && previous!.index === index - 1 && last.lr === lr && sameHyper(last.hyper, hyper) && sameCounters(rule, previous!.twin, slot.twin)) {
+    if (last !== undefined && rule.perParameter !== true && previous!.index === index - 1 && last.lr === lr && sameHyper(last.hyper, hyper) && sameCounters(rule, previous!.twin, slot.twin)) {
       last.slots.push(slot);
     } else {
       runs.push({ slots: [slot], hyper, lr });
@@ -108,7 +112,9 @@ export function encodeStep<K extends string>(core: GpuOptimizerCore<K>, names: r
       if (n > 0) pass.dispatchWorkgroups(x, y);
     });
   }
-  runs.forEach((run, r) => {
+  // A perParameter rule's program: each parameter its passes, the sums between them on the device.
+  if (core.program !== undefined) encodePlans(core, pass, runs.map((run) => ({ name: run.slots[0]!.name, plan: planStep(core, run.slots[0]!.name, run.slots[0]!.twin, run.hyper, run.lr) })));
+  else runs.forEach((run, r) => {
     const first = run.slots[0]!;
     const lastSlot = run.slots.at(-1)!;
     const twin = first.twin;

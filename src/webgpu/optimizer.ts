@@ -24,10 +24,16 @@ import { stepSkipping } from './optimizer-skip.ts';
 import { loadStateDict, stateDict } from './optimizer-state-dict.ts';
 import { encodeStep } from './optimizer-step.ts';
 import { forgetRefusal, raiseRefusal, sync } from './optimizer-verdict.ts';
-import { GPU_GLOBAL, GPU_KERNELS, GPU_MISSING } from './rules/index.ts';
+import { destroyPasses } from './passes.ts';
+import { GPU_GLOBAL, GPU_KERNELS, GPU_MISSING, GPU_PROGRAMS } from './rules/index.ts';
 import type { GPUParamStore } from './store.ts';
 
-/** Whether `new GPUOptimizer(optimizer, store)` takes this optimizer: one of an elementwise rule with a GPU kernel for each of its kernels. */
+/**
+ * Whether `new GPUOptimizer(optimizer, store)` takes this optimizer: one of an elementwise
+ * rule with a GPU kernel for each of its kernels, of a perParameter rule with a GPU
+ * program (LAMB, Adafactor: passes with sums over each parameter between them), or of a
+ * rule with a global phase (Prodigy, D-Adapt AdamW: sums over every parameter).
+ */
 export function runsOnGpu(optimizer: unknown): optimizer is AnyOptimizer {
   if (!(optimizer instanceof Optimizer)) return false;
   const rule = optimizer.rule as unknown as AnyUpdateRule;
@@ -37,13 +43,15 @@ export function runsOnGpu(optimizer: unknown): optimizer is AnyOptimizer {
 }
 
 /**
- * Whether the rule has a GPU program: a GPU kernel of an elementwise rule (with its wasm
- * step), or of a rule with a global phase (whose wasm step throws: it steps through the
- * phase) with its GPU twin in GPU_GLOBAL. Other perParameter rules have none yet.
+ * Whether the rule has a GPU program: a GPU kernel of an elementwise rule (one kernel
+ * call per run, with its wasm step), of a perParameter rule with its passes in
+ * GPU_PROGRAMS (sums over each parameter between them), or of a rule with a global phase
+ * (whose wasm step throws: it steps through the phase) with its twin in GPU_GLOBAL.
  */
 function hasGpuProgram(rule: AnyUpdateRule): boolean {
   if (GPU_KERNELS[rule.key] === undefined) return false;
   if (rule.global !== undefined) return GPU_GLOBAL[rule.key] !== undefined;
+  if (GPU_PROGRAMS[rule.key] !== undefined) return true;
   return rule.stepWasm !== undefined && rule.perParameter !== true;
 }
 
@@ -204,6 +212,7 @@ export class GPUOptimizer<K extends string = string> {
   /** Frees this optimizer's own GPU buffers (uniforms, placeholders); its state buffers go with the store. */
   destroy(): void {
     this.store.removeCheck(this.#settle);
+    destroyPasses(this.#core);
     this.#core.destroy();
   }
 }

@@ -7,8 +7,8 @@ import { byArrayType, loopFor } from '../../kernel.ts';
 import type { FloatArray } from '../../types.ts';
 import type { AdafactorHyper, AdafactorState } from '../adafactor.ts';
 
-/** The least parameter rms the step is scaled by (optax's `scale_by_param_block_rms` min_scale). */
-const MIN_PARAM_SCALE = 1e-3;
+/** The least parameter rms the step is scaled by (optax's `scale_by_param_block_rms` min_scale); the GPU's step reads it too. */
+export const MIN_PARAM_SCALE = 1e-3;
 
 // Scratch of the steps, in double: per-row then per-column sums, turned into the row and
 // column factors. Grown to the largest matrix seen (one allocation per new size, none
@@ -149,7 +149,8 @@ export const stepScalars = new Float64Array(8);
 // an allocation per call. Indices: 0 scale, 1 momentum, 2 wd (the apply loops); 3 beta2,
 // 4 eps, 5 and 6 the sums of u^2 and p^2; 7 the lr.
 const SCALE = 0;
-const BETA2 = 3;
+/** Where writeDecay leaves beta2 (the GPU's step takes it from there). */
+export const BETA2 = 3;
 const EPS = 4;
 const UPDATE_SQUARES = 5;
 const PARAM_SQUARES = 6;

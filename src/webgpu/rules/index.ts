@@ -7,13 +7,16 @@
 import type { CommonHyper } from '../../rule.ts';
 import type { GpuGlobalPhase } from '../global.ts';
 import type { GpuRuleKernels } from '../kernel.ts';
+import type { GpuProgram } from '../program.ts';
 import { adadeltaGpu } from './adadelta.ts';
 import { adagradGpu } from './adagrad.ts';
 import { adamGpu } from './adam.ts';
 import { adamaxGpu } from './adamax.ts';
 import { adamwGpu } from './adamw.ts';
+import { adafactorGpu, adafactorProgram } from './adafactor.ts';
 import { adanGpu } from './adan.ts';
 import { dadaptAdamwGlobalGpu, dadaptAdamwGpu } from './dadapt-adamw.ts';
+import { lambGpu, lambProgram } from './lamb.ts';
 import { lionGpu } from './lion.ts';
 import { momentumGpu } from './momentum.ts';
 import { nadamGpu } from './nadam.ts';
@@ -51,6 +54,8 @@ export const GPU_KERNELS: { readonly [key: string]: GpuRuleKernels } = Object.fr
   nadamw: nadamwGpu,
   prodigy: prodigyGpu,
   'dadapt-adamw': dadaptAdamwGpu,
+  lamb: lambGpu,
+  adafactor: adafactorGpu,
 });
 
 /**
@@ -63,11 +68,17 @@ export const GPU_GLOBAL: { readonly [key: string]: GpuGlobalPhase } = Object.fre
   'dadapt-adamw': dadaptAdamwGlobalGpu,
 });
 
+/**
+ * The perParameter rules whose step on the GPU is several passes with sums on the device
+ * between them (program.ts, passes.ts), by key; each also has its kernels above.
+ */
+export const GPU_PROGRAMS: { readonly [key: string]: GpuProgram } = Object.freeze({
+  lamb: lambProgram,
+  adafactor: adafactorProgram,
+});
+
 /** Registered elementwise rules without a GPU kernel, each with the reason. */
 export const GPU_MISSING: { readonly [key: string]: string } = Object.freeze({
-  lamb:
-    'its step needs two norms per parameter (of p and of the update) between its two passes: a reduction on the device, not written yet',
-  adafactor: 'its second moment is factored into row and column sums of each matrix: reductions on the device, not written yet',
 });
 
 /**
