@@ -137,7 +137,6 @@ export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKerne
  */
 export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], flag: FlagUse, declarations = ''): string {
   const checked = flag !== 'ignore';
-  const guard = FLAG_GUARD[flag];
   const bindings = arrays
     .map((name, k) => `@group(0) @binding(${k + 1}) var<storage, ${roles[k] === 'grads' ? 'read' : 'read_write'}> ${name}: array<f32>;`)
     .join('\n');
@@ -146,15 +145,23 @@ ${bindings}
 ${checked ? `@group(0) @binding(${arrays.length + 1}) var<storage, read> refusal: array<u32>;` : ''}
 ${declarations}
 
-@compute @workgroup_size(${WORKGROUP})
+${elementwiseMain(flag, kernel.body)}
+`;
+}
+
+/**
+ * WGSL: the entry point of an elementwise shader over a dispatch of `grid`: element
+ * `i = s.base + j` for j < `s.n` runs `body` (after the flag's guard: FLAG_GUARD).
+ */
+export function elementwiseMain(flag: FlagUse, body: string): string {
+  return `@compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let j = id.y * s.stride + id.x;
   if (j >= s.n) { return; }
-  ${guard}
+  ${FLAG_GUARD[flag]}
   let i = s.base + j;
-  ${kernel.body}
-}
-`;
+  ${body}
+}`;
 }
 
 /** What a 'skip' step shader compares with the flag: its step's issue number, its candidate, the skips counted when it was made. */
