@@ -60,12 +60,12 @@ interface LevelPipeline {
 }
 
 /** One parameter's captured passes of a step. */
-export interface CapturedPasses {
+interface CapturedPasses {
   readonly accumulate: CapturedStep;
   readonly apply: CapturedStep;
 }
 
-/** A GPUOptimizer's global phase: its scalars buffer, its pipelines and the encoding of its step. */
+/** A GPUOptimizer's global phase: its scalars buffer, its pipelines and bind groups, the capture of a step's scalars. */
 export class GpuGlobal<K extends string> {
   readonly core: GpuOptimizerCore<K>;
   readonly phase: GlobalPhase<CommonHyper, RuleState>;
