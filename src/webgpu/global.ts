@@ -194,6 +194,10 @@ export class GpuGlobal<K extends string> {
     if (kernel === undefined) throw new Error(`${core.owner}: no GPU kernel for wasm entry '${entry}' (src/webgpu/rules/${core.rule.key}.ts)`);
     const contributions = this.spec.contributions[entry];
     checkGpuKernel(core.rule.name, entry, kernel, [...core.layoutOf(entry).scalars, ...GLOBAL_STEP_SCALARS], arrays, this.headerOf(entry));
+    // The names the shaders of global-wgsl.ts declare where the body runs (pass 1's body runs in `load`).
+    const taken = contributions === undefined ? ['gl'] : ['gl', 'acc', 'load', 't', 'k', 'seg'];
+    const clash = arrays.find((name) => taken.includes(name));
+    if (clash !== undefined) throw new Error(`${core.rule.name} GPU kernel ${entry}: array name '${clash}' is not free to use in a global rule's pass`);
     const device = core.store.device;
     const reads = (role: ArrayRole | undefined): boolean => (contributions === undefined ? role === 'grads' : accumulateReads(role));
     const layout = device.createBindGroupLayout({
