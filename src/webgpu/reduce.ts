@@ -1,7 +1,9 @@
 /**
  * Sums over a parameter on the device, between the passes of a step (LAMB's two norms,
  * Adafactor's row and column sums): a workgroup tree, level after level, into a small
- * scratch buffer that the later passes of the step read. Nothing is read back.
+ * scratch buffer that the later passes of the step read. Nothing is read back. A global
+ * rule's sums over every parameter (Prodigy's, D-Adapt AdamW's: global-wgsl.ts) are the
+ * same tree: its pass 1 is a level 0, the levels over its partials follow.
  *
  * A reduction sums `terms` values per element (WGSL of the rule's setting `t[0]`,
  * `t[1]`, ... from element `i`) over each of `segments` segments of `n` elements
