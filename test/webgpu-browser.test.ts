@@ -24,12 +24,13 @@
  * A global rule (Prodigy, D-Adapt AdamW) adds its estimate d, the same for every
  * parameter, reduced on the device in float32 (the CPU sums in float64, in another
  * order). A float32 sum by a tree of depth L is within L EPS of the sum of its terms'
- * absolute values; here L <= 13 (6 levels in a workgroup, a strided pass over the
- * partials, 6 more), each term takes <= 6 roundings (the weight dlr, the product, the
- * difference or quotient, at most 2.5 ulps for a division), the reduce 6 more, and d and r
- * are stored in float32: under 32 EPS of the absolute terms per step, doubled to 64 EPS for
- * the numerator's terms, which scale as d^2 (a relative error in d enters them twice).
- * Relative to the new d that is 64 EPS (coef R / (S d') + 1), R the numerator's sum of
+ * absolute values; here L = 24 (src/webgpu/global-wgsl.ts: reduce.ts's tree, 12 over each
+ * parameter's workgroups of 4096 elements, then 12 per level over their partials, one
+ * level up to 4096 partials), each term takes <= 6 roundings (the weight dlr, the product,
+ * the difference or quotient, at most 2.5 ulps for a division), the reduce 6 more, and d
+ * and r are stored in float32 (2): L + 14 = 38 EPS of the absolute terms per step, doubled
+ * to 76 EPS for the numerator's terms, which scale as d^2 (a relative error in d enters
+ * them twice). Relative to the new d that is 76 EPS (coef R / (S d') + 1), R the numerator's sum of
  * absolute terms (the numerator's recursion over |term|), S = sum |s|, coef estimLrCoef
  * (Prodigy) or 1 / (1 - sqrt(beta2)) (D-Adapt); the page's EstimateBudget adds it up over
  * the steps that move d on the CPU, to rho (first order: the estimate is of degree 1 in d,

@@ -110,8 +110,6 @@ class EstimateBudget {
   }
 }
 
-/** Float32 roundings per step in d's new value, relative to the sums' absolute terms (the test derives it). */
-const GLOBAL_ULPS = 64;
 
 function make(c: GpuCase): AnyOptimizer {
   const entry = registered(c.key);
@@ -165,6 +163,18 @@ class CpuRun {
 const depthOf = (n: number): number => 12 * Math.max(1, Math.ceil(Math.log(n) / Math.log(4096)));
 /** That of the page's longest parameter (c, 300 elements): 12. */
 const DEPTH = depthOf(Math.max(...Object.values(LENGTH)));
+/**
+ * The depth L of a global rule's tree (src/webgpu/global-wgsl.ts): 12 over each
+ * parameter's workgroups of 4096 elements, then depthOf over their partials (one per 4096
+ * elements of each parameter, 3 here): 24.
+ */
+const GLOBAL_DEPTH = 12 + depthOf(NAMES.reduce((sum, name) => sum + Math.ceil(LENGTH[name] / 4096), 0));
+/**
+ * Float32 roundings per step in d's new value, relative to the sums' absolute terms (the
+ * test derives it): L for the tree, 6 per term, 6 in the reduce, 2 storing d and r, doubled
+ * for the numerator's terms: 76.
+ */
+const GLOBAL_ULPS = 2 * (GLOBAL_DEPTH + 14);
 
 /**
  * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):

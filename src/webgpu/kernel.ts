@@ -64,9 +64,9 @@ export const WORKGROUP = 64;
 export const MAX_GROUPS = 65535;
 /** Bytes between two runs' uniforms in the uniform buffer (WebGPU's least offset alignment guarantee). */
 export const UNIFORM_SLOT = 256;
-/** Header words of the uniform struct, before the kernel's own uniforms. */
-const HEADER_WORDS = 8;
-const RESERVED = new Set(['base', 'n', 'stride', 'issue', 'cand', 'known', 'pad0', 'pad1', 'refusal', 'head']);
+/** The u32 words of a step shader's uniform struct, before the kernel's own uniforms (f32). */
+export const UNIFORM_HEADER: readonly string[] = ['base', 'n', 'stride', 'issue', 'cand', 'known', 'pad0', 'pad1'];
+const RESERVED = new Set([...UNIFORM_HEADER, 'refusal', 'head']);
 
 /**
  * How a step shader treats the refusal flag (see SCAN_SHADER): not at all ('ignore'),
@@ -77,11 +77,18 @@ const RESERVED = new Set(['base', 'n', 'stride', 'issue', 'cand', 'known', 'pad0
 export type FlagUse = 'ignore' | 'error' | 'skip';
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9]*$/;
 
-/** The WGSL a kernel that writes runs first, by how it reads the refusal flag (`s.issue`, `s.cand`, `s.known` from its uniforms). */
+/** The WGSL test of a refused step, by how a kernel reads the refusal flag (`s.issue`, `s.cand`, `s.known` from its uniforms). */
+export const FLAG_REFUSED: { readonly [use in FlagUse]: string } = {
+  ignore: 'false',
+  error: 'refusal[1] != 0u',
+  skip: 'refusal[3] == s.issue + 1u || refusal[2] - s.known != s.cand',
+};
+
+/** The WGSL a kernel that writes runs first: return on a refused step (FLAG_REFUSED). */
 export const FLAG_GUARD: { readonly [use in FlagUse]: string } = {
   ignore: '',
-  error: 'if (refusal[1] != 0u) { return; }',
-  skip: 'if (refusal[3] == s.issue + 1u || refusal[2] - s.known != s.cand) { return; }',
+  error: `if (${FLAG_REFUSED.error}) { return; }`,
+  skip: `if (${FLAG_REFUSED.skip}) { return; }`,
 };
 
 /** The uniform names of a kernel, in struct order. */
@@ -89,16 +96,22 @@ export function uniformNames(kernel: GpuKernel): readonly string[] {
   return Object.keys(kernel.uniforms);
 }
 
-/** Floats of one run's uniform block: the header and the kernel's uniforms. */
-export function uniformWords(kernel: GpuKernel): number {
-  return HEADER_WORDS + uniformNames(kernel).length;
+/** Floats of one run's uniform block: the header (UNIFORM_HEADER unless another is given) and the kernel's uniforms. */
+export function uniformWords(kernel: GpuKernel, header: readonly string[] = UNIFORM_HEADER): number {
+  return header.length + uniformNames(kernel).length;
+}
+
+/** WGSL: a shader's uniform struct (`header`'s u32 words, then `floats`: a kernel's uniformNames), bound at 0 as `s`. */
+export function uniformStruct(floats: readonly string[], header: readonly string[] = UNIFORM_HEADER): string {
+  const fields = [...header.map((name) => `  ${name}: u32,`), ...floats.map((name) => `  ${name}: f32,`)];
+  return `struct Uniforms {\n${fields.join('\n')}\n}\n@group(0) @binding(0) var<uniform> s: Uniforms;`;
 }
 
 /**
  * Checks a GPU kernel against its wasm layout: every uniform reads only scalars the layout
  * names, names are WGSL identifiers, and the block fits its slot. Throws naming the problem.
  */
-export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKernel, scalars: readonly string[], arrays: readonly string[]): void {
+export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKernel, scalars: readonly string[], arrays: readonly string[], header: readonly string[] = UNIFORM_HEADER): void {
   const known = new Set(scalars);
   const probe = new Proxy({} as ScalarValues, {
     get(_target, key) {
@@ -107,51 +120,48 @@ export function checkGpuKernel(ruleName: string, entry: string, kernel: GpuKerne
     },
   });
   for (const [name, value] of Object.entries(kernel.uniforms)) {
-    if (!IDENTIFIER.test(name) || RESERVED.has(name) || arrays.includes(name)) throw new Error(`${ruleName} GPU kernel ${entry}: uniform name '${name}' is not free to use`);
+    if (!IDENTIFIER.test(name) || RESERVED.has(name) || header.includes(name) || arrays.includes(name)) throw new Error(`${ruleName} GPU kernel ${entry}: uniform name '${name}' is not free to use`);
     value(probe);
   }
   for (const name of arrays) {
-    if (!IDENTIFIER.test(name) || RESERVED.has(name) || name === 's' || name === 'i') throw new Error(`${ruleName} GPU kernel ${entry}: array name '${name}' is not a usable WGSL name`);
+    if (!IDENTIFIER.test(name) || RESERVED.has(name) || header.includes(name) || name === 's' || name === 'i') throw new Error(`${ruleName} GPU kernel ${entry}: array name '${name}' is not a usable WGSL name`);
   }
-  if (uniformWords(kernel) * 4 > UNIFORM_SLOT) throw new Error(`${ruleName} GPU kernel ${entry}: too many uniforms for one ${UNIFORM_SLOT}-byte slot`);
+  if (uniformWords(kernel, header) * 4 > UNIFORM_SLOT) throw new Error(`${ruleName} GPU kernel ${entry}: too many uniforms for one ${UNIFORM_SLOT}-byte slot`);
 }
 
 /**
  * The WGSL module of one kernel, its arrays bound as `roles` says (the gradients
  * read-only). With `flag` 'error' or 'skip', one more binding after the arrays: the
- * refusal flag of SCAN_SHADER / SKIP_SCAN_SHADER, read as FlagUse says.
+ * refusal flag of SCAN_SHADER / SKIP_SCAN_SHADER, read as FlagUse says. `declarations`:
+ * WGSL after the bindings (a global rule's scalars, global-wgsl.ts).
  */
-export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], flag: FlagUse): string {
+export function shaderSource(kernel: GpuKernel, arrays: readonly string[], roles: readonly ArrayRole[], flag: FlagUse, declarations = ''): string {
   const checked = flag !== 'ignore';
-  const guard = FLAG_GUARD[flag];
-  const fields = uniformNames(kernel).map((name) => `  ${name}: f32,`).join('\n');
   const bindings = arrays
     .map((name, k) => `@group(0) @binding(${k + 1}) var<storage, ${roles[k] === 'grads' ? 'read' : 'read_write'}> ${name}: array<f32>;`)
     .join('\n');
-  return `struct Uniforms {
-  base: u32,
-  n: u32,
-  stride: u32,
-  issue: u32,
-  cand: u32,
-  known: u32,
-  pad0: u32,
-  pad1: u32,
-${fields}
-}
-@group(0) @binding(0) var<uniform> s: Uniforms;
+  return `${uniformStruct(uniformNames(kernel))}
 ${bindings}
 ${checked ? `@group(0) @binding(${arrays.length + 1}) var<storage, read> refusal: array<u32>;` : ''}
+${declarations}
 
-@compute @workgroup_size(${WORKGROUP})
+${elementwiseMain(flag, kernel.body)}
+`;
+}
+
+/**
+ * WGSL: the entry point of an elementwise shader over a dispatch of `grid`: element
+ * `i = s.base + j` for j < `s.n` runs `body` (after the flag's guard: FLAG_GUARD).
+ */
+export function elementwiseMain(flag: FlagUse, body: string): string {
+  return `@compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let j = id.y * s.stride + id.x;
   if (j >= s.n) { return; }
-  ${guard}
+  ${FLAG_GUARD[flag]}
   let i = s.base + j;
-  ${kernel.body}
-}
-`;
+  ${body}
+}`;
 }
 
 /** What a 'skip' step shader compares with the flag: its step's issue number, its candidate, the skips counted when it was made. */
@@ -168,16 +178,13 @@ const NO_CANDIDATE: Candidate = { issue: 0, cand: 0, known: 0 };
  * dispatch's row stride and the candidate as u32, then the kernel's uniforms from `scalars`.
  */
 export function writeUniforms(target: ArrayBuffer, at: number, kernel: GpuKernel, base: number, n: number, stride: number, scalars: ScalarValues, candidate: Candidate = NO_CANDIDATE): void {
-  const words = new Uint32Array(target, at * 4, HEADER_WORDS);
-  words[0] = base;
-  words[1] = n;
-  words[2] = stride;
-  words[3] = candidate.issue;
-  words[4] = candidate.cand;
-  words[5] = candidate.known;
-  words[6] = 0;
-  words[7] = 0;
-  const values = new Float32Array(target, (at + HEADER_WORDS) * 4, uniformNames(kernel).length);
+  writeUniformBlock(target, at, kernel, [base, n, stride, candidate.issue, candidate.cand, candidate.known, 0, 0], scalars);
+}
+
+/** Writes a uniform block of uniformStruct's layout: the header's u32 words, then the kernel's uniforms from `scalars`. */
+export function writeUniformBlock(target: ArrayBuffer, at: number, kernel: GpuKernel, header: readonly number[], scalars: ScalarValues): void {
+  new Uint32Array(target, at * 4, header.length).set(header);
+  const values = new Float32Array(target, (at + header.length) * 4, uniformNames(kernel).length);
   let k = 0;
   for (const name of uniformNames(kernel)) values[k++] = kernel.uniforms[name]!(scalars);
 }

@@ -33,7 +33,8 @@ export interface GpuSlot {
   twin: RuleState;
 }
 
-interface Pipeline {
+/** A step kernel's pipeline, with what its bind groups need (the core's, and a global rule's passes, global.ts). */
+export interface Pipeline {
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
   readonly kernel: GpuKernel;

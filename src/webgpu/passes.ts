@@ -12,7 +12,7 @@
  */
 import type { CommonHyper, RuleState } from '../rule.ts';
 import type { AnyUpdateRule } from '../rules/index.ts';
-import { FLAG_GUARD, grid, UNIFORM_SLOT, WORKGROUP, type ArrayRole, type Candidate, type FlagUse } from './kernel.ts';
+import { elementwiseMain, grid, UNIFORM_HEADER, UNIFORM_SLOT, uniformStruct, type ArrayRole, type Candidate, type FlagUse } from './kernel.ts';
 import type { GpuOptimizerCore } from './optimizer-core.ts';
 import type { PassCall, PassShape, ProgramPlan } from './program.ts';
 import { levelSource, REDUCE_GROUP, reduceLevels, SEGMENTS_PER_DISPATCH } from './reduce.ts';
@@ -21,7 +21,7 @@ import { captureStep, newTwin, scalarRecord } from './scalars.ts';
 const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
 const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x08; /* COPY_DST */
 const SCRATCH_USAGE = 0x80 /* STORAGE */ | 0x08; /* COPY_DST */
-const MAP_HEADER = ['base', 'n', 'stride', 'issue', 'cand', 'known', 'pad0', 'pad1'];
+const MAP_HEADER = UNIFORM_HEADER;
 const REDUCE_HEADER = ['base', 'n', 'segStride', 'elemStride', 'chunks', 'xGroups', 'segFirst', 'outAt', 'inAt', 'pad0', 'pad1', 'pad2'];
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9]*$/;
 const MAX_TERMS = 8;
@@ -128,13 +128,9 @@ function checkShape(shape: PassShape): void {
   if (words * 4 > UNIFORM_SLOT) throw new Error(`GPU pass '${shape.label}': too many uniforms for one ${UNIFORM_SLOT}-byte slot`);
 }
 
+/** kernel.ts uniformStruct: the header, the scratch slots' offsets (u32), the pass's uniforms (f32). */
 function structSource(header: readonly string[], shape: PassShape | undefined): string {
-  const fields = [
-    ...header.map((name) => `  ${name}: u32,`),
-    ...(shape?.sums ?? []).map((slot) => `  ${slot}At: u32,`),
-    ...Object.keys(shape?.uniforms ?? {}).map((name) => `  ${name}: f32,`),
-  ];
-  return `struct Uniforms {\n${fields.join('\n')}\n}\n@group(0) @binding(0) var<uniform> s: Uniforms;`;
+  return uniformStruct(Object.keys(shape?.uniforms ?? {}), [...header, ...(shape?.sums ?? []).map((slot) => `${slot}At`)]);
 }
 
 /** A map pass's shader: the step kernel's header (kernel.ts shaderSource), the scratch read-only, the flag's guard. */
@@ -148,14 +144,7 @@ ${arrays}
 @group(0) @binding(${a + 1}) var<storage, read> red: array<f32>;
 ${flag !== 'ignore' ? `@group(0) @binding(${a + 2}) var<storage, read> refusal: array<u32>;` : ''}
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let j = id.y * s.stride + id.x;
-  if (j >= s.n) { return; }
-  ${FLAG_GUARD[flag]}
-  let i = s.base + j;
-  ${shape.body}
-}
+${elementwiseMain(flag, shape.body)}
 `;
 }
 

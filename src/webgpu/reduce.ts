@@ -1,7 +1,9 @@
 /**
  * Sums over a parameter on the device, between the passes of a step (LAMB's two norms,
  * Adafactor's row and column sums): a workgroup tree, level after level, into a small
- * scratch buffer that the later passes of the step read. Nothing is read back.
+ * scratch buffer that the later passes of the step read. Nothing is read back. A global
+ * rule's sums over every parameter (Prodigy's, D-Adapt AdamW's: global-wgsl.ts) are the
+ * same tree: its pass 1 is a level 0, the levels over its partials follow.
  *
  * A reduction sums `terms` values per element (WGSL of the rule's setting `t[0]`,
  * `t[1]`, ... from element `i`) over each of `segments` segments of `n` elements
@@ -69,11 +71,15 @@ export const SEGMENTS_PER_DISPATCH = MAX_GROUPS;
 
 /**
  * The WGSL of a reduction level: invocation l of the workgroup takes values `chunk * 4096
- * + q * 256 + l` (q < 16) of its segment from `load(seg, k)` (an array of `terms`), adds
- * them as a tree in registers, then the workgroup adds its 256 sums as a tree; invocation
- * 0 writes them to `red` at `s.outAt + (seg * s.chunks + chunk) * terms`.
+ * + q * 256 + l` (q < 16) of its segment from `load(seg, k)` (an array of `terms`; called
+ * only for k < s.n), adds them as a tree in registers, then the workgroup adds its 256
+ * sums as a tree in `acc` (workgroup memory, `terms` floats per invocation, declared by
+ * the caller); invocation 0 then runs `write`, the sums in `acc[0 .. terms)`: by default
+ * it writes them to `red` at `s.outAt + (seg * s.chunks + chunk) * terms`. A global
+ * rule's pass 1 (global-wgsl.ts) loads its elements' terms through its step kernel and
+ * writes its partials elsewhere; its last level runs the rule's reduce.
  */
-export function levelSource(terms: number): string {
+export function levelSource(terms: number, write?: string): string {
   const T = `${terms}u`;
   return `@compute @workgroup_size(${REDUCE_GROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
@@ -98,7 +104,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
   }
   if (l == 0u && chunk < s.chunks) {
-    for (var c = 0u; c < ${T}; c++) { red[s.outAt + (seg * s.chunks + chunk) * ${T} + c] = acc[c]; }
+    ${write ?? `for (var c = 0u; c < ${T}; c++) { red[s.outAt + (seg * s.chunks + chunk) * ${T} + c] = acc[c]; }`}
   }
 }`;
 }
