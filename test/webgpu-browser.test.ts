@@ -63,7 +63,7 @@ import { it } from 'node:test';
 import { RULES } from 'nesterov';
 import { chromiumMissing, pageReport } from './browser-report.ts';
 import { GPU_CASES, PLANTED, PLANTED_CASES, SKIP_CASES } from './webgpu-cases.ts';
-import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, PlantedReport, ProgramsReport, SkipReport } from './webgpu-page.ts';
+import type { CaseReport, ErrorsReport, LargeReport, NonFiniteReport, PlantedReport, ProgramsReport, SkipReport, TreeReport } from './webgpu-page.ts';
 
 /** The page's reports of the non-finite contract and of the error table, for the tests after the first. */
 let nonFiniteResult: NonFiniteReport | { failed: string } | undefined;
@@ -73,9 +73,10 @@ let skipResult: SkipReport | { failed: string } | undefined;
 let moreSkipResult: SkipReport[] | { failed: string } | undefined;
 let programsResult: ProgramsReport | { failed: string } | undefined;
 let plantedResult: PlantedReport[] | { failed: string } | undefined;
+let treeResult: TreeReport | { failed: string } | undefined;
 
-it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: chromiumMissing, timeout: 300_000 }, async () => {
-  const report = await pageReport<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; moreSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string } }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu' });
+it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: chromiumMissing, timeout: 360_000 }, async () => {
+  const report = await pageReport<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; moreSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string }; tree: TreeReport | { failed: string } }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu' });
   nonFiniteResult = report.nonFinite;
   errorsResult = report.errors;
   largeResult = report.large;
@@ -83,6 +84,7 @@ it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state 
   moreSkipResult = report.moreSkips;
   programsResult = report.programs;
   plantedResult = report.planted;
+  treeResult = report.tree;
   const result = report.cases;
   assert.deepEqual(result.map((r) => r.name), GPU_CASES.map((c) => c.name));
   for (const r of result) {
@@ -243,4 +245,27 @@ it("LAMB and Adafactor at scale (two tree levels past 4096 values, more segments
   assert.equal(r.refusalChanged, null, `the refused load changed ${r.refusalChanged}`);
   assert.match(r.rank3.error, /^UpdateError: Adafactor\.update: parameter 'x' has shape \[4, 5, 6\]: Adafactor factors matrices only/);
   assert.deepEqual([r.rank3.stepCount, r.rank3.params], [0, []], 'the refused update changed the counters or made state');
+});
+
+/*
+ * Past 4096 partials the tree over them has two levels: 4100 parameters of one element
+ * (a partial each) and one of 9000 (3 partials, the last ones) make 4103, summed by 2
+ * workgroups, then 1. L = 12 + 12 ceil(log_4096 4103) = 36, so the estimate's budget is
+ * 2 (36 + 14) EPS per step's absolute terms (the derivation above with this L). A level
+ * skipped or summing the wrong partials drops some of them (9000 of the 13100
+ * elements are the last partials'), which moves d by a factor or a large fraction of
+ * itself: far outside a budget of some 5e-5 relative.
+ */
+it('Prodigy and D-Adapt AdamW over more than 4096 partials (4100 parameters of one element and one of 9000: two tree levels over the partials): d within the budget of depth 36 of the CPU\'s, d moved, the params within the bound', { skip: chromiumMissing }, () => {
+  assert.ok(treeResult !== undefined, 'the browser test did not run');
+  if ('failed' in treeResult) assert.fail(treeResult.failed);
+  assert.deepEqual(treeResult.runs.map((run) => [run.name, run.partials, run.depth]), [['Prodigy', 4103, 36], ['DAdaptAdamW', 4103, 36]]);
+  for (const run of treeResult.runs) {
+    assert.deepEqual(Object.keys(run.gpu), ['estimLr', 'numeratorWeighted'], run.name);
+    assert.deepEqual(Object.keys(run.cpu), ['estimLr', 'numeratorWeighted'], run.name);
+    assert.ok(run.gpu.numeratorWeighted! > 0 && run.cpu.numeratorWeighted! > 0, `${run.name}: r is not positive (${run.gpu.numeratorWeighted}, ${run.cpu.numeratorWeighted})`);
+    assert.ok(run.estimateParity <= 1, `${run.name}: the GPU's d (${run.gpu.estimLr}) differs from the CPU's (${run.cpu.estimLr}) by ${run.relative} relative, ${run.estimateParity} times its bound ${run.bound}`);
+    assert.ok(run.estimateGrowth > 2, `${run.name}: d hardly moved (${run.estimateGrowth} d0)`);
+    assert.ok(run.parity <= 1, `${run.name}: the GPU's params differ from the CPU's by ${run.parity} times the bound`);
+  }
 });

@@ -60,24 +60,30 @@ function gradientsOf(c: GpuCase): (name: Name, t: number) => Float32Array {
  * A global rule's estimate on the CPU, step by step, and the error budget of the GPU's
  * (test/webgpu-browser.test.ts derives it): R, the numerator r's sum of absolute terms
  * (the same recursion as r with |term| for term), and after each step that moved d the
- * budget grows by GLOBAL_ULPS EPS (coef R / (S d') + 1), S = sum |s|, d' the new d.
+ * budget grows by 2 (L + 14) EPS (coef R / (S d') + 1), S = sum |s|, d' the new d, L the
+ * depth of the GPU's tree over the store's `names` (globalDepth).
  */
-class EstimateBudget {
+class EstimateBudget<N extends string> {
   readonly key: string;
+  readonly names: readonly N[];
+  /** Float32 roundings per step in d's new value, relative to the sums' absolute terms (the test derives it): L for the tree, 6 per term, 6 in the reduce, 2 storing d and r, doubled for the numerator's terms. */
+  readonly ulps: number;
   absNumerator = 0;
   /** The relative error the GPU's d may have now (first order). */
   relative = 0;
 
-  constructor(key: string) {
+  constructor(key: string, names: readonly N[], depth: number) {
     this.key = key;
+    this.names = names;
+    this.ulps = 2 * (depth + 14);
   }
 
   /** Before the CPU's step: the sum of |dlr g term| over every element (x0 - x for Prodigy, s / (sqrt(v) + eps) for D-Adapt). */
-  before(opt: AnyOptimizer, store: ParamStore<Name>, grads: (name: Name) => Float32Array): { absSum: number; d: number } {
+  before(opt: AnyOptimizer, store: { readonly params: Readonly<Record<N, Float32Array>> }, grads: (name: N) => Float32Array): { absSum: number; d: number } {
     const d = opt.stateDict().scalars!.estimLr!;
     const step = opt.stepCount;
     let absSum = 0;
-    for (const name of NAMES) {
+    for (const name of this.names) {
       const h = opt.hyperparameters(name, step) as unknown as { lr: number | ((t: number) => number); beta1: number; beta2: number; eps: number };
       const lr = typeof h.lr === 'number' ? h.lr : h.lr(step);
       const state = opt.stateOf(name) as unknown as { step: number; params0: Float32Array; gradSum: Float32Array; expAvgSq: Float32Array } | undefined;
@@ -104,9 +110,9 @@ class EstimateBudget {
     const dNew = opt.stateDict().scalars!.estimLr!;
     if (dNew === d) return;
     let l1 = 0;
-    for (const name of NAMES) for (const x of (opt.stateOf(name) as unknown as { gradSum: Float32Array }).gradSum) l1 += Math.abs(x);
+    for (const name of this.names) for (const x of (opt.stateOf(name) as unknown as { gradSum: Float32Array }).gradSum) l1 += Math.abs(x);
     const coef = this.key === 'prodigy' ? h.estimLrCoef : 1 / (1 - b);
-    this.relative += GLOBAL_ULPS * EPS * ((coef * this.absNumerator) / (l1 * dNew) + 1);
+    this.relative += this.ulps * EPS * ((coef * this.absNumerator) / (l1 * dNew) + 1);
   }
 }
 
@@ -125,12 +131,12 @@ class CpuRun {
   readonly moved: Record<Name, Float64Array>;
   readonly largest: Record<Name, Float64Array>;
   /** A global rule: the error budget of its estimate d (null for the others). */
-  readonly budget: EstimateBudget | null;
+  readonly budget: EstimateBudget<Name> | null;
 
   constructor(opt: OptimizerLike, params: (name: Name) => Float32Array) {
     this.opt = opt;
     const rule = (opt as unknown as AnyOptimizer).rule;
-    this.budget = rule.global === undefined ? null : new EstimateBudget(rule.key);
+    this.budget = rule.global === undefined ? null : new EstimateBudget(rule.key, NAMES, GLOBAL_DEPTH);
     this.store = new ParamStore(SHAPES, { stateBuffers: [opt] });
     this.moved = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
     this.largest = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(LENGTH[n])])) as Record<Name, Float64Array>;
@@ -164,17 +170,13 @@ const depthOf = (n: number): number => 12 * Math.max(1, Math.ceil(Math.log(n) / 
 /** That of the page's longest parameter (c, 300 elements): 12. */
 const DEPTH = depthOf(Math.max(...Object.values(LENGTH)));
 /**
- * The depth L of a global rule's tree (src/webgpu/global-wgsl.ts): 12 over each
- * parameter's workgroups of 4096 elements, then depthOf over their partials (one per 4096
- * elements of each parameter, 3 here): 24.
+ * The depth L of a global rule's tree over a store of parameters of these lengths
+ * (src/webgpu/global-wgsl.ts): 12 over each parameter's workgroups of 4096 elements, then
+ * depthOf over their partials (one per 4096 elements of each parameter).
  */
-const GLOBAL_DEPTH = 12 + depthOf(NAMES.reduce((sum, name) => sum + Math.ceil(LENGTH[name] / 4096), 0));
-/**
- * Float32 roundings per step in d's new value, relative to the sums' absolute terms (the
- * test derives it): L for the tree, 6 per term, 6 in the reduce, 2 storing d and r, doubled
- * for the numerator's terms: 76.
- */
-const GLOBAL_ULPS = 2 * (GLOBAL_DEPTH + 14);
+const globalDepth = (lengths: readonly number[]): number => 12 + depthOf(lengths.reduce((sum, n) => sum + Math.ceil(n / 4096), 0));
+/** That of the page's store (3 partials): 24. */
+const GLOBAL_DEPTH = globalDepth(Object.values(LENGTH));
 
 /**
  * The bound on |p_gpu - p_cpu| after T steps (test/webgpu-browser.test.ts says why):
@@ -902,7 +904,138 @@ async function programs(device: GPUDevice): Promise<ProgramsReport> {
   return { scale, moved: movedDifference, refusal, refusalChanged, rank3 };
 }
 
-async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; moreSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string } } | { failed: string }> {
+export interface TreeReport {
+  /**
+   * Per rule: the store's partial sums in pass 1 (one per 4096 elements of each parameter)
+   * and the depth L of its tree (12 + 12 per level over the partials); d and r after the
+   * steps on the GPU and on the CPU, |d_gpu - d_cpu| / d_cpu, its bound rho + EPS (rho: the
+   * EstimateBudget at depth L), the one over the other, the params' largest difference
+   * over their bound, and d_cpu / d0.
+   */
+  runs: { name: string; partials: number; depth: number; gpu: Record<string, number>; cpu: Record<string, number>; relative: number; bound: number; estimateParity: number; parity: number; estimateGrowth: number }[];
+}
+
+/** The tree's store: 4100 parameters of one element, then one of 9000 (three partials), the last partials past the first 4096. */
+const TREE_SMALL = 4100;
+const TREE_LARGE = 9000;
+const TREE_STEPS = 3;
+
+/**
+ * A global rule over more than 4096 partials: pass 1's partials are summed in two levels
+ * (4103 partials: 2 workgroups, then 1), not one. TREE_STEPS steps on the GPU and on the CPU
+ * (the wasm kernels over a float32 ParamStore), the same drifting gradients, so that d
+ * moves; the params' bound is worstRatio's with rho from the estimate's budget at depth L.
+ */
+async function treeRun(device: GPUDevice, c: GpuCase): Promise<TreeReport['runs'][number]> {
+  const shapes: Record<string, number[]> = {};
+  for (let k = 0; k < TREE_SMALL; k++) shapes[`p${k}`] = [1];
+  shapes['big'] = [TREE_LARGE];
+  const names = Object.keys(shapes);
+  const lengths = names.map((name) => shapes[name]![0]!);
+  const cpuOpt = make(c);
+  const cpu = new ParamStore(shapes, { stateBuffers: [cpuOpt] });
+  const store = new GPUParamStore(device, shapes);
+  const gpu = new GPUOptimizer(make(c), store);
+  // The tree's shape from the GPU store's own lengths.
+  const storeLengths = store.names.map((name) => store.lengths[name]!);
+  const partials = storeLengths.reduce((sum, n) => sum + Math.ceil(n / 4096), 0);
+  const depth = globalDepth(storeLengths);
+  const budget = new EstimateBudget(c.key, names, depth);
+  const moved = lengths.map((n) => new Float64Array(n));
+  const largest = lengths.map((n) => new Float64Array(n));
+  // As the page's gradients (gradient, gradientsOf): noise of several scales (0.01 to 1,
+  // below the drift, so that D-Adapt's d moves within a few steps) plus a drift fixed per parameter.
+  const drift = c.drift ?? 0;
+  const direction = lengths.map((n, k) => numbers(n, 4242 + k));
+  names.forEach((name, k) => {
+    const p = numbers(lengths[k]!, 1000 + k);
+    cpu.params[name]!.set(p);
+    store.write(name, p);
+    largest[k]!.set(p.map(Math.abs));
+  });
+  for (let t = 0; t < TREE_STEPS; t++) {
+    names.forEach((name, k) => {
+      const scale = name === 'big' ? 0.01 : 10 ** ((k % 3) - 2);
+      const g = numbers(lengths[k]!, 7919 * (t + 1) + k).map((x, i) => x * scale + drift * direction[k]![i]!);
+      cpu.grads[name]!.set(g);
+      store.writeGrad(name, g);
+    });
+    const previous = names.map((name) => cpu.params[name]!.slice());
+    const before = budget.before(cpuOpt, cpu, (name) => cpu.grads[name]!);
+    cpuOpt.update(cpu.params, cpu.grads);
+    budget.after(cpuOpt, before);
+    gpu.update();
+    names.forEach((name, k) => {
+      const p = cpu.params[name]!;
+      for (let i = 0; i < p.length; i++) {
+        moved[k]![i]! += Math.abs(p[i]! - previous[k]![i]!);
+        largest[k]![i] = Math.max(largest[k]![i]!, Math.abs(p[i]!));
+      }
+    });
+  }
+  // One read back of the whole params buffer (store.read per parameter would wait on the device 4101 times), after store.read has settled the steps.
+  await store.read('big');
+  const staging = device.createBuffer({ size: store.regionLength * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  encoder.copyBufferToBuffer(store.params, 0, staging, 0, store.regionLength * 4);
+  device.queue.submit([encoder.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const all = new Float32Array(staging.getMappedRange().slice(0));
+  staging.destroy();
+  let parity = 0;
+  for (const [k, name] of names.entries()) {
+    const values = all.subarray(store.offsets[name]!, store.offsets[name]! + lengths[k]!);
+    const p = cpu.params[name]!;
+    for (let i = 0; i < p.length; i++) {
+      const error = Math.abs(values[i]! - p[i]!);
+      const bound = (EPS * (16 + 6 * TREE_STEPS) + 3 * budget.relative) * moved[k]![i]! + EPS * TREE_STEPS * largest[k]![i]!;
+      parity = Number.isNaN(error) || Number.isNaN(parity) ? NaN : Math.max(parity, error === 0 ? 0 : error / bound);
+    }
+  }
+  const gpuScalars = (await gpu.stateDict()).scalars!;
+  const cpuScalars = cpuOpt.stateDict().scalars!;
+  const relative = Math.abs(gpuScalars.estimLr! - cpuScalars.estimLr!) / cpuScalars.estimLr!;
+  const bound = budget.relative + EPS;
+  gpu.destroy();
+  store.destroy();
+  return {
+    name: c.name,
+    partials,
+    depth,
+    gpu: gpuScalars,
+    cpu: cpuScalars,
+    relative,
+    bound,
+    estimateParity: relative / bound,
+    parity,
+    estimateGrowth: cpuScalars.estimLr! / (cpuOpt as unknown as { defaults: { estimLr0: number } }).defaults.estimLr0,
+  };
+}
+
+/** Prodigy and D-Adapt AdamW over the tree's store. */
+async function tree(device: GPUDevice): Promise<TreeReport> {
+  return {
+    runs: [
+      await treeRun(device, { name: 'Prodigy', key: 'prodigy', options: { estimLr0: 1e-3, estimLrCoef: 100 }, drift: 0.5 }),
+      await treeRun(device, { name: 'DAdaptAdamW', key: 'dadapt-adamw', options: { estimLr0: 1e-6 }, drift: 0.5 }),
+    ],
+  };
+}
+
+/** The tree's report, or how it failed (a GPU validation error among them). */
+async function treeOf(device: GPUDevice): Promise<TreeReport | { failed: string }> {
+  device.pushErrorScope('validation');
+  let report: TreeReport | { failed: string };
+  try {
+    report = await tree(device);
+  } catch (error) {
+    report = { failed: String((error as Error).stack ?? error) };
+  }
+  const invalid = await device.popErrorScope();
+  return invalid === null ? report : { failed: `GPU validation: ${invalid.message}` };
+}
+
+async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; moreSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string }; tree: TreeReport | { failed: string } } | { failed: string }> {
   await loadKernels();
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return { failed: `no WebGPU adapter (navigator.gpu ${navigator.gpu === undefined ? 'undefined' : 'present'})` };
@@ -958,7 +1091,8 @@ async function main(cases: readonly GpuCase[]): Promise<{ cases: CaseReport[]; n
   }
   const invalidPrograms = await device.popErrorScope();
   if (invalidPrograms !== null) programsReport = { failed: `GPU validation: ${invalidPrograms.message}` };
-  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, moreSkips, planted, programs: programsReport };
+  const treeReport = await treeOf(device);
+  return { cases: reports, nonFinite: contract, errors: table, large: big, skip: skipped, moreSkips, planted, programs: programsReport, tree: treeReport };
 }
 
 /**
@@ -1123,12 +1257,18 @@ async function programsOnly(): Promise<{ programs: ProgramsReport }> {
   return { programs: await programs(await adapter!.requestDevice()) };
 }
 
+async function treeOnly(): Promise<{ tree: TreeReport | { failed: string } }> {
+  await loadKernels();
+  const adapter = await navigator.gpu.requestAdapter();
+  return { tree: await treeOf(await adapter!.requestDevice()) };
+}
+
 // The fixture suite (test/webgpu-fixtures.test.ts) opens this page as /?fixtures; while
 // working on a rule, `?cases=a,b` runs those rules' cases alone, `?programs` only the
-// programs' report.
+// programs' report, `?tree` only the global rules over more than 4096 partials.
 const only = new URLSearchParams(location.search).get('cases')?.split(',');
 const page: Promise<unknown> =
-  location.search === '?fixtures' ? fixtures() : location.search === '?programs' ? programsOnly() : main(only === undefined ? GPU_CASES : GPU_CASES.filter((c) => only.includes(c.key)));
+  location.search === '?fixtures' ? fixtures() : location.search === '?programs' ? programsOnly() : location.search === '?tree' ? treeOnly() : main(only === undefined ? GPU_CASES : GPU_CASES.filter((c) => only.includes(c.key)));
 page.then(
   (result) => console.log(`result ${JSON.stringify(result)}`),
   (error: unknown) => console.log(`result ${JSON.stringify({ failed: String(error) })}`),
