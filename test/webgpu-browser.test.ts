@@ -75,7 +75,9 @@ let programsResult: ProgramsReport | { failed: string } | undefined;
 let plantedResult: PlantedReport[] | { failed: string } | undefined;
 let treeResult: TreeReport | { failed: string } | undefined;
 
-it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: chromiumMissing, timeout: 360_000 }, async () => {
+// The timeout guards against a hang, not a speed: this test waits for the page, which runs
+// every case and contract at once on SwiftShader (WebGPU on the CPU), minutes on a busy host.
+it('every GPU kernel: 100 steps within the bound of the wasm kernels; the state dict GPU -> CPU -> GPU bit for bit, resumed on either side', { skip: chromiumMissing, timeout: 900_000 }, async () => {
   const report = await pageReport<{ cases: CaseReport[]; nonFinite: NonFiniteReport | { failed: string }; errors: ErrorsReport | { failed: string }; large: LargeReport | { failed: string }; skip: SkipReport | { failed: string }; moreSkips: SkipReport[] | { failed: string }; planted: PlantedReport[] | { failed: string }; programs: ProgramsReport | { failed: string }; tree: TreeReport | { failed: string } }>(new URL('./webgpu-page.ts', import.meta.url), { title: 'nesterov/webgpu' });
   nonFiniteResult = report.nonFinite;
   errorsResult = report.errors;
