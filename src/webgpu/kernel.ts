@@ -201,16 +201,11 @@ export function grid(n: number): { readonly x: number; readonly y: number; reado
 export const NONE = 0xffffffff;
 
 /**
- * The finiteness scan of one run's gradients, before its step in the same pass. The
- * refusal flag (4 u32): word 0 the least `index << 2 | kind` of a non-finite gradient
- * (kind 0 NaN, 1 +Infinity, 2 -Infinity; NONE when none), word 1 the refused step's
- * number + 1 (0: none). A scan of a later step leaves a set flag alone, so it keeps the
- * first refused step's element; the step kernels read word 1 and write nothing once it
- * is set, so every step from the refused one on is refused until the optimizer has
- * raised the error and cleared the flag. The test is on the bits: a shader compiler may
- * assume that no float is NaN and fold `x != x` away.
+ * The start of both scans (SCAN_SHADER, SKIP_SCAN_SHADER): the uniforms of
+ * writeScanUniforms, the gradients read 4 at a time (scanGrid), the flag, and element `j`,
+ * the first of the invocation's 4.
  */
-export const SCAN_SHADER = `struct Scan {
+const SCAN_HEAD = `struct Scan {
   base: u32,
   n: u32,
   stride: u32,
@@ -224,7 +219,19 @@ export const SCAN_SHADER = `struct Scan {
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let j = (id.y * s.stride + id.x) * 4u;
   if (j >= s.n) { return; }
-  let bits = bitcast<vec4<u32>>(g[(s.base + j) / 4u]);
+`;
+
+/**
+ * The finiteness scan of one run's gradients, before its step in the same pass. The
+ * refusal flag (4 u32): word 0 the least `index << 2 | kind` of a non-finite gradient
+ * (kind 0 NaN, 1 +Infinity, 2 -Infinity; NONE when none), word 1 the refused step's
+ * number + 1 (0: none). A scan of a later step leaves a set flag alone, so it keeps the
+ * first refused step's element; the step kernels read word 1 and write nothing once it
+ * is set, so every step from the refused one on is refused until the optimizer has
+ * raised the error and cleared the flag. The test is on the bits: a shader compiler may
+ * assume that no float is NaN and fold `x != x` away.
+ */
+export const SCAN_SHADER = `${SCAN_HEAD}  let bits = bitcast<vec4<u32>>(g[(s.base + j) / 4u]);
   if (all((bits & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u))) { return; }
   let first = atomicLoad(&refusal[1]);
   if (first != 0u && first != s.step + 1u) { return; }
@@ -247,21 +254,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
  * scalars of the right candidate: the CPU cannot know, when it encodes a step, how many
  * of the steps before it the device skipped, so it encodes one dispatch per possibility.
  */
-export const SKIP_SCAN_SHADER = `struct Scan {
-  base: u32,
-  n: u32,
-  stride: u32,
-  step: u32,
-}
-@group(0) @binding(0) var<uniform> s: Scan;
-@group(0) @binding(1) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> refusal: array<atomic<u32>>;
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let j = (id.y * s.stride + id.x) * 4u;
-  if (j >= s.n) { return; }
-  let exponents = bitcast<vec4<u32>>(g[(s.base + j) / 4u]) & vec4<u32>(0x7f800000u);
+export const SKIP_SCAN_SHADER = `${SCAN_HEAD}  let exponents = bitcast<vec4<u32>>(g[(s.base + j) / 4u]) & vec4<u32>(0x7f800000u);
   let lanes = vec4<u32>(j) + vec4<u32>(0u, 1u, 2u, 3u);
   if (!any((exponents == vec4<u32>(0x7f800000u)) & (lanes < vec4<u32>(s.n)))) { return; }
   if (atomicLoad(&refusal[3]) == s.step + 1u) { return; }
